@@ -1,0 +1,147 @@
+"""Weights files: read and write them safely, on any device.
+
+Shipped and exported weights are safetensors (no code can hide in them) with
+LiveDet metadata (architecture, class names, input size) in the header, so a
+file is self-describing. PyTorch ``.pt`` files, e.g. training checkpoints, are
+read with ``torch.load(weights_only=True)``, which refuses pickled code.
+Everything is loaded onto the CPU first, so GPU-trained files open on CPU-only
+machines and the other way round.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+
+from .errors import ModelError
+from .models import ModelConfig, YoloDetector
+
+FORMAT = "livedet-weights"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class WeightsMeta:
+    """What a weights file says about itself."""
+
+    config: ModelConfig
+    class_names: tuple[str, ...]
+    input_size: int
+    extra: dict  # free-form provenance (epochs, dataset, metrics)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "format": FORMAT,
+                "version": FORMAT_VERSION,
+                "architecture": self.config.to_dict(),
+                "class_names": list(self.class_names),
+                "input_size": self.input_size,
+                "extra": self.extra,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str, source: str) -> "WeightsMeta":
+        try:
+            data = json.loads(text)
+            if data.get("format") != FORMAT:
+                raise ValueError("not a LiveDet weights file")
+            return cls(
+                config=ModelConfig.from_dict(data["architecture"]),
+                class_names=tuple(str(n) for n in data["class_names"]),
+                input_size=int(data["input_size"]),
+                extra=dict(data.get("extra") or {}),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"{source}: unreadable LiveDet metadata ({exc})") from None
+
+
+def save_weights(path: str | Path, model: torch.nn.Module, meta: WeightsMeta, *, half: bool = False) -> Path:
+    """Write ``model``'s state dict as safetensors with ``meta`` in the header.
+
+    ``half`` stores floating tensors as float16: half the size, and the
+    accuracy loss is far below what mAP can see.
+    """
+    path = Path(path)
+    state = {}
+    for key, value in model.state_dict().items():
+        value = value.detach().cpu()
+        if half and value.is_floating_point():
+            value = value.half()
+        state[key] = value.contiguous()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(state, str(path), metadata={"livedet": meta.to_json()})
+    return path
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], WeightsMeta | None]:
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            header = f.metadata() or {}
+        state = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise ModelError(f"{path.name} is not a readable safetensors file (truncated or corrupt?): {exc}") from None
+    meta = WeightsMeta.from_json(header["livedet"], path.name) if "livedet" in header else None
+    return state, meta
+
+
+def _read_torch(path: Path) -> tuple[dict[str, torch.Tensor], WeightsMeta | None]:
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # UnpicklingError for hostile payloads, EOFError/RuntimeError for truncation
+        raise ModelError(
+            f"{path.name} was refused: it is truncated, corrupt, or holds objects other than tensors "
+            f"({type(exc).__name__})"
+        ) from None
+    if not isinstance(obj, dict):
+        raise ModelError(f"{path.name} does not hold a state dict")
+    meta = None
+    if isinstance(obj.get("meta"), str):
+        meta = WeightsMeta.from_json(obj["meta"], path.name)
+    # training checkpoints hold several state dicts: prefer the EMA weights
+    for key in ("ema", "model", "state_dict"):
+        if isinstance(obj.get(key), dict):
+            obj = obj[key]
+            break
+    if not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ModelError(f"{path.name} does not hold a state dict of tensors")
+    return obj, meta
+
+
+def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], WeightsMeta | None]:
+    """Load a state dict (on the CPU) and its metadata, if the file has any."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"weights file not found: {path}")
+    if path.suffix == ".safetensors":
+        return _read_safetensors(path)
+    if path.suffix in (".pt", ".pth"):
+        return _read_torch(path)
+    raise ModelError(f"{path.name}: unsupported weights format (use .safetensors, .pt or .onnx)")
+
+
+def load_state_into(model: YoloDetector, state: dict[str, torch.Tensor], source: str) -> YoloDetector:
+    """Strict load with a readable message when the file belongs to another architecture."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong_shape = [k for k in own if k in state and state[k].shape != own[k].shape]
+    if missing or unexpected or wrong_shape:
+        detail = []
+        if wrong_shape:
+            k = wrong_shape[0]
+            detail.append(f"{len(wrong_shape)} tensors differ in shape (e.g. {k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)})")
+        if missing:
+            detail.append(f"{len(missing)} missing (e.g. {missing[0]})")
+        if unexpected:
+            detail.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+        raise ModelError(f"{source} does not match architecture {model.config.backbone}: " + "; ".join(detail))
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+    return model

@@ -1,0 +1,17 @@
+"""Errors a user can cause and fix: the CLI and the GUI show their message as is."""
+
+
+class LiveDetError(Exception):
+    """Base class: the message is written for the user, in one line."""
+
+
+class ModelError(LiveDetError):
+    """A model name, manifest, checkpoint or ONNX file could not be used."""
+
+
+class SourceError(LiveDetError):
+    """A video, image, folder or camera could not be read."""
+
+
+class OutputError(LiveDetError):
+    """A result file could not be written."""

@@ -1,0 +1,78 @@
+"""ONNX export: decoding inside the graph, NMS outside.
+
+The graph maps ``images`` (B, 3, H, W) RGB in [0, 1] to ``boxes`` (B, N, 4),
+x1 y1 x2 y2 in input pixels, and ``scores`` (B, N, C). Thresholds and NMS stay
+in ``detector.ops.postprocess`` so the same sliders work on every backend.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .errors import ModelError, OutputError
+from .loader import LoadedModel, onnx_metadata
+from .models import YoloDetector
+from .ops.boxes import decode_outputs
+
+ONNX_OPSET = 17
+
+
+class DecodedNetwork(nn.Module):
+    """Network + decoder as one module, for export and for the compiled GPU path."""
+
+    def __init__(self, network: YoloDetector) -> None:
+        super().__init__()
+        self.network = network
+        self.strides = network.strides
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return decode_outputs(self.network(images), self.strides)
+
+
+def onnx_bytes(model: LoadedModel, *, imgsz: int | None = None, dynamic: bool = True) -> bytes:
+    """Serialise the fused fp32 network to ONNX, with LiveDet metadata; nothing touches the disk."""
+    if model.network is None:
+        if model.onnx_bytes is not None:
+            return model.onnx_bytes
+        raise ModelError("this model has no network to export")
+    import onnx  # only needed for export
+
+    net = DecodedNetwork(copy.deepcopy(model.network).float().cpu().eval().fuse())
+    size = imgsz or model.spec.input_size
+    dummy = torch.zeros(1, 3, size, size)
+    axes = {"images": {0: "batch", 2: "height", 3: "width"}, "boxes": {0: "batch", 1: "anchors"}, "scores": {0: "batch", 1: "anchors"}}
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter is chatty about deprecations
+        torch.onnx.export(
+            net,
+            (dummy,),
+            buffer,
+            input_names=["images"],
+            output_names=["boxes", "scores"],
+            dynamic_axes=axes if dynamic else None,
+            opset_version=ONNX_OPSET,
+            dynamo=False,
+        )
+    proto = onnx.load_from_string(buffer.getvalue())
+    for key, value in onnx_metadata(model).items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    return proto.SerializeToString()
+
+
+def export_onnx(model: LoadedModel, output: str | Path, *, imgsz: int | None = None) -> Path:
+    output = Path(output)
+    data = onnx_bytes(model, imgsz=imgsz)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_bytes(data)
+    except OSError as exc:
+        raise OutputError(f"cannot write {output}: {exc.strerror or exc}") from None
+    return output

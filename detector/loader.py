@@ -1,0 +1,128 @@
+"""Name or path -> a ready network (``LoadedModel``); all file reading for models happens here.
+
+Accepts a manifest name (``yolo-mnv3-small``), a manifest path, a weights file
+(.safetensors or .pt with LiveDet metadata) or an exported ``.onnx`` file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .checkpoint import WeightsMeta, load_state_into, read_weights
+from .errors import ModelError
+from .models import ModelConfig, YoloDetector, build_model
+from .zoo import ModelSpec, find_model, read_manifest, verify_weights
+
+ONNX_META_KEY = "livedet"
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model ready for a ``Predictor``: a torch network (CPU, fp32, eval) or ONNX bytes."""
+
+    spec: ModelSpec
+    network: YoloDetector | None = None
+    onnx_bytes: bytes | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.spec.class_names
+
+
+def _spec_from_meta(meta: WeightsMeta, path: Path) -> ModelSpec:
+    return ModelSpec(
+        name=path.stem,
+        config=meta.config,
+        input_size=meta.input_size,
+        class_names=meta.class_names,
+        weights_path=path,
+        provenance=str(meta.extra.get("provenance", "")),
+        metrics=dict(meta.extra.get("metrics") or {}),
+    )
+
+
+def _network_from_spec(spec: ModelSpec, weights_path: Path) -> YoloDetector:
+    state, meta = read_weights(weights_path)
+    if meta is not None and len(meta.class_names) != len(spec.class_names):
+        raise ModelError(
+            f"{weights_path.name} was trained for {len(meta.class_names)} classes but manifest "
+            f"'{spec.name}' lists {len(spec.class_names)}"
+        )
+    network = build_model(spec.config)
+    load_state_into(network, state, weights_path.name)
+    return network.eval()
+
+
+def _load_onnx(path: Path) -> LoadedModel:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ModelError("opening .onnx files needs onnxruntime (pip install onnxruntime)") from None
+    data = path.read_bytes()
+    try:
+        session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise ModelError(f"{path.name} is not a loadable ONNX model: {str(exc).splitlines()[0]}") from None
+    outputs = [o.name for o in session.get_outputs()]
+    if outputs != ["boxes", "scores"]:
+        raise ModelError(f"{path.name}: expected ONNX outputs ['boxes', 'scores'], found {outputs}")
+    raw_meta = session.get_modelmeta().custom_metadata_map.get(ONNX_META_KEY)
+    if raw_meta is None:
+        raise ModelError(f"{path.name} has no LiveDet metadata (export it with `python -m detector export`)")
+    meta = WeightsMeta.from_json(raw_meta, path.name)
+    n_scores = session.get_outputs()[1].shape[-1]
+    if isinstance(n_scores, int) and n_scores != len(meta.class_names):
+        raise ModelError(f"{path.name}: graph outputs {n_scores} classes but metadata lists {len(meta.class_names)}")
+    return LoadedModel(spec=_spec_from_meta(meta, path), onnx_bytes=data)
+
+
+def load_model(name_or_path: str | Path, *, models_dir: str | Path | None = None) -> LoadedModel:
+    """Resolve and load a model. Every failure is a ``ModelError`` with a one-line reason."""
+    text = str(name_or_path)
+    path = Path(text)
+    if path.suffix == ".onnx":
+        if not path.is_file():
+            raise ModelError(f"ONNX file not found: {path}")
+        return _load_onnx(path)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise ModelError(f"manifest not found: {path}")
+        spec = read_manifest(path)
+        return LoadedModel(spec=spec, network=_network_from_spec(spec, verify_weights(spec)))
+    if path.suffix in (".safetensors", ".pt", ".pth"):
+        state, meta = read_weights(path)
+        if meta is None:
+            raise ModelError(f"{path.name} has no LiveDet metadata, so its architecture is unknown")
+        spec = _spec_from_meta(meta, path)
+        network = build_model(spec.config)
+        load_state_into(network, state, path.name)
+        return LoadedModel(spec=spec, network=network.eval())
+    spec = find_model(text, models_dir)
+    return LoadedModel(spec=spec, network=_network_from_spec(spec, verify_weights(spec)))
+
+
+def random_model(config: ModelConfig | None = None, *, input_size: int = 320, class_names=None, name="untrained") -> LoadedModel:
+    """An untrained network (for tests, benchmarks of speed, and training starts)."""
+    config = config or ModelConfig()
+    names = tuple(class_names) if class_names else tuple(f"class{i}" for i in range(config.num_classes))
+    spec = ModelSpec(name=name, config=config, input_size=input_size, class_names=names, weights_path=None)
+    return LoadedModel(spec=spec, network=build_model(config).eval())
+
+
+def onnx_metadata(model: LoadedModel) -> dict[str, str]:
+    """Metadata stored in exported ONNX files so they load without a manifest."""
+    meta = WeightsMeta(
+        config=model.spec.config,
+        class_names=model.spec.class_names,
+        input_size=model.spec.input_size,
+        extra={"source": model.spec.name, "metrics": model.spec.metrics},
+    )
+    return {ONNX_META_KEY: meta.to_json()}
+
+
+__all__ = ["LoadedModel", "load_model", "random_model", "onnx_metadata"]

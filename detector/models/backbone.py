@@ -1,0 +1,96 @@
+"""MobileNetV3 feature extractor publishing stride-8, 16 and 32 maps.
+
+torchvision builds the network (inverted residuals, squeeze-excitation,
+h-swish); we cut its ``features`` into three stages by reading each block's
+stride from its convolutions, so no layer index is hard-coded and both the
+Small and Large variants split the same way. The final 1x1 expansion conv
+(576/960 channels) only serves the ImageNet classifier and is dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+from torch import nn
+from torchvision.models import mobilenetv3
+
+from .layers import BN_EPS, BN_MOMENTUM
+
+BACKBONES = {
+    "mobilenet_v3_small": (mobilenetv3.mobilenet_v3_small, mobilenetv3.MobileNet_V3_Small_Weights.IMAGENET1K_V1),
+    "mobilenet_v3_large": (mobilenetv3.mobilenet_v3_large, mobilenetv3.MobileNet_V3_Large_Weights.IMAGENET1K_V1),
+}
+FEATURE_STRIDES = (8, 16, 32)
+
+# torchvision's ImageNet weights expect inputs normalised with these (RGB order).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class FeatureInfo:
+    """What one published feature map looks like."""
+
+    channels: int
+    stride: int  # input pixels per feature-map cell
+
+
+def _block_stride(block: nn.Module) -> int:
+    """Spatial downsampling factor of one block, read from its convolutions."""
+    stride = 1
+    for m in block.modules():
+        if isinstance(m, nn.Conv2d):
+            stride *= m.stride[0]
+    return stride
+
+
+def _block_out_channels(block: nn.Module) -> int:
+    return [m for m in block.modules() if isinstance(m, nn.Conv2d)][-1].out_channels
+
+
+class MobileNetV3Features(nn.Module):
+    """Input RGB in [0, 1], (B, 3, H, W) -> three maps at strides 8, 16, 32."""
+
+    def __init__(self, name: str, *, pretrained: bool = False) -> None:
+        super().__init__()
+        if name not in BACKBONES:
+            raise ValueError(f"unknown backbone {name!r}; choose from {sorted(BACKBONES)}")
+        builder, weights = BACKBONES[name]
+        norm_layer = partial(nn.BatchNorm2d, eps=BN_EPS, momentum=BN_MOMENTUM)
+        # Build first, then load weights ourselves: torchvision's builder would refuse a
+        # custom norm_layer together with weights.
+        net = builder(weights=None, norm_layer=norm_layer)
+        if pretrained:
+            net.load_state_dict(weights.get_state_dict(progress=True, check_hash=True))
+        blocks = list(net.features.children())[:-1]  # drop the classifier's 1x1 expansion
+
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+        stages: list[nn.Sequential] = []
+        infos: list[FeatureInfo] = []
+        current: list[nn.Module] = []
+        stride = 1
+        for i, block in enumerate(blocks):
+            stride *= _block_stride(block)
+            current.append(block)
+            next_stride = _block_stride(blocks[i + 1]) if i + 1 < len(blocks) else 2
+            # A stage ends where the next block would halve the resolution again.
+            if stride in FEATURE_STRIDES and next_stride > 1:
+                stages.append(nn.Sequential(*current))
+                infos.append(FeatureInfo(_block_out_channels(block), stride))
+                current = []
+        if [f.stride for f in infos] != list(FEATURE_STRIDES):
+            raise RuntimeError(f"could not split {name} at strides {FEATURE_STRIDES}: got {infos}")
+        self.stages = nn.ModuleList(stages)
+        self.feature_info: tuple[FeatureInfo, ...] = tuple(infos)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x = (x - self.mean) / self.std
+        features = []
+        for stage in self.stages:
+            x = stage(x)
+            features.append(x)
+        return features

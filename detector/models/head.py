@@ -1,0 +1,51 @@
+"""Decoupled, anchor-free YOLO head: per level, one branch classifies, one regresses.
+
+It only predicts. Each level returns raw numbers, (B, 4 + C, H, W): four box
+distances (left, top, right, bottom, before softplus, in units of the stride)
+followed by C class logits. Turning them into boxes is ``detector.ops.boxes``'s
+job, so export, training and inference all share one decoder.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .layers import DepthwiseSeparable, conv_bn_act
+
+CLASS_PRIOR = 0.01  # initial foreground probability: keeps early focal/BCE losses stable
+BOX_BIAS = 1.0  # softplus(1.0) ~ 1.3 strides per side: a sensible initial box
+
+
+class HeadLevel(nn.Module):
+    def __init__(self, width: int, num_classes: int, depth: int) -> None:
+        super().__init__()
+        self.stem = conv_bn_act(width, width, kernel=1)
+        self.cls_branch = nn.Sequential(*(DepthwiseSeparable(width, width) for _ in range(depth)))
+        self.box_branch = nn.Sequential(*(DepthwiseSeparable(width, width) for _ in range(depth)))
+        self.cls_out = nn.Conv2d(width, num_classes, 1)
+        self.box_out = nn.Conv2d(width, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        return torch.cat([self.box_out(self.box_branch(x)), self.cls_out(self.cls_branch(x))], dim=1)
+
+
+class YoloHead(nn.Module):
+    def __init__(self, width: int, num_classes: int, num_levels: int = 3, depth: int = 1) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.levels = nn.ModuleList(HeadLevel(width, num_classes, depth) for _ in range(num_levels))
+
+    @torch.no_grad()
+    def init_biases(self) -> None:
+        for level in self.levels:
+            nn.init.normal_(level.cls_out.weight, std=0.01)
+            nn.init.constant_(level.cls_out.bias, -math.log((1 - CLASS_PRIOR) / CLASS_PRIOR))
+            nn.init.normal_(level.box_out.weight, std=0.01)
+            nn.init.constant_(level.box_out.bias, BOX_BIAS)
+
+    def forward(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
+        return [level(f) for level, f in zip(self.levels, features)]

@@ -1,0 +1,69 @@
+"""The whole detector: MobileNetV3 backbone + light PAN + decoupled YOLO head."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import torch
+from torch import nn
+
+from .backbone import MobileNetV3Features
+from .head import YoloHead
+from .layers import fuse_conv_bn, init_weights
+from .neck import LightPAN
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of one variant; lives in the manifest as plain YAML."""
+
+    backbone: str = "mobilenet_v3_small"  # torchvision builder name
+    num_classes: int = 20
+    neck_width: int = 64  # channels of every PAN level and of the head
+    head_depth: int = 1  # depthwise-separable convs per head branch
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown architecture keys: {sorted(unknown)}")
+        return cls(**data)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class YoloDetector(nn.Module):
+    """(B, 3, H, W) RGB in [0, 1] -> raw per-level outputs (B, 4 + C, H/s, W/s).
+
+    H and W must be multiples of 32 (the letterbox takes care of that).
+    """
+
+    def __init__(self, config: ModelConfig, *, pretrained_backbone: bool = False) -> None:
+        super().__init__()
+        self.config = config
+        self.backbone = MobileNetV3Features(config.backbone, pretrained=pretrained_backbone)
+        in_channels = tuple(f.channels for f in self.backbone.feature_info)
+        self.neck = LightPAN(in_channels, config.neck_width)
+        self.head = YoloHead(config.neck_width, config.num_classes, len(in_channels), config.head_depth)
+        init_weights(self.neck)
+        init_weights(self.head)
+        self.head.init_biases()
+
+    @property
+    def strides(self) -> tuple[int, ...]:
+        return tuple(f.stride for f in self.backbone.feature_info)
+
+    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        return self.head(self.neck(self.backbone(images)))
+
+    def fuse(self) -> "YoloDetector":
+        """Fold BatchNorm into the preceding convs (inference only, in place)."""
+        self.eval()
+        fuse_conv_bn(self)
+        return self
+
+
+def build_model(config: ModelConfig, *, pretrained_backbone: bool = False) -> YoloDetector:
+    return YoloDetector(config, pretrained_backbone=pretrained_backbone)

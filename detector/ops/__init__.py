@@ -1,0 +1,1 @@
+"""Tensor functions outside any nn.Module: decoding, IoU, thresholds, NMS."""

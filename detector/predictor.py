@@ -1,0 +1,156 @@
+"""Frame in, detections out: the one inference entry point shared by the CLI and the GUI.
+
+``Predictor`` owns the device, precision and backend choice, warms up, and
+times each stage. It neither draws nor reads or writes files.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .device import select_device
+from .engines import Engine, make_engine
+from .loader import LoadedModel
+from .ops.postprocess import (
+    CANDIDATE_FLOOR,
+    CANDIDATE_TOP_K,
+    DEFAULT_CONF,
+    DEFAULT_IOU,
+    DEFAULT_MAX_DET,
+    apply_thresholds,
+    select_candidates,
+    to_detections,
+)
+from .preprocess import as_bgr_uint8, letterbox, letterbox_meta, letterbox_on_device, to_input_array
+from .types import Candidates, LetterboxMeta, Prediction, StageTimings
+
+
+class Predictor:
+    """Runs one model on BGR uint8 frames of any size.
+
+    ``device``: "auto" (CUDA, then MPS, then CPU), "cpu", "cuda" or "mps".
+    ``backend``: "auto" (ONNX Runtime on CPU, torch elsewhere), "torch" or "onnxruntime".
+    ``half``: fp16 on CUDA by default.
+    """
+
+    def __init__(
+        self,
+        model: LoadedModel,
+        *,
+        device: str = "auto",
+        imgsz: int | None = None,
+        backend: str = "auto",
+        half: bool | None = None,
+        rect: bool = True,
+        warmup: bool = True,
+    ) -> None:
+        self.model = model
+        self.imgsz = int(imgsz or model.spec.input_size)
+        if self.imgsz <= 0 or self.imgsz % 32:
+            raise ValueError(f"--imgsz must be a positive multiple of 32, got {self.imgsz}")
+        self.rect = rect
+        self.device = select_device(device) if model.network is not None else torch.device("cpu")
+        self.engine: Engine = make_engine(model, self.device, backend=backend, half=half)
+        self.device = self.engine.device
+        self._meta_cache: dict[tuple[int, int], LetterboxMeta] = {}
+        if warmup:
+            self.warmup()
+
+    # -- facts for the UI and logs ---------------------------------------------------------
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.model.class_names
+
+    @property
+    def backend(self) -> str:
+        return self.engine.name
+
+    @property
+    def device_label(self) -> str:
+        """Short human description, e.g. "cuda fp16 (torch)" or "cpu (onnxruntime)"."""
+        precision = " fp16" if self.engine.input_dtype == torch.float16 else ""
+        return f"{self.device.type}{precision} ({self.backend})"
+
+    # -- inference -------------------------------------------------------------------------
+    def warmup(self, runs: int = 2) -> None:
+        """Run a few frames so allocation, kernel selection and graph setup are not timed later."""
+        dummy = np.full((self.imgsz, self.imgsz, 3), 114, np.uint8)
+        for _ in range(runs):
+            self.predict(dummy)
+
+    def _meta(self, frame_hw: tuple[int, int]) -> LetterboxMeta:
+        meta = self._meta_cache.get(frame_hw)
+        if meta is None:
+            meta = self._meta_cache[frame_hw] = letterbox_meta(frame_hw, self.imgsz, rect=self.rect)
+        return meta
+
+    def _prepare(self, frames: Sequence[np.ndarray]) -> tuple[torch.Tensor, list[LetterboxMeta]]:
+        metas = [self._meta(f.shape[:2]) for f in frames]
+        if self.device.type == "cuda":
+            batch = [
+                letterbox_on_device(torch.from_numpy(f).to(self.device, non_blocking=True), m, self.engine.input_dtype)
+                for f, m in zip(frames, metas)
+            ]
+            return torch.cat(batch), metas
+        images = to_input_array([letterbox(f, m) for f, m in zip(frames, metas)])
+        return torch.from_numpy(images).to(self.device), metas
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def predict(
+        self,
+        frame: np.ndarray,
+        *,
+        conf: float = DEFAULT_CONF,
+        iou: float = DEFAULT_IOU,
+        max_det: int = DEFAULT_MAX_DET,
+        keep_candidates: bool = False,
+    ) -> Prediction:
+        """Detect objects in one frame. ``keep_candidates`` also returns the pre-threshold
+        boxes so thresholds can be re-applied later without the network."""
+        return self.predict_batch([frame], conf=conf, iou=iou, max_det=max_det, keep_candidates=keep_candidates)[0]
+
+    def predict_batch(
+        self,
+        frames: Sequence[np.ndarray],
+        *,
+        conf: float = DEFAULT_CONF,
+        iou: float = DEFAULT_IOU,
+        max_det: int = DEFAULT_MAX_DET,
+        keep_candidates: bool = False,
+        multi_label: bool = False,
+    ) -> list[Prediction]:
+        """Detect objects in several frames at once (frames of one size share one batch)."""
+        t0 = time.perf_counter()
+        frames = [as_bgr_uint8(f) for f in frames]
+        shapes = {f.shape[:2] for f in frames}
+        if len(shapes) > 1:  # mixed sizes: letterboxes differ, run them one by one
+            return [p for f in frames for p in self.predict_batch([f], conf=conf, iou=iou, max_det=max_det,
+                                                                   keep_candidates=keep_candidates, multi_label=multi_label)]
+        images, metas = self._prepare(frames)
+        self._sync()
+        t1 = time.perf_counter()
+        boxes, scores = self.engine(images)
+        self._sync()
+        t2 = time.perf_counter()
+        floor = min(CANDIDATE_FLOOR, conf)
+        results = []
+        for i, meta in enumerate(metas):
+            cand = select_candidates(boxes[i], scores[i], score_floor=floor, top_k=CANDIDATE_TOP_K, multi_label=multi_label)
+            kept = apply_thresholds(*cand, conf=conf, iou=iou, max_det=max_det)
+            detections = to_detections(*kept, meta, self.class_names)
+            candidates = None
+            if keep_candidates:
+                c_boxes, c_scores, c_ids = (t.float().cpu().numpy() if t.is_floating_point() else t.cpu().numpy() for t in cand)
+                candidates = Candidates(c_boxes, c_scores, c_ids.astype(np.int64), meta, self.class_names)
+            results.append((detections, candidates))
+        t3 = time.perf_counter()
+        n = len(frames)
+        timings = StageTimings(pre_ms=(t1 - t0) * 1e3 / n, infer_ms=(t2 - t1) * 1e3 / n, post_ms=(t3 - t2) * 1e3 / n)
+        return [Prediction(detections=d, timings=timings, candidates=c) for d, c in results]

@@ -1,0 +1,111 @@
+"""Plain data that crosses module and thread boundaries.
+
+Everything here is a frozen dataclass holding NumPy arrays or numbers, so a
+GUI thread, a recorder or a JSON writer can use it without touching torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class LetterboxMeta:
+    """How a frame was resized and padded into the network input.
+
+    Kept so boxes predicted in input pixels can be mapped back to the frame.
+    """
+
+    scale: float  # input pixels per frame pixel (same on both axes)
+    pad_x: float  # left padding, input pixels
+    pad_y: float  # top padding, input pixels
+    input_size: tuple[int, int]  # (height, width) of the network input
+    frame_size: tuple[int, int]  # (height, width) of the original frame
+
+
+@dataclass(frozen=True)
+class StageTimings:
+    """Wall time of each inference stage for one call, in milliseconds."""
+
+    pre_ms: float = 0.0
+    infer_ms: float = 0.0
+    post_ms: float = 0.0
+
+    @property
+    def total_ms(self) -> float:
+        return self.pre_ms + self.infer_ms + self.post_ms
+
+
+def _empty_boxes() -> np.ndarray:
+    return np.zeros((0, 4), dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class Detections:
+    """Final detections for one frame, in that frame's pixel coordinates."""
+
+    boxes: np.ndarray = field(default_factory=_empty_boxes)  # (N, 4) float32 x1, y1, x2, y2
+    scores: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))  # (N,)
+    class_ids: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))  # (N,)
+    class_names: tuple[str, ...] = ()  # the model's full class list, indexed by class id
+
+    def __post_init__(self) -> None:
+        n = len(self.scores)
+        if self.boxes.shape != (n, 4) or self.class_ids.shape != (n,):
+            raise ValueError(
+                f"inconsistent detections: boxes {self.boxes.shape}, scores {self.scores.shape}, "
+                f"class_ids {self.class_ids.shape}"
+            )
+
+    def __len__(self) -> int:
+        return int(self.scores.shape[0])
+
+    @property
+    def labels(self) -> list[str]:
+        """Class name of each detection (falls back to the id when names are unknown)."""
+        names = self.class_names
+        return [names[c] if 0 <= c < len(names) else str(int(c)) for c in self.class_ids.tolist()]
+
+    def to_records(self) -> list[dict]:
+        """JSON-ready list of detections (used by JSONL/CSV writers)."""
+        return [
+            {
+                "box": [round(float(v), 2) for v in box],
+                "score": round(float(score), 4),
+                "class_id": int(cid),
+                "label": label,
+            }
+            for box, score, cid, label in zip(self.boxes, self.scores, self.class_ids, self.labels)
+        ]
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Scored boxes for one frame *before* the user's thresholds and NMS.
+
+    The network runs once per frame and yields these (already cut to a low
+    score floor and a top-k); the inference worker keeps the latest one so a
+    confidence or IoU slider can be re-applied to the same frame without
+    running the network again. Boxes are in network-input pixels; ``meta``
+    maps them back to the frame.
+    """
+
+    boxes: np.ndarray  # (M, 4) float32 x1, y1, x2, y2 in input pixels
+    scores: np.ndarray  # (M,) float32 in [0, 1]
+    class_ids: np.ndarray  # (M,) int64
+    meta: LetterboxMeta
+    class_names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return int(self.scores.shape[0])
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What the predictor returns for one frame."""
+
+    detections: Detections
+    timings: StageTimings
+    candidates: Candidates | None = None

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Qt (PySide6) needs a few system libraries that a bare Debian/Ubuntu lacks: libpulse for
+# QtMultimedia (camera names), EGL/GL/xkbcommon/fontconfig for the widgets and the offscreen
+# platform. Install them when they are missing and we are allowed to; otherwise say which.
+set -u
+need=()
+have_lib() { ldconfig -p 2>/dev/null | grep -q "$1"; }
+have_lib libpulse.so.0      || need+=(libpulse0)
+have_lib libEGL.so.1        || need+=(libegl1)
+have_lib libGL.so.1         || need+=(libgl1)
+have_lib libxkbcommon.so.0  || need+=(libxkbcommon0)
+have_lib libfontconfig.so.1 || need+=(libfontconfig1)
+have_lib libdbus-1.so.3     || need+=(libdbus-1-3)
+have_lib libglib-2.0.so.0   || need+=(libglib2.0-0)
+[ "$(uname -s)" = Linux ] || exit 0
+[ ${#need[@]} -eq 0 ] && exit 0
+if command -v apt-get >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then sudo=""; elif sudo -n true 2>/dev/null; then sudo="sudo -n"; else sudo=none; fi
+  if [ "$sudo" != none ]; then
+    echo "Installing system libraries for Qt: ${need[*]}"
+    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null && exit 0
+  fi
+fi
+echo "warning: Qt needs these system libraries, please install them: ${need[*]}" >&2
+exit 0
