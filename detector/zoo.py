@@ -171,3 +171,38 @@ def verify_weights(spec: ModelSpec) -> Path:
                 f"manifest says {spec.weights_sha256[:12]}…); the file is corrupt or was replaced"
             )
     return spec.weights_path
+
+
+def write_manifest(
+    path: str | Path,
+    *,
+    name: str,
+    config: ModelConfig,
+    input_size: int,
+    class_names: tuple[str, ...] | list[str],
+    weights_file: str | Path | None,
+    description: str = "",
+    license: str = "",
+    provenance: str = "",
+    metrics: dict | None = None,
+) -> Path:
+    """Write a manifest (with the weights' sha256 when the file exists) and return its path."""
+    path = Path(path)
+    weights = None
+    if weights_file is not None:
+        weights_path = path.parent / weights_file
+        weights = {"file": str(weights_file), "sha256": sha256_of(weights_path) if weights_path.is_file() else None}
+    data = {
+        "name": name,
+        "description": description,
+        "architecture": config.to_dict(),
+        "input_size": int(input_size),
+        "class_names": list(class_names),
+        "weights": weights,
+        "license": license,
+        "provenance": provenance,
+        "metrics": metrics or {},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path

@@ -25,3 +25,37 @@ def voc_root() -> Path:
     if not (VOC / "annotations" / "instances_val.json").is_file():
         pytest.skip(f"VOC2007 data not found under {VOC} (set LIVEDET_SHARED to the shared folder)")
     return VOC
+
+
+VOC_CLASSES = (
+    "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
+)
+
+
+def make_random_models_dir(root: Path) -> Path:
+    """A models folder with untrained small/large variants, for tests that need a loadable zoo."""
+    import torch
+
+    from detector.checkpoint import WeightsMeta, save_weights
+    from detector.models import ModelConfig, build_model
+    from detector.zoo import write_manifest
+
+    root.mkdir(parents=True, exist_ok=True)
+    variants = {
+        "test-small": (ModelConfig(backbone="mobilenet_v3_small", neck_width=64, head_depth=1), 320),
+        "test-large": (ModelConfig(backbone="mobilenet_v3_large", neck_width=96, head_depth=2), 416),
+    }
+    for seed, (name, (config, size)) in enumerate(variants.items()):
+        torch.manual_seed(seed)
+        weights = f"{name}.safetensors"
+        save_weights(root / weights, build_model(config), WeightsMeta(config, VOC_CLASSES, size, {}))
+        write_manifest(root / f"{name}.yaml", name=name, config=config, input_size=size,
+                       class_names=VOC_CLASSES, weights_file=weights, license="test only")
+    return root
+
+
+@pytest.fixture(scope="session")
+def random_models_dir(tmp_path_factory) -> Path:
+    """Untrained models in a temporary folder (their boxes are meaningless; shapes and flow are not)."""
+    return make_random_models_dir(tmp_path_factory.mktemp("models"))
