@@ -48,8 +48,13 @@ def make_random_models_dir(root: Path) -> Path:
     }
     for seed, (name, (config, size)) in enumerate(variants.items()):
         torch.manual_seed(seed)
+        model = build_model(config)
+        with torch.no_grad():  # spread untrained scores over (0, 1) so thresholds have something to cut
+            for level in model.head.levels:
+                level.cls_out.weight.normal_(0.0, 0.3)
+                level.cls_out.bias.fill_(-2.0)
         weights = f"{name}.safetensors"
-        save_weights(root / weights, build_model(config), WeightsMeta(config, VOC_CLASSES, size, {}))
+        save_weights(root / weights, model, WeightsMeta(config, VOC_CLASSES, size, {}))
         write_manifest(root / f"{name}.yaml", name=name, config=config, input_size=size,
                        class_names=VOC_CLASSES, weights_file=weights, license="test only")
     return root

@@ -15,7 +15,11 @@ from torch import nn
 
 from .layers import DepthwiseSeparable, conv_bn_act
 
-CLASS_PRIOR = 0.01  # initial foreground probability: keeps early focal/BCE losses stable
+# Initial class probability per cell and class: about 5 objects per 640x640 image, spread over
+# the cells of a level. The BCE is summed over every cell and class, so a prior much above
+# this would drown the few positives in the loss of the first epochs.
+OBJECTS_PER_IMAGE = 5
+REFERENCE_SIDE = 640
 BOX_BIAS = 1.0  # softplus(1.0) ~ 1.3 strides per side: a sensible initial box
 
 
@@ -40,10 +44,11 @@ class YoloHead(nn.Module):
         self.levels = nn.ModuleList(HeadLevel(width, num_classes, depth) for _ in range(num_levels))
 
     @torch.no_grad()
-    def init_biases(self) -> None:
-        for level in self.levels:
+    def init_biases(self, strides: tuple[int, ...]) -> None:
+        for level, stride in zip(self.levels, strides):
+            prior = OBJECTS_PER_IMAGE / self.num_classes / (REFERENCE_SIDE / stride) ** 2
             nn.init.normal_(level.cls_out.weight, std=0.01)
-            nn.init.constant_(level.cls_out.bias, -math.log((1 - CLASS_PRIOR) / CLASS_PRIOR))
+            nn.init.constant_(level.cls_out.bias, math.log(prior / (1 - prior)))
             nn.init.normal_(level.box_out.weight, std=0.01)
             nn.init.constant_(level.box_out.bias, BOX_BIAS)
 

@@ -49,7 +49,7 @@ class YoloDetector(nn.Module):
         self.head = YoloHead(config.neck_width, config.num_classes, len(in_channels), config.head_depth)
         init_weights(self.neck)
         init_weights(self.head)
-        self.head.init_biases()
+        self.head.init_biases(self.strides)
 
     @property
     def strides(self) -> tuple[int, ...]:

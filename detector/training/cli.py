@@ -1,0 +1,129 @@
+"""``python -m detector train``: arguments and the run itself (wired into detector.cli)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from ..device import select_device
+from ..errors import LiveDetError
+from ..models import ModelConfig
+from .augment import AugmentConfig, ImageBank
+from .datasets import DetectionDataset, load_dataset
+from .pack import DecodedDataset, decode_dataset, load_pack
+from .trainer import TrainConfig, Trainer
+
+# The shipped variants' recipes: architecture and input side.
+PRESETS: dict[str, tuple[ModelConfig, int]] = {
+    "yolo-mnv3-small": (ModelConfig(backbone="mobilenet_v3_small", neck_width=64, head_depth=1), 320),
+    "yolo-mnv3-large": (ModelConfig(backbone="mobilenet_v3_large", neck_width=96, head_depth=2), 416),
+}
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    d = TrainConfig()
+    data = parser.add_argument_group("data")
+    data.add_argument("--data", required=True, help="COCO .json (with --images), VOC folder, YOLO folder, or a .npz pack")
+    data.add_argument("--images", help="image folder for a COCO .json")
+    data.add_argument("--val-data", help="validation set, same forms as --data (used to pick the best checkpoint)")
+    data.add_argument("--val-images", help="image folder for a COCO validation .json")
+    data.add_argument("--cache-side", type=int, default=0, help="long side of images kept in memory (default: 1.25 x imgsz)")
+    data.add_argument("--max-images", type=int, default=0, help="use only the first N training images (quick checks)")
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", default="yolo-mnv3-small", choices=sorted(PRESETS), help="architecture preset")
+    model.add_argument("--imgsz", type=int, default=0, help="training side in pixels (default: the preset's)")
+    model.add_argument("--pretrained-backbone", action="store_true", help="start from torchvision ImageNet weights (downloads once, then cached)")
+    run = parser.add_argument_group("schedule")
+    run.add_argument("--epochs", type=int, default=d.epochs, help="0 = fit --budget-min after a speed probe")
+    run.add_argument("--budget-min", type=float, default=0.0, help="training minutes to fill when --epochs 0")
+    run.add_argument("--batch", type=int, default=d.batch)
+    run.add_argument("--lr", type=float, default=d.lr)
+    run.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    run.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs)
+    run.add_argument("--close-mosaic", type=int, default=d.close_mosaic, help="last N epochs without mosaic")
+    run.add_argument("--multiscale", type=float, default=d.multiscale, help="+- fraction of imgsz per step (0 = off)")
+    run.add_argument("--no-augment", action="store_true", help="plain letterbox only (over-fitting checks)")
+    run.add_argument("--eval-interval", type=int, default=d.eval_interval)
+    run.add_argument("--seed", type=int, default=d.seed)
+    run.add_argument("--no-amp", action="store_true", help="disable bf16 autocast on CUDA")
+    run.add_argument("--time-limit-min", type=float, default=0.0, help="stop resumably after this many minutes")
+    run.add_argument("--device", default="auto")
+    run.add_argument("--output", default="", help="run folder (default runs/train/<model>)")
+    run.add_argument("--resume", default="", help="continue from a last.pt")
+    run.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="threads for image decoding")
+
+
+def _decoded(spec: str, images: str | None, max_side: int, workers: int, max_images: int = 0) -> DecodedDataset:
+    if spec.endswith(".npz"):
+        data = load_pack(spec, workers=workers)
+        if max_images:
+            data = DecodedDataset(data.images[:max_images], data.boxes[:max_images], data.labels[:max_images],
+                                  data.class_names, data.max_side, data.names[:max_images])
+        return data
+    dataset = load_dataset(spec, images)
+    if max_images:
+        dataset = DetectionDataset(dataset.records[:max_images], dataset.class_names)
+    if len(dataset) == 0:
+        raise LiveDetError(f"{spec}: no images")
+    return decode_dataset(dataset, max_side=max_side, workers=workers)
+
+
+def _device_for_rank(requested: str) -> torch.device:
+    device = select_device(requested)
+    if device.type == "cuda" and "LOCAL_RANK" in os.environ:
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(device)
+    return device
+
+
+def run_train(args: argparse.Namespace) -> dict:
+    arch, preset_size = PRESETS[args.model]
+    imgsz = args.imgsz or preset_size
+    if imgsz <= 0 or imgsz % 32:
+        raise LiveDetError(f"--imgsz must be a positive multiple of 32, got {imgsz}")
+    if args.batch < 1 or (args.epochs < 0) or (args.epochs == 0 and args.budget_min <= 0):
+        raise LiveDetError("need --batch >= 1 and --epochs >= 1 (or --epochs 0 with --budget-min > 0)")
+    device = _device_for_rank(args.device)
+    cache_side = args.cache_side or int(imgsz * 1.25) // 32 * 32
+    train = _decoded(args.data, args.images, cache_side, args.workers, args.max_images)
+    val = _decoded(args.val_data, args.val_images, cache_side, args.workers) if args.val_data else None
+    if val is not None and val.class_names != train.class_names:
+        raise LiveDetError(f"validation classes {val.class_names} differ from training classes {train.class_names}")
+    augment = AugmentConfig.none() if args.no_augment else AugmentConfig()
+    cfg = TrainConfig(
+        architecture=arch.to_dict(),
+        name=args.model,
+        imgsz=imgsz,
+        epochs=args.epochs,
+        budget_min=args.budget_min,
+        batch=args.batch,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        warmup_epochs=args.warmup_epochs,
+        close_mosaic=0 if args.no_augment else args.close_mosaic,
+        multiscale=0.0 if args.no_augment else args.multiscale,
+        eval_interval=args.eval_interval,
+        seed=args.seed,
+        amp=not args.no_amp,
+        time_limit_min=args.time_limit_min,
+        pretrained_backbone=args.pretrained_backbone,
+        augment=asdict(augment),
+    )
+    output = Path(args.output or Path("runs") / "train" / args.model)
+    trainer = Trainer(
+        cfg,
+        ImageBank(train, device),
+        ImageBank(val, device) if val is not None else None,
+        output,
+        device=device,
+        resume=args.resume or None,
+        progress=sys.stderr.isatty(),
+    )
+    summary = trainer.fit()
+    summary.update(device=str(device), train_images=len(train), val_images=len(val) if val is not None else 0)
+    return summary

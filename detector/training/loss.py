@@ -1,0 +1,51 @@
+"""Detection loss: BCE on soft class targets plus CIoU on positive boxes, both weighted by the
+task-aligned targets and normalised by their sum (so the loss scale does not depend on how
+many objects a batch holds)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..ops.boxes import anchor_points, complete_iou, distances_to_boxes, flatten_levels
+from .assign import TaskAlignedAssigner
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    box: float = 7.5
+    cls: float = 1.0
+
+
+class DetectionLoss:
+    def __init__(self, num_classes: int, strides: tuple[int, ...], weights: LossWeights = LossWeights(), assigner=None) -> None:
+        self.num_classes = num_classes
+        self.strides = strides
+        self.weights = weights
+        self.assigner = assigner or TaskAlignedAssigner()
+
+    def __call__(self, raw: list[torch.Tensor], gt_boxes: torch.Tensor, gt_labels: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """``raw``: the head's per-level outputs. Returns the total loss and its detached parts."""
+        sizes = [(r.shape[2], r.shape[3]) for r in raw]
+        flat = flatten_levels(raw).float()  # (B, N, 4 + C)
+        points, point_strides = anchor_points(sizes, self.strides, device=flat.device)
+        box_raw, cls_logits = flat[..., :4], flat[..., 4:]
+        pred_boxes = distances_to_boxes(box_raw, points, point_strides)
+        assignment = self.assigner(cls_logits.detach().sigmoid(), pred_boxes.detach(), points, gt_boxes, gt_labels)
+
+        target_scores = assignment.target_scores
+        normaliser = target_scores.sum().clamp(min=1.0)
+        cls_loss = F.binary_cross_entropy_with_logits(cls_logits, target_scores, reduction="sum") / normaliser
+
+        fg = assignment.foreground
+        if fg.any():
+            weight = target_scores.sum(-1)[fg]
+            ciou = complete_iou(pred_boxes[fg], assignment.target_boxes[fg])
+            box_loss = ((1.0 - ciou) * weight).sum() / normaliser
+        else:
+            box_loss = pred_boxes.sum() * 0.0
+        total = self.weights.box * box_loss + self.weights.cls * cls_loss
+        # detached tensors, not floats: reading them would stall the GPU every step
+        return total, {"box": box_loss.detach(), "cls": cls_loss.detach(), "positives": fg.sum()}

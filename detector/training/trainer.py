@@ -1,0 +1,415 @@
+"""The training loop: AMP, EMA, cosine LR with warm-up, weight-decay groups, gradient clipping,
+multi-scale batches, periodic COCO evaluation, resumable checkpoints, and DDP.
+
+Data never leaves the device: the whole (shrunk) dataset sits in an
+``ImageBank`` and batches are augmented there, so a fast GPU is not starved
+by CPU loaders. Run under ``torchrun`` for several processes (NCCL on CUDA,
+gloo on CPU).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from ..checkpoint import WeightsMeta, load_state_into, save_weights
+from ..errors import LiveDetError
+from ..metrics import MapResult, compute_map
+from ..models import ModelConfig, YoloDetector, build_model
+from ..ops.boxes import decode_outputs
+from ..ops.postprocess import apply_thresholds, select_candidates
+from .augment import AugmentConfig, ImageBank, make_batch
+from .loss import DetectionLoss
+
+CHECKPOINT_VERSION = 1
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a run; stored in every checkpoint so ``--resume`` needs nothing else."""
+
+    architecture: dict = field(default_factory=lambda: ModelConfig().to_dict())
+    name: str = "yolo-mnv3-small"
+    imgsz: int = 320  # training and evaluation side, pixels
+    epochs: int = 100  # 0 = choose from --budget-min after measuring speed
+    budget_min: float = 0.0  # GPU minutes to fill when epochs == 0
+    batch: int = 64  # global batch (split across DDP processes)
+    lr: float = 2e-3  # AdamW peak learning rate
+    final_lr_ratio: float = 0.02  # cosine ends at lr * this
+    weight_decay: float = 0.05
+    warmup_epochs: float = 3.0
+    close_mosaic: int = 10  # last epochs without mosaic (closer to test-time images)
+    multiscale: float = 0.25  # each step's side drawn from imgsz * (1 +- this), multiple of 32
+    grad_clip: float = 10.0
+    ema_decay: float = 0.9998
+    ema_tau: float = 1000.0  # EMA warm-up in steps
+    seed: int = 0
+    amp: bool = True  # bf16 autocast on CUDA
+    eval_interval: int = 10  # epochs between evaluations (0 = only at the end)
+    time_limit_min: float = 0.0  # stop (resumably) after this much wall time in this invocation
+    pretrained_backbone: bool = False
+    augment: dict = field(default_factory=lambda: asdict(AugmentConfig()))
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "TrainConfig":
+        data = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+class ModelEMA:
+    """Exponential moving average of the weights, with a warm-up so early steps count."""
+
+    def __init__(self, model: nn.Module, decay: float, tau: float, updates: int = 0) -> None:
+        self.module = copy.deepcopy(model).eval()
+        for p in self.module.parameters():
+            p.requires_grad_(False)
+        self.decay, self.tau, self.updates = decay, tau, updates
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        self.updates += 1
+        d = self.decay * (1 - math.exp(-self.updates / self.tau))
+        ema_state = self.module.state_dict()
+        for key, value in model.state_dict().items():
+            if value.dtype.is_floating_point:
+                ema_state[key].mul_(d).add_(value.detach(), alpha=1 - d)
+            else:
+                ema_state[key].copy_(value)
+
+
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Decay conv/linear weights only; BatchNorm and biases are not regularised."""
+    decay, no_decay = [], []
+    for module in model.modules():
+        for name, param in module.named_parameters(recurse=False):
+            if not param.requires_grad:
+                continue
+            if name == "weight" and not isinstance(module, nn.modules.batchnorm._BatchNorm):
+                decay.append(param)
+            else:
+                no_decay.append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def learning_rate(cfg: TrainConfig, step: int, steps_per_epoch: int, epochs: int) -> float:
+    """Linear warm-up, then cosine from ``lr`` to ``lr * final_lr_ratio``."""
+    total = max(1, epochs * steps_per_epoch)
+    warmup = max(1, int(cfg.warmup_epochs * steps_per_epoch))
+    if step < warmup:
+        return cfg.lr * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return cfg.lr * (cfg.final_lr_ratio + (1 - cfg.final_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+@dataclass
+class DistInfo:
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device: torch.device) -> DistInfo:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return DistInfo(dist.get_rank(), dist.get_world_size())
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+@torch.no_grad()
+def evaluate_bank(
+    model: YoloDetector, bank: ImageBank, imgsz: int, *, batch: int = 64, conf: float = 0.001, iou: float = 0.6, max_det: int = 300
+) -> MapResult:
+    """COCO mAP of ``model`` on every image of ``bank``, letterboxed to ``imgsz`` on the device.
+
+    Boxes are compared in the bank's (shrunk) image pixels: mAP does not depend on scale.
+    """
+    was_training = model.training
+    model.eval()
+    device = bank.device
+    gen = torch.Generator(device=device).manual_seed(0)
+    plain = AugmentConfig.none()
+    ground_truth, predictions = [], []
+    use_amp = device.type == "cuda"
+    for start in range(0, len(bank), batch):
+        idx = torch.arange(start, min(start + batch, len(bank)), device=device)
+        data = make_batch(bank, idx, imgsz, plain, gen, mosaic=False)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+            raw = model(data.images)
+        boxes, scores = decode_outputs([r.float() for r in raw], model.strides)
+        for j in range(len(idx)):
+            kept = apply_thresholds(*select_candidates(boxes[j], scores[j], score_floor=conf, multi_label=True),
+                                    conf=conf, iou=iou, max_det=max_det)
+            b = (kept[0] - data.offset[j].repeat(2)) / data.scale[j]
+            predictions.append((b.cpu().numpy(), kept[1].cpu().numpy(), kept[2].cpu().numpy()))
+            i = int(idx[j])
+            valid = bank.labels[i] >= 0
+            ground_truth.append((bank.boxes[i][valid].cpu().numpy(), bank.labels[i][valid].cpu().numpy()))
+    model.train(was_training)
+    return compute_map(ground_truth, predictions, bank.class_names)
+
+
+class Trainer:
+    """One training run. ``fit()`` returns a summary dict; state lives in ``output_dir``."""
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        train_bank: ImageBank,
+        val_bank: ImageBank | None,
+        output_dir: str | Path,
+        *,
+        device: torch.device,
+        resume: str | Path | None = None,
+        log=None,
+        progress: bool = False,
+    ) -> None:
+        self.cfg = cfg
+        self.device = device
+        self.dist = init_distributed(device)
+        self.train_bank, self.val_bank = train_bank, val_bank
+        self.class_names = train_bank.class_names
+        self.output_dir = Path(output_dir)
+        self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        self.progress = progress and self.dist.main
+
+        arch = ModelConfig.from_dict({**cfg.architecture, "num_classes": len(self.class_names)})
+        cfg.architecture = arch.to_dict()
+        torch.manual_seed(cfg.seed)
+        self.model = build_model(arch, pretrained_backbone=cfg.pretrained_backbone).to(device)
+        self.channels_last = device.type == "cuda"
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.optimizer = torch.optim.AdamW(parameter_groups(self.model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.999))
+        self.ema = ModelEMA(self.model, cfg.ema_decay, cfg.ema_tau)
+        self.loss_fn = DetectionLoss(len(self.class_names), self.model.strides)
+        self.epoch = 0
+        self.step = 0
+        self.elapsed_s = 0.0  # training time across resumes
+        self.best_map50 = -1.0
+        self.history: list[dict] = []
+        self.cpu_rng = random.Random(cfg.seed + 1000 * self.dist.rank)
+        self.gen = torch.Generator(device=device).manual_seed(cfg.seed + 1000 * self.dist.rank)
+        if resume:
+            self._load(Path(resume))
+        self.ddp_model: nn.Module = self.model
+        if self.dist.world > 1:
+            self.ddp_model = nn.parallel.DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    # ---- checkpoints ---------------------------------------------------------------------
+    def _meta(self, extra: dict | None = None) -> WeightsMeta:
+        return WeightsMeta(ModelConfig.from_dict(self.cfg.architecture), tuple(self.class_names), self.cfg.imgsz, extra or {})
+
+    def _save(self, path: Path) -> None:
+        state = {
+            "version": CHECKPOINT_VERSION,
+            "config": self.cfg.to_json(),
+            "meta": self._meta().to_json(),
+            "model": self.model.state_dict(),
+            "ema": self.ema.module.state_dict(),
+            "ema_updates": self.ema.updates,
+            "optimizer": self.optimizer.state_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "elapsed_s": self.elapsed_s,
+            "best_map50": self.best_map50,
+            "history": json.dumps(self.history),
+            "cpu_rng": json.dumps(self.cpu_rng.getstate()),
+            "gen_state": self.gen.get_state(),
+        }
+        tmp = path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, path)  # never leave a half-written checkpoint behind
+
+    def _load(self, path: Path) -> None:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise LiveDetError(f"cannot resume from {path}: {type(exc).__name__}: {exc}") from None
+        saved_cfg = TrainConfig.from_json(state["config"])
+        # the run's definition comes from the checkpoint; only the per-invocation time limit is new
+        saved_cfg.time_limit_min = self.cfg.time_limit_min
+        self.cfg = saved_cfg
+        load_state_into(self.model, state["model"], path.name)
+        load_state_into(self.ema.module, state["ema"], path.name)
+        self.ema.updates = int(state["ema_updates"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.elapsed_s = float(state["elapsed_s"])
+        self.best_map50 = float(state["best_map50"])
+        self.history = json.loads(state["history"])
+        rng_state = json.loads(state["cpu_rng"])
+        self.cpu_rng.setstate((rng_state[0], tuple(rng_state[1]), rng_state[2]))
+        self.gen.set_state(state["gen_state"].to(torch.uint8))
+        self.log(f"resumed {path} at epoch {self.epoch}, step {self.step}, {self.elapsed_s / 60:.1f} min trained")
+
+    def _export_best(self, result: MapResult) -> None:
+        extra = {"epoch": self.epoch, "metrics": {"map50": round(result.map50, 4), "map50_95": round(result.map50_95, 4)}}
+        save_weights(self.output_dir / "best.safetensors", self.ema.module, self._meta(extra))
+
+    # ---- the loop ------------------------------------------------------------------------
+    def _step_size(self) -> int:
+        if self.cfg.multiscale <= 0:
+            return self.cfg.imgsz
+        lo = max(64, int(self.cfg.imgsz * (1 - self.cfg.multiscale)) // 32 * 32)
+        hi = int(self.cfg.imgsz * (1 + self.cfg.multiscale)) // 32 * 32
+        return self.cpu_rng.randrange(lo, hi + 1, 32)
+
+    def _train_step(self, indices: torch.Tensor, mosaic: bool, epochs: int, steps_per_epoch: int) -> dict[str, torch.Tensor]:
+        cfg = self.cfg
+        size = self._step_size()
+        use_mosaic = mosaic and self.cpu_rng.random() < AugmentConfig(**cfg.augment).mosaic
+        batch = make_batch(self.train_bank, indices, size, AugmentConfig(**cfg.augment), self.gen, mosaic=use_mosaic)
+        images = batch.images
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        lr = learning_rate(cfg, self.step, steps_per_epoch, epochs)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.amp and self.device.type == "cuda"):
+            raw = self.ddp_model(images)
+        loss, parts = self.loss_fn(raw, batch.boxes, batch.labels)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.optimizer.step()
+        self.ema.update(self.model)
+        self.step += 1
+        return {"loss": loss.detach(), "box": parts["box"], "cls": parts["cls"], "lr": torch.tensor(lr)}
+
+    def _measure_epochs(self, steps_per_epoch: int) -> int:
+        """Fill ``budget_min`` of training time: time a few steps, then fix the epoch count."""
+        probe = 12
+        order = torch.randperm(len(self.train_bank), generator=torch.Generator().manual_seed(self.cfg.seed))
+        state = copy.deepcopy(self.model.state_dict()), copy.deepcopy(self.optimizer.state_dict())
+        per_rank = self.cfg.batch // self.dist.world
+        for i in range(3 + probe):
+            if i == 3:
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize()
+                t0 = time.perf_counter()
+            idx = order[(i * per_rank) % max(1, len(order) - per_rank):][:per_rank]
+            self._train_step(idx, True, 1000, steps_per_epoch)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        step_s = (time.perf_counter() - t0) / probe
+        # undo the probe so the run starts from its seeded initial state
+        self.model.load_state_dict(state[0])
+        self.optimizer.load_state_dict(state[1])
+        self.ema = ModelEMA(self.model, self.cfg.ema_decay, self.cfg.ema_tau)
+        self.step = 0
+        eval_s = 0.0
+        if self.val_bank is not None:
+            t0 = time.perf_counter()
+            evaluate_bank(self.ema.module, self.val_bank, self.cfg.imgsz)
+            eval_s = time.perf_counter() - t0
+        epoch_s = step_s * steps_per_epoch
+        evals_per_epoch = 1 / self.cfg.eval_interval if self.cfg.eval_interval else 0
+        epochs = int(self.cfg.budget_min * 60 / (epoch_s + eval_s * evals_per_epoch))
+        if self.dist.world > 1:  # every rank must run the same schedule
+            t = torch.tensor([epochs], device=self.device if self.device.type == "cuda" else "cpu")
+            dist.broadcast(t, 0)
+            epochs = int(t.item())
+        self.log(f"speed probe: {step_s * 1000:.0f} ms/step, {epoch_s:.1f} s/epoch, eval {eval_s:.1f} s -> {epochs} epochs")
+        return max(1, epochs)
+
+    def fit(self) -> dict:
+        cfg = self.cfg
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        n = len(self.train_bank)
+        per_rank = cfg.batch // self.dist.world
+        if per_rank < 1:
+            raise LiveDetError(f"--batch {cfg.batch} is smaller than the number of processes ({self.dist.world})")
+        steps_per_epoch = max(1, n // cfg.batch)
+        if cfg.epochs <= 0:
+            if cfg.budget_min <= 0:
+                raise LiveDetError("give --epochs N, or --epochs 0 with --budget-min M")
+            cfg.epochs = self._measure_epochs(steps_per_epoch)
+        start_time = time.perf_counter()
+        invocation_start = start_time
+        stopped_early = False
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=cfg.epochs * steps_per_epoch, initial=self.step, unit="step", dynamic_ncols=True, file=sys.stderr)
+        self.model.train()
+        while self.epoch < cfg.epochs:
+            epoch_start = time.perf_counter()
+            mosaic = self.epoch < cfg.epochs - cfg.close_mosaic
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 100003 + self.epoch))
+            sums: dict[str, torch.Tensor] = {}
+            for s in range(steps_per_epoch):
+                global_batch = order[s * cfg.batch : (s + 1) * cfg.batch]
+                indices = global_batch[self.dist.rank :: self.dist.world][:per_rank]
+                parts = self._train_step(indices, mosaic, cfg.epochs, steps_per_epoch)
+                for k, v in parts.items():
+                    sums[k] = sums.get(k, 0) + v
+                if bar is not None:
+                    bar.update(1)
+            self.epoch += 1
+            epoch_s = time.perf_counter() - epoch_start
+            record = {k: round(float(v) / steps_per_epoch, 5) for k, v in sums.items()}
+            record.update(epoch=self.epoch, images_per_s=round(steps_per_epoch * cfg.batch / epoch_s, 1), mosaic=mosaic)
+            last = self.epoch == cfg.epochs
+            if self.dist.main and self.val_bank is not None and (last or (cfg.eval_interval and self.epoch % cfg.eval_interval == 0)):
+                result = evaluate_bank(self.ema.module, self.val_bank, cfg.imgsz)
+                record.update(map50=round(result.map50, 4), map50_95=round(result.map50_95, 4))
+                if result.map50 > self.best_map50:
+                    self.best_map50 = result.map50
+                    self._export_best(result)
+            now = time.perf_counter()
+            self.elapsed_s += now - start_time
+            start_time = now
+            record["elapsed_min"] = round(self.elapsed_s / 60, 2)
+            self.history.append(record)
+            if self.dist.main:
+                self.log(json.dumps(record))
+                self._save(self.output_dir / "last.pt")
+                with open(self.output_dir / "history.jsonl", "a", encoding="utf-8") as f:
+                    f.write(json.dumps(record) + "\n")
+            if cfg.time_limit_min and (now - invocation_start) / 60 >= cfg.time_limit_min and self.epoch < cfg.epochs:
+                stopped_early = True
+                break
+        if bar is not None:
+            bar.close()
+        if self.dist.main:
+            save_weights(self.output_dir / "last_ema.safetensors", self.ema.module, self._meta({"epoch": self.epoch}))
+        final = self.history[-1] if self.history else {}
+        return {
+            "name": cfg.name,
+            "epochs": self.epoch,
+            "epochs_planned": cfg.epochs,
+            "finished": not stopped_early,
+            "elapsed_min": round(self.elapsed_s / 60, 2),
+            "best_map50": round(self.best_map50, 4) if self.best_map50 >= 0 else None,
+            "final_loss": final.get("loss"),
+            "output_dir": str(self.output_dir),
+            "world_size": self.dist.world,
+        }
