@@ -45,14 +45,20 @@ def as_bgr_uint8(frame: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(frame)
 
 
+def _resized_hw(frame_size: tuple[int, int], imgsz: int) -> tuple[int, int]:
+    """Size of the frame after the aspect-keeping resize: the long side becomes ``imgsz``."""
+    h, w = frame_size
+    ratio = imgsz / max(h, w)
+    return max(1, round(h * ratio)), max(1, round(w * ratio))
+
+
 def letterbox_meta(frame_size: tuple[int, int], imgsz: int, *, rect: bool = True) -> LetterboxMeta:
     """Plan the resize: the long side becomes ``imgsz``; pad to ``imgsz`` square, or
     (``rect``) only up to the next multiple of 32, which saves work on 16:9 video."""
     h, w = frame_size
     if imgsz % STRIDE:
         raise ValueError(f"input size must be a multiple of {STRIDE}, got {imgsz}")
-    scale = imgsz / max(h, w)
-    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+    new_h, new_w = _resized_hw(frame_size, imgsz)
     if rect:
         in_w, in_h = math.ceil(new_w / STRIDE) * STRIDE, math.ceil(new_h / STRIDE) * STRIDE
     else:
@@ -69,8 +75,9 @@ def letterbox_meta(frame_size: tuple[int, int], imgsz: int, *, rect: bool = True
 
 
 def _resized_size(meta: LetterboxMeta) -> tuple[int, int]:
-    h, w = meta.frame_size
-    return max(1, round(h * meta.scale)), max(1, round(w * meta.scale))
+    """The planned resize, re-derived from the plan rather than from the mean scale: for thin
+    frames (37x101 at 160, 1x1000) side * mean-scale overshoots the input and padding goes negative."""
+    return _resized_hw(meta.frame_size, max(meta.input_size))
 
 
 def letterbox(frame: np.ndarray, meta: LetterboxMeta) -> np.ndarray:
