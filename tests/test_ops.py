@@ -1,0 +1,121 @@
+"""Box decoding, thresholds and NMS on hand-built numbers whose right answers are worked out by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from detector.ops.boxes import anchor_points, decode_outputs, distances_to_boxes, pairwise_iou
+from detector.ops.postprocess import apply_thresholds, boxes_to_frame, select_candidates
+from detector.predictor import select_candidates_cpu
+from detector.types import LetterboxMeta
+
+
+def inverse_softplus(d: float) -> float:
+    """The raw value the head must output for softplus to give ``d``."""
+    return math.log(math.expm1(d))
+
+
+def test_anchor_points_are_cell_centres_level_by_level():
+    points, strides = anchor_points([(2, 3), (1, 1)], (8, 16))
+    expected = [(4, 4), (12, 4), (20, 4), (4, 12), (12, 12), (20, 12), (8, 8)]
+    assert points.tolist() == [list(map(float, p)) for p in expected]
+    assert strides.squeeze(1).tolist() == [8.0] * 6 + [16.0]
+
+
+def test_distances_become_box_sides_in_strides():
+    point = torch.tensor([[4.0, 4.0]])
+    stride = torch.tensor([[8.0]])
+    raw = torch.tensor([[inverse_softplus(d) for d in (1.0, 2.0, 3.0, 4.0)]])  # left, top, right, bottom
+    box = distances_to_boxes(raw, point, stride)
+    assert box[0].tolist() == pytest.approx([4 - 8, 4 - 16, 4 + 24, 4 + 32], abs=1e-4)
+
+
+def test_decode_outputs_places_a_confident_cell_where_it_is():
+    num_classes = 3
+    raw = torch.full((1, 4 + num_classes, 2, 4), -10.0)  # every class logit very negative
+    raw[:, :4] = inverse_softplus(0.5)  # half a stride to every side
+    raw[0, 4 + 2, 1, 3] = 10.0  # class 2 at row 1, column 3
+    boxes, scores = decode_outputs([raw], (16,))
+    assert boxes.shape == (1, 8, 4) and scores.shape == (1, 8, 3)
+    best = int(scores[0, :, 2].argmax())
+    assert best == 1 * 4 + 3
+    cx, cy = (3 + 0.5) * 16, (1 + 0.5) * 16
+    assert boxes[0, best].tolist() == pytest.approx([cx - 8, cy - 8, cx + 8, cy + 8], abs=1e-3)
+    assert float(scores[0, best, 2]) > 0.99 and float(scores[0, best, :2].max()) < 1e-4
+
+
+def test_select_candidates_single_and_multi_label():
+    boxes = torch.tensor([[0, 0, 1, 1], [1, 1, 2, 2], [2, 2, 3, 3]], dtype=torch.float32)
+    scores = torch.tensor([[0.9, 0.3], [0.005, 0.002], [0.2, 0.6]])
+    b, s, c = select_candidates(boxes, scores, score_floor=0.01)
+    assert s.tolist() == pytest.approx([0.9, 0.6]) and c.tolist() == [0, 1]
+    assert b.tolist() == [[0, 0, 1, 1], [2, 2, 3, 3]]
+    b, s, c = select_candidates(boxes, scores, score_floor=0.01, multi_label=True)
+    found = sorted((round(score, 4), cid) for score, cid in zip(s.tolist(), c.tolist()))
+    assert found == [(0.2, 0), (0.3, 1), (0.6, 1), (0.9, 0)]
+    b, s, c = select_candidates(boxes, scores, score_floor=0.01, multi_label=True, top_k=2)
+    assert s.tolist() == pytest.approx([0.9, 0.6])
+
+
+@pytest.fixture
+def overlapping_boxes():
+    boxes = torch.tensor([
+        [0, 0, 10, 10],  # A: best of class 0
+        [1, 1, 11, 11],  # B: class 0, IoU with A = 81 / 119 = 0.68
+        [1, 1, 11, 11],  # C: same place as B, but class 1
+        [50, 50, 60, 60],  # D: alone, low score
+    ], dtype=torch.float32)
+    scores = torch.tensor([0.9, 0.8, 0.7, 0.2])
+    class_ids = torch.tensor([0, 0, 1, 0])
+    return boxes, scores, class_ids
+
+
+def test_nms_is_per_class_and_drops_low_scores(overlapping_boxes):
+    boxes, scores, class_ids = overlapping_boxes
+    assert float(pairwise_iou(boxes[:1], boxes[1:2])) == pytest.approx(81 / 119, abs=1e-4)
+    b, s, c = apply_thresholds(boxes, scores, class_ids, conf=0.25, iou=0.45)
+    assert s.tolist() == pytest.approx([0.9, 0.7]) and c.tolist() == [0, 1]  # B suppressed by A, D under conf
+    b, s, c = apply_thresholds(boxes, scores, class_ids, conf=0.25, iou=0.7)
+    assert s.tolist() == pytest.approx([0.9, 0.8, 0.7])  # 0.68 overlap is allowed at 0.7
+    b, s, c = apply_thresholds(boxes, scores, class_ids, conf=0.1, iou=0.45, class_agnostic=True)
+    assert s.tolist() == pytest.approx([0.9, 0.2])  # C suppressed across classes; D now above conf
+    b, s, c = apply_thresholds(boxes, scores, class_ids, conf=0.1, iou=0.45, max_det=1)
+    assert s.tolist() == pytest.approx([0.9]) and b.tolist() == [[0, 0, 10, 10]]
+
+
+def test_nms_with_nothing_above_conf_returns_empty(overlapping_boxes):
+    b, s, c = apply_thresholds(*overlapping_boxes, conf=0.95)
+    assert b.shape == (0, 4) and s.shape == (0,) and c.shape == (0,)
+
+
+def test_boxes_to_frame_undoes_scale_and_padding_and_clips():
+    meta = LetterboxMeta(scale=0.5, pad_x=10.0, pad_y=4.0, input_size=(64, 64), frame_size=(100, 100))
+    boxes = torch.tensor([[10.0, 4.0, 60.0, 54.0], [0.0, 0.0, 70.0, 70.0]])
+    out = boxes_to_frame(boxes, meta)
+    assert out[0].tolist() == pytest.approx([0, 0, 100, 100])
+    assert out[1].tolist() == pytest.approx([0, 0, 100, 100])  # (-20, -8, 120, 132) clipped to the frame
+    assert boxes[0].tolist() == [10.0, 4.0, 60.0, 54.0]  # input untouched
+
+
+@pytest.mark.parametrize("multi_label", [False, True])
+@pytest.mark.parametrize("top_k", [50, 10_000])
+def test_numpy_candidate_selection_matches_torch(multi_label, top_k):
+    gen = torch.Generator().manual_seed(0)
+    boxes = torch.rand(2000, 4, generator=gen) * 300
+    scores = torch.rand(2000, 20, generator=gen) ** 4  # mostly small, like a real head
+    ref = select_candidates(boxes, scores, score_floor=0.3, top_k=top_k, multi_label=multi_label)
+    got = select_candidates_cpu(boxes, scores, score_floor=0.3, top_k=top_k, multi_label=multi_label)
+
+    def rows(cand):
+        b, s, c = cand
+        return sorted(zip(s.tolist(), c.tolist(), map(tuple, b.tolist())))
+
+    assert len(got[0]) == len(ref[0]) > 0
+    assert rows(got) == rows(ref)
+    assert got[1].dtype == torch.float32 and got[2].dtype == torch.int64
+    if top_k < len(ref[1]) or top_k == 50:
+        assert np.all(np.diff(got[1].numpy()) <= 0)  # best first, like torch.topk
