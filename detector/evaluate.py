@@ -1,0 +1,173 @@
+"""COCO-style mAP of a predictor on a COCO-JSON dataset: read the set, run the model, score it.
+
+Scoring is ``detector.metrics.compute_map``, the same function the trainer's
+periodic evaluation uses, so ``detector val`` and training logs agree. Model
+classes are matched to dataset categories by name, not by id, because
+exporters number categories differently (VOC-as-COCO has a box-less
+placeholder at id 0). Only categories that have boxes and a model class of the
+same name are scored; the rest are reported as unmatched. Crowd annotations
+are left out.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from .errors import ModelError, SourceError
+from .metrics import MapResult, compute_map
+from .progress import Progress
+from .types import Prediction
+from .video import read_image
+
+
+class BatchPredictor(Protocol):
+    """What evaluation needs from a predictor (``detector.Predictor`` is one)."""
+
+    @property
+    def class_names(self) -> tuple[str, ...]: ...
+
+    def predict_batch(self, frames: Sequence[np.ndarray], *, conf: float, iou: float, max_det: int,
+                      multi_label: bool) -> list[Prediction]: ...
+
+
+@dataclass(frozen=True)
+class EvalResult(MapResult):
+    """``MapResult`` (map50, map50_95, images, per_class rows, ``table()``) plus what was not scored."""
+
+    unmatched_classes: tuple[str, ...] = ()  # dataset categories with boxes but no model class of that name
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "unmatched_classes": list(self.unmatched_classes)}
+
+
+def normalise_class_name(name: str) -> str:
+    """"Dining Table", "dining_table" and "diningtable" are the same class."""
+    return "".join(ch for ch in str(name).casefold() if ch.isalnum())
+
+
+def load_coco_json(path: str | Path) -> dict:
+    """Read and sanity-check a COCO detection file; problems become one-line ``SourceError``s."""
+    path = Path(path)
+    if not path.is_file():
+        raise SourceError(f"annotations file not found: {path}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SourceError(f"cannot read {path.name}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise SourceError(f"{path.name} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "annotations", "categories")):
+        raise SourceError(f"{path.name} is not a COCO detection file (needs 'images', 'annotations' and 'categories' lists)")
+    return data
+
+
+def match_categories(class_names: Sequence[str], data: dict) -> tuple[dict[int, int], tuple[str, ...]]:
+    """Model class index -> dataset category id, by name, over categories that have boxes.
+
+    Returns the mapping and the names of annotated categories no model class matches.
+    """
+    annotated = {ann.get("category_id") for ann in data["annotations"]}
+    by_name: dict[str, int] = {}
+    for cat in data["categories"]:
+        if cat.get("id") in annotated:
+            by_name.setdefault(normalise_class_name(cat.get("name", "")), cat["id"])
+    mapping = {}
+    for index, name in enumerate(class_names):
+        cat_id = by_name.get(normalise_class_name(name))
+        if cat_id is not None and cat_id not in mapping.values():
+            mapping[index] = cat_id
+    matched = set(mapping.values())
+    unmatched = tuple(c["name"] for c in data["categories"] if c.get("id") in annotated and c["id"] not in matched)
+    if not mapping:
+        model_list = ", ".join(list(class_names)[:5]) + ("…" if len(class_names) > 5 else "")
+        data_list = ", ".join(unmatched[:5]) + ("…" if len(unmatched) > 5 else "")
+        raise ModelError(f"none of the model's classes ({model_list}) match the dataset's categories ({data_list})")
+    return mapping, unmatched
+
+
+def _image_path(images_dir: Path, file_name: str) -> Path:
+    """``file_name`` as given (may hold sub-folders), else its bare name inside ``images_dir``."""
+    path = images_dir / file_name
+    return path if path.is_file() else images_dir / Path(file_name).name
+
+
+def evaluate_coco(
+    predictor: BatchPredictor,
+    annotations: str | Path,
+    images_dir: str | Path,
+    *,
+    conf: float = 0.001,
+    iou: float = 0.6,
+    max_det: int = 300,
+    max_images: int | None = None,
+    batch: int = 1,
+    progress: bool = False,
+) -> EvalResult:
+    """Run ``predictor`` on every image listed in ``annotations`` and score it with COCO mAP.
+
+    Low ``conf`` and multi-label candidates are what mAP rewards (a live view wants
+    the opposite), so the defaults differ from ``predict``'s.
+    """
+    images_dir = Path(images_dir)
+    if not images_dir.is_dir():
+        raise SourceError(f"images folder not found: {images_dir}")
+    data = load_coco_json(annotations)
+    mapping, unmatched = match_categories(predictor.class_names, data)
+    images = sorted(data["images"], key=lambda im: im["id"])
+    if max_images is not None:
+        images = images[: max(0, int(max_images))]
+    if not images:
+        raise SourceError(f"{Path(annotations).name} lists no images")
+
+    scored = sorted(mapping)  # model class indices that have a dataset category
+    compact = {model_index: k for k, model_index in enumerate(scored)}
+    category_to_compact = {mapping[i]: compact[i] for i in scored}
+    truth_by_image: dict[int, list[tuple[list[float], int]]] = {}
+    for ann in data["annotations"]:
+        k = category_to_compact.get(ann.get("category_id"))
+        if k is not None and not ann.get("iscrowd", 0):
+            x, y, w, h = (float(v) for v in ann["bbox"])
+            truth_by_image.setdefault(ann["image_id"], []).append(([x, y, x + w, y + h], k))
+    if not any(image["id"] in truth_by_image for image in images):
+        raise SourceError("the evaluated images hold no boxes of the model's classes")
+
+    ground_truth, predictions = [], []
+    batch = max(1, int(batch))
+    with Progress(len(images), desc="val", unit="img", enabled=progress) as bar:
+        for start in range(0, len(images), batch):
+            chunk = images[start:start + batch]
+            frames = []
+            for image in chunk:
+                path = _image_path(images_dir, str(image["file_name"]))
+                if not path.is_file():
+                    raise SourceError(f"image {image['file_name']} (listed in {Path(annotations).name}) is not in {images_dir}")
+                frames.append(read_image(path))
+            results = predictor.predict_batch(frames, conf=conf, iou=iou, max_det=max_det, multi_label=True)
+            for image, prediction in zip(chunk, results):
+                rows = truth_by_image.get(image["id"], [])
+                ground_truth.append((np.array([b for b, _ in rows], np.float64).reshape(-1, 4),
+                                     np.array([k for _, k in rows], np.int64)))
+                det = prediction.detections
+                keep = np.isin(det.class_ids, scored)
+                predictions.append((det.boxes[keep], det.scores[keep],
+                                    np.array([compact[int(c)] for c in det.class_ids[keep]], np.int64)))
+            bar.update(len(chunk))
+
+    scores = compute_map(ground_truth, predictions, tuple(predictor.class_names[i] for i in scored))
+    return EvalResult(
+        map50=scores.map50,
+        map50_95=scores.map50_95,
+        images=scores.images,
+        per_class=tuple(row for row in scores.per_class if row.num_gt > 0),
+        unmatched_classes=unmatched,
+    )
+
+
+def format_table(result: MapResult) -> str:
+    """Per-class AP table for people (the CLI prints it on stderr)."""
+    return result.table()

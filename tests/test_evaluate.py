@@ -1,0 +1,168 @@
+"""COCO evaluation: perfect answers score 1.0, worse answers score less, classes are matched by name."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from detector.errors import ModelError, SourceError
+from detector.evaluate import evaluate_coco, format_table
+from detector.types import Detections, Prediction, StageTimings
+
+MODEL_CLASSES = ("cat", "bird", "dog")  # model class index: cat 0, bird 1, dog 2
+IMAGE_SIZE = (120, 160)  # (height, width)
+
+
+@pytest.fixture
+def synthetic_coco(tmp_path):
+    """Four images whose first pixel holds their id, with cats, dogs and a zebra the model cannot know.
+
+    Category ids differ from model indices on purpose, id 0 is a box-less placeholder (as in the VOC
+    export), and annotation ids start at 0 (pycocotools-style matching mistakes id 0 for "unmatched").
+    """
+    images_dir = tmp_path / "images"
+    images_dir.mkdir()
+    categories = [{"id": 0, "name": "objects"}, {"id": 7, "name": "Dog"}, {"id": 3, "name": "cat"},
+                  {"id": 9, "name": "zebra"}]
+    boxes = {  # image id -> [(x, y, w, h, category id)]
+        10: [(10, 10, 40, 30, 3), (70, 20, 50, 60, 7)],
+        11: [(5, 50, 60, 40, 7)],
+        12: [(20, 15, 30, 30, 3), (90, 60, 40, 40, 3), (100, 5, 20, 20, 9)],
+        13: [(30, 30, 80, 70, 7), (2, 2, 20, 25, 3)],
+    }
+    images, annotations = [], []
+    for image_id, rows in boxes.items():
+        name = f"img_{image_id}.png"
+        frame = np.zeros((*IMAGE_SIZE, 3), np.uint8)
+        frame[0, 0] = image_id
+        cv2.imwrite(str(images_dir / name), frame)
+        images.append({"id": image_id, "file_name": name, "height": IMAGE_SIZE[0], "width": IMAGE_SIZE[1]})
+        for x, y, w, h, cat in rows:
+            annotations.append({"id": len(annotations), "image_id": image_id, "category_id": cat,
+                                "bbox": [x, y, w, h], "area": w * h, "iscrowd": 0})
+    path = tmp_path / "instances.json"
+    path.write_text(json.dumps({"images": images, "annotations": annotations, "categories": categories}))
+    return path, images_dir, boxes
+
+
+class AnswerKeyPredictor:
+    """Returns the ground truth of whichever image it is shown (read from its first pixel),
+    optionally shifted sideways by a fraction of each box's width, or missing one class."""
+
+    def __init__(self, boxes: dict, *, shift: float = 0.0, drop_class: str | None = None) -> None:
+        self.boxes = boxes
+        self.shift = shift
+        self.drop_class = drop_class
+        self.calls: list[dict] = []
+        category_to_class = {3: 0, 7: 2}
+        self.answers = {
+            image_id: [((x, y, w, h), category_to_class[c]) for x, y, w, h, c in rows if c in category_to_class]
+            for image_id, rows in boxes.items()
+        }
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return MODEL_CLASSES
+
+    def predict_batch(self, frames, *, conf, iou, max_det, multi_label):
+        self.calls.append({"frames": len(frames), "conf": conf, "iou": iou, "max_det": max_det, "multi_label": multi_label})
+        results = []
+        for frame in frames:
+            rows = [(b, c) for b, c in self.answers[int(frame[0, 0, 0])] if MODEL_CLASSES[c] != self.drop_class]
+            xyxy = np.array([[x + self.shift * w, y, x + w + self.shift * w, y + h] for (x, y, w, h), _ in rows],
+                            np.float32).reshape(-1, 4)
+            detections = Detections(
+                boxes=xyxy,
+                scores=np.linspace(0.9, 0.5, len(rows)).astype(np.float32),
+                class_ids=np.array([c for _, c in rows], np.int64),
+                class_names=MODEL_CLASSES,
+            )
+            results.append(Prediction(detections=detections, timings=StageTimings()))
+        return results
+
+
+def test_ground_truth_scores_one(synthetic_coco):
+    annotations, images_dir, boxes = synthetic_coco
+    predictor = AnswerKeyPredictor(boxes)
+    result = evaluate_coco(predictor, annotations, images_dir, batch=2)
+    assert result.map50 == pytest.approx(1.0) and result.map50_95 == pytest.approx(1.0)
+    assert result.images == 4
+    assert {row.name: row.num_gt for row in result.per_class} == {"cat": 4, "dog": 3}  # the model's names
+    assert all(row.ap50 == pytest.approx(1.0) for row in result.per_class)
+    assert result.unmatched_classes == ("zebra",)  # has boxes, no model class; the placeholder is ignored
+    assert [c["frames"] for c in predictor.calls] == [2, 2]
+    assert all(c["multi_label"] and c["conf"] == 0.001 and c["iou"] == 0.6 for c in predictor.calls)
+    summary = result.to_dict()
+    assert summary["map50"] == 1.0 and summary["per_class"]["dog"] == {"ap50": 1.0, "ap50_95": 1.0, "gt": 3}
+    assert summary["unmatched_classes"] == ["zebra"]
+    assert "cat" in format_table(result)
+
+
+def test_boxes_a_little_off_lose_strict_iou_points_only(synthetic_coco):
+    annotations, images_dir, boxes = synthetic_coco
+    result = evaluate_coco(AnswerKeyPredictor(boxes, shift=0.2), annotations, images_dir)
+    # sideways by 20% of the width: IoU = 0.8 / 1.2 = 0.67, a hit at 0.5 but not at 0.7 and above
+    assert result.map50 == pytest.approx(1.0)
+    assert 0.2 < result.map50_95 < 0.5
+
+
+def test_boxes_far_off_score_zero(synthetic_coco):
+    annotations, images_dir, boxes = synthetic_coco
+    result = evaluate_coco(AnswerKeyPredictor(boxes, shift=0.7), annotations, images_dir)
+    assert result.map50 == pytest.approx(0.0) and result.map50_95 == pytest.approx(0.0)
+
+
+def test_a_missed_class_pulls_the_mean_down(synthetic_coco):
+    annotations, images_dir, boxes = synthetic_coco
+    result = evaluate_coco(AnswerKeyPredictor(boxes, drop_class="dog"), annotations, images_dir)
+    per_class = {row.name: row.ap50 for row in result.per_class}
+    assert per_class == pytest.approx({"cat": 1.0, "dog": 0.0})
+    assert result.map50 == pytest.approx(0.5)
+
+
+def test_max_images_evaluates_a_prefix(synthetic_coco):
+    annotations, images_dir, boxes = synthetic_coco
+    predictor = AnswerKeyPredictor(boxes)
+    result = evaluate_coco(predictor, annotations, images_dir, max_images=2)
+    assert result.images == 2 and sum(c["frames"] for c in predictor.calls) == 2
+    assert {row.name: row.num_gt for row in result.per_class} == {"cat": 1, "dog": 2}
+    assert result.map50 == pytest.approx(1.0)
+
+
+def test_model_without_any_dataset_class_is_refused(synthetic_coco):
+    annotations, images_dir, boxes = synthetic_coco
+
+    class Strangers(AnswerKeyPredictor):
+        class_names = ("car", "bus")
+
+    with pytest.raises(ModelError, match="match"):
+        evaluate_coco(Strangers(boxes), annotations, images_dir)
+
+
+def test_missing_and_broken_inputs_are_source_errors(synthetic_coco, tmp_path):
+    annotations, images_dir, boxes = synthetic_coco
+    predictor = AnswerKeyPredictor(boxes)
+    with pytest.raises(SourceError, match="not found"):
+        evaluate_coco(predictor, tmp_path / "nope.json", images_dir)
+    broken = tmp_path / "broken.json"
+    broken.write_text("{ not json")
+    with pytest.raises(SourceError, match="JSON"):
+        evaluate_coco(predictor, broken, images_dir)
+    (images_dir / "img_12.png").unlink()
+    with pytest.raises(SourceError, match="img_12.png"):
+        evaluate_coco(predictor, annotations, images_dir)
+
+
+def test_voc_validation_with_an_untrained_model(voc_root, random_models_dir):
+    from detector import Predictor, load_model
+
+    predictor = Predictor(load_model("test-small", models_dir=random_models_dir), device="cpu", imgsz=224)
+    result = evaluate_coco(predictor, voc_root / "annotations" / "instances_val.json", voc_root / "images" / "val",
+                           max_images=3)
+    assert result.images == 3
+    assert result.unmatched_classes == ()  # every VOC class is one of the model's; "objects" has no boxes
+    assert 0.0 <= result.map50_95 <= result.map50 <= 1.0
+    assert all(row.num_gt > 0 for row in result.per_class)
