@@ -1,0 +1,8 @@
+"""``python -m detector``: the command line (see ``detector.cli``)."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

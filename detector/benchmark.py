@@ -1,0 +1,204 @@
+"""Speed of the full frame -> detections path, measured the same way for LiveDet and for Ultralytics.
+
+Frames are decoded into memory once, so video decoding is not timed; every
+timed call then includes pre-processing, the network and post-processing,
+which is what a live view waits for. Ultralytics is optional and only timed
+when it is importable (it is never a LiveDet dependency).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable, Sequence
+
+import cv2
+import numpy as np
+
+from .errors import LiveDetError
+from .preprocess import letterbox_meta
+from .video import FrameSource
+
+MAX_FRAME_BYTES = 512 * 2**20  # decoded frames kept in memory; longer runs cycle through them
+SYNTHETIC_SIZE = (720, 1280)  # (height, width) when no source is given
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """Timings of one detector over the same frames: per-call latency, throughput, per-stage medians."""
+
+    model: str
+    batch: int
+    frames: int  # frames timed (after warm-up)
+    input_size: tuple[int, int] | None  # network input (height, width) for these frames
+    latency_ms_p50: float  # one call: ``batch`` frames in, their detections out
+    latency_ms_p90: float
+    fps: float  # frames / wall time of the timed loop
+    pre_ms_p50: float  # per-frame stage medians, as the detector reports them
+    infer_ms_p50: float
+    post_ms_p50: float
+    detections_per_frame: float
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        for key, value in data.items():
+            if isinstance(value, float):
+                data[key] = round(value, 3)
+        data["input_size"] = list(self.input_size) if self.input_size else None
+        return data
+
+
+def synthetic_frames(count: int, size: tuple[int, int] = SYNTHETIC_SIZE, seed: int = 0) -> list[np.ndarray]:
+    """Smooth random images (noise would make video-like frames unrealistically hard to encode)."""
+    rng = np.random.default_rng(seed)
+    h, w = size
+    frames = []
+    for _ in range(max(1, min(count, 8))):
+        small = rng.integers(0, 256, (h // 32 + 1, w // 32 + 1, 3), dtype=np.uint8)
+        frames.append(cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC))
+    return frames
+
+
+def load_frames(source: str | None, count: int) -> list[np.ndarray]:
+    """Decode up to ``count`` frames of ``source`` into memory (fewer if they would not fit)."""
+    if source is None:
+        return synthetic_frames(count)
+    frames: list[np.ndarray] = []
+    with FrameSource(source) as frame_source:
+        for _, frame, _ in frame_source:
+            frames.append(frame)
+            if len(frames) >= count or (len(frames) + 1) * frame.nbytes > MAX_FRAME_BYTES:
+                break
+    if not frames:
+        raise LiveDetError(f"{source} gave no frames to benchmark")
+    return frames
+
+
+def _batches(frames: Sequence[np.ndarray], count: int, batch: int) -> list[list[np.ndarray]]:
+    """``count`` frames (cycling through ``frames``) cut into batches of ``batch``."""
+    total = max(batch, (count // batch) * batch)
+    return [[frames[(start + i) % len(frames)] for i in range(batch)] for start in range(0, total, batch)]
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if values else 0.0
+
+
+def _time_calls(call: Callable[[list[np.ndarray]], list], batches: list[list[np.ndarray]], warmup: int):
+    """Run ``call`` on every batch after ``warmup`` untimed ones; return latencies (ms), wall time, outputs."""
+    for i in range(warmup):
+        call(batches[i % len(batches)])
+    latencies, outputs = [], []
+    start = time.perf_counter()
+    for frames in batches:
+        t0 = time.perf_counter()
+        outputs.append(call(frames))
+        latencies.append((time.perf_counter() - t0) * 1e3)
+    return latencies, time.perf_counter() - start, outputs
+
+
+def bench_predictor(predictor, frames: Sequence[np.ndarray], *, count: int, batch: int = 1, warmup: int = 10,
+                    conf: float = 0.25, iou: float = 0.45) -> BenchResult:
+    """Time ``Predictor.predict_batch`` (``predict`` at batch 1) on in-memory frames."""
+    if batch == 1:
+        def call(chunk):
+            return [predictor.predict(chunk[0], conf=conf, iou=iou)]
+    else:
+        def call(chunk):
+            return predictor.predict_batch(chunk, conf=conf, iou=iou)
+    batches = _batches(frames, count, batch)
+    latencies, elapsed, outputs = _time_calls(call, batches, warmup)
+    predictions = [p for out in outputs for p in out]
+    input_size = letterbox_meta(frames[0].shape[:2], predictor.imgsz, rect=predictor.rect).input_size
+    return BenchResult(
+        model=predictor.model.name,
+        batch=batch,
+        frames=len(predictions),
+        input_size=tuple(input_size),
+        latency_ms_p50=_percentile(latencies, 50),
+        latency_ms_p90=_percentile(latencies, 90),
+        fps=len(predictions) / elapsed if elapsed > 0 else 0.0,
+        pre_ms_p50=_percentile([p.timings.pre_ms for p in predictions], 50),
+        infer_ms_p50=_percentile([p.timings.infer_ms for p in predictions], 50),
+        post_ms_p50=_percentile([p.timings.post_ms for p in predictions], 50),
+        detections_per_frame=float(np.mean([len(p.detections) for p in predictions])),
+    )
+
+
+def ultralytics_available() -> bool:
+    return importlib.util.find_spec("ultralytics") is not None
+
+
+def bench_ultralytics(frames: Sequence[np.ndarray], *, model: str, imgsz: int, device: str, count: int,
+                      batch: int = 1, warmup: int = 10, conf: float = 0.25, iou: float = 0.45,
+                      threads: int | None = None) -> tuple[BenchResult, dict]:
+    """Time Ultralytics' own ``predict`` (its pre- and post-processing included) on the same frames.
+
+    ``model`` is a weights file or a model yaml such as ``yolo11n.yaml`` (random
+    weights: the speed is the same, nothing is downloaded). Ultralytics sets torch
+    to cores - 1 threads on the CPU; ``threads`` overrides that after its set-up, so
+    both detectors can be timed on the same cores. Returns the result and facts
+    (version, torch threads used).
+    """
+    import torch
+
+    if not ultralytics_available():
+        raise LiveDetError("--compare-ultralytics needs the ultralytics package (install it in a separate venv)")
+    os.environ.setdefault("YOLO_VERBOSE", "False")  # its logger writes to stdout, where our JSON goes
+    os.environ.setdefault("YOLO_OFFLINE", "True")
+    with contextlib.redirect_stdout(sys.stderr):
+        import ultralytics
+        from ultralytics import YOLO
+
+        try:
+            yolo = YOLO(model)
+        except Exception as exc:  # missing file, no network for a download, bad yaml
+            raise LiveDetError(f"Ultralytics could not load {model}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        ul_device = "cpu" if device == "cpu" else ("cuda:0" if device.startswith("cuda") and ":" not in device else device)
+
+        def call(chunk):
+            return yolo.predict(list(chunk) if len(chunk) > 1 else chunk[0], imgsz=imgsz, device=ul_device,
+                                conf=conf, iou=iou, verbose=False)
+
+        batches = _batches(frames, count, batch)
+        call(batches[0])  # Ultralytics builds its predictor (and sets torch's thread count) on the first call
+        default_threads = torch.get_num_threads()
+        if threads:
+            torch.set_num_threads(threads)
+        try:
+            latencies, elapsed, outputs = _time_calls(call, batches, max(0, warmup - 1))
+            used_threads = torch.get_num_threads()
+        finally:
+            torch.set_num_threads(default_threads)
+    results = [r for out in outputs for r in out]
+    facts = {"version": ultralytics.__version__, "torch_threads": used_threads,
+             "torch_threads_ultralytics_default": default_threads}
+
+    def stage(key: str) -> float:
+        return _percentile([float(r.speed.get(key) or 0.0) for r in results], 50)
+
+    return BenchResult(
+        model=f"ultralytics:{model}",
+        batch=batch,
+        frames=len(results),
+        input_size=None,  # Ultralytics does not expose it; it pads to a multiple of 32 like LiveDet's rect mode
+        latency_ms_p50=_percentile(latencies, 50),
+        latency_ms_p90=_percentile(latencies, 90),
+        fps=len(results) / elapsed if elapsed > 0 else 0.0,
+        pre_ms_p50=stage("preprocess"),
+        infer_ms_p50=stage("inference"),
+        post_ms_p50=stage("postprocess"),
+        detections_per_frame=float(np.mean([len(r.boxes) for r in results])) if results else 0.0,
+    ), facts
+
+
+def cpu_facts() -> dict:
+    """How many cores this process may use (containers often allow fewer than the machine has), and
+    how busy they were: timings taken while something else runs are not comparable."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    load = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+    return {"cpu_count": os.cpu_count(), "cpu_usable": usable, "load_avg_1m": load}

@@ -1,0 +1,528 @@
+"""``python -m detector`` (also ``livedet-cli``): info, predict, val, bench, export, train.
+
+The contract other tools rely on: every command prints exactly one JSON object
+as the last line of stdout; everything meant for people (progress, tables,
+notes) goes to stderr. A mistake a user can fix (unknown model, missing file,
+bad argument) prints one ``error: ...`` line on stderr and exits with 2, never
+a traceback; Ctrl-C exits with 130. Failed commands also print
+``{"error": ..., "exit_code": ...}`` as their last stdout line, so a caller
+that parses stdout always finds JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import sys
+import time
+import traceback
+from collections import Counter
+from itertools import islice
+from pathlib import Path
+from typing import Callable
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1  # a bug: reported in one line, traceback only with LIVEDET_DEBUG=1
+EXIT_USAGE = 2  # the user can fix it: bad argument, unknown model, missing or unwritable file
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
+
+DEFAULT_MODEL = "yolo-mnv3-small"
+COMMANDS = ("info", "predict", "val", "bench", "export", "train")
+DEVICE_NAMES = ("auto", "cpu", "cuda", "mps")
+DEBUG_ENV = "LIVEDET_DEBUG"
+
+
+class UsageError(Exception):
+    """A command line argparse (or we) could not accept."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument raises instead of printing usage and exiting."""
+
+    def error(self, message: str):  # type: ignore[override]
+        command = self.prog.split()[-1]
+        where = f"{command}: " if command in COMMANDS else ""
+        raise UsageError(f"{where}{message} (see --help)")
+
+
+# -- argument types: reject bad values while parsing, with the value in the message -----------------
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def _imgsz(text: str) -> int:
+    value = _positive_int(text)
+    if value % 32:
+        raise argparse.ArgumentTypeError(f"must be a positive multiple of 32 (e.g. 320, 416, 640), got {value}")
+    return value
+
+
+def _unit_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got '{text}'") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _device(text: str) -> str:
+    value = text.strip().lower()
+    if value in DEVICE_NAMES or re.fullmatch(r"cuda:\d+", value):
+        return value
+    raise argparse.ArgumentTypeError(f"choose from {', '.join(DEVICE_NAMES)} (or cuda:N), got '{text}'")
+
+
+# -- output helpers ------------------------------------------------------------------------------------
+def _say(message: str) -> None:
+    """A line for people, on stderr (stdout is reserved for the JSON summary)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def _emit(summary: dict) -> None:
+    print(json.dumps(summary, default=str), flush=True)
+
+
+def _fail(message: str, code: int) -> int:
+    first_line = (message.strip().splitlines() or ["unknown error"])[0]
+    _say(f"error: {first_line}")
+    _emit({"error": first_line, "exit_code": code})
+    return code
+
+
+def _quiet_native_logs() -> None:
+    """OpenCV and FFmpeg print multi-line warnings for broken files; our own error line says it once."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET; read when FFmpeg is first used
+    try:
+        import cv2
+
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    except (ImportError, AttributeError):
+        pass
+
+
+def _versions() -> dict:
+    import cv2
+    import numpy
+    import torch
+    import torchvision
+
+    from . import __version__
+
+    try:
+        import onnxruntime
+
+        ort_version = onnxruntime.__version__
+    except ImportError:
+        ort_version = None
+    return {
+        "livedet": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "onnxruntime": ort_version,
+        "opencv": cv2.__version__,
+        "numpy": numpy.__version__,
+    }
+
+
+def _make_predictor(args, *, warmup: bool = True):
+    from .loader import load_model
+    from .predictor import Predictor
+
+    model = load_model(args.model, models_dir=args.models_dir)
+    return Predictor(model, device=args.device, imgsz=args.imgsz, backend=args.backend, warmup=warmup)
+
+
+def _describe(predictor) -> None:
+    """Said once everything has opened, so a failed start prints nothing but its error line."""
+    model = predictor.model
+    _say(f"model {model.name} ({len(model.class_names)} classes) on {predictor.device_label}, imgsz {predictor.imgsz}")
+
+
+# -- commands ---------------------------------------------------------------------------------------------
+def cmd_info(args) -> dict:
+    import torch
+
+    from .benchmark import cpu_facts
+    from .zoo import default_models_dir, list_models, manifest_problems
+
+    models_dir = Path(args.models_dir) if args.models_dir else default_models_dir()
+    specs = list_models(models_dir)
+    problems = manifest_problems(models_dir)
+    cuda = torch.cuda.is_available()
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    default_device = "cuda" if cuda else ("mps" if mps else "cpu")
+    devices = {
+        "default": default_device,
+        "cuda_available": cuda,
+        "cuda_devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if cuda else [],
+        "mps_available": mps,
+        "torch_threads": torch.get_num_threads(),
+        **cpu_facts(),
+    }
+    _say(f"models in {models_dir}:")
+    for spec in specs:
+        state = "ready" if spec.weights_available else "weights missing"
+        _say(f"  {spec.name:<24} {spec.config.backbone:<20} {spec.input_size:>4}px  {len(spec.class_names):>3} classes  {state}")
+    if not specs:
+        _say("  (none)")
+    for problem in problems:
+        _say(f"  skipped: {problem}")
+    _say(f"device: {default_device}" + (f" ({', '.join(devices['cuda_devices'])})" if cuda else ""))
+    return {
+        "command": "info",
+        "models_dir": str(models_dir),
+        "models": [spec.summary() for spec in specs],
+        "manifest_problems": problems,
+        "device": devices,
+        "versions": _versions(),
+    }
+
+
+def cmd_predict(args) -> dict:
+    from .annotate import draw_detections
+    from .errors import OutputError
+    from .outputs import JsonlWriter, open_frame_writer
+    from .pipeline import FrameResult, run_pipeline
+    from .progress import Progress, stderr_is_terminal
+    from .video import FrameSource
+
+    source = FrameSource(args.source)  # fails fast on a missing or undecodable source
+    writer = jsonl = None
+    try:
+        info = source.info
+        single_image = info.kind == "images" and Path(args.source).is_file()
+        if args.output and info.kind == "images" and not single_image:
+            if Path(args.output).resolve() == Path(args.source).resolve():
+                raise OutputError("--output is the source folder; annotated images would overwrite the originals")
+        predictor = _make_predictor(args)
+        if args.output:
+            writer = open_frame_writer(Path(args.output), source_kind=info.kind, single_image=single_image,
+                                       fps=info.fps, size=(info.width, info.height))
+        if args.jsonl:
+            jsonl = JsonlWriter(Path(args.jsonl))
+        _describe(predictor)
+
+        def infer(frames):
+            return predictor.predict_batch(frames, conf=args.conf, iou=args.iou, max_det=args.max_det)
+
+        def write(result: FrameResult) -> None:
+            detections = result.prediction.detections
+            if jsonl is not None:
+                jsonl.write(result.index, result.name, detections)
+            if writer is not None:
+                writer.write(draw_detections(result.frame, detections), result.name)
+
+        class_counts: Counter = Counter()
+        stage_sums = [0.0, 0.0, 0.0]
+        total = info.frame_count
+        if args.max_frames:
+            total = min(total, args.max_frames) if total else args.max_frames
+        with Progress(total, desc="predict", unit="frame", enabled=stderr_is_terminal()) as bar:
+            def on_result(result: FrameResult) -> None:
+                class_counts.update(result.prediction.detections.labels)
+                t = result.prediction.timings
+                stage_sums[0] += t.pre_ms
+                stage_sums[1] += t.infer_ms
+                stage_sums[2] += t.post_ms
+                bar.update()
+
+            frames = source if not args.max_frames else islice(source, args.max_frames)
+            stats = run_pipeline(frames, infer, write, batch=args.batch, on_result=on_result)
+    finally:
+        source.close()
+        for out in (writer, jsonl):
+            if out is not None:
+                out.close()
+
+    n = max(stats.frames, 1)
+    detections = sum(class_counts.values())
+    expected = info.frame_count if not args.max_frames else min(info.frame_count or args.max_frames, args.max_frames)
+    if expected and stats.frames < expected:
+        _say(f"warning: decoded {stats.frames} of the {expected} frames {Path(args.source).name} announces "
+             "(truncated or damaged file?)")
+    output_path = str(writer.path) if writer is not None else None
+    _say(f"{stats.frames} frames in {stats.elapsed_s:.1f} s ({stats.fps:.1f} FPS), {detections} detections"
+         + (f" -> {output_path}" if output_path else ""))
+    return {
+        "command": "predict",
+        "model": predictor.model.name,
+        "source": args.source,
+        "source_kind": info.kind,
+        "frames": stats.frames,
+        "frames_expected": expected,
+        "fps": round(stats.fps, 2),
+        "detections": detections,
+        "per_class": dict(class_counts.most_common()),
+        "output": output_path,
+        "jsonl": str(jsonl.path) if jsonl is not None else None,
+        "device": predictor.device.type,
+        "backend": predictor.backend,
+        "imgsz": predictor.imgsz,
+        "batch": args.batch,
+        "elapsed_s": round(stats.elapsed_s, 3),
+        "mean_ms": {"pre": round(stage_sums[0] / n, 3), "infer": round(stage_sums[1] / n, 3),
+                    "post": round(stage_sums[2] / n, 3)},
+    }
+
+
+def cmd_val(args) -> dict:
+    from .errors import SourceError
+    from .evaluate import evaluate_coco, format_table, load_coco_json
+    from .progress import stderr_is_terminal
+
+    load_coco_json(args.annotations)  # fail on a bad file before the model loads
+    if not Path(args.images).is_dir():
+        raise SourceError(f"images folder not found: {args.images}")
+    predictor = _make_predictor(args)
+    _describe(predictor)
+    start = time.perf_counter()
+    result = evaluate_coco(predictor, Path(args.annotations), Path(args.images), conf=args.conf, iou=args.iou,
+                           max_det=args.max_det, max_images=args.max_images, batch=args.batch,
+                           progress=stderr_is_terminal())
+    elapsed = time.perf_counter() - start
+    _say(format_table(result))
+    if result.unmatched_classes:
+        _say(f"not scored (no model class of that name): {', '.join(result.unmatched_classes)}")
+    _say(f"{result.images} images in {elapsed:.1f} s: mAP50 {result.map50:.4f}, mAP50-95 {result.map50_95:.4f}")
+    return {
+        "command": "val",
+        "model": predictor.model.name,
+        **result.to_dict(),
+        "annotations": str(args.annotations),
+        "imgsz": predictor.imgsz,
+        "device": predictor.device.type,
+        "backend": predictor.backend,
+        "conf": args.conf,
+        "iou": args.iou,
+        "elapsed_s": round(elapsed, 3),
+    }
+
+
+def cmd_bench(args) -> dict:
+    import torch
+
+    from .benchmark import bench_predictor, bench_ultralytics, cpu_facts, load_frames, ultralytics_available
+    from .errors import LiveDetError
+
+    if args.compare_ultralytics and not ultralytics_available():
+        raise LiveDetError("--compare-ultralytics needs the ultralytics package, which is not importable here "
+                           "(install it in a separate venv, never into LiveDet's)")
+    predictor = _make_predictor(args, warmup=False)  # bench does its own warm-up
+    frames = load_frames(args.source, args.frames)
+    _describe(predictor)
+    _say(f"{len(frames)} frames of {frames[0].shape[1]}x{frames[0].shape[0]} in memory; timing {args.frames} "
+         f"after {args.warmup} warm-up calls")
+    ours = bench_predictor(predictor, frames, count=args.frames, batch=args.batch, warmup=args.warmup,
+                           conf=args.conf, iou=args.iou)
+    summary = {
+        "command": "bench",
+        "model": predictor.model.name,
+        "device": predictor.device.type,
+        "device_label": predictor.device_label,
+        "backend": predictor.backend,
+        "imgsz": predictor.imgsz,
+        "source": args.source or "synthetic",
+        "frame_size": [int(frames[0].shape[1]), int(frames[0].shape[0])],
+        "warmup": args.warmup,
+        **{k: v for k, v in ours.to_dict().items() if k != "model"},
+        "versions": _versions(),
+        "torch_threads": torch.get_num_threads(),
+        **cpu_facts(),
+    }
+    rows = [("livedet " + predictor.model.name, ours)]
+    if args.compare_ultralytics:
+        threads = args.ultralytics_threads or torch.get_num_threads()
+        theirs, facts = bench_ultralytics(frames, model=args.ultralytics_model, imgsz=predictor.imgsz,
+                                          device=str(predictor.device), count=args.frames, batch=args.batch,
+                                          warmup=args.warmup, conf=args.conf, iou=args.iou, threads=threads)
+        summary["ultralytics"] = {**theirs.to_dict(), **facts}
+        summary["fps_ratio_vs_ultralytics"] = round(ours.fps / theirs.fps, 3) if theirs.fps else None
+        rows.append((theirs.model, theirs))
+    _say(f"{'detector':<34} {'p50 ms':>8} {'p90 ms':>8} {'FPS':>8} {'pre':>7} {'infer':>7} {'post':>7}")
+    for name, r in rows:
+        _say(f"{name:<34} {r.latency_ms_p50:>8.2f} {r.latency_ms_p90:>8.2f} {r.fps:>8.1f} "
+             f"{r.pre_ms_p50:>7.2f} {r.infer_ms_p50:>7.2f} {r.post_ms_p50:>7.2f}")
+    return summary
+
+
+def cmd_export(args) -> dict:
+    from .errors import OutputError
+    from .export import ONNX_OPSET, export_onnx
+    from .loader import load_model
+
+    model = load_model(args.model, models_dir=args.models_dir)
+    output = Path(args.output) if args.output else Path(f"{model.name}.onnx")
+    if output.suffix.lower() != ".onnx":
+        raise OutputError(f"--output for --format onnx must end in .onnx, got {output.name}")
+    path = export_onnx(model, output, imgsz=args.imgsz)
+    exported = load_model(path)  # proves the file opens in ONNX Runtime and carries its metadata
+    _say(f"exported {model.name} to {path} ({path.stat().st_size / 2**20:.1f} MiB, opset {ONNX_OPSET})")
+    return {
+        "command": "export",
+        "model": model.name,
+        "format": args.format,
+        "output": str(path),
+        "bytes": path.stat().st_size,
+        "opset": ONNX_OPSET,
+        "input_size": exported.spec.input_size,
+        "classes": list(exported.class_names),
+    }
+
+
+# -- parser ------------------------------------------------------------------------------------------------
+def _model_options(parser: argparse.ArgumentParser, *, device: bool = True, imgsz_help: str = "") -> None:
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help=f"model name from the zoo, or a .yaml/.safetensors/.pt/.onnx path (default {DEFAULT_MODEL})")
+    parser.add_argument("--models-dir", default=None,
+                        help="folder of model manifests (default $LIVEDET_MODELS_DIR, else assets/models)")
+    parser.add_argument("--imgsz", type=_imgsz, default=None,
+                        help=imgsz_help or "network input size, a multiple of 32 (default: the model's)")
+    if device:
+        parser.add_argument("--device", type=_device, default="auto", help="auto, cpu, cuda[:N] or mps (default auto)")
+        parser.add_argument("--backend", choices=("auto", "torch", "onnxruntime"), default="auto",
+                            help="auto: ONNX Runtime on CPU, torch on GPUs")
+
+
+def _thresholds(parser: argparse.ArgumentParser, conf: float, iou: float) -> None:
+    parser.add_argument("--conf", type=_unit_float, default=conf, help=f"confidence threshold 0-1 (default {conf})")
+    parser.add_argument("--iou", type=_unit_float, default=iou, help=f"NMS IoU threshold 0-1 (default {iou})")
+
+
+def _train_parser(subparsers, *, load: bool) -> None:
+    """``train`` comes from detector.training.cli; it is imported only when train is run, so the
+    other commands work (and start fast) whatever state that package is in."""
+    parser = subparsers.add_parser("train", help="train a model (see train --help)")
+    parser.set_defaults(handler=None)
+    if not load:
+        return
+    try:
+        from .training.cli import add_train_arguments, run_train
+    except Exception as exc:  # missing or broken training package: only train is affected
+        from .errors import LiveDetError
+
+        raise LiveDetError(f"training is not available in this installation ({type(exc).__name__}: {exc})") from None
+    add_train_arguments(parser)
+
+    def train(args) -> dict:
+        from .progress import stderr_is_terminal
+
+        if not hasattr(args, "progress"):
+            args.progress = stderr_is_terminal()
+        return {"command": "train", **run_train(args)}
+
+    parser.set_defaults(handler=train)
+
+
+def build_parser(*, load_train: bool = False) -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = _Parser(prog="python -m detector", description="LiveDet: real-time object detection from the command line. "
+                     "Each command ends by printing one JSON object on the last line of stdout.")
+    parser.add_argument("--version", action="version", version=f"livedet {__version__}")
+    parser.set_defaults(handler=None)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    info = sub.add_parser("info", help="models found, device, versions")
+    info.add_argument("--models-dir", default=None, help="folder of model manifests")
+    info.set_defaults(handler=cmd_info)
+
+    predict = sub.add_parser("predict", help="detect objects in a video, image, folder, camera or stream")
+    _model_options(predict)
+    predict.add_argument("--source", required=True, help="video file, image, folder of images, camera index or URL")
+    predict.add_argument("--output", default=None,
+                         help="annotated result: a video file (.mp4, .avi, ...); for image sources also a folder "
+                              "or, for one image, an image file")
+    predict.add_argument("--jsonl", default=None, help="write one JSON line of detections per frame")
+    _thresholds(predict, 0.25, 0.45)
+    predict.add_argument("--max-det", type=_positive_int, default=300, help="most detections per frame")
+    predict.add_argument("--batch", type=_positive_int, default=1,
+                         help="frames per network call (throughput over latency; default 1)")
+    predict.add_argument("--max-frames", type=_positive_int, default=None, help="stop after this many frames")
+    predict.set_defaults(handler=cmd_predict)
+
+    val = sub.add_parser("val", help="COCO mAP on a COCO-JSON dataset")
+    _model_options(val)
+    val.add_argument("--annotations", required=True, help="COCO instances JSON")
+    val.add_argument("--images", required=True, help="folder holding the images the JSON lists")
+    _thresholds(val, 0.001, 0.6)
+    val.add_argument("--max-det", type=_positive_int, default=300, help="most detections per image")
+    val.add_argument("--max-images", type=_positive_int, default=None, help="evaluate only the first N images")
+    val.add_argument("--batch", type=_positive_int, default=1, help="images per network call (same-size images)")
+    val.set_defaults(handler=cmd_val)
+
+    bench = sub.add_parser("bench", help="latency and FPS of the full frame -> detections path")
+    _model_options(bench)
+    bench.add_argument("--source", default=None, help="video or images to time on (default: synthetic 1280x720)")
+    bench.add_argument("--frames", type=_positive_int, default=200, help="frames to time (default 200)")
+    bench.add_argument("--warmup", type=int, default=10, help="untimed calls first (default 10)")
+    bench.add_argument("--batch", type=_positive_int, default=1, help="frames per call (default 1)")
+    _thresholds(bench, 0.25, 0.45)
+    bench.add_argument("--compare-ultralytics", action="store_true",
+                       help="also time Ultralytics on the same frames (needs ultralytics importable)")
+    bench.add_argument("--ultralytics-model", default="yolo11n.yaml",
+                       help="Ultralytics weights or yaml (default yolo11n.yaml: random weights, same speed)")
+    bench.add_argument("--ultralytics-threads", type=_positive_int, default=None,
+                       help="torch threads for Ultralytics (default: as many as LiveDet's torch uses; "
+                            "Ultralytics itself would use cores - 1)")
+    bench.set_defaults(handler=cmd_bench)
+
+    export = sub.add_parser("export", help="export a model to ONNX")
+    _model_options(export, device=False, imgsz_help="size of the example input (the graph accepts any size)")
+    export.add_argument("--format", choices=("onnx",), default="onnx", help="export format (onnx)")
+    export.add_argument("--output", default=None, help="file to write (default MODEL.onnx)")
+    export.set_defaults(handler=cmd_export)
+
+    _train_parser(sub, load=load_train)
+    return parser
+
+
+def _selected_command(argv: list[str]) -> str | None:
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; return the exit status (``python -m detector`` passes it to ``sys.exit``)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _quiet_native_logs()
+    handler: Callable[[argparse.Namespace], dict] | None = None
+    try:
+        parser = build_parser(load_train=_selected_command(argv) == "train")
+        args = parser.parse_args(argv)
+        handler = args.handler
+        if handler is None:
+            raise UsageError(f"choose a command: {', '.join(COMMANDS)} (see --help)")
+        summary = handler(args)
+    except SystemExit as exc:  # --help and --version print and exit 0
+        return int(exc.code or 0) if isinstance(exc.code, (int, type(None))) else EXIT_USAGE
+    except UsageError as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    except KeyboardInterrupt:
+        return _fail("interrupted", EXIT_INTERRUPTED)
+    except Exception as exc:
+        from .errors import LiveDetError
+
+        if isinstance(exc, LiveDetError):
+            return _fail(str(exc), EXIT_USAGE)
+        if isinstance(exc, OSError):  # disk full, permission denied mid-run: the user can act on it
+            return _fail(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""), EXIT_USAGE)
+        if os.environ.get(DEBUG_ENV):
+            traceback.print_exc()
+        return _fail(f"internal error {type(exc).__name__}: {exc} (set {DEBUG_ENV}=1 for the traceback)", EXIT_INTERNAL)
+    _emit(summary)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

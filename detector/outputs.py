@@ -1,0 +1,118 @@
+"""Where ``predict`` puts its results: an annotated video, a folder of annotated images, a JSONL file.
+
+Each writer opens (and so fails) before the first frame is processed, and
+turns OS errors into ``OutputError``s with the path in the message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from .errors import OutputError
+from .types import Detections
+from .video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoWriter
+
+
+class FrameWriter(Protocol):
+    path: Path
+
+    def write(self, frame: np.ndarray, name: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _check_writable_folder(folder: Path) -> None:
+    """Create ``folder`` if needed and prove a file can be made in it (``os.access`` lies for root)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".livedet-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise OutputError(f"cannot write to folder {folder}: {exc.strerror or exc}") from None
+
+
+class AnnotatedVideo:
+    """Annotated frames into one video file (the frame size is fixed by the first frame's source)."""
+
+    def __init__(self, path: Path, fps: float, size: tuple[int, int]) -> None:
+        _check_writable_folder(path.parent if str(path.parent) else Path("."))
+        self._writer = VideoWriter(path, fps, size)
+        self.path = self._writer.path
+
+    def write(self, frame: np.ndarray, name: str) -> None:
+        self._writer.write(frame)
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+class AnnotatedImages:
+    """Annotated frames as image files named like their sources, in a folder or as one file."""
+
+    def __init__(self, path: Path, *, single_file: bool = False) -> None:
+        self.path = path
+        self.single_file = single_file
+        _check_writable_folder(path.parent if single_file else path)
+
+    def write(self, frame: np.ndarray, name: str) -> None:
+        target = self.path if self.single_file else self.path / Path(name).name
+        suffix = target.suffix.lower() if target.suffix.lower() in IMAGE_SUFFIXES else ".jpg"
+        ok, data = cv2.imencode(suffix, frame)
+        if not ok:
+            raise OutputError(f"could not encode {target.name} as {suffix}")
+        try:
+            data.tofile(str(target.with_suffix(suffix)))  # tofile handles non-ASCII paths, cv2.imwrite does not
+        except OSError as exc:
+            raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+
+    def close(self) -> None:
+        pass
+
+
+def open_frame_writer(output: Path, *, source_kind: str, single_image: bool, fps: float,
+                      size: tuple[int, int]) -> FrameWriter:
+    """Pick the writer from the ``--output`` suffix.
+
+    A video suffix writes a video (frames of other sizes are resized to ``size``); for
+    image sources an image suffix writes that one file and no suffix writes a folder.
+    """
+    suffix = output.suffix.lower()
+    if suffix in VIDEO_SUFFIXES:
+        return AnnotatedVideo(output, fps, size)
+    if source_kind != "images":
+        raise OutputError(f"--output for a video source must be a video file ({', '.join(sorted(VIDEO_SUFFIXES))}), got {output.name}")
+    if suffix in IMAGE_SUFFIXES:
+        if not single_image:
+            raise OutputError(f"--output {output.name} is one image but the source is a folder; give a folder or a video file")
+        return AnnotatedImages(output, single_file=True)
+    return AnnotatedImages(output)
+
+
+class JsonlWriter:
+    """One JSON object per frame: ``{"frame": i, "source": name, "detections": [...]}``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(path, "w", encoding="utf-8")
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+    def write(self, index: int, name: str, detections: Detections) -> None:
+        record = {"frame": index, "source": name, "detections": detections.to_records()}
+        try:
+            self._file.write(json.dumps(record) + "\n")
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()

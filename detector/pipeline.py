@@ -1,0 +1,161 @@
+"""Decode -> infer -> annotate/encode as three overlapping stages joined by bounded queues.
+
+Decoding a video frame and encoding an annotated one each cost about as much
+as running the small model on a CPU, so running them on their own threads
+(OpenCV and ONNX Runtime release the GIL) raises throughput without touching
+the model. Bounded queues keep memory flat when one stage is slower, and an
+error or Ctrl-C in any stage stops all three and reaches the caller.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from .types import Prediction
+
+_END = object()  # end-of-stream marker passed down the queues
+_POLL_S = 0.1  # how often a blocked stage checks whether it should give up
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """One frame and what the model found in it, handed to the output stage."""
+
+    index: int
+    name: str
+    frame: np.ndarray
+    prediction: Prediction
+
+
+@dataclass(frozen=True)
+class PipelineStats:
+    frames: int
+    elapsed_s: float  # wall time from the first decode to the last write
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+class _Stage(threading.Thread):
+    """A daemon thread that remembers the exception that ended it."""
+
+    def __init__(self, name: str, target: Callable[[], None]) -> None:
+        super().__init__(name=name, daemon=True)
+        self._run_stage = target
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._run_stage()
+        except BaseException as exc:  # handed to the main thread, which re-raises it
+            self.error = exc
+
+
+def _put(q: queue.Queue, item, keep_trying: Callable[[], bool]) -> bool:
+    """Put, waiting while ``keep_trying()``; False means the item was dropped because the pipeline stopped."""
+    while keep_trying():
+        try:
+            q.put(item, timeout=_POLL_S)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _get(q: queue.Queue, stop: threading.Event):
+    """Next item, or ``_END`` once the pipeline is stopping and nothing is left."""
+    while True:
+        try:
+            return q.get(timeout=_POLL_S)
+        except queue.Empty:
+            if stop.is_set():
+                return _END
+
+
+def run_pipeline(
+    frames: Iterable[tuple[int, np.ndarray, str]],
+    infer: Callable[[Sequence[np.ndarray]], list[Prediction]],
+    write: Callable[[FrameResult], None],
+    *,
+    batch: int = 1,
+    queue_size: int = 8,
+    on_result: Callable[[FrameResult], None] | None = None,
+) -> PipelineStats:
+    """Feed ``frames`` through ``infer`` (``batch`` frames per call) into ``write``, each on its own thread.
+
+    ``frames`` yields ``(index, frame, name)`` as ``FrameSource`` does; it is consumed on
+    the decode thread. ``write`` runs on the encode thread, in frame order. ``on_result``
+    runs on the calling thread (progress bars, counters). The first error from any
+    stage is raised here after all threads have stopped.
+    """
+    batch = max(1, int(batch))
+    decoded: queue.Queue = queue.Queue(maxsize=max(queue_size, batch * 2))
+    predicted: queue.Queue = queue.Queue(maxsize=max(queue_size, batch * 2))
+    stop = threading.Event()
+
+    def running() -> bool:
+        return not stop.is_set()
+
+    def decode() -> None:
+        try:
+            for item in frames:
+                if not _put(decoded, item, running):
+                    return
+        finally:
+            _put(decoded, _END, running)
+
+    def encode() -> None:
+        while True:
+            item = _get(predicted, stop)
+            if item is _END:
+                return
+            write(item)
+
+    decoder, encoder = _Stage("livedet-decode", decode), _Stage("livedet-encode", encode)
+
+    def encoder_running() -> bool:
+        return running() and encoder.is_alive()
+
+    start = time.perf_counter()
+    count = 0
+    decoder.start()
+    encoder.start()
+    try:
+        finished = False
+        while not finished and encoder_running():
+            pending: list[tuple[int, np.ndarray, str]] = []
+            while len(pending) < batch:
+                item = _get(decoded, stop)
+                if item is _END:
+                    finished = True
+                    break
+                pending.append(item)
+            if not pending:
+                continue
+            predictions = infer([frame for _, frame, _ in pending])
+            for (index, frame, name), prediction in zip(pending, predictions):
+                result = FrameResult(index, name, frame, prediction)
+                if not _put(predicted, result, encoder_running):
+                    break  # the writer failed; its error is raised below
+                count += 1
+                if on_result is not None:
+                    on_result(result)
+        if _put(predicted, _END, encoder_running):
+            while encoder.is_alive():  # let the writer drain the queue before outputs are closed
+                encoder.join(_POLL_S)
+    finally:
+        stop.set()
+        decoder.join(5.0)
+        encoder.join(5.0)
+    elapsed = time.perf_counter() - start
+    for stage in (encoder, decoder):
+        if stage.error is not None:
+            raise stage.error
+    return PipelineStats(frames=count, elapsed_s=elapsed)

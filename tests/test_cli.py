@@ -1,0 +1,307 @@
+"""The command line: its JSON last line, its outputs, and one clean error line for every mistake."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from detector.cli import main
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def models_env(random_models_dir, monkeypatch):
+    monkeypatch.setenv("LIVEDET_MODELS_DIR", str(random_models_dir))
+    return random_models_dir
+
+
+def run(capsys, *argv: str) -> tuple[int, dict, str]:
+    """Run the CLI in-process; return exit code, the JSON last line of stdout, and stderr."""
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    lines = out.strip().splitlines()
+    assert lines, f"no stdout for {argv}; stderr: {err}"
+    return code, json.loads(lines[-1]), err
+
+
+def run_ok(capsys, *argv: str) -> tuple[dict, str]:
+    code, summary, err = run(capsys, *argv)
+    assert code == 0, err
+    assert "error" not in summary
+    return summary, err
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory, vtest_path):
+    """Three video frames saved as images, one under a non-ASCII name."""
+    folder = tmp_path_factory.mktemp("images")
+    capture = cv2.VideoCapture(str(vtest_path))
+    for name in ("a.jpg", "straße.png", "c.jpg"):
+        for _ in range(40):
+            ok, frame = capture.read()
+        ok, data = cv2.imencode(Path(name).suffix, frame)
+        data.tofile(str(folder / name))
+    capture.release()
+    return folder
+
+
+def video_facts(path: Path) -> tuple[int, int, int]:
+    """(frames actually decodable, width, height), read back with OpenCV."""
+    capture = cv2.VideoCapture(str(path))
+    assert capture.isOpened(), f"OpenCV cannot open {path}"
+    width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    count = 0
+    while capture.read()[0]:
+        count += 1
+    capture.release()
+    return count, width, height
+
+
+# -- the commands -------------------------------------------------------------------------------------
+def test_info_lists_models_device_and_versions(capsys, models_env):
+    summary, err = run_ok(capsys, "info")
+    assert summary["command"] == "info"
+    assert [m["name"] for m in summary["models"]] == ["test-large", "test-small"]
+    assert all(m["weights_available"] for m in summary["models"])
+    assert summary["device"]["default"] in ("cpu", "cuda", "mps")
+    assert summary["versions"]["torch"] == torch.__version__
+    assert "test-small" in err  # the human table goes to stderr
+
+
+def test_python_m_detector_runs_as_a_program(models_env):
+    result = subprocess.run([sys.executable, "-m", "detector", "info"], cwd=REPO_ROOT, capture_output=True,
+                            text=True, timeout=120, env={**os.environ, "LIVEDET_MODELS_DIR": str(models_env)})
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["command"] == "info" and len(summary["models"]) == 2
+
+
+def test_predict_on_the_sample_video_writes_a_playable_copy(capsys, vtest_path, tmp_path):
+    output, jsonl = tmp_path / "annotated.mp4", tmp_path / "dets.jsonl"
+    summary, _ = run_ok(capsys, "predict", "--model", "test-small", "--source", str(vtest_path), "--imgsz", "160",
+                        "--output", str(output), "--jsonl", str(jsonl), "--conf", "0.009")
+    source_frames, source_w, source_h = video_facts(vtest_path)
+    assert (source_frames, source_w, source_h) == (795, 768, 576)
+    assert video_facts(Path(summary["output"])) == (795, 768, 576)
+    assert summary["frames"] == 795 and summary["fps"] > 0
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert [r["frame"] for r in records] == list(range(795))
+    assert summary["detections"] == sum(len(r["detections"]) for r in records) > 0
+    assert records[0]["source"] == "vtest.avi:0"
+
+
+def test_predict_folder_to_annotated_folder(capsys, image_folder, tmp_path):
+    out_dir, jsonl = tmp_path / "annotated", tmp_path / "d.jsonl"
+    summary, _ = run_ok(capsys, "predict", "--model", "test-small", "--source", str(image_folder),
+                        "--output", str(out_dir), "--jsonl", str(jsonl), "--conf", "0.005", "--max-det", "20")
+    assert summary["frames"] == 3 and summary["source_kind"] == "images"
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted(p.name for p in image_folder.iterdir())
+    original = cv2.imdecode(np.fromfile(str(image_folder / "straße.png"), np.uint8), cv2.IMREAD_COLOR)
+    drawn = cv2.imdecode(np.fromfile(str(out_dir / "straße.png"), np.uint8), cv2.IMREAD_COLOR)
+    assert drawn.shape == original.shape and np.any(drawn != original)  # boxes were drawn on it
+    records = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
+    assert [r["source"] for r in records] == sorted(p.name for p in image_folder.iterdir())
+    assert all(len(r["detections"]) == 20 for r in records) and summary["detections"] == 60
+
+
+def test_predict_folder_to_video_and_one_image_to_one_file(capsys, image_folder, tmp_path):
+    summary, _ = run_ok(capsys, "predict", "--model", "test-small", "--source", str(image_folder),
+                        "--output", str(tmp_path / "slideshow.avi"))
+    assert video_facts(Path(summary["output"])) == (3, 768, 576)
+    single = tmp_path / "one.jpg"
+    summary, _ = run_ok(capsys, "predict", "--model", "test-small", "--source", str(image_folder / "a.jpg"),
+                        "--output", str(single))
+    assert summary["frames"] == 1 and cv2.imread(str(single)).shape == (576, 768, 3)
+
+
+def test_predict_batches_and_stops_after_max_frames(capsys, vtest_path, tmp_path):
+    jsonl = tmp_path / "d.jsonl"
+    summary, _ = run_ok(capsys, "predict", "--model", "test-small", "--source", str(vtest_path), "--imgsz", "160",
+                        "--batch", "4", "--max-frames", "10", "--jsonl", str(jsonl))
+    assert summary["frames"] == 10 and summary["batch"] == 4
+    assert [json.loads(line)["frame"] for line in jsonl.read_text().splitlines()] == list(range(10))
+
+
+def test_bench_reports_latency_fps_and_stages(capsys, vtest_path):
+    summary, err = run_ok(capsys, "bench", "--model", "test-small", "--device", "cpu", "--imgsz", "320",
+                          "--source", str(vtest_path), "--frames", "8", "--warmup", "2")
+    assert summary["frames"] == 8 and summary["input_size"] == [256, 320]
+    assert 0 < summary["latency_ms_p50"] <= summary["latency_ms_p90"]
+    assert summary["fps"] > 0 and summary["infer_ms_p50"] > 0
+    assert {"pre_ms_p50", "post_ms_p50", "backend", "device", "cpu_count", "versions"} <= set(summary)
+    assert summary["versions"]["onnxruntime"] and "p50" in err
+
+
+def test_export_writes_an_onnx_file_that_loads(capsys, tmp_path):
+    from detector.loader import load_model
+
+    summary, _ = run_ok(capsys, "export", "--model", "test-small", "--format", "onnx",
+                        "--output", str(tmp_path / "m.onnx"))
+    assert summary["format"] == "onnx" and summary["bytes"] == (tmp_path / "m.onnx").stat().st_size
+    assert load_model(summary["output"]).spec.input_size == 320
+
+
+def test_val_reports_map_and_a_per_class_table(capsys, voc_root):
+    summary, err = run_ok(capsys, "val", "--model", "test-small", "--imgsz", "160", "--max-images", "3",
+                          "--annotations", str(voc_root / "annotations" / "instances_val.json"),
+                          "--images", str(voc_root / "images" / "val"))
+    assert summary["images"] == 3 and 0 <= summary["map50_95"] <= summary["map50"] <= 1
+    assert summary["per_class"] and all(row["gt"] > 0 for row in summary["per_class"].values())
+    assert "AP50-95" in err and all(name in err for name in summary["per_class"])
+
+
+def test_train_is_wired_to_the_training_package(capsys, monkeypatch):
+    seen = {}
+    fake = types.ModuleType("detector.training.cli")
+
+    def add_train_arguments(parser):
+        parser.add_argument("--epochs", type=int, required=True)
+
+    def run_train(args):
+        seen["epochs"] = args.epochs
+        return {"epochs": args.epochs, "best_map50": 0.5}
+
+    fake.add_train_arguments, fake.run_train = add_train_arguments, run_train
+    monkeypatch.setitem(sys.modules, "detector.training.cli", fake)
+    summary, _ = run_ok(capsys, "train", "--epochs", "3")
+    assert seen == {"epochs": 3} and summary == {"command": "train", "epochs": 3, "best_map50": 0.5}
+    code, summary, err = run(capsys, "train")  # its own argument errors are one line too
+    assert code == 2 and err.count("\n") == 1 and "--epochs" in err
+
+
+def test_broken_training_package_only_breaks_train(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "detector.training.cli", None)  # import fails
+    code, summary, err = run(capsys, "train", "--epochs", "3")
+    assert code == 2 and err.startswith("error: training is not available") and err.count("\n") == 1
+    run_ok(capsys, "info")
+
+
+# -- every mistake: exit code 2, one line on stderr, no traceback, JSON error on stdout ------------------
+@pytest.fixture(scope="module")
+def unwritable_folder(tmp_path_factory):
+    """A folder no file can be created in (chmod is not enough for root, so fall back to /proc)."""
+    folder = tmp_path_factory.mktemp("readonly")
+    folder.chmod(0o555)
+    for candidate in (folder, Path("/proc")):
+        try:
+            (candidate / "probe").write_bytes(b"")
+            (candidate / "probe").unlink()
+        except OSError:
+            return candidate
+    pytest.skip("no unwritable folder on this machine (running as root without /proc?)")
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory, vtest_path):
+    folder = tmp_path_factory.mktemp("bad")
+    (folder / "corrupt.mp4").write_bytes(np.random.default_rng(0).integers(0, 256, 50_000, dtype=np.uint8).tobytes())
+    (folder / "empty.avi").write_bytes(b"")
+    (folder / "garbage.safetensors").write_bytes(b"\x00" * 100)
+    (folder / "not-json.json").write_text("{ nope")
+    return folder
+
+
+def error_cases():
+    cpu_only = pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+    v = "{vtest}"
+    return [
+        pytest.param(["predict", "--model", "no-such-model", "--source", v], "unknown model", id="unknown-model"),
+        pytest.param(["predict", "--model", "test-small", "--source", "{tmp}/missing.mp4"], "not found", id="missing-source"),
+        pytest.param(["predict", "--model", "test-small", "--source", "{bad}/corrupt.mp4"], "decode", id="corrupt-video"),
+        pytest.param(["predict", "--model", "test-small", "--source", "{bad}/empty.avi"], "empty", id="empty-video"),
+        pytest.param(["predict", "--model", "{bad}/garbage.safetensors", "--source", v], "safetensors", id="corrupt-weights"),
+        pytest.param(["predict", "--model", "test-small", "--source", v, "--imgsz", "300"], "multiple of 32", id="imgsz-300"),
+        pytest.param(["predict", "--model", "test-small", "--source", v, "--imgsz", "0"], "positive", id="imgsz-0"),
+        pytest.param(["predict", "--model", "test-small", "--source", v, "--imgsz", "big"], "whole number", id="imgsz-text"),
+        pytest.param(["predict", "--model", "test-small", "--source", v, "--conf", "1.5"], "between 0 and 1", id="conf-high"),
+        pytest.param(["predict", "--model", "test-small", "--source", v, "--conf", "-0.1"], "between 0 and 1", id="conf-negative"),
+        pytest.param(["predict", "--model", "test-small", "--source", v, "--iou", "2"], "between 0 and 1", id="iou-high"),
+        pytest.param(["predict", "--model", "test-small", "--source", v, "--device", "tpu"], "choose from", id="device-unknown"),
+        pytest.param(["predict", "--model", "test-small", "--source", v, "--device", "cuda"], "CUDA", id="cuda-on-cpu",
+                     marks=cpu_only),
+        pytest.param(["bench", "--model", "test-small", "--device", "cuda", "--frames", "2"], "CUDA", id="bench-cuda-on-cpu",
+                     marks=cpu_only),
+        pytest.param(["predict", "--model", "test-small", "--source", v, "--output", "{ro}/out.mp4"], "cannot write",
+                     id="unwritable-output"),
+        pytest.param(["predict", "--model", "test-small", "--source", v, "--jsonl", "{ro}/d.jsonl"], "cannot write",
+                     id="unwritable-jsonl"),
+        pytest.param(["predict", "--model", "test-small", "--source", v, "--output", "{tmp}/frame.png"], "video file",
+                     id="image-output-for-video"),
+        pytest.param(["predict", "--model", "test-small"], "--source", id="missing-required-source"),
+        pytest.param(["val", "--model", "test-small", "--annotations", "{tmp}/none.json", "--images", "{tmp}"],
+                     "not found", id="missing-annotations"),
+        pytest.param(["val", "--model", "test-small", "--annotations", "{bad}/not-json.json", "--images", "{tmp}"],
+                     "not valid JSON", id="broken-annotations"),
+        pytest.param(["val", "--model", "test-small", "--annotations", "{voc_json}", "--images", "{tmp}/nowhere"],
+                     "images folder", id="missing-images-folder"),
+        pytest.param(["export", "--model", "test-small", "--format", "tflite"], "invalid choice", id="export-bad-format"),
+        pytest.param(["export", "--model", "test-small", "--output", "{tmp}/m.txt"], ".onnx", id="export-bad-suffix"),
+        pytest.param(["export", "--model", "no-such-model"], "unknown model", id="export-unknown-model"),
+        pytest.param(["bench", "--model", "test-small", "--frames", "0"], "positive", id="bench-zero-frames"),
+        pytest.param([], "choose a command", id="no-command"),
+        pytest.param(["fly"], "invalid choice", id="unknown-command"),
+    ]
+
+
+@pytest.mark.parametrize("argv,message", error_cases())
+def test_mistakes_get_one_error_line_and_exit_2(capsys, argv, message, tmp_path, bad_files, unwritable_folder,
+                                                vtest_path, voc_root):
+    values = {"vtest": str(vtest_path), "tmp": str(tmp_path), "bad": str(bad_files), "ro": str(unwritable_folder),
+              "voc_json": str(voc_root / "annotations" / "instances_val.json")}
+    argv = [a.format(**values) for a in argv]
+    code, summary, err = run(capsys, *argv)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("error: "), err
+    assert message in err
+    assert "Traceback" not in err
+    assert summary["exit_code"] == 2 and summary["error"] in err
+
+
+def test_ctrl_c_exits_130_without_traceback(capsys, monkeypatch):
+    import detector.cli as cli
+
+    def interrupted(_args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "cmd_info", interrupted)
+    code, summary, err = run(capsys, "info")
+    assert code == 130 and err == "error: interrupted\n" and summary["exit_code"] == 130
+
+
+def test_a_bug_is_one_line_and_exit_1(capsys, monkeypatch):
+    import detector.cli as cli
+
+    def buggy(_args):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(cli, "cmd_info", buggy)
+    code, summary, err = run(capsys, "info")
+    assert code == 1 and err.count("\n") == 1 and "ZeroDivisionError" in err and "Traceback" not in err
+
+
+def test_compare_ultralytics_needs_ultralytics(capsys):
+    from detector.benchmark import ultralytics_available
+
+    if ultralytics_available():
+        pytest.skip("ultralytics is importable here")
+    code, summary, err = run(capsys, "bench", "--model", "test-small", "--frames", "2", "--compare-ultralytics")
+    assert code == 2 and "ultralytics" in err and err.count("\n") == 1
+
+
+def test_errors_stay_one_line_in_a_real_process(bad_files, models_env):
+    """Native libraries (OpenCV, FFmpeg) may print their own complaints; the user sees only ours."""
+    result = subprocess.run([sys.executable, "-m", "detector", "predict", "--model", "test-small", "--source",
+                             str(bad_files / "corrupt.mp4")], cwd=REPO_ROOT, capture_output=True, text=True,
+                            timeout=120, env={**os.environ, "LIVEDET_MODELS_DIR": str(models_env)})
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [f"error: {json.loads(result.stdout.splitlines()[-1])['error']}"]
