@@ -1,0 +1,158 @@
+"""Weights files: what is saved loads back to the same network, on whichever device is present."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+import torch
+
+from detector.checkpoint import WeightsMeta, read_weights, save_weights
+from detector.errors import ModelError
+from detector.loader import load_model
+from detector.models import ModelConfig, build_model
+
+CONFIG = ModelConfig(backbone="mobilenet_v3_small", num_classes=3, neck_width=32, head_depth=1)
+NAMES = ("cat", "dog", "person")
+
+
+@pytest.fixture(scope="module")
+def trained_like():
+    """A network whose BatchNorm statistics are not the defaults, so buffers must round-trip too."""
+    torch.manual_seed(0)
+    network = build_model(CONFIG)
+    network.train()
+    with torch.no_grad():
+        for _ in range(2):
+            network(torch.rand(2, 3, 64, 64))
+    return network.eval()
+
+
+@pytest.fixture(scope="module")
+def probe():
+    return torch.rand(1, 3, 96, 128, generator=torch.Generator().manual_seed(1))
+
+
+def outputs(network, x):
+    with torch.inference_mode():
+        return [o.clone() for o in network.eval()(x)]
+
+
+def assert_same_outputs(a, b, atol=1e-5):
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        assert torch.allclose(x, y, atol=atol, rtol=atol), float((x - y).abs().max())
+
+
+def test_safetensors_round_trip(tmp_path, trained_like, probe):
+    meta = WeightsMeta(CONFIG, NAMES, 256, {"provenance": "unit test"})
+    path = save_weights(tmp_path / "w.safetensors", trained_like, meta)
+    state, read_meta = read_weights(path)
+    assert read_meta == meta
+    assert set(state) == set(trained_like.state_dict())
+    loaded = load_model(path)
+    assert loaded.class_names == NAMES and loaded.spec.input_size == 256
+    assert_same_outputs(outputs(trained_like, probe), outputs(loaded.network, probe))
+
+
+def test_half_weights_load_as_fp32_and_stay_close(tmp_path, trained_like, probe):
+    full = save_weights(tmp_path / "full.safetensors", trained_like, WeightsMeta(CONFIG, NAMES, 256, {}))
+    half = save_weights(tmp_path / "half.safetensors", trained_like, WeightsMeta(CONFIG, NAMES, 256, {}), half=True)
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    state, _ = read_weights(half)
+    assert any(v.dtype == torch.float16 for v in state.values())
+    loaded = load_model(half)
+    assert all(p.dtype == torch.float32 for p in loaded.network.parameters())
+    reference = outputs(trained_like, probe)
+    got = outputs(loaded.network, probe)
+    for a, b in zip(reference, got):
+        assert float((a - b).abs().max()) < 0.05 * float(a.abs().max())
+
+
+def test_pt_checkpoint_loads_with_weights_only(tmp_path, trained_like, probe):
+    meta = WeightsMeta(CONFIG, NAMES, 320, {})
+    path = tmp_path / "last.pt"
+    torch.save({"model": trained_like.state_dict(), "ema": trained_like.state_dict(), "meta": meta.to_json(),
+                "epoch": 3}, path)
+    loaded = load_model(path)
+    assert loaded.class_names == NAMES
+    assert_same_outputs(outputs(trained_like, probe), outputs(loaded.network, probe))
+
+
+class Payload:
+    """Stands for code hidden in a pickle: loading it must be refused, not executed."""
+
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_pt_with_pickled_code_is_refused(tmp_path, capsys):
+    path = tmp_path / "evil.pt"
+    with open(path, "wb") as f:
+        torch.save({"model": {"w": torch.zeros(1)}, "x": Payload()}, f, pickle_module=pickle)
+    with pytest.raises(ModelError, match="refused"):
+        read_weights(path)
+    assert "this must never run" not in capsys.readouterr().out
+
+
+def test_truncated_and_foreign_files_give_model_errors(tmp_path, trained_like):
+    path = save_weights(tmp_path / "w.safetensors", trained_like, WeightsMeta(CONFIG, NAMES, 256, {}))
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(ModelError):
+        load_model(cut)
+    other = save_weights(tmp_path / "other.safetensors", build_model(ModelConfig(num_classes=3, neck_width=48)),
+                         WeightsMeta(CONFIG, NAMES, 256, {}))  # metadata lies about the architecture
+    with pytest.raises(ModelError, match="does not match"):
+        load_model(other)
+
+
+def test_checkpoint_saved_on_a_gpu_loads_on_a_cpu_only_machine(tmp_path, trained_like, probe, monkeypatch):
+    """Simulated: the file records CUDA storage locations, as ``torch.save`` does for a model on a GPU."""
+    path = tmp_path / "gpu.pt"
+    state = {k: v.clone() for k, v in trained_like.state_dict().items()}
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
+        torch.save({"model": state, "meta": WeightsMeta(CONFIG, NAMES, 256, {}).to_json()}, path)
+    if not torch.cuda.is_available():  # the simulation is real: a plain load would fail here
+        with pytest.raises(RuntimeError, match="CUDA"):
+            torch.load(path, weights_only=True)
+    loaded_state, _ = read_weights(path)
+    assert all(t.device.type == "cpu" for t in loaded_state.values())
+    assert_same_outputs(outputs(trained_like, probe), outputs(load_model(path).network, probe))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_real_gpu_round_trip(tmp_path, trained_like, probe):
+    import copy
+
+    from detector import Predictor
+
+    on_gpu = copy.deepcopy(trained_like).cuda()
+    meta = WeightsMeta(CONFIG, NAMES, 256, {})
+    pt_path = tmp_path / "gpu.pt"
+    torch.save({"model": on_gpu.state_dict(), "meta": meta.to_json()}, pt_path)
+    st_path = save_weights(tmp_path / "gpu.safetensors", on_gpu, meta)
+    reference = outputs(trained_like, probe)
+    for path in (pt_path, st_path):
+        loaded = load_model(path)
+        assert next(loaded.network.parameters()).device.type == "cpu"
+        assert_same_outputs(reference, outputs(loaded.network, probe))
+    cpu_saved = save_weights(tmp_path / "cpu.safetensors", trained_like, meta)
+    predictor = Predictor(load_model(cpu_saved), device="cuda", half=False)
+    assert predictor.device.type == "cuda"
+    gpu_boxes, gpu_scores = predictor.engine(probe.cuda())
+    from detector.export import DecodedNetwork
+
+    with torch.inference_mode():
+        cpu_boxes, cpu_scores = DecodedNetwork(trained_like)(probe)
+    assert float((gpu_scores.cpu() - cpu_scores).abs().max()) < 1e-3
+    assert float((gpu_boxes.cpu() - cpu_boxes).abs().max()) < 1e-1
+
+
+def test_weights_meta_rejects_foreign_json():
+    with pytest.raises(ModelError):
+        WeightsMeta.from_json('{"format": "something-else"}', "x.safetensors")
+    with pytest.raises(ModelError):
+        WeightsMeta.from_json("not json", "x.safetensors")

@@ -1,0 +1,101 @@
+"""ONNX export: the file ONNX Runtime runs gives the numbers eager PyTorch gives, on real video frames."""
+
+from __future__ import annotations
+
+import itertools
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from detector.export import DecodedNetwork, export_onnx
+from detector.loader import load_model
+from detector.ops.boxes import decode_outputs
+from detector.preprocess import letterbox, letterbox_meta, to_input_array
+
+SCORE_TOL = 1e-4  # max |score difference|, scores in [0, 1]
+BOX_TOL_PX = 1e-2  # max |coordinate difference| in input pixels
+
+
+@pytest.fixture(scope="module")
+def vtest_frames(vtest_path):
+    capture = cv2.VideoCapture(str(vtest_path))
+    frames = []
+    for index in itertools.count():
+        ok, frame = capture.read()
+        if not ok or len(frames) == 4:
+            break
+        if index % 150 == 0:  # spread over the video: empty street, crowds
+            frames.append(frame)
+    capture.release()
+    assert len(frames) == 4
+    return frames
+
+
+def ort_session(path):
+    import onnxruntime as ort
+
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+@pytest.mark.parametrize("variant,imgsz", [("test-small", 320), ("test-large", 416)])
+def test_onnx_matches_eager_torch_on_video_frames(variant, imgsz, random_models_dir, vtest_frames, tmp_path):
+    model = load_model(variant, models_dir=random_models_dir)
+    path = export_onnx(model, tmp_path / f"{variant}.onnx")
+    session = ort_session(path)
+    meta = letterbox_meta(vtest_frames[0].shape[:2], imgsz)
+    images = to_input_array([letterbox(f, meta) for f in vtest_frames])  # a batch of 4, 256x320 or 320x416
+    ort_boxes, ort_scores = session.run(["boxes", "scores"], {"images": images})
+    with torch.inference_mode():  # the unfused training-form network: checks fusion and export together
+        eager_boxes, eager_scores = decode_outputs(model.network.eval().float()(torch.from_numpy(images)),
+                                                   model.network.strides)
+    assert ort_boxes.shape == tuple(eager_boxes.shape) and ort_scores.shape == tuple(eager_scores.shape)
+    assert np.abs(ort_scores - eager_scores.numpy()).max() < SCORE_TOL
+    assert np.abs(ort_boxes - eager_boxes.numpy()).max() < BOX_TOL_PX
+
+
+def test_exported_file_describes_itself(random_models_dir, tmp_path):
+    model = load_model("test-small", models_dir=random_models_dir)
+    path = export_onnx(model, tmp_path / "sub" / "small.onnx")
+    loaded = load_model(path)
+    assert loaded.network is None and loaded.onnx_bytes is not None
+    assert loaded.class_names == model.class_names
+    assert loaded.spec.input_size == model.spec.input_size
+    assert loaded.spec.config == model.spec.config
+
+
+def test_graph_accepts_any_batch_and_multiple_of_32(random_models_dir, tmp_path):
+    model = load_model("test-small", models_dir=random_models_dir)
+    session = ort_session(export_onnx(model, tmp_path / "small.onnx"))
+    for batch, h, w in [(1, 320, 320), (3, 256, 320), (2, 96, 480)]:
+        boxes, scores = session.run(None, {"images": np.random.rand(batch, 3, h, w).astype(np.float32)})
+        cells = sum((h // s) * (w // s) for s in (8, 16, 32))
+        assert boxes.shape == (batch, cells, 4) and scores.shape == (batch, cells, len(model.class_names))
+
+
+def test_onnx_model_runs_in_the_predictor(random_models_dir, tmp_path, vtest_frames):
+    from detector import Predictor
+
+    model = load_model("test-small", models_dir=random_models_dir)
+    onnx_model = load_model(export_onnx(model, tmp_path / "small.onnx"))
+    from_file = Predictor(onnx_model, device="cpu")
+    eager = DecodedNetwork(model.network.eval())
+    assert from_file.backend == "onnxruntime"
+    meta = letterbox_meta(vtest_frames[1].shape[:2], from_file.imgsz)
+    images = torch.from_numpy(to_input_array(letterbox(vtest_frames[1], meta)))
+    boxes, scores = from_file.engine(images)
+    with torch.inference_mode():
+        ref_boxes, ref_scores = eager(images)
+    assert float((scores - ref_scores).abs().max()) < SCORE_TOL
+    assert float((boxes - ref_boxes).abs().max()) < BOX_TOL_PX
+    assert from_file.predict(vtest_frames[1], conf=0.005).detections.boxes.shape[1] == 4
+
+
+def test_export_to_an_unwritable_place_is_an_output_error(random_models_dir, tmp_path):
+    from detector.errors import OutputError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(OutputError):
+        export_onnx(load_model("test-small", models_dir=random_models_dir), blocker / "x.onnx")

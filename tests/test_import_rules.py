@@ -1,0 +1,39 @@
+"""Layering rules from pyproject's [tool.importlinter]: detector never imports Qt, desktop uses the public API."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_lint_imports_contracts_hold():
+    if not (REPO_ROOT / "desktop" / "__init__.py").is_file():
+        pytest.skip("desktop/ is not written yet; the contracts name it as a root package")
+    exe = shutil.which("lint-imports", path=str(Path(sys.executable).parent)) or shutil.which("lint-imports")
+    if exe is None:
+        pytest.skip("import-linter is not installed (pip install -e '.[test]')")
+    result = subprocess.run([exe, "--no-cache"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+
+
+def test_importing_every_detector_module_loads_no_qt():
+    """The same rule, checked by running it: a headless server must not need Qt libraries."""
+    code = (
+        "import importlib, pkgutil, sys, detector\n"
+        "for m in pkgutil.walk_packages(detector.__path__, 'detector.'):\n"
+        "    if m.name != 'detector.__main__':\n"
+        "        importlib.import_module(m.name)\n"
+        "bad = sorted(n for n in sys.modules if n.split('.')[0] in ('PySide6', 'shiboken6', 'desktop'))\n"
+        "print(bad)\n"
+        "sys.exit(1 if bad else 0)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr

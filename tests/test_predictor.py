@@ -1,0 +1,124 @@
+"""Predictor: any frame a camera or file can deliver goes in, frame-pixel detections come out."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from detector import Predictor, detections_from_candidates, load_model
+from detector.errors import SourceError
+
+LOW_CONF = 0.005  # untrained heads score about 0.01, so this keeps plenty of boxes to check
+
+ODD_FRAMES = {
+    "1x1": (1, 1, 3),
+    "37x101": (37, 101, 3),
+    "577x769": (577, 769, 3),
+    "tall 769x577": (769, 577, 3),
+    "grey 2-D": (120, 200),
+    "grey 1-channel": (120, 200, 1),
+    "BGRA": (150, 90, 4),
+}
+
+
+@pytest.fixture(scope="module", params=["test-small", "test-large"])
+def predictor(request, random_models_dir):
+    return Predictor(load_model(request.param, models_dir=random_models_dir), device="cpu")
+
+
+def random_frame(shape, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+
+
+@pytest.mark.parametrize("name", list(ODD_FRAMES))
+def test_any_frame_size_gives_boxes_inside_the_frame(predictor, name):
+    shape = ODD_FRAMES[name]
+    prediction = predictor.predict(random_frame(shape), conf=LOW_CONF, max_det=100)
+    det = prediction.detections
+    h, w = shape[:2]
+    assert 0 < len(det) <= 100
+    assert det.boxes.shape == (len(det), 4) and det.scores.shape == (len(det),)
+    assert det.boxes.dtype == np.float32 and det.class_ids.dtype == np.int64
+    assert np.all(det.boxes[:, [0, 2]] >= 0) and np.all(det.boxes[:, [0, 2]] <= w)
+    assert np.all(det.boxes[:, [1, 3]] >= 0) and np.all(det.boxes[:, [1, 3]] <= h)
+    assert np.all(det.boxes[:, 2] >= det.boxes[:, 0]) and np.all(det.boxes[:, 3] >= det.boxes[:, 1])
+    assert np.all(det.scores >= LOW_CONF) and np.all(det.scores <= 1)
+    assert np.all(np.diff(det.scores) <= 0), "best detection first"
+    assert set(det.class_ids.tolist()) <= set(range(len(predictor.class_names)))
+    assert det.labels[0] in predictor.class_names
+    assert prediction.timings.infer_ms > 0 and prediction.timings.total_ms >= prediction.timings.infer_ms
+
+
+def test_records_are_json_ready(predictor):
+    import json
+
+    det = predictor.predict(random_frame((240, 320, 3)), conf=LOW_CONF, max_det=5).detections
+    records = json.loads(json.dumps(det.to_records()))
+    assert len(records) == len(det) == 5
+    assert set(records[0]) == {"box", "score", "class_id", "label"} and len(records[0]["box"]) == 4
+
+
+def test_batch_gives_the_same_detections_as_one_by_one(predictor):
+    frames = [random_frame((240, 320, 3), seed=i) for i in range(3)]
+    batch = predictor.predict_batch(frames, conf=LOW_CONF)
+    for frame, together in zip(frames, batch):
+        alone = predictor.predict(frame, conf=LOW_CONF).detections
+        assert len(alone) == len(together.detections)
+        np.testing.assert_allclose(alone.boxes, together.detections.boxes, atol=1e-3)
+        np.testing.assert_allclose(alone.scores, together.detections.scores, atol=1e-5)
+
+
+def test_mixed_sizes_in_one_batch(predictor):
+    frames = [random_frame((240, 320, 3)), random_frame((100, 50, 3))]
+    results = predictor.predict_batch(frames, conf=LOW_CONF)
+    assert len(results) == 2
+    assert results[1].detections.boxes[:, 2].max() <= 50 and results[1].detections.boxes[:, 3].max() <= 100
+
+
+def test_thresholds_reapplied_to_candidates_match_a_fresh_run(predictor):
+    frame = random_frame((300, 400, 3))
+    first = predictor.predict(frame, conf=LOW_CONF, keep_candidates=True)
+    assert first.candidates is not None and len(first.candidates) >= len(first.detections)
+    again = detections_from_candidates(first.candidates, conf=LOW_CONF)
+    np.testing.assert_allclose(again.boxes, first.detections.boxes, atol=1e-4)
+    stricter_conf = float(np.median(first.detections.scores))
+    stricter = detections_from_candidates(first.candidates, conf=stricter_conf, iou=0.3)
+    fresh = predictor.predict(frame, conf=stricter_conf, iou=0.3).detections
+    assert 0 < len(stricter) < len(first.detections)
+    np.testing.assert_allclose(stricter.scores, fresh.scores, atol=1e-6)
+
+
+def test_conf_and_max_det_limit_the_output(predictor):
+    frame = random_frame((240, 320, 3))
+    many = predictor.predict(frame, conf=LOW_CONF, max_det=300).detections
+    few = predictor.predict(frame, conf=LOW_CONF, max_det=3).detections
+    none = predictor.predict(frame, conf=0.99).detections
+    assert len(few) == 3 and len(many) > 3 and len(none) == 0
+    np.testing.assert_allclose(few.scores, many.scores[:3])
+
+
+def test_bad_imgsz_and_bad_frames_are_refused(random_models_dir):
+    model = load_model("test-small", models_dir=random_models_dir)
+    with pytest.raises(ValueError):
+        Predictor(model, device="cpu", imgsz=300, warmup=False)
+    predictor = Predictor(model, device="cpu", imgsz=160, warmup=False)
+    with pytest.raises(SourceError):
+        predictor.predict(np.zeros((0, 10, 3), np.uint8))
+
+
+def test_torch_backend_on_cpu_agrees_with_onnxruntime(random_models_dir):
+    import torch
+
+    from detector.preprocess import letterbox, letterbox_meta, to_input_array
+
+    model = load_model("test-small", models_dir=random_models_dir)
+    ort = Predictor(model, device="cpu", backend="onnxruntime", imgsz=256)
+    eager = Predictor(model, device="cpu", backend="torch", imgsz=256)
+    assert (ort.backend, eager.backend) == ("onnxruntime", "torch")
+    frame = random_frame((480, 640, 3))
+    images = torch.from_numpy(to_input_array(letterbox(frame, letterbox_meta(frame.shape[:2], 256))))
+    # raw decoded outputs, anchor by anchor: after NMS, near-equal scores may swap places
+    (ort_boxes, ort_scores), (eager_boxes, eager_scores) = ort.engine(images), eager.engine(images)
+    assert ort_boxes.shape == eager_boxes.shape and ort_scores.shape == eager_scores.shape
+    assert float((ort_boxes - eager_boxes).abs().max()) < 1e-2
+    assert float((ort_scores - eager_scores).abs().max()) < 1e-4
