@@ -14,8 +14,8 @@ from detector.loader import load_model
 from detector.ops.boxes import decode_outputs
 from detector.preprocess import letterbox, letterbox_meta, to_input_array
 
-SCORE_TOL = 1e-4  # max |score difference|, scores in [0, 1]
-BOX_TOL_PX = 1e-2  # max |coordinate difference| in input pixels
+SCORE_TOL = 1e-4  # max |score difference|, scores in [0, 1] (measured: 1e-5 small, 2.4e-5 large)
+BOX_TOL_PX = 1e-2  # max |coordinate difference| in input pixels (measured: 0.002 small, 0.004 large)
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +33,26 @@ def vtest_frames(vtest_path):
     return frames
 
 
+def lively(model, images: np.ndarray):
+    """An untrained network barely reacts to its input (default BatchNorm statistics, a head with
+    std-0.01 weights), which would hide export errors. Calibrate BatchNorm on ``images`` and give
+    the head output convs weights that let scores span 0-1 and boxes the whole input."""
+    network = model.network
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for level in network.head.levels:
+            for conv in (level.cls_out, level.box_out):
+                conv.weight.copy_(torch.randn(conv.weight.shape, generator=generator) * 0.1)
+        for module in network.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.reset_running_stats()
+                module.momentum = None  # plain average: one pass sets the statistics of these images
+        network.train()
+        network(torch.from_numpy(images))
+    network.eval()
+    return model
+
+
 def ort_session(path):
     import onnxruntime as ort
 
@@ -41,16 +61,15 @@ def ort_session(path):
 
 @pytest.mark.parametrize("variant,imgsz", [("test-small", 320), ("test-large", 416)])
 def test_onnx_matches_eager_torch_on_video_frames(variant, imgsz, random_models_dir, vtest_frames, tmp_path):
-    model = load_model(variant, models_dir=random_models_dir)
-    path = export_onnx(model, tmp_path / f"{variant}.onnx")
-    session = ort_session(path)
     meta = letterbox_meta(vtest_frames[0].shape[:2], imgsz)
     images = to_input_array([letterbox(f, meta) for f in vtest_frames])  # a batch of 4, 256x320 or 320x416
+    model = lively(load_model(variant, models_dir=random_models_dir), images)
+    session = ort_session(export_onnx(model, tmp_path / f"{variant}.onnx"))
     ort_boxes, ort_scores = session.run(["boxes", "scores"], {"images": images})
     with torch.inference_mode():  # the unfused training-form network: checks fusion and export together
-        eager_boxes, eager_scores = decode_outputs(model.network.eval().float()(torch.from_numpy(images)),
-                                                   model.network.strides)
+        eager_boxes, eager_scores = decode_outputs(model.network(torch.from_numpy(images)), model.network.strides)
     assert ort_boxes.shape == tuple(eager_boxes.shape) and ort_scores.shape == tuple(eager_scores.shape)
+    assert ort_scores.max() > 0.5 and ort_scores.std() > 0.01  # outputs that vary, so agreement means something
     assert np.abs(ort_scores - eager_scores.numpy()).max() < SCORE_TOL
     assert np.abs(ort_boxes - eager_boxes.numpy()).max() < BOX_TOL_PX
 
@@ -77,19 +96,21 @@ def test_graph_accepts_any_batch_and_multiple_of_32(random_models_dir, tmp_path)
 def test_onnx_model_runs_in_the_predictor(random_models_dir, tmp_path, vtest_frames):
     from detector import Predictor
 
-    model = load_model("test-small", models_dir=random_models_dir)
+    meta = letterbox_meta(vtest_frames[1].shape[:2], 320)
+    images = torch.from_numpy(to_input_array(letterbox(vtest_frames[1], meta)))
+    model = lively(load_model("test-small", models_dir=random_models_dir), to_input_array(
+        [letterbox(f, meta) for f in vtest_frames]))
     onnx_model = load_model(export_onnx(model, tmp_path / "small.onnx"))
     from_file = Predictor(onnx_model, device="cpu")
     eager = DecodedNetwork(model.network.eval())
-    assert from_file.backend == "onnxruntime"
-    meta = letterbox_meta(vtest_frames[1].shape[:2], from_file.imgsz)
-    images = torch.from_numpy(to_input_array(letterbox(vtest_frames[1], meta)))
+    assert from_file.backend == "onnxruntime" and from_file.imgsz == 320
     boxes, scores = from_file.engine(images)
     with torch.inference_mode():
         ref_boxes, ref_scores = eager(images)
     assert float((scores - ref_scores).abs().max()) < SCORE_TOL
     assert float((boxes - ref_boxes).abs().max()) < BOX_TOL_PX
-    assert from_file.predict(vtest_frames[1], conf=0.005).detections.boxes.shape[1] == 4
+    detections = from_file.predict(vtest_frames[1], conf=0.3).detections
+    assert len(detections) > 0 and detections.boxes[:, 2].max() <= 768 and detections.boxes[:, 3].max() <= 576
 
 
 def test_export_to_an_unwritable_place_is_an_output_error(random_models_dir, tmp_path):
