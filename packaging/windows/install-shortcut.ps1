@@ -38,7 +38,8 @@ if (-not $Target) {
     if ($found) { $Target = $found.Source } else { $Target = Join-Path $repo ".venv\Scripts\livedet.exe" }
 }
 if (-not (Test-Path -LiteralPath $Target -PathType Leaf)) {
-    Write-Error "No LiveDet executable at '$Target'. Install LiveDet first (pip install .), or pass -Target PATH."
+    [Console]::Error.WriteLine("error: no LiveDet executable at '$Target'.")
+    [Console]::Error.WriteLine("Install LiveDet first (pip install .), or pass -Target PATH.")
     exit 1
 }
 $Target = (Resolve-Path -LiteralPath $Target).Path
