@@ -11,7 +11,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 BN_EPS = 1e-3
-BN_MOMENTUM = 0.03  # faster than torchvision's 0.01: we train from scratch, in few epochs
+BN_MOMENTUM = 0.1  # PyTorch default; running stats keep up with short, fast-moving runs
 
 
 def conv_bn_act(c_in: int, c_out: int, kernel: int = 1, stride: int = 1, groups: int = 1, act: bool = True) -> nn.Sequential:

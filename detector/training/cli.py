@@ -37,6 +37,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     model = parser.add_argument_group("model")
     model.add_argument("--model", default="yolo-mnv3-small", choices=sorted(PRESETS), help="architecture preset")
     model.add_argument("--imgsz", type=int, default=0, help="training side in pixels (default: the preset's)")
+    model.add_argument("--init-weights", default="", help="start from these weights (.safetensors/.pt) instead of random init")
     model.add_argument("--pretrained-backbone", action="store_true", help="start from torchvision ImageNet weights (downloads once, then cached)")
     run = parser.add_argument_group("schedule")
     run.add_argument("--epochs", type=int, default=d.epochs, help="0 = fit --budget-min after a speed probe")
@@ -112,6 +113,7 @@ def run_train(args: argparse.Namespace) -> dict:
         amp=not args.no_amp,
         time_limit_min=args.time_limit_min,
         pretrained_backbone=args.pretrained_backbone,
+        init_weights=args.init_weights,
         augment=asdict(augment),
     )
     output = Path(args.output or Path("runs") / "train" / args.model)

@@ -24,7 +24,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ..checkpoint import WeightsMeta, load_state_into, save_weights
+from ..checkpoint import WeightsMeta, load_state_into, read_weights, save_weights
 from ..errors import LiveDetError
 from ..metrics import MapResult, compute_map
 from ..models import ModelConfig, YoloDetector, build_model
@@ -60,6 +60,7 @@ class TrainConfig:
     eval_interval: int = 10  # epochs between evaluations (0 = only at the end)
     time_limit_min: float = 0.0  # stop (resumably) after this much wall time in this invocation
     pretrained_backbone: bool = False
+    init_weights: str = ""  # start from these weights (fine-tuning) instead of random init
     augment: dict = field(default_factory=lambda: asdict(AugmentConfig()))
 
     def to_json(self) -> str:
@@ -81,16 +82,23 @@ class ModelEMA:
             p.requires_grad_(False)
         self.decay, self.tau, self.updates = decay, tau, updates
 
+        self._pairs: list[tuple[list[torch.Tensor], list[torch.Tensor]]] | None = None
+
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
         self.updates += 1
         d = self.decay * (1 - math.exp(-self.updates / self.tau))
-        ema_state = self.module.state_dict()
-        for key, value in model.state_dict().items():
-            if value.dtype.is_floating_point:
-                ema_state[key].mul_(d).add_(value.detach(), alpha=1 - d)
-            else:
-                ema_state[key].copy_(value)
+        if self._pairs is None:  # tensors are fixed for the run: pair them once
+            ema_state, state = self.module.state_dict(), model.state_dict()
+            floats = [k for k, v in state.items() if v.dtype.is_floating_point]
+            others = [k for k, v in state.items() if not v.dtype.is_floating_point]
+            self._pairs = ([ema_state[k] for k in floats], [state[k] for k in floats]), (
+                [ema_state[k] for k in others], [state[k] for k in others])
+        (ema_f, model_f), (ema_o, model_o) = self._pairs
+        # one fused kernel per group instead of hundreds of tiny launches per step
+        torch._foreach_lerp_(ema_f, model_f, 1 - d)
+        for e, m in zip(ema_o, model_o):
+            e.copy_(m)
 
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -201,11 +209,19 @@ class Trainer:
         arch = ModelConfig.from_dict({**cfg.architecture, "num_classes": len(self.class_names)})
         cfg.architecture = arch.to_dict()
         torch.manual_seed(cfg.seed)
-        self.model = build_model(arch, pretrained_backbone=cfg.pretrained_backbone).to(device)
+        self.model = build_model(arch, pretrained_backbone=cfg.pretrained_backbone)
+        if cfg.init_weights and not resume:
+            state, _ = read_weights(cfg.init_weights)
+            load_state_into(self.model, state, Path(cfg.init_weights).name)
+        self.model = self.model.to(device)
         self.channels_last = device.type == "cuda"
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.optimizer = torch.optim.AdamW(parameter_groups(self.model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.999))
+        self.optimizer = torch.optim.AdamW(
+            parameter_groups(self.model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.999), fused=device.type == "cuda"
+        )
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # a handful of input sizes, each tuned once
         self.ema = ModelEMA(self.model, cfg.ema_decay, cfg.ema_tau)
         self.loss_fn = DetectionLoss(len(self.class_names), self.model.strides)
         self.epoch = 0
