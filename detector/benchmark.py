@@ -42,6 +42,7 @@ class BenchResult:
     infer_ms_p50: float
     post_ms_p50: float
     detections_per_frame: float
+    other_cpu_cores: float | None = None  # cores other processes kept busy meanwhile; > ~0.2 spoils the numbers
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -88,17 +89,52 @@ def _percentile(values: Sequence[float], q: float) -> float:
     return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if values else 0.0
 
 
+class OtherCpuLoad:
+    """Measures how many cores *other* processes kept busy while a block ran (Linux only, else None).
+
+    A training run or a build in the background can halve the numbers, and the
+    load average lags by a minute, so this is measured over the timed loop itself.
+    """
+
+    cores: float | None = None
+
+    @staticmethod
+    def _busy_seconds() -> float | None:
+        try:
+            with open("/proc/stat", encoding="ascii") as f:
+                fields = [int(v) for v in f.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+        return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
+
+    def __enter__(self) -> "OtherCpuLoad":
+        self._start = (self._busy_seconds(), time.process_time(), time.perf_counter())
+        return self
+
+    def __exit__(self, *exc) -> None:
+        busy0, own0, wall0 = self._start
+        busy1, own1, wall1 = self._busy_seconds(), time.process_time(), time.perf_counter()
+        if busy0 is not None and busy1 is not None and wall1 > wall0:
+            self.cores = round(max(0.0, (busy1 - busy0) - (own1 - own0)) / (wall1 - wall0), 2)
+
+
 def _time_calls(call: Callable[[list[np.ndarray]], list], batches: list[list[np.ndarray]], warmup: int):
-    """Run ``call`` on every batch after ``warmup`` untimed ones; return latencies (ms), wall time, outputs."""
+    """Run ``call`` on every batch after ``warmup`` untimed ones.
+
+    Returns latencies (ms), wall time, outputs, and the other processes' CPU load meanwhile.
+    """
     for i in range(warmup):
         call(batches[i % len(batches)])
     latencies, outputs = [], []
-    start = time.perf_counter()
-    for frames in batches:
-        t0 = time.perf_counter()
-        outputs.append(call(frames))
-        latencies.append((time.perf_counter() - t0) * 1e3)
-    return latencies, time.perf_counter() - start, outputs
+    with OtherCpuLoad() as load:
+        start = time.perf_counter()
+        for frames in batches:
+            t0 = time.perf_counter()
+            outputs.append(call(frames))
+            latencies.append((time.perf_counter() - t0) * 1e3)
+        elapsed = time.perf_counter() - start
+    return latencies, elapsed, outputs, load.cores
 
 
 def bench_predictor(predictor, frames: Sequence[np.ndarray], *, count: int, batch: int = 1, warmup: int = 10,
@@ -111,7 +147,7 @@ def bench_predictor(predictor, frames: Sequence[np.ndarray], *, count: int, batc
         def call(chunk):
             return predictor.predict_batch(chunk, conf=conf, iou=iou)
     batches = _batches(frames, count, batch)
-    latencies, elapsed, outputs = _time_calls(call, batches, warmup)
+    latencies, elapsed, outputs, other_load = _time_calls(call, batches, warmup)
     predictions = [p for out in outputs for p in out]
     input_size = letterbox_meta(frames[0].shape[:2], predictor.imgsz, rect=predictor.rect).input_size
     return BenchResult(
@@ -126,6 +162,7 @@ def bench_predictor(predictor, frames: Sequence[np.ndarray], *, count: int, batc
         infer_ms_p50=_percentile([p.timings.infer_ms for p in predictions], 50),
         post_ms_p50=_percentile([p.timings.post_ms for p in predictions], 50),
         detections_per_frame=float(np.mean([len(p.detections) for p in predictions])),
+        other_cpu_cores=other_load,
     )
 
 
@@ -170,7 +207,7 @@ def bench_ultralytics(frames: Sequence[np.ndarray], *, model: str, imgsz: int, d
         if threads:
             torch.set_num_threads(threads)
         try:
-            latencies, elapsed, outputs = _time_calls(call, batches, max(0, warmup - 1))
+            latencies, elapsed, outputs, other_load = _time_calls(call, batches, max(0, warmup - 1))
             used_threads = torch.get_num_threads()
         finally:
             torch.set_num_threads(default_threads)
@@ -193,12 +230,11 @@ def bench_ultralytics(frames: Sequence[np.ndarray], *, model: str, imgsz: int, d
         infer_ms_p50=stage("inference"),
         post_ms_p50=stage("postprocess"),
         detections_per_frame=float(np.mean([len(r.boxes) for r in results])) if results else 0.0,
+        other_cpu_cores=other_load,
     ), facts
 
 
 def cpu_facts() -> dict:
-    """How many cores this process may use (containers often allow fewer than the machine has), and
-    how busy they were: timings taken while something else runs are not comparable."""
+    """How many cores this process may use (containers often allow fewer than the machine has)."""
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    load = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
-    return {"cpu_count": os.cpu_count(), "cpu_usable": usable, "load_avg_1m": load}
+    return {"cpu_count": os.cpu_count(), "cpu_usable": usable}

@@ -350,6 +350,9 @@ def cmd_bench(args) -> dict:
         summary["ultralytics"] = {**theirs.to_dict(), **facts}
         summary["fps_ratio_vs_ultralytics"] = round(ours.fps / theirs.fps, 3) if theirs.fps else None
         rows.append((theirs.model, theirs))
+    busy = [r.other_cpu_cores for _, r in rows if r.other_cpu_cores]
+    if busy and max(busy) > 0.2:
+        _say(f"warning: other processes kept {max(busy):.1f} cores busy while timing; these numbers are not clean")
     _say(f"{'detector':<34} {'p50 ms':>8} {'p90 ms':>8} {'FPS':>8} {'pre':>7} {'infer':>7} {'post':>7}")
     for name, r in rows:
         _say(f"{name:<34} {r.latency_ms_p50:>8.2f} {r.latency_ms_p90:>8.2f} {r.fps:>8.1f} "

@@ -138,7 +138,7 @@ def test_bench_reports_latency_fps_and_stages(capsys, vtest_path):
     assert summary["frames"] == 8 and summary["input_size"] == [256, 320]
     assert 0 < summary["latency_ms_p50"] <= summary["latency_ms_p90"]
     assert summary["fps"] > 0 and summary["infer_ms_p50"] > 0
-    assert {"pre_ms_p50", "post_ms_p50", "backend", "device", "cpu_count", "versions"} <= set(summary)
+    assert {"pre_ms_p50", "post_ms_p50", "backend", "device", "cpu_count", "versions", "other_cpu_cores"} <= set(summary)
     assert summary["versions"]["onnxruntime"] and "p50" in err
 
 
