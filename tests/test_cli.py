@@ -89,7 +89,7 @@ def test_python_m_detector_runs_as_a_program(models_env):
 def test_predict_on_the_sample_video_writes_a_playable_copy(capsys, vtest_path, tmp_path):
     output, jsonl = tmp_path / "annotated.mp4", tmp_path / "dets.jsonl"
     summary, _ = run_ok(capsys, "predict", "--model", "test-small", "--source", str(vtest_path), "--imgsz", "160",
-                        "--output", str(output), "--jsonl", str(jsonl), "--conf", "0.009")
+                        "--output", str(output), "--jsonl", str(jsonl), "--conf", "0.009", "--max-det", "5")
     source_frames, source_w, source_h = video_facts(vtest_path)
     assert (source_frames, source_w, source_h) == (795, 768, 576)
     assert video_facts(Path(summary["output"])) == (795, 768, 576)
