@@ -289,16 +289,19 @@ class Trainer:
         save_weights(self.output_dir / "best.safetensors", self.ema.module, self._meta(extra))
 
     # ---- the loop ------------------------------------------------------------------------
-    def _step_size(self) -> int:
+    def _step_sizes(self) -> list[int]:
+        """Every side a multi-scale step may use (multiples of 32 around imgsz)."""
         if self.cfg.multiscale <= 0:
-            return self.cfg.imgsz
+            return [self.cfg.imgsz]
         lo = max(64, int(self.cfg.imgsz * (1 - self.cfg.multiscale)) // 32 * 32)
         hi = int(self.cfg.imgsz * (1 + self.cfg.multiscale)) // 32 * 32
-        return self.cpu_rng.randrange(lo, hi + 1, 32)
+        return list(range(lo, hi + 1, 32))
 
-    def _train_step(self, indices: torch.Tensor, mosaic: bool, epochs: int, steps_per_epoch: int) -> dict[str, torch.Tensor]:
+    def _train_step(
+        self, indices: torch.Tensor, mosaic: bool, epochs: int, steps_per_epoch: int, size: int | None = None
+    ) -> dict[str, torch.Tensor]:
         cfg = self.cfg
-        size = self._step_size()
+        size = size or self.cpu_rng.choice(self._step_sizes())
         use_mosaic = mosaic and self.cpu_rng.random() < AugmentConfig(**cfg.augment).mosaic
         batch = make_batch(self.train_bank, indices, size, AugmentConfig(**cfg.augment), self.gen, mosaic=use_mosaic)
         images = batch.images
@@ -325,13 +328,18 @@ class Trainer:
         order = torch.randperm(len(self.train_bank), generator=torch.Generator().manual_seed(self.cfg.seed))
         state = copy.deepcopy(self.model.state_dict()), copy.deepcopy(self.optimizer.state_dict())
         per_rank = self.cfg.batch // self.dist.world
-        for i in range(3 + probe):
-            if i == 3:
+        sizes = self._step_sizes()
+        # warm-up first: every input size and both batch kinds once, so kernel selection
+        # (cudnn.benchmark) and first-call compilation are not counted as training speed
+        warmup = [(size, mosaic) for size in sizes for mosaic in (True, False)]
+        for i in range(len(warmup) + probe):
+            if i == len(warmup):
                 if self.device.type == "cuda":
                     torch.cuda.synchronize()
                 t0 = time.perf_counter()
             idx = order[(i * per_rank) % max(1, len(order) - per_rank):][:per_rank]
-            self._train_step(idx, True, 1000, steps_per_epoch)
+            size, mosaic = warmup[i] if i < len(warmup) else (None, True)
+            self._train_step(idx, mosaic, 1000, steps_per_epoch, size=size)
         if self.device.type == "cuda":
             torch.cuda.synchronize()
         step_s = (time.perf_counter() - t0) / probe
