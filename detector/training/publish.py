@@ -1,0 +1,92 @@
+"""Install trained weights into the model zoo: fp16 safetensors + a manifest with measured metrics.
+
+``python -m detector.training.publish --weights runs/train/x/best.safetensors --name yolo-mnv3-small
+--annotations val.json --images val/`` evaluates the exact file it installs, so the manifest's
+mAP is what ``python -m detector val --model NAME`` prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..checkpoint import WeightsMeta, load_state_into, read_weights, save_weights
+from ..errors import LiveDetError
+from ..models import build_model
+from ..zoo import default_models_dir, write_manifest
+
+DEFAULT_LICENSE = "MIT (weights); trained on PASCAL VOC 2007 trainval: annotations CC BY 4.0, images from Flickr under their owners' terms"
+
+
+def publish(
+    weights: str | Path,
+    name: str,
+    *,
+    models_dir: str | Path | None = None,
+    description: str = "",
+    provenance: str = "",
+    license: str = DEFAULT_LICENSE,
+    metrics: dict | None = None,
+) -> Path:
+    """Write ``<name>.safetensors`` (fp16) and ``<name>.yaml`` into ``models_dir``; returns the manifest path."""
+    state, meta = read_weights(weights)
+    if meta is None:
+        raise LiveDetError(f"{weights} has no LiveDet metadata")
+    model = build_model(meta.config)
+    load_state_into(model, state, Path(weights).name)
+    out_dir = Path(models_dir or default_models_dir())
+    weights_file = f"{name}.safetensors"
+    extra = {"provenance": provenance, "metrics": metrics or {}}
+    save_weights(out_dir / weights_file, model, WeightsMeta(meta.config, meta.class_names, meta.input_size, extra), half=True)
+    return write_manifest(
+        out_dir / f"{name}.yaml",
+        name=name,
+        config=meta.config,
+        input_size=meta.input_size,
+        class_names=meta.class_names,
+        weights_file=weights_file,
+        description=description,
+        license=license,
+        provenance=provenance,
+        metrics=metrics or {},
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m detector.training.publish", description=__doc__)
+    parser.add_argument("--weights", required=True)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--models-dir", default=None)
+    parser.add_argument("--description", default="")
+    parser.add_argument("--provenance", default="")
+    parser.add_argument("--annotations", help="COCO val json: measure mAP of the installed file")
+    parser.add_argument("--images", help="val images folder")
+    args = parser.parse_args(argv)
+    try:
+        manifest = publish(args.weights, args.name, models_dir=args.models_dir, description=args.description,
+                           provenance=args.provenance)
+        metrics = {}
+        if args.annotations and args.images:
+            from ..evaluate import evaluate_coco
+            from ..loader import load_model
+            from ..predictor import Predictor
+
+            result = evaluate_coco(Predictor(load_model(manifest)), Path(args.annotations), Path(args.images),
+                                   progress=sys.stderr.isatty())
+            print(result.table(), file=sys.stderr)
+            metrics = {"dataset": "VOC2007 val split (1,004 images)", "map50": round(result.map50, 4),
+                       "map50_95": round(result.map50_95, 4),
+                       "per_class_ap50": {c.name: round(c.ap50, 4) for c in result.per_class}}
+            manifest = publish(args.weights, args.name, models_dir=args.models_dir, description=args.description,
+                               provenance=args.provenance, metrics=metrics)
+    except LiveDetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({"manifest": str(manifest), **{k: v for k, v in metrics.items() if k != "per_class_ap50"}}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
