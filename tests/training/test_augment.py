@@ -1,0 +1,67 @@
+"""Augmented batches keep every box on its object: mosaic, zoom, shift, flip and colour jitter."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from detector.training.augment import AugmentConfig, ImageBank, make_batch
+from detector.training.datasets import load_coco
+from detector.training.pack import decode_dataset
+
+from .synthetic import BGR_CHANNEL
+
+RGB_CHANNEL = {c: 2 - ch for c, ch in BGR_CHANNEL.items()}  # the bank holds RGB
+
+
+@pytest.fixture
+def bank(coco_dataset):
+    path, images, _ = coco_dataset
+    return ImageBank(decode_dataset(load_coco(path, images), max_side=256), "cpu")
+
+
+@pytest.mark.parametrize("mosaic", [True, False])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_boxes_frame_their_coloured_rectangle_after_augmentation(bank, mosaic, seed):
+    gen = torch.Generator().manual_seed(seed)
+    batch = make_batch(bank, torch.arange(len(bank)), 224, AugmentConfig(), gen, mosaic=mosaic)
+    assert batch.images.shape == (len(bank), 3, 224, 224)
+    assert 0.0 <= batch.images.min() and batch.images.max() <= 1.0
+    checked = 0
+    for image, boxes, labels in zip(batch.images, batch.boxes, batch.labels):
+        dominant = image.argmax(0)  # (H, W) channel index
+        saturated = (image.max(0).values - image.min(0).values) > 0.08  # grey background and padding: 0
+        inside_any = torch.zeros_like(saturated)
+        for (x1, y1, x2, y2), label in zip(boxes.tolist(), labels.tolist()):
+            if label < 0:
+                continue
+            # shrink by 1 px: bilinear sampling blends the rectangle's edge with the background
+            region = (slice(int(y1) + 1, int(y2) - 1), slice(int(x1) + 1, int(x2) - 1))
+            pixels = dominant[region][saturated[region]]
+            assert pixels.numel() > 0.8 * dominant[region].numel(), "box does not cover its rectangle"
+            assert (pixels == RGB_CHANNEL[label]).float().mean() > 0.95, "box holds another colour"
+            inside_any[int(y1) : int(y2) + 1, int(x1) : int(x2) + 1] = True
+            checked += 1
+        # coloured pixels outside every box are objects that lost their label; only slivers
+        # (crops keeping < 20% of an object, by design) may do that
+        assert saturated[~inside_any].float().mean() < 0.05
+    assert checked > 0
+
+
+def test_plain_letterbox_maps_back_to_the_source_boxes(bank):
+    gen = torch.Generator().manual_seed(0)
+    batch = make_batch(bank, torch.arange(len(bank)), 320, AugmentConfig.none(), gen, mosaic=False)
+    for i in range(len(bank)):
+        valid = batch.labels[i] >= 0
+        restored = (batch.boxes[i][valid] - batch.offset[i].repeat(2)) / batch.scale[i]
+        source = bank.boxes[i][bank.labels[i] >= 0]
+        torch.testing.assert_close(restored, source, atol=0.01, rtol=0)
+
+
+def test_batches_are_reproducible_from_the_seed(bank):
+    a = make_batch(bank, torch.arange(4), 192, AugmentConfig(), torch.Generator().manual_seed(7), mosaic=True)
+    b = make_batch(bank, torch.arange(4), 192, AugmentConfig(), torch.Generator().manual_seed(7), mosaic=True)
+    c = make_batch(bank, torch.arange(4), 192, AugmentConfig(), torch.Generator().manual_seed(8), mosaic=True)
+    assert torch.equal(a.images, b.images) and torch.equal(a.boxes, b.boxes)
+    assert not torch.equal(a.images, c.images)

@@ -1,0 +1,95 @@
+"""Whole training runs through the CLI: resumable, seeded, and the same under DDP (gloo, 2 processes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from detector.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _train_args(coco_dataset, output: Path, *extra: str) -> list[str]:
+    path, images, _ = coco_dataset
+    return ["train", "--data", str(path), "--images", str(images), "--imgsz", "96", "--batch", "3", "--epochs", "3",
+            "--eval-interval", "0", "--device", "cpu", "--output", str(output), "--workers", "2", *extra]
+
+
+def _last_json(capsys) -> dict:
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_an_interrupted_run_resumes_to_exactly_the_same_weights(coco_dataset, tmp_path, capsys):
+    assert main(_train_args(coco_dataset, tmp_path / "straight")) == 0
+    straight = _last_json(capsys)
+    assert straight["finished"] and straight["epochs"] == 3
+
+    # stop after the first epoch (the time limit is checked at each epoch's end), then resume
+    assert main(_train_args(coco_dataset, tmp_path / "split", "--time-limit-min", "0.00001")) == 0
+    first = _last_json(capsys)
+    assert not first["finished"] and first["epochs"] == 1
+    assert main(_train_args(coco_dataset, tmp_path / "split", "--resume", str(tmp_path / "split" / "last.pt"))) == 0
+    resumed = _last_json(capsys)
+    assert resumed["finished"] and resumed["epochs"] == 3
+
+    a = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "split" / "last.pt", weights_only=True)
+    for key in ("model", "ema"):
+        for name, tensor in a[key].items():
+            torch.testing.assert_close(b[key][name], tensor, rtol=1e-5, atol=1e-6, msg=f"{key}.{name} differs")
+    assert resumed["final_loss"] == pytest.approx(straight["final_loss"], rel=1e-5)
+
+
+def test_training_refuses_bad_arguments_with_one_line(coco_dataset, tmp_path, capsys):
+    assert main(_train_args(coco_dataset, tmp_path / "x", "--imgsz", "100")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "multiple of 32" in err[0]
+    assert main(["train", "--data", str(tmp_path / "missing.json"), "--images", str(tmp_path)]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def _epoch_losses(run_dir: Path) -> list[float]:
+    return [json.loads(line)["loss"] for line in (run_dir / "history.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_follow_the_same_loss_curve_as_one(tmp_path):
+    from .synthetic import NAMES, synthetic_images
+
+    images = synthetic_images(tmp_path / "images", count=12, seed=3)
+    categories = [{"id": i + 1, "name": n, "supercategory": "shapes"} for i, n in enumerate(NAMES)]
+    records, annotations = [], []
+    for image_id, (name, w, h, objects) in enumerate(images):
+        records.append({"id": image_id, "file_name": name, "width": w, "height": h})
+        for c, (x1, y1, x2, y2) in objects:
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": c + 1,
+                                "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1), "iscrowd": 0})
+    data = tmp_path / "data.json"
+    data.write_text(json.dumps({"images": records, "annotations": annotations, "categories": categories}))
+    common = ["-m", "detector", "train", "--data", str(data), "--images", str(tmp_path / "images"), "--imgsz", "96",
+              "--batch", "4", "--epochs", "8", "--lr", "3e-3", "--warmup-epochs", "1", "--no-augment",
+              "--eval-interval", "0", "--device", "cpu", "--workers", "1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    single = subprocess.run([sys.executable, *common, "--output", str(tmp_path / "one")], env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert single.returncode == 0, single.stderr[-2000:]
+    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29533",
+                          *common, "--output", str(tmp_path / "two")], env=env, capture_output=True, text=True, timeout=600)
+    assert ddp.returncode == 0, ddp.stderr[-2000:]
+    summary = json.loads(ddp.stdout.strip().splitlines()[-1])
+    assert summary["world_size"] == 2
+
+    one, two = _epoch_losses(tmp_path / "one"), _epoch_losses(tmp_path / "two")
+    assert len(one) == len(two) == 8
+    # same shape: both fall steadily, by a similar factor, and stay close epoch by epoch
+    assert one[-1] < 0.75 * one[0] and two[-1] < 0.75 * two[0]
+    assert two[-1] / two[0] == pytest.approx(one[-1] / one[0], rel=0.35)
+    for a, b in zip(one, two):
+        assert b == pytest.approx(a, rel=0.25)
