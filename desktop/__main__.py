@@ -1,0 +1,161 @@
+"""``livedet`` / ``python -m desktop``: parse the command line, start Qt, run the window.
+
+``--exit-after-frames N`` runs the real app and quits after N displayed frames,
+printing one JSON line of counts and FPS: how tests and benchmarks drive it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import time
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from detector import DEFAULT_CONF, DEFAULT_IOU, LiveDetError
+
+from . import __version__
+from .cameras import quiet_multimedia_logs
+from .resources import app_icon
+from .startup import LaunchOptions, build_window, start_session, validate_source_text
+from .widgets.main_window import MainWindow
+
+APP_ID = "io.github.livedet.LiveDet"
+STALL_LIMIT_S = 120.0  # --exit-after-frames gives up when no frame arrives for this long
+
+
+def _fraction(low: float, high: float):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is outside {low}..{high}")
+        return value
+    return parse
+
+
+def _source(text: str) -> str:
+    try:
+        return validate_source_text(text)
+    except LiveDetError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a positive whole number")
+    return int(text)
+
+
+def parse_args(argv: list[str] | None = None) -> LaunchOptions:
+    parser = argparse.ArgumentParser(prog="livedet", description="LiveDet: real-time object detection on "
+                                     "cameras, video files and streams.")
+    parser.add_argument("--source", type=_source, help="camera index (0), video file, or rtsp:// / http:// URL "
+                        "(default: the last source used, else the first camera)")
+    parser.add_argument("--model", help="model name from assets/models, or a .safetensors/.pt/.onnx/.yaml path")
+    parser.add_argument("--conf", type=_fraction(0.01, 1.0), help=f"confidence threshold (default {DEFAULT_CONF}, "
+                        "or the last one used)")
+    parser.add_argument("--iou", type=_fraction(0.01, 0.99), help=f"NMS IoU threshold (default {DEFAULT_IOU})")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
+    parser.add_argument("--record", metavar="FILE", help="record the annotated video to FILE (.mp4; .avi if the "
+                        "MP4 codec is missing) from the first frame")
+    parser.add_argument("--fast", action="store_true", help="play files as fast as possible instead of at their FPS")
+    parser.add_argument("--exit-after-frames", type=_positive, metavar="N", help="quit after N displayed frames "
+                        "and print one JSON line of counts and FPS (for tests and benchmarks)")
+    parser.add_argument("--screenshot", metavar="PNG", help="with --exit-after-frames: save the window as PNG "
+                        "just before quitting")
+    parser.add_argument("--version", action="version", version=f"LiveDet {__version__}")
+    args = parser.parse_args(argv)
+    if args.screenshot and not args.exit_after_frames:
+        parser.error("--screenshot needs --exit-after-frames N (the screenshot is taken at frame N)")
+    return LaunchOptions(source=args.source, model=args.model, conf=args.conf, iou=args.iou, device=args.device,
+                         record=args.record, fast=args.fast, exit_after_frames=args.exit_after_frames,
+                         screenshot=args.screenshot)
+
+
+def _print(line: str, *, error: bool = False) -> None:
+    stream = sys.stderr if error else sys.stdout
+    if stream is not None:  # a GUI script on Windows has no console
+        print(line, file=stream, flush=True)
+
+
+class HeadlessRun:
+    """--exit-after-frames: count displayed frames, then screenshot, close, print the JSON line, quit."""
+
+    def __init__(self, app: QApplication, window: MainWindow, options: LaunchOptions) -> None:
+        self.app, self.window, self.options = app, window, options
+        self.exit_code = 0
+        self._done = False
+        self._last_progress = time.monotonic()
+        c = window.controller
+        c.frame_shown.connect(self._on_frame)
+        c.source_failed.connect(lambda message: self._finish(1, message))
+        c.source_ended.connect(lambda: self._finish(1, "the video ended before the requested number of frames"))
+        if options.model:  # asked for by name: without it the numbers would mean nothing
+            c.model_failed.connect(lambda message: self._finish(1, message))
+        self._watchdog = QTimer(window)
+        self._watchdog.timeout.connect(self._check_stall)
+        self._watchdog.start(1000)
+
+    def _on_frame(self, shown) -> None:
+        if not shown.fresh:
+            return
+        self._last_progress = time.monotonic()
+        if self.window.frames_shown >= self.options.exit_after_frames:
+            self._finish(0)
+
+    def _check_stall(self) -> None:
+        if self.window.controller.model_loading_now:
+            self._last_progress = time.monotonic()
+        elif time.monotonic() - self._last_progress > STALL_LIMIT_S:
+            self._finish(1, f"no frame displayed for {STALL_LIMIT_S:.0f} s")
+
+    def _finish(self, code: int, error: str | None = None) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._watchdog.stop()
+        report = self.window.controller.report()
+        if self.options.screenshot:
+            if not self.window.grab().save(self.options.screenshot):
+                error, code = error or f"could not save the screenshot to {self.options.screenshot}", 1
+        self.window.close()  # finalises a recording and joins every thread
+        if error:
+            report["error"] = error
+            _print(f"livedet: {error}", error=True)
+        _print(json.dumps(report))
+        self.exit_code = code
+        self.app.exit(code)
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    quiet_multimedia_logs()
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("LiveDet")
+    app.setOrganizationName("LiveDet")
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName(APP_ID)
+    app.setWindowIcon(app_icon())
+    window = build_window(options)
+    headless = HeadlessRun(app, window, options) if options.exit_after_frames else None
+    window.show()
+    start_session(window, options, source_waits_for_model=headless is not None)
+    signal.signal(signal.SIGINT, lambda *_: window.close())  # Ctrl+C in a terminal closes cleanly
+    heartbeat = QTimer()
+    heartbeat.timeout.connect(lambda: None)  # lets Python run its signal handlers while Qt waits
+    heartbeat.start(250)
+    code = app.exec()
+    window.controller.shutdown()
+    return headless.exit_code if headless is not None else code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,244 @@
+"""The capture thread: reads frames from a camera, file or stream into a one-slot mailbox.
+
+Opening happens here too, because a camera or a network stream can take
+seconds to answer and the GUI must not wait for it. Files are paced to their
+own FPS (or not at all with "max speed"), can pause, seek and loop; live
+sources never pause the device, they just stop delivering.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PySide6.QtCore import QThread, Signal
+
+from detector import SourceError
+from detector.video import SourceInfo, capture_info, open_capture
+
+from .mailbox import Mailbox
+from .sources import SourceSpec
+from .stats import PipelineStats
+
+log = logging.getLogger(__name__)
+
+LIVE_FAILURE_LIMIT_S = 3.0  # a live source silent this long is reported as lost
+PUT_POLL_S = 0.1  # how often a waiting hand-over checks for stop requests
+DELIVERED, SKIPPED, STOP = "delivered", "skipped", "stop"
+
+
+@dataclass(frozen=True)
+class FramePacket:
+    """One captured frame on its way to inference."""
+
+    generation: int  # which opened source it came from (older ones are ignored)
+    index: int  # frame number in the file, or a running count for live sources
+    frame: np.ndarray  # BGR uint8
+    captured_at: float  # time.perf_counter() when read
+    frame_count: int | None  # frames in the file; None for live sources
+
+
+@dataclass
+class PlaybackOptions:
+    """How a file plays; ignored by live sources except ``paused``."""
+
+    paused: bool = False
+    loop: bool = True
+    realtime: bool = True  # False: as fast as the pipeline goes ("max speed")
+    lossless: bool = False  # True: wait for the consumer instead of dropping frames
+
+
+class CaptureWorker(QThread):
+    """Opens one source and feeds ``outbox`` until stopped; one worker per opened source."""
+
+    # every signal carries the worker's generation, so news from a source already replaced is ignored
+    opened = Signal(int, object)  # SourceInfo
+    failed = Signal(int, str)
+    reached_end = Signal(int)  # a file ended with looping off; the worker waits, paused, at its end
+    paused_at = Signal(int, int)  # the last frame delivered before a pause (or a step while paused)
+    done = Signal(int)  # the thread is about to end, whatever happened
+
+    def __init__(self, source: SourceSpec, outbox: Mailbox[FramePacket], stats: PipelineStats, *,
+                 generation: int, options: PlaybackOptions | None = None) -> None:
+        super().__init__()
+        self.source = source
+        self.generation = generation
+        self._outbox = outbox
+        self._stats = stats
+        self._cond = threading.Condition()  # the mutex for every field below; also wakes sleeps early
+        self._options = options or PlaybackOptions()
+        self._abort = False
+        self._seek_to: int | None = None
+        self._at_end = False
+        self.info: SourceInfo | None = None
+
+    # -- control, from any thread ----------------------------------------------------------
+    def stop(self) -> None:
+        """Ask the loop to end soon; the caller ``wait()``s only when it can afford to (at quit)."""
+        with self._cond:
+            self._abort = True
+            self._cond.notify_all()
+        self._outbox.close()
+
+    def set_paused(self, paused: bool) -> None:
+        with self._cond:
+            if not paused and self._at_end:  # play after the end: start over
+                self._seek_to, self._at_end = 0, False
+            self._options.paused = paused
+            self._cond.notify_all()
+
+    def request_seek(self, index: int) -> None:
+        """Jump to a frame of a file; only the latest request counts while one is pending."""
+        with self._cond:
+            self._seek_to = max(0, int(index))
+            self._at_end = False
+            self._cond.notify_all()
+
+    def set_loop(self, loop: bool) -> None:
+        with self._cond:
+            self._options.loop = loop
+
+    def set_realtime(self, realtime: bool) -> None:
+        with self._cond:
+            self._options.realtime = realtime
+            self._cond.notify_all()
+
+    def set_lossless(self, lossless: bool) -> None:
+        with self._cond:
+            self._options.lossless = lossless
+            self._cond.notify_all()
+
+    # -- the thread --------------------------------------------------------------------------
+    def run(self) -> None:
+        cap = None
+        try:
+            cap, first = self._open()
+            self._stream(cap, first)
+        except SourceError as exc:
+            self.failed.emit(self.generation, str(exc))
+        except Exception as exc:  # noqa: BLE001 - a worker reports, it never takes the app down
+            log.exception("capture of %s failed", self.source.label)
+            self.failed.emit(self.generation, f"reading {self.source.label} failed unexpectedly: {exc}")
+        finally:
+            if cap is not None:
+                cap.release()
+            self._outbox.close()
+            self.done.emit(self.generation)
+
+    def _open(self) -> tuple[cv2.VideoCapture, np.ndarray]:
+        cap = open_capture(self.source.value)
+        ok, first = cap.read()
+        if not ok or first is None:
+            cap.release()
+            if self.source.is_file:
+                raise SourceError(f"{self.source.label} holds no decodable frames (corrupt, or an unsupported codec)")
+            raise SourceError(f"{self.source.label} opened but sent no picture (busy, or no permission)")
+        info = capture_info(cap, self.source.kind, self.source.label)
+        if info.width <= 0 or info.height <= 0:
+            info = SourceInfo(info.kind, info.name, info.fps, info.frame_count, first.shape[1], first.shape[0])
+        self.info = info
+        self.opened.emit(self.generation, info)
+        return cap, first
+
+    def _stream(self, cap: cv2.VideoCapture, first: np.ndarray) -> None:
+        assert self.info is not None
+        is_file = self.source.is_file
+        period = 1.0 / self.info.fps
+        pending: np.ndarray | None = first  # a frame read but not yet delivered
+        index = 0  # number of the next frame to deliver
+        last_delivered = -1
+        announced_pause = None
+        next_due = time.perf_counter()
+        silent_since: float | None = None
+        while True:
+            with self._cond:
+                announce = self._options.paused and self._seek_to is None and announced_pause != last_delivered
+            if announce:
+                announced_pause = last_delivered
+                self.paused_at.emit(self.generation, last_delivered)
+            with self._cond:
+                while is_file and self._options.paused and self._seek_to is None and not self._abort:
+                    self._cond.wait(0.25)
+                if self._abort:
+                    return
+                seek, self._seek_to = self._seek_to, None
+                paused, loop, realtime, lossless = (self._options.paused, self._options.loop,
+                                                    self._options.realtime, self._options.lossless)
+            if not paused:
+                announced_pause = None
+            if is_file and seek is not None:
+                cap.set(cv2.CAP_PROP_POS_FRAMES, seek)
+                index, pending = seek, None
+                self._outbox.clear()  # frames from before the jump are stale
+                next_due = time.perf_counter()
+            if not is_file and paused:
+                cap.grab()  # keep the device's buffer fresh; deliver nothing
+                continue
+            if pending is not None:
+                ok, frame, pending = True, pending, None
+            else:
+                ok, frame = cap.read()
+            if not ok or frame is None:
+                if is_file:
+                    if loop and index > 0:
+                        cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                        index = 0
+                        continue
+                    with self._cond:
+                        self._options.paused, self._at_end = True, True
+                    self.reached_end.emit(self.generation)
+                    continue
+                silent_since = silent_since or time.perf_counter()
+                if time.perf_counter() - silent_since > LIVE_FAILURE_LIMIT_S:
+                    raise SourceError(f"{self.source.label} stopped sending frames (unplugged, or the connection dropped)")
+                time.sleep(0.02)
+                continue
+            silent_since = None
+            stepping = paused and seek is not None
+            if is_file and realtime and not stepping:
+                interrupted = self._sleep_until(next_due)
+                if interrupted:
+                    pending = frame  # keep it for after the pause; a seek drops it above
+                    continue
+                now = time.perf_counter()
+                next_due = max(next_due + period, now - period)  # fell behind: do not burst to catch up
+            packet = FramePacket(self.generation, index, frame, time.perf_counter(), self.info.frame_count)
+            outcome = self._deliver(packet, lossless and is_file)
+            if outcome == STOP:
+                return
+            if outcome == SKIPPED:  # a seek came in while waiting: the frame is stale
+                continue
+            self._stats.count_captured()
+            last_delivered = index
+            index += 1
+
+    def _sleep_until(self, due: float) -> bool:
+        """Wait for a frame's due time; True when a pause, seek or stop cut the wait short."""
+        with self._cond:
+            while True:
+                if self._abort or self._seek_to is not None or self._options.paused:
+                    return True
+                delay = due - time.perf_counter()
+                if delay <= 0:
+                    return False
+                self._cond.wait(delay)
+
+    def _deliver(self, packet: FramePacket, wait: bool) -> str:
+        """Hand a frame over: DELIVERED, SKIPPED (a seek made it stale while waiting) or STOP."""
+        if not wait:
+            if self._outbox.offer(packet):
+                self._stats.count_dropped()
+            return STOP if self._outbox.closed else DELIVERED
+        while not self._outbox.put(packet, timeout=PUT_POLL_S):
+            if self._outbox.closed:
+                return STOP
+            with self._cond:
+                if self._abort:
+                    return STOP
+                if self._seek_to is not None:
+                    return SKIPPED
+        return DELIVERED

@@ -1,0 +1,453 @@
+"""The session: one source, one model, thresholds and a recording, wired together on the GUI thread.
+
+It owns the worker threads and the two mailboxes between them, and turns each
+inference result into the annotated frame the window shows (and the recorder
+writes). It has no widgets: the window calls its methods and listens to its
+signals, and tests can do the same.
+
+    CaptureWorker --[mailbox]--> InferenceWorker --[mailbox]--> controller (GUI) --[slot]--> RecorderWorker
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from detector import Detections, OutputError, SourceError, detections_from_candidates
+from detector.video import SourceInfo
+
+from .capture import CaptureWorker, FramePacket, PlaybackOptions
+from .inference import ActiveModel, FrameResult, InferenceWorker, Thresholds
+from .mailbox import Mailbox
+from .model_loader import SHARED_CACHE, ModelCache, ModelRequest, ModelSwitcher
+from .overlay import HudInfo, render_overlay
+from .recording import DETECTION_FORMATS, RecordedFrame, RecorderWorker, RecordingPlan, RecordingSummary
+from .settings import default_record_folder
+from .sources import SourceSpec, parse_source
+from .stats import PipelineStats, StatsSnapshot
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ShownFrame:
+    """What the window displays."""
+
+    image: np.ndarray  # annotated BGR frame
+    result: FrameResult
+    detections: Detections  # the boxes drawn (re-thresholded when a slider moved)
+    fresh: bool  # False when the same frame was drawn again after a threshold change
+
+
+def _timestamp() -> str:
+    return datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+class SessionController(QObject):
+    frame_shown = Signal(object)  # ShownFrame
+    source_opening = Signal(object)  # SourceSpec (busy until opened or failed)
+    source_opened = Signal(object)  # SourceInfo
+    source_failed = Signal(str)
+    source_ended = Signal()
+    pause_changed = Signal(bool)
+    paused_frame_shown = Signal(int)  # after a pause, the last captured frame is on screen
+    model_loading = Signal(str)
+    model_ready = Signal(object)  # ActiveModel
+    model_failed = Signal(str)
+    model_idle = Signal()  # no load in progress any more
+    recording_changed = Signal(bool)
+    recording_started = Signal(str)  # path of the video being written
+    recording_finished = Signal(object)  # RecordingSummary
+    recording_failed = Signal(str)
+    message = Signal(str)  # information for the status bar
+
+    def __init__(self, *, device: str = "auto", model_cache: ModelCache | None = SHARED_CACHE,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.device = device
+        self.record_folder: Path = default_record_folder()
+        self.detections_format = ""
+        self._display_box: Mailbox[FrameResult] = Mailbox()
+        self._inference = InferenceWorker(self._display_box)
+        self._inference.result_ready.connect(self._show_next_result)
+        self._inference.model_failed.connect(self._on_inference_failed)
+        self._models = ModelSwitcher(model_cache, self)
+        self._models.loading.connect(self.model_loading)
+        self._models.ready.connect(self._on_model_ready)
+        self._models.failed.connect(self.model_failed)
+        self._models.idle.connect(self.model_idle)
+
+        self._generation = 0
+        self._stats = PipelineStats()
+        self._source: SourceSpec | None = None
+        self._source_info: SourceInfo | None = None
+        self._source_started = 0.0
+        self._capture: CaptureWorker | None = None
+        self._retired: set[CaptureWorker] = set()
+        self._thresholds = Thresholds()
+        self._playback = PlaybackOptions()
+        self._pause_index: int | None = None
+        self._last_result: FrameResult | None = None
+        self._last_shown: ShownFrame | None = None
+        self._recorder: RecorderWorker | None = None
+        self._finishing: set[RecorderWorker] = set()
+        self._record_request: Path | None = None  # recording asked for; starts with the next frame shown
+        self._last_recorded_index: int | None = None
+        self._closed = False
+        self._inference.start()
+
+    # -- facts -----------------------------------------------------------------------------
+    @property
+    def source(self) -> SourceSpec | None:
+        return self._source
+
+    @property
+    def source_info(self) -> SourceInfo | None:
+        return self._source_info
+
+    @property
+    def model(self) -> ActiveModel | None:
+        return self._inference.model
+
+    @property
+    def model_loading_now(self) -> bool:
+        return self._models.busy
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return self._thresholds
+
+    @property
+    def paused(self) -> bool:
+        return self._playback.paused
+
+    @property
+    def recording(self) -> bool:
+        return self._recorder is not None or self._record_request is not None
+
+    @property
+    def last_shown(self) -> ShownFrame | None:
+        return self._last_shown
+
+    def stats(self) -> StatsSnapshot:
+        return self._stats.snapshot()
+
+    def report(self) -> dict:
+        """The ``--exit-after-frames`` JSON: counts, whole-run FPS, model and device."""
+        model = self.model
+        return self._stats.snapshot().report(model.name if model else None, model.device if model else None)
+
+    # -- sources ---------------------------------------------------------------------------
+    def open_source(self, source: SourceSpec | str) -> bool:
+        """Start opening a source on a new capture thread (returns at once; see source_opened/failed)."""
+        if self._closed:
+            return False
+        try:
+            spec = source if isinstance(source, SourceSpec) else parse_source(source)
+        except SourceError as exc:
+            self.source_failed.emit(str(exc))
+            return False
+        self.stop_recording()  # a new source finalises the recording of the old one
+        self._retire_capture()
+        self._generation += 1
+        self._stats = PipelineStats()
+        self._source, self._source_info = spec, None
+        self._last_result = self._last_shown = None
+        self._pause_index = None
+        self._playback.paused = False
+        inbox: Mailbox[FramePacket] = Mailbox()
+        self._display_box.clear()
+        worker = CaptureWorker(spec, inbox, self._stats, generation=self._generation,
+                               options=PlaybackOptions(False, self._playback.loop, self._playback.realtime,
+                                                       self._lossless()))
+        worker.opened.connect(self._on_source_opened)
+        worker.failed.connect(self._on_source_failed)
+        worker.reached_end.connect(self._on_source_ended)
+        worker.paused_at.connect(self._on_paused_at)
+        worker.done.connect(self._on_capture_done)
+        self._inference.set_input(inbox, self._stats, self._generation)
+        self._inference.set_lossless(self._lossless())
+        self._capture = worker
+        self._source_started = time.perf_counter()
+        self.source_opening.emit(spec)
+        self.pause_changed.emit(False)
+        worker.start()
+        return True
+
+    def close_source(self) -> None:
+        self.stop_recording()
+        self._retire_capture()
+        self._inference.clear_input()
+        self._source = self._source_info = None
+        self._last_result = self._last_shown = None
+
+    def _retire_capture(self) -> None:
+        """Stop the current capture thread without waiting for it (a stuck camera must not freeze the GUI)."""
+        worker, self._capture = self._capture, None
+        if worker is None:
+            return
+        worker.stop()
+        self._retired.add(worker)
+
+    def _on_capture_done(self, generation: int) -> None:
+        for worker in [w for w in self._retired if w.generation == generation]:
+            worker.wait()  # run() is returning: this is immediate
+            self._retired.discard(worker)
+            worker.deleteLater()
+
+    def _on_source_opened(self, generation: int, info: SourceInfo) -> None:
+        if generation == self._generation:
+            self._source_info = info
+            self.source_opened.emit(info)
+
+    def _on_source_failed(self, generation: int, message: str) -> None:
+        if generation != self._generation:
+            return
+        self.stop_recording()  # finalise: what was recorded so far stays playable
+        self._retire_capture()
+        self._inference.clear_input()
+        self._source = self._source_info = None
+        self.source_failed.emit(message)
+
+    def _on_source_ended(self, generation: int) -> None:
+        if generation != self._generation:
+            return
+        self.stop_recording()
+        self._playback.paused = True
+        self.pause_changed.emit(True)
+        self.source_ended.emit()
+
+    # -- playback --------------------------------------------------------------------------
+    def set_paused(self, paused: bool) -> None:
+        if self._capture is None or paused == self._playback.paused:
+            return
+        self._playback.paused = paused
+        self._pause_index = None
+        self._capture.set_paused(paused)
+        self.pause_changed.emit(paused)
+
+    def toggle_pause(self) -> None:
+        self.set_paused(not self._playback.paused)
+
+    def seek(self, index: int) -> None:
+        if self._capture is not None and self._source is not None and self._source.is_file:
+            self._pause_index = None
+            self._capture.request_seek(index)
+
+    def set_loop(self, loop: bool) -> None:
+        self._playback.loop = loop
+        if self._capture is not None:
+            self._capture.set_loop(loop)
+
+    def set_realtime(self, realtime: bool) -> None:
+        """Files at their own FPS (True) or as fast as the pipeline goes, without dropping frames (False)."""
+        self._playback.realtime = realtime
+        if self._capture is not None:
+            self._capture.set_realtime(realtime)
+        self._apply_lossless()
+
+    @property
+    def loop(self) -> bool:
+        return self._playback.loop
+
+    @property
+    def realtime(self) -> bool:
+        return self._playback.realtime
+
+    def _on_paused_at(self, generation: int, index: int) -> None:
+        if generation != self._generation or not self._playback.paused:
+            return
+        self._pause_index = index
+        if self._last_result is not None and self._last_result.index == index:
+            self.paused_frame_shown.emit(index)
+
+    def _lossless(self) -> bool:
+        """Every frame must reach the screen: a file being recorded, or played as fast as possible."""
+        is_file = self._source is not None and self._source.is_file
+        return is_file and (self.recording or not self._playback.realtime)
+
+    def _apply_lossless(self) -> None:
+        lossless = self._lossless()
+        if self._capture is not None:
+            self._capture.set_lossless(lossless)
+        self._inference.set_lossless(lossless)
+
+    # -- models ----------------------------------------------------------------------------
+    def load_model(self, name_or_path: str) -> None:
+        """Load on a worker thread; the stream keeps its current model until the new one is ready."""
+        if not self._closed:
+            self._models.request(ModelRequest(str(name_or_path), self.device))
+
+    def _on_model_ready(self, model: ActiveModel, seconds: float) -> None:
+        self._inference.set_model(model)
+        self.model_ready.emit(model)
+        self.message.emit(f"Model {model.name} ready on {model.device} ({seconds:.1f} s)")
+
+    def _on_inference_failed(self, message: str) -> None:
+        self.model_failed.emit(message)
+
+    # -- thresholds ------------------------------------------------------------------------
+    def set_thresholds(self, conf: float, iou: float) -> None:
+        """Used from the next frame on; the frame on screen is re-thresholded at once, without the network."""
+        self._thresholds = Thresholds(float(conf), float(iou))
+        self._inference.set_thresholds(self._thresholds)
+        result = self._last_result
+        if result is None or result.candidates is None or result.generation != self._generation:
+            return
+        detections = detections_from_candidates(result.candidates, conf=self._thresholds.conf, iou=self._thresholds.iou)
+        self._last_shown = ShownFrame(self._render(result, detections), result, detections, fresh=False)
+        self.frame_shown.emit(self._last_shown)
+
+    # -- display ---------------------------------------------------------------------------
+    def _render(self, result: FrameResult, detections: Detections) -> np.ndarray:
+        snap = self._stats.snapshot()
+        hud = HudInfo(snap.capture_fps, snap.inference_fps, snap.display_fps,
+                      result.timings.total_ms if result.timings else None, result.model, result.device)
+        return render_overlay(result.frame, detections, hud)
+
+    def _show_next_result(self) -> None:
+        """Take the newest result and show it; called when one arrives and when the recorder frees its slot."""
+        recorder = self._recorder
+        if recorder is not None and recorder.busy():
+            return  # back-pressure: the recorder's "accepted" signal calls this again
+        result = self._display_box.take_nowait()
+        if result is None or result.generation != self._generation:
+            return
+        detections = result.detections
+        if result.candidates is not None and result.thresholds != self._thresholds:  # a slider moved meanwhile
+            detections = detections_from_candidates(result.candidates, conf=self._thresholds.conf,
+                                                    iou=self._thresholds.iou)
+        shown = ShownFrame(self._render(result, detections), result, detections, fresh=True)
+        self._last_result, self._last_shown = result, shown
+        self._stats.count_displayed()
+        self._record(shown)  # before announcing it: a listener may end the session on this very frame
+        self.frame_shown.emit(shown)
+        if self._playback.paused and self._pause_index == result.index:
+            self.paused_frame_shown.emit(result.index)
+
+    # -- recording -------------------------------------------------------------------------
+    def new_recording_path(self) -> Path:
+        return self.record_folder / f"livedet-{_timestamp()}.mp4"
+
+    def set_detections_format(self, fmt: str) -> None:
+        self.detections_format = fmt if fmt in DETECTION_FORMATS else ""
+
+    def start_recording(self, path: str | Path | None = None) -> bool:
+        """Record the annotated video from the next displayed frame on (returns False with a message if it cannot)."""
+        if self.recording:
+            return True
+        if self._source is None:
+            self.recording_failed.emit("Open a camera, video or stream before recording")
+            return False
+        target = Path(path) if path else self.new_recording_path()
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self.recording_failed.emit(f"cannot create the recording folder {target.parent}: {exc.strerror or exc}")
+            return False
+        self._record_request = target
+        self._last_recorded_index = None
+        self._apply_lossless()
+        self.recording_changed.emit(True)
+        return True
+
+    def stop_recording(self) -> None:
+        """Finalise the file: the recorder writes what it was handed, then closes it (off the GUI thread)."""
+        recorder, self._recorder = self._recorder, None
+        was_recording = recorder is not None or self._record_request is not None
+        self._record_request = None
+        if recorder is not None:
+            recorder.finish()
+        self._apply_lossless()
+        if was_recording:
+            self.recording_changed.emit(False)
+
+    def _record(self, shown: ShownFrame) -> None:
+        if self._record_request is not None and self._recorder is None:
+            self._begin_recording(self._record_request, shown.image)
+        recorder = self._recorder
+        if recorder is None:
+            return
+        index = shown.result.index
+        repeats = 1
+        if self._source is not None and self._source.is_live and self._last_recorded_index is not None:
+            repeats = max(1, index - self._last_recorded_index)  # keep real-time speed over dropped frames
+        self._last_recorded_index = index
+        time_s = shown.result.packet.captured_at - self._source_started
+        recorder.submit(RecordedFrame(shown.image, index, time_s, shown.detections, repeats))
+
+    def _begin_recording(self, path: Path, first_image: np.ndarray) -> None:
+        self._record_request = None
+        fps = self._source_info.fps if self._source_info is not None else 30.0
+        plan = RecordingPlan(path, fps, (first_image.shape[1], first_image.shape[0]), self.detections_format)
+        recorder = RecorderWorker(plan)
+        recorder.started_writing.connect(self.recording_started)
+        recorder.accepted.connect(self._show_next_result)
+        recorder.failed.connect(lambda message, r=recorder: self._on_recorder_failed(r, message))
+        recorder.summary_ready.connect(lambda summary, r=recorder: self._on_recording_summary(r, summary))
+        self._recorder = recorder
+        self._finishing.add(recorder)
+        recorder.start()
+
+    def _on_recorder_failed(self, recorder: RecorderWorker, message: str) -> None:
+        if recorder is self._recorder:
+            self._recorder = None
+            self._apply_lossless()
+            self.recording_changed.emit(False)
+        self.recording_failed.emit(message)
+
+    def _on_recording_summary(self, recorder: RecorderWorker, summary: RecordingSummary) -> None:
+        if recorder in self._finishing:
+            recorder.wait()
+            self._finishing.discard(recorder)
+            recorder.deleteLater()
+        if summary.video_path is not None and summary.frames_written:
+            extra = f" and {summary.detections_path.name}" if summary.detections_path else ""
+            self.message.emit(f"Saved {summary.frames_written} frames to {summary.video_path}{extra}")
+        self.recording_finished.emit(summary)
+
+    # -- snapshot --------------------------------------------------------------------------
+    def save_snapshot(self, path: str | Path | None = None) -> Path | None:
+        """The frame on screen, as drawn, to PNG; None (and a message) when there is nothing to save."""
+        shown = self._last_shown
+        if shown is None:
+            self.recording_failed.emit("No frame to save yet")
+            return None
+        target = Path(path) if path else self.record_folder / f"livedet-{_timestamp()}-{shown.result.index}.png"
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            ok, data = cv2.imencode(".png", shown.image)
+            if not ok:
+                raise OutputError("the frame could not be encoded as PNG")
+            target.write_bytes(data.tobytes())
+        except OSError as exc:
+            self.recording_failed.emit(f"cannot save the snapshot to {target}: {exc.strerror or exc}")
+            return None
+        except OutputError as exc:
+            self.recording_failed.emit(str(exc))
+            return None
+        self.message.emit(f"Snapshot saved to {target}")
+        return target
+
+    # -- shutdown --------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """Finalise any recording, then stop and join every thread (called once, on quit)."""
+        if self._closed:
+            return
+        self._closed = True
+        self.stop_recording()
+        for recorder in list(self._finishing):
+            recorder.wait()
+        self._retire_capture()
+        for worker in list(self._retired):
+            worker.wait()
+        self._inference.stop()
+        self._inference.wait()
+        self._models.shutdown()

@@ -1,0 +1,182 @@
+"""The inference thread: takes the newest captured frame, runs the model, hands the result to the GUI.
+
+One worker lives as long as the window. Sources come and go (``set_input``)
+and models are swapped between two frames (``set_model``), so neither a new
+camera nor a new model stops the stream. Thresholds are read per frame, so a
+slider change shows on the next frame; the pre-threshold candidates travel
+with each result so a paused frame can be re-thresholded without the network.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtCore import QThread, Signal
+
+from detector import DEFAULT_CONF, DEFAULT_IOU, Candidates, Detections, Predictor, StageTimings
+
+from .capture import PUT_POLL_S, FramePacket
+from .mailbox import Mailbox
+from .stats import PipelineStats
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    conf: float = DEFAULT_CONF
+    iou: float = DEFAULT_IOU
+
+
+@dataclass(frozen=True)
+class ActiveModel:
+    """A loaded predictor and how to name it on screen."""
+
+    predictor: Predictor
+    name: str
+    device: str  # e.g. "cpu (onnxruntime)"
+    source: str  # the name or path it was loaded from (remembered in settings)
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """One frame after inference, on its way to the GUI."""
+
+    packet: FramePacket
+    detections: Detections
+    candidates: Candidates | None  # None when no model ran
+    timings: StageTimings | None
+    model: str | None
+    device: str | None
+    thresholds: Thresholds
+
+    @property
+    def generation(self) -> int:
+        return self.packet.generation
+
+    @property
+    def index(self) -> int:
+        return self.packet.index
+
+    @property
+    def frame(self) -> np.ndarray:
+        return self.packet.frame
+
+
+@dataclass(frozen=True)
+class _Input:
+    inbox: Mailbox[FramePacket]
+    stats: PipelineStats
+    generation: int
+
+
+class InferenceWorker(QThread):
+    """Frame in (from the capture mailbox), ``FrameResult`` out (into ``outbox``)."""
+
+    result_ready = Signal()  # a result waits in the outbox (sent only when the slot was empty)
+    model_failed = Signal(str)
+
+    def __init__(self, outbox: Mailbox[FrameResult]) -> None:
+        super().__init__()
+        self.outbox = outbox
+        self._lock = threading.Lock()  # the mutex for the fields below
+        self._abort = False
+        self._input: _Input | None = None
+        self._model: ActiveModel | None = None
+        self._thresholds = Thresholds()
+        self._lossless = False
+
+    # -- control, from any thread ----------------------------------------------------------
+    def stop(self) -> None:
+        with self._lock:
+            self._abort = True
+            current = self._input
+        if current is not None:
+            current.inbox.close()
+        self.outbox.close()
+
+    def set_input(self, inbox: Mailbox[FramePacket], stats: PipelineStats, generation: int) -> None:
+        with self._lock:
+            self._input = _Input(inbox, stats, generation)
+
+    def clear_input(self) -> None:
+        with self._lock:
+            self._input = None
+
+    def set_model(self, model: ActiveModel | None) -> None:
+        """Swap models between two frames; the frame being processed finishes on the old one."""
+        with self._lock:
+            self._model = model
+
+    @property
+    def model(self) -> ActiveModel | None:
+        with self._lock:
+            return self._model
+
+    def set_thresholds(self, thresholds: Thresholds) -> None:
+        with self._lock:
+            self._thresholds = thresholds
+
+    def set_lossless(self, lossless: bool) -> None:
+        """True while every frame must reach the GUI (recording a file, or max-speed file playback)."""
+        with self._lock:
+            self._lossless = lossless
+
+    # -- the thread --------------------------------------------------------------------------
+    def run(self) -> None:
+        try:
+            self._loop()
+        except Exception:  # noqa: BLE001 - report, and let QThread.finished fire
+            log.exception("inference worker stopped unexpectedly")
+            self.model_failed.emit("the inference thread stopped unexpectedly; restart LiveDet (details in the log)")
+
+    def _loop(self) -> None:
+        while True:
+            with self._lock:
+                if self._abort:
+                    return
+                current = self._input
+            if current is None or current.inbox.closed:
+                self.msleep(20)
+                continue
+            packet = current.inbox.take(timeout=PUT_POLL_S)
+            if packet is None or packet.generation != current.generation:
+                continue
+            with self._lock:
+                model, thresholds, lossless = self._model, self._thresholds, self._lossless
+            result = self._infer(packet, model, thresholds, current.stats)
+            self._hand_over(result, current, lossless)
+
+    def _infer(self, packet: FramePacket, model: ActiveModel | None, thresholds: Thresholds,
+               stats: PipelineStats) -> FrameResult:
+        if model is not None:
+            try:
+                prediction = model.predictor.predict(packet.frame, conf=thresholds.conf, iou=thresholds.iou,
+                                                     keep_candidates=True)
+            except Exception as exc:  # noqa: BLE001 - a model that fails must not stop the video
+                log.exception("model %s failed on a frame", model.name)
+                with self._lock:
+                    if self._model is model:
+                        self._model = None
+                self.model_failed.emit(f"{model.name} failed on a frame ({exc}); detection is off until you pick a model")
+            else:
+                stats.count_inferred(prediction.timings.total_ms)
+                return FrameResult(packet, prediction.detections, prediction.candidates, prediction.timings,
+                                   model.name, model.device, thresholds)
+        return FrameResult(packet, Detections(), None, None, None, None, thresholds)
+
+    def _hand_over(self, result: FrameResult, current: _Input, lossless: bool) -> None:
+        if not lossless:
+            if self.outbox.offer(result):
+                current.stats.count_dropped()  # the GUI had not shown the previous one: it is dropped
+            else:
+                self.result_ready.emit()
+            return
+        while not self.outbox.put(result, timeout=PUT_POLL_S):
+            with self._lock:
+                if self._abort or self._input is not current:
+                    return
+        self.result_ready.emit()

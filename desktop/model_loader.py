@@ -1,0 +1,169 @@
+"""Loading models off the GUI thread, and keeping the last two loaded for instant switching back.
+
+Loading means reading weights and preparing the runtime (seconds). A
+``ModelLoader`` thread does it while the video keeps playing on the old model;
+``ModelSwitcher`` makes sure only the newest request is applied when a user
+clicks through several models quickly.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QThread, Signal
+
+from detector import LiveDetError, Predictor, list_models, load_model
+
+from .inference import ActiveModel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    name_or_path: str  # a manifest name from the zoo, or a checkpoint / ONNX / manifest path
+    device: str = "auto"
+
+    @property
+    def label(self) -> str:
+        path = Path(self.name_or_path)
+        return path.name if path.suffix else self.name_or_path
+
+
+def _mtime(path: Path | None) -> int | None:
+    try:
+        return path.stat().st_mtime_ns if path is not None else None
+    except OSError:
+        return None
+
+
+def _cache_key(request: ModelRequest) -> tuple:
+    """Same name, same files on disk, same device: the same model (a rewritten file is loaded again)."""
+    path = Path(request.name_or_path)
+    if path.suffix:
+        return (str(path.resolve()), _mtime(path), request.device)
+    for spec in list_models():
+        if spec.name == request.name_or_path:
+            return (str(spec.manifest_path), _mtime(spec.manifest_path), _mtime(spec.weights_path), request.device)
+    return (request.name_or_path, request.device)
+
+
+class ModelCache:
+    """The most recently loaded models (bounded), shared by every window of the process."""
+
+    def __init__(self, capacity: int = 2) -> None:
+        self.capacity = capacity
+        self._lock = threading.Lock()
+        self._items: OrderedDict[tuple, ActiveModel] = OrderedDict()
+
+    def get(self, key: tuple) -> ActiveModel | None:
+        with self._lock:
+            model = self._items.get(key)
+            if model is not None:
+                self._items.move_to_end(key)
+            return model
+
+    def put(self, key: tuple, model: ActiveModel) -> None:
+        with self._lock:
+            self._items[key] = model
+            self._items.move_to_end(key)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+SHARED_CACHE = ModelCache()
+
+
+def load_active_model(request: ModelRequest, cache: ModelCache | None = None) -> ActiveModel:
+    """Resolve, load and warm up a model (slow: call it off the GUI thread)."""
+    key = _cache_key(request)
+    if cache is not None and (cached := cache.get(key)) is not None:
+        return cached
+    predictor = Predictor(load_model(request.name_or_path), device=request.device)
+    model = ActiveModel(predictor, predictor.model.name, predictor.device_label, request.name_or_path)
+    if cache is not None:
+        cache.put(key, model)
+    return model
+
+
+class ModelLoader(QThread):
+    """Loads one model; emits ``loaded`` or ``failed`` (then QThread's ``finished``) whatever happens."""
+
+    loaded = Signal(int, object, float)  # ticket, ActiveModel, seconds taken
+    failed = Signal(int, str)  # ticket, message for the user
+
+    def __init__(self, request: ModelRequest, ticket: int, cache: ModelCache | None) -> None:
+        super().__init__()
+        self.request = request
+        self.ticket = ticket
+        self._cache = cache
+
+    def run(self) -> None:
+        start = time.perf_counter()
+        try:
+            model = load_active_model(self.request, self._cache)
+        except LiveDetError as exc:
+            self.failed.emit(self.ticket, str(exc))
+        except Exception as exc:  # noqa: BLE001 - any failure is a message, never a crash
+            log.exception("loading %s failed", self.request.name_or_path)
+            self.failed.emit(self.ticket, f"could not load {self.request.label}: {exc}")
+        else:
+            self.loaded.emit(self.ticket, model, time.perf_counter() - start)
+
+
+class ModelSwitcher(QObject):
+    """Starts loaders and reports only the newest request's outcome."""
+
+    loading = Signal(str)  # label of the model being loaded
+    ready = Signal(object, float)  # ActiveModel, seconds
+    failed = Signal(str)
+    idle = Signal()  # nothing is loading any more (the busy indicator goes off)
+
+    def __init__(self, cache: ModelCache | None = SHARED_CACHE, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._cache = cache
+        self._ticket = 0
+        self._loaders: set[ModelLoader] = set()
+
+    @property
+    def busy(self) -> bool:
+        return any(loader.ticket == self._ticket for loader in self._loaders)
+
+    def request(self, request: ModelRequest) -> None:
+        self._ticket += 1
+        loader = ModelLoader(request, self._ticket, self._cache)
+        loader.loaded.connect(self._on_loaded)
+        loader.failed.connect(self._on_failed)
+        loader.finished.connect(lambda: self._forget(loader))
+        self._loaders.add(loader)
+        self.loading.emit(request.label)
+        loader.start(QThread.Priority.LowPriority)  # the video threads come first
+
+    def _on_loaded(self, ticket: int, model: ActiveModel, seconds: float) -> None:
+        if ticket == self._ticket:
+            self.ready.emit(model, seconds)
+
+    def _on_failed(self, ticket: int, message: str) -> None:
+        if ticket == self._ticket:
+            self.failed.emit(message)
+
+    def _forget(self, loader: ModelLoader) -> None:
+        self._loaders.discard(loader)
+        loader.deleteLater()
+        if not self.busy:
+            self.idle.emit()
+
+    def shutdown(self) -> None:
+        """Wait for loads in progress (they cannot be interrupted) so no thread outlives the app."""
+        self._ticket += 1  # whatever finishes now is not applied
+        for loader in list(self._loaders):
+            loader.wait()

@@ -1,0 +1,48 @@
+"""What is drawn over a frame: boxes and labels per class colour, object count, FPS, latency, model.
+
+A pure function of its inputs, so the GUI, the recorder and tests all get the
+same picture, and the raw frame stays untouched for re-thresholding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from detector import Detections
+from detector.annotate import draw_detections, draw_text_panel
+
+
+@dataclass(frozen=True)
+class HudInfo:
+    """The numbers shown in the corner panel."""
+
+    capture_fps: float = 0.0
+    inference_fps: float = 0.0
+    display_fps: float = 0.0
+    inference_ms: float | None = None  # None: no model ran on this frame
+    model: str | None = None
+    device: str | None = None
+
+
+def hud_lines(object_count: int, hud: HudInfo) -> list[str]:
+    """The panel's text, one line each: count, FPS of each stage, latency, model and device."""
+    lines = [f"{object_count} object{'s' if object_count != 1 else ''}"]
+    lines.append(f"FPS capture {hud.capture_fps:.1f} | inference {hud.inference_fps:.1f} | display {hud.display_fps:.1f}")
+    if hud.inference_ms is not None:
+        lines.append(f"inference {hud.inference_ms:.0f} ms")
+    if hud.model:
+        lines.append(f"{hud.model} on {hud.device or '?'}")
+    else:
+        lines.append("no model: detection off")
+    return lines
+
+
+def render_overlay(frame: np.ndarray, detections: Detections, hud: HudInfo | None = None) -> np.ndarray:
+    """A new BGR frame with ``detections`` and, when given, the HUD panel drawn on it."""
+    image = np.array(frame, copy=True, order="C")
+    draw_detections(image, detections)
+    if hud is not None:
+        draw_text_panel(image, hud_lines(len(detections), hud))
+    return image

@@ -1,0 +1,179 @@
+"""Writing the annotated video (and optionally the detections) on a thread of its own.
+
+The GUI hands over exactly the frames it displays, one at a time: while the
+recorder's single slot is still full, the GUI waits for the next frame
+instead of blocking (back-pressure, see ``SessionController``), so a recorded
+file has every displayed frame and the GUI never stalls on the encoder.
+Stopping, closing or a source error finalises the file so it plays.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QThread, Signal
+
+from detector import Detections, LiveDetError, OutputError
+from detector.video import VideoWriter
+
+from .mailbox import Mailbox
+
+log = logging.getLogger(__name__)
+
+DETECTION_FORMATS = ("", "jsonl", "csv")  # "" = video only
+MAX_REPEATS = 120  # a live source that stalled is not padded with more than this many copies
+
+
+@dataclass(frozen=True)
+class RecordingPlan:
+    video_path: Path  # requested; an MJPG fallback writes .avi beside it instead
+    fps: float  # the source's FPS, so the file plays at the speed it was filmed
+    frame_size: tuple[int, int]  # (width, height)
+    detections_format: str = ""  # "", "jsonl" or "csv"
+
+    @property
+    def detections_path(self) -> Path | None:
+        return self.video_path.with_suffix(f".{self.detections_format}") if self.detections_format else None
+
+
+@dataclass(frozen=True)
+class RecordedFrame:
+    image: np.ndarray  # the annotated frame as displayed
+    source_index: int
+    time_s: float  # seconds since the source opened
+    detections: Detections
+    repeats: int = 1  # >1 fills frames a live source dropped, so the video keeps real-time speed
+
+
+@dataclass(frozen=True)
+class RecordingSummary:
+    video_path: Path | None  # None when nothing could be opened
+    frames_written: int  # frames in the video file, repeats included
+    frames_received: int  # displayed frames handed to the recorder
+    detections_path: Path | None
+    codec: str | None
+    error: str | None = None
+
+
+class DetectionLog:
+    """Detections per recorded frame, as JSON lines or CSV rows beside the video."""
+
+    CSV_FIELDS = ("frame", "source_frame", "time_s", "class_id", "label", "score", "x1", "y1", "x2", "y2")
+
+    def __init__(self, path: Path, fmt: str) -> None:
+        if fmt not in ("jsonl", "csv"):
+            raise OutputError(f"unknown detections format '{fmt}' (jsonl or csv)")
+        self.path, self.fmt = path, fmt
+        try:
+            self._file = open(path, "w", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+        self._csv = csv.writer(self._file) if fmt == "csv" else None
+        if self._csv is not None:
+            self._csv.writerow(self.CSV_FIELDS)
+
+    def write(self, video_frame: int, frame: RecordedFrame) -> None:
+        records = frame.detections.to_records()
+        if self._csv is None:
+            line = {"frame": video_frame, "source_frame": frame.source_index, "time_s": round(frame.time_s, 3),
+                    "detections": records}
+            self._file.write(json.dumps(line) + "\n")
+            return
+        for r in records:
+            self._csv.writerow([video_frame, frame.source_index, round(frame.time_s, 3), r["class_id"], r["label"],
+                                r["score"], *r["box"]])
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+
+
+class RecorderWorker(QThread):
+    """One recording: opens the writer, writes what ``submit`` hands over, finalises on ``finish``."""
+
+    started_writing = Signal(str)  # the video's actual path
+    failed = Signal(str)
+    accepted = Signal()  # the slot is free again: the GUI may hand over the next frame
+    summary_ready = Signal(object)  # RecordingSummary; always the last signal, even after a failure
+
+    def __init__(self, plan: RecordingPlan) -> None:
+        super().__init__()
+        self.plan = plan
+        self._inbox: Mailbox[RecordedFrame] = Mailbox()
+        self._lock = threading.Lock()
+        self._finishing = False
+        self.frames_received = 0
+
+    def busy(self) -> bool:
+        """True while the previous frame is still waiting: the caller should hold the next one back."""
+        return self._inbox.is_full
+
+    def submit(self, frame: RecordedFrame) -> bool:
+        """Hand over one frame without waiting; False if the slot is taken or the recording ended."""
+        if self._inbox.closed or self._inbox.is_full:
+            return False
+        self._inbox.offer(frame)
+        self.frames_received += 1
+        return True
+
+    def finish(self) -> None:
+        """Write what was handed over, then close the file (returns at once; see ``summary_ready``)."""
+        with self._lock:
+            self._finishing = True
+
+    def _should_finish(self) -> bool:
+        with self._lock:
+            return self._finishing
+
+    def run(self) -> None:
+        writer: VideoWriter | None = None
+        detections: DetectionLog | None = None
+        error: str | None = None
+        try:
+            writer = VideoWriter(self.plan.video_path, self.plan.fps, self.plan.frame_size)
+            if self.plan.detections_path is not None:
+                detections = DetectionLog(self.plan.detections_path, self.plan.detections_format)
+            self.started_writing.emit(str(writer.path))
+            while True:
+                item = self._inbox.take(timeout=0.1)
+                if item is None:
+                    if not self._should_finish():
+                        continue
+                    item = self._inbox.take_nowait()  # handed over just before finish()
+                    if item is None:
+                        break
+                self.accepted.emit()
+                first = writer.frames_written
+                for _ in range(max(1, min(item.repeats, MAX_REPEATS))):
+                    writer.write(item.image)
+                if detections is not None:
+                    detections.write(first, item)
+        except LiveDetError as exc:
+            error = str(exc)
+        except OSError as exc:
+            error = f"recording stopped: {exc.strerror or exc}"
+        except Exception as exc:  # noqa: BLE001 - finalise what was written, report, keep the app running
+            log.exception("recording failed")
+            error = f"recording stopped unexpectedly: {exc}"
+        finally:
+            self._inbox.close()
+            if writer is not None:
+                writer.close()
+            if detections is not None:
+                detections.close()
+            if error:
+                self.failed.emit(error)
+            self.summary_ready.emit(RecordingSummary(
+                video_path=writer.path if writer is not None else None,
+                frames_written=writer.frames_written if writer is not None else 0,
+                frames_received=self.frames_received,
+                detections_path=detections.path if detections is not None else None,
+                codec=writer.codec if writer is not None else None,
+                error=error,
+            ))

@@ -1,0 +1,102 @@
+"""What LiveDet remembers between runs: last source, model, thresholds, record folder, window geometry.
+
+Stored with QSettings in an INI file (``~/.config/LiveDet/LiveDet.ini`` on
+Linux); tests redirect it with ``QSettings.setPath``. Bad or missing values
+fall back to defaults instead of failing the start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings, QStandardPaths
+
+from detector import DEFAULT_CONF, DEFAULT_IOU
+
+from .recording import DETECTION_FORMATS
+
+ORGANIZATION = APPLICATION = "LiveDet"
+
+
+def default_record_folder() -> Path:
+    movies = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.MoviesLocation)
+    return Path(movies or Path.home()) / "LiveDet"
+
+
+@dataclass
+class Preferences:
+    last_source: str = ""
+    model: str = ""
+    conf: float = DEFAULT_CONF
+    iou: float = DEFAULT_IOU
+    record_folder: str = ""
+    detections_format: str = ""  # "", "jsonl" or "csv"
+    loop: bool = True
+    realtime: bool = True  # files at their own FPS; False = as fast as possible
+
+    @property
+    def record_dir(self) -> Path:
+        return Path(self.record_folder) if self.record_folder else default_record_folder()
+
+
+def _clamp(value: float, low: float, high: float, fallback: float) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return fallback
+    return min(high, max(low, value)) if value == value else fallback
+
+
+def _as_bool(value, fallback: bool) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
+        return value.lower() in ("true", "1")
+    return fallback
+
+
+class AppSettings:
+    """Typed access to the settings file."""
+
+    def __init__(self, store: QSettings | None = None) -> None:
+        self.store = store or QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANIZATION, APPLICATION)
+
+    def load(self) -> Preferences:
+        s, d = self.store, Preferences()
+        fmt = str(s.value("recording/detections_format", d.detections_format) or "")
+        return Preferences(
+            last_source=str(s.value("session/last_source", "") or ""),
+            model=str(s.value("session/model", "") or ""),
+            conf=_clamp(s.value("thresholds/conf", d.conf), 0.01, 1.0, d.conf),
+            iou=_clamp(s.value("thresholds/iou", d.iou), 0.01, 0.99, d.iou),
+            record_folder=str(s.value("recording/folder", "") or ""),
+            detections_format=fmt if fmt in DETECTION_FORMATS else "",
+            loop=_as_bool(s.value("playback/loop", d.loop), d.loop),
+            realtime=_as_bool(s.value("playback/realtime", d.realtime), d.realtime),
+        )
+
+    def save(self, prefs: Preferences) -> None:
+        s = self.store
+        s.setValue("session/last_source", prefs.last_source)
+        s.setValue("session/model", prefs.model)
+        s.setValue("thresholds/conf", round(prefs.conf, 3))
+        s.setValue("thresholds/iou", round(prefs.iou, 3))
+        s.setValue("recording/folder", prefs.record_folder)
+        s.setValue("recording/detections_format", prefs.detections_format)
+        s.setValue("playback/loop", prefs.loop)
+        s.setValue("playback/realtime", prefs.realtime)
+        s.sync()
+
+    def geometry(self) -> QByteArray | None:
+        value = self.store.value("window/geometry")
+        return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+
+    def window_state(self) -> QByteArray | None:
+        value = self.store.value("window/state")
+        return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+
+    def save_window(self, geometry: QByteArray, state: QByteArray) -> None:
+        self.store.setValue("window/geometry", geometry)
+        self.store.setValue("window/state", state)
+        self.store.sync()

@@ -1,0 +1,58 @@
+"""What the user asked to watch: a camera index, a video file or a stream URL.
+
+Parsing is separate from opening (which happens on the capture thread), so a
+typo is reported at once and never blocks the GUI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from detector import SourceError
+from detector.video import classify_source
+
+CAMERA, VIDEO, URL = "camera", "video", "url"
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    kind: str  # CAMERA, VIDEO or URL
+    value: str  # what OpenCV opens: the index as text, a file path, or the URL
+    label: str  # what the user sees
+
+    @property
+    def is_file(self) -> bool:
+        """Files can pause, seek, loop, and be recorded without skipping a frame."""
+        return self.kind == VIDEO
+
+    @property
+    def is_live(self) -> bool:
+        return not self.is_file
+
+    @property
+    def settings_value(self) -> str:
+        """How the source is remembered between runs (the same text ``--source`` takes)."""
+        return self.value
+
+
+def camera_source(index: int, name: str | None = None) -> SourceSpec:
+    return SourceSpec(CAMERA, str(int(index)), name or f"Camera {index}")
+
+
+def parse_source(text: str, camera_names: dict[int, str] | None = None) -> SourceSpec:
+    """``--source`` text -> SourceSpec, or a ``SourceError`` saying what to pass instead."""
+    text = str(text).strip()
+    if not text:
+        raise SourceError("no source given: pass a camera index, a video file or an rtsp:// or http:// URL")
+    kind = classify_source(text)
+    if kind == "camera":
+        index = int(text)
+        return camera_source(index, (camera_names or {}).get(index))
+    if kind == "url":
+        return SourceSpec(URL, text, text)
+    if kind == "images":
+        raise SourceError(f"{Path(text).name} is an image or a folder; the live view plays cameras, videos and streams "
+                          "(use `livedet-cli predict` for images)")
+    path = Path(text).expanduser()
+    return SourceSpec(VIDEO, str(path), path.name)

@@ -1,0 +1,110 @@
+"""What the app opens with: the source and model to start on, and the window built around them.
+
+Shared by ``python -m desktop`` and the tests, so tests start the app the way users do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from detector import list_models
+
+from .cameras import CameraWatcher
+from .controller import SessionController
+from .model_loader import SHARED_CACHE, ModelCache
+from .settings import AppSettings, Preferences
+from .sources import camera_source, parse_source
+from .widgets.main_window import MainWindow
+
+PREFERRED_MODELS = ("yolo-mnv3-small",)  # the fastest trained variant, when installed; else the first listed
+
+
+@dataclass(frozen=True)
+class LaunchOptions:
+    source: str | None = None
+    model: str | None = None
+    conf: float | None = None
+    iou: float | None = None
+    device: str = "auto"
+    record: str | None = None
+    fast: bool = False
+    exit_after_frames: int | None = None
+    screenshot: str | None = None
+
+
+def initial_model(options: LaunchOptions, prefs: Preferences) -> str | None:
+    """--model, else the model used last time (if still there), else the preferred or first installed one."""
+    if options.model:
+        return options.model
+    usable = [spec.name for spec in list_models() if spec.weights_available]
+    if prefs.model and (prefs.model in usable or (Path(prefs.model).suffix and Path(prefs.model).is_file())):
+        return prefs.model
+    for name in PREFERRED_MODELS:
+        if name in usable:
+            return name
+    return usable[0] if usable else None
+
+
+def initial_source(options: LaunchOptions, prefs: Preferences, cameras: CameraWatcher) -> str | None:
+    """--source, else the last source (a file only if it still exists), else the first camera, else none."""
+    if options.source:
+        return options.source
+    last = prefs.last_source
+    if last and (not Path(last).suffix or Path(last).is_file()):
+        return last
+    if cameras.cameras:
+        return camera_source(cameras.cameras[0].index).value
+    return None
+
+
+def build_window(options: LaunchOptions, *, settings: AppSettings | None = None,
+                 model_cache: ModelCache | None = SHARED_CACHE) -> MainWindow:
+    settings = settings or AppSettings()
+    prefs = settings.load()
+    if options.conf is not None:
+        prefs.conf = options.conf
+    if options.iou is not None:
+        prefs.iou = options.iou
+    if options.fast:
+        prefs.realtime = False
+    controller = SessionController(device=options.device, model_cache=model_cache)
+    return MainWindow(controller, settings, prefs)
+
+
+def start_session(window: MainWindow, options: LaunchOptions, *, source_waits_for_model: bool = False) -> None:
+    """Load the first model and open the first source (both in the background).
+
+    ``source_waits_for_model`` (used by --exit-after-frames) opens the source only once the model
+    is ready or has failed, so every counted frame went through the model.
+    """
+    controller = window.controller
+    model = initial_model(options, window.prefs)
+    source = initial_source(options, window.prefs, window.cameras)
+    if model:
+        window.model_picker.set_current(model)
+        controller.load_model(model)
+    elif not window.model_picker.has_models:
+        window.status.show_error("No models installed: the video plays without detection "
+                                 "(Model ▸ Open weights… loads a checkpoint or ONNX file)")
+
+    def open_source() -> None:
+        if source is None:
+            window.video_view.show_welcome(window.video_view.welcome.message.text())
+            return
+        if controller.open_source(source) and options.record:
+            controller.start_recording(options.record)
+
+    if model and source_waits_for_model:
+        def once() -> None:
+            controller.model_idle.disconnect(once)
+            open_source()
+        controller.model_idle.connect(once)
+    else:
+        open_source()
+
+
+def validate_source_text(text: str) -> str:
+    """For argparse: reject what can never be a source before any window opens."""
+    parse_source(text)
+    return text

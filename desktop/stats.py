@@ -1,0 +1,126 @@
+"""Frame counters and FPS meters shared by the capture, inference and GUI threads.
+
+Each thread only increments; the GUI reads a frozen ``StatsSnapshot`` for the
+overlay and ``--exit-after-frames`` prints one as JSON.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass
+
+
+class RateMeter:
+    """Events per second over the last ``window_s`` seconds, and over the whole run."""
+
+    def __init__(self, window_s: float = 2.0, max_events: int = 512) -> None:
+        self.window_s = window_s
+        self._times: deque[float] = deque(maxlen=max_events)  # bounded: a meter never grows
+        self.count = 0
+        self.first: float | None = None
+        self.last: float | None = None
+
+    def tick(self, now: float | None = None) -> None:
+        now = time.perf_counter() if now is None else now
+        self._times.append(now)
+        self.count += 1
+        if self.first is None:
+            self.first = now
+        self.last = now
+
+    def recent_rate(self, now: float | None = None) -> float:
+        now = time.perf_counter() if now is None else now
+        recent = [t for t in self._times if now - t <= self.window_s]
+        if len(recent) < 2:
+            return 0.0
+        span = recent[-1] - recent[0]
+        if now - recent[-1] > 1.0:  # stalled (paused, end of file): show the truth, not the past
+            span = now - recent[0]
+        return (len(recent) - 1) / span if span > 0 else 0.0
+
+    def average_rate(self) -> float:
+        if self.count < 2 or self.first is None or self.last is None or self.last <= self.first:
+            return 0.0
+        return (self.count - 1) / (self.last - self.first)
+
+
+@dataclass(frozen=True)
+class StatsSnapshot:
+    """Counts since the source opened, and rates: recent for the overlay, whole-run for reports."""
+
+    frames_captured: int
+    frames_inferred: int
+    frames_displayed: int
+    frames_dropped: int
+    capture_fps: float
+    inference_fps: float
+    display_fps: float
+    average_capture_fps: float
+    average_inference_fps: float
+    average_display_fps: float
+    inference_ms: float | None  # latest pre+infer+post time
+
+    def report(self, model: str | None, device: str | None) -> dict:
+        """The ``--exit-after-frames`` JSON line: counts and whole-run rates."""
+        return {
+            "frames_captured": self.frames_captured,
+            "frames_inferred": self.frames_inferred,
+            "frames_displayed": self.frames_displayed,
+            "frames_dropped": self.frames_dropped,
+            "capture_fps": round(self.average_capture_fps, 2),
+            "inference_fps": round(self.average_inference_fps, 2),
+            "display_fps": round(self.average_display_fps, 2),
+            "model": model,
+            "device": device,
+        }
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class PipelineStats:
+    """Thread-safe counters for one opened source."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._captured = RateMeter()
+        self._inferred = RateMeter()
+        self._displayed = RateMeter()
+        self._dropped = 0
+        self._inference_ms: float | None = None
+
+    def count_captured(self) -> None:
+        with self._lock:
+            self._captured.tick()
+
+    def count_inferred(self, inference_ms: float) -> None:
+        with self._lock:
+            self._inferred.tick()
+            self._inference_ms = inference_ms
+
+    def count_displayed(self) -> None:
+        with self._lock:
+            self._displayed.tick()
+
+    def count_dropped(self, n: int = 1) -> None:
+        with self._lock:
+            self._dropped += n
+
+    def snapshot(self) -> StatsSnapshot:
+        now = time.perf_counter()
+        with self._lock:
+            return StatsSnapshot(
+                frames_captured=self._captured.count,
+                frames_inferred=self._inferred.count,
+                frames_displayed=self._displayed.count,
+                frames_dropped=self._dropped,
+                capture_fps=self._captured.recent_rate(now),
+                inference_fps=self._inferred.recent_rate(now),
+                display_fps=self._displayed.recent_rate(now),
+                average_capture_fps=self._captured.average_rate(),
+                average_inference_fps=self._inferred.average_rate(),
+                average_display_fps=self._displayed.average_rate(),
+                inference_ms=self._inference_ms,
+            )

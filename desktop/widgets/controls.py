@@ -1,0 +1,220 @@
+"""The controls under and above the video: thresholds, playback, and the model picker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QSlider,
+    QToolButton,
+    QWidget,
+)
+
+from detector import ModelSpec, list_models
+
+SLIDER_STEPS = 100  # slider units per 1.0
+
+
+class ThresholdPanel(QWidget):
+    """Confidence and IoU sliders with their values beside them."""
+
+    thresholds_changed = Signal(float, float)  # conf, iou
+
+    def __init__(self, conf: float, iou: float, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.conf_slider = self._slider(1, SLIDER_STEPS, "Confidence: boxes scoring below this are hidden. "
+                                        "Applies to the frame on screen at once, without re-running the model.")
+        self.iou_slider = self._slider(1, SLIDER_STEPS - 1, "IoU: overlapping boxes of one class above this overlap "
+                                       "are merged (non-maximum suppression). Lower merges more.")
+        self.conf_value, self.iou_value = QLabel(), QLabel()
+        for label in (self.conf_value, self.iou_value):
+            label.setMinimumWidth(36)
+            label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        grid = QGridLayout(self)
+        grid.setContentsMargins(0, 0, 0, 0)
+        for row, (name, slider, value) in enumerate((("Confidence", self.conf_slider, self.conf_value),
+                                                     ("IoU", self.iou_slider, self.iou_value))):
+            grid.addWidget(QLabel(name), row, 0)
+            grid.addWidget(slider, row, 1)
+            grid.addWidget(value, row, 2)
+        self.set_values(conf, iou)
+        self.conf_slider.valueChanged.connect(self._on_changed)
+        self.iou_slider.valueChanged.connect(self._on_changed)
+
+    @staticmethod
+    def _slider(low: int, high: int, tip: str) -> QSlider:
+        slider = QSlider(Qt.Orientation.Horizontal)
+        slider.setRange(low, high)
+        slider.setPageStep(5)
+        slider.setToolTip(tip)
+        return slider
+
+    @property
+    def conf(self) -> float:
+        return self.conf_slider.value() / SLIDER_STEPS
+
+    @property
+    def iou(self) -> float:
+        return self.iou_slider.value() / SLIDER_STEPS
+
+    def set_values(self, conf: float, iou: float) -> None:
+        """Move the sliders without announcing it (used when restoring settings)."""
+        for slider, value in ((self.conf_slider, conf), (self.iou_slider, iou)):
+            slider.blockSignals(True)
+            slider.setValue(round(value * SLIDER_STEPS))
+            slider.blockSignals(False)
+        self._update_readouts()
+
+    def _update_readouts(self) -> None:
+        self.conf_value.setText(f"{self.conf:.2f}")
+        self.iou_value.setText(f"{self.iou:.2f}")
+
+    def _on_changed(self) -> None:
+        self._update_readouts()
+        self.thresholds_changed.emit(self.conf, self.iou)
+
+
+class PlaybackBar(QWidget):
+    """Play/pause, a seek slider with the position (files only), loop and max-speed switches."""
+
+    seek_requested = Signal(int)
+    loop_toggled = Signal(bool)
+    realtime_toggled = Signal(bool)
+
+    def __init__(self, pause_action: QAction, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.play_button = QToolButton()
+        self.play_button.setDefaultAction(pause_action)
+        self.seek_slider = QSlider(Qt.Orientation.Horizontal)
+        self.seek_slider.setToolTip("Position in the file: drag to seek")
+        self.seek_slider.valueChanged.connect(self.seek_requested)
+        self.position = QLabel("–")
+        self.position.setMinimumWidth(110)
+        self.loop_box = QCheckBox("Loop")
+        self.loop_box.setToolTip("Start the file again when it ends")
+        self.loop_box.toggled.connect(self.loop_toggled)
+        self.fast_box = QCheckBox("Max speed")
+        self.fast_box.setToolTip("Play files as fast as detection allows, every frame, instead of at their own FPS")
+        self.fast_box.toggled.connect(lambda fast: self.realtime_toggled.emit(not fast))
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for widget in (self.play_button, self.seek_slider, self.position, self.loop_box, self.fast_box):
+            layout.addWidget(widget)
+        layout.setStretch(1, 1)
+        self.set_frame_count(None)
+
+    def set_options(self, loop: bool, realtime: bool) -> None:
+        for box, value in ((self.loop_box, loop), (self.fast_box, not realtime)):
+            box.blockSignals(True)
+            box.setChecked(value)
+            box.blockSignals(False)
+
+    def set_frame_count(self, frame_count: int | None) -> None:
+        """A file's length enables seeking; live sources (None) cannot seek."""
+        self._frame_count = frame_count
+        seekable = bool(frame_count)
+        self.seek_slider.blockSignals(True)
+        self.seek_slider.setRange(0, max(0, (frame_count or 1) - 1))
+        self.seek_slider.setValue(0)
+        self.seek_slider.blockSignals(False)
+        for widget in (self.seek_slider, self.loop_box, self.fast_box):
+            widget.setEnabled(seekable)
+        self.position.setText("live" if frame_count is None else f"0 / {frame_count}")
+
+    def show_position(self, index: int) -> None:
+        if self._frame_count is None:
+            self.position.setText(f"live · frame {index + 1}")
+            return
+        if not self.seek_slider.isSliderDown():  # never fight the user's drag
+            self.seek_slider.blockSignals(True)
+            self.seek_slider.setValue(index)
+            self.seek_slider.blockSignals(False)
+        self.position.setText(f"{index + 1} / {self._frame_count}")
+
+
+class ModelPicker(QComboBox):
+    """Every manifest in the models folder, weights files opened this session, and "Open weights…"."""
+
+    model_chosen = Signal(str)  # a manifest name or a file path
+    open_weights_requested = Signal()
+
+    OPEN_WEIGHTS = "\x00open-weights"
+    NO_MODELS = "\x00no-models"
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setMinimumContentsLength(18)
+        self.setToolTip("Detection model: switching loads it in the background while the video keeps playing")
+        self._opened_files: list[str] = []
+        self._current: str | None = None
+        self.specs: list[ModelSpec] = []
+        self.activated.connect(self._on_activated)
+        self.refresh()
+
+    @property
+    def has_models(self) -> bool:
+        return bool(self.specs or self._opened_files)
+
+    def refresh(self) -> None:
+        """Re-read the models folder (new manifests appear without a restart)."""
+        self.specs = list_models()
+        self.blockSignals(True)
+        self.clear()
+        for spec in self.specs:
+            label = spec.name if spec.weights_available else f"{spec.name} (weights missing)"
+            self.addItem(label, spec.name)
+            self.setItemData(self.count() - 1, spec.description or spec.name, Qt.ItemDataRole.ToolTipRole)
+        for path in self._opened_files:
+            self.addItem(Path(path).name, path)
+            self.setItemData(self.count() - 1, path, Qt.ItemDataRole.ToolTipRole)
+        if not self.has_models:
+            self.addItem("No models installed", self.NO_MODELS)
+            self.model().item(self.count() - 1).setEnabled(False)
+        self.insertSeparator(self.count())
+        self.addItem("Open weights…", self.OPEN_WEIGHTS)
+        self.setItemData(self.count() - 1, "Load a .safetensors/.pt checkpoint, an .onnx export or a manifest",
+                         Qt.ItemDataRole.ToolTipRole)
+        self.blockSignals(False)
+        self._select(self._current)
+
+    def set_current(self, name_or_path: str | None) -> None:
+        """Show ``name_or_path`` as chosen, adding an opened file to the list; without announcing it."""
+        if name_or_path and Path(name_or_path).suffix and name_or_path not in self._opened_files:
+            self._opened_files.append(name_or_path)
+            self._current = name_or_path
+            self.refresh()
+        self._current = name_or_path
+        self._select(name_or_path)
+
+    def _select(self, name_or_path: str | None) -> None:
+        index = self.findData(name_or_path) if name_or_path else -1
+        if index < 0:
+            index = self.findData(self.NO_MODELS)
+        self.blockSignals(True)
+        self.setCurrentIndex(index)
+        self.blockSignals(False)
+
+    def showPopup(self) -> None:
+        self.refresh()
+        super().showPopup()
+
+    def _on_activated(self, index: int) -> None:
+        data = self.itemData(index)
+        if data == self.OPEN_WEIGHTS:
+            self._select(self._current)
+            self.open_weights_requested.emit()
+        elif data and data != self.NO_MODELS and data != self._current:
+            self._current = data
+            self.model_chosen.emit(data)
+
+    def choose(self, name_or_path: str) -> None:
+        """Pick a model as a user would (used by drag-and-drop and tests)."""
+        self.set_current(name_or_path)
+        self.model_chosen.emit(name_or_path)

@@ -1,0 +1,368 @@
+"""The main window: menus, toolbar, video, controls and status bar, bound to a ``SessionController``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QInputDialog,
+    QMainWindow,
+    QMessageBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from detector import __version__ as detector_version
+from detector.video import SourceInfo, VIDEO_SUFFIXES
+
+from .. import __version__
+from ..cameras import CameraInfo, CameraWatcher
+from ..controller import SessionController, ShownFrame
+from ..inference import ActiveModel
+from ..recording import RecordingSummary
+from ..resources import app_icon
+from ..settings import AppSettings, Preferences
+from ..sources import SourceSpec, camera_source
+from .controls import ModelPicker, PlaybackBar, ThresholdPanel
+from .status import StatusPanel
+from .video_view import VideoView
+
+WEIGHTS_SUFFIXES = (".safetensors", ".pt", ".pth", ".onnx", ".yaml", ".yml")
+VIDEO_FILTER = "Videos ({});;All files (*)".format(" ".join(f"*{s}" for s in sorted(VIDEO_SUFFIXES)))
+WEIGHTS_FILTER = "Models ({});;All files (*)".format(" ".join(f"*{s}" for s in WEIGHTS_SUFFIXES))
+SHORTCUTS = (("Space", "pause / play"), ("R", "start / stop recording"), ("S", "snapshot to PNG"),
+             ("F", "fullscreen"), ("Ctrl+O", "open a video file"), ("Ctrl+U", "open a stream URL"))
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, controller: SessionController, settings: AppSettings, prefs: Preferences,
+                 cameras: CameraWatcher | None = None) -> None:
+        super().__init__()
+        self.controller = controller
+        self.settings = settings
+        self.prefs = prefs
+        self.cameras = cameras or CameraWatcher(self)
+        self.frames_shown = 0  # new frames put on screen (re-drawn frames not counted)
+        self.setWindowTitle("LiveDet")
+        self.setWindowIcon(app_icon())
+        self.setAcceptDrops(True)
+        self._build_actions()
+        self._build_layout()
+        self._build_menus()
+        self._connect_controller()
+        self.cameras.cameras_changed.connect(self._on_cameras_changed)
+        self._on_cameras_changed(self.cameras.cameras)
+        self._restore()
+
+    # -- construction ----------------------------------------------------------------------
+    def _action(self, text: str, shortcut: str | None, tip: str, slot, *, checkable: bool = False) -> QAction:
+        action = QAction(text, self)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        action.setToolTip(f"{tip} ({shortcut})" if shortcut else tip)
+        action.setStatusTip(tip)
+        action.setCheckable(checkable)
+        action.triggered.connect(lambda _checked=False: slot())  # slots read state themselves
+        self.addAction(action)  # shortcuts work in fullscreen too, with menus hidden
+        return action
+
+    def _build_actions(self) -> None:
+        a = self._action
+        self.open_file_action = a("Open video file…", "Ctrl+O", "Play a video file", self.choose_video_file)
+        self.open_url_action = a("Open stream URL…", "Ctrl+U", "Watch an RTSP or HTTP stream", self.choose_url)
+        self.quit_action = a("Quit", "Ctrl+Q", "Close LiveDet", self.close)
+        self.pause_action = a("Pause", "Space", "Pause or resume the video", self._on_pause_triggered,
+                              checkable=True)
+        self.record_action = a("Record", "R", "Record the annotated video", self._on_record_toggled, checkable=True)
+        self.snapshot_action = a("Snapshot", "S", "Save the frame on screen as PNG", self.controller.save_snapshot)
+        self.fullscreen_action = a("Fullscreen", "F", "Fill the screen with the video", self.toggle_fullscreen,
+                                   checkable=True)
+        self.leave_fullscreen_action = a("Leave fullscreen", "Esc", "Back to the window", self._leave_fullscreen)
+        self.open_weights_action = a("Open weights…", "Ctrl+M", "Load a checkpoint or ONNX file",
+                                     self.choose_weights_file)
+        self.record_folder_action = a("Recording folder…", None, "Where recordings and snapshots go",
+                                      self.choose_record_folder)
+        self.about_action = a("About LiveDet", None, "Version, models and shortcuts", self.show_about)
+
+    def _build_layout(self) -> None:
+        self.video_view = VideoView()
+        self.video_view.welcome.open_file_requested.connect(self.choose_video_file)
+        self.video_view.welcome.open_url_requested.connect(self.choose_url)
+        self.video_view.welcome.camera_chosen.connect(lambda i: self.open_source(camera_source(i, self._camera_name(i))))
+        self.playback = PlaybackBar(self.pause_action)
+        self.playback.seek_requested.connect(self.controller.seek)
+        self.playback.loop_toggled.connect(self.controller.set_loop)
+        self.playback.realtime_toggled.connect(self.controller.set_realtime)
+        self.thresholds = ThresholdPanel(self.prefs.conf, self.prefs.iou)
+        self.thresholds.thresholds_changed.connect(self.controller.set_thresholds)
+        self.controls = QWidget()
+        controls_layout = QVBoxLayout(self.controls)
+        controls_layout.setContentsMargins(8, 4, 8, 4)
+        controls_layout.addWidget(self.playback)
+        controls_layout.addWidget(self.thresholds)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.video_view, 1)
+        layout.addWidget(self.controls)
+        self.setCentralWidget(central)
+
+        self.model_picker = ModelPicker()
+        self.model_picker.model_chosen.connect(self.controller.load_model)
+        self.model_picker.open_weights_requested.connect(self.choose_weights_file)
+        self.source_button = QToolButton()
+        self.source_button.setText("Source")
+        self.source_button.setToolTip("Choose a camera, a video file or a stream")
+        self.source_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.toolbar = self.addToolBar("Main")
+        self.toolbar.setObjectName("main-toolbar")
+        self.toolbar.addWidget(self.source_button)
+        self.toolbar.addWidget(self.model_picker)
+        self.toolbar.addSeparator()
+        for action in (self.pause_action, self.record_action, self.snapshot_action, self.fullscreen_action):
+            self.toolbar.addAction(action)
+        self.status = StatusPanel()
+        self.setStatusBar(self.status)
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        self.source_menu = bar.addMenu("&Source")
+        self.source_button.setMenu(self.source_menu)
+        view = bar.addMenu("&View")
+        for action in (self.pause_action, self.fullscreen_action):
+            view.addAction(action)
+        model = bar.addMenu("&Model")
+        model.addAction(self.open_weights_action)
+        record = bar.addMenu("&Record")
+        for action in (self.record_action, self.snapshot_action, self.record_folder_action):
+            record.addAction(action)
+        formats = record.addMenu("Save detections beside the video")
+        self.detection_format_actions: dict[str, QAction] = {}
+        for fmt, label in (("", "No"), ("jsonl", "As JSON lines (.jsonl)"), ("csv", "As CSV (.csv)")):
+            action = formats.addAction(label)
+            action.setCheckable(True)
+            action.triggered.connect(lambda _=False, f=fmt: self.set_detections_format(f))
+            self.detection_format_actions[fmt] = action
+        bar.addMenu("&Help").addAction(self.about_action)
+
+    def _rebuild_source_menu(self, cameras: list[CameraInfo]) -> None:
+        menu = self.source_menu
+        menu.clear()
+        for camera in cameras:
+            action = menu.addAction(f"Camera: {camera.name}")
+            action.setToolTip(camera.device_id)
+            action.triggered.connect(lambda _=False, c=camera: self.open_source(camera_source(c.index, c.name)))
+        if not cameras:
+            menu.addAction("No camera found").setEnabled(False)
+        menu.addSeparator()
+        menu.addAction(self.open_file_action)
+        menu.addAction(self.open_url_action)
+        menu.addSeparator()
+        menu.addAction(self.quit_action)
+
+    def _connect_controller(self) -> None:
+        c = self.controller
+        c.frame_shown.connect(self._on_frame_shown)
+        c.source_opening.connect(self._on_source_opening)
+        c.source_opened.connect(self._on_source_opened)
+        c.source_failed.connect(self._on_source_failed)
+        c.source_ended.connect(lambda: self.status.show_info("End of the video: press Space to play it again"))
+        c.pause_changed.connect(self._on_pause_changed)
+        c.model_loading.connect(lambda label: self.status.set_busy("model", f"Loading {label}…"))
+        c.model_idle.connect(lambda: self.status.clear_busy("model"))
+        c.model_ready.connect(self._on_model_ready)
+        c.model_failed.connect(self._on_model_failed)
+        c.recording_changed.connect(self._on_recording_changed)
+        c.recording_started.connect(lambda path: self.status.set_recording(f"● REC {Path(path).name}"))
+        c.recording_finished.connect(self._on_recording_finished)
+        c.recording_failed.connect(self.status.show_error)
+        c.message.connect(self.status.show_info)
+
+    def _restore(self) -> None:
+        geometry, state = self.settings.geometry(), self.settings.window_state()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1100, 820)
+        if state is not None:
+            self.restoreState(state)
+        self.controller.record_folder = self.prefs.record_dir
+        self.controller.set_thresholds(self.thresholds.conf, self.thresholds.iou)
+        self.controller.set_loop(self.prefs.loop)
+        self.controller.set_realtime(self.prefs.realtime)
+        self.playback.set_options(self.prefs.loop, self.prefs.realtime)
+        self.set_detections_format(self.prefs.detections_format)
+        if self.model_picker.has_models:
+            self.video_view.show_welcome()
+        else:
+            self.video_view.show_welcome("No detection models found in the models folder: the video plays without "
+                                         "boxes. Use Model ▸ Open weights… to load a checkpoint or ONNX file.")
+
+    # -- user actions ----------------------------------------------------------------------
+    def open_source(self, source: SourceSpec | str) -> None:
+        self.controller.open_source(source)
+
+    def choose_video_file(self) -> None:
+        start = str(Path(self.prefs.last_source).parent) if Path(self.prefs.last_source).is_file() else ""
+        path, _ = QFileDialog.getOpenFileName(self, "Open video file", start, VIDEO_FILTER)
+        if path:
+            self.open_source(path)
+
+    def choose_url(self) -> None:
+        url, ok = QInputDialog.getText(self, "Open stream URL", "RTSP or HTTP address (e.g. rtsp://host:554/stream):")
+        if ok and url.strip():
+            self.open_source(url.strip())
+
+    def choose_weights_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open model weights", "", WEIGHTS_FILTER)
+        if path:
+            self.model_picker.choose(path)
+
+    def choose_record_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Recording folder", str(self.controller.record_folder))
+        if folder:
+            self.controller.record_folder = Path(folder)
+            self.prefs.record_folder = folder
+            self.status.show_info(f"Recordings and snapshots go to {folder}")
+
+    def set_detections_format(self, fmt: str) -> None:
+        self.controller.set_detections_format(fmt)
+        self.prefs.detections_format = self.controller.detections_format
+        for key, action in self.detection_format_actions.items():
+            action.setChecked(key == self.controller.detections_format)
+
+    def _on_pause_triggered(self) -> None:
+        self.controller.toggle_pause()
+        self.pause_action.setChecked(self.controller.paused)  # nothing to pause: the button springs back
+
+    def _on_record_toggled(self) -> None:
+        if self.record_action.isChecked():
+            self.controller.start_recording()
+        else:
+            self.controller.stop_recording()
+        self.record_action.setChecked(self.controller.recording)
+
+    def toggle_fullscreen(self) -> None:
+        if self.isFullScreen():
+            self._leave_fullscreen()
+            return
+        for widget in (self.menuBar(), self.toolbar, self.controls, self.status):
+            widget.hide()
+        self.showFullScreen()
+        self.fullscreen_action.setChecked(True)
+
+    def _leave_fullscreen(self) -> None:
+        if self.isFullScreen():
+            self.showNormal()
+        for widget in (self.menuBar(), self.toolbar, self.controls, self.status):
+            widget.show()
+        self.fullscreen_action.setChecked(False)
+
+    def show_about(self) -> None:
+        model = self.controller.model
+        keys = "".join(f"<tr><td><b>{k}</b></td><td>{what}</td></tr>" for k, what in SHORTCUTS)
+        QMessageBox.about(self, "About LiveDet", (
+            f"<h3>LiveDet {__version__}</h3><p>Real-time object detection on cameras, video files and streams, "
+            f"with a YOLO-style detector on a MobileNetV3 backbone (detector {detector_version}).</p>"
+            f"<p>Model: {model.name + ' on ' + model.device if model else 'none loaded'}</p>"
+            f"<p>Recordings and snapshots: {self.controller.record_folder}</p><table>{keys}</table>"))
+
+    # -- drag and drop ---------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if not paths:
+            return
+        event.acceptProposedAction()
+        self.open_dropped(paths[0])
+
+    def open_dropped(self, path: str) -> None:
+        """A dropped weights file becomes the model; anything else is opened as a video."""
+        if Path(path).suffix.lower() in WEIGHTS_SUFFIXES:
+            self.model_picker.choose(path)
+        else:
+            self.open_source(path)
+
+    # -- controller news -------------------------------------------------------------------
+    def _on_frame_shown(self, shown: ShownFrame) -> None:
+        self.video_view.show_frame(shown.image)
+        if shown.fresh:
+            self.frames_shown += 1
+            self.playback.show_position(shown.result.index)
+
+    def _on_source_opening(self, source: SourceSpec) -> None:
+        self.status.set_busy("source", f"Opening {source.label}…")
+        self.source_button.setText(source.label)
+        self.setWindowTitle(f"LiveDet — {source.label}")
+        if not self.video_view.showing_video:
+            self.video_view.show_welcome(f"Opening {source.label}…")
+
+    def _on_source_opened(self, info: SourceInfo) -> None:
+        self.status.clear_busy("source")
+        self.playback.set_frame_count(info.frame_count)
+        source = self.controller.source
+        if source is not None:
+            self.prefs.last_source = source.settings_value
+        self.status.show_info(f"{info.name}: {info.width}×{info.height} at {info.fps:.1f} FPS")
+
+    def _on_source_failed(self, message: str) -> None:
+        self.status.clear_busy("source")
+        self.status.show_error(message)
+        self.playback.set_frame_count(None)
+        self.source_button.setText("Source")
+        self.setWindowTitle("LiveDet")
+        self.video_view.show_welcome(message, error=True)
+
+    def _on_pause_changed(self, paused: bool) -> None:
+        self.pause_action.setChecked(paused)
+        self.pause_action.setText("Play" if paused else "Pause")
+
+    def _on_model_ready(self, model: ActiveModel) -> None:
+        self.status.set_model(model.name, model.device)
+        self.model_picker.set_current(model.source)
+        self.prefs.model = model.source
+
+    def _on_model_failed(self, message: str) -> None:
+        self.status.show_error(message)
+        model = self.controller.model
+        self.model_picker.set_current(model.source if model else None)
+        self.status.set_model(model.name if model else None, model.device if model else None)
+
+    def _on_recording_changed(self, recording: bool) -> None:
+        self.record_action.setChecked(recording)
+        self.record_action.setText("Stop recording" if recording else "Record")
+        self.status.set_recording("● REC" if recording else None)
+
+    def _on_recording_finished(self, summary: RecordingSummary) -> None:
+        if not self.controller.recording:
+            self.status.set_recording(None)
+
+    def _on_cameras_changed(self, cameras: list[CameraInfo]) -> None:
+        self._rebuild_source_menu(cameras)
+        self.video_view.welcome.set_cameras(cameras)
+
+    def _camera_name(self, index: int) -> str | None:
+        return self.cameras.names().get(index)
+
+    # -- closing ---------------------------------------------------------------------------
+    def save_settings(self) -> None:
+        self.prefs.conf, self.prefs.iou = self.thresholds.conf, self.thresholds.iou
+        self.prefs.loop, self.prefs.realtime = self.controller.loop, self.controller.realtime
+        self.settings.save(self.prefs)
+        self.settings.save_window(self.saveGeometry(), self.saveState())
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Save settings, finalise any recording and stop every thread before the window goes."""
+        if self.isFullScreen():
+            self._leave_fullscreen()
+        self.save_settings()
+        self.controller.shutdown()
+        event.accept()

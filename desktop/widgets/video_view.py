@@ -1,0 +1,122 @@
+"""Where the video goes: the annotated frame scaled to fit, or a "choose a source" page."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPixmap
+from PySide6.QtWidgets import QLabel, QPushButton, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget
+
+from ..cameras import CameraInfo
+from ..imaging import bgr_to_pixmap
+
+
+class VideoCanvas(QWidget):
+    """Paints the latest frame, letterboxed to keep its aspect ratio."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._pixmap: QPixmap | None = None
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(320, 240)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+
+    def show_frame(self, frame: np.ndarray) -> None:
+        self._pixmap = bgr_to_pixmap(frame)  # GUI thread only, like every QPixmap
+        self.update()
+
+    def clear(self) -> None:
+        self._pixmap = None
+        self.update()
+
+    @property
+    def pixmap(self) -> QPixmap | None:
+        return self._pixmap
+
+    def sizeHint(self) -> QSize:
+        return QSize(960, 720)
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor(16, 16, 16))
+        if self._pixmap is not None and not self._pixmap.isNull():
+            size = self._pixmap.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            target = QRect((self.width() - size.width()) // 2, (self.height() - size.height()) // 2,
+                           size.width(), size.height())
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+            painter.drawPixmap(target, self._pixmap)
+        painter.end()
+
+
+class WelcomePage(QWidget):
+    """Shown until a source delivers its first frame, and after a source fails (with the reason)."""
+
+    open_file_requested = Signal()
+    open_url_requested = Signal()
+    camera_chosen = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.title = QLabel("<h2>Choose a source</h2>")
+        self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        open_file = QPushButton("Open video file…")
+        open_file.setToolTip("Play a video file (you can also drop one onto the window)")
+        open_file.clicked.connect(self.open_file_requested)
+        open_url = QPushButton("Open stream URL…")
+        open_url.setToolTip("Watch an RTSP or HTTP stream, e.g. rtsp://camera.local/stream")
+        open_url.clicked.connect(self.open_url_requested)
+        self._camera_box = QVBoxLayout()
+        for widget in (self.title, self.message, open_file, open_url):
+            layout.addWidget(widget)
+        layout.addLayout(self._camera_box)
+        self.set_cameras([])
+
+    def set_message(self, text: str, *, error: bool = False) -> None:
+        self.message.setText(text)
+        self.message.setStyleSheet("color: #d9534f; font-weight: bold;" if error else "")
+
+    def set_cameras(self, cameras: list[CameraInfo]) -> None:
+        while self._camera_box.count():
+            item = self._camera_box.takeAt(0)
+            if item.widget() is not None:
+                item.widget().deleteLater()
+        if not cameras:
+            hint = QLabel("No camera found. Plug one in and it appears here.")
+            hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            self._camera_box.addWidget(hint)
+        for camera in cameras:
+            button = QPushButton(f"Camera: {camera.name}")
+            button.setToolTip(f"Open {camera.name} ({camera.device_id or f'index {camera.index}'})")
+            button.clicked.connect(lambda _=False, i=camera.index: self.camera_chosen.emit(i))
+            self._camera_box.addWidget(button)
+
+
+class VideoView(QStackedWidget):
+    """The central area: the welcome page or the video canvas."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.welcome = WelcomePage()
+        self.canvas = VideoCanvas()
+        self.addWidget(self.welcome)
+        self.addWidget(self.canvas)
+
+    def show_welcome(self, message: str = "", *, error: bool = False) -> None:
+        self.welcome.set_message(message, error=error)
+        self.canvas.clear()
+        self.setCurrentWidget(self.welcome)
+
+    def show_frame(self, frame: np.ndarray) -> None:
+        self.canvas.show_frame(frame)
+        if self.currentWidget() is not self.canvas:
+            self.setCurrentWidget(self.canvas)
+
+    @property
+    def showing_video(self) -> bool:
+        return self.currentWidget() is self.canvas

@@ -1,0 +1,62 @@
+"""Fixtures for the desktop app's tests: offscreen Qt, settings in tmp_path, the real window on demand."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before pytest-qt creates the QApplication
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+pytest.importorskip("pytestqt", reason="the desktop tests need pytest-qt (pip install -e '.[test]')")
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path, monkeypatch):
+    """Every test starts with empty settings of its own, in process and in subprocesses."""
+    from PySide6.QtCore import QSettings
+
+    folder = tmp_path / "config"
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(folder))
+    return folder
+
+
+@pytest.fixture
+def models_dir(random_models_dir, monkeypatch) -> Path:
+    """The zoo the app sees: untrained test-small and test-large."""
+    monkeypatch.setenv("LIVEDET_MODELS_DIR", str(random_models_dir))
+    return random_models_dir
+
+
+@pytest.fixture
+def empty_models_dir(tmp_path, monkeypatch) -> Path:
+    folder = tmp_path / "no-models"
+    folder.mkdir()
+    monkeypatch.setenv("LIVEDET_MODELS_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture
+def launch(qtbot, tmp_path):
+    """Start the real main window the way ``python -m desktop`` does, with recordings going to tmp_path."""
+    from desktop.model_loader import SHARED_CACHE
+    from desktop.startup import LaunchOptions, build_window, start_session
+
+    windows = []
+
+    def _launch(model_cache=SHARED_CACHE, **options):
+        launch_options = LaunchOptions(**options)
+        window = build_window(launch_options, model_cache=model_cache)
+        window.controller.record_folder = tmp_path / "recordings"
+        qtbot.addWidget(window)
+        window.show()
+        start_session(window, launch_options)
+        windows.append(window)
+        return window
+
+    yield _launch
+    for window in windows:
+        window.close()  # saves settings, finalises recordings, joins threads

@@ -1,0 +1,160 @@
+"""The pieces under the window: mailbox, overlay, stats, source parsing, settings, the capture thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from desktop.mailbox import Mailbox
+from desktop.overlay import HudInfo, hud_lines, render_overlay
+from desktop.sources import CAMERA, URL, VIDEO, parse_source
+from desktop.stats import PipelineStats
+from detector import Detections, SourceError
+from detector.annotate import class_color
+
+
+def test_mailbox_keeps_only_the_newest_item_for_a_slow_reader():
+    box: Mailbox[int] = Mailbox()
+    dropped = [box.offer(i) for i in range(5)]
+    assert dropped == [False, True, True, True, True]
+    assert box.take_nowait() == 4
+    assert box.take_nowait() is None
+
+
+def test_mailbox_put_waits_for_the_reader_so_nothing_is_lost():
+    box: Mailbox[int] = Mailbox()
+    received = []
+
+    def reader():
+        while (item := box.take(timeout=2)) is not None:
+            received.append(item)
+            time.sleep(0.002)  # slower than the writer
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    for i in range(50):
+        assert box.put(i, timeout=2)
+    box.put(None, timeout=2)  # lets the reader end: take() returns None
+    thread.join(5)
+    assert received == list(range(50))
+
+
+def test_closing_a_mailbox_wakes_a_waiting_reader_and_writer():
+    box: Mailbox[int] = Mailbox()
+    box.offer(1)
+    results = {}
+    writer = threading.Thread(target=lambda: results.setdefault("put", box.put(2, timeout=5)))
+    writer.start()
+    time.sleep(0.05)
+    box.close()
+    writer.join(2)
+    assert results["put"] is False
+    assert box.take(timeout=5) is None  # returns at once once closed
+    assert box.offer(3) is False and box.take_nowait() is None
+
+
+def _one_box() -> Detections:
+    return Detections(boxes=np.array([[20, 30, 120, 140]], np.float32), scores=np.array([0.9], np.float32),
+                      class_ids=np.array([14]), class_names=tuple(f"c{i}" for i in range(20)))
+
+
+def test_overlay_draws_boxes_in_their_class_colour_and_keeps_the_frame_untouched():
+    frame = np.zeros((200, 240, 3), np.uint8)
+    image = render_overlay(frame, _one_box(), HudInfo(10, 9, 8, 42.0, "tiny", "cpu"))
+    assert not frame.any()  # the raw frame is kept for re-thresholding
+    edge = np.median(image[50:130, 20].astype(int), axis=0)  # the left edge, anti-aliased
+    assert np.abs(edge - np.array(class_color(14))).max() <= 40
+    assert not image[100:130, 40:100].any()  # inside the box (below the HUD) the frame shows through
+    assert image[5:30, 5:100].any()  # the HUD panel
+
+
+def test_hud_says_count_fps_latency_and_model():
+    lines = hud_lines(3, HudInfo(30.0, 12.5, 12.0, 80.0, "yolo-mnv3-small", "cpu (onnxruntime)"))
+    text = "\n".join(lines)
+    assert "3 objects" in text and "capture 30.0" in text and "inference 12.5" in text and "display 12.0" in text
+    assert "80 ms" in text and "yolo-mnv3-small on cpu (onnxruntime)" in text
+    assert "no model" in "\n".join(hud_lines(0, HudInfo()))
+
+
+def test_stats_report_has_the_documented_keys():
+    stats = PipelineStats()
+    for _ in range(3):
+        stats.count_captured()
+        stats.count_inferred(5.0)
+        stats.count_displayed()
+        time.sleep(0.01)
+    stats.count_dropped()
+    report = stats.snapshot().report("m", "cpu")
+    assert set(report) == {"frames_captured", "frames_inferred", "frames_displayed", "frames_dropped",
+                           "capture_fps", "inference_fps", "display_fps", "model", "device"}
+    assert report["frames_captured"] == 3 and report["frames_dropped"] == 1 and report["capture_fps"] > 0
+
+
+def test_sources_are_told_apart(tmp_path):
+    assert parse_source("0").kind == CAMERA
+    assert parse_source("rtsp://cam.local/stream").kind == URL
+    assert parse_source(str(tmp_path / "clip.mp4")).kind == VIDEO
+    with pytest.raises(SourceError, match="image"):
+        parse_source(str(tmp_path / "photo.jpg"))
+    with pytest.raises(SourceError, match="no source"):
+        parse_source("  ")
+
+
+def test_bad_settings_values_fall_back_to_defaults(isolated_settings, qapp):
+    from PySide6.QtCore import QSettings
+
+    from desktop.settings import AppSettings
+
+    store = QSettings(str(isolated_settings / "odd.ini"), QSettings.Format.IniFormat)
+    store.setValue("thresholds/conf", "lots")
+    store.setValue("thresholds/iou", 7)
+    store.setValue("recording/detections_format", "xml")
+    prefs = AppSettings(store).load()
+    assert prefs.conf == 0.25 and prefs.iou == 0.99 and prefs.detections_format == ""
+
+
+def _drain(box: Mailbox, worker, want: int, *, delay: float = 0.0, timeout: float = 20.0) -> list[int]:
+    indices, deadline = [], time.monotonic() + timeout
+    while len(indices) < want and time.monotonic() < deadline:
+        packet = box.take(timeout=0.2)
+        if packet is not None:
+            indices.append(packet.index)
+            time.sleep(delay)
+    return indices
+
+
+def test_file_capture_without_dropping_delivers_every_frame_in_order(qapp, vtest_path):
+    from desktop.capture import CaptureWorker, PlaybackOptions
+    from desktop.sources import parse_source
+
+    box, stats = Mailbox(), PipelineStats()
+    worker = CaptureWorker(parse_source(str(vtest_path)), box, stats, generation=1,
+                           options=PlaybackOptions(realtime=False, lossless=True))
+    worker.start()
+    try:
+        indices = _drain(box, worker, 40, delay=0.005)  # a consumer slower than decoding
+    finally:
+        worker.stop()
+        worker.wait(5000)
+    assert indices == list(range(40))
+    assert stats.snapshot().frames_dropped == 0
+
+
+def test_live_style_capture_drops_stale_frames_instead_of_lagging(qapp, vtest_path):
+    from desktop.capture import CaptureWorker, PlaybackOptions
+    from desktop.sources import parse_source
+
+    box, stats = Mailbox(), PipelineStats()
+    worker = CaptureWorker(parse_source(str(vtest_path)), box, stats, generation=1,
+                           options=PlaybackOptions(realtime=False, lossless=False))
+    worker.start()
+    try:
+        indices = _drain(box, worker, 10, delay=0.05)
+    finally:
+        worker.stop()
+        worker.wait(5000)
+    assert indices == sorted(indices) and indices[-1] - indices[0] > len(indices)  # it skipped ahead
+    assert stats.snapshot().frames_dropped > 0
