@@ -35,8 +35,10 @@ def draw_detections(frame: np.ndarray, detections: Detections, *, line_width: in
         text = f"{label} {score:.2f}"
         (tw, th), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)
         top = y1 - th - baseline - 2 if y1 - th - baseline - 2 >= 0 else y1  # inside the box when at the top edge
-        cv2.rectangle(frame, (x1, top), (x1 + tw + 4, top + th + baseline + 2), color, -1)
-        cv2.putText(frame, text, (x1 + 2, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX, font_scale, _text_color(color), thickness, cv2.LINE_AA)
+        left = max(0, min(x1, w - tw - 4))  # slide the tag left so a box at the right edge keeps its label
+        cv2.rectangle(frame, (left, top), (left + tw + 4, top + th + baseline + 2), color, -1)
+        cv2.putText(frame, text, (left + 2, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX, font_scale, _text_color(color),
+                    thickness, cv2.LINE_AA)
     return frame
 
 

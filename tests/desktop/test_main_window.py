@@ -1,0 +1,209 @@
+"""The real main window, offscreen, on the sample street video: what a user sees and does.
+
+Each test starts the window the way ``python -m desktop`` does (``startup.build_window`` and
+``start_session``) and drives it through its own widgets and actions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from detector import list_models
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FLOW_TIMEOUT_MS = 60_000  # first frame: model load (ONNX export in memory) + file open, on a busy 2-core CI
+
+
+def _shipped_model() -> str:
+    usable = [spec.name for spec in list_models() if spec.weights_available]
+    if "yolo-mnv3-small" not in usable:
+        pytest.skip("the shipped yolo-mnv3-small weights are not in assets/models")
+    return "yolo-mnv3-small"
+
+
+def _wait_for_frames(qtbot, window, count: int, timeout: int = FLOW_TIMEOUT_MS) -> None:
+    target = window.frames_shown + count
+    qtbot.waitUntil(lambda: window.frames_shown >= target, timeout=timeout)
+
+
+def _wait_for_detection(qtbot, window, count: int) -> None:
+    """The video starts before the model is ready (it plays undetected meanwhile): wait for both."""
+    qtbot.waitUntil(lambda: window.controller.model is not None, timeout=FLOW_TIMEOUT_MS)
+    _wait_for_frames(qtbot, window, 1)
+    qtbot.waitUntil(lambda: window.controller.last_shown.result.model is not None, timeout=FLOW_TIMEOUT_MS)
+    _wait_for_frames(qtbot, window, count)
+
+
+def _pause_on_a_frame(qtbot, window) -> int:
+    """Pause the way a user does (the Space action) and wait until the paused frame is on screen."""
+    with qtbot.waitSignal(window.controller.paused_frame_shown, timeout=10_000) as blocker:
+        window.pause_action.trigger()
+    return blocker.args[0]
+
+
+def test_frames_flow_and_are_drawn_with_boxes_and_hud(qtbot, launch, vtest_path):
+    window = launch(source=str(vtest_path), model=_shipped_model(), fast=True)
+    _wait_for_detection(qtbot, window, 30)
+
+    shown = window.controller.last_shown
+    assert window.video_view.showing_video
+    pixmap = window.video_view.canvas.pixmap
+    assert pixmap is not None and (pixmap.width(), pixmap.height()) == (768, 576)
+    assert len(shown.detections) > 0  # the shipped model finds the pedestrians
+    assert not np.array_equal(shown.image, shown.result.frame)  # boxes and the HUD are drawn over the frame
+    assert window.status.model_label.text().startswith("yolo-mnv3-small")
+    assert window.playback.position.text().endswith("/ 795")
+    stats = window.controller.stats()
+    assert stats.frames_displayed >= 30 and stats.inference_fps > 0
+
+
+def test_moving_the_confidence_slider_changes_the_boxes_on_the_same_frame(qtbot, launch, vtest_path):
+    window = launch(source=str(vtest_path), model=_shipped_model(), conf=0.05, fast=True)
+    _wait_for_detection(qtbot, window, 20)
+    paused_at = _pause_on_a_frame(qtbot, window)
+    before = window.controller.last_shown
+    assert before.result.index == paused_at
+    many = len(before.detections)
+    assert many > 0, "the shipped model finds nothing on vtest.avi at conf 0.05"
+
+    with qtbot.waitSignal(window.controller.frame_shown, timeout=5_000):
+        window.thresholds.conf_slider.setValue(90)  # conf 0.90
+    after = window.controller.last_shown
+    assert after.result.index == paused_at and not after.fresh  # the same frame, drawn again
+    assert window.thresholds.conf_value.text() == "0.90"
+    assert len(after.detections) < many
+    assert (after.detections.scores >= 0.9).all()
+    assert not np.array_equal(after.image, before.image)  # the picture on screen changed too
+
+    window.thresholds.conf_slider.setValue(5)  # and back: the boxes return without the network
+    assert len(window.controller.last_shown.detections) == many
+
+
+def test_recording_writes_every_displayed_frame_to_a_playable_file(qtbot, launch, vtest_path, tmp_path):
+    window = launch(source=str(vtest_path), model=_shipped_model(), fast=True)
+    _wait_for_detection(qtbot, window, 5)
+    target = tmp_path / "clip.mp4"
+    start = window.frames_shown  # recording begins with the next frame displayed
+    with qtbot.waitSignal(window.controller.recording_started, timeout=10_000):
+        assert window.controller.start_recording(target)
+    assert window.record_action.isChecked()
+    _wait_for_frames(qtbot, window, 40)
+    with qtbot.waitSignal(window.controller.recording_finished, timeout=30_000) as finished:
+        window.record_action.trigger()  # the R button: stop
+        displayed_while_recording = window.frames_shown - start
+    summary = finished.args[0]
+    assert summary.error is None and summary.video_path == target
+
+    capture = cv2.VideoCapture(str(target))
+    try:
+        assert capture.isOpened()
+        frames = 0
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            assert frame.shape == (576, 768, 3)
+            frames += 1
+    finally:
+        capture.release()
+    assert abs(frames - displayed_while_recording) <= 1, (frames, displayed_while_recording)
+    assert not window.record_action.isChecked()
+
+
+def test_switching_models_mid_stream_keeps_frames_flowing(qtbot, launch, vtest_path, random_models_dir):
+    window = launch(source=str(vtest_path), model=_shipped_model(), fast=True)
+    _wait_for_detection(qtbot, window, 5)
+    other = str(random_models_dir / "test-large.safetensors")  # what "Open weights…" hands over
+
+    with qtbot.waitSignal(window.controller.model_ready, timeout=FLOW_TIMEOUT_MS):
+        window.model_picker.choose(other)
+        _wait_for_frames(qtbot, window, 3)  # the video keeps playing while the model loads
+    _wait_for_frames(qtbot, window, 10)
+    assert window.controller.last_shown.result.model == "test-large"
+    assert window.model_picker.currentData() == other
+
+    with qtbot.waitSignal(window.controller.model_ready, timeout=FLOW_TIMEOUT_MS):
+        window.model_picker.activated.emit(window.model_picker.findData("yolo-mnv3-small"))  # pick from the list
+    _wait_for_frames(qtbot, window, 5)
+    assert window.controller.last_shown.result.model == "yolo-mnv3-small"
+
+
+def test_a_corrupt_file_shows_an_error_and_the_window_stays_usable(qtbot, launch, vtest_path, tmp_path):
+    broken = tmp_path / "holiday clip é.mp4"
+    broken.write_bytes(os.urandom(64 * 1024))
+    window = launch(model=_shipped_model())
+    with qtbot.waitSignal(window.controller.source_failed, timeout=FLOW_TIMEOUT_MS) as failed:
+        window.open_dropped(str(broken))  # as if dropped onto the window
+    assert broken.name in failed.args[0]
+    assert not window.video_view.showing_video
+    assert broken.name in window.video_view.welcome.message.text()
+    assert broken.name in window.status.last_error
+
+    window.open_source(str(vtest_path))  # the same window plays a good file afterwards
+    _wait_for_frames(qtbot, window, 5)
+    assert window.video_view.showing_video
+
+
+def test_a_missing_camera_shows_an_error_and_the_window_stays_usable(qtbot, launch, vtest_path):
+    window = launch(model=_shipped_model())
+    missing = "9"  # no such /dev/video9 here (nor in CI)
+    with qtbot.waitSignal(window.controller.source_failed, timeout=FLOW_TIMEOUT_MS) as failed:
+        window.open_source(missing)
+    assert "camera 9" in failed.args[0].lower()
+    assert "camera 9" in window.status.last_error.lower()
+    assert "Opening" not in window.status.busy_label.text()  # the busy indicator for the camera went away
+
+    window.open_source(str(vtest_path))
+    _wait_for_frames(qtbot, window, 5)
+
+
+def test_settings_persist_between_runs(qtbot, launch, vtest_path):
+    window = launch(source=str(vtest_path), model=_shipped_model(), fast=True)
+    _wait_for_frames(qtbot, window, 2)
+    window.thresholds.conf_slider.setValue(40)
+    window.thresholds.iou_slider.setValue(60)
+    window.close()
+
+    again = launch()  # no flags: what was used last time
+    assert again.thresholds.conf == pytest.approx(0.40) and again.thresholds.iou == pytest.approx(0.60)
+    assert again.model_picker.currentData() == "yolo-mnv3-small"
+    _wait_for_frames(qtbot, again, 2)
+    assert again.controller.source.value == str(vtest_path)
+
+
+def test_the_command_line_app_plays_300_frames_and_prints_its_counts(vtest_path, tmp_path, isolated_settings):
+    _shipped_model()
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(REPO_ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "desktop", "--source", str(vtest_path), "--exit-after-frames", "300"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert {"frames_captured", "frames_inferred", "frames_displayed", "frames_dropped", "capture_fps",
+            "inference_fps", "display_fps", "model", "device"} <= set(report)
+    assert report["frames_displayed"] >= 300 and report["frames_inferred"] >= 300
+    assert report["model"] == "yolo-mnv3-small" and report["device"].startswith("cpu")
+    assert 5 < report["capture_fps"] < 15  # a 10 FPS file plays at its own speed by default
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--source", "missing.mp4", "--exit-after-frames", "5"], "file not found"),
+    (["--conf", "3"], "outside"),
+    (["--source", "photo.jpg"], "image"),
+])
+def test_command_line_mistakes_get_one_clear_line(argv, message, tmp_path):
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(REPO_ROOT)}
+    result = subprocess.run([sys.executable, "-m", "desktop", *argv], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert message in result.stderr.lower()
+    assert "Traceback" not in result.stderr
