@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -153,8 +154,15 @@ def main(argv: list[str] | None = None) -> int:
     heartbeat.timeout.connect(lambda: None)  # lets Python run its signal handlers while Qt waits
     heartbeat.start(250)
     code = app.exec()
-    window.controller.shutdown()
-    return headless.exit_code if headless is not None else code
+    code = headless.exit_code if headless is not None else code
+    if not window.controller.shutdown():
+        # A thread is stuck in a camera driver or a model load; everything recorded is already
+        # finalised and the settings saved, so end now instead of waiting for it (or crashing on it).
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from PySide6.QtCore import QThread, Signal
 
-from detector import SourceError
+from detector import SourceError, as_bgr_uint8
 from detector.video import SourceInfo, capture_info, open_capture
 
 from .mailbox import Mailbox
@@ -28,6 +28,11 @@ log = logging.getLogger(__name__)
 
 LIVE_FAILURE_LIMIT_S = 3.0  # a live source silent this long is reported as lost
 PUT_POLL_S = 0.1  # how often a waiting hand-over checks for stop requests
+OPEN_POLL_S = 0.05  # how often a worker waiting for a slow open checks for stop requests
+
+
+class _Stopped(Exception):
+    """Raised inside the worker when stop() came while the source was still opening."""
 DELIVERED, SKIPPED, STOP = "delivered", "skipped", "stop"
 
 
@@ -118,6 +123,8 @@ class CaptureWorker(QThread):
         try:
             cap, first = self._open()
             self._stream(cap, first)
+        except _Stopped:
+            pass
         except SourceError as exc:
             self.failed.emit(self.generation, str(exc))
         except Exception as exc:  # noqa: BLE001 - a worker reports, it never takes the app down
@@ -129,14 +136,51 @@ class CaptureWorker(QThread):
             self._outbox.close()
             self.done.emit(self.generation)
 
+    def _open_in_background(self) -> tuple[cv2.VideoCapture, bool, np.ndarray | None]:
+        """Open the source and read its first frame on a daemon thread, returning early on stop().
+
+        A camera driver or a stream that never answers can block inside OpenCV for many
+        seconds; waiting here instead would make quitting (or switching source) wait too.
+        An abandoned opener releases what it opened when it finally returns.
+        """
+        outcome: dict = {}
+        finished = threading.Event()
+
+        def opener() -> None:
+            try:
+                cap = open_capture(self.source.value)
+                ok, first = cap.read()
+                outcome["result"] = (cap, ok, first)
+            except BaseException as exc:  # noqa: BLE001 - handed to the worker, which reports it
+                outcome["error"] = exc
+            finally:
+                finished.set()
+                with self._cond:
+                    abandoned = self._abort
+                if abandoned and "result" in outcome:
+                    outcome["result"][0].release()
+
+        threading.Thread(target=opener, name=f"open {self.source.label}", daemon=True).start()
+        while not finished.wait(OPEN_POLL_S):
+            with self._cond:
+                if self._abort:
+                    raise _Stopped
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["result"]
+
     def _open(self) -> tuple[cv2.VideoCapture, np.ndarray]:
-        cap = open_capture(self.source.value)
-        ok, first = cap.read()
+        cap, ok, first = self._open_in_background()
+        with self._cond:
+            if self._abort:
+                cap.release()
+                raise _Stopped
         if not ok or first is None:
             cap.release()
             if self.source.is_file:
                 raise SourceError(f"{self.source.label} holds no decodable frames (corrupt, or an unsupported codec)")
             raise SourceError(f"{self.source.label} opened but sent no picture (busy, or no permission)")
+        first = as_bgr_uint8(first)
         info = capture_info(cap, self.source.kind, self.source.label)
         if info.width <= 0 or info.height <= 0:
             info = SourceInfo(info.kind, info.name, info.fps, info.frame_count, first.shape[1], first.shape[0])
@@ -198,6 +242,7 @@ class CaptureWorker(QThread):
                 time.sleep(0.02)
                 continue
             silent_since = None
+            frame = as_bgr_uint8(frame)  # grey, BGRA or 16-bit cameras: the rest of the app sees BGR uint8
             stepping = paused and seek is not None
             if is_file and realtime and not stepping:
                 interrupted = self._sleep_until(next_due)

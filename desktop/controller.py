@@ -35,6 +35,9 @@ from .stats import PipelineStats, StatsSnapshot
 
 log = logging.getLogger(__name__)
 
+SHUTDOWN_TIMEOUT_S = 1.5  # quitting never waits longer than this for capture, inference and model loads
+_STRAGGLERS: list = []  # threads still stuck in a driver at quit: referenced until the process ends
+
 
 @dataclass(frozen=True)
 class ShownFrame:
@@ -101,6 +104,8 @@ class SessionController(QObject):
         self._record_request: Path | None = None  # recording asked for; starts with the next frame shown
         self._last_recorded_index: int | None = None
         self._closed = False
+        self._stopping: list = []  # the threads shutdown() asked to stop
+        self.failed_source: SourceSpec | None = None  # the last source that failed or was lost (to reconnect)
         self._inference.start()
 
     # -- facts -----------------------------------------------------------------------------
@@ -213,6 +218,7 @@ class SessionController(QObject):
         self.stop_recording()  # finalise: what was recorded so far stays playable
         self._retire_capture()
         self._inference.clear_input()
+        self.failed_source = self._source
         self._source = self._source_info = None
         self.source_failed.emit(message)
 
@@ -437,17 +443,41 @@ class SessionController(QObject):
         return target
 
     # -- shutdown --------------------------------------------------------------------------
-    def shutdown(self) -> None:
-        """Finalise any recording, then stop and join every thread (called once, on quit)."""
+    def shutdown(self, timeout_s: float = SHUTDOWN_TIMEOUT_S) -> bool:
+        """Finalise any recording, stop every thread and join them (called once, on quit).
+
+        Recordings are always waited for: losing a file is worse than a slow quit. The
+        other threads get ``timeout_s`` together; one still stuck in a driver or a
+        model load is left behind (kept referenced, so Qt never destroys it running) and
+        False is returned, so ``main`` can end the process without waiting for it.
+        """
         if self._closed:
-            return
+            return self._all_stopped()
         self._closed = True
         self.stop_recording()
         for recorder in list(self._finishing):
             recorder.wait()
+        deadline = time.monotonic() + timeout_s
         self._retire_capture()
-        for worker in list(self._retired):
-            worker.wait()
         self._inference.stop()
-        self._inference.wait()
-        self._models.shutdown()
+        threads = [*self._retired, self._inference]
+        for thread in threads:
+            thread.wait(max(0, round((deadline - time.monotonic()) * 1000)))
+        self._stopping = threads
+        stuck = [thread for thread in threads if _running(thread)]
+        if stuck:
+            log.warning("%d thread(s) still busy at quit (a camera or stream that does not answer)", len(stuck))
+            _STRAGGLERS.extend(stuck)
+        self._models.shutdown(max(0.0, deadline - time.monotonic()))
+        return self._all_stopped()
+
+    def _all_stopped(self) -> bool:
+        return not any(_running(thread) for thread in self._stopping) and self._models.shutdown(0.0)
+
+
+def _running(thread) -> bool:
+    """QThread.isRunning() that treats a thread Qt already deleted (it finished) as stopped."""
+    try:
+        return thread.isRunning()
+    except RuntimeError:
+        return False

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QObject, Signal
 
 from detector import LiveDetError, Predictor, list_models, load_model
 
@@ -95,19 +95,37 @@ def load_active_model(request: ModelRequest, cache: ModelCache | None = None) ->
     return model
 
 
-class ModelLoader(QThread):
-    """Loads one model; emits ``loaded`` or ``failed`` (then QThread's ``finished``) whatever happens."""
+class ModelLoader(QObject):
+    """Loads one model on a daemon thread; emits ``loaded`` or ``failed``, then ``finished``, whatever happens.
+
+    A daemon thread rather than a QThread because a load cannot be interrupted
+    (reading weights, building the ONNX Runtime session): quitting mid-load must
+    not wait for it, and an abandoned load must not keep the process alive.
+    """
 
     loaded = Signal(int, object, float)  # ticket, ActiveModel, seconds taken
     failed = Signal(int, str)  # ticket, message for the user
+    finished = Signal()
 
     def __init__(self, request: ModelRequest, ticket: int, cache: ModelCache | None) -> None:
         super().__init__()
         self.request = request
         self.ticket = ticket
         self._cache = cache
+        self._thread = threading.Thread(target=self._run, name=f"load {request.label}", daemon=True)
 
-    def run(self) -> None:
+    def start(self) -> None:
+        self._thread.start()
+
+    def is_running(self) -> bool:
+        return self._thread.is_alive()
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """True when the load has ended (within ``timeout_s``)."""
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive()
+
+    def _run(self) -> None:
         start = time.perf_counter()
         try:
             model = load_active_model(self.request, self._cache)
@@ -118,6 +136,8 @@ class ModelLoader(QThread):
             self.failed.emit(self.ticket, f"could not load {self.request.label}: {exc}")
         else:
             self.loaded.emit(self.ticket, model, time.perf_counter() - start)
+        finally:
+            self.finished.emit()
 
 
 class ModelSwitcher(QObject):
@@ -146,7 +166,7 @@ class ModelSwitcher(QObject):
         loader.finished.connect(lambda: self._forget(loader))
         self._loaders.add(loader)
         self.loading.emit(request.label)
-        loader.start(QThread.Priority.LowPriority)  # the video threads come first
+        loader.start()
 
     def _on_loaded(self, ticket: int, model: ActiveModel, seconds: float) -> None:
         if ticket == self._ticket:
@@ -162,8 +182,8 @@ class ModelSwitcher(QObject):
         if not self.busy:
             self.idle.emit()
 
-    def shutdown(self) -> None:
-        """Wait for loads in progress (they cannot be interrupted) so no thread outlives the app."""
+    def shutdown(self, timeout_s: float = 0.0) -> bool:
+        """Stop applying loads; wait up to ``timeout_s`` for those in progress. True when none is left running."""
         self._ticket += 1  # whatever finishes now is not applied
-        for loader in list(self._loaders):
-            loader.wait()
+        deadline = time.monotonic() + timeout_s
+        return all(loader.wait(max(0.0, deadline - time.monotonic())) for loader in list(self._loaders))

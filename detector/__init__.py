@@ -15,6 +15,7 @@ from .errors import LiveDetError, ModelError, OutputError, SourceError
 from .loader import LoadedModel, load_model, random_model
 from .ops.postprocess import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET, detections_from_candidates
 from .predictor import Predictor
+from .preprocess import as_bgr_uint8
 from .types import Candidates, Detections, LetterboxMeta, Prediction, StageTimings
 from .zoo import ModelSpec, list_models
 
@@ -22,6 +23,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Candidates",
+    "as_bgr_uint8",
     "DEFAULT_CONF",
     "DEFAULT_IOU",
     "DEFAULT_MAX_DET",

@@ -94,6 +94,7 @@ class MainWindow(QMainWindow):
         self.video_view.welcome.open_file_requested.connect(self.choose_video_file)
         self.video_view.welcome.open_url_requested.connect(self.choose_url)
         self.video_view.welcome.camera_chosen.connect(lambda i: self.open_source(camera_source(i, self._camera_name(i))))
+        self.video_view.welcome.retry_requested.connect(self.reconnect)
         self.playback = PlaybackBar(self.pause_action)
         self.playback.seek_requested.connect(self.controller.seek)
         self.playback.loop_toggled.connect(self.controller.set_loop)
@@ -315,11 +316,18 @@ class MainWindow(QMainWindow):
 
     def _on_source_failed(self, message: str) -> None:
         self.status.clear_busy("source")
-        self.status.show_error(message)
+        failed = self.controller.failed_source
+        live = failed is not None and failed.is_live
+        self.status.show_error(f"{message} — use Reconnect to try again" if live else message)
         self.playback.set_frame_count(None)
         self.source_button.setText("Source")
         self.setWindowTitle("LiveDet")
-        self.video_view.show_welcome(message, error=True)
+        self.video_view.show_welcome(message, error=True, retry_label=failed.label if live else None)
+
+    def reconnect(self) -> None:
+        """Open the camera or stream that was lost, again."""
+        if self.controller.failed_source is not None:
+            self.open_source(self.controller.failed_source)
 
     def _on_pause_changed(self, paused: bool) -> None:
         self.pause_action.setChecked(paused)
@@ -348,6 +356,11 @@ class MainWindow(QMainWindow):
     def _on_cameras_changed(self, cameras: list[CameraInfo]) -> None:
         self._rebuild_source_menu(cameras)
         self.video_view.welcome.set_cameras(cameras)
+        lost = self.controller.failed_source
+        if (self.controller.source is None and lost is not None and lost.kind == "camera"
+                and any(str(camera.index) == lost.value for camera in cameras)):
+            self.status.show_info(f"{lost.label} is back: reconnecting")
+            self.reconnect()  # the camera that was unplugged is plugged in again
 
     def _camera_name(self, index: int) -> str | None:
         return self.cameras.names().get(index)

@@ -54,6 +54,7 @@ class WelcomePage(QWidget):
     open_file_requested = Signal()
     open_url_requested = Signal()
     camera_chosen = Signal(int)
+    retry_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -71,8 +72,12 @@ class WelcomePage(QWidget):
         open_url = QPushButton("Open stream URL…")
         open_url.setToolTip("Watch an RTSP or HTTP stream, e.g. rtsp://camera.local/stream")
         open_url.clicked.connect(self.open_url_requested)
+        self.retry_button = QPushButton()
+        self.retry_button.setToolTip("Open the same camera or stream again")
+        self.retry_button.clicked.connect(self.retry_requested)
+        self.retry_button.hide()
         self._camera_box = QVBoxLayout()
-        for widget in (self.title, self.message, open_file, open_url):
+        for widget in (self.title, self.message, self.retry_button, open_file, open_url):
             layout.addWidget(widget)
         layout.addLayout(self._camera_box)
         self.set_cameras([])
@@ -80,6 +85,12 @@ class WelcomePage(QWidget):
     def set_message(self, text: str, *, error: bool = False) -> None:
         self.message.setText(text)
         self.message.setStyleSheet("color: #d9534f; font-weight: bold;" if error else "")
+
+    def offer_retry(self, label: str | None) -> None:
+        """Show "Reconnect to <label>" after a live source was lost; None hides it."""
+        if label:
+            self.retry_button.setText(f"Reconnect to {label}")
+        self.retry_button.setVisible(bool(label))
 
     def set_cameras(self, cameras: list[CameraInfo]) -> None:
         while self._camera_box.count():
@@ -107,8 +118,9 @@ class VideoView(QStackedWidget):
         self.addWidget(self.welcome)
         self.addWidget(self.canvas)
 
-    def show_welcome(self, message: str = "", *, error: bool = False) -> None:
+    def show_welcome(self, message: str = "", *, error: bool = False, retry_label: str | None = None) -> None:
         self.welcome.set_message(message, error=error)
+        self.welcome.offer_retry(retry_label)
         self.canvas.clear()
         self.setCurrentWidget(self.welcome)
 

@@ -168,3 +168,25 @@ def test_a_box_at_the_right_edge_keeps_its_whole_label_on_screen():
     image = render_overlay(frame, box)
     tag = np.all(image[:50, :182] == class_color(14), axis=2)  # the filled label tag, left of the box
     assert tag.sum() > 200  # "class14 0.90" no longer runs off the frame
+
+
+def test_emitting_qt_signals_leaks_no_references(qapp):
+    """PySide6 6.12.0 on Python 3.11 dropped a reference to True per emit(): the app died after minutes."""
+    import sys
+
+    from PySide6.QtCore import QObject, Signal
+
+    class Emitter(QObject):
+        ping = Signal()
+        value = Signal(int)
+
+    emitter, received = Emitter(), []
+    emitter.ping.connect(lambda: received.append(1))
+    emitter.value.connect(received.append)
+    before = sys.getrefcount(True), sys.getrefcount(False)
+    for i in range(300):
+        emitter.ping.emit()
+        emitter.value.emit(i)
+    after = sys.getrefcount(True), sys.getrefcount(False)
+    assert len(received) == 600
+    assert abs(after[0] - before[0]) < 50 and abs(after[1] - before[1]) < 50, (before, after)

@@ -1,0 +1,324 @@
+"""Faults a long-running app meets: bad files, odd frames, lost cameras, dead streams, quitting mid-work.
+
+Every case ends the same way for the user: a clear message, and a window that still plays
+the next source. Cameras are simulated by replacing what the capture thread opens.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import desktop.capture as capture_module
+
+FLOW_TIMEOUT_MS = 60_000
+
+
+class FakeCamera:
+    """Stands in for cv2.VideoCapture on a camera: hands out ``frames``, then what ``after`` says."""
+
+    def __init__(self, frames, *, after: str = "repeat", fps: float = 30.0) -> None:
+        self.frames, self.after, self.fps = list(frames), after, fps
+        self.reads = 0
+        self.released = False
+
+    def read(self):
+        if self.reads < len(self.frames):
+            frame = self.frames[self.reads]
+        elif self.after == "repeat" and self.frames:
+            frame = self.frames[self.reads % len(self.frames)]
+        else:  # "unplug": the driver returns nothing from now on
+            return False, None
+        self.reads += 1
+        time.sleep(1 / self.fps)
+        return True, frame.copy()
+
+    def grab(self) -> bool:
+        return True
+
+    def get(self, prop) -> float:
+        first = self.frames[0] if self.frames else np.zeros((1, 1, 3), np.uint8)
+        return {cv2.CAP_PROP_FPS: self.fps, cv2.CAP_PROP_FRAME_WIDTH: first.shape[1],
+                cv2.CAP_PROP_FRAME_HEIGHT: first.shape[0]}.get(prop, 0.0)
+
+    def set(self, prop, value) -> bool:
+        return False
+
+    def isOpened(self) -> bool:
+        return True
+
+    def release(self) -> None:
+        self.released = True
+
+
+@pytest.fixture
+def cameras(monkeypatch):
+    """``cameras["0"] = factory`` makes camera 0 open as ``factory()``; every other source opens for real."""
+    real_open = capture_module.open_capture
+    table: dict = {}
+
+    def fake_open(spec: str, **kwargs):
+        if spec in table:
+            return table[spec]()
+        return real_open(spec, **kwargs)
+
+    monkeypatch.setattr(capture_module, "open_capture", fake_open)
+    return table
+
+
+def _wait_for_frames(qtbot, window, count: int, timeout: int = FLOW_TIMEOUT_MS) -> None:
+    target = window.frames_shown + count
+    qtbot.waitUntil(lambda: window.frames_shown >= target, timeout=timeout)
+
+
+# -- video files that lie ---------------------------------------------------------------------
+def _write_video(path: Path, frames, fps: float = 10.0, fourcc: str = "MJPG", color: bool = True) -> Path:
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (width, height), color)
+    assert writer.isOpened()
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+@pytest.fixture(scope="module")
+def bad_videos(tmp_path_factory, vtest_path):
+    folder = tmp_path_factory.mktemp("bad videos")
+    data = vtest_path.read_bytes()
+    (folder / "empty.mp4").write_bytes(b"")
+    (folder / "notes.mp4").write_text("these are my holiday notes, not a video\n" * 50)
+    (folder / "truncated.avi").write_bytes(data[: len(data) // 4])
+    middle = bytearray(data)
+    middle[len(data) // 2: len(data) // 2 + 200_000] = np.random.default_rng(1).integers(0, 256, 200_000,
+                                                                                          np.uint8).tobytes()
+    (folder / "corrupt-middle.avi").write_bytes(bytes(middle))
+    clip = [np.full((48, 64, 3), 40 * i % 255, np.uint8) for i in range(10)]
+    mjpg = _write_video(folder / "mjpg.avi", clip).read_bytes()
+    assert b"MJPG" in mjpg
+    (folder / "unknown-codec.avi").write_bytes(mjpg.replace(b"MJPG", b"QQQQ").replace(b"mjpg", b"qqqq"))
+    grey = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in _first_frames(vtest_path, 30)]
+    _write_video(folder / "greyscale.avi", grey, color=False)
+    odd = folder / "dossier vidéo" / "rue à Paris 東京.avi"
+    odd.parent.mkdir()
+    shutil.copy(folder / "truncated.avi", odd)
+    return folder
+
+
+def _first_frames(path: Path, n: int) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while len(frames) < n:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    cap.release()
+    return frames
+
+
+@pytest.mark.parametrize("name, message", [
+    ("empty.mp4", "is empty"),
+    ("notes.mp4", "not a video"),
+    ("unknown-codec.avi", "codec"),
+])
+def test_files_that_are_not_playable_videos_get_a_clear_message(qtbot, launch, bad_videos, vtest_path, name, message):
+    window = launch(model="yolo-mnv3-small")
+    with qtbot.waitSignal(window.controller.source_failed, timeout=FLOW_TIMEOUT_MS) as failed:
+        window.open_source(str(bad_videos / name))
+    assert name in failed.args[0] and message in failed.args[0]
+    assert message in window.video_view.welcome.message.text()
+    assert window.video_view.welcome.retry_button.isHidden()  # a file is not "reconnected"
+
+    window.open_source(str(vtest_path))
+    _wait_for_frames(qtbot, window, 3)
+
+
+@pytest.mark.parametrize("name", ["truncated.avi", "corrupt-middle.avi", "greyscale.avi",
+                                  "dossier vidéo/rue à Paris 東京.avi"])
+def test_damaged_odd_and_oddly_named_files_play_to_their_end(qtbot, launch, bad_videos, name):
+    window = launch(model="yolo-mnv3-small", fast=True)
+    qtbot.waitUntil(lambda: window.controller.model is not None, timeout=FLOW_TIMEOUT_MS)
+    window.controller.set_loop(False)
+    failures = []
+    window.controller.source_failed.connect(failures.append)
+    with qtbot.waitSignal(window.controller.source_ended, timeout=120_000):
+        window.open_source(str(bad_videos / name))
+    assert not failures
+    assert window.frames_shown >= 25  # every readable frame got through the model and onto the screen
+    shown = window.controller.last_shown
+    assert shown.image.dtype == np.uint8 and shown.image.shape[2] == 3
+    assert "End of the video" in window.status.message_label.text()
+
+
+# -- cameras ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind, frame", [
+    ("greyscale", np.full((240, 320), 128, np.uint8)),
+    ("bgra", np.full((240, 320, 4), 200, np.uint8)),
+    ("16-bit", np.full((240, 320, 3), 40_000, np.uint16)),
+    ("1x1", np.full((1, 1, 3), 90, np.uint8)),
+    ("8K", np.full((4320, 7680, 3), 60, np.uint8)),
+])
+def test_cameras_with_odd_frames_play_with_detection(qtbot, launch, cameras, kind, frame):
+    cameras["0"] = lambda: FakeCamera([frame], fps=20.0)
+    window = launch(model="yolo-mnv3-small")
+    qtbot.waitUntil(lambda: window.controller.model is not None, timeout=FLOW_TIMEOUT_MS)
+    window.open_source("0")
+    qtbot.waitUntil(lambda: window.controller.stats().frames_inferred >= 3, timeout=FLOW_TIMEOUT_MS)
+    _wait_for_frames(qtbot, window, 1)
+    shown = window.controller.last_shown
+    assert shown.image.shape == (frame.shape[0], frame.shape[1], 3) and shown.image.dtype == np.uint8
+    assert shown.result.model == "yolo-mnv3-small"
+    assert not window.status.last_error
+
+
+def test_no_camera_present_shows_the_choose_a_source_page(qtbot, launch, monkeypatch):
+    monkeypatch.setattr("desktop.cameras.list_cameras", lambda: [])
+    window = launch(model="yolo-mnv3-small")
+    assert not window.video_view.showing_video
+    assert "Choose a source" in window.video_view.welcome.title.text()
+    texts = [w.text() for w in window.video_view.welcome.findChildren(type(window.video_view.welcome.message))]
+    assert any("No camera found" in t for t in texts)
+    assert any(a.text() == "No camera found" and not a.isEnabled() for a in window.source_menu.actions())
+
+
+def test_a_busy_camera_says_so(qtbot, launch, cameras):
+    cameras["0"] = lambda: FakeCamera([], after="unplug")  # opens, but never sends a picture
+    window = launch(model="yolo-mnv3-small")
+    with qtbot.waitSignal(window.controller.source_failed, timeout=FLOW_TIMEOUT_MS) as failed:
+        window.open_source("0")
+    assert "busy" in failed.args[0]
+    assert window.video_view.welcome.retry_button.isVisible()
+
+
+def test_an_unplugged_camera_is_reported_and_reconnects_when_asked(qtbot, launch, cameras, monkeypatch, tmp_path):
+    from PySide6.QtCore import Qt
+
+    monkeypatch.setattr(capture_module, "LIVE_FAILURE_LIMIT_S", 0.3)
+    frame = np.full((480, 640, 3), 100, np.uint8)
+    cameras["0"] = lambda: FakeCamera([frame] * 40, after="unplug")
+    window = launch(model="yolo-mnv3-small")
+    window.open_source("0")
+    _wait_for_frames(qtbot, window, 5)
+    recording = tmp_path / "live.mp4"
+    summaries = []
+    window.controller.recording_finished.connect(summaries.append)
+    assert window.controller.start_recording(recording)
+    _wait_for_frames(qtbot, window, 5)
+
+    with qtbot.waitSignal(window.controller.source_failed, timeout=20_000) as failed:
+        pass  # the fake camera stops sending after its 40 frames
+    assert "stopped sending frames" in failed.args[0]
+    assert "Reconnect" in window.status.last_error
+    retry = window.video_view.welcome.retry_button
+    assert retry.isVisible() and retry.text() == "Reconnect to Camera 0"
+    qtbot.waitUntil(lambda: bool(summaries), timeout=10_000)  # the unplug finalised the recording
+    assert summaries[0].frames_written >= 5 and summaries[0].error is None
+    capture = cv2.VideoCapture(str(recording))  # what was recorded before the unplug is kept and plays
+    assert capture.isOpened() and capture.read()[0]
+    capture.release()
+
+    cameras["0"] = lambda: FakeCamera([frame], fps=20.0)  # plugged back in
+    qtbot.mouseClick(retry, Qt.MouseButton.LeftButton)
+    _wait_for_frames(qtbot, window, 5)
+    assert window.video_view.showing_video and window.controller.source.value == "0"
+
+
+@pytest.fixture
+def silent_server():
+    """A local HTTP 'camera' that accepts connections and never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    accepted = []
+    stop = threading.Event()
+
+    def serve():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}/video.mjpg"
+    stop.set()
+    thread.join(2)
+    for conn in accepted:
+        conn.close()
+    server.close()
+
+
+def test_a_stream_that_never_answers_times_out_without_freezing_the_window(qtbot, launch, silent_server):
+    from PySide6.QtCore import QTimer
+
+    window = launch(model="yolo-mnv3-small")
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.monotonic()))
+    timer.start(50)
+    started = time.monotonic()
+    with qtbot.waitSignal(window.controller.source_failed, timeout=30_000) as failed:
+        window.open_source(silent_server)
+        qtbot.waitUntil(lambda: "Opening" in window.status.busy_label.text(), timeout=2_000)
+    timer.stop()
+    assert "cannot connect" in failed.args[0] and "no answer" in failed.args[0]
+    assert time.monotonic() - started < 15
+    gaps = np.diff(ticks)
+    assert len(ticks) > 20 and gaps.max() < 0.5, f"the GUI stalled for {gaps.max():.2f} s"
+    assert window.video_view.welcome.retry_button.isVisible()
+
+
+# -- quitting in the middle of everything -----------------------------------------------------
+def test_closing_while_a_model_loads_a_file_records_and_a_camera_opens_takes_under_2_s(
+        qtbot, launch, cameras, vtest_path, tmp_path, monkeypatch, random_models_dir, capfd):
+    import desktop.model_loader as model_loader
+
+    release = threading.Event()  # lets the stuck threads finish after the test
+    real_load = model_loader.load_active_model
+
+    def slow_load(request, cache=None):
+        if request.name_or_path.endswith("test-large.safetensors"):
+            release.wait(30)  # a huge model on a slow disk...
+            raise OSError("the test is over")  # ...that is abandoned anyway (no heavy work at interpreter exit)
+        return real_load(request, cache)
+
+    def slow_camera():
+        release.wait(30)  # a camera driver that hangs while opening
+        return FakeCamera([np.zeros((48, 64, 3), np.uint8)])
+
+    monkeypatch.setattr(model_loader, "load_active_model", slow_load)
+    cameras["0"] = slow_camera
+    try:
+        window = launch(source=str(vtest_path), model="yolo-mnv3-small", fast=True)
+        _wait_for_frames(qtbot, window, 5)
+        recording = tmp_path / "before-quit.mp4"
+        assert window.controller.start_recording(recording)
+        _wait_for_frames(qtbot, window, 20)
+        window.model_picker.choose(str(random_models_dir / "test-large.safetensors"))
+        window.open_source("0")  # finalises the file's recording, then hangs opening the camera
+        qtbot.waitUntil(lambda: window.controller.model_loading_now, timeout=5_000)
+
+        started = time.monotonic()
+        window.close()
+        took = time.monotonic() - started
+        assert took < 2.0, f"closing took {took:.2f} s"
+        assert "Traceback" not in capfd.readouterr().err
+        frames = 0
+        capture = cv2.VideoCapture(str(recording))
+        while capture.read()[0]:
+            frames += 1
+        capture.release()
+        assert frames >= 20
+    finally:
+        release.set()
