@@ -332,7 +332,7 @@ class SessionController(QObject):
                                                     iou=self._thresholds.iou)
         shown = ShownFrame(self._render(result, detections), result, detections, fresh=True)
         self._last_result, self._last_shown = result, shown
-        self._stats.count_displayed()
+        self._stats.count_displayed(result.packet.captured_at)
         self._record(shown)  # before announcing it: a listener may end the session on this very frame
         self.frame_shown.emit(shown)
         if self._playback.paused and self._pause_index == result.index:

@@ -66,10 +66,16 @@ def build_window(options: LaunchOptions, *, settings: AppSettings | None = None,
         prefs.conf = options.conf
     if options.iou is not None:
         prefs.iou = options.iou
+    saved_realtime = prefs.realtime
     if options.fast:
         prefs.realtime = False
     controller = SessionController(device=options.device, model_cache=model_cache)
-    return MainWindow(controller, settings, prefs)
+    window = MainWindow(controller, settings, prefs)
+    if options.fast:
+        window.remembered_realtime = saved_realtime  # --fast is for this run only
+    if options.exit_after_frames:
+        window.save_on_close = False  # a scripted run (test, benchmark) leaves the user's settings alone
+    return window
 
 
 def start_session(window: MainWindow, options: LaunchOptions, *, source_waits_for_model: bool = False) -> None:

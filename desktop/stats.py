@@ -12,6 +12,9 @@ from collections import deque
 from dataclasses import asdict, dataclass
 
 
+LATENCY_WINDOW = 1000  # frames whose capture-to-display latency the percentiles cover
+
+
 class RateMeter:
     """Events per second over the last ``window_s`` seconds, and over the whole run."""
 
@@ -61,6 +64,8 @@ class StatsSnapshot:
     average_inference_fps: float
     average_display_fps: float
     inference_ms: float | None  # latest pre+infer+post time
+    latency_ms_p50: float | None = None  # capture -> on screen, over the last LATENCY_WINDOW frames
+    latency_ms_p90: float | None = None
 
     def report(self, model: str | None, device: str | None) -> dict:
         """The ``--exit-after-frames`` JSON line: counts and whole-run rates."""
@@ -72,6 +77,8 @@ class StatsSnapshot:
             "capture_fps": round(self.average_capture_fps, 2),
             "inference_fps": round(self.average_inference_fps, 2),
             "display_fps": round(self.average_display_fps, 2),
+            "latency_ms_p50": None if self.latency_ms_p50 is None else round(self.latency_ms_p50, 1),
+            "latency_ms_p90": None if self.latency_ms_p90 is None else round(self.latency_ms_p90, 1),
             "model": model,
             "device": device,
         }
@@ -90,6 +97,7 @@ class PipelineStats:
         self._displayed = RateMeter()
         self._dropped = 0
         self._inference_ms: float | None = None
+        self._latencies_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
 
     def count_captured(self) -> None:
         with self._lock:
@@ -100,9 +108,13 @@ class PipelineStats:
             self._inferred.tick()
             self._inference_ms = inference_ms
 
-    def count_displayed(self) -> None:
+    def count_displayed(self, captured_at: float | None = None) -> None:
+        """A frame reached the screen; ``captured_at`` (perf_counter) gives its capture-to-display latency."""
+        now = time.perf_counter()
         with self._lock:
-            self._displayed.tick()
+            self._displayed.tick(now)
+            if captured_at is not None:
+                self._latencies_ms.append((now - captured_at) * 1000.0)
 
     def count_dropped(self, n: int = 1) -> None:
         with self._lock:
@@ -111,6 +123,7 @@ class PipelineStats:
     def snapshot(self) -> StatsSnapshot:
         now = time.perf_counter()
         with self._lock:
+            latencies = sorted(self._latencies_ms)
             return StatsSnapshot(
                 frames_captured=self._captured.count,
                 frames_inferred=self._inferred.count,
@@ -123,4 +136,10 @@ class PipelineStats:
                 average_inference_fps=self._inferred.average_rate(),
                 average_display_fps=self._displayed.average_rate(),
                 inference_ms=self._inference_ms,
+                latency_ms_p50=_percentile(latencies, 0.5),
+                latency_ms_p90=_percentile(latencies, 0.9),
             )
+
+
+def _percentile(ordered: list[float], q: float) -> float | None:
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else None

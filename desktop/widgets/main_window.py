@@ -47,6 +47,8 @@ class MainWindow(QMainWindow):
         self.prefs = prefs
         self.cameras = cameras or CameraWatcher(self)
         self.frames_shown = 0  # new frames put on screen (re-drawn frames not counted)
+        self.save_on_close = True
+        self.remembered_realtime: bool | None = None  # the saved playback speed, when --fast overrides it
         self.setWindowTitle("LiveDet")
         self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
@@ -369,6 +371,8 @@ class MainWindow(QMainWindow):
     def save_settings(self) -> None:
         self.prefs.conf, self.prefs.iou = self.thresholds.conf, self.thresholds.iou
         self.prefs.loop, self.prefs.realtime = self.controller.loop, self.controller.realtime
+        if self.remembered_realtime is not None and not self.controller.realtime:
+            self.prefs.realtime = self.remembered_realtime  # started with --fast: keep the saved choice
         self.settings.save(self.prefs)
         self.settings.save_window(self.saveGeometry(), self.saveState())
 
@@ -376,6 +380,7 @@ class MainWindow(QMainWindow):
         """Save settings, finalise any recording and stop every thread before the window goes."""
         if self.isFullScreen():
             self._leave_fullscreen()
-        self.save_settings()
+        if self.save_on_close:
+            self.save_settings()
         self.controller.shutdown()
         event.accept()

@@ -207,3 +207,11 @@ def test_command_line_mistakes_get_one_clear_line(argv, message, tmp_path):
     assert result.returncode != 0
     assert message in result.stderr.lower()
     assert "Traceback" not in result.stderr
+
+
+def test_one_off_flags_do_not_change_the_saved_settings(qtbot, launch, vtest_path):
+    window = launch(source=str(vtest_path), fast=True)
+    assert not window.controller.realtime  # --fast: this run plays at max speed
+    window.close()
+    again = launch()
+    assert again.controller.realtime  # the next plain start plays files at their own FPS again

@@ -84,13 +84,15 @@ def test_stats_report_has_the_documented_keys():
     for _ in range(3):
         stats.count_captured()
         stats.count_inferred(5.0)
-        stats.count_displayed()
+        stats.count_displayed(time.perf_counter() - 0.040)  # shown 40 ms after it was captured
         time.sleep(0.01)
     stats.count_dropped()
     report = stats.snapshot().report("m", "cpu")
     assert set(report) == {"frames_captured", "frames_inferred", "frames_displayed", "frames_dropped",
-                           "capture_fps", "inference_fps", "display_fps", "model", "device"}
+                           "capture_fps", "inference_fps", "display_fps", "latency_ms_p50", "latency_ms_p90",
+                           "model", "device"}
     assert report["frames_captured"] == 3 and report["frames_dropped"] == 1 and report["capture_fps"] > 0
+    assert 39 <= report["latency_ms_p50"] <= report["latency_ms_p90"] < 60
 
 
 def test_sources_are_told_apart(tmp_path):
