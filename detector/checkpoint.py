@@ -11,6 +11,7 @@ machines and the other way round.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from safetensors import safe_open
 
 from .errors import ModelError
 from .models import ModelConfig, YoloDetector
+from .zoo import check_class_names, check_config, check_input_size
 
 FORMAT = "livedet-weights"
 FORMAT_VERSION = 1
@@ -49,18 +51,29 @@ class WeightsMeta:
 
     @classmethod
     def from_json(cls, text: str, source: str) -> "WeightsMeta":
+        """Parse and check the metadata, so that what it describes can be built; else a ``ModelError``."""
         try:
             data = json.loads(text)
-            if data.get("format") != FORMAT:
-                raise ValueError("not a LiveDet weights file")
-            return cls(
-                config=ModelConfig.from_dict(data["architecture"]),
-                class_names=tuple(str(n) for n in data["class_names"]),
-                input_size=int(data["input_size"]),
-                extra=dict(data.get("extra") or {}),
+        except (ValueError, TypeError, RecursionError) as exc:
+            raise ModelError(f"{source}: unreadable LiveDet metadata ({type(exc).__name__})") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ModelError(f"{source}: unreadable LiveDet metadata (not a LiveDet weights file)")
+        missing = [k for k in ("architecture", "class_names", "input_size") if k not in data]
+        if missing:
+            raise ModelError(f"{source}: unreadable LiveDet metadata (missing {', '.join(missing)})")
+        config = check_config(data["architecture"], source)
+        class_names = check_class_names(data["class_names"], source)
+        if len(class_names) != config.num_classes:
+            raise ModelError(
+                f"{source}: {len(class_names)} class names but the architecture has {config.num_classes} classes"
             )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ModelError(f"{source}: unreadable LiveDet metadata ({exc})") from None
+        extra = data.get("extra")
+        return cls(
+            config=config,
+            class_names=class_names,
+            input_size=check_input_size(data["input_size"], source),
+            extra=dict(extra) if isinstance(extra, dict) else {},
+        )
 
 
 def save_weights(path: str | Path, model: torch.nn.Module, meta: WeightsMeta, *, half: bool = False) -> Path:
@@ -94,7 +107,9 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], WeightsMeta 
 
 def _read_torch(path: Path) -> tuple[dict[str, torch.Tensor], WeightsMeta | None]:
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. "looks like a TorchScript archive": refused just below
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # UnpicklingError for hostile payloads, EOFError/RuntimeError for truncation
         raise ModelError(
             f"{path.name} was refused: it is truncated, corrupt, or holds objects other than tensors "
@@ -110,7 +125,7 @@ def _read_torch(path: Path) -> tuple[dict[str, torch.Tensor], WeightsMeta | None
         if isinstance(obj.get(key), dict):
             obj = obj[key]
             break
-    if not all(isinstance(v, torch.Tensor) for v in obj.values()):
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
         raise ModelError(f"{path.name} does not hold a state dict of tensors")
     return obj, meta
 
@@ -133,6 +148,11 @@ def load_state_into(model: YoloDetector, state: dict[str, torch.Tensor], source:
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     wrong_shape = [k for k in own if k in state and state[k].shape != own[k].shape]
+    cls_keys = [k for k in wrong_shape if ".cls_out." in k]
+    if cls_keys and cls_keys == wrong_shape and not missing and not unexpected:
+        k = cls_keys[0]
+        found = state[k].shape[0] if state[k].dim() else "?"
+        raise ModelError(f"{source} was trained for {found} classes but the model expects {own[k].shape[0]}")
     if missing or unexpected or wrong_shape:
         detail = []
         if wrong_shape:
@@ -143,5 +163,8 @@ def load_state_into(model: YoloDetector, state: dict[str, torch.Tensor], source:
         if unexpected:
             detail.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
         raise ModelError(f"{source} does not match architecture {model.config.backbone}: " + "; ".join(detail))
-    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+    try:
+        model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise ModelError(f"{source}: its tensors cannot be loaded ({str(exc).splitlines()[0][:200]})") from None
     return model

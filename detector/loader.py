@@ -35,6 +35,7 @@ class LoadedModel:
 
 
 def _spec_from_meta(meta: WeightsMeta, path: Path) -> ModelSpec:
+    metrics = meta.extra.get("metrics")
     return ModelSpec(
         name=path.stem,
         config=meta.config,
@@ -42,20 +43,68 @@ def _spec_from_meta(meta: WeightsMeta, path: Path) -> ModelSpec:
         class_names=meta.class_names,
         weights_path=path,
         provenance=str(meta.extra.get("provenance", "")),
-        metrics=dict(meta.extra.get("metrics") or {}),
+        metrics=dict(metrics) if isinstance(metrics, dict) else {},
     )
+
+
+def _build(config: ModelConfig, source: str) -> YoloDetector:
+    """``build_model`` for a checked config; a failure (e.g. out of memory) is still the file's problem."""
+    try:
+        return build_model(config)
+    except (RuntimeError, ValueError, TypeError, MemoryError) as exc:
+        raise ModelError(f"{source}: cannot build its network ({str(exc).splitlines()[0][:200]})") from None
 
 
 def _network_from_spec(spec: ModelSpec, weights_path: Path) -> YoloDetector:
     state, meta = read_weights(weights_path)
+    if meta is not None and meta.config.backbone != spec.config.backbone:
+        raise ModelError(
+            f"{weights_path.name} does not match architecture {spec.config.backbone} of manifest "
+            f"'{spec.name}': the file holds a {meta.config.backbone} model"
+        )
     if meta is not None and len(meta.class_names) != len(spec.class_names):
         raise ModelError(
             f"{weights_path.name} was trained for {len(meta.class_names)} classes but manifest "
             f"'{spec.name}' lists {len(spec.class_names)}"
         )
-    network = build_model(spec.config)
+    network = _build(spec.config, weights_path.name)
     load_state_into(network, state, weights_path.name)
     return network.eval()
+
+
+ONNX_FLOAT_TYPES = ("tensor(float)", "tensor(float16)")
+
+
+def _shape_text(shape) -> str:
+    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
+
+
+def _check_onnx_signature(session, path: Path) -> None:
+    """Inputs and outputs as ``detector.export`` writes them: ``images`` (B, 3, H, W) in, ``boxes`` (B, N, 4)
+    and ``scores`` (B, N, C) out. Dimensions the graph leaves open are checked when it runs (``OnnxEngine``)."""
+    inputs = session.get_inputs()
+    if [i.name for i in inputs] != ["images"]:
+        raise ModelError(f"{path.name}: expected one input named 'images', found {[i.name for i in inputs]}")
+    shape = inputs[0].shape or []
+    if shape and (len(shape) != 4 or (isinstance(shape[1], int) and shape[1] != 3)):
+        raise ModelError(
+            f"{path.name}: input 'images' has shape {_shape_text(shape)}, expected (batch, 3, height, width)"
+        )
+    outputs = session.get_outputs()
+    names = [o.name for o in outputs]
+    if names != ["boxes", "scores"]:
+        raise ModelError(f"{path.name}: expected ONNX outputs ['boxes', 'scores'], found {names}")
+    for output in outputs:
+        if output.type not in ONNX_FLOAT_TYPES:
+            kind = output.type.removeprefix("tensor(").removesuffix(")")
+            raise ModelError(f"{path.name}: output '{output.name}' is {kind}, expected float")
+    boxes, scores = (o.shape or [] for o in outputs)  # [] also when ONNX Runtime does not know the rank
+    if boxes and (len(boxes) != 3 or (isinstance(boxes[2], int) and boxes[2] != 4)):
+        raise ModelError(f"{path.name}: output 'boxes' has shape {_shape_text(boxes)}, expected (batch, N, 4)")
+    if scores and len(scores) != 3:
+        raise ModelError(f"{path.name}: output 'scores' has shape {_shape_text(scores)}, expected (batch, N, classes)")
+    if boxes and scores and isinstance(boxes[1], int) and isinstance(scores[1], int) and boxes[1] != scores[1]:
+        raise ModelError(f"{path.name}: output 'boxes' has {boxes[1]} rows but 'scores' has {scores[1]}")
 
 
 def _load_onnx(path: Path) -> LoadedModel:
@@ -63,19 +112,24 @@ def _load_onnx(path: Path) -> LoadedModel:
         import onnxruntime as ort
     except ImportError:
         raise ModelError("opening .onnx files needs onnxruntime (pip install onnxruntime)") from None
-    data = path.read_bytes()
     try:
-        session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"cannot read {path.name}: {exc.strerror or exc}") from None
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only: odd graphs are reported below, in one line
+    try:
+        session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types
-        raise ModelError(f"{path.name} is not a loadable ONNX model: {str(exc).splitlines()[0]}") from None
-    outputs = [o.name for o in session.get_outputs()]
-    if outputs != ["boxes", "scores"]:
-        raise ModelError(f"{path.name}: expected ONNX outputs ['boxes', 'scores'], found {outputs}")
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+        raise ModelError(f"{path.name} is not a loadable ONNX model: {first}") from None
+    _check_onnx_signature(session, path)
     raw_meta = session.get_modelmeta().custom_metadata_map.get(ONNX_META_KEY)
     if raw_meta is None:
         raise ModelError(f"{path.name} has no LiveDet metadata (export it with `python -m detector export`)")
     meta = WeightsMeta.from_json(raw_meta, path.name)
-    n_scores = session.get_outputs()[1].shape[-1]
+    scores_shape = session.get_outputs()[1].shape or [None]
+    n_scores = scores_shape[-1]
     if isinstance(n_scores, int) and n_scores != len(meta.class_names):
         raise ModelError(f"{path.name}: graph outputs {n_scores} classes but metadata lists {len(meta.class_names)}")
     return LoadedModel(spec=_spec_from_meta(meta, path), onnx_bytes=data)
@@ -99,7 +153,7 @@ def load_model(name_or_path: str | Path, *, models_dir: str | Path | None = None
         if meta is None:
             raise ModelError(f"{path.name} has no LiveDet metadata, so its architecture is unknown")
         spec = _spec_from_meta(meta, path)
-        network = build_model(spec.config)
+        network = _build(spec.config, path.name)
         load_state_into(network, state, path.name)
         return LoadedModel(spec=spec, network=network.eval())
     spec = find_model(text, models_dir)

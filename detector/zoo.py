@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +18,15 @@ import yaml
 
 from .errors import ModelError
 from .models import ModelConfig
+from .models.backbone import BACKBONES
 
 MODELS_DIR_ENV = "LIVEDET_MODELS_DIR"
+MAX_MANIFEST_BYTES = 1 << 20  # shipped manifests are a few KB; anything this big is not one
+MAX_METRICS_ITEMS = 10_000  # bounds the walk over ``metrics`` (YAML aliases can make it exponential)
+MAX_METRICS_DEPTH = 16
+# Upper bounds keep a hostile manifest from asking ``build_model`` for terabytes.
+ARCH_LIMITS = {"num_classes": (1, 10_000), "neck_width": (1, 4096), "head_depth": (0, 16)}
+SHA256_RE = re.compile(r"[0-9a-fA-F]{64}")
 
 
 def default_models_dir() -> Path:
@@ -63,37 +71,133 @@ class ModelSpec:
         }
 
 
+_KIND_WORDS = {str: "text", int: "a whole number", dict: "a mapping", list: "a list"}
+
+
 def _require(data: dict, key: str, kind: type, source: str):
     if key not in data:
         raise ModelError(f"{source}: manifest is missing '{key}'")
     value = data[key]
-    if not isinstance(value, kind):
-        raise ModelError(f"{source}: '{key}' should be {kind.__name__}, got {type(value).__name__}")
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ModelError(f"{source}: '{key}' should be {_KIND_WORDS[kind]}, got {type(value).__name__}")
     return value
+
+
+def _optional_text(data: dict, key: str, source: str) -> str:
+    """Free text (description, licence, provenance): a scalar, never a structure (it may be an alias bomb)."""
+    value = data.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, (str, int, float)):
+        raise ModelError(f"{source}: '{key}' should be text, got {type(value).__name__}")
+    return str(value)
+
+
+def check_config(data, source: str) -> ModelConfig:
+    """``ModelConfig`` from an architecture mapping, checked so that ``build_model`` cannot fail on it."""
+    if not isinstance(data, dict):
+        raise ModelError(f"{source}: 'architecture' should be a mapping, got {type(data).__name__}")
+    try:
+        config = ModelConfig.from_dict(data)
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"{source}: bad architecture: {exc}") from None
+    if not isinstance(config.backbone, str):
+        raise ModelError(f"{source}: bad architecture: backbone should be text, got {type(config.backbone).__name__}")
+    if config.backbone not in BACKBONES:
+        known = ", ".join(BACKBONES)
+        raise ModelError(f"{source}: bad architecture: unknown backbone '{config.backbone[:80]}' (choose from {known})")
+    for key, (low, high) in ARCH_LIMITS.items():
+        value = getattr(config, key)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ModelError(f"{source}: bad architecture: {key} should be a whole number, got {type(value).__name__}")
+        if value < low:
+            raise ModelError(f"{source}: bad architecture: {key} must be at least {low}, got {value}")
+        if value > high:
+            raise ModelError(f"{source}: bad architecture: {key} must be at most {high}, got {value}")
+    return config
+
+
+def check_class_names(names, source: str) -> tuple[str, ...]:
+    """A list of names (numbers are accepted and become text); nested structures are refused unread."""
+    if not isinstance(names, (list, tuple)) or not all(
+        isinstance(n, (str, int, float)) and not isinstance(n, bool) for n in names
+    ):
+        raise ModelError(f"{source}: class_names must be a list of names")
+    return tuple(str(n) for n in names)
+
+
+def check_input_size(value, source: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ModelError(f"{source}: 'input_size' should be a whole number, got {type(value).__name__}")
+    if value <= 0 or value % 32:
+        raise ModelError(f"{source}: input_size must be a positive multiple of 32, got {value}")
+    return value
+
+
+def _plain_metrics(value, source: str) -> dict:
+    """A JSON-ready copy of ``metrics``, refusing structures too large or too deep to be metrics."""
+    budget = [MAX_METRICS_ITEMS]
+
+    def copy(item, depth: int):
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise ModelError(f"{source}: 'metrics' is too large (more than {MAX_METRICS_ITEMS} entries)")
+        if depth > MAX_METRICS_DEPTH:
+            raise ModelError(f"{source}: 'metrics' is nested too deeply")
+        if isinstance(item, dict):
+            return {str(k): copy(v, depth + 1) for k, v in item.items()}
+        if isinstance(item, (list, tuple, set)):
+            return [copy(v, depth + 1) for v in item]
+        if item is None or isinstance(item, (str, int, float, bool)):
+            return item
+        return str(item)  # dates and the like, so that ``summary()`` stays JSON
+
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ModelError(f"{source}: 'metrics' should be a mapping, got {type(value).__name__}")
+    return copy(value, 0)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    problem = getattr(exc, "problem", None)
+    if not problem:
+        return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    mark = getattr(exc, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return problem[:200] + where
+
+
+def _load_yaml(path: Path):
+    """The manifest's data, parsed with ``yaml.safe_load`` only: tags that construct objects are refused."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_MANIFEST_BYTES:
+            raise ModelError(f"{path.name} is too large to be a manifest ({size / (1 << 20):.1f} MiB)")
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelError(f"cannot read manifest {path.name}: {exc}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ModelError(f"{path.name} is not valid YAML: {_yaml_problem(exc)}") from None
+    except RecursionError:
+        raise ModelError(f"{path.name} is not valid YAML: nested too deeply") from None
 
 
 def read_manifest(path: str | Path) -> ModelSpec:
     """Parse and validate one manifest; any problem becomes a one-line ``ModelError``."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ModelError(f"cannot read manifest {path.name}: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise ModelError(f"{path.name} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    data = _load_yaml(path)
     source = path.name
     if not isinstance(data, dict):
         raise ModelError(f"{source}: a manifest must be a mapping")
-    name = _require(data, "name", str, source)
-    arch = _require(data, "architecture", dict, source)
-    try:
-        config = ModelConfig.from_dict(arch)
-    except (TypeError, ValueError) as exc:
-        raise ModelError(f"{source}: bad architecture: {exc}") from None
-    input_size = _require(data, "input_size", int, source)
-    if input_size <= 0 or input_size % 32:
-        raise ModelError(f"{source}: input_size must be a positive multiple of 32, got {input_size}")
-    class_names = tuple(str(c) for c in _require(data, "class_names", list, source))
+    name = _require(data, "name", str, source).strip()
+    if not name:
+        raise ModelError(f"{source}: 'name' is empty")
+    config = check_config(_require(data, "architecture", dict, source), source)
+    input_size = check_input_size(_require(data, "input_size", int, source), source)
+    class_names = check_class_names(_require(data, "class_names", list, source), source)
     if len(class_names) != config.num_classes:
         raise ModelError(
             f"{source}: {len(class_names)} class names but the architecture has {config.num_classes} classes"
@@ -101,18 +205,22 @@ def read_manifest(path: str | Path) -> ModelSpec:
     weights = data.get("weights") or {}
     if not isinstance(weights, dict):
         raise ModelError(f"{source}: 'weights' should be a mapping with 'file' and 'sha256'")
-    weights_path = (path.parent / str(weights["file"])) if weights.get("file") else None
+    weights_file, sha256 = weights.get("file"), weights.get("sha256")
+    if weights_file is not None and not isinstance(weights_file, str):
+        raise ModelError(f"{source}: weights.file should be text, got {type(weights_file).__name__}")
+    if sha256 is not None and not (isinstance(sha256, str) and SHA256_RE.fullmatch(sha256)):
+        raise ModelError(f"{source}: weights.sha256 should be 64 hex digits (or left out), got {str(sha256)[:80]!r}")
     return ModelSpec(
         name=name,
         config=config,
         input_size=input_size,
         class_names=class_names,
-        weights_path=weights_path,
-        weights_sha256=str(weights["sha256"]).lower() if weights.get("sha256") else None,
-        description=str(data.get("description", "")),
-        license=str(data.get("license", "")),
-        provenance=str(data.get("provenance", "")),
-        metrics=dict(data.get("metrics") or {}),
+        weights_path=(path.parent / weights_file) if weights_file else None,
+        weights_sha256=sha256.lower() if sha256 else None,
+        description=_optional_text(data, "description", source),
+        license=_optional_text(data, "license", source),
+        provenance=_optional_text(data, "provenance", source),
+        metrics=_plain_metrics(data.get("metrics"), source),
         manifest_path=path,
     )
 
@@ -164,11 +272,15 @@ def verify_weights(spec: ModelSpec) -> Path:
     if not spec.weights_path.is_file():
         raise ModelError(f"weights for '{spec.name}' not found: {spec.weights_path}")
     if spec.weights_sha256:
-        actual = sha256_of(spec.weights_path)
+        try:
+            actual = sha256_of(spec.weights_path)
+        except OSError as exc:
+            raise ModelError(f"cannot read weights {spec.weights_path.name}: {exc.strerror or exc}") from None
         if actual != spec.weights_sha256:
+            manifest = spec.manifest_path.name if spec.manifest_path else f"model '{spec.name}'"
             raise ModelError(
-                f"weights for '{spec.name}' fail their checksum ({spec.weights_path.name}: sha256 {actual[:12]}…, "
-                f"manifest says {spec.weights_sha256[:12]}…); the file is corrupt or was replaced"
+                f"{spec.weights_path.name}: sha256 checksum does not match the one in {manifest} "
+                f"(file {actual[:12]}…, manifest {spec.weights_sha256[:12]}…); the file is corrupt or was replaced"
             )
     return spec.weights_path
 
