@@ -4,12 +4,15 @@ The GUI hands over exactly the frames it displays, one at a time: while the
 recorder's single slot is still full, the GUI waits for the next frame
 instead of blocking (back-pressure, see ``SessionController``), so a recorded
 file has every displayed frame and the GUI never stalls on the encoder.
-Stopping, closing or a source error finalises the file so it plays.
+Stopping, closing, a source error or a write error (a full disk) finalises the
+file so it plays; the video file stays playable even if the app is killed (see
+``VideoWriter``).
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import logging
 import threading
@@ -28,6 +31,13 @@ log = logging.getLogger(__name__)
 
 DETECTION_FORMATS = ("", "jsonl", "csv")  # "" = video only
 MAX_REPEATS = 120  # a live source that stalled is not padded with more than this many copies
+
+
+def describe_os_error(exc: OSError, path: Path) -> str:
+    """One line for the user: a full disk said as such, anything else with the file it hit."""
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return f"disk full: no space left on the device for {path.name}"
+    return f"cannot write {path}: {exc.strerror or exc}"
 
 
 @dataclass(frozen=True)
@@ -135,11 +145,13 @@ class RecorderWorker(QThread):
         writer: VideoWriter | None = None
         detections: DetectionLog | None = None
         error: str | None = None
+        stopped = ""  # once the files are open, an error stops a recording under way
         try:
             writer = VideoWriter(self.plan.video_path, self.plan.fps, self.plan.frame_size)
             if self.plan.detections_path is not None:
                 detections = DetectionLog(self.plan.detections_path, self.plan.detections_format)
             self.started_writing.emit(str(writer.path))
+            stopped = "recording stopped: "
             while True:
                 item = self._inbox.take(timeout=0.1)
                 if item is None:
@@ -153,20 +165,20 @@ class RecorderWorker(QThread):
                 for _ in range(max(1, min(item.repeats, MAX_REPEATS))):
                     writer.write(item.image)
                 if detections is not None:
-                    detections.write(first, item)
+                    try:
+                        detections.write(first, item)
+                    except OSError as exc:
+                        raise OutputError(describe_os_error(exc, detections.path)) from None
         except LiveDetError as exc:
-            error = str(exc)
+            error = stopped + str(exc)
         except OSError as exc:
-            error = f"recording stopped: {exc.strerror or exc}"
+            error = stopped + describe_os_error(exc, writer.path if writer is not None else self.plan.video_path)
         except Exception as exc:  # noqa: BLE001 - finalise what was written, report, keep the app running
             log.exception("recording failed")
             error = f"recording stopped unexpectedly: {exc}"
         finally:
             self._inbox.close()
-            if writer is not None:
-                writer.close()
-            if detections is not None:
-                detections.close()
+            error = self._finalise(writer, detections, error)
             if error:
                 self.failed.emit(error)
             self.summary_ready.emit(RecordingSummary(
@@ -177,3 +189,21 @@ class RecorderWorker(QThread):
                 codec=writer.codec if writer is not None else None,
                 error=error,
             ))
+
+    @staticmethod
+    def _finalise(writer: VideoWriter | None, detections: DetectionLog | None, error: str | None) -> str | None:
+        """Close both files whatever happened; the first error is the one the user sees."""
+        if writer is not None:
+            try:
+                writer.close()  # the frames not yet in the file; it plays up to its last whole fragment regardless
+            except LiveDetError as exc:
+                error = error or f"recording stopped: {exc}"
+            except Exception as exc:  # noqa: BLE001 - never lose summary_ready to a failing close
+                log.exception("closing the video failed")
+                error = error or f"recording stopped: the video could not be finalised: {exc}"
+        if detections is not None:
+            try:
+                detections.close()
+            except OSError as exc:
+                error = error or f"recording stopped: {describe_os_error(exc, detections.path)}"
+        return error

@@ -6,7 +6,10 @@ OpenCV does the codec work. Every failure becomes a ``SourceError`` or
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -15,6 +18,7 @@ import cv2
 import numpy as np
 
 from .errors import OutputError, SourceError
+from .fmp4 import FragmentedMp4
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}
@@ -153,52 +157,215 @@ class FrameSource:
 
 # codec choices per container, most compatible first
 _CODECS = {".mp4": ["mp4v", "avc1"], ".m4v": ["mp4v"], ".mov": ["mp4v"], ".avi": ["MJPG", "XVID"], ".mkv": ["XVID", "MJPG"]}
+# containers written as fragmented MP4 (see VideoWriter); AVI and MKV need no index to play, so OpenCV writes them as is
+_FRAGMENTED_SUFFIXES = {".mp4", ".m4v", ".mov"}
+SEGMENT_SECONDS = 1.0  # the most a killed recording loses
 
 
 class VideoWriter:
-    """Annotated-video writer: MP4/mp4v first, AVI/MJPG as a fallback, ``isOpened`` always checked.
+    """Annotated-video writer whose file stays playable whatever stops it; AVI/MJPG as a fallback.
+
+    Why fragments: a plain MP4 is unplayable until its index (the ``moov`` box) is
+    written at the very end, so a kill or a crash lost the whole recording. A
+    fragmented MP4 (standard ISO MP4, as DASH and HLS stream it) needs no final
+    index: each fragment carries its own, so the file plays up to its last whole
+    fragment at any moment. OpenCV cannot write one: its FFmpeg backend hands
+    neither ``OPENCV_FFMPEG_WRITER_OPTIONS`` nor any ``VideoWriter`` parameter to the
+    muxer (checked on OpenCV 5.0: with ``movflags;frag_keyframe+empty_moov`` a
+    killed file still has no ``moov``).
+
+    Why segments, joined as they come: OpenCV can only finalise whole files, so it
+    encodes ``segment_seconds`` (1 s) at a time into a small hidden MP4 beside the
+    target, and each finished segment's frames are appended to the user's file as
+    one fragment, without re-encoding. The user gets one ``.mp4`` with the same
+    codec as before rather than numbered parts to stitch together; a kill loses at
+    most the segment being encoded (and may leave its hidden file behind), and a
+    write error such as a full disk leaves the file ending at its last whole fragment.
 
     ``path`` is where the video actually went (the fallback changes the suffix).
+    ``frames_written`` counts the frames handed to ``write``; after a write error,
+    those the file holds. AVI and MKV are written by OpenCV directly: they need no
+    final index, so a killed file keeps what reached the disk.
     """
 
-    def __init__(self, path: str | Path, fps: float, size: tuple[int, int]) -> None:
+    def __init__(self, path: str | Path, fps: float, size: tuple[int, int], *,
+                 segment_seconds: float = SEGMENT_SECONDS) -> None:
         requested = Path(path)
         self.size = (int(size[0]), int(size[1]))  # (width, height)
         self.fps = float(fps) if fps and fps > 0 else DEFAULT_FPS
         self.frames_written = 0
+        self.path, self.codec = requested, ""
+        self._writer: cv2.VideoWriter | None = None  # OpenCV's encoder: the whole file, or the current segment
+        self._file = None  # the user's file, when fragmented
+        self._error: OutputError | None = None
+        self._closed = False
+        self._segment_frames = max(1, round(self.fps * segment_seconds))
         parent = requested.parent if str(requested.parent) else Path(".")
-        if not parent.exists():
+        if not parent.is_dir():
             raise OutputError(f"folder does not exist: {parent}")
         if not os.access(parent, os.W_OK):
             raise OutputError(f"folder is not writable: {parent}")
         attempts = [(requested, c) for c in _CODECS.get(requested.suffix.lower(), ["mp4v"])]
-        attempts.append((requested.with_suffix(".avi"), "MJPG"))
-        self._writer = None
+        if requested.suffix.lower() != ".avi":
+            attempts.append((requested.with_suffix(".avi"), "MJPG"))
         for target, codec in attempts:
-            writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*codec), self.fps, self.size)
-            if writer.isOpened():
-                self._writer, self.path, self.codec = writer, target, codec
-                break
-            writer.release()
-        if self._writer is None:
-            raise OutputError(f"no video codec could open {requested} (tried {', '.join(c for _, c in attempts)})")
+            file = self._create(target)  # before any encoder: a clear message for a folder no file can be made in
+            if target.suffix.lower() in _FRAGMENTED_SUFFIXES:
+                self._open_fragmented(file, target, codec)
+            else:
+                file.close()
+                writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*codec), self.fps, self.size)
+                if writer.isOpened():
+                    self._writer = writer
+                else:
+                    writer.release()
+                    _remove(target)
+            if self._writer is not None:
+                self.path, self.codec = target, codec
+                return
+        raise OutputError(f"no video codec could open {requested} (tried {', '.join(c for _, c in attempts)})")
 
+    def _create(self, target: Path):
+        try:
+            return self._open_output(target)
+        except OSError as exc:
+            raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+
+    # -- fragmented MP4 ---------------------------------------------------------------------
+    def _open_fragmented(self, file, target: Path, codec: str) -> None:
+        """Start the first segment's encoder; on success ``file`` becomes the user's file, else it is removed."""
+        self._segment_path = target.with_name(f".{target.name}.segment{target.suffix}")
+        self._fourcc = cv2.VideoWriter_fourcc(*codec)
+        self._fragments = FragmentedMp4(file)
+        self._segment_count = 0  # frames in the segment being encoded
+        self._committed = 0  # frames in the user's file
+        if self._start_segment():
+            self._file = file
+            return
+        file.close()
+        _remove(target)
+
+    def _open_output(self, target: Path):
+        """The user's file, unbuffered: what ``write`` reports written is in the OS, which a kill cannot undo.
+
+        (Also the seam where tests put a disk that fills up.)
+        """
+        return open(target, "wb", buffering=0)
+
+    def _start_segment(self) -> bool:
+        writer = cv2.VideoWriter(str(self._segment_path), self._fourcc, self.fps, self.size)
+        if writer.isOpened():
+            self._writer = writer
+            return True
+        writer.release()
+        _remove(self._segment_path)
+        return False
+
+    def _commit_segment(self) -> None:
+        """Finalise the segment being encoded and append its frames to the user's file as one fragment."""
+        assert self._writer is not None
+        self._writer.release()
+        self._writer = None
+        count, self._segment_count = self._segment_count, 0
+        try:
+            data = self._segment_path.read_bytes()
+            self._fragments.append(data)
+        except OSError as exc:
+            raise self._fail(self._os_error_message(exc), count) from None
+        except (ValueError, KeyError, IndexError, struct.error) as exc:  # a segment OpenCV could not finalise
+            raise self._fail(self._broken_segment_message(exc), count) from None
+        self._committed += count
+
+    def _fail(self, message: str, lost: int) -> OutputError:
+        """Stop for good: the ``lost`` frames of the segment did not make it into the file."""
+        self.frames_written -= lost
+        self._error = OutputError(message)
+        _remove(self._segment_path)
+        return self._error
+
+    def _os_error_message(self, exc: OSError) -> str:
+        saved = f"the first {self._committed / self.fps:.1f} s are saved" if self._committed else "nothing was saved"
+        if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            return f"disk full: no space left on the device for {self.path.name} ({saved})"
+        if exc.errno == errno.EFBIG:
+            return f"{self.path.name} reached the largest file this disk allows ({saved})"
+        return f"cannot write {self.path}: {exc.strerror or exc} ({saved})"
+
+    def _broken_segment_message(self, exc: Exception) -> str:
+        """OpenCV reports no write errors: a segment it could not finalise on a nearly full disk means a full disk."""
+        try:
+            free = shutil.disk_usage(self.path.parent).free
+        except OSError:
+            free = -1
+        if 0 <= free < 16 * 1024 * 1024:
+            return self._os_error_message(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
+        return f"the video encoder failed while writing {self.path.name}: {exc}"
+
+    # -- the public part --------------------------------------------------------------------
     def write(self, frame: np.ndarray) -> None:
-        if self._writer is None:
+        if self._error is not None:
+            raise self._error
+        if self._closed:
             raise OutputError(f"{self.path.name} is already closed")
         if (frame.shape[1], frame.shape[0]) != self.size:
             frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
+        if self._file is None:
+            assert self._writer is not None
+            self._writer.write(frame)
+            self.frames_written += 1
+            return
+        if self._writer is None and not self._start_segment():
+            self._error = OutputError(self._broken_segment_message(RuntimeError("it could not start a new segment")))
+            raise self._error
         self._writer.write(frame)
         self.frames_written += 1
+        self._segment_count += 1
+        if self._segment_count >= self._segment_frames:
+            self._commit_segment()
 
     def close(self) -> None:
-        """Finalise the container (writes the MP4 index); safe to call twice."""
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
+        """Finalise the file (the frames not yet in it, and its total duration); safe to call twice.
+
+        Raises ``OutputError`` if the last frames could not be saved; the file is closed
+        and plays up to the last fragment either way.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._file is not None and self._writer is not None and self._segment_count and self._error is None:
+                self._commit_segment()
+        finally:
+            if self._writer is not None:
+                self._writer.release()
+                self._writer = None
+            if self._file is not None:
+                file, self._file = self._file, None
+                try:
+                    os.fsync(file.fileno())  # on the disk, not only in the OS, before close returns
+                except (OSError, ValueError, AttributeError):
+                    pass
+                try:
+                    file.close()
+                except OSError:
+                    pass  # every fragment went to the OS when it was appended
+                _remove(self._segment_path)
+                if self._fragments.empty:
+                    _remove(self.path)  # not one frame saved: no empty, unplayable file left behind
 
     def __enter__(self) -> "VideoWriter":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> None:
+        try:
+            self.close()
+        except OutputError:
+            if exc_type is None:
+                raise  # otherwise the error already on its way out says more
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass

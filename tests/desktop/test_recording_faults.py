@@ -1,0 +1,142 @@
+"""The recorder thread under faults: a disk that fills up mid-recording, a folder it cannot write.
+
+Drives ``RecorderWorker`` the way ``SessionController`` does (submit while not busy,
+then finish) and checks what the user is told and what the file keeps.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from desktop.recording import DetectionLog, RecordedFrame, RecorderWorker, RecordingPlan
+from detector import Detections
+from detector.video import VideoWriter
+
+SIZE = (320, 240)  # (width, height)
+FPS = 10.0  # the writer appends to the file once a second: every 10 frames
+
+
+def frame(i: int) -> np.ndarray:
+    """A frame that says its index in 8 black or white blocks, one per bit (survives compression)."""
+    image = np.full((SIZE[1], SIZE[0], 3), 120, np.uint8)
+    for bit in range(8):
+        image[:40, bit * 40:(bit + 1) * 40] = 255 if i >> bit & 1 else 0
+    return image
+
+
+def frame_index(image: np.ndarray) -> int:
+    return sum(1 << bit for bit in range(8) if image[8:32, bit * 40 + 8:bit * 40 + 32].mean() > 128)
+
+
+def indices_in(path: Path) -> list[int]:
+    capture = cv2.VideoCapture(str(path))
+    assert capture.isOpened(), f"OpenCV cannot open {path}"
+    found = []
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            break
+        assert image.shape == (SIZE[1], SIZE[0], 3)
+        found.append(frame_index(image))
+    capture.release()
+    return found
+
+
+class FillingDisk:
+    """A file on a disk with room for ``growths`` writes that grow it; the next is cut short, then ENOSPC."""
+
+    def __init__(self, file, growths: int) -> None:
+        self._file, self._left, self._full = file, growths, False
+
+    def write(self, data) -> int:
+        if self._file.tell() + len(data) <= os.fstat(self._file.fileno()).st_size:
+            return self._file.write(data)  # rewriting bytes the file has needs no new space
+        if self._left > 0:
+            self._left -= 1
+            return self._file.write(data)
+        if not self._full:
+            self._full = True
+            return self._file.write(bytes(data)[: len(data) // 2])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def __getattr__(self, name):
+        return getattr(self._file, name)
+
+
+def record(qtbot, plan: RecordingPlan, frames: int):
+    """Hand ``frames`` frames to a recorder as the controller does; returns (failed messages, summary)."""
+    worker = RecorderWorker(plan)
+    failures: list[str] = []
+    worker.failed.connect(failures.append)
+    with qtbot.waitSignal(worker.summary_ready, timeout=15_000) as done:
+        worker.start()
+        for i in range(frames):
+            item = RecordedFrame(frame(i), source_index=i, time_s=i / FPS, detections=Detections())
+            qtbot.waitUntil(lambda item=item: worker.submit(item) or worker.isFinished() or bool(failures),
+                            timeout=5_000)
+            if failures:
+                break
+        worker.finish()
+    assert worker.wait(5_000)
+    qtbot.wait(10)  # let a queued "failed" arrive
+    return failures, done.args[0]
+
+
+def test_a_disk_that_fills_up_mid_recording_keeps_what_was_written_and_says_so(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setattr(VideoWriter, "_open_output",
+                        lambda self, target: FillingDisk(open(target, "wb", buffering=0), growths=2))
+    target = tmp_path / "clip.mp4"
+    failures, summary = record(qtbot, RecordingPlan(target, FPS, SIZE, "jsonl"), frames=60)
+
+    assert len(failures) == 1 and "disk full" in failures[0] and "space" in failures[0], failures
+    assert summary.error == failures[0]
+    assert summary.video_path == target and summary.codec == "mp4v"
+    assert summary.frames_written == 20  # two whole seconds fitted; the third did not
+    assert 30 <= summary.frames_received < 60  # it stopped taking frames once the disk was full
+    assert indices_in(target) == list(range(20))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.jsonl", "clip.mp4"]  # no segment left behind
+
+
+def test_an_os_error_from_the_detections_log_is_reported_as_a_full_disk(qtbot, tmp_path, monkeypatch):
+    original = DetectionLog.write
+
+    def full(self, video_frame, item):
+        if video_frame >= 15:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        original(self, video_frame, item)
+
+    monkeypatch.setattr(DetectionLog, "write", full)
+    target = tmp_path / "clip.mp4"
+    failures, summary = record(qtbot, RecordingPlan(target, FPS, SIZE, "csv"), frames=40)
+
+    assert len(failures) == 1 and "disk full" in failures[0], failures
+    assert summary.frames_written == 16  # the frame whose detections failed is in the video, then it stopped
+    assert indices_in(target) == list(range(16))  # finalised: the last, partial second is in the file too
+
+
+@pytest.fixture
+def unwritable_folder(tmp_path):
+    """A folder no file can be created in (chmod is not enough for root, so fall back to /proc)."""
+    folder = tmp_path / "readonly"
+    folder.mkdir()
+    folder.chmod(0o555)
+    for candidate in (folder, Path("/proc")):
+        try:
+            (candidate / "probe").write_bytes(b"")
+            (candidate / "probe").unlink()
+        except OSError:
+            return candidate
+    pytest.skip("no unwritable folder on this machine (running as root without /proc?)")
+
+
+def test_a_folder_that_cannot_be_written_is_reported_before_any_frame(qtbot, unwritable_folder):
+    failures, summary = record(qtbot, RecordingPlan(unwritable_folder / "clip.mp4", FPS, SIZE), frames=0)
+
+    assert len(failures) == 1 and "cannot write" in failures[0] and "clip.mp4" in failures[0], failures
+    assert summary.video_path is None and summary.frames_written == 0 and summary.error == failures[0]

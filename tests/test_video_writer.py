@@ -1,0 +1,303 @@
+"""The annotated-video writer under faults: killed mid-recording, a folder it cannot write, a full disk.
+
+Pure (no Qt). Frames are synthetic, each marked with its index, so a read-back
+shows both how many frames survived and that they are the right ones in order.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from types import SimpleNamespace
+
+import cv2
+import numpy as np
+import pytest
+
+from detector.errors import OutputError
+from detector.video import VideoWriter
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SIZE = (320, 240)  # (width, height)
+FPS = 10.0  # 1-s segments of 10 frames
+
+
+def frame(i: int) -> np.ndarray:
+    """A frame that says its index in a way lossy compression keeps: 8 black or white blocks, one per bit."""
+    image = np.full((SIZE[1], SIZE[0], 3), 90 + (i * 7) % 80, np.uint8)
+    for bit in range(8):
+        if i >> bit & 1:
+            image[:40, bit * 40:(bit + 1) * 40] = 255
+        else:
+            image[:40, bit * 40:(bit + 1) * 40] = 0
+    cv2.putText(image, str(i), (40, 180), cv2.FONT_HERSHEY_SIMPLEX, 3, (255, 255, 255), 6)
+    return image
+
+
+def frame_index(image: np.ndarray) -> int:
+    return sum(1 << bit for bit in range(8) if image[8:32, bit * 40 + 8:bit * 40 + 32].mean() > 128)
+
+
+def read_back(path: Path) -> list[np.ndarray]:
+    capture = cv2.VideoCapture(str(path))
+    assert capture.isOpened(), f"OpenCV cannot open {path}"
+    frames = []
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            break
+        frames.append(image)
+    capture.release()
+    return frames
+
+
+def assert_first_frames(path: Path, count: int) -> None:
+    """``path`` plays exactly frames 0 .. count-1, full size, in order."""
+    frames = read_back(path)
+    assert len(frames) == count, (len(frames), count)
+    assert all(f.shape == (SIZE[1], SIZE[0], 3) for f in frames)
+    assert [frame_index(f) for f in frames] == list(range(count))
+
+
+@pytest.fixture(scope="module")
+def unwritable_folder(tmp_path_factory):
+    """A folder no file can be created in (chmod is not enough for root, so fall back to /proc)."""
+    folder = tmp_path_factory.mktemp("readonly")
+    folder.chmod(0o555)
+    for candidate in (folder, Path("/proc")):
+        try:
+            (candidate / "probe").write_bytes(b"")
+            (candidate / "probe").unlink()
+        except OSError:
+            return candidate
+    pytest.skip("no unwritable folder on this machine (running as root without /proc?)")
+
+
+class FillingDisk:
+    """The user's file on a disk with room for ``growths`` writes that grow it; the next is cut short, then ENOSPC.
+
+    A short write followed by ENOSPC is what a real file system does when it fills up;
+    rewriting bytes the file already has needs no new space and still works.
+    """
+
+    def __init__(self, file, growths: int) -> None:
+        self._file, self._left = file, growths
+        self.size_before_full: int | None = None
+
+    def write(self, data) -> int:
+        end = os.fstat(self._file.fileno()).st_size
+        if self._file.tell() + len(data) <= end:
+            return self._file.write(data)
+        if self._left > 0:
+            self._left -= 1
+            return self._file.write(data)
+        if self.size_before_full is None:
+            self.size_before_full = end
+            return self._file.write(bytes(data)[: len(data) // 2])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def __getattr__(self, name):
+        return getattr(self._file, name)
+
+
+def test_a_finished_recording_has_every_frame_and_leaves_nothing_beside_it(tmp_path):
+    target = tmp_path / "clip.mp4"
+    with VideoWriter(target, FPS, SIZE) as writer:
+        for i in range(25):
+            writer.write(frame(i))
+    assert writer.path == target and writer.codec == "mp4v" and writer.frames_written == 25
+    assert_first_frames(target, 25)
+    capture = cv2.VideoCapture(str(target))
+    assert capture.get(cv2.CAP_PROP_FRAME_COUNT) == 25  # the duration is in the header
+    capture.set(cv2.CAP_PROP_POS_FRAMES, 17)
+    ok, image = capture.read()
+    capture.release()
+    assert ok and frame_index(image) == 17  # seeking lands on the right frame
+    assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]  # the hidden segment file is gone
+
+
+# The child imports detector.video without the package's __init__ (which loads torch, seconds of it).
+CHILD_IMPORTS = """
+    import sys, types
+    package = types.ModuleType("detector")
+    package.__path__ = [{root!r} + "/detector"]
+    sys.modules["detector"] = package
+    sys.path.insert(0, {tests!r})
+    from test_video_writer import FPS, SIZE, frame
+"""
+
+KILLED_WRITER = textwrap.dedent(CHILD_IMPORTS + """
+    import os, signal
+    from detector.video import VideoWriter
+    writer = VideoWriter({target!r}, FPS, SIZE)
+    for i in range({frames}):
+        writer.write(frame(i))
+    print("wrote", writer.frames_written, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # no close(), no atexit, no finally: like a crash or kill -9
+""")
+
+
+def test_a_killed_recording_plays_up_to_the_last_second(tmp_path):
+    target = tmp_path / "killed.mp4"
+    code = KILLED_WRITER.format(root=str(REPO_ROOT), tests=str(REPO_ROOT / "tests"), target=str(target), frames=65)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == -signal.SIGKILL, result.stderr
+    assert "wrote 65" in result.stdout
+    # 65 frames = 6 whole 1-s segments in the file + 5 frames still in the encoder when killed
+    assert_first_frames(target, 60)
+
+
+class WriteLog:
+    """The user's file, with every write logged as (offset, bytes), to rebuild it as it was at any moment."""
+
+    def __init__(self, file) -> None:
+        self._file, self.writes = file, []
+
+    def write(self, data) -> int:
+        self.writes.append((self._file.tell(), bytes(data)))
+        return self._file.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self._file, name)
+
+
+def test_a_kill_in_the_middle_of_appending_a_fragment_loses_only_that_fragment(tmp_path, monkeypatch):
+    """A kill can cut a write short anywhere, even inside the fragment's header: the file must still open."""
+    logs: list[WriteLog] = []
+
+    def logged(self, target):
+        logs.append(WriteLog(open(target, "wb", buffering=0)))
+        return logs[-1]
+
+    monkeypatch.setattr(VideoWriter, "_open_output", logged)
+    with VideoWriter(tmp_path / "whole.mp4", FPS, SIZE) as writer:
+        for i in range(40):
+            writer.write(frame(i))
+    writes = logs[0].writes
+    last = max(i for i, (_, data) in enumerate(writes) if len(data) > 1000)  # the fourth fragment
+
+    def file_as_it_was(upto: int, cut: int) -> bytes:
+        """The file after writes[:upto] and the first ``cut`` bytes of writes[upto]."""
+        content = bytearray()
+        for offset, data in writes[:upto] + [(writes[upto][0], writes[upto][1][:cut])]:
+            content[offset:offset + len(data)] = data
+        return bytes(content)
+
+    size = len(writes[last][1])
+    moments = [(last, cut) for cut in (4, 8, 20, 40, 44, 60, 100, 150, 250, size // 2, size - 1, size)]
+    moments.append((last + 1, 0))  # the whole fragment written, not yet marked as one
+    for upto, cut in moments:
+        cut_file = tmp_path / f"cut-{upto}-{cut}.mp4"
+        cut_file.write_bytes(file_as_it_was(upto, cut))
+        frames = read_back(cut_file)
+        assert [frame_index(f) for f in frames] == list(range(30)), (upto, cut)
+    assert_first_frames(tmp_path / "whole.mp4", 40)
+
+
+def test_a_folder_that_cannot_be_written_is_refused_before_any_frame(tmp_path, unwritable_folder):
+    with pytest.raises(OutputError, match="cannot write|not writable"):
+        VideoWriter(unwritable_folder / "clip.mp4", FPS, SIZE)
+    with pytest.raises(OutputError, match="folder does not exist"):
+        VideoWriter(tmp_path / "missing" / "clip.mp4", FPS, SIZE)
+    assert not (tmp_path / "missing").exists()
+
+
+def test_a_disk_that_fills_up_stops_the_writer_with_a_clear_error_and_keeps_what_was_written(tmp_path, monkeypatch):
+    disks: list[FillingDisk] = []
+
+    def filling(self, target):
+        disks.append(FillingDisk(open(target, "wb", buffering=0), growths=3))  # 3 fragments
+        return disks[-1]
+
+    monkeypatch.setattr(VideoWriter, "_open_output", filling)
+    target = tmp_path / "full.mp4"
+    writer = VideoWriter(target, FPS, SIZE)
+    with pytest.raises(OutputError, match="disk full") as failure:
+        for i in range(60):
+            writer.write(frame(i))
+    assert i == 39  # the fourth segment was the one that did not fit
+    assert "first 3.0 s are saved" in str(failure.value)
+    with pytest.raises(OutputError, match="disk full"):
+        writer.write(frame(40))  # and it stays stopped
+    writer.close()
+    writer.close()
+    assert writer.frames_written == 30
+    assert target.stat().st_size == disks[0].size_before_full  # the half-written fragment was cut off
+    assert_first_frames(target, 30)
+    assert [p.name for p in tmp_path.iterdir()] == ["full.mp4"]
+
+
+def test_a_disk_full_before_the_first_second_leaves_no_empty_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(VideoWriter, "_open_output",
+                        lambda self, target: FillingDisk(open(target, "wb", buffering=0), growths=0))
+    writer = VideoWriter(tmp_path / "none.mp4", FPS, SIZE)
+    for i in range(5):
+        writer.write(frame(i))
+    with pytest.raises(OutputError, match="disk full.*nothing was saved"):
+        writer.close()  # the first segment is appended at close, and does not fit
+    assert writer.frames_written == 0
+    assert list(tmp_path.iterdir()) == []
+
+
+REAL_LIMIT_WRITER = textwrap.dedent(CHILD_IMPORTS + """
+    import json, resource, signal
+    from detector.errors import OutputError
+    from detector.video import VideoWriter
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG
+    resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))
+    writer = VideoWriter({target!r}, FPS, SIZE)
+    error = None
+    try:
+        for i in range(200):
+            writer.write(frame(i))
+    except OutputError as exc:
+        error = str(exc)
+    writer.close()
+    print(json.dumps({{"error": error, "frames": writer.frames_written}}))
+""")
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="needs POSIX file size limits")
+def test_a_real_write_failure_from_the_os_keeps_the_file_playable(tmp_path):
+    """No monkeypatching: the kernel refuses to grow the file past RLIMIT_FSIZE, mid-fragment."""
+    target = tmp_path / "limited.mp4"
+    code = REAL_LIMIT_WRITER.format(root=str(REPO_ROOT), tests=str(REPO_ROOT / "tests"), target=str(target),
+                                    limit=60_000)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome["error"] and "largest file" in outcome["error"], outcome
+    assert 10 <= outcome["frames"] < 200 and outcome["frames"] % 10 == 0, outcome
+    assert target.stat().st_size <= 60_000
+    assert_first_frames(target, outcome["frames"])
+
+
+def test_an_encoder_that_cannot_finish_its_segment_on_a_full_disk_says_disk_full(tmp_path, monkeypatch):
+    """OpenCV reports no write errors: a full disk shows up as a segment it could not finalise."""
+    from detector import fmp4, video
+
+    real_read_track, calls = fmp4._read_track, []
+
+    def read_track(data):
+        calls.append(len(data))
+        if len(calls) == 3:
+            raise ValueError("the segment has no index (moov)")  # what a segment cut short by a full disk gives
+        return real_read_track(data)
+
+    monkeypatch.setattr(fmp4, "_read_track", read_track)
+    nearly_full = SimpleNamespace(total=10**9, used=10**9 - 4096, free=4096)
+    monkeypatch.setattr(video.shutil, "disk_usage", lambda _path: nearly_full)
+    target = tmp_path / "encoder.mp4"
+    writer = VideoWriter(target, FPS, SIZE)
+    with pytest.raises(OutputError, match=r"disk full.*first 2\.0 s are saved"):
+        for i in range(40):
+            writer.write(frame(i))
+    writer.close()
+    assert writer.frames_written == 20
+    assert_first_frames(target, 20)
