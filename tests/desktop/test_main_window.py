@@ -215,3 +215,20 @@ def test_one_off_flags_do_not_change_the_saved_settings(qtbot, launch, vtest_pat
     window.close()
     again = launch()
     assert again.controller.realtime  # the next plain start plays files at their own FPS again
+
+
+def test_seeking_a_file_jumps_there_and_a_snapshot_saves_the_frame_on_screen(qtbot, launch, vtest_path, tmp_path):
+    window = launch(source=str(vtest_path), model=_shipped_model(), fast=True)
+    _wait_for_detection(qtbot, window, 3)
+    window.controller.set_loop(False)
+    window.playback.seek_slider.setValue(700)  # as if dragged
+    qtbot.waitUntil(lambda: 700 <= window.controller.last_shown.result.index < 760, timeout=FLOW_TIMEOUT_MS)
+    paused_at = _pause_on_a_frame(qtbot, window)
+    assert window.playback.position.text() == f"{paused_at + 1} / 795"
+
+    with qtbot.waitSignal(window.controller.message, timeout=5_000) as saved:
+        window.snapshot_action.trigger()  # the S key
+    path = Path(saved.args[0].removeprefix("Snapshot saved to "))
+    image = cv2.imread(str(path))
+    assert image is not None and image.shape == (576, 768, 3)
+    assert np.array_equal(image, window.controller.last_shown.image)  # exactly what is on screen, boxes included
