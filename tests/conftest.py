@@ -27,6 +27,20 @@ def voc_root() -> Path:
     return VOC
 
 
+@pytest.fixture(scope="session")
+def unwritable_folder(tmp_path_factory) -> Path:
+    """A folder no file can be created in (chmod is not enough for root, so fall back to /proc)."""
+    folder = tmp_path_factory.mktemp("readonly")
+    folder.chmod(0o555)
+    for candidate in (folder, Path("/proc")):
+        try:
+            (candidate / "probe").write_bytes(b"")
+            (candidate / "probe").unlink()
+        except OSError:
+            return candidate
+    pytest.skip("no unwritable folder on this machine (running as root without /proc?)")
+
+
 VOC_CLASSES = (
     "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
     "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",

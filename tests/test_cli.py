@@ -187,18 +187,6 @@ def test_broken_training_package_only_breaks_train(capsys, monkeypatch):
 
 
 # -- every mistake: exit code 2, one line on stderr, no traceback, JSON error on stdout ------------------
-@pytest.fixture(scope="module")
-def unwritable_folder(tmp_path_factory):
-    """A folder no file can be created in (chmod is not enough for root, so fall back to /proc)."""
-    folder = tmp_path_factory.mktemp("readonly")
-    folder.chmod(0o555)
-    for candidate in (folder, Path("/proc")):
-        try:
-            (candidate / "probe").write_bytes(b"")
-            (candidate / "probe").unlink()
-        except OSError:
-            return candidate
-    pytest.skip("no unwritable folder on this machine (running as root without /proc?)")
 
 
 @pytest.fixture(scope="module")

@@ -65,18 +65,6 @@ def assert_first_frames(path: Path, count: int) -> None:
     assert [frame_index(f) for f in frames] == list(range(count))
 
 
-@pytest.fixture(scope="module")
-def unwritable_folder(tmp_path_factory):
-    """A folder no file can be created in (chmod is not enough for root, so fall back to /proc)."""
-    folder = tmp_path_factory.mktemp("readonly")
-    folder.chmod(0o555)
-    for candidate in (folder, Path("/proc")):
-        try:
-            (candidate / "probe").write_bytes(b"")
-            (candidate / "probe").unlink()
-        except OSError:
-            return candidate
-    pytest.skip("no unwritable folder on this machine (running as root without /proc?)")
 
 
 class FillingDisk:

@@ -322,3 +322,32 @@ def test_closing_while_a_model_loads_a_file_records_and_a_camera_opens_takes_und
         assert frames >= 20
     finally:
         release.set()
+
+
+def test_killing_the_app_mid_recording_leaves_a_playable_file(vtest_path, tmp_path, isolated_settings):
+    import subprocess
+    import sys
+
+    recording = tmp_path / "killed.mp4"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    process = subprocess.Popen([sys.executable, "-m", "desktop", "--source", str(vtest_path), "--fast",
+                                "--record", str(recording), "--exit-after-frames", "100000"],
+                               cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and (not recording.exists() or recording.stat().st_size < 3_000_000):
+            time.sleep(0.2)  # until a few seconds of video are on disk
+        assert process.poll() is None, "the app ended before it could be killed"
+    finally:
+        process.kill()  # SIGKILL: no chance to finalise anything
+        process.wait(30)
+    capture = cv2.VideoCapture(str(recording))
+    frames = 0
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            break
+        assert image.shape == (576, 768, 3)
+        frames += 1
+    capture.release()
+    assert frames >= 20, f"only {frames} frames survived the kill"

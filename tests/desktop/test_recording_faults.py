@@ -120,19 +120,6 @@ def test_an_os_error_from_the_detections_log_is_reported_as_a_full_disk(qtbot, t
     assert indices_in(target) == list(range(16))  # finalised: the last, partial second is in the file too
 
 
-@pytest.fixture
-def unwritable_folder(tmp_path):
-    """A folder no file can be created in (chmod is not enough for root, so fall back to /proc)."""
-    folder = tmp_path / "readonly"
-    folder.mkdir()
-    folder.chmod(0o555)
-    for candidate in (folder, Path("/proc")):
-        try:
-            (candidate / "probe").write_bytes(b"")
-            (candidate / "probe").unlink()
-        except OSError:
-            return candidate
-    pytest.skip("no unwritable folder on this machine (running as root without /proc?)")
 
 
 def test_a_folder_that_cannot_be_written_is_reported_before_any_frame(qtbot, unwritable_folder):
