@@ -166,6 +166,69 @@ def bench_predictor(predictor, frames: Sequence[np.ndarray], *, count: int, batc
     )
 
 
+def _rss_mb() -> float | None:
+    """Resident memory of this process (Linux; None elsewhere)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as f:
+            pages = int(f.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@dataclass(frozen=True)
+class MemoryResult:
+    """Memory before and after ``frames`` predictions: resident set, and tensors the GPU allocator holds."""
+
+    frames: int
+    rss_mb_start: float | None
+    rss_mb_end: float | None
+    rss_mb_max: float | None
+    gpu_mb_start: float | None  # torch.cuda.memory_allocated; None without CUDA
+    gpu_mb_end: float | None
+    gpu_mb_max: float | None
+
+    def to_dict(self) -> dict:
+        data = {k: (round(v, 1) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+        for kind in ("rss", "gpu"):
+            start, end = getattr(self, f"{kind}_mb_start"), getattr(self, f"{kind}_mb_end")
+            data[f"{kind}_mb_growth"] = round(end - start, 1) if start is not None and end is not None else None
+        return data
+
+
+def memory_soak(predictor, frames: Sequence[np.ndarray], *, count: int, conf: float = 0.25, iou: float = 0.45,
+                samples: int = 50) -> MemoryResult:
+    """Predict ``count`` frames (cycling through ``frames``) and sample memory ``samples`` times.
+
+    Measured after a warm-up pass over every frame size, so what is reported is growth, not set-up.
+    """
+    import torch
+
+    cuda = predictor.device.type == "cuda"
+
+    def gpu_mb() -> float | None:
+        return torch.cuda.memory_allocated(predictor.device) / 2**20 if cuda else None
+
+    for frame in frames[: min(len(frames), 20)]:
+        predictor.predict(frame, conf=conf, iou=iou)
+    rss_start, gpu_start = _rss_mb(), gpu_mb()
+    rss_seen, gpu_seen = [rss_start], [gpu_start]
+    every = max(1, count // max(1, samples))
+    for i in range(count):
+        predictor.predict(frames[i % len(frames)], conf=conf, iou=iou)
+        if (i + 1) % every == 0:
+            rss_seen.append(_rss_mb())
+            gpu_seen.append(gpu_mb())
+    rss_end, gpu_end = _rss_mb(), gpu_mb()
+
+    def peak(values: list[float | None]) -> float | None:
+        known = [v for v in values if v is not None]
+        return max(known) if known else None
+
+    return MemoryResult(count, rss_start, rss_end, peak(rss_seen + [rss_end]), gpu_start, gpu_end,
+                        peak(gpu_seen + [gpu_end]))
+
+
 def ultralytics_available() -> bool:
     return importlib.util.find_spec("ultralytics") is not None
 

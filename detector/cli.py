@@ -30,6 +30,7 @@ EXIT_USAGE = 2  # the user can fix it: bad argument, unknown model, missing or u
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 
 DEFAULT_MODEL = "yolo-mnv3-small"
+DEFAULT_BENCH_FRAMES = 200
 COMMANDS = ("info", "predict", "val", "bench", "export", "train")
 DEVICE_NAMES = ("auto", "cpu", "cuda", "mps")
 DEBUG_ENV = "LIVEDET_DEBUG"
@@ -141,7 +142,8 @@ def _make_predictor(args, *, warmup: bool = True):
     from .predictor import Predictor
 
     model = load_model(args.model, models_dir=args.models_dir)
-    return Predictor(model, device=args.device, imgsz=args.imgsz, backend=args.backend, warmup=warmup)
+    return Predictor(model, device=args.device, imgsz=args.imgsz, backend=args.backend, warmup=warmup,
+                     half=getattr(args, "half", None), cuda_graph=getattr(args, "cuda_graph", None))
 
 
 def _describe(predictor) -> None:
@@ -319,12 +321,18 @@ def cmd_bench(args) -> dict:
     if args.compare_ultralytics and not ultralytics_available():
         raise LiveDetError("--compare-ultralytics needs the ultralytics package, which is not importable here "
                            "(install it in a separate venv, never into LiveDet's)")
+    if args.file_job:
+        from .video import classify_source
+
+        if not args.source or classify_source(args.source) != "video":
+            raise LiveDetError("--file-job needs --source VIDEO_FILE")
     predictor = _make_predictor(args, warmup=False)  # bench does its own warm-up
-    frames = load_frames(args.source, args.frames)
+    count = args.frames or DEFAULT_BENCH_FRAMES
+    frames = load_frames(args.source, count)
     _describe(predictor)
-    _say(f"{len(frames)} frames of {frames[0].shape[1]}x{frames[0].shape[0]} in memory; timing {args.frames} "
+    _say(f"{len(frames)} frames of {frames[0].shape[1]}x{frames[0].shape[0]} in memory; timing {count} "
          f"after {args.warmup} warm-up calls")
-    ours = bench_predictor(predictor, frames, count=args.frames, batch=args.batch, warmup=args.warmup,
+    ours = bench_predictor(predictor, frames, count=count, batch=args.batch, warmup=args.warmup,
                            conf=args.conf, iou=args.iou)
     summary = {
         "command": "bench",
@@ -345,11 +353,23 @@ def cmd_bench(args) -> dict:
     if args.compare_ultralytics:
         threads = args.ultralytics_threads or torch.get_num_threads()
         theirs, facts = bench_ultralytics(frames, model=args.ultralytics_model, imgsz=predictor.imgsz,
-                                          device=str(predictor.device), count=args.frames, batch=args.batch,
+                                          device=str(predictor.device), count=count, batch=args.batch,
                                           warmup=args.warmup, conf=args.conf, iou=args.iou, threads=threads)
         summary["ultralytics"] = {**theirs.to_dict(), **facts}
         summary["fps_ratio_vs_ultralytics"] = round(ours.fps / theirs.fps, 3) if theirs.fps else None
         rows.append((theirs.model, theirs))
+    if args.file_job:
+        summary["file_job"] = _bench_file_job(args, predictor)
+    if args.soak:
+        from .benchmark import memory_soak
+
+        _say(f"memory: predicting {args.soak} frames ...")
+        memory = memory_soak(predictor, frames, count=args.soak, conf=args.conf, iou=args.iou).to_dict()
+        summary["memory"] = memory
+        gpu = (f", GPU allocated {memory['gpu_mb_start']} -> {memory['gpu_mb_end']} MB"
+               if memory["gpu_mb_start"] is not None else "")
+        _say(f"memory over {args.soak} frames: resident {memory['rss_mb_start']} -> {memory['rss_mb_end']} MB "
+             f"(max {memory['rss_mb_max']}){gpu}")
     busy = [r.other_cpu_cores for _, r in rows if r.other_cpu_cores]
     if busy and max(busy) > 0.2:
         _say(f"warning: other processes kept {max(busy):.1f} cores busy while timing; these numbers are not clean")
@@ -358,6 +378,36 @@ def cmd_bench(args) -> dict:
         _say(f"{name:<34} {r.latency_ms_p50:>8.2f} {r.latency_ms_p90:>8.2f} {r.fps:>8.1f} "
              f"{r.pre_ms_p50:>7.2f} {r.infer_ms_p50:>7.2f} {r.post_ms_p50:>7.2f}")
     return summary
+
+
+def _bench_file_job(args, predictor) -> dict:
+    """``bench --file-job``: predict to an annotated MP4 against the decode-and-encode ceiling, same run."""
+    from .throughput import decode_encode_ceiling, predict_file_job, ultralytics_file_job
+
+    limit = args.frames  # default: the whole file
+    _say("file job: decode + encode with no model (the ceiling) ...")
+    decode_encode_ceiling(args.source, max_frames=min(limit or 100, 100))  # warm the page cache and codecs
+    ceiling = decode_encode_ceiling(args.source, max_frames=limit)
+    _say(f"file job: predict -> annotated MP4, batch {args.batch} ...")
+    job = predict_file_job(args.source, predictor, batch=args.batch, conf=args.conf, iou=args.iou, max_frames=limit)
+    result = {
+        "frames": job.frames,
+        "fps": round(job.fps, 2),
+        "ceiling_fps": round(ceiling.fps, 2),
+        "fraction_of_ceiling": round(job.fps / ceiling.fps, 3) if ceiling.fps else None,
+        "batch": args.batch,
+    }
+    line = (f"file job: {job.frames} frames at {job.fps:.1f} FPS; decode + encode alone {ceiling.fps:.1f} FPS "
+            f"({result['fraction_of_ceiling']:.0%} of the ceiling)")
+    if args.compare_ultralytics:
+        theirs = ultralytics_file_job(args.source, model=args.ultralytics_model, imgsz=predictor.imgsz,
+                                      device="cpu" if predictor.device.type == "cpu" else "0", conf=args.conf,
+                                      iou=args.iou, max_frames=limit)
+        result["ultralytics_fps"] = round(theirs.fps, 2)
+        result["ratio_vs_ultralytics"] = round(job.fps / theirs.fps, 3) if theirs.fps else None
+        line += f"; Ultralytics {theirs.fps:.1f} FPS ({result['ratio_vs_ultralytics']}x)"
+    _say(line)
+    return result
 
 
 def cmd_export(args) -> dict:
@@ -394,6 +444,10 @@ def _model_options(parser: argparse.ArgumentParser, *, device: bool = True, imgs
                         help=imgsz_help or "network input size, a multiple of 32 (default: the model's)")
     if device:
         parser.add_argument("--device", type=_device, default="auto", help="auto, cpu, cuda[:N] or mps (default auto)")
+        parser.add_argument("--half", action=argparse.BooleanOptionalAction, default=None,
+                            help="fp16 on the GPU (default: on for CUDA)")
+        parser.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=None,
+                            help="replay each frame size as one CUDA graph (default: on for CUDA)")
         parser.add_argument("--backend", choices=("auto", "torch", "onnxruntime"), default="auto",
                             help="auto: ONNX Runtime on CPU, torch on GPUs")
 
@@ -468,7 +522,8 @@ def build_parser(*, load_train: bool = False) -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="latency and FPS of the full frame -> detections path")
     _model_options(bench)
     bench.add_argument("--source", default=None, help="video or images to time on (default: synthetic 1280x720)")
-    bench.add_argument("--frames", type=_positive_int, default=200, help="frames to time (default 200)")
+    bench.add_argument("--frames", type=_positive_int, default=None,
+                       help=f"frames to time (default {DEFAULT_BENCH_FRAMES}; for --file-job, the whole file)")
     bench.add_argument("--warmup", type=int, default=10, help="untimed calls first (default 10)")
     bench.add_argument("--batch", type=_positive_int, default=1, help="frames per call (default 1)")
     _thresholds(bench, 0.25, 0.45)
@@ -479,6 +534,11 @@ def build_parser(*, load_train: bool = False) -> argparse.ArgumentParser:
     bench.add_argument("--ultralytics-threads", type=_positive_int, default=None,
                        help="torch threads for Ultralytics (default: as many as LiveDet's torch uses; "
                             "Ultralytics itself would use cores - 1)")
+    bench.add_argument("--file-job", action="store_true",
+                       help="also time predict on the --source video to an annotated MP4, against decoding and "
+                            "re-encoding the same video with no model (the ceiling)")
+    bench.add_argument("--soak", type=_positive_int, default=None, metavar="N",
+                       help="also predict N frames and report memory growth (resident and GPU)")
     bench.set_defaults(handler=cmd_bench)
 
     export = sub.add_parser("export", help="export a model to ONNX")

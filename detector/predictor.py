@@ -13,7 +13,9 @@ import numpy as np
 import torch
 
 from .device import select_device
-from .engines import Engine, make_engine
+from .engines import Engine, TorchEngine, make_engine
+from .errors import LiveDetError
+from .fastpath import FastPath
 from .loader import LoadedModel
 from .ops.postprocess import (
     CANDIDATE_FLOOR,
@@ -69,6 +71,8 @@ class Predictor:
     ``device``: "auto" (CUDA, then MPS, then CPU), "cpu", "cuda" or "mps".
     ``backend``: "auto" (ONNX Runtime on CPU, torch elsewhere), "torch" or "onnxruntime".
     ``half``: fp16 on CUDA by default.
+    ``cuda_graph``: on CUDA, replay each frame size's whole frame -> candidates step as one
+    CUDA graph (default on; see ``detector.fastpath``).
     """
 
     def __init__(
@@ -81,6 +85,7 @@ class Predictor:
         half: bool | None = None,
         rect: bool = True,
         warmup: bool = True,
+        cuda_graph: bool | None = None,
     ) -> None:
         self.model = model
         self.imgsz = int(imgsz or model.spec.input_size)
@@ -88,8 +93,15 @@ class Predictor:
             raise ValueError(f"--imgsz must be a positive multiple of 32, got {self.imgsz}")
         self.rect = rect
         self.device = select_device(device) if model.network is not None else torch.device("cpu")
+        if half and self.device.type == "cpu":
+            raise LiveDetError("fp16 (--half) needs a GPU; on the CPU LiveDet runs fp32")
+        if cuda_graph and self.device.type != "cuda":
+            raise LiveDetError(f"CUDA graphs (--cuda-graph) need a CUDA GPU, but the device is {self.device.type}")
         self.engine: Engine = make_engine(model, self.device, backend=backend, half=half)
         self.device = self.engine.device
+        self.fast_path: FastPath | None = None
+        if self.device.type == "cuda" and isinstance(self.engine, TorchEngine) and cuda_graph is not False:
+            self.fast_path = FastPath(self.engine, self.device, self.engine.input_dtype, use_graph=True)
         self._meta_cache: dict[tuple[int, int], LetterboxMeta] = {}
         if warmup:
             self.warmup()
@@ -107,7 +119,8 @@ class Predictor:
     def device_label(self) -> str:
         """Short human description, e.g. "cuda fp16 (torch)" or "cpu (onnxruntime)"."""
         precision = " fp16" if self.engine.input_dtype == torch.float16 else ""
-        return f"{self.device.type}{precision} ({self.backend})"
+        graph = ", CUDA graphs" if self.fast_path is not None and self.fast_path.graphs_active else ""
+        return f"{self.device.type}{precision} ({self.backend}{graph})"
 
     # -- inference -------------------------------------------------------------------------
     def warmup(self, runs: int = 2) -> None:
@@ -167,6 +180,8 @@ class Predictor:
         if len(shapes) > 1:  # mixed sizes: letterboxes differ, run them one by one
             return [p for f in frames for p in self.predict_batch([f], conf=conf, iou=iou, max_det=max_det,
                                                                    keep_candidates=keep_candidates, multi_label=multi_label)]
+        if self.fast_path is not None and not multi_label:  # evaluation's multi-label keeps more than top-k rows
+            return self._predict_fast(frames, t0, conf=conf, iou=iou, max_det=max_det, keep_candidates=keep_candidates)
         images, metas = self._prepare(frames)
         self._sync()
         t1 = time.perf_counter()
@@ -188,4 +203,30 @@ class Predictor:
         t3 = time.perf_counter()
         n = len(frames)
         timings = StageTimings(pre_ms=(t1 - t0) * 1e3 / n, infer_ms=(t2 - t1) * 1e3 / n, post_ms=(t3 - t2) * 1e3 / n)
+        return [Prediction(detections=d, timings=timings, candidates=c) for d, c in results]
+
+    def _predict_fast(self, frames: list[np.ndarray], t0: float, *, conf: float, iou: float, max_det: int,
+                      keep_candidates: bool) -> list[Prediction]:
+        """The CUDA path: the device returns each frame's best ``CANDIDATE_TOP_K`` boxes; the floor,
+        thresholds and NMS run here on those few rows. ``pre`` is validation and staging, ``infer`` the
+        device round trip (upload, letterbox, network, decode, top-k, download)."""
+        meta = self._meta(frames[0].shape[:2])
+        t_checked = time.perf_counter()
+        (boxes, scores, class_ids), timing = self.fast_path(frames, meta)
+        t2 = time.perf_counter()
+        floor = min(CANDIDATE_FLOOR, conf)
+        results = []
+        for i in range(len(frames)):
+            keep = scores[i] > floor
+            cand = (torch.from_numpy(boxes[i][keep]), torch.from_numpy(scores[i][keep]), torch.from_numpy(class_ids[i][keep]))
+            kept = apply_thresholds(*cand, conf=conf, iou=iou, max_det=max_det)
+            candidates = None
+            if keep_candidates:
+                candidates = Candidates(cand[0].numpy(), cand[1].numpy(), cand[2].numpy().astype(np.int64), meta,
+                                        self.class_names)
+            results.append((to_detections(*kept, meta, self.class_names), candidates))
+        t3 = time.perf_counter()
+        n = len(frames)
+        timings = StageTimings(pre_ms=((t_checked - t0) * 1e3 + timing.staging_ms) / n,
+                               infer_ms=timing.device_ms / n, post_ms=(t3 - t2) * 1e3 / n)
         return [Prediction(detections=d, timings=timings, candidates=c) for d, c in results]

@@ -99,14 +99,17 @@ def to_input_array(padded_bgr: np.ndarray | list[np.ndarray]) -> np.ndarray:
     return np.ascontiguousarray(batch[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32) / np.float32(255.0)
 
 
-def letterbox_on_device(frame: torch.Tensor, meta: LetterboxMeta, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Same as ``letterbox`` + ``to_input_array`` for a (H, W, 3) BGR uint8 tensor already on the device.
+def letterbox_on_device(frames: torch.Tensor, meta: LetterboxMeta, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Same as ``letterbox`` + ``to_input_array`` for BGR uint8 frames already on the device:
+    one (H, W, 3) frame or a (B, H, W, 3) batch of frames of one size -> (B, 3, h, w).
 
     Bilinear without antialiasing, like OpenCV's ``INTER_LINEAR`` (tested against the CPU path).
+    Every step has a fixed shape, so it can be captured in a CUDA graph.
     """
     new_h, new_w = _resized_size(meta)
-    x = frame.permute(2, 0, 1).flip(0).unsqueeze(0).to(dtype)  # BGR HWC -> RGB NCHW
-    if (new_h, new_w) != tuple(frame.shape[:2]):
+    x = frames if frames.dim() == 4 else frames.unsqueeze(0)
+    x = x.permute(0, 3, 1, 2).flip(1).to(dtype)  # BGR NHWC -> RGB NCHW
+    if (new_h, new_w) != tuple(x.shape[2:]):
         x = F.interpolate(x, size=(new_h, new_w), mode="bilinear", align_corners=False)
     in_h, in_w = meta.input_size
     top, left = int(meta.pad_y), int(meta.pad_x)

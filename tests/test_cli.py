@@ -142,6 +142,20 @@ def test_bench_reports_latency_fps_and_stages(capsys, vtest_path):
     assert summary["versions"]["onnxruntime"] and "p50" in err
 
 
+def test_bench_file_job_against_the_ceiling_and_memory_soak(capsys, vtest_path):
+    summary, err = run_ok(capsys, "bench", "--model", "test-small", "--device", "cpu", "--source", str(vtest_path),
+                          "--frames", "30", "--warmup", "1", "--file-job", "--soak", "60")
+    job = summary["file_job"]
+    assert job["frames"] == 30 and job["fps"] > 0 and job["ceiling_fps"] > 0
+    assert job["fraction_of_ceiling"] == pytest.approx(job["fps"] / job["ceiling_fps"], abs=0.002)
+    memory = summary["memory"]
+    assert memory["frames"] == 60 and memory["gpu_mb_start"] is None  # no GPU: only resident memory
+    if memory["rss_mb_start"] is not None:  # Linux
+        assert memory["rss_mb_growth"] == pytest.approx(memory["rss_mb_end"] - memory["rss_mb_start"], abs=0.11)
+        assert abs(memory["rss_mb_growth"]) < 50
+    assert "of the ceiling" in err and "memory over 60 frames" in err
+
+
 def test_export_writes_an_onnx_file_that_loads(capsys, tmp_path):
     from detector.loader import load_model
 
@@ -236,6 +250,11 @@ def error_cases():
         pytest.param(["export", "--model", "test-small", "--output", "{tmp}/m.txt"], ".onnx", id="export-bad-suffix"),
         pytest.param(["export", "--model", "no-such-model"], "unknown model", id="export-unknown-model"),
         pytest.param(["bench", "--model", "test-small", "--frames", "0"], "positive", id="bench-zero-frames"),
+        pytest.param(["bench", "--model", "test-small", "--frames", "2", "--file-job"], "--source VIDEO",
+                     id="bench-file-job-without-video"),
+        pytest.param(["bench", "--model", "test-small", "--device", "cpu", "--half"], "fp16", id="half-on-cpu"),
+        pytest.param(["predict", "--model", "test-small", "--source", v, "--cuda-graph"], "CUDA graphs",
+                     id="cuda-graph-on-cpu", marks=cpu_only),
         pytest.param([], "choose a command", id="no-command"),
         pytest.param(["fly"], "invalid choice", id="unknown-command"),
     ]

@@ -45,6 +45,21 @@ def select_candidates(
     return boxes[box_idx], kept_scores, class_ids
 
 
+def topk_candidates(
+    boxes: torch.Tensor, scores: torch.Tensor, k: int = CANDIDATE_TOP_K
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Fixed-shape ``select_candidates`` for a batch: (B, N, 4), (B, N, C) -> the ``k`` best boxes per image.
+
+    Returns boxes (B, K, 4), scores (B, K) best first, class ids (B, K), K = min(k, N).
+    No step depends on the data's values, so it can run inside a CUDA graph; the
+    score floor is applied afterwards, on the host, to K rows instead of N.
+    """
+    best, class_ids = scores.max(dim=2)
+    top_scores, order = best.topk(min(k, best.shape[1]), dim=1)
+    top_boxes = boxes.gather(1, order.unsqueeze(-1).expand(-1, -1, boxes.shape[-1]))
+    return top_boxes, top_scores, class_ids.gather(1, order)
+
+
 def apply_thresholds(
     boxes: torch.Tensor,
     scores: torch.Tensor,

@@ -1,0 +1,102 @@
+"""File throughput: the ``predict`` job (video in, annotated MP4 out) against the decode-and-encode ceiling.
+
+The ceiling is the same video decoded and written back, unannotated, with the
+same writer and codec through the same three-stage pipeline, with no model in
+between. No detector can process a file faster than that on this machine, so
+the job's FPS divided by the ceiling's says how much the model still costs.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .annotate import draw_detections
+from .outputs import AnnotatedVideo
+from .pipeline import FrameResult, run_pipeline
+from .types import Detections, Prediction, StageTimings
+from .video import FrameSource
+
+
+@dataclass(frozen=True)
+class FileJobResult:
+    frames: int
+    elapsed_s: float
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+def _run_file_job(source: str, output: Path, infer: Callable[[Sequence[np.ndarray]], list[Prediction]],
+                  *, batch: int, annotate: bool, max_frames: int | None) -> FileJobResult:
+    with FrameSource(source) as frames:
+        info = frames.info
+        writer = AnnotatedVideo(output, info.fps, (info.width, info.height))
+        try:
+            def write(result: FrameResult) -> None:
+                frame = draw_detections(result.frame, result.prediction.detections) if annotate else result.frame
+                writer.write(frame, result.name)
+
+            stream = frames if max_frames is None else islice(frames, max_frames)
+            stats = run_pipeline(stream, infer, write, batch=batch)
+        finally:
+            writer.close()
+    return FileJobResult(frames=stats.frames, elapsed_s=stats.elapsed_s)
+
+
+def _no_model(frames: Sequence[np.ndarray]) -> list[Prediction]:
+    empty = Prediction(detections=Detections(), timings=StageTimings())
+    return [empty] * len(frames)
+
+
+def decode_encode_ceiling(source: str, *, max_frames: int | None = None, workdir: Path | None = None) -> FileJobResult:
+    """Decode ``source`` and write every frame back unannotated (same writer, same codec, same pipeline)."""
+    with tempfile.TemporaryDirectory(dir=workdir) as folder:
+        return _run_file_job(source, Path(folder) / "ceiling.mp4", _no_model, batch=1, annotate=False,
+                             max_frames=max_frames)
+
+
+def predict_file_job(source: str, predictor, *, batch: int = 1, conf: float = 0.25, iou: float = 0.45,
+                     max_frames: int | None = None, workdir: Path | None = None) -> FileJobResult:
+    """What ``python -m detector predict --source VIDEO --output annotated.mp4`` does, timed."""
+
+    def infer(frames: Sequence[np.ndarray]) -> list[Prediction]:
+        return predictor.predict_batch(frames, conf=conf, iou=iou)
+
+    with tempfile.TemporaryDirectory(dir=workdir) as folder:
+        return _run_file_job(source, Path(folder) / "annotated.mp4", infer, batch=batch, annotate=True,
+                             max_frames=max_frames)
+
+
+def ultralytics_file_job(source: str, *, model: str, imgsz: int, device: str, conf: float = 0.25, iou: float = 0.45,
+                         max_frames: int | None = None, workdir: Path | None = None) -> FileJobResult:
+    """The same job the way Ultralytics users do it: ``predict(stream=True)`` and ``result.plot()`` into an
+    mp4v ``cv2.VideoWriter``. Ultralytics must be importable (it is never a LiveDet dependency)."""
+    import cv2
+    from ultralytics import YOLO
+
+    yolo = YOLO(model)
+    with FrameSource(source) as probe:
+        info = probe.info
+    with tempfile.TemporaryDirectory(dir=workdir) as folder:
+        writer = cv2.VideoWriter(str(Path(folder) / "ultralytics.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), info.fps,
+                                 (info.width, info.height))
+        try:
+            start = time.perf_counter()
+            results = yolo.predict(source=source, stream=True, imgsz=imgsz, device=device, conf=conf, iou=iou,
+                                   verbose=False)
+            frames = 0
+            for result in islice(results, max_frames):
+                writer.write(result.plot())
+                frames += 1
+            elapsed = time.perf_counter() - start
+        finally:
+            writer.release()
+    return FileJobResult(frames=frames, elapsed_s=elapsed)

@@ -1,0 +1,147 @@
+"""The fast paths find what eager fp32 PyTorch finds: same boxes (IoU >= 0.9) and scores within 0.02.
+
+On the CPU the fast path is ONNX Runtime (the default backend there) and the
+staged frame -> top-k step that CUDA graphs capture, run eagerly. With a CUDA
+GPU the real thing is checked too: fp16, channels_last and CUDA-graph replay.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from torchvision.ops import box_iou
+
+from detector import Prediction, Predictor, load_model
+from detector.fastpath import FastPath
+from detector.ops.postprocess import boxes_to_frame, select_candidates, topk_candidates
+
+IOU_MIN = 0.9
+SCORE_TOL = 0.02
+CONF = 0.25
+NMS_IOU = 0.45
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@pytest.fixture(scope="module")
+def street_frames(vtest_path):
+    """Eight frames spread over vtest.avi: from a near-empty street to crowds."""
+    capture = cv2.VideoCapture(str(vtest_path))
+    frames = [frame for index, (ok, frame) in zip(itertools.count(), iter(capture.read, (False, None)))
+              if index % 100 == 0][:8]
+    capture.release()
+    assert len(frames) == 8
+    return frames
+
+
+@pytest.fixture(scope="module")
+def shipped_small():
+    return load_model("yolo-mnv3-small")
+
+
+def _partners(box, score, class_id, boxes, scores, class_ids) -> np.ndarray:
+    """Indices of rows with the same class, IoU >= 0.9 with ``box`` and a score within 0.02."""
+    if len(scores) == 0:
+        return np.zeros(0, np.int64)
+    ious = box_iou(torch.from_numpy(box[None]), torch.from_numpy(np.asarray(boxes, np.float32)))[0].numpy()
+    return np.flatnonzero((ious >= IOU_MIN) & (class_ids == class_id) & (np.abs(scores - score) <= SCORE_TOL))
+
+
+def assert_same_detections(reference: Prediction, fast: Prediction, conf: float = CONF, iou: float = NMS_IOU) -> None:
+    """Every box one side keeps, the other side keeps too (same class, IoU >= 0.9, score within 0.02).
+
+    Two allowances, both about thresholds rather than the network: a box scored within 0.02 of ``conf``
+    may fall on either side of it, and where two overlapping boxes score within 0.02 of each other NMS
+    may keep either; then the other side must hold the box among its candidates, beaten by such a twin.
+    """
+    for this, other in ((reference, fast), (fast, reference)):
+        kept, pool = other.detections, other.candidates
+        pool_boxes = boxes_to_frame(torch.from_numpy(pool.boxes), pool.meta).numpy()
+        for box, score, class_id, label in zip(this.detections.boxes, this.detections.scores,
+                                               this.detections.class_ids, this.detections.labels):
+            if abs(float(score) - conf) <= SCORE_TOL or len(_partners(box, score, class_id, kept.boxes, kept.scores,
+                                                                       kept.class_ids)):
+                continue
+            twins = [
+                (c, k) for c in _partners(box, score, class_id, pool_boxes, pool.scores, pool.class_ids)
+                for k in range(len(kept))
+                if kept.class_ids[k] == class_id and abs(float(kept.scores[k]) - float(score)) <= SCORE_TOL
+                and float(box_iou(torch.from_numpy(pool_boxes[c:c + 1]), torch.from_numpy(kept.boxes[k:k + 1]))) > iou
+            ]
+            assert twins, f"{label} {box.round(1)} score {score:.3f} has no match among {len(kept)} boxes"
+
+
+def test_topk_candidates_keeps_the_same_boxes_as_the_floor_then_topk():
+    generator = torch.Generator().manual_seed(0)
+    boxes = torch.rand(2, 500, 4, generator=generator) * 300
+    scores = torch.rand(2, 500, 7, generator=generator) ** 6  # most boxes below the floor, as in real frames
+    top_boxes, top_scores, top_ids = topk_candidates(boxes, scores, k=100)
+    assert top_boxes.shape == (2, 100, 4) and top_scores.shape == top_ids.shape == (2, 100)
+    for i in range(2):
+        ref_boxes, ref_scores, ref_ids = select_candidates(boxes[i], scores[i], score_floor=0.3, top_k=100)
+        keep = top_scores[i] > 0.3
+        assert torch.equal(top_scores[i][keep], ref_scores)
+        assert torch.equal(top_boxes[i][keep], ref_boxes) and torch.equal(top_ids[i][keep], ref_ids)
+    assert topk_candidates(boxes[:, :50], scores[:, :50], k=100)[1].shape == (2, 50)  # fewer boxes than k
+
+
+def test_onnxruntime_default_on_cpu_matches_eager_fp32(shipped_small, street_frames):
+    fast = Predictor(shipped_small, device="cpu")  # the CPU default
+    eager = Predictor(shipped_small, device="cpu", backend="torch")
+    assert (fast.backend, eager.backend) == ("onnxruntime", "torch")
+    found = 0
+    for frame in street_frames:
+        reference = eager.predict(frame, conf=CONF, keep_candidates=True)
+        assert_same_detections(reference, fast.predict(frame, conf=CONF, keep_candidates=True))
+        found += len(reference.detections)
+    assert found >= 20  # people on the street: the comparison is about real detections
+
+
+def test_staged_frame_to_topk_step_matches_eager_fp32(shipped_small, street_frames):
+    """The step CUDA graphs capture (device letterbox, network, decode, fixed top-k), run eagerly on the CPU
+    inside the predictor's fast path, batched and one frame at a time, finds what the general eager path finds."""
+    eager = Predictor(shipped_small, device="cpu", backend="torch")
+    staged = Predictor(shipped_small, device="cpu", backend="torch", warmup=False)
+    staged.fast_path = FastPath(staged.engine, staged.device, use_graph=False)
+    batched = staged.predict_batch(street_frames[:4], conf=CONF, keep_candidates=True)
+    assert len(batched) == 4
+    for frame, from_batch in zip(street_frames[:4], batched):
+        reference = eager.predict(frame, conf=CONF, keep_candidates=True)
+        assert_same_detections(reference, from_batch)
+        assert_same_detections(reference, staged.predict(frame, conf=CONF, keep_candidates=True))
+    paused = staged.predict(street_frames[4], conf=0.6, keep_candidates=True)
+    assert len(paused.candidates) > len(paused.detections)  # the slider path gets the rows below the threshold
+    with pytest.raises(ValueError, match="CUDA"):
+        FastPath(staged.engine, torch.device("cpu"), use_graph=True)
+
+
+@needs_cuda
+def test_cuda_graph_fp16_path_matches_eager_fp32(shipped_small, street_frames):
+    fast = Predictor(shipped_small, device="cuda")
+    assert fast.fast_path is not None and fast.fast_path.graphs_active, fast.fast_path and fast.fast_path.graph_error
+    assert "CUDA graphs" in fast.device_label and "fp16" in fast.device_label
+    eager = Predictor(shipped_small, device="cpu", backend="torch")
+    found = 0
+    for frame in street_frames:
+        reference = eager.predict(frame, conf=CONF, keep_candidates=True)
+        assert_same_detections(reference, fast.predict(frame, conf=CONF, keep_candidates=True))
+        found += len(reference.detections)
+    assert found >= 20
+
+
+@needs_cuda
+def test_cuda_graphs_replay_right_for_alternating_sizes_and_batches(shipped_small, street_frames):
+    """Each (batch, size) has its own graph; switching between them must not mix up their buffers."""
+    fast = Predictor(shipped_small, device="cuda")
+    eager = Predictor(shipped_small, device="cuda", cuda_graph=False, half=False)
+    small = [cv2.resize(f, (400, 300)) for f in street_frames[:3]]
+    for round_ in range(2):
+        for frames in (street_frames[:3], small, street_frames[3:4]):
+            batched = fast.predict_batch(frames, conf=CONF, keep_candidates=True)
+            for frame, prediction in zip(frames, batched):
+                assert_same_detections(eager.predict(frame, conf=CONF, keep_candidates=True), prediction)
+    assert fast.fast_path.graphs_active
