@@ -382,6 +382,8 @@ def cmd_bench(args) -> dict:
 
 def _bench_file_job(args, predictor) -> dict:
     """``bench --file-job``: predict to an annotated MP4 against the decode-and-encode ceiling, same run."""
+    import torch
+
     from .throughput import decode_encode_ceiling, predict_file_job, ultralytics_file_job
 
     limit = args.frames  # default: the whole file
@@ -402,7 +404,8 @@ def _bench_file_job(args, predictor) -> dict:
     if args.compare_ultralytics:
         theirs = ultralytics_file_job(args.source, model=args.ultralytics_model, imgsz=predictor.imgsz,
                                       device="cpu" if predictor.device.type == "cpu" else "0", conf=args.conf,
-                                      iou=args.iou, max_frames=limit)
+                                      iou=args.iou, max_frames=limit,
+                                      threads=args.ultralytics_threads or torch.get_num_threads())
         result["ultralytics_fps"] = round(theirs.fps, 2)
         result["ratio_vs_ultralytics"] = round(job.fps / theirs.fps, 3) if theirs.fps else None
         line += f"; Ultralytics {theirs.fps:.1f} FPS ({result['ratio_vs_ultralytics']}x)"

@@ -76,15 +76,25 @@ def predict_file_job(source: str, predictor, *, batch: int = 1, conf: float = 0.
 
 
 def ultralytics_file_job(source: str, *, model: str, imgsz: int, device: str, conf: float = 0.25, iou: float = 0.45,
-                         max_frames: int | None = None, workdir: Path | None = None) -> FileJobResult:
+                         max_frames: int | None = None, threads: int | None = None,
+                         workdir: Path | None = None) -> FileJobResult:
     """The same job the way Ultralytics users do it: ``predict(stream=True)`` and ``result.plot()`` into an
-    mp4v ``cv2.VideoWriter``. Ultralytics must be importable (it is never a LiveDet dependency)."""
+    mp4v ``cv2.VideoWriter``. Ultralytics must be importable (it is never a LiveDet dependency).
+
+    ``threads``: torch threads once Ultralytics has set itself up (it picks cores - 1), so both
+    detectors get the same cores."""
     import cv2
+    import torch
     from ultralytics import YOLO
 
     yolo = YOLO(model)
     with FrameSource(source) as probe:
         info = probe.info
+        first = next(iter(probe))[1]
+    yolo.predict(first, imgsz=imgsz, device=device, conf=conf, iou=iou, verbose=False)  # set-up, untimed
+    default_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory(dir=workdir) as folder:
         writer = cv2.VideoWriter(str(Path(folder) / "ultralytics.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), info.fps,
                                  (info.width, info.height))
@@ -99,4 +109,5 @@ def ultralytics_file_job(source: str, *, model: str, imgsz: int, device: str, co
             elapsed = time.perf_counter() - start
         finally:
             writer.release()
+            torch.set_num_threads(default_threads)
     return FileJobResult(frames=frames, elapsed_s=elapsed)
