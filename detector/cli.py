@@ -192,7 +192,8 @@ def cmd_info(args) -> dict:
     }
 
 
-def cmd_predict(args) -> dict:
+def cmd_predict(args, predictor=None) -> dict:
+    """``predictor``: one already loaded (``bench --file-job`` times this very command with its own)."""
     from .annotate import draw_detections
     from .errors import OutputError
     from .outputs import JsonlWriter, open_frame_writer
@@ -208,7 +209,8 @@ def cmd_predict(args) -> dict:
         if args.output and info.kind == "images" and not single_image:
             if Path(args.output).resolve() == Path(args.source).resolve():
                 raise OutputError("--output is the source folder; annotated images would overwrite the originals")
-        predictor = _make_predictor(args)
+        if predictor is None:
+            predictor = _make_predictor(args)
         if args.output:
             writer = open_frame_writer(Path(args.output), source_kind=info.kind, single_image=single_image,
                                        fps=info.fps, size=(info.width, info.height))
@@ -381,25 +383,31 @@ def cmd_bench(args) -> dict:
 
 
 def _bench_file_job(args, predictor) -> dict:
-    """``bench --file-job``: predict to an annotated MP4 against the decode-and-encode ceiling, same run."""
+    """``bench --file-job``: the ``predict`` command itself, to an annotated MP4, against the decode-and-encode
+    ceiling, in the same run."""
+    import tempfile
+
     import torch
 
-    from .throughput import decode_encode_ceiling, predict_file_job, ultralytics_file_job
+    from .throughput import decode_encode_ceiling, ultralytics_file_job
 
     limit = args.frames  # default: the whole file
     _say("file job: decode + encode with no model (the ceiling) ...")
     decode_encode_ceiling(args.source, max_frames=min(limit or 100, 100))  # warm the page cache and codecs
     ceiling = decode_encode_ceiling(args.source, max_frames=limit)
     _say(f"file job: predict -> annotated MP4, batch {args.batch} ...")
-    job = predict_file_job(args.source, predictor, batch=args.batch, conf=args.conf, iou=args.iou, max_frames=limit)
+    with tempfile.TemporaryDirectory() as folder:
+        job_args = argparse.Namespace(**{**vars(args), "output": str(Path(folder) / "annotated.mp4"), "jsonl": None,
+                                         "max_det": 300, "max_frames": limit})
+        job = cmd_predict(job_args, predictor=predictor)
     result = {
-        "frames": job.frames,
-        "fps": round(job.fps, 2),
+        "frames": job["frames"],
+        "fps": job["fps"],
         "ceiling_fps": round(ceiling.fps, 2),
-        "fraction_of_ceiling": round(job.fps / ceiling.fps, 3) if ceiling.fps else None,
+        "fraction_of_ceiling": round(job["fps"] / ceiling.fps, 3) if ceiling.fps else None,
         "batch": args.batch,
     }
-    line = (f"file job: {job.frames} frames at {job.fps:.1f} FPS; decode + encode alone {ceiling.fps:.1f} FPS "
+    line = (f"file job: {job['frames']} frames at {job['fps']:.1f} FPS; decode + encode alone {ceiling.fps:.1f} FPS "
             f"({result['fraction_of_ceiling']:.0%} of the ceiling)")
     if args.compare_ultralytics:
         theirs = ultralytics_file_job(args.source, model=args.ultralytics_model, imgsz=predictor.imgsz,
@@ -407,7 +415,7 @@ def _bench_file_job(args, predictor) -> dict:
                                       iou=args.iou, max_frames=limit,
                                       threads=args.ultralytics_threads or torch.get_num_threads())
         result["ultralytics_fps"] = round(theirs.fps, 2)
-        result["ratio_vs_ultralytics"] = round(job.fps / theirs.fps, 3) if theirs.fps else None
+        result["ratio_vs_ultralytics"] = round(job["fps"] / theirs.fps, 3) if theirs.fps else None
         line += f"; Ultralytics {theirs.fps:.1f} FPS ({result['ratio_vs_ultralytics']}x)"
     _say(line)
     return result

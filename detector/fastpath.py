@@ -32,7 +32,7 @@ from .types import LetterboxMeta
 MAX_CACHED_SHAPES = 4  # a camera keeps one frame size; a folder of images may cycle through a few
 CAPTURE_WARMUP_RUNS = 3  # eager runs before capture, so cuDNN and the allocator have settled
 
-Candidates = tuple[np.ndarray, np.ndarray, np.ndarray]  # boxes (B, K, 4), scores (B, K), class ids (B, K)
+TopK = tuple[np.ndarray, np.ndarray, np.ndarray]  # boxes (B, K, 4), scores (B, K), class ids (B, K)
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ class _ShapeRunner:
         self.host_out: tuple[torch.Tensor, ...] | None = None
         self.done = torch.cuda.Event() if device.type == "cuda" else None
 
-    def run(self, frames: Sequence[np.ndarray]) -> tuple[Candidates, FastPathTimings]:
+    def run(self, frames: Sequence[np.ndarray]) -> tuple[TopK, FastPathTimings]:
         t0 = time.perf_counter()
         staging = self.host_in.numpy()
         for i, frame in enumerate(frames):
@@ -162,7 +162,7 @@ class FastPath:
             self._runners.popitem(last=False)
         return runner
 
-    def __call__(self, frames: Sequence[np.ndarray], meta: LetterboxMeta) -> tuple[Candidates, FastPathTimings]:
+    def __call__(self, frames: Sequence[np.ndarray], meta: LetterboxMeta) -> tuple[TopK, FastPathTimings]:
         """``frames``: BGR uint8 (H, W, 3), all of the size ``meta`` was planned for."""
         height, width = meta.frame_size
         return self._runner((len(frames), height, width), meta).run(frames)

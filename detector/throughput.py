@@ -1,4 +1,4 @@
-"""File throughput: the ``predict`` job (video in, annotated MP4 out) against the decode-and-encode ceiling.
+"""File throughput: the ceiling that the ``predict`` job (video in, annotated MP4 out) is measured against.
 
 The ceiling is the same video decoded and written back, unannotated, with the
 same writer and codec through the same three-stage pipeline, with no model in
@@ -13,13 +13,12 @@ import time
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from .annotate import draw_detections
 from .outputs import AnnotatedVideo
-from .pipeline import FrameResult, run_pipeline
+from .pipeline import run_pipeline
 from .types import Detections, Prediction, StageTimings
 from .video import FrameSource
 
@@ -34,45 +33,23 @@ class FileJobResult:
         return self.frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
-def _run_file_job(source: str, output: Path, infer: Callable[[Sequence[np.ndarray]], list[Prediction]],
-                  *, batch: int, annotate: bool, max_frames: int | None) -> FileJobResult:
-    with FrameSource(source) as frames:
-        info = frames.info
-        writer = AnnotatedVideo(output, info.fps, (info.width, info.height))
-        try:
-            def write(result: FrameResult) -> None:
-                frame = draw_detections(result.frame, result.prediction.detections) if annotate else result.frame
-                writer.write(frame, result.name)
-
-            stream = frames if max_frames is None else islice(frames, max_frames)
-            stats = run_pipeline(stream, infer, write, batch=batch)
-        finally:
-            writer.close()
-    return FileJobResult(frames=stats.frames, elapsed_s=stats.elapsed_s)
-
-
 def _no_model(frames: Sequence[np.ndarray]) -> list[Prediction]:
     empty = Prediction(detections=Detections(), timings=StageTimings())
     return [empty] * len(frames)
 
 
 def decode_encode_ceiling(source: str, *, max_frames: int | None = None, workdir: Path | None = None) -> FileJobResult:
-    """Decode ``source`` and write every frame back unannotated (same writer, same codec, same pipeline)."""
-    with tempfile.TemporaryDirectory(dir=workdir) as folder:
-        return _run_file_job(source, Path(folder) / "ceiling.mp4", _no_model, batch=1, annotate=False,
-                             max_frames=max_frames)
-
-
-def predict_file_job(source: str, predictor, *, batch: int = 1, conf: float = 0.25, iou: float = 0.45,
-                     max_frames: int | None = None, workdir: Path | None = None) -> FileJobResult:
-    """What ``python -m detector predict --source VIDEO --output annotated.mp4`` does, timed."""
-
-    def infer(frames: Sequence[np.ndarray]) -> list[Prediction]:
-        return predictor.predict_batch(frames, conf=conf, iou=iou)
-
-    with tempfile.TemporaryDirectory(dir=workdir) as folder:
-        return _run_file_job(source, Path(folder) / "annotated.mp4", infer, batch=batch, annotate=True,
-                             max_frames=max_frames)
+    """Decode ``source`` and write every frame back unannotated: the writer, codec and three-stage
+    pipeline of ``predict --output``, with no model."""
+    with FrameSource(source) as frames, tempfile.TemporaryDirectory(dir=workdir) as folder:
+        info = frames.info
+        writer = AnnotatedVideo(Path(folder) / "ceiling.mp4", info.fps, (info.width, info.height))
+        try:
+            stream = frames if max_frames is None else islice(frames, max_frames)
+            stats = run_pipeline(stream, _no_model, lambda result: writer.write(result.frame, result.name))
+        finally:
+            writer.close()
+    return FileJobResult(frames=stats.frames, elapsed_s=stats.elapsed_s)
 
 
 def ultralytics_file_job(source: str, *, model: str, imgsz: int, device: str, conf: float = 0.25, iou: float = 0.45,
