@@ -19,6 +19,7 @@ import yaml
 from .errors import ModelError
 from .models import ModelConfig
 from .models.backbone import BACKBONES
+from .models.presets import PRESETS
 
 MODELS_DIR_ENV = "LIVEDET_MODELS_DIR"
 MAX_MANIFEST_BYTES = 1 << 20  # shipped manifests are a few KB; anything this big is not one
@@ -254,6 +255,9 @@ def find_model(name: str, models_dir: str | Path | None = None) -> ModelSpec:
         if spec.name == name:
             return spec
     known = ", ".join(s.name for s in specs) or "none"
+    if name in PRESETS:  # a variant that can be trained but has no weights in this install
+        raise ModelError(f"'{name}' has no trained weights installed (known: {known}); train it with "
+                         f"`python -m detector train --model {name} ...` and pass the .safetensors it writes")
     raise ModelError(f"unknown model '{name}' (known: {known}; or pass a .safetensors/.pt/.onnx path)")
 
 

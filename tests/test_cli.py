@@ -249,6 +249,8 @@ def error_cases():
         pytest.param(["export", "--model", "test-small", "--format", "tflite"], "invalid choice", id="export-bad-format"),
         pytest.param(["export", "--model", "test-small", "--output", "{tmp}/m.txt"], ".onnx", id="export-bad-suffix"),
         pytest.param(["export", "--model", "no-such-model"], "unknown model", id="export-unknown-model"),
+        pytest.param(["val", "--model", "yolo-mnv3-large", "--annotations", "{voc_json}", "--images", "{tmp}"],
+                     "train it with `python -m detector train --model yolo-mnv3-large", id="preset-without-weights"),
         pytest.param(["bench", "--model", "test-small", "--frames", "0"], "positive", id="bench-zero-frames"),
         pytest.param(["bench", "--model", "test-small", "--frames", "2", "--file-job"], "--source VIDEO",
                      id="bench-file-job-without-video"),

@@ -12,17 +12,11 @@ import torch
 
 from ..device import select_device
 from ..errors import LiveDetError
-from ..models import ModelConfig
+from ..models.presets import PRESETS
 from .augment import AugmentConfig, ImageBank
 from .datasets import DetectionDataset, load_dataset
 from .pack import DecodedDataset, decode_dataset, load_pack
 from .trainer import TrainConfig, Trainer
-
-# The shipped variants' recipes: architecture and input side.
-PRESETS: dict[str, tuple[ModelConfig, int]] = {
-    "yolo-mnv3-small": (ModelConfig(backbone="mobilenet_v3_small", neck_width=64, head_depth=1), 320),
-    "yolo-mnv3-large": (ModelConfig(backbone="mobilenet_v3_large", neck_width=96, head_depth=2), 416),
-}
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
