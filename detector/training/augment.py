@@ -1,4 +1,4 @@
-"""Batched augmentation on the training device: mosaic, scale/translate, flip, colour jitter, letterbox.
+"""Batched augmentation on the training device: mosaic, scale/translate, flip, colour jitter, letterbox, mixup.
 
 All images of a dataset sit in device memory (``ImageBank``); each step
 samples whole batches with ``grid_sample``, so the GPU never waits for CPU
@@ -35,11 +35,13 @@ class AugmentConfig:
     value: float = 0.4  # max brightness gain change
     min_box_side: float = 2.0  # output pixels; thinner boxes are dropped
     min_visible: float = 0.2  # drop boxes that lose more than 80% of their area to cropping
+    mixup: float = 0.0  # probability that a mosaic batch is blended with a shifted copy of itself
 
     @classmethod
     def none(cls) -> "AugmentConfig":
         """Plain letterbox, for evaluation and over-fitting checks."""
-        return cls(mosaic=0.0, scale=(1.0, 1.0), translate=0.0, flip=0.0, hue=0.0, saturation=0.0, value=0.0)
+        return cls(mosaic=0.0, scale=(1.0, 1.0), translate=0.0, flip=0.0, hue=0.0, saturation=0.0, value=0.0,
+                   mixup=0.0)
 
 
 class ImageBank:
@@ -215,3 +217,26 @@ def make_batch(
     scale_out = (r_k[:, 0] * a[:, 0])
     offset = torch.stack(((left_x[:, 0] - c) * a[:, 0] + s / 2 + tx[:, 0], (top_y[:, 0] - c) * a[:, 0] + s / 2 + ty[:, 0]), dim=1)
     return Batch(result, out_boxes[:, :keep].contiguous(), labels[:, :keep].contiguous(), scale_out, offset)
+
+
+MIXUP_RATIO = (0.4, 0.6)  # weight of the first image; near 1/2, as Beta(32, 32) would draw
+
+
+def mix_up(batch: Batch, gen: torch.Generator) -> Batch:
+    """Blend each image with the next one in the batch and keep the boxes of both.
+
+    Objects seen half-transparent over another scene cannot be learnt by
+    remembering backgrounds, which helps when a small dataset is over-fitted.
+    """
+    device = batch.images.device
+    b = batch.images.shape[0]
+    ratio = _uniform(b, *MIXUP_RATIO, gen, device).view(b, 1, 1, 1).to(batch.images.dtype)
+    other = torch.roll(torch.arange(b, device=device), -1)
+    images = batch.images * ratio + batch.images[other] * (1 - ratio)
+    boxes = torch.cat((batch.boxes, batch.boxes[other]), dim=1)
+    labels = torch.cat((batch.labels, batch.labels[other]), dim=1)
+    order = torch.argsort((labels < 0).to(torch.int8), dim=1, stable=True)  # valid targets first
+    labels = labels.gather(1, order)
+    boxes = boxes.gather(1, order[..., None].expand(-1, -1, 4))
+    keep = max(1, int((labels >= 0).sum(1).max().item()))
+    return Batch(images, boxes[:, :keep].contiguous(), labels[:, :keep].contiguous(), batch.scale, batch.offset)

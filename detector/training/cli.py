@@ -43,6 +43,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--close-mosaic", type=int, default=d.close_mosaic, help="last N epochs without mosaic")
     run.add_argument("--multiscale", type=float, default=d.multiscale, help="+- fraction of imgsz per step (0 = off)")
     run.add_argument("--no-augment", action="store_true", help="plain letterbox only (over-fitting checks)")
+    run.add_argument("--zoom", type=float, nargs=2, metavar=("MIN", "MAX"), default=AugmentConfig().scale,
+                     help="random zoom range (default: %(default)s)")
+    run.add_argument("--mixup", type=float, default=AugmentConfig().mixup,
+                     help="probability of blending a mosaic batch with itself (default: %(default)s)")
     run.add_argument("--eval-interval", type=int, default=d.eval_interval)
     run.add_argument("--seed", type=int, default=d.seed)
     run.add_argument("--no-amp", action="store_true", help="disable bf16 autocast on CUDA")
@@ -89,7 +93,10 @@ def run_train(args: argparse.Namespace) -> dict:
     val = _decoded(args.val_data, args.val_images, cache_side, args.workers) if args.val_data else None
     if val is not None and val.class_names != train.class_names:
         raise LiveDetError(f"validation classes {val.class_names} differ from training classes {train.class_names}")
-    augment = AugmentConfig.none() if args.no_augment else AugmentConfig()
+    zoom_low, zoom_high = args.zoom
+    if not 0 < zoom_low <= zoom_high or not 0 <= args.mixup <= 1:
+        raise LiveDetError("need 0 < --zoom MIN <= MAX and --mixup between 0 and 1")
+    augment = AugmentConfig.none() if args.no_augment else AugmentConfig(scale=(zoom_low, zoom_high), mixup=args.mixup)
     cfg = TrainConfig(
         architecture=arch.to_dict(),
         name=args.model,

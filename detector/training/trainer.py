@@ -30,7 +30,7 @@ from ..metrics import MapResult, compute_map
 from ..models import ModelConfig, YoloDetector, build_model
 from ..ops.boxes import decode_outputs
 from ..ops.postprocess import apply_thresholds, select_candidates
-from .augment import AugmentConfig, ImageBank, make_batch
+from .augment import AugmentConfig, ImageBank, make_batch, mix_up
 from .loss import DetectionLoss
 
 CHECKPOINT_VERSION = 1
@@ -302,8 +302,11 @@ class Trainer:
     ) -> dict[str, torch.Tensor]:
         cfg = self.cfg
         size = size or self.cpu_rng.choice(self._step_sizes())
-        use_mosaic = mosaic and self.cpu_rng.random() < AugmentConfig(**cfg.augment).mosaic
-        batch = make_batch(self.train_bank, indices, size, AugmentConfig(**cfg.augment), self.gen, mosaic=use_mosaic)
+        augment = AugmentConfig(**cfg.augment)
+        use_mosaic = mosaic and self.cpu_rng.random() < augment.mosaic
+        batch = make_batch(self.train_bank, indices, size, augment, self.gen, mosaic=use_mosaic)
+        if use_mosaic and augment.mixup and self.cpu_rng.random() < augment.mixup:
+            batch = mix_up(batch, self.gen)
         images = batch.images
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)

@@ -1,4 +1,4 @@
-"""Augmented batches keep every box on its object: mosaic, zoom, shift, flip and colour jitter."""
+"""Augmented batches keep every box on its object: mosaic, zoom, shift, flip, colour jitter and mixup."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from detector.training.augment import AugmentConfig, ImageBank, make_batch
+from detector.training.augment import MIXUP_RATIO, AugmentConfig, ImageBank, make_batch, mix_up
 from detector.training.datasets import load_coco
 from detector.training.pack import decode_dataset
 
@@ -65,3 +65,26 @@ def test_batches_are_reproducible_from_the_seed(bank):
     c = make_batch(bank, torch.arange(4), 192, AugmentConfig(), torch.Generator().manual_seed(8), mosaic=True)
     assert torch.equal(a.images, b.images) and torch.equal(a.boxes, b.boxes)
     assert not torch.equal(a.images, c.images)
+
+
+def _targets(batch, i):
+    return [(tuple(round(v, 3) for v in box), label)
+            for box, label in zip(batch.boxes[i].tolist(), batch.labels[i].tolist()) if label >= 0]
+
+
+def test_mixup_blends_each_image_with_the_next_and_keeps_both_sets_of_boxes(bank):
+    gen = torch.Generator().manual_seed(0)
+    plain = make_batch(bank, torch.arange(len(bank)), 224, AugmentConfig.none(), gen, mosaic=False)
+    mixed = mix_up(plain, gen)
+    n = len(bank)
+    for i in range(n):
+        j = (i + 1) % n
+        kept = _targets(mixed, i)
+        assert sorted(kept) == sorted(_targets(plain, i) + _targets(plain, j))
+        assert (mixed.labels[i][: len(kept)] >= 0).all(), "padding must come after every real box"
+        # every pixel is the same blend of the two images, with the first image's weight near 1/2
+        a, b, m = plain.images[i], plain.images[j], mixed.images[i]
+        differs = (a - b).abs() > 0.1
+        weight = (m - b)[differs] / (a - b)[differs]
+        assert MIXUP_RATIO[0] - 1e-3 <= weight.min() and weight.max() <= MIXUP_RATIO[1] + 1e-3
+        assert weight.max() - weight.min() < 1e-3

@@ -26,16 +26,18 @@ def _last_json(capsys) -> dict:
     return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
 
-def test_an_interrupted_run_resumes_to_exactly_the_same_weights(coco_dataset, tmp_path, capsys):
-    assert main(_train_args(coco_dataset, tmp_path / "straight")) == 0
+@pytest.mark.parametrize("recipe", [(), ("--close-mosaic", "0", "--mixup", "0.5", "--zoom", "0.3", "1.7")],
+                         ids=["default", "mosaic-mixup"])
+def test_an_interrupted_run_resumes_to_exactly_the_same_weights(coco_dataset, tmp_path, capsys, recipe):
+    assert main(_train_args(coco_dataset, tmp_path / "straight", *recipe)) == 0
     straight = _last_json(capsys)
     assert straight["finished"] and straight["epochs"] == 3
 
     # stop after the first epoch (the time limit is checked at each epoch's end), then resume
-    assert main(_train_args(coco_dataset, tmp_path / "split", "--time-limit-min", "0.00001")) == 0
+    assert main(_train_args(coco_dataset, tmp_path / "split", *recipe, "--time-limit-min", "0.00001")) == 0
     first = _last_json(capsys)
     assert not first["finished"] and first["epochs"] == 1
-    assert main(_train_args(coco_dataset, tmp_path / "split", "--resume", str(tmp_path / "split" / "last.pt"))) == 0
+    assert main(_train_args(coco_dataset, tmp_path / "split", *recipe, "--resume", str(tmp_path / "split" / "last.pt"))) == 0
     resumed = _last_json(capsys)
     assert resumed["finished"] and resumed["epochs"] == 3
 
@@ -51,6 +53,10 @@ def test_training_refuses_bad_arguments_with_one_line(coco_dataset, tmp_path, ca
     assert main(_train_args(coco_dataset, tmp_path / "x", "--imgsz", "100")) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "multiple of 32" in err[0]
+    for bad in (("--mixup", "1.5"), ("--zoom", "2", "1"), ("--zoom", "0", "1")):
+        assert main(_train_args(coco_dataset, tmp_path / "x", *bad)) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--zoom MIN <= MAX" in err[0], err
     assert main(["train", "--data", str(tmp_path / "missing.json"), "--images", str(tmp_path)]) == 2
     assert "not found" in capsys.readouterr().err
 
