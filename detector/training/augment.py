@@ -205,18 +205,23 @@ def make_batch(
     bw, bh = out_boxes[..., 2] - out_boxes[..., 0], out_boxes[..., 3] - out_boxes[..., 1]
     full_area = (full[..., 2] - full[..., 0]) * (full[..., 3] - full[..., 1])
     valid = (labels >= 0) & (bw > cfg.min_box_side) & (bh > cfg.min_box_side) & (bw * bh > cfg.min_visible * full_area)
-    out_boxes = out_boxes.reshape(b, tiles * g, 4)
-    labels = torch.where(valid, labels, torch.full_like(labels, -1)).reshape(b, tiles * g)
-    # valid targets first, then cut the padding shared by the whole batch
-    order = torch.argsort((labels < 0).to(torch.int8), dim=1, stable=True)
-    labels = labels.gather(1, order)
-    out_boxes = out_boxes.gather(1, order[..., None].expand(-1, -1, 4))
-    keep = max(1, int((labels >= 0).sum(1).max().item()))
+    out_boxes, labels = _targets_first(
+        out_boxes.reshape(b, tiles * g, 4), torch.where(valid, labels, torch.full_like(labels, -1)).reshape(b, tiles * g)
+    )
 
     # mapping from output back to the first source image (used for evaluation)
     scale_out = (r_k[:, 0] * a[:, 0])
     offset = torch.stack(((left_x[:, 0] - c) * a[:, 0] + s / 2 + tx[:, 0], (top_y[:, 0] - c) * a[:, 0] + s / 2 + ty[:, 0]), dim=1)
-    return Batch(result, out_boxes[:, :keep].contiguous(), labels[:, :keep].contiguous(), scale_out, offset)
+    return Batch(result, out_boxes, labels, scale_out, offset)
+
+
+def _targets_first(boxes: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Move each image's real targets (label >= 0) to the front and cut the padding the whole batch shares."""
+    order = torch.argsort((labels < 0).to(torch.int8), dim=1, stable=True)
+    labels = labels.gather(1, order)
+    boxes = boxes.gather(1, order[..., None].expand(-1, -1, 4))
+    keep = max(1, int((labels >= 0).sum(1).max().item()))
+    return boxes[:, :keep].contiguous(), labels[:, :keep].contiguous()
 
 
 MIXUP_RATIO = (0.4, 0.6)  # weight of the first image; near 1/2, as Beta(32, 32) would draw
@@ -233,10 +238,6 @@ def mix_up(batch: Batch, gen: torch.Generator) -> Batch:
     ratio = _uniform(b, *MIXUP_RATIO, gen, device).view(b, 1, 1, 1).to(batch.images.dtype)
     other = torch.roll(torch.arange(b, device=device), -1)
     images = batch.images * ratio + batch.images[other] * (1 - ratio)
-    boxes = torch.cat((batch.boxes, batch.boxes[other]), dim=1)
-    labels = torch.cat((batch.labels, batch.labels[other]), dim=1)
-    order = torch.argsort((labels < 0).to(torch.int8), dim=1, stable=True)  # valid targets first
-    labels = labels.gather(1, order)
-    boxes = boxes.gather(1, order[..., None].expand(-1, -1, 4))
-    keep = max(1, int((labels >= 0).sum(1).max().item()))
-    return Batch(images, boxes[:, :keep].contiguous(), labels[:, :keep].contiguous(), batch.scale, batch.offset)
+    boxes, labels = _targets_first(torch.cat((batch.boxes, batch.boxes[other]), dim=1),
+                                   torch.cat((batch.labels, batch.labels[other]), dim=1))
+    return Batch(images, boxes, labels, batch.scale, batch.offset)
