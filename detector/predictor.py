@@ -28,7 +28,7 @@ from .ops.postprocess import (
     to_detections,
 )
 from .preprocess import as_bgr_uint8, letterbox, letterbox_meta, letterbox_on_device, to_input_array
-from .types import Candidates, LetterboxMeta, Prediction, StageTimings
+from .types import Candidates, Detections, LetterboxMeta, Prediction, StageTimings
 
 
 def select_candidates_cpu(
@@ -71,8 +71,9 @@ class Predictor:
     ``device``: "auto" (CUDA, then MPS, then CPU), "cpu", "cuda" or "mps".
     ``backend``: "auto" (ONNX Runtime on CPU, torch elsewhere), "torch" or "onnxruntime".
     ``half``: fp16 on CUDA by default.
-    ``cuda_graph``: on CUDA, replay each frame size's whole frame -> candidates step as one
-    CUDA graph (default on; see ``detector.fastpath``).
+    On CUDA the frame -> candidates step runs on the device behind pinned transfers
+    (``detector.fastpath``); ``cuda_graph`` replays it as one CUDA graph per frame size
+    (default on; off runs the same step eagerly, to see what the graph buys).
     """
 
     def __init__(
@@ -100,8 +101,8 @@ class Predictor:
         self.engine: Engine = make_engine(model, self.device, backend=backend, half=half)
         self.device = self.engine.device
         self.fast_path: FastPath | None = None
-        if self.device.type == "cuda" and isinstance(self.engine, TorchEngine) and cuda_graph is not False:
-            self.fast_path = FastPath(self.engine, self.device, self.engine.input_dtype, use_graph=True)
+        if self.device.type == "cuda" and isinstance(self.engine, TorchEngine):
+            self.fast_path = FastPath(self.engine, self.device, self.engine.input_dtype, use_graph=cuda_graph is not False)
         self._meta_cache: dict[tuple[int, int], LetterboxMeta] = {}
         if warmup:
             self.warmup()
@@ -137,12 +138,9 @@ class Predictor:
 
     def _prepare(self, frames: Sequence[np.ndarray]) -> tuple[torch.Tensor, list[LetterboxMeta]]:
         metas = [self._meta(f.shape[:2]) for f in frames]
-        if self.device.type == "cuda":
-            batch = [
-                letterbox_on_device(torch.from_numpy(f).to(self.device, non_blocking=True), m, self.engine.input_dtype)
-                for f, m in zip(frames, metas)
-            ]
-            return torch.cat(batch), metas
+        if self.device.type == "cuda":  # frames of one size (see predict_batch)
+            uploaded = torch.from_numpy(np.stack(frames)).to(self.device)
+            return letterbox_on_device(uploaded, metas[0], self.engine.input_dtype), metas
         images = to_input_array([letterbox(f, m) for f, m in zip(frames, metas)])
         return torch.from_numpy(images).to(self.device), metas
 
@@ -193,17 +191,19 @@ class Predictor:
         for i, meta in enumerate(metas):
             select = select_candidates_cpu if scores.device.type == "cpu" else select_candidates
             cand = select(boxes[i], scores[i], score_floor=floor, top_k=CANDIDATE_TOP_K, multi_label=multi_label)
-            kept = apply_thresholds(*cand, conf=conf, iou=iou, max_det=max_det)
-            detections = to_detections(*kept, meta, self.class_names)
-            candidates = None
-            if keep_candidates:
-                c_boxes, c_scores, c_ids = (t.float().cpu().numpy() if t.is_floating_point() else t.cpu().numpy() for t in cand)
-                candidates = Candidates(c_boxes, c_scores, c_ids.astype(np.int64), meta, self.class_names)
-            results.append((detections, candidates))
+            results.append(self._finish(cand, meta, conf=conf, iou=iou, max_det=max_det, keep_candidates=keep_candidates))
         t3 = time.perf_counter()
-        n = len(frames)
-        timings = StageTimings(pre_ms=(t1 - t0) * 1e3 / n, infer_ms=(t2 - t1) * 1e3 / n, post_ms=(t3 - t2) * 1e3 / n)
-        return [Prediction(detections=d, timings=timings, candidates=c) for d, c in results]
+        return _predictions(results, (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3)
+
+    def _finish(self, cand: tuple[torch.Tensor, torch.Tensor, torch.Tensor], meta: LetterboxMeta, *, conf: float,
+                iou: float, max_det: int, keep_candidates: bool) -> tuple[Detections, Candidates | None]:
+        """One frame's candidates -> its detections, plus the candidates themselves for re-thresholding."""
+        kept = apply_thresholds(*cand, conf=conf, iou=iou, max_det=max_det)
+        candidates = None
+        if keep_candidates:
+            c_boxes, c_scores, c_ids = (t.float().cpu().numpy() if t.is_floating_point() else t.cpu().numpy() for t in cand)
+            candidates = Candidates(c_boxes, c_scores, c_ids.astype(np.int64), meta, self.class_names)
+        return to_detections(*kept, meta, self.class_names), candidates
 
     def _predict_fast(self, frames: list[np.ndarray], t0: float, *, conf: float, iou: float, max_det: int,
                       keep_candidates: bool) -> list[Prediction]:
@@ -219,14 +219,14 @@ class Predictor:
         for i in range(len(frames)):
             keep = scores[i] > floor
             cand = (torch.from_numpy(boxes[i][keep]), torch.from_numpy(scores[i][keep]), torch.from_numpy(class_ids[i][keep]))
-            kept = apply_thresholds(*cand, conf=conf, iou=iou, max_det=max_det)
-            candidates = None
-            if keep_candidates:
-                candidates = Candidates(cand[0].numpy(), cand[1].numpy(), cand[2].numpy().astype(np.int64), meta,
-                                        self.class_names)
-            results.append((to_detections(*kept, meta, self.class_names), candidates))
+            results.append(self._finish(cand, meta, conf=conf, iou=iou, max_det=max_det, keep_candidates=keep_candidates))
         t3 = time.perf_counter()
-        n = len(frames)
-        timings = StageTimings(pre_ms=((t_checked - t0) * 1e3 + timing.staging_ms) / n,
-                               infer_ms=timing.device_ms / n, post_ms=(t3 - t2) * 1e3 / n)
-        return [Prediction(detections=d, timings=timings, candidates=c) for d, c in results]
+        return _predictions(results, (t_checked - t0) * 1e3 + timing.staging_ms, timing.device_ms, (t3 - t2) * 1e3)
+
+
+def _predictions(results: list[tuple[Detections, Candidates | None]], pre_ms: float, infer_ms: float,
+                 post_ms: float) -> list[Prediction]:
+    """Package a batch's results; each frame is charged its share of the batch's stage times."""
+    n = len(results)
+    timings = StageTimings(pre_ms=pre_ms / n, infer_ms=infer_ms / n, post_ms=post_ms / n)
+    return [Prediction(detections=d, timings=timings, candidates=c) for d, c in results]

@@ -137,7 +137,7 @@ def test_cuda_graph_fp16_path_matches_eager_fp32(shipped_small, street_frames):
 def test_cuda_graphs_replay_right_for_alternating_sizes_and_batches(shipped_small, street_frames):
     """Each (batch, size) has its own graph; switching between them must not mix up their buffers."""
     fast = Predictor(shipped_small, device="cuda")
-    eager = Predictor(shipped_small, device="cuda", cuda_graph=False, half=False)
+    eager = Predictor(shipped_small, device="cpu", backend="torch")
     small = [cv2.resize(f, (400, 300)) for f in street_frames[:3]]
     for round_ in range(2):
         for frames in (street_frames[:3], small, street_frames[3:4]):
