@@ -71,7 +71,9 @@ def test_20000_frames_while_recording_drop_nothing_and_keep_memory_flat(vtest_pa
     # Every frame went capture -> model -> screen -> file; nothing was dropped or left queued.
     assert report["frames_displayed"] >= FRAMES and report["frames_inferred"] >= FRAMES
     assert report["frames_dropped"] == 0
-    assert report["frames_captured"] - report["frames_displayed"] <= 2  # one-slot mailboxes, nothing piles up
+    # Nothing piles up: at exit at most one frame waits in the capture mailbox, one is in the model and one
+    # waits in the result mailbox for the screen.
+    assert report["frames_captured"] - report["frames_displayed"] <= 3
     written = _frames_in(recording)
     assert abs(written - report["frames_displayed"]) <= 1, (written, report["frames_displayed"])
 
