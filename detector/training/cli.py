@@ -16,7 +16,7 @@ from ..models.presets import PRESETS
 from .augment import AugmentConfig, ImageBank
 from .datasets import DetectionDataset, load_dataset
 from .pack import DecodedDataset, decode_dataset, load_pack
-from .trainer import TrainConfig, Trainer
+from .trainer import TrainConfig, Trainer, checkpoint_config
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,7 +53,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--time-limit-min", type=float, default=0.0, help="stop resumably after this many minutes")
     run.add_argument("--device", default="auto")
     run.add_argument("--output", default="", help="run folder (default runs/train/<model>)")
-    run.add_argument("--resume", default="", help="continue from a last.pt")
+    run.add_argument("--resume", default="",
+                     help="continue from a last.pt: model, size and recipe come from it; output defaults to its folder")
     run.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="threads for image decoding")
 
 
@@ -83,6 +84,13 @@ def _device_for_rank(requested: str) -> torch.device:
 def run_train(args: argparse.Namespace) -> dict:
     arch, preset_size = PRESETS[args.model]
     imgsz = args.imgsz or preset_size
+    name = args.model
+    if args.resume:  # the checkpoint defines the run: its model, size and folder, not this command's defaults
+        resumed = checkpoint_config(args.resume)
+        name, imgsz = resumed.name, resumed.imgsz
+        if os.environ.get("RANK", "0") == "0":
+            print(f"resuming {name} at {imgsz} px: model, size and recipe come from {args.resume}; "
+                  f"this command adds only --time-limit-min", file=sys.stderr, flush=True)
     if imgsz <= 0 or imgsz % 32:
         raise LiveDetError(f"--imgsz must be a positive multiple of 32, got {imgsz}")
     if args.batch < 1 or (args.epochs < 0) or (args.epochs == 0 and args.budget_min <= 0):
@@ -117,7 +125,8 @@ def run_train(args: argparse.Namespace) -> dict:
         init_weights=args.init_weights,
         augment=asdict(augment),
     )
-    output = Path(args.output or Path("runs") / "train" / args.model)
+    default_output = Path(args.resume).parent if args.resume else Path("runs") / "train" / name
+    output = Path(args.output or default_output)
     trainer = Trainer(
         cfg,
         ImageBank(train, device),

@@ -73,6 +73,24 @@ class TrainConfig:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+def read_checkpoint(path: str | Path) -> dict:
+    """A ``last.pt`` written by ``Trainer``; any failure is one ``LiveDetError`` line."""
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        reason = (str(exc).splitlines() or [""])[0]
+        raise LiveDetError(f"cannot resume from {path}: {type(exc).__name__}: {reason}") from None
+    if not isinstance(state, dict) or "config" not in state:
+        raise LiveDetError(f"cannot resume from {path}: not a training checkpoint (resume from the last.pt in a run folder)")
+    return state
+
+
+def checkpoint_config(path: str | Path) -> TrainConfig:
+    """The settings a checkpoint's run was started with (what ``--resume`` continues)."""
+    return TrainConfig.from_json(read_checkpoint(path)["config"])
+
+
 class ModelEMA:
     """Exponential moving average of the weights, with a warm-up so early steps count."""
 
@@ -197,6 +215,13 @@ class Trainer:
         log=None,
         progress: bool = False,
     ) -> None:
+        checkpoint = read_checkpoint(Path(resume)) if resume else None
+        if checkpoint is not None:
+            # the run's definition (architecture, size, recipe) comes from the checkpoint;
+            # only the per-invocation time limit is new
+            saved_cfg = TrainConfig.from_json(checkpoint["config"])
+            saved_cfg.time_limit_min = cfg.time_limit_min
+            cfg = saved_cfg
         self.cfg = cfg
         self.device = device
         self.dist = init_distributed(device)
@@ -231,8 +256,8 @@ class Trainer:
         self.history: list[dict] = []
         self.cpu_rng = random.Random(cfg.seed + 1000 * self.dist.rank)
         self.gen = torch.Generator(device=device).manual_seed(cfg.seed + 1000 * self.dist.rank)
-        if resume:
-            self._load(Path(resume))
+        if checkpoint is not None:
+            self._restore(checkpoint, Path(resume))
         self.ddp_model: nn.Module = self.model
         if self.dist.world > 1:
             self.ddp_model = nn.parallel.DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -262,15 +287,7 @@ class Trainer:
         torch.save(state, tmp)
         os.replace(tmp, path)  # never leave a half-written checkpoint behind
 
-    def _load(self, path: Path) -> None:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise LiveDetError(f"cannot resume from {path}: {type(exc).__name__}: {exc}") from None
-        saved_cfg = TrainConfig.from_json(state["config"])
-        # the run's definition comes from the checkpoint; only the per-invocation time limit is new
-        saved_cfg.time_limit_min = self.cfg.time_limit_min
-        self.cfg = saved_cfg
+    def _restore(self, state: dict, path: Path) -> None:
         load_state_into(self.model, state["model"], path.name)
         load_state_into(self.ema.module, state["ema"], path.name)
         self.ema.updates = int(state["ema_updates"])

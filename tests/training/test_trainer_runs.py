@@ -26,8 +26,8 @@ def _last_json(capsys) -> dict:
     return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("recipe", [(), ("--close-mosaic", "0", "--mixup", "0.5", "--zoom", "0.3", "1.7")],
-                         ids=["default", "mosaic-mixup"])
+@pytest.mark.parametrize("recipe", [(), ("--model", "yolo-mnv3-large", "--close-mosaic", "0", "--mixup", "0.5",
+                                         "--zoom", "0.3", "1.7")], ids=["default", "large-mosaic-mixup"])
 def test_an_interrupted_run_resumes_to_exactly_the_same_weights(coco_dataset, tmp_path, capsys, recipe):
     assert main(_train_args(coco_dataset, tmp_path / "straight", *recipe)) == 0
     straight = _last_json(capsys)
@@ -37,9 +37,14 @@ def test_an_interrupted_run_resumes_to_exactly_the_same_weights(coco_dataset, tm
     assert main(_train_args(coco_dataset, tmp_path / "split", *recipe, "--time-limit-min", "0.00001")) == 0
     first = _last_json(capsys)
     assert not first["finished"] and first["epochs"] == 1
-    assert main(_train_args(coco_dataset, tmp_path / "split", *recipe, "--resume", str(tmp_path / "split" / "last.pt"))) == 0
+    # the checkpoint alone defines the run: no --model, --imgsz, recipe or --output on the resuming command
+    path, images, _ = coco_dataset
+    resume = ["train", "--data", str(path), "--images", str(images), "--device", "cpu", "--workers", "2",
+              "--resume", str(tmp_path / "split" / "last.pt")]
+    assert main(resume) == 0
     resumed = _last_json(capsys)
     assert resumed["finished"] and resumed["epochs"] == 3
+    assert Path(resumed["output_dir"]) == tmp_path / "split"
 
     a = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)
     b = torch.load(tmp_path / "split" / "last.pt", weights_only=True)
@@ -57,6 +62,11 @@ def test_training_refuses_bad_arguments_with_one_line(coco_dataset, tmp_path, ca
         assert main(_train_args(coco_dataset, tmp_path / "x", *bad)) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "--zoom MIN <= MAX" in err[0], err
+    not_a_checkpoint = tmp_path / "best.safetensors"
+    not_a_checkpoint.write_bytes(b"\x00" * 64)
+    assert main(_train_args(coco_dataset, tmp_path / "x", "--resume", str(not_a_checkpoint))) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: cannot resume from {not_a_checkpoint}"), err
     assert main(["train", "--data", str(tmp_path / "missing.json"), "--images", str(tmp_path)]) == 2
     assert "not found" in capsys.readouterr().err
 
