@@ -139,7 +139,7 @@ def test_cuda_graphs_replay_right_for_alternating_sizes_and_batches(shipped_smal
     fast = Predictor(shipped_small, device="cuda")
     eager = Predictor(shipped_small, device="cpu", backend="torch")
     small = [cv2.resize(f, (400, 300)) for f in street_frames[:3]]
-    for round_ in range(2):
+    for _ in range(2):  # the second round replays graphs captured in the first
         for frames in (street_frames[:3], small, street_frames[3:4]):
             batched = fast.predict_batch(frames, conf=CONF, keep_candidates=True)
             for frame, prediction in zip(frames, batched):

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 
 from desktop.recording import DetectionLog, RecordedFrame, RecorderWorker, RecordingPlan
 from detector import Detections
