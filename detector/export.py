@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import io
+import threading
 import warnings
 from pathlib import Path
 
@@ -21,6 +22,9 @@ from .models import YoloDetector
 from .ops.boxes import decode_outputs
 
 ONNX_OPSET = 17
+# PyTorch's exporter keeps process-wide state (and warnings filters are global): overlapping exports,
+# as when a user clicks through the model picker and each CPU load exports in memory, fail. One at a time.
+_EXPORT_LOCK = threading.Lock()
 
 
 class DecodedNetwork(nn.Module):
@@ -48,7 +52,7 @@ def onnx_bytes(model: LoadedModel, *, imgsz: int | None = None, dynamic: bool = 
     dummy = torch.zeros(1, 3, size, size)
     axes = {"images": {0: "batch", 2: "height", 3: "width"}, "boxes": {0: "batch", 1: "anchors"}, "scores": {0: "batch", 1: "anchors"}}
     buffer = io.BytesIO()
-    with warnings.catch_warnings():
+    with _EXPORT_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter is chatty about deprecations
         torch.onnx.export(
             net,

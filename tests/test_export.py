@@ -120,3 +120,36 @@ def test_export_to_an_unwritable_place_is_an_output_error(random_models_dir, tmp
     blocker.write_text("not a folder")
     with pytest.raises(OutputError):
         export_onnx(load_model("test-small", models_dir=random_models_dir), blocker / "x.onnx")
+
+
+def test_models_loading_at_the_same_time_both_load(random_models_dir, vtest_frames):
+    """A user clicking through the model picker starts loads on several threads; each CPU load exports
+    ONNX in memory, and PyTorch's exporter keeps process-wide state, so overlapping exports used to fail."""
+    import threading
+
+    from detector import Predictor
+
+    names = ["test-small", "test-large", "test-small", "test-large"]
+    start_together = threading.Barrier(len(names))
+    outcomes: dict[int, object] = {}
+
+    def load(slot: int, name: str) -> None:
+        model = load_model(name, models_dir=random_models_dir)
+        start_together.wait()
+        try:
+            outcomes[slot] = Predictor(model, device="cpu")
+        except Exception as exc:  # noqa: BLE001 - the test reports what each thread got
+            outcomes[slot] = exc
+
+    threads = [threading.Thread(target=load, args=(slot, name)) for slot, name in enumerate(names)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    failures = {slot: repr(result) for slot, result in outcomes.items() if isinstance(result, Exception)}
+    assert not failures
+    assert len(outcomes) == len(names)
+    for slot, name in enumerate(names):
+        predictor = outcomes[slot]
+        assert predictor.backend == "onnxruntime" and predictor.model.name == name
+        assert predictor.predict(vtest_frames[0]).timings.infer_ms > 0
