@@ -169,22 +169,36 @@ class MainWindow(QMainWindow):
         menu.addAction(self.quit_action)
 
     def _connect_controller(self) -> None:
+        """Only this window's own methods (or its widgets'): Qt drops those connections when the window
+        is destroyed, so a model load that ends later (it cannot be interrupted) touches no deleted widget."""
         c = self.controller
         c.frame_shown.connect(self._on_frame_shown)
         c.source_opening.connect(self._on_source_opening)
         c.source_opened.connect(self._on_source_opened)
         c.source_failed.connect(self._on_source_failed)
-        c.source_ended.connect(lambda: self.status.show_info("End of the video: press Space to play it again"))
+        c.source_ended.connect(self._on_source_ended)
         c.pause_changed.connect(self._on_pause_changed)
-        c.model_loading.connect(lambda label: self.status.set_busy("model", f"Loading {label}…"))
-        c.model_idle.connect(lambda: self.status.clear_busy("model"))
+        c.model_loading.connect(self._on_model_loading)
+        c.model_idle.connect(self._on_model_idle)
         c.model_ready.connect(self._on_model_ready)
         c.model_failed.connect(self._on_model_failed)
         c.recording_changed.connect(self._on_recording_changed)
-        c.recording_started.connect(lambda path: self.status.set_recording(f"● REC {Path(path).name}"))
+        c.recording_started.connect(self._on_recording_started)
         c.recording_finished.connect(self._on_recording_finished)
         c.recording_failed.connect(self.status.show_error)
         c.message.connect(self.status.show_info)
+
+    def _on_source_ended(self) -> None:
+        self.status.show_info("End of the video: press Space to play it again")
+
+    def _on_model_loading(self, label: str) -> None:
+        self.status.set_busy("model", f"Loading {label}…")
+
+    def _on_model_idle(self) -> None:
+        self.status.clear_busy("model")
+
+    def _on_recording_started(self, path: str) -> None:
+        self.status.set_recording(f"● REC {Path(path).name}")
 
     def _restore(self) -> None:
         geometry, state = self.settings.geometry(), self.settings.window_state()

@@ -324,6 +324,39 @@ def test_closing_while_a_model_loads_a_file_records_and_a_camera_opens_takes_und
         release.set()
 
 
+def test_a_model_load_that_ends_after_its_window_is_gone_touches_no_widget(qtbot, vtest_path, monkeypatch,
+                                                                           random_models_dir):
+    """A load cannot be interrupted, so it may end after its window was closed and destroyed (a second
+    window, or the next test, goes on in the same process). What it reports then must reach nothing."""
+    import shiboken6
+
+    import desktop.model_loader as model_loader
+    from desktop.startup import LaunchOptions, build_window, start_session
+
+    release, load_ended = threading.Event(), threading.Event()
+    real_load = model_loader.load_active_model
+
+    def slow_load(request, cache=None):
+        try:
+            release.wait(30)
+            return real_load(request, cache)
+        finally:
+            load_ended.set()
+
+    monkeypatch.setattr(model_loader, "load_active_model", slow_load)
+    options = LaunchOptions(source=str(vtest_path), model=str(random_models_dir / "test-small.safetensors"))
+    window = build_window(options, model_cache=None)
+    controller = window.controller
+    window.show()
+    start_session(window, options)
+    qtbot.waitUntil(lambda: controller.model_loading_now, timeout=5_000)
+    window.close()
+    shiboken6.delete(window)  # the widgets are gone; the controller and the load are not
+    release.set()
+    assert load_ended.wait(60)
+    qtbot.wait(300)  # the load's queued signals arrive; pytest-qt fails the test on an exception in any slot
+
+
 def test_killing_the_app_mid_recording_leaves_a_playable_file(vtest_path, tmp_path, isolated_settings):
     import subprocess
     import sys
