@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QFontMetrics, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
     QInputDialog,
@@ -34,6 +34,8 @@ from .video_view import VideoView
 WEIGHTS_SUFFIXES = (".safetensors", ".pt", ".pth", ".onnx", ".yaml", ".yml")
 VIDEO_FILTER = "Videos ({});;All files (*)".format(" ".join(f"*{s}" for s in sorted(VIDEO_SUFFIXES)))
 WEIGHTS_FILTER = "Models ({});;All files (*)".format(" ".join(f"*{s}" for s in WEIGHTS_SUFFIXES))
+SOURCE_BUTTON_MAX_PX = 260  # the toolbar keeps its width whatever the source is called
+SOURCE_BUTTON_HINT = "Choose a camera, a video file or a stream"
 SHORTCUTS = (("Space", "pause / play"), ("R", "start / stop recording"), ("S", "snapshot to PNG"),
              ("F", "fullscreen"), ("Ctrl+O", "open a video file"), ("Ctrl+U", "open a stream URL"))
 
@@ -119,9 +121,9 @@ class MainWindow(QMainWindow):
         self.model_picker.model_chosen.connect(self.controller.load_model)
         self.model_picker.open_weights_requested.connect(self.choose_weights_file)
         self.source_button = QToolButton()
-        self.source_button.setText("Source")
-        self.source_button.setToolTip("Choose a camera, a video file or a stream")
         self.source_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.source_button.setStyleSheet("QToolButton { padding-right: 14px; }")  # room for the menu arrow
+        self._name_source_button(None)
         self.toolbar = self.addToolBar("Main")
         self.toolbar.setObjectName("main-toolbar")
         self.toolbar.addWidget(self.source_button)
@@ -317,10 +319,20 @@ class MainWindow(QMainWindow):
 
     def _on_source_opening(self, source: SourceSpec) -> None:
         self.status.set_busy("source", f"Opening {source.label}…")
-        self.source_button.setText(source.label)
+        self._name_source_button(source.label)
         self.setWindowTitle(f"LiveDet — {source.label}")
         if not self.video_view.showing_video:
             self.video_view.show_welcome(f"Opening {source.label}…")
+
+    def _name_source_button(self, label: str | None) -> None:
+        """The source button names what plays, shortened in the middle to fit; its tooltip has the whole name."""
+        if label is None:
+            self.source_button.setText("Source")
+            self.source_button.setToolTip(SOURCE_BUTTON_HINT)
+            return
+        metrics = QFontMetrics(self.source_button.font())
+        self.source_button.setText(metrics.elidedText(label, Qt.TextElideMode.ElideMiddle, SOURCE_BUTTON_MAX_PX))
+        self.source_button.setToolTip(f"{label}\n{SOURCE_BUTTON_HINT}")
 
     def _on_source_opened(self, info: SourceInfo) -> None:
         self.status.clear_busy("source")
@@ -336,7 +348,7 @@ class MainWindow(QMainWindow):
         live = failed is not None and failed.is_live
         self.status.show_error(f"{message} — use Reconnect to try again" if live else message)
         self.playback.set_frame_count(None)
-        self.source_button.setText("Source")
+        self._name_source_button(None)
         self.setWindowTitle("LiveDet")
         self.video_view.show_welcome(message, error=True, retry_label=failed.label if live else None)
 

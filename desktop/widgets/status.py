@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QWidget
+from PySide6.QtWidgets import QProgressBar, QStatusBar, QWidget
+
+from .elided import ElidedLabel
 
 INFO_TIMEOUT_MS = 8000  # information fades; errors stay until something replaces them
+SIDE_LABEL_MAX_PX = 300  # busy, recording and model labels: long names are shortened, the message keeps the room
 
 
 class StatusPanel(QStatusBar):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.message_label = QLabel()
-        self.busy_label = QLabel()
+        self.message_label = ElidedLabel()
+        self.busy_label = ElidedLabel()
         self.busy_bar = QProgressBar()
         self.busy_bar.setRange(0, 0)  # indeterminate: it moves while something loads
         self.busy_bar.setMaximumWidth(90)
         self.busy_bar.setMaximumHeight(14)
-        self.recording_label = QLabel()
-        self.model_label = QLabel("no model")
-        self.model_label.setToolTip("Model and device running detection")
+        self.recording_label = ElidedLabel()
+        self.model_label = ElidedLabel("no model", hint="Model and device running detection")
         self.addWidget(self.message_label, 1)
+        for widget in (self.busy_label, self.recording_label, self.model_label):
+            widget.setMaximumWidth(SIDE_LABEL_MAX_PX)
         for widget in (self.busy_label, self.busy_bar, self.recording_label, self.model_label):
             self.addPermanentWidget(widget)
         self._busy: dict[str, str] = {}
@@ -40,7 +44,6 @@ class StatusPanel(QStatusBar):
         self._fade.stop()
         self.message_label.setStyleSheet("color: #d9534f; font-weight: bold;")
         self.message_label.setText(f"⚠ {text}")
-        self.message_label.setToolTip(text)
 
     def set_busy(self, key: str, text: str) -> None:
         self._busy[key] = text

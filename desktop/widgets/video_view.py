@@ -9,6 +9,9 @@ from PySide6.QtWidgets import QLabel, QPushButton, QSizePolicy, QStackedWidget, 
 
 from ..cameras import CameraInfo
 from ..imaging import bgr_to_pixmap
+from .elided import elide, elide_long_words
+
+WORD_MAX_PX = 360  # the widest one word may be on this page: long names are shortened, the window keeps its size
 
 
 class VideoCanvas(QWidget):
@@ -73,7 +76,6 @@ class WelcomePage(QWidget):
         open_url.setToolTip("Watch an RTSP or HTTP stream, e.g. rtsp://camera.local/stream")
         open_url.clicked.connect(self.open_url_requested)
         self.retry_button = QPushButton()
-        self.retry_button.setToolTip("Open the same camera or stream again")
         self.retry_button.clicked.connect(self.retry_requested)
         self.retry_button.hide()
         self._camera_box = QVBoxLayout()
@@ -83,13 +85,17 @@ class WelcomePage(QWidget):
         self.set_cameras([])
 
     def set_message(self, text: str, *, error: bool = False) -> None:
-        self.message.setText(text)
         self.message.setStyleSheet("color: #d9534f; font-weight: bold;" if error else "")
+        self.message.ensurePolished()  # measure in the font the style sheet just chose (bold for errors)
+        shown = elide_long_words(text, self.message.fontMetrics(), WORD_MAX_PX)
+        self.message.setText(shown)
+        self.message.setToolTip(text if shown != text else "")
 
     def offer_retry(self, label: str | None) -> None:
         """Show "Reconnect to <label>" after a live source was lost; None hides it."""
         if label:
-            self.retry_button.setText(f"Reconnect to {label}")
+            self.retry_button.setText(f"Reconnect to {elide(label, self.retry_button.fontMetrics(), WORD_MAX_PX)}")
+            self.retry_button.setToolTip(f"Open {label} again")
         self.retry_button.setVisible(bool(label))
 
     def set_cameras(self, cameras: list[CameraInfo]) -> None:
@@ -102,7 +108,7 @@ class WelcomePage(QWidget):
             hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
             self._camera_box.addWidget(hint)
         for camera in cameras:
-            button = QPushButton(f"Camera: {camera.name}")
+            button = QPushButton(f"Camera: {elide(camera.name, self.fontMetrics(), WORD_MAX_PX)}")
             button.setToolTip(f"Open {camera.name} ({camera.device_id or f'index {camera.index}'})")
             button.clicked.connect(lambda _=False, i=camera.index: self.camera_chosen.emit(i))
             self._camera_box.addWidget(button)

@@ -232,3 +232,45 @@ def test_seeking_a_file_jumps_there_and_a_snapshot_saves_the_frame_on_screen(qtb
     image = cv2.imread(str(path))
     assert image is not None and image.shape == (576, 768, 3)
     assert np.array_equal(image, window.controller.last_shown.image)  # exactly what is on screen, boxes included
+
+
+def test_long_file_names_never_widen_the_window(qtbot, launch, vtest_path, tmp_path):
+    """A laptop screen is narrow: a long name is shortened on the toolbar and status bar, never pushes the window."""
+    stem = "street_camera_north_entrance_morning_shift_recorded_for_the_safety_review_" * 2  # no space to wrap at
+    long_video = tmp_path / f"{stem}.avi"
+    long_video.symlink_to(vtest_path)
+    long_broken = tmp_path / f"{stem}.mp4"
+    long_broken.write_bytes(os.urandom(64 * 1024))
+    window = launch(model=_shipped_model())
+    window.resize(800, 600)
+    qtbot.waitUntil(lambda: window.width() == 800, timeout=5_000)
+
+    window.open_source(str(long_video))
+    _wait_for_frames(qtbot, window, 3)
+    qtbot.wait(200)  # let a layout pass run, as it would before the user looks
+    assert window.width() == 800
+    assert window.minimumSizeHint().width() <= 800
+    button = window.source_button
+    assert button.text() != long_video.name and "…" in button.text()  # shortened where it is shown ...
+    assert long_video.name in button.toolTip()  # ... and whole where the user hovers
+
+    with qtbot.waitSignal(window.controller.source_failed, timeout=FLOW_TIMEOUT_MS):
+        window.open_source(str(long_broken))
+    qtbot.wait(200)
+    assert window.width() == 800 and window.minimumSizeHint().width() <= 800
+    assert long_broken.name in window.status.last_error
+    assert long_broken.name in window.status.message_label.toolTip()
+
+
+def test_a_long_weights_file_name_never_widens_the_window(qtbot, launch, vtest_path, tmp_path):
+    shipped = next(spec for spec in list_models() if spec.name == _shipped_model())
+    weights = tmp_path / ("voc_run_2026_11_23_mosaic_mixup_zoom_0.3_1.7_close_mosaic_15_epoch_181_ema_best" * 2
+                          + ".safetensors")
+    weights.write_bytes(Path(shipped.weights_path).read_bytes())
+    window = launch(source=str(vtest_path), model=str(weights), fast=True)  # as restored from the settings
+    window.resize(800, 600)
+    _wait_for_detection(qtbot, window, 3)
+    qtbot.wait(200)
+    assert window.width() == 800 and window.minimumSizeHint().width() <= 800
+    assert window.model_picker.currentData() == str(weights)
+    assert window.status.model_label.text().startswith(weights.stem)  # whole in text() and the tooltip, shortened on screen

@@ -1,0 +1,67 @@
+"""A one-line label that shortens its text to the width it is given, so a long name never widens the window."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QFontMetrics, QResizeEvent
+from PySide6.QtWidgets import QLabel, QWidget
+
+MIN_WIDTH_PX = 40  # what the label asks of the layout at the least: the rest of its text is elided
+
+
+def elide(text: str, metrics: QFontMetrics, max_px: int) -> str:
+    """``text`` shortened in the middle to at most ``max_px`` wide (a file name keeps its start and extension)."""
+    return metrics.elidedText(text, Qt.TextElideMode.ElideMiddle, max_px)
+
+
+def elide_long_words(text: str, metrics: QFontMetrics, max_px: int) -> str:
+    """Each space-separated word wider than ``max_px`` shortened in the middle.
+
+    Why: a word-wrapped QLabel can only break at spaces, so one long file name in a message sets its
+    minimum width, and Qt grows the window to fit.
+    """
+    lines = []
+    for line in text.split("\n"):
+        lines.append(" ".join(elide(word, metrics, max_px) for word in line.split(" ")))
+    return "\n".join(lines)
+
+
+class ElidedLabel(QLabel):
+    """Shows as much of its text as fits, with "…" in the middle (a file name keeps its start and extension).
+
+    Why: a plain QLabel's minimum width is its whole text, and Qt grows a shown window to fit that, so
+    one long file name in a message made the window wider than a laptop screen. ``text()`` and the
+    tooltip keep the whole text.
+    """
+
+    def __init__(self, text: str = "", parent: QWidget | None = None, *, hint: str = "") -> None:
+        super().__init__(parent)
+        self._full = ""
+        self._hint = hint  # the tooltip while nothing is elided
+        self.setText(text)
+
+    def setText(self, text: str) -> None:
+        self._full = text
+        self._fit()
+        self.updateGeometry()  # the size it would like changed with the text
+
+    def text(self) -> str:
+        return self._full
+
+    def sizeHint(self) -> QSize:
+        hint = super().sizeHint()
+        return QSize(self.fontMetrics().horizontalAdvance(self._full) + 2 * self.margin() + 4, hint.height())
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(min(MIN_WIDTH_PX, self.sizeHint().width()), super().minimumSizeHint().height())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        self.ensurePolished()  # measure in the font a style sheet just set (errors are bold)
+        width = max(0, self.contentsRect().width() - 2 * self.margin())
+        shown = elide(self._full, self.fontMetrics(), width)
+        super().setText(shown)
+        self.setToolTip(self._full if shown != self._full else self._hint)
