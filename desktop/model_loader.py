@@ -105,7 +105,7 @@ class ModelLoader(QObject):
 
     loaded = Signal(int, object, float)  # ticket, ActiveModel, seconds taken
     failed = Signal(int, str)  # ticket, message for the user
-    finished = Signal()
+    finished = Signal(int)  # ticket
 
     def __init__(self, request: ModelRequest, ticket: int, cache: ModelCache | None) -> None:
         super().__init__()
@@ -137,7 +137,7 @@ class ModelLoader(QObject):
         else:
             self.loaded.emit(self.ticket, model, time.perf_counter() - start)
         finally:
-            self.finished.emit()
+            self.finished.emit(self.ticket)
 
 
 class ModelSwitcher(QObject):
@@ -152,19 +152,19 @@ class ModelSwitcher(QObject):
         super().__init__(parent)
         self._cache = cache
         self._ticket = 0
-        self._loaders: set[ModelLoader] = set()
+        self._loaders: dict[int, ModelLoader] = {}  # by ticket
 
     @property
     def busy(self) -> bool:
-        return any(loader.ticket == self._ticket for loader in self._loaders)
+        return self._ticket in self._loaders
 
     def request(self, request: ModelRequest) -> None:
         self._ticket += 1
         loader = ModelLoader(request, self._ticket, self._cache)
         loader.loaded.connect(self._on_loaded)
         loader.failed.connect(self._on_failed)
-        loader.finished.connect(lambda: self._forget(loader))
-        self._loaders.add(loader)
+        loader.finished.connect(self._forget)  # a method, not a lambda: Qt drops it if this switcher is gone first
+        self._loaders[self._ticket] = loader
         self.loading.emit(request.label)
         loader.start()
 
@@ -176,9 +176,10 @@ class ModelSwitcher(QObject):
         if ticket == self._ticket:
             self.failed.emit(message)
 
-    def _forget(self, loader: ModelLoader) -> None:
-        self._loaders.discard(loader)
-        loader.deleteLater()
+    def _forget(self, ticket: int) -> None:
+        loader = self._loaders.pop(ticket, None)
+        if loader is not None:
+            loader.deleteLater()
         if not self.busy:
             self.idle.emit()
 
@@ -186,4 +187,4 @@ class ModelSwitcher(QObject):
         """Stop applying loads; wait up to ``timeout_s`` for those in progress. True when none is left running."""
         self._ticket += 1  # whatever finishes now is not applied
         deadline = time.monotonic() + timeout_s
-        return all(loader.wait(max(0.0, deadline - time.monotonic())) for loader in list(self._loaders))
+        return all(loader.wait(max(0.0, deadline - time.monotonic())) for loader in list(self._loaders.values()))

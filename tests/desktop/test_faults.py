@@ -326,8 +326,8 @@ def test_closing_while_a_model_loads_a_file_records_and_a_camera_opens_takes_und
 
 def test_a_model_load_that_ends_after_its_window_is_gone_touches_no_widget(qtbot, vtest_path, monkeypatch,
                                                                            random_models_dir):
-    """A load cannot be interrupted, so it may end after its window was closed and destroyed (a second
-    window, or the next test, goes on in the same process). What it reports then must reach nothing."""
+    """A load cannot be interrupted, so it may end after its window and session were closed and destroyed
+    (a second window, or the next test, goes on in the same process). What it reports must reach nothing."""
     import shiboken6
 
     import desktop.model_loader as model_loader
@@ -351,7 +351,8 @@ def test_a_model_load_that_ends_after_its_window_is_gone_touches_no_widget(qtbot
     start_session(window, options)
     qtbot.waitUntil(lambda: controller.model_loading_now, timeout=5_000)
     window.close()
-    shiboken6.delete(window)  # the widgets are gone; the controller and the load are not
+    shiboken6.delete(window)  # the widgets are gone; the load is not
+    shiboken6.delete(controller)  # nor is it when the session it was loading for is gone too
     release.set()
     assert load_ended.wait(60)
     qtbot.wait(300)  # the load's queued signals arrive; pytest-qt fails the test on an exception in any slot
