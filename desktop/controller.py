@@ -10,6 +10,7 @@ signals, and tests can do the same.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from dataclasses import dataclass
@@ -51,6 +52,23 @@ class ShownFrame:
 
 def _timestamp() -> str:
     return datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+# What a recording may write beside its name: the video (.avi when MP4 cannot open) and the detections.
+RECORDING_SUFFIXES = (".mp4", ".avi", ".jsonl", ".csv")
+
+
+def unused_name(folder: Path, stem: str, suffixes: tuple[str, ...], claimed: set[Path]) -> Path:
+    """``folder/stem`` or, when a file with one of ``suffixes`` or a claim has it, ``stem-2``, ``stem-3``…
+
+    Why: names go by the second, and a user pressing R, R, R used to get one file, each recording
+    overwriting the last. ``claimed`` covers names handed out whose files do not exist yet.
+    """
+    for n in itertools.count(1):  # endless: some number is always free
+        base = folder / (stem if n == 1 else f"{stem}-{n}")
+        if base not in claimed and not any((folder / f"{base.name}{suffix}").exists() for suffix in suffixes):
+            claimed.add(base)
+            return base
 
 
 class SessionController(QObject):
@@ -102,6 +120,7 @@ class SessionController(QObject):
         self._recorder: RecorderWorker | None = None
         self._finishing: set[RecorderWorker] = set()
         self._record_request: Path | None = None  # recording asked for; starts with the next frame shown
+        self._claimed_names: set[Path] = set()  # recording and snapshot names handed out this session
         self._last_recorded_index: int | None = None
         self._closed = False
         self._stopping: list = []  # the threads shutdown() asked to stop
@@ -340,7 +359,9 @@ class SessionController(QObject):
 
     # -- recording -------------------------------------------------------------------------
     def new_recording_path(self) -> Path:
-        return self.record_folder / f"livedet-{_timestamp()}.mp4"
+        """``livedet-<date>-<time>.mp4`` in the record folder, never the name of an earlier recording."""
+        base = unused_name(self.record_folder, f"livedet-{_timestamp()}", RECORDING_SUFFIXES, self._claimed_names)
+        return base.with_name(f"{base.name}.mp4")
 
     def set_detections_format(self, fmt: str) -> None:
         self.detections_format = fmt if fmt in DETECTION_FORMATS else ""
@@ -426,7 +447,12 @@ class SessionController(QObject):
         if shown is None:
             self.recording_failed.emit("No frame to save yet")
             return None
-        target = Path(path) if path else self.record_folder / f"livedet-{_timestamp()}-{shown.result.index}.png"
+        if path:
+            target = Path(path)
+        else:
+            stem = f"livedet-{_timestamp()}-{shown.result.index}"
+            base = unused_name(self.record_folder, stem, (".png",), self._claimed_names)
+            target = base.with_name(f"{base.name}.png")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             ok, data = cv2.imencode(".png", shown.image)

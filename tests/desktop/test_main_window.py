@@ -274,3 +274,26 @@ def test_a_long_weights_file_name_never_widens_the_window(qtbot, launch, vtest_p
     assert window.width() == 800 and window.minimumSizeHint().width() <= 800
     assert window.model_picker.currentData() == str(weights)
     assert window.status.model_label.text().startswith(weights.stem)  # whole in text() and the tooltip, shortened on screen
+
+
+def test_recording_again_within_the_same_second_keeps_both_files(qtbot, launch, vtest_path):
+    """R, R, R quickly: recordings are named by the second, and the second file used to overwrite the first."""
+    window = launch(source=str(vtest_path), model=_shipped_model(), fast=True)
+    _wait_for_detection(qtbot, window, 3)
+    summaries = []
+    window.controller.recording_finished.connect(summaries.append)
+    for _ in range(3):
+        window.record_action.trigger()  # start
+        _wait_for_frames(qtbot, window, 5)
+        window.record_action.trigger()  # stop
+    qtbot.waitUntil(lambda: len(summaries) == 3, timeout=30_000)
+
+    paths = [summary.video_path for summary in summaries]
+    assert len(set(paths)) == 3, paths
+    for summary in summaries:
+        capture = cv2.VideoCapture(str(summary.video_path))
+        frames = 0
+        while capture.read()[0]:
+            frames += 1
+        capture.release()
+        assert summary.error is None and frames == summary.frames_written >= 5
