@@ -1,0 +1,90 @@
+"""A user who clicks everything, fast: 150 random actions on the real window, from a fixed seed.
+
+Opening good, broken and missing sources, switching models mid-load, pausing, seeking, moving the
+sliders, recording on and off, snapshots and fullscreen, with pauses from none to 0.4 s between them.
+Afterwards every recording plays with exactly the frames it reports, no two share a file, every
+snapshot opens, and the window still plays a video. Any exception in a Qt slot fails the test
+(pytest-qt). ``LIVEDET_RANDOM_SEED`` and ``LIVEDET_RANDOM_STEPS`` replay or lengthen a run.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .test_main_window import FLOW_TIMEOUT_MS, _shipped_model, _wait_for_frames
+
+
+def _frames_in(path: Path) -> int:
+    capture = cv2.VideoCapture(str(path))
+    frames = 0
+    while capture.read()[0]:
+        frames += 1
+    capture.release()
+    return frames
+
+
+def test_random_use_loses_no_recording_and_leaves_the_window_working(qtbot, launch, vtest_path, tmp_path,
+                                                                     random_models_dir):
+    rng = random.Random(int(os.environ.get("LIVEDET_RANDOM_SEED", "3")))
+    steps = int(os.environ.get("LIVEDET_RANDOM_STEPS", "150"))
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(rng.randbytes(32 * 1024))
+    short = tmp_path / "short clip.mp4"
+    writer = cv2.VideoWriter(str(short), cv2.VideoWriter_fourcc(*"mp4v"), 25, (320, 240))
+    for i in range(30):
+        writer.write(np.full((240, 320, 3), i * 8, np.uint8))
+    writer.release()
+
+    window = launch(source=str(vtest_path), model=_shipped_model(), fast=True)
+    _wait_for_frames(qtbot, window, 3)
+    started, summaries, snapshots = [], [], []
+    window.controller.recording_started.connect(started.append)
+    window.controller.recording_finished.connect(summaries.append)
+    window.controller.message.connect(
+        lambda text: snapshots.append(Path(text.removeprefix("Snapshot saved to ")))
+        if text.startswith("Snapshot saved to ") else None)
+    models = [_shipped_model(), str(random_models_dir / "test-small.safetensors"),
+              str(random_models_dir / "test-large.safetensors")]
+    actions = {
+        "open the street video": lambda: window.open_source(str(vtest_path)),
+        "open a short clip": lambda: window.open_source(str(short)),
+        "open a broken file": lambda: window.open_source(str(broken)),
+        "open a missing camera": lambda: window.open_source("7"),
+        "pick a model": lambda: window.model_picker.choose(rng.choice(models)),
+        "pause / play": window.pause_action.trigger,
+        "record / stop": window.record_action.trigger,
+        "snapshot": window.snapshot_action.trigger,
+        "seek": lambda: window.playback.seek_slider.setValue(rng.randrange(0, 800)),
+        "confidence": lambda: window.thresholds.conf_slider.setValue(rng.randrange(1, 100)),
+        "IoU": lambda: window.thresholds.iou_slider.setValue(rng.randrange(1, 100)),
+        "loop": window.playback.loop_box.click,
+        "max speed": window.playback.fast_box.click,
+        "fullscreen": window.fullscreen_action.trigger,
+    }
+    done = []
+    for _ in range(steps):
+        name = rng.choice(list(actions))
+        done.append(name)
+        actions[name]()
+        qtbot.wait(rng.choice([0, 5, 20, 50, 150, 400]))
+
+    if window.controller.recording:
+        window.record_action.trigger()
+    qtbot.waitUntil(lambda: len(summaries) == len(started), timeout=30_000)  # every recording finalised
+    window.open_source(str(vtest_path))
+    if window.controller.paused:
+        window.pause_action.trigger()
+    _wait_for_frames(qtbot, window, 5, timeout=FLOW_TIMEOUT_MS)  # the window still plays
+
+    recorded = [s for s in summaries if s.frames_written]
+    assert recorded, f"no recording in this run: {done}"
+    assert len({s.video_path for s in recorded}) == len(recorded), [s.video_path for s in recorded]
+    for summary in recorded:
+        assert _frames_in(summary.video_path) == summary.frames_written, summary
+    for path in snapshots:
+        assert cv2.imread(str(path)) is not None, path
