@@ -1,7 +1,7 @@
 """A user who clicks everything, fast: 150 random actions on the real window, from a fixed seed.
 
 Opening good, broken and missing sources, switching models mid-load, pausing, seeking, moving the
-sliders, recording on and off, snapshots and fullscreen, with pauses from none to 0.4 s between them.
+sliders, recording on and off (with and without a detections file), snapshots and fullscreen, with pauses from none to 0.4 s between them.
 Afterwards every recording plays with exactly the frames it reports, no two share a file, every
 snapshot opens, and the window still plays a video. Any exception in a Qt slot fails the test
 (pytest-qt). ``LIVEDET_RANDOM_SEED`` and ``LIVEDET_RANDOM_STEPS`` replay or lengthen a run.
@@ -65,6 +65,7 @@ def test_random_use_loses_no_recording_and_leaves_the_window_working(qtbot, laun
         "loop": window.playback.loop_box.click,
         "max speed": window.playback.fast_box.click,
         "fullscreen": window.fullscreen_action.trigger,
+        "detections file": lambda: window.detection_format_actions[rng.choice(["", "jsonl", "csv"])].trigger(),
     }
     done = []
     for _ in range(steps):
@@ -86,5 +87,12 @@ def test_random_use_loses_no_recording_and_leaves_the_window_working(qtbot, laun
     assert len({s.video_path for s in recorded}) == len(recorded), [s.video_path for s in recorded]
     for summary in recorded:
         assert _frames_in(summary.video_path) == summary.frames_written, summary
+        log = summary.detections_path
+        if log is not None and log.suffix == ".jsonl":  # one line per recorded frame (files never repeat one)
+            assert len(log.read_text().splitlines()) == summary.frames_written, summary
+        elif log is not None:
+            rows = log.read_text().splitlines()
+            assert rows[0].startswith("frame,source_frame") and all(
+                int(row.split(",")[0]) < summary.frames_written for row in rows[1:]), summary
     for path in snapshots:
         assert cv2.imread(str(path)) is not None, path
