@@ -81,6 +81,36 @@ def _device_for_rank(requested: str) -> torch.device:
     return device
 
 
+RUN_FILES = ("last.pt", "best.safetensors", "last_ema.safetensors", "history.jsonl")  # what a run leaves
+
+
+def _run_folder(args: argparse.Namespace, name: str) -> Path:
+    """Where this run writes: a resumed run's own folder; a new run never into an earlier run's files.
+
+    Why: runs/train/<model> was reused by every run, so a second ``train`` overwrote the first
+    one's weights (hours of GPU) and appended to its history. Like other trainers, a new default
+    run goes to ``<model>-2``, ``-3``…; an explicit ``--output`` holding a run is refused.
+    """
+    if args.resume:
+        return Path(args.output) if args.output else Path(args.resume).parent
+    if args.output:
+        folder = Path(args.output)
+        if found := [f for f in RUN_FILES if (folder / f).exists()]:
+            raise LiveDetError(f"{folder} already holds a training run ({', '.join(found)}): continue it with "
+                               f"--resume {folder / 'last.pt'}, or choose another --output")
+        return folder
+    # Under torchrun every rank picks the same folder: they all look before DDP's first broadcast, and
+    # rank 0 writes nothing until after it.
+    base = Path("runs") / "train" / name
+    folder, n = base, 1
+    while any((folder / f).exists() for f in RUN_FILES):
+        n += 1
+        folder = base.with_name(f"{name}-{n}")
+    if folder != base and os.environ.get("RANK", "0") == "0":
+        print(f"writing to {folder} ({base} holds an earlier run)", file=sys.stderr, flush=True)
+    return folder
+
+
 def run_train(args: argparse.Namespace) -> dict:
     arch, preset_size = PRESETS[args.model]
     imgsz = args.imgsz or preset_size
@@ -95,6 +125,7 @@ def run_train(args: argparse.Namespace) -> dict:
         raise LiveDetError(f"--imgsz must be a positive multiple of 32, got {imgsz}")
     if args.batch < 1 or (args.epochs < 0) or (args.epochs == 0 and args.budget_min <= 0):
         raise LiveDetError("need --batch >= 1 and --epochs >= 1 (or --epochs 0 with --budget-min > 0)")
+    output = _run_folder(args, name)
     device = _device_for_rank(args.device)
     cache_side = args.cache_side or int(imgsz * 1.25) // 32 * 32
     train = _decoded(args.data, args.images, cache_side, args.workers, args.max_images)
@@ -125,8 +156,6 @@ def run_train(args: argparse.Namespace) -> dict:
         init_weights=args.init_weights,
         augment=asdict(augment),
     )
-    default_output = Path(args.resume).parent if args.resume else Path("runs") / "train" / name
-    output = Path(args.output or default_output)
     trainer = Trainer(
         cfg,
         ImageBank(train, device),

@@ -384,7 +384,8 @@ class Trainer:
 
     def fit(self) -> dict:
         cfg = self.cfg
-        self.output_dir.mkdir(parents=True, exist_ok=True)
+        if self.dist.main:  # only rank 0 writes
+            self.output_dir.mkdir(parents=True, exist_ok=True)
         n = len(self.train_bank)
         per_rank = cfg.batch // self.dist.world
         if per_rank < 1:

@@ -109,3 +109,30 @@ def test_two_gloo_processes_follow_the_same_loss_curve_as_one(tmp_path):
     assert two[-1] / two[0] == pytest.approx(one[-1] / one[0], rel=0.35)
     for a, b in zip(one, two):
         assert b == pytest.approx(a, rel=0.25)
+
+
+def test_a_new_run_never_writes_over_an_earlier_one(coco_dataset, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path, images, _ = coco_dataset
+    plain = ["train", "--data", str(path), "--images", str(images), "--imgsz", "96", "--batch", "3", "--epochs", "1",
+             "--eval-interval", "0", "--device", "cpu", "--workers", "2"]
+
+    def files(folder: str) -> dict[str, bytes]:
+        return {p.name: p.read_bytes() for p in (tmp_path / folder).iterdir()}
+
+    assert main(plain) == 0
+    first = _last_json(capsys)["output_dir"]
+    assert Path(first) == Path("runs/train/yolo-mnv3-small")
+    kept = files(first)
+    assert "last.pt" in kept and "history.jsonl" in kept
+
+    assert main([*plain, "--seed", "1"]) == 0  # the same command again: a new folder beside the first
+    out = capsys.readouterr()
+    assert Path(json.loads(out.out.strip().splitlines()[-1])["output_dir"]) == Path("runs/train/yolo-mnv3-small-2")
+    assert "writing to runs/train/yolo-mnv3-small-2" in out.err
+    assert files(first) == kept  # the first run's weights and history are untouched
+
+    assert main([*plain, "--output", first]) == 2  # naming the earlier run's folder is refused ...
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "already holds a training run" in err[0] and f"--resume {first}/last.pt" in err[0], err
+    assert files(first) == kept
