@@ -108,7 +108,7 @@ class PlaybackBar(QWidget):
         for widget in (self.play_button, self.seek_slider, self.position, self.loop_box, self.fast_box):
             layout.addWidget(widget)
         layout.setStretch(1, 1)
-        self.set_frame_count(None)
+        self.show_no_source()
 
     def set_options(self, loop: bool, realtime: bool) -> None:
         for box, value in ((self.loop_box, loop), (self.fast_box, not realtime)):
@@ -127,6 +127,11 @@ class PlaybackBar(QWidget):
         for widget in (self.seek_slider, self.loop_box, self.fast_box):
             widget.setEnabled(seekable)
         self.position.setText("live" if frame_count is None else f"0 / {frame_count}")
+
+    def show_no_source(self) -> None:
+        """Nothing plays (at start, or after a source failed): no position, nothing to seek."""
+        self.set_frame_count(None)
+        self.position.setText("–")
 
     def show_position(self, index: int) -> None:
         if self._frame_count is None:

@@ -347,7 +347,7 @@ class MainWindow(QMainWindow):
         failed = self.controller.failed_source
         live = failed is not None and failed.is_live
         self.status.show_error(f"{message} — use Reconnect to try again" if live else message)
-        self.playback.set_frame_count(None)
+        self.playback.show_no_source()
         self._name_source_button(None)
         self.setWindowTitle("LiveDet")
         self.video_view.show_welcome(message, error=True, retry_label=failed.label if live else None)

@@ -69,6 +69,7 @@ class WelcomePage(QWidget):
         self.message.setWordWrap(True)
         self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.message.setMinimumWidth(WORD_MAX_PX + 100)  # a message reads in two lines, not five narrow ones
         open_file = QPushButton("Open video file…")
         open_file.setToolTip("Play a video file (you can also drop one onto the window)")
         open_file.clicked.connect(self.open_file_requested)

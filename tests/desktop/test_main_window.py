@@ -139,13 +139,16 @@ def test_switching_models_mid_stream_keeps_frames_flowing(qtbot, launch, vtest_p
 def test_a_corrupt_file_shows_an_error_and_the_window_stays_usable(qtbot, launch, vtest_path, tmp_path):
     broken = tmp_path / "holiday clip é.mp4"
     broken.write_bytes(os.urandom(64 * 1024))
-    window = launch(model=_shipped_model())
+    window = launch(source=str(vtest_path), model=_shipped_model())
+    _wait_for_frames(qtbot, window, 2)
     with qtbot.waitSignal(window.controller.source_failed, timeout=FLOW_TIMEOUT_MS) as failed:
         window.open_dropped(str(broken))  # as if dropped onto the window
     assert broken.name in failed.args[0]
     assert not window.video_view.showing_video
     assert broken.name in window.video_view.welcome.message.text()
     assert broken.name in window.status.last_error
+    assert window.playback.position.text() == "–"  # nothing plays: no position, and not "live"
+    assert not window.playback.seek_slider.isEnabled()
 
     window.open_source(str(vtest_path))  # the same window plays a good file afterwards
     _wait_for_frames(qtbot, window, 5)
