@@ -300,3 +300,16 @@ def test_recording_again_within_the_same_second_keeps_both_files(qtbot, launch, 
             frames += 1
         capture.release()
         assert summary.error is None and frames == summary.frames_written >= 5
+
+
+def test_pause_and_record_with_nothing_playing_leave_no_button_pressed(qtbot, launch, vtest_path):
+    window = launch(model=_shipped_model())
+    window.pause_action.trigger()  # Space before any source
+    window.record_action.trigger()  # R before any source: a message, no recording
+    assert not window.pause_action.isChecked() and window.pause_action.text() == "Pause"
+    assert not window.record_action.isChecked()
+    assert "before recording" in window.status.last_error
+
+    window.open_source(str(vtest_path))
+    _wait_for_frames(qtbot, window, 3)  # plays, not paused
+    assert not window.controller.paused and not window.pause_action.isChecked()
