@@ -279,6 +279,102 @@ def test_a_stream_that_never_answers_times_out_without_freezing_the_window(qtbot
     assert window.video_view.welcome.retry_button.isVisible()
 
 
+class MjpegCamera:
+    """A local IP camera: the street video's frames as an MJPEG stream over HTTP, paced at ``fps``.
+
+    Serves until ``stop()`` (connections are cut, as when a camera loses power), and can be
+    started again on the same port, as when it comes back.
+    """
+
+    def __init__(self, vtest_path: Path, fps: float = 30.0, frames: int = 60) -> None:
+        capture = cv2.VideoCapture(str(vtest_path))
+        self.jpegs = []
+        while len(self.jpegs) < frames:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            self.jpegs.append(cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes())
+        capture.release()
+        self.period = 1.0 / fps
+        self.port = 0
+        self._server = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/video.mjpg"
+
+    def start(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        camera, running = self, threading.Event()
+        running.set()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server's name
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                index, due = 0, time.monotonic()
+                try:
+                    while running.is_set():
+                        jpeg = camera.jpegs[index % len(camera.jpegs)]
+                        self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n"
+                                         + f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
+                        index, due = index + 1, due + camera.period
+                        time.sleep(max(0.0, due - time.monotonic()))
+                except OSError:
+                    pass  # the viewer went away
+
+            def log_message(self, *args) -> None:
+                pass
+
+        ThreadingHTTPServer.allow_reuse_address = True
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        self._running = running
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._running.clear()  # every open stream ends
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+def test_an_ip_camera_plays_live_is_reported_when_lost_and_reconnects(qtbot, launch, vtest_path, monkeypatch):
+    from PySide6.QtCore import Qt
+
+    monkeypatch.setattr(capture_module, "LIVE_FAILURE_LIMIT_S", 0.5)
+    camera = MjpegCamera(vtest_path)
+    camera.start()
+    try:
+        window = launch(source=camera.url, model="yolo-mnv3-small")
+        qtbot.waitUntil(lambda: window.controller.model is not None, timeout=60_000)
+        _wait_for_frames(qtbot, window, 30)
+        assert window.controller.source.is_live
+        assert window.playback.position.text().startswith("live")
+        assert not window.playback.seek_slider.isEnabled()
+        qtbot.waitUntil(lambda: "person" in window.controller.last_shown.detections.labels, timeout=10_000)
+        stats = window.controller.stats()
+        assert 15 <= stats.capture_fps <= 36  # it keeps up with the camera (30 FPS), with room for a busy CI
+
+        with qtbot.waitSignal(window.controller.source_failed, timeout=20_000) as failed:
+            camera.stop()  # the camera loses power
+        assert "stopped sending frames" in failed.args[0] and camera.url in failed.args[0]
+        assert "Reconnect" in window.status.last_error
+        retry = window.video_view.welcome.retry_button
+        assert retry.isVisible()
+
+        camera.start()  # back, on the same address
+        qtbot.mouseClick(retry, Qt.MouseButton.LeftButton)
+        _wait_for_frames(qtbot, window, 10)
+        assert window.video_view.showing_video and window.controller.source.value == camera.url
+    finally:
+        camera.stop()
+
+
 # -- quitting in the middle of everything -----------------------------------------------------
 def test_closing_while_a_model_loads_a_file_records_and_a_camera_opens_takes_under_2_s(
         qtbot, launch, cameras, vtest_path, tmp_path, monkeypatch, random_models_dir, capfd):
