@@ -36,6 +36,7 @@ from .stats import PipelineStats, StatsSnapshot
 
 log = logging.getLogger(__name__)
 
+LIVE_FPS_TOLERANCE = 0.15  # a live source's stated FPS is used for recording when within 15 % of what it sends
 SHUTDOWN_TIMEOUT_S = 1.5  # quitting never waits longer than this for capture, inference and model loads
 _STRAGGLERS: list = []  # threads still stuck in a driver at quit: referenced until the process ends
 
@@ -121,7 +122,9 @@ class SessionController(QObject):
         self._finishing: set[RecorderWorker] = set()
         self._record_request: Path | None = None  # recording asked for; starts with the next frame shown
         self._claimed_names: set[Path] = set()  # recording and snapshot names handed out this session
-        self._last_recorded_index: int | None = None
+        self._record_fps = 30.0  # the rate the recording plays at
+        self._record_t0: float | None = None  # live sources: the first recorded frame's capture time
+        self._record_frames = 0  # live sources: frames the file holds so far, copies included
         self._closed = False
         self._stopping: list = []  # the threads shutdown() asked to stop
         self.failed_source: SourceSpec | None = None  # the last source that failed or was lost (to reconnect)
@@ -380,7 +383,7 @@ class SessionController(QObject):
             self.recording_failed.emit(f"cannot create the recording folder {target.parent}: {exc.strerror or exc}")
             return False
         self._record_request = target
-        self._last_recorded_index = None
+        self._record_t0, self._record_frames = None, 0
         self._apply_lossless()
         self.recording_changed.emit(True)
         return True
@@ -402,17 +405,42 @@ class SessionController(QObject):
         recorder = self._recorder
         if recorder is None:
             return
-        index = shown.result.index
-        repeats = 1
-        if self._source is not None and self._source.is_live and self._last_recorded_index is not None:
-            repeats = max(1, index - self._last_recorded_index)  # keep real-time speed over dropped frames
-        self._last_recorded_index = index
         time_s = shown.result.packet.captured_at - self._source_started
-        recorder.submit(RecordedFrame(shown.image, index, time_s, shown.detections, repeats))
+        repeats = 1
+        if self._source is not None and self._source.is_live:
+            repeats = self._live_copies(time_s)
+            if repeats < 1:
+                return  # came early: the file is ahead of the clock
+        recorder.submit(RecordedFrame(shown.image, shown.result.index, time_s, shown.detections, repeats))
+
+    def _live_copies(self, time_s: float) -> int:
+        """How many times to write a live frame captured at ``time_s`` so the file keeps the pace it was filmed at.
+
+        By the clock, not by frame count: copies fill the frames the source or the pipeline dropped, and 0
+        skips one that came early, so a recording lasts as long as it was filmed whatever the source sends.
+        """
+        if self._record_t0 is None:
+            self._record_t0 = time_s
+        due = round((time_s - self._record_t0) * self._record_fps) + 1  # frames the file should hold with this one
+        copies = due - self._record_frames
+        self._record_frames = max(self._record_frames, due)
+        return copies
+
+    def _recording_fps(self) -> float:
+        """Files record at their own FPS. A live source's stated FPS can be wrong (a webcam in dim light says 30
+        and sends 12; FFmpeg guesses 25 for MJPEG cameras), so beyond ``LIVE_FPS_TOLERANCE`` the rate it really
+        sends is used."""
+        stated = self._source_info.fps if self._source_info is not None else 30.0
+        if self._source is None or not self._source.is_live:
+            return stated
+        sends = self._stats.snapshot().capture_fps
+        if sends >= 1 and abs(sends - stated) > LIVE_FPS_TOLERANCE * stated:
+            return float(round(sends))
+        return stated
 
     def _begin_recording(self, path: Path, first_image: np.ndarray) -> None:
         self._record_request = None
-        fps = self._source_info.fps if self._source_info is not None else 30.0
+        fps = self._record_fps = self._recording_fps()
         plan = RecordingPlan(path, fps, (first_image.shape[1], first_image.shape[0]), self.detections_format)
         recorder = RecorderWorker(plan)
         recorder.started_writing.connect(self.recording_started)

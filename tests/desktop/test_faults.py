@@ -25,8 +25,9 @@ FLOW_TIMEOUT_MS = 60_000
 class FakeCamera:
     """Stands in for cv2.VideoCapture on a camera: hands out ``frames``, then what ``after`` says."""
 
-    def __init__(self, frames, *, after: str = "repeat", fps: float = 30.0) -> None:
+    def __init__(self, frames, *, after: str = "repeat", fps: float = 30.0, claims: float | None = None) -> None:
         self.frames, self.after, self.fps = list(frames), after, fps
+        self.claims = fps if claims is None else claims  # what the driver says (a dim webcam says 30, sends 12)
         self.reads = 0
         self.released = False
 
@@ -46,7 +47,7 @@ class FakeCamera:
 
     def get(self, prop) -> float:
         first = self.frames[0] if self.frames else np.zeros((1, 1, 3), np.uint8)
-        return {cv2.CAP_PROP_FPS: self.fps, cv2.CAP_PROP_FRAME_WIDTH: first.shape[1],
+        return {cv2.CAP_PROP_FPS: self.claims, cv2.CAP_PROP_FRAME_WIDTH: first.shape[1],
                 cv2.CAP_PROP_FRAME_HEIGHT: first.shape[0]}.get(prop, 0.0)
 
     def set(self, prop, value) -> bool:
@@ -230,6 +231,36 @@ def test_an_unplugged_camera_is_reported_and_reconnects_when_asked(qtbot, launch
     qtbot.mouseClick(retry, Qt.MouseButton.LeftButton)
     _wait_for_frames(qtbot, window, 5)
     assert window.video_view.showing_video and window.controller.source.value == "0"
+
+
+@pytest.mark.parametrize("sends,claims", [(12.0, 30.0), (30.0, 25.0)], ids=["dim-webcam", "mjpeg-ip-camera"])
+def test_a_recording_of_a_live_source_lasts_as_long_as_it_was_filmed(qtbot, launch, cameras, tmp_path, sends, claims):
+    """A webcam in dim light says 30 FPS and sends 12; FFmpeg says 25 FPS for an MJPEG camera sending 30.
+    Written at the claimed rate, a recording played 2.5x too fast or 1.2x too slow."""
+    frames = [np.full((240, 320, 3), (i * 37) % 255, np.uint8) for i in range(50)]
+    cameras["0"] = lambda: FakeCamera(frames, fps=sends, claims=claims)
+    window = launch(model="yolo-mnv3-small")
+    window.open_source("0")
+    _wait_for_frames(qtbot, window, int(sends * 1.5))  # the rate it really sends is known by now
+    summaries = []
+    window.controller.recording_finished.connect(summaries.append)
+    recording = tmp_path / "live.mp4"
+    with qtbot.waitSignal(window.controller.recording_started, timeout=10_000):
+        assert window.controller.start_recording(recording)
+    started = time.monotonic()
+    qtbot.wait(4_000)
+    window.record_action.trigger()  # stop
+    filmed_s = time.monotonic() - started
+    qtbot.waitUntil(lambda: bool(summaries), timeout=10_000)
+
+    capture = cv2.VideoCapture(str(recording))
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    frames_in_file = 0
+    while capture.read()[0]:
+        frames_in_file += 1
+    capture.release()
+    assert frames_in_file == summaries[0].frames_written
+    assert frames_in_file / fps == pytest.approx(filmed_s, rel=0.15), (frames_in_file, fps, filmed_s)
 
 
 @pytest.fixture
