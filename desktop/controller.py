@@ -125,6 +125,7 @@ class SessionController(QObject):
         self._record_fps = 30.0  # the rate the recording plays at
         self._record_t0: float | None = None  # live sources: the first recorded frame's capture time
         self._record_frames = 0  # live sources: frames the file holds so far, copies included
+        self._paused_since: float | None = None  # a live recording's clock stops while paused
         self._closed = False
         self._stopping: list = []  # the threads shutdown() asked to stop
         self.failed_source: SourceSpec | None = None  # the last source that failed or was lost (to reconnect)
@@ -258,6 +259,7 @@ class SessionController(QObject):
             return
         self._playback.paused = paused
         self._pause_index = None
+        self._stop_record_clock(paused)
         self._capture.set_paused(paused)
         self.pause_changed.emit(paused)
 
@@ -425,6 +427,16 @@ class SessionController(QObject):
         copies = due - self._record_frames
         self._record_frames = max(self._record_frames, due)
         return copies
+
+    def _stop_record_clock(self, paused: bool) -> None:
+        """A live recording leaves the paused time out (a camera paused for a minute is not a minute of one frame)."""
+        now = time.perf_counter()
+        if paused:
+            self._paused_since = now
+        elif self._paused_since is not None:
+            if self._record_t0 is not None:
+                self._record_t0 += now - self._paused_since
+            self._paused_since = None
 
     def _recording_fps(self) -> float:
         """Files record at their own FPS. A live source's stated FPS can be wrong (a webcam in dim light says 30

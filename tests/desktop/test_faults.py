@@ -263,6 +263,29 @@ def test_a_recording_of_a_live_source_lasts_as_long_as_it_was_filmed(qtbot, laun
     assert frames_in_file / fps == pytest.approx(filmed_s, rel=0.15), (frames_in_file, fps, filmed_s)
 
 
+def test_pausing_a_live_recording_leaves_the_paused_time_out(qtbot, launch, cameras, tmp_path):
+    frames = [np.full((240, 320, 3), (i * 37) % 255, np.uint8) for i in range(50)]
+    cameras["0"] = lambda: FakeCamera(frames, fps=20.0)
+    window = launch(model="yolo-mnv3-small")
+    window.open_source("0")
+    _wait_for_frames(qtbot, window, 10)
+    summaries = []
+    window.controller.recording_finished.connect(summaries.append)
+    recording = tmp_path / "paused.mp4"
+    with qtbot.waitSignal(window.controller.recording_started, timeout=10_000):
+        assert window.controller.start_recording(recording)
+    qtbot.wait(2_000)
+    window.pause_action.trigger()
+    qtbot.wait(3_000)  # paused: not in the file
+    window.pause_action.trigger()
+    _wait_for_frames(qtbot, window, 5)
+    qtbot.wait(2_000)
+    window.record_action.trigger()
+    qtbot.waitUntil(lambda: bool(summaries), timeout=10_000)
+    seconds = summaries[0].frames_written / 20.0
+    assert 3.6 <= seconds <= 5.2, seconds  # about 4 s filmed, not 7
+
+
 @pytest.fixture
 def silent_server():
     """A local HTTP 'camera' that accepts connections and never answers."""
