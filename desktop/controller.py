@@ -10,7 +10,6 @@ signals, and tests can do the same.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import time
 from dataclasses import dataclass
@@ -26,17 +25,25 @@ from detector.video import SourceInfo
 
 from .capture import CaptureWorker, FramePacket, PlaybackOptions
 from .inference import ActiveModel, FrameResult, InferenceWorker, Thresholds
+from .live_clock import LiveClock, recording_fps
 from .mailbox import Mailbox
 from .model_loader import SHARED_CACHE, ModelCache, ModelRequest, ModelSwitcher
 from .overlay import HudInfo, render_overlay
-from .recording import DETECTION_FORMATS, RecordedFrame, RecorderWorker, RecordingPlan, RecordingSummary
+from .recording import (
+    DETECTION_FORMATS,
+    RECORDING_SUFFIXES,
+    RecordedFrame,
+    RecorderWorker,
+    RecordingPlan,
+    RecordingSummary,
+    unused_name,
+)
 from .settings import default_record_folder
 from .sources import SourceSpec, parse_source
 from .stats import PipelineStats, StatsSnapshot
 
 log = logging.getLogger(__name__)
 
-LIVE_FPS_TOLERANCE = 0.15  # a live source's stated FPS is used for recording when within 15 % of what it sends
 SHUTDOWN_TIMEOUT_S = 1.5  # quitting never waits longer than this for capture, inference and model loads
 _STRAGGLERS: list = []  # threads still stuck in a driver at quit: referenced until the process ends
 
@@ -53,23 +60,6 @@ class ShownFrame:
 
 def _timestamp() -> str:
     return datetime.now().strftime("%Y%m%d-%H%M%S")
-
-
-# What a recording may write beside its name: the video (.avi when MP4 cannot open) and the detections.
-RECORDING_SUFFIXES = (".mp4", ".avi", ".jsonl", ".csv")
-
-
-def unused_name(folder: Path, stem: str, suffixes: tuple[str, ...], claimed: set[Path]) -> Path:
-    """``folder/stem`` or, when a file with one of ``suffixes`` or a claim has it, ``stem-2``, ``stem-3``…
-
-    Why: names go by the second, and a user pressing R, R, R used to get one file, each recording
-    overwriting the last. ``claimed`` covers names handed out whose files do not exist yet.
-    """
-    for n in itertools.count(1):  # endless: some number is always free
-        base = folder / (stem if n == 1 else f"{stem}-{n}")
-        if base not in claimed and not any((folder / f"{base.name}{suffix}").exists() for suffix in suffixes):
-            claimed.add(base)
-            return base
 
 
 class SessionController(QObject):
@@ -122,10 +112,7 @@ class SessionController(QObject):
         self._finishing: set[RecorderWorker] = set()
         self._record_request: Path | None = None  # recording asked for; starts with the next frame shown
         self._claimed_names: set[Path] = set()  # recording and snapshot names handed out this session
-        self._record_fps = 30.0  # the rate the recording plays at
-        self._record_t0: float | None = None  # live sources: the first recorded frame's capture time
-        self._record_frames = 0  # live sources: frames the file holds so far, copies included
-        self._paused_since: float | None = None  # a live recording's clock stops while paused
+        self._live_clock: LiveClock | None = None  # recording a live source: how many copies of each frame
         self._closed = False
         self._stopping: list = []  # the threads shutdown() asked to stop
         self.failed_source: SourceSpec | None = None  # the last source that failed or was lost (to reconnect)
@@ -259,7 +246,8 @@ class SessionController(QObject):
             return
         self._playback.paused = paused
         self._pause_index = None
-        self._stop_record_clock(paused)
+        if self._live_clock is not None:
+            (self._live_clock.pause if paused else self._live_clock.resume)(time.perf_counter() - self._source_started)
         self._capture.set_paused(paused)
         self.pause_changed.emit(paused)
 
@@ -385,7 +373,7 @@ class SessionController(QObject):
             self.recording_failed.emit(f"cannot create the recording folder {target.parent}: {exc.strerror or exc}")
             return False
         self._record_request = target
-        self._record_t0, self._record_frames = None, 0
+        self._live_clock = None
         self._apply_lossless()
         self.recording_changed.emit(True)
         return True
@@ -409,50 +397,20 @@ class SessionController(QObject):
             return
         time_s = shown.result.packet.captured_at - self._source_started
         repeats = 1
-        if self._source is not None and self._source.is_live:
-            repeats = self._live_copies(time_s)
+        if self._live_clock is not None:
+            repeats = self._live_clock.copies(time_s)
             if repeats < 1:
                 return  # came early: the file is ahead of the clock
         recorder.submit(RecordedFrame(shown.image, shown.result.index, time_s, shown.detections, repeats))
 
-    def _live_copies(self, time_s: float) -> int:
-        """How many times to write a live frame captured at ``time_s`` so the file keeps the pace it was filmed at.
-
-        By the clock, not by frame count: copies fill the frames the source or the pipeline dropped, and 0
-        skips one that came early, so a recording lasts as long as it was filmed whatever the source sends.
-        """
-        if self._record_t0 is None:
-            self._record_t0 = time_s
-        due = round((time_s - self._record_t0) * self._record_fps) + 1  # frames the file should hold with this one
-        copies = due - self._record_frames
-        self._record_frames = max(self._record_frames, due)
-        return copies
-
-    def _stop_record_clock(self, paused: bool) -> None:
-        """A live recording leaves the paused time out (a camera paused for a minute is not a minute of one frame)."""
-        now = time.perf_counter()
-        if paused:
-            self._paused_since = now
-        elif self._paused_since is not None:
-            if self._record_t0 is not None:
-                self._record_t0 += now - self._paused_since
-            self._paused_since = None
-
-    def _recording_fps(self) -> float:
-        """Files record at their own FPS. A live source's stated FPS can be wrong (a webcam in dim light says 30
-        and sends 12; FFmpeg guesses 25 for MJPEG cameras), so beyond ``LIVE_FPS_TOLERANCE`` the rate it really
-        sends is used."""
-        stated = self._source_info.fps if self._source_info is not None else 30.0
-        if self._source is None or not self._source.is_live:
-            return stated
-        sends = self._stats.snapshot().capture_fps
-        if sends >= 1 and abs(sends - stated) > LIVE_FPS_TOLERANCE * stated:
-            return float(round(sends))
-        return stated
-
     def _begin_recording(self, path: Path, first_image: np.ndarray) -> None:
         self._record_request = None
-        fps = self._record_fps = self._recording_fps()
+        fps = self._source_info.fps if self._source_info is not None else 30.0
+        if self._source is not None and self._source.is_live:  # by the clock, at the rate it really sends
+            fps = recording_fps(fps, self._stats.snapshot().capture_fps)
+            self._live_clock = LiveClock(fps)
+            if self._playback.paused:
+                self._live_clock.pause(time.perf_counter() - self._source_started)
         plan = RecordingPlan(path, fps, (first_image.shape[1], first_image.shape[0]), self.detections_format)
         recorder = RecorderWorker(plan)
         recorder.started_writing.connect(self.recording_started)

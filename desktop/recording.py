@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import itertools
 import json
 import logging
 import threading
@@ -30,7 +31,21 @@ from .mailbox import Mailbox
 log = logging.getLogger(__name__)
 
 DETECTION_FORMATS = ("", "jsonl", "csv")  # "" = video only
+RECORDING_SUFFIXES = (".mp4", ".avi", ".jsonl", ".csv")  # what a recording may write: video (.avi fallback), detections
 MAX_REPEATS = 120  # a live source that stalled is not padded with more than this many copies
+
+
+def unused_name(folder: Path, stem: str, suffixes: tuple[str, ...], claimed: set[Path]) -> Path:
+    """``folder/stem`` or, when a file with one of ``suffixes`` or a claim has it, ``stem-2``, ``stem-3``…
+
+    Why: names go by the second, and a user pressing R, R, R used to get one file, each recording
+    overwriting the last. ``claimed`` covers names handed out whose files do not exist yet.
+    """
+    for n in itertools.count(1):  # endless: some number is always free
+        base = folder / (stem if n == 1 else f"{stem}-{n}")
+        if base not in claimed and not any((folder / f"{base.name}{suffix}").exists() for suffix in suffixes):
+            claimed.add(base)
+            return base
 
 
 def describe_os_error(exc: OSError, path: Path) -> str:

@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 
+from desktop.live_clock import LiveClock, recording_fps
 from desktop.mailbox import Mailbox
 from desktop.overlay import HudInfo, hud_lines, render_overlay
 from desktop.sources import CAMERA, URL, VIDEO, parse_source
@@ -192,3 +193,20 @@ def test_emitting_qt_signals_leaks_no_references(qapp):
     after = sys.getrefcount(True), sys.getrefcount(False)
     assert len(received) == 600
     assert abs(after[0] - before[0]) < 50 and abs(after[1] - before[1]) < 50, (before, after)
+
+
+def test_a_live_recording_follows_the_clock_not_the_frame_count():
+    assert recording_fps(30.0, 12.2) == 12.0  # a dim webcam: what it sends
+    assert recording_fps(25.0, 30.4) == 30.0  # an MJPEG camera FFmpeg guessed at 25
+    assert recording_fps(30.0, 28.0) == 30.0  # close enough: the stated rate
+    assert recording_fps(30.0, 0.0) == 30.0  # nothing measured yet
+
+    clock = LiveClock(fps=10.0)
+    assert clock.copies(5.00) == 1  # the first frame
+    assert clock.copies(5.10) == 1  # on time
+    assert clock.copies(5.40) == 3  # two frames dropped in between: filled with copies
+    assert clock.copies(5.42) == 0  # early: the file already covers this moment
+    assert clock.copies(5.50) == 1
+    clock.pause(5.55)
+    clock.resume(65.55)  # a minute paused ...
+    assert clock.copies(65.60) == 1  # ... is not a minute of one frame

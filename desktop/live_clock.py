@@ -1,0 +1,48 @@
+"""Recording a live source by the clock, so the file lasts as long as it was filmed.
+
+A camera or stream does not send frames at the rate it states: a webcam in dim
+light says 30 FPS and sends 12, FFmpeg guesses 25 FPS for MJPEG cameras, and the
+pipeline drops stale frames when it falls behind. Writing one file frame per
+displayed frame at the stated rate made such recordings play too fast or too slow.
+"""
+
+from __future__ import annotations
+
+LIVE_FPS_TOLERANCE = 0.15  # a stated FPS within 15 % of what the source sends is kept
+
+
+def recording_fps(stated: float, sends: float, tolerance: float = LIVE_FPS_TOLERANCE) -> float:
+    """The rate to record a live source at: the stated one, unless the measured rate ``sends`` is far from it."""
+    if sends >= 1 and abs(sends - stated) > tolerance * stated:
+        return float(round(sends))
+    return stated
+
+
+class LiveClock:
+    """How many times to write each live frame: copies fill dropped frames, 0 skips one that came early.
+
+    Times are the frames' capture times in seconds. While paused the clock stops, so a
+    paused minute is not a minute of one frame in the file.
+    """
+
+    def __init__(self, fps: float) -> None:
+        self.fps = fps
+        self._start: float | None = None  # capture time of the first frame written
+        self._frames = 0  # frames the file holds so far, copies included
+        self._paused_at: float | None = None
+
+    def copies(self, captured_s: float) -> int:
+        if self._start is None:
+            self._start = captured_s
+        due = round((captured_s - self._start) * self.fps) + 1  # frames the file should hold with this one
+        copies = due - self._frames
+        self._frames = max(self._frames, due)
+        return copies
+
+    def pause(self, now_s: float) -> None:
+        self._paused_at = now_s
+
+    def resume(self, now_s: float) -> None:
+        if self._paused_at is not None and self._start is not None:
+            self._start += now_s - self._paused_at
+        self._paused_at = None
