@@ -21,11 +21,11 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from detector import Detections, OutputError, SourceError, detections_from_candidates
+from detector.live_clock import LiveClock, recording_fps
 from detector.video import SourceInfo
 
 from .capture import CaptureWorker, FramePacket, PlaybackOptions
 from .inference import ActiveModel, FrameResult, InferenceWorker, Thresholds
-from .live_clock import LiveClock, recording_fps
 from .mailbox import Mailbox
 from .model_loader import SHARED_CACHE, ModelCache, ModelRequest, ModelSwitcher
 from .overlay import HudInfo, render_overlay

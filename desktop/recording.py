@@ -24,6 +24,7 @@ import numpy as np
 from PySide6.QtCore import QThread, Signal
 
 from detector import Detections, LiveDetError, OutputError
+from detector.live_clock import MAX_COPIES
 from detector.video import VideoWriter
 
 from .mailbox import Mailbox
@@ -32,7 +33,6 @@ log = logging.getLogger(__name__)
 
 DETECTION_FORMATS = ("", "jsonl", "csv")  # "" = video only
 RECORDING_SUFFIXES = (".mp4", ".avi", ".jsonl", ".csv")  # what a recording may write: video (.avi fallback), detections
-MAX_REPEATS = 120  # a live source that stalled is not padded with more than this many copies
 
 
 def unused_name(folder: Path, stem: str, suffixes: tuple[str, ...], claimed: set[Path]) -> Path:
@@ -177,7 +177,7 @@ class RecorderWorker(QThread):
                         break
                 self.accepted.emit()
                 first = writer.frames_written
-                for _ in range(max(1, min(item.repeats, MAX_REPEATS))):
+                for _ in range(max(1, min(item.repeats, MAX_COPIES))):
                     writer.write(item.image)
                 if detections is not None:
                     try:

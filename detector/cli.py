@@ -192,15 +192,26 @@ def cmd_info(args) -> dict:
     }
 
 
+def _timed(frames, captured: dict[int, float]):
+    """``frames`` as they are read, noting each one's read time in ``captured`` (on the decode thread)."""
+    for index, frame, name in frames:
+        captured[index] = time.perf_counter()
+        yield index, frame, name
+
+
 def cmd_predict(args, predictor=None) -> dict:
     """``predictor``: one already loaded (``bench --file-job`` times this very command with its own)."""
     from .annotate import draw_detections
     from .errors import OutputError
-    from .outputs import JsonlWriter, open_frame_writer
+    from .outputs import JsonlWriter, LiveVideo, open_frame_writer
     from .pipeline import FrameResult, run_pipeline
     from .progress import Progress, stderr_is_terminal
-    from .video import FrameSource
+    from .video import FrameSource, classify_source
 
+    if predictor is None and classify_source(args.source) in ("camera", "url"):
+        # a camera or stream keeps sending while the model loads: load it first, or the recording would
+        # start with a burst of frames filmed earlier
+        predictor = _make_predictor(args)
     source = FrameSource(args.source)  # fails fast on a missing or undecodable source
     writer = jsonl = None
     try:
@@ -221,11 +232,15 @@ def cmd_predict(args, predictor=None) -> dict:
         def infer(frames):
             return predictor.predict_batch(frames, conf=args.conf, iou=args.iou, max_det=args.max_det)
 
+        captured: dict[int, float] = {}  # cameras and streams: when each frame was read, for LiveVideo's clock
+
         def write(result: FrameResult) -> None:
             detections = result.prediction.detections
             if jsonl is not None:
                 jsonl.write(result.index, result.name, detections)
-            if writer is not None:
+            if isinstance(writer, LiveVideo):
+                writer.write_at(draw_detections(result.frame, detections), captured.pop(result.index))
+            elif writer is not None:
                 writer.write(draw_detections(result.frame, detections), result.name)
 
         class_counts: Counter = Counter()
@@ -243,6 +258,8 @@ def cmd_predict(args, predictor=None) -> dict:
                 bar.update()
 
             frames = source if not args.max_frames else islice(source, args.max_frames)
+            if isinstance(writer, LiveVideo):
+                frames = _timed(frames, captured)
             stats = run_pipeline(frames, infer, write, batch=args.batch, on_result=on_result)
     finally:
         source.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Protocol
 
@@ -15,6 +16,7 @@ import cv2
 import numpy as np
 
 from .errors import OutputError
+from .live_clock import MAX_COPIES, LiveClock, recording_fps, sending_rate
 from .types import Detections
 from .video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoWriter
 
@@ -53,6 +55,55 @@ class AnnotatedVideo:
         self._writer.close()
 
 
+class LiveVideo:
+    """A camera's or stream's annotated frames, written by the clock (see ``live_clock``).
+
+    Its stated FPS can be wrong, so the frames of the first ``probe_s`` seconds are held
+    while the rate it really sends is measured (over the window's second half: a network
+    stream first hands over what FFmpeg buffered while connecting); then the file opens at
+    that rate and every frame is written as many times as the clock says.
+    """
+
+    def __init__(self, path: Path, stated_fps: float, size: tuple[int, int], probe_s: float = 2.0) -> None:
+        _check_writable_folder(path.parent if str(path.parent) else Path("."))
+        self.path, self.size, self.stated_fps, self.probe_s = path, size, stated_fps, probe_s
+        self._writer: VideoWriter | None = None
+        self._clock: LiveClock | None = None
+        self._held: list[tuple[np.ndarray, float]] = []  # (frame, capture time) until the rate is known
+
+    def write(self, frame: np.ndarray, name: str) -> None:
+        self.write_at(frame, time.perf_counter())
+
+    def write_at(self, frame: np.ndarray, captured_s: float) -> None:
+        """``frame``, captured at ``captured_s`` (``time.perf_counter()`` seconds)."""
+        if self._writer is None:
+            self._held.append((frame, captured_s))
+            if captured_s - self._held[0][1] >= self.probe_s:
+                self._open()
+            return
+        self._write_by_clock(frame, captured_s)
+
+    def _open(self) -> None:
+        held, self._held = self._held, []
+        times = [captured_s for _, captured_s in held]
+        fps = recording_fps(self.stated_fps, sending_rate([t for t in times if t >= times[-1] - self.probe_s / 2]))
+        self._writer = VideoWriter(self.path, fps, self.size)
+        self.path, self._clock = self._writer.path, LiveClock(fps)
+        for frame, captured_s in held:
+            self._write_by_clock(frame, captured_s)
+
+    def _write_by_clock(self, frame: np.ndarray, captured_s: float) -> None:
+        assert self._writer is not None and self._clock is not None
+        for _ in range(min(self._clock.copies(captured_s), MAX_COPIES)):
+            self._writer.write(frame)
+
+    def close(self) -> None:
+        if self._writer is None and self._held:  # ended before the rate was measured: the rate of what came
+            self._open()
+        if self._writer is not None:
+            self._writer.close()
+
+
 class AnnotatedImages:
     """Annotated frames as image files named like their sources, in a folder or as one file."""
 
@@ -80,11 +131,14 @@ def open_frame_writer(output: Path, *, source_kind: str, single_image: bool, fps
                       size: tuple[int, int]) -> FrameWriter:
     """Pick the writer from the ``--output`` suffix.
 
-    A video suffix writes a video (frames of other sizes are resized to ``size``); for
-    image sources an image suffix writes that one file and no suffix writes a folder.
+    A video suffix writes a video (frames of other sizes are resized to ``size``; cameras and
+    streams by the clock); for image sources an image suffix writes that one file and no
+    suffix writes a folder.
     """
     suffix = output.suffix.lower()
     if suffix in VIDEO_SUFFIXES:
+        if source_kind in ("camera", "url"):
+            return LiveVideo(output, fps, size)
         return AnnotatedVideo(output, fps, size)
     if source_kind != "images":
         raise OutputError(f"--output for a video source must be a video file ({', '.join(sorted(VIDEO_SUFFIXES))}), got {output.name}")

@@ -132,6 +132,29 @@ def test_predict_batches_and_stops_after_max_frames(capsys, vtest_path, tmp_path
     assert [json.loads(line)["frame"] for line in jsonl.read_text().splitlines()] == list(range(10))
 
 
+def test_predict_from_an_ip_camera_writes_a_file_as_long_as_it_was_filmed(capsys, vtest_path, tmp_path):
+    """FFmpeg states 25 FPS for an MJPEG camera whatever it sends; this one sends 15. Written at the stated
+    rate, 45 frames (3 s) became a 1.8 s file. The file now follows the clock at the rate really sent."""
+    from .mjpeg_camera import MjpegCamera
+
+    camera = MjpegCamera(vtest_path, fps=15.0, frames=45)
+    camera.start()
+    try:
+        output = tmp_path / "ipcam.mp4"
+        summary, _ = run_ok(capsys, "predict", "--model", "test-small", "--source", camera.url, "--imgsz", "160",
+                            "--output", str(output), "--max-frames", "45")
+    finally:
+        camera.stop()
+    assert summary["frames"] == 45 and summary["source_kind"] == "url"
+    capture = cv2.VideoCapture(summary["output"])
+    fps, frames = capture.get(cv2.CAP_PROP_FPS), 0
+    while capture.read()[0]:
+        frames += 1
+    capture.release()
+    assert fps == pytest.approx(15.0, abs=1.0)
+    assert frames / fps == pytest.approx(44 / 15.0, rel=0.1)  # 45 frames span 44 intervals of 1/15 s
+
+
 def test_bench_reports_latency_fps_and_stages(capsys, vtest_path):
     summary, err = run_ok(capsys, "bench", "--model", "test-small", "--device", "cpu", "--imgsz", "320",
                           "--source", str(vtest_path), "--frames", "8", "--warmup", "2")

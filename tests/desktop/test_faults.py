@@ -19,6 +19,8 @@ import pytest
 
 import desktop.capture as capture_module
 
+from ..mjpeg_camera import MjpegCamera
+
 FLOW_TIMEOUT_MS = 60_000
 
 
@@ -331,70 +333,6 @@ def test_a_stream_that_never_answers_times_out_without_freezing_the_window(qtbot
     gaps = np.diff(ticks)
     assert len(ticks) > 20 and gaps.max() < 0.5, f"the GUI stalled for {gaps.max():.2f} s"
     assert window.video_view.welcome.retry_button.isVisible()
-
-
-class MjpegCamera:
-    """A local IP camera: the street video's frames as an MJPEG stream over HTTP, paced at ``fps``.
-
-    Serves until ``stop()`` (connections are cut, as when a camera loses power), and can be
-    started again on the same port, as when it comes back.
-    """
-
-    def __init__(self, vtest_path: Path, fps: float = 30.0, frames: int = 60) -> None:
-        capture = cv2.VideoCapture(str(vtest_path))
-        self.jpegs = []
-        while len(self.jpegs) < frames:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            self.jpegs.append(cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes())
-        capture.release()
-        self.period = 1.0 / fps
-        self.port = 0
-        self._server = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/video.mjpg"
-
-    def start(self) -> None:
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        camera, running = self, threading.Event()
-        running.set()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server's name
-                self.send_response(200)
-                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
-                self.end_headers()
-                index, due = 0, time.monotonic()
-                try:
-                    while running.is_set():
-                        jpeg = camera.jpegs[index % len(camera.jpegs)]
-                        self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n"
-                                         + f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
-                        index, due = index + 1, due + camera.period
-                        time.sleep(max(0.0, due - time.monotonic()))
-                except OSError:
-                    pass  # the viewer went away
-
-            def log_message(self, *args) -> None:
-                pass
-
-        ThreadingHTTPServer.allow_reuse_address = True
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
-        self._running = running
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._running.clear()  # every open stream ends
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
 
 
 def test_an_ip_camera_plays_live_is_reported_when_lost_and_reconnects(qtbot, launch, vtest_path, monkeypatch):

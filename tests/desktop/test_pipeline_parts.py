@@ -8,12 +8,12 @@ import time
 import numpy as np
 import pytest
 
-from desktop.live_clock import LiveClock, recording_fps
 from desktop.mailbox import Mailbox
 from desktop.overlay import HudInfo, hud_lines, render_overlay
 from desktop.sources import CAMERA, URL, VIDEO, parse_source
 from desktop.stats import PipelineStats
 from detector import Detections, SourceError
+from detector.live_clock import LiveClock, recording_fps, sending_rate
 from detector.annotate import class_color
 
 
@@ -200,6 +200,9 @@ def test_a_live_recording_follows_the_clock_not_the_frame_count():
     assert recording_fps(25.0, 30.4) == 30.0  # an MJPEG camera FFmpeg guessed at 25
     assert recording_fps(30.0, 28.0) == 30.0  # close enough: the stated rate
     assert recording_fps(30.0, 0.0) == 30.0  # nothing measured yet
+    burst_then_10_fps = [0.0, 0.001, 0.002, 0.003, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+    assert sending_rate(burst_then_10_fps) == pytest.approx(10.0)  # what a stream buffered is not its rate
+    assert sending_rate([1.0]) == 0.0
 
     clock = LiveClock(fps=10.0)
     assert clock.copies(5.00) == 1  # the first frame

@@ -9,6 +9,7 @@ displayed frame at the stated rate made such recordings play too fast or too slo
 from __future__ import annotations
 
 LIVE_FPS_TOLERANCE = 0.15  # a stated FPS within 15 % of what the source sends is kept
+MAX_COPIES = 120  # a source that stalled is not padded with more than this many copies of one frame
 
 
 def recording_fps(stated: float, sends: float, tolerance: float = LIVE_FPS_TOLERANCE) -> float:
@@ -18,10 +19,23 @@ def recording_fps(stated: float, sends: float, tolerance: float = LIVE_FPS_TOLER
     return stated
 
 
+def sending_rate(captured_s: list[float]) -> float:
+    """Frames per second from capture times, by the median interval (0 when unknown).
+
+    The median, not the count over the span: a network stream hands over the frames FFmpeg
+    buffered while connecting all at once, which would count as a much higher rate.
+    """
+    intervals = sorted(b - a for a, b in zip(captured_s, captured_s[1:]))
+    if not intervals:
+        return 0.0
+    middle = intervals[len(intervals) // 2]
+    return 1.0 / middle if middle > 0 else 0.0
+
+
 class LiveClock:
     """How many times to write each live frame: copies fill dropped frames, 0 skips one that came early.
 
-    Times are the frames' capture times in seconds. While paused the clock stops, so a
+    Times are the frames' capture times in seconds; callers write at most ``MAX_COPIES``. While paused the clock stops, so a
     paused minute is not a minute of one frame in the file.
     """
 
