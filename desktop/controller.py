@@ -407,7 +407,7 @@ class SessionController(QObject):
         self._record_request = None
         fps = self._source_info.fps if self._source_info is not None else 30.0
         if self._source is not None and self._source.is_live:  # by the clock, at the rate it really sends
-            fps = recording_fps(fps, self._stats.snapshot().capture_fps)
+            fps = recording_fps(fps, self._stats.capture_rate())
             self._live_clock = LiveClock(fps)
             if self._playback.paused:
                 self._live_clock.pause(time.perf_counter() - self._source_started)

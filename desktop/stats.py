@@ -11,6 +11,7 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass
 
+from detector.live_clock import sending_rate
 
 LATENCY_WINDOW = 1000  # frames whose capture-to-display latency the percentiles cover
 
@@ -42,6 +43,11 @@ class RateMeter:
         if now - recent[-1] > 1.0:  # stalled (paused, end of file): show the truth, not the past
             span = now - recent[0]
         return (len(recent) - 1) / span if span > 0 else 0.0
+
+    def typical_rate(self, now: float | None = None) -> float:
+        """Events per second by the median interval over the window: past a burst (a stream connecting)."""
+        now = time.perf_counter() if now is None else now
+        return sending_rate([t for t in self._times if now - t <= self.window_s])
 
     def average_rate(self) -> float:
         if self.count < 2 or self.first is None or self.last is None or self.last <= self.first:
@@ -98,6 +104,11 @@ class PipelineStats:
         self._dropped = 0
         self._inference_ms: float | None = None
         self._latencies_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
+
+    def capture_rate(self) -> float:
+        """The rate the source really sends, robust to bursts (what a live recording is written at)."""
+        with self._lock:
+            return self._captured.typical_rate()
 
     def count_captured(self) -> None:
         with self._lock:

@@ -335,7 +335,8 @@ def test_a_stream_that_never_answers_times_out_without_freezing_the_window(qtbot
     assert window.video_view.welcome.retry_button.isVisible()
 
 
-def test_an_ip_camera_plays_live_is_reported_when_lost_and_reconnects(qtbot, launch, vtest_path, monkeypatch):
+def test_an_ip_camera_plays_live_records_in_real_time_and_reconnects(qtbot, launch, vtest_path, monkeypatch,
+                                                                       tmp_path):
     from PySide6.QtCore import Qt
 
     monkeypatch.setattr(capture_module, "LIVE_FAILURE_LIMIT_S", 0.5)
@@ -351,6 +352,21 @@ def test_an_ip_camera_plays_live_is_reported_when_lost_and_reconnects(qtbot, lau
         qtbot.waitUntil(lambda: "person" in window.controller.last_shown.detections.labels, timeout=10_000)
         stats = window.controller.stats()
         assert 15 <= stats.capture_fps <= 36  # it keeps up with the camera (30 FPS), with room for a busy CI
+
+        summaries = []  # FFmpeg states 25 FPS for it: the recording must still last as long as it was filmed
+        window.controller.recording_finished.connect(summaries.append)
+        with qtbot.waitSignal(window.controller.recording_started, timeout=10_000):
+            assert window.controller.start_recording(tmp_path / "ipcam.mp4")
+        started = time.monotonic()
+        qtbot.wait(3_000)
+        window.record_action.trigger()
+        filmed_s = time.monotonic() - started
+        qtbot.waitUntil(lambda: bool(summaries), timeout=10_000)
+        capture = cv2.VideoCapture(str(summaries[0].video_path))
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        capture.release()
+        assert fps == pytest.approx(30, abs=2)
+        assert summaries[0].frames_written / fps == pytest.approx(filmed_s, rel=0.15)
 
         with qtbot.waitSignal(window.controller.source_failed, timeout=20_000) as failed:
             camera.stop()  # the camera loses power
