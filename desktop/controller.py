@@ -246,8 +246,12 @@ class SessionController(QObject):
             return
         self._playback.paused = paused
         self._pause_index = None
-        if self._live_clock is not None:
-            (self._live_clock.pause if paused else self._live_clock.resume)(time.perf_counter() - self._source_started)
+        if self._live_clock is not None:  # a live recording leaves the paused time out
+            now_s = time.perf_counter() - self._source_started
+            if paused:
+                self._live_clock.pause(now_s)
+            else:
+                self._live_clock.resume(now_s)
         self._capture.set_paused(paused)
         self.pause_changed.emit(paused)
 

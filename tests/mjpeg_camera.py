@@ -58,9 +58,11 @@ class MjpegCamera:
             def log_message(self, *args) -> None:
                 pass
 
-        ThreadingHTTPServer.allow_reuse_address = True
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
+        class Server(ThreadingHTTPServer):
+            allow_reuse_address = True  # started again on the same port, as a camera coming back
+            daemon_threads = True
+
+        self._server = Server(("127.0.0.1", self.port), Handler)
         self._running = running
         self.port = self._server.server_address[1]
         threading.Thread(target=self._server.serve_forever, daemon=True).start()

@@ -28,6 +28,7 @@ from ..resources import app_icon
 from ..settings import AppSettings, Preferences
 from ..sources import SourceSpec, camera_source
 from .controls import ModelPicker, PlaybackBar, ThresholdPanel
+from .elided import elide
 from .status import StatusPanel
 from .video_view import VideoView
 
@@ -330,8 +331,7 @@ class MainWindow(QMainWindow):
             self.source_button.setText("Source")
             self.source_button.setToolTip(SOURCE_BUTTON_HINT)
             return
-        metrics = QFontMetrics(self.source_button.font())
-        self.source_button.setText(metrics.elidedText(label, Qt.TextElideMode.ElideMiddle, SOURCE_BUTTON_MAX_PX))
+        self.source_button.setText(elide(label, QFontMetrics(self.source_button.font()), SOURCE_BUTTON_MAX_PX))
         self.source_button.setToolTip(f"{label}\n{SOURCE_BUTTON_HINT}")
 
     def _on_source_opened(self, info: SourceInfo) -> None:

@@ -72,11 +72,14 @@ class TrainConfig:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def read_checkpoint(path: str | Path) -> dict:
-    """A ``last.pt`` written by ``Trainer``; any failure is one ``LiveDetError`` line."""
+def read_checkpoint(path: str | Path, *, mmap: bool = False) -> dict:
+    """A ``last.pt`` written by ``Trainer``; any failure is one ``LiveDetError`` line.
+
+    ``mmap``: tensors stay on disk until touched (to read only the config).
+    """
     path = Path(path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as exc:
         reason = (str(exc).splitlines() or [""])[0]
         raise LiveDetError(f"cannot resume from {path}: {type(exc).__name__}: {reason}") from None
@@ -87,7 +90,7 @@ def read_checkpoint(path: str | Path) -> dict:
 
 def checkpoint_config(path: str | Path) -> TrainConfig:
     """The settings a checkpoint's run was started with (what ``--resume`` continues)."""
-    return TrainConfig.from_json(read_checkpoint(path)["config"])
+    return TrainConfig.from_json(read_checkpoint(path, mmap=True)["config"])
 
 
 class ModelEMA:
