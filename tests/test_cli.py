@@ -16,6 +16,8 @@ import torch
 
 from detector.cli import main
 
+from .videos import read_back
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -57,14 +59,8 @@ def image_folder(tmp_path_factory, vtest_path):
 
 def video_facts(path: Path) -> tuple[int, int, int]:
     """(frames actually decodable, width, height), read back with OpenCV."""
-    capture = cv2.VideoCapture(str(path))
-    assert capture.isOpened(), f"OpenCV cannot open {path}"
-    width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
-    count = 0
-    while capture.read()[0]:
-        count += 1
-    capture.release()
-    return count, width, height
+    video = read_back(path)
+    return video.frames, video.width, video.height
 
 
 # -- the commands -------------------------------------------------------------------------------------
@@ -146,13 +142,9 @@ def test_predict_from_an_ip_camera_writes_a_file_as_long_as_it_was_filmed(capsys
     finally:
         camera.stop()
     assert summary["frames"] == 45 and summary["source_kind"] == "url"
-    capture = cv2.VideoCapture(summary["output"])
-    fps, frames = capture.get(cv2.CAP_PROP_FPS), 0
-    while capture.read()[0]:
-        frames += 1
-    capture.release()
-    assert fps == pytest.approx(15.0, abs=1.0)
-    assert frames / fps == pytest.approx(44 / 15.0, rel=0.1)  # 45 frames span 44 intervals of 1/15 s
+    video = read_back(summary["output"])
+    assert video.fps == pytest.approx(15.0, abs=1.0)
+    assert video.frames / video.fps == pytest.approx(44 / 15.0, rel=0.1)  # 45 frames span 44 intervals of 1/15 s
 
 
 def test_bench_reports_latency_fps_and_stages(capsys, vtest_path):

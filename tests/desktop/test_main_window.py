@@ -18,6 +18,8 @@ import pytest
 
 from detector import list_models
 
+from ..videos import read_back
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FLOW_TIMEOUT_MS = 60_000  # first frame: model load (ONNX export in memory) + file open, on a busy 2-core CI
 
@@ -294,12 +296,7 @@ def test_recording_again_within_the_same_second_keeps_both_files(qtbot, launch, 
     paths = [summary.video_path for summary in summaries]
     assert len(set(paths)) == 3, paths
     for summary in summaries:
-        capture = cv2.VideoCapture(str(summary.video_path))
-        frames = 0
-        while capture.read()[0]:
-            frames += 1
-        capture.release()
-        assert summary.error is None and frames == summary.frames_written >= 5
+        assert summary.error is None and read_back(summary.video_path).frames == summary.frames_written >= 5
 
 
 def test_pause_and_record_with_nothing_playing_leave_no_button_pressed(qtbot, launch, vtest_path):

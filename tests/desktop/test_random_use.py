@@ -16,16 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..videos import read_back
 from .test_main_window import FLOW_TIMEOUT_MS, _shipped_model, _wait_for_frames
-
-
-def _frames_in(path: Path) -> int:
-    capture = cv2.VideoCapture(str(path))
-    frames = 0
-    while capture.read()[0]:
-        frames += 1
-    capture.release()
-    return frames
 
 
 def test_random_use_loses_no_recording_and_leaves_the_window_working(qtbot, launch, vtest_path, tmp_path,
@@ -86,7 +78,7 @@ def test_random_use_loses_no_recording_and_leaves_the_window_working(qtbot, laun
     assert recorded, f"no recording in this run: {done}"
     assert len({s.video_path for s in recorded}) == len(recorded), [s.video_path for s in recorded]
     for summary in recorded:
-        assert _frames_in(summary.video_path) == summary.frames_written, summary
+        assert read_back(summary.video_path).frames == summary.frames_written, summary
         log = summary.detections_path
         if log is not None and log.suffix == ".jsonl":  # one line per recorded frame (files never repeat one)
             assert len(log.read_text().splitlines()) == summary.frames_written, summary
