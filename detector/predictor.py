@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from .defaults import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET
 from .device import select_device
 from .engines import Engine, TorchEngine, make_engine
 from .errors import LiveDetError
@@ -20,9 +21,6 @@ from .loader import LoadedModel
 from .ops.postprocess import (
     CANDIDATE_FLOOR,
     CANDIDATE_TOP_K,
-    DEFAULT_CONF,
-    DEFAULT_IOU,
-    DEFAULT_MAX_DET,
     apply_thresholds,
     select_candidates,
     to_detections,

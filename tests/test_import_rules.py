@@ -37,3 +37,30 @@ def test_importing_every_detector_module_loads_no_qt():
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_importing_detector_is_quick_and_every_public_name_resolves():
+    """`import detector` loads no torch (the app's splash shows first); each advertised name then works."""
+    code = (
+        "import sys, detector\n"
+        "assert 'torch' not in sys.modules, 'import detector loaded torch'\n"
+        "missing = [n for n in detector.__all__ if getattr(detector, n, None) is None]\n"
+        "assert not missing, missing\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stdout + result.stderr
+
+
+def test_the_names_tools_see_are_the_names_detector_exports():
+    """IDEs, type checkers and PyInstaller read the TYPE_CHECKING imports; they must list what __all__ does."""
+    import ast
+
+    import detector
+
+    tree = ast.parse((REPO_ROOT / "detector" / "__init__.py").read_text())
+    for_tools = {alias.asname or alias.name
+                 for node in ast.walk(tree) if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
+                 for statement in node.body if isinstance(statement, ast.ImportFrom)
+                 for alias in statement.names}
+    assert for_tools == set(detector.__all__)

@@ -10,13 +10,11 @@ import numpy as np
 import torch
 from torchvision.ops import batched_nms
 
+from ..defaults import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET
 from ..types import Candidates, Detections, LetterboxMeta
 
 CANDIDATE_FLOOR = 0.01  # lowest confidence the GUI slider can reach; below it nothing is kept
 CANDIDATE_TOP_K = 1000  # most boxes kept per frame before NMS
-DEFAULT_CONF = 0.25
-DEFAULT_IOU = 0.45
-DEFAULT_MAX_DET = 300
 
 
 def select_candidates(
