@@ -2,7 +2,8 @@
 
 Layers, so no module has two jobs::
 
-    __main__    command line, QApplication, headless exit/screenshot
+    __main__    command line, QApplication, start-up splash, headless exit/screenshot
+    options     what the command line asked for (imports nothing slow)
     startup     picks the first source and model, builds the window
     controller  wires workers together on the GUI thread (no widgets)
     capture / inference / recording / model_loader   worker threads

@@ -13,17 +13,22 @@ import os
 import signal
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-from detector import DEFAULT_CONF, DEFAULT_IOU, LiveDetError
+from detector import DEFAULT_CONF, DEFAULT_IOU, LiveDetError  # quick: detector imports torch on first real use
 
 from . import __version__
 from .cameras import quiet_multimedia_logs
+from .options import LaunchOptions
 from .resources import app_icon
-from .startup import LaunchOptions, build_window, start_session, validate_source_text
-from .widgets.main_window import MainWindow
+from .sources import parse_source
+from .widgets.splash import show_splash
+
+if TYPE_CHECKING:
+    from .widgets.main_window import MainWindow
 
 APP_ID = "io.github.livedet.LiveDet"
 STALL_LIMIT_S = 120.0  # --exit-after-frames gives up when no frame arrives for this long
@@ -43,7 +48,8 @@ def _fraction(low: float, high: float):
 
 def _source(text: str) -> str:
     try:
-        return validate_source_text(text)
+        parse_source(text)  # rejects what can never be a source before any window opens
+        return text
     except LiveDetError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -145,9 +151,13 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationVersion(__version__)
     app.setDesktopFileName(APP_ID)
     app.setWindowIcon(app_icon())
+    splash = show_splash(app, __version__)
+    from .startup import build_window, start_session  # imports torch: seconds, with the splash on screen
+
     window = build_window(options)
     headless = HeadlessRun(app, window, options) if options.exit_after_frames else None
     window.show()
+    splash.finish(window)
     start_session(window, options, source_waits_for_model=headless is not None)
     signal.signal(signal.SIGINT, lambda *_: window.close())  # Ctrl+C in a terminal closes cleanly
     heartbeat = QTimer()

@@ -5,7 +5,6 @@ Shared by ``python -m desktop`` and the tests, so tests start the app the way us
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from detector import list_models
@@ -13,24 +12,12 @@ from detector import list_models
 from .cameras import CameraWatcher
 from .controller import SessionController
 from .model_loader import SHARED_CACHE, ModelCache
+from .options import LaunchOptions
 from .settings import AppSettings, Preferences
-from .sources import camera_source, parse_source
+from .sources import camera_source
 from .widgets.main_window import MainWindow
 
 PREFERRED_MODELS = ("yolo-mnv3-small",)  # the fastest trained variant, when installed; else the first listed
-
-
-@dataclass(frozen=True)
-class LaunchOptions:
-    source: str | None = None
-    model: str | None = None
-    conf: float | None = None
-    iou: float | None = None
-    device: str = "auto"
-    record: str | None = None
-    fast: bool = False
-    exit_after_frames: int | None = None
-    screenshot: str | None = None
 
 
 def initial_model(options: LaunchOptions, prefs: Preferences) -> str | None:
@@ -109,8 +96,3 @@ def start_session(window: MainWindow, options: LaunchOptions, *, source_waits_fo
     else:
         open_source()
 
-
-def validate_source_text(text: str) -> str:
-    """For argparse: reject what can never be a source before any window opens."""
-    parse_source(text)
-    return text

@@ -200,6 +200,38 @@ def test_the_command_line_app_plays_300_frames_and_prints_its_counts(vtest_path,
     assert 5 < report["capture_fps"] < 15  # a 10 FPS file plays at its own speed by default
 
 
+SPLASH_SPY = """
+import json, sys
+import desktop.__main__ as launcher
+
+seen = {}
+show_splash = launcher.show_splash
+
+
+def spy(app, version):
+    splash = show_splash(app, version)
+    seen.update(splash=splash, visible=splash.isVisible(), torch_loaded="torch" in sys.modules)
+    return splash
+
+
+launcher.show_splash = spy
+code = launcher.main(sys.argv[1:])
+print(json.dumps({"code": code, "shown_before_torch": seen["visible"] and not seen["torch_loaded"],
+                  "gone_at_the_end": not seen["splash"].isVisible()}))
+"""
+
+
+def test_a_start_up_window_shows_before_the_slow_import_and_goes_once_the_app_is_up(vtest_path, tmp_path):
+    """A double-click shows something at once: importing torch takes seconds, and it waits behind the splash."""
+    _shipped_model()
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(REPO_ROOT)}
+    result = subprocess.run([sys.executable, "-c", SPLASH_SPY, "--source", str(vtest_path), "--exit-after-frames",
+                             "2"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome == {"code": 0, "shown_before_torch": True, "gone_at_the_end": True}
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--source", "missing.mp4", "--exit-after-frames", "5"], "file not found"),
     (["--conf", "3"], "outside"),

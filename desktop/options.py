@@ -1,0 +1,18 @@
+"""What the command line asked for, in a module that imports nothing slow (read before the window exists)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LaunchOptions:
+    source: str | None = None
+    model: str | None = None
+    conf: float | None = None
+    iou: float | None = None
+    device: str = "auto"
+    record: str | None = None
+    fast: bool = False
+    exit_after_frames: int | None = None
+    screenshot: str | None = None
