@@ -55,21 +55,28 @@ class AnnotatedVideo:
         self._writer.close()
 
 
+HOLD_BYTES = 512 * 2**20  # most frame memory held while the rate is measured: 2 s of 1080p30 fits, 4K decides sooner
+
+
 class LiveVideo:
     """A camera's or stream's annotated frames, written by the clock (see ``live_clock``).
 
-    Its stated FPS can be wrong, so the frames of the first ``probe_s`` seconds are held
-    while the rate it really sends is measured (over the window's second half: a network
-    stream first hands over what FFmpeg buffered while connecting); then the file opens at
-    that rate and every frame is written as many times as the clock says.
+    Its stated FPS can be wrong, so the frames of the first ``probe_s`` seconds (or of
+    ``hold_bytes``, whichever comes first) are held while the rate it really sends is
+    measured (over the held span's second half: a network stream first hands over what
+    FFmpeg buffered while connecting); then the file opens at that rate and every frame
+    is written as many times as the clock says.
     """
 
-    def __init__(self, path: Path, stated_fps: float, size: tuple[int, int], probe_s: float = 2.0) -> None:
+    def __init__(self, path: Path, stated_fps: float, size: tuple[int, int], probe_s: float = 2.0,
+                 hold_bytes: int = HOLD_BYTES) -> None:
         _check_writable_folder(path.parent if str(path.parent) else Path("."))
         self.path, self.size, self.stated_fps, self.probe_s = path, size, stated_fps, probe_s
+        self.hold_bytes = hold_bytes
         self._writer: VideoWriter | None = None
         self._clock: LiveClock | None = None
         self._held: list[tuple[np.ndarray, float]] = []  # (frame, capture time) until the rate is known
+        self._held_bytes = 0
 
     def write(self, frame: np.ndarray, name: str) -> None:
         self.write_at(frame, time.perf_counter())
@@ -78,15 +85,17 @@ class LiveVideo:
         """``frame``, captured at ``captured_s`` (``time.perf_counter()`` seconds)."""
         if self._writer is None:
             self._held.append((frame, captured_s))
-            if captured_s - self._held[0][1] >= self.probe_s:
+            self._held_bytes += frame.nbytes
+            if captured_s - self._held[0][1] >= self.probe_s or self._held_bytes >= self.hold_bytes:
                 self._open()
             return
         self._write_by_clock(frame, captured_s)
 
     def _open(self) -> None:
-        held, self._held = self._held, []
+        held, self._held, self._held_bytes = self._held, [], 0
         times = [captured_s for _, captured_s in held]
-        fps = recording_fps(self.stated_fps, sending_rate([t for t in times if t >= times[-1] - self.probe_s / 2]))
+        middle = (times[0] + times[-1]) / 2
+        fps = recording_fps(self.stated_fps, sending_rate([t for t in times if t >= middle]))
         self._writer = VideoWriter(self.path, fps, self.size)
         self.path, self._clock = self._writer.path, LiveClock(fps)
         for frame, captured_s in held:

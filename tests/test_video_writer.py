@@ -289,3 +289,23 @@ def test_an_encoder_that_cannot_finish_its_segment_on_a_full_disk_says_disk_full
     writer.close()
     assert writer.frames_written == 20
     assert_first_frames(target, 20)
+
+
+def test_a_live_recording_of_big_frames_starts_its_file_once_the_held_frames_reach_the_memory_limit(tmp_path):
+    """`predict` holds a live source's first frames while it measures the rate: never more than ``hold_bytes``."""
+    from detector.outputs import LiveVideo
+
+    from .videos import read_back as video_facts  # not at the top: a subprocess in this file loads it bare
+
+    path = tmp_path / "camera.mp4"
+    live = LiveVideo(path, stated_fps=30.0, size=SIZE, hold_bytes=10 * frame(0).nbytes)
+    for i in range(9):
+        live.write_at(frame(i), i / 15)  # a camera that says 30 FPS but sends 15
+    assert not path.exists()  # still measuring, within the limit
+    live.write_at(frame(9), 9 / 15)
+    assert path.exists()  # the limit reached: opened with what was held, long before the 2-s probe ends
+    for i in range(10, 45):
+        live.write_at(frame(i), i / 15)
+    live.close()
+    assert video_facts(path).fps == pytest.approx(15.0, abs=0.01)  # the rate it really sent, from the held frames
+    assert_first_frames(path, 45)  # 3 s filmed, 3 s played: every frame once, in order
