@@ -1,7 +1,7 @@
 """Reading frames from files, folders, cameras and URLs, and writing video that plays everywhere.
 
-OpenCV does the codec work. Every failure becomes a ``SourceError`` or
-``OutputError`` with a message a user can act on.
+OpenCV does the codec work, except H.264, which PyAV encodes (see ``h264``). Every
+failure becomes a ``SourceError`` or ``OutputError`` with a message a user can act on.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
+from . import h264
 from .errors import OutputError, SourceError
 from .fmp4 import FragmentedMp4
 
@@ -155,11 +156,34 @@ class FrameSource:
         self.close()
 
 
-# codec choices per container, most compatible first
-_CODECS = {".mp4": ["mp4v", "avc1"], ".m4v": ["mp4v"], ".mov": ["mp4v"], ".avi": ["MJPG", "XVID"], ".mkv": ["XVID", "MJPG"]}
+# codec choices per container, most compatible first; "avc1" is H.264 through PyAV
+_CODECS = {".mp4": ["avc1", "mp4v"], ".m4v": ["avc1", "mp4v"], ".mov": ["avc1", "mp4v"], ".avi": ["MJPG", "XVID"],
+           ".mkv": ["XVID", "MJPG"]}
 # containers written as fragmented MP4 (see VideoWriter); AVI and MKV need no index to play, so OpenCV writes them as is
 _FRAGMENTED_SUFFIXES = {".mp4", ".m4v", ".mov"}
 SEGMENT_SECONDS = 1.0  # the most a killed recording loses
+
+
+class _OpenCvSegment:
+    """One segment encoded by OpenCV, into a hidden file beside the target: OpenCV writes only to files."""
+
+    def __init__(self, path: Path, codec: str, fps: float, size: tuple[int, int]) -> None:
+        self.path = path
+        self._writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, size)
+        if not self._writer.isOpened():
+            self.discard()
+            raise ValueError(f"OpenCV cannot encode {codec}")
+
+    def write(self, frame: np.ndarray) -> None:
+        self._writer.write(frame)
+
+    def finish(self) -> bytes:
+        self._writer.release()
+        return self.path.read_bytes()
+
+    def discard(self) -> None:
+        self._writer.release()
+        _remove(self.path)
 
 
 class VideoWriter:
@@ -174,13 +198,14 @@ class VideoWriter:
     muxer (checked on OpenCV 5.0: with ``movflags;frag_keyframe+empty_moov`` a
     killed file still has no ``moov``).
 
-    Why segments, joined as they come: OpenCV can only finalise whole files, so it
-    encodes ``segment_seconds`` (1 s) at a time into a small hidden MP4 beside the
-    target, and each finished segment's frames are appended to the user's file as
-    one fragment, without re-encoding. The user gets one ``.mp4`` with the same
-    codec as before rather than numbered parts to stitch together; a kill loses at
-    most the segment being encoded (and may leave its hidden file behind), and a
-    write error such as a full disk leaves the file ending at its last whole fragment.
+    Why segments, joined as they come: the encoders finalise only whole files, so
+    ``segment_seconds`` (1 s) at a time are encoded into a small MP4 (H.264 in memory
+    through PyAV; ``mp4v`` in a hidden file beside the target through OpenCV, when
+    PyAV is missing), and each finished segment's frames are appended to the user's
+    file as one fragment, without re-encoding. The user gets one ``.mp4`` rather than
+    numbered parts to stitch together; a kill loses at most the segment being encoded
+    (and may leave OpenCV's hidden file behind), and a write error such as a full disk
+    leaves the file ending at its last whole fragment.
 
     ``path`` is where the video actually went (the fallback changes the suffix).
     ``frames_written`` counts the frames handed to ``write``; after a write error,
@@ -195,7 +220,8 @@ class VideoWriter:
         self.fps = float(fps) if fps and fps > 0 else DEFAULT_FPS
         self.frames_written = 0
         self.path, self.codec = requested, ""
-        self._writer: cv2.VideoWriter | None = None  # OpenCV's encoder: the whole file, or the current segment
+        self._writer: cv2.VideoWriter | None = None  # OpenCV's encoder for a whole AVI or MKV file
+        self._segment: h264.H264Segment | _OpenCvSegment | None = None  # the segment being encoded, when fragmented
         self._file = None  # the user's file, when fragmented
         self._error: OutputError | None = None
         self._closed = False
@@ -205,7 +231,8 @@ class VideoWriter:
             raise OutputError(f"folder does not exist: {parent}")
         if not os.access(parent, os.W_OK):
             raise OutputError(f"folder is not writable: {parent}")
-        attempts = [(requested, c) for c in _CODECS.get(requested.suffix.lower(), ["mp4v"])]
+        codecs = _CODECS.get(requested.suffix.lower(), ["mp4v"])
+        attempts = [(requested, c) for c in codecs if c != "avc1" or h264.can_encode(self.size)]
         if requested.suffix.lower() != ".avi":
             attempts.append((requested.with_suffix(".avi"), "MJPG"))
         for target, codec in attempts:
@@ -220,7 +247,7 @@ class VideoWriter:
                 else:
                     writer.release()
                     _remove(target)
-            if self._writer is not None:
+            if self._writer is not None or self._file is not None:
                 self.path, self.codec = target, codec
                 return
         raise OutputError(f"no video codec could open {requested} (tried {', '.join(c for _, c in attempts)})")
@@ -235,7 +262,7 @@ class VideoWriter:
     def _open_fragmented(self, file, target: Path, codec: str) -> None:
         """Start the first segment's encoder; on success ``file`` becomes the user's file, else it is removed."""
         self._segment_path = target.with_name(f".{target.name}.segment{target.suffix}")
-        self._fourcc = cv2.VideoWriter_fourcc(*codec)
+        self._codec = codec
         self._fragments = FragmentedMp4(file)
         self._segment_count = 0  # frames in the segment being encoded
         self._committed = 0  # frames in the user's file
@@ -253,26 +280,28 @@ class VideoWriter:
         return open(target, "wb", buffering=0)
 
     def _start_segment(self) -> bool:
-        writer = cv2.VideoWriter(str(self._segment_path), self._fourcc, self.fps, self.size)
-        if writer.isOpened():
-            self._writer = writer
-            return True
-        writer.release()
-        _remove(self._segment_path)
-        return False
+        try:
+            if self._codec == "avc1":
+                if not h264.can_encode(self.size):
+                    return False
+                self._segment = h264.H264Segment(self.fps, self.size)
+            else:
+                self._segment = _OpenCvSegment(self._segment_path, self._codec, self.fps, self.size)
+        except ValueError:
+            return False
+        return True
 
     def _commit_segment(self) -> None:
         """Finalise the segment being encoded and append its frames to the user's file as one fragment."""
-        assert self._writer is not None
-        self._writer.release()
-        self._writer = None
+        assert self._segment is not None
+        segment, self._segment = self._segment, None
         count, self._segment_count = self._segment_count, 0
         try:
-            data = self._segment_path.read_bytes()
+            data = segment.finish()
             self._fragments.append(data)
         except OSError as exc:
             raise self._fail(self._os_error_message(exc), count) from None
-        except (ValueError, KeyError, IndexError, struct.error) as exc:  # a segment OpenCV could not finalise
+        except (ValueError, KeyError, IndexError, struct.error) as exc:  # a segment the encoder could not finalise
             raise self._fail(self._broken_segment_message(exc), count) from None
         self._committed += count
 
@@ -280,6 +309,9 @@ class VideoWriter:
         """Stop for good: the ``lost`` frames of the segment did not make it into the file."""
         self.frames_written -= lost
         self._error = OutputError(message)
+        if self._segment is not None:
+            self._segment.discard()
+            self._segment = None
         _remove(self._segment_path)
         return self._error
 
@@ -314,10 +346,13 @@ class VideoWriter:
             self._writer.write(frame)
             self.frames_written += 1
             return
-        if self._writer is None and not self._start_segment():
+        if self._segment is None and not self._start_segment():
             self._error = OutputError(self._broken_segment_message(RuntimeError("it could not start a new segment")))
             raise self._error
-        self._writer.write(frame)
+        try:
+            self._segment.write(frame)
+        except ValueError as exc:
+            raise self._fail(self._broken_segment_message(exc), self._segment_count) from None
         self.frames_written += 1
         self._segment_count += 1
         if self._segment_count >= self._segment_frames:
@@ -333,12 +368,15 @@ class VideoWriter:
             return
         self._closed = True
         try:
-            if self._file is not None and self._writer is not None and self._segment_count and self._error is None:
+            if self._file is not None and self._segment is not None and self._segment_count and self._error is None:
                 self._commit_segment()
         finally:
             if self._writer is not None:
                 self._writer.release()
                 self._writer = None
+            if self._segment is not None:
+                self._segment.discard()
+                self._segment = None
             if self._file is not None:
                 file, self._file = self._file, None
                 try:

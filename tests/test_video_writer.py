@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 import pytest
 
+from detector import h264
 from detector.errors import OutputError
 from detector.video import VideoWriter
 
@@ -94,12 +95,42 @@ class FillingDisk:
         return getattr(self._file, name)
 
 
-def test_a_finished_recording_has_every_frame_and_leaves_nothing_beside_it(tmp_path):
+@pytest.fixture(params=["avc1", "mp4v"])
+def mp4_codec(request, monkeypatch) -> str:
+    """Both MP4 encoders: H.264 through PyAV (the default), and OpenCV's mp4v (a machine without PyAV)."""
+    if request.param == "avc1":
+        if not h264.can_encode(SIZE):
+            pytest.skip("PyAV with libx264 is not installed (pip install av)")
+    else:
+        monkeypatch.setattr(h264, "av", None)
+    return request.param
+
+
+def without_pyav(codec: str) -> str:
+    """The line a child process runs first to get ``codec``."""
+    return "import detector.h264; detector.h264.av = None" if codec == "mp4v" else "pass"
+
+
+def test_an_mp4_recording_is_h264_which_browsers_and_phones_play(tmp_path):
+    if not h264.can_encode(SIZE):
+        pytest.skip("PyAV with libx264 is not installed (pip install av)")
+    target = tmp_path / "clip.mp4"
+    with VideoWriter(target, FPS, SIZE) as writer:
+        for i in range(15):
+            writer.write(frame(i))
+    capture = cv2.VideoCapture(str(target))
+    fourcc = int(capture.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode().lower()
+    capture.release()
+    assert writer.codec == "avc1" and fourcc in ("avc1", "h264")
+    assert_first_frames(target, 15)
+
+
+def test_a_finished_recording_has_every_frame_and_leaves_nothing_beside_it(tmp_path, mp4_codec):
     target = tmp_path / "clip.mp4"
     with VideoWriter(target, FPS, SIZE) as writer:
         for i in range(25):
             writer.write(frame(i))
-    assert writer.path == target and writer.codec == "mp4v" and writer.frames_written == 25
+    assert writer.path == target and writer.codec == mp4_codec and writer.frames_written == 25
     assert_first_frames(target, 25)
     capture = cv2.VideoCapture(str(target))
     assert capture.get(cv2.CAP_PROP_FRAME_COUNT) == 25  # the duration is in the header
@@ -110,13 +141,11 @@ def test_a_finished_recording_has_every_frame_and_leaves_nothing_beside_it(tmp_p
     assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]  # the hidden segment file is gone
 
 
-# The child imports detector.video without the package's __init__ (which loads torch, seconds of it).
+# The child imports detector.video, quick: the package's __init__ imports torch only when asked to.
 CHILD_IMPORTS = """
-    import sys, types
-    package = types.ModuleType("detector")
-    package.__path__ = [{root!r} + "/detector"]
-    sys.modules["detector"] = package
-    sys.path.insert(0, {tests!r})
+    import sys
+    sys.path[:0] = [{root!r}, {tests!r}]
+    {setup}
     from test_video_writer import FPS, SIZE, frame
 """
 
@@ -131,9 +160,10 @@ KILLED_WRITER = textwrap.dedent(CHILD_IMPORTS + """
 """)
 
 
-def test_a_killed_recording_plays_up_to_the_last_second(tmp_path):
+def test_a_killed_recording_plays_up_to_the_last_second(tmp_path, mp4_codec):
     target = tmp_path / "killed.mp4"
-    code = KILLED_WRITER.format(root=str(REPO_ROOT), tests=str(REPO_ROOT / "tests"), target=str(target), frames=65)
+    code = KILLED_WRITER.format(root=str(REPO_ROOT), tests=str(REPO_ROOT / "tests"), setup=without_pyav(mp4_codec),
+                                target=str(target), frames=65)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == -signal.SIGKILL, result.stderr
     assert "wrote 65" in result.stdout
@@ -155,7 +185,7 @@ class WriteLog:
         return getattr(self._file, name)
 
 
-def test_a_kill_in_the_middle_of_appending_a_fragment_loses_only_that_fragment(tmp_path, monkeypatch):
+def test_a_kill_in_the_middle_of_appending_a_fragment_loses_only_that_fragment(tmp_path, monkeypatch, mp4_codec):
     """A kill can cut a write short anywhere, even inside the fragment's header: the file must still open."""
     logs: list[WriteLog] = []
 
@@ -196,7 +226,8 @@ def test_a_folder_that_cannot_be_written_is_refused_before_any_frame(tmp_path, u
     assert not (tmp_path / "missing").exists()
 
 
-def test_a_disk_that_fills_up_stops_the_writer_with_a_clear_error_and_keeps_what_was_written(tmp_path, monkeypatch):
+def test_a_disk_that_fills_up_stops_the_writer_with_a_clear_error_and_keeps_what_was_written(tmp_path, monkeypatch,
+                                                                                            mp4_codec):
     disks: list[FillingDisk] = []
 
     def filling(self, target):
@@ -221,7 +252,7 @@ def test_a_disk_that_fills_up_stops_the_writer_with_a_clear_error_and_keeps_what
     assert [p.name for p in tmp_path.iterdir()] == ["full.mp4"]
 
 
-def test_a_disk_full_before_the_first_second_leaves_no_empty_file(tmp_path, monkeypatch):
+def test_a_disk_full_before_the_first_second_leaves_no_empty_file(tmp_path, monkeypatch, mp4_codec):
     monkeypatch.setattr(VideoWriter, "_open_output",
                         lambda self, target: FillingDisk(open(target, "wb", buffering=0), growths=0))
     writer = VideoWriter(tmp_path / "none.mp4", FPS, SIZE)
@@ -252,21 +283,22 @@ REAL_LIMIT_WRITER = textwrap.dedent(CHILD_IMPORTS + """
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="needs POSIX file size limits")
-def test_a_real_write_failure_from_the_os_keeps_the_file_playable(tmp_path):
+def test_a_real_write_failure_from_the_os_keeps_the_file_playable(tmp_path, mp4_codec):
     """No monkeypatching: the kernel refuses to grow the file past RLIMIT_FSIZE, mid-fragment."""
     target = tmp_path / "limited.mp4"
-    code = REAL_LIMIT_WRITER.format(root=str(REPO_ROOT), tests=str(REPO_ROOT / "tests"), target=str(target),
-                                    limit=60_000)
+    limit = {"avc1": 20_000, "mp4v": 60_000}[mp4_codec]  # a few seconds of each (H.264 is ~4x smaller)
+    code = REAL_LIMIT_WRITER.format(root=str(REPO_ROOT), tests=str(REPO_ROOT / "tests"), setup=without_pyav(mp4_codec),
+                                    target=str(target), limit=limit)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     assert outcome["error"] and "largest file" in outcome["error"], outcome
     assert 10 <= outcome["frames"] < 200 and outcome["frames"] % 10 == 0, outcome
-    assert target.stat().st_size <= 60_000
+    assert target.stat().st_size <= limit
     assert_first_frames(target, outcome["frames"])
 
 
-def test_an_encoder_that_cannot_finish_its_segment_on_a_full_disk_says_disk_full(tmp_path, monkeypatch):
+def test_an_encoder_that_cannot_finish_its_segment_on_a_full_disk_says_disk_full(tmp_path, monkeypatch, mp4_codec):
     """OpenCV reports no write errors: a full disk shows up as a segment it could not finalise."""
     from detector import fmp4, video
 
