@@ -15,6 +15,7 @@ import time
 from fnmatch import fnmatch
 from pathlib import Path
 
+import cv2
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,7 +45,7 @@ def bundle(tmp_path_factory) -> Path:
     shutil.rmtree(root, ignore_errors=True)  # gigabytes
 
 
-def test_bundle_plays_video_offscreen(vtest_path, bundle, tmp_path, request):
+def test_bundle_plays_video_offscreen_and_records_h264(vtest_path, bundle, tmp_path, request):
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8", "QT_QPA_PLATFORM": "offscreen"}
     from detector.zoo import list_models
 
@@ -52,12 +53,21 @@ def test_bundle_plays_video_offscreen(vtest_path, bundle, tmp_path, request):
         # No trained weights ship yet: untrained models exercise the same loading and drawing.
         env["LIVEDET_MODELS_DIR"] = str(request.getfixturevalue("random_models_dir"))
     started = time.monotonic()
-    result = subprocess.run([str(bundle), "--source", str(vtest_path), "--exit-after-frames", "50"],
+    recording = tmp_path / "bundle.mp4"
+    result = subprocess.run([str(bundle), "--source", str(vtest_path), "--exit-after-frames", "50",
+                             "--record", str(recording)],
                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     print(f"\nbundle ran 50 frames in {time.monotonic() - started:.1f} s")
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     reports = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert reports and reports[-1]["frames_displayed"] >= 50, result.stdout[-2000:]
+    capture = cv2.VideoCapture(str(recording))  # PyAV and its libx264 made it into the bundle
+    fourcc = int(capture.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode().lower()
+    frames = 0
+    while capture.read()[0]:
+        frames += 1
+    capture.release()
+    assert fourcc in ("avc1", "h264") and frames >= 50, (fourcc, frames)
 
 
 def test_cpu_only_bundle_leaves_out_gpu_only_libraries(bundle):
