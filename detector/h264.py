@@ -11,28 +11,41 @@ from __future__ import annotations
 
 import io
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
-try:
-    import av
-except ImportError:  # then MP4 recordings fall back to OpenCV's mp4v
-    av = None
+_NOT_YET = object()
+av: Any = _NOT_YET  # PyAV, imported on first use (0.2 s, before the app's splash otherwise); None if missing
 
 # veryfast: 150-220 FPS at 768x576 on a 2-core laptop CPU (mp4v: 300-400), files 2-3x smaller than
 # mp4v; crf 23: x264's default quality; no B-frames: decoding order is display order.
 SETTINGS = {"preset": "veryfast", "crf": "23", "bf": "0"}
 
 
+def _pyav() -> Any:
+    global av
+    if av is _NOT_YET:
+        try:
+            import av as module
+        except ImportError:  # then MP4 recordings fall back to OpenCV's mp4v
+            module = None
+        av = module
+    return av
+
+
 def can_encode(size: tuple[int, int]) -> bool:
     """PyAV with libx264 is installed, and ``size`` (width, height) is even, as 4:2:0 chroma needs."""
-    return av is not None and "libx264" in av.codecs_available and size[0] % 2 == 0 and size[1] % 2 == 0
+    pyav = _pyav()
+    return pyav is not None and "libx264" in pyav.codecs_available and size[0] % 2 == 0 and size[1] % 2 == 0
 
 
 class H264Segment:
     """One segment: BGR frames in, a finalised MP4 (bytes) out. Raises ``ValueError`` on an encoder error."""
 
     def __init__(self, fps: float, size: tuple[int, int]) -> None:
+        if _pyav() is None:
+            raise ValueError("PyAV is not installed")
         self._buffer = io.BytesIO()
         self._frames = 0
         self._rate = Fraction(fps).limit_denominator(1001)
