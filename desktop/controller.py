@@ -58,6 +58,11 @@ class ShownFrame:
     fresh: bool  # False when the same frame was drawn again after a threshold change
 
 
+# A stream first hands over what it buffered while connecting, all at once; the capture-rate window
+# (2 s) has left that burst behind by now, so a live recording asked for earlier starts then.
+LIVE_RATE_PROBE_S = 2.5
+
+
 def _timestamp() -> str:
     return datetime.now().strftime("%Y%m%d-%H%M%S")
 
@@ -380,7 +385,13 @@ class SessionController(QObject):
         self._live_clock = None
         self._apply_lossless()
         self.recording_changed.emit(True)
+        if self._live_rate_unknown():
+            self.message.emit("Recording starts in a moment, once the stream's real frame rate is measured")
         return True
+
+    def _live_rate_unknown(self) -> bool:
+        return (self._source is not None and self._source.is_live
+                and self._stats.seconds_capturing() < LIVE_RATE_PROBE_S)
 
     def stop_recording(self) -> None:
         """Finalise the file: the recorder writes what it was handed, then closes it (off the GUI thread)."""
@@ -395,6 +406,8 @@ class SessionController(QObject):
 
     def _record(self, shown: ShownFrame) -> None:
         if self._record_request is not None and self._recorder is None:
+            if self._live_rate_unknown():
+                return  # see LIVE_RATE_PROBE_S
             self._begin_recording(self._record_request, shown.image)
         recorder = self._recorder
         if recorder is None:

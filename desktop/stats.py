@@ -110,6 +110,13 @@ class PipelineStats:
         with self._lock:
             return self._captured.typical_rate()
 
+    def seconds_capturing(self, now: float | None = None) -> float:
+        """Since the first frame arrived (0 before): how much history ``capture_rate`` has."""
+        now = time.perf_counter() if now is None else now
+        with self._lock:
+            first = self._captured.first
+        return now - first if first is not None else 0.0
+
     def count_captured(self) -> None:
         with self._lock:
             self._captured.tick()

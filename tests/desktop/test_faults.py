@@ -28,9 +28,11 @@ FLOW_TIMEOUT_MS = 60_000
 class FakeCamera:
     """Stands in for cv2.VideoCapture on a camera: hands out ``frames``, then what ``after`` says."""
 
-    def __init__(self, frames, *, after: str = "repeat", fps: float = 30.0, claims: float | None = None) -> None:
+    def __init__(self, frames, *, after: str = "repeat", fps: float = 30.0, claims: float | None = None,
+                 burst: int = 0) -> None:
         self.frames, self.after, self.fps = list(frames), after, fps
         self.claims = fps if claims is None else claims  # what the driver says (a dim webcam says 30, sends 12)
+        self.burst = burst  # frames handed out at once first, as a stream does with what it buffered while connecting
         self.reads = 0
         self.released = False
 
@@ -42,7 +44,8 @@ class FakeCamera:
         else:  # "unplug": the driver returns nothing from now on
             return False, None
         self.reads += 1
-        time.sleep(1 / self.fps)
+        if self.reads > self.burst:
+            time.sleep(1 / self.fps)
         return True, frame.copy()
 
     def grab(self) -> bool:
@@ -258,6 +261,29 @@ def test_a_recording_of_a_live_source_lasts_as_long_as_it_was_filmed(qtbot, laun
 
     video = read_back(recording)
     assert video.frames == summaries[0].frames_written
+    assert video.frames / video.fps == pytest.approx(filmed_s, rel=0.15), (video, filmed_s)
+
+
+def test_recording_a_stream_from_the_moment_it_connects_keeps_real_time(qtbot, launch, cameras, tmp_path):
+    """A stream hands over what it buffered while connecting all at once: a rate measured on that burst
+    wrote a file at 139 FPS, every frame copied 4-5 times, and the encoder fell minutes behind."""
+    frames = [np.full((240, 320, 3), (i * 37) % 255, np.uint8) for i in range(50)]
+    cameras["0"] = lambda: FakeCamera(frames, fps=20.0, claims=25.0, burst=40)
+    window = launch(model="yolo-mnv3-small")
+    qtbot.waitUntil(lambda: window.controller.model is not None, timeout=60_000)
+    summaries, started = [], []
+    window.controller.recording_finished.connect(summaries.append)
+    window.controller.recording_started.connect(lambda _path: started.append(time.monotonic()))
+    window.open_source("0")
+    assert window.controller.start_recording(tmp_path / "connect.mp4")  # R at once, as --record does
+    qtbot.waitUntil(lambda: bool(started), timeout=10_000)
+    qtbot.wait(4_000)
+    window.record_action.trigger()  # stop
+    filmed_s = time.monotonic() - started[0]
+    qtbot.waitUntil(lambda: bool(summaries), timeout=20_000)
+
+    video = read_back(summaries[0].video_path)
+    assert video.fps == pytest.approx(20, abs=2)  # the rate it sends, not the burst's
     assert video.frames / video.fps == pytest.approx(filmed_s, rel=0.15), (video, filmed_s)
 
 
