@@ -58,9 +58,10 @@ class ShownFrame:
     fresh: bool  # False when the same frame was drawn again after a threshold change
 
 
-# A stream first hands over what it buffered while connecting, all at once; the capture-rate window
-# (2 s) has left that burst behind by now, so a live recording asked for earlier starts then.
-LIVE_RATE_PROBE_S = 2.5
+# A stream first hands over what it buffered while connecting, all at once. The capture rate is
+# measured over the second half of what came, so after this long the burst is behind it; a live
+# recording started sooner uses the stated rate (the clock keeps its file real-time either way).
+LIVE_RATE_PROBE_S = 1.0
 
 
 def _timestamp() -> str:
@@ -385,13 +386,7 @@ class SessionController(QObject):
         self._live_clock = None
         self._apply_lossless()
         self.recording_changed.emit(True)
-        if self._live_rate_unknown():
-            self.message.emit("Recording starts in a moment, once the stream's real frame rate is measured")
         return True
-
-    def _live_rate_unknown(self) -> bool:
-        return (self._source is not None and self._source.is_live
-                and self._stats.seconds_capturing() < LIVE_RATE_PROBE_S)
 
     def stop_recording(self) -> None:
         """Finalise the file: the recorder writes what it was handed, then closes it (off the GUI thread)."""
@@ -406,8 +401,6 @@ class SessionController(QObject):
 
     def _record(self, shown: ShownFrame) -> None:
         if self._record_request is not None and self._recorder is None:
-            if self._live_rate_unknown():
-                return  # see LIVE_RATE_PROBE_S
             self._begin_recording(self._record_request, shown.image)
         recorder = self._recorder
         if recorder is None:
@@ -424,7 +417,8 @@ class SessionController(QObject):
         self._record_request = None
         fps = self._source_info.fps if self._source_info is not None else 30.0
         if self._source is not None and self._source.is_live:  # by the clock, at the rate it really sends
-            fps = recording_fps(fps, self._stats.capture_rate())
+            measurable = self._stats.seconds_capturing() >= LIVE_RATE_PROBE_S
+            fps = recording_fps(fps, self._stats.capture_rate() if measurable else 0.0)
             self._live_clock = LiveClock(fps)
             if self._playback.paused:
                 self._live_clock.pause(time.perf_counter() - self._source_started)

@@ -45,9 +45,13 @@ class RateMeter:
         return (len(recent) - 1) / span if span > 0 else 0.0
 
     def typical_rate(self, now: float | None = None) -> float:
-        """Events per second by the median interval over the window: past a burst (a stream connecting)."""
+        """Events per second by the median interval over the window, and over the second half of the
+        history at most: past the burst of buffered frames a stream starts with."""
         now = time.perf_counter() if now is None else now
-        return sending_rate([t for t in self._times if now - t <= self.window_s])
+        since = now - self.window_s
+        if self.first is not None:
+            since = max(since, self.first + (now - self.first) / 2)
+        return sending_rate([t for t in self._times if t >= since])
 
     def average_rate(self) -> float:
         if self.count < 2 or self.first is None or self.last is None or self.last <= self.first:

@@ -266,7 +266,8 @@ def test_a_recording_of_a_live_source_lasts_as_long_as_it_was_filmed(qtbot, laun
 
 def test_recording_a_stream_from_the_moment_it_connects_keeps_real_time(qtbot, launch, cameras, tmp_path):
     """A stream hands over what it buffered while connecting all at once: a rate measured on that burst
-    wrote a file at 139 FPS, every frame copied 4-5 times, and the encoder fell minutes behind."""
+    wrote a file at 139 FPS, every frame copied 4-5 times, and the encoder fell minutes behind.
+    Too early to measure, the stated rate is used; the clock still keeps the file real-time."""
     frames = [np.full((240, 320, 3), (i * 37) % 255, np.uint8) for i in range(50)]
     cameras["0"] = lambda: FakeCamera(frames, fps=20.0, claims=25.0, burst=40)
     window = launch(model="yolo-mnv3-small")
@@ -283,7 +284,7 @@ def test_recording_a_stream_from_the_moment_it_connects_keeps_real_time(qtbot, l
     qtbot.waitUntil(lambda: bool(summaries), timeout=20_000)
 
     video = read_back(summaries[0].video_path)
-    assert video.fps == pytest.approx(20, abs=2)  # the rate it sends, not the burst's
+    assert video.fps == pytest.approx(25)  # what it states: not the burst's rate, and its real 20 is not known yet
     assert video.frames / video.fps == pytest.approx(filmed_s, rel=0.15), (video, filmed_s)
 
 
