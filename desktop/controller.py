@@ -59,8 +59,8 @@ class ShownFrame:
 
 
 # A stream first hands over what it buffered while connecting, all at once. The capture rate is
-# measured over the second half of what came, so after this long the burst is behind it; a live
-# recording started sooner uses the stated rate (the clock keeps its file real-time either way).
+# measured over the second half of what came (``settled_rate``), so after this long the burst is
+# behind it; a live recording started sooner uses the stated rate (the clock keeps it real-time).
 LIVE_RATE_PROBE_S = 1.0
 
 

@@ -11,7 +11,7 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass
 
-from detector.live_clock import sending_rate
+from detector.live_clock import settled_rate
 
 LATENCY_WINDOW = 1000  # frames whose capture-to-display latency the percentiles cover
 
@@ -45,13 +45,9 @@ class RateMeter:
         return (len(recent) - 1) / span if span > 0 else 0.0
 
     def typical_rate(self, now: float | None = None) -> float:
-        """Events per second by the median interval over the window, and over the second half of the
-        history at most: past the burst of buffered frames a stream starts with."""
+        """Events per second by the median interval, past the burst a stream starts with (``settled_rate``)."""
         now = time.perf_counter() if now is None else now
-        since = now - self.window_s
-        if self.first is not None:
-            since = max(since, self.first + (now - self.first) / 2)
-        return sending_rate([t for t in self._times if t >= since])
+        return settled_rate([t for t in self._times if now - t <= self.window_s])
 
     def average_rate(self) -> float:
         if self.count < 2 or self.first is None or self.last is None or self.last <= self.first:

@@ -32,6 +32,15 @@ def sending_rate(captured_s: list[float]) -> float:
     return 1.0 / middle if middle > 0 else 0.0
 
 
+def settled_rate(captured_s: list[float]) -> float:
+    """``sending_rate`` over the second half of the span: a stream that has just connected hands over
+    what FFmpeg buffered, all at once, and a burst longer than half the samples would move the median."""
+    if not captured_s:
+        return 0.0
+    middle = (captured_s[0] + captured_s[-1]) / 2
+    return sending_rate([t for t in captured_s if t >= middle])
+
+
 class LiveClock:
     """How many times to write each live frame: copies fill dropped frames, 0 skips one that came early.
 

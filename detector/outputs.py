@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from .errors import OutputError
-from .live_clock import MAX_COPIES, LiveClock, recording_fps, sending_rate
+from .live_clock import MAX_COPIES, LiveClock, recording_fps, settled_rate
 from .types import Detections
 from .video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoWriter
 
@@ -93,9 +93,7 @@ class LiveVideo:
 
     def _open(self) -> None:
         held, self._held, self._held_bytes = self._held, [], 0
-        times = [captured_s for _, captured_s in held]
-        middle = (times[0] + times[-1]) / 2
-        fps = recording_fps(self.stated_fps, sending_rate([t for t in times if t >= middle]))
+        fps = recording_fps(self.stated_fps, settled_rate([captured_s for _, captured_s in held]))
         self._writer = VideoWriter(self.path, fps, self.size)
         self.path, self._clock = self._writer.path, LiveClock(fps)
         for frame, captured_s in held:

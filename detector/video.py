@@ -281,9 +281,7 @@ class VideoWriter:
 
     def _start_segment(self) -> bool:
         try:
-            if self._codec == "avc1":
-                if not h264.can_encode(self.size):
-                    return False
+            if self._codec == "avc1":  # only tried where h264.can_encode said yes
                 self._segment = h264.H264Segment(self.fps, self.size)
             else:
                 self._segment = _OpenCvSegment(self._segment_path, self._codec, self.fps, self.size)

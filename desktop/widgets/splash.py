@@ -29,16 +29,14 @@ def _artwork(version: str) -> QPixmap:
     icon_top = (height - ICON_PX) // 2 - 10
     app_icon().paint(painter, QRect(MARGIN, icon_top, ICON_PX, ICON_PX))
     text_left = MARGIN * 2 + ICON_PX
-    title = QFont(painter.font())
-    title.setPointSizeF(title.pointSizeF() * 2.4)
+    caption = QFont(painter.font())
+    title = QFont(caption)
+    title.setPointSizeF(caption.pointSizeF() * 2.4)
     title.setBold(True)
     painter.setFont(title)
     painter.setPen(TEXT)
     painter.drawText(QRect(text_left, icon_top, width - text_left - MARGIN, ICON_PX // 2),
                      Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom, "LiveDet")
-    caption = QFont(painter.font())
-    caption.setPointSizeF(title.pointSizeF() / 2.4)
-    caption.setBold(False)
     painter.setFont(caption)
     painter.setPen(DIM_TEXT)
     painter.drawText(QRect(text_left, icon_top + ICON_PX // 2 + 4, width - text_left - MARGIN, ICON_PX // 2),
