@@ -3,8 +3,7 @@
 OpenCV's pip wheels carry no H.264 encoder, only MPEG-4 Part 2 (``mp4v``), which
 Chrome, Firefox and Edge do not play. So ``VideoWriter`` encodes each short segment
 of an MP4 recording here, into memory, and appends it to the user's file as a
-fragment; without PyAV (or for a frame size H.264's 4:2:0 cannot take) it falls
-back to OpenCV's ``mp4v``.
+fragment; without PyAV it falls back to OpenCV's ``mp4v``.
 """
 
 from __future__ import annotations
@@ -34,10 +33,19 @@ def _pyav() -> Any:
     return av
 
 
-def can_encode(size: tuple[int, int]) -> bool:
-    """PyAV with libx264 is installed, and ``size`` (width, height) is even, as 4:2:0 chroma needs."""
+def can_encode() -> bool:
+    """PyAV with libx264 is installed."""
     pyav = _pyav()
-    return pyav is not None and "libx264" in pyav.codecs_available and size[0] % 2 == 0 and size[1] % 2 == 0
+    return pyav is not None and "libx264" in pyav.codecs_available
+
+
+def encoded_size(size: tuple[int, int]) -> tuple[int, int]:
+    """The (width, height) H.264 stores for frames of ``size``: 4:2:0 chroma needs both even.
+
+    An odd side gains one more copy of its last row or column, so nothing of the
+    frame is cut off and nothing is resampled.
+    """
+    return size[0] + size[0] % 2, size[1] + size[1] % 2
 
 
 class H264Segment:
@@ -48,17 +56,22 @@ class H264Segment:
             raise ValueError("PyAV is not installed")
         self._buffer = io.BytesIO()
         self._frames = 0
+        self._size = (int(size[0]), int(size[1]))
         self._rate = Fraction(fps).limit_denominator(1001)
         try:
             self._container = av.open(self._buffer, "w", format="mp4")
             self._stream = self._container.add_stream("libx264", rate=self._rate, options=dict(SETTINGS))
-            self._stream.width, self._stream.height = size
+            self._stream.width, self._stream.height = encoded_size(self._size)
             self._stream.pix_fmt = "yuv420p"
             self._stream.codec_context.open()  # fail here, not at the first frame
         except av.FFmpegError as exc:
             raise ValueError(f"H.264 encoder: {exc}") from None
 
     def write(self, frame: np.ndarray) -> None:
+        """``frame``: BGR uint8 of the segment's size."""
+        pad_x, pad_y = self._size[0] % 2, self._size[1] % 2
+        if pad_x or pad_y:
+            frame = np.pad(frame, ((0, pad_y), (0, pad_x), (0, 0)), mode="edge")
         picture = av.VideoFrame.from_ndarray(frame, format="bgr24")
         picture.pts, picture.time_base = self._frames, 1 / self._rate
         self._frames += 1

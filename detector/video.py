@@ -232,7 +232,7 @@ class VideoWriter:
         if not os.access(parent, os.W_OK):
             raise OutputError(f"folder is not writable: {parent}")
         codecs = _CODECS.get(requested.suffix.lower(), ["mp4v"])
-        attempts = [(requested, c) for c in codecs if c != "avc1" or h264.can_encode(self.size)]
+        attempts = [(requested, c) for c in codecs if c != "avc1" or h264.can_encode()]
         if requested.suffix.lower() != ".avi":
             attempts.append((requested.with_suffix(".avi"), "MJPG"))
         for target, codec in attempts:

@@ -99,7 +99,7 @@ class FillingDisk:
 def mp4_codec(request, monkeypatch) -> str:
     """Both MP4 encoders: H.264 through PyAV (the default), and OpenCV's mp4v (a machine without PyAV)."""
     if request.param == "avc1":
-        if not h264.can_encode(SIZE):
+        if not h264.can_encode():
             pytest.skip("PyAV with libx264 is not installed (pip install av)")
     else:
         monkeypatch.setattr(h264, "av", None)
@@ -112,7 +112,7 @@ def without_pyav(codec: str) -> str:
 
 
 def test_an_mp4_recording_is_h264_which_browsers_and_phones_play(tmp_path):
-    if not h264.can_encode(SIZE):
+    if not h264.can_encode():
         pytest.skip("PyAV with libx264 is not installed (pip install av)")
     target = tmp_path / "clip.mp4"
     with VideoWriter(target, FPS, SIZE) as writer:
@@ -123,6 +123,25 @@ def test_an_mp4_recording_is_h264_which_browsers_and_phones_play(tmp_path):
     capture.release()
     assert writer.codec == "avc1" and fourcc in ("avc1", "h264")
     assert_first_frames(target, 15)
+
+
+def test_a_recording_of_an_odd_sized_video_is_still_h264_and_keeps_every_pixel(tmp_path):
+    """A screen capture or a cropped clip can be 319x239; H.264's 4:2:0 needs even sides."""
+    if not h264.can_encode():
+        pytest.skip("PyAV with libx264 is not installed (pip install av)")
+    odd = (SIZE[0] - 1, SIZE[1] - 1)
+    target = tmp_path / "odd.mp4"
+    originals = [frame(i)[:odd[1], :odd[0]] for i in range(15)]
+    with VideoWriter(target, FPS, odd) as writer:
+        for image in originals:
+            writer.write(image)
+    frames = read_back(target)
+    assert writer.codec == "avc1"
+    assert [f.shape for f in frames] == [(SIZE[1], SIZE[0], 3)] * 15  # one repeated edge row and column
+    assert [frame_index(f) for f in frames] == list(range(15))
+    for original, played in zip(originals, frames):
+        difference = np.abs(played[:odd[1], :odd[0]].astype(int) - original).mean()
+        assert difference < 6, difference  # the picture itself, not a resampled one
 
 
 def test_a_finished_recording_has_every_frame_and_leaves_nothing_beside_it(tmp_path, mp4_codec):
