@@ -1,6 +1,6 @@
-"""Cameras by name (QtMultimedia), mapped to the index OpenCV opens, and hot-plug notices.
+"""Cameras by name (QtMultimedia), mapped to the index OpenCV opens, their modes, and hot-plug notices.
 
-QtMultimedia knows names and notices plugging; OpenCV does the capturing. On
+QtMultimedia knows names, formats and plugging; OpenCV does the capturing. On
 Linux a camera's id is its /dev/videoN node, which gives OpenCV's index; elsewhere
 the list order is the best available guess.
 """
@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 
 from PySide6.QtCore import QLoggingCategory, QObject, Signal
+
+from detector.camera_mode import CameraMode
 
 # QtMultimedia logs a warning per optional library it cannot find (pipewire, VA-API): noise to users.
 _QUIET_RULES = "qt.multimedia.symbolsresolver.warning=false\nqt.multimedia.ffmpeg.info=false"
@@ -25,6 +27,53 @@ class CameraInfo:
     name: str
     index: int  # what cv2.VideoCapture takes
     device_id: str
+    modes: tuple[CameraMode, ...] = ()  # one per resolution, largest first; () when the system does not say
+
+    @property
+    def automatic_mode(self) -> CameraMode | None:
+        return automatic_mode(self.modes)
+
+
+# The automatic choice: sharper than the drivers' usual 640x480, and what a 2-core laptop
+# captures, detects on, shows and records at 30 FPS (the detector sees 320-416 px anyway).
+AUTOMATIC_LIMIT = (1280, 720)
+FULL_RATE = 30.0  # a faster rate is not worth a smaller picture
+
+
+@dataclass(frozen=True)
+class OfferedFormat:
+    """One format a camera offers, as QtMultimedia reports it."""
+
+    width: int
+    height: int
+    max_fps: float
+    compressed: bool  # MJPEG
+
+
+def modes_from_formats(formats: list[OfferedFormat]) -> tuple[CameraMode, ...]:
+    """One mode per resolution at its best rate, largest first; MJPEG only where it is what reaches that rate."""
+    best: dict[tuple[int, int], CameraMode] = {}
+    for f in formats:
+        if f.width <= 0 or f.height <= 0 or f.max_fps <= 0:
+            continue
+        mode = CameraMode(f.width, f.height, round(f.max_fps, 2), "MJPG" if f.compressed else "")
+        known = best.get((f.width, f.height))
+        if known is None or mode.fps > known.fps or (mode.fps == known.fps and known.fourcc and not mode.fourcc):
+            best[(f.width, f.height)] = mode  # at the same rate, uncompressed frames need no decoding
+    return tuple(sorted(best.values(), key=lambda m: (m.width * m.height, m.fps), reverse=True))
+
+
+def automatic_mode(modes: tuple[CameraMode, ...], limit: tuple[int, int] = AUTOMATIC_LIMIT) -> CameraMode | None:
+    """The largest mode within ``limit`` at the best rate the camera has there (up to 30 FPS).
+
+    A camera with nothing that small gets its smallest mode; one with no modes listed, None (its default).
+    """
+    fitting = [m for m in modes if m.width <= limit[0] and m.height <= limit[1]]
+    if not fitting:
+        return min(modes, key=lambda m: m.width * m.height, default=None)
+    target = min(FULL_RATE, max(m.fps for m in fitting))
+    fast_enough = [m for m in fitting if m.fps >= target - 0.5]  # 29.97 counts as 30
+    return max(fast_enough, key=lambda m: (m.width * m.height, not m.fourcc))
 
 
 def _opencv_index(device_id: str, position: int) -> int:
@@ -40,8 +89,17 @@ def list_cameras() -> list[CameraInfo]:
     cameras = []
     for position, device in enumerate(QMediaDevices.videoInputs()):
         device_id = bytes(device.id().data()).decode(errors="replace")
-        cameras.append(CameraInfo(device.description() or f"Camera {position}", _opencv_index(device_id, position), device_id))
+        cameras.append(CameraInfo(device.description() or f"Camera {position}", _opencv_index(device_id, position),
+                                  device_id, modes_from_formats(_offered_formats(device))))
     return cameras
+
+
+def _offered_formats(device) -> list[OfferedFormat]:
+    from PySide6.QtMultimedia import QVideoFrameFormat
+
+    jpeg = QVideoFrameFormat.PixelFormat.Format_Jpeg
+    return [OfferedFormat(f.resolution().width(), f.resolution().height(), f.maxFrameRate(), f.pixelFormat() == jpeg)
+            for f in device.videoFormats()]
 
 
 class CameraWatcher(QObject):
@@ -64,3 +122,6 @@ class CameraWatcher(QObject):
 
     def names(self) -> dict[int, str]:
         return {c.index: c.name for c in self.cameras}
+
+    def by_index(self, index: int) -> CameraInfo | None:
+        return next((c for c in self.cameras if c.index == index), None)

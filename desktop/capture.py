@@ -148,7 +148,7 @@ class CaptureWorker(QThread):
 
         def opener() -> None:
             try:
-                cap = open_capture(self.source.value)
+                cap = open_capture(self.source.value, camera_mode=self.source.camera_mode)
                 ok, first = cap.read()
                 outcome["result"] = (cap, ok, first)
             except BaseException as exc:  # noqa: BLE001 - handed to the worker, which reports it
@@ -182,7 +182,7 @@ class CaptureWorker(QThread):
             raise SourceError(f"{self.source.label} opened but sent no picture (busy, or no permission)")
         first = as_bgr_uint8(first)
         info = capture_info(cap, self.source.kind, self.source.label)
-        if info.width <= 0 or info.height <= 0:
+        if (info.width, info.height) != (first.shape[1], first.shape[0]):  # the frames are the truth
             info = SourceInfo(info.kind, info.name, info.fps, info.frame_count, first.shape[1], first.shape[0])
         self.info = info
         self.opened.emit(self.generation, info)

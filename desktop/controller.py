@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -39,7 +40,7 @@ from .recording import (
     unused_name,
 )
 from .settings import default_record_folder
-from .sources import SourceSpec, parse_source
+from .sources import CAMERA, SourceSpec, parse_source
 from .stats import PipelineStats, StatsSnapshot
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,9 @@ class SessionController(QObject):
         self.device = device
         self.record_folder: Path = default_record_folder()
         self.detections_format = ""
+        # fills in a camera's name and the mode to ask it for; the window, which knows the cameras
+        # and the user's choices, sets it
+        self.camera_setup: Callable[[SourceSpec], SourceSpec] = lambda spec: spec
         self._display_box: Mailbox[FrameResult] = Mailbox()
         self._inference = InferenceWorker(self._display_box)
         self._inference.result_ready.connect(self._show_next_result)
@@ -175,6 +179,8 @@ class SessionController(QObject):
         except SourceError as exc:
             self.source_failed.emit(str(exc))
             return False
+        if spec.kind == CAMERA and spec.camera_mode is None:
+            spec = self.camera_setup(spec)
         self.stop_recording()  # a new source finalises the recording of the old one
         self._retire_capture()
         self._generation += 1

@@ -1,4 +1,5 @@
-"""What LiveDet remembers between runs: last source, model, thresholds, record folder, window geometry.
+"""What LiveDet remembers between runs: last source, model, thresholds, record folder, camera resolutions,
+window geometry.
 
 Stored with QSettings in an INI file (``~/.config/LiveDet/LiveDet.ini`` on
 Linux); tests redirect it with ``QSettings.setPath``. Bad or missing values
@@ -7,12 +8,14 @@ fall back to defaults instead of failing the start.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, QStandardPaths
 
 from detector import DEFAULT_CONF, DEFAULT_IOU
+from detector.camera_mode import CameraMode
 
 from .recording import DETECTION_FORMATS
 
@@ -34,6 +37,7 @@ class Preferences:
     detections_format: str = ""  # "", "jsonl" or "csv"
     loop: bool = True
     realtime: bool = True  # files at their own FPS; False = as fast as possible
+    camera_modes: dict[str, str] = field(default_factory=dict)  # camera id -> CameraMode text; absent = automatic
 
     @property
     def record_dir(self) -> Path:
@@ -46,6 +50,17 @@ def _clamp(value: float, low: float, high: float, fallback: float) -> float:
     except (TypeError, ValueError):
         return fallback
     return min(high, max(low, value)) if value == value else fallback
+
+
+def _camera_modes(value) -> dict[str, str]:
+    """The saved camera modes, without entries that are not a readable mode."""
+    try:
+        saved = json.loads(str(value or "{}"))
+    except ValueError:
+        return {}
+    if not isinstance(saved, dict):
+        return {}
+    return {str(k): str(v) for k, v in saved.items() if CameraMode.from_text(str(v)) is not None}
 
 
 def _as_bool(value, fallback: bool) -> bool:
@@ -74,6 +89,7 @@ class AppSettings:
             detections_format=fmt if fmt in DETECTION_FORMATS else "",
             loop=_as_bool(s.value("playback/loop", d.loop), d.loop),
             realtime=_as_bool(s.value("playback/realtime", d.realtime), d.realtime),
+            camera_modes=_camera_modes(s.value("cameras/modes", "")),
         )
 
     def save(self, prefs: Preferences) -> None:
@@ -86,6 +102,7 @@ class AppSettings:
         s.setValue("recording/detections_format", prefs.detections_format)
         s.setValue("playback/loop", prefs.loop)
         s.setValue("playback/realtime", prefs.realtime)
+        s.setValue("cameras/modes", json.dumps(prefs.camera_modes, sort_keys=True))
         s.sync()
 
     def geometry(self) -> QByteArray | None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from detector import SourceError
+from detector.camera_mode import CameraMode
 from detector.video import classify_source
 
 CAMERA, VIDEO, URL = "camera", "video", "url"
@@ -20,6 +21,7 @@ class SourceSpec:
     kind: str  # CAMERA, VIDEO or URL
     value: str  # what OpenCV opens: the index as text, a file path, or the URL
     label: str  # what the user sees
+    camera_mode: CameraMode | None = None  # the resolution and rate to ask a camera for; None: its default
 
     @property
     def is_file(self) -> bool:
@@ -36,8 +38,8 @@ class SourceSpec:
         return self.value
 
 
-def camera_source(index: int, name: str | None = None) -> SourceSpec:
-    return SourceSpec(CAMERA, str(int(index)), name or f"Camera {index}")
+def camera_source(index: int, name: str | None = None, mode: CameraMode | None = None) -> SourceSpec:
+    return SourceSpec(CAMERA, str(int(index)), name or f"Camera {index}", mode)
 
 
 def parse_source(text: str, camera_names: dict[int, str] | None = None) -> SourceSpec:

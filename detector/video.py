@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from . import h264
+from .camera_mode import CameraMode, ask_for_mode
 from .errors import OutputError, SourceError
 from .fmp4 import FragmentedMp4
 
@@ -63,13 +64,19 @@ def classify_source(spec: str) -> str:
     return "video"
 
 
-def open_capture(spec: str, *, open_timeout_ms: int = 5000, read_timeout_ms: int = 5000) -> cv2.VideoCapture:
-    """Open a video file, camera index or URL with OpenCV, with timeouts for network streams."""
+def open_capture(spec: str, *, open_timeout_ms: int = 5000, read_timeout_ms: int = 5000,
+                 camera_mode: CameraMode | None = None) -> cv2.VideoCapture:
+    """Open a video file, camera index or URL with OpenCV, with timeouts for network streams.
+
+    ``camera_mode``: the resolution and rate to ask a camera for (else its driver's default).
+    """
     kind = classify_source(spec)
     if kind == "camera":
         cap = cv2.VideoCapture(int(spec))
         if not cap.isOpened():
             raise SourceError(f"camera {spec} is not available (unplugged, busy, or no permission)")
+        if camera_mode is not None:
+            ask_for_mode(cap, camera_mode)
         return cap
     if kind == "url":
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, open_timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, read_timeout_ms]

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QFontMetrics, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QFontMetrics, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
     QInputDialog,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QToolButton,
     QVBoxLayout,
@@ -17,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from detector import __version__ as detector_version
+from detector.camera_mode import CameraMode
 from detector.video import SourceInfo, VIDEO_SUFFIXES
 
 from .. import __version__
@@ -26,7 +29,7 @@ from ..inference import ActiveModel
 from ..recording import RecordingSummary
 from ..resources import app_icon
 from ..settings import AppSettings, Preferences
-from ..sources import SourceSpec, camera_source
+from ..sources import CAMERA, SourceSpec, camera_source
 from .controls import ModelPicker, PlaybackBar, ThresholdPanel
 from .elided import elide
 from .status import StatusPanel
@@ -39,6 +42,10 @@ SOURCE_BUTTON_MAX_PX = 260  # the toolbar keeps its width whatever the source is
 SOURCE_BUTTON_HINT = "Choose a camera, a video file or a stream"
 SHORTCUTS = (("Space", "pause / play"), ("R", "start / stop recording"), ("S", "snapshot to PNG"),
              ("F", "fullscreen"), ("Ctrl+O", "open a video file"), ("Ctrl+U", "open a stream URL"))
+
+
+def mode_label(mode: CameraMode) -> str:
+    return f"{mode.width}×{mode.height} · {mode.fps:g} FPS" if mode.fps else f"{mode.width}×{mode.height}"
 
 
 class MainWindow(QMainWindow):
@@ -59,6 +66,7 @@ class MainWindow(QMainWindow):
         self._build_layout()
         self._build_menus()
         self._connect_controller()
+        self.controller.camera_setup = self._set_up_camera
         self.cameras.cameras_changed.connect(self._on_cameras_changed)
         self._on_cameras_changed(self.cameras.cameras)
         self._restore()
@@ -139,6 +147,9 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         self.source_menu = bar.addMenu("&Source")
         self.source_button.setMenu(self.source_menu)
+        self.resolution_menu = QMenu("Camera resolution", self)
+        self.resolution_menu.setToolTipsVisible(True)
+        self._resolution_group: QActionGroup | None = None
         view = bar.addMenu("&View")
         for action in (self.pause_action, self.fullscreen_action):
             view.addAction(action)
@@ -165,6 +176,9 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _=False, c=camera: self.open_source(camera_source(c.index, c.name)))
         if not cameras:
             menu.addAction("No camera found").setEnabled(False)
+        else:
+            menu.addMenu(self.resolution_menu)
+            self._refresh_resolution_menu()
         menu.addSeparator()
         menu.addAction(self.open_file_action)
         menu.addAction(self.open_url_action)
@@ -319,6 +333,7 @@ class MainWindow(QMainWindow):
             self.playback.show_position(shown.result.index)
 
     def _on_source_opening(self, source: SourceSpec) -> None:
+        self._refresh_resolution_menu()
         self.status.set_busy("source", f"Opening {source.label}…")
         self._name_source_button(source.label)
         self.setWindowTitle(f"LiveDet — {source.label}")
@@ -340,7 +355,11 @@ class MainWindow(QMainWindow):
         source = self.controller.source
         if source is not None:
             self.prefs.last_source = source.settings_value
-        self.status.show_info(f"{info.name}: {info.width}×{info.height} at {info.fps:.1f} FPS")
+        text = f"{info.name}: {info.width}×{info.height} at {info.fps:.1f} FPS"
+        asked = source.camera_mode if source is not None else None
+        if asked is not None and (info.width, info.height) != (asked.width, asked.height):
+            text += f" (asked for {asked.width}×{asked.height}: the camera chose otherwise)"
+        self.status.show_info(text)
 
     def _on_source_failed(self, message: str) -> None:
         self.status.clear_busy("source")
@@ -392,6 +411,62 @@ class MainWindow(QMainWindow):
 
     def _camera_name(self, index: int) -> str | None:
         return self.cameras.names().get(index)
+
+    # -- camera resolution -----------------------------------------------------------------
+    def _set_up_camera(self, spec: SourceSpec) -> SourceSpec:
+        """A camera's name and the mode to ask it for: the user's choice for it, else the automatic one."""
+        camera = self.cameras.by_index(int(spec.value))
+        if camera is None:
+            return spec
+        return replace(spec, label=camera.name, camera_mode=self.chosen_mode(camera) or camera.automatic_mode)
+
+    def chosen_mode(self, camera: CameraInfo) -> CameraMode | None:
+        """The mode the user picked for ``camera``; None for automatic, or for a mode it no longer offers."""
+        mode = CameraMode.from_text(self.prefs.camera_modes.get(camera.device_id, ""))
+        return mode if mode in camera.modes else None
+
+    def _current_camera(self) -> CameraInfo | None:
+        source = self.controller.source
+        if source is None or source.kind != CAMERA:
+            return None
+        return self.cameras.by_index(int(source.value))
+
+    def _refresh_resolution_menu(self) -> None:
+        """The modes of the camera on screen, the one in use checked; disabled for files, streams and
+        cameras whose modes the system does not report."""
+        menu = self.resolution_menu
+        menu.clear()
+        if self._resolution_group is not None:
+            self._resolution_group.deleteLater()
+            self._resolution_group = None
+        camera = self._current_camera()
+        menu.setEnabled(camera is not None and bool(camera.modes))
+        if camera is None or not camera.modes:
+            menu.setToolTip("Open a camera to choose its resolution")
+            return
+        menu.setToolTip(f"The resolution and frame rate {camera.name} captures at")
+        self._resolution_group = group = QActionGroup(menu)
+        chosen = self.chosen_mode(camera)
+        automatic = camera.automatic_mode
+        entries = [(None, f"Automatic ({mode_label(automatic)})" if automatic else "Automatic")]
+        entries += [(mode, mode_label(mode)) for mode in camera.modes]
+        for mode, text in entries:
+            action = menu.addAction(text)
+            action.setCheckable(True)
+            action.setChecked(mode == chosen)
+            group.addAction(action)
+            action.triggered.connect(lambda _=False, c=camera, m=mode: self.set_camera_mode(c, m))
+            if mode is None:
+                action.setToolTip("The largest picture up to 1280×720 at the camera's full frame rate")
+                menu.addSeparator()
+
+    def set_camera_mode(self, camera: CameraInfo, mode: CameraMode | None) -> None:
+        """Remember ``mode`` for ``camera`` (None: automatic) and reopen the camera with it."""
+        if mode is None:
+            self.prefs.camera_modes.pop(camera.device_id, None)
+        else:
+            self.prefs.camera_modes[camera.device_id] = mode.to_text()
+        self.open_source(camera_source(camera.index, camera.name))
 
     # -- closing ---------------------------------------------------------------------------
     def save_settings(self) -> None:

@@ -1,0 +1,121 @@
+"""A webcam opens sharper than its driver's 640x480, and the user can pick its resolution from the Source menu.
+
+The camera is a fake behind cv2.VideoCapture (``tests/fake_webcam.py``) with the
+formats of a common 1080p USB webcam; everything above it (QtMultimedia's list
+aside) is the real app.
+"""
+
+from __future__ import annotations
+
+import cv2
+import pytest
+
+import detector.video as video
+from desktop.cameras import CameraInfo, OfferedFormat, automatic_mode, modes_from_formats
+from detector.camera_mode import CameraMode
+
+from ..fake_webcam import OFFERED_FORMATS, FakeWebcam
+
+FLOW_TIMEOUT_MS = 60_000
+
+
+@pytest.fixture
+def webcam(monkeypatch):
+    """An 'HD Webcam' listed as camera 0 with its formats; opening it gives a fresh ``FakeWebcam`` (the last
+    one is ``opened[-1]``). Files still open for real."""
+    formats = [OfferedFormat(*f) for f in OFFERED_FORMATS]
+    camera = CameraInfo("HD Webcam", 0, "/dev/video0", modes_from_formats(formats))
+    monkeypatch.setattr("desktop.cameras.list_cameras", lambda: [camera])
+    real = cv2.VideoCapture
+    opened: list[FakeWebcam] = []
+    options = {"obeys": True}
+
+    def capture(*args, **kwargs):
+        if isinstance(args[0], int):
+            opened.append(FakeWebcam(paced=True, obeys=options["obeys"]))
+            return opened[-1]
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(video.cv2, "VideoCapture", capture)
+    return opened, options
+
+
+def _shown_size(qtbot, window, size: tuple[int, int]) -> None:
+    """Wait until the window shows a frame of ``size`` (width, height)."""
+    def showing() -> bool:
+        shown = window.controller.last_shown
+        return shown is not None and shown.image.shape[:2] == (size[1], size[0])
+    qtbot.waitUntil(showing, timeout=FLOW_TIMEOUT_MS)
+
+
+def _resolution_actions(window) -> dict[str, object]:
+    return {a.text(): a for a in window.resolution_menu.actions() if not a.isSeparator()}
+
+
+def test_the_modes_listed_are_one_per_resolution_at_its_best_rate_largest_first():
+    modes = modes_from_formats([OfferedFormat(*f) for f in OFFERED_FORMATS])
+    assert modes == (CameraMode(1920, 1080, 30.0, "MJPG"), CameraMode(1280, 720, 30.0, "MJPG"),
+                     CameraMode(640, 480, 30.0, ""))  # 640x480 uncompressed: same rate, nothing to decode
+
+
+@pytest.mark.parametrize("offered, expected", [
+    ([(640, 480, 30, False), (1280, 720, 30, True), (1920, 1080, 30, True)], (1280, 720)),
+    ([(640, 480, 30, False), (1280, 720, 10, False)], (640, 480)),  # 720p only at 10 FPS: keep 30 FPS
+    ([(640, 480, 60, False), (1280, 720, 30, True)], (1280, 720)),  # 60 FPS is not worth a smaller picture
+    ([(960, 720, 30, False), (1280, 960, 30, False)], (960, 720)),  # a 4:3 camera
+    ([(1920, 1080, 30, True), (3840, 2160, 30, True)], (1920, 1080)),  # nothing fits 1280x720: the smallest
+    ([(1280, 720, 15, True)], (1280, 720)),  # a slow camera: its best
+])
+def test_the_automatic_choice_is_the_largest_picture_up_to_720p_at_full_rate(offered, expected):
+    mode = automatic_mode(modes_from_formats([OfferedFormat(*f) for f in offered]))
+    assert (mode.width, mode.height) == expected
+    assert automatic_mode(()) is None  # a system that lists no formats: the driver's default
+
+
+def test_a_webcam_opens_at_720p_at_30_fps_instead_of_its_drivers_640x480(qtbot, launch, webcam):
+    opened, _ = webcam
+    window = launch(model="yolo-mnv3-small")  # no --source: the first camera
+    _shown_size(qtbot, window, (1280, 720))
+    assert opened[-1].fourcc == "MJPG" and opened[-1].fps == 30.0
+    assert window.controller.source.label == "HD Webcam"
+    assert "HD Webcam: 1280×720 at 30.0 FPS" in window.status.message_label.text()
+    actions = _resolution_actions(window)
+    assert list(actions) == ["Automatic (1280×720 · 30 FPS)", "1920×1080 · 30 FPS", "1280×720 · 30 FPS",
+                             "640×480 · 30 FPS"]
+    assert window.resolution_menu.isEnabled() and actions["Automatic (1280×720 · 30 FPS)"].isChecked()
+
+
+def test_a_resolution_chosen_from_the_menu_reopens_the_camera_and_is_remembered(qtbot, launch, webcam, tmp_path):
+    window = launch(model="yolo-mnv3-small")
+    _shown_size(qtbot, window, (1280, 720))
+    _resolution_actions(window)["1920×1080 · 30 FPS"].trigger()
+    _shown_size(qtbot, window, (1920, 1080))
+    assert _resolution_actions(window)["1920×1080 · 30 FPS"].isChecked()
+    window.close()  # saves the settings
+
+    again = launch(model="yolo-mnv3-small")
+    _shown_size(qtbot, again, (1920, 1080))
+    assert _resolution_actions(again)["1920×1080 · 30 FPS"].isChecked()
+    _resolution_actions(again)["Automatic (1280×720 · 30 FPS)"].trigger()
+    _shown_size(qtbot, again, (1280, 720))
+
+
+def test_a_camera_that_ignores_the_resolution_asked_says_what_it_gives(qtbot, launch, webcam):
+    _, options = webcam
+    options["obeys"] = False
+    window = launch(model="yolo-mnv3-small")
+    _shown_size(qtbot, window, (640, 480))
+    assert "640×480" in window.status.message_label.text()
+    assert "asked for 1280×720" in window.status.message_label.text()
+    assert not window.status.last_error  # it plays: this is news, not an error
+
+
+def test_the_resolution_menu_is_off_for_a_video_file(qtbot, launch, webcam, tmp_path):
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 240))
+    for _ in range(20):
+        writer.write(FakeWebcam().read()[1][:240, :320])
+    writer.release()
+    window = launch(model="yolo-mnv3-small", source=str(path))
+    _shown_size(qtbot, window, (320, 240))
+    assert not window.resolution_menu.isEnabled()
