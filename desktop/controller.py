@@ -116,6 +116,7 @@ class SessionController(QObject):
         self._thresholds = Thresholds()
         self._playback = PlaybackOptions()
         self._pause_index: int | None = None
+        self._step_target: int | None = None  # the frame a step asked for, until it is on screen
         self._last_result: FrameResult | None = None
         self._last_shown: ShownFrame | None = None
         self._recorder: RecorderWorker | None = None
@@ -187,7 +188,7 @@ class SessionController(QObject):
         self._stats = PipelineStats()
         self._source, self._source_info = spec, None
         self._last_result = self._last_shown = None
-        self._pause_index = None
+        self._pause_index = self._step_target = None
         self._playback.paused = False
         inbox: Mailbox[FramePacket] = Mailbox()
         self._display_box.clear()
@@ -257,7 +258,7 @@ class SessionController(QObject):
         if self._capture is None or paused == self._playback.paused:
             return
         self._playback.paused = paused
-        self._pause_index = None
+        self._pause_index = self._step_target = None
         if self._live_clock is not None:  # a live recording leaves the paused time out
             now_s = time.perf_counter() - self._source_started
             if paused:
@@ -272,8 +273,22 @@ class SessionController(QObject):
 
     def seek(self, index: int) -> None:
         if self._capture is not None and self._source is not None and self._source.is_file:
-            self._pause_index = None
+            self._pause_index = self._step_target = None
             self._capture.request_seek(index)
+
+    def step(self, frames: int) -> None:
+        """Pause and show the frame ``frames`` away from the one on screen (files only), to look at the
+        detections one frame at a time. Steps pressed faster than frames arrive add up."""
+        if self._capture is None or self._source is None or not self._source.is_file or self._last_result is None:
+            return
+        start = self._step_target if self._step_target is not None else self._last_result.index
+        last = (self._source_info.frame_count or 0) - 1 if self._source_info is not None else -1
+        target = max(0, start + frames)
+        if last >= 0:
+            target = min(target, last)
+        self.set_paused(True)
+        self.seek(target)
+        self._step_target = target
 
     def set_loop(self, loop: bool) -> None:
         self._playback.loop = loop
@@ -360,6 +375,8 @@ class SessionController(QObject):
                                                     iou=self._thresholds.iou)
         shown = ShownFrame(self._render(result, detections), result, detections, fresh=True)
         self._last_result, self._last_shown = result, shown
+        if result.index == self._step_target:
+            self._step_target = None
         self._stats.count_displayed(result.packet.captured_at)
         self._record(shown)  # before announcing it: a listener may end the session on this very frame
         self.frame_shown.emit(shown)

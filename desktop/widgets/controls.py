@@ -82,16 +82,24 @@ class ThresholdPanel(QWidget):
 
 
 class PlaybackBar(QWidget):
-    """Play/pause, a seek slider with the position (files only), loop and max-speed switches."""
+    """Play/pause, frame steps, a seek slider with the position (files only), loop and max-speed switches."""
 
     seek_requested = Signal(int)
     loop_toggled = Signal(bool)
     realtime_toggled = Signal(bool)
 
-    def __init__(self, pause_action: QAction, parent: QWidget | None = None) -> None:
+    def __init__(self, pause_action: QAction, step_back_action: QAction, step_forward_action: QAction,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.play_button = QToolButton()
         self.play_button.setDefaultAction(pause_action)
+        self._step_actions = (step_back_action, step_forward_action)
+        self.step_buttons = []
+        for action, arrow in zip(self._step_actions, (Qt.ArrowType.LeftArrow, Qt.ArrowType.RightArrow)):
+            button = QToolButton()
+            button.setDefaultAction(action)
+            button.setArrowType(arrow)  # the action's text stays in its tooltip and the View menu
+            self.step_buttons.append(button)
         self.seek_slider = QSlider(Qt.Orientation.Horizontal)
         self.seek_slider.setToolTip("Position in the file: drag to seek")
         self.seek_slider.valueChanged.connect(self.seek_requested)
@@ -105,9 +113,10 @@ class PlaybackBar(QWidget):
         self.fast_box.toggled.connect(lambda fast: self.realtime_toggled.emit(not fast))
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        for widget in (self.play_button, self.seek_slider, self.position, self.loop_box, self.fast_box):
+        for widget in (self.play_button, *self.step_buttons, self.seek_slider, self.position, self.loop_box,
+                       self.fast_box):
             layout.addWidget(widget)
-        layout.setStretch(1, 1)
+        layout.setStretch(3, 1)
         self.show_no_source()
 
     def set_options(self, loop: bool, realtime: bool) -> None:
@@ -124,7 +133,7 @@ class PlaybackBar(QWidget):
         self.seek_slider.setRange(0, max(0, (frame_count or 1) - 1))
         self.seek_slider.setValue(0)
         self.seek_slider.blockSignals(False)
-        for widget in (self.seek_slider, self.loop_box, self.fast_box):
+        for widget in (self.seek_slider, self.loop_box, self.fast_box, *self._step_actions):
             widget.setEnabled(seekable)
         self.position.setText("live" if frame_count is None else f"0 / {frame_count}")
 

@@ -40,7 +40,8 @@ VIDEO_FILTER = "Videos ({});;All files (*)".format(" ".join(f"*{s}" for s in sor
 WEIGHTS_FILTER = "Models ({});;All files (*)".format(" ".join(f"*{s}" for s in WEIGHTS_SUFFIXES))
 SOURCE_BUTTON_MAX_PX = 260  # the toolbar keeps its width whatever the source is called
 SOURCE_BUTTON_HINT = "Choose a camera, a video file or a stream"
-SHORTCUTS = (("Space", "pause / play"), ("R", "start / stop recording"), ("S", "snapshot to PNG"),
+SHORTCUTS = (("Space", "pause / play"), (", / .", "previous / next frame"), ("R", "start / stop recording"),
+             ("S", "snapshot to PNG"),
              ("F", "fullscreen"), ("Ctrl+O", "open a video file"), ("Ctrl+U", "open a stream URL"))
 
 
@@ -91,6 +92,10 @@ class MainWindow(QMainWindow):
         self.quit_action = a("Quit", "Ctrl+Q", "Close LiveDet", self.close)
         self.pause_action = a("Pause", "Space", "Pause or resume the video", self._on_pause_triggered,
                               checkable=True)
+        self.step_back_action = a("Previous frame", ",", "Pause and go back one frame (files)",
+                                  lambda: self.controller.step(-1))
+        self.step_forward_action = a("Next frame", ".", "Pause and go forward one frame (files)",
+                                     lambda: self.controller.step(1))
         self.record_action = a("Record", "R", "Record the annotated video", self._on_record_toggled, checkable=True)
         self.snapshot_action = a("Snapshot", "S", "Save the frame on screen as PNG", self.controller.save_snapshot)
         self.fullscreen_action = a("Fullscreen", "F", "Fill the screen with the video", self.toggle_fullscreen,
@@ -108,7 +113,7 @@ class MainWindow(QMainWindow):
         self.video_view.welcome.open_url_requested.connect(self.choose_url)
         self.video_view.welcome.camera_chosen.connect(lambda i: self.open_source(camera_source(i, self._camera_name(i))))
         self.video_view.welcome.retry_requested.connect(self.reconnect)
-        self.playback = PlaybackBar(self.pause_action)
+        self.playback = PlaybackBar(self.pause_action, self.step_back_action, self.step_forward_action)
         self.playback.seek_requested.connect(self.controller.seek)
         self.playback.loop_toggled.connect(self.controller.set_loop)
         self.playback.realtime_toggled.connect(self.controller.set_realtime)
@@ -151,7 +156,7 @@ class MainWindow(QMainWindow):
         self.resolution_menu.setToolTipsVisible(True)
         self._resolution_group: QActionGroup | None = None
         view = bar.addMenu("&View")
-        for action in (self.pause_action, self.fullscreen_action):
+        for action in (self.pause_action, self.step_back_action, self.step_forward_action, self.fullscreen_action):
             view.addAction(action)
         model = bar.addMenu("&Model")
         model.addAction(self.open_weights_action)

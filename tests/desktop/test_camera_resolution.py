@@ -83,6 +83,7 @@ def test_a_webcam_opens_at_720p_at_30_fps_instead_of_its_drivers_640x480(qtbot, 
     assert list(actions) == ["Automatic (1280×720 · 30 FPS)", "1920×1080 · 30 FPS", "1280×720 · 30 FPS",
                              "640×480 · 30 FPS"]
     assert window.resolution_menu.isEnabled() and actions["Automatic (1280×720 · 30 FPS)"].isChecked()
+    assert not window.step_forward_action.isEnabled()  # a camera has no next frame to step to
 
 
 def test_a_resolution_chosen_from_the_menu_reopens_the_camera_and_is_remembered(qtbot, launch, webcam, tmp_path):

@@ -271,6 +271,29 @@ def test_seeking_a_file_jumps_there_and_a_snapshot_saves_the_frame_on_screen(qtb
     assert np.array_equal(image, window.controller.last_shown.image)  # exactly what is on screen, boxes included
 
 
+def test_frame_steps_pause_and_walk_the_file_one_frame_at_a_time(qtbot, launch, vtest_path):
+    """, and . (as in mpv), or the arrow buttons beside Pause: to look at the detections frame by frame."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    window = launch(source=str(vtest_path), model=_shipped_model())
+    _wait_for_detection(qtbot, window, 3)
+    assert window.step_forward_action.isEnabled() and window.step_back_action.isEnabled()
+    playing_at = window.controller.last_shown.result.index
+    steps = [(lambda: QTest.keyClick(window, Qt.Key.Key_Period), playing_at + 1),  # while playing: pauses too
+             (lambda: QTest.keyClick(window, Qt.Key.Key_Period), playing_at + 2),
+             (lambda: QTest.keyClicks(window, ",,,"), playing_at - 1),  # pressed faster than frames come: they add up
+             (lambda: window.playback.step_buttons[1].click(), playing_at)]
+    for press, expected in steps:
+        with qtbot.waitSignal(window.controller.paused_frame_shown, timeout=10_000,
+                              check_params_cb=lambda index, e=expected: index == e):
+            press()
+        assert window.controller.paused
+        assert window.controller.last_shown.result.index == expected
+        assert window.playback.position.text() == f"{expected + 1} / 795"
+        assert window.controller.last_shown.result.model is not None  # detected, not just decoded
+
+
 def test_long_file_names_never_widen_the_window(qtbot, launch, vtest_path, tmp_path):
     """A laptop screen is narrow: a long name is shortened on the toolbar and status bar, never pushes the window."""
     stem = "street_camera_north_entrance_morning_shift_recorded_for_the_safety_review_" * 2  # no space to wrap at
