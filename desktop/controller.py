@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import cv2
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from detector import Detections, OutputError, SourceError, detections_from_candidates
-from detector.live_clock import LiveClock, recording_fps
+from detector.live_clock import HOLD_BYTES, LiveClock, recording_fps
 from detector.video import SourceInfo
 
 from .capture import CaptureWorker, FramePacket, PlaybackOptions
@@ -61,7 +61,7 @@ class ShownFrame:
 
 # A stream first hands over what it buffered while connecting, all at once. The capture rate is
 # measured over the second half of what came (``settled_rate``), so after this long the burst is
-# behind it; a live recording started sooner uses the stated rate (the clock keeps it real-time).
+# behind it; a live recording started sooner holds its frames until then (or until HOLD_BYTES).
 LIVE_RATE_PROBE_S = 1.0
 
 
@@ -124,6 +124,8 @@ class SessionController(QObject):
         self._record_request: Path | None = None  # recording asked for; starts with the next frame shown
         self._claimed_names: set[Path] = set()  # recording and snapshot names handed out this session
         self._live_clock: LiveClock | None = None  # recording a live source: how many copies of each frame
+        self._held: list[RecordedFrame] | None = None  # a live recording's first frames, until its rate is known
+        self._held_bytes = 0
         self._closed = False
         self._stopping: list = []  # the threads shutdown() asked to stop
         self.failed_source: SourceSpec | None = None  # the last source that failed or was lost (to reconnect)
@@ -257,6 +259,7 @@ class SessionController(QObject):
     def set_paused(self, paused: bool) -> None:
         if self._capture is None or paused == self._playback.paused:
             return
+        self._open_held_recording()  # first: a pause would count as a gap in the held frames' times
         self._playback.paused = paused
         self._pause_index = self._step_target = None
         if self._live_clock is not None:  # a live recording leaves the paused time out
@@ -413,6 +416,7 @@ class SessionController(QObject):
 
     def stop_recording(self) -> None:
         """Finalise the file: the recorder writes what it was handed, then closes it (off the GUI thread)."""
+        self._open_held_recording()  # a recording stopped within a stream's first second keeps its frames
         recorder, self._recorder = self._recorder, None
         was_recording = recorder is not None or self._record_request is not None
         self._record_request = None
@@ -423,12 +427,21 @@ class SessionController(QObject):
             self.recording_changed.emit(False)
 
     def _record(self, shown: ShownFrame) -> None:
-        if self._record_request is not None and self._recorder is None:
-            self._begin_recording(self._record_request, shown.image)
+        time_s = shown.result.packet.captured_at - self._source_started
+        if self._record_request is not None and self._recorder is None and self._held is None:
+            if self._source is not None and self._source.is_live and not self._rate_known():
+                self._held = []
+            else:
+                self._begin_recording(self._record_request, shown.image)
+        if self._held is not None:
+            self._held.append(RecordedFrame(shown.image, shown.result.index, time_s, shown.detections))
+            self._held_bytes += shown.image.nbytes
+            if self._rate_known() or self._held_bytes >= HOLD_BYTES:
+                self._open_held_recording()
+            return
         recorder = self._recorder
         if recorder is None:
             return
-        time_s = shown.result.packet.captured_at - self._source_started
         repeats = 1
         if self._live_clock is not None:
             repeats = self._live_clock.copies(time_s)
@@ -436,17 +449,31 @@ class SessionController(QObject):
                 return  # came early: the file is ahead of the clock
         recorder.submit(RecordedFrame(shown.image, shown.result.index, time_s, shown.detections, repeats))
 
-    def _begin_recording(self, path: Path, first_image: np.ndarray) -> None:
+    def _rate_known(self) -> bool:
+        """A live source has sent long enough for its real rate to be told from its connect burst."""
+        return self._stats.seconds_capturing() >= LIVE_RATE_PROBE_S
+
+    def _open_held_recording(self) -> None:
+        """Start the file of a live recording whose first frames were held, with them in front."""
+        held, self._held, self._held_bytes = self._held, None, 0
+        if held and self._record_request is not None:
+            self._begin_recording(self._record_request, held[0].image, held)
+
+    def _begin_recording(self, path: Path, first_image: np.ndarray, held: Sequence[RecordedFrame] = ()) -> None:
         self._record_request = None
         fps = self._source_info.fps if self._source_info is not None else 30.0
+        lead_in: list[RecordedFrame] = []
         if self._source is not None and self._source.is_live:  # by the clock, at the rate it really sends
-            measurable = self._stats.seconds_capturing() >= LIVE_RATE_PROBE_S
-            fps = recording_fps(fps, self._stats.capture_rate() if measurable else 0.0)
+            fps = recording_fps(fps, self._stats.capture_rate())
             self._live_clock = LiveClock(fps)
+            for frame in held:
+                copies = self._live_clock.copies(frame.time_s)
+                if copies >= 1:
+                    lead_in.append(replace(frame, repeats=copies))
             if self._playback.paused:
                 self._live_clock.pause(time.perf_counter() - self._source_started)
         plan = RecordingPlan(path, fps, (first_image.shape[1], first_image.shape[0]), self.detections_format)
-        recorder = RecorderWorker(plan)
+        recorder = RecorderWorker(plan, lead_in)
         recorder.started_writing.connect(self.recording_started)
         recorder.accepted.connect(self._show_next_result)
         recorder.failed.connect(lambda message, r=recorder: self._on_recorder_failed(r, message))

@@ -19,6 +19,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 from PySide6.QtCore import QThread, Signal
@@ -127,13 +128,15 @@ class RecorderWorker(QThread):
     accepted = Signal()  # the slot is free again: the GUI may hand over the next frame
     summary_ready = Signal(object)  # RecordingSummary; always the last signal, even after a failure
 
-    def __init__(self, plan: RecordingPlan) -> None:
+    def __init__(self, plan: RecordingPlan, lead_in: Sequence[RecordedFrame] = ()) -> None:
+        """``lead_in``: frames shown before the file could start (a live source's rate was still unknown)."""
         super().__init__()
         self.plan = plan
         self._inbox: Mailbox[RecordedFrame] = Mailbox()
+        self._lead_in = list(lead_in)
         self._lock = threading.Lock()
         self._finishing = False
-        self.frames_received = 0
+        self.frames_received = len(self._lead_in)
 
     def busy(self) -> bool:
         """True while the previous frame is still waiting: the caller should hold the next one back."""
@@ -167,6 +170,9 @@ class RecorderWorker(QThread):
                 detections = DetectionLog(self.plan.detections_path, self.plan.detections_format)
             self.started_writing.emit(str(writer.path))
             stopped = "recording stopped: "
+            lead_in, self._lead_in = self._lead_in, []
+            for item in lead_in:
+                self._write(item, writer, detections)
             while True:
                 item = self._inbox.take(timeout=0.1)
                 if item is None:
@@ -176,14 +182,7 @@ class RecorderWorker(QThread):
                     if item is None:
                         break
                 self.accepted.emit()
-                first = writer.frames_written
-                for _ in range(max(1, min(item.repeats, MAX_COPIES))):
-                    writer.write(item.image)
-                if detections is not None:
-                    try:
-                        detections.write(first, item)
-                    except OSError as exc:
-                        raise OutputError(describe_os_error(exc, detections.path)) from None
+                self._write(item, writer, detections)
         except LiveDetError as exc:
             error = stopped + str(exc)
         except OSError as exc:
@@ -204,6 +203,17 @@ class RecorderWorker(QThread):
                 codec=writer.codec if writer is not None else None,
                 error=error,
             ))
+
+    @staticmethod
+    def _write(item: RecordedFrame, writer: VideoWriter, detections: DetectionLog | None) -> None:
+        first = writer.frames_written
+        for _ in range(max(1, min(item.repeats, MAX_COPIES))):
+            writer.write(item.image)
+        if detections is not None:
+            try:
+                detections.write(first, item)
+            except OSError as exc:
+                raise OutputError(describe_os_error(exc, detections.path)) from None
 
     @staticmethod
     def _finalise(writer: VideoWriter | None, detections: DetectionLog | None, error: str | None) -> str | None:

@@ -45,7 +45,7 @@ class RateMeter:
         return (len(recent) - 1) / span if span > 0 else 0.0
 
     def typical_rate(self, now: float | None = None) -> float:
-        """Events per second by the median interval, past the burst a stream starts with (``settled_rate``)."""
+        """Events per second, past the burst a stream starts with (``settled_rate``)."""
         now = time.perf_counter() if now is None else now
         return settled_rate([t for t in self._times if now - t <= self.window_s])
 

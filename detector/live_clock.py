@@ -10,6 +10,7 @@ from __future__ import annotations
 
 LIVE_FPS_TOLERANCE = 0.15  # a stated FPS within 15 % of what the source sends is kept
 MAX_COPIES = 120  # a source that stalled is not padded with more than this many copies of one frame
+HOLD_BYTES = 512 * 2**20  # most frame memory held while the rate is measured: 2 s of 1080p30 fits, 4K decides sooner
 
 
 def recording_fps(stated: float, sends: float, tolerance: float = LIVE_FPS_TOLERANCE) -> float:
@@ -19,26 +20,21 @@ def recording_fps(stated: float, sends: float, tolerance: float = LIVE_FPS_TOLER
     return stated
 
 
-def sending_rate(captured_s: list[float]) -> float:
-    """Frames per second from capture times, by the median interval (0 when unknown).
-
-    The median, not the count over the span: a network stream hands over the frames FFmpeg
-    buffered while connecting all at once, which would count as a much higher rate.
-    """
-    intervals = sorted(b - a for a, b in zip(captured_s, captured_s[1:]))
-    if not intervals:
-        return 0.0
-    middle = intervals[len(intervals) // 2]
-    return 1.0 / middle if middle > 0 else 0.0
-
-
 def settled_rate(captured_s: list[float]) -> float:
-    """``sending_rate`` over the second half of the span: a stream that has just connected hands over
-    what FFmpeg buffered, all at once, and a burst longer than half the samples would move the median."""
-    if not captured_s:
+    """Frames per second from capture times, over the second half of their span (0 when unknown).
+
+    The first half is left out: a stream that has just connected hands over what FFmpeg
+    buffered, all at once. Over the rest, frames are counted over time rather than taken
+    from the median interval: a stream whose frames come 31, 31, 41 ms apart sends 30 FPS,
+    and its median interval said 32.
+    """
+    if len(captured_s) < 2:
         return 0.0
     middle = (captured_s[0] + captured_s[-1]) / 2
-    return sending_rate([t for t in captured_s if t >= middle])
+    settled = [t for t in captured_s if t >= middle]
+    if len(settled) < 2 or settled[-1] <= settled[0]:
+        return 0.0
+    return (len(settled) - 1) / (settled[-1] - settled[0])
 
 
 class LiveClock:

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from .errors import OutputError
-from .live_clock import MAX_COPIES, LiveClock, recording_fps, settled_rate
+from .live_clock import HOLD_BYTES, MAX_COPIES, LiveClock, recording_fps, settled_rate
 from .types import Detections
 from .video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoWriter
 
@@ -55,7 +55,6 @@ class AnnotatedVideo:
         self._writer.close()
 
 
-HOLD_BYTES = 512 * 2**20  # most frame memory held while the rate is measured: 2 s of 1080p30 fits, 4K decides sooner
 
 
 class LiveVideo:

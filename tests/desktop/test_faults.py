@@ -264,28 +264,48 @@ def test_a_recording_of_a_live_source_lasts_as_long_as_it_was_filmed(qtbot, laun
     assert video.frames / video.fps == pytest.approx(filmed_s, rel=0.15), (video, filmed_s)
 
 
-def test_recording_a_stream_from_the_moment_it_connects_keeps_real_time(qtbot, launch, cameras, tmp_path):
+def test_recording_a_stream_from_the_moment_it_connects_keeps_its_real_rate(qtbot, launch, cameras, tmp_path):
     """A stream hands over what it buffered while connecting all at once: a rate measured on that burst
-    wrote a file at 139 FPS, every frame copied 4-5 times, and the encoder fell minutes behind.
-    Too early to measure, the stated rate is used; the clock still keeps the file real-time."""
+    wrote a file at 139 FPS, every frame copied 4-5 times, and the encoder fell minutes behind. Written
+    at the rate it states instead, a camera sending more than that lost frames (30 sent, 25 stated: 1 in 6).
+    The first second is held until the real rate is known."""
     frames = [np.full((240, 320, 3), (i * 37) % 255, np.uint8) for i in range(50)]
     cameras["0"] = lambda: FakeCamera(frames, fps=20.0, claims=25.0, burst=40)
     window = launch(model="yolo-mnv3-small")
     qtbot.waitUntil(lambda: window.controller.model is not None, timeout=60_000)
-    summaries, started = [], []
+    summaries, shown = [], []
     window.controller.recording_finished.connect(summaries.append)
-    window.controller.recording_started.connect(lambda _path: started.append(time.monotonic()))
     window.open_source("0")
     assert window.controller.start_recording(tmp_path / "connect.mp4")  # R at once, as --record does
-    qtbot.waitUntil(lambda: bool(started), timeout=10_000)
+    _wait_for_frames(qtbot, window, 1)
+    started = time.monotonic()
+    window.controller.frame_shown.connect(lambda frame: shown.append(frame.result.index))
     qtbot.wait(4_000)
     window.record_action.trigger()  # stop
-    filmed_s = time.monotonic() - started[0]
+    filmed_s = time.monotonic() - started
     qtbot.waitUntil(lambda: bool(summaries), timeout=20_000)
 
     video = read_back(summaries[0].video_path)
-    assert video.fps == pytest.approx(25)  # what it states: not the burst's rate, and its real 20 is not known yet
+    assert video.fps == pytest.approx(20)  # what it really sends: not the burst's rate, nor the stated 25
     assert video.frames / video.fps == pytest.approx(filmed_s, rel=0.15), (video, filmed_s)
+
+
+def test_a_live_recording_stopped_within_the_first_second_keeps_its_frames(qtbot, launch, cameras, tmp_path):
+    frames = [np.full((240, 320, 3), (i * 37) % 255, np.uint8) for i in range(50)]
+    cameras["0"] = lambda: FakeCamera(frames, fps=20.0, claims=25.0)
+    window = launch(model="yolo-mnv3-small")
+    qtbot.waitUntil(lambda: window.controller.model is not None, timeout=60_000)
+    summaries = []
+    window.controller.recording_finished.connect(summaries.append)
+    window.open_source("0")
+    assert window.controller.start_recording(tmp_path / "short.mp4")
+    _wait_for_frames(qtbot, window, 6)
+    window.record_action.trigger()  # stop, well within the first second of the stream
+    qtbot.waitUntil(lambda: bool(summaries), timeout=20_000)
+
+    assert summaries[0].error is None and summaries[0].frames_received >= 6
+    video = read_back(summaries[0].video_path)
+    assert video.frames == summaries[0].frames_written >= 6
 
 
 def test_pausing_a_live_recording_leaves_the_paused_time_out(qtbot, launch, cameras, tmp_path):
