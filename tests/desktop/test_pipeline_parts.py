@@ -115,8 +115,12 @@ def test_bad_settings_values_fall_back_to_defaults(isolated_settings, qapp):
     store.setValue("thresholds/conf", "lots")
     store.setValue("thresholds/iou", 7)
     store.setValue("recording/detections_format", "xml")
+    store.setValue("cameras/modes", '{"/dev/video0": "1280x720@30 MJPG", "/dev/video2": "huge", "/dev/video4": 3}')
     prefs = AppSettings(store).load()
     assert prefs.conf == 0.25 and prefs.iou == 0.99 and prefs.detections_format == ""
+    assert prefs.camera_modes == {"/dev/video0": "1280x720@30 MJPG"}  # the damaged entries open automatically
+    store.setValue("cameras/modes", "{not json")
+    assert AppSettings(store).load().camera_modes == {}
 
 
 def _drain(box: Mailbox, worker, want: int, *, delay: float = 0.0, timeout: float = 20.0) -> list[int]:
