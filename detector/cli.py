@@ -50,6 +50,15 @@ class _Parser(argparse.ArgumentParser):
 
 
 # -- argument types: reject bad values while parsing, with the value in the message -----------------
+def _camera_mode(text: str):
+    from .camera_mode import CameraMode
+
+    mode = CameraMode.from_text(text)
+    if mode is None:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT[@FPS] [FOURCC] such as '1280x720@30 MJPG', got '{text}'")
+    return mode
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -212,7 +221,7 @@ def cmd_predict(args, predictor=None) -> dict:
         # a camera or stream keeps sending while the model loads: load it first, or the recording would
         # start with a burst of frames filmed earlier
         predictor = _make_predictor(args)
-    source = FrameSource(args.source)  # fails fast on a missing or undecodable source
+    source = FrameSource(args.source, camera_mode=args.camera_mode)  # fails fast on a missing or undecodable source
     writer = jsonl = None
     try:
         info = source.info
@@ -415,7 +424,7 @@ def _bench_file_job(args, predictor) -> dict:
     _say(f"file job: predict -> annotated MP4, batch {args.batch} ...")
     with tempfile.TemporaryDirectory() as folder:
         job_args = argparse.Namespace(**{**vars(args), "output": str(Path(folder) / "annotated.mp4"), "jsonl": None,
-                                         "max_det": 300, "max_frames": limit})
+                                         "max_det": 300, "max_frames": limit, "camera_mode": None})
         job = cmd_predict(job_args, predictor=predictor)
     result = {
         "frames": job["frames"],
@@ -535,6 +544,9 @@ def build_parser(*, load_train: bool = False) -> argparse.ArgumentParser:
     predict.add_argument("--batch", type=_positive_int, default=1,
                          help="frames per network call (throughput over latency; default 1)")
     predict.add_argument("--max-frames", type=_positive_int, default=None, help="stop after this many frames")
+    predict.add_argument("--camera-mode", type=_camera_mode, default=None,
+                         help="the resolution and rate to ask a camera for, e.g. 1280x720@30, or '1920x1080@30 MJPG' "
+                              "where only MJPEG reaches that rate (default: the camera's own, often 640x480)")
     predict.set_defaults(handler=cmd_predict)
 
     val = sub.add_parser("val", help="COCO mAP on a COCO-JSON dataset")

@@ -111,9 +111,12 @@ def capture_info(cap: cv2.VideoCapture, kind: str, name: str) -> SourceInfo:
 class FrameSource:
     """Iterate ``(index, frame, name)`` over a video, camera, URL, image or folder of images."""
 
-    def __init__(self, spec: str) -> None:
+    def __init__(self, spec: str, *, camera_mode: CameraMode | None = None) -> None:
+        """``camera_mode``: the resolution and rate to ask a camera for; refused for other sources."""
         self.spec = str(spec)
         self.kind = classify_source(self.spec)
+        if camera_mode is not None and self.kind != "camera":
+            raise SourceError(f"a camera mode applies to a camera index, not to {self.kind} source {self.spec}")
         self._cap: cv2.VideoCapture | None = None
         self._images: list[Path] = []
         if self.kind == "images":
@@ -128,7 +131,7 @@ class FrameSource:
             first = read_image(self._images[0])
             self.info = SourceInfo("images", path.name, DEFAULT_FPS, len(self._images), first.shape[1], first.shape[0])
         else:
-            self._cap = open_capture(self.spec)
+            self._cap = open_capture(self.spec, camera_mode=camera_mode)
             self.info = capture_info(self._cap, self.kind, Path(self.spec).name if self.kind == "video" else self.spec)
             if self.kind == "video":
                 ok, frame = self._cap.read()

@@ -147,6 +147,26 @@ def test_predict_from_an_ip_camera_writes_a_file_as_long_as_it_was_filmed(capsys
     assert video.frames / video.fps == pytest.approx(44 / 15.0, rel=0.1)  # 45 frames span 44 intervals of 1/15 s
 
 
+@pytest.mark.parametrize("mode, size", [(None, (640, 480)), ("1280x720@30 MJPG", (1280, 720)),
+                                        ("1920x1080@30 MJPG", (1920, 1080))])
+def test_predict_from_a_webcam_records_at_the_camera_mode_asked_for(capsys, tmp_path, monkeypatch, mode, size):
+    """A 1080p webcam opens at its driver's 640x480; --camera-mode asks it for more."""
+    import detector.video as video
+
+    from .fake_webcam import FakeWebcam
+
+    real = cv2.VideoCapture
+    monkeypatch.setattr(video.cv2, "VideoCapture",
+                        lambda *args: FakeWebcam(paced=True) if isinstance(args[0], int) else real(*args))
+    output = tmp_path / "webcam.mp4"
+    options = ["--camera-mode", mode] if mode else []
+    summary, _ = run_ok(capsys, "predict", "--model", "test-small", "--source", "0", "--imgsz", "160",
+                        "--output", str(output), "--max-frames", "6", *options)
+    assert summary["frames"] == 6 and summary["source_kind"] == "camera"
+    video_file = read_back(summary["output"])
+    assert (video_file.width, video_file.height) == size and video_file.frames >= 5
+
+
 def test_bench_reports_latency_fps_and_stages(capsys, vtest_path):
     summary, err = run_ok(capsys, "bench", "--model", "test-small", "--device", "cpu", "--imgsz", "320",
                           "--source", str(vtest_path), "--frames", "8", "--warmup", "2")
@@ -255,6 +275,10 @@ def error_cases():
         pytest.param(["predict", "--model", "test-small", "--source", v, "--output", "{tmp}/frame.png"], "video file",
                      id="image-output-for-video"),
         pytest.param(["predict", "--model", "test-small"], "--source", id="missing-required-source"),
+        pytest.param(["predict", "--model", "test-small", "--source", "0", "--camera-mode", "720p"], "WIDTHxHEIGHT",
+                     id="camera-mode-unreadable"),
+        pytest.param(["predict", "--model", "test-small", "--source", v, "--camera-mode", "1280x720@30"],
+                     "applies to a camera", id="camera-mode-for-a-file"),
         pytest.param(["val", "--model", "test-small", "--annotations", "{tmp}/none.json", "--images", "{tmp}"],
                      "not found", id="missing-annotations"),
         pytest.param(["val", "--model", "test-small", "--annotations", "{bad}/not-json.json", "--images", "{tmp}"],
