@@ -152,6 +152,7 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         self.source_menu = bar.addMenu("&Source")
         self.source_button.setMenu(self.source_menu)
+        self._camera_actions: dict[int, QAction] = {}  # camera index -> its Source menu entry
         self.resolution_menu = QMenu("Camera resolution", self)
         self.resolution_menu.setToolTipsVisible(True)
         self._resolution_group: QActionGroup | None = None
@@ -175,15 +176,18 @@ class MainWindow(QMainWindow):
     def _rebuild_source_menu(self, cameras: list[CameraInfo]) -> None:
         menu = self.source_menu
         menu.clear()
+        self._camera_actions = {}
         for camera in cameras:
             action = menu.addAction(f"Camera: {camera.name}")
             action.setToolTip(camera.device_id)
+            action.setCheckable(True)  # the one playing is checked
             action.triggered.connect(lambda _=False, c=camera: self.open_source(camera_source(c.index, c.name)))
+            self._camera_actions[camera.index] = action
         if not cameras:
             menu.addAction("No camera found").setEnabled(False)
         else:
             menu.addMenu(self.resolution_menu)
-            self._refresh_resolution_menu()
+            self._refresh_camera_menus()
         menu.addSeparator()
         menu.addAction(self.open_file_action)
         menu.addAction(self.open_url_action)
@@ -338,7 +342,7 @@ class MainWindow(QMainWindow):
             self.playback.show_position(shown.result.index)
 
     def _on_source_opening(self, source: SourceSpec) -> None:
-        self._refresh_resolution_menu()
+        self._refresh_camera_menus()
         self.status.set_busy("source", f"Opening {source.label}…")
         self._name_source_button(source.label)
         self.setWindowTitle(f"LiveDet — {source.label}")
@@ -436,15 +440,17 @@ class MainWindow(QMainWindow):
             return None
         return self.cameras.by_index(int(source.value))
 
-    def _refresh_resolution_menu(self) -> None:
-        """The modes of the camera on screen, the one in use checked; disabled for files, streams and
-        cameras whose modes the system does not report."""
+    def _refresh_camera_menus(self) -> None:
+        """The camera on screen checked in the Source menu, and its modes (the one in use checked) in Camera
+        resolution, which is disabled for files, streams and cameras whose modes the system does not report."""
+        camera = self._current_camera()
+        for index, action in self._camera_actions.items():
+            action.setChecked(camera is not None and camera.index == index)
         menu = self.resolution_menu
         menu.clear()
         if self._resolution_group is not None:
             self._resolution_group.deleteLater()
             self._resolution_group = None
-        camera = self._current_camera()
         menu.setEnabled(camera is not None and bool(camera.modes))
         if camera is None or not camera.modes:
             menu.setToolTip("Open a camera to choose its resolution")

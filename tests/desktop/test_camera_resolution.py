@@ -84,6 +84,8 @@ def test_a_webcam_opens_at_720p_at_30_fps_instead_of_its_drivers_640x480(qtbot, 
                              "640×480 · 30 FPS"]
     assert window.resolution_menu.isEnabled() and actions["Automatic (1280×720 · 30 FPS)"].isChecked()
     assert not window.step_forward_action.isEnabled()  # a camera has no next frame to step to
+    camera_entry = next(a for a in window.source_menu.actions() if a.text() == "Camera: HD Webcam")
+    assert camera_entry.isChecked()  # the Source menu shows which camera plays
 
 
 def test_a_resolution_chosen_from_the_menu_reopens_the_camera_and_is_remembered(qtbot, launch, webcam, tmp_path):
@@ -120,3 +122,4 @@ def test_the_resolution_menu_is_off_for_a_video_file(qtbot, launch, webcam, tmp_
     window = launch(model="yolo-mnv3-small", source=str(path))
     _shown_size(qtbot, window, (320, 240))
     assert not window.resolution_menu.isEnabled()
+    assert not any(a.isChecked() for a in window.source_menu.actions())
