@@ -152,13 +152,14 @@ def main(argv: list[str] | None = None) -> int:
     app.setDesktopFileName(APP_ID)
     app.setWindowIcon(app_icon())
     splash = show_splash(app, __version__)
-    from .startup import build_window, start_session  # imports torch: seconds, with the splash on screen
+    from .startup import build_window, start_session  # Qt widgets (about 1 s); torch loads later, with the model,
+    # on the loader's thread, while the window is up
 
     window = build_window(options)
     headless = HeadlessRun(app, window, options) if options.exit_after_frames else None
     window.show()
     splash.finish(window)
-    start_session(window, options, source_waits_for_model=headless is not None)
+    start_session(window, options, source_waits_for_model=True)
     signal.signal(signal.SIGINT, lambda *_: window.close())  # Ctrl+C in a terminal closes cleanly
     heartbeat = QTimer()
     heartbeat.timeout.connect(lambda: None)  # lets Python run its signal handlers while Qt waits

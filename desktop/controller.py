@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from detector import Detections, OutputError, SourceError, detections_from_candidates
+from detector import Candidates, Detections, OutputError, SourceError
 from detector.live_clock import HOLD_BYTES, LiveClock, recording_fps
 from detector.video import SourceInfo
 
@@ -63,6 +63,13 @@ class ShownFrame:
 # measured over the second half of what came (``settled_rate``), so after this long the burst is
 # behind it; a live recording started sooner holds its frames until then (or until HOLD_BYTES).
 LIVE_RATE_PROBE_S = 1.0
+
+
+def _rethreshold(candidates: Candidates, thresholds: Thresholds) -> Detections:
+    """A frame's kept candidates at other thresholds, without the network (torch is loaded: a model ran)."""
+    from detector import detections_from_candidates
+
+    return detections_from_candidates(candidates, conf=thresholds.conf, iou=thresholds.iou)
 
 
 def _timestamp() -> str:
@@ -353,7 +360,7 @@ class SessionController(QObject):
         result = self._last_result
         if result is None or result.candidates is None or result.generation != self._generation:
             return
-        detections = detections_from_candidates(result.candidates, conf=self._thresholds.conf, iou=self._thresholds.iou)
+        detections = _rethreshold(result.candidates, self._thresholds)
         self._last_shown = ShownFrame(self._render(result, detections), result, detections, fresh=False)
         self.frame_shown.emit(self._last_shown)
 
@@ -374,8 +381,7 @@ class SessionController(QObject):
             return
         detections = result.detections
         if result.candidates is not None and result.thresholds != self._thresholds:  # a slider moved meanwhile
-            detections = detections_from_candidates(result.candidates, conf=self._thresholds.conf,
-                                                    iou=self._thresholds.iou)
+            detections = _rethreshold(result.candidates, self._thresholds)
         shown = ShownFrame(self._render(result, detections), result, detections, fresh=True)
         self._last_result, self._last_shown = result, shown
         if result.index == self._step_target:

@@ -12,11 +12,15 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QThread, Signal
 
-from detector import DEFAULT_CONF, DEFAULT_IOU, Candidates, Detections, Predictor, StageTimings
+from detector import DEFAULT_CONF, DEFAULT_IOU, Candidates, Detections, StageTimings
+
+if TYPE_CHECKING:
+    from detector import Predictor  # torch: loaded with the first model, on the loader's thread
 
 from .capture import PUT_POLL_S, FramePacket
 from .mailbox import Mailbox

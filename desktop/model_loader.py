@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from detector import LiveDetError, Predictor, list_models, load_model
+from detector import LiveDetError, list_models
 
 from .inference import ActiveModel
 
@@ -88,6 +88,9 @@ def load_active_model(request: ModelRequest, cache: ModelCache | None = None) ->
     key = _cache_key(request)
     if cache is not None and (cached := cache.get(key)) is not None:
         return cached
+    from detector import Predictor, load_model  # torch, imported here on the loader's thread: the window opens
+    # and the video plays while it loads (5-7 s on a laptop CPU)
+
     predictor = Predictor(load_model(request.name_or_path), device=request.device)
     model = ActiveModel(predictor, predictor.model.name, predictor.device_label, request.name_or_path)
     if cache is not None:

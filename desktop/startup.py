@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from detector import list_models
+from detector import SourceError, list_models
 
 from .cameras import CameraWatcher
 from .controller import SessionController
 from .model_loader import SHARED_CACHE, ModelCache
 from .options import LaunchOptions
 from .settings import AppSettings, Preferences
-from .sources import camera_source
+from .sources import camera_source, parse_source
 from .widgets.main_window import MainWindow
 
 PREFERRED_MODELS = ("yolo-mnv3-small",)  # the fastest trained variant, when installed; else the first listed
@@ -45,6 +45,13 @@ def initial_source(options: LaunchOptions, prefs: Preferences, cameras: CameraWa
     return None
 
 
+def _label(source: str, window: MainWindow) -> str:
+    try:
+        return parse_source(source, window.cameras.names()).label
+    except SourceError:
+        return source  # opening it will say what is wrong
+
+
 def build_window(options: LaunchOptions, *, settings: AppSettings | None = None,
                  model_cache: ModelCache | None = SHARED_CACHE) -> MainWindow:
     settings = settings or AppSettings()
@@ -68,8 +75,10 @@ def build_window(options: LaunchOptions, *, settings: AppSettings | None = None,
 def start_session(window: MainWindow, options: LaunchOptions, *, source_waits_for_model: bool = False) -> None:
     """Load the first model and open the first source (both in the background).
 
-    ``source_waits_for_model`` (used by --exit-after-frames) opens the source only once the model
-    is ready or has failed, so every counted frame went through the model.
+    ``source_waits_for_model`` (what ``python -m desktop`` does) opens the source only once the model
+    is ready or has failed: torch loads with the first model (5-7 s on a laptop CPU), and a video
+    playing meanwhile would show its first seconds without boxes, slow the load down by a second
+    on two cores, and make --exit-after-frames count frames that never went through the model.
     """
     controller = window.controller
     model = initial_model(options, window.prefs)
@@ -89,6 +98,9 @@ def start_session(window: MainWindow, options: LaunchOptions, *, source_waits_fo
             controller.start_recording(options.record)
 
     if model and source_waits_for_model:
+        if source is not None:
+            window.video_view.show_welcome(f"Loading the detector ({model})… then opening {_label(source, window)}")
+
         def once() -> None:
             controller.model_idle.disconnect(once)
             open_source()

@@ -7,14 +7,16 @@ only the raw uint8 frame crosses the bus.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from .errors import SourceError
 from .types import LetterboxMeta
+
+if TYPE_CHECKING:
+    import torch  # the GPU path imports it when it runs: frames on the CPU need none
 
 PAD_VALUE = 114  # grey padding, as the model saw in training
 STRIDE = 32  # the coarsest feature stride: input sides must be multiples of it
@@ -99,13 +101,17 @@ def to_input_array(padded_bgr: np.ndarray | list[np.ndarray]) -> np.ndarray:
     return np.ascontiguousarray(batch[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32) / np.float32(255.0)
 
 
-def letterbox_on_device(frames: torch.Tensor, meta: LetterboxMeta, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def letterbox_on_device(frames: torch.Tensor, meta: LetterboxMeta, dtype: torch.dtype | None = None) -> torch.Tensor:
     """Same as ``letterbox`` + ``to_input_array`` for BGR uint8 frames already on the device:
     one (H, W, 3) frame or a (B, H, W, 3) batch of frames of one size -> (B, 3, h, w).
 
     Bilinear without antialiasing, like OpenCV's ``INTER_LINEAR`` (tested against the CPU path).
     Every step has a fixed shape, so it can be captured in a CUDA graph.
     """
+    import torch
+    import torch.nn.functional as F
+
+    dtype = dtype or torch.float32
     new_h, new_w = _resized_size(meta)
     x = frames if frames.dim() == 4 else frames.unsqueeze(0)
     x = x.permute(0, 3, 1, 2).flip(1).to(dtype)  # BGR NHWC -> RGB NCHW

@@ -17,8 +17,7 @@ from pathlib import Path
 import yaml
 
 from .errors import ModelError
-from .models import ModelConfig
-from .models.backbone import BACKBONES
+from .models.config import BACKBONE_NAMES, ModelConfig
 from .models.presets import PRESETS
 
 MODELS_DIR_ENV = "LIVEDET_MODELS_DIR"
@@ -104,8 +103,8 @@ def check_config(data, source: str) -> ModelConfig:
         raise ModelError(f"{source}: bad architecture: {exc}") from None
     if not isinstance(config.backbone, str):
         raise ModelError(f"{source}: bad architecture: backbone should be text, got {type(config.backbone).__name__}")
-    if config.backbone not in BACKBONES:
-        known = ", ".join(BACKBONES)
+    if config.backbone not in BACKBONE_NAMES:
+        known = ", ".join(BACKBONE_NAMES)
         raise ModelError(f"{source}: bad architecture: unknown backbone '{config.backbone[:80]}' (choose from {known})")
     for key, (low, high) in ARCH_LIMITS.items():
         value = getattr(config, key)

@@ -7,7 +7,7 @@ without) any weights being shipped for it.
 
 from __future__ import annotations
 
-from .yolo import ModelConfig
+from .config import ModelConfig
 
 PRESETS: dict[str, tuple[ModelConfig, int]] = {
     "yolo-mnv3-small": (ModelConfig(backbone="mobilenet_v3_small", neck_width=64, head_depth=1), 320),

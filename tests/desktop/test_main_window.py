@@ -204,8 +204,11 @@ SPLASH_SPY = """
 import json, sys
 import desktop.__main__ as launcher
 
+from desktop.widgets.main_window import MainWindow
+
 seen = {}
 show_splash = launcher.show_splash
+show_window = MainWindow.show
 
 
 def spy(app, version):
@@ -214,22 +217,51 @@ def spy(app, version):
     return splash
 
 
+def window_spy(window):
+    seen.setdefault("window_before_torch", "torch" not in sys.modules)
+    show_window(window)
+
+
 launcher.show_splash = spy
+MainWindow.show = window_spy
 code = launcher.main(sys.argv[1:])
 print(json.dumps({"code": code, "shown_before_torch": seen["visible"] and not seen["torch_loaded"],
+                  "window_before_torch": seen["window_before_torch"],
                   "gone_at_the_end": not seen["splash"].isVisible()}))
 """
 
 
 def test_a_start_up_window_shows_before_the_slow_import_and_goes_once_the_app_is_up(vtest_path, tmp_path):
-    """A double-click shows something at once: importing torch takes seconds, and it waits behind the splash."""
+    """A double-click shows something at once, and the main window follows without waiting for torch (5-7 s
+    to import): torch loads with the model, on the loader's thread, while the window is up."""
     _shipped_model()
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(REPO_ROOT)}
     result = subprocess.run([sys.executable, "-c", SPLASH_SPY, "--source", str(vtest_path), "--exit-after-frames",
                              "2"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
-    assert outcome == {"code": 0, "shown_before_torch": True, "gone_at_the_end": True}
+    assert outcome == {"code": 0, "shown_before_torch": True, "window_before_torch": True, "gone_at_the_end": True}
+
+
+def test_the_app_opens_its_source_once_the_detector_is_ready_so_every_frame_has_boxes(qtbot, vtest_path):
+    """As ``python -m desktop`` starts: the window is up at once, and the video waits for the model, so its
+    first frames are not shown without detection (and torch's import is not slowed down by the video)."""
+    from desktop.model_loader import ModelCache
+    from desktop.startup import LaunchOptions, build_window, start_session
+
+    options = LaunchOptions(source=str(vtest_path), model=_shipped_model())
+    window = build_window(options, model_cache=ModelCache())  # a cold start: nothing loaded yet
+    qtbot.addWidget(window)
+    window.show()
+    start_session(window, options, source_waits_for_model=True)
+    try:
+        assert "Loading the detector (yolo-mnv3-small)… then opening vtest.avi" in window.video_view.welcome.message.text()
+        first = []
+        window.controller.frame_shown.connect(lambda shown: first.append(shown) if not first else None)
+        qtbot.waitUntil(lambda: bool(first), timeout=FLOW_TIMEOUT_MS)
+        assert first[0].result.model == "yolo-mnv3-small" and first[0].result.index == 0
+    finally:
+        window.close()
 
 
 @pytest.mark.parametrize("argv, message", [
