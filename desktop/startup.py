@@ -103,7 +103,8 @@ def start_session(window: MainWindow, options: LaunchOptions, *, source_waits_fo
 
         def once() -> None:
             controller.model_idle.disconnect(once)
-            open_source()
+            if controller.source is None and controller.failed_source is None:  # the user chose nothing meanwhile
+                open_source()
         controller.model_idle.connect(once)
     else:
         open_source()

@@ -264,6 +264,29 @@ def test_the_app_opens_its_source_once_the_detector_is_ready_so_every_frame_has_
         window.close()
 
 
+def test_a_source_chosen_while_the_detector_loads_is_not_replaced_by_the_start_up_one(qtbot, vtest_path, tmp_path):
+    from desktop.model_loader import ModelCache
+    from desktop.startup import LaunchOptions, build_window, start_session
+
+    chosen = tmp_path / "mine.avi"
+    writer = cv2.VideoWriter(str(chosen), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 240))
+    for i in range(30):
+        writer.write(np.full((240, 320, 3), i * 8, np.uint8))
+    writer.release()
+    options = LaunchOptions(source=str(vtest_path), model=_shipped_model())
+    window = build_window(options, model_cache=ModelCache())
+    qtbot.addWidget(window)
+    window.show()
+    start_session(window, options, source_waits_for_model=True)
+    try:
+        window.open_source(str(chosen))  # picked on the welcome page before the model was ready
+        qtbot.waitUntil(lambda: window.controller.model is not None, timeout=FLOW_TIMEOUT_MS)
+        qtbot.wait(500)
+        assert window.controller.source.label == "mine.avi"
+    finally:
+        window.close()
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--source", "missing.mp4", "--exit-after-frames", "5"], "file not found"),
     (["--conf", "3"], "outside"),
