@@ -38,8 +38,8 @@ class SourceSpec:
         return self.value
 
 
-def camera_source(index: int, name: str | None = None, mode: CameraMode | None = None) -> SourceSpec:
-    return SourceSpec(CAMERA, str(int(index)), name or f"Camera {index}", mode)
+def camera_source(index: int, name: str | None = None) -> SourceSpec:
+    return SourceSpec(CAMERA, str(int(index)), name or f"Camera {index}")
 
 
 def parse_source(text: str, camera_names: dict[int, str] | None = None) -> SourceSpec:

@@ -52,6 +52,22 @@ def test_importing_detector_is_quick_and_every_public_name_resolves():
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stdout + result.stderr
 
 
+def test_listing_the_models_loads_no_torch_and_knows_the_same_backbones():
+    """The app's model picker lists the manifests before torch has loaded (the window opens meanwhile)."""
+    code = (
+        "import sys\n"
+        "from detector import list_models\n"
+        "from detector.models.config import BACKBONE_NAMES\n"
+        "names = [spec.name for spec in list_models()]\n"
+        "assert 'torch' not in sys.modules, 'list_models loaded torch'\n"
+        "from detector.models.backbone import BACKBONES\n"
+        "assert tuple(BACKBONES) == BACKBONE_NAMES, (tuple(BACKBONES), BACKBONE_NAMES)\n"
+        "print('ok', len(names))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and result.stdout.startswith("ok"), result.stdout + result.stderr
+
+
 def test_the_names_tools_see_are_the_names_detector_exports():
     """IDEs, type checkers and PyInstaller read the TYPE_CHECKING imports; they must list what __all__ does."""
     import ast

@@ -23,7 +23,7 @@ from detector.camera_mode import CameraMode
 from detector.video import SourceInfo, VIDEO_SUFFIXES
 
 from .. import __version__
-from ..cameras import CameraInfo, CameraWatcher
+from ..cameras import AUTOMATIC_LIMIT, CameraInfo, CameraWatcher
 from ..controller import SessionController, ShownFrame
 from ..inference import ActiveModel
 from ..recording import RecordingSummary
@@ -41,8 +41,8 @@ WEIGHTS_FILTER = "Models ({});;All files (*)".format(" ".join(f"*{s}" for s in W
 SOURCE_BUTTON_MAX_PX = 260  # the toolbar keeps its width whatever the source is called
 SOURCE_BUTTON_HINT = "Choose a camera, a video file or a stream"
 SHORTCUTS = (("Space", "pause / play"), (", / .", "previous / next frame"), ("R", "start / stop recording"),
-             ("S", "snapshot to PNG"),
-             ("F", "fullscreen"), ("Ctrl+O", "open a video file"), ("Ctrl+U", "open a stream URL"))
+             ("S", "snapshot to PNG"), ("F", "fullscreen"), ("Ctrl+O", "open a video file"),
+             ("Ctrl+U", "open a stream URL"))
 
 
 def mode_label(mode: CameraMode) -> str:
@@ -111,7 +111,7 @@ class MainWindow(QMainWindow):
         self.video_view = VideoView()
         self.video_view.welcome.open_file_requested.connect(self.choose_video_file)
         self.video_view.welcome.open_url_requested.connect(self.choose_url)
-        self.video_view.welcome.camera_chosen.connect(lambda i: self.open_source(camera_source(i, self._camera_name(i))))
+        self.video_view.welcome.camera_chosen.connect(lambda i: self.open_source(camera_source(i)))
         self.video_view.welcome.retry_requested.connect(self.reconnect)
         self.playback = PlaybackBar(self.pause_action, self.step_back_action, self.step_forward_action)
         self.playback.seek_requested.connect(self.controller.seek)
@@ -181,7 +181,7 @@ class MainWindow(QMainWindow):
             action = menu.addAction(f"Camera: {camera.name}")
             action.setToolTip(camera.device_id)
             action.setCheckable(True)  # the one playing is checked
-            action.triggered.connect(lambda _=False, c=camera: self.open_source(camera_source(c.index, c.name)))
+            action.triggered.connect(lambda _=False, c=camera: self.open_source(camera_source(c.index)))
             self._camera_actions[camera.index] = action
         if not cameras:
             menu.addAction("No camera found").setEnabled(False)
@@ -418,12 +418,10 @@ class MainWindow(QMainWindow):
             self.status.show_info(f"{lost.label} is back: reconnecting")
             self.reconnect()  # the camera that was unplugged is plugged in again
 
-    def _camera_name(self, index: int) -> str | None:
-        return self.cameras.names().get(index)
-
     # -- camera resolution -----------------------------------------------------------------
     def _set_up_camera(self, spec: SourceSpec) -> SourceSpec:
-        """A camera's name and the mode to ask it for: the user's choice for it, else the automatic one."""
+        """A camera's name and the mode to ask it for: the user's choice for it, else the automatic one.
+        (The controller calls it for every camera it opens, from the menus, the welcome page or --source.)"""
         camera = self.cameras.by_index(int(spec.value))
         if camera is None:
             return spec
@@ -468,7 +466,7 @@ class MainWindow(QMainWindow):
             group.addAction(action)
             action.triggered.connect(lambda _=False, c=camera, m=mode: self.set_camera_mode(c, m))
             if mode is None:
-                action.setToolTip("The largest picture up to 1280×720 at the camera's full frame rate")
+                action.setToolTip("The largest picture up to {}×{} at the camera's full frame rate".format(*AUTOMATIC_LIMIT))
                 menu.addSeparator()
 
     def set_camera_mode(self, camera: CameraInfo, mode: CameraMode | None) -> None:
@@ -477,7 +475,7 @@ class MainWindow(QMainWindow):
             self.prefs.camera_modes.pop(camera.device_id, None)
         else:
             self.prefs.camera_modes[camera.device_id] = mode.to_text()
-        self.open_source(camera_source(camera.index, camera.name))
+        self.open_source(camera_source(camera.index))
 
     # -- closing ---------------------------------------------------------------------------
     def save_settings(self) -> None:

@@ -16,14 +16,12 @@ import torch
 from torch import nn
 from torchvision.models import mobilenetv3
 
-from .config import BACKBONE_NAMES
 from .layers import BN_EPS, BN_MOMENTUM
 
 BACKBONES = {
     "mobilenet_v3_small": (mobilenetv3.mobilenet_v3_small, mobilenetv3.MobileNet_V3_Small_Weights.IMAGENET1K_V1),
     "mobilenet_v3_large": (mobilenetv3.mobilenet_v3_large, mobilenetv3.MobileNet_V3_Large_Weights.IMAGENET1K_V1),
-}
-assert tuple(BACKBONES) == BACKBONE_NAMES  # the names manifests are checked against, without torch
+}  # keys: config.BACKBONE_NAMES, which manifests are checked against without torch (a test keeps them equal)
 FEATURE_STRIDES = (8, 16, 32)
 
 # torchvision's ImageNet weights expect inputs normalised with these (RGB order).
