@@ -2,14 +2,15 @@
 
 Public surface (everything else is private and may change)::
 
-    from detector import load_model, Predictor
-    predictor = Predictor(load_model("yolo-mnv3-small"), device="auto")
+    from detector import load_predictor
+    predictor = load_predictor("yolo-mnv3-small", device="auto")  # = Predictor(load_model(...), device=...)
     prediction = predictor.predict(frame_bgr, conf=0.25, iou=0.45)
     prediction.detections.boxes  # (N, 4) xyxy in frame pixels
 
 Names are imported on first use (PEP 562): importing torch takes seconds, and the
-desktop app shows its start-up window before anything asks for it. Modules that
-need no torch (``errors``, ``defaults``, ``video``) stay quick to import.
+desktop app shows its start-up window before anything asks for it. Inference on
+the CPU needs no torch at all once a model's ONNX export is cached
+(``load_predictor``, ``onnx_cache``): torch is imported only to build a network.
 
 This package never imports Qt.
 """
@@ -43,6 +44,7 @@ _HOME = {
     "random_model": ".loader",
     "detections_from_candidates": ".ops.postprocess",
     "Predictor": ".predictor",
+    "load_predictor": ".predictor",
     "as_bgr_uint8": ".preprocess",
 }
 
@@ -68,7 +70,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs read (PyInstaller's import anal
     from .errors import LiveDetError, ModelError, OutputError, SourceError
     from .loader import LoadedModel, load_model, random_model
     from .ops.postprocess import detections_from_candidates
-    from .predictor import Predictor
+    from .predictor import Predictor, load_predictor
     from .preprocess import as_bgr_uint8
     from .types import Candidates, Detections, LetterboxMeta, Prediction, StageTimings
     from .zoo import ModelSpec, list_models

@@ -202,9 +202,9 @@ def memory_soak(predictor, frames: Sequence[np.ndarray], *, count: int, conf: fl
 
     Measured after a warm-up pass over every frame size, so what is reported is growth, not set-up.
     """
-    import torch
-
-    cuda = predictor.device.type == "cuda"
+    cuda = predictor.device_type == "cuda"
+    if cuda:
+        import torch
 
     def gpu_mb() -> float | None:
         return torch.cuda.memory_allocated(predictor.device) / 2**20 if cuda else None

@@ -147,12 +147,11 @@ def _versions() -> dict:
 
 
 def _make_predictor(args, *, warmup: bool = True):
-    from .loader import load_model
-    from .predictor import Predictor
+    from .predictor import load_predictor
 
-    model = load_model(args.model, models_dir=args.models_dir)
-    return Predictor(model, device=args.device, imgsz=args.imgsz, backend=args.backend, warmup=warmup,
-                     half=getattr(args, "half", None), cuda_graph=getattr(args, "cuda_graph", None))
+    return load_predictor(args.model, models_dir=args.models_dir, device=args.device, imgsz=args.imgsz,
+                          backend=args.backend, warmup=warmup, half=getattr(args, "half", None),
+                          cuda_graph=getattr(args, "cuda_graph", None))
 
 
 def _describe(predictor) -> None:
@@ -297,7 +296,7 @@ def cmd_predict(args, predictor=None) -> dict:
         "per_class": dict(class_counts.most_common()),
         "output": output_path,
         "jsonl": str(jsonl.path) if jsonl is not None else None,
-        "device": predictor.device.type,
+        "device": predictor.device_type,
         "backend": predictor.backend,
         "imgsz": predictor.imgsz,
         "batch": args.batch,
@@ -332,7 +331,7 @@ def cmd_val(args) -> dict:
         **result.to_dict(),
         "annotations": str(args.annotations),
         "imgsz": predictor.imgsz,
-        "device": predictor.device.type,
+        "device": predictor.device_type,
         "backend": predictor.backend,
         "conf": args.conf,
         "iou": args.iou,
@@ -365,7 +364,7 @@ def cmd_bench(args) -> dict:
     summary = {
         "command": "bench",
         "model": predictor.model.name,
-        "device": predictor.device.type,
+        "device": predictor.device_type,
         "device_label": predictor.device_label,
         "backend": predictor.backend,
         "imgsz": predictor.imgsz,
@@ -437,7 +436,7 @@ def _bench_file_job(args, predictor) -> dict:
             f"({result['fraction_of_ceiling']:.0%} of the ceiling)")
     if args.compare_ultralytics:
         theirs = ultralytics_file_job(args.source, model=args.ultralytics_model, imgsz=predictor.imgsz,
-                                      device="cpu" if predictor.device.type == "cpu" else "0", conf=args.conf,
+                                      device="cpu" if predictor.device_type == "cpu" else "0", conf=args.conf,
                                       iou=args.iou, max_frames=limit,
                                       threads=args.ultralytics_threads or torch.get_num_threads())
         result["ultralytics_fps"] = round(theirs.fps, 2)

@@ -1,15 +1,51 @@
-"""Pick the compute device: CUDA, then Apple MPS, then CPU."""
+"""Pick the compute device: CUDA, then Apple MPS, then CPU.
+
+torch is imported inside the functions that need it: ``gpu_may_be_present``
+answers without it, so a machine with no GPU can start on ONNX Runtime alone.
+"""
 
 from __future__ import annotations
 
-import torch
+import ctypes
+import os
+import sys
+from typing import TYPE_CHECKING
 
 from .errors import LiveDetError
 
+if TYPE_CHECKING:
+    import torch
+
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+# GPU driver libraries whose absence means torch cannot find a GPU either (NVIDIA CUDA; AMD ROCm builds
+# of torch answer to torch.cuda too).
+_GPU_DRIVER_LIBRARIES = ("nvcuda.dll",) if os.name == "nt" else ("libcuda.so.1", "libcuda.so", "libamdhip64.so")
+
+
+def gpu_may_be_present() -> bool:
+    """False only when torch certainly has no GPU here: no GPU driver library loads, and this is not a Mac
+    (Apple's MPS needs none). Costs milliseconds where importing torch to ask costs seconds."""
+    if sys.platform == "darwin":
+        return True
+    for name in _GPU_DRIVER_LIBRARIES:
+        try:
+            ctypes.CDLL(name)
+        except OSError:
+            continue
+        return True
+    return False
+
+
+def runs_on_cpu(requested: str = "auto") -> bool:
+    """Whether ``select_device(requested)`` is sure to pick the CPU, known without importing torch."""
+    requested = (requested or "auto").lower()
+    return requested == "cpu" or (requested == "auto" and not gpu_may_be_present())
 
 
 def select_device(requested: str = "auto") -> torch.device:
+    import torch
+
     requested = (requested or "auto").lower()
     if requested == "auto":
         if torch.cuda.is_available():

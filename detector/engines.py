@@ -1,54 +1,34 @@
 """Backends that run the network: a batch of letterboxed images in, decoded boxes and scores out.
 
-``TorchEngine`` runs on CUDA/MPS/CPU (fp16 and channels_last on CUDA);
-``OnnxEngine`` runs ONNX Runtime, which on a laptop CPU is several times
-faster than eager PyTorch for this depthwise-heavy network.
+Both take and return host NumPy arrays. ``OnnxEngine`` runs ONNX Runtime,
+which on a laptop CPU is several times faster than eager PyTorch for this
+depthwise-heavy network, and needs no torch when its graph comes from a file
+or the export cache. ``detector.torch_engine.TorchEngine`` runs on
+CUDA/MPS/CPU (fp16 and channels_last on CUDA); it is imported only when chosen.
 """
 
 from __future__ import annotations
 
-import copy
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import torch
 
+from . import onnx_cache
 from .errors import ModelError
-from .export import DecodedNetwork, onnx_bytes
 from .loader import LoadedModel
+
+if TYPE_CHECKING:
+    import torch
 
 
 class Engine(Protocol):
     name: str  # "torch" or "onnxruntime"
-    device: torch.device
-    input_dtype: torch.dtype
+    device: str  # "cpu", "cuda:0", "mps", ...
+    half: bool  # fp16 inputs and weights
 
-    def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, 3, H, W) float in [0, 1] on ``device`` -> boxes (B, N, 4), scores (B, N, C)."""
+    def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(B, 3, H, W) float32 in [0, 1] -> boxes (B, N, 4) and scores (B, N, C), float32, on the host."""
         ...
-
-
-class TorchEngine:
-    name = "torch"
-
-    def __init__(self, model: LoadedModel, device: torch.device, *, half: bool | None = None) -> None:
-        if model.network is None:
-            raise ValueError("TorchEngine needs a torch network")
-        self.device = device
-        self.half = (device.type == "cuda") if half is None else half
-        self.input_dtype = torch.float16 if self.half else torch.float32
-        net = DecodedNetwork(copy.deepcopy(model.network).eval().fuse())
-        net = net.to(device=device, dtype=self.input_dtype)
-        self.channels_last = device.type == "cuda"
-        if self.channels_last:
-            net = net.to(memory_format=torch.channels_last)
-        self.net = net
-
-    @torch.inference_mode()
-    def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        return self.net(images.to(self.input_dtype))
 
 
 def _first_line(exc: Exception) -> str:
@@ -60,8 +40,8 @@ class OnnxEngine:
     what it returns is checked on every call, and any failure is a ``ModelError`` naming the file."""
 
     name = "onnxruntime"
-    device = torch.device("cpu")
-    input_dtype = torch.float32
+    device = "cpu"
+    half = False
 
     def __init__(self, model: LoadedModel, *, threads: int | None = None) -> None:
         import onnxruntime as ort
@@ -76,20 +56,20 @@ class OnnxEngine:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if threads:
             options.intra_op_num_threads = threads
-        data = onnx_bytes(model)
+        data = model.onnx_bytes if model.onnx_bytes is not None else onnx_cache.export_and_keep(model)
         try:
             self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelError(f"{self.source}: ONNX Runtime cannot run this model: {_first_line(exc)}") from None
 
-    def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        feed = {"images": np.ascontiguousarray(images.numpy(), dtype=np.float32)}
+    def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        feed = {"images": np.ascontiguousarray(images, dtype=np.float32)}
         try:
             boxes, scores = self.session.run(["boxes", "scores"], feed)
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelError(f"{self.source}: failed to run in ONNX Runtime: {_first_line(exc)}") from None
         self._check(images.shape[0], boxes, scores)
-        return torch.from_numpy(boxes), torch.from_numpy(scores)
+        return boxes, scores
 
     def _check(self, batch: int, boxes: np.ndarray, scores: np.ndarray) -> None:
         """The output contract of ``detector.export``; a graph that breaks it is a bad model file."""
@@ -120,12 +100,16 @@ def onnxruntime_available() -> bool:
     return True
 
 
-def make_engine(model: LoadedModel, device: torch.device, *, backend: str = "auto", half: bool | None = None) -> Engine:
-    """``auto``: ONNX Runtime on the CPU when installed (or when the model is ONNX), else torch."""
+def make_engine(model: LoadedModel, device: torch.device | None, *, backend: str = "auto",
+                half: bool | None = None) -> Engine:
+    """``auto``: ONNX Runtime on the CPU when installed (always for an ONNX model, whose ``device`` is None),
+    else torch on ``device``."""
     if backend not in ("auto", "torch", "onnxruntime"):
         raise ValueError(f"unknown backend {backend!r}")
     if model.network is None or backend == "onnxruntime":
         return OnnxEngine(model)
-    if backend == "auto" and device.type == "cpu" and onnxruntime_available():
+    if backend == "auto" and device is not None and device.type == "cpu" and onnxruntime_available():
         return OnnxEngine(model)
+    from .torch_engine import TorchEngine
+
     return TorchEngine(model, device, half=half)

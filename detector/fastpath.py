@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .ops.postprocess import CANDIDATE_TOP_K, topk_candidates
+from .ops.postprocess import CANDIDATE_TOP_K
 from .preprocess import letterbox_on_device
 from .types import LetterboxMeta
 
@@ -33,6 +33,21 @@ MAX_CACHED_SHAPES = 4  # a camera keeps one frame size; a folder of images may c
 CAPTURE_WARMUP_RUNS = 3  # eager runs before capture, so cuDNN and the allocator have settled
 
 TopK = tuple[np.ndarray, np.ndarray, np.ndarray]  # boxes (B, K, 4), scores (B, K), class ids (B, K)
+
+
+def topk_candidates(
+    boxes: torch.Tensor, scores: torch.Tensor, k: int = CANDIDATE_TOP_K
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Fixed-shape candidate selection for a batch: (B, N, 4), (B, N, C) -> the ``k`` best boxes per image.
+
+    Returns boxes (B, K, 4), scores (B, K) best first, class ids (B, K), K = min(k, N).
+    No step depends on the data's values, so it can run inside a CUDA graph; the
+    score floor is applied afterwards, on the host, to K rows instead of N.
+    """
+    best, class_ids = scores.max(dim=2)
+    top_scores, order = best.topk(min(k, best.shape[1]), dim=1)
+    top_boxes = boxes.gather(1, order.unsqueeze(-1).expand(-1, -1, boxes.shape[-1]))
+    return top_boxes, top_scores, class_ids.gather(1, order)
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .checkpoint import WeightsMeta, load_state_into, read_weights
 from .errors import ModelError
-from .models import ModelConfig, YoloDetector, build_model
+from .models.config import ModelConfig
 from .zoo import ModelSpec, find_model, read_manifest, verify_weights
+
+if TYPE_CHECKING:  # torch: imported by the functions that build networks
+    from .checkpoint import WeightsMeta
+    from .models import YoloDetector
 
 ONNX_META_KEY = "livedet"
 
@@ -49,6 +53,8 @@ def _spec_from_meta(meta: WeightsMeta, path: Path) -> ModelSpec:
 
 def _build(config: ModelConfig, source: str) -> YoloDetector:
     """``build_model`` for a checked config; a failure (e.g. out of memory) is still the file's problem."""
+    from .models import build_model
+
     try:
         return build_model(config)
     except (RuntimeError, ValueError, TypeError, MemoryError) as exc:
@@ -56,6 +62,8 @@ def _build(config: ModelConfig, source: str) -> YoloDetector:
 
 
 def _network_from_spec(spec: ModelSpec, weights_path: Path) -> YoloDetector:
+    from .checkpoint import load_state_into, read_weights
+
     state, meta = read_weights(weights_path)
     if meta is not None and meta.config.backbone != spec.config.backbone:
         raise ModelError(
@@ -108,6 +116,8 @@ def _check_onnx_signature(session, path: Path) -> None:
 
 
 def _load_onnx(path: Path) -> LoadedModel:
+    from .checkpoint import WeightsMeta
+
     try:
         import onnxruntime as ort
     except ImportError:
@@ -149,6 +159,8 @@ def load_model(name_or_path: str | Path, *, models_dir: str | Path | None = None
         spec = read_manifest(path)
         return LoadedModel(spec=spec, network=_network_from_spec(spec, verify_weights(spec)))
     if path.suffix in (".safetensors", ".pt", ".pth"):
+        from .checkpoint import load_state_into, read_weights
+
         state, meta = read_weights(path)
         if meta is None:
             raise ModelError(f"{path.name} has no LiveDet metadata, so its architecture is unknown")
@@ -160,8 +172,26 @@ def load_model(name_or_path: str | Path, *, models_dir: str | Path | None = None
     return LoadedModel(spec=spec, network=_network_from_spec(spec, verify_weights(spec)))
 
 
+def resolve_manifest(name_or_path: str | Path, *, models_dir: str | Path | None = None) -> ModelSpec | None:
+    """The checked spec of a manifest name or ``.yaml`` path, its weights verified, without building anything
+    (no torch); None for other files (checkpoints, ONNX), whose description lives inside them."""
+    path = Path(str(name_or_path))
+    if path.suffix in (".onnx", ".safetensors", ".pt", ".pth"):
+        return None
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise ModelError(f"manifest not found: {path}")
+        spec = read_manifest(path)
+    else:
+        spec = find_model(str(name_or_path), models_dir)
+    verify_weights(spec)
+    return spec
+
+
 def random_model(config: ModelConfig | None = None, *, input_size: int = 320, class_names=None, name="untrained") -> LoadedModel:
     """An untrained network (for tests, benchmarks of speed, and training starts)."""
+    from .models import build_model
+
     config = config or ModelConfig()
     names = tuple(class_names) if class_names else tuple(f"class{i}" for i in range(config.num_classes))
     spec = ModelSpec(name=name, config=config, input_size=input_size, class_names=names, weights_path=None)
@@ -170,6 +200,8 @@ def random_model(config: ModelConfig | None = None, *, input_size: int = 320, cl
 
 def onnx_metadata(model: LoadedModel) -> dict[str, str]:
     """Metadata stored in exported ONNX files so they load without a manifest."""
+    from .checkpoint import WeightsMeta
+
     meta = WeightsMeta(
         config=model.spec.config,
         class_names=model.spec.class_names,
@@ -179,4 +211,4 @@ def onnx_metadata(model: LoadedModel) -> dict[str, str]:
     return {ONNX_META_KEY: meta.to_json()}
 
 
-__all__ = ["LoadedModel", "load_model", "random_model", "onnx_metadata"]
+__all__ = ["LoadedModel", "load_model", "random_model", "resolve_manifest", "onnx_metadata"]

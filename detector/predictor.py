@@ -6,61 +6,34 @@ times each stage. It neither draws nor reads or writes files.
 
 from __future__ import annotations
 
+import logging
 import time
-from typing import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import torch
 
+from . import onnx_cache
 from .defaults import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET
-from .device import select_device
-from .engines import Engine, TorchEngine, make_engine
-from .errors import LiveDetError
-from .fastpath import FastPath
-from .loader import LoadedModel
+from .device import runs_on_cpu, select_device
+from .engines import Engine, make_engine, onnxruntime_available
+from .errors import LiveDetError, ModelError
+from .loader import LoadedModel, load_model, resolve_manifest
 from .ops.postprocess import (
     CANDIDATE_FLOOR,
     CANDIDATE_TOP_K,
+    CandidateRows,
     apply_thresholds,
     select_candidates,
     to_detections,
 )
-from .preprocess import as_bgr_uint8, letterbox, letterbox_meta, letterbox_on_device, to_input_array
+from .preprocess import as_bgr_uint8, letterbox, letterbox_meta, to_input_array
 from .types import Candidates, Detections, LetterboxMeta, Prediction, StageTimings
 
+if TYPE_CHECKING:
+    from .fastpath import FastPath
 
-def select_candidates_cpu(
-    boxes: torch.Tensor,
-    scores: torch.Tensor,
-    *,
-    score_floor: float = CANDIDATE_FLOOR,
-    top_k: int = CANDIDATE_TOP_K,
-    multi_label: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``select_candidates`` for CPU tensors, done in NumPy: the same candidates (ties aside).
-
-    torch runs a per-row ``max`` on its OpenMP pool (grain size 1), and the pool's
-    threads then busy-wait on the cores ONNX Runtime and the video threads need:
-    on two cores that turned 0.2 ms of post-processing into 5-15 ms.
-    """
-    s = scores.numpy()
-    if multi_label:
-        box_idx, class_ids = np.nonzero(s > score_floor)
-        kept = s[box_idx, class_ids]
-    else:
-        class_ids = s.argmax(axis=1)  # first maximum, as torch.max
-        kept = np.take_along_axis(s, class_ids[:, None], axis=1)[:, 0]
-        box_idx = np.flatnonzero(kept > score_floor)
-        kept, class_ids = kept[box_idx], class_ids[box_idx]
-    if kept.size > top_k:
-        best = np.argpartition(-kept, top_k - 1)[:top_k]
-        order = best[np.argsort(-kept[best], kind="stable")]  # best first, as torch.topk
-        box_idx, class_ids, kept = box_idx[order], class_ids[order], kept[order]
-    return (
-        torch.from_numpy(np.ascontiguousarray(boxes.numpy()[box_idx])),
-        torch.from_numpy(np.ascontiguousarray(kept)),
-        torch.from_numpy(class_ids.astype(np.int64)),
-    )
+log = logging.getLogger(__name__)
 
 
 class Predictor:
@@ -69,6 +42,8 @@ class Predictor:
     ``device``: "auto" (CUDA, then MPS, then CPU), "cpu", "cuda" or "mps".
     ``backend``: "auto" (ONNX Runtime on CPU, torch elsewhere), "torch" or "onnxruntime".
     ``half``: fp16 on CUDA by default.
+    torch is imported only for a torch network: an ONNX model (a file, or an export
+    kept by ``onnx_cache``, see ``load_predictor``) runs on the CPU without it.
     On CUDA the frame -> candidates step runs on the device behind pinned transfers
     (``detector.fastpath``); ``cuda_graph`` replays it as one CUDA graph per frame size
     (default on; off runs the same step eagerly, to see what the graph buys).
@@ -91,16 +66,20 @@ class Predictor:
         if self.imgsz <= 0 or self.imgsz % 32:
             raise ValueError(f"--imgsz must be a positive multiple of 32, got {self.imgsz}")
         self.rect = rect
-        self.device = select_device(device) if model.network is not None else torch.device("cpu")
-        if half and self.device.type == "cpu":
+        torch_device = select_device(device) if model.network is not None else None  # an ONNX graph runs on the CPU
+        device_type = torch_device.type if torch_device is not None else "cpu"
+        if half and device_type == "cpu":
             raise LiveDetError("fp16 (--half) needs a GPU; on the CPU LiveDet runs fp32")
-        if cuda_graph and self.device.type != "cuda":
-            raise LiveDetError(f"CUDA graphs (--cuda-graph) need a CUDA GPU, but the device is {self.device.type}")
-        self.engine: Engine = make_engine(model, self.device, backend=backend, half=half)
-        self.device = self.engine.device
+        if cuda_graph and device_type != "cuda":
+            raise LiveDetError(f"CUDA graphs (--cuda-graph) need a CUDA GPU, but the device is {device_type}")
+        self.engine: Engine = make_engine(model, torch_device, backend=backend, half=half)
+        self.device: str = self.engine.device  # "cpu", "cuda:0", "mps"
         self.fast_path: FastPath | None = None
-        if self.device.type == "cuda" and isinstance(self.engine, TorchEngine):
-            self.fast_path = FastPath(self.engine, self.device, self.engine.input_dtype, use_graph=cuda_graph is not False)
+        if self.device_type == "cuda" and self.engine.name == "torch":
+            from .fastpath import FastPath
+
+            self.fast_path = FastPath(self.engine.forward, self.engine.torch_device, self.engine.input_dtype,
+                                      use_graph=cuda_graph is not False)
         self._meta_cache: dict[tuple[int, int], LetterboxMeta] = {}
         if warmup:
             self.warmup()
@@ -115,11 +94,16 @@ class Predictor:
         return self.engine.name
 
     @property
+    def device_type(self) -> str:
+        """"cpu", "cuda" or "mps"."""
+        return self.device.split(":")[0]
+
+    @property
     def device_label(self) -> str:
         """Short human description, e.g. "cuda fp16 (torch)" or "cpu (onnxruntime)"."""
-        precision = " fp16" if self.engine.input_dtype == torch.float16 else ""
+        precision = " fp16" if self.engine.half else ""
         graph = ", CUDA graphs" if self.fast_path is not None and self.fast_path.graphs_active else ""
-        return f"{self.device.type}{precision} ({self.backend}{graph})"
+        return f"{self.device_type}{precision} ({self.backend}{graph})"
 
     # -- inference -------------------------------------------------------------------------
     def warmup(self, runs: int = 2) -> None:
@@ -134,17 +118,9 @@ class Predictor:
             meta = self._meta_cache[frame_hw] = letterbox_meta(frame_hw, self.imgsz, rect=self.rect)
         return meta
 
-    def _prepare(self, frames: Sequence[np.ndarray]) -> tuple[torch.Tensor, list[LetterboxMeta]]:
+    def _prepare(self, frames: Sequence[np.ndarray]) -> tuple[np.ndarray, list[LetterboxMeta]]:
         metas = [self._meta(f.shape[:2]) for f in frames]
-        if self.device.type == "cuda":  # frames of one size (see predict_batch)
-            uploaded = torch.from_numpy(np.stack(frames)).to(self.device)
-            return letterbox_on_device(uploaded, metas[0], self.engine.input_dtype), metas
-        images = to_input_array([letterbox(f, m) for f, m in zip(frames, metas)])
-        return torch.from_numpy(images).to(self.device), metas
-
-    def _sync(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
+        return to_input_array([letterbox(f, m) for f, m in zip(frames, metas)]), metas
 
     def predict(
         self,
@@ -179,28 +155,22 @@ class Predictor:
         if self.fast_path is not None and not multi_label:  # evaluation's multi-label keeps more than top-k rows
             return self._predict_fast(frames, t0, conf=conf, iou=iou, max_det=max_det, keep_candidates=keep_candidates)
         images, metas = self._prepare(frames)
-        self._sync()
         t1 = time.perf_counter()
         boxes, scores = self.engine(images)
-        self._sync()
         t2 = time.perf_counter()
         floor = min(CANDIDATE_FLOOR, conf)
         results = []
         for i, meta in enumerate(metas):
-            select = select_candidates_cpu if scores.device.type == "cpu" else select_candidates
-            cand = select(boxes[i], scores[i], score_floor=floor, top_k=CANDIDATE_TOP_K, multi_label=multi_label)
+            cand = select_candidates(boxes[i], scores[i], score_floor=floor, top_k=CANDIDATE_TOP_K, multi_label=multi_label)
             results.append(self._finish(cand, meta, conf=conf, iou=iou, max_det=max_det, keep_candidates=keep_candidates))
         t3 = time.perf_counter()
         return _predictions(results, (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3)
 
-    def _finish(self, cand: tuple[torch.Tensor, torch.Tensor, torch.Tensor], meta: LetterboxMeta, *, conf: float,
-                iou: float, max_det: int, keep_candidates: bool) -> tuple[Detections, Candidates | None]:
+    def _finish(self, cand: CandidateRows, meta: LetterboxMeta, *, conf: float, iou: float, max_det: int,
+                keep_candidates: bool) -> tuple[Detections, Candidates | None]:
         """One frame's candidates -> its detections, plus the candidates themselves for re-thresholding."""
         kept = apply_thresholds(*cand, conf=conf, iou=iou, max_det=max_det)
-        candidates = None
-        if keep_candidates:
-            c_boxes, c_scores, c_ids = (t.float().cpu().numpy() if t.is_floating_point() else t.cpu().numpy() for t in cand)
-            candidates = Candidates(c_boxes, c_scores, c_ids.astype(np.int64), meta, self.class_names)
+        candidates = Candidates(*cand, meta, self.class_names) if keep_candidates else None
         return to_detections(*kept, meta, self.class_names), candidates
 
     def _predict_fast(self, frames: list[np.ndarray], t0: float, *, conf: float, iou: float, max_det: int,
@@ -216,7 +186,7 @@ class Predictor:
         results = []
         for i in range(len(frames)):
             keep = scores[i] > floor
-            cand = (torch.from_numpy(boxes[i][keep]), torch.from_numpy(scores[i][keep]), torch.from_numpy(class_ids[i][keep]))
+            cand = (boxes[i][keep], scores[i][keep], class_ids[i][keep].astype(np.int64))
             results.append(self._finish(cand, meta, conf=conf, iou=iou, max_det=max_det, keep_candidates=keep_candidates))
         t3 = time.perf_counter()
         return _predictions(results, (t_checked - t0) * 1e3 + timing.staging_ms, timing.device_ms, (t3 - t2) * 1e3)
@@ -228,3 +198,31 @@ def _predictions(results: list[tuple[Detections, Candidates | None]], pre_ms: fl
     n = len(results)
     timings = StageTimings(pre_ms=pre_ms / n, infer_ms=infer_ms / n, post_ms=post_ms / n)
     return [Prediction(detections=d, timings=timings, candidates=c) for d, c in results]
+
+
+def load_predictor(
+    name_or_path: str | Path,
+    *,
+    device: str = "auto",
+    backend: str = "auto",
+    models_dir: str | Path | None = None,
+    **options,
+) -> Predictor:
+    """``Predictor(load_model(name_or_path), device=..., backend=...)``, started without torch where it can be.
+
+    On a machine where the CPU will run the model anyway (no GPU driver, or
+    ``device="cpu"``), a manifest model whose ONNX export was kept by an earlier
+    run (``detector.onnx_cache``) goes straight to ONNX Runtime: no torch import,
+    no network build, no export. A cached graph that fails to load or to run is
+    dropped and exported again. ``options`` go to ``Predictor``.
+    """
+    if backend in ("auto", "onnxruntime") and runs_on_cpu(device) and onnxruntime_available():
+        spec = resolve_manifest(name_or_path, models_dir=models_dir)
+        data = onnx_cache.read(spec) if spec is not None else None
+        if data is not None:
+            try:
+                return Predictor(LoadedModel(spec=spec, onnx_bytes=data), device="cpu", backend="onnxruntime", **options)
+            except ModelError as exc:
+                log.warning("the cached export of %s is unusable (%s); exporting it again", spec.name, exc)
+                onnx_cache.forget(spec)
+    return Predictor(load_model(name_or_path, models_dir=models_dir), device=device, backend=backend, **options)

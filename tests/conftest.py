@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# ONNX exports kept by ``detector.onnx_cache`` go to a folder of this run (subprocesses inherit it), never the
+# user's cache; tests of the cache itself point it elsewhere.
+_TEST_CACHE = tempfile.mkdtemp(prefix="livedet-test-cache-")
+os.environ["LIVEDET_CACHE_DIR"] = _TEST_CACHE
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_TEST_CACHE, ignore_errors=True)
+
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LIVEDET_SHARED", REPO_ROOT.parent / "shared"))

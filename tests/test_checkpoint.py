@@ -141,8 +141,8 @@ def test_real_gpu_round_trip(tmp_path, trained_like, probe):
         assert_same_outputs(reference, outputs(loaded.network, probe))
     cpu_saved = save_weights(tmp_path / "cpu.safetensors", trained_like, meta)
     predictor = Predictor(load_model(cpu_saved), device="cuda", half=False)
-    assert predictor.device.type == "cuda"
-    gpu_boxes, gpu_scores = predictor.engine(probe.cuda())
+    assert predictor.device_type == "cuda"
+    gpu_boxes, gpu_scores = predictor.engine.forward(probe.cuda())
     from detector.export import DecodedNetwork
 
     with torch.inference_mode():

@@ -104,7 +104,7 @@ def test_onnx_model_runs_in_the_predictor(random_models_dir, tmp_path, vtest_fra
     from_file = Predictor(onnx_model, device="cpu")
     eager = DecodedNetwork(model.network.eval())
     assert from_file.backend == "onnxruntime" and from_file.imgsz == 320
-    boxes, scores = from_file.engine(images)
+    boxes, scores = (torch.from_numpy(a) for a in from_file.engine(images.numpy()))
     with torch.inference_mode():
         ref_boxes, ref_scores = eager(images)
     assert float((scores - ref_scores).abs().max()) < SCORE_TOL

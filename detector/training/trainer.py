@@ -19,6 +19,7 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -190,11 +191,13 @@ def evaluate_bank(
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
             raw = model(data.images)
         boxes, scores = decode_outputs([r.float() for r in raw], model.strides)
+        host_boxes, host_scores = boxes.cpu().numpy(), scores.cpu().numpy()
+        offsets, scales = data.offset.cpu().numpy(), data.scale.cpu().numpy()
         for j in range(len(idx)):
-            kept = apply_thresholds(*select_candidates(boxes[j], scores[j], score_floor=conf, multi_label=True),
+            kept = apply_thresholds(*select_candidates(host_boxes[j], host_scores[j], score_floor=conf, multi_label=True),
                                     conf=conf, iou=iou, max_det=max_det)
-            b = (kept[0] - data.offset[j].repeat(2)) / data.scale[j]
-            predictions.append((b.cpu().numpy(), kept[1].cpu().numpy(), kept[2].cpu().numpy()))
+            b = (kept[0] - np.tile(offsets[j], 2)) / scales[j]
+            predictions.append((b, kept[1], kept[2]))
             i = int(idx[j])
             valid = bank.labels[i] >= 0
             ground_truth.append((bank.boxes[i][valid].cpu().numpy(), bank.labels[i][valid].cpu().numpy()))

@@ -1,0 +1,111 @@
+"""Exported ONNX graphs kept on disk, so that starting on a CPU needs no torch.
+
+On a CPU the predictor runs ONNX Runtime on a graph exported from the torch
+network. Importing torch, building the network and exporting it take seconds
+and about a gigabyte of memory; reading the exported graph back takes
+milliseconds. So the first CPU run of a model keeps its export here, and later
+runs start from it (``detector.predictor.load_predictor``).
+
+The key covers what the graph depends on: the weights' sha256, the
+architecture, the number of classes and ``EXPORT_FORMAT``. A changed weights
+file is exported again. A cache that cannot be read or written costs only
+time, never a run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .zoo import ModelSpec, sha256_of
+
+if TYPE_CHECKING:
+    from .loader import LoadedModel
+
+log = logging.getLogger(__name__)
+
+CACHE_DIR_ENV = "LIVEDET_CACHE_DIR"
+EXPORT_FORMAT = 1  # bump when ``detector.export`` changes what it writes
+
+
+def cache_dir() -> Path:
+    """``$LIVEDET_CACHE_DIR``, else the platform's per-user cache folder."""
+    if override := os.environ.get(CACHE_DIR_ENV):
+        return Path(override)
+    if sys.platform == "win32":
+        return Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / "LiveDet" / "cache"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "LiveDet"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "livedet"
+
+
+def cache_path(spec: ModelSpec) -> Path | None:
+    """Where ``spec``'s export is kept; None for models no manifest describes (nothing to key them by)."""
+    if spec.manifest_path is None or spec.weights_path is None:
+        return None
+    try:
+        weights = spec.weights_sha256 or sha256_of(spec.weights_path)
+    except OSError:
+        return None
+    facts = {"format": EXPORT_FORMAT, "weights": weights, "config": spec.config.to_dict(),
+             "classes": len(spec.class_names)}
+    key = hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:20]
+    return cache_dir() / f"{spec.name}-{key}.onnx"
+
+
+def read(spec: ModelSpec) -> bytes | None:
+    path = cache_path(spec)
+    if path is None:
+        return None
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        log.warning("cannot read the cached export %s: %s", path, exc)
+        return None
+
+
+def write(spec: ModelSpec, data: bytes) -> None:
+    """Keep ``data`` for ``spec``, atomically: a crash mid-write leaves no half file under the real name."""
+    path = cache_path(spec)
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        log.warning("cannot keep the ONNX export in %s (the next start exports again): %s", path.parent, exc)
+
+
+def forget(spec: ModelSpec) -> None:
+    """Drop a cached export that turned out unusable."""
+    path = cache_path(spec)
+    if path is not None:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("cannot remove the cached export %s: %s", path, exc)
+
+
+def export_and_keep(model: LoadedModel) -> bytes:
+    """Export ``model``'s network to ONNX now (torch) and keep the result for the next start."""
+    from .export import onnx_bytes
+
+    data = onnx_bytes(model)
+    if model.network is not None:
+        write(model.spec, data)
+    return data

@@ -1,0 +1,150 @@
+"""A CPU start from the kept ONNX export: no torch, the same detections, and a cache that can only cost time."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from detector import load_model, load_predictor, Predictor
+from detector import device as device_module
+from detector import onnx_cache
+from detector.loader import resolve_manifest
+
+from .conftest import make_random_models_dir
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+START_AND_DETECT = """
+import json, sys, time
+import cv2
+t0 = time.perf_counter()
+from detector import load_predictor
+predictor = load_predictor("yolo-mnv3-small", device=sys.argv[2])
+load_s = time.perf_counter() - t0
+capture = cv2.VideoCapture(sys.argv[1])
+found = []
+for _ in range(40):
+    ok, frame = capture.read()
+    d = predictor.predict(frame, conf=0.25).detections
+    found.append({"boxes": d.boxes.tolist(), "scores": d.scores.tolist(), "labels": d.labels})
+print(json.dumps({"torch_loaded": "torch" in sys.modules, "label": predictor.device_label, "load_s": load_s,
+                  "found": found}))
+"""
+
+
+def _start(vtest: Path, cache: Path, device: str = "cpu") -> dict:
+    env = {**os.environ, onnx_cache.CACHE_DIR_ENV: str(cache), "PYTHONPATH": str(REPO_ROOT)}
+    result = subprocess.run([sys.executable, "-c", START_AND_DETECT, str(vtest), device], cwd=REPO_ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _assert_same_detections(first: list[dict], second: list[dict]) -> None:
+    assert sum(len(f["labels"]) for f in first) >= 20  # the street has people in it: a real comparison
+    for a, b in zip(first, second, strict=True):
+        assert a["labels"] == b["labels"]
+        np.testing.assert_allclose(a["boxes"], b["boxes"], atol=1e-3)
+        np.testing.assert_allclose(a["scores"], b["scores"], atol=1e-5)
+
+
+def test_a_second_cpu_start_runs_from_the_kept_export_without_torch(vtest_path, tmp_path):
+    cache = tmp_path / "cache"
+    first = _start(vtest_path, cache)
+    assert first["torch_loaded"] and first["label"] == "cpu (onnxruntime)"
+    assert [p.suffix for p in cache.iterdir()] == [".onnx"]
+    second = _start(vtest_path, cache)
+    assert not second["torch_loaded"], "the second start imported torch"
+    assert second["label"] == "cpu (onnxruntime)"
+    _assert_same_detections(first["found"], second["found"])
+
+
+def test_a_gpu_driver_or_a_mac_sends_auto_to_torch(monkeypatch):
+    """Only a machine where torch certainly has no GPU skips it: any GPU driver library means "ask torch"."""
+    monkeypatch.setattr(device_module.sys, "platform", "linux")
+    monkeypatch.setattr(device_module, "_GPU_DRIVER_LIBRARIES", ("libnothing-here.so.7",))
+    assert device_module.runs_on_cpu("auto") and device_module.runs_on_cpu("CPU")
+    assert not device_module.runs_on_cpu("cuda") and not device_module.runs_on_cpu("mps")
+    monkeypatch.setattr(device_module, "_GPU_DRIVER_LIBRARIES", ("libnothing-here.so.7", "libc.so.6"))
+    assert not device_module.runs_on_cpu("auto")
+    assert device_module.runs_on_cpu("cpu")
+    monkeypatch.setattr(device_module.sys, "platform", "darwin")  # Apple's MPS needs no driver library
+    monkeypatch.setattr(device_module, "_GPU_DRIVER_LIBRARIES", ())
+    assert not device_module.runs_on_cpu("auto")
+
+
+@pytest.fixture
+def own_cache(tmp_path, monkeypatch) -> Path:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv(onnx_cache.CACHE_DIR_ENV, str(cache))
+    return cache
+
+
+@pytest.fixture
+def models(tmp_path) -> Path:
+    return make_random_models_dir(tmp_path / "models")
+
+
+def _run(predictor: Predictor, frames: list[np.ndarray]):
+    return [predictor.predict(f, conf=0.1).detections for f in frames]  # untrained scores sit near 0.12
+
+
+def _frames() -> list[np.ndarray]:
+    rng = np.random.default_rng(3)
+    return [rng.integers(0, 256, (240, 320, 3), dtype=np.uint8) for _ in range(3)]
+
+
+def _assert_equal(a, b) -> None:
+    assert sum(len(d) for d in a) > 0
+    for x, y in zip(a, b, strict=True):
+        assert x.labels == y.labels
+        np.testing.assert_allclose(x.boxes, y.boxes, atol=1e-3)
+
+
+def test_a_damaged_kept_export_is_replaced_and_the_model_still_runs(own_cache, models, caplog):
+    reference = _run(Predictor(load_model("test-small", models_dir=models), device="cpu"), _frames())
+    path = onnx_cache.cache_path(resolve_manifest("test-small", models_dir=models))
+    assert path.is_file()  # that load kept its export
+    path.write_bytes(b"not an onnx graph")
+    with caplog.at_level(logging.WARNING, logger="detector.predictor"):
+        predictor = load_predictor("test-small", models_dir=models, device="cpu")
+    assert "unusable" in caplog.text
+    _assert_equal(reference, _run(predictor, _frames()))
+    assert path.read_bytes()[:20] != b"not an onnx graph"[:20] and path.stat().st_size > 100_000  # exported anew
+    _assert_equal(reference, _run(load_predictor("test-small", models_dir=models, device="cpu"), _frames()))
+
+
+def test_new_weights_under_the_same_name_are_exported_again(own_cache, models, tmp_path):
+    old = _run(load_predictor("test-small", models_dir=models, device="cpu"), _frames())
+    old_path = onnx_cache.cache_path(resolve_manifest("test-small", models_dir=models))
+    other = make_random_models_dir(tmp_path / "other")  # same names, other weights (another seed per variant)
+    shutil.copy(other / "test-large.safetensors", models / "test-small.safetensors")
+    shutil.copy(other / "test-large.yaml", models / "test-small.yaml")
+    manifest = (models / "test-small.yaml").read_text().replace("test-large", "test-small")
+    (models / "test-small.yaml").write_text(manifest)
+    new_path = onnx_cache.cache_path(resolve_manifest("test-small", models_dir=models))
+    assert new_path != old_path
+    load_predictor("test-small", models_dir=models, device="cpu")  # exports the new weights and keeps them
+    assert new_path.is_file()
+    from_cache = _run(load_predictor("test-small", models_dir=models, device="cpu"), _frames())
+    fresh = _run(Predictor(load_model("test-small", models_dir=models), device="cpu"), _frames())
+    _assert_equal(fresh, from_cache)
+    assert [len(d) for d in fresh] != [len(d) for d in old] or not np.allclose(fresh[0].boxes, old[0].boxes)
+
+
+def test_a_cache_that_cannot_be_written_costs_only_time(monkeypatch, models, unwritable_folder, caplog):
+    monkeypatch.setenv(onnx_cache.CACHE_DIR_ENV, str(unwritable_folder / "livedet"))
+    with caplog.at_level(logging.WARNING, logger="detector.onnx_cache"):
+        predictor = load_predictor("test-small", models_dir=models, device="cpu")
+    assert "cannot keep the ONNX export" in caplog.text
+    assert not list(unwritable_folder.glob("**/*.onnx"))
+    _assert_equal(_run(Predictor(load_model("test-small", models_dir=models), device="cpu"), _frames()),
+                  _run(predictor, _frames()))
