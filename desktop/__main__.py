@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-from detector import DEFAULT_CONF, DEFAULT_IOU, LiveDetError  # quick: detector imports torch on first real use
+from detector import DEFAULT_CONF, DEFAULT_IOU, LiveDetError  # quick: detector imports its modules on first use
 
 from . import __version__
 from .cameras import quiet_multimedia_logs
@@ -152,8 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     app.setDesktopFileName(APP_ID)
     app.setWindowIcon(app_icon())
     splash = show_splash(app, __version__)
-    from .startup import build_window, start_session  # Qt widgets (about 1 s); torch loads later, with the model,
-    # on the loader's thread, while the window is up
+    from .startup import build_window, start_session  # Qt widgets (about 1 s); the model (and torch, where it
+    # is needed) loads later, on the loader's thread, while the window is up
 
     window = build_window(options)
     headless = HeadlessRun(app, window, options) if options.exit_after_frames else None

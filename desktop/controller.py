@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from detector import Candidates, Detections, OutputError, SourceError
+from detector import Candidates, Detections, OutputError, SourceError, detections_from_candidates
 from detector.live_clock import HOLD_BYTES, LiveClock, recording_fps
 from detector.video import SourceInfo
 
@@ -66,9 +66,7 @@ LIVE_RATE_PROBE_S = 1.0
 
 
 def _rethreshold(candidates: Candidates, thresholds: Thresholds) -> Detections:
-    """A frame's kept candidates at other thresholds, without the network (torch is loaded: a model ran)."""
-    from detector import detections_from_candidates
-
+    """A frame's kept candidates at other thresholds, without the network."""
     return detections_from_candidates(candidates, conf=thresholds.conf, iou=thresholds.iou)
 
 

@@ -20,7 +20,7 @@ from PySide6.QtCore import QThread, Signal
 from detector import DEFAULT_CONF, DEFAULT_IOU, Candidates, Detections, StageTimings
 
 if TYPE_CHECKING:
-    from detector import Predictor  # torch: loaded with the first model, on the loader's thread
+    from detector import Predictor  # imported with the first model, on the loader's thread
 
 from .capture import PUT_POLL_S, FramePacket
 from .mailbox import Mailbox

@@ -88,10 +88,10 @@ def load_active_model(request: ModelRequest, cache: ModelCache | None = None) ->
     key = _cache_key(request)
     if cache is not None and (cached := cache.get(key)) is not None:
         return cached
-    from detector import Predictor, load_model  # torch, imported here on the loader's thread: the window is
-    # up and answering while it loads (5-7 s on a laptop CPU)
+    from detector import load_predictor  # imported here, on the loader's thread: when it has to import torch
+    # (a GPU, or a model's first CPU run) the window is up and answering meanwhile (5-7 s on a laptop CPU)
 
-    predictor = Predictor(load_model(request.name_or_path), device=request.device)
+    predictor = load_predictor(request.name_or_path, device=request.device)
     model = ActiveModel(predictor, predictor.model.name, predictor.device_label, request.name_or_path)
     if cache is not None:
         cache.put(key, model)

@@ -76,7 +76,8 @@ def start_session(window: MainWindow, options: LaunchOptions, *, source_waits_fo
     """Load the first model and open the first source (both in the background).
 
     ``source_waits_for_model`` (what ``python -m desktop`` does) opens the source only once the model
-    is ready or has failed: torch loads with the first model (5-7 s on a laptop CPU), and a video
+    is ready or has failed: the first model takes 0.3 s on a CPU that ran it before (``detector.onnx_cache``)
+    but 5-7 s where torch must load (a GPU, or the model's first run on a laptop CPU), and a video
     playing meanwhile would show its first seconds without boxes, slow the load down by a second
     on two cores, and make --exit-after-frames count frames that never went through the model.
     """
