@@ -7,6 +7,7 @@ answers without it, so a machine with no GPU can start on ONNX Runtime alone.
 from __future__ import annotations
 
 import ctypes
+import importlib.metadata
 import os
 import sys
 from typing import TYPE_CHECKING
@@ -23,9 +24,20 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 _GPU_DRIVER_LIBRARIES = ("nvcuda.dll",) if os.name == "nt" else ("libcuda.so.1", "libcuda.so", "libamdhip64.so")
 
 
+def _torch_is_cpu_only_build() -> bool:
+    """PyTorch's CPU-only wheels (what release bundles use) carry "+cpu" in their version."""
+    try:
+        return importlib.metadata.version("torch").endswith("+cpu")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+
+
 def gpu_may_be_present() -> bool:
-    """False only when torch certainly has no GPU here: no GPU driver library loads, and this is not a Mac
-    (Apple's MPS needs none). Costs milliseconds where importing torch to ask costs seconds."""
+    """False only when torch certainly has no GPU here: a CPU-only torch build, or no GPU driver library
+    loads and this is not a Mac (Apple's MPS needs none). Costs milliseconds where importing torch to ask
+    costs seconds."""
+    if _torch_is_cpu_only_build():
+        return False
     if sys.platform == "darwin":
         return True
     for name in _GPU_DRIVER_LIBRARIES:

@@ -14,6 +14,7 @@ time, never a run.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -89,6 +90,11 @@ def write(spec: ModelSpec, data: bytes) -> None:
             raise
     except OSError as exc:
         log.warning("cannot keep the ONNX export in %s (the next start exports again): %s", path.parent, exc)
+        return
+    for older in path.parent.glob(f"{spec.name}-*.onnx"):  # the same model's exports of older weights
+        if older != path and len(older.stem) == len(path.stem):
+            with contextlib.suppress(OSError):
+                older.unlink()
 
 
 def forget(spec: ModelSpec) -> None:

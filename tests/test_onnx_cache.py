@@ -70,12 +70,16 @@ def test_a_second_cpu_start_runs_from_the_kept_export_without_torch(vtest_path, 
 def test_a_gpu_driver_or_a_mac_sends_auto_to_torch(monkeypatch):
     """Only a machine where torch certainly has no GPU skips it: any GPU driver library means "ask torch"."""
     monkeypatch.setattr(device_module.sys, "platform", "linux")
+    monkeypatch.setattr(device_module, "_torch_is_cpu_only_build", lambda: False)
     monkeypatch.setattr(device_module, "_GPU_DRIVER_LIBRARIES", ("libnothing-here.so.7",))
     assert device_module.runs_on_cpu("auto") and device_module.runs_on_cpu("CPU")
     assert not device_module.runs_on_cpu("cuda") and not device_module.runs_on_cpu("mps")
     monkeypatch.setattr(device_module, "_GPU_DRIVER_LIBRARIES", ("libnothing-here.so.7", "libc.so.6"))
     assert not device_module.runs_on_cpu("auto")
     assert device_module.runs_on_cpu("cpu")
+    monkeypatch.setattr(device_module, "_torch_is_cpu_only_build", lambda: True)  # a driver, but torch can't use it
+    assert device_module.runs_on_cpu("auto")
+    monkeypatch.setattr(device_module, "_torch_is_cpu_only_build", lambda: False)
     monkeypatch.setattr(device_module.sys, "platform", "darwin")  # Apple's MPS needs no driver library
     monkeypatch.setattr(device_module, "_GPU_DRIVER_LIBRARIES", ())
     assert not device_module.runs_on_cpu("auto")
@@ -133,7 +137,7 @@ def test_new_weights_under_the_same_name_are_exported_again(own_cache, models, t
     new_path = onnx_cache.cache_path(resolve_manifest("test-small", models_dir=models))
     assert new_path != old_path
     load_predictor("test-small", models_dir=models, device="cpu")  # exports the new weights and keeps them
-    assert new_path.is_file()
+    assert new_path.is_file() and not old_path.exists()  # one export per model name: the cache does not grow
     from_cache = _run(load_predictor("test-small", models_dir=models, device="cpu"), _frames())
     fresh = _run(Predictor(load_model("test-small", models_dir=models), device="cpu"), _frames())
     _assert_equal(fresh, from_cache)
