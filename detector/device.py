@@ -33,13 +33,15 @@ def _torch_is_cpu_only_build() -> bool:
 
 
 def gpu_may_be_present() -> bool:
-    """False only when torch certainly has no GPU here: a CPU-only torch build, or no GPU driver library
-    loads and this is not a Mac (Apple's MPS needs none). Costs milliseconds where importing torch to ask
-    costs seconds."""
+    """False only when torch certainly has no GPU here: a CPU-only torch build, GPUs hidden with
+    ``CUDA_VISIBLE_DEVICES=""`` (as --cpu-only bundles do), or no GPU driver library loads; a Mac always
+    may (Apple's MPS needs no driver). Costs milliseconds where importing torch to ask costs seconds."""
     if _torch_is_cpu_only_build():
         return False
     if sys.platform == "darwin":
         return True
+    if os.environ.get("CUDA_VISIBLE_DEVICES", "unset").strip() in ("", "-1"):
+        return False
     for name in _GPU_DRIVER_LIBRARIES:
         try:
             ctypes.CDLL(name)

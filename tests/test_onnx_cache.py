@@ -71,6 +71,7 @@ def test_a_gpu_driver_or_a_mac_sends_auto_to_torch(monkeypatch):
     """Only a machine where torch certainly has no GPU skips it: any GPU driver library means "ask torch"."""
     monkeypatch.setattr(device_module.sys, "platform", "linux")
     monkeypatch.setattr(device_module, "_torch_is_cpu_only_build", lambda: False)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     monkeypatch.setattr(device_module, "_GPU_DRIVER_LIBRARIES", ("libnothing-here.so.7",))
     assert device_module.runs_on_cpu("auto") and device_module.runs_on_cpu("CPU")
     assert not device_module.runs_on_cpu("cuda") and not device_module.runs_on_cpu("mps")
@@ -80,6 +81,10 @@ def test_a_gpu_driver_or_a_mac_sends_auto_to_torch(monkeypatch):
     monkeypatch.setattr(device_module, "_torch_is_cpu_only_build", lambda: True)  # a driver, but torch can't use it
     assert device_module.runs_on_cpu("auto")
     monkeypatch.setattr(device_module, "_torch_is_cpu_only_build", lambda: False)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # GPUs hidden, as a --cpu-only bundle does
+    assert device_module.runs_on_cpu("auto")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    assert not device_module.runs_on_cpu("auto")
     monkeypatch.setattr(device_module.sys, "platform", "darwin")  # Apple's MPS needs no driver library
     monkeypatch.setattr(device_module, "_GPU_DRIVER_LIBRARIES", ())
     assert not device_module.runs_on_cpu("auto")
