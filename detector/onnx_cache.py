@@ -112,6 +112,5 @@ def export_and_keep(model: LoadedModel) -> bytes:
     from .export import onnx_bytes
 
     data = onnx_bytes(model)
-    if model.network is not None:
-        write(model.spec, data)
+    write(model.spec, data)
     return data
