@@ -14,6 +14,8 @@ $(BIN)/.installed: pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install $(TORCH_SPEC)
 	$(BIN)/python -m pip install -e ".[test,package]"
+	@# Export the models to ONNX now, so the app's first start on a CPU needs no PyTorch (an optimisation only)
+	-$(BIN)/python -m detector cache --warm > /dev/null
 	touch $@
 
 setup: $(BIN)/.installed

@@ -31,7 +31,7 @@ EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 
 DEFAULT_MODEL = "yolo-mnv3-small"
 DEFAULT_BENCH_FRAMES = 200
-COMMANDS = ("info", "predict", "val", "bench", "export", "train")
+COMMANDS = ("info", "predict", "val", "bench", "export", "cache", "train")
 DEVICE_NAMES = ("auto", "cpu", "cuda", "mps")
 DEBUG_ENV = "LIVEDET_DEBUG"
 
@@ -470,6 +470,38 @@ def cmd_export(args) -> dict:
     }
 
 
+def cmd_cache(args) -> dict:
+    """Where exports are kept, and which models a CPU can start without PyTorch; --warm and --clear act on it."""
+    from . import onnx_cache
+    from .zoo import default_models_dir, list_models
+
+    removed = onnx_cache.clear() if args.clear else 0
+    if args.clear:
+        _say(f"removed {removed} kept export(s) from {onnx_cache.cache_dir()}")
+    models_dir = Path(args.models_dir) if args.models_dir else default_models_dir()
+    kept = []
+    for spec in list_models(models_dir):
+        if not spec.weights_available:
+            continue
+        state = onnx_cache.warm(spec) if args.warm else onnx_cache.status(spec)
+        if args.warm and state.path is None:
+            _say(f"  {spec.name}: could not keep its export (see the warning above)")
+        kept.append(state)
+    _say(f"exports kept in {onnx_cache.cache_dir()}:")
+    for state in kept:
+        where = "none: its first CPU start exports it (PyTorch)" if state.path is None else str(state.path)
+        _say(f"  {state.model:<24} {'exported now' if state.exported_now else '':<13} {where}")
+    if not kept:
+        _say(f"  (no model with weights in {models_dir})")
+    return {
+        "command": "cache",
+        "cache_dir": str(onnx_cache.cache_dir()),
+        "models_dir": str(models_dir),
+        "models": [state.summary() for state in kept],
+        "removed": removed,
+    }
+
+
 # -- parser ------------------------------------------------------------------------------------------------
 def _model_options(parser: argparse.ArgumentParser, *, device: bool = True, imgsz_help: str = "") -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL,
@@ -585,6 +617,13 @@ def build_parser(*, load_train: bool = False) -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("onnx",), default="onnx", help="export format (onnx)")
     export.add_argument("--output", default=None, help="file to write (default MODEL.onnx)")
     export.set_defaults(handler=cmd_export)
+
+    cache = sub.add_parser("cache", help="ONNX exports kept for CPU starts without PyTorch (--warm, --clear)")
+    cache.add_argument("--models-dir", default=None, help="folder of model manifests")
+    cache.add_argument("--warm", action="store_true",
+                       help="export every model that has no kept export yet, so its first CPU start is quick")
+    cache.add_argument("--clear", action="store_true", help="remove every kept export first")
+    cache.set_defaults(handler=cmd_cache)
 
     _train_parser(sub, load=load_train)
     return parser

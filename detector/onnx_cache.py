@@ -4,7 +4,10 @@ On a CPU the predictor runs ONNX Runtime on a graph exported from the torch
 network. Importing torch, building the network and exporting it take seconds
 and about a gigabyte of memory; reading the exported graph back takes
 milliseconds. So the first CPU run of a model keeps its export here, and later
-runs start from it (``detector.predictor.load_predictor``).
+runs start from it (``detector.predictor.load_predictor``). So that even the
+first start is quick, ``warm`` exports ahead of time (``python -m detector cache
+--warm``, which ``make`` runs at set-up), and an app bundle ships its models'
+exports in ``exports/`` beside the manifests, read when the user's cache has none.
 
 The key covers what the graph depends on: the weights' sha256, the
 architecture, the number of classes and ``EXPORT_FORMAT``. A changed weights
@@ -19,8 +22,10 @@ import hashlib
 import json
 import logging
 import os
+import re
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,6 +38,8 @@ log = logging.getLogger(__name__)
 
 CACHE_DIR_ENV = "LIVEDET_CACHE_DIR"
 EXPORT_FORMAT = 1  # bump when ``detector.export`` changes what it writes
+_KEPT_NAME = re.compile(r".+-[0-9a-f]{20}\.onnx(.+\.tmp)?")  # what ``write`` names its files (and temp files)
+SHIPPED_EXPORTS = "exports"  # folder beside the manifests holding exports made when the app was built
 
 
 def cache_dir() -> Path:
@@ -60,14 +67,28 @@ def cache_path(spec: ModelSpec) -> Path | None:
     return cache_dir() / f"{spec.name}-{key}.onnx"
 
 
-def read(spec: ModelSpec) -> bytes | None:
+def shipped_path(spec: ModelSpec) -> Path | None:
+    """Where an export made at build time would lie: ``exports/`` beside the manifest, under the same key."""
     path = cache_path(spec)
+    if path is None or spec.manifest_path is None:
+        return None
+    return spec.manifest_path.parent / SHIPPED_EXPORTS / path.name
+
+
+def find(spec: ModelSpec) -> Path | None:
+    """The export to start ``spec`` from: the user's cache first, then the one shipped with the app."""
+    for path in (cache_path(spec), shipped_path(spec)):
+        if path is not None and path.is_file():
+            return path
+    return None
+
+
+def read(spec: ModelSpec) -> bytes | None:
+    path = find(spec)
     if path is None:
         return None
     try:
         return path.read_bytes()
-    except FileNotFoundError:
-        return None
     except OSError as exc:
         log.warning("cannot read the cached export %s: %s", path, exc)
         return None
@@ -114,3 +135,55 @@ def export_and_keep(model: LoadedModel) -> bytes:
     data = onnx_bytes(model)
     write(model.spec, data)
     return data
+
+
+@dataclass(frozen=True)
+class KeptExport:
+    """One model's state in the cache, as ``python -m detector cache`` reports it."""
+
+    model: str
+    path: Path | None  # the export a CPU start would use; None when it would export first
+    bytes: int
+    exported_now: bool = False
+
+    def summary(self) -> dict:
+        return {"model": self.model, "path": str(self.path) if self.path else None, "bytes": self.bytes,
+                "exported_now": self.exported_now}
+
+
+def status(spec: ModelSpec) -> KeptExport:
+    path = find(spec)
+    try:
+        size = path.stat().st_size if path is not None else 0
+    except OSError:
+        path, size = None, 0
+    return KeptExport(spec.name, path, size)
+
+
+def warm(spec: ModelSpec) -> KeptExport:
+    """Export ``spec`` into the cache unless an export for these exact weights is already there (torch)."""
+    kept = status(spec)
+    if kept.path is not None:
+        return kept
+    from .loader import load_model
+
+    data = export_and_keep(load_model(spec.manifest_path))
+    path = cache_path(spec)
+    if path is None or not path.is_file():  # the cache could not be written; the warning said why
+        return KeptExport(spec.name, None, 0)
+    return KeptExport(spec.name, path, len(data), exported_now=True)
+
+
+def clear() -> int:
+    """Remove every export kept in the user's cache (never the ones shipped with the app); returns how many."""
+    folder = cache_dir()
+    removed = 0
+    for path in folder.glob("*.onnx*"):
+        if not _KEPT_NAME.fullmatch(path.name):  # $LIVEDET_CACHE_DIR may point at a folder of the user's own
+            continue
+        try:
+            path.unlink()
+            removed += 1
+        except OSError as exc:
+            log.warning("cannot remove %s: %s", path, exc)
+    return removed

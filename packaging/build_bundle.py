@@ -20,6 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "packaging" / "livedet.spec"
+MODELS = ROOT / "assets" / "models"
 
 
 def folder_bytes(path: Path) -> int:
@@ -33,6 +34,17 @@ def folder_bytes(path: Path) -> int:
 def cuda_torch() -> bool:
     spec = importlib.util.find_spec("torch")
     return spec is not None and any((Path(spec.origin).parent / "lib").glob("*torch_cuda*"))
+
+
+def export_models(folder: Path) -> bool:
+    """Export the shipped models to ONNX into ``folder``, which the bundle carries beside them: a CPU
+    then runs a model from its first start without importing PyTorch (detector.onnx_cache)."""
+    env = {**os.environ, "LIVEDET_CACHE_DIR": str(folder)}
+    command = [sys.executable, "-m", "detector", "cache", "--clear", "--warm", "--models-dir", str(MODELS)]
+    result = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    if result.returncode != 0:
+        print("error: exporting the models to ONNX failed (see above)", file=sys.stderr)
+    return result.returncode == 0
 
 
 def bundle_executable(dist: Path) -> Path:
@@ -55,11 +67,15 @@ def main(argv: list[str] | None = None) -> int:
         print("note: this torch is a CUDA build, so the bundle will hold several GB of CUDA libraries;\n"
               "      use --cpu-only, or the CPU-only torch wheel (README, Packaging), for a small one")
 
-    command = [sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN",
-               "--distpath", str(args.dist), "--workpath", str(args.work), str(SPEC)]
-    if args.cpu_only:
-        command += ["--", "--cpu-only"]
     started = time.monotonic()
+    exports = args.work / "exports"
+    if not export_models(exports):
+        return 1
+    command = [sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN",
+               "--distpath", str(args.dist), "--workpath", str(args.work), str(SPEC),
+               "--", "--exports", str(exports)]
+    if args.cpu_only:
+        command += ["--cpu-only"]
     result = subprocess.run(command, cwd=ROOT)
     if result.returncode != 0:
         return result.returncode

@@ -67,6 +67,23 @@ def test_a_second_cpu_start_runs_from_the_kept_export_without_torch(vtest_path, 
     _assert_same_detections(first["found"], second["found"])
 
 
+def test_after_cache_warm_even_the_first_cpu_start_skips_torch(vtest_path, tmp_path):
+    """What ``make`` runs at set-up: the app's very first start is then as quick as any later one."""
+    cache = tmp_path / "cache"
+    env = {**os.environ, onnx_cache.CACHE_DIR_ENV: str(cache), "PYTHONPATH": str(REPO_ROOT)}
+    env.pop("LIVEDET_MODELS_DIR", None)
+    result = subprocess.run([sys.executable, "-m", "detector", "cache", "--warm"], cwd=REPO_ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    small = next(m for m in summary["models"] if m["model"] == "yolo-mnv3-small")
+    assert small["exported_now"] and Path(small["path"]).parent == cache
+    first = _start(vtest_path, cache)
+    assert not first["torch_loaded"], "the first start after cache --warm imported torch"
+    assert first["label"] == "cpu (onnxruntime)"
+    assert sum(len(f["labels"]) for f in first["found"]) >= 20  # and it finds the people in the street
+
+
 def test_a_gpu_driver_or_a_mac_sends_auto_to_torch(monkeypatch):
     """Only a machine where torch certainly has no GPU skips it: any GPU driver library means "ask torch"."""
     monkeypatch.setattr(device_module.sys, "platform", "linux")
@@ -157,3 +174,52 @@ def test_a_cache_that_cannot_be_written_costs_only_time(monkeypatch, models, unw
     assert not list(unwritable_folder.glob("**/*.onnx"))
     _assert_equal(_run(Predictor(load_model("test-small", models_dir=models), device="cpu"), _frames()),
                   _run(predictor, _frames()))
+
+
+def test_an_export_shipped_beside_the_manifests_starts_the_model_when_the_user_cache_is_empty(own_cache, models,
+                                                                                              monkeypatch):
+    """An app bundle carries its models' exports (packaging/build_bundle.py): its first start exports nothing."""
+    spec = resolve_manifest("test-small", models_dir=models)
+    monkeypatch.setenv(onnx_cache.CACHE_DIR_ENV, str(models / onnx_cache.SHIPPED_EXPORTS))  # as the bundle build does
+    assert onnx_cache.warm(spec).exported_now
+    monkeypatch.setenv(onnx_cache.CACHE_DIR_ENV, str(own_cache))
+    shipped = onnx_cache.shipped_path(spec)
+    assert shipped.is_file() and onnx_cache.find(spec) == shipped
+    predictor = load_predictor("test-small", models_dir=models, device="cpu")
+    assert predictor.device_label == "cpu (onnxruntime)"
+    found = _run(predictor, _frames())
+    assert not own_cache.exists() or not list(own_cache.iterdir())  # nothing exported: it ran from the shipped one
+    _assert_equal(_run(Predictor(load_model("test-small", models_dir=models), device="cpu"), _frames()), found)
+
+
+def test_a_damaged_shipped_export_is_left_alone_and_the_user_cache_takes_over(own_cache, models, monkeypatch, caplog):
+    spec = resolve_manifest("test-small", models_dir=models)
+    shipped = onnx_cache.shipped_path(spec)
+    shipped.parent.mkdir(parents=True)
+    shipped.write_bytes(b"damaged on the way")
+    with caplog.at_level(logging.WARNING, logger="detector.predictor"):
+        predictor = load_predictor("test-small", models_dir=models, device="cpu")
+    assert "unusable" in caplog.text
+    assert len(_run(predictor, _frames())[0]) > 0
+    assert onnx_cache.find(spec) == onnx_cache.cache_path(spec)  # the user's cache now comes first
+    assert shipped.read_bytes() == b"damaged on the way"  # the app's own files are never written to
+    assert load_predictor("test-small", models_dir=models, device="cpu").device_label == "cpu (onnxruntime)"
+
+
+def test_cache_command_lists_warms_and_clears_only_its_own_files(own_cache, models, capsys):
+    from detector.cli import main
+
+    def cache(*flags: str) -> dict:
+        assert main(["cache", "--models-dir", str(models), *flags]) == 0
+        return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+    assert [m["path"] for m in cache()["models"]] == [None, None]  # nothing kept yet: both would export first
+    warmed = cache("--warm")["models"]
+    assert [m["exported_now"] for m in warmed] == [True, True]
+    assert all(Path(m["path"]).is_file() and m["bytes"] > 100_000 for m in warmed)
+    assert [m["exported_now"] for m in cache("--warm")["models"]] == [False, False]  # kept: not exported twice
+    users_own = own_cache / "my-model.onnx"  # $LIVEDET_CACHE_DIR may be a folder the user also keeps files in
+    users_own.write_bytes(b"mine")
+    cleared = cache("--clear")
+    assert cleared["removed"] == 2 and [m["path"] for m in cleared["models"]] == [None, None]
+    assert users_own.read_bytes() == b"mine"

@@ -49,7 +49,8 @@ def test_bundle_plays_video_offscreen_and_records_h264(vtest_path, bundle, tmp_p
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8", "QT_QPA_PLATFORM": "offscreen"}
     from detector.zoo import list_models
 
-    if not any(spec.weights_available for spec in list_models(REPO / "assets" / "models")):
+    shipped = [spec.name for spec in list_models(REPO / "assets" / "models") if spec.weights_available]
+    if not shipped:
         # No trained weights ship yet: untrained models exercise the same loading and drawing.
         env["LIVEDET_MODELS_DIR"] = str(request.getfixturevalue("random_models_dir"))
     started = time.monotonic()
@@ -68,6 +69,10 @@ def test_bundle_plays_video_offscreen_and_records_h264(vtest_path, bundle, tmp_p
         frames += 1
     capture.release()
     assert fourcc in ("avc1", "h264") and frames >= 50, (fourcc, frames)
+    if shipped:  # the bundle carries each model's ONNX export, so its first start on a CPU exported nothing
+        exports = sorted(p.name for p in bundle.parent.rglob("assets/models/exports/*.onnx"))
+        assert sorted(name.rsplit("-", 1)[0] for name in exports) == sorted(shipped), exports
+        assert not list((tmp_path / ".cache").rglob("*.onnx")), "the bundle exported a model it ships an export of"
 
 
 def test_cpu_only_bundle_leaves_out_gpu_only_libraries(bundle):
