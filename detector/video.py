@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 import struct
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -172,6 +174,8 @@ _CODECS = {".mp4": ["avc1", "mp4v"], ".m4v": ["avc1", "mp4v"], ".mov": ["avc1", 
 # containers written as fragmented MP4 (see VideoWriter); AVI and MKV need no index to play, so OpenCV writes them as is
 _FRAGMENTED_SUFFIXES = {".mp4", ".m4v", ".mov"}
 SEGMENT_SECONDS = 1.0  # the most a killed recording loses
+_SEGMENT_TAG = ".segment"  # hidden segment files are named .NAME.PID.segment.EXT
+_SEGMENT_NAME = re.compile(r"\..+\.(?P<pid>\d+)\.segment\.\w+")
 
 
 class _OpenCvSegment:
@@ -214,8 +218,9 @@ class VideoWriter:
     PyAV is missing), and each finished segment's frames are appended to the user's
     file as one fragment, without re-encoding. The user gets one ``.mp4`` rather than
     numbered parts to stitch together; a kill loses at most the segment being encoded
-    (and may leave OpenCV's hidden file behind), and a write error such as a full disk
-    leaves the file ending at its last whole fragment.
+    (and may leave OpenCV's hidden file behind, which the next recording into that
+    folder removes), and a write error such as a full disk leaves the file ending at
+    its last whole fragment.
 
     ``path`` is where the video actually went (the fallback changes the suffix).
     ``frames_written`` counts the frames handed to ``write``; after a write error,
@@ -271,7 +276,9 @@ class VideoWriter:
     # -- fragmented MP4 ---------------------------------------------------------------------
     def _open_fragmented(self, file, target: Path, codec: str) -> None:
         """Start the first segment's encoder; on success ``file`` becomes the user's file, else it is removed."""
-        self._segment_path = target.with_name(f".{target.name}.segment{target.suffix}")
+        # The process id lets a later writer tell a live writer's segment from one a kill left behind.
+        self._segment_path = target.with_name(f".{target.name}.{os.getpid()}{_SEGMENT_TAG}{target.suffix}")
+        _remove_orphaned_segments(target.parent)
         self._codec = codec
         self._fragments = FragmentedMp4(file)
         self._segment_count = 0  # frames in the segment being encoded
@@ -408,6 +415,32 @@ class VideoWriter:
         except OutputError:
             if exc_type is None:
                 raise  # otherwise the error already on its way out says more
+
+
+def _remove_orphaned_segments(folder: Path) -> None:
+    """Delete the hidden segment files that killed writers left in ``folder`` (each at most 1 s of
+    unfinished video, which nothing can play): those whose process is gone."""
+    for path in folder.glob(f".*{_SEGMENT_TAG}.*"):
+        match = _SEGMENT_NAME.fullmatch(path.name)
+        if match and not _process_alive(int(match["pid"])):
+            _remove(path)
+
+
+def _process_alive(pid: int) -> bool:
+    """True unless ``pid`` certainly names no running process (a reused id only keeps a file longer)."""
+    if pid == os.getpid():
+        return True
+    if sys.platform == "win32":
+        # os.kill would terminate the process there. Windows refuses to delete a file another
+        # process has open, so an attempt on a live writer's segment fails harmlessly.
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists but belongs to someone else, or cannot be asked
+        return True
+    return True
 
 
 def _remove(path: Path) -> None:

@@ -190,6 +190,29 @@ def test_a_killed_recording_plays_up_to_the_last_second(tmp_path, mp4_codec):
     assert_first_frames(target, 60)
 
 
+def test_the_next_recording_removes_what_a_killed_one_left_hidden_but_not_a_live_ones(tmp_path, mp4_codec):
+    """mp4v encodes each segment in a hidden file; a kill leaves it behind, unplayable and unseen."""
+    code = KILLED_WRITER.format(root=str(REPO_ROOT), tests=str(REPO_ROOT / "tests"), setup=without_pyav("mp4v"),
+                                target=str(tmp_path / "killed.mp4"), frames=15)
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60).returncode == -signal.SIGKILL
+    orphaned = [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert len(orphaned) == 1 and orphaned[0].stat().st_size > 0  # the half-encoded second segment
+    live_writer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:  # a segment another running LiveDet is still encoding
+        in_use = tmp_path / f".other.mp4.{live_writer.pid}.segment.mp4"
+        in_use.write_bytes(b"still being written")
+        with VideoWriter(tmp_path / "next.mp4", FPS, SIZE) as writer:
+            for i in range(12):
+                writer.write(frame(i))
+        assert not orphaned[0].exists()
+        assert in_use.read_bytes() == b"still being written"
+    finally:
+        live_writer.kill()
+        live_writer.wait()
+    assert_first_frames(tmp_path / "next.mp4", 12)
+    assert_first_frames(tmp_path / "killed.mp4", 10)  # what was recorded before the kill is kept
+
+
 class WriteLog:
     """The user's file, with every write logged as (offset, bytes), to rebuild it as it was at any moment."""
 
