@@ -3,7 +3,7 @@
 Both take and return host NumPy arrays. ``OnnxEngine`` runs ONNX Runtime,
 which on a laptop CPU is several times faster than eager PyTorch for this
 depthwise-heavy network, and needs no torch when its graph comes from a file
-or the export cache. ``detector.torch_engine.TorchEngine`` runs on
+or the export cache (``detector.onnx_cache``). ``detector.torch_engine.TorchEngine`` runs on
 CUDA/MPS/CPU (fp16 and channels_last on CUDA); it is imported only when chosen.
 """
 
@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from . import onnx_cache
 from .errors import ModelError
 from .loader import LoadedModel
 
@@ -56,7 +55,12 @@ class OnnxEngine:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if threads:
             options.intra_op_num_threads = threads
-        data = model.onnx_bytes if model.onnx_bytes is not None else onnx_cache.export_and_keep(model)
+        if model.onnx_bytes is not None:
+            data = model.onnx_bytes
+        else:  # exported in memory: keeping exports on disk is load_predictor's job, not the engine's
+            from .export import onnx_bytes
+
+            data = onnx_bytes(model)
         try:
             self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types

@@ -1,13 +1,15 @@
 """Frame in, detections out: the one inference entry point shared by the CLI and the GUI.
 
 ``Predictor`` owns the device, precision and backend choice, warms up, and
-times each stage. It neither draws nor reads or writes files.
+times each stage. It neither draws nor reads or writes files (``load_predictor``
+keeps ONNX exports on disk; ``Predictor`` itself only takes what it is given).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -211,10 +213,12 @@ def load_predictor(
     """``Predictor(load_model(name_or_path), device=..., backend=...)``, started without torch where it can be.
 
     On a machine where the CPU will run the model anyway (no GPU driver, or
-    ``device="cpu"``), a manifest model whose ONNX export was kept by an earlier
-    run (``detector.onnx_cache``) goes straight to ONNX Runtime: no torch import,
-    no network build, no export. A cached graph that fails to load or to run is
-    dropped and exported again. ``options`` go to ``Predictor``.
+    ``device="cpu"``), a manifest model whose ONNX export is kept
+    (``detector.onnx_cache``) goes straight to ONNX Runtime: no torch import, no
+    network build, no export. A kept graph that fails to load or to run is
+    dropped and exported again. A manifest model that ONNX Runtime will run but
+    that has no kept export yet is exported now and kept for the next start.
+    ``options`` go to ``Predictor``.
     """
     if backend in ("auto", "onnxruntime") and runs_on_cpu(device) and onnxruntime_available():
         spec = resolve_manifest(name_or_path, models_dir=models_dir)
@@ -225,4 +229,14 @@ def load_predictor(
             except ModelError as exc:
                 log.warning("the cached export of %s is unusable (%s); exporting it again", spec.name, exc)
                 onnx_cache.forget(spec)
-    return Predictor(load_model(name_or_path, models_dir=models_dir), device=device, backend=backend, **options)
+    model = load_model(name_or_path, models_dir=models_dir)
+    if model.network is not None and onnx_cache.cache_path(model.spec) is not None and _runs_in_onnxruntime(device, backend):
+        model = replace(model, onnx_bytes=onnx_cache.export_and_keep(model))
+    return Predictor(model, device=device, backend=backend, **options)
+
+
+def _runs_in_onnxruntime(device: str, backend: str) -> bool:
+    """Whether ``make_engine`` will pick ONNX Runtime for a torch network (torch is imported by now)."""
+    if backend == "onnxruntime":
+        return True
+    return backend == "auto" and onnxruntime_available() and select_device(device).type == "cpu"

@@ -135,8 +135,15 @@ def _assert_equal(a, b) -> None:
         np.testing.assert_allclose(x.boxes, y.boxes, atol=1e-3)
 
 
+def test_a_predictor_itself_writes_no_file_only_load_predictor_keeps_the_export(own_cache, models):
+    Predictor(load_model("test-small", models_dir=models), device="cpu")  # ONNX Runtime, exported in memory
+    assert not own_cache.exists()
+    load_predictor("test-small", models_dir=models, device="cpu")
+    assert [p.suffix for p in own_cache.iterdir()] == [".onnx"]
+
+
 def test_a_damaged_kept_export_is_replaced_and_the_model_still_runs(own_cache, models, caplog):
-    reference = _run(Predictor(load_model("test-small", models_dir=models), device="cpu"), _frames())
+    reference = _run(load_predictor("test-small", models_dir=models, device="cpu"), _frames())
     path = onnx_cache.cache_path(resolve_manifest("test-small", models_dir=models))
     assert path.is_file()  # that load kept its export
     path.write_bytes(b"not an onnx graph")
