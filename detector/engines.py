@@ -104,15 +104,20 @@ def onnxruntime_available() -> bool:
     return True
 
 
-def make_engine(model: LoadedModel, device: torch.device | None, *, backend: str = "auto",
-                half: bool | None = None) -> Engine:
+def uses_onnxruntime(model: LoadedModel, device: torch.device | None, backend: str = "auto") -> bool:
     """``auto``: ONNX Runtime on the CPU when installed (always for an ONNX model, whose ``device`` is None),
     else torch on ``device``."""
     if backend not in ("auto", "torch", "onnxruntime"):
         raise ValueError(f"unknown backend {backend!r}")
     if model.network is None or backend == "onnxruntime":
-        return OnnxEngine(model)
-    if backend == "auto" and device is not None and device.type == "cpu" and onnxruntime_available():
+        return True
+    return backend == "auto" and device is not None and device.type == "cpu" and onnxruntime_available()
+
+
+def make_engine(model: LoadedModel, device: torch.device | None, *, backend: str = "auto",
+                half: bool | None = None) -> Engine:
+    """The engine ``uses_onnxruntime`` picks."""
+    if uses_onnxruntime(model, device, backend):
         return OnnxEngine(model)
     from .torch_engine import TorchEngine
 

@@ -153,11 +153,6 @@ def load_model(name_or_path: str | Path, *, models_dir: str | Path | None = None
         if not path.is_file():
             raise ModelError(f"ONNX file not found: {path}")
         return _load_onnx(path)
-    if path.suffix in (".yaml", ".yml"):
-        if not path.is_file():
-            raise ModelError(f"manifest not found: {path}")
-        spec = read_manifest(path)
-        return LoadedModel(spec=spec, network=_network_from_spec(spec, verify_weights(spec)))
     if path.suffix in (".safetensors", ".pt", ".pth"):
         from .checkpoint import load_state_into, read_weights
 
@@ -168,8 +163,8 @@ def load_model(name_or_path: str | Path, *, models_dir: str | Path | None = None
         network = _build(spec.config, path.name)
         load_state_into(network, state, path.name)
         return LoadedModel(spec=spec, network=network.eval())
-    spec = find_model(text, models_dir)
-    return LoadedModel(spec=spec, network=_network_from_spec(spec, verify_weights(spec)))
+    spec = resolve_manifest(text, models_dir=models_dir)  # a zoo name or a .yaml manifest
+    return LoadedModel(spec=spec, network=_network_from_spec(spec, spec.weights_path))
 
 
 def resolve_manifest(name_or_path: str | Path, *, models_dir: str | Path | None = None) -> ModelSpec | None:

@@ -18,7 +18,7 @@ import numpy as np
 from . import onnx_cache
 from .defaults import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET
 from .device import runs_on_cpu, select_device
-from .engines import Engine, make_engine, onnxruntime_available
+from .engines import Engine, make_engine, onnxruntime_available, uses_onnxruntime
 from .errors import LiveDetError, ModelError
 from .loader import LoadedModel, load_model, resolve_manifest
 from .ops.postprocess import (
@@ -230,13 +230,7 @@ def load_predictor(
                 log.warning("the cached export of %s is unusable (%s); exporting it again", spec.name, exc)
                 onnx_cache.forget(spec)
     model = load_model(name_or_path, models_dir=models_dir)
-    if model.network is not None and onnx_cache.cache_path(model.spec) is not None and _runs_in_onnxruntime(device, backend):
+    if (model.network is not None and onnx_cache.cache_path(model.spec) is not None
+            and uses_onnxruntime(model, select_device(device), backend)):
         model = replace(model, onnx_bytes=onnx_cache.export_and_keep(model))
     return Predictor(model, device=device, backend=backend, **options)
-
-
-def _runs_in_onnxruntime(device: str, backend: str) -> bool:
-    """Whether ``make_engine`` will pick ONNX Runtime for a torch network (torch is imported by now)."""
-    if backend == "onnxruntime":
-        return True
-    return backend == "auto" and onnxruntime_available() and select_device(device).type == "cpu"
