@@ -38,6 +38,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def _check_gpu_only_options(device_type: str, *, half: bool | None, cuda_graph: bool | None) -> None:
+    if half and device_type == "cpu":
+        raise LiveDetError("fp16 (--half) needs a GPU; on the CPU LiveDet runs fp32")
+    if cuda_graph and device_type != "cuda":
+        raise LiveDetError(f"CUDA graphs (--cuda-graph) need a CUDA GPU, but the device is {device_type}")
+
+
 class Predictor:
     """Runs one model on BGR uint8 frames of any size.
 
@@ -70,10 +77,7 @@ class Predictor:
         self.rect = rect
         torch_device = select_device(device) if model.network is not None else None  # an ONNX graph runs on the CPU
         device_type = torch_device.type if torch_device is not None else "cpu"
-        if half and device_type == "cpu":
-            raise LiveDetError("fp16 (--half) needs a GPU; on the CPU LiveDet runs fp32")
-        if cuda_graph and device_type != "cuda":
-            raise LiveDetError(f"CUDA graphs (--cuda-graph) need a CUDA GPU, but the device is {device_type}")
+        _check_gpu_only_options(device_type, half=half, cuda_graph=cuda_graph)
         self.engine: Engine = make_engine(model, torch_device, backend=backend, half=half)
         self.device: str = self.engine.device  # "cpu", "cuda:0", "mps"
         self.fast_path: FastPath | None = None
@@ -220,6 +224,8 @@ def load_predictor(
     that has no kept export yet is exported now and kept for the next start.
     ``options`` go to ``Predictor``.
     """
+    if runs_on_cpu(device):  # refuse GPU-only options before a slow load or export, not after
+        _check_gpu_only_options("cpu", half=options.get("half"), cuda_graph=options.get("cuda_graph"))
     if backend in ("auto", "onnxruntime") and runs_on_cpu(device) and onnxruntime_available():
         spec = resolve_manifest(name_or_path, models_dir=models_dir)
         data = onnx_cache.read(spec) if spec is not None else None

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from detector import load_model, load_predictor, Predictor
+from detector.errors import LiveDetError
 from detector import device as device_module
 from detector import onnx_cache
 from detector.loader import resolve_manifest
@@ -230,3 +231,10 @@ def test_cache_command_lists_warms_and_clears_only_its_own_files(own_cache, mode
     cleared = cache("--clear")
     assert cleared["removed"] == 2 and [m["path"] for m in cleared["models"]] == [None, None]
     assert users_own.read_bytes() == b"mine"
+
+
+@pytest.mark.parametrize("option", ["half", "cuda_graph"])
+def test_a_gpu_only_option_on_the_cpu_is_refused_before_any_export(own_cache, models, option):
+    with pytest.raises(LiveDetError, match="GPU"):
+        load_predictor("test-small", models_dir=models, device="cpu", **{option: True})
+    assert not own_cache.exists()  # refused up front: no network built, no export written
