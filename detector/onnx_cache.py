@@ -11,7 +11,8 @@ exports in ``exports/`` beside the manifests, read when the user's cache has non
 
 The key covers what the graph depends on: the weights' sha256, the
 architecture, the number of classes and ``EXPORT_FORMAT``. A changed weights
-file is exported again. A cache that cannot be read or written costs only
+file is exported again; each model name keeps its ``KEEP_PER_NAME`` most
+recently used exports. A cache that cannot be read or written costs only
 time, never a run.
 """
 
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 CACHE_DIR_ENV = "LIVEDET_CACHE_DIR"
 EXPORT_FORMAT = 1  # bump when ``detector.export`` changes what it writes
 _KEPT_NAME = re.compile(r".+-[0-9a-f]{20}\.onnx(.+\.tmp)?")  # what ``write`` names its files (and temp files)
+KEEP_PER_NAME = 3  # exports kept per model name: the weights in use, and a couple of others
 SHIPPED_EXPORTS = "exports"  # folder beside the manifests holding exports made when the app was built
 
 
@@ -88,10 +90,14 @@ def read(spec: ModelSpec) -> bytes | None:
     if path is None:
         return None
     try:
-        return path.read_bytes()
+        data = path.read_bytes()
     except OSError as exc:
         log.warning("cannot read the cached export %s: %s", path, exc)
         return None
+    if path.parent == cache_dir():  # not the read-only copy shipped with the app
+        with contextlib.suppress(OSError):
+            os.utime(path)  # most recently used: the last to be evicted
+    return data
 
 
 def write(spec: ModelSpec, data: bytes) -> None:
@@ -112,10 +118,21 @@ def write(spec: ModelSpec, data: bytes) -> None:
     except OSError as exc:
         log.warning("cannot keep the ONNX export in %s (the next start exports again): %s", path.parent, exc)
         return
-    for older in path.parent.glob(f"{spec.name}-*.onnx"):  # the same model's exports of older weights
-        if older != path and len(older.stem) == len(path.stem):
+    _evict_least_recently_used(path, spec.name)
+
+
+def _evict_least_recently_used(kept: Path, name: str) -> None:
+    """Keep ``KEEP_PER_NAME`` exports per model name, the most recently used (``read`` touches them): older
+    weights go, yet two folders holding different models of the same name do not evict each other."""
+    same_name = []
+    for other in kept.parent.glob(f"{name}-*.onnx"):
+        if other != kept and len(other.stem) == len(kept.stem) and _KEPT_NAME.fullmatch(other.name):
             with contextlib.suppress(OSError):
-                older.unlink()
+                same_name.append((other.stat().st_mtime, other))
+    same_name.sort(reverse=True)
+    for _, stale in same_name[KEEP_PER_NAME - 1:]:
+        with contextlib.suppress(OSError):
+            stale.unlink()
 
 
 def forget(spec: ModelSpec) -> None:

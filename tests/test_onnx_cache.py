@@ -156,22 +156,65 @@ def test_a_damaged_kept_export_is_replaced_and_the_model_still_runs(own_cache, m
     _assert_equal(reference, _run(load_predictor("test-small", models_dir=models, device="cpu"), _frames()))
 
 
-def test_new_weights_under_the_same_name_are_exported_again(own_cache, models, tmp_path):
+def _republish_small(models: Path, seed: int) -> Path:
+    """New weights under the name test-small (another seed), as retraining and publishing again would give."""
+    import torch
+
+    from detector.checkpoint import WeightsMeta, save_weights
+    from detector.models import build_model
+    from detector.zoo import write_manifest
+
+    spec = resolve_manifest("test-small", models_dir=models)
+    torch.manual_seed(seed)
+    network = build_model(spec.config)
+    with torch.no_grad():
+        for level in network.head.levels:
+            level.cls_out.weight.normal_(0.0, 0.3)
+            level.cls_out.bias.fill_(-2.0)
+    save_weights(models / "test-small.safetensors", network,
+                 WeightsMeta(spec.config, spec.class_names, spec.input_size, {}))
+    write_manifest(models / "test-small.yaml", name="test-small", config=spec.config, input_size=spec.input_size,
+                   class_names=spec.class_names, weights_file="test-small.safetensors", license="test only")
+    return onnx_cache.cache_path(resolve_manifest("test-small", models_dir=models))
+
+
+def test_new_weights_under_the_same_name_are_exported_again(own_cache, models):
     old = _run(load_predictor("test-small", models_dir=models, device="cpu"), _frames())
     old_path = onnx_cache.cache_path(resolve_manifest("test-small", models_dir=models))
-    other = make_random_models_dir(tmp_path / "other")  # same names, other weights (another seed per variant)
-    shutil.copy(other / "test-large.safetensors", models / "test-small.safetensors")
-    shutil.copy(other / "test-large.yaml", models / "test-small.yaml")
-    manifest = (models / "test-small.yaml").read_text().replace("test-large", "test-small")
-    (models / "test-small.yaml").write_text(manifest)
-    new_path = onnx_cache.cache_path(resolve_manifest("test-small", models_dir=models))
+    new_path = _republish_small(models, seed=10)
     assert new_path != old_path
     load_predictor("test-small", models_dir=models, device="cpu")  # exports the new weights and keeps them
-    assert new_path.is_file() and not old_path.exists()  # one export per model name: the cache does not grow
+    assert new_path.is_file()
     from_cache = _run(load_predictor("test-small", models_dir=models, device="cpu"), _frames())
     fresh = _run(Predictor(load_model("test-small", models_dir=models), device="cpu"), _frames())
     _assert_equal(fresh, from_cache)
     assert [len(d) for d in fresh] != [len(d) for d in old] or not np.allclose(fresh[0].boxes, old[0].boxes)
+
+
+def test_the_cache_keeps_a_few_recent_exports_per_name_and_drops_the_least_recently_used(own_cache, models):
+    first = onnx_cache.cache_path(resolve_manifest("test-small", models_dir=models))
+    load_predictor("test-small", models_dir=models, device="cpu")
+    kept = [first]
+    for seed in range(10, 10 + onnx_cache.KEEP_PER_NAME):  # publish again and again: the cache must not grow
+        os.utime(kept[-1], (1_000_000 + seed, 1_000_000 + seed))  # older than what comes next, whatever the clock
+        kept.append(_republish_small(models, seed))
+        load_predictor("test-small", models_dir=models, device="cpu")
+    assert not first.exists()  # the least recently used went
+    assert all(p.is_file() for p in kept[1:]) and len(list(own_cache.glob("test-small-*.onnx"))) == 3
+
+
+def test_two_folders_with_a_model_of_the_same_name_do_not_evict_each_other(own_cache, models, tmp_path):
+    mine = tmp_path / "mine"
+    shutil.copytree(models, mine)
+    mine_path = _republish_small(mine, seed=20)  # e.g. the user's own retrained yolo-mnv3-small
+    shipped_path = onnx_cache.cache_path(resolve_manifest("test-small", models_dir=models))
+    load_predictor("test-small", models_dir=models, device="cpu")
+    load_predictor("test-small", models_dir=mine, device="cpu")
+    assert shipped_path.is_file() and mine_path.is_file()
+    stamp = shipped_path.stat().st_mtime_ns
+    os.utime(shipped_path, ns=(stamp - 10**9, stamp - 10**9))
+    predictor = load_predictor("test-small", models_dir=models, device="cpu")  # from the kept file: no export
+    assert predictor.model.network is None and shipped_path.stat().st_mtime_ns > stamp - 10**9  # used, so touched
 
 
 def test_a_cache_that_cannot_be_written_costs_only_time(monkeypatch, models, unwritable_folder, caplog):
