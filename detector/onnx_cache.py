@@ -177,11 +177,34 @@ def status(spec: ModelSpec) -> KeptExport:
     return KeptExport(spec.name, path, size)
 
 
+def _starts(spec: ModelSpec, path: Path) -> bool:
+    """Whether the export at ``path`` starts a predictor as a CPU start would (ONNX Runtime, one warm-up run)."""
+    from .engines import onnxruntime_available
+    from .errors import ModelError
+    from .loader import LoadedModel
+    from .predictor import Predictor
+
+    if not onnxruntime_available():  # nothing would read it; it cannot be checked here either
+        return True
+    try:
+        Predictor(LoadedModel(spec=spec, onnx_bytes=path.read_bytes()), device="cpu", backend="onnxruntime")
+    except (ModelError, OSError) as exc:
+        log.warning("the kept export %s is unusable (%s); exporting it again", path, exc)
+        return False
+    return True
+
+
 def warm(spec: ModelSpec) -> KeptExport:
-    """Export ``spec`` into the cache unless an export for these exact weights is already there (torch)."""
+    """Export ``spec`` into the cache unless a working export of these exact weights is already there (torch).
+
+    A kept or shipped export is loaded and run once first, so a damaged one is replaced here, at set-up,
+    rather than costing the first start its export."""
     kept = status(spec)
     if kept.path is not None:
-        return kept
+        if _starts(spec, kept.path):
+            return kept
+        if kept.path == cache_path(spec):
+            forget(spec)  # a damaged shipped export stays (read-only); the user's cache comes first from now on
     from .loader import load_model
 
     data = export_and_keep(load_model(spec.manifest_path))

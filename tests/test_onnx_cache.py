@@ -257,6 +257,17 @@ def test_a_damaged_shipped_export_is_left_alone_and_the_user_cache_takes_over(ow
     assert load_predictor("test-small", models_dir=models, device="cpu").device_label == "cpu (onnxruntime)"
 
 
+def test_cache_warm_replaces_a_damaged_shipped_export_in_the_user_cache(own_cache, models, caplog):
+    spec = resolve_manifest("test-small", models_dir=models)
+    shipped = onnx_cache.shipped_path(spec)
+    shipped.parent.mkdir(parents=True)
+    shipped.write_bytes(b"damaged on the way")
+    with caplog.at_level(logging.WARNING, logger="detector.onnx_cache"):
+        warmed = onnx_cache.warm(spec)
+    assert "unusable" in caplog.text and warmed.exported_now and warmed.path == onnx_cache.cache_path(spec)
+    assert shipped.read_bytes() == b"damaged on the way" and onnx_cache.find(spec) == warmed.path
+
+
 def test_cache_command_lists_warms_and_clears_only_its_own_files(own_cache, models, capsys):
     from detector.cli import main
 
@@ -269,6 +280,10 @@ def test_cache_command_lists_warms_and_clears_only_its_own_files(own_cache, mode
     assert [m["exported_now"] for m in warmed] == [True, True]
     assert all(Path(m["path"]).is_file() and m["bytes"] > 100_000 for m in warmed)
     assert [m["exported_now"] for m in cache("--warm")["models"]] == [False, False]  # kept: not exported twice
+    damaged = Path(warmed[0]["path"])
+    damaged.write_bytes(b"cut short by a full disk")
+    rewarmed = cache("--warm")["models"]  # set-up replaces it, so the first start does not pay the export
+    assert [m["exported_now"] for m in rewarmed] == [True, False] and damaged.stat().st_size > 100_000
     users_own = own_cache / "my-model.onnx"  # $LIVEDET_CACHE_DIR may be a folder the user also keeps files in
     users_own.write_bytes(b"mine")
     cleared = cache("--clear")
