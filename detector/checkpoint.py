@@ -10,9 +10,7 @@ machines and the other way round.
 
 from __future__ import annotations
 
-import json
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -21,60 +19,10 @@ from safetensors.torch import load_file, save_file
 from safetensors import safe_open
 
 from .errors import ModelError
-from .models import ModelConfig, YoloDetector
-from .zoo import check_class_names, check_config, check_input_size
+from .models import YoloDetector
+from .weights_meta import META_KEY, WeightsMeta
 
-FORMAT = "livedet-weights"
-FORMAT_VERSION = 1
-
-
-@dataclass(frozen=True)
-class WeightsMeta:
-    """What a weights file says about itself."""
-
-    config: ModelConfig
-    class_names: tuple[str, ...]
-    input_size: int
-    extra: dict  # free-form provenance (epochs, dataset, metrics)
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "format": FORMAT,
-                "version": FORMAT_VERSION,
-                "architecture": self.config.to_dict(),
-                "class_names": list(self.class_names),
-                "input_size": self.input_size,
-                "extra": self.extra,
-            }
-        )
-
-    @classmethod
-    def from_json(cls, text: str, source: str) -> "WeightsMeta":
-        """Parse and check the metadata, so that what it describes can be built; else a ``ModelError``."""
-        try:
-            data = json.loads(text)
-        except (ValueError, TypeError, RecursionError) as exc:
-            raise ModelError(f"{source}: unreadable LiveDet metadata ({type(exc).__name__})") from None
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise ModelError(f"{source}: unreadable LiveDet metadata (not a LiveDet weights file)")
-        missing = [k for k in ("architecture", "class_names", "input_size") if k not in data]
-        if missing:
-            raise ModelError(f"{source}: unreadable LiveDet metadata (missing {', '.join(missing)})")
-        config = check_config(data["architecture"], source)
-        class_names = check_class_names(data["class_names"], source)
-        if len(class_names) != config.num_classes:
-            raise ModelError(
-                f"{source}: {len(class_names)} class names but the architecture has {config.num_classes} classes"
-            )
-        extra = data.get("extra")
-        return cls(
-            config=config,
-            class_names=class_names,
-            input_size=check_input_size(data["input_size"], source),
-            extra=dict(extra) if isinstance(extra, dict) else {},
-        )
-
+__all__ = ["WeightsMeta", "load_state_into", "read_weights", "save_weights"]
 
 def save_weights(path: str | Path, model: torch.nn.Module, meta: WeightsMeta, *, half: bool = False) -> Path:
     """Write ``model``'s state dict as safetensors with ``meta`` in the header.
@@ -90,7 +38,7 @@ def save_weights(path: str | Path, model: torch.nn.Module, meta: WeightsMeta, *,
             value = value.half()
         state[key] = value.contiguous()
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(state, str(path), metadata={"livedet": meta.to_json()})
+    save_file(state, str(path), metadata={META_KEY: meta.to_json()})
     return path
 
 
@@ -101,7 +49,7 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], WeightsMeta 
         state = load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise ModelError(f"{path.name} is not a readable safetensors file (truncated or corrupt?): {exc}") from None
-    meta = WeightsMeta.from_json(header["livedet"], path.name) if "livedet" in header else None
+    meta = WeightsMeta.from_json(header[META_KEY], path.name) if META_KEY in header else None
     return state, meta
 
 

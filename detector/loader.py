@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING
 
 from .errors import ModelError
 from .models.config import ModelConfig
+from .weights_meta import META_KEY, WeightsMeta, read_safetensors_meta
 from .zoo import ModelSpec, find_model, read_manifest, verify_weights
 
 if TYPE_CHECKING:  # torch: imported by the functions that build networks
-    from .checkpoint import WeightsMeta
     from .models import YoloDetector
 
-ONNX_META_KEY = "livedet"
+ONNX_META_KEY = META_KEY
 
 
 @dataclass(frozen=True)
@@ -116,8 +116,6 @@ def _check_onnx_signature(session, path: Path) -> None:
 
 
 def _load_onnx(path: Path) -> LoadedModel:
-    from .checkpoint import WeightsMeta
-
     try:
         import onnxruntime as ort
     except ImportError:
@@ -183,6 +181,19 @@ def resolve_manifest(name_or_path: str | Path, *, models_dir: str | Path | None 
     return spec
 
 
+def describe_model(name_or_path: str | Path, *, models_dir: str | Path | None = None) -> ModelSpec | None:
+    """The checked spec of a manifest (name or ``.yaml``) or of a ``.safetensors`` file with LiveDet metadata,
+    read without torch, so that a CPU start can look for a kept export first; None for ``.pt`` files (only
+    torch reads them) and ONNX files (they are the graph)."""
+    path = Path(str(name_or_path))
+    if path.suffix == ".safetensors":
+        if not path.is_file():
+            raise ModelError(f"weights file not found: {path}")
+        meta = read_safetensors_meta(path)
+        return _spec_from_meta(meta, path) if meta is not None else None
+    return resolve_manifest(name_or_path, models_dir=models_dir)
+
+
 def random_model(config: ModelConfig | None = None, *, input_size: int = 320, class_names=None, name="untrained") -> LoadedModel:
     """An untrained network (for tests, benchmarks of speed, and training starts)."""
     from .models import build_model
@@ -195,8 +206,6 @@ def random_model(config: ModelConfig | None = None, *, input_size: int = 320, cl
 
 def onnx_metadata(model: LoadedModel) -> dict[str, str]:
     """Metadata stored in exported ONNX files so they load without a manifest."""
-    from .checkpoint import WeightsMeta
-
     meta = WeightsMeta(
         config=model.spec.config,
         class_names=model.spec.class_names,
@@ -206,4 +215,4 @@ def onnx_metadata(model: LoadedModel) -> dict[str, str]:
     return {ONNX_META_KEY: meta.to_json()}
 
 
-__all__ = ["LoadedModel", "load_model", "random_model", "resolve_manifest", "onnx_metadata"]
+__all__ = ["LoadedModel", "describe_model", "load_model", "random_model", "resolve_manifest", "onnx_metadata"]

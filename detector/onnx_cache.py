@@ -56,8 +56,9 @@ def cache_dir() -> Path:
 
 
 def cache_path(spec: ModelSpec) -> Path | None:
-    """Where ``spec``'s export is kept; None for models no manifest describes (nothing to key them by)."""
-    if spec.manifest_path is None or spec.weights_path is None:
+    """Where ``spec``'s export is kept: for a manifest's model or a ``.safetensors`` file with LiveDet metadata
+    (``loader.describe_model`` reads both without torch); None for anything else, which could not use it."""
+    if spec.weights_path is None or (spec.manifest_path is None and spec.weights_path.suffix != ".safetensors"):
         return None
     try:
         weights = spec.weights_sha256 or sha256_of(spec.weights_path)
@@ -71,10 +72,10 @@ def cache_path(spec: ModelSpec) -> Path | None:
 
 def shipped_path(spec: ModelSpec) -> Path | None:
     """Where an export made at build time would lie: ``exports/`` beside the manifest, under the same key."""
-    path = cache_path(spec)
-    if path is None or spec.manifest_path is None:
+    if spec.manifest_path is None:
         return None
-    return spec.manifest_path.parent / SHIPPED_EXPORTS / path.name
+    path = cache_path(spec)
+    return spec.manifest_path.parent / SHIPPED_EXPORTS / path.name if path is not None else None
 
 
 def find(spec: ModelSpec) -> Path | None:

@@ -20,7 +20,7 @@ from .defaults import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET
 from .device import runs_on_cpu, select_device
 from .engines import Engine, make_engine, onnxruntime_available, uses_onnxruntime
 from .errors import LiveDetError, ModelError
-from .loader import LoadedModel, load_model, resolve_manifest
+from .loader import LoadedModel, describe_model, load_model
 from .ops.postprocess import (
     CANDIDATE_FLOOR,
     CANDIDATE_TOP_K,
@@ -217,17 +217,17 @@ def load_predictor(
     """``Predictor(load_model(name_or_path), device=..., backend=...)``, started without torch where it can be.
 
     On a machine where the CPU will run the model anyway (no GPU driver, or
-    ``device="cpu"``), a manifest model whose ONNX export is kept
-    (``detector.onnx_cache``) goes straight to ONNX Runtime: no torch import, no
-    network build, no export. A kept graph that fails to load or to run is
-    dropped and exported again. A manifest model that ONNX Runtime will run but
-    that has no kept export yet is exported now and kept for the next start.
+    ``device="cpu"``), a manifest model or ``.safetensors`` file whose ONNX
+    export is kept (``detector.onnx_cache``) goes straight to ONNX Runtime: no
+    torch import, no network build, no export. A kept graph that fails to load
+    or to run is dropped and exported again. Such a model that ONNX Runtime will
+    run but that has no kept export yet is exported now and kept for the next start.
     ``options`` go to ``Predictor``.
     """
     if runs_on_cpu(device):  # refuse GPU-only options before a slow load or export, not after
         _check_gpu_only_options("cpu", half=options.get("half"), cuda_graph=options.get("cuda_graph"))
     if backend in ("auto", "onnxruntime") and runs_on_cpu(device) and onnxruntime_available():
-        spec = resolve_manifest(name_or_path, models_dir=models_dir)
+        spec = describe_model(name_or_path, models_dir=models_dir)
         data = onnx_cache.read(spec) if spec is not None else None
         if data is not None:
             try:

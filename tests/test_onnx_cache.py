@@ -28,7 +28,7 @@ import json, sys, time
 import cv2
 t0 = time.perf_counter()
 from detector import load_predictor
-predictor = load_predictor("yolo-mnv3-small", device=sys.argv[2])
+predictor = load_predictor(sys.argv[3], device=sys.argv[2])
 load_s = time.perf_counter() - t0
 capture = cv2.VideoCapture(sys.argv[1])
 found = []
@@ -41,10 +41,10 @@ print(json.dumps({"torch_loaded": "torch" in sys.modules, "label": predictor.dev
 """
 
 
-def _start(vtest: Path, cache: Path, device: str = "cpu") -> dict:
+def _start(vtest: Path, cache: Path, device: str = "cpu", model: str | Path = "yolo-mnv3-small") -> dict:
     env = {**os.environ, onnx_cache.CACHE_DIR_ENV: str(cache), "PYTHONPATH": str(REPO_ROOT)}
-    result = subprocess.run([sys.executable, "-c", START_AND_DETECT, str(vtest), device], cwd=REPO_ROOT, env=env,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, "-c", START_AND_DETECT, str(vtest), device, str(model)], cwd=REPO_ROOT,
+                            env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -66,6 +66,24 @@ def test_a_second_cpu_start_runs_from_the_kept_export_without_torch(vtest_path, 
     assert not second["torch_loaded"], "the second start imported torch"
     assert second["label"] == "cpu (onnxruntime)"
     _assert_same_detections(first["found"], second["found"])
+
+
+def test_a_weights_file_starts_without_torch_from_its_second_start_and_an_onnx_file_from_its_first(vtest_path,
+                                                                                                   tmp_path):
+    """Models opened from a file ("Open weights…", --model PATH), not only the shipped ones, start quickly."""
+    cache, mine = tmp_path / "cache", tmp_path / "my-model.safetensors"
+    shutil.copy(REPO_ROOT / "assets" / "models" / "yolo-mnv3-small.safetensors", mine)
+    first = _start(vtest_path, cache, model=mine)
+    assert first["torch_loaded"] and first["label"] == "cpu (onnxruntime)"
+    [kept] = cache.iterdir()
+    assert kept.name.startswith("my-model-")
+    second = _start(vtest_path, cache, model=mine)
+    assert not second["torch_loaded"], "the second start of a weights file imported torch"
+    _assert_same_detections(first["found"], second["found"])
+    graph = shutil.copy(kept, tmp_path / "my-model.onnx")  # an exported graph, as `detector export` writes one
+    from_onnx = _start(vtest_path, tmp_path / "other-cache", model=graph)
+    assert not from_onnx["torch_loaded"], "opening an .onnx file imported torch"
+    _assert_same_detections(first["found"], from_onnx["found"])
 
 
 def test_after_cache_warm_even_the_first_cpu_start_skips_torch(vtest_path, tmp_path):
