@@ -376,7 +376,7 @@ class Trainer:
         eval_s = 0.0
         if self.val_bank is not None:
             t0 = time.perf_counter()
-            evaluate_bank(self.ema.module, self.val_bank, self.cfg.imgsz)
+            evaluate_bank(self.ema.module, self.val_bank, self.cfg.imgsz, batch=self.cfg.batch)
             eval_s = time.perf_counter() - t0
         epoch_s = step_s * steps_per_epoch
         evals_per_epoch = 1 / self.cfg.eval_interval if self.cfg.eval_interval else 0
@@ -429,7 +429,7 @@ class Trainer:
             record.update(epoch=self.epoch, images_per_s=round(steps_per_epoch * cfg.batch / epoch_s, 1), mosaic=mosaic)
             last = self.epoch == cfg.epochs
             if self.dist.main and self.val_bank is not None and (last or (cfg.eval_interval and self.epoch % cfg.eval_interval == 0)):
-                result = evaluate_bank(self.ema.module, self.val_bank, cfg.imgsz)
+                result = evaluate_bank(self.ema.module, self.val_bank, cfg.imgsz, batch=cfg.batch)
                 record.update(map50=round(result.map50, 4), map50_95=round(result.map50_95, 4))
                 if result.map50 > self.best_map50:
                     self.best_map50 = result.map50
@@ -462,4 +462,5 @@ class Trainer:
             "final_loss": final.get("loss"),
             "output_dir": str(self.output_dir),
             "world_size": self.dist.world,
+            "batch": cfg.batch,
         }

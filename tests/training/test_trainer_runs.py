@@ -71,6 +71,21 @@ def test_training_refuses_bad_arguments_with_one_line(coco_dataset, tmp_path, ca
     assert "not found" in capsys.readouterr().err
 
 
+def test_without_batch_a_cpu_run_takes_a_batch_a_laptop_can_hold_and_a_gpu_the_recipes(coco_dataset, tmp_path,
+                                                                                        capsys):
+    """64 images per step would need about 20 GB on a CPU (yolo-mnv3-large@416): out of memory, no message."""
+    from detector.training.cli import CPU_BATCH, default_batch
+
+    path, images, _ = coco_dataset
+    assert main(["train", "--data", str(path), "--images", str(images), "--imgsz", "96", "--epochs", "1",
+                 "--eval-interval", "0", "--device", "cpu", "--output", str(tmp_path / "run"), "--workers", "2"]) == 0
+    summary = _last_json(capsys)
+    assert summary["finished"] and summary["batch"] == CPU_BATCH == 16
+    saved = json.loads(torch.load(tmp_path / "run" / "last.pt", weights_only=True)["config"])
+    assert saved["batch"] == 16  # a resumed run keeps it
+    assert default_batch(torch.device("cuda")) == 64  # the shipped models' recipe
+
+
 def _epoch_losses(run_dir: Path) -> list[float]:
     return [json.loads(line)["loss"] for line in (run_dir / "history.jsonl").read_text().splitlines()]
 
