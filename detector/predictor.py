@@ -34,6 +34,7 @@ from .types import Candidates, Detections, LetterboxMeta, Prediction, StageTimin
 
 if TYPE_CHECKING:
     from .fastpath import FastPath
+    from .zoo import ModelSpec
 
 log = logging.getLogger(__name__)
 
@@ -222,21 +223,39 @@ def load_predictor(
     torch import, no network build, no export. A kept graph that fails to load
     or to run is dropped and exported again. Such a model that ONNX Runtime will
     run but that has no kept export yet is exported now and kept for the next start.
+    Where torch had to be asked (a GPU driver is installed) and the CPU runs the
+    model after all, the kept export still spares the export.
     ``options`` go to ``Predictor``.
     """
     if runs_on_cpu(device):  # refuse GPU-only options before a slow load or export, not after
         _check_gpu_only_options("cpu", half=options.get("half"), cuda_graph=options.get("cuda_graph"))
     if backend in ("auto", "onnxruntime") and runs_on_cpu(device) and onnxruntime_available():
         spec = describe_model(name_or_path, models_dir=models_dir)
-        data = onnx_cache.read(spec) if spec is not None else None
-        if data is not None:
-            try:
-                return Predictor(LoadedModel(spec=spec, onnx_bytes=data), device="cpu", backend="onnxruntime", **options)
-            except ModelError as exc:
-                log.warning("the cached export of %s is unusable (%s); exporting it again", spec.name, exc)
-                onnx_cache.forget(spec)
+        predictor = _from_kept_export(spec, options) if spec is not None else None
+        if predictor is not None:
+            return predictor
     model = load_model(name_or_path, models_dir=models_dir)
-    if (model.network is not None and onnx_cache.cache_path(model.spec) is not None
-            and uses_onnxruntime(model, select_device(device), backend)):
-        model = replace(model, onnx_bytes=onnx_cache.export_and_keep(model))
+    if model.network is not None and onnx_cache.cache_path(model.spec) is not None:
+        torch_device = select_device(device)
+        if uses_onnxruntime(model, torch_device, backend):
+            # The CPU runs it after all, e.g. a GPU driver without a usable GPU: torch is imported by now,
+            # but a kept export still saves exporting again at every start.
+            _check_gpu_only_options(torch_device.type, half=options.get("half"), cuda_graph=options.get("cuda_graph"))
+            predictor = _from_kept_export(model.spec, options)
+            if predictor is not None:
+                return predictor
+            model = replace(model, onnx_bytes=onnx_cache.export_and_keep(model))
     return Predictor(model, device=device, backend=backend, **options)
+
+
+def _from_kept_export(spec: ModelSpec, options: dict) -> Predictor | None:
+    """A predictor on ``spec``'s kept ONNX export; None when none is kept or it is unusable (then dropped)."""
+    data = onnx_cache.read(spec)
+    if data is None:
+        return None
+    try:
+        return Predictor(LoadedModel(spec=spec, onnx_bytes=data), device="cpu", backend="onnxruntime", **options)
+    except ModelError as exc:
+        log.warning("the cached export of %s is unusable (%s); exporting it again", spec.name, exc)
+        onnx_cache.forget(spec)
+        return None

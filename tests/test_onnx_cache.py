@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from detector import load_model, load_predictor, Predictor
 from detector.errors import LiveDetError
@@ -136,6 +137,22 @@ def own_cache(tmp_path, monkeypatch) -> Path:
 @pytest.fixture
 def models(tmp_path) -> Path:
     return make_random_models_dir(tmp_path / "models")
+
+
+def test_a_gpu_driver_without_a_usable_gpu_still_starts_from_the_kept_export(own_cache, models, monkeypatch):
+    """A driver is installed, so torch must be asked; it finds no usable GPU and the CPU runs the model: the
+    export kept at the first such start spares the 2-s export at every later one."""
+    from detector import predictor as predictor_module
+
+    monkeypatch.setattr(predictor_module, "runs_on_cpu", lambda requested="auto": False)  # a driver library exists
+    monkeypatch.setattr(predictor_module, "select_device", lambda requested="auto": torch.device("cpu"))
+    first = load_predictor("test-small", models_dir=models)
+    assert first.device_label == "cpu (onnxruntime)" and len(list(own_cache.glob("*.onnx"))) == 1
+    exports = []
+    monkeypatch.setattr(onnx_cache, "export_and_keep", lambda model: exports.append(model) or b"")
+    second = load_predictor("test-small", models_dir=models)
+    assert exports == [] and second.model.network is None  # ran from the kept graph
+    _assert_equal(_run(first, _frames()), _run(second, _frames()))
 
 
 def _run(predictor: Predictor, frames: list[np.ndarray]):
