@@ -44,7 +44,7 @@ _HOME = {
     "random_model": ".loader",
     "detections_from_candidates": ".ops.postprocess",
     "Predictor": ".predictor",
-    "load_predictor": ".predictor",
+    "load_predictor": ".launch",
     "as_bgr_uint8": ".preprocess",
 }
 
@@ -70,7 +70,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs read (PyInstaller's import anal
     from .errors import LiveDetError, ModelError, OutputError, SourceError
     from .loader import LoadedModel, load_model, random_model
     from .ops.postprocess import detections_from_candidates
-    from .predictor import Predictor, load_predictor
+    from .launch import load_predictor
+    from .predictor import Predictor
     from .preprocess import as_bgr_uint8
     from .types import Candidates, Detections, LetterboxMeta, Prediction, StageTimings
     from .zoo import ModelSpec, list_models

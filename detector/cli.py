@@ -147,7 +147,7 @@ def _versions() -> dict:
 
 
 def _make_predictor(args, *, warmup: bool = True):
-    from .predictor import load_predictor
+    from .launch import load_predictor
 
     return load_predictor(args.model, models_dir=args.models_dir, device=args.device, imgsz=args.imgsz,
                           backend=args.backend, warmup=warmup, half=getattr(args, "half", None),

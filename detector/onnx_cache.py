@@ -4,7 +4,7 @@ On a CPU the predictor runs ONNX Runtime on a graph exported from the torch
 network. Importing torch, building the network and exporting it take seconds
 and about a gigabyte of memory; reading the exported graph back takes
 milliseconds. So the first CPU run of a model keeps its export here, and later
-runs start from it (``detector.predictor.load_predictor``). So that even the
+runs start from it (``detector.launch.load_predictor``). So that even the
 first start is quick, ``warm`` exports ahead of time (``python -m detector cache
 --warm``, which ``make`` runs at set-up), and an app bundle ships its models'
 exports in ``exports/`` beside the manifests, read when the user's cache has none.

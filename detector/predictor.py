@@ -1,26 +1,22 @@
 """Frame in, detections out: the one inference entry point shared by the CLI and the GUI.
 
 ``Predictor`` owns the device, precision and backend choice, warms up, and
-times each stage. It neither draws nor reads or writes files (``load_predictor``
-keeps ONNX exports on disk; ``Predictor`` itself only takes what it is given).
+times each stage. It neither draws nor reads or writes files: it takes a loaded
+model (``detector.launch.load_predictor`` finds the quickest way to one).
 """
 
 from __future__ import annotations
 
-import logging
 import time
-from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from . import onnx_cache
 from .defaults import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET
-from .device import runs_on_cpu, select_device
-from .engines import Engine, make_engine, onnxruntime_available, uses_onnxruntime
-from .errors import LiveDetError, ModelError
-from .loader import LoadedModel, describe_model, load_model
+from .device import select_device
+from .engines import Engine, make_engine
+from .errors import LiveDetError
+from .loader import LoadedModel
 from .ops.postprocess import (
     CANDIDATE_FLOOR,
     CANDIDATE_TOP_K,
@@ -34,12 +30,11 @@ from .types import Candidates, Detections, LetterboxMeta, Prediction, StageTimin
 
 if TYPE_CHECKING:
     from .fastpath import FastPath
-    from .zoo import ModelSpec
-
-log = logging.getLogger(__name__)
 
 
-def _check_gpu_only_options(device_type: str, *, half: bool | None, cuda_graph: bool | None) -> None:
+
+def check_gpu_only_options(device_type: str, *, half: bool | None, cuda_graph: bool | None) -> None:
+    """One clear refusal for options only a GPU can honour (``load_predictor`` asks before any slow load)."""
     if half and device_type == "cpu":
         raise LiveDetError("fp16 (--half) needs a GPU; on the CPU LiveDet runs fp32")
     if cuda_graph and device_type != "cuda":
@@ -78,7 +73,7 @@ class Predictor:
         self.rect = rect
         torch_device = select_device(device) if model.network is not None else None  # an ONNX graph runs on the CPU
         device_type = torch_device.type if torch_device is not None else "cpu"
-        _check_gpu_only_options(device_type, half=half, cuda_graph=cuda_graph)
+        check_gpu_only_options(device_type, half=half, cuda_graph=cuda_graph)
         self.engine: Engine = make_engine(model, torch_device, backend=backend, half=half)
         self.device: str = self.engine.device  # "cpu", "cuda:0", "mps"
         self.fast_path: FastPath | None = None
@@ -205,57 +200,3 @@ def _predictions(results: list[tuple[Detections, Candidates | None]], pre_ms: fl
     n = len(results)
     timings = StageTimings(pre_ms=pre_ms / n, infer_ms=infer_ms / n, post_ms=post_ms / n)
     return [Prediction(detections=d, timings=timings, candidates=c) for d, c in results]
-
-
-def load_predictor(
-    name_or_path: str | Path,
-    *,
-    device: str = "auto",
-    backend: str = "auto",
-    models_dir: str | Path | None = None,
-    **options,
-) -> Predictor:
-    """``Predictor(load_model(name_or_path), device=..., backend=...)``, started without torch where it can be.
-
-    On a machine where the CPU will run the model anyway (no GPU driver, or
-    ``device="cpu"``), a manifest model or ``.safetensors`` file whose ONNX
-    export is kept (``detector.onnx_cache``) goes straight to ONNX Runtime: no
-    torch import, no network build, no export. A kept graph that fails to load
-    or to run is dropped and exported again. Such a model that ONNX Runtime will
-    run but that has no kept export yet is exported now and kept for the next start.
-    Where torch had to be asked (a GPU driver is installed) and the CPU runs the
-    model after all, the kept export still spares the export.
-    ``options`` go to ``Predictor``.
-    """
-    if runs_on_cpu(device):  # refuse GPU-only options before a slow load or export, not after
-        _check_gpu_only_options("cpu", half=options.get("half"), cuda_graph=options.get("cuda_graph"))
-    if backend in ("auto", "onnxruntime") and runs_on_cpu(device) and onnxruntime_available():
-        spec = describe_model(name_or_path, models_dir=models_dir)
-        predictor = _from_kept_export(spec, options) if spec is not None else None
-        if predictor is not None:
-            return predictor
-    model = load_model(name_or_path, models_dir=models_dir)
-    if model.network is not None and onnx_cache.cache_path(model.spec) is not None:
-        torch_device = select_device(device)
-        if uses_onnxruntime(model, torch_device, backend):
-            # The CPU runs it after all, e.g. a GPU driver without a usable GPU: torch is imported by now,
-            # but a kept export still saves exporting again at every start.
-            _check_gpu_only_options(torch_device.type, half=options.get("half"), cuda_graph=options.get("cuda_graph"))
-            predictor = _from_kept_export(model.spec, options)
-            if predictor is not None:
-                return predictor
-            model = replace(model, onnx_bytes=onnx_cache.export_and_keep(model))
-    return Predictor(model, device=device, backend=backend, **options)
-
-
-def _from_kept_export(spec: ModelSpec, options: dict) -> Predictor | None:
-    """A predictor on ``spec``'s kept ONNX export; None when none is kept or it is unusable (then dropped)."""
-    data = onnx_cache.read(spec)
-    if data is None:
-        return None
-    try:
-        return Predictor(LoadedModel(spec=spec, onnx_bytes=data), device="cpu", backend="onnxruntime", **options)
-    except ModelError as exc:
-        log.warning("the cached export of %s is unusable (%s); exporting it again", spec.name, exc)
-        onnx_cache.forget(spec)
-        return None

@@ -142,10 +142,10 @@ def models(tmp_path) -> Path:
 def test_a_gpu_driver_without_a_usable_gpu_still_starts_from_the_kept_export(own_cache, models, monkeypatch):
     """A driver is installed, so torch must be asked; it finds no usable GPU and the CPU runs the model: the
     export kept at the first such start spares the 2-s export at every later one."""
-    from detector import predictor as predictor_module
+    from detector import launch as launch_module
 
-    monkeypatch.setattr(predictor_module, "runs_on_cpu", lambda requested="auto": False)  # a driver library exists
-    monkeypatch.setattr(predictor_module, "select_device", lambda requested="auto": torch.device("cpu"))
+    monkeypatch.setattr(launch_module, "runs_on_cpu", lambda requested="auto": False)  # a driver library exists
+    monkeypatch.setattr(launch_module, "select_device", lambda requested="auto": torch.device("cpu"))
     first = load_predictor("test-small", models_dir=models)
     assert first.device_label == "cpu (onnxruntime)" and len(list(own_cache.glob("*.onnx"))) == 1
     exports = []
@@ -183,7 +183,7 @@ def test_a_damaged_kept_export_is_replaced_and_the_model_still_runs(own_cache, m
     path = onnx_cache.cache_path(resolve_manifest("test-small", models_dir=models))
     assert path.is_file()  # that load kept its export
     path.write_bytes(b"not an onnx graph")
-    with caplog.at_level(logging.WARNING, logger="detector.predictor"):
+    with caplog.at_level(logging.WARNING, logger="detector.launch"):
         predictor = load_predictor("test-small", models_dir=models, device="cpu")
     assert "unusable" in caplog.text
     _assert_equal(reference, _run(predictor, _frames()))
@@ -283,7 +283,7 @@ def test_a_damaged_shipped_export_is_left_alone_and_the_user_cache_takes_over(ow
     shipped = onnx_cache.shipped_path(spec)
     shipped.parent.mkdir(parents=True)
     shipped.write_bytes(b"damaged on the way")
-    with caplog.at_level(logging.WARNING, logger="detector.predictor"):
+    with caplog.at_level(logging.WARNING, logger="detector.launch"):
         predictor = load_predictor("test-small", models_dir=models, device="cpu")
     assert "unusable" in caplog.text
     assert len(_run(predictor, _frames())[0]) > 0

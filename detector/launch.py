@@ -1,0 +1,80 @@
+"""Name or path -> a running ``Predictor``, by the quickest way this machine allows.
+
+Importing torch, building the network and exporting it to ONNX take seconds and
+about a gigabyte. Where the CPU will run the model anyway, a kept export
+(``detector.onnx_cache``) starts it in ONNX Runtime without any of that; this
+module decides when that is safe, keeps new exports, and drops broken ones.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import onnx_cache
+from .device import runs_on_cpu, select_device
+from .engines import onnxruntime_available, uses_onnxruntime
+from .errors import ModelError
+from .loader import LoadedModel, describe_model, load_model
+from .predictor import Predictor, check_gpu_only_options
+
+if TYPE_CHECKING:
+    from .zoo import ModelSpec
+
+log = logging.getLogger(__name__)
+
+
+def load_predictor(
+    name_or_path: str | Path,
+    *,
+    device: str = "auto",
+    backend: str = "auto",
+    models_dir: str | Path | None = None,
+    **options,
+) -> Predictor:
+    """``Predictor(load_model(name_or_path), device=..., backend=...)``, started without torch where it can be.
+
+    On a machine where the CPU will run the model anyway (no GPU driver, or
+    ``device="cpu"``), a manifest model or ``.safetensors`` file whose ONNX
+    export is kept (``detector.onnx_cache``) goes straight to ONNX Runtime: no
+    torch import, no network build, no export. A kept graph that fails to load
+    or to run is dropped and exported again. Such a model that ONNX Runtime will
+    run but that has no kept export yet is exported now and kept for the next start.
+    Where torch had to be asked (a GPU driver is installed) and the CPU runs the
+    model after all, the kept export still spares the export.
+    ``options`` go to ``Predictor``.
+    """
+    if runs_on_cpu(device):  # refuse GPU-only options before a slow load or export, not after
+        check_gpu_only_options("cpu", half=options.get("half"), cuda_graph=options.get("cuda_graph"))
+    if backend in ("auto", "onnxruntime") and runs_on_cpu(device) and onnxruntime_available():
+        spec = describe_model(name_or_path, models_dir=models_dir)
+        predictor = _from_kept_export(spec, options) if spec is not None else None
+        if predictor is not None:
+            return predictor
+    model = load_model(name_or_path, models_dir=models_dir)
+    if model.network is not None and onnx_cache.cache_path(model.spec) is not None:
+        torch_device = select_device(device)
+        if uses_onnxruntime(model, torch_device, backend):
+            # The CPU runs it after all, e.g. a GPU driver without a usable GPU: torch is imported by now,
+            # but a kept export still saves exporting again at every start.
+            check_gpu_only_options(torch_device.type, half=options.get("half"), cuda_graph=options.get("cuda_graph"))
+            predictor = _from_kept_export(model.spec, options)
+            if predictor is not None:
+                return predictor
+            model = replace(model, onnx_bytes=onnx_cache.export_and_keep(model))
+    return Predictor(model, device=device, backend=backend, **options)
+
+
+def _from_kept_export(spec: ModelSpec, options: dict) -> Predictor | None:
+    """A predictor on ``spec``'s kept ONNX export; None when none is kept or it is unusable (then dropped)."""
+    data = onnx_cache.read(spec)
+    if data is None:
+        return None
+    try:
+        return Predictor(LoadedModel(spec=spec, onnx_bytes=data), device="cpu", backend="onnxruntime", **options)
+    except ModelError as exc:
+        log.warning("the cached export of %s is unusable (%s); exporting it again", spec.name, exc)
+        onnx_cache.forget(spec)
+        return None
