@@ -48,11 +48,13 @@ def load_predictor(
     """
     if runs_on_cpu(device):  # refuse GPU-only options before a slow load or export, not after
         check_gpu_only_options("cpu", half=options.get("half"), cuda_graph=options.get("cuda_graph"))
+    tried_kept_export = False
     if backend in ("auto", "onnxruntime") and runs_on_cpu(device) and onnxruntime_available():
         spec = describe_model(name_or_path, models_dir=models_dir)
         predictor = _from_kept_export(spec, options) if spec is not None else None
         if predictor is not None:
             return predictor
+        tried_kept_export = spec is not None
     model = load_model(name_or_path, models_dir=models_dir)
     if model.network is not None and onnx_cache.cache_path(model.spec) is not None:
         torch_device = select_device(device)
@@ -60,7 +62,7 @@ def load_predictor(
             # The CPU runs it after all, e.g. a GPU driver without a usable GPU: torch is imported by now,
             # but a kept export still saves exporting again at every start.
             check_gpu_only_options(torch_device.type, half=options.get("half"), cuda_graph=options.get("cuda_graph"))
-            predictor = _from_kept_export(model.spec, options)
+            predictor = None if tried_kept_export else _from_kept_export(model.spec, options)
             if predictor is not None:
                 return predictor
             model = replace(model, onnx_bytes=onnx_cache.export_and_keep(model))

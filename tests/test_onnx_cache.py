@@ -285,7 +285,7 @@ def test_a_damaged_shipped_export_is_left_alone_and_the_user_cache_takes_over(ow
     shipped.write_bytes(b"damaged on the way")
     with caplog.at_level(logging.WARNING, logger="detector.launch"):
         predictor = load_predictor("test-small", models_dir=models, device="cpu")
-    assert "unusable" in caplog.text
+    assert caplog.text.count("unusable") == 1  # tried once, then exported
     assert len(_run(predictor, _frames())[0]) > 0
     assert onnx_cache.find(spec) == onnx_cache.cache_path(spec)  # the user's cache now comes first
     assert shipped.read_bytes() == b"damaged on the way"  # the app's own files are never written to
