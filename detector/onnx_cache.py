@@ -19,6 +19,7 @@ time, never a run.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import logging
@@ -126,7 +127,7 @@ def _evict_least_recently_used(kept: Path, name: str) -> None:
     """Keep ``KEEP_PER_NAME`` exports per model name, the most recently used (``read`` touches them): older
     weights go, yet two folders holding different models of the same name do not evict each other."""
     same_name = []
-    for other in kept.parent.glob(f"{name}-*.onnx"):
+    for other in kept.parent.glob(f"{glob.escape(name)}-*.onnx"):  # a file's stem may hold "[" or "*"
         if other != kept and len(other.stem) == len(kept.stem) and _KEPT_NAME.fullmatch(other.name):
             with contextlib.suppress(OSError):
                 same_name.append((other.stat().st_mtime, other))

@@ -238,6 +238,23 @@ def test_the_cache_keeps_a_few_recent_exports_per_name_and_drops_the_least_recen
     assert all(p.is_file() for p in kept[1:]) and len(list(own_cache.glob("test-small-*.onnx"))) == 3
 
 
+def test_eviction_also_works_for_file_names_with_glob_characters(own_cache, tmp_path):
+    """A weights file's stem names its exports, and users name files "best[1]" or "run*"."""
+    from detector.models import ModelConfig
+    from detector.zoo import ModelSpec
+
+    for name in ("best[1]", "run*"):
+        paths = []
+        for version in range(onnx_cache.KEEP_PER_NAME + 2):  # the same file name, retrained again and again
+            spec = ModelSpec(name=name, config=ModelConfig(), input_size=320, class_names=("a",) * 20,
+                             weights_path=tmp_path / f"{name}.safetensors", weights_sha256=f"{version:064x}")
+            onnx_cache.write(spec, b"graph")
+            paths.append(onnx_cache.cache_path(spec))
+            os.utime(paths[-1], (1_000_000 + version, 1_000_000 + version))
+        assert sorted(p.name for p in own_cache.iterdir() if p.name.startswith(name[:3])) == sorted(
+            p.name for p in paths[-onnx_cache.KEEP_PER_NAME:])
+
+
 def test_two_folders_with_a_model_of_the_same_name_do_not_evict_each_other(own_cache, models, tmp_path):
     mine = tmp_path / "mine"
     shutil.copytree(models, mine)
