@@ -16,11 +16,10 @@ from pathlib import Path
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
-from safetensors import safe_open
 
 from .errors import ModelError
 from .models import YoloDetector
-from .weights_meta import META_KEY, WeightsMeta
+from .weights_meta import META_KEY, WeightsMeta, read_safetensors_meta
 
 __all__ = ["WeightsMeta", "load_state_into", "read_weights", "save_weights"]
 
@@ -43,13 +42,11 @@ def save_weights(path: str | Path, model: torch.nn.Module, meta: WeightsMeta, *,
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], WeightsMeta | None]:
+    meta = read_safetensors_meta(path)
     try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            header = f.metadata() or {}
         state = load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise ModelError(f"{path.name} is not a readable safetensors file (truncated or corrupt?): {exc}") from None
-    meta = WeightsMeta.from_json(header[META_KEY], path.name) if META_KEY in header else None
     return state, meta
 
 
