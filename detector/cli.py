@@ -473,6 +473,7 @@ def cmd_export(args) -> dict:
 def cmd_cache(args) -> dict:
     """Where exports are kept, and which models a CPU can start without PyTorch; --warm and --clear act on it."""
     from . import onnx_cache
+    from .launch import warm_export
     from .zoo import default_models_dir, list_models
 
     removed = onnx_cache.clear() if args.clear else 0
@@ -483,7 +484,7 @@ def cmd_cache(args) -> dict:
     for spec in list_models(models_dir):
         if not spec.weights_available:
             continue
-        state = onnx_cache.warm(spec) if args.warm else onnx_cache.status(spec)
+        state = warm_export(spec) if args.warm else onnx_cache.status(spec)
         if args.warm and state.path is None:
             _say(f"  {spec.name}: could not keep its export (see the warning above)")
         kept.append(state)

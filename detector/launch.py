@@ -80,3 +80,17 @@ def _from_kept_export(spec: ModelSpec, options: dict) -> Predictor | None:
         log.warning("the cached export of %s is unusable (%s); exporting it again", spec.name, exc)
         onnx_cache.forget(spec)
         return None
+
+
+def warm_export(spec: ModelSpec) -> onnx_cache.KeptExport:
+    """Export ``spec`` into the cache unless a working export of these exact weights is already kept or
+    shipped (``python -m detector cache --warm``). The kept one is started once, as a CPU start would, so
+    a damaged one is replaced here, at set-up, rather than costing the first start its export."""
+    kept = onnx_cache.status(spec)
+    if kept.path is not None and (not onnxruntime_available() or _from_kept_export(spec, {}) is not None):
+        return kept
+    data = onnx_cache.export_and_keep(load_model(spec.manifest_path))
+    path = onnx_cache.cache_path(spec)
+    if path is None or not path.is_file():  # the cache could not be written; the warning said why
+        return onnx_cache.KeptExport(spec.name, None, 0)
+    return onnx_cache.KeptExport(spec.name, path, len(data), exported_now=True)

@@ -5,7 +5,7 @@ network. Importing torch, building the network and exporting it take seconds
 and about a gigabyte of memory; reading the exported graph back takes
 milliseconds. So the first CPU run of a model keeps its export here, and later
 runs start from it (``detector.launch.load_predictor``). So that even the
-first start is quick, ``warm`` exports ahead of time (``python -m detector cache
+first start is quick, ``launch.warm_export`` exports ahead of time (``python -m detector cache
 --warm``, which ``make`` runs at set-up), and an app bundle ships its models'
 exports in ``exports/`` beside the manifests, read when the user's cache has none.
 
@@ -177,43 +177,6 @@ def status(spec: ModelSpec) -> KeptExport:
     except OSError:
         path, size = None, 0
     return KeptExport(spec.name, path, size)
-
-
-def _starts(spec: ModelSpec, path: Path) -> bool:
-    """Whether the export at ``path`` starts a predictor as a CPU start would (ONNX Runtime, one warm-up run)."""
-    from .engines import onnxruntime_available
-    from .errors import ModelError
-    from .loader import LoadedModel
-    from .predictor import Predictor
-
-    if not onnxruntime_available():  # nothing would read it; it cannot be checked here either
-        return True
-    try:
-        Predictor(LoadedModel(spec=spec, onnx_bytes=path.read_bytes()), device="cpu", backend="onnxruntime")
-    except (ModelError, OSError) as exc:
-        log.warning("the kept export %s is unusable (%s); exporting it again", path, exc)
-        return False
-    return True
-
-
-def warm(spec: ModelSpec) -> KeptExport:
-    """Export ``spec`` into the cache unless a working export of these exact weights is already there (torch).
-
-    A kept or shipped export is loaded and run once first, so a damaged one is replaced here, at set-up,
-    rather than costing the first start its export."""
-    kept = status(spec)
-    if kept.path is not None:
-        if _starts(spec, kept.path):
-            return kept
-        if kept.path == cache_path(spec):
-            forget(spec)  # a damaged shipped export stays (read-only); the user's cache comes first from now on
-    from .loader import load_model
-
-    data = export_and_keep(load_model(spec.manifest_path))
-    path = cache_path(spec)
-    if path is None or not path.is_file():  # the cache could not be written; the warning said why
-        return KeptExport(spec.name, None, 0)
-    return KeptExport(spec.name, path, len(data), exported_now=True)
 
 
 def clear() -> int:

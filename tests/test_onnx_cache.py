@@ -18,6 +18,7 @@ from detector import load_model, load_predictor, Predictor
 from detector.errors import LiveDetError
 from detector import device as device_module
 from detector import onnx_cache
+from detector.launch import warm_export
 from detector.loader import resolve_manifest
 
 from .conftest import make_random_models_dir
@@ -284,7 +285,7 @@ def test_an_export_shipped_beside_the_manifests_starts_the_model_when_the_user_c
     """An app bundle carries its models' exports (packaging/build_bundle.py): its first start exports nothing."""
     spec = resolve_manifest("test-small", models_dir=models)
     monkeypatch.setenv(onnx_cache.CACHE_DIR_ENV, str(models / onnx_cache.SHIPPED_EXPORTS))  # as the bundle build does
-    assert onnx_cache.warm(spec).exported_now
+    assert warm_export(spec).exported_now
     monkeypatch.setenv(onnx_cache.CACHE_DIR_ENV, str(own_cache))
     shipped = onnx_cache.shipped_path(spec)
     assert shipped.is_file() and onnx_cache.find(spec) == shipped
@@ -314,8 +315,8 @@ def test_cache_warm_replaces_a_damaged_shipped_export_in_the_user_cache(own_cach
     shipped = onnx_cache.shipped_path(spec)
     shipped.parent.mkdir(parents=True)
     shipped.write_bytes(b"damaged on the way")
-    with caplog.at_level(logging.WARNING, logger="detector.onnx_cache"):
-        warmed = onnx_cache.warm(spec)
+    with caplog.at_level(logging.WARNING, logger="detector.launch"):
+        warmed = warm_export(spec)
     assert "unusable" in caplog.text and warmed.exported_now and warmed.path == onnx_cache.cache_path(spec)
     assert shipped.read_bytes() == b"damaged on the way" and onnx_cache.find(spec) == warmed.path
 
