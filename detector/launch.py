@@ -46,10 +46,11 @@ def load_predictor(
     model after all, the kept export still spares the export.
     ``options`` go to ``Predictor``.
     """
-    if runs_on_cpu(device):  # refuse GPU-only options before a slow load or export, not after
+    surely_cpu = runs_on_cpu(device)
+    if surely_cpu:  # refuse GPU-only options before a slow load or export, not after
         check_gpu_only_options("cpu", half=options.get("half"), cuda_graph=options.get("cuda_graph"))
     tried_kept_export = False
-    if backend in ("auto", "onnxruntime") and runs_on_cpu(device) and onnxruntime_available():
+    if backend in ("auto", "onnxruntime") and surely_cpu and onnxruntime_available():
         spec = describe_model(name_or_path, models_dir=models_dir)
         predictor = _from_kept_export(spec, options) if spec is not None else None
         if predictor is not None:
