@@ -59,13 +59,29 @@ VOC_CLASSES = (
 )
 
 
-def make_random_models_dir(root: Path) -> Path:
-    """A models folder with untrained small/large variants, for tests that need a loadable zoo."""
+def write_random_variant(root: Path, name: str, config, input_size: int, seed: int) -> None:
+    """An untrained model ``name`` (weights and manifest) in ``root``; another seed gives other weights."""
     import torch
 
     from detector.checkpoint import WeightsMeta, save_weights
-    from detector.models import ModelConfig, build_model
+    from detector.models import build_model
     from detector.zoo import write_manifest
+
+    torch.manual_seed(seed)
+    model = build_model(config)
+    with torch.no_grad():  # spread untrained scores over (0, 1) so thresholds have something to cut
+        for level in model.head.levels:
+            level.cls_out.weight.normal_(0.0, 0.3)
+            level.cls_out.bias.fill_(-2.0)
+    weights = f"{name}.safetensors"
+    save_weights(root / weights, model, WeightsMeta(config, VOC_CLASSES, input_size, {}))
+    write_manifest(root / f"{name}.yaml", name=name, config=config, input_size=input_size,
+                   class_names=VOC_CLASSES, weights_file=weights, license="test only")
+
+
+def make_random_models_dir(root: Path) -> Path:
+    """A models folder with untrained small/large variants, for tests that need a loadable zoo."""
+    from detector.models import ModelConfig
 
     root.mkdir(parents=True, exist_ok=True)
     variants = {
@@ -73,16 +89,7 @@ def make_random_models_dir(root: Path) -> Path:
         "test-large": (ModelConfig(backbone="mobilenet_v3_large", neck_width=96, head_depth=2), 416),
     }
     for seed, (name, (config, size)) in enumerate(variants.items()):
-        torch.manual_seed(seed)
-        model = build_model(config)
-        with torch.no_grad():  # spread untrained scores over (0, 1) so thresholds have something to cut
-            for level in model.head.levels:
-                level.cls_out.weight.normal_(0.0, 0.3)
-                level.cls_out.bias.fill_(-2.0)
-        weights = f"{name}.safetensors"
-        save_weights(root / weights, model, WeightsMeta(config, VOC_CLASSES, size, {}))
-        write_manifest(root / f"{name}.yaml", name=name, config=config, input_size=size,
-                       class_names=VOC_CLASSES, weights_file=weights, license="test only")
+        write_random_variant(root, name, config, size, seed)
     return root
 
 

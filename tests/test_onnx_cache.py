@@ -21,7 +21,7 @@ from detector import onnx_cache
 from detector.launch import warm_export
 from detector.loader import resolve_manifest
 
-from .conftest import make_random_models_dir
+from .conftest import make_random_models_dir, write_random_variant
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -194,23 +194,8 @@ def test_a_damaged_kept_export_is_replaced_and_the_model_still_runs(own_cache, m
 
 def _republish_small(models: Path, seed: int) -> Path:
     """New weights under the name test-small (another seed), as retraining and publishing again would give."""
-    import torch
-
-    from detector.checkpoint import WeightsMeta, save_weights
-    from detector.models import build_model
-    from detector.zoo import write_manifest
-
     spec = resolve_manifest("test-small", models_dir=models)
-    torch.manual_seed(seed)
-    network = build_model(spec.config)
-    with torch.no_grad():
-        for level in network.head.levels:
-            level.cls_out.weight.normal_(0.0, 0.3)
-            level.cls_out.bias.fill_(-2.0)
-    save_weights(models / "test-small.safetensors", network,
-                 WeightsMeta(spec.config, spec.class_names, spec.input_size, {}))
-    write_manifest(models / "test-small.yaml", name="test-small", config=spec.config, input_size=spec.input_size,
-                   class_names=spec.class_names, weights_file="test-small.safetensors", license="test only")
+    write_random_variant(models, "test-small", spec.config, spec.input_size, seed)
     return onnx_cache.cache_path(resolve_manifest("test-small", models_dir=models))
 
 
