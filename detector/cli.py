@@ -213,14 +213,16 @@ def cmd_predict(args, predictor=None) -> dict:
     from .errors import OutputError
     from .outputs import JsonlWriter, LiveVideo, open_frame_writer
     from .pipeline import FrameResult, run_pipeline
-    from .progress import Progress, stderr_is_terminal
+    from .progress import Progress, print_above_bar, stderr_is_terminal
     from .video import FrameSource, classify_source
 
     if predictor is None and classify_source(args.source) in ("camera", "url"):
         # a camera or stream keeps sending while the model loads: load it first, or the recording would
         # start with a burst of frames filmed earlier
         predictor = _make_predictor(args)
-    source = FrameSource(args.source, camera_mode=args.camera_mode)  # fails fast on a missing or undecodable source
+    # fails fast on a missing or undecodable source; a damaged image in a folder is only skipped
+    source = FrameSource(args.source, camera_mode=args.camera_mode,
+                         on_skip=lambda problem: print_above_bar(f"warning: {problem}"))
     writer = jsonl = None
     try:
         info = source.info
@@ -278,7 +280,10 @@ def cmd_predict(args, predictor=None) -> dict:
     n = max(stats.frames, 1)
     detections = sum(class_counts.values())
     expected = info.frame_count if not args.max_frames else min(info.frame_count or args.max_frames, args.max_frames)
-    if expected and stats.frames < expected:
+    if source.skipped:
+        _say(f"warning: {len(source.skipped)} of the {len(source.skipped) + stats.frames} images could not be read "
+             "and were skipped (listed under \"skipped\")")
+    elif expected and stats.frames < expected:
         _say(f"warning: decoded {stats.frames} of the {expected} frames {Path(args.source).name} announces "
              "(truncated or damaged file?)")
     output_path = str(writer.path) if writer is not None else None
@@ -291,6 +296,7 @@ def cmd_predict(args, predictor=None) -> dict:
         "source_kind": info.kind,
         "frames": stats.frames,
         "frames_expected": expected,
+        "skipped": source.skipped,
         "fps": round(stats.fps, 2),
         "detections": detections,
         "per_class": dict(class_counts.most_common()),
@@ -661,7 +667,8 @@ def main(argv: list[str] | None = None) -> int:
             return _fail(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""), EXIT_USAGE)
         if os.environ.get(DEBUG_ENV):
             traceback.print_exc()
-        return _fail(f"internal error {type(exc).__name__}: {exc} (set {DEBUG_ENV}=1 for the traceback)", EXIT_INTERNAL)
+        kind = type(exc).__qualname__ if type(exc).__module__ == "builtins" else f"{type(exc).__module__}.{type(exc).__qualname__}"
+        return _fail(f"internal error {kind}: {exc} (set {DEBUG_ENV}=1 for the traceback)", EXIT_INTERNAL)
     _emit(summary)
     return EXIT_OK
 

@@ -21,6 +21,15 @@ def stderr_is_terminal() -> bool:
         return False
 
 
+def print_above_bar(message: str) -> None:
+    """A line on stderr that does not tear a bar being drawn (safe from any thread)."""
+    tqdm_module = sys.modules.get("tqdm")  # imported only once a bar is drawn
+    if tqdm_module is not None:
+        tqdm_module.tqdm.write(message, file=sys.stderr)
+    else:
+        print(message, file=sys.stderr, flush=True)
+
+
 class Progress:
     """A counter that draws a tqdm bar (rate, ETA) when ``enabled``, and does nothing otherwise.
 

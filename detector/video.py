@@ -14,7 +14,7 @@ import struct
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -23,6 +23,7 @@ from . import h264
 from .camera_mode import CameraMode, ask_for_mode
 from .errors import OutputError, SourceError
 from .fmp4 import FragmentedMp4
+from .preprocess import as_bgr_uint8
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}
@@ -51,7 +52,7 @@ def read_image(path: str | Path) -> np.ndarray:
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if image is None:
         raise SourceError(f"{Path(path).name} is not a readable image")
-    return image
+    return as_bgr_uint8(image)  # 16-bit, grayscale and RGBA files become what drawing and encoding expect
 
 
 def classify_source(spec: str) -> str:
@@ -111,26 +112,41 @@ def capture_info(cap: cv2.VideoCapture, kind: str, name: str) -> SourceInfo:
 
 
 class FrameSource:
-    """Iterate ``(index, frame, name)`` over a video, camera, URL, image or folder of images."""
+    """Iterate ``(index, frame, name)`` over a video, camera, URL, image or folder of images.
 
-    def __init__(self, spec: str, *, camera_mode: CameraMode | None = None) -> None:
-        """``camera_mode``: the resolution and rate to ask a camera for; refused for other sources."""
+    In a folder, an image that cannot be read is skipped, not fatal: one damaged file
+    should not stop a job over thousands. Each one is told to ``on_skip`` and listed in
+    ``skipped``; a folder where no image reads is an error.
+    """
+
+    def __init__(self, spec: str, *, camera_mode: CameraMode | None = None,
+                 on_skip: Callable[[str], None] | None = None) -> None:
+        """``camera_mode``: the resolution and rate to ask a camera for; refused for other sources.
+
+        ``on_skip``: called with a message for each unreadable image in a folder, as it is met.
+        """
         self.spec = str(spec)
         self.kind = classify_source(self.spec)
         if camera_mode is not None and self.kind != "camera":
             raise SourceError(f"a camera mode applies to a camera index, not to {self.kind} source {self.spec}")
         self._cap: cv2.VideoCapture | None = None
         self._images: list[Path] = []
+        self._first: tuple[int, np.ndarray | None] | None = None  # the folder's first readable image, read to size it
+        self._on_skip = on_skip
+        self.skipped: list[str] = []  # names of the images in a folder that could not be read
         if self.kind == "images":
             path = Path(self.spec)
             if not path.exists():
                 raise SourceError(f"not found: {self.spec}")
-            self._images = (
-                sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if path.is_dir() else [path]
-            )
-            if not self._images:
-                raise SourceError(f"no images in {self.spec}")
-            first = read_image(self._images[0])
+            if path.is_file():
+                self._images = [path]
+                self._first = (0, read_image(path))  # a single image that does not read is the error itself
+            else:
+                self._images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+                if not self._images:
+                    raise SourceError(f"no images in {self.spec}")
+                self._first = self._first_readable()
+            first = self._first[1]
             self.info = SourceInfo("images", path.name, DEFAULT_FPS, len(self._images), first.shape[1], first.shape[0])
         else:
             self._cap = open_capture(self.spec, camera_mode=camera_mode)
@@ -142,10 +158,40 @@ class FrameSource:
                     raise SourceError(f"{Path(self.spec).name} holds no decodable frames")
                 self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
 
+    def _first_readable(self) -> tuple[int, np.ndarray]:
+        problems: list[str] = []
+        for i, path in enumerate(self._images):
+            image = self._read_or_skip(path, problems.append)
+            if image is not None:
+                for problem in problems if self._on_skip is not None else ():
+                    self._on_skip(problem)
+                return i, image
+        # nothing reads: one error line says it all, with no warnings before it
+        shown = ", ".join(self.skipped[:3]) + (", …" if len(self.skipped) > 3 else "")
+        raise SourceError(f"no image in {self.spec} could be read ({len(self.skipped)} tried: {shown})")
+
+    def _read_or_skip(self, path: Path, tell: Callable[[str], None] | None = None) -> np.ndarray | None:
+        try:
+            return read_image(path)
+        except SourceError as exc:
+            self.skipped.append(path.name)
+            tell = tell or self._on_skip
+            if tell is not None:
+                tell(f"skipped: {exc}")
+            return None
+
     def __iter__(self) -> Iterator[tuple[int, np.ndarray, str]]:
         if self.kind == "images":
-            for i, path in enumerate(self._images):
-                yield i, read_image(path), path.name
+            assert self._first is not None
+            start, first = self._first
+            self._first = (start, None)  # handed out once: the caller may draw on it
+            first = first if first is not None else self._read_or_skip(self._images[start])
+            if first is not None:
+                yield start, first, self._images[start].name
+            for i in range(start + 1, len(self._images)):
+                image = self._read_or_skip(self._images[i])
+                if image is not None:
+                    yield i, image, self._images[i].name
             return
         assert self._cap is not None
         index = 0

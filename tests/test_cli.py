@@ -110,6 +110,32 @@ def test_predict_folder_to_annotated_folder(capsys, image_folder, tmp_path):
     assert all(len(r["detections"]) == 20 for r in records) and summary["detections"] == 60
 
 
+def test_predict_folder_skips_unreadable_images_and_annotates_every_other_kind(capsys, image_folder, tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    photo = cv2.imread(str(image_folder / "a.jpg"))
+    (folder / "0-damaged.jpg").write_bytes(b"\xff\xd8 not really a jpeg")  # first in order: sizes nothing
+    cv2.imwrite(str(folder / "1-deep.png"), photo.astype(np.uint16) * 257)  # 16-bit, as scanners write
+    cv2.imwrite(str(folder / "2-gray.png"), cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY))
+    cv2.imwrite(str(folder / "3-alpha.png"), cv2.cvtColor(photo, cv2.COLOR_BGR2BGRA))
+    (folder / "4-truncated.jpg").write_bytes((image_folder / "c.jpg").read_bytes()[:200])
+    cv2.imwrite(str(folder / "5-photo.jpg"), photo)
+    out_dir, jsonl = tmp_path / "annotated", tmp_path / "d.jsonl"
+
+    summary, err = run_ok(capsys, "predict", "--model", "test-small", "--source", str(folder), "--output", str(out_dir),
+                          "--jsonl", str(jsonl), "--conf", "0.005", "--max-det", "5")
+
+    assert summary["skipped"] == ["0-damaged.jpg", "4-truncated.jpg"]
+    assert "0-damaged.jpg" in err and "4-truncated.jpg" in err and "2 of the 6 images" in err
+    readable = ["1-deep.png", "2-gray.png", "3-alpha.png", "5-photo.jpg"]
+    assert summary["frames"] == 4 and summary["detections"] == 20
+    assert sorted(p.name for p in out_dir.iterdir()) == readable
+    for name in readable:
+        drawn = cv2.imread(str(out_dir / name), cv2.IMREAD_UNCHANGED)
+        assert drawn.shape == photo.shape and drawn.dtype == np.uint8, name  # colour boxes on an 8-bit BGR copy
+    assert [json.loads(line)["source"] for line in jsonl.read_text().splitlines()] == readable
+
+
 def test_predict_folder_to_video_and_one_image_to_one_file(capsys, image_folder, tmp_path):
     summary, _ = run_ok(capsys, "predict", "--model", "test-small", "--source", str(image_folder),
                         "--output", str(tmp_path / "slideshow.avi"))
@@ -245,6 +271,10 @@ def bad_files(tmp_path_factory, vtest_path):
     (folder / "empty.avi").write_bytes(b"")
     (folder / "garbage.safetensors").write_bytes(b"\x00" * 100)
     (folder / "not-json.json").write_text("{ nope")
+    (folder / "damaged.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    (folder / "unreadable-images").mkdir()
+    for name in ("a.jpg", "b.png"):
+        (folder / "unreadable-images" / name).write_bytes(b"\x89PNG nothing after")
     return folder
 
 
@@ -256,6 +286,10 @@ def error_cases():
         pytest.param(["predict", "--model", "test-small", "--source", "{tmp}/missing.mp4"], "not found", id="missing-source"),
         pytest.param(["predict", "--model", "test-small", "--source", "{bad}/corrupt.mp4"], "decode", id="corrupt-video"),
         pytest.param(["predict", "--model", "test-small", "--source", "{bad}/empty.avi"], "empty", id="empty-video"),
+        pytest.param(["predict", "--model", "test-small", "--source", "{bad}/unreadable-images"], "no image in",
+                     id="folder-of-unreadable-images"),
+        pytest.param(["predict", "--model", "test-small", "--source", "{bad}/damaged.jpg"], "not a readable image",
+                     id="damaged-image"),
         pytest.param(["predict", "--model", "{bad}/garbage.safetensors", "--source", v], "safetensors", id="corrupt-weights"),
         pytest.param(["predict", "--model", "test-small", "--source", v, "--imgsz", "300"], "multiple of 32", id="imgsz-300"),
         pytest.param(["predict", "--model", "test-small", "--source", v, "--imgsz", "0"], "positive", id="imgsz-0"),
