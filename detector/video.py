@@ -214,9 +214,12 @@ class FrameSource:
         self.close()
 
 
-# codec choices per container, most compatible first; "avc1" is H.264 through PyAV
+# codec choices per container, most compatible first; "avc1" is H.264 through PyAV. Each is the container's own
+# codec (VP8 in WebM, MPEG-2 in MPEG files, WMV in ASF), so the file has the suffix asked for and plays where such
+# files play; "mp4v" stands in where the first refuses (MPEG-2 takes only the standard frame rates)
 _CODECS = {".mp4": ["avc1", "mp4v"], ".m4v": ["avc1", "mp4v"], ".mov": ["avc1", "mp4v"], ".avi": ["MJPG", "XVID"],
-           ".mkv": ["XVID", "MJPG"]}
+           ".mkv": ["XVID", "MJPG"], ".webm": ["VP80"], ".mpg": ["MPG2", "mp4v"], ".mpeg": ["MPG2", "mp4v"],
+           ".ts": ["MPG2", "mp4v"], ".wmv": ["WMV2"], ".flv": ["FLV1"]}
 # containers written as fragmented MP4 (see VideoWriter); AVI and MKV need no index to play, so OpenCV writes them as is
 _FRAGMENTED_SUFFIXES = {".mp4", ".m4v", ".mov"}
 SEGMENT_SECONDS = 1.0  # the most a killed recording loses
@@ -271,7 +274,8 @@ class VideoWriter:
     ``path`` is where the video actually went (the fallback changes the suffix).
     ``frames_written`` counts the frames handed to ``write``; after a write error,
     those the file holds. AVI and MKV are written by OpenCV directly: they need no
-    final index, so a killed file keeps what reached the disk.
+    final index, so a killed file keeps what reached the disk. The rarer containers
+    (WebM, MPEG, TS, WMV, FLV) are written by OpenCV directly too, each with its own codec.
     """
 
     def __init__(self, path: str | Path, fps: float, size: tuple[int, int], *,
@@ -281,7 +285,7 @@ class VideoWriter:
         self.fps = float(fps) if fps and fps > 0 else DEFAULT_FPS
         self.frames_written = 0
         self.path, self.codec = requested, ""
-        self._writer: cv2.VideoWriter | None = None  # OpenCV's encoder for a whole AVI or MKV file
+        self._writer: cv2.VideoWriter | None = None  # OpenCV's encoder for a whole file (AVI, MKV, …)
         self._segment: h264.H264Segment | _OpenCvSegment | None = None  # the segment being encoded, when fragmented
         self._file = None  # the user's file, when fragmented
         self._error: OutputError | None = None

@@ -22,7 +22,7 @@ import pytest
 
 from detector import h264
 from detector.errors import OutputError
-from detector.video import VideoWriter
+from detector.video import VIDEO_SUFFIXES, VideoWriter
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SIZE = (320, 240)  # (width, height)
@@ -111,6 +111,16 @@ def without_pyav(codec: str) -> str:
     return "import detector.h264; detector.h264.av = None" if codec == "mp4v" else "pass"
 
 
+@pytest.mark.parametrize("suffix", sorted(VIDEO_SUFFIXES))
+def test_every_video_suffix_offered_gets_a_file_of_that_kind_with_every_frame(tmp_path, suffix):
+    target = tmp_path / f"annotated{suffix}"
+    with VideoWriter(target, FPS, SIZE) as writer:
+        for i in range(25):
+            writer.write(frame(i))
+    assert writer.path == target, f"asked for {target.name}, got {writer.path.name}"
+    assert [frame_index(image) for image in read_back(target)] == list(range(25))
+
+
 def test_an_mp4_recording_is_h264_which_browsers_and_phones_play(tmp_path):
     if not h264.can_encode():
         pytest.skip("PyAV with libx264 is not installed (pip install av)")
@@ -170,7 +180,7 @@ CHILD_IMPORTS = """
 
 KILLED_WRITER = textwrap.dedent(CHILD_IMPORTS + """
     import os, signal
-    from detector.video import VideoWriter
+    from detector.video import VIDEO_SUFFIXES, VideoWriter
     writer = VideoWriter({target!r}, FPS, SIZE)
     for i in range({frames}):
         writer.write(frame(i))
@@ -309,7 +319,7 @@ def test_a_disk_full_before_the_first_second_leaves_no_empty_file(tmp_path, monk
 REAL_LIMIT_WRITER = textwrap.dedent(CHILD_IMPORTS + """
     import json, resource, signal
     from detector.errors import OutputError
-    from detector.video import VideoWriter
+    from detector.video import VIDEO_SUFFIXES, VideoWriter
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG
     resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))
     writer = VideoWriter({target!r}, FPS, SIZE)
