@@ -80,7 +80,8 @@ def _decoded(spec: str, images: str | None, max_side: int, workers: int, max_ima
         dataset = DetectionDataset(dataset.records[:max_images], dataset.class_names)
     if len(dataset) == 0:
         raise LiveDetError(f"{spec}: no images")
-    return decode_dataset(dataset, max_side=max_side, workers=workers)
+    return decode_dataset(dataset, max_side=max_side, workers=workers,
+                          on_skip=lambda problem: print(f"warning: {problem}", file=sys.stderr, flush=True))
 
 
 def _device_for_rank(requested: str) -> torch.device:

@@ -12,6 +12,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -39,10 +40,6 @@ class DecodedDataset:
 
 
 def _shrink(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
-    if image.ndim == 2:
-        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    elif image.shape[2] == 4:
-        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
     h, w = image.shape[:2]
     scale = min(1.0, max_side / max(h, w))
     if scale < 1.0:
@@ -50,30 +47,47 @@ def _shrink(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     return image, scale
 
 
-def decode_dataset(dataset: DetectionDataset, *, max_side: int = 384, workers: int = 8) -> DecodedDataset:
-    """Read and shrink every image of ``dataset`` (threads: OpenCV releases the GIL)."""
+def decode_dataset(dataset: DetectionDataset, *, max_side: int = 384, workers: int = 8,
+                   on_skip: Callable[[str], None] | None = None) -> DecodedDataset:
+    """Read and shrink every image of ``dataset`` (threads: OpenCV releases the GIL).
+
+    An image that does not decode is left out with its boxes, and told to ``on_skip``:
+    one damaged file among thousands should not stop a run. If none decodes, that is an error.
+    """
 
     def load(record):
-        image, scale = _shrink(read_image(record.path), max_side)
+        try:
+            image = read_image(record.path)
+        except SourceError as exc:
+            return exc
+        image, scale = _shrink(image, max_side)
         return image, record.boxes * scale
 
     with ThreadPoolExecutor(workers) as pool:
         loaded = list(pool.map(load, dataset.records))
+    kept = [(record, item) for record, item in zip(dataset.records, loaded) if not isinstance(item, SourceError)]
+    problems = [str(item) for item in loaded if isinstance(item, SourceError)]
+    if not kept:
+        shown = "; ".join(problems[:3]) + ("; …" if len(problems) > 3 else "")
+        raise SourceError(f"no image of the dataset could be read ({len(problems)} tried: {shown})")
+    for problem in problems if on_skip is not None else ():
+        on_skip(f"skipped: {problem}")
     return DecodedDataset(
-        images=[im for im, _ in loaded],
-        boxes=[b.astype(np.float32) for _, b in loaded],
-        labels=[r.labels for r in dataset.records],
+        images=[image for _, (image, _) in kept],
+        boxes=[boxes.astype(np.float32) for _, (_, boxes) in kept],
+        labels=[record.labels for record, _ in kept],
         class_names=dataset.class_names,
         max_side=max_side,
-        names=[r.path.name for r in dataset.records],
+        names=[record.path.name for record, _ in kept],
     )
 
 
 def pack_dataset(
-    dataset: DetectionDataset, output: str | Path, *, max_side: int = 384, quality: int = 60, workers: int = 8
+    dataset: DetectionDataset, output: str | Path, *, max_side: int = 384, quality: int = 60, workers: int = 8,
+    on_skip: Callable[[str], None] | None = None,
 ) -> Path:
-    """Shrink, re-encode as WebP and write one ``.npz``; returns its path."""
-    decoded = decode_dataset(dataset, max_side=max_side, workers=workers)
+    """Shrink, re-encode as WebP and write one ``.npz``; returns its path. ``on_skip``: see ``decode_dataset``."""
+    decoded = decode_dataset(dataset, max_side=max_side, workers=workers, on_skip=on_skip)
 
     def encode(image):
         ok, data = cv2.imencode(".webp", image, [cv2.IMWRITE_WEBP_QUALITY, quality])
@@ -141,13 +155,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-side", type=int, default=384)
     parser.add_argument("--quality", type=int, default=60, help="WebP quality, 1-100")
     args = parser.parse_args(argv)
+    skipped: list[str] = []
+
+    def skip(problem: str) -> None:
+        skipped.append(problem)
+        print(f"warning: {problem}", file=sys.stderr, flush=True)
+
     try:
         dataset = load_dataset(args.data, args.images)
-        out = pack_dataset(dataset, args.output, max_side=args.max_side, quality=args.quality)
+        out = pack_dataset(dataset, args.output, max_side=args.max_side, quality=args.quality, on_skip=skip)
     except LiveDetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps({"output": str(out), "images": len(dataset), "boxes": dataset.num_boxes,
+    with np.load(out, allow_pickle=False) as packed:
+        images, boxes = len(packed["offsets"]) - 1, len(packed["boxes"])
+    print(json.dumps({"output": str(out), "images": images, "boxes": boxes, "skipped": len(skipped),
                       "classes": len(dataset.class_names), "bytes": out.stat().st_size}))
     return 0
 

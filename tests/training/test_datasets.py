@@ -89,3 +89,22 @@ def test_pack_round_trip_shrinks_images_and_boxes_together(coco_dataset, tmp_pat
         # each box still frames its rectangle: the colour at the box centre is the class colour
         for (x1, y1, x2, y2), c in zip(boxes, labels):
             assert image[int((y1 + y2) / 2), int((x1 + x2) / 2)].argmax() == BGR_CHANNEL[int(c)]
+
+
+def test_a_damaged_image_is_left_out_with_its_boxes_and_a_warning_and_all_damaged_is_an_error(coco_dataset, tmp_path):
+    path, images, _ = coco_dataset
+    dataset = load_coco(path, images)
+    damaged = dataset.records[1]
+    damaged.path.write_bytes(damaged.path.read_bytes()[:60])  # cut short, as an interrupted copy leaves it
+    warnings: list[str] = []
+
+    loaded = load_pack(pack_dataset(dataset, tmp_path / "data.npz", max_side=128, on_skip=warnings.append))
+
+    assert len(warnings) == 1 and damaged.path.name in warnings[0]
+    kept = [r for r in dataset.records if r is not damaged]
+    assert loaded.names == [r.path.name for r in kept]
+    assert [list(labels) for labels in loaded.labels] == [list(r.labels) for r in kept]  # its boxes went with it
+    for record in dataset.records:
+        record.path.write_bytes(b"")
+    with pytest.raises(SourceError, match=f"no image of the dataset could be read \\({len(dataset)} tried"):
+        pack_dataset(dataset, tmp_path / "none.npz")
