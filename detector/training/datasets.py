@@ -71,6 +71,9 @@ def load_coco(annotations: str | Path, images_dir: str | Path) -> DetectionDatas
         images = data["images"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise SourceError(f"{annotations.name} is not a readable COCO annotation file ({exc})") from None
+    if not images_dir.is_dir():
+        raise SourceError(f"images folder not found: {images_dir} (the folder the file names in {annotations.name} "
+                          "are relative to)")
     index_of = {c["id"]: i for i, c in enumerate(categories)}
     per_image: dict[int, tuple[list, list]] = {img["id"]: ([], []) for img in images}
     for ann in data.get("annotations", []):

@@ -73,6 +73,9 @@ def test_unknown_layout_and_missing_paths_are_clear_errors(tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(SourceError, match="not a readable COCO"):
         load_coco(tmp_path / "bad.json", tmp_path)
+    (tmp_path / "good.json").write_text('{"images": [], "annotations": [], "categories": []}')
+    with pytest.raises(SourceError, match="images folder not found"):
+        load_coco(tmp_path / "good.json", tmp_path / "no-such-folder")
 
 
 def test_pack_round_trip_shrinks_images_and_boxes_together(coco_dataset, tmp_path):
