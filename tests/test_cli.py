@@ -371,6 +371,17 @@ def test_a_bug_is_one_line_and_exit_1(capsys, monkeypatch):
     assert code == 1 and err.count("\n") == 1 and "ZeroDivisionError" in err and "Traceback" not in err
 
 
+def test_a_library_bug_names_its_library(capsys, monkeypatch):
+    import detector.cli as cli
+
+    def buggy(_args):
+        cv2.putText(np.zeros((4, 4, 3), np.uint16), "x", (0, 2), cv2.FONT_HERSHEY_SIMPLEX, 1, (255, 255, 255))
+
+    monkeypatch.setattr(cli, "cmd_info", buggy)
+    code, summary, err = run(capsys, "info")
+    assert code == 1 and err.startswith("error: internal error cv2.error: ") and err.count("\n") == 1, err
+
+
 def test_compare_ultralytics_needs_ultralytics(capsys):
     from detector.benchmark import ultralytics_available
 
