@@ -23,6 +23,7 @@ from .weights_meta import META_KEY, WeightsMeta, read_safetensors_meta
 
 __all__ = ["WeightsMeta", "load_state_into", "read_weights", "save_weights"]
 
+
 def save_weights(path: str | Path, model: torch.nn.Module, meta: WeightsMeta, *, half: bool = False) -> Path:
     """Write ``model``'s state dict as safetensors with ``meta`` in the header.
 

@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from .fastpath import FastPath
 
 
-
 def check_gpu_only_options(device_type: str, *, half: bool | None, cuda_graph: bool | None) -> None:
     """One clear refusal for options only a GPU can honour (``load_predictor`` asks before any slow load)."""
     if half and device_type == "cpu":

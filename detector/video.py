@@ -6,6 +6,7 @@ failure becomes a ``SourceError`` or ``OutputError`` with a message a user can a
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -131,7 +132,6 @@ class FrameSource:
             raise SourceError(f"a camera mode applies to a camera index, not to {self.kind} source {self.spec}")
         self._cap: cv2.VideoCapture | None = None
         self._images: list[Path] = []
-        self._first: tuple[int, np.ndarray | None] | None = None  # the folder's first readable image, read to size it
         self._on_skip = on_skip
         self.skipped: list[str] = []  # names of the images in a folder that could not be read
         if self.kind == "images":
@@ -140,13 +140,12 @@ class FrameSource:
                 raise SourceError(f"not found: {self.spec}")
             if path.is_file():
                 self._images = [path]
-                self._first = (0, read_image(path))  # a single image that does not read is the error itself
+                first = read_image(path)  # a single image that does not read is the error itself
             else:
                 self._images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
                 if not self._images:
                     raise SourceError(f"no images in {self.spec}")
-                self._first = self._first_readable()
-            first = self._first[1]
+                first = self._first_readable()
             self.info = SourceInfo("images", path.name, DEFAULT_FPS, len(self._images), first.shape[1], first.shape[0])
         else:
             self._cap = open_capture(self.spec, camera_mode=camera_mode)
@@ -158,40 +157,26 @@ class FrameSource:
                     raise SourceError(f"{Path(self.spec).name} holds no decodable frames")
                 self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
 
-    def _first_readable(self) -> tuple[int, np.ndarray]:
-        problems: list[str] = []
-        for i, path in enumerate(self._images):
-            image = self._read_or_skip(path, problems.append)
-            if image is not None:
-                for problem in problems if self._on_skip is not None else ():
-                    self._on_skip(problem)
-                return i, image
-        # nothing reads: one error line says it all, with no warnings before it
-        shown = ", ".join(self.skipped[:3]) + (", …" if len(self.skipped) > 3 else "")
-        raise SourceError(f"no image in {self.spec} could be read ({len(self.skipped)} tried: {shown})")
-
-    def _read_or_skip(self, path: Path, tell: Callable[[str], None] | None = None) -> np.ndarray | None:
-        try:
-            return read_image(path)
-        except SourceError as exc:
-            self.skipped.append(path.name)
-            tell = tell or self._on_skip
-            if tell is not None:
-                tell(f"skipped: {exc}")
-            return None
+    def _first_readable(self) -> np.ndarray:
+        """The folder's first image that reads, only to size the source (skips are reported as they are met)."""
+        for path in self._images:
+            with contextlib.suppress(SourceError):
+                return read_image(path)
+        shown = ", ".join(p.name for p in self._images[:3]) + (", …" if len(self._images) > 3 else "")
+        raise SourceError(f"no image in {self.spec} could be read ({len(self._images)} tried: {shown})")
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray, str]]:
         if self.kind == "images":
-            assert self._first is not None
-            start, first = self._first
-            self._first = (start, None)  # handed out once: the caller may draw on it
-            first = first if first is not None else self._read_or_skip(self._images[start])
-            if first is not None:
-                yield start, first, self._images[start].name
-            for i in range(start + 1, len(self._images)):
-                image = self._read_or_skip(self._images[i])
-                if image is not None:
-                    yield i, image, self._images[i].name
+            self.skipped = []
+            for i, path in enumerate(self._images):
+                try:
+                    image = read_image(path)
+                except SourceError as exc:
+                    self.skipped.append(path.name)
+                    if self._on_skip is not None:
+                        self._on_skip(f"skipped: {exc}")
+                    continue
+                yield i, image, path.name
             return
         assert self._cap is not None
         index = 0

@@ -70,8 +70,9 @@ def decode_dataset(dataset: DetectionDataset, *, max_side: int = 384, workers: i
     if not kept:
         shown = "; ".join(problems[:3]) + ("; …" if len(problems) > 3 else "")
         raise SourceError(f"no image of the dataset could be read ({len(problems)} tried: {shown})")
-    for problem in problems if on_skip is not None else ():
-        on_skip(f"skipped: {problem}")
+    if on_skip is not None:
+        for problem in problems:
+            on_skip(f"skipped: {problem}")
     return DecodedDataset(
         images=[image for _, (image, _) in kept],
         boxes=[boxes.astype(np.float32) for _, (_, boxes) in kept],
