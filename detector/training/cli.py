@@ -134,8 +134,12 @@ def run_train(args: argparse.Namespace) -> dict:
                   f"this command adds only --time-limit-min", file=sys.stderr, flush=True)
     if imgsz <= 0 or imgsz % 32:
         raise LiveDetError(f"--imgsz must be a positive multiple of 32, got {imgsz}")
-    if args.batch < 0 or (args.epochs < 0) or (args.epochs == 0 and args.budget_min <= 0):
-        raise LiveDetError("need --batch >= 1 and --epochs >= 1 (or --epochs 0 with --budget-min > 0)")
+    if args.batch < 0:
+        raise LiveDetError(f"--batch must be at least 1, or 0 for the default, got {args.batch}")
+    if args.epochs < 0:
+        raise LiveDetError(f"--epochs must be at least 1, or 0 with --budget-min, got {args.epochs}")
+    if args.epochs == 0 and args.budget_min <= 0:
+        raise LiveDetError("--epochs 0 needs --budget-min above 0: the minutes of training to fill")
     output = _run_folder(args, name)
     device = _device_for_rank(args.device)
     batch = args.batch or default_batch(device)

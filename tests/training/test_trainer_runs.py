@@ -62,6 +62,12 @@ def test_training_refuses_bad_arguments_with_one_line(coco_dataset, tmp_path, ca
         assert main(_train_args(coco_dataset, tmp_path / "x", *bad)) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "--zoom MIN <= MAX" in err[0], err
+    for bad, says in ((("--batch", "-1"), "--batch must be at least 1, or 0 for the default"),
+                      (("--epochs", "-1"), "--epochs must be at least 1, or 0 with --budget-min"),
+                      (("--epochs", "0"), "--epochs 0 needs --budget-min above 0")):
+        assert main(_train_args(coco_dataset, tmp_path / "x", *bad)) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and says in err[0], err
     not_a_checkpoint = tmp_path / "best.safetensors"
     not_a_checkpoint.write_bytes(b"\x00" * 64)
     assert main(_train_args(coco_dataset, tmp_path / "x", "--resume", str(not_a_checkpoint))) == 2
