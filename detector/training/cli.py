@@ -14,7 +14,7 @@ from ..device import select_device
 from ..errors import LiveDetError
 from ..models.presets import PRESETS
 from .augment import AugmentConfig, ImageBank
-from .datasets import DetectionDataset, load_dataset
+from ..datasets import DetectionDataset, load_dataset
 from .pack import DecodedDataset, decode_dataset, load_pack
 from .trainer import TrainConfig, Trainer, checkpoint_config
 

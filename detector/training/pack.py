@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import SourceError
 from ..video import read_image
-from .datasets import DetectionDataset
+from ..datasets import DetectionDataset
 
 PACK_FORMAT = "livedet-pack-v1"
 
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     from ..errors import LiveDetError
-    from .datasets import load_dataset
+    from ..datasets import load_dataset
 
     parser = argparse.ArgumentParser(prog="python -m detector.training.pack", description=__doc__)
     parser.add_argument("--data", required=True, help="COCO .json (with --images), VOC folder or YOLO folder")

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from detector.training.augment import MIXUP_RATIO, AugmentConfig, ImageBank, make_batch, mix_up
-from detector.training.datasets import load_coco
+from detector.datasets import load_coco
 from detector.training.pack import decode_dataset
 
 from .synthetic import BGR_CHANNEL

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from detector.errors import SourceError
-from detector.training.datasets import load_coco, load_dataset
+from detector.datasets import load_coco, load_dataset
 from detector.training.pack import load_pack, pack_dataset
 
 from .synthetic import BGR_CHANNEL, NAMES, synthetic_images

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ..errors import SourceError
-from ..video import IMAGE_SUFFIXES
+from .errors import SourceError
+from .video import IMAGE_SUFFIXES
 
 
 @dataclass(frozen=True)
