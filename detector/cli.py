@@ -314,18 +314,39 @@ def cmd_predict(args, predictor=None) -> dict:
 
 def cmd_val(args) -> dict:
     from .errors import SourceError
-    from .evaluate import evaluate_coco, format_table, load_coco_json
+    from .evaluate import evaluate_coco, evaluate_dataset, format_table, load_coco_json
     from .progress import stderr_is_terminal
 
-    load_coco_json(args.annotations)  # fail on a bad file before the model loads
-    if not Path(args.images).is_dir():
-        raise SourceError(f"images folder not found: {args.images}")
+    if args.data and Path(args.data).suffix == ".json":  # a COCO file given as --data is still a COCO file
+        args.annotations, args.data = args.data, None
+    if bool(args.annotations) == bool(args.data):
+        raise SourceError("val needs either --annotations COCO.json with --images DIR, or --data DATASET "
+                          "(a YOLO data.yaml or folder, or a VOC folder)")
+    dataset = None
+    if args.annotations:  # fail on a bad file before the model loads
+        load_coco_json(args.annotations)
+        if not args.images:
+            raise SourceError("--annotations needs --images DIR: the folder holding the images it lists")
+        if not Path(args.images).is_dir():
+            raise SourceError(f"images folder not found: {args.images}")
+    else:
+        from .datasets import load_dataset
+
+        def refuse(problem: str) -> None:  # as for COCO: a score over fewer images than asked would mislead
+            raise SourceError(f"{problem.removeprefix('skipped: ')} (val scores every image of the split)")
+
+        dataset = load_dataset(args.data, split=args.split, on_skip=refuse)
     predictor = _make_predictor(args)
     _describe(predictor)
     start = time.perf_counter()
-    result = evaluate_coco(predictor, Path(args.annotations), Path(args.images), conf=args.conf, iou=args.iou,
-                           max_det=args.max_det, max_images=args.max_images, batch=args.batch,
-                           progress=stderr_is_terminal())
+    options = dict(conf=args.conf, iou=args.iou, max_det=args.max_det, max_images=args.max_images,
+                   batch=args.batch, progress=stderr_is_terminal())
+    if dataset is None:
+        result = evaluate_coco(predictor, Path(args.annotations), Path(args.images), **options)
+        source = {"annotations": str(args.annotations)}
+    else:
+        result = evaluate_dataset(predictor, dataset, **options)
+        source = {"data": str(args.data), "split": dataset.split or None}
     elapsed = time.perf_counter() - start
     _say(format_table(result))
     if result.unmatched_classes:
@@ -335,7 +356,7 @@ def cmd_val(args) -> dict:
         "command": "val",
         "model": predictor.model.name,
         **result.to_dict(),
-        "annotations": str(args.annotations),
+        **source,
         "imgsz": predictor.imgsz,
         "device": predictor.device_type,
         "backend": predictor.backend,
@@ -587,10 +608,12 @@ def build_parser(*, load_train: bool = False) -> argparse.ArgumentParser:
                               "where only MJPEG reaches that rate (default: the camera's own, often 640x480)")
     predict.set_defaults(handler=cmd_predict)
 
-    val = sub.add_parser("val", help="COCO mAP on a COCO-JSON dataset")
+    val = sub.add_parser("val", help="COCO mAP on a COCO-JSON, YOLO or VOC dataset")
     _model_options(val)
-    val.add_argument("--annotations", required=True, help="COCO instances JSON")
-    val.add_argument("--images", required=True, help="folder holding the images the JSON lists")
+    val.add_argument("--annotations", help="COCO instances JSON (with --images)")
+    val.add_argument("--images", help="folder holding the images the JSON lists")
+    val.add_argument("--data", help="instead of --annotations: a YOLO data.yaml or folder, or a VOC folder")
+    val.add_argument("--split", default="val", help="which split of --data to score (default: val)")
     _thresholds(val, 0.001, 0.6)
     val.add_argument("--max-det", type=_positive_int, default=300, help="most detections per image")
     val.add_argument("--max-images", type=_positive_int, default=None, help="evaluate only the first N images")

@@ -1,7 +1,13 @@
-"""Read detection datasets into one in-memory index: COCO JSON, YOLO txt folders, Pascal VOC XML.
+"""Read detection datasets into one in-memory index: COCO JSON, YOLO (a folder or a data.yaml), Pascal VOC XML.
 
 Class names always come from the data. Boxes are stored as x1, y1, x2, y2 in
 image pixels, labels as indices into ``class_names``.
+
+YOLO and VOC datasets hold several splits in one place (``images/train`` and
+``images/val``; ``ImageSets/Main/val.txt``), so every reader takes the split to
+read: reading a whole folder for validation would score a model on the images
+it was trained on. A COCO file is one split already. A folder without splits is
+read whole, whatever split is asked for.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ import json
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import yaml
@@ -31,6 +38,7 @@ class ImageRecord:
 class DetectionDataset:
     records: tuple[ImageRecord, ...]
     class_names: tuple[str, ...]
+    split: str = ""  # the split read; "" when the source has none (a COCO file, a folder without splits)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -93,64 +101,155 @@ def _yolo_class_names(root: Path) -> tuple[str, ...]:
     for name in ("data.yaml", "dataset.yaml"):
         path = root / name
         if path.is_file():
-            names = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("names")
-            if isinstance(names, dict):
-                return tuple(str(names[k]) for k in sorted(names))
-            if isinstance(names, list):
-                return tuple(str(n) for n in names)
+            return _names_from_yaml(_read_yaml(path), path)
     path = root / "classes.txt"
     if path.is_file():
         return tuple(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
     raise SourceError(f"{root}: YOLO dataset needs class names in data.yaml ('names') or classes.txt")
 
 
-def load_yolo(root: str | Path, split: str = "train") -> DetectionDataset:
-    """``root/images/<split>/*.jpg`` with ``root/labels/<split>/*.txt`` (class cx cy w h, normalised)."""
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise SourceError(f"{path.name} is not readable YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise SourceError(f"{path.name} is not a YOLO data.yaml (expected keys such as 'train', 'val', 'names')")
+    return data
+
+
+def _names_from_yaml(data: dict, path: Path) -> tuple[str, ...]:
+    names = data.get("names")
+    if isinstance(names, dict):
+        return tuple(str(names[k]) for k in sorted(names))
+    if isinstance(names, list) and names:
+        return tuple(str(n) for n in names)
+    raise SourceError(f"{path.name} has no class names (a 'names' list, or a mapping from class index to name)")
+
+
+def _label_path(image_path: Path) -> Path:
+    """YOLO's rule: the label file sits where the image does, with the last ``images`` folder
+    read as ``labels`` (``ds/images/val/a.jpg`` -> ``ds/labels/val/a.txt``)."""
+    parts = list(image_path.with_suffix(".txt").parts)
+    for i in range(len(parts) - 2, -1, -1):
+        if parts[i] == "images":
+            parts[i] = "labels"
+            break
+    return Path(*parts)
+
+
+def _parse_yolo_labels(label_path: Path, num_classes: int, w: int, h: int) -> tuple[list, list]:
+    """``class cx cy w h`` per line (normalised), or a segmentation polygon ``class x1 y1 x2 y2 ...``,
+    whose box is the polygon's extent."""
+    boxes, labels = [], []
+    for number, line in enumerate(label_path.read_text(encoding="utf-8").splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        where = f"{label_path.name}, line {number}"
+        try:
+            values = [float(v) for v in parts]
+        except ValueError:
+            values = []
+        if len(values) == 5:
+            c, cx, cy, bw, bh = values
+            box = [cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2]
+        elif len(values) >= 7 and len(values) % 2:
+            c, xs, ys = values[0], values[1::2], values[2::2]
+            box = [min(xs), min(ys), max(xs), max(ys)]
+        else:
+            raise SourceError(f"{where}: expected 'class x_center y_center width height' (normalised 0-1) "
+                              f"or a polygon 'class x1 y1 x2 y2 ...', got {line.strip()[:60]!r}")
+        if not (c.is_integer() and 0 <= c < num_classes):
+            raise SourceError(f"{where}: class {parts[0]}, but the dataset names {num_classes} classes (0-{num_classes - 1})")
+        boxes.append([box[0] * w, box[1] * h, box[2] * w, box[3] * h])
+        labels.append(int(c))
+    return boxes, labels
+
+
+def _read_yolo_images(image_paths: list[Path], names: tuple[str, ...], split: str,
+                      on_skip: Callable[[str], None] | None) -> DetectionDataset:
     import cv2
 
+    records = []
+    for image_path in image_paths:
+        image = cv2.imread(str(image_path), cv2.IMREAD_UNCHANGED)  # the size turns normalised boxes into pixels
+        if image is None:
+            if on_skip is not None:
+                on_skip(f"skipped: {image_path.name} is not a readable image")
+            continue
+        h, w = image.shape[:2]
+        label_path = _label_path(image_path)
+        boxes, labels = _parse_yolo_labels(label_path, len(names), w, h) if label_path.is_file() else ([], [])
+        b, lab = _clean_boxes(boxes, labels, w, h)
+        records.append(ImageRecord(image_path, w, h, b, lab))
+    return DetectionDataset(tuple(records), names, split)
+
+
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def _splits_of(images_dir: Path) -> list[str]:
+    """The sub-folders of ``images/`` that hold images (``train``, ``val``, ...), not stray or hidden ones."""
+    return sorted(d.name for d in images_dir.iterdir()
+                  if d.is_dir() and not d.name.startswith(".") and _images_in(d))
+
+
+def load_yolo(root: str | Path, split: str = "train", on_skip: Callable[[str], None] | None = None) -> DetectionDataset:
+    """``root/images/<split>/*.jpg`` with ``root/labels/<split>/*.txt``; or ``root/images`` without splits."""
     root = Path(root)
-    images_dir = root / "images" / split if (root / "images" / split).is_dir() else root / "images"
-    labels_dir = root / "labels" / split if (root / "labels" / split).is_dir() else root / "labels"
+    images_dir = root / "images"
     if not images_dir.is_dir():
         raise SourceError(f"{root}: no images/ folder")
     names = _yolo_class_names(root)
-    records = []
-    for image_path in sorted(p for p in images_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
-        image = cv2.imread(str(image_path), cv2.IMREAD_UNCHANGED)
-        if image is None:
-            continue
-        h, w = image.shape[:2]
-        boxes, labels = [], []
-        label_path = labels_dir / f"{image_path.stem}.txt"
-        if label_path.is_file():
-            for line in label_path.read_text(encoding="utf-8").splitlines():
-                parts = line.split()
-                if len(parts) != 5:
-                    continue
-                c, cx, cy, bw, bh = int(parts[0]), *map(float, parts[1:])
-                boxes.append([(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h])
-                labels.append(c)
-        b, lab = _clean_boxes(boxes, labels, w, h)
-        records.append(ImageRecord(image_path, w, h, b, lab))
-    return DetectionDataset(tuple(records), names)
+    splits = _splits_of(images_dir)
+    if not splits:
+        return _read_yolo_images(_images_in(images_dir), names, "", on_skip)
+    if split not in splits:
+        raise SourceError(f"{root}: no images/{split} folder (its splits: {', '.join(splits)})")
+    return _read_yolo_images(_images_in(images_dir / split), names, split, on_skip)
 
 
-def load_voc(root: str | Path, image_set: str | None = None) -> DetectionDataset:
-    """Pascal VOC layout: ``Annotations/*.xml`` and ``JPEGImages/``; class names are those found in the XML."""
-    root = Path(root)
-    ann_dir, img_dir = root / "Annotations", root / "JPEGImages"
-    if not ann_dir.is_dir():
-        raise SourceError(f"{root}: no Annotations/ folder")
-    xml_files = sorted(ann_dir.glob("*.xml"))
-    if image_set:
-        ids = (root / "ImageSets" / "Main" / f"{image_set}.txt").read_text().split()
-        xml_files = [ann_dir / f"{i}.xml" for i in ids]
-    parsed = []
-    for xml_path in xml_files:
+def _yaml_split_images(entry, root: Path, where: str) -> list[Path]:
+    """A data.yaml split: a folder of images, a .txt listing image paths, or a list of either."""
+    images: list[Path] = []
+    for item in entry if isinstance(entry, list) else [entry]:
+        path = Path(str(item))
+        path = path if path.is_absolute() else root / path
+        if path.is_dir():
+            images += _images_in(path)
+        elif path.suffix == ".txt" and path.is_file():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    listed = Path(line.strip())
+                    images.append(listed if listed.is_absolute() else (path.parent / listed).resolve())
+        else:
+            raise SourceError(f"{where}: {path} is neither a folder of images nor a .txt list of them")
+    return images
+
+
+def load_yolo_yaml(path: str | Path, split: str = "train",
+                   on_skip: Callable[[str], None] | None = None) -> DetectionDataset:
+    """An Ultralytics-style ``data.yaml``: ``path`` (the root, relative to the file), ``train``,
+    ``val``, ``test`` (folders or .txt lists under the root) and ``names``."""
+    path = Path(path)
+    data = _read_yaml(path)
+    names = _names_from_yaml(data, path)
+    root = Path(str(data.get("path") or "."))
+    root = root if root.is_absolute() else path.parent / root
+    if not data.get(split):
+        splits = [key for key in ("train", "val", "test") if data.get(key)]
+        raise SourceError(f"{path.name} has no '{split}' split (it has: {', '.join(splits) or 'none'})")
+    return _read_yolo_images(_yaml_split_images(data[split], root, path.name), names, split, on_skip)
+
+
+def _parse_voc_xml(xml_path: Path) -> tuple[str, int, int, list[tuple[str, list[float]]]]:
+    try:
         tree = ET.parse(xml_path).getroot()
         size = tree.find("size")
-        w = int(size.findtext("width", "0")) if size is not None else 0
-        h = int(size.findtext("height", "0")) if size is not None else 0
+        w = int(float(size.findtext("width", "0"))) if size is not None else 0
+        h = int(float(size.findtext("height", "0"))) if size is not None else 0
         objects = []
         for obj in tree.findall("object"):
             if obj.findtext("difficult", "0").strip() == "1":
@@ -160,20 +259,64 @@ def load_voc(root: str | Path, image_set: str | None = None) -> DetectionDataset
             box[0] -= 1  # VOC pixel indices are 1-based and inclusive
             box[1] -= 1
             objects.append((obj.findtext("name").strip(), box))
-        filename = tree.findtext("filename") or f"{xml_path.stem}.jpg"
-        parsed.append((img_dir / filename, w, h, objects))
-    names = tuple(sorted({name for *_, objs in parsed for name, _ in objs}))
+    except ET.ParseError as exc:
+        raise SourceError(f"{xml_path.name} is not readable XML ({exc})") from None
+    except (AttributeError, TypeError, ValueError):
+        raise SourceError(f"{xml_path.name}: an <object> lacks a <name> or a numeric <bndbox> "
+                          "(xmin, ymin, xmax, ymax)") from None
+    return tree.findtext("filename") or f"{xml_path.stem}.jpg", w, h, objects
+
+
+def load_voc(root: str | Path, split: str = "train") -> DetectionDataset:
+    """Pascal VOC layout: ``Annotations/*.xml``, ``JPEGImages/`` and, for splits, ``ImageSets/Main/<split>.txt``.
+
+    Class names are those found in all the XML files, so every split agrees on them.
+    """
+    root = Path(root)
+    ann_dir, img_dir, sets_dir = root / "Annotations", root / "JPEGImages", root / "ImageSets" / "Main"
+    if not ann_dir.is_dir():
+        raise SourceError(f"{root}: no Annotations/ folder")
+    parsed = {xml_path.stem: _parse_voc_xml(xml_path) for xml_path in sorted(ann_dir.glob("*.xml"))}
+    names = tuple(sorted({name for *_, objects in parsed.values() for name, _ in objects}))
+    splits = sorted(p.stem for p in sets_dir.glob("*.txt") if "_" not in p.stem) if sets_dir.is_dir() else []
+    ids, read_split = list(parsed), ""
+    if splits:  # per-class lists (aeroplane_train.txt) are not splits
+        if split not in splits:
+            raise SourceError(f"{root}: no ImageSets/Main/{split}.txt (its splits: {', '.join(splits)})")
+        ids, read_split = (sets_dir / f"{split}.txt").read_text(encoding="utf-8").split(), split
+        missing = [i for i in ids if i not in parsed]
+        if missing:
+            raise SourceError(f"ImageSets/Main/{split}.txt lists {missing[0]}, but Annotations/{missing[0]}.xml "
+                              f"is missing ({len(missing)} such)")
     index_of = {n: i for i, n in enumerate(names)}
     records = []
-    for path, w, h, objects in parsed:
+    for image_id in ids:
+        filename, w, h, objects = parsed[image_id]
         b, lab = _clean_boxes([o[1] for o in objects], [index_of[o[0]] for o in objects], w, h)
-        records.append(ImageRecord(path, w, h, b, lab))
-    return DetectionDataset(tuple(records), names)
+        records.append(ImageRecord(img_dir / filename, w, h, b, lab))
+    return DetectionDataset(tuple(records), names, read_split)
 
 
-def load_dataset(spec: str | Path, images: str | Path | None = None) -> DetectionDataset:
-    """Guess the format: a ``.json`` file is COCO (needs ``images``), a folder with
-    ``Annotations/`` is VOC, a folder with ``images/`` is YOLO."""
+def has_split(spec: str | Path, split: str) -> bool:
+    """Whether a dataset names this split itself (a YOLO split folder or yaml key, a VOC ImageSets list)."""
+    path = Path(spec)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        try:
+            return bool(_read_yaml(path).get(split))
+        except SourceError:
+            return False
+    if (path / "Annotations").is_dir():
+        return (path / "ImageSets" / "Main" / f"{split}.txt").is_file()
+    return (path / "images" / split).is_dir()
+
+
+def load_dataset(spec: str | Path, images: str | Path | None = None, split: str = "train",
+                 on_skip: Callable[[str], None] | None = None) -> DetectionDataset:
+    """Guess the format: a ``.json`` file is COCO (needs ``images``), a ``.yaml`` is a YOLO data.yaml,
+    a folder with ``Annotations/`` is VOC, a folder with ``images/`` is YOLO.
+
+    ``on_skip`` hears of images left out because they do not decode (YOLO reads each image's size).
+    """
     path = Path(spec)
     if not path.exists():
         raise SourceError(f"dataset not found: {path}")
@@ -181,8 +324,16 @@ def load_dataset(spec: str | Path, images: str | Path | None = None) -> Detectio
         if images is None:
             raise SourceError("a COCO dataset needs --images DIR as well")
         return load_coco(path, images)
+    if path.suffix in (".yaml", ".yml"):
+        return load_yolo_yaml(path, split, on_skip)
     if (path / "Annotations").is_dir():
-        return load_voc(path)
+        return load_voc(path, split)
     if (path / "images").is_dir():
-        return load_yolo(path)
-    raise SourceError(f"{path}: not a COCO .json, a VOC folder (Annotations/) or a YOLO folder (images/, labels/)")
+        return load_yolo(path, split, on_skip)
+    raise SourceError(f"{path}: not a COCO .json, a YOLO data.yaml, a VOC folder (Annotations/) "
+                      "or a YOLO folder (images/, labels/)")
+
+
+def shared_images(a: DetectionDataset, b: DetectionDataset) -> int:
+    """How many images two datasets share (by resolved path): validation images must not be training images."""
+    return len({r.path.resolve() for r in a.records} & {r.path.resolve() for r in b.records})

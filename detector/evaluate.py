@@ -1,4 +1,4 @@
-"""COCO-style mAP of a predictor on a COCO-JSON dataset: read the set, run the model, score it.
+"""COCO-style mAP of a predictor on a dataset (a COCO JSON file, or any set ``detector.datasets`` reads).
 
 Scoring is ``detector.metrics.compute_map``, the same function the trainer's
 periodic evaluation uses, so ``detector val`` and training logs agree. Model
@@ -18,6 +18,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from .datasets import DetectionDataset
 from .errors import ModelError, SourceError
 from .metrics import MapResult, compute_map
 from .progress import Progress
@@ -84,9 +85,8 @@ def match_categories(class_names: Sequence[str], data: dict) -> tuple[dict[int, 
     matched = set(mapping.values())
     unmatched = tuple(c["name"] for c in data["categories"] if c.get("id") in annotated and c["id"] not in matched)
     if not mapping:
-        model_list = ", ".join(list(class_names)[:5]) + ("…" if len(class_names) > 5 else "")
-        data_list = ", ".join(unmatched[:5]) + ("…" if len(unmatched) > 5 else "")
-        raise ModelError(f"none of the model's classes ({model_list}) match the dataset's categories ({data_list})")
+        raise ModelError(f"none of the model's classes ({_few(class_names)}) match the dataset's categories "
+                         f"({_few(unmatched)})")
     return mapping, unmatched
 
 
@@ -94,6 +94,15 @@ def _image_path(images_dir: Path, file_name: str) -> Path:
     """``file_name`` as given (may hold sub-folders), else its bare name inside ``images_dir``."""
     path = images_dir / file_name
     return path if path.is_file() else images_dir / Path(file_name).name
+
+
+@dataclass(frozen=True)
+class _Truth:
+    """One image to score: where it is and its boxes, labelled with compact (scored) class indices."""
+
+    path: Path
+    boxes: np.ndarray  # (n, 4) x1, y1, x2, y2 pixels
+    labels: np.ndarray  # (n,) int64
 
 
 def evaluate_coco(
@@ -125,8 +134,7 @@ def evaluate_coco(
         raise SourceError(f"{Path(annotations).name} lists no images")
 
     scored = sorted(mapping)  # model class indices that have a dataset category
-    compact = {model_index: k for k, model_index in enumerate(scored)}
-    category_to_compact = {mapping[i]: compact[i] for i in scored}
+    category_to_compact = {mapping[i]: k for k, i in enumerate(scored)}
     truth_by_image: dict[int, list[tuple[list[float], int]]] = {}
     for ann in data["annotations"]:
         k = category_to_compact.get(ann.get("category_id"))
@@ -135,23 +143,74 @@ def evaluate_coco(
             truth_by_image.setdefault(ann["image_id"], []).append(([x, y, x + w, y + h], k))
     if not any(image["id"] in truth_by_image for image in images):
         raise SourceError("the evaluated images hold no boxes of the model's classes")
+    truths = []
+    for image in images:
+        path = _image_path(images_dir, str(image["file_name"]))
+        if not path.is_file():
+            raise SourceError(f"image {image['file_name']} (listed in {Path(annotations).name}) is not in {images_dir}")
+        rows = truth_by_image.get(image["id"], [])
+        truths.append(_Truth(path, np.array([b for b, _ in rows], np.float64).reshape(-1, 4),
+                             np.array([k for _, k in rows], np.int64)))
+    return _score(predictor, truths, scored, unmatched, conf=conf, iou=iou, max_det=max_det, batch=batch,
+                  progress=progress)
 
+
+def evaluate_dataset(
+    predictor: BatchPredictor,
+    dataset: DetectionDataset,
+    *,
+    conf: float = 0.001,
+    iou: float = 0.6,
+    max_det: int = 300,
+    max_images: int | None = None,
+    batch: int = 1,
+    progress: bool = False,
+) -> EvalResult:
+    """``evaluate_coco`` for a YOLO or VOC split (or any ``DetectionDataset``): classes matched by name."""
+    present = sorted({int(c) for record in dataset.records for c in record.labels})
+    by_name = {normalise_class_name(dataset.class_names[c]): c for c in present}
+    mapping: dict[int, int] = {}  # model class index -> dataset class index
+    for index, name in enumerate(predictor.class_names):
+        c = by_name.get(normalise_class_name(name))
+        if c is not None and c not in mapping.values():
+            mapping[index] = c
+    unmatched = tuple(dataset.class_names[c] for c in present if c not in mapping.values())
+    if not mapping:
+        raise ModelError(f"none of the model's classes ({_few(predictor.class_names)}) match the dataset's "
+                         f"classes ({_few(unmatched)})")
+    records = dataset.records[: max(0, int(max_images))] if max_images is not None else dataset.records
+    if not records:
+        raise SourceError("the dataset holds no images")
+    scored = sorted(mapping)
+    compact = {mapping[i]: k for k, i in enumerate(scored)}  # dataset class index -> compact index
+    truths = []
+    for record in records:
+        keep = np.isin(record.labels, list(compact))
+        truths.append(_Truth(record.path, record.boxes[keep].astype(np.float64).reshape(-1, 4),
+                             np.array([compact[int(c)] for c in record.labels[keep]], np.int64)))
+    if not any(len(t.labels) for t in truths):
+        raise SourceError("the evaluated images hold no boxes of the model's classes")
+    return _score(predictor, truths, scored, unmatched, conf=conf, iou=iou, max_det=max_det, batch=batch,
+                  progress=progress)
+
+
+def _few(names: Sequence[str]) -> str:
+    return ", ".join(list(names)[:5]) + ("…" if len(names) > 5 else "")
+
+
+def _score(predictor: BatchPredictor, truths: list[_Truth], scored: list[int], unmatched: tuple[str, ...], *,
+           conf: float, iou: float, max_det: int, batch: int, progress: bool) -> EvalResult:
+    """Run the model over the images and score its detections of the ``scored`` model classes."""
+    compact = {model_index: k for k, model_index in enumerate(scored)}
     ground_truth, predictions = [], []
     batch = max(1, int(batch))
-    with Progress(len(images), desc="val", unit="img", enabled=progress) as bar:
-        for start in range(0, len(images), batch):
-            chunk = images[start:start + batch]
-            frames = []
-            for image in chunk:
-                path = _image_path(images_dir, str(image["file_name"]))
-                if not path.is_file():
-                    raise SourceError(f"image {image['file_name']} (listed in {Path(annotations).name}) is not in {images_dir}")
-                frames.append(read_image(path))
-            results = predictor.predict_batch(frames, conf=conf, iou=iou, max_det=max_det, multi_label=True)
-            for image, prediction in zip(chunk, results):
-                rows = truth_by_image.get(image["id"], [])
-                ground_truth.append((np.array([b for b, _ in rows], np.float64).reshape(-1, 4),
-                                     np.array([k for _, k in rows], np.int64)))
+    with Progress(len(truths), desc="val", unit="img", enabled=progress) as bar:
+        for start in range(0, len(truths), batch):
+            chunk = truths[start:start + batch]
+            results = predictor.predict_batch([read_image(t.path) for t in chunk], conf=conf, iou=iou,
+                                              max_det=max_det, multi_label=True)
+            for truth, prediction in zip(chunk, results):
+                ground_truth.append((truth.boxes, truth.labels))
                 det = prediction.detections
                 keep = np.isin(det.class_ids, scored)
                 predictions.append((det.boxes[keep], det.scores[keep],

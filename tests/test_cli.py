@@ -235,6 +235,38 @@ def test_val_reports_map_and_a_per_class_table(capsys, voc_root):
     assert "AP50-95" in err and all(name in err for name in summary["per_class"])
 
 
+def _yolo_folder(root: Path, splits: dict[str, int]) -> Path:
+    """A YOLO dataset with VOC class names: per split, N grey images holding one box each."""
+    (root / "data.yaml").parent.mkdir(parents=True, exist_ok=True)
+    (root / "data.yaml").write_text("names: [person, car]\n")
+    for split, count in splits.items():
+        for folder in ("images", "labels"):
+            (root / folder / split).mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            cv2.imwrite(str(root / "images" / split / f"{split}{i}.jpg"), np.full((120, 160, 3), 90 + 20 * i, np.uint8))
+            (root / "labels" / split / f"{split}{i}.txt").write_text(f"{i % 2} 0.5 0.5 0.4 0.6\n")
+    return root
+
+
+def test_val_scores_the_val_split_of_a_yolo_dataset(capsys, tmp_path):
+    root = _yolo_folder(tmp_path / "yolo", {"train": 3, "val": 2})
+    summary, err = run_ok(capsys, "val", "--model", "test-small", "--imgsz", "160", "--data", str(root))
+    assert summary["images"] == 2 and summary["split"] == "val" and summary["data"] == str(root)
+    assert 0 <= summary["map50_95"] <= summary["map50"] <= 1 and set(summary["per_class"]) == {"person", "car"}
+    assert "AP50-95" in err
+    summary, _ = run_ok(capsys, "val", "--model", "test-small", "--imgsz", "160", "--data", str(root),
+                        "--split", "train")
+    assert summary["images"] == 3 and summary["split"] == "train"
+    for argv, says in (([], "val needs either --annotations COCO.json with --images DIR, or --data DATASET"),
+                       (["--data", str(root), "--annotations", str(tmp_path / "x.json")], "val needs either"),
+                       (["--data", str(root), "--split", "test"], "no images/test folder (its splits: train, val)")):
+        code, summary, err = run(capsys, "val", "--model", "test-small", *argv)
+        assert code == 2 and err.count("\n") == 1 and says in err, err
+    (root / "images" / "val" / "val1.jpg").write_bytes(b"junk")
+    code, summary, err = run(capsys, "val", "--model", "test-small", "--data", str(root))
+    assert code == 2 and "val1.jpg is not a readable image (val scores every image of the split)" in err, err
+
+
 def test_train_is_wired_to_the_training_package(capsys, monkeypatch):
     seen = {}
     fake = types.ModuleType("detector.training.cli")

@@ -8,8 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
+from detector.datasets import load_dataset
 from detector.errors import ModelError, SourceError
-from detector.evaluate import evaluate_coco, format_table
+from detector.evaluate import evaluate_coco, evaluate_dataset, format_table
 from detector.types import Detections, Prediction, StageTimings
 
 MODEL_CLASSES = ("cat", "bird", "dog")  # model class index: cat 0, bird 1, dog 2
@@ -166,3 +167,40 @@ def test_voc_validation_with_an_untrained_model(voc_root, random_models_dir):
     assert result.unmatched_classes == ()  # every VOC class is one of the model's; "objects" has no boxes
     assert 0.0 <= result.map50_95 <= result.map50 <= 1.0
     assert all(row.num_gt > 0 for row in result.per_class)
+
+
+def test_a_yolo_split_scores_as_its_coco_file_does(synthetic_coco, tmp_path):
+    """``val --data`` on a YOLO folder: its val split only, classes matched by name, the same mAP as COCO."""
+    annotations, images_dir, boxes = synthetic_coco
+    root = tmp_path / "yolo"
+    names = ["zebra", "cat", "Dog"]  # YOLO numbers classes its own way
+    class_of = {9: 0, 3: 1, 7: 2}
+    (root / "images" / "val").mkdir(parents=True)
+    (root / "labels" / "val").mkdir(parents=True)
+    (root / "images" / "train").mkdir(parents=True)
+    (root / "data.yaml").write_text(f"names: {names}\n")
+    height, width = IMAGE_SIZE
+    for image_id, rows in boxes.items():
+        (root / "images" / "val" / f"img_{image_id}.png").write_bytes((images_dir / f"img_{image_id}.png").read_bytes())
+        (root / "labels" / "val" / f"img_{image_id}.txt").write_text("".join(
+            f"{class_of[c]} {(x + w / 2) / width} {(y + h / 2) / height} {w / width} {h / height}\n"
+            for x, y, w, h, c in rows))
+    cv2.imwrite(str(root / "images" / "train" / "other.png"), np.zeros((*IMAGE_SIZE, 3), np.uint8))
+
+    predictor = AnswerKeyPredictor(boxes)
+    result = evaluate_dataset(predictor, load_dataset(root, split="val"), batch=2)
+    assert result.map50 == pytest.approx(1.0) and result.images == 4
+    assert {row.name: row.num_gt for row in result.per_class} == {"cat": 4, "dog": 3}
+    assert result.unmatched_classes == ("zebra",)
+    assert [c["frames"] for c in predictor.calls] == [2, 2]
+    for shift in (0.2, 0.4):
+        from_yolo = evaluate_dataset(AnswerKeyPredictor(boxes, shift=shift), load_dataset(root, split="val"))
+        from_coco = evaluate_coco(AnswerKeyPredictor(boxes, shift=shift), annotations, images_dir)
+        assert from_yolo.map50_95 == pytest.approx(from_coco.map50_95, abs=1e-6) and from_coco.map50_95 < 1
+        assert from_yolo.map50 == pytest.approx(from_coco.map50, abs=1e-6)
+
+    class Strangers(AnswerKeyPredictor):
+        class_names = ("car", "bus")
+
+    with pytest.raises(ModelError, match="none of the model's classes"):
+        evaluate_dataset(Strangers(boxes), load_dataset(root, split="val"))

@@ -10,14 +10,13 @@ from pathlib import Path
 
 import torch
 
+from ..datasets import DetectionDataset, has_split, load_dataset, shared_images
 from ..device import select_device
 from ..errors import LiveDetError
 from ..models.presets import PRESETS
 from .augment import AugmentConfig, ImageBank
-from ..datasets import DetectionDataset, load_dataset
 from .pack import DecodedDataset, decode_dataset, load_pack
 from .trainer import TrainConfig, Trainer, checkpoint_config
-
 
 CPU_BATCH = 16  # training memory grows with the batch; 64 images would need about 20 GB on a CPU (large@416)
 
@@ -30,10 +29,14 @@ def default_batch(device: torch.device) -> int:
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     d = TrainConfig()
     data = parser.add_argument_group("data")
-    data.add_argument("--data", required=True, help="COCO .json (with --images), VOC folder, YOLO folder, or a .npz pack")
+    data.add_argument("--data", required=True,
+                      help="COCO .json (with --images), YOLO data.yaml or folder, VOC folder, or a .npz pack")
     data.add_argument("--images", help="image folder for a COCO .json")
-    data.add_argument("--val-data", help="validation set, same forms as --data (used to pick the best checkpoint)")
+    data.add_argument("--split", default="train", help="split of a YOLO/VOC --data to train on (default: train)")
+    data.add_argument("--val-data", help="validation set, same forms as --data (used to pick the best checkpoint; "
+                                         "default: the 'val' split of --data when it has one)")
     data.add_argument("--val-images", help="image folder for a COCO validation .json")
+    data.add_argument("--val-split", default="val", help="split of --val-data to validate on (default: val)")
     data.add_argument("--cache-side", type=int, default=0, help="long side of images kept in memory (default: 1.25 x imgsz)")
     data.add_argument("--max-images", type=int, default=0, help="use only the first N training images (quick checks)")
     model = parser.add_argument_group("model")
@@ -68,20 +71,50 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="threads for image decoding")
 
 
-def _decoded(spec: str, images: str | None, max_side: int, workers: int, max_images: int = 0) -> DecodedDataset:
+def _say(message: str) -> None:
+    if os.environ.get("RANK", "0") == "0":  # one voice under torchrun
+        print(message, file=sys.stderr, flush=True)
+
+
+def _read(spec: str, images: str | None, split: str, workers: int, max_images: int = 0) -> DetectionDataset | DecodedDataset:
+    """A pack is already decoded; any other dataset is read as an index of files and boxes."""
     if spec.endswith(".npz"):
         data = load_pack(spec, workers=workers)
         if max_images:
             data = DecodedDataset(data.images[:max_images], data.boxes[:max_images], data.labels[:max_images],
                                   data.class_names, data.max_side, data.names[:max_images])
         return data
-    dataset = load_dataset(spec, images)
+    dataset = load_dataset(spec, images, split, on_skip=lambda problem: _say(f"warning: {problem}"))
     if max_images:
-        dataset = DetectionDataset(dataset.records[:max_images], dataset.class_names)
+        dataset = DetectionDataset(dataset.records[:max_images], dataset.class_names, dataset.split)
     if len(dataset) == 0:
-        raise LiveDetError(f"{spec}: no images")
-    return decode_dataset(dataset, max_side=max_side, workers=workers,
-                          on_skip=lambda problem: print(f"warning: {problem}", file=sys.stderr, flush=True))
+        raise LiveDetError(f"{spec}: no images" + (f" in its '{split}' split" if dataset.split else ""))
+    return dataset
+
+
+def _training_sets(args: argparse.Namespace) -> tuple[DetectionDataset | DecodedDataset, DetectionDataset | DecodedDataset | None]:
+    """The training set and the validation set: --val-data, else the 'val' split that --data holds itself."""
+    train = _read(args.data, args.images, args.split, args.workers, args.max_images)
+    val_spec, val_images, val_split = args.val_data, args.val_images, args.val_split
+    own_split = (not val_spec and args.split == "train" and not args.data.endswith((".json", ".npz"))
+                 and has_split(args.data, "val"))
+    if own_split:
+        val_spec, val_images, val_split = args.data, None, "val"
+    val = _read(val_spec, val_images, val_split, args.workers) if val_spec else None
+    if own_split:
+        _say(f"validating on the 'val' split of {args.data} ({len(val)} images); --val-data chooses another set")
+    if isinstance(train, DetectionDataset) and isinstance(val, DetectionDataset):
+        shared = shared_images(train, val)
+        if shared:
+            _say(f"warning: {shared} of the {len(val)} validation images are training images too: "
+                 "the validation mAP will flatter the model and the best checkpoint is chosen on seen images")
+    return train, val
+
+
+def _decoded(data: DetectionDataset | DecodedDataset, max_side: int, workers: int) -> DecodedDataset:
+    if isinstance(data, DecodedDataset):
+        return data
+    return decode_dataset(data, max_side=max_side, workers=workers, on_skip=lambda problem: _say(f"warning: {problem}"))
 
 
 def _device_for_rank(requested: str) -> torch.device:
@@ -144,8 +177,9 @@ def run_train(args: argparse.Namespace) -> dict:
     device = _device_for_rank(args.device)
     batch = args.batch or default_batch(device)
     cache_side = args.cache_side or int(imgsz * 1.25) // 32 * 32
-    train = _decoded(args.data, args.images, cache_side, args.workers, args.max_images)
-    val = _decoded(args.val_data, args.val_images, cache_side, args.workers) if args.val_data else None
+    train_set, val_set = _training_sets(args)
+    train = _decoded(train_set, cache_side, args.workers)
+    val = _decoded(val_set, cache_side, args.workers) if val_set is not None else None
     if val is not None and val.class_names != train.class_names:
         raise LiveDetError(f"validation classes {val.class_names} differ from training classes {train.class_names}")
     zoom_low, zoom_high = args.zoom

@@ -17,9 +17,9 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from ..datasets import DetectionDataset
 from ..errors import SourceError
 from ..video import read_image
-from ..datasets import DetectionDataset
 
 PACK_FORMAT = "livedet-pack-v1"
 
@@ -146,12 +146,13 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m detector.training.pack --data ... --output voc_train.npz``: one JSON line at the end."""
     import argparse
 
-    from ..errors import LiveDetError
     from ..datasets import load_dataset
+    from ..errors import LiveDetError
 
     parser = argparse.ArgumentParser(prog="python -m detector.training.pack", description=__doc__)
-    parser.add_argument("--data", required=True, help="COCO .json (with --images), VOC folder or YOLO folder")
+    parser.add_argument("--data", required=True, help="COCO .json (with --images), YOLO data.yaml or folder, or VOC folder")
     parser.add_argument("--images", help="image folder for a COCO .json")
+    parser.add_argument("--split", default="train", help="split of a YOLO/VOC dataset to pack (default: train)")
     parser.add_argument("--output", required=True, help="the .npz to write")
     parser.add_argument("--max-side", type=int, default=384)
     parser.add_argument("--quality", type=int, default=60, help="WebP quality, 1-100")
@@ -163,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: {problem}", file=sys.stderr, flush=True)
 
     try:
-        dataset = load_dataset(args.data, args.images)
+        dataset = load_dataset(args.data, args.images, args.split, on_skip=skip)
         out = pack_dataset(dataset, args.output, max_side=args.max_side, quality=args.quality, on_skip=skip)
     except LiveDetError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -36,3 +36,30 @@ def synthetic_images(root: Path, count: int = 6, seed: int = 0) -> list[tuple[st
         cv2.imwrite(str(root / name), image)
         items.append((name, w, h, objects))
     return items
+
+
+Items = list[tuple[str, int, int, list[tuple[int, list[float]]]]]
+
+
+def write_yolo_labels(labels_dir: Path, items: Items) -> None:
+    """One ``class cx cy w h`` (normalised) line per box, beside the images in YOLO's layout."""
+    labels_dir.mkdir(parents=True, exist_ok=True)
+    for name, w, h, objects in items:
+        lines = [f"{c} {(b[0] + b[2]) / 2 / w} {(b[1] + b[3]) / 2 / h} {(b[2] - b[0]) / w} {(b[3] - b[1]) / h}"
+                 for c, b in objects]
+        (labels_dir / Path(name).with_suffix(".txt")).write_text("\n".join(lines))
+
+
+def write_voc_annotations(ann_dir: Path, items: Items) -> None:
+    """Pascal VOC XML per image (1-based, inclusive pixel corners)."""
+    ann_dir.mkdir(parents=True, exist_ok=True)
+    for name, w, h, objects in items:
+        xml_objects = "".join(
+            f"<object><name>{NAMES[c]}</name><difficult>0</difficult><bndbox><xmin>{b[0] + 1:.0f}</xmin>"
+            f"<ymin>{b[1] + 1:.0f}</ymin><xmax>{b[2]:.0f}</xmax><ymax>{b[3]:.0f}</ymax></bndbox></object>"
+            for c, b in objects
+        )
+        (ann_dir / Path(name).with_suffix(".xml")).write_text(
+            f"<annotation><filename>{name}</filename><size><width>{w}</width><height>{h}</height></size>"
+            f"{xml_objects}</annotation>"
+        )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from detector.training.augment import MIXUP_RATIO, AugmentConfig, ImageBank, make_batch, mix_up
 from detector.datasets import load_coco
+from detector.training.augment import MIXUP_RATIO, AugmentConfig, ImageBank, make_batch, mix_up
 from detector.training.pack import decode_dataset
 
 from .synthetic import BGR_CHANNEL

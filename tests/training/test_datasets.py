@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import yaml
 
+from detector.datasets import has_split, load_coco, load_dataset
 from detector.errors import SourceError
-from detector.datasets import load_coco, load_dataset
 from detector.training.pack import load_pack, pack_dataset
 
-from .synthetic import BGR_CHANNEL, NAMES, synthetic_images
+from .synthetic import BGR_CHANNEL, NAMES, synthetic_images, write_voc_annotations, write_yolo_labels
 
 
 def _as_sets(dataset):
@@ -39,23 +41,10 @@ def test_yolo_and_voc_folders_read_the_same_boxes_as_coco(coco_dataset, tmp_path
     coco = load_coco(path, images)
 
     yolo = tmp_path / "yolo"
-    synthetic_images(yolo / "images" / "train")
-    (yolo / "labels" / "train").mkdir(parents=True)
+    write_yolo_labels(yolo / "labels" / "train", synthetic_images(yolo / "images" / "train"))
     (yolo / "data.yaml").write_text(yaml.safe_dump({"names": list(NAMES)}))
     voc = tmp_path / "voc"
-    synthetic_images(voc / "JPEGImages")
-    (voc / "Annotations").mkdir(parents=True)
-    for name, w, h, objects in items:
-        lines = [f"{c} {(b[0] + b[2]) / 2 / w} {(b[1] + b[3]) / 2 / h} {(b[2] - b[0]) / w} {(b[3] - b[1]) / h}" for c, b in objects]
-        (yolo / "labels" / "train" / name.replace(".png", ".txt")).write_text("\n".join(lines))
-        xml_objects = "".join(
-            f"<object><name>{NAMES[c]}</name><difficult>0</difficult><bndbox><xmin>{b[0] + 1:.0f}</xmin>"
-            f"<ymin>{b[1] + 1:.0f}</ymin><xmax>{b[2]:.0f}</xmax><ymax>{b[3]:.0f}</ymax></bndbox></object>"
-            for c, b in objects
-        )
-        (voc / "Annotations" / name.replace(".png", ".xml")).write_text(
-            f"<annotation><filename>{name}</filename><size><width>{w}</width><height>{h}</height></size>{xml_objects}</annotation>"
-        )
+    write_voc_annotations(voc / "Annotations", synthetic_images(voc / "JPEGImages"))
     from_yolo = load_dataset(yolo)
     from_voc = load_dataset(voc)
     assert from_yolo.class_names == NAMES
@@ -111,3 +100,101 @@ def test_a_damaged_image_is_left_out_with_its_boxes_and_a_warning_and_all_damage
         record.path.write_bytes(b"")
     with pytest.raises(SourceError, match=f"no image of the dataset could be read \\({len(dataset)} tried"):
         pack_dataset(dataset, tmp_path / "none.npz")
+
+
+@pytest.fixture
+def split_folders(tmp_path):
+    """The same train (6 images) and val (3 images) splits in YOLO's and VOC's layouts.
+
+    Val holds no "blue" box, as a small split can lack a class: VOC must still name all three.
+    """
+    train_items = synthetic_images(tmp_path / "train-src", count=6, seed=0)
+    val_items = [(f"val_{name}", w, h, [(c, b) for c, b in objects if c != 2] or [(0, [1.0, 1.0, 30.0, 30.0])])
+                 for name, w, h, objects in synthetic_images(tmp_path / "val-src", count=3, seed=1)]
+    yolo, voc = tmp_path / "yolo", tmp_path / "voc"
+    for split, items, src in (("train", train_items, "train-src"), ("val", val_items, "val-src")):
+        for name, *_ in items:
+            image = (tmp_path / src / name.removeprefix("val_")).read_bytes()
+            for folder in (yolo / "images" / split, voc / "JPEGImages"):
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / name).write_bytes(image)
+        write_yolo_labels(yolo / "labels" / split, items)
+        write_voc_annotations(voc / "Annotations", items)
+        (voc / "ImageSets" / "Main").mkdir(parents=True, exist_ok=True)
+        (voc / "ImageSets" / "Main" / f"{split}.txt").write_text("".join(f"{n[:-4]}\n" for n, *_ in items))
+    (voc / "ImageSets" / "Main" / "red_train.txt").write_text("img_000  1\n")  # a per-class list, not a split
+    (yolo / "data.yaml").write_text(yaml.safe_dump({"names": list(NAMES)}))
+    return yolo, voc, train_items, val_items
+
+
+def _boxes_by_file(dataset):
+    """File name -> sorted (class name, box): VOC numbers its classes alphabetically, YOLO as listed."""
+    return {r.path.name: sorted((dataset.class_names[int(c)], tuple(np.round(b, 1))) for b, c in zip(r.boxes, r.labels))
+            for r in dataset.records}
+
+
+def _expected(items):
+    return {name: sorted((NAMES[c], tuple(np.round(b, 1))) for c, b in objects) for name, _, _, objects in items}
+
+
+def test_yolo_and_voc_folders_read_the_split_asked_for_not_the_whole_folder(split_folders):
+    """Validating on a whole folder would score the model on the images it trained on."""
+    yolo, voc, train_items, val_items = split_folders
+    for root in (yolo, voc):
+        train, val = load_dataset(root, split="train"), load_dataset(root, split="val")
+        assert (train.split, val.split) == ("train", "val")
+        assert _boxes_by_file(val) == _expected(val_items), root.name
+        assert _boxes_by_file(train) == _expected(train_items), root.name
+        assert train.class_names == val.class_names and set(val.class_names) == set(NAMES)  # val has no "blue" box
+        assert has_split(root, "val") and not has_split(root, "test")
+        with pytest.raises(SourceError, match=r"its splits: train, val"):
+            load_dataset(root, split="test")
+
+
+def test_an_ultralytics_data_yaml_reads_its_splits(split_folders, tmp_path):
+    yolo, _, train_items, val_items = split_folders
+    spec = tmp_path / "configs" / "shapes.yaml"  # beside the data, not in it: `path` is relative to this file
+    spec.parent.mkdir()
+    (yolo / "val-list.txt").write_text("".join(f"./images/val/{name}\n" for name, *_ in val_items))
+    spec.write_text(yaml.safe_dump({"path": "../yolo", "train": "images/train", "val": "val-list.txt",
+                                    "names": {0: "red", 1: "green", 2: "blue"}}))
+    assert _boxes_by_file(load_dataset(spec)) == _expected(train_items)
+    val = load_dataset(spec, split="val")
+    assert val.class_names == NAMES and _boxes_by_file(val) == _expected(val_items)
+    assert has_split(spec, "val") and not has_split(spec, "test")
+    with pytest.raises(SourceError, match=r"shapes.yaml has no 'test' split \(it has: train, val\)"):
+        load_dataset(spec, split="test")
+    spec.write_text(yaml.safe_dump({"train": "images/train"}))
+    with pytest.raises(SourceError, match="no class names"):
+        load_dataset(spec)
+
+
+def test_yolo_labels_polygons_are_boxed_and_bad_lines_are_named(split_folders):
+    yolo, *_ = split_folders
+    label = yolo / "labels" / "train" / "img_000.txt"
+    image = load_dataset(yolo).records[0]
+    w, h = image.width, image.height
+    label.write_text("1 0.1 0.2 0.5 0.2 0.3 0.6\n\n")  # a segmentation polygon: its box is its extent
+    first = load_dataset(yolo).records[0]
+    np.testing.assert_allclose(first.boxes, [[0.1 * w, 0.2 * h, 0.5 * w, 0.6 * h]], rtol=1e-5)
+    assert list(first.labels) == [1]
+    for text, says in (("0 0.5 0.5 0.2\n", "img_000.txt, line 1: expected 'class x_center"),
+                       ("0 0.5 0.5 0.2 0.2\nred 0.5 0.5 0.2 0.2\n", "img_000.txt, line 2: expected"),
+                       ("3 0.5 0.5 0.2 0.2\n", "img_000.txt, line 1: class 3, but the dataset names 3 classes")):
+        label.write_text(text)
+        with pytest.raises(SourceError, match=re.escape(says)):
+            load_dataset(yolo)
+
+
+def test_a_damaged_yolo_image_is_reported_and_a_broken_voc_file_named(split_folders):
+    yolo, voc, train_items, _ = split_folders
+    (yolo / "images" / "train" / "img_002.png").write_bytes(b"not a picture")
+    problems: list[str] = []
+    dataset = load_dataset(yolo, on_skip=problems.append)
+    assert len(dataset) == len(train_items) - 1 and problems == ["skipped: img_002.png is not a readable image"]
+    (voc / "Annotations" / "img_001.xml").write_text("<annotation><object>")
+    with pytest.raises(SourceError, match="img_001.xml is not readable XML"):
+        load_dataset(voc)
+    (voc / "Annotations" / "img_001.xml").write_text("<annotation><object><name>red</name></object></annotation>")
+    with pytest.raises(SourceError, match="img_001.xml: an <object> lacks a <name> or a numeric <bndbox>"):
+        load_dataset(voc)

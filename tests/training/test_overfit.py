@@ -7,9 +7,9 @@ from dataclasses import asdict
 import pytest
 import torch
 
-from detector.training.augment import AugmentConfig, ImageBank
-from detector.models.presets import PRESETS
 from detector.datasets import DetectionDataset, load_coco
+from detector.models.presets import PRESETS
+from detector.training.augment import AugmentConfig, ImageBank
 from detector.training.pack import decode_dataset
 from detector.training.trainer import TrainConfig, Trainer, evaluate_bank
 

@@ -13,6 +13,8 @@ import torch
 
 from detector.cli import main
 
+from .synthetic import NAMES, synthetic_images, write_yolo_labels
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -157,3 +159,22 @@ def test_a_new_run_never_writes_over_an_earlier_one(coco_dataset, tmp_path, caps
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "already holds a training run" in err[0] and f"--resume {first}/last.pt" in err[0], err
     assert files(first) == kept
+
+
+def test_a_yolo_dataset_validates_on_its_own_val_split_and_a_shared_image_is_called_out(tmp_path, capsys):
+    root = tmp_path / "yolo"
+    for split, count, seed in (("train", 4, 0), ("val", 2, 1)):
+        write_yolo_labels(root / "labels" / split, synthetic_images(root / "images" / split, count=count, seed=seed))
+    (root / "data.yaml").write_text(f"names: {list(NAMES)}\n")
+    common = ["train", "--data", str(root), "--imgsz", "96", "--batch", "2", "--epochs", "1", "--eval-interval", "1",
+              "--device", "cpu", "--workers", "2", "--no-augment"]
+    assert main([*common, "--output", str(tmp_path / "a")]) == 0
+    out, err = capsys.readouterr()
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["train_images"] == 4 and summary["val_images"] == 2
+    assert f"validating on the 'val' split of {root} (2 images)" in err and "warning" not in err
+
+    assert main([*common, "--output", str(tmp_path / "b"), "--val-data", str(root), "--val-split", "train"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out.strip().splitlines()[-1])["val_images"] == 4
+    assert "warning: 4 of the 4 validation images are training images too" in err
