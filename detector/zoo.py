@@ -192,6 +192,9 @@ def read_manifest(path: str | Path) -> ModelSpec:
     source = path.name
     if not isinstance(data, dict):
         raise ModelError(f"{source}: a manifest must be a mapping")
+    if "name" not in data and "names" in data:  # picked by mistake: it looks like the data, not the model
+        raise ModelError(f"{source} describes a dataset (a YOLO data.yaml), not a model: "
+                         "use it with `train --data` or `val --data`")
     name = _require(data, "name", str, source).strip()
     if not name:
         raise ModelError(f"{source}: 'name' is empty")

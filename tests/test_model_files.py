@@ -405,6 +405,9 @@ BAD_TEXT = {  # id -> (raw file content, what the message must say)
     "not-utf8": (b"name: \xff\xfe\x00\x81\n", r"cannot read manifest"),
     "deeply-nested": ("name: " + "[" * 800 + "]" * 800 + "\n", r"nested too deeply"),
     "too-large": ("name: x\ndescription: '" + "x" * (2 << 20) + "'\n", r"too large to be a manifest"),
+    "dataset-yaml": ("path: ../coco8\ntrain: images/train\nval: images/val\nnames: {0: person}\n",
+                     r"bad\.yaml describes a dataset \(a YOLO data\.yaml\), not a model: use it with "
+                     r"`train --data` or `val --data`"),
 }
 
 
