@@ -120,8 +120,14 @@ def _read_yaml(path: Path) -> dict:
 
 def _names_from_yaml(data: dict, path: Path) -> tuple[str, ...]:
     names = data.get("names")
-    if isinstance(names, dict):
-        return tuple(str(names[k]) for k in sorted(names))
+    if isinstance(names, dict):  # {0: person, 1: car}: label lines use these indices, so they must be 0..n-1
+        try:
+            indices = sorted(int(k) for k in names)
+        except (TypeError, ValueError):
+            indices = []
+        if indices != list(range(len(names))):
+            raise SourceError(f"{path.name}: the keys of 'names' must be the class indices 0 to {len(names) - 1}")
+        return tuple(str(names.get(i, names.get(str(i)))) for i in indices)
     if isinstance(names, list) and names:
         return tuple(str(n) for n in names)
     raise SourceError(f"{path.name} has no class names (a 'names' list, or a mapping from class index to name)")

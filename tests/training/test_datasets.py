@@ -167,6 +167,12 @@ def test_an_ultralytics_data_yaml_reads_its_splits(split_folders, tmp_path):
     spec.write_text(yaml.safe_dump({"train": "images/train"}))
     with pytest.raises(SourceError, match="no class names"):
         load_dataset(spec)
+    spec.write_text(yaml.safe_dump({"path": "../yolo", "train": "images/train", "names": {1: "red", 2: "green"}}))
+    with pytest.raises(SourceError, match="the keys of 'names' must be the class indices 0 to 1"):
+        load_dataset(spec)  # read as 0 and 1, every label would name the wrong class
+    spec.write_text(yaml.safe_dump({"path": "../yolo", "train": "images/train",
+                                    "names": {str(i): name for i, name in enumerate(NAMES)}}))
+    assert load_dataset(spec).class_names == NAMES
 
 
 def test_yolo_labels_polygons_are_boxed_and_bad_lines_are_named(split_folders):
