@@ -71,6 +71,13 @@ def _used_categories(data: dict) -> list[dict]:
     return [c for c in data["categories"] if c["id"] in used or c["name"] not in supers]
 
 
+def coco_image_path(images_dir: Path, file_name: str) -> Path:
+    """``file_name`` as given (it may hold sub-folders), else its bare name inside ``images_dir``:
+    exporters write ``train/0001.jpg`` or ``0001.jpg`` for the same layout."""
+    path = images_dir / file_name
+    return path if path.is_file() else images_dir / Path(file_name).name
+
+
 def load_coco(annotations: str | Path, images_dir: str | Path) -> DetectionDataset:
     annotations, images_dir = Path(annotations), Path(images_dir)
     try:
@@ -93,7 +100,8 @@ def load_coco(annotations: str | Path, images_dir: str | Path) -> DetectionDatas
     records = []
     for img in images:
         boxes, labels = _clean_boxes(*per_image[img["id"]], img.get("width", 0), img.get("height", 0))
-        records.append(ImageRecord(images_dir / img["file_name"], img.get("width", 0), img.get("height", 0), boxes, labels))
+        records.append(ImageRecord(coco_image_path(images_dir, str(img["file_name"])), img.get("width", 0),
+                                   img.get("height", 0), boxes, labels))
     return DetectionDataset(tuple(records), tuple(c["name"] for c in categories))
 
 

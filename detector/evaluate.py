@@ -18,7 +18,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from .datasets import DetectionDataset
+from .datasets import DetectionDataset, coco_image_path
 from .errors import ModelError, SourceError
 from .metrics import MapResult, compute_map
 from .progress import Progress
@@ -90,12 +90,6 @@ def match_categories(class_names: Sequence[str], data: dict) -> tuple[dict[int, 
     return mapping, unmatched
 
 
-def _image_path(images_dir: Path, file_name: str) -> Path:
-    """``file_name`` as given (may hold sub-folders), else its bare name inside ``images_dir``."""
-    path = images_dir / file_name
-    return path if path.is_file() else images_dir / Path(file_name).name
-
-
 @dataclass(frozen=True)
 class _Truth:
     """One image to score: where it is and its boxes, labelled with compact (scored) class indices."""
@@ -145,7 +139,7 @@ def evaluate_coco(
         raise SourceError("the evaluated images hold no boxes of the model's classes")
     truths = []
     for image in images:
-        path = _image_path(images_dir, str(image["file_name"]))
+        path = coco_image_path(images_dir, str(image["file_name"]))
         if not path.is_file():
             raise SourceError(f"image {image['file_name']} (listed in {Path(annotations).name}) is not in {images_dir}")
         rows = truth_by_image.get(image["id"], [])

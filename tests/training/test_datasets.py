@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -204,3 +205,16 @@ def test_a_damaged_yolo_image_is_reported_and_a_broken_voc_file_named(split_fold
     (voc / "Annotations" / "img_001.xml").write_text("<annotation><object><name>red</name></object></annotation>")
     with pytest.raises(SourceError, match="img_001.xml: an <object> lacks a <name> or a numeric <bndbox>"):
         load_dataset(voc)
+
+
+def test_coco_file_names_with_a_folder_prefix_are_found_beside_the_images_too(coco_dataset, tmp_path):
+    """Exporters write ``train/0001.jpg`` or ``0001.jpg`` for the same layout; val already took both."""
+    path, images, items = coco_dataset
+    data = json.loads(path.read_text())
+    for image in data["images"]:
+        image["file_name"] = f"train2017/{image['file_name']}"
+    prefixed = tmp_path / "prefixed.json"
+    prefixed.write_text(json.dumps(data))
+    dataset = load_coco(prefixed, images)
+    assert all(record.path.is_file() for record in dataset.records)
+    assert _as_sets(dataset) == _as_sets(load_coco(path, images))
