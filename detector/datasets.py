@@ -22,7 +22,7 @@ import numpy as np
 import yaml
 
 from .errors import SourceError
-from .video import IMAGE_SUFFIXES
+from .video import IMAGE_SUFFIXES, read_image
 
 
 @dataclass(frozen=True)
@@ -183,14 +183,13 @@ def _parse_yolo_labels(label_path: Path, num_classes: int, w: int, h: int) -> tu
 
 def _read_yolo_images(image_paths: list[Path], names: tuple[str, ...], split: str,
                       on_skip: Callable[[str], None] | None) -> DetectionDataset:
-    import cv2
-
     records = []
     for image_path in image_paths:
-        image = cv2.imread(str(image_path), cv2.IMREAD_UNCHANGED)  # the size turns normalised boxes into pixels
-        if image is None:
+        try:
+            image = read_image(image_path)  # its size turns normalised boxes into pixels; any path, even non-ASCII
+        except SourceError as exc:
             if on_skip is not None:
-                on_skip(f"skipped: {image_path.name} is not a readable image")
+                on_skip(f"skipped: {exc}")
             continue
         h, w = image.shape[:2]
         label_path = _label_path(image_path)
