@@ -314,7 +314,7 @@ def cmd_predict(args, predictor=None) -> dict:
 
 def cmd_val(args) -> dict:
     from .errors import SourceError
-    from .evaluate import evaluate_coco, evaluate_dataset, format_table, load_coco_json
+    from .evaluate import EvalSettings, evaluate_coco, evaluate_dataset, format_table, load_coco_json
     from .progress import stderr_is_terminal
 
     if args.data and Path(args.data).suffix == ".json":  # a COCO file given as --data is still a COCO file
@@ -339,13 +339,13 @@ def cmd_val(args) -> dict:
     predictor = _make_predictor(args)
     _describe(predictor)
     start = time.perf_counter()
-    options = dict(conf=args.conf, iou=args.iou, max_det=args.max_det, max_images=args.max_images,
-                   batch=args.batch, progress=stderr_is_terminal())
+    settings = EvalSettings(conf=args.conf, iou=args.iou, max_det=args.max_det, max_images=args.max_images,
+                            batch=args.batch, progress=stderr_is_terminal())
     if dataset is None:
-        result = evaluate_coco(predictor, Path(args.annotations), Path(args.images), **options)
+        result = evaluate_coco(predictor, Path(args.annotations), Path(args.images), settings)
         source = {"annotations": str(args.annotations)}
     else:
-        result = evaluate_dataset(predictor, dataset, **options)
+        result = evaluate_dataset(predictor, dataset, settings)
         source = {"data": str(args.data), "split": dataset.split or None}
     elapsed = time.perf_counter() - start
     _say(format_table(result))

@@ -67,27 +67,42 @@ def load_coco_json(path: str | Path) -> dict:
     return data
 
 
-def match_categories(class_names: Sequence[str], data: dict) -> tuple[dict[int, int], tuple[str, ...]]:
-    """Model class index -> dataset category id, by name, over categories that have boxes.
-
-    Returns the mapping and the names of annotated categories no model class matches.
-    """
-    annotated = {ann.get("category_id") for ann in data["annotations"]}
+def match_by_name(class_names: Sequence[str], annotated: Sequence[tuple[int, str]]) -> tuple[dict[int, int], tuple[str, ...]]:
+    """Model class index -> dataset class id, by normalised name, over the dataset's classes that have boxes
+    (``annotated``: their ids and names). Returns the mapping and the names no model class matches."""
     by_name: dict[str, int] = {}
-    for cat in data["categories"]:
-        if cat.get("id") in annotated:
-            by_name.setdefault(normalise_class_name(cat.get("name", "")), cat["id"])
-    mapping = {}
+    for class_id, name in annotated:
+        by_name.setdefault(normalise_class_name(name), class_id)
+    mapping: dict[int, int] = {}
     for index, name in enumerate(class_names):
-        cat_id = by_name.get(normalise_class_name(name))
-        if cat_id is not None and cat_id not in mapping.values():
-            mapping[index] = cat_id
-    matched = set(mapping.values())
-    unmatched = tuple(c["name"] for c in data["categories"] if c.get("id") in annotated and c["id"] not in matched)
+        class_id = by_name.get(normalise_class_name(name))
+        if class_id is not None and class_id not in mapping.values():
+            mapping[index] = class_id
+    unmatched = tuple(name for class_id, name in annotated if class_id not in mapping.values())
     if not mapping:
-        raise ModelError(f"none of the model's classes ({_few(class_names)}) match the dataset's categories "
+        raise ModelError(f"none of the model's classes ({_few(class_names)}) match the dataset's classes "
                          f"({_few(unmatched)})")
     return mapping, unmatched
+
+
+def match_categories(class_names: Sequence[str], data: dict) -> tuple[dict[int, int], tuple[str, ...]]:
+    """``match_by_name`` over a COCO file's categories that have boxes (model class index -> category id)."""
+    annotated = {ann.get("category_id") for ann in data["annotations"]}
+    return match_by_name(class_names, [(c["id"], str(c.get("name", ""))) for c in data["categories"]
+                                       if c.get("id") in annotated])
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """How the model runs for mAP. Low ``conf`` and multi-label candidates are what mAP rewards
+    (a live view wants the opposite), so the defaults differ from ``predict``'s."""
+
+    conf: float = 0.001
+    iou: float = 0.6
+    max_det: int = 300
+    max_images: int | None = None  # score only the first N images
+    batch: int = 1  # images per network call
+    progress: bool = False  # a progress bar on stderr
 
 
 @dataclass(frozen=True)
@@ -99,31 +114,17 @@ class _Truth:
     labels: np.ndarray  # (n,) int64
 
 
-def evaluate_coco(
-    predictor: BatchPredictor,
-    annotations: str | Path,
-    images_dir: str | Path,
-    *,
-    conf: float = 0.001,
-    iou: float = 0.6,
-    max_det: int = 300,
-    max_images: int | None = None,
-    batch: int = 1,
-    progress: bool = False,
-) -> EvalResult:
-    """Run ``predictor`` on every image listed in ``annotations`` and score it with COCO mAP.
-
-    Low ``conf`` and multi-label candidates are what mAP rewards (a live view wants
-    the opposite), so the defaults differ from ``predict``'s.
-    """
+def evaluate_coco(predictor: BatchPredictor, annotations: str | Path, images_dir: str | Path,
+                  settings: EvalSettings = EvalSettings()) -> EvalResult:
+    """Run ``predictor`` on every image listed in ``annotations`` and score it with COCO mAP."""
     images_dir = Path(images_dir)
     if not images_dir.is_dir():
         raise SourceError(f"images folder not found: {images_dir}")
     data = load_coco_json(annotations)
     mapping, unmatched = match_categories(predictor.class_names, data)
     images = sorted(data["images"], key=lambda im: im["id"])
-    if max_images is not None:
-        images = images[: max(0, int(max_images))]
+    if settings.max_images is not None:
+        images = images[: max(0, int(settings.max_images))]
     if not images:
         raise SourceError(f"{Path(annotations).name} lists no images")
 
@@ -145,34 +146,15 @@ def evaluate_coco(
         rows = truth_by_image.get(image["id"], [])
         truths.append(_Truth(path, np.array([b for b, _ in rows], np.float64).reshape(-1, 4),
                              np.array([k for _, k in rows], np.int64)))
-    return _score(predictor, truths, scored, unmatched, conf=conf, iou=iou, max_det=max_det, batch=batch,
-                  progress=progress)
+    return _score(predictor, truths, scored, unmatched, settings)
 
 
-def evaluate_dataset(
-    predictor: BatchPredictor,
-    dataset: DetectionDataset,
-    *,
-    conf: float = 0.001,
-    iou: float = 0.6,
-    max_det: int = 300,
-    max_images: int | None = None,
-    batch: int = 1,
-    progress: bool = False,
-) -> EvalResult:
+def evaluate_dataset(predictor: BatchPredictor, dataset: DetectionDataset,
+                     settings: EvalSettings = EvalSettings()) -> EvalResult:
     """``evaluate_coco`` for a YOLO or VOC split (or any ``DetectionDataset``): classes matched by name."""
     present = sorted({int(c) for record in dataset.records for c in record.labels})
-    by_name = {normalise_class_name(dataset.class_names[c]): c for c in present}
-    mapping: dict[int, int] = {}  # model class index -> dataset class index
-    for index, name in enumerate(predictor.class_names):
-        c = by_name.get(normalise_class_name(name))
-        if c is not None and c not in mapping.values():
-            mapping[index] = c
-    unmatched = tuple(dataset.class_names[c] for c in present if c not in mapping.values())
-    if not mapping:
-        raise ModelError(f"none of the model's classes ({_few(predictor.class_names)}) match the dataset's "
-                         f"classes ({_few(unmatched)})")
-    records = dataset.records[: max(0, int(max_images))] if max_images is not None else dataset.records
+    mapping, unmatched = match_by_name(predictor.class_names, [(c, dataset.class_names[c]) for c in present])
+    records = dataset.records if settings.max_images is None else dataset.records[: max(0, int(settings.max_images))]
     if not records:
         raise SourceError("the dataset holds no images")
     scored = sorted(mapping)
@@ -184,25 +166,24 @@ def evaluate_dataset(
                              np.array([compact[int(c)] for c in record.labels[keep]], np.int64)))
     if not any(len(t.labels) for t in truths):
         raise SourceError("the evaluated images hold no boxes of the model's classes")
-    return _score(predictor, truths, scored, unmatched, conf=conf, iou=iou, max_det=max_det, batch=batch,
-                  progress=progress)
+    return _score(predictor, truths, scored, unmatched, settings)
 
 
 def _few(names: Sequence[str]) -> str:
     return ", ".join(list(names)[:5]) + ("…" if len(names) > 5 else "")
 
 
-def _score(predictor: BatchPredictor, truths: list[_Truth], scored: list[int], unmatched: tuple[str, ...], *,
-           conf: float, iou: float, max_det: int, batch: int, progress: bool) -> EvalResult:
+def _score(predictor: BatchPredictor, truths: list[_Truth], scored: list[int], unmatched: tuple[str, ...],
+           settings: EvalSettings) -> EvalResult:
     """Run the model over the images and score its detections of the ``scored`` model classes."""
     compact = {model_index: k for k, model_index in enumerate(scored)}
     ground_truth, predictions = [], []
-    batch = max(1, int(batch))
-    with Progress(len(truths), desc="val", unit="img", enabled=progress) as bar:
+    batch = max(1, int(settings.batch))
+    with Progress(len(truths), desc="val", unit="img", enabled=settings.progress) as bar:
         for start in range(0, len(truths), batch):
             chunk = truths[start:start + batch]
-            results = predictor.predict_batch([read_image(t.path) for t in chunk], conf=conf, iou=iou,
-                                              max_det=max_det, multi_label=True)
+            results = predictor.predict_batch([read_image(t.path) for t in chunk], conf=settings.conf,
+                                              iou=settings.iou, max_det=settings.max_det, multi_label=True)
             for truth, prediction in zip(chunk, results):
                 ground_truth.append((truth.boxes, truth.labels))
                 det = prediction.detections

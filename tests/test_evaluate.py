@@ -10,7 +10,7 @@ import pytest
 
 from detector.datasets import load_dataset
 from detector.errors import ModelError, SourceError
-from detector.evaluate import evaluate_coco, evaluate_dataset, format_table
+from detector.evaluate import EvalSettings, evaluate_coco, evaluate_dataset, format_table
 from detector.types import Detections, Prediction, StageTimings
 
 MODEL_CLASSES = ("cat", "bird", "dog")  # model class index: cat 0, bird 1, dog 2
@@ -88,7 +88,7 @@ class AnswerKeyPredictor:
 def test_ground_truth_scores_one(synthetic_coco):
     annotations, images_dir, boxes = synthetic_coco
     predictor = AnswerKeyPredictor(boxes)
-    result = evaluate_coco(predictor, annotations, images_dir, batch=2)
+    result = evaluate_coco(predictor, annotations, images_dir, EvalSettings(batch=2))
     assert result.map50 == pytest.approx(1.0) and result.map50_95 == pytest.approx(1.0)
     assert result.images == 4
     assert {row.name: row.num_gt for row in result.per_class} == {"cat": 4, "dog": 3}  # the model's names
@@ -127,7 +127,7 @@ def test_a_missed_class_pulls_the_mean_down(synthetic_coco):
 def test_max_images_evaluates_a_prefix(synthetic_coco):
     annotations, images_dir, boxes = synthetic_coco
     predictor = AnswerKeyPredictor(boxes)
-    result = evaluate_coco(predictor, annotations, images_dir, max_images=2)
+    result = evaluate_coco(predictor, annotations, images_dir, EvalSettings(max_images=2))
     assert result.images == 2 and sum(c["frames"] for c in predictor.calls) == 2
     assert {row.name: row.num_gt for row in result.per_class} == {"cat": 1, "dog": 2}
     assert result.map50 == pytest.approx(1.0)
@@ -162,7 +162,7 @@ def test_voc_validation_with_an_untrained_model(voc_root, random_models_dir):
 
     predictor = Predictor(load_model("test-small", models_dir=random_models_dir), device="cpu", imgsz=224)
     result = evaluate_coco(predictor, voc_root / "annotations" / "instances_val.json", voc_root / "images" / "val",
-                           max_images=3)
+                           EvalSettings(max_images=3))
     assert result.images == 3
     assert result.unmatched_classes == ()  # every VOC class is one of the model's; "objects" has no boxes
     assert 0.0 <= result.map50_95 <= result.map50 <= 1.0
@@ -188,7 +188,7 @@ def test_a_yolo_split_scores_as_its_coco_file_does(synthetic_coco, tmp_path):
     cv2.imwrite(str(root / "images" / "train" / "other.png"), np.zeros((*IMAGE_SIZE, 3), np.uint8))
 
     predictor = AnswerKeyPredictor(boxes)
-    result = evaluate_dataset(predictor, load_dataset(root, split="val"), batch=2)
+    result = evaluate_dataset(predictor, load_dataset(root, split="val"), EvalSettings(batch=2))
     assert result.map50 == pytest.approx(1.0) and result.images == 4
     assert {row.name: row.num_gt for row in result.per_class} == {"cat": 4, "dog": 3}
     assert result.unmatched_classes == ("zebra",)

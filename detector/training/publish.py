@@ -69,12 +69,12 @@ def main(argv: list[str] | None = None) -> int:
                            provenance=args.provenance)
         metrics = {}
         if args.annotations and args.images:
-            from ..evaluate import evaluate_coco
+            from ..evaluate import EvalSettings, evaluate_coco
             from ..loader import load_model
             from ..predictor import Predictor
 
             result = evaluate_coco(Predictor(load_model(manifest)), Path(args.annotations), Path(args.images),
-                                   progress=sys.stderr.isatty())
+                                   EvalSettings(progress=sys.stderr.isatty()))
             print(result.table(), file=sys.stderr)
             metrics = {"dataset": "VOC2007 val split (1,004 images)", "map50": round(result.map50, 4),
                        "map50_95": round(result.map50_95, 4),
