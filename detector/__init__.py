@@ -46,6 +46,8 @@ _HOME = {
     "Predictor": ".predictor",
     "load_predictor": ".launch",
     "as_bgr_uint8": ".preprocess",
+    "resolve_classes": ".classes",
+    "class_ids_named": ".classes",
 }
 
 __all__ = sorted(_HOME)
@@ -65,6 +67,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs read (PyInstaller's import analysis too)
+    from .classes import class_ids_named, resolve_classes
     from .defaults import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET
     from .device import select_device
     from .errors import LiveDetError, ModelError, OutputError, SourceError

@@ -210,6 +210,7 @@ def _timed(frames, captured: dict[int, float]):
 def cmd_predict(args, predictor=None) -> dict:
     """``predictor``: one already loaded (``bench --file-job`` times this very command with its own)."""
     from .annotate import draw_detections
+    from .classes import resolve_classes
     from .errors import OutputError
     from .outputs import JsonlWriter, LiveVideo, open_frame_writer
     from .pipeline import FrameResult, run_pipeline
@@ -232,6 +233,7 @@ def cmd_predict(args, predictor=None) -> dict:
                 raise OutputError("--output is the source folder; annotated images would overwrite the originals")
         if predictor is None:
             predictor = _make_predictor(args)
+        keep_classes = resolve_classes(args.classes.split(","), predictor.class_names) if args.classes else None
         if args.output:
             writer = open_frame_writer(Path(args.output), source_kind=info.kind, single_image=single_image,
                                        fps=info.fps, size=(info.width, info.height))
@@ -240,7 +242,8 @@ def cmd_predict(args, predictor=None) -> dict:
         _describe(predictor)
 
         def infer(frames):
-            return predictor.predict_batch(frames, conf=args.conf, iou=args.iou, max_det=args.max_det)
+            return predictor.predict_batch(frames, conf=args.conf, iou=args.iou, max_det=args.max_det,
+                                           classes=keep_classes)
 
         captured: dict[int, float] = {}  # cameras and streams: when each frame was read, for LiveVideo's clock
 
@@ -300,6 +303,7 @@ def cmd_predict(args, predictor=None) -> dict:
         "fps": round(stats.fps, 2),
         "detections": detections,
         "per_class": dict(class_counts.most_common()),
+        "classes": [predictor.class_names[i] for i in sorted(keep_classes)] if keep_classes else None,
         "output": output_path,
         "jsonl": str(jsonl.path) if jsonl is not None else None,
         "device": predictor.device_type,
@@ -450,7 +454,7 @@ def _bench_file_job(args, predictor) -> dict:
     _say(f"file job: predict -> annotated MP4, batch {args.batch} ...")
     with tempfile.TemporaryDirectory() as folder:
         job_args = argparse.Namespace(**{**vars(args), "output": str(Path(folder) / "annotated.mp4"), "jsonl": None,
-                                         "max_det": 300, "max_frames": limit, "camera_mode": None})
+                                         "max_det": 300, "max_frames": limit, "camera_mode": None, "classes": None})
         job = cmd_predict(job_args, predictor=predictor)
     result = {
         "frames": job["frames"],
@@ -598,6 +602,8 @@ def build_parser(*, load_train: bool = False) -> argparse.ArgumentParser:
                          help="annotated result: a video file (.mp4, .avi, ...); for image sources also a folder "
                               "or, for one image, an image file")
     predict.add_argument("--jsonl", default=None, help="write one JSON line of detections per frame")
+    predict.add_argument("--classes", default=None,
+                         help="keep only these classes: names or indices, comma-separated (e.g. person,car)")
     _thresholds(predict, 0.25, 0.45)
     predict.add_argument("--max-det", type=_positive_int, default=300, help="most detections per frame")
     predict.add_argument("--batch", type=_positive_int, default=1,

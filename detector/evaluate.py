@@ -18,6 +18,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from .classes import normalise_class_name
 from .datasets import DetectionDataset, coco_image_path
 from .errors import ModelError, SourceError
 from .metrics import MapResult, compute_map
@@ -44,11 +45,6 @@ class EvalResult(MapResult):
 
     def to_dict(self) -> dict:
         return {**super().to_dict(), "unmatched_classes": list(self.unmatched_classes)}
-
-
-def normalise_class_name(name: str) -> str:
-    """"Dining Table", "dining_table" and "diningtable" are the same class."""
-    return "".join(ch for ch in str(name).casefold() if ch.isalnum())
 
 
 def load_coco_json(path: str | Path) -> dict:

@@ -8,7 +8,7 @@ model (``detector.launch.load_predictor`` finds the quickest way to one).
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Collection, Sequence
 
 import numpy as np
 
@@ -131,10 +131,13 @@ class Predictor:
         iou: float = DEFAULT_IOU,
         max_det: int = DEFAULT_MAX_DET,
         keep_candidates: bool = False,
+        classes: Collection[int] | None = None,
     ) -> Prediction:
         """Detect objects in one frame. ``keep_candidates`` also returns the pre-threshold
-        boxes so thresholds can be re-applied later without the network."""
-        return self.predict_batch([frame], conf=conf, iou=iou, max_det=max_det, keep_candidates=keep_candidates)[0]
+        boxes so thresholds can be re-applied later without the network; ``classes`` keeps
+        only those class indices (``detector.resolve_classes`` turns names into them)."""
+        return self.predict_batch([frame], conf=conf, iou=iou, max_det=max_det, keep_candidates=keep_candidates,
+                                  classes=classes)[0]
 
     def predict_batch(
         self,
@@ -145,16 +148,18 @@ class Predictor:
         max_det: int = DEFAULT_MAX_DET,
         keep_candidates: bool = False,
         multi_label: bool = False,
+        classes: Collection[int] | None = None,
     ) -> list[Prediction]:
         """Detect objects in several frames at once (frames of one size share one batch)."""
         t0 = time.perf_counter()
         frames = [as_bgr_uint8(f) for f in frames]
         shapes = {f.shape[:2] for f in frames}
+        # what runs after the network, the same for every path
+        finish = dict(conf=conf, iou=iou, max_det=max_det, keep_candidates=keep_candidates, classes=classes)
         if len(shapes) > 1:  # mixed sizes: letterboxes differ, run them one by one
-            return [p for f in frames for p in self.predict_batch([f], conf=conf, iou=iou, max_det=max_det,
-                                                                   keep_candidates=keep_candidates, multi_label=multi_label)]
+            return [p for f in frames for p in self.predict_batch([f], multi_label=multi_label, **finish)]
         if self.fast_path is not None and not multi_label:  # evaluation's multi-label keeps more than top-k rows
-            return self._predict_fast(frames, t0, conf=conf, iou=iou, max_det=max_det, keep_candidates=keep_candidates)
+            return self._predict_fast(frames, t0, **finish)
         images, metas = self._prepare(frames)
         t1 = time.perf_counter()
         boxes, scores = self.engine(images)
@@ -163,19 +168,20 @@ class Predictor:
         results = []
         for i, meta in enumerate(metas):
             cand = select_candidates(boxes[i], scores[i], score_floor=floor, top_k=CANDIDATE_TOP_K, multi_label=multi_label)
-            results.append(self._finish(cand, meta, conf=conf, iou=iou, max_det=max_det, keep_candidates=keep_candidates))
+            results.append(self._finish(cand, meta, **finish))
         t3 = time.perf_counter()
         return _predictions(results, (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3)
 
     def _finish(self, cand: CandidateRows, meta: LetterboxMeta, *, conf: float, iou: float, max_det: int,
-                keep_candidates: bool) -> tuple[Detections, Candidates | None]:
-        """One frame's candidates -> its detections, plus the candidates themselves for re-thresholding."""
-        kept = apply_thresholds(*cand, conf=conf, iou=iou, max_det=max_det)
+                keep_candidates: bool, classes: Collection[int] | None) -> tuple[Detections, Candidates | None]:
+        """One frame's candidates -> its detections, plus the candidates themselves for re-thresholding
+        (all of them: a class filter changed later must find the other classes still there)."""
+        kept = apply_thresholds(*cand, conf=conf, iou=iou, max_det=max_det, classes=classes)
         candidates = Candidates(*cand, meta, self.class_names) if keep_candidates else None
         return to_detections(*kept, meta, self.class_names), candidates
 
     def _predict_fast(self, frames: list[np.ndarray], t0: float, *, conf: float, iou: float, max_det: int,
-                      keep_candidates: bool) -> list[Prediction]:
+                      keep_candidates: bool, classes: Collection[int] | None) -> list[Prediction]:
         """The CUDA path: the device returns each frame's best ``CANDIDATE_TOP_K`` boxes; the floor,
         thresholds and NMS run here on those few rows. ``pre`` is validation and staging, ``infer`` the
         device round trip (upload, letterbox, network, decode, top-k, download)."""
@@ -188,7 +194,8 @@ class Predictor:
         for i in range(len(frames)):
             keep = scores[i] > floor
             cand = (boxes[i][keep], scores[i][keep], class_ids[i][keep].astype(np.int64))
-            results.append(self._finish(cand, meta, conf=conf, iou=iou, max_det=max_det, keep_candidates=keep_candidates))
+            results.append(self._finish(cand, meta, conf=conf, iou=iou, max_det=max_det,
+                                        keep_candidates=keep_candidates, classes=classes))
         t3 = time.perf_counter()
         return _predictions(results, (t_checked - t0) * 1e3 + timing.staging_ms, timing.device_ms, (t3 - t2) * 1e3)
 

@@ -235,6 +235,24 @@ def test_val_reports_map_and_a_per_class_table(capsys, voc_root):
     assert "AP50-95" in err and all(name in err for name in summary["per_class"])
 
 
+def test_predict_keeps_only_the_classes_asked_for(capsys, tmp_path):
+    image = tmp_path / "noise.png"
+    cv2.imwrite(str(image), np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8))
+    common = ["predict", "--model", "test-small", "--source", str(image), "--conf", "0.005", "--max-det", "10000"]
+    everything, _ = run_ok(capsys, *common)
+    assert len(everything["per_class"]) > 2 and everything["classes"] is None  # the untrained model sees all sorts
+    wanted = sorted(everything["per_class"])[:2]
+    jsonl = tmp_path / "d.jsonl"
+    summary, _ = run_ok(capsys, *common, "--classes", ",".join(name.upper() for name in wanted), "--jsonl", str(jsonl))
+    assert set(summary["per_class"]) == set(wanted) and set(summary["classes"]) == set(wanted)
+    assert summary["per_class"] == {name: everything["per_class"][name] for name in wanted}
+    labels = {d["label"] for line in jsonl.read_text().splitlines() for d in json.loads(line)["detections"]}
+    assert labels == set(wanted)
+    code, summary, err = run(capsys, *common, "--classes", "persn", "--output", str(tmp_path / "out.png"))
+    assert code == 2 and err.count("\n") == 1 and "unknown class 'persn' (did you mean 'person'?)" in err, err
+    assert not (tmp_path / "out.png").exists()  # refused before anything was written
+
+
 def _yolo_folder(root: Path, splits: dict[str, int]) -> Path:
     """A YOLO dataset with VOC class names: per split, N grey images holding one box each."""
     (root / "data.yaml").parent.mkdir(parents=True, exist_ok=True)

@@ -88,6 +88,16 @@ def test_nms_is_per_class_and_drops_low_scores(overlapping_boxes):
     assert s.tolist() == pytest.approx([0.9]) and b.tolist() == [[0, 0, 10, 10]]
 
 
+def test_a_class_filter_keeps_those_classes_and_their_own_suppression(overlapping_boxes):
+    boxes, scores, class_ids = overlapping_boxes
+    b, s, c = apply_thresholds(boxes, scores, class_ids, conf=0.1, iou=0.45, classes={1})
+    assert s.tolist() == pytest.approx([0.7]) and c.tolist() == [1]  # C alone: A and B are class 0
+    b, s, c = apply_thresholds(boxes, scores, class_ids, conf=0.1, iou=0.45, classes=frozenset({0}))
+    assert s.tolist() == pytest.approx([0.9, 0.2]) and c.tolist() == [0, 0]  # B still suppressed by A
+    b, s, c = apply_thresholds(boxes, scores, class_ids, conf=0.1, iou=0.45, classes=set())
+    assert b.shape == (0, 4)  # an empty filter keeps nothing; no filter is None
+
+
 def test_nms_with_nothing_above_conf_returns_empty(overlapping_boxes):
     b, s, c = apply_thresholds(*overlapping_boxes, conf=0.95)
     assert b.shape == (0, 4) and s.shape == (0,) and c.shape == (0,)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detector import Predictor, detections_from_candidates, load_model
-from detector.errors import SourceError
+from detector import Predictor, class_ids_named, detections_from_candidates, load_model, resolve_classes
+from detector.errors import LiveDetError, SourceError
 
 LOW_CONF = 0.005  # untrained heads score about 0.01, so this keeps plenty of boxes to check
 
@@ -86,6 +86,33 @@ def test_thresholds_reapplied_to_candidates_match_a_fresh_run(predictor):
     fresh = predictor.predict(frame, conf=stricter_conf, iou=0.3).detections
     assert 0 < len(stricter) < len(first.detections)
     np.testing.assert_allclose(stricter.scores, fresh.scores, atol=1e-6)
+
+
+def test_a_class_filter_keeps_exactly_those_classes_and_can_be_changed_without_the_network(predictor):
+    frame = random_frame((300, 400, 3), seed=3)
+    everything = predictor.predict(frame, conf=LOW_CONF, max_det=10_000, keep_candidates=True)
+    common = np.bincount(everything.detections.class_ids).argsort()[-2:]  # the two most frequent classes
+    keep = frozenset(int(c) for c in common)
+    only = predictor.predict(frame, conf=LOW_CONF, max_det=10_000, classes=keep).detections
+    assert set(only.class_ids.tolist()) == keep
+    mask = np.isin(everything.detections.class_ids, list(keep))  # per-class NMS: the same boxes as unfiltered
+    np.testing.assert_allclose(only.boxes, everything.detections.boxes[mask], atol=1e-4)
+    later = detections_from_candidates(everything.candidates, conf=LOW_CONF, max_det=10_000, classes=keep)
+    np.testing.assert_allclose(later.boxes, only.boxes, atol=1e-4)
+
+
+def test_class_names_typed_by_people_resolve_to_indices():
+    names = ("aeroplane", "diningtable", "person", "pottedplant")
+    assert resolve_classes(["Person", " dining table", "3"], names) == {2, 1, 3}
+    with pytest.raises(LiveDetError, match=r"unknown class 'persn' \(did you mean 'person'\?\); the model knows: aeroplane"):
+        resolve_classes(["persn"], names)
+    with pytest.raises(LiveDetError, match=r"class index 4 is out of range: the model has 4 classes \(0-3\)"):
+        resolve_classes(["4"], names)
+    with pytest.raises(LiveDetError, match="names no class"):
+        resolve_classes(["", " "], names)
+    assert class_ids_named({"person", "car"}, names) == {2}
+    assert class_ids_named({"car"}, names) is None  # a filter this model cannot meet shows everything
+    assert class_ids_named(None, names) is None
 
 
 def test_conf_and_max_det_limit_the_output(predictor):

@@ -11,6 +11,8 @@ the time and a gigabyte less memory (see ``detector.onnx_cache``).
 
 from __future__ import annotations
 
+from typing import Collection
+
 import cv2
 import numpy as np
 
@@ -77,9 +79,13 @@ def apply_thresholds(
     iou: float = DEFAULT_IOU,
     max_det: int = DEFAULT_MAX_DET,
     class_agnostic: bool = False,
+    classes: Collection[int] | None = None,
 ) -> CandidateRows:
-    """Confidence filter, per-class NMS at ``iou``, then the ``max_det`` best, best first."""
+    """Confidence filter (and, given ``classes``, a class filter), per-class NMS at ``iou``,
+    then the ``max_det`` best, best first."""
     keep = scores >= conf
+    if classes is not None:
+        keep &= np.isin(class_ids, np.fromiter(classes, np.int64))
     boxes, scores, class_ids = boxes[keep], scores[keep], class_ids[keep]
     if scores.size == 0:
         return boxes, scores, class_ids
@@ -117,8 +123,9 @@ def detections_from_candidates(
     conf: float = DEFAULT_CONF,
     iou: float = DEFAULT_IOU,
     max_det: int = DEFAULT_MAX_DET,
+    classes: Collection[int] | None = None,
 ) -> Detections:
-    """Re-apply thresholds to a frame's kept candidates (the slider path: no network run)."""
+    """Re-apply thresholds (and a class filter) to a frame's kept candidates (the slider path: no network run)."""
     kept = apply_thresholds(candidates.boxes, candidates.scores, candidates.class_ids, conf=conf, iou=iou,
-                            max_det=max_det)
+                            max_det=max_det, classes=classes)
     return to_detections(*kept, candidates.meta, candidates.class_names)

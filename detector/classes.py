@@ -1,0 +1,57 @@
+"""Class names as people type them: matching by name, and the ``--classes`` filter.
+
+A filter keeps the detections of some classes only (people on a street, cars at a
+gate). It is applied with the thresholds, after the network, so changing it never
+runs the network again.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Iterable, Sequence
+
+from .errors import LiveDetError
+
+
+def normalise_class_name(name: str) -> str:
+    """"Dining Table", "dining_table" and "diningtable" are the same class."""
+    return "".join(ch for ch in str(name).casefold() if ch.isalnum())
+
+
+def resolve_classes(requested: Iterable[str], class_names: Sequence[str]) -> frozenset[int]:
+    """Class names (any case, spaces or underscores) or indices -> the model's class indices.
+
+    An unknown name is one ``LiveDetError`` line that suggests the nearest name and lists the rest.
+    """
+    index_of = {normalise_class_name(name): i for i, name in enumerate(class_names)}
+    chosen = set()
+    for item in requested:
+        text = str(item).strip()
+        if not text:
+            continue
+        if text.isdigit():
+            if int(text) >= len(class_names):
+                raise LiveDetError(f"class index {text} is out of range: the model has {len(class_names)} classes "
+                                   f"(0-{len(class_names) - 1})")
+            chosen.add(int(text))
+            continue
+        index = index_of.get(normalise_class_name(text))
+        if index is None:
+            near = difflib.get_close_matches(text, list(class_names), n=1)
+            hint = f" (did you mean '{near[0]}'?)" if near else ""
+            listed = ", ".join(class_names[:30]) + (", …" if len(class_names) > 30 else "")
+            raise LiveDetError(f"unknown class '{text}'{hint}; the model knows: {listed}")
+        chosen.add(index)
+    if not chosen:
+        raise LiveDetError("--classes names no class (give names or indices, comma-separated: person,car)")
+    return frozenset(chosen)
+
+
+def class_ids_named(names: Iterable[str] | None, class_names: Sequence[str]) -> frozenset[int] | None:
+    """The indices of those ``names`` this model has; ``None`` (no filter) when it has none of them,
+    so a filter chosen for another model never hides everything."""
+    if names is None:
+        return None
+    wanted = {normalise_class_name(n) for n in names}
+    ids = frozenset(i for i, name in enumerate(class_names) if normalise_class_name(name) in wanted)
+    return ids or None
