@@ -60,6 +60,11 @@ def _positive(text: str) -> int:
     return int(text)
 
 
+def _class_list(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    return () if [n.casefold() for n in names] == ["all"] else names
+
+
 def parse_args(argv: list[str] | None = None) -> LaunchOptions:
     parser = argparse.ArgumentParser(prog="livedet", description="LiveDet: real-time object detection on "
                                      "cameras, video files and streams.")
@@ -69,6 +74,8 @@ def parse_args(argv: list[str] | None = None) -> LaunchOptions:
     parser.add_argument("--conf", type=_fraction(0.01, 1.0), help=f"confidence threshold (default {DEFAULT_CONF}, "
                         "or the last one used)")
     parser.add_argument("--iou", type=_fraction(0.01, 0.99), help=f"NMS IoU threshold (default {DEFAULT_IOU})")
+    parser.add_argument("--classes", type=_class_list, help="show only these classes, comma-separated "
+                        "(e.g. person,car; 'all' for every class; default: as last time)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
     parser.add_argument("--record", metavar="FILE", help="record the annotated video to FILE (.mp4; .avi if the "
                         "MP4 codec is missing) from the first frame")
@@ -81,9 +88,9 @@ def parse_args(argv: list[str] | None = None) -> LaunchOptions:
     args = parser.parse_args(argv)
     if args.screenshot and not args.exit_after_frames:
         parser.error("--screenshot needs --exit-after-frames N (the screenshot is taken at frame N)")
-    return LaunchOptions(source=args.source, model=args.model, conf=args.conf, iou=args.iou, device=args.device,
-                         record=args.record, fast=args.fast, exit_after_frames=args.exit_after_frames,
-                         screenshot=args.screenshot)
+    return LaunchOptions(source=args.source, model=args.model, conf=args.conf, iou=args.iou, classes=args.classes,
+                         device=args.device, record=args.record, fast=args.fast,
+                         exit_after_frames=args.exit_after_frames, screenshot=args.screenshot)
 
 
 def _print(line: str, *, error: bool = False) -> None:

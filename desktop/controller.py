@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -66,8 +66,9 @@ LIVE_RATE_PROBE_S = 1.0
 
 
 def _rethreshold(candidates: Candidates, thresholds: Thresholds) -> Detections:
-    """A frame's kept candidates at other thresholds, without the network."""
-    return detections_from_candidates(candidates, conf=thresholds.conf, iou=thresholds.iou)
+    """A frame's kept candidates at other thresholds (or another class filter), without the network."""
+    return detections_from_candidates(candidates, conf=thresholds.conf, iou=thresholds.iou,
+                                      classes=thresholds.class_ids(candidates.class_names))
 
 
 def _timestamp() -> str:
@@ -353,8 +354,16 @@ class SessionController(QObject):
     # -- thresholds ------------------------------------------------------------------------
     def set_thresholds(self, conf: float, iou: float) -> None:
         """Used from the next frame on; the frame on screen is re-thresholded at once, without the network."""
-        self._thresholds = Thresholds(float(conf), float(iou))
-        self._inference.set_thresholds(self._thresholds)
+        self._apply_thresholds(replace(self._thresholds, conf=float(conf), iou=float(iou)))
+
+    def set_class_filter(self, names: Iterable[str] | None) -> None:
+        """Show only these classes (None or nothing: all), at once on the frame on screen, like the sliders."""
+        chosen = frozenset(names) if names else None
+        self._apply_thresholds(replace(self._thresholds, classes=chosen))
+
+    def _apply_thresholds(self, thresholds: Thresholds) -> None:
+        self._thresholds = thresholds
+        self._inference.set_thresholds(thresholds)
         result = self._last_result
         if result is None or result.candidates is None or result.generation != self._generation:
             return
@@ -365,8 +374,13 @@ class SessionController(QObject):
     # -- display ---------------------------------------------------------------------------
     def _render(self, result: FrameResult, detections: Detections) -> np.ndarray:
         snap = self._stats.snapshot()
+        shown_classes = ()
+        if result.candidates is not None:
+            ids = self._thresholds.class_ids(result.candidates.class_names)
+            shown_classes = tuple(result.candidates.class_names[i] for i in sorted(ids or ()))
         hud = HudInfo(snap.capture_fps, snap.inference_fps, snap.display_fps,
-                      result.timings.total_ms if result.timings else None, result.model, result.device)
+                      result.timings.total_ms if result.timings else None, result.model, result.device,
+                      shown_classes)
         return render_overlay(result.frame, detections, hud)
 
     def _show_next_result(self) -> None:

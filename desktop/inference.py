@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 from PySide6.QtCore import QThread, Signal
 
-from detector import DEFAULT_CONF, DEFAULT_IOU, Candidates, Detections, StageTimings
+from detector import DEFAULT_CONF, DEFAULT_IOU, Candidates, Detections, StageTimings, class_ids_named
 
 if TYPE_CHECKING:
     from detector import Predictor  # imported with the first model, on the loader's thread
@@ -31,8 +31,15 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Thresholds:
+    """What turns a frame's candidates into the boxes shown: the sliders and the class filter."""
+
     conf: float = DEFAULT_CONF
     iou: float = DEFAULT_IOU
+    classes: frozenset[str] | None = None  # class names to show (None: all); names, so they outlive a model switch
+
+    def class_ids(self, class_names: Sequence[str]) -> frozenset[int] | None:
+        """The filter as this model's class indices; None (show all) when it names none of its classes."""
+        return class_ids_named(self.classes, class_names)
 
 
 @dataclass(frozen=True)
@@ -159,6 +166,7 @@ class InferenceWorker(QThread):
         if model is not None:
             try:
                 prediction = model.predictor.predict(packet.frame, conf=thresholds.conf, iou=thresholds.iou,
+                                                     classes=thresholds.class_ids(model.predictor.class_names),
                                                      keep_candidates=True)
             except Exception as exc:  # noqa: BLE001 - a model that fails must not stop the video
                 log.exception("model %s failed on a frame", model.name)

@@ -11,6 +11,7 @@ class LaunchOptions:
     model: str | None = None
     conf: float | None = None
     iou: float | None = None
+    classes: tuple[str, ...] | None = None  # names to show; None: as last time
     device: str = "auto"
     record: str | None = None
     fast: bool = False

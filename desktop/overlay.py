@@ -24,11 +24,16 @@ class HudInfo:
     inference_ms: float | None = None  # None: no model ran on this frame
     model: str | None = None
     device: str | None = None
+    classes: tuple[str, ...] = ()  # the class filter in force; empty: every class is shown
 
 
 def hud_lines(object_count: int, hud: HudInfo) -> list[str]:
-    """The panel's text, one line each: count, FPS of each stage, latency, model and device."""
-    lines = [f"{object_count} object{'s' if object_count != 1 else ''}"]
+    """The panel's text, one line each: count (and the class filter), FPS of each stage, latency, model and device."""
+    count = f"{object_count} object{'s' if object_count != 1 else ''}"
+    if hud.classes:  # say so, or missing boxes look like a model that stopped seeing
+        named = ", ".join(hud.classes[:3]) + (f" +{len(hud.classes) - 3}" if len(hud.classes) > 3 else "")
+        count += f" · only {named}"
+    lines = [count]
     lines.append(f"FPS capture {hud.capture_fps:.1f} | inference {hud.inference_fps:.1f} | display {hud.display_fps:.1f}")
     if hud.inference_ms is not None:
         lines.append(f"inference {hud.inference_ms:.0f} ms")

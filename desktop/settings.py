@@ -1,5 +1,5 @@
-"""What LiveDet remembers between runs: last source, model, thresholds, record folder, camera resolutions,
-window geometry.
+"""What LiveDet remembers between runs: last source, model, thresholds and class filter, record folder,
+camera resolutions, window geometry.
 
 Stored with QSettings in an INI file (``~/.config/LiveDet/LiveDet.ini`` on
 Linux); tests redirect it with ``QSettings.setPath``. Bad or missing values
@@ -38,6 +38,7 @@ class Preferences:
     loop: bool = True
     realtime: bool = True  # files at their own FPS; False = as fast as possible
     camera_modes: dict[str, str] = field(default_factory=dict)  # camera id -> CameraMode text; absent = automatic
+    classes: list[str] = field(default_factory=list)  # the class filter: names to show; empty = all
 
     @property
     def record_dir(self) -> Path:
@@ -61,6 +62,14 @@ def _camera_modes(value) -> dict[str, str]:
     if not isinstance(saved, dict):
         return {}
     return {str(k): str(v) for k, v in saved.items() if CameraMode.from_text(str(v)) is not None}
+
+
+def _class_names(value) -> list[str]:
+    try:
+        saved = json.loads(str(value or "[]"))
+    except ValueError:
+        return []
+    return [str(name) for name in saved if str(name).strip()] if isinstance(saved, list) else []
 
 
 def _as_bool(value, fallback: bool) -> bool:
@@ -90,6 +99,7 @@ class AppSettings:
             loop=_as_bool(s.value("playback/loop", d.loop), d.loop),
             realtime=_as_bool(s.value("playback/realtime", d.realtime), d.realtime),
             camera_modes=_camera_modes(s.value("cameras/modes", "")),
+            classes=_class_names(s.value("thresholds/classes", "")),
         )
 
     def save(self, prefs: Preferences) -> None:
@@ -103,6 +113,7 @@ class AppSettings:
         s.setValue("playback/loop", prefs.loop)
         s.setValue("playback/realtime", prefs.realtime)
         s.setValue("cameras/modes", json.dumps(prefs.camera_modes, sort_keys=True))
+        s.setValue("thresholds/classes", json.dumps(sorted(prefs.classes)))
         s.sync()
 
     def geometry(self) -> QByteArray | None:

@@ -60,6 +60,8 @@ def build_window(options: LaunchOptions, *, settings: AppSettings | None = None,
         prefs.conf = options.conf
     if options.iou is not None:
         prefs.iou = options.iou
+    if options.classes is not None:
+        prefs.classes = list(options.classes)
     saved_realtime = prefs.realtime
     if options.fast:
         prefs.realtime = False

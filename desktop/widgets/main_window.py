@@ -161,6 +161,10 @@ class MainWindow(QMainWindow):
             view.addAction(action)
         model = bar.addMenu("&Model")
         model.addAction(self.open_weights_action)
+        self.classes_menu = model.addMenu("Show classes")
+        self.classes_menu.setToolTipsVisible(True)
+        self._class_actions: list[QAction] = []  # one per class of the model in use, in its order
+        self._rebuild_classes_menu(())
         record = bar.addMenu("&Record")
         for action in (self.record_action, self.snapshot_action, self.record_folder_action):
             record.addAction(action)
@@ -236,6 +240,7 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
         self.controller.record_folder = self.prefs.record_dir
         self.controller.set_thresholds(self.thresholds.conf, self.thresholds.iou)
+        self.set_class_filter(self.prefs.classes)
         self.controller.set_loop(self.prefs.loop)
         self.controller.set_realtime(self.prefs.realtime)
         self.playback.set_options(self.prefs.loop, self.prefs.realtime)
@@ -393,6 +398,52 @@ class MainWindow(QMainWindow):
         self.status.set_model(model.name, model.device)
         self.model_picker.set_current(model.source)
         self.prefs.model = model.source
+        self._rebuild_classes_menu(model.predictor.class_names)
+        chosen = self.controller.thresholds.classes
+        if chosen and self.controller.thresholds.class_ids(model.predictor.class_names) is None:
+            self.status.show_info(f"{model.name} has none of the classes to show ({', '.join(sorted(chosen))}): "
+                                  "showing every class")
+
+    # -- class filter ----------------------------------------------------------------------
+    def _rebuild_classes_menu(self, class_names) -> None:
+        """Model ▸ Show classes: "All classes", then one tick per class of the model in use."""
+        menu = self.classes_menu
+        menu.clear()
+        self._all_classes_action = menu.addAction("All classes")
+        self._all_classes_action.setCheckable(True)
+        self._all_classes_action.triggered.connect(lambda _=False: self.set_class_filter(None))
+        menu.addSeparator()
+        self._class_actions = []
+        for name in class_names:
+            action = menu.addAction(name)
+            action.setCheckable(True)
+            action.setToolTip(f"Tick to show {name}; with any class ticked, only the ticked ones are shown")
+            action.triggered.connect(lambda checked=False, n=name: self._on_class_toggled(n, checked))
+            self._class_actions.append(action)
+        if not self._class_actions:
+            menu.addAction("(no model loaded)").setEnabled(False)
+        self._sync_classes_menu()
+
+    def _on_class_toggled(self, name: str, checked: bool) -> None:
+        chosen = set(self.controller.thresholds.classes or ())
+        if checked:
+            chosen.add(name)
+        else:
+            chosen.discard(name)
+        self.set_class_filter(chosen)
+
+    def set_class_filter(self, names) -> None:
+        """Show only ``names`` (None or empty: every class); the frame on screen changes at once."""
+        self.controller.set_class_filter(names)
+        self.prefs.classes = sorted(self.controller.thresholds.classes or ())
+        self._sync_classes_menu()
+
+    def _sync_classes_menu(self) -> None:
+        names = [action.text() for action in self._class_actions]
+        shown = self.controller.thresholds.class_ids(names)
+        self._all_classes_action.setChecked(shown is None)
+        for index, action in enumerate(self._class_actions):
+            action.setChecked(shown is not None and index in shown)
 
     def _on_model_failed(self, message: str) -> None:
         self.status.show_error(message)

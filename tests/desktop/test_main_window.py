@@ -89,6 +89,61 @@ def test_moving_the_confidence_slider_changes_the_boxes_on_the_same_frame(qtbot,
     assert len(window.controller.last_shown.detections) == many
 
 
+def _class_action(window, name: str):
+    return next(action for action in window.classes_menu.actions() if action.text() == name)
+
+
+def test_showing_only_some_classes_changes_the_boxes_on_the_same_frame_and_is_remembered(qtbot, launch, vtest_path):
+    from desktop.overlay import HudInfo, hud_lines
+
+    window = launch(source=str(vtest_path), model=_shipped_model(), conf=0.05, fast=True)
+    _wait_for_detection(qtbot, window, 20)
+    _pause_on_a_frame(qtbot, window)
+    before = window.controller.last_shown
+    labels = before.detections.labels
+    people = labels.count("person")
+    assert people > 0 and len(set(labels)) > 1, f"need people and something else at conf 0.05, got {set(labels)}"
+    assert _class_action(window, "All classes").isChecked()
+
+    with qtbot.waitSignal(window.controller.frame_shown, timeout=5_000):
+        _class_action(window, "person").trigger()  # Model ▸ Show classes ▸ person
+    after = window.controller.last_shown
+    assert after.result.index == before.result.index and not after.fresh  # the same frame, no network run
+    assert after.detections.labels == ["person"] * people  # exactly the people an unfiltered frame had
+    assert not np.array_equal(after.image, before.image)
+    assert _class_action(window, "person").isChecked() and not _class_action(window, "All classes").isChecked()
+    assert hud_lines(people, HudInfo(classes=("person",)))[0].endswith("· only person")
+
+    with qtbot.waitSignal(window.controller.frame_shown, timeout=5_000):
+        _class_action(window, "All classes").trigger()
+    assert window.controller.last_shown.detections.labels == labels
+    _class_action(window, "person").trigger()
+    window.pause_action.trigger()  # play on: new frames come filtered from the inference thread
+    _wait_for_frames(qtbot, window, 10)
+    assert set(window.controller.last_shown.detections.labels) <= {"person"}
+    window.close()
+
+    again = launch(source=str(vtest_path), conf=0.05, fast=True)  # no --classes: as last time
+    qtbot.waitUntil(lambda: again.controller.model is not None and len(again.classes_menu.actions()) > 3,
+                    timeout=FLOW_TIMEOUT_MS)
+    assert again.controller.thresholds.classes == {"person"} and _class_action(again, "person").isChecked()
+    _wait_for_detection(qtbot, again, 10)
+    assert set(again.controller.last_shown.detections.labels) <= {"person"}
+
+
+def test_classes_on_the_command_line_are_shown_alone_and_all_clears_them(qtbot, launch, vtest_path):
+    from desktop.__main__ import parse_args
+
+    assert parse_args(["--classes", "person, car"]).classes == ("person", "car")
+    assert parse_args(["--classes", "All"]).classes == () and parse_args([]).classes is None
+    window = launch(source=str(vtest_path), model=_shipped_model(), classes=("car",), conf=0.05, fast=True)
+    _wait_for_detection(qtbot, window, 10)
+    assert set(window.controller.last_shown.detections.labels) <= {"car"} and _class_action(window, "car").isChecked()
+    window.close()
+    again = launch(source=str(vtest_path), classes=(), fast=True)
+    assert again.controller.thresholds.classes is None
+
+
 def test_recording_writes_every_displayed_frame_to_a_playable_file(qtbot, launch, vtest_path, tmp_path):
     window = launch(source=str(vtest_path), model=_shipped_model(), fast=True)
     _wait_for_detection(qtbot, window, 5)
