@@ -1,7 +1,8 @@
 """A user who clicks everything, fast: 150 random actions on the real window, from a fixed seed.
 
 Opening good, broken and missing sources, switching models mid-load, pausing, seeking, moving the
-sliders, recording on and off (with and without a detections file), snapshots and fullscreen, with pauses from none to 0.4 s between them.
+sliders and the class filter, recording on and off (with and without a detections file), snapshots and
+fullscreen, with pauses from none to 0.4 s between them.
 Afterwards every recording plays with exactly the frames it reports, no two share a file, every
 snapshot opens, and the window still plays a video. Any exception in a Qt slot fails the test
 (pytest-qt). ``LIVEDET_RANDOM_SEED`` and ``LIVEDET_RANDOM_STEPS`` replay or lengthen a run.
@@ -54,6 +55,7 @@ def test_random_use_loses_no_recording_and_leaves_the_window_working(qtbot, laun
         "seek": lambda: window.playback.seek_slider.setValue(rng.randrange(0, 800)),
         "confidence": lambda: window.thresholds.conf_slider.setValue(rng.randrange(1, 100)),
         "IoU": lambda: window.thresholds.iou_slider.setValue(rng.randrange(1, 100)),
+        "show classes": lambda: rng.choice(window.classes_menu.actions()).trigger(),
         "loop": window.playback.loop_box.click,
         "max speed": window.playback.fast_box.click,
         "fullscreen": window.fullscreen_action.trigger,
