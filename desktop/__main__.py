@@ -19,6 +19,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from detector import DEFAULT_CONF, DEFAULT_IOU, LiveDetError  # quick: detector imports its modules on first use
+from detector.device import DEVICE_CHOICES
 
 from . import __version__
 from .cameras import quiet_multimedia_logs
@@ -76,7 +77,8 @@ def parse_args(argv: list[str] | None = None) -> LaunchOptions:
     parser.add_argument("--iou", type=_fraction(0.01, 0.99), help=f"NMS IoU threshold (default {DEFAULT_IOU})")
     parser.add_argument("--classes", type=_class_list, help="show only these classes, comma-separated "
                         "(e.g. person,car; 'all' for every class; default: as last time)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
+    parser.add_argument("--device", choices=DEVICE_CHOICES, help="where detection runs: auto (a GPU when there is "
+                        "one), cpu, cuda or mps (default: as last time, else auto)")
     parser.add_argument("--record", metavar="FILE", help="record the annotated video to FILE (.mp4; .avi if the "
                         "MP4 codec is missing) from the first frame")
     parser.add_argument("--fast", action="store_true", help="play files as fast as possible instead of at their FPS")

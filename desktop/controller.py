@@ -343,6 +343,14 @@ class SessionController(QObject):
         if not self._closed:
             self._models.request(ModelRequest(str(name_or_path), self.device))
 
+    def set_device(self, device: str) -> None:
+        """Run detection on ``device`` ("auto", "cpu", "cuda", "mps"): the model in use is loaded again there,
+        in the background; if that fails, the one running keeps running where it was."""
+        self.device = device
+        model = self.model
+        if model is not None:
+            self.load_model(model.source)
+
     def _on_model_ready(self, model: ActiveModel, seconds: float) -> None:
         self._inference.set_model(model)
         self.model_ready.emit(model)

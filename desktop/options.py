@@ -12,7 +12,7 @@ class LaunchOptions:
     conf: float | None = None
     iou: float | None = None
     classes: tuple[str, ...] | None = None  # names to show; None: as last time
-    device: str = "auto"
+    device: str | None = None  # None: as last time
     record: str | None = None
     fast: bool = False
     exit_after_frames: int | None = None

@@ -16,6 +16,7 @@ from PySide6.QtCore import QByteArray, QSettings, QStandardPaths
 
 from detector import DEFAULT_CONF, DEFAULT_IOU
 from detector.camera_mode import CameraMode
+from detector.device import DEVICE_CHOICES
 
 from .recording import DETECTION_FORMATS
 
@@ -39,6 +40,7 @@ class Preferences:
     realtime: bool = True  # files at their own FPS; False = as fast as possible
     camera_modes: dict[str, str] = field(default_factory=dict)  # camera id -> CameraMode text; absent = automatic
     classes: list[str] = field(default_factory=list)  # the class filter: names to show; empty = all
+    device: str = "auto"  # where detection runs: auto, cpu, cuda or mps
 
     @property
     def record_dir(self) -> Path:
@@ -89,6 +91,7 @@ class AppSettings:
     def load(self) -> Preferences:
         s, d = self.store, Preferences()
         fmt = str(s.value("recording/detections_format", d.detections_format) or "")
+        device = str(s.value("session/device", d.device) or "")
         return Preferences(
             last_source=str(s.value("session/last_source", "") or ""),
             model=str(s.value("session/model", "") or ""),
@@ -100,12 +103,14 @@ class AppSettings:
             realtime=_as_bool(s.value("playback/realtime", d.realtime), d.realtime),
             camera_modes=_camera_modes(s.value("cameras/modes", "")),
             classes=_class_names(s.value("thresholds/classes", "")),
+            device=device if device in DEVICE_CHOICES else d.device,
         )
 
     def save(self, prefs: Preferences) -> None:
         s = self.store
         s.setValue("session/last_source", prefs.last_source)
         s.setValue("session/model", prefs.model)
+        s.setValue("session/device", prefs.device)
         s.setValue("thresholds/conf", round(prefs.conf, 3))
         s.setValue("thresholds/iou", round(prefs.iou, 3))
         s.setValue("recording/folder", prefs.record_folder)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from detector import SourceError, list_models
+from detector.device import gpu_may_be_present
 
 from .cameras import CameraWatcher
 from .controller import SessionController
@@ -62,11 +63,18 @@ def build_window(options: LaunchOptions, *, settings: AppSettings | None = None,
         prefs.iou = options.iou
     if options.classes is not None:
         prefs.classes = list(options.classes)
+    if options.device is not None:
+        prefs.device = options.device
+    gpu_gone = prefs.device in ("cuda", "mps") and options.device is None and not gpu_may_be_present()
+    if gpu_gone:  # chosen last time, absent now (an external GPU unplugged, a driver removed)
+        prefs.device = "auto"
     saved_realtime = prefs.realtime
     if options.fast:
         prefs.realtime = False
-    controller = SessionController(device=options.device, model_cache=model_cache)
+    controller = SessionController(device=prefs.device, model_cache=model_cache)
     window = MainWindow(controller, settings, prefs)
+    if gpu_gone:
+        window.status.show_info("The GPU chosen last time is not available: detection runs on the CPU")
     if options.fast:
         window.remembered_realtime = saved_realtime  # --fast is for this run only
     if options.exit_after_frames:

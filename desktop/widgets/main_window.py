@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from detector import __version__ as detector_version
 from detector.camera_mode import CameraMode
+from detector.device import gpu_may_be_present
 from detector.video import SourceInfo, VIDEO_SUFFIXES
 
 from .. import __version__
@@ -43,6 +45,16 @@ SOURCE_BUTTON_HINT = "Choose a camera, a video file or a stream"
 SHORTCUTS = (("Space", "pause / play"), (", / .", "previous / next frame"), ("R", "start / stop recording"),
              ("S", "snapshot to PNG"), ("F", "fullscreen"), ("Ctrl+O", "open a video file"),
              ("Ctrl+U", "open a stream URL"))
+
+
+def device_choices(current: str) -> list[tuple[str, str]]:
+    """Model ▸ Run on: automatic and the CPU always; a GPU where this machine may have one
+    (or where it was chosen before, so the choice stays visible)."""
+    choices = [("auto", "Automatic (a GPU when there is one)"), ("cpu", "CPU")]
+    gpu = "mps" if sys.platform == "darwin" else "cuda"
+    if gpu_may_be_present() or current == gpu:
+        choices.append((gpu, "Apple GPU (Metal)" if gpu == "mps" else "NVIDIA GPU (CUDA)"))
+    return choices
 
 
 def mode_label(mode: CameraMode) -> str:
@@ -161,6 +173,17 @@ class MainWindow(QMainWindow):
             view.addAction(action)
         model = bar.addMenu("&Model")
         model.addAction(self.open_weights_action)
+        self.device_menu = model.addMenu("Run on")
+        self.device_actions: dict[str, QAction] = {}
+        self._device_before: str | None = None  # while a model moves to another device: where it runs now
+        group = QActionGroup(self)
+        for device, label in device_choices(self.prefs.device):
+            action = self.device_menu.addAction(label)
+            action.setCheckable(True)
+            action.setChecked(device == self.prefs.device)
+            action.triggered.connect(lambda _=False, d=device: self.set_device(d))
+            group.addAction(action)
+            self.device_actions[device] = action
         self.classes_menu = model.addMenu("Show classes")
         self.classes_menu.setToolTipsVisible(True)
         self._class_actions: list[QAction] = []  # one per class of the model in use, in its order
@@ -398,11 +421,26 @@ class MainWindow(QMainWindow):
         self.status.set_model(model.name, model.device)
         self.model_picker.set_current(model.source)
         self.prefs.model = model.source
+        self._device_before = None
         self._rebuild_classes_menu(model.predictor.class_names)
         chosen = self.controller.thresholds.classes
         if chosen and self.controller.thresholds.class_ids(model.predictor.class_names) is None:
             self.status.show_info(f"{model.name} has none of the classes to show ({', '.join(sorted(chosen))}): "
                                   "showing every class")
+
+    def set_device(self, device: str) -> None:
+        """Run detection on ``device``; the model in use reloads there in the background (if it cannot,
+        the choice goes back to where it still runs)."""
+        if device == self.controller.device:
+            return
+        self._device_before = self.controller.device if self.controller.model is not None else None
+        self.controller.set_device(device)
+        self._choose_device(device)
+
+    def _choose_device(self, device: str) -> None:
+        self.controller.device = self.prefs.device = device
+        for key, action in self.device_actions.items():
+            action.setChecked(key == device)
 
     # -- class filter ----------------------------------------------------------------------
     def _rebuild_classes_menu(self, class_names) -> None:
@@ -447,6 +485,8 @@ class MainWindow(QMainWindow):
 
     def _on_model_failed(self, message: str) -> None:
         self.status.show_error(message)
+        if self._device_before is not None:  # the model could not move: it runs where it was, and so do the next
+            self._choose_device(self._device_before)
         model = self.controller.model
         self.model_picker.set_current(model.source if model else None)
         self.status.set_model(model.name if model else None, model.device if model else None)

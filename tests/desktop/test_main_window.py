@@ -144,6 +144,48 @@ def test_classes_on_the_command_line_are_shown_alone_and_all_clears_them(qtbot, 
     assert again.controller.thresholds.classes is None
 
 
+def test_choosing_where_detection_runs_reloads_the_model_there_and_is_remembered(qtbot, launch, vtest_path,
+                                                                                monkeypatch):
+    import desktop.startup
+    import desktop.widgets.main_window
+
+    for module in (desktop.startup, desktop.widgets.main_window):  # this machine, GPU or not, as one without
+        monkeypatch.setattr(module, "gpu_may_be_present", lambda: False)
+    window = launch(source=str(vtest_path), model=_shipped_model(), fast=True)
+    _wait_for_detection(qtbot, window, 5)
+    assert list(window.device_actions) == ["auto", "cpu"]  # no GPU entry where there is no GPU
+    assert window.device_actions["auto"].isChecked()
+    with qtbot.waitSignal(window.controller.model_ready, timeout=FLOW_TIMEOUT_MS) as ready:
+        window.device_actions["cpu"].trigger()  # Model ▸ Run on ▸ CPU
+    assert ready.args[0].device.startswith("cpu") and window.controller.device == "cpu"
+    _wait_for_frames(qtbot, window, 5)  # the video played on through the reload
+    window.close()
+
+    again = launch(source=str(vtest_path), fast=True)
+    assert again.controller.device == "cpu" and again.device_actions["cpu"].isChecked()
+    again.prefs.device = "cuda"  # as if chosen on a machine whose GPU has since gone
+    again.close()
+    third = launch(source=str(vtest_path), fast=True)
+    assert third.controller.device == "auto" and third.device_actions["auto"].isChecked()
+    assert "GPU chosen last time is not available" in third.status.message_label.text()
+    _wait_for_detection(qtbot, third, 5)  # and it detects, on the CPU, instead of failing to load
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine whose GPU cannot run the model")
+def test_a_gpu_that_cannot_run_the_model_leaves_it_running_where_it_was(qtbot, launch, vtest_path, monkeypatch):
+    import desktop.widgets.main_window
+
+    monkeypatch.setattr(desktop.widgets.main_window, "gpu_may_be_present", lambda: True)  # a driver, no usable GPU
+    window = launch(source=str(vtest_path), model=_shipped_model(), fast=True)
+    _wait_for_detection(qtbot, window, 5)
+    with qtbot.waitSignal(window.controller.model_failed, timeout=FLOW_TIMEOUT_MS) as failed:
+        window.device_actions["cuda"].trigger()  # Model ▸ Run on ▸ NVIDIA GPU (CUDA)
+    assert "CUDA" in failed.args[0]
+    assert window.controller.device == "auto" and window.device_actions["auto"].isChecked()
+    assert window.prefs.device == "auto" and window.controller.model.device.startswith("cpu")
+    _wait_for_detection(qtbot, window, 5)  # still detecting
+
+
 def test_recording_writes_every_displayed_frame_to_a_playable_file(qtbot, launch, vtest_path, tmp_path):
     window = launch(source=str(vtest_path), model=_shipped_model(), fast=True)
     _wait_for_detection(qtbot, window, 5)
