@@ -175,7 +175,8 @@ def _parse_yolo_labels(label_path: Path, num_classes: int, w: int, h: int) -> tu
             raise SourceError(f"{where}: expected 'class x_center y_center width height' (normalised 0-1) "
                               f"or a polygon 'class x1 y1 x2 y2 ...', got {line.strip()[:60]!r}")
         if not (c.is_integer() and 0 <= c < num_classes):
-            raise SourceError(f"{where}: class {parts[0]}, but the dataset names {num_classes} classes (0-{num_classes - 1})")
+            raise SourceError(f"{where}: class {parts[0]}, but the dataset names {num_classes} classes "
+                              f"(0-{num_classes - 1})")
         boxes.append([box[0] * w, box[1] * h, box[2] * w, box[3] * h])
         labels.append(int(c))
     return boxes, labels

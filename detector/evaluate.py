@@ -63,7 +63,8 @@ def load_coco_json(path: str | Path) -> dict:
     return data
 
 
-def match_by_name(class_names: Sequence[str], annotated: Sequence[tuple[int, str]]) -> tuple[dict[int, int], tuple[str, ...]]:
+def match_by_name(class_names: Sequence[str],
+                  annotated: Sequence[tuple[int, str]]) -> tuple[dict[int, int], tuple[str, ...]]:
     """Model class index -> dataset class id, by normalised name, over the dataset's classes that have boxes
     (``annotated``: their ids and names). Returns the mapping and the names no model class matches."""
     by_name: dict[str, int] = {}

@@ -76,7 +76,10 @@ def _say(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
-def _read(spec: str, images: str | None, split: str, workers: int, max_images: int = 0) -> DetectionDataset | DecodedDataset:
+AnySet = DetectionDataset | DecodedDataset  # an index of files and boxes, or a pack already decoded
+
+
+def _read(spec: str, images: str | None, split: str, workers: int, max_images: int = 0) -> AnySet:
     """A pack is already decoded; any other dataset is read as an index of files and boxes."""
     if spec.endswith(".npz"):
         data = load_pack(spec, workers=workers)
@@ -92,7 +95,7 @@ def _read(spec: str, images: str | None, split: str, workers: int, max_images: i
     return dataset
 
 
-def _training_sets(args: argparse.Namespace) -> tuple[DetectionDataset | DecodedDataset, DetectionDataset | DecodedDataset | None]:
+def _training_sets(args: argparse.Namespace) -> tuple[AnySet, AnySet | None]:
     """The training set and the validation set: --val-data, else the 'val' split that --data holds itself."""
     train = _read(args.data, args.images, args.split, args.workers, args.max_images)
     val_spec, val_images, val_split = args.val_data, args.val_images, args.val_split
@@ -111,7 +114,7 @@ def _training_sets(args: argparse.Namespace) -> tuple[DetectionDataset | Decoded
     return train, val
 
 
-def _decoded(data: DetectionDataset | DecodedDataset, max_side: int, workers: int) -> DecodedDataset:
+def _decoded(data: AnySet, max_side: int, workers: int) -> DecodedDataset:
     if isinstance(data, DecodedDataset):
         return data
     return decode_dataset(data, max_side=max_side, workers=workers, on_skip=lambda problem: _say(f"warning: {problem}"))
