@@ -141,6 +141,13 @@ def _names_from_yaml(data: dict, path: Path) -> tuple[str, ...]:
     raise SourceError(f"{path.name} has no class names (a 'names' list, or a mapping from class index to name)")
 
 
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SourceError(f"cannot read {path.name} as text ({exc})") from None
+
+
 def _label_path(image_path: Path) -> Path:
     """YOLO's rule: the label file sits where the image does, with the last ``images`` folder
     read as ``labels`` (``ds/images/val/a.jpg`` -> ``ds/labels/val/a.txt``)."""
@@ -156,7 +163,7 @@ def _parse_yolo_labels(label_path: Path, num_classes: int, w: int, h: int) -> tu
     """``class cx cy w h`` per line (normalised), or a segmentation polygon ``class x1 y1 x2 y2 ...``,
     whose box is the polygon's extent."""
     boxes, labels = [], []
-    for number, line in enumerate(label_path.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(_read_text(label_path).splitlines(), 1):
         parts = line.split()
         if not parts:
             continue
@@ -226,15 +233,19 @@ def load_yolo(root: str | Path, split: str = "train", on_skip: Callable[[str], N
 
 
 def _yaml_split_images(entry, root: Path, where: str) -> list[Path]:
-    """A data.yaml split: a folder of images, a .txt listing image paths, or a list of either."""
+    """A data.yaml split: a folder of images, a .txt listing image paths (relative to the list), or a list
+    of either. Roboflow's exports write ``../train/images`` for the ``train/images`` beside the file, and
+    Ultralytics reads that as such; so do we."""
     images: list[Path] = []
     for item in entry if isinstance(entry, list) else [entry]:
         path = Path(str(item))
         path = path if path.is_absolute() else root / path
+        if not path.exists() and str(item).startswith("../"):
+            path = root / str(item)[3:]
         if path.is_dir():
             images += _images_in(path)
         elif path.suffix == ".txt" and path.is_file():
-            for line in path.read_text(encoding="utf-8").splitlines():
+            for line in _read_text(path).splitlines():
                 if line.strip():
                     listed = Path(line.strip())
                     images.append(listed if listed.is_absolute() else (path.parent / listed).resolve())

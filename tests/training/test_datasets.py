@@ -176,6 +176,23 @@ def test_an_ultralytics_data_yaml_reads_its_splits(split_folders, tmp_path):
     assert load_dataset(spec).class_names == NAMES
 
 
+def test_a_roboflow_export_reads_its_splits_as_ultralytics_does(split_folders, tmp_path):
+    """Roboflow writes ``train: ../train/images`` into a data.yaml that sits beside ``train/``."""
+    yolo, _, train_items, val_items = split_folders
+    export = tmp_path / "export"
+    for split, theirs in (("train", "train"), ("val", "valid")):
+        (export / theirs).mkdir(parents=True)
+        for kind in ("images", "labels"):
+            (yolo / kind / split).rename(export / theirs / kind)
+    (export / "data.yaml").write_text("train: ../train/images\nval: ../valid/images\nnc: 3\n"
+                                      "names: ['red', 'green', 'blue']\n")
+    assert _boxes_by_file(load_dataset(export / "data.yaml")) == _expected(train_items)
+    assert _boxes_by_file(load_dataset(export / "data.yaml", split="val")) == _expected(val_items)
+    (export / "valid" / "labels" / f"{val_items[0][0][:-4]}.txt").write_bytes(b"\xff\xfe0 0.5")
+    with pytest.raises(SourceError, match="cannot read val_img_000.txt as text"):
+        load_dataset(export / "data.yaml", split="val")
+
+
 def test_yolo_labels_polygons_are_boxed_and_bad_lines_are_named(split_folders):
     yolo, *_ = split_folders
     label = yolo / "labels" / "train" / "img_000.txt"
