@@ -308,7 +308,7 @@ def load_voc(root: str | Path, split: str = "train") -> DetectionDataset:
     if splits:  # per-class lists (aeroplane_train.txt) are not splits
         if split not in splits:
             raise SourceError(f"{root}: no ImageSets/Main/{split}.txt (its splits: {', '.join(splits)})")
-        ids, read_split = (sets_dir / f"{split}.txt").read_text(encoding="utf-8").split(), split
+        ids, read_split = _read_text(sets_dir / f"{split}.txt").split(), split
         missing = [i for i in ids if i not in parsed]
         if missing:
             raise SourceError(f"ImageSets/Main/{split}.txt lists {missing[0]}, but Annotations/{missing[0]}.xml "
