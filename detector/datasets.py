@@ -207,14 +207,19 @@ def _read_yolo_images(image_paths: list[Path], names: tuple[str, ...], split: st
     return DetectionDataset(tuple(records), names, split)
 
 
+def _is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
+
+
 def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    return sorted(p for p in folder.rglob("*") if _is_image(p))
 
 
 def _splits_of(images_dir: Path) -> list[str]:
-    """The sub-folders of ``images/`` that hold images (``train``, ``val``, ...), not stray or hidden ones."""
+    """The sub-folders of ``images/`` that hold images (``train``, ``val``, ...), not stray or hidden ones.
+    One image is enough to tell: the chosen split is listed in full once, afterwards."""
     return sorted(d.name for d in images_dir.iterdir()
-                  if d.is_dir() and not d.name.startswith(".") and _images_in(d))
+                  if d.is_dir() and not d.name.startswith(".") and any(_is_image(p) for p in d.rglob("*")))
 
 
 def load_yolo(root: str | Path, split: str = "train", on_skip: Callable[[str], None] | None = None) -> DetectionDataset:
