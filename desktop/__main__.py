@@ -115,6 +115,8 @@ class HeadlessRun:
         c.source_ended.connect(lambda: self._finish(1, "the video ended before the requested number of frames"))
         if options.model:  # asked for by name: without it the numbers would mean nothing
             c.model_failed.connect(lambda message: self._finish(1, message))
+        if options.record:  # a script that asked for a recording must hear that there is none
+            c.recording_failed.connect(lambda message: self._finish(1, message))
         self._watchdog = QTimer(window)
         self._watchdog.timeout.connect(self._check_stall)
         self._watchdog.start(1000)

@@ -23,7 +23,7 @@ from PySide6.QtCore import QObject, Signal
 
 from detector import Candidates, Detections, OutputError, SourceError, detections_from_candidates
 from detector.live_clock import HOLD_BYTES, LiveClock, recording_fps
-from detector.video import SourceInfo
+from detector.video import SourceInfo, same_file
 
 from .capture import CaptureWorker, FramePacket, PlaybackOptions
 from .inference import ActiveModel, FrameResult, InferenceWorker, Thresholds
@@ -434,6 +434,10 @@ class SessionController(QObject):
         except OSError as exc:
             self.recording_failed.emit(f"cannot create the recording folder {target.parent}: {exc.strerror or exc}")
             return False
+        if self._source.is_file and same_file(target, self._source.value):
+            self.recording_failed.emit(f"Cannot record to {target.name}: it is the video being played, and recording "
+                                       "would destroy it. Choose another file name.")
+            return False
         self._record_request = target
         self._live_clock = None
         self._apply_lossless()
@@ -498,7 +502,9 @@ class SessionController(QObject):
                     lead_in.append(replace(frame, repeats=copies))
             if self._playback.paused:
                 self._live_clock.pause(time.perf_counter() - self._source_started)
-        plan = RecordingPlan(path, fps, (first_image.shape[1], first_image.shape[0]), self.detections_format)
+        source_video = Path(self._source.value) if self._source is not None and self._source.is_file else None
+        plan = RecordingPlan(path, fps, (first_image.shape[1], first_image.shape[0]), self.detections_format,
+                             source_video)
         recorder = RecorderWorker(plan, lead_in)
         recorder.started_writing.connect(self.recording_started)
         recorder.accepted.connect(self._show_next_result)

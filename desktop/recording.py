@@ -62,6 +62,7 @@ class RecordingPlan:
     fps: float  # the source's FPS, so the file plays at the speed it was filmed
     frame_size: tuple[int, int]  # (width, height)
     detections_format: str = ""  # "", "jsonl" or "csv"
+    source_video: Path | None = None  # the file being played: never written, not even as the MJPG fallback
 
     @property
     def detections_path(self) -> Path | None:
@@ -165,7 +166,8 @@ class RecorderWorker(QThread):
         error: str | None = None
         stopped = ""  # once the files are open, an error stops a recording under way
         try:
-            writer = VideoWriter(self.plan.video_path, self.plan.fps, self.plan.frame_size)
+            writer = VideoWriter(self.plan.video_path, self.plan.fps, self.plan.frame_size,
+                                 protect=self.plan.source_video)
             if self.plan.detections_path is not None:
                 detections = DetectionLog(self.plan.detections_path, self.plan.detections_format)
             self.started_writing.emit(str(writer.path))

@@ -211,8 +211,7 @@ def cmd_predict(args, predictor=None) -> dict:
     """``predictor``: one already loaded (``bench --file-job`` times this very command with its own)."""
     from .annotate import draw_detections
     from .classes import resolve_classes
-    from .errors import OutputError
-    from .outputs import JsonlWriter, LiveVideo, open_frame_writer
+    from .outputs import JsonlWriter, LiveVideo, open_frame_writer, refuse_writing_over_inputs
     from .pipeline import FrameResult, run_pipeline
     from .progress import Progress, print_above_bar, stderr_is_terminal
     from .video import FrameSource, classify_source
@@ -228,15 +227,15 @@ def cmd_predict(args, predictor=None) -> dict:
     try:
         info = source.info
         single_image = info.kind == "images" and Path(args.source).is_file()
-        if args.output and info.kind == "images" and not single_image:
-            if Path(args.output).resolve() == Path(args.source).resolve():
-                raise OutputError("--output is the source folder; annotated images would overwrite the originals")
+        source_path = Path(args.source) if info.kind in ("video", "images") else None
+        refuse_writing_over_inputs(source_path, Path(args.output) if args.output else None,
+                                   Path(args.jsonl) if args.jsonl else None)
         if predictor is None:
             predictor = _make_predictor(args)
         keep_classes = resolve_classes(args.classes.split(","), predictor.class_names) if args.classes else None
         if args.output:
             writer = open_frame_writer(Path(args.output), source_kind=info.kind, single_image=single_image,
-                                       fps=info.fps, size=(info.width, info.height))
+                                       fps=info.fps, size=(info.width, info.height), source=source_path)
         if args.jsonl:
             jsonl = JsonlWriter(Path(args.jsonl))
         _describe(predictor)

@@ -18,7 +18,7 @@ import numpy as np
 from .errors import OutputError
 from .live_clock import HOLD_BYTES, MAX_COPIES, LiveClock, recording_fps, settled_rate
 from .types import Detections
-from .video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoWriter
+from .video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoWriter, same_file
 
 
 class FrameWriter(Protocol):
@@ -43,9 +43,9 @@ def _check_writable_folder(folder: Path) -> None:
 class AnnotatedVideo:
     """Annotated frames into one video file (the frame size is fixed by the first frame's source)."""
 
-    def __init__(self, path: Path, fps: float, size: tuple[int, int]) -> None:
+    def __init__(self, path: Path, fps: float, size: tuple[int, int], source: Path | None = None) -> None:
         _check_writable_folder(path.parent if str(path.parent) else Path("."))
-        self._writer = VideoWriter(path, fps, size)
+        self._writer = VideoWriter(path, fps, size, protect=source)  # never over the source, fallback included
         self.path = self._writer.path
 
     def write(self, frame: np.ndarray, name: str) -> None:
@@ -133,21 +133,43 @@ class AnnotatedImages:
         pass
 
 
+def refuse_writing_over_inputs(source: Path | None, output: Path | None, jsonl: Path | None) -> None:
+    """Stop, before anything is opened, an output that would destroy the source or the other output.
+
+    ``source`` is None for a camera or stream. Annotated images keep their names, so a
+    folder ``--output`` must not be the folder the source images are in.
+    """
+    if source is not None and output is not None:
+        images_folder = source if source.is_dir() else source.parent if source.suffix.lower() in IMAGE_SUFFIXES else None
+        if (images_folder is not None and output.suffix.lower() not in VIDEO_SUFFIXES | IMAGE_SUFFIXES
+                and same_file(output, images_folder)):
+            raise OutputError(f"--output {output} is the folder the source images are in; annotated images keep "
+                              "their names and would overwrite the originals (choose another folder)")
+        if same_file(output, source):
+            raise OutputError(f"--output {output} is the source itself; writing it would destroy the original "
+                              "(choose another name)")
+    if source is not None and jsonl is not None and same_file(jsonl, source):
+        raise OutputError(f"--jsonl {jsonl} is the source itself; writing it would destroy the original "
+                          "(choose another name)")
+    if output is not None and jsonl is not None and (output.absolute() == jsonl.absolute() or same_file(output, jsonl)):
+        raise OutputError(f"--output and --jsonl are the same file ({output}); give each its own name")
+
+
 def open_frame_writer(output: Path, *, source_kind: str, single_image: bool, fps: float,
-                      size: tuple[int, int]) -> FrameWriter:
+                      size: tuple[int, int], source: Path | None = None) -> FrameWriter:
     """Pick the writer from the ``--output`` suffix.
 
     A video suffix writes a video (frames of other sizes are resized to ``size``; cameras and
     streams by the clock); for image sources an image suffix writes that one file and no
-    suffix writes a folder.
+    suffix writes a folder. ``source``: a video file the writer's fallback must not replace.
     """
     suffix = output.suffix.lower()
     if suffix in VIDEO_SUFFIXES:
         if source_kind in ("camera", "url"):
             return LiveVideo(output, fps, size)
-        return AnnotatedVideo(output, fps, size)
+        return AnnotatedVideo(output, fps, size, source=source)
     if source_kind != "images":
-        raise OutputError(f"--output for a video source must be a video file ({', '.join(sorted(VIDEO_SUFFIXES))}), got {output.name}")
+        raise OutputError(f"--output for a video source must be a video file ({', '.join(sorted(VIDEO_SUFFIXES))}), got {output.name or output}")
     if suffix in IMAGE_SUFFIXES:
         if not single_image:
             raise OutputError(f"--output {output.name} is one image but the source is a folder; give a folder or a video file")

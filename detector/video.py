@@ -56,6 +56,18 @@ def read_image(path: str | Path) -> np.ndarray:
     return as_bgr_uint8(image)  # 16-bit, grayscale and RGBA files become what drawing and encoding expect
 
 
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """True when ``a`` and ``b`` are one existing file or folder, however spelled (links, case, ``..``).
+
+    Why: writing an output over the input it is made from destroys the input before
+    it is read, so every writer checks its target against its source with this.
+    """
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):  # either one missing (nothing to destroy), or a name the OS refuses
+        return False
+
+
 def classify_source(spec: str) -> str:
     """"camera" for an integer index, "url" for a stream address, else "images" or "video" by the path."""
     if spec.isdigit():
@@ -264,8 +276,12 @@ class VideoWriter:
     """
 
     def __init__(self, path: str | Path, fps: float, size: tuple[int, int], *,
-                 segment_seconds: float = SEGMENT_SECONDS) -> None:
+                 segment_seconds: float = SEGMENT_SECONDS, protect: str | Path | None = None) -> None:
+        """``protect``: a file never to write, the video being read: asked for, it is an error; as the fallback, skipped."""
         requested = Path(path)
+        if protect is not None and same_file(requested, protect):
+            raise OutputError(f"{requested} is the source video itself; writing it would destroy the original "
+                              "(choose another file name)")
         self.size = (int(size[0]), int(size[1]))  # (width, height)
         self.fps = float(fps) if fps and fps > 0 else DEFAULT_FPS
         self.frames_written = 0
@@ -283,8 +299,9 @@ class VideoWriter:
             raise OutputError(f"folder is not writable: {parent}")
         codecs = _CODECS.get(requested.suffix.lower(), ["mp4v"])
         attempts = [(requested, c) for c in codecs if c != "avc1" or h264.can_encode()]
-        if requested.suffix.lower() != ".avi":
-            attempts.append((requested.with_suffix(".avi"), "MJPG"))
+        fallback = requested.with_suffix(".avi")
+        if requested.suffix.lower() != ".avi" and not (protect is not None and same_file(fallback, protect)):
+            attempts.append((fallback, "MJPG"))
         for target, codec in attempts:
             file = self._create(target)  # before any encoder: a clear message for a folder no file can be made in
             if target.suffix.lower() in _FRAGMENTED_SUFFIXES:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import types
@@ -251,6 +252,28 @@ def test_predict_keeps_only_the_classes_asked_for(capsys, tmp_path):
     code, summary, err = run(capsys, *common, "--classes", "persn", "--output", str(tmp_path / "out.png"))
     assert code == 2 and err.count("\n") == 1 and "unknown class 'persn' (did you mean 'person'?)" in err, err
     assert not (tmp_path / "out.png").exists()  # refused before anything was written
+
+
+@pytest.mark.parametrize("source, flags, message", [
+    ("street.avi", ["--output", "street.avi"], "is the source itself"),
+    ("street.avi", ["--output", "link.avi"], "is the source itself"),  # a link to it
+    ("street.avi", ["--jsonl", "street.avi"], "is the source itself"),
+    ("street.avi", ["--output", "out.mp4", "--jsonl", "out.mp4"], "same file"),
+    ("images", ["--output", "images"], "folder the source images are in"),
+    ("images/a.jpg", ["--output", "images"], "folder the source images are in"),
+    ("images/a.jpg", ["--output", "images/a.jpg"], "is the source itself"),
+], ids=["video-output", "video-output-link", "video-jsonl", "output-is-jsonl", "folder-into-itself",
+        "image-into-its-folder", "image-onto-itself"])
+def test_predict_never_writes_over_what_it_reads(capsys, vtest_path, image_folder, tmp_path, monkeypatch, source,
+                                                 flags, message):
+    shutil.copyfile(vtest_path, tmp_path / "street.avi")
+    (tmp_path / "link.avi").symlink_to(tmp_path / "street.avi")
+    shutil.copytree(image_folder, tmp_path / "images")
+    before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+    monkeypatch.chdir(tmp_path)
+    code, summary, err = run(capsys, "predict", "--model", "test-small", "--source", source, *flags)
+    assert code == 2 and message in err, err
+    assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == before
 
 
 def _yolo_folder(root: Path, splits: dict[str, int]) -> Path:

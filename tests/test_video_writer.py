@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 import pytest
 
-from detector import h264
+from detector import h264, video
 from detector.errors import OutputError
 from detector.video import VIDEO_SUFFIXES, VideoWriter
 
@@ -393,3 +393,17 @@ def test_a_live_recording_of_big_frames_starts_its_file_once_the_held_frames_rea
     live.close()
     assert video_facts(path).fps == pytest.approx(15.0, abs=0.01)  # the rate it really sent, from the held frames
     assert_first_frames(path, 45)  # 3 s filmed, 3 s played: every frame once, in order
+
+
+def test_the_writer_never_replaces_the_video_it_was_told_to_protect(tmp_path, monkeypatch):
+    source = tmp_path / "street.avi"
+    source.write_bytes(b"the user's only copy")
+    with pytest.raises(OutputError, match="source video itself"):
+        VideoWriter(source, 10, (64, 48), protect=tmp_path / "." / "street.avi")
+    monkeypatch.setitem(video._CODECS, ".mp4", [])  # no MP4 codec: the AVI fallback would be street.avi
+    with pytest.raises(OutputError, match="no video codec"):
+        VideoWriter(tmp_path / "street.mp4", 10, (64, 48), protect=source)
+    assert source.read_bytes() == b"the user's only copy"
+    writer = VideoWriter(tmp_path / "street.mp4", 10, (64, 48))  # unprotected, the fallback is taken
+    writer.close()
+    assert writer.path == source and writer.codec == "MJPG"

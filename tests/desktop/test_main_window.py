@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -217,6 +218,25 @@ def test_recording_writes_every_displayed_frame_to_a_playable_file(qtbot, launch
     assert not window.record_action.isChecked()
 
 
+def test_recording_over_the_video_being_played_is_refused_and_the_video_is_kept(qtbot, launch, vtest_path,
+                                                                                 tmp_path):
+    video = tmp_path / "street.avi"
+    shutil.copyfile(vtest_path, video)
+    original = video.read_bytes()
+    window = launch(source=str(video), model=_shipped_model(), fast=True)
+    _wait_for_detection(qtbot, window, 3)
+    link = tmp_path / "link.avi"
+    link.symlink_to(video)
+    for target in (video, link, Path(f"{tmp_path}/sub/../street.avi")):  # however the name is spelled
+        with qtbot.waitSignal(window.controller.recording_failed, timeout=5_000) as failed:
+            assert not window.controller.start_recording(target)
+        assert "video being played" in failed.args[0] and target.name in window.status.last_error
+        assert not window.record_action.isChecked()
+    _wait_for_frames(qtbot, window, 10)  # still playing
+    window.close()
+    assert video.read_bytes() == original
+
+
 def test_switching_models_mid_stream_keeps_frames_flowing(qtbot, launch, vtest_path, random_models_dir):
     window = launch(source=str(vtest_path), model=_shipped_model(), fast=True)
     _wait_for_detection(qtbot, window, 5)
@@ -279,6 +299,20 @@ def test_settings_persist_between_runs(qtbot, launch, vtest_path):
     assert again.model_picker.currentData() == "yolo-mnv3-small"
     _wait_for_frames(qtbot, again, 2)
     assert again.controller.source.value == str(vtest_path)
+
+
+def test_a_scripted_run_whose_recording_cannot_start_fails_with_the_reason(vtest_path, tmp_path, isolated_settings):
+    video = tmp_path / "street.avi"
+    shutil.copyfile(vtest_path, video)
+    original = video.read_bytes()
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(REPO_ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "desktop", "--source", "street.avi", "--record", "street.avi", "--exit-after-frames", "50"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 1
+    assert "video being played" in json.loads(result.stdout.strip().splitlines()[-1])["error"]
+    assert video.read_bytes() == original
 
 
 def test_the_command_line_app_plays_300_frames_and_prints_its_counts(vtest_path, tmp_path, isolated_settings):
