@@ -124,6 +124,19 @@ def capture_info(cap: cv2.VideoCapture, kind: str, name: str) -> SourceInfo:
     )
 
 
+def _what_else_is_in(folder: Path) -> str:
+    """A hint for a folder with no images: the videos or sub-folders the user may have meant."""
+    entries = sorted(folder.iterdir())
+    videos = [p.name for p in entries if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()]
+    if videos:
+        return (f" (it holds {len(videos)} video{'s' if len(videos) > 1 else ''}, such as {videos[0]}: "
+                "give one video file as the source)")
+    folders = [p.name for p in entries if p.is_dir()]
+    if folders:
+        return f" (sub-folders such as {folders[0]} are not searched: give the one that holds the images)"
+    return ""
+
+
 class FrameSource:
     """Iterate ``(index, frame, name)`` over a video, camera, URL, image or folder of images.
 
@@ -156,7 +169,7 @@ class FrameSource:
             else:
                 self._images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
                 if not self._images:
-                    raise SourceError(f"no images in {self.spec}")
+                    raise SourceError(f"no images in {self.spec}{_what_else_is_in(path)}")
                 first = self._first_readable()
             self.info = SourceInfo("images", path.name, DEFAULT_FPS, len(self._images), first.shape[1], first.shape[0])
         else:

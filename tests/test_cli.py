@@ -348,6 +348,9 @@ def bad_files(tmp_path_factory, vtest_path):
     (folder / "unreadable-images").mkdir()
     for name in ("a.jpg", "b.png"):
         (folder / "unreadable-images" / name).write_bytes(b"\x89PNG nothing after")
+    (folder / "videos").mkdir()
+    (folder / "videos" / "street.avi").write_bytes(b"")
+    (folder / "dataset" / "images" / "train").mkdir(parents=True)
     return folder
 
 
@@ -361,6 +364,11 @@ def error_cases():
         pytest.param(["predict", "--model", "test-small", "--source", "{bad}/empty.avi"], "empty", id="empty-video"),
         pytest.param(["predict", "--model", "test-small", "--source", "{bad}/unreadable-images"], "no image in",
                      id="folder-of-unreadable-images"),
+        pytest.param(["predict", "--model", "test-small", "--source", "{bad}/videos"],
+                     "no images in {bad}/videos (it holds 1 video, such as street.avi: give one video file as the source)",
+                     id="folder-of-videos"),
+        pytest.param(["predict", "--model", "test-small", "--source", "{bad}/dataset"],
+                     "sub-folders such as images are not searched", id="folder-of-folders"),
         pytest.param(["predict", "--model", "test-small", "--source", "{bad}/damaged.jpg"], "not a readable image",
                      id="damaged-image"),
         pytest.param(["predict", "--model", "{bad}/garbage.safetensors", "--source", v], "safetensors", id="corrupt-weights"),
@@ -414,6 +422,7 @@ def test_mistakes_get_one_error_line_and_exit_2(capsys, argv, message, tmp_path,
     values = {"vtest": str(vtest_path), "tmp": str(tmp_path), "bad": str(bad_files), "ro": str(unwritable_folder),
               "voc_json": str(voc_root / "annotations" / "instances_val.json")}
     argv = [a.format(**values) for a in argv]
+    message = message.format(**values)
     code, summary, err = run(capsys, *argv)
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("error: "), err
