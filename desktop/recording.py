@@ -26,7 +26,7 @@ from PySide6.QtCore import QThread, Signal
 
 from detector import Detections, LiveDetError, OutputError
 from detector.live_clock import MAX_COPIES
-from detector.video import VideoWriter
+from detector.video_writer import VideoWriter
 
 from .mailbox import Mailbox
 

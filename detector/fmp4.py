@@ -4,7 +4,7 @@ A plain MP4 needs its index (``moov``) written last, so a killed recorder left a
 unplayable file. A fragmented MP4 carries a small index per fragment instead; this
 module turns each finished segment (a normal MP4 that OpenCV wrote) into one such
 fragment. Plain ``struct`` work on the ISO base media file format (ISO/IEC 14496-12);
-used by ``detector.video.VideoWriter``.
+used by ``detector.video_writer.VideoWriter``.
 """
 
 from __future__ import annotations

@@ -18,7 +18,8 @@ import numpy as np
 from .errors import OutputError
 from .live_clock import HOLD_BYTES, MAX_COPIES, LiveClock, recording_fps, settled_rate
 from .types import Detections
-from .video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoWriter, same_file
+from .video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, same_file
+from .video_writer import VideoWriter
 
 
 class FrameWriter(Protocol):

@@ -20,9 +20,10 @@ import cv2
 import numpy as np
 import pytest
 
-from detector import h264, video
+from detector import h264, video_writer
 from detector.errors import OutputError
-from detector.video import VIDEO_SUFFIXES, VideoWriter
+from detector.video import VIDEO_SUFFIXES
+from detector.video_writer import VideoWriter
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SIZE = (320, 240)  # (width, height)
@@ -180,7 +181,8 @@ CHILD_IMPORTS = """
 
 KILLED_WRITER = textwrap.dedent(CHILD_IMPORTS + """
     import os, signal
-    from detector.video import VIDEO_SUFFIXES, VideoWriter
+    from detector.video import VIDEO_SUFFIXES
+    from detector.video_writer import VideoWriter
     writer = VideoWriter({target!r}, FPS, SIZE)
     for i in range({frames}):
         writer.write(frame(i))
@@ -319,7 +321,8 @@ def test_a_disk_full_before_the_first_second_leaves_no_empty_file(tmp_path, monk
 REAL_LIMIT_WRITER = textwrap.dedent(CHILD_IMPORTS + """
     import json, resource, signal
     from detector.errors import OutputError
-    from detector.video import VIDEO_SUFFIXES, VideoWriter
+    from detector.video import VIDEO_SUFFIXES
+    from detector.video_writer import VideoWriter
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG
     resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))
     writer = VideoWriter({target!r}, FPS, SIZE)
@@ -352,7 +355,7 @@ def test_a_real_write_failure_from_the_os_keeps_the_file_playable(tmp_path, mp4_
 
 def test_an_encoder_that_cannot_finish_its_segment_on_a_full_disk_says_disk_full(tmp_path, monkeypatch, mp4_codec):
     """OpenCV reports no write errors: a full disk shows up as a segment it could not finalise."""
-    from detector import fmp4, video
+    from detector import fmp4
 
     real_read_track, calls = fmp4._read_track, []
 
@@ -364,7 +367,7 @@ def test_an_encoder_that_cannot_finish_its_segment_on_a_full_disk_says_disk_full
 
     monkeypatch.setattr(fmp4, "_read_track", read_track)
     nearly_full = SimpleNamespace(total=10**9, used=10**9 - 4096, free=4096)
-    monkeypatch.setattr(video.shutil, "disk_usage", lambda _path: nearly_full)
+    monkeypatch.setattr(video_writer.shutil, "disk_usage", lambda _path: nearly_full)
     target = tmp_path / "encoder.mp4"
     writer = VideoWriter(target, FPS, SIZE)
     with pytest.raises(OutputError, match=r"disk full.*first 2\.0 s are saved"):
@@ -400,7 +403,7 @@ def test_the_writer_never_replaces_the_video_it_was_told_to_protect(tmp_path, mo
     source.write_bytes(b"the user's only copy")
     with pytest.raises(OutputError, match="source video itself"):
         VideoWriter(source, 10, (64, 48), protect=tmp_path / "." / "street.avi")
-    monkeypatch.setitem(video._CODECS, ".mp4", [])  # no MP4 codec: the AVI fallback would be street.avi
+    monkeypatch.setitem(video_writer._CODECS, ".mp4", [])  # no MP4 codec: the AVI fallback would be street.avi
     with pytest.raises(OutputError, match="no video codec"):
         VideoWriter(tmp_path / "street.mp4", 10, (64, 48), protect=source)
     assert source.read_bytes() == b"the user's only copy"

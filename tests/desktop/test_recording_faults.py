@@ -15,7 +15,7 @@ import numpy as np
 
 from desktop.recording import DetectionLog, RecordedFrame, RecorderWorker, RecordingPlan
 from detector import Detections
-from detector.video import VideoWriter
+from detector.video_writer import VideoWriter
 
 SIZE = (320, 240)  # (width, height)
 FPS = 10.0  # the writer appends to the file once a second: every 10 frames

@@ -1,0 +1,314 @@
+"""Writing annotated video that plays everywhere, and that stays playable whatever stops the writer.
+
+OpenCV does the codec work, except H.264, which PyAV encodes (see ``h264``). Every
+failure becomes an ``OutputError`` with a message a user can act on.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import shutil
+import struct
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from . import h264
+from .errors import OutputError
+from .fmp4 import FragmentedMp4
+from .video import DEFAULT_FPS, same_file
+
+
+# codec choices per container, most compatible first; "avc1" is H.264 through PyAV. Each is the container's own
+# codec (VP8 in WebM, MPEG-2 in MPEG files, WMV in ASF), so the file has the suffix asked for and plays where such
+# files play; "mp4v" stands in where the first refuses (MPEG-2 takes only the standard frame rates)
+_CODECS = {".mp4": ["avc1", "mp4v"], ".m4v": ["avc1", "mp4v"], ".mov": ["avc1", "mp4v"], ".avi": ["MJPG", "XVID"],
+           ".mkv": ["XVID", "MJPG"], ".webm": ["VP80"], ".mpg": ["MPG2", "mp4v"], ".mpeg": ["MPG2", "mp4v"],
+           ".ts": ["MPG2", "mp4v"], ".wmv": ["WMV2"], ".flv": ["FLV1"]}
+# containers written as fragmented MP4 (see VideoWriter); AVI and MKV need no index to play, so OpenCV writes them as is
+_FRAGMENTED_SUFFIXES = {".mp4", ".m4v", ".mov"}
+SEGMENT_SECONDS = 1.0  # the most a killed recording loses
+_SEGMENT_TAG = ".segment"  # hidden segment files are named .NAME.PID.segment.EXT
+_SEGMENT_NAME = re.compile(r"\..+\.(?P<pid>\d+)\.segment\.\w+")
+
+
+class _OpenCvSegment:
+    """One segment encoded by OpenCV, into a hidden file beside the target: OpenCV writes only to files."""
+
+    def __init__(self, path: Path, codec: str, fps: float, size: tuple[int, int]) -> None:
+        self.path = path
+        self._writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, size)
+        if not self._writer.isOpened():
+            self.discard()
+            raise ValueError(f"OpenCV cannot encode {codec}")
+
+    def write(self, frame: np.ndarray) -> None:
+        self._writer.write(frame)
+
+    def finish(self) -> bytes:
+        self._writer.release()
+        return self.path.read_bytes()
+
+    def discard(self) -> None:
+        self._writer.release()
+        _remove(self.path)
+
+
+class VideoWriter:
+    """Annotated-video writer whose file stays playable whatever stops it; AVI/MJPG as a fallback.
+
+    Why fragments: a plain MP4 is unplayable until its index (the ``moov`` box) is
+    written at the very end, so a kill or a crash lost the whole recording. A
+    fragmented MP4 (standard ISO MP4, as DASH and HLS stream it) needs no final
+    index: each fragment carries its own, so the file plays up to its last whole
+    fragment at any moment. OpenCV cannot write one: its FFmpeg backend hands
+    neither ``OPENCV_FFMPEG_WRITER_OPTIONS`` nor any ``VideoWriter`` parameter to the
+    muxer (checked on OpenCV 5.0: with ``movflags;frag_keyframe+empty_moov`` a
+    killed file still has no ``moov``).
+
+    Why segments, joined as they come: the encoders finalise only whole files, so
+    ``segment_seconds`` (1 s) at a time are encoded into a small MP4 (H.264 in memory
+    through PyAV; ``mp4v`` in a hidden file beside the target through OpenCV, when
+    PyAV is missing), and each finished segment's frames are appended to the user's
+    file as one fragment, without re-encoding. The user gets one ``.mp4`` rather than
+    numbered parts to stitch together; a kill loses at most the segment being encoded
+    (and may leave OpenCV's hidden file behind, which the next recording into that
+    folder removes), and a write error such as a full disk leaves the file ending at
+    its last whole fragment.
+
+    ``path`` is where the video actually went (the fallback changes the suffix).
+    ``frames_written`` counts the frames handed to ``write``; after a write error,
+    those the file holds. AVI and MKV are written by OpenCV directly: they need no
+    final index, so a killed file keeps what reached the disk. The rarer containers
+    (WebM, MPEG, TS, WMV, FLV) are written by OpenCV directly too, each with its own codec.
+    """
+
+    def __init__(self, path: str | Path, fps: float, size: tuple[int, int], *,
+                 segment_seconds: float = SEGMENT_SECONDS, protect: str | Path | None = None) -> None:
+        """``protect``: a file never to write, the video being read: asked for, it is an error; as the fallback, skipped."""
+        requested = Path(path)
+        if protect is not None and same_file(requested, protect):
+            raise OutputError(f"{requested} is the source video itself; writing it would destroy the original "
+                              "(choose another file name)")
+        self.size = (int(size[0]), int(size[1]))  # (width, height)
+        self.fps = float(fps) if fps and fps > 0 else DEFAULT_FPS
+        self.frames_written = 0
+        self.path, self.codec = requested, ""
+        self._writer: cv2.VideoWriter | None = None  # OpenCV's encoder for a whole file (AVI, MKV, …)
+        self._segment: h264.H264Segment | _OpenCvSegment | None = None  # the segment being encoded, when fragmented
+        self._file = None  # the user's file, when fragmented
+        self._error: OutputError | None = None
+        self._closed = False
+        self._segment_frames = max(1, round(self.fps * segment_seconds))
+        parent = requested.parent if str(requested.parent) else Path(".")
+        if not parent.is_dir():
+            raise OutputError(f"folder does not exist: {parent}")
+        if not os.access(parent, os.W_OK):
+            raise OutputError(f"folder is not writable: {parent}")
+        codecs = _CODECS.get(requested.suffix.lower(), ["mp4v"])
+        attempts = [(requested, c) for c in codecs if c != "avc1" or h264.can_encode()]
+        fallback = requested.with_suffix(".avi")
+        if requested.suffix.lower() != ".avi" and not (protect is not None and same_file(fallback, protect)):
+            attempts.append((fallback, "MJPG"))
+        for target, codec in attempts:
+            file = self._create(target)  # before any encoder: a clear message for a folder no file can be made in
+            if target.suffix.lower() in _FRAGMENTED_SUFFIXES:
+                self._open_fragmented(file, target, codec)
+            else:
+                file.close()
+                writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*codec), self.fps, self.size)
+                if writer.isOpened():
+                    self._writer = writer
+                else:
+                    writer.release()
+                    _remove(target)
+            if self._writer is not None or self._file is not None:
+                self.path, self.codec = target, codec
+                return
+        raise OutputError(f"no video codec could open {requested} (tried {', '.join(c for _, c in attempts)})")
+
+    def _create(self, target: Path):
+        try:
+            return self._open_output(target)
+        except OSError as exc:
+            raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+
+    # -- fragmented MP4 ---------------------------------------------------------------------
+    def _open_fragmented(self, file, target: Path, codec: str) -> None:
+        """Start the first segment's encoder; on success ``file`` becomes the user's file, else it is removed."""
+        # The process id lets a later writer tell a live writer's segment from one a kill left behind.
+        self._segment_path = target.with_name(f".{target.name}.{os.getpid()}{_SEGMENT_TAG}{target.suffix}")
+        _remove_orphaned_segments(target.parent)
+        self._codec = codec
+        self._fragments = FragmentedMp4(file)
+        self._segment_count = 0  # frames in the segment being encoded
+        self._committed = 0  # frames in the user's file
+        if self._start_segment():
+            self._file = file
+            return
+        file.close()
+        _remove(target)
+
+    def _open_output(self, target: Path):
+        """The user's file, unbuffered: what ``write`` reports written is in the OS, which a kill cannot undo.
+
+        (Also the seam where tests put a disk that fills up.)
+        """
+        return open(target, "wb", buffering=0)
+
+    def _start_segment(self) -> bool:
+        try:
+            if self._codec == "avc1":  # only tried where h264.can_encode said yes
+                self._segment = h264.H264Segment(self.fps, self.size)
+            else:
+                self._segment = _OpenCvSegment(self._segment_path, self._codec, self.fps, self.size)
+        except ValueError:
+            return False
+        return True
+
+    def _commit_segment(self) -> None:
+        """Finalise the segment being encoded and append its frames to the user's file as one fragment."""
+        assert self._segment is not None
+        segment, self._segment = self._segment, None
+        count, self._segment_count = self._segment_count, 0
+        try:
+            data = segment.finish()
+            self._fragments.append(data)
+        except OSError as exc:
+            raise self._fail(self._os_error_message(exc), count) from None
+        except (ValueError, KeyError, IndexError, struct.error) as exc:  # a segment the encoder could not finalise
+            raise self._fail(self._broken_segment_message(exc), count) from None
+        self._committed += count
+
+    def _fail(self, message: str, lost: int) -> OutputError:
+        """Stop for good: the ``lost`` frames of the segment did not make it into the file."""
+        self.frames_written -= lost
+        self._error = OutputError(message)
+        if self._segment is not None:
+            self._segment.discard()
+            self._segment = None
+        _remove(self._segment_path)
+        return self._error
+
+    def _os_error_message(self, exc: OSError) -> str:
+        saved = f"the first {self._committed / self.fps:.1f} s are saved" if self._committed else "nothing was saved"
+        if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            return f"disk full: no space left on the device for {self.path.name} ({saved})"
+        if exc.errno == errno.EFBIG:
+            return f"{self.path.name} reached the largest file this disk allows ({saved})"
+        return f"cannot write {self.path}: {exc.strerror or exc} ({saved})"
+
+    def _broken_segment_message(self, exc: Exception) -> str:
+        """OpenCV reports no write errors: a segment it could not finalise on a nearly full disk means a full disk."""
+        try:
+            free = shutil.disk_usage(self.path.parent).free
+        except OSError:
+            free = -1
+        if 0 <= free < 16 * 1024 * 1024:
+            return self._os_error_message(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
+        return f"the video encoder failed while writing {self.path.name}: {exc}"
+
+    # -- the public part --------------------------------------------------------------------
+    def write(self, frame: np.ndarray) -> None:
+        if self._error is not None:
+            raise self._error
+        if self._closed:
+            raise OutputError(f"{self.path.name} is already closed")
+        if (frame.shape[1], frame.shape[0]) != self.size:
+            frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
+        if self._file is None:
+            assert self._writer is not None
+            self._writer.write(frame)
+            self.frames_written += 1
+            return
+        if self._segment is None and not self._start_segment():
+            self._error = OutputError(self._broken_segment_message(RuntimeError("it could not start a new segment")))
+            raise self._error
+        try:
+            self._segment.write(frame)
+        except ValueError as exc:
+            raise self._fail(self._broken_segment_message(exc), self._segment_count) from None
+        self.frames_written += 1
+        self._segment_count += 1
+        if self._segment_count >= self._segment_frames:
+            self._commit_segment()
+
+    def close(self) -> None:
+        """Finalise the file (the frames not yet in it, and its total duration); safe to call twice.
+
+        Raises ``OutputError`` if the last frames could not be saved; the file is closed
+        and plays up to the last fragment either way.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._file is not None and self._segment is not None and self._segment_count and self._error is None:
+                self._commit_segment()
+        finally:
+            if self._writer is not None:
+                self._writer.release()
+                self._writer = None
+            if self._segment is not None:
+                self._segment.discard()
+                self._segment = None
+            if self._file is not None:
+                file, self._file = self._file, None
+                try:
+                    os.fsync(file.fileno())  # on the disk, not only in the OS, before close returns
+                except (OSError, ValueError, AttributeError):
+                    pass
+                try:
+                    file.close()
+                except OSError:
+                    pass  # every fragment went to the OS when it was appended
+                _remove(self._segment_path)
+                if self._fragments.empty:
+                    _remove(self.path)  # not one frame saved: no empty, unplayable file left behind
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        try:
+            self.close()
+        except OutputError:
+            if exc_type is None:
+                raise  # otherwise the error already on its way out says more
+
+
+def _remove_orphaned_segments(folder: Path) -> None:
+    """Delete the hidden segment files that killed writers left in ``folder`` (each at most 1 s of
+    unfinished video, which nothing can play): those whose process is gone."""
+    for path in folder.glob(f".*{_SEGMENT_TAG}.*"):
+        match = _SEGMENT_NAME.fullmatch(path.name)
+        if match and not _process_alive(int(match["pid"])):
+            _remove(path)
+
+
+def _process_alive(pid: int) -> bool:
+    """True unless ``pid`` certainly names no running process (a reused id only keeps a file longer)."""
+    if pid == os.getpid():
+        return True
+    if sys.platform == "win32":
+        # os.kill would terminate the process there. Windows refuses to delete a file another
+        # process has open, so an attempt on a live writer's segment fails harmlessly.
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists but belongs to someone else, or cannot be asked
+        return True
+    return True
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
