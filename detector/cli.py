@@ -336,7 +336,7 @@ def cmd_val(args) -> dict:
         from .datasets import load_dataset
 
         def refuse(problem: str) -> None:  # as for COCO: a score over fewer images than asked would mislead
-            raise SourceError(f"{problem.removeprefix('skipped: ')} (val scores every image of the split)")
+            raise SourceError(f"{problem} (val scores every image of the split)")
 
         dataset = load_dataset(args.data, split=args.split, on_skip=refuse)
     predictor = _make_predictor(args)

@@ -197,7 +197,7 @@ def _read_yolo_images(image_paths: list[Path], names: tuple[str, ...], split: st
             image = read_image(image_path)  # its size turns normalised boxes into pixels; any path, even non-ASCII
         except SourceError as exc:
             if on_skip is not None:
-                on_skip(f"skipped: {exc}")
+                on_skip(str(exc))
             continue
         h, w = image.shape[:2]
         label_path = _label_path(image_path)
@@ -345,7 +345,7 @@ def load_dataset(spec: str | Path, images: str | Path | None = None, split: str 
     """Guess the format: a ``.json`` file is COCO (needs ``images``), a ``.yaml`` is a YOLO data.yaml,
     a folder with ``Annotations/`` is VOC, a folder with ``images/`` is YOLO.
 
-    ``on_skip`` hears of images left out because they do not decode (YOLO reads each image's size).
+    ``on_skip`` hears why each image left out was left out: it does not decode (YOLO reads each image's size).
     """
     path = Path(spec)
     if not path.exists():

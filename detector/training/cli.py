@@ -87,7 +87,7 @@ def _read(spec: str, images: str | None, split: str, workers: int, max_images: i
             data = DecodedDataset(data.images[:max_images], data.boxes[:max_images], data.labels[:max_images],
                                   data.class_names, data.max_side, data.names[:max_images])
         return data
-    dataset = load_dataset(spec, images, split, on_skip=lambda problem: _say(f"warning: {problem}"))
+    dataset = load_dataset(spec, images, split, on_skip=lambda problem: _say(f"warning: skipped: {problem}"))
     if max_images:
         dataset = DetectionDataset(dataset.records[:max_images], dataset.class_names, dataset.split)
     if len(dataset) == 0:
@@ -117,7 +117,7 @@ def _training_sets(args: argparse.Namespace) -> tuple[AnySet, AnySet | None]:
 def _decoded(data: AnySet, max_side: int, workers: int) -> DecodedDataset:
     if isinstance(data, DecodedDataset):
         return data
-    return decode_dataset(data, max_side=max_side, workers=workers, on_skip=lambda problem: _say(f"warning: {problem}"))
+    return decode_dataset(data, max_side=max_side, workers=workers, on_skip=lambda problem: _say(f"warning: skipped: {problem}"))
 
 
 def _device_for_rank(requested: str) -> torch.device:

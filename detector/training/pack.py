@@ -72,7 +72,7 @@ def decode_dataset(dataset: DetectionDataset, *, max_side: int = 384, workers: i
         raise SourceError(f"no image of the dataset could be read ({len(problems)} tried: {shown})")
     if on_skip is not None:
         for problem in problems:
-            on_skip(f"skipped: {problem}")
+            on_skip(problem)
     return DecodedDataset(
         images=[image for _, (image, _) in kept],
         boxes=[boxes.astype(np.float32) for _, (_, boxes) in kept],
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def skip(problem: str) -> None:
         skipped.append(problem)
-        print(f"warning: {problem}", file=sys.stderr, flush=True)
+        print(f"warning: skipped: {problem}", file=sys.stderr, flush=True)
 
     try:
         dataset = load_dataset(args.data, args.images, args.split, on_skip=skip)

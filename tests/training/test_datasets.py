@@ -215,7 +215,7 @@ def test_a_damaged_yolo_image_is_reported_and_a_broken_voc_file_named(split_fold
     (yolo / "images" / "train" / "img_002.png").write_bytes(b"not a picture")
     problems: list[str] = []
     dataset = load_dataset(yolo, on_skip=problems.append)
-    assert len(dataset) == len(train_items) - 1 and problems == ["skipped: img_002.png is not a readable image"]
+    assert len(dataset) == len(train_items) - 1 and problems == ["img_002.png is not a readable image"]
     (voc / "Annotations" / "img_001.xml").write_text("<annotation><object>")
     with pytest.raises(SourceError, match="img_001.xml is not readable XML"):
         load_dataset(voc)
