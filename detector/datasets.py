@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -32,6 +32,11 @@ class ImageRecord:
     height: int
     boxes: np.ndarray  # (n, 4) float32 x1, y1, x2, y2 pixels
     labels: np.ndarray  # (n,) int64
+    # Regions scored as neither found nor missed, and not trained on: COCO "iscrowd" crowds and VOC
+    # "difficult" objects, as their own benchmarks score them (dropping them would make a detection there a
+    # false positive).
+    ignored_boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    ignored_labels: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 @dataclass(frozen=True)
@@ -90,18 +95,21 @@ def load_coco(annotations: str | Path, images_dir: str | Path) -> DetectionDatas
         raise SourceError(f"images folder not found: {images_dir} (the folder the file names in {annotations.name} "
                           "are relative to)")
     index_of = {c["id"]: i for i, c in enumerate(categories)}
-    per_image: dict[int, tuple[list, list]] = {img["id"]: ([], []) for img in images}
+    per_image: dict[int, tuple[list, list, list, list]] = {img["id"]: ([], [], [], []) for img in images}
     for ann in data.get("annotations", []):
-        if ann.get("iscrowd", 0) or ann["category_id"] not in index_of or ann["image_id"] not in per_image:
+        if ann["category_id"] not in index_of or ann["image_id"] not in per_image:
             continue
         x, y, w, h = ann["bbox"]
-        per_image[ann["image_id"]][0].append([x, y, x + w, y + h])
-        per_image[ann["image_id"]][1].append(index_of[ann["category_id"]])
+        crowd = 2 if ann.get("iscrowd", 0) else 0  # crowds go to the ignored regions
+        per_image[ann["image_id"]][crowd].append([x, y, x + w, y + h])
+        per_image[ann["image_id"]][crowd + 1].append(index_of[ann["category_id"]])
     records = []
     for img in images:
-        boxes, labels = _clean_boxes(*per_image[img["id"]], img.get("width", 0), img.get("height", 0))
-        records.append(ImageRecord(coco_image_path(images_dir, str(img["file_name"])), img.get("width", 0),
-                                   img.get("height", 0), boxes, labels))
+        width, height = img.get("width", 0), img.get("height", 0)
+        boxes, labels, crowd_boxes, crowd_labels = per_image[img["id"]]
+        records.append(ImageRecord(coco_image_path(images_dir, str(img["file_name"])), width, height,
+                                   *_clean_boxes(boxes, labels, width, height),
+                                   *_clean_boxes(crowd_boxes, crowd_labels, width, height)))
     return DetectionDataset(tuple(records), tuple(c["name"] for c in categories))
 
 
@@ -274,7 +282,8 @@ def load_yolo_yaml(path: str | Path, split: str = "train",
     return _read_yolo_images(_yaml_split_images(data[split], root, path.name), names, split, on_skip)
 
 
-def _parse_voc_xml(xml_path: Path) -> tuple[str, int, int, list[tuple[str, list[float]]]]:
+def _parse_voc_xml(xml_path: Path) -> tuple[str, int, int, list[tuple[str, list[float], bool]]]:
+    """File name, width, height and the objects: (class name, box, difficult)."""
     try:
         tree = ET.parse(xml_path).getroot()
         size = tree.find("size")
@@ -282,13 +291,11 @@ def _parse_voc_xml(xml_path: Path) -> tuple[str, int, int, list[tuple[str, list[
         h = int(float(size.findtext("height", "0"))) if size is not None else 0
         objects = []
         for obj in tree.findall("object"):
-            if obj.findtext("difficult", "0").strip() == "1":
-                continue
             bb = obj.find("bndbox")
             box = [float(bb.findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax")]
             box[0] -= 1  # VOC pixel indices are 1-based and inclusive
             box[1] -= 1
-            objects.append((obj.findtext("name").strip(), box))
+            objects.append((obj.findtext("name").strip(), box, obj.findtext("difficult", "0").strip() == "1"))
     except ET.ParseError as exc:
         raise SourceError(f"{xml_path.name} is not readable XML ({exc})") from None
     except (AttributeError, TypeError, ValueError):
@@ -307,7 +314,7 @@ def load_voc(root: str | Path, split: str = "train") -> DetectionDataset:
     if not ann_dir.is_dir():
         raise SourceError(f"{root}: no Annotations/ folder")
     parsed = {xml_path.stem: _parse_voc_xml(xml_path) for xml_path in sorted(ann_dir.glob("*.xml"))}
-    names = tuple(sorted({name for *_, objects in parsed.values() for name, _ in objects}))
+    names = tuple(sorted({name for *_, objects in parsed.values() for name, _, _ in objects}))
     splits = sorted(p.stem for p in sets_dir.glob("*.txt") if "_" not in p.stem) if sets_dir.is_dir() else []
     ids, read_split = list(parsed), ""
     if splits:  # per-class lists (aeroplane_train.txt) are not splits
@@ -322,8 +329,11 @@ def load_voc(root: str | Path, split: str = "train") -> DetectionDataset:
     records = []
     for image_id in ids:
         filename, w, h, objects = parsed[image_id]
-        b, lab = _clean_boxes([o[1] for o in objects], [index_of[o[0]] for o in objects], w, h)
-        records.append(ImageRecord(img_dir / filename, w, h, b, lab))
+        plain = [(name, box) for name, box, difficult in objects if not difficult]
+        difficult = [(name, box) for name, box, is_difficult in objects if is_difficult]  # ignored, as VOC scores them
+        records.append(ImageRecord(img_dir / filename, w, h,
+                                   *_clean_boxes([b for _, b in plain], [index_of[n] for n, _ in plain], w, h),
+                                   *_clean_boxes([b for _, b in difficult], [index_of[n] for n, _ in difficult], w, h)))
     return DetectionDataset(tuple(records), names, read_split)
 
 

@@ -109,6 +109,8 @@ class _Truth:
     path: Path
     boxes: np.ndarray  # (n, 4) x1, y1, x2, y2 pixels
     labels: np.ndarray  # (n,) int64
+    ignored_boxes: np.ndarray  # (k, 4): crowds and "difficult" objects, neither found nor missed
+    ignored_labels: np.ndarray  # (k,) int64
 
 
 def evaluate_coco(predictor: BatchPredictor, annotations: str | Path, images_dir: str | Path,
@@ -128,11 +130,13 @@ def evaluate_coco(predictor: BatchPredictor, annotations: str | Path, images_dir
     scored = sorted(mapping)  # model class indices that have a dataset category
     category_to_compact = {mapping[i]: k for k, i in enumerate(scored)}
     truth_by_image: dict[int, list[tuple[list[float], int]]] = {}
+    crowds_by_image: dict[int, list[tuple[list[float], int]]] = {}  # scored as COCO scores them: ignored
     for ann in data["annotations"]:
         k = category_to_compact.get(ann.get("category_id"))
-        if k is not None and not ann.get("iscrowd", 0):
+        if k is not None:
             x, y, w, h = (float(v) for v in ann["bbox"])
-            truth_by_image.setdefault(ann["image_id"], []).append(([x, y, x + w, y + h], k))
+            rows = crowds_by_image if ann.get("iscrowd", 0) else truth_by_image
+            rows.setdefault(ann["image_id"], []).append(([x, y, x + w, y + h], k))
     if not any(image["id"] in truth_by_image for image in images):
         raise SourceError("the evaluated images hold no boxes of the model's classes")
     truths = []
@@ -140,9 +144,8 @@ def evaluate_coco(predictor: BatchPredictor, annotations: str | Path, images_dir
         path = coco_image_path(images_dir, str(image["file_name"]))
         if not path.is_file():
             raise SourceError(f"image {image['file_name']} (listed in {Path(annotations).name}) is not in {images_dir}")
-        rows = truth_by_image.get(image["id"], [])
-        truths.append(_Truth(path, np.array([b for b, _ in rows], np.float64).reshape(-1, 4),
-                             np.array([k for _, k in rows], np.int64)))
+        truths.append(_Truth(path, *_as_arrays(truth_by_image.get(image["id"], [])),
+                             *_as_arrays(crowds_by_image.get(image["id"], []))))
     return _score(predictor, truths, scored, unmatched, settings)
 
 
@@ -157,13 +160,22 @@ def evaluate_dataset(predictor: BatchPredictor, dataset: DetectionDataset,
     scored = sorted(mapping)
     compact = {mapping[i]: k for k, i in enumerate(scored)}  # dataset class index -> compact index
     truths = []
+    def scored_only(boxes: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        keep = np.isin(labels, list(compact))
+        return _as_arrays([(box, compact[int(c)]) for box, c in zip(boxes[keep], labels[keep])])
+
     for record in records:
-        keep = np.isin(record.labels, list(compact))
-        truths.append(_Truth(record.path, record.boxes[keep].astype(np.float64).reshape(-1, 4),
-                             np.array([compact[int(c)] for c in record.labels[keep]], np.int64)))
+        truths.append(_Truth(record.path, *scored_only(record.boxes, record.labels),
+                             *scored_only(record.ignored_boxes, record.ignored_labels)))
     if not any(len(t.labels) for t in truths):
         raise SourceError("the evaluated images hold no boxes of the model's classes")
     return _score(predictor, truths, scored, unmatched, settings)
+
+
+def _as_arrays(rows: Sequence[tuple[Sequence[float], int]]) -> tuple[np.ndarray, np.ndarray]:
+    """``[(box, label), …]`` as boxes (n, 4) float64 and labels (n,) int64."""
+    return (np.array([box for box, _ in rows], np.float64).reshape(-1, 4),
+            np.array([label for _, label in rows], np.int64))
 
 
 def _few(names: Sequence[str]) -> str:
@@ -174,7 +186,7 @@ def _score(predictor: BatchPredictor, truths: list[_Truth], scored: list[int], u
            settings: EvalSettings) -> EvalResult:
     """Run the model over the images and score its detections of the ``scored`` model classes."""
     compact = {model_index: k for k, model_index in enumerate(scored)}
-    ground_truth, predictions = [], []
+    ground_truth, ignored, predictions = [], [], []
     batch = max(1, int(settings.batch))
     with Progress(len(truths), desc="val", unit="img", enabled=settings.progress) as bar:
         for start in range(0, len(truths), batch):
@@ -183,13 +195,14 @@ def _score(predictor: BatchPredictor, truths: list[_Truth], scored: list[int], u
                                               iou=settings.iou, max_det=settings.max_det, multi_label=True)
             for truth, prediction in zip(chunk, results):
                 ground_truth.append((truth.boxes, truth.labels))
+                ignored.append((truth.ignored_boxes, truth.ignored_labels))
                 det = prediction.detections
                 keep = np.isin(det.class_ids, scored)
                 predictions.append((det.boxes[keep], det.scores[keep],
                                     np.array([compact[int(c)] for c in det.class_ids[keep]], np.int64)))
             bar.update(len(chunk))
 
-    scores = compute_map(ground_truth, predictions, tuple(predictor.class_names[i] for i in scored))
+    scores = compute_map(ground_truth, predictions, tuple(predictor.class_names[i] for i in scored), ignored)
     return EvalResult(
         map50=scores.map50,
         map50_95=scores.map50_95,

@@ -49,30 +49,37 @@ def compute_map(
     ground_truth: list[tuple[np.ndarray, np.ndarray]],
     predictions: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
     class_names: tuple[str, ...] | list[str],
+    ignored: list[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> MapResult:
     """``ground_truth[i] = (boxes (n, 4) xyxy, labels (n,))``;
     ``predictions[i] = (boxes (m, 4) xyxy, scores (m,), labels (m,))``, same image order.
+    ``ignored[i] = (boxes, labels)``: regions where a detection is neither right nor wrong
+    (COCO crowds, VOC "difficult" objects), scored as COCO scores crowds.
 
     mAP averages over classes that have at least one ground-truth box.
     """
     from faster_coco_eval import COCO, COCOeval_faster
 
-    if len(ground_truth) != len(predictions):
+    if len(ground_truth) != len(predictions) or (ignored is not None and len(ignored) != len(predictions)):
         raise ValueError("ground truth and predictions cover different numbers of images")
+    nothing_ignored = (np.zeros((0, 4)), np.zeros(0, np.int64))
     images, annotations, results = [], [], []
     for image_id, ((gt_boxes, gt_labels), (boxes, scores, labels)) in enumerate(zip(ground_truth, predictions)):
         images.append({"id": image_id, "width": 1, "height": 1})
-        for box, label in zip(np.asarray(gt_boxes, np.float64).reshape(-1, 4), np.asarray(gt_labels).reshape(-1)):
-            w, h = box[2] - box[0], box[3] - box[1]
-            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": int(label),
-                                "bbox": [box[0], box[1], w, h], "area": w * h, "iscrowd": 0})
+        crowd_boxes, crowd_labels = ignored[image_id] if ignored is not None else nothing_ignored
+        for crowd, truth_boxes, truth_labels in ((0, gt_boxes, gt_labels), (1, crowd_boxes, crowd_labels)):
+            for box, label in zip(np.asarray(truth_boxes, np.float64).reshape(-1, 4),
+                                  np.asarray(truth_labels).reshape(-1)):
+                w, h = box[2] - box[0], box[3] - box[1]
+                annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": int(label),
+                                    "bbox": [box[0], box[1], w, h], "area": w * h, "iscrowd": crowd})
         for box, score, label in zip(np.asarray(boxes, np.float64).reshape(-1, 4), np.asarray(scores).reshape(-1),
                                      np.asarray(labels).reshape(-1)):
             results.append({"image_id": image_id, "category_id": int(label),
                             "bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]], "score": float(score)})
     categories = [{"id": i, "name": n} for i, n in enumerate(class_names)]
-    num_gt = np.bincount([a["category_id"] for a in annotations], minlength=len(class_names))
-    if not annotations:
+    num_gt = np.bincount([a["category_id"] for a in annotations if not a["iscrowd"]], minlength=len(class_names))
+    if not num_gt.any():
         return MapResult(0.0, 0.0, len(images), tuple(ClassAP(n, 0.0, 0.0, 0) for n in class_names))
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO({"images": images, "annotations": annotations, "categories": categories})

@@ -204,3 +204,45 @@ def test_a_yolo_split_scores_as_its_coco_file_does(synthetic_coco, tmp_path):
 
     with pytest.raises(ModelError, match="none of the model's classes"):
         evaluate_dataset(Strangers(boxes), load_dataset(root, split="val"))
+
+
+def _voc_folder(root, images_dir, boxes, difficult: tuple[int, int]) -> None:
+    """``boxes`` as a Pascal VOC folder; the object at (image id, row) is marked difficult."""
+    names = {3: "cat", 7: "Dog", 9: "zebra"}
+    (root / "Annotations").mkdir(parents=True)
+    (root / "JPEGImages").mkdir()
+    for image_id, rows in boxes.items():
+        name = f"img_{image_id}.png"
+        (root / "JPEGImages" / name).write_bytes((images_dir / name).read_bytes())
+        objects = "".join(
+            f"<object><name>{names[c]}</name><difficult>{int((image_id, row) == difficult)}</difficult><bndbox>"
+            f"<xmin>{x + 1}</xmin><ymin>{y + 1}</ymin><xmax>{x + w}</xmax><ymax>{y + h}</ymax></bndbox></object>"
+            for row, (x, y, w, h, c) in enumerate(rows))
+        (root / "Annotations" / f"img_{image_id}.xml").write_text(
+            f"<annotation><filename>{name}</filename><size><width>{IMAGE_SIZE[1]}</width>"
+            f"<height>{IMAGE_SIZE[0]}</height></size>{objects}</annotation>")
+
+
+def test_crowds_and_difficult_objects_count_neither_as_found_nor_as_missed(synthetic_coco, tmp_path):
+    """COCO scores a detection on an "iscrowd" region, and VOC one on a "difficult" object, as neither right
+    nor wrong. Dropping such boxes instead would make the model's best cat below a false positive."""
+    annotations, images_dir, boxes = synthetic_coco
+    data = json.loads(annotations.read_text())
+    crowd = next(a for a in data["annotations"] if a["image_id"] == 12 and a["category_id"] == 3)
+    crowd["iscrowd"] = 1  # the first cat of image 12, which the answer key finds with its top score
+    crowded = tmp_path / "crowded.json"
+    crowded.write_text(json.dumps(data))
+    voc = tmp_path / "voc"
+    _voc_folder(voc, images_dir, boxes, difficult=(12, 0))
+    without_it = {image_id: [row for row in rows if (image_id, row) != (12, boxes[12][0])]
+                  for image_id, rows in boxes.items()}
+
+    for predictor in (AnswerKeyPredictor(boxes), AnswerKeyPredictor(without_it)):  # found, or not
+        for result in (evaluate_coco(predictor, crowded, images_dir),
+                       evaluate_dataset(predictor, load_dataset(crowded, images_dir)),
+                       evaluate_dataset(predictor, load_dataset(voc))):
+            assert result.map50 == pytest.approx(1.0) and result.map50_95 == pytest.approx(1.0)
+            assert {row.name: row.num_gt for row in result.per_class} == {"cat": 3, "dog": 3}
+
+    voc_record = next(r for r in load_dataset(voc).records if r.path.name == "img_12.png")
+    assert len(voc_record.boxes) == 2 and len(voc_record.ignored_boxes) == 1  # not trained on either
