@@ -27,6 +27,8 @@ from .video import IMAGE_SUFFIXES, read_image
 
 @dataclass(frozen=True)
 class ImageRecord:
+    """One image of a dataset: where it is, its size when known, and its boxes."""
+
     path: Path
     width: int  # 0 when unknown until decoded
     height: int
@@ -84,6 +86,7 @@ def coco_image_path(images_dir: Path, file_name: str) -> Path:
 
 
 def load_coco(annotations: str | Path, images_dir: str | Path) -> DetectionDataset:
+    """A COCO JSON file and the folder its ``file_name``s are in (crowds become ignored regions)."""
     annotations, images_dir = Path(annotations), Path(images_dir)
     try:
         data = json.loads(annotations.read_text(encoding="utf-8"))

@@ -58,6 +58,8 @@ def runs_on_cpu(requested: str = "auto") -> bool:
 
 
 def select_device(requested: str = "auto") -> torch.device:
+    """``auto`` picks CUDA, then Apple's MPS, then the CPU; a device asked for by name that this
+    machine lacks is a ``LiveDetError`` (said to the user) rather than a silent fall back to the CPU."""
     import torch
 
     requested = (requested or "auto").lower()

@@ -389,6 +389,8 @@ class Trainer:
         return max(1, epochs)
 
     def fit(self) -> dict:
+        """Train for the configured epochs (or the time budget), validating every ``eval_interval``
+        epochs and keeping ``best`` by val mAP50; returns the run's summary (the CLI's JSON line)."""
         cfg = self.cfg
         if self.dist.main:  # only rank 0 writes
             self.output_dir.mkdir(parents=True, exist_ok=True)
