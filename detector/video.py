@@ -24,6 +24,12 @@ VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mpg", ".mpe
 URL_PREFIXES = ("rtsp://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 DEFAULT_FPS = 30.0
 
+# Windows: OpenCV's Media Foundation backend negotiates hardware colour transforms for every mode a
+# webcam offers before it opens, which takes seconds to minutes on many laptop cameras (and again
+# for each resolution asked for); without them a camera opens at once (opencv/opencv#17687). Read
+# when a camera opens; a value the user set wins.
+os.environ.setdefault("OPENCV_VIDEOIO_MSMF_ENABLE_HW_TRANSFORMS", "0")
+
 
 @dataclass(frozen=True)
 class SourceInfo:
