@@ -6,8 +6,9 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QFontMetrics, QKeySequence
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import (QAction, QActionGroup, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QFontMetrics,
+                           QKeySequence)
 from PySide6.QtWidgets import (
     QFileDialog,
     QInputDialog,
@@ -117,6 +118,8 @@ class MainWindow(QMainWindow):
                                      self.choose_weights_file)
         self.record_folder_action = a("Recording folder…", None, "Where recordings and snapshots go",
                                       self.choose_record_folder)
+        self.show_recordings_action = a("Show recordings", None, "Open the recordings folder in the file manager",
+                                        self.show_record_folder)
         self.about_action = a("About LiveDet", None, "Version, models and shortcuts", self.show_about)
 
     def _build_layout(self) -> None:
@@ -189,7 +192,8 @@ class MainWindow(QMainWindow):
         self._class_actions: list[QAction] = []  # one per class of the model in use, in its order
         self._rebuild_classes_menu(())
         record = bar.addMenu("&Record")
-        for action in (self.record_action, self.snapshot_action, self.record_folder_action):
+        for action in (self.record_action, self.snapshot_action, self.show_recordings_action,
+                       self.record_folder_action):
             record.addAction(action)
         formats = record.addMenu("Save detections beside the video")
         self.detection_format_actions: dict[str, QAction] = {}
@@ -300,6 +304,17 @@ class MainWindow(QMainWindow):
             self.controller.record_folder = Path(folder)
             self.prefs.record_folder = folder
             self.status.show_info(f"Recordings and snapshots go to {folder}")
+
+    def show_record_folder(self) -> None:
+        """Open the recordings folder in the system's file manager: where a user goes next with a recording."""
+        folder = self.controller.record_folder
+        try:
+            folder.mkdir(parents=True, exist_ok=True)  # before the first recording it may not exist yet
+        except OSError as exc:
+            self.status.show_error(f"cannot create the recording folder {folder}: {exc.strerror or exc}")
+            return
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
+            self.status.show_error(f"No file manager could open {folder}")
 
     def set_detections_format(self, fmt: str) -> None:
         self.controller.set_detections_format(fmt)

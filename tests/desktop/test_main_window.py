@@ -237,6 +237,20 @@ def test_recording_over_the_video_being_played_is_refused_and_the_video_is_kept(
     assert video.read_bytes() == original
 
 
+def test_show_recordings_opens_the_recording_folder_in_the_file_manager(qtbot, launch, monkeypatch, tmp_path):
+    from PySide6.QtGui import QDesktopServices
+
+    opened, answers = [], [True, False]
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url.toLocalFile()) or answers.pop(0))
+    window = launch()
+    window.controller.record_folder = tmp_path / "not made yet"
+    window.show_recordings_action.trigger()
+    assert opened == [str(tmp_path / "not made yet")] and (tmp_path / "not made yet").is_dir()
+    assert window.show_recordings_action in window.menuBar().actions()[3].menu().actions()  # Record ▸ Show recordings
+    window.show_recordings_action.trigger()  # no file manager on this desktop: said, not silent
+    assert "No file manager could open" in window.status.last_error
+
+
 def test_switching_models_mid_stream_keeps_frames_flowing(qtbot, launch, vtest_path, random_models_dir):
     window = launch(source=str(vtest_path), model=_shipped_model(), fast=True)
     _wait_for_detection(qtbot, window, 5)
