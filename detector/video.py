@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -21,7 +22,11 @@ from .preprocess import as_bgr_uint8
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}
-URL_PREFIXES = ("rtsp://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+# a stream address: any "scheme://" (rtsp, http, rtmp, udp, srt, …) goes to FFmpeg, which knows which it plays;
+# two letters at least, so C://x stays a Windows path
+_ANY_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+://")
+# a camera's address typed without its scheme: 192.168.1.10:554/live, cam.local:8080, 10.0.0.7/stream
+_SCHEMELESS_ADDRESS = re.compile(r"(\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?|[\w-]+(\.[\w-]+)*:\d{1,5})(/\S*)?")
 DEFAULT_FPS = 30.0
 
 # Windows: OpenCV's Media Foundation backend negotiates hardware colour transforms for every mode a
@@ -71,7 +76,7 @@ def classify_source(spec: str) -> str:
     """"camera" for an integer index, "url" for a stream address, else "images" or "video" by the path."""
     if spec.isdigit():
         return "camera"
-    if spec.lower().startswith(URL_PREFIXES):
+    if _ANY_SCHEME.match(spec):
         return "url"
     path = Path(spec)
     if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
@@ -101,6 +106,9 @@ def open_capture(spec: str, *, open_timeout_ms: int = 5000, read_timeout_ms: int
         return cap
     path = Path(spec)
     if not path.exists():
+        if _SCHEMELESS_ADDRESS.fullmatch(spec):
+            raise SourceError(f"{spec} is not a file here; for a network camera or stream, write the address with "
+                              f"its scheme, such as rtsp://{spec} or http://{spec}")
         raise SourceError(f"file not found: {spec}")
     if path.is_file() and path.stat().st_size == 0:
         raise SourceError(f"{path.name} is empty")

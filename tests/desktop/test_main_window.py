@@ -445,6 +445,7 @@ def test_a_source_chosen_while_the_detector_loads_is_not_replaced_by_the_start_u
 
 @pytest.mark.parametrize("argv, message", [
     (["--source", "missing.mp4", "--exit-after-frames", "5"], "file not found"),
+    (["--source", "192.168.1.10:554/live", "--exit-after-frames", "5"], "such as rtsp://192.168.1.10:554/live"),
     (["--conf", "3"], "outside"),
     (["--source", "photo.jpg"], "image"),
 ])
