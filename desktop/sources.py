@@ -11,7 +11,7 @@ from pathlib import Path
 
 from detector import SourceError
 from detector.camera_mode import CameraMode
-from detector.video import classify_source
+from detector.video import classify_source, shown_address
 
 CAMERA, VIDEO, URL = "camera", "video", "url"
 
@@ -52,7 +52,7 @@ def parse_source(text: str, camera_names: dict[int, str] | None = None) -> Sourc
         index = int(text)
         return camera_source(index, (camera_names or {}).get(index))
     if kind == "url":
-        return SourceSpec(URL, text, text)
+        return SourceSpec(URL, text, shown_address(text))  # the label is shown: never the camera's password
     if kind == "images":
         raise SourceError(f"{Path(text).name} is an image or a folder; the live view plays cameras, videos and streams "
                           "(use `livedet-cli predict` for images)")

@@ -214,7 +214,7 @@ def cmd_predict(args, predictor=None) -> dict:
     from .outputs import JsonlWriter, LiveVideo, open_frame_writer, refuse_writing_over_inputs
     from .pipeline import FrameResult, run_pipeline
     from .progress import Progress, print_above_bar, stderr_is_terminal
-    from .video import FrameSource, classify_source
+    from .video import FrameSource, classify_source, shown_address
 
     if predictor is None and classify_source(args.source) in ("camera", "url"):
         # a camera or stream keeps sending while the model loads: load it first, or the recording would
@@ -294,7 +294,7 @@ def cmd_predict(args, predictor=None) -> dict:
     return {
         "command": "predict",
         "model": predictor.model.name,
-        "source": args.source,
+        "source": shown_address(args.source),
         "source_kind": info.kind,
         "frames": stats.frames,
         "frames_expected": expected,

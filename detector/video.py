@@ -25,6 +25,7 @@ VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mpg", ".mpe
 # a stream address: any "scheme://" (rtsp, http, rtmp, udp, srt, …) goes to FFmpeg, which knows which it plays;
 # two letters at least, so C://x stays a Windows path
 _ANY_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+://")
+_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+://[^/@:]*:)[^/@]*@")  # rtsp://user:PASSWORD@host/…
 # a camera's address typed without its scheme: 192.168.1.10:554/live, cam.local:8080, 10.0.0.7/stream
 _SCHEMELESS_ADDRESS = re.compile(r"(\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?|[\w-]+(\.[\w-]+)*:\d{1,5})(/\S*)?")
 DEFAULT_FPS = 30.0
@@ -72,6 +73,15 @@ def same_file(a: str | Path, b: str | Path) -> bool:
         return False
 
 
+def shown_address(spec: str) -> str:
+    """``spec`` fit to show on screen or in a log: a stream address's password is masked.
+
+    Network cameras take their password in the address (rtsp://admin:secret@192.168.1.10/live);
+    it should not end up in a screenshot, a screen share or a CI log.
+    """
+    return _PASSWORD.sub(r"\1***@", spec)
+
+
 def classify_source(spec: str) -> str:
     """"camera" for an integer index, "url" for a stream address, else "images" or "video" by the path."""
     if spec.isdigit():
@@ -102,7 +112,7 @@ def open_capture(spec: str, *, open_timeout_ms: int = 5000, read_timeout_ms: int
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, open_timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, read_timeout_ms]
         cap = cv2.VideoCapture(spec, cv2.CAP_FFMPEG, params)
         if not cap.isOpened():
-            raise SourceError(f"cannot connect to {spec} (no answer within {open_timeout_ms / 1000:.0f} s or not a stream)")
+            raise SourceError(f"cannot connect to {shown_address(spec)} (no answer within {open_timeout_ms / 1000:.0f} s or not a stream)")
         return cap
     path = Path(spec)
     if not path.exists():
@@ -161,7 +171,8 @@ class FrameSource:
         self.spec = str(spec)
         self.kind = classify_source(self.spec)
         if camera_mode is not None and self.kind != "camera":
-            raise SourceError(f"a camera mode applies to a camera index, not to {self.kind} source {self.spec}")
+            raise SourceError(f"a camera mode applies to a camera index, not to {self.kind} source "
+                              f"{shown_address(self.spec)}")
         self._cap: cv2.VideoCapture | None = None
         self._images: list[Path] = []
         self._on_skip = on_skip
@@ -181,7 +192,8 @@ class FrameSource:
             self.info = SourceInfo("images", path.name, DEFAULT_FPS, len(self._images), first.shape[1], first.shape[0])
         else:
             self._cap = open_capture(self.spec, camera_mode=camera_mode)
-            self.info = capture_info(self._cap, self.kind, Path(self.spec).name if self.kind == "video" else self.spec)
+            self.info = capture_info(self._cap, self.kind,
+                                     Path(self.spec).name if self.kind == "video" else shown_address(self.spec))
             if self.kind == "video":
                 ok, frame = self._cap.read()
                 if not ok or frame is None:

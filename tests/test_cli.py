@@ -276,6 +276,12 @@ def test_predict_never_writes_over_what_it_reads(capsys, vtest_path, image_folde
     assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == before
 
 
+def test_a_stream_password_stays_out_of_messages_and_the_summary(capsys):
+    code, summary, err = run(capsys, "predict", "--model", "test-small", "--source", "rtsp://admin:s3cret@127.0.0.1:9/live")
+    assert code == 2 and "cannot connect to rtsp://admin:***@127.0.0.1:9/live" in err
+    assert "s3cret" not in err + json.dumps(summary)
+
+
 def _yolo_folder(root: Path, splits: dict[str, int]) -> Path:
     """A YOLO dataset with VOC class names: per split, N grey images holding one box each."""
     (root / "data.yaml").parent.mkdir(parents=True, exist_ok=True)

@@ -104,6 +104,14 @@ def test_sources_are_told_apart(tmp_path):
         parse_source(str(tmp_path / "photo.jpg"))
     with pytest.raises(SourceError, match="no source"):
         parse_source("  ")
+    assert parse_source("srt://cam.local:9000").kind == URL  # any scheme FFmpeg may know
+
+
+def test_a_network_cameras_password_is_opened_but_never_shown():
+    camera = parse_source("rtsp://admin:s3cret@192.168.1.10:554/live")
+    assert camera.value == "rtsp://admin:s3cret@192.168.1.10:554/live"  # what OpenCV opens
+    assert camera.label == "rtsp://admin:***@192.168.1.10:554/live"  # the title bar, status bar and messages
+    assert parse_source("rtsp://cam.local/live").label == "rtsp://cam.local/live"  # nothing to hide
 
 
 def test_bad_settings_values_fall_back_to_defaults(isolated_settings, qapp):
