@@ -88,6 +88,26 @@ def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], WeightsMeta
     raise ModelError(f"{path.name}: unsupported weights format (use .safetensors, .pt or .onnx)")
 
 
+def transfer_state(model: YoloDetector, state: dict[str, torch.Tensor], source: str) -> str:
+    """Start ``model`` from ``state`` for fine-tuning; returns a line for the training log.
+
+    Weights trained for other classes (the shipped VOC models, for a dataset of your own) give
+    everything but the class output layers, which keep their fresh start: the backbone, neck and
+    box branches are what transfer. Any other mismatch is ``load_state_into``'s error.
+    """
+    own = model.state_dict()
+    class_layers = {k for k in own if ".cls_out." in k}
+    differ = {k for k in own if k in state and state[k].shape != own[k].shape}
+    if differ and differ <= class_layers and set(own) == set(state):
+        kept = {k: v.to(own[k].dtype) for k, v in state.items() if k not in class_layers}
+        model.load_state_dict(kept, strict=False)
+        key = sorted(differ)[0]
+        return (f"starting from {source}: {len(kept)} of {len(own)} tensors; it knew {state[key].shape[0]} classes and "
+                f"this run has {own[key].shape[0]}, so the class layers start fresh")
+    load_state_into(model, state, source)
+    return f"starting from {source}: all {len(own)} tensors"
+
+
 def load_state_into(model: YoloDetector, state: dict[str, torch.Tensor], source: str) -> YoloDetector:
     """Strict load with a readable message when the file belongs to another architecture."""
     own = model.state_dict()

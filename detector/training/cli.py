@@ -42,7 +42,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     model = parser.add_argument_group("model")
     model.add_argument("--model", default="yolo-mnv3-small", choices=sorted(PRESETS), help="architecture preset")
     model.add_argument("--imgsz", type=int, default=0, help="training side in pixels (default: the preset's)")
-    model.add_argument("--init-weights", default="", help="start from these weights (.safetensors/.pt) instead of random init")
+    model.add_argument("--init-weights", default="",
+                       help="start from these weights instead of random init: a .safetensors/.pt file or a shipped "
+                            "model's name (e.g. yolo-mnv3-small); trained for other classes, all but the class "
+                            "layers carry over (fine-tuning on your own classes)")
     model.add_argument("--pretrained-backbone", action="store_true", help="start from torchvision ImageNet weights (downloads once, then cached)")
     run = parser.add_argument_group("schedule")
     run.add_argument("--epochs", type=int, default=d.epochs, help="0 = fit --budget-min after a speed probe")
@@ -93,6 +96,25 @@ def _read(spec: str, images: str | None, split: str, workers: int, max_images: i
     if len(dataset) == 0:
         raise LiveDetError(f"{spec}: no images" + (f" in its '{split}' split" if dataset.split else ""))
     return dataset
+
+
+def _init_weights_file(value: str) -> str:
+    """``--init-weights``: a checkpoint file, or the name of a model in the zoo (its verified weights)."""
+    if not value:
+        return ""
+    path = Path(value)
+    if path.suffix.lower() == ".onnx":
+        raise LiveDetError(f"--init-weights needs a .safetensors or .pt checkpoint; {path.name} is an ONNX export, "
+                           "which holds no trainable weights")
+    if path.is_file() or path.suffix:
+        return value  # a missing file is read_weights' clear error
+    from ..zoo import list_models, verify_weights
+
+    spec = next((s for s in list_models() if s.name == value), None)
+    if spec is None:
+        known = ", ".join(s.name for s in list_models() if s.weights_available) or "none"
+        raise LiveDetError(f"--init-weights {value}: no such file, nor a model with weights (known: {known})")
+    return str(verify_weights(spec))
 
 
 def _training_sets(args: argparse.Namespace) -> tuple[AnySet, AnySet | None]:
@@ -206,7 +228,7 @@ def run_train(args: argparse.Namespace) -> dict:
         amp=not args.no_amp,
         time_limit_min=args.time_limit_min,
         pretrained_backbone=args.pretrained_backbone,
-        init_weights=args.init_weights,
+        init_weights=_init_weights_file(args.init_weights),
         augment=asdict(augment),
     )
     trainer = Trainer(

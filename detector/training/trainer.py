@@ -24,10 +24,11 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ..checkpoint import WeightsMeta, load_state_into, read_weights, save_weights
-from ..errors import LiveDetError
+from ..checkpoint import WeightsMeta, load_state_into, read_weights, save_weights, transfer_state
+from ..errors import LiveDetError, ModelError
 from ..metrics import MapResult, compute_map
 from ..models import ModelConfig, YoloDetector, build_model
+from ..models.presets import PRESETS
 from ..ops.boxes import decode_outputs
 from ..ops.postprocess import apply_thresholds, select_candidates
 from .augment import AugmentConfig, ImageBank, make_batch, mix_up
@@ -205,6 +206,18 @@ def evaluate_bank(
     return compute_map(ground_truth, predictions, bank.class_names)
 
 
+def _require_same_architecture(meta: WeightsMeta | None, arch: ModelConfig, source: str) -> None:
+    """Weights of another variant cannot start this one: say which ``--model`` they belong to."""
+    if meta is None or meta.config.to_dict() | {"num_classes": 0} == arch.to_dict() | {"num_classes": 0}:
+        return
+    theirs = meta.config.to_dict() | {"num_classes": 0}
+    preset = next((name for name, (config, _) in PRESETS.items() if config.to_dict() | {"num_classes": 0} == theirs),
+                  None)
+    hint = f"add --model {preset}" if preset else "train that architecture to start from it"
+    raise ModelError(f"{source} holds a {meta.config.backbone} model (neck {meta.config.neck_width}) and this run "
+                     f"builds a {arch.backbone} one (neck {arch.neck_width}): {hint}")
+
+
 class Trainer:
     """One training run. ``fit()`` returns a summary dict; state lives in ``output_dir``."""
 
@@ -241,8 +254,12 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.model = build_model(arch, pretrained_backbone=cfg.pretrained_backbone)
         if cfg.init_weights and not resume:
-            state, _ = read_weights(cfg.init_weights)
-            load_state_into(self.model, state, Path(cfg.init_weights).name)
+            state, meta = read_weights(cfg.init_weights)
+            source = Path(cfg.init_weights).name
+            _require_same_architecture(meta, arch, source)
+            note = transfer_state(self.model, state, source)
+            if self.dist.main:
+                self.log(note)
         self.model = self.model.to(device)
         self.channels_last = device.type == "cuda"
         if self.channels_last:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -178,3 +179,31 @@ def test_a_yolo_dataset_validates_on_its_own_val_split_and_a_shared_image_is_cal
     out, err = capsys.readouterr()
     assert json.loads(out.strip().splitlines()[-1])["val_images"] == 4
     assert "warning: 4 of the 4 validation images are training images too" in err
+
+
+def test_fine_tuning_starts_from_a_model_of_other_classes_with_all_but_its_class_layers(coco_dataset, tmp_path, capsys,
+                                                                                      random_models_dir, monkeypatch):
+    """The shipped VOC weights as the start for a dataset of one's own: what carries over, and what is said."""
+    from detector.checkpoint import read_weights, transfer_state
+    from detector.models import build_model
+    from detector.models.presets import PRESETS
+
+    monkeypatch.setenv("LIVEDET_MODELS_DIR", str(random_models_dir))  # test-small: the small preset, 20 classes
+    state, _ = read_weights(random_models_dir / "test-small.safetensors")
+    model = build_model(replace(PRESETS["yolo-mnv3-small"][0], num_classes=len(NAMES)))
+    fresh_class_layer = model.head.levels[0].cls_out.weight.detach().clone()
+    note = transfer_state(model, state, "test-small.safetensors")
+    assert "it knew 20 classes and this run has 3" in note
+    own = model.state_dict()
+    carried = [k for k in own if ".cls_out." not in k]
+    assert all(torch.equal(own[k], state[k].to(own[k].dtype)) for k in carried)
+    assert torch.equal(model.head.levels[0].cls_out.weight, fresh_class_layer)
+
+    assert main(_train_args(coco_dataset, tmp_path / "tuned", "--init-weights", "test-small", "--epochs", "1")) == 0
+    assert _last_json(capsys)["finished"]  # by the model's name, as the shipped ones are named
+    for argv, says in ((("--init-weights", "test-large"), "add --model yolo-mnv3-large"),
+                       (("--init-weights", "model.onnx"), "holds no trainable weights"),
+                       (("--init-weights", "no-such-model"), "no such file, nor a model with weights")):
+        assert main(_train_args(coco_dataset, tmp_path / "x", *argv)) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and says in err[0], err
