@@ -29,6 +29,14 @@ def _last_json(capsys) -> dict:
     return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
 
+def _refused_in_one_line(capsys, argv: list[str]) -> str:
+    """Run ``argv``; it must exit 2 with exactly one line on stderr, which is returned."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return err[0]
+
+
 @pytest.mark.parametrize("recipe", [(), ("--model", "yolo-mnv3-large", "--close-mosaic", "0", "--mixup", "0.5",
                                          "--zoom", "0.3", "1.7")], ids=["default", "large-mosaic-mixup"])
 def test_an_interrupted_run_resumes_to_exactly_the_same_weights(coco_dataset, tmp_path, capsys, recipe):
@@ -58,24 +66,17 @@ def test_an_interrupted_run_resumes_to_exactly_the_same_weights(coco_dataset, tm
 
 
 def test_training_refuses_bad_arguments_with_one_line(coco_dataset, tmp_path, capsys):
-    assert main(_train_args(coco_dataset, tmp_path / "x", "--imgsz", "100")) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "multiple of 32" in err[0]
+    assert "multiple of 32" in _refused_in_one_line(capsys, _train_args(coco_dataset, tmp_path / "x", "--imgsz", "100"))
     for bad in (("--mixup", "1.5"), ("--zoom", "2", "1"), ("--zoom", "0", "1")):
-        assert main(_train_args(coco_dataset, tmp_path / "x", *bad)) == 2
-        err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and "--zoom MIN <= MAX" in err[0], err
+        assert "--zoom MIN <= MAX" in _refused_in_one_line(capsys, _train_args(coco_dataset, tmp_path / "x", *bad))
     for bad, says in ((("--batch", "-1"), "--batch must be at least 1, or 0 for the default"),
                       (("--epochs", "-1"), "--epochs must be at least 1, or 0 with --budget-min"),
                       (("--epochs", "0"), "--epochs 0 needs --budget-min above 0")):
-        assert main(_train_args(coco_dataset, tmp_path / "x", *bad)) == 2
-        err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and says in err[0], err
+        assert says in _refused_in_one_line(capsys, _train_args(coco_dataset, tmp_path / "x", *bad))
     not_a_checkpoint = tmp_path / "best.safetensors"
     not_a_checkpoint.write_bytes(b"\x00" * 64)
-    assert main(_train_args(coco_dataset, tmp_path / "x", "--resume", str(not_a_checkpoint))) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"error: cannot resume from {not_a_checkpoint}"), err
+    line = _refused_in_one_line(capsys, _train_args(coco_dataset, tmp_path / "x", "--resume", str(not_a_checkpoint)))
+    assert line.startswith(f"error: cannot resume from {not_a_checkpoint}"), line
     assert main(["train", "--data", str(tmp_path / "missing.json"), "--images", str(tmp_path)]) == 2
     assert "not found" in capsys.readouterr().err
 
@@ -201,9 +202,7 @@ def test_fine_tuning_starts_from_a_model_of_other_classes_with_all_but_its_class
 
     assert main(_train_args(coco_dataset, tmp_path / "tuned", "--init-weights", "test-small", "--epochs", "1")) == 0
     assert _last_json(capsys)["finished"]  # by the model's name, as the shipped ones are named
-    for argv, says in ((("--init-weights", "test-large"), "add --model yolo-mnv3-large"),
-                       (("--init-weights", "model.onnx"), "holds no trainable weights"),
-                       (("--init-weights", "no-such-model"), "no such file, nor a model with weights")):
-        assert main(_train_args(coco_dataset, tmp_path / "x", *argv)) == 2
-        err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and says in err[0], err
+    for weights, says in (("test-large", "add --model yolo-mnv3-large"), ("model.onnx", "holds no trainable weights"),
+                          ("no-such-model", "no such file, nor a model with weights")):
+        argv = _train_args(coco_dataset, tmp_path / "x", "--init-weights", weights)
+        assert says in _refused_in_one_line(capsys, argv)
