@@ -41,6 +41,7 @@ _HOME = {
     "select_device": ".device",
     "LoadedModel": ".loader",
     "load_model": ".loader",
+    "checkpoint_name": ".loader",
     "random_model": ".loader",
     "detections_from_candidates": ".ops.postprocess",
     "Predictor": ".predictor",
@@ -71,7 +72,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs read (PyInstaller's import anal
     from .defaults import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET
     from .device import select_device
     from .errors import LiveDetError, ModelError, OutputError, SourceError
-    from .loader import LoadedModel, load_model, random_model
+    from .loader import LoadedModel, checkpoint_name, load_model, random_model
     from .ops.postprocess import detections_from_candidates
     from .launch import load_predictor
     from .predictor import Predictor

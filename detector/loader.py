@@ -38,10 +38,19 @@ class LoadedModel:
         return self.spec.class_names
 
 
+def checkpoint_name(path: Path) -> str:
+    """What a weights file is called in the picker and the CLI's output: its stem, with the run's
+    folder in front for the files every training run writes (``runs/train/cats/best.safetensors``
+    is "cats-best", so two runs' best weights are told apart)."""
+    if path.stem in ("best", "last") and path.parent.name:
+        return f"{path.parent.name}-{path.stem}"
+    return path.stem
+
+
 def _spec_from_meta(meta: WeightsMeta, path: Path) -> ModelSpec:
     metrics = meta.extra.get("metrics")
     return ModelSpec(
-        name=path.stem,
+        name=checkpoint_name(path),
         config=meta.config,
         input_size=meta.input_size,
         class_names=meta.class_names,
@@ -215,4 +224,4 @@ def onnx_metadata(model: LoadedModel) -> dict[str, str]:
     return {ONNX_META_KEY: meta.to_json()}
 
 
-__all__ = ["LoadedModel", "describe_model", "load_model", "random_model", "resolve_manifest", "onnx_metadata"]
+__all__ = ["LoadedModel", "checkpoint_name", "describe_model", "load_model", "random_model", "resolve_manifest", "onnx_metadata"]

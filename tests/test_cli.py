@@ -218,6 +218,14 @@ def test_bench_file_job_against_the_ceiling_and_memory_soak(capsys, vtest_path):
     assert "of the ceiling" in err and "memory over 60 frames" in err
 
 
+def test_a_training_runs_best_weights_are_named_after_the_run(capsys, tmp_path, random_models_dir):
+    (tmp_path / "cats").mkdir()
+    weights = tmp_path / "cats" / "best.safetensors"  # what every training run writes
+    weights.write_bytes((random_models_dir / "test-small.safetensors").read_bytes())
+    summary, _ = run_ok(capsys, "export", "--model", str(weights), "--output", str(tmp_path / "cats.onnx"))
+    assert summary["model"] == "cats-best"
+
+
 def test_export_writes_an_onnx_file_that_loads(capsys, tmp_path):
     from detector.loader import load_model
 

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from detector import ModelSpec, list_models
+from detector import ModelSpec, checkpoint_name, list_models
 
 SLIDER_STEPS = 100  # slider units per 1.0
 
@@ -186,7 +186,7 @@ class ModelPicker(QComboBox):
             self.addItem(label, spec.name)
             self.setItemData(self.count() - 1, spec.description or spec.name, Qt.ItemDataRole.ToolTipRole)
         for path in self._opened_files:
-            self.addItem(Path(path).name, path)
+            self.addItem(checkpoint_name(Path(path)) + Path(path).suffix, path)  # runs/cats/best… is cats-best…
             self.setItemData(self.count() - 1, path, Qt.ItemDataRole.ToolTipRole)
         if not self.has_models:
             self.addItem("No models installed", self.NO_MODELS)

@@ -548,6 +548,20 @@ def test_a_long_weights_file_name_never_widens_the_window(qtbot, launch, vtest_p
     assert window.status.model_label.text().startswith(weights.stem)  # whole in text() and the tooltip, shortened on screen
 
 
+def test_the_best_weights_of_two_training_runs_are_told_apart_in_the_picker(qtbot, launch, tmp_path,
+                                                                           random_models_dir):
+    runs = []
+    for run in ("cats", "dogs"):
+        (tmp_path / run).mkdir()
+        runs.append(tmp_path / run / "best.safetensors")
+        runs[-1].write_bytes((random_models_dir / "test-small.safetensors").read_bytes())
+    window = launch()
+    for path in runs:
+        window.model_picker.set_current(str(path))  # as Open weights… adds a file
+    labels = [window.model_picker.itemText(i) for i in range(window.model_picker.count())]
+    assert "cats-best.safetensors" in labels and "dogs-best.safetensors" in labels
+
+
 def test_recording_again_within_the_same_second_keeps_both_files(qtbot, launch, vtest_path):
     """R, R, R quickly: recordings are named by the second, and the second file used to overwrite the first."""
     window = launch(source=str(vtest_path), model=_shipped_model(), fast=True)
