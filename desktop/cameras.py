@@ -8,7 +8,7 @@ the list order is the best available guess.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from PySide6.QtCore import QLoggingCategory, QObject, Signal
 
@@ -91,7 +91,17 @@ def list_cameras() -> list[CameraInfo]:
         device_id = bytes(device.id().data()).decode(errors="replace")
         cameras.append(CameraInfo(device.description() or f"Camera {position}", _opencv_index(device_id, position),
                                   device_id, modes_from_formats(_offered_formats(device))))
-    return cameras
+    return _told_apart(cameras)
+
+
+def _told_apart(cameras: list[CameraInfo]) -> list[CameraInfo]:
+    """Two cameras of one model share a name ("USB Camera"): the second is "USB Camera (2)", and so on."""
+    seen: dict[str, int] = {}
+    named = []
+    for camera in cameras:
+        seen[camera.name] = seen.get(camera.name, 0) + 1
+        named.append(replace(camera, name=f"{camera.name} ({seen[camera.name]})") if seen[camera.name] > 1 else camera)
+    return named
 
 
 def _offered_formats(device) -> list[OfferedFormat]:

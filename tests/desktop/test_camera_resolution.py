@@ -123,3 +123,31 @@ def test_the_resolution_menu_is_off_for_a_video_file(qtbot, launch, webcam, tmp_
     _shown_size(qtbot, window, (320, 240))
     assert not window.resolution_menu.isEnabled()
     assert not any(a.isChecked() for a in window.source_menu.actions())
+
+
+class _Device:
+    """What QtMultimedia lists for a camera, as far as LiveDet reads it."""
+
+    def __init__(self, name: str, device_id: bytes) -> None:
+        self._name, self._id = name, device_id
+
+    def description(self) -> str:
+        return self._name
+
+    def id(self):
+        return type("Id", (), {"data": lambda _self: self._id})()
+
+    def videoFormats(self) -> list:
+        return []
+
+
+def test_two_cameras_of_one_model_are_told_apart_by_name(qtbot, launch, monkeypatch):
+    from PySide6.QtMultimedia import QMediaDevices
+
+    devices = [_Device("USB Camera", b"/dev/video0"), _Device("Integrated Webcam", b"/dev/video2"),
+               _Device("USB Camera", b"/dev/video4")]
+    monkeypatch.setattr(QMediaDevices, "videoInputs", staticmethod(lambda: devices))
+    window = launch()
+    entries = [a.text() for a in window.source_menu.actions() if a.text().startswith("Camera: ")]
+    assert entries == ["Camera: USB Camera", "Camera: Integrated Webcam", "Camera: USB Camera (2)"]
+    assert window.cameras.names() == {0: "USB Camera", 2: "Integrated Webcam", 4: "USB Camera (2)"}
