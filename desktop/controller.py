@@ -29,7 +29,7 @@ from .capture import CaptureWorker, FramePacket, PlaybackOptions
 from .inference import ActiveModel, FrameResult, InferenceWorker, Thresholds
 from .mailbox import Mailbox
 from .model_loader import SHARED_CACHE, ModelCache, ModelRequest, ModelSwitcher
-from .overlay import HudInfo, render_overlay
+from .overlay import HudInfo, mirrored, render_overlay
 from .recording import (
     DETECTION_FORMATS,
     RECORDING_SUFFIXES,
@@ -120,6 +120,7 @@ class SessionController(QObject):
         self._capture: CaptureWorker | None = None
         self._retired: set[CaptureWorker] = set()
         self._thresholds = Thresholds()
+        self._mirror = False  # show (and record) the picture flipped left to right
         self._playback = PlaybackOptions()
         self._pause_index: int | None = None
         self._step_target: int | None = None  # the frame a step asked for, until it is on screen
@@ -376,11 +377,29 @@ class SessionController(QObject):
         if result is None or result.candidates is None or result.generation != self._generation:
             return
         detections = _rethreshold(result.candidates, self._thresholds)
-        self._last_shown = ShownFrame(self._render(result, detections), result, detections, fresh=False)
+        self._last_shown = self._shown(result, detections, fresh=False)
+        self.frame_shown.emit(self._last_shown)
+
+    def set_mirror(self, mirror: bool) -> None:
+        """Show (and record) the picture flipped left to right; the frame on screen is redrawn at once."""
+        self._mirror = bool(mirror)
+        result = self._last_result
+        if result is None or result.generation != self._generation:
+            return
+        detections = _rethreshold(result.candidates, self._thresholds) if result.candidates is not None \
+            else result.detections
+        self._last_shown = self._shown(result, detections, fresh=False)
         self.frame_shown.emit(self._last_shown)
 
     # -- display ---------------------------------------------------------------------------
-    def _render(self, result: FrameResult, detections: Detections) -> np.ndarray:
+    def _shown(self, result: FrameResult, detections: Detections, *, fresh: bool) -> ShownFrame:
+        """The frame as displayed, recorded and logged: mirrored when asked, boxes and all."""
+        frame = result.frame
+        if self._mirror:
+            frame, detections = mirrored(frame, detections)
+        return ShownFrame(self._render(result, frame, detections), result, detections, fresh=fresh)
+
+    def _render(self, result: FrameResult, frame: np.ndarray, detections: Detections) -> np.ndarray:
         snap = self._stats.snapshot()
         shown_classes = ()
         if result.candidates is not None:
@@ -389,7 +408,7 @@ class SessionController(QObject):
         hud = HudInfo(snap.capture_fps, snap.inference_fps, snap.display_fps,
                       result.timings.total_ms if result.timings else None, result.model, result.device,
                       shown_classes)
-        return render_overlay(result.frame, detections, hud)
+        return render_overlay(frame, detections, hud)
 
     def _show_next_result(self) -> None:
         """Take the newest result and show it; called when one arrives and when the recorder frees its slot."""
@@ -402,7 +421,7 @@ class SessionController(QObject):
         detections = result.detections
         if result.candidates is not None and result.thresholds != self._thresholds:  # a slider moved meanwhile
             detections = _rethreshold(result.candidates, self._thresholds)
-        shown = ShownFrame(self._render(result, detections), result, detections, fresh=True)
+        shown = self._shown(result, detections, fresh=True)
         self._last_result, self._last_shown = result, shown
         if result.index == self._step_target:
             self._step_target = None

@@ -6,7 +6,7 @@ same picture, and the raw frame stays untouched for re-thresholding.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -42,6 +42,15 @@ def hud_lines(object_count: int, hud: HudInfo) -> list[str]:
     else:
         lines.append("no model: detection off")
     return lines
+
+
+def mirrored(frame: np.ndarray, detections: Detections) -> tuple[np.ndarray, Detections]:
+    """The frame and its boxes flipped left to right, as a laptop camera's picture is usually shown:
+    moving a hand to the right moves it to the right on screen. Drawn afterwards, labels stay readable."""
+    width = frame.shape[1]
+    boxes = detections.boxes.copy()
+    boxes[:, [0, 2]] = width - detections.boxes[:, [2, 0]]
+    return frame[:, ::-1], replace(detections, boxes=boxes)
 
 
 def render_overlay(frame: np.ndarray, detections: Detections, hud: HudInfo | None = None) -> np.ndarray:

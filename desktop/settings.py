@@ -41,6 +41,7 @@ class Preferences:
     camera_modes: dict[str, str] = field(default_factory=dict)  # camera id -> CameraMode text; absent = automatic
     classes: list[str] = field(default_factory=list)  # the class filter: names to show; empty = all
     device: str = "auto"  # where detection runs: auto, cpu, cuda or mps
+    mirror: bool = False  # the picture flipped left to right, as webcam apps show a laptop camera
 
     @property
     def record_dir(self) -> Path:
@@ -104,6 +105,7 @@ class AppSettings:
             camera_modes=_camera_modes(s.value("cameras/modes", "")),
             classes=_class_names(s.value("thresholds/classes", "")),
             device=device if device in DEVICE_CHOICES else d.device,
+            mirror=_as_bool(s.value("view/mirror", d.mirror), d.mirror),
         )
 
     def save(self, prefs: Preferences) -> None:
@@ -119,6 +121,7 @@ class AppSettings:
         s.setValue("playback/realtime", prefs.realtime)
         s.setValue("cameras/modes", json.dumps(prefs.camera_modes, sort_keys=True))
         s.setValue("thresholds/classes", json.dumps(sorted(prefs.classes)))
+        s.setValue("view/mirror", prefs.mirror)
         s.sync()
 
     def geometry(self) -> QByteArray | None:

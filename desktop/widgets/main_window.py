@@ -44,7 +44,7 @@ WEIGHTS_FILTER = "Models ({});;All files (*)".format(" ".join(f"*{s}" for s in W
 SOURCE_BUTTON_MAX_PX = 260  # the toolbar keeps its width whatever the source is called
 SOURCE_BUTTON_HINT = "Choose a camera, a video file or a stream"
 SHORTCUTS = (("Space", "pause / play"), (", / .", "previous / next frame"), ("R", "start / stop recording"),
-             ("S", "snapshot to PNG"), ("F", "fullscreen"), ("Ctrl+O", "open a video file"),
+             ("S", "snapshot to PNG"), ("M", "mirror the picture"), ("F", "fullscreen"), ("Ctrl+O", "open a video file"),
              ("Ctrl+U", "open a stream URL"))
 
 
@@ -114,6 +114,8 @@ class MainWindow(QMainWindow):
         self.fullscreen_action = a("Fullscreen", "F", "Fill the screen with the video", self.toggle_fullscreen,
                                    checkable=True)
         self.leave_fullscreen_action = a("Leave fullscreen", "Esc", "Back to the window", self._leave_fullscreen)
+        self.mirror_action = a("Mirror", "M", "Flip the picture left to right, as a mirror (and webcam apps) show you",
+                               self._on_mirror_toggled, checkable=True)
         self.open_weights_action = a("Open weights…", "Ctrl+M", "Load a checkpoint or ONNX file",
                                      self.choose_weights_file)
         self.record_folder_action = a("Recording folder…", None, "Where recordings and snapshots go",
@@ -172,7 +174,8 @@ class MainWindow(QMainWindow):
         self.resolution_menu.setToolTipsVisible(True)
         self._resolution_group: QActionGroup | None = None
         view = bar.addMenu("&View")
-        for action in (self.pause_action, self.step_back_action, self.step_forward_action, self.fullscreen_action):
+        for action in (self.pause_action, self.step_back_action, self.step_forward_action, self.fullscreen_action,
+                       self.mirror_action):
             view.addAction(action)
         model = bar.addMenu("&Model")
         model.addAction(self.open_weights_action)
@@ -270,6 +273,8 @@ class MainWindow(QMainWindow):
         self.set_class_filter(self.prefs.classes)
         self.controller.set_loop(self.prefs.loop)
         self.controller.set_realtime(self.prefs.realtime)
+        self.mirror_action.setChecked(self.prefs.mirror)
+        self.controller.set_mirror(self.prefs.mirror)
         self.playback.set_options(self.prefs.loop, self.prefs.realtime)
         self.set_detections_format(self.prefs.detections_format)
         if self.model_picker.has_models:
@@ -315,6 +320,10 @@ class MainWindow(QMainWindow):
             return
         if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
             self.status.show_error(f"No file manager could open {folder}")
+
+    def _on_mirror_toggled(self) -> None:
+        self.prefs.mirror = self.mirror_action.isChecked()
+        self.controller.set_mirror(self.prefs.mirror)
 
     def set_detections_format(self, fmt: str) -> None:
         self.controller.set_detections_format(fmt)

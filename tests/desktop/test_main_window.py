@@ -90,6 +90,31 @@ def test_moving_the_confidence_slider_changes_the_boxes_on_the_same_frame(qtbot,
     assert len(window.controller.last_shown.detections) == many
 
 
+def test_mirror_flips_the_picture_and_its_boxes_at_once_and_is_remembered(qtbot, launch, vtest_path):
+    window = launch(source=str(vtest_path), model=_shipped_model(), fast=True)
+    _wait_for_detection(qtbot, window, 20)
+    _pause_on_a_frame(qtbot, window)
+    before = window.controller.last_shown
+    assert len(before.detections) > 0
+    with qtbot.waitSignal(window.controller.frame_shown, timeout=5_000) as redrawn:
+        window.mirror_action.trigger()  # M: the paused frame is redrawn, without the network
+    after = redrawn.args[0]
+    width = before.result.frame.shape[1]
+    assert after.result is before.result and not after.fresh
+    np.testing.assert_allclose(after.detections.boxes[:, [0, 2]], width - before.detections.boxes[:, [2, 0]])
+    np.testing.assert_array_equal(after.detections.boxes[:, [1, 3]], before.detections.boxes[:, [1, 3]])
+    bottom = slice(int(before.detections.boxes[:, 3].max()) + 4, None)  # below every box: the picture, flipped
+    assert after.image[bottom].size > 0
+    np.testing.assert_array_equal(after.image[bottom], before.result.frame[bottom, ::-1])
+    window.close()
+
+    again = launch(source=str(vtest_path), model=_shipped_model(), fast=True)
+    assert again.mirror_action.isChecked()
+    _wait_for_frames(qtbot, again, 2)
+    shown = again.controller.last_shown
+    np.testing.assert_array_equal(shown.image[-8:], shown.result.frame[-8:, ::-1])
+
+
 def _class_action(window, name: str):
     return next(action for action in window.classes_menu.actions() if action.text() == name)
 

@@ -229,3 +229,16 @@ def test_a_live_recording_follows_the_clock_not_the_frame_count():
     clock.pause(5.55)
     clock.resume(65.55)  # a minute paused ...
     assert clock.copies(65.60) == 1  # ... is not a minute of one frame
+
+
+def test_mirrored_flips_the_frame_and_its_boxes_together():
+    from desktop.overlay import mirrored
+
+    frame = np.zeros((10, 100, 3), np.uint8)
+    frame[:, :10] = 255  # a white strip on the left
+    detections = Detections(boxes=np.array([[5, 2, 25, 8]], np.float32), scores=np.array([0.9], np.float32),
+                            class_ids=np.array([0]), class_names=("person",))
+    flipped, moved = mirrored(frame, detections)
+    assert flipped[:, 90:].min() == 255 and flipped[:, :90].max() == 0  # the strip is now on the right
+    np.testing.assert_array_equal(moved.boxes, [[75, 2, 95, 8]])
+    np.testing.assert_array_equal(detections.boxes, [[5, 2, 25, 8]])  # the frame's own boxes are untouched
