@@ -121,6 +121,7 @@ class SessionController(QObject):
         self._retired: set[CaptureWorker] = set()
         self._thresholds = Thresholds()
         self._mirror = False  # show (and record) the picture flipped left to right
+        self._info_panel = True  # the corner panel with count, FPS, latency and model
         self._playback = PlaybackOptions()
         self._pause_index: int | None = None
         self._step_target: int | None = None  # the frame a step asked for, until it is on screen
@@ -383,6 +384,15 @@ class SessionController(QObject):
     def set_mirror(self, mirror: bool) -> None:
         """Show (and record) the picture flipped left to right; the frame on screen is redrawn at once."""
         self._mirror = bool(mirror)
+        self._redraw()
+
+    def set_info_panel(self, shown: bool) -> None:
+        """Draw the corner panel (count, FPS, latency, model) or only the boxes, on screen and in recordings."""
+        self._info_panel = bool(shown)
+        self._redraw()
+
+    def _redraw(self) -> None:
+        """Draw the frame on screen again after a view setting changed (without the network)."""
         result = self._last_result
         if result is None or result.generation != self._generation:
             return
@@ -408,7 +418,7 @@ class SessionController(QObject):
         hud = HudInfo(snap.capture_fps, snap.inference_fps, snap.display_fps,
                       result.timings.total_ms if result.timings else None, result.model, result.device,
                       shown_classes)
-        return render_overlay(frame, detections, hud)
+        return render_overlay(frame, detections, hud if self._info_panel else None)
 
     def _show_next_result(self) -> None:
         """Take the newest result and show it; called when one arrives and when the recorder frees its slot."""

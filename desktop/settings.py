@@ -42,6 +42,7 @@ class Preferences:
     classes: list[str] = field(default_factory=list)  # the class filter: names to show; empty = all
     device: str = "auto"  # where detection runs: auto, cpu, cuda or mps
     mirror: bool = False  # the picture flipped left to right, as webcam apps show a laptop camera
+    info_panel: bool = True  # the corner panel (count, FPS, latency, model) drawn over the video
 
     @property
     def record_dir(self) -> Path:
@@ -106,6 +107,7 @@ class AppSettings:
             classes=_class_names(s.value("thresholds/classes", "")),
             device=device if device in DEVICE_CHOICES else d.device,
             mirror=_as_bool(s.value("view/mirror", d.mirror), d.mirror),
+            info_panel=_as_bool(s.value("view/info_panel", d.info_panel), d.info_panel),
         )
 
     def save(self, prefs: Preferences) -> None:
@@ -122,6 +124,7 @@ class AppSettings:
         s.setValue("cameras/modes", json.dumps(prefs.camera_modes, sort_keys=True))
         s.setValue("thresholds/classes", json.dumps(sorted(prefs.classes)))
         s.setValue("view/mirror", prefs.mirror)
+        s.setValue("view/info_panel", prefs.info_panel)
         s.sync()
 
     def geometry(self) -> QByteArray | None:

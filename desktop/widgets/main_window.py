@@ -44,8 +44,8 @@ WEIGHTS_FILTER = "Models ({});;All files (*)".format(" ".join(f"*{s}" for s in W
 SOURCE_BUTTON_MAX_PX = 260  # the toolbar keeps its width whatever the source is called
 SOURCE_BUTTON_HINT = "Choose a camera, a video file or a stream"
 SHORTCUTS = (("Space", "pause / play"), (", / .", "previous / next frame"), ("R", "start / stop recording"),
-             ("S", "snapshot to PNG"), ("M", "mirror the picture"), ("F", "fullscreen"), ("Ctrl+O", "open a video file"),
-             ("Ctrl+U", "open a stream URL"))
+             ("S", "snapshot to PNG"), ("M", "mirror the picture"), ("I", "info panel on / off"), ("F", "fullscreen"),
+             ("Ctrl+O", "open a video file"), ("Ctrl+U", "open a stream URL"))
 
 
 def device_choices(current: str) -> list[tuple[str, str]]:
@@ -116,6 +116,8 @@ class MainWindow(QMainWindow):
         self.leave_fullscreen_action = a("Leave fullscreen", "Esc", "Back to the window", self._leave_fullscreen)
         self.mirror_action = a("Mirror", "M", "Flip the picture left to right, as a mirror (and webcam apps) show you",
                                self._on_mirror_toggled, checkable=True)
+        self.info_panel_action = a("Info panel", "I", "The corner panel with object count, FPS, latency and model "
+                                   "(recordings get it too)", self._on_info_panel_toggled, checkable=True)
         self.open_weights_action = a("Open weights…", "Ctrl+M", "Load a checkpoint or ONNX file",
                                      self.choose_weights_file)
         self.record_folder_action = a("Recording folder…", None, "Where recordings and snapshots go",
@@ -175,7 +177,7 @@ class MainWindow(QMainWindow):
         self._resolution_group: QActionGroup | None = None
         view = bar.addMenu("&View")
         for action in (self.pause_action, self.step_back_action, self.step_forward_action, self.fullscreen_action,
-                       self.mirror_action):
+                       self.mirror_action, self.info_panel_action):
             view.addAction(action)
         model = bar.addMenu("&Model")
         model.addAction(self.open_weights_action)
@@ -275,6 +277,8 @@ class MainWindow(QMainWindow):
         self.controller.set_realtime(self.prefs.realtime)
         self.mirror_action.setChecked(self.prefs.mirror)
         self.controller.set_mirror(self.prefs.mirror)
+        self.info_panel_action.setChecked(self.prefs.info_panel)
+        self.controller.set_info_panel(self.prefs.info_panel)
         self.playback.set_options(self.prefs.loop, self.prefs.realtime)
         self.set_detections_format(self.prefs.detections_format)
         if self.model_picker.has_models:
@@ -324,6 +328,10 @@ class MainWindow(QMainWindow):
     def _on_mirror_toggled(self) -> None:
         self.prefs.mirror = self.mirror_action.isChecked()
         self.controller.set_mirror(self.prefs.mirror)
+
+    def _on_info_panel_toggled(self) -> None:
+        self.prefs.info_panel = self.info_panel_action.isChecked()
+        self.controller.set_info_panel(self.prefs.info_panel)
 
     def set_detections_format(self, fmt: str) -> None:
         self.controller.set_detections_format(fmt)

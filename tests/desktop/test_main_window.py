@@ -103,16 +103,35 @@ def test_mirror_flips_the_picture_and_its_boxes_at_once_and_is_remembered(qtbot,
     assert after.result is before.result and not after.fresh
     np.testing.assert_allclose(after.detections.boxes[:, [0, 2]], width - before.detections.boxes[:, [2, 0]])
     np.testing.assert_array_equal(after.detections.boxes[:, [1, 3]], before.detections.boxes[:, [1, 3]])
-    bottom = slice(int(before.detections.boxes[:, 3].max()) + 4, None)  # below every box: the picture, flipped
-    assert after.image[bottom].size > 0
-    np.testing.assert_array_equal(after.image[bottom], before.result.frame[bottom, ::-1])
+    with qtbot.waitSignal(window.controller.frame_shown, timeout=5_000) as redrawn:
+        window.thresholds.conf_slider.setValue(100)  # no box left: below the panel, the picture itself, flipped
+    np.testing.assert_array_equal(redrawn.args[0].image[200:], before.result.frame[200:, ::-1])
     window.close()
 
     again = launch(source=str(vtest_path), model=_shipped_model(), fast=True)
     assert again.mirror_action.isChecked()
     _wait_for_frames(qtbot, again, 2)
-    shown = again.controller.last_shown
-    np.testing.assert_array_equal(shown.image[-8:], shown.result.frame[-8:, ::-1])
+    shown = again.controller.last_shown  # no box at confidence 1.0, which is remembered too
+    np.testing.assert_array_equal(shown.image[200:], shown.result.frame[200:, ::-1])
+
+
+def test_the_info_panel_can_be_hidden_from_the_screen_and_recordings_and_is_remembered(qtbot, launch, vtest_path):
+    window = launch(source=str(vtest_path), model=_shipped_model(), fast=True)
+    _wait_for_detection(qtbot, window, 5)
+    _pause_on_a_frame(qtbot, window)
+    with_boxes = window.controller.last_shown
+    with qtbot.waitSignal(window.controller.frame_shown, timeout=5_000) as redrawn:
+        window.thresholds.conf_slider.setValue(100)  # no box: only the panel is drawn
+    with_panel = redrawn.args[0]
+    assert not np.array_equal(with_panel.image, with_panel.result.frame)
+    with qtbot.waitSignal(window.controller.frame_shown, timeout=5_000) as redrawn:
+        window.info_panel_action.trigger()  # I
+    np.testing.assert_array_equal(redrawn.args[0].image, with_panel.result.frame)  # nothing drawn over the picture
+    with qtbot.waitSignal(window.controller.frame_shown, timeout=5_000) as redrawn:
+        window.thresholds.conf_slider.setValue(25)
+    assert len(redrawn.args[0].detections) == len(with_boxes.detections) > 0  # the boxes are still drawn
+    window.close()
+    assert not launch().info_panel_action.isChecked()
 
 
 def _class_action(window, name: str):

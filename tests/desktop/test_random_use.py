@@ -1,7 +1,7 @@
 """A user who clicks everything, fast: 150 random actions on the real window, from a fixed seed.
 
 Opening good, broken and missing sources, switching models mid-load, pausing, seeking, moving the
-sliders, the class filter and the mirror, recording on and off (with and without a detections file), snapshots and
+sliders, the class filter, the mirror and the info panel, recording on and off (with and without a detections file), snapshots and
 fullscreen, with pauses from none to 0.4 s between them.
 Afterwards every recording plays with exactly the frames it reports, no two share a file, every
 snapshot opens, and the window still plays a video. Any exception in a Qt slot fails the test
@@ -60,6 +60,7 @@ def test_random_use_loses_no_recording_and_leaves_the_window_working(qtbot, laun
         "max speed": window.playback.fast_box.click,
         "fullscreen": window.fullscreen_action.trigger,
         "mirror": window.mirror_action.trigger,
+        "info panel": window.info_panel_action.trigger,
         "detections file": lambda: window.detection_format_actions[rng.choice(["", "jsonl", "csv"])].trigger(),
     }
     done = []
