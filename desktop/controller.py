@@ -374,12 +374,7 @@ class SessionController(QObject):
     def _apply_thresholds(self, thresholds: Thresholds) -> None:
         self._thresholds = thresholds
         self._inference.set_thresholds(thresholds)
-        result = self._last_result
-        if result is None or result.candidates is None or result.generation != self._generation:
-            return
-        detections = _rethreshold(result.candidates, self._thresholds)
-        self._last_shown = self._shown(result, detections, fresh=False)
-        self.frame_shown.emit(self._last_shown)
+        self._redraw()
 
     def set_mirror(self, mirror: bool) -> None:
         """Show (and record) the picture flipped left to right; the frame on screen is redrawn at once."""
@@ -392,7 +387,7 @@ class SessionController(QObject):
         self._redraw()
 
     def _redraw(self) -> None:
-        """Draw the frame on screen again after a view setting changed (without the network)."""
+        """Draw the frame on screen again after a threshold or view setting changed (without the network)."""
         result = self._last_result
         if result is None or result.generation != self._generation:
             return
