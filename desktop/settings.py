@@ -21,6 +21,7 @@ from detector.device import DEVICE_CHOICES
 from .recording import DETECTION_FORMATS
 
 ORGANIZATION = APPLICATION = "LiveDet"
+RECENT_LIMIT = 8  # entries of Source ▸ Open recent
 
 
 def default_record_folder() -> Path:
@@ -43,6 +44,7 @@ class Preferences:
     device: str = "auto"  # where detection runs: auto, cpu, cuda or mps
     mirror: bool = False  # the picture flipped left to right, as webcam apps show a laptop camera
     info_panel: bool = True  # the corner panel (count, FPS, latency, model) drawn over the video
+    recent: list[str] = field(default_factory=list)  # files and streams opened, newest first (Source ▸ Open recent)
 
     @property
     def record_dir(self) -> Path:
@@ -68,12 +70,13 @@ def _camera_modes(value) -> dict[str, str]:
     return {str(k): str(v) for k, v in saved.items() if CameraMode.from_text(str(v)) is not None}
 
 
-def _class_names(value) -> list[str]:
+def _texts(value) -> list[str]:
+    """A JSON list of non-empty strings, as saved; anything else reads as empty."""
     try:
         saved = json.loads(str(value or "[]"))
     except ValueError:
         return []
-    return [str(name) for name in saved if str(name).strip()] if isinstance(saved, list) else []
+    return [str(text) for text in saved if str(text).strip()] if isinstance(saved, list) else []
 
 
 def _as_bool(value, fallback: bool) -> bool:
@@ -104,10 +107,11 @@ class AppSettings:
             loop=_as_bool(s.value("playback/loop", d.loop), d.loop),
             realtime=_as_bool(s.value("playback/realtime", d.realtime), d.realtime),
             camera_modes=_camera_modes(s.value("cameras/modes", "")),
-            classes=_class_names(s.value("thresholds/classes", "")),
+            classes=_texts(s.value("thresholds/classes", "")),
             device=device if device in DEVICE_CHOICES else d.device,
             mirror=_as_bool(s.value("view/mirror", d.mirror), d.mirror),
             info_panel=_as_bool(s.value("view/info_panel", d.info_panel), d.info_panel),
+            recent=_texts(s.value("session/recent", ""))[:RECENT_LIMIT],
         )
 
     def save(self, prefs: Preferences) -> None:
@@ -125,6 +129,7 @@ class AppSettings:
         s.setValue("thresholds/classes", json.dumps(sorted(prefs.classes)))
         s.setValue("view/mirror", prefs.mirror)
         s.setValue("view/info_panel", prefs.info_panel)
+        s.setValue("session/recent", json.dumps(prefs.recent[:RECENT_LIMIT]))
         s.sync()
 
     def geometry(self) -> QByteArray | None:

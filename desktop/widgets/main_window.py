@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 from detector import __version__ as detector_version
 from detector.camera_mode import CameraMode
 from detector.device import gpu_may_be_present
-from detector.video import SourceInfo, VIDEO_SUFFIXES
+from detector.video import SourceInfo, VIDEO_SUFFIXES, classify_source, shown_address
 
 from .. import __version__
 from ..cameras import AUTOMATIC_LIMIT, CameraInfo, CameraWatcher
@@ -31,7 +31,7 @@ from ..controller import SessionController, ShownFrame
 from ..inference import ActiveModel
 from ..recording import RecordingSummary
 from ..resources import app_icon
-from ..settings import AppSettings, Preferences
+from ..settings import RECENT_LIMIT, AppSettings, Preferences
 from ..sources import CAMERA, SourceSpec, camera_source
 from .controls import ModelPicker, PlaybackBar, ThresholdPanel
 from .elided import elide
@@ -172,6 +172,8 @@ class MainWindow(QMainWindow):
         self.source_menu = bar.addMenu("&Source")
         self.source_button.setMenu(self.source_menu)
         self._camera_actions: dict[int, QAction] = {}  # camera index -> its Source menu entry
+        self.recent_menu = QMenu("Open recent", self)
+        self.recent_menu.setToolTipsVisible(True)
         self.resolution_menu = QMenu("Camera resolution", self)
         self.resolution_menu.setToolTipsVisible(True)
         self._resolution_group: QActionGroup | None = None
@@ -227,8 +229,30 @@ class MainWindow(QMainWindow):
         menu.addSeparator()
         menu.addAction(self.open_file_action)
         menu.addAction(self.open_url_action)
+        menu.addMenu(self.recent_menu)
         menu.addSeparator()
         menu.addAction(self.quit_action)
+
+    def _fill_recent_menu(self) -> None:
+        """Source ▸ Open recent: the files (still there) and streams opened lately, newest first."""
+        menu = self.recent_menu
+        menu.clear()
+        for value in self.prefs.recent:
+            is_url = classify_source(value) == "url"
+            if not is_url and not Path(value).is_file():
+                continue  # moved or deleted since
+            action = menu.addAction(shown_address(value) if is_url else Path(value).name)
+            action.setToolTip(shown_address(value) if is_url else value)
+            action.triggered.connect(lambda _=False, v=value: self.open_source(v))
+        if menu.isEmpty():
+            menu.addAction("Nothing opened yet").setEnabled(False)
+        else:
+            menu.addSeparator()
+            menu.addAction("Clear the list").triggered.connect(self._clear_recent)
+
+    def _clear_recent(self) -> None:
+        self.prefs.recent = []
+        self._fill_recent_menu()
 
     def _connect_controller(self) -> None:
         """Only this window's own methods (or its widgets'): Qt drops those connections when the window
@@ -275,6 +299,7 @@ class MainWindow(QMainWindow):
         self.set_class_filter(self.prefs.classes)
         self.controller.set_loop(self.prefs.loop)
         self.controller.set_realtime(self.prefs.realtime)
+        self._fill_recent_menu()
         self.mirror_action.setChecked(self.prefs.mirror)
         self.controller.set_mirror(self.prefs.mirror)
         self.info_panel_action.setChecked(self.prefs.info_panel)
@@ -424,6 +449,10 @@ class MainWindow(QMainWindow):
         source = self.controller.source
         if source is not None:
             self.prefs.last_source = source.settings_value
+            if source.kind != CAMERA:  # cameras have their own entries
+                self.prefs.recent = [source.settings_value, *(v for v in self.prefs.recent
+                                                              if v != source.settings_value)][:RECENT_LIMIT]
+                self._fill_recent_menu()
         text = f"{info.name}: {info.width}×{info.height} at {info.fps:.1f} FPS"
         asked = source.camera_mode if source is not None else None
         if asked is not None and (info.width, info.height) != (asked.width, asked.height):

@@ -281,6 +281,34 @@ def test_recording_over_the_video_being_played_is_refused_and_the_video_is_kept(
     assert video.read_bytes() == original
 
 
+def test_open_recent_lists_the_files_and_streams_opened_newest_first_and_reopens_them(qtbot, launch, vtest_path,
+                                                                                      tmp_path):
+    clip = tmp_path / "clip.avi"
+    shutil.copyfile(vtest_path, clip)
+    gone = tmp_path / "deleted later.avi"
+    shutil.copyfile(vtest_path, gone)
+    window = launch(model=_shipped_model())
+    assert [a.text() for a in window.recent_menu.actions()] == ["Nothing opened yet"]
+    for source in (str(gone), str(vtest_path), str(clip)):
+        with qtbot.waitSignal(window.controller.source_opened, timeout=FLOW_TIMEOUT_MS):
+            window.open_source(source)
+    with qtbot.waitSignal(window.controller.source_failed, timeout=FLOW_TIMEOUT_MS):
+        window.open_source("rtsp://admin:s3cret@127.0.0.1:9/live")  # never opened: not listed
+    assert [a.text() for a in window.recent_menu.actions() if a.text()][:3] == ["clip.avi", "vtest.avi",
+                                                                                 "deleted later.avi"]
+    with qtbot.waitSignal(window.controller.source_opened, timeout=FLOW_TIMEOUT_MS):
+        window.recent_menu.actions()[1].trigger()  # vtest.avi again: it moves to the top
+    assert window.controller.source.value == str(vtest_path)
+    window.close()
+
+    gone.unlink()
+    again = launch()
+    texts = [a.text() for a in again.recent_menu.actions() if a.text()]
+    assert texts == ["vtest.avi", "clip.avi", "Clear the list"]  # remembered; a deleted file is left out
+    next(a for a in again.recent_menu.actions() if a.text() == "Clear the list").trigger()
+    assert [a.text() for a in again.recent_menu.actions()] == ["Nothing opened yet"]
+
+
 def test_show_recordings_opens_the_recording_folder_in_the_file_manager(qtbot, launch, monkeypatch, tmp_path):
     from PySide6.QtGui import QDesktopServices
 

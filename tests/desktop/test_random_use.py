@@ -1,10 +1,10 @@
 """A user who clicks everything, fast: 150 random actions on the real window, from a fixed seed.
 
-Opening good, broken and missing sources, switching models mid-load, pausing, seeking, moving the
-sliders, the class filter, the mirror and the info panel, recording on and off (with and without a detections file), snapshots and
-fullscreen, with pauses from none to 0.4 s between them.
-Afterwards every recording plays with exactly the frames it reports, no two share a file, every
-snapshot opens, and the window still plays a video. Any exception in a Qt slot fails the test
+Opening good, broken, missing and recent sources, switching models mid-load, pausing, seeking,
+moving the sliders, the class filter, the mirror and the info panel, recording on and off (with and
+without a detections file), snapshots and fullscreen, with pauses from none to 0.4 s between them.
+Afterwards the window still plays and records a video, every recording plays with exactly the frames
+it reports, no two share a file, and every snapshot opens. Any exception in a Qt slot fails the test
 (pytest-qt). ``LIVEDET_RANDOM_SEED`` and ``LIVEDET_RANDOM_STEPS`` replay or lengthen a run.
 """
 
@@ -48,6 +48,7 @@ def test_random_use_loses_no_recording_and_leaves_the_window_working(qtbot, laun
         "open a short clip": lambda: window.open_source(str(short)),
         "open a broken file": lambda: window.open_source(str(broken)),
         "open a missing camera": lambda: window.open_source("7"),
+        "open recent": lambda: rng.choice([a for a in window.recent_menu.actions() if a.text()]).trigger(),
         "pick a model": lambda: window.model_picker.choose(rng.choice(models)),
         "pause / play": window.pause_action.trigger,
         "record / stop": window.record_action.trigger,
@@ -77,9 +78,13 @@ def test_random_use_loses_no_recording_and_leaves_the_window_working(qtbot, laun
     if window.controller.paused:
         window.pause_action.trigger()
     _wait_for_frames(qtbot, window, 5, timeout=FLOW_TIMEOUT_MS)  # the window still plays
+    with qtbot.waitSignal(window.controller.recording_finished, timeout=30_000):  # and still records
+        window.record_action.trigger()
+        _wait_for_frames(qtbot, window, 5, timeout=FLOW_TIMEOUT_MS)
+        window.record_action.trigger()
 
     recorded = [s for s in summaries if s.frames_written]
-    assert recorded, f"no recording in this run: {done}"
+    assert recorded and recorded[-1] is summaries[-1], f"the last recording failed: {done}"
     assert len({s.video_path for s in recorded}) == len(recorded), [s.video_path for s in recorded]
     for summary in recorded:
         assert read_back(summary.video_path).frames == summary.frames_written, summary
