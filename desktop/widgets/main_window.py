@@ -284,7 +284,7 @@ class MainWindow(QMainWindow):
         self.status.clear_busy("model")
 
     def _on_recording_started(self, path: str) -> None:
-        self.status.set_recording(f"● REC {Path(path).name}")
+        self.status.start_recording_clock(Path(path).name, paused=self.controller.paused)
 
     def _restore(self) -> None:
         geometry, state = self.settings.geometry(), self.settings.window_state()
@@ -477,6 +477,7 @@ class MainWindow(QMainWindow):
     def _on_pause_changed(self, paused: bool) -> None:
         self.pause_action.setChecked(paused)
         self.pause_action.setText("Play" if paused else "Pause")
+        self.status.pause_recording_clock(paused)  # a paused video adds nothing to the recording
 
     def _on_model_ready(self, model: ActiveModel) -> None:
         self.status.set_model(model.name, model.device)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QProgressBar, QStatusBar, QWidget
 
@@ -33,6 +35,11 @@ class StatusPanel(QStatusBar):
         self._fade.timeout.connect(lambda: self.message_label.clear())
         self.last_error = ""
         self._refresh_busy()
+        self._recording_name: str | None = None  # the file being written, once it is open
+        self._recorded_s = 0.0  # time recorded before the current stretch (pauses do not count)
+        self._stretch_start: float | None = None  # when the current unpaused stretch began
+        self._recording_clock = QTimer(self)
+        self._recording_clock.timeout.connect(self._show_recording)
 
     def show_info(self, text: str) -> None:
         self.message_label.setStyleSheet("")
@@ -63,8 +70,35 @@ class StatusPanel(QStatusBar):
         self.busy_bar.setVisible(self.busy)
 
     def set_recording(self, text: str | None) -> None:
+        """A fixed recording light ("● REC" while the file opens), or None for none."""
+        self._recording_clock.stop()
         self.recording_label.setText(text or "")
         self.recording_label.setStyleSheet("color: #d9534f; font-weight: bold;" if text else "")
+
+    def start_recording_clock(self, name: str, paused: bool = False) -> None:
+        """"● REC 0:07 name": how long this recording has run, as recorders show it; pauses do not count."""
+        self._recording_name, self._recorded_s = name, 0.0
+        self._stretch_start = None if paused else time.monotonic()
+        self.set_recording("● REC")
+        self._recording_clock.start(500)
+        self._show_recording()
+
+    def pause_recording_clock(self, paused: bool) -> None:
+        if self._recording_name is None or not self._recording_clock.isActive():
+            return
+        if paused and self._stretch_start is not None:
+            self._recorded_s += time.monotonic() - self._stretch_start
+            self._stretch_start = None
+        elif not paused and self._stretch_start is None:
+            self._stretch_start = time.monotonic()
+        self._show_recording()
+
+    def _show_recording(self) -> None:
+        running = time.monotonic() - self._stretch_start if self._stretch_start is not None else 0.0
+        seconds = int(self._recorded_s + running)
+        hours, rest = divmod(seconds, 3600)
+        clock = f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+        self.recording_label.setText(f"● REC {clock} {self._recording_name}")
 
     def set_model(self, name: str | None, device: str | None) -> None:
         self.model_label.setText(f"{name} · {device}" if name else "no model")

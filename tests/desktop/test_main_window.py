@@ -262,6 +262,26 @@ def test_recording_writes_every_displayed_frame_to_a_playable_file(qtbot, launch
     assert not window.record_action.isChecked()
 
 
+def test_the_recording_light_counts_the_time_recorded_and_stops_counting_while_paused(qtbot, launch, vtest_path,
+                                                                                     tmp_path):
+    window = launch(source=str(vtest_path), model=_shipped_model())
+    _wait_for_detection(qtbot, window, 2)
+    with qtbot.waitSignal(window.controller.recording_started, timeout=10_000):
+        window.controller.start_recording(tmp_path / "clip.mp4")
+    label = window.status.recording_label
+    assert label.text() == "● REC 0:00 clip.mp4"
+    qtbot.waitUntil(lambda: label.text() == "● REC 0:01 clip.mp4", timeout=3_000)
+    _pause_on_a_frame(qtbot, window)
+    frozen = label.text()
+    qtbot.wait(1_500)
+    assert label.text() == frozen  # nothing is recorded while paused, so the time stands still
+    window.pause_action.trigger()
+    qtbot.waitUntil(lambda: label.text() != frozen, timeout=3_000)
+    with qtbot.waitSignal(window.controller.recording_finished, timeout=30_000):
+        window.record_action.trigger()
+    assert label.text() == ""
+
+
 def test_recording_over_the_video_being_played_is_refused_and_the_video_is_kept(qtbot, launch, vtest_path,
                                                                                  tmp_path):
     video = tmp_path / "street.avi"
