@@ -123,7 +123,7 @@ def _yolo_class_names(root: Path) -> tuple[str, ...]:
             return _names_from_yaml(_read_yaml(path), path)
     path = root / "classes.txt"
     if path.is_file():
-        return tuple(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+        return tuple(line.strip() for line in _read_text(path).splitlines() if line.strip())
     raise SourceError(f"{root}: YOLO dataset needs class names in data.yaml ('names') or classes.txt")
 
 

@@ -222,6 +222,10 @@ def test_a_damaged_yolo_image_is_reported_and_a_broken_voc_file_named(split_fold
     (voc / "Annotations" / "img_001.xml").write_text("<annotation><object><name>red</name></object></annotation>")
     with pytest.raises(SourceError, match="img_001.xml: an <object> lacks a <name> or a numeric <bndbox>"):
         load_dataset(voc)
+    (yolo / "data.yaml").unlink()
+    (yolo / "classes.txt").write_bytes(b"\xff\xfe not UTF-8")  # a class list saved in another encoding
+    with pytest.raises(SourceError, match="cannot read classes.txt as text"):
+        load_dataset(yolo)
 
 
 def test_coco_file_names_with_a_folder_prefix_are_found_beside_the_images_too(coco_dataset, tmp_path):
