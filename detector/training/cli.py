@@ -198,6 +198,7 @@ def run_train(args: argparse.Namespace) -> dict:
         raise LiveDetError(f"--epochs must be at least 1, or 0 with --budget-min, got {args.epochs}")
     if args.epochs == 0 and args.budget_min <= 0:
         raise LiveDetError("--epochs 0 needs --budget-min above 0: the minutes of training to fill")
+    init_weights = _init_weights_file(args.init_weights)  # a wrong name fails before minutes of decoding
     output = _run_folder(args, name)
     device = _device_for_rank(args.device)
     batch = args.batch or default_batch(device)
@@ -228,7 +229,7 @@ def run_train(args: argparse.Namespace) -> dict:
         amp=not args.no_amp,
         time_limit_min=args.time_limit_min,
         pretrained_backbone=args.pretrained_backbone,
-        init_weights=_init_weights_file(args.init_weights),
+        init_weights=init_weights,
         augment=asdict(augment),
     )
     trainer = Trainer(
