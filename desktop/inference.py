@@ -9,6 +9,7 @@ with each result so a paused frame can be re-thresholded without the network.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from dataclasses import dataclass
@@ -39,7 +40,13 @@ class Thresholds:
 
     def class_ids(self, class_names: Sequence[str]) -> frozenset[int] | None:
         """The filter as this model's class indices; None (show all) when it names none of its classes."""
-        return class_ids_named(self.classes, class_names)
+        return _class_ids(self.classes, tuple(class_names))
+
+
+@functools.lru_cache(maxsize=16)
+def _class_ids(classes: frozenset[str] | None, class_names: tuple[str, ...]) -> frozenset[int] | None:
+    """Asked for every frame, by inference and by the display: worked out once per filter and model."""
+    return class_ids_named(classes, class_names)
 
 
 @dataclass(frozen=True)
