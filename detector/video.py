@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -24,8 +25,9 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}
 # a stream address: any "scheme://" (rtsp, http, rtmp, udp, srt, …) goes to FFmpeg, which knows which it plays;
 # two letters at least, so C://x stays a Windows path
-_ANY_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+://")
-_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+://[^/@:]*:)[^/@]*@")  # rtsp://user:PASSWORD@host/…
+_SCHEME = r"[A-Za-z][A-Za-z0-9+.-]+://"
+_ANY_SCHEME = re.compile(_SCHEME)
+_PASSWORD = re.compile(rf"^({_SCHEME}[^/@:]*:)[^/@]*@")  # rtsp://user:PASSWORD@host/…
 # a camera's address typed without its scheme: 192.168.1.10:554/live, cam.local:8080, 10.0.0.7/stream
 _SCHEMELESS_ADDRESS = re.compile(r"(\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?|[\w-]+(\.[\w-]+)*:\d{1,5})(/\S*)?")
 DEFAULT_FPS = 30.0
@@ -34,7 +36,8 @@ DEFAULT_FPS = 30.0
 # webcam offers before it opens, which takes seconds to minutes on many laptop cameras (and again
 # for each resolution asked for); without them a camera opens at once (opencv/opencv#17687). Read
 # when a camera opens; a value the user set wins.
-os.environ.setdefault("OPENCV_VIDEOIO_MSMF_ENABLE_HW_TRANSFORMS", "0")
+if sys.platform == "win32":
+    os.environ.setdefault("OPENCV_VIDEOIO_MSMF_ENABLE_HW_TRANSFORMS", "0")
 
 
 @dataclass(frozen=True)
