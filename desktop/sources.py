@@ -11,7 +11,7 @@ from pathlib import Path
 
 from detector import SourceError
 from detector.camera_mode import CameraMode
-from detector.video import classify_source, shown_address
+from detector.video import classify_source, local_path_of, shown_address
 
 CAMERA, VIDEO, URL = "camera", "video", "url"
 
@@ -47,6 +47,7 @@ def parse_source(text: str, camera_names: dict[int, str] | None = None) -> Sourc
     text = str(text).strip()
     if not text:
         raise SourceError("no source given: pass a camera index, a video file or an rtsp:// or http:// URL")
+    text = local_path_of(text)  # a copied file:// location plays as the file it names (seek, pause, record)
     kind = classify_source(text)
     if kind == "camera":
         index = int(text)

@@ -214,8 +214,9 @@ def cmd_predict(args, predictor=None) -> dict:
     from .outputs import JsonlWriter, LiveVideo, open_frame_writer, refuse_writing_over_inputs
     from .pipeline import FrameResult, run_pipeline
     from .progress import Progress, print_above_bar, stderr_is_terminal
-    from .video import FrameSource, classify_source, shown_address
+    from .video import FrameSource, classify_source, local_path_of, shown_address
 
+    args.source = local_path_of(args.source)  # a file:// address is the file: seekable, and protected from --output
     if predictor is None and classify_source(args.source) in ("camera", "url"):
         # a camera or stream keeps sending while the model loads: load it first, or the recording would
         # start with a burst of frames filmed earlier
@@ -378,6 +379,10 @@ def cmd_bench(args) -> dict:
     if args.compare_ultralytics and not ultralytics_available():
         raise LiveDetError("--compare-ultralytics needs the ultralytics package, which is not importable here "
                            "(install it in a separate venv, never into LiveDet's)")
+    if args.source:
+        from .video import local_path_of
+
+        args.source = local_path_of(args.source)
     if args.file_job:
         from .video import classify_source
 

@@ -13,6 +13,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 import cv2
 import numpy as np
@@ -85,8 +87,29 @@ def shown_address(spec: str) -> str:
     return _PASSWORD.sub(r"\1***@", spec)
 
 
+def local_path_of(spec: str) -> str:
+    """A ``file://`` address as the local path it names (``file:///home/me/My%20Clip.mp4`` ->
+    ``/home/me/My Clip.mp4``); any other source unchanged.
+
+    Why: file managers and browsers copy a file's location as such an address. Played as a
+    stream, the file could not pause or seek, would be recorded by the wall clock, and an
+    output written over it would not be recognised as the source.
+    """
+    if spec[:7].lower() != "file://":
+        return spec
+    parts = urlsplit(spec)
+    host = "" if parts.netloc.lower() in ("", "localhost") else parts.netloc
+    if host and sys.platform != "win32":
+        raise SourceError(f"{shown_address(spec)} names a file on the machine {host}; open it from a folder "
+                          "mounted here instead")
+    if not parts.path.strip("/"):
+        raise SourceError(f"{spec} names no file")
+    return url2pathname(f"//{host}{parts.path}" if host else parts.path)  # Windows: file://server/share -> UNC
+
+
 def classify_source(spec: str) -> str:
     """"camera" for an integer index, "url" for a stream address, else "images" or "video" by the path."""
+    spec = local_path_of(spec)
     if spec.isdigit():
         return "camera"
     if _ANY_SCHEME.match(spec):
@@ -103,6 +126,7 @@ def open_capture(spec: str, *, open_timeout_ms: int = 5000, read_timeout_ms: int
 
     ``camera_mode``: the resolution and rate to ask a camera for (else its driver's default).
     """
+    spec = local_path_of(spec)
     kind = classify_source(spec)
     if kind == "camera":
         cap = cv2.VideoCapture(int(spec))
@@ -171,7 +195,7 @@ class FrameSource:
 
         ``on_skip``: called with a message for each unreadable image in a folder, as it is met.
         """
-        self.spec = str(spec)
+        self.spec = local_path_of(str(spec))
         self.kind = classify_source(self.spec)
         if camera_mode is not None and self.kind != "camera":
             raise SourceError(f"a camera mode applies to a camera index, not to {self.kind} source "

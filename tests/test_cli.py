@@ -284,6 +284,23 @@ def test_predict_never_writes_over_what_it_reads(capsys, vtest_path, image_folde
     assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == before
 
 
+def test_a_file_address_is_read_as_the_file_it_names(capsys, tmp_path):
+    """file:///…/my%20clip.avi: every frame at the file's rate (not a stream's wall clock), and the file protected."""
+    clip = tmp_path / "my clip.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 5.0, (160, 120))
+    for i in range(12):
+        writer.write(np.full((120, 160, 3), 20 * i, np.uint8))
+    writer.release()
+    original = clip.read_bytes()
+    summary, _ = run_ok(capsys, "predict", "--model", "test-small", "--source", clip.as_uri(),
+                        "--output", str(tmp_path / "out.mp4"))
+    assert (summary["source_kind"], summary["frames"], summary["frames_expected"]) == ("video", 12, 12)
+    assert read_back(tmp_path / "out.mp4")[:2] == (12, 5.0)
+    code, _, err = run(capsys, "predict", "--model", "test-small", "--source", clip.as_uri(), "--output", str(clip))
+    assert code == 2 and "is the source itself" in err, err
+    assert clip.read_bytes() == original
+
+
 def test_a_stream_password_stays_out_of_messages_and_the_summary(capsys):
     code, summary, err = run(capsys, "predict", "--model", "test-small", "--source", "rtsp://admin:s3cret@127.0.0.1:9/live")
     assert code == 2 and "cannot connect to rtsp://admin:***@127.0.0.1:9/live" in err

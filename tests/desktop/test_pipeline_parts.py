@@ -107,6 +107,16 @@ def test_sources_are_told_apart(tmp_path):
     assert parse_source("srt://cam.local:9000").kind == URL  # any scheme FFmpeg may know
 
 
+def test_a_copied_file_location_plays_as_the_file_it_names(tmp_path):
+    """A file manager's "copy location" gives file:///…/My%20Clip.mp4: a file that can pause and seek, not a stream."""
+    clip = tmp_path / "My Clip.mp4"
+    source = parse_source(clip.as_uri())
+    assert (source.kind, source.value, source.label) == (VIDEO, str(clip), "My Clip.mp4")
+    assert parse_source("file://localhost" + clip.as_posix().replace(" ", "%20")).value == str(clip)
+    with pytest.raises(SourceError, match="on the machine nas"):
+        parse_source("file://nas/videos/clip.mp4")
+
+
 def test_a_network_cameras_password_is_opened_but_never_shown():
     camera = parse_source("rtsp://admin:s3cret@192.168.1.10:554/live")
     assert camera.value == "rtsp://admin:s3cret@192.168.1.10:554/live"  # what OpenCV opens
