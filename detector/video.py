@@ -78,6 +78,38 @@ def same_file(a: str | Path, b: str | Path) -> bool:
         return False
 
 
+def opencv_path(path: str | Path) -> str:
+    """The name to hand OpenCV for an existing file: on Windows, its short (8.3) name when the
+    path holds characters outside ASCII; elsewhere the path itself.
+
+    Why: OpenCV's Python bindings give file names to Windows' narrow-character file API, so
+    ``C:\\Users\\José\\clip.mp4`` is not found, or written under a garbled name
+    (opencv/opencv#4242). The short name of the same file is plain ASCII wherever the volume
+    keeps short names, as the system drive does by default.
+    """
+    text = str(path)
+    if sys.platform != "win32" or text.isascii():
+        return text
+    short = _windows_short_path(text)
+    return short if short and short.isascii() else text
+
+
+def opencv_cannot_name(path: str | Path) -> bool:
+    """True on Windows for a path OpenCV cannot be given at all: not ASCII, and no ASCII short name."""
+    return not opencv_path(path).isascii() and sys.platform == "win32"
+
+
+def _windows_short_path(text: str) -> str | None:
+    try:
+        import ctypes
+
+        buffer = ctypes.create_unicode_buffer(32768)
+        length = ctypes.windll.kernel32.GetShortPathNameW(text, buffer, len(buffer))
+    except (AttributeError, OSError):  # not Windows, or a name the call refuses
+        return None
+    return buffer.value if 0 < length < len(buffer) else None
+
+
 def shown_address(spec: str) -> str:
     """``spec`` fit to show on screen or in a log: a stream address's password is masked.
 
@@ -149,8 +181,11 @@ def open_capture(spec: str, *, open_timeout_ms: int = 5000, read_timeout_ms: int
         raise SourceError(f"file not found: {spec}")
     if path.is_file() and path.stat().st_size == 0:
         raise SourceError(f"{path.name} is empty")
-    cap = cv2.VideoCapture(str(path))
+    cap = cv2.VideoCapture(opencv_path(path))
     if not cap.isOpened():
+        if opencv_cannot_name(path):
+            raise SourceError(f"{path.name}: OpenCV on Windows cannot open a file whose path has characters outside "
+                              "ASCII (opencv/opencv#4242); copy or move it to a folder and name in plain ASCII")
         raise SourceError(f"{path.name} is not a video OpenCV can decode (corrupt, or an unsupported codec)")
     return cap
 

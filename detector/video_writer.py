@@ -20,7 +20,7 @@ import numpy as np
 from . import h264
 from .errors import OutputError
 from .fmp4 import FragmentedMp4
-from .video import DEFAULT_FPS, same_file
+from .video import DEFAULT_FPS, opencv_cannot_name, opencv_path, same_file
 
 
 # codec choices per container, most compatible first; "avc1" is H.264 through PyAV. Each is the container's own
@@ -41,7 +41,11 @@ class _OpenCvSegment:
 
     def __init__(self, path: Path, codec: str, fps: float, size: tuple[int, int]) -> None:
         self.path = path
-        self._writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, size)
+        path.touch()  # an existing file has a short name to give OpenCV on Windows (see ``opencv_path``)
+        if opencv_cannot_name(path):
+            _remove(path)
+            raise ValueError(f"OpenCV cannot be given the name {path}")
+        self._writer = cv2.VideoWriter(opencv_path(path), cv2.VideoWriter_fourcc(*codec), fps, size)
         if not self._writer.isOpened():
             self.discard()
             raise ValueError(f"OpenCV cannot encode {codec}")
@@ -120,15 +124,20 @@ class VideoWriter:
                 self._open_fragmented(file, target, codec)
             else:
                 file.close()
-                writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*codec), self.fps, self.size)
-                if writer.isOpened():
+                writer = None if opencv_cannot_name(target) else (  # else it would write under a garbled name
+                    cv2.VideoWriter(opencv_path(target), cv2.VideoWriter_fourcc(*codec), self.fps, self.size))
+                if writer is not None and writer.isOpened():
                     self._writer = writer
                 else:
-                    writer.release()
+                    if writer is not None:
+                        writer.release()
                     _remove(target)
             if self._writer is not None or self._file is not None:
                 self.path, self.codec = target, codec
                 return
+        if opencv_cannot_name(requested):
+            raise OutputError(f"cannot record to {requested}: OpenCV on Windows cannot write a path with characters "
+                              "outside ASCII (opencv/opencv#4242); choose a folder and name in plain ASCII")
         raise OutputError(f"no video codec could open {requested} (tried {', '.join(c for _, c in attempts)})")
 
     def _create(self, target: Path):
