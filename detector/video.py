@@ -96,7 +96,7 @@ def opencv_path(path: str | Path) -> str:
 
 def opencv_cannot_name(path: str | Path) -> bool:
     """True on Windows for a path OpenCV cannot be given at all: not ASCII, and no ASCII short name."""
-    return not opencv_path(path).isascii() and sys.platform == "win32"
+    return sys.platform == "win32" and not opencv_path(path).isascii()
 
 
 def _windows_short_path(text: str) -> str | None:
