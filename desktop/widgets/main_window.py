@@ -6,7 +6,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl
+from PySide6.QtCore import QMimeData, Qt, QUrl
 from PySide6.QtGui import (QAction, QActionGroup, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QFontMetrics,
                            QKeySequence)
 from PySide6.QtWidgets import (
@@ -56,6 +56,17 @@ def device_choices(current: str) -> list[tuple[str, str]]:
     if gpu_may_be_present() or current == gpu:
         choices.append((gpu, "Apple GPU (Metal)" if gpu == "mps" else "NVIDIA GPU (CUDA)"))
     return choices
+
+
+def _dropped_source(mime: QMimeData) -> str | None:
+    """What a drop onto the window opens: the first local file, else the first stream address
+    (a link dragged from a browser, a chat or a camera's web page), else None (refused)."""
+    files = [url.toLocalFile() for url in mime.urls() if url.isLocalFile()]
+    if files:
+        return files[0]
+    texts = [url.toString() for url in mime.urls()] or mime.text().split()[:1]
+    streams = [text for text in texts if not text.lower().startswith("file:") and classify_source(text) == "url"]
+    return streams[0] if streams else None
 
 
 def mode_label(mode: CameraMode) -> str:
@@ -402,15 +413,15 @@ class MainWindow(QMainWindow):
 
     # -- drag and drop ---------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if any(url.isLocalFile() for url in event.mimeData().urls()):
+        if _dropped_source(event.mimeData()) is not None:
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
-        if not paths:
+        dropped = _dropped_source(event.mimeData())
+        if dropped is None:
             return
         event.acceptProposedAction()
-        self.open_dropped(paths[0])
+        self.open_dropped(dropped)
 
     def open_dropped(self, path: str) -> None:
         """A dropped weights file becomes the model; anything else is opened as a video."""

@@ -361,6 +361,50 @@ def test_switching_models_mid_stream_keeps_frames_flowing(qtbot, launch, vtest_p
     assert window.controller.last_shown.result.model == "yolo-mnv3-small"
 
 
+def _drop_onto(window, mime) -> bool:
+    """Drag ``mime`` over the window and drop it, as a file manager or browser would; True if accepted."""
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+
+    enter = QDragEnterEvent(QPoint(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    window.dragEnterEvent(enter)
+    if not enter.isAccepted():
+        return False
+    window.dropEvent(QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                                Qt.KeyboardModifier.NoModifier))
+    return True
+
+
+def test_dropping_a_video_or_a_stream_link_opens_it(qtbot, launch, vtest_path):
+    from PySide6.QtCore import QMimeData, QUrl
+
+    window = launch(model=_shipped_model())
+    file_drop = QMimeData()
+    file_drop.setUrls([QUrl.fromLocalFile(str(vtest_path))])
+    with qtbot.waitSignal(window.controller.source_opening, timeout=FLOW_TIMEOUT_MS) as opening:
+        assert _drop_onto(window, file_drop)
+    assert opening.args[0].value == str(vtest_path) and opening.args[0].is_file
+    _wait_for_frames(qtbot, window, 3)
+
+    link = QMimeData()  # a camera's address dragged from a browser: a URL, its password not to be shown
+    link.setUrls([QUrl("rtsp://admin:s3cret@127.0.0.1:9/live")])
+    with qtbot.waitSignal(window.controller.source_failed, timeout=FLOW_TIMEOUT_MS) as failed:
+        assert _drop_onto(window, link)
+    assert "cannot connect to rtsp://admin:***@127.0.0.1:9/live" in failed.args[0]
+
+    words = QMimeData()  # plain text that names no stream is refused at the drag, and nothing changes
+    words.setText("street scene")
+    web_page_with_no_scheme = QMimeData()
+    web_page_with_no_scheme.setText("example.com/video")
+    assert not _drop_onto(window, words) and not _drop_onto(window, web_page_with_no_scheme)
+    typed_link = QMimeData()
+    typed_link.setText("http://127.0.0.1:9/stream.mjpg and more words")
+    with qtbot.waitSignal(window.controller.source_opening, timeout=FLOW_TIMEOUT_MS) as opening:
+        assert _drop_onto(window, typed_link)
+    assert opening.args[0].value == "http://127.0.0.1:9/stream.mjpg"
+
+
 def test_a_corrupt_file_shows_an_error_and_the_window_stays_usable(qtbot, launch, vtest_path, tmp_path):
     broken = tmp_path / "holiday clip é.mp4"
     broken.write_bytes(os.urandom(64 * 1024))
