@@ -17,9 +17,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from detector import ModelSpec, checkpoint_name, list_models
+from detector import DEFAULT_CONF, DEFAULT_IOU, ModelSpec, checkpoint_name, list_models
 
 SLIDER_STEPS = 100  # slider units per 1.0
+
+
+class _ResettableSlider(QSlider):
+    """A slider that a double-click puts back to its default, as audio and video editors do."""
+
+    def __init__(self, default: int) -> None:
+        super().__init__(Qt.Orientation.Horizontal)
+        self.default = default
+
+    def mouseDoubleClickEvent(self, event) -> None:
+        self.setValue(self.default)
+        event.accept()
 
 
 class ThresholdPanel(QWidget):
@@ -29,10 +41,11 @@ class ThresholdPanel(QWidget):
 
     def __init__(self, conf: float, iou: float, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.conf_slider = self._slider(1, SLIDER_STEPS, "Confidence: boxes scoring below this are hidden. "
-                                        "Applies to the frame on screen at once, without re-running the model.")
-        self.iou_slider = self._slider(1, SLIDER_STEPS - 1, "IoU: overlapping boxes of one class above this overlap "
-                                       "are merged (non-maximum suppression). Lower merges more.")
+        self.conf_slider = self._slider(1, SLIDER_STEPS, DEFAULT_CONF, "Confidence: boxes scoring below this are "
+                                        "hidden. Applies to the frame on screen at once, without re-running the "
+                                        "model.")
+        self.iou_slider = self._slider(1, SLIDER_STEPS - 1, DEFAULT_IOU, "IoU: overlapping boxes of one class above "
+                                       "this overlap are merged (non-maximum suppression). Lower merges more.")
         self.conf_value, self.iou_value = QLabel(), QLabel()
         for label in (self.conf_value, self.iou_value):
             label.setMinimumWidth(36)
@@ -49,11 +62,11 @@ class ThresholdPanel(QWidget):
         self.iou_slider.valueChanged.connect(self._on_changed)
 
     @staticmethod
-    def _slider(low: int, high: int, tip: str) -> QSlider:
-        slider = QSlider(Qt.Orientation.Horizontal)
+    def _slider(low: int, high: int, default: float, tip: str) -> QSlider:
+        slider = _ResettableSlider(round(default * SLIDER_STEPS))
         slider.setRange(low, high)
         slider.setPageStep(5)
-        slider.setToolTip(tip)
+        slider.setToolTip(f"{tip}\nDouble-click: back to {default:.2f}.")
         return slider
 
     @property

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
-from detector import list_models
+from detector import DEFAULT_CONF, list_models
 
 from ..videos import read_back
 
@@ -88,6 +88,15 @@ def test_moving_the_confidence_slider_changes_the_boxes_on_the_same_frame(qtbot,
 
     window.thresholds.conf_slider.setValue(5)  # and back: the boxes return without the network
     assert len(window.controller.last_shown.detections) == many
+
+    from PySide6.QtCore import Qt
+
+    with qtbot.waitSignal(window.controller.frame_shown, timeout=5_000):  # a double-click: back to the default
+        qtbot.mouseDClick(window.thresholds.conf_slider, Qt.MouseButton.LeftButton)
+    assert window.thresholds.conf_value.text() == f"{DEFAULT_CONF:.2f}"
+    assert window.controller.last_shown.result.index == paused_at
+    assert (window.controller.last_shown.detections.scores >= DEFAULT_CONF).all()
+    assert len(window.controller.last_shown.detections) <= many
 
 
 def test_mirror_flips_the_picture_and_its_boxes_at_once_and_is_remembered(qtbot, launch, vtest_path):
