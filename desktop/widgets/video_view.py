@@ -74,15 +74,21 @@ class WelcomePage(QWidget):
         open_file.setToolTip("Play a video file (you can also drop one onto the window)")
         open_file.clicked.connect(self.open_file_requested)
         open_url = QPushButton("Open stream URL…")
-        open_url.setToolTip("Watch an RTSP or HTTP stream, e.g. rtsp://camera.local/stream")
+        open_url.setToolTip("Watch an RTSP or HTTP stream, e.g. rtsp://camera.local/stream (or drop a link "
+                           "onto the window)")
         open_url.clicked.connect(self.open_url_requested)
         self.retry_button = QPushButton()
         self.retry_button.clicked.connect(self.retry_requested)
         self.retry_button.hide()
         self._camera_box = QVBoxLayout()
+        drop_hint = QLabel("Or drop a video file or a stream link onto this window.")
+        drop_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        drop_hint.setEnabled(False)  # greyed: a hint, not a control
         for widget in (self.title, self.message, self.retry_button, open_file, open_url):
             layout.addWidget(widget)
         layout.addLayout(self._camera_box)
+        layout.addSpacing(12)
+        layout.addWidget(drop_hint)
         self.set_cameras([])
 
     def set_message(self, text: str, *, error: bool = False) -> None:
