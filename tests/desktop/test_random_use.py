@@ -1,8 +1,9 @@
 """A user who clicks everything, fast: 150 random actions on the real window, from a fixed seed.
 
-Opening good, broken, missing and recent sources, switching models mid-load, pausing, seeking,
-moving the sliders, the class filter, the mirror and the info panel, recording on and off (with and
-without a detections file), snapshots and fullscreen, with pauses from none to 0.4 s between them.
+Opening good, broken, missing and recent sources, dropping a clip or a dead stream link, switching
+models mid-load, pausing, seeking, moving and double-clicking the sliders, the class filter, the
+mirror and the info panel, recording on and off (with and without a detections file), snapshots
+and fullscreen, with pauses from none to 0.4 s between them.
 Afterwards the window still plays and records a video, every recording plays with exactly the frames
 it reports, no two share a file, and every snapshot opens. Any exception in a Qt slot fails the test
 (pytest-qt). ``LIVEDET_RANDOM_SEED`` and ``LIVEDET_RANDOM_STEPS`` replay or lengthen a run.
@@ -18,7 +19,7 @@ import cv2
 import numpy as np
 
 from ..videos import read_back
-from .test_main_window import FLOW_TIMEOUT_MS, _shipped_model, _wait_for_frames
+from .test_main_window import FLOW_TIMEOUT_MS, _drop_onto, _shipped_model, _wait_for_frames
 
 
 def test_random_use_loses_no_recording_and_leaves_the_window_working(qtbot, launch, vtest_path, tmp_path,
@@ -41,6 +42,13 @@ def test_random_use_loses_no_recording_and_leaves_the_window_working(qtbot, laun
     window.controller.message.connect(
         lambda text: snapshots.append(Path(text.removeprefix("Snapshot saved to ")))
         if text.startswith("Snapshot saved to ") else None)
+    from PySide6.QtCore import QMimeData, Qt, QUrl
+
+    def drop(url: QUrl) -> None:
+        mime = QMimeData()
+        mime.setUrls([url])
+        _drop_onto(window, mime)
+
     models = [_shipped_model(), str(random_models_dir / "test-small.safetensors"),
               str(random_models_dir / "test-large.safetensors")]
     actions = {
@@ -56,6 +64,10 @@ def test_random_use_loses_no_recording_and_leaves_the_window_working(qtbot, laun
         "seek": lambda: window.playback.seek_slider.setValue(rng.randrange(0, 800)),
         "confidence": lambda: window.thresholds.conf_slider.setValue(rng.randrange(1, 100)),
         "IoU": lambda: window.thresholds.iou_slider.setValue(rng.randrange(1, 100)),
+        "double-click a slider": lambda: qtbot.mouseDClick(
+            rng.choice([window.thresholds.conf_slider, window.thresholds.iou_slider]), Qt.MouseButton.LeftButton),
+        "drop a clip or a link": lambda: drop(rng.choice([QUrl.fromLocalFile(str(short)),
+                                                          QUrl("rtsp://127.0.0.1:9/live")])),
         "show classes": lambda: rng.choice(window.classes_menu.actions()).trigger(),
         "loop": window.playback.loop_box.click,
         "max speed": window.playback.fast_box.click,
