@@ -55,6 +55,7 @@ class ThresholdPanel(QWidget):
         for row, (name, slider, value) in enumerate((("Confidence", self.conf_slider, self.conf_value),
                                                      ("IoU", self.iou_slider, self.iou_value))):
             grid.addWidget(QLabel(name), row, 0)
+            slider.setAccessibleName(f"{name} threshold")  # read out by screen readers, with the slider's value
             grid.addWidget(slider, row, 1)
             grid.addWidget(value, row, 2)
         self.set_values(conf, iou)
@@ -115,6 +116,7 @@ class PlaybackBar(QWidget):
             self.step_buttons.append(button)
         self.seek_slider = QSlider(Qt.Orientation.Horizontal)
         self.seek_slider.setToolTip("Position in the file: drag to seek")
+        self.seek_slider.setAccessibleName("Position")  # what a screen reader says, where sighted users see the label
         self.seek_slider.valueChanged.connect(self.seek_requested)
         self.position = QLabel("–")
         self.position.setMinimumWidth(110)

@@ -736,3 +736,22 @@ def test_pause_and_record_with_nothing_playing_leave_no_button_pressed(qtbot, la
     window.open_source(str(vtest_path))
     _wait_for_frames(qtbot, window, 3)  # plays, not paused
     assert not window.controller.paused and not window.pause_action.isChecked()
+
+
+def test_every_control_has_a_name_a_screen_reader_can_say(qtbot, launch, vtest_path):
+    """Sliders show their name in a label beside them; a screen reader needs it on the control itself."""
+    from PySide6.QtGui import QAccessible
+    from PySide6.QtWidgets import QAbstractButton, QAbstractSlider, QComboBox
+
+    window = launch(source=str(vtest_path), model=_shipped_model(), fast=True)
+    _wait_for_frames(qtbot, window, 3)
+    names = {}
+    for kind in (QAbstractSlider, QComboBox, QAbstractButton):
+        for control in window.findChildren(kind):
+            if control.isVisible():
+                names[control] = QAccessible.queryAccessibleInterface(control).text(QAccessible.Text.Name)
+    assert len(names) >= 10 and all(names.values()), {type(c).__name__: n for c, n in names.items() if not n}
+    assert names[window.thresholds.conf_slider] == "Confidence threshold"
+    assert names[window.thresholds.iou_slider] == "IoU threshold"
+    assert names[window.playback.seek_slider] == "Position"
+    assert names[window.model_picker] == "yolo-mnv3-small"  # a combo box is read out by its current choice
