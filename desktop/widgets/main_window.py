@@ -424,7 +424,7 @@ class MainWindow(QMainWindow):
         self.open_dropped(dropped)
 
     def open_dropped(self, path: str) -> None:
-        """A dropped weights file becomes the model; anything else is opened as a video."""
+        """A dropped weights file becomes the model; anything else is opened as the source (a video or a stream)."""
         if Path(path).suffix.lower() in WEIGHTS_SUFFIXES:
             self.model_picker.choose(path)
         else:
