@@ -81,6 +81,7 @@ class SessionController(QObject):
     source_opened = Signal(object)  # SourceInfo
     source_failed = Signal(str)
     source_ended = Signal()
+    source_closed = Signal(object)  # SourceSpec the user closed: nothing plays, a camera is released
     pause_changed = Signal(bool)
     paused_frame_shown = Signal(int)  # after a pause, the last captured frame is on screen
     model_loading = Signal(str)
@@ -220,11 +221,22 @@ class SessionController(QObject):
         return True
 
     def close_source(self) -> None:
+        """Stop playing, as the user asked: the recording is finalised, the capture thread lets the camera
+        go (its light goes off), and frames still on their way are not shown."""
+        source = self._source
+        if source is None:
+            return
         self.stop_recording()
         self._retire_capture()
         self._inference.clear_input()
+        self._generation += 1  # results of the closed source are dropped on arrival
+        self._display_box.clear()
         self._source = self._source_info = None
         self._last_result = self._last_shown = None
+        self._pause_index = self._step_target = None
+        self._playback.paused = False
+        self.pause_changed.emit(False)
+        self.source_closed.emit(source)
 
     def _retire_capture(self) -> None:
         """Stop the current capture thread without waiting for it (a stuck camera must not freeze the GUI)."""

@@ -32,6 +32,7 @@ def default_record_folder() -> Path:
 @dataclass
 class Preferences:
     last_source: str = ""
+    source_closed: bool = False  # the user closed the source (Source ▸ Close): start on the welcome page, no camera
     model: str = ""
     conf: float = DEFAULT_CONF
     iou: float = DEFAULT_IOU
@@ -99,6 +100,7 @@ class AppSettings:
         device = str(s.value("session/device", d.device) or "")
         return Preferences(
             last_source=str(s.value("session/last_source", "") or ""),
+            source_closed=_as_bool(s.value("session/source_closed", d.source_closed), d.source_closed),
             model=str(s.value("session/model", "") or ""),
             conf=_clamp(s.value("thresholds/conf", d.conf), 0.01, 1.0, d.conf),
             iou=_clamp(s.value("thresholds/iou", d.iou), 0.01, 0.99, d.iou),
@@ -117,6 +119,7 @@ class AppSettings:
     def save(self, prefs: Preferences) -> None:
         s = self.store
         s.setValue("session/last_source", prefs.last_source)
+        s.setValue("session/source_closed", prefs.source_closed)
         s.setValue("session/model", prefs.model)
         s.setValue("session/device", prefs.device)
         s.setValue("thresholds/conf", round(prefs.conf, 3))

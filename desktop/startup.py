@@ -35,9 +35,14 @@ def initial_model(options: LaunchOptions, prefs: Preferences) -> str | None:
 
 
 def initial_source(options: LaunchOptions, prefs: Preferences, cameras: CameraWatcher) -> str | None:
-    """--source, else the last source (a file only if it still exists), else the first camera, else none."""
+    """--source, else the last source (a file only if it still exists), else the first camera, else none.
+
+    None too when the user closed the source before quitting: a camera turned off stays off.
+    """
     if options.source:
         return options.source
+    if prefs.source_closed:
+        return None
     last = prefs.last_source
     if last and (not Path(last).suffix or Path(last).is_file()):
         return last

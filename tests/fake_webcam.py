@@ -28,6 +28,7 @@ class FakeWebcam:
         self.obeys = obeys  # False: a driver that keeps 640x480 whatever it is asked
         self._width_asked: int | None = None
         self.asked = 0
+        self.released = False  # True once let go: a real camera's light goes off
 
     def _apply(self, fourcc: str, width: int, height: int) -> bool:
         if not self.obeys or (fourcc, width, height) not in self.OFFERS:
@@ -67,4 +68,4 @@ class FakeWebcam:
                 cv2.CAP_PROP_FRAME_HEIGHT: self.height}.get(prop, 0.0)
 
     def release(self) -> None:
-        pass
+        self.released = True

@@ -45,7 +45,8 @@ SOURCE_BUTTON_MAX_PX = 260  # the toolbar keeps its width whatever the source is
 SOURCE_BUTTON_HINT = "Choose a camera, a video file or a stream"
 SHORTCUTS = (("Space", "pause / play"), (", / .", "previous / next frame"), ("R", "start / stop recording"),
              ("S", "snapshot to PNG"), ("M", "mirror the picture"), ("I", "info panel on / off"), ("F", "fullscreen"),
-             ("Ctrl+O", "open a video file"), ("Ctrl+U", "open a stream URL"))
+             ("Ctrl+O", "open a video file"), ("Ctrl+U", "open a stream URL"),
+             ("Ctrl+W", "close the source (a camera goes off)"))
 
 
 def device_choices(current: str) -> list[tuple[str, str]]:
@@ -113,6 +114,9 @@ class MainWindow(QMainWindow):
         a = self._action
         self.open_file_action = a("Open video file…", "Ctrl+O", "Play a video file", self.choose_video_file)
         self.open_url_action = a("Open stream URL…", "Ctrl+U", "Watch an RTSP or HTTP stream", self.choose_url)
+        self.close_source_action = a("Close", "Ctrl+W", "Stop playing; a camera is let go (its light goes off)",
+                                     self.controller.close_source)
+        self.close_source_action.setEnabled(False)  # until a source opens
         self.quit_action = a("Quit", "Ctrl+Q", "Close LiveDet", self.close)
         self.pause_action = a("Pause", "Space", "Pause or resume the video", self._on_pause_triggered,
                               checkable=True)
@@ -241,6 +245,7 @@ class MainWindow(QMainWindow):
         menu.addAction(self.open_file_action)
         menu.addAction(self.open_url_action)
         menu.addMenu(self.recent_menu)
+        menu.addAction(self.close_source_action)
         menu.addSeparator()
         menu.addAction(self.quit_action)
 
@@ -273,6 +278,7 @@ class MainWindow(QMainWindow):
         c.source_opening.connect(self._on_source_opening)
         c.source_opened.connect(self._on_source_opened)
         c.source_failed.connect(self._on_source_failed)
+        c.source_closed.connect(self._on_source_closed)
         c.source_ended.connect(self._on_source_ended)
         c.pause_changed.connect(self._on_pause_changed)
         c.model_loading.connect(self._on_model_loading)
@@ -438,6 +444,7 @@ class MainWindow(QMainWindow):
             self.playback.show_position(shown.result.index)
 
     def _on_source_opening(self, source: SourceSpec) -> None:
+        self.close_source_action.setEnabled(True)
         self._refresh_camera_menus()
         self.status.set_busy("source", f"Opening {source.label}…")
         self._name_source_button(source.label)
@@ -460,6 +467,7 @@ class MainWindow(QMainWindow):
         source = self.controller.source
         if source is not None:
             self.prefs.last_source = source.settings_value
+            self.prefs.source_closed = False
             if source.kind != CAMERA:  # cameras have their own entries
                 self.prefs.recent = [source.settings_value, *(v for v in self.prefs.recent
                                                               if v != source.settings_value)][:RECENT_LIMIT]
@@ -475,10 +483,24 @@ class MainWindow(QMainWindow):
         failed = self.controller.failed_source
         live = failed is not None and failed.is_live
         self.status.show_error(f"{message} — use Reconnect to try again" if live else message)
+        self.close_source_action.setEnabled(False)
+        self._show_nothing_playing()
+        self.video_view.show_welcome(message, error=True, retry_label=failed.label if live else None)
+
+    def _on_source_closed(self, source: SourceSpec) -> None:
+        self.status.clear_busy("source")  # closed while it was still opening
+        self.close_source_action.setEnabled(False)
+        self.prefs.source_closed = True  # the next start does not turn a camera back on
+        self._show_nothing_playing()
+        message = f"Closed {source.label}" + (": the camera is off" if source.kind == CAMERA else "")
+        self.status.show_info(message)
+        self.video_view.show_welcome(message)
+        self._refresh_camera_menus()
+
+    def _show_nothing_playing(self) -> None:
         self.playback.show_no_source()
         self._name_source_button(None)
         self.setWindowTitle("LiveDet")
-        self.video_view.show_welcome(message, error=True, retry_label=failed.label if live else None)
 
     def reconnect(self) -> None:
         """Open the camera or stream that was lost, again."""

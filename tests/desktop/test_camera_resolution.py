@@ -151,3 +151,37 @@ def test_two_cameras_of_one_model_are_told_apart_by_name(qtbot, launch, monkeypa
     entries = [a.text() for a in window.source_menu.actions() if a.text().startswith("Camera: ")]
     assert entries == ["Camera: USB Camera", "Camera: Integrated Webcam", "Camera: USB Camera (2)"]
     assert window.cameras.names() == {0: "USB Camera", 2: "Integrated Webcam", 4: "USB Camera (2)"}
+
+
+def test_closing_the_camera_lets_it_go_keeps_the_recording_and_it_stays_off_at_the_next_start(qtbot, launch,
+                                                                                              webcam):
+    from ..videos import read_back
+
+    opened, _ = webcam
+    window = launch(model="yolo-mnv3-small")  # the first camera opens by default
+    _shown_size(qtbot, window, (1280, 720))
+    window.record_action.trigger()
+    qtbot.waitUntil(lambda: window.frames_shown >= 10, timeout=FLOW_TIMEOUT_MS)
+    with qtbot.waitSignal(window.controller.recording_finished, timeout=FLOW_TIMEOUT_MS) as finished:
+        window.close_source_action.trigger()  # Source ▸ Close (Ctrl+W)
+    qtbot.waitUntil(lambda: opened[-1].released, timeout=10_000)  # the camera is let go: its light goes off
+    summary = finished.args[0]
+    assert summary.frames_written > 0 and read_back(summary.video_path).frames == summary.frames_written
+    shown = window.frames_shown
+    qtbot.wait(300)
+    assert window.frames_shown == shown and not window.video_view.showing_video  # nothing more arrives
+    assert "Closed HD Webcam: the camera is off" in window.video_view.welcome.message.text()
+    assert window.windowTitle() == "LiveDet" and not window.close_source_action.isEnabled()
+    window.close()
+
+    cameras_opened = len(opened)
+    again = launch(model="yolo-mnv3-small")  # a camera turned off stays off
+    qtbot.wait(500)
+    assert again.controller.source is None and len(opened) == cameras_opened
+    assert not again.video_view.showing_video
+    next(a for a in again.source_menu.actions() if a.text() == "Camera: HD Webcam").trigger()
+    _shown_size(qtbot, again, (1280, 720))  # and opens when asked
+    again.close()
+
+    third = launch(model="yolo-mnv3-small")  # used again before quitting: opens by default again
+    _shown_size(qtbot, third, (1280, 720))

@@ -1,9 +1,9 @@
 """A user who clicks everything, fast: 150 random actions on the real window, from a fixed seed.
 
-Opening good, broken, missing and recent sources, dropping a clip or a dead stream link, switching
-models mid-load, pausing, seeking, moving and double-clicking the sliders, the class filter, the
-mirror and the info panel, recording on and off (with and without a detections file), snapshots
-and fullscreen, with pauses from none to 0.4 s between them.
+Opening good, broken, missing and recent sources, closing them, dropping a clip or a dead stream
+link, switching models mid-load, pausing, seeking, moving and double-clicking the sliders, the class
+filter, the mirror and the info panel, recording on and off (with and without a detections file),
+snapshots and fullscreen, with pauses from none to 0.4 s between them.
 Afterwards the window still plays and records a video, every recording plays with exactly the frames
 it reports, no two share a file, and every snapshot opens. Any exception in a Qt slot fails the test
 (pytest-qt). ``LIVEDET_RANDOM_SEED`` and ``LIVEDET_RANDOM_STEPS`` replay or lengthen a run.
@@ -56,6 +56,7 @@ def test_random_use_loses_no_recording_and_leaves_the_window_working(qtbot, laun
         "open a short clip": lambda: window.open_source(str(short)),
         "open a broken file": lambda: window.open_source(str(broken)),
         "open a missing camera": lambda: window.open_source("7"),
+        "close the source": window.close_source_action.trigger,
         "open recent": lambda: rng.choice([a for a in window.recent_menu.actions() if a.text()]).trigger(),
         "pick a model": lambda: window.model_picker.choose(rng.choice(models)),
         "pause / play": window.pause_action.trigger,
