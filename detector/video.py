@@ -136,7 +136,10 @@ def local_path_of(spec: str) -> str:
                           "mounted here instead")
     if not parts.path.strip("/"):
         raise SourceError(f"{spec} names no file")
-    return url2pathname(f"//{host}{parts.path}" if host else parts.path)  # Windows: file://server/share -> UNC
+    try:
+        return url2pathname(f"//{host}{parts.path}" if host else parts.path)  # Windows: file://server/share -> UNC
+    except OSError:  # Windows: a drive that is not a letter (file:///1:/x), or a second colon
+        raise SourceError(f"{spec} is not a file address this system understands") from None
 
 
 def classify_source(spec: str) -> str:

@@ -1,4 +1,5 @@
-"""Video files whose path is not plain ASCII, as OpenCV on Windows meets them (opencv/opencv#4242).
+"""Windows paths: video files whose path is not plain ASCII, as OpenCV on Windows meets them
+(opencv/opencv#4242), and ``file://`` addresses as Windows paths.
 
 OpenCV's Python bindings give Windows file names in the wrong encoding, so
 ``C:\\Users\\José\\Videos\\clip.avi`` is not found, or written under a garbled name.
@@ -100,3 +101,16 @@ def test_without_short_names_recording_refuses_clearly_and_mp4_still_records(win
     if not h264.can_encode():
         pytest.skip("H.264 through PyAV is not available here")
     assert read_back(_record(tmp_path / "Straße.mp4", 12)).frames == 12  # PyAV writes the file, not OpenCV
+
+
+def test_file_addresses_become_windows_paths(monkeypatch):
+    """file:///C:/… is a drive path and file://server/share/… a network (UNC) path, as Windows' own
+    address conversion gives them; a drive part it cannot read is a clear error, not a crash."""
+    import nturl2path
+
+    monkeypatch.setattr(video, "sys", types.SimpleNamespace(platform="win32"))
+    monkeypatch.setattr(video, "url2pathname", nturl2path.url2pathname)
+    assert video.local_path_of("file:///C:/Users/Jos%C3%A9/My%20Clip.mp4") == "C:\\Users\\José\\My Clip.mp4"
+    assert video.local_path_of("file://nas/videos/clip.mp4") == "\\\\nas\\videos\\clip.mp4"
+    with pytest.raises(SourceError, match="not a file address"):
+        video.local_path_of("file:///1:/clip.mp4")
