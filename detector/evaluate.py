@@ -159,11 +159,13 @@ def evaluate_dataset(predictor: BatchPredictor, dataset: DetectionDataset,
         raise SourceError("the dataset holds no images")
     scored = sorted(mapping)
     compact = {mapping[i]: k for k, i in enumerate(scored)}  # dataset class index -> compact index
-    truths = []
+
     def scored_only(boxes: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         keep = np.isin(labels, list(compact))
-        return _as_arrays([(box, compact[int(c)]) for box, c in zip(boxes[keep], labels[keep])])
+        return (boxes[keep].astype(np.float64).reshape(-1, 4),
+                np.array([compact[int(c)] for c in labels[keep]], np.int64))
 
+    truths = []
     for record in records:
         truths.append(_Truth(record.path, *scored_only(record.boxes, record.labels),
                              *scored_only(record.ignored_boxes, record.ignored_labels)))
