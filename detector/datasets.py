@@ -55,6 +55,17 @@ class DetectionDataset:
         return sum(len(r.labels) for r in self.records)
 
 
+def read_annotated_image(path: Path, width: int = 0, height: int = 0) -> np.ndarray:
+    """The image as its boxes were drawn on: upright as its EXIF orientation says (what viewers,
+    browsers and most labelling tools show), unless the size the annotations state (``width`` x
+    ``height``, 0 when unknown) is that of the stored pixels, which some tools label instead.
+    """
+    image = read_image(path)
+    if width and height and width != height and image.shape[:2] == (width, height):  # turned a quarter
+        return read_image(path, upright=False)
+    return image
+
+
 def _clean_boxes(boxes: list[list[float]], labels: list[int], width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
     b = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
     lab = np.asarray(labels, dtype=np.int64).reshape(-1)

@@ -19,12 +19,11 @@ from typing import Protocol, Sequence
 import numpy as np
 
 from .classes import normalise_class_name
-from .datasets import DetectionDataset, coco_image_path
+from .datasets import DetectionDataset, coco_image_path, read_annotated_image
 from .errors import ModelError, SourceError
 from .metrics import MapResult, compute_map
 from .progress import Progress
 from .types import Prediction
-from .video import read_image
 
 
 class BatchPredictor(Protocol):
@@ -107,6 +106,8 @@ class _Truth:
     """One image to score: where it is and its boxes, labelled with compact (scored) class indices."""
 
     path: Path
+    width: int  # the size its annotations state, 0 when unknown (see ``read_annotated_image``)
+    height: int
     boxes: np.ndarray  # (n, 4) x1, y1, x2, y2 pixels
     labels: np.ndarray  # (n,) int64
     ignored_boxes: np.ndarray  # (k, 4): crowds and "difficult" objects, neither found nor missed
@@ -144,7 +145,8 @@ def evaluate_coco(predictor: BatchPredictor, annotations: str | Path, images_dir
         path = coco_image_path(images_dir, str(image["file_name"]))
         if not path.is_file():
             raise SourceError(f"image {image['file_name']} (listed in {Path(annotations).name}) is not in {images_dir}")
-        truths.append(_Truth(path, *_as_arrays(truth_by_image.get(image["id"], [])),
+        truths.append(_Truth(path, int(image.get("width") or 0), int(image.get("height") or 0),
+                             *_as_arrays(truth_by_image.get(image["id"], [])),
                              *_as_arrays(crowds_by_image.get(image["id"], []))))
     return _score(predictor, truths, scored, unmatched, settings)
 
@@ -167,7 +169,7 @@ def evaluate_dataset(predictor: BatchPredictor, dataset: DetectionDataset,
 
     truths = []
     for record in records:
-        truths.append(_Truth(record.path, *scored_only(record.boxes, record.labels),
+        truths.append(_Truth(record.path, record.width, record.height, *scored_only(record.boxes, record.labels),
                              *scored_only(record.ignored_boxes, record.ignored_labels)))
     if not any(len(t.labels) for t in truths):
         raise SourceError("the evaluated images hold no boxes of the model's classes")
@@ -193,8 +195,9 @@ def _score(predictor: BatchPredictor, truths: list[_Truth], scored: list[int], u
     with Progress(len(truths), desc="val", unit="img", enabled=settings.progress) as bar:
         for start in range(0, len(truths), batch):
             chunk = truths[start:start + batch]
-            results = predictor.predict_batch([read_image(t.path) for t in chunk], conf=settings.conf,
-                                              iou=settings.iou, max_det=settings.max_det, multi_label=True)
+            images = [read_annotated_image(t.path, t.width, t.height) for t in chunk]
+            results = predictor.predict_batch(images, conf=settings.conf, iou=settings.iou, max_det=settings.max_det,
+                                              multi_label=True)
             for truth, prediction in zip(chunk, results):
                 ground_truth.append((truth.boxes, truth.labels))
                 ignored.append((truth.ignored_boxes, truth.ignored_labels))

@@ -54,13 +54,20 @@ class SourceInfo:
     height: int
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Read an image file (any path, including non-ASCII) as BGR uint8, or raise ``SourceError``."""
+def read_image(path: str | Path, *, upright: bool = True) -> np.ndarray:
+    """Read an image file (any path, including non-ASCII) as BGR uint8, or raise ``SourceError``.
+
+    ``upright``: turned as its EXIF orientation says. Phones store a portrait photo as landscape
+    pixels plus that tag, and every viewer shows it turned; read sideways, its people lie on
+    their side and are missed. ``upright=False`` gives the stored pixels, for annotations made on them.
+    """
     try:
         data = np.fromfile(str(path), dtype=np.uint8)
     except OSError as exc:
         raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from None
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    # Not IMREAD_UNCHANGED: that one never applies the orientation. Alpha is dropped either way.
+    flags = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR | (0 if upright else cv2.IMREAD_IGNORE_ORIENTATION)
+    image = cv2.imdecode(data, flags) if data.size else None
     if image is None:
         raise SourceError(f"{Path(path).name} is not a readable image")
     return as_bgr_uint8(image)  # 16-bit, grayscale and RGBA files become what drawing and encoding expect

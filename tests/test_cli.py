@@ -17,6 +17,7 @@ import torch
 
 from detector.cli import main
 
+from .photos import save_as_phone_photo
 from .videos import read_back
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -145,6 +146,22 @@ def test_predict_folder_to_video_and_one_image_to_one_file(capsys, image_folder,
     summary, _ = run_ok(capsys, "predict", "--model", "test-small", "--source", str(image_folder / "a.jpg"),
                         "--output", str(single))
     assert summary["frames"] == 1 and cv2.imread(str(single)).shape == (576, 768, 3)
+
+
+def test_predict_shows_a_phone_photo_upright_as_viewers_do(capsys, tmp_path):
+    upright = np.full((320, 240, 3), 30, np.uint8)  # portrait: bright top half, dark bottom half
+    upright[:160] = 220
+    save_as_phone_photo(tmp_path / "portrait.jpg", upright)
+    jsonl = tmp_path / "d.jsonl"
+    summary, _ = run_ok(capsys, "predict", "--model", "test-small", "--source", str(tmp_path / "portrait.jpg"),
+                        "--output", str(tmp_path / "out.png"), "--jsonl", str(jsonl), "--conf", "0.3")
+    drawn = cv2.imread(str(tmp_path / "out.png"))
+    assert drawn.shape == (320, 240, 3)  # not 240 x 320, lying on its side
+    assert np.median(drawn[:140]) > 200 and np.median(drawn[180:]) < 50
+    for line in jsonl.read_text().splitlines():
+        for detection in json.loads(line)["detections"]:
+            x1, y1, x2, y2 = detection["box"]
+            assert 0 <= x1 <= x2 <= 240 and 0 <= y1 <= y2 <= 320
 
 
 def test_predict_batches_and_stops_after_max_frames(capsys, vtest_path, tmp_path):

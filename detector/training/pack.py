@@ -17,9 +17,8 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from ..datasets import DetectionDataset
+from ..datasets import DetectionDataset, read_annotated_image
 from ..errors import SourceError
-from ..video import read_image
 
 PACK_FORMAT = "livedet-pack-v1"
 
@@ -57,7 +56,7 @@ def decode_dataset(dataset: DetectionDataset, *, max_side: int = 384, workers: i
 
     def load(record):
         try:
-            image = read_image(record.path)
+            image = read_annotated_image(record.path, record.width, record.height)
         except SourceError as exc:
             return exc
         image, scale = _shrink(image, max_side)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import cv2
 import numpy as np
 import pytest
 import yaml
@@ -13,6 +14,7 @@ from detector.datasets import has_split, load_coco, load_dataset
 from detector.errors import SourceError
 from detector.training.pack import load_pack, pack_dataset
 
+from ..photos import save_as_phone_photo, stored_box
 from .synthetic import BGR_CHANNEL, NAMES, synthetic_images, write_voc_annotations, write_yolo_labels
 
 
@@ -81,6 +83,33 @@ def test_pack_round_trip_shrinks_images_and_boxes_together(coco_dataset, tmp_pat
         np.testing.assert_array_equal(labels, record.labels)
         # each box still frames its rectangle: the colour at the box centre is the class colour
         for (x1, y1, x2, y2), c in zip(boxes, labels):
+            assert image[int((y1 + y2) / 2), int((x1 + x2) / 2)].argmax() == BGR_CHANNEL[int(c)]
+
+
+@pytest.mark.parametrize("labelled_on", ["upright photo", "stored pixels"])
+def test_phone_photos_are_trained_on_as_their_boxes_were_drawn(coco_dataset, tmp_path, labelled_on):
+    """Most labelling tools show a phone photo upright, as viewers do; some label its stored pixels.
+    The annotations' stated size tells which, and training must see the picture the boxes were drawn on."""
+    path, images, items = coco_dataset
+    data = json.loads(path.read_text())
+    for image, (name, w, h, _) in zip(data["images"], items):
+        upright = cv2.imread(str(images / name))
+        image["file_name"] = name.replace(".png", ".jpg")
+        save_as_phone_photo(images / image["file_name"], upright)
+        if labelled_on == "stored pixels":
+            image["width"], image["height"] = h, w
+            for ann in data["annotations"]:
+                if ann["image_id"] == image["id"]:
+                    x, y, bw, bh = ann["bbox"]
+                    x1, y1, x2, y2 = stored_box([x, y, x + bw, y + bh], w)
+                    ann["bbox"] = [x1, y1, x2 - x1, y2 - y1]
+    phones = tmp_path / "phones.json"
+    phones.write_text(json.dumps(data))
+    dataset = load_coco(phones, images)
+    loaded = load_pack(pack_dataset(dataset, tmp_path / "data.npz", max_side=512, quality=95))
+    for record, image, boxes, labels in zip(dataset.records, loaded.images, loaded.boxes, loaded.labels):
+        assert image.shape[:2] == (record.height, record.width)
+        for (x1, y1, x2, y2), c in zip(boxes, labels):  # each box frames its rectangle's colour
             assert image[int((y1 + y2) / 2), int((x1 + x2) / 2)].argmax() == BGR_CHANNEL[int(c)]
 
 
