@@ -160,7 +160,7 @@ def open_frame_writer(output: Path, *, source_kind: str, single_image: bool, fps
                       size: tuple[int, int], source: Path | None = None) -> FrameWriter:
     """Pick the writer from the ``--output`` suffix.
 
-    A video suffix writes a video (frames of other sizes are resized to ``size``; cameras and
+    A video suffix writes a video (frames of other sizes are fitted inside ``size``; cameras and
     streams by the clock); for image sources an image suffix writes that one file and no
     suffix writes a folder. ``source``: a video file the writer's fallback must not replace.
     """

@@ -36,6 +36,26 @@ _SEGMENT_TAG = ".segment"  # hidden segment files are named .NAME.PID.segment.EX
 _SEGMENT_NAME = re.compile(r"\..+\.(?P<pid>\d+)\.segment\.\w+")
 
 
+def fit_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``frame`` scaled to fit inside ``size`` (width, height), its shape kept, centred on black.
+
+    Why: a video has one frame size, the first frame's. A folder of photos mixes landscape and
+    portrait; stretched to fit, a portrait photo's people would come out squat and wide.
+    """
+    width, height = size
+    frame_height, frame_width = frame.shape[:2]
+    scale = min(width / frame_width, height / frame_height)
+    new_width = min(width, max(1, round(frame_width * scale)))
+    new_height = min(height, max(1, round(frame_height * scale)))
+    resized = cv2.resize(frame, (new_width, new_height), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    if (new_width, new_height) == (width, height):
+        return resized
+    canvas = np.zeros((height, width, 3), np.uint8)
+    left, top = (width - new_width) // 2, (height - new_height) // 2
+    canvas[top:top + new_height, left:left + new_width] = resized
+    return canvas
+
+
 class _OpenCvSegment:
     """One segment encoded by OpenCV, into a hidden file beside the target: OpenCV writes only to files."""
 
@@ -228,7 +248,7 @@ class VideoWriter:
         if self._closed:
             raise OutputError(f"{self.path.name} is already closed")
         if (frame.shape[1], frame.shape[0]) != self.size:
-            frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
+            frame = fit_frame(frame, self.size)
         if self._file is None:
             assert self._writer is not None
             self._writer.write(frame)

@@ -164,6 +164,25 @@ def test_predict_shows_a_phone_photo_upright_as_viewers_do(capsys, tmp_path):
             assert 0 <= x1 <= x2 <= 240 and 0 <= y1 <= y2 <= 320
 
 
+def test_a_folder_of_landscape_and_portrait_photos_becomes_a_video_with_nothing_stretched(capsys, tmp_path):
+    folder = tmp_path / "holiday"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "1-landscape.png"), np.full((240, 320, 3), 90, np.uint8))  # sets the video's size
+    cv2.imwrite(str(folder / "2-portrait.png"), np.full((300, 150, 3), 255, np.uint8))
+    save_as_phone_photo(folder / "3-phone.jpg", np.full((300, 150, 3), 255, np.uint8))  # portrait once upright
+    summary, _ = run_ok(capsys, "predict", "--model", "test-small", "--source", str(folder), "--conf", "0.99",
+                        "--output", str(tmp_path / "holiday.avi"))
+    assert summary["frames"] == 3
+    capture = cv2.VideoCapture(str(tmp_path / "holiday.avi"))
+    frames = [capture.read()[1] for _ in range(3)]
+    capture.release()
+    assert all(frame.shape == (240, 320, 3) for frame in frames)
+    for portrait in frames[1:]:  # 150 x 300 fitted into 320 x 240: 120 x 240, centred between black bars
+        columns = np.flatnonzero(portrait.mean(axis=(0, 2)) > 128)
+        assert 116 <= len(columns) <= 124 and abs((columns[0] + columns[-1]) / 2 - 159.5) <= 2
+        assert portrait[:, :90].max() < 40 and portrait[:, -90:].max() < 40
+
+
 def test_predict_batches_and_stops_after_max_frames(capsys, vtest_path, tmp_path):
     jsonl = tmp_path / "d.jsonl"
     summary, _ = run_ok(capsys, "predict", "--model", "test-small", "--source", str(vtest_path), "--imgsz", "160",
