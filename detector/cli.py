@@ -24,6 +24,8 @@ from itertools import islice
 from pathlib import Path
 from typing import Callable
 
+from .defaults import MAX_IMGSZ
+
 EXIT_OK = 0
 EXIT_INTERNAL = 1  # a bug: reported in one line, traceback only with LIVEDET_DEBUG=1
 EXIT_USAGE = 2  # the user can fix it: bad argument, unknown model, missing or unwritable file
@@ -73,6 +75,8 @@ def _imgsz(text: str) -> int:
     value = _positive_int(text)
     if value % 32:
         raise argparse.ArgumentTypeError(f"must be a positive multiple of 32 (e.g. 320, 416, 640), got {value}")
+    if value > MAX_IMGSZ:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_IMGSZ} (a 4K frame's long side), got {value}")
     return value
 
 
@@ -698,6 +702,9 @@ def main(argv: list[str] | None = None) -> int:
             return _fail(str(exc), EXIT_USAGE)
         if isinstance(exc, OSError):  # disk full, permission denied mid-run: the user can act on it
             return _fail(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""), EXIT_USAGE)
+        if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":  # host RAM, or torch's GPU memory
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            return _fail(f"out of memory ({first_line}); a smaller --batch or --imgsz needs less", EXIT_USAGE)
         if os.environ.get(DEBUG_ENV):
             traceback.print_exc()
         kind = type(exc).__qualname__ if type(exc).__module__ == "builtins" else f"{type(exc).__module__}.{type(exc).__qualname__}"

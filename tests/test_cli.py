@@ -445,6 +445,10 @@ def error_cases():
         pytest.param(["predict", "--model", "{bad}/garbage.safetensors", "--source", v], "safetensors", id="corrupt-weights"),
         pytest.param(["predict", "--model", "test-small", "--source", v, "--imgsz", "300"], "multiple of 32", id="imgsz-300"),
         pytest.param(["predict", "--model", "test-small", "--source", v, "--imgsz", "0"], "positive", id="imgsz-0"),
+        pytest.param(["predict", "--model", "test-small", "--source", v, "--imgsz", "100000"], "at most 4096",
+                     id="imgsz-huge"),
+        pytest.param(["train", "--data", "{voc_json}", "--images", "{tmp}", "--imgsz", "8192"], "at most 4096",
+                     id="train-imgsz-huge"),
         pytest.param(["predict", "--model", "test-small", "--source", v, "--imgsz", "big"], "whole number", id="imgsz-text"),
         pytest.param(["predict", "--model", "test-small", "--source", v, "--conf", "1.5"], "between 0 and 1", id="conf-high"),
         pytest.param(["predict", "--model", "test-small", "--source", v, "--conf", "-0.1"], "between 0 and 1", id="conf-negative"),
@@ -485,6 +489,20 @@ def error_cases():
         pytest.param([], "choose a command", id="no-command"),
         pytest.param(["fly"], "invalid choice", id="unknown-command"),
     ]
+
+
+def test_running_out_of_memory_is_one_line_with_what_to_change(capsys, vtest_path, monkeypatch):
+    """numpy's "Unable to allocate 27.9 GiB" (or CUDA's out-of-memory error) on a big --batch is the user's to fix."""
+    import detector.pipeline
+
+    def too_big(*args, **kwargs):
+        raise MemoryError("Unable to allocate 27.9 GiB for an array with shape (64, 4096, 4096, 3)")
+
+    monkeypatch.setattr(detector.pipeline, "run_pipeline", too_big)
+    code, summary, err = run(capsys, "predict", "--model", "test-small", "--source", str(vtest_path), "--batch", "64")
+    assert code == 2 and "Traceback" not in err and err.count("error: ") == 1, err
+    assert "out of memory (Unable to allocate 27.9 GiB" in err and "a smaller --batch or --imgsz needs less" in err
+    assert summary["exit_code"] == 2
 
 
 @pytest.mark.parametrize("argv,message", error_cases())
