@@ -18,7 +18,7 @@ import numpy as np
 from .errors import OutputError
 from .live_clock import HOLD_BYTES, MAX_COPIES, LiveClock, recording_fps, settled_rate
 from .types import Detections
-from .video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, same_file
+from .video import HEIF_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES, WRITABLE_IMAGE_SUFFIXES, same_file
 from .video_writer import VideoWriter
 
 
@@ -121,12 +121,13 @@ class AnnotatedImages:
 
     def write(self, frame: np.ndarray, name: str) -> None:
         target = self.path if self.single_file else self.path / Path(name).name
-        suffix = target.suffix.lower() if target.suffix.lower() in IMAGE_SUFFIXES else ".jpg"
-        ok, data = cv2.imencode(suffix, frame)
+        if target.suffix.lower() not in WRITABLE_IMAGE_SUFFIXES:  # HEIC is read only: IMG_1.HEIC -> IMG_1.HEIC.jpg,
+            target = target.with_name(target.name + ".jpg")  # which never clashes with an IMG_1.jpg source
+        ok, data = cv2.imencode(target.suffix.lower(), frame)
         if not ok:
-            raise OutputError(f"could not encode {target.name} as {suffix}")
+            raise OutputError(f"could not encode {target.name}")
         try:
-            data.tofile(str(target.with_suffix(suffix)))  # tofile handles non-ASCII paths, cv2.imwrite does not
+            data.tofile(str(target))  # tofile handles non-ASCII paths, cv2.imwrite does not
         except OSError as exc:
             raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
 
@@ -171,6 +172,8 @@ def open_frame_writer(output: Path, *, source_kind: str, single_image: bool, fps
         return AnnotatedVideo(output, fps, size, source=source)
     if source_kind != "images":
         raise OutputError(f"--output for a video source must be a video file ({', '.join(sorted(VIDEO_SUFFIXES))}), got {output.name or output}")
+    if suffix in HEIF_SUFFIXES:
+        raise OutputError(f"--output {output.name}: HEIC is read, not written; name a .jpg or .png file instead")
     if suffix in IMAGE_SUFFIXES:
         if not single_image:
             raise OutputError(f"--output {output.name} is one image but the source is a folder; give a folder or a video file")

@@ -7,6 +7,7 @@ user can act on.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import sys
@@ -23,7 +24,11 @@ from .camera_mode import CameraMode, ask_for_mode
 from .errors import SourceError
 from .preprocess import as_bgr_uint8
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+# HEIF: iPhones save photos as HEIC by default. OpenCV cannot decode it (pi-heif does) nor write it, so an
+# annotated HEIC photo is saved as JPEG
+HEIF_SUFFIXES = {".heic", ".heif"}
+WRITABLE_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+IMAGE_SUFFIXES = WRITABLE_IMAGE_SUFFIXES | HEIF_SUFFIXES
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}
 # a stream address: any "scheme://" (rtsp, http, rtmp, udp, srt, …) goes to FFmpeg, which knows which it plays;
 # two letters at least, so C://x stays a Windows path
@@ -65,12 +70,27 @@ def read_image(path: str | Path, *, upright: bool = True) -> np.ndarray:
         data = np.fromfile(str(path), dtype=np.uint8)
     except OSError as exc:
         raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from None
-    # Not IMREAD_UNCHANGED: that one never applies the orientation. Alpha is dropped either way.
-    flags = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR | (0 if upright else cv2.IMREAD_IGNORE_ORIENTATION)
-    image = cv2.imdecode(data, flags) if data.size else None
+    if Path(path).suffix.lower() in HEIF_SUFFIXES:
+        image = _decode_heif(data, Path(path).name)
+    else:  # not IMREAD_UNCHANGED: that one never applies the orientation. Alpha is dropped either way.
+        flags = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR | (0 if upright else cv2.IMREAD_IGNORE_ORIENTATION)
+        image = cv2.imdecode(data, flags) if data.size else None
     if image is None:
         raise SourceError(f"{Path(path).name} is not a readable image")
     return as_bgr_uint8(image)  # 16-bit, grayscale and RGBA files become what drawing and encoding expect
+
+
+def _decode_heif(data: np.ndarray, name: str) -> np.ndarray | None:
+    """A HEIC/HEIF photo as BGR, through pi-heif (libheif), which also turns it upright; None if it does not decode."""
+    try:
+        import pi_heif
+    except ImportError:  # a dependency, but an install can lack it
+        raise SourceError(f"{name} is a HEIC photo, and reading HEIC needs the pi-heif package "
+                          "(pip install pi-heif)") from None
+    try:
+        return np.asarray(pi_heif.open_heif(io.BytesIO(data.tobytes()), convert_hdr_to_8bit=True, bgr_mode=True))
+    except (ValueError, RuntimeError, OSError):  # pi-heif's "Invalid input: …" for damaged or truncated files
+        return None
 
 
 def same_file(a: str | Path, b: str | Path) -> bool:

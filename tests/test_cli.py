@@ -164,6 +164,41 @@ def test_predict_shows_a_phone_photo_upright_as_viewers_do(capsys, tmp_path):
             assert 0 <= x1 <= x2 <= 240 and 0 <= y1 <= y2 <= 320
 
 
+HEIC_PORTRAIT = Path(__file__).parent / "assets" / "portrait.heic"
+# A 160 x 240 portrait made as an iPhone stores one: HEVC pixels a quarter turn off plus a rotation for viewers.
+# Written with pillow-heif (which has an encoder; pi-heif, LiveDet's dependency, only decodes): bright top half
+# with a red top-left corner, dark bottom half.
+
+
+def test_iphone_heic_photos_are_read_upright_and_saved_annotated_as_jpeg(capsys, tmp_path):
+    folder = tmp_path / "camera roll"
+    folder.mkdir()
+    shutil.copy(HEIC_PORTRAIT, folder / "IMG_0001.HEIC")
+    cv2.imwrite(str(folder / "IMG_0001.jpg"), np.full((120, 160, 3), 90, np.uint8))  # the same name as a JPEG
+    (folder / "IMG_0002.heic").write_bytes(HEIC_PORTRAIT.read_bytes()[:700])  # cut off mid-transfer
+    summary, err = run_ok(capsys, "predict", "--model", "test-small", "--source", str(folder), "--conf", "0.99",
+                          "--output", str(tmp_path / "annotated"))
+    assert summary["frames"] == 2 and summary["skipped"] == ["IMG_0002.heic"] and "IMG_0002.heic" in err
+    assert sorted(p.name for p in (tmp_path / "annotated").iterdir()) == ["IMG_0001.HEIC.jpg", "IMG_0001.jpg"]
+    drawn = cv2.imread(str(tmp_path / "annotated" / "IMG_0001.HEIC.jpg"))
+    assert drawn.shape == (240, 160, 3)  # portrait, upright
+    assert np.median(drawn[70:110]) > 200 and np.median(drawn[130:]) < 50
+    blue, green, red = drawn[20:40, 10:30].reshape(-1, 3).mean(axis=0)
+    assert red > 200 and blue < 60 and green < 60  # the red corner is top left: turned the right way
+    summary, _ = run_ok(capsys, "predict", "--model", "test-small", "--source", str(HEIC_PORTRAIT),
+                        "--output", str(tmp_path / "one.png"))
+    assert summary["source_kind"] == "images" and cv2.imread(str(tmp_path / "one.png")).shape == (240, 160, 3)
+    code, _, err = run(capsys, "predict", "--model", "test-small", "--source", str(HEIC_PORTRAIT),
+                       "--output", str(tmp_path / "out.heic"))
+    assert code == 2 and "HEIC is read, not written; name a .jpg or .png file instead" in err
+
+
+def test_a_heic_photo_without_its_decoder_says_what_to_install(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pi_heif", None)  # as if the install lacked it
+    code, _, err = run(capsys, "predict", "--model", "test-small", "--source", str(HEIC_PORTRAIT))
+    assert code == 2 and "portrait.heic is a HEIC photo, and reading HEIC needs the pi-heif package" in err, err
+
+
 def test_a_folder_of_landscape_and_portrait_photos_becomes_a_video_with_nothing_stretched(capsys, tmp_path):
     folder = tmp_path / "holiday"
     folder.mkdir()
