@@ -9,9 +9,11 @@ from pathlib import Path
 
 from detector import SourceError, list_models
 from detector.device import gpu_may_be_present
+from detector.video import is_stream_address
 
 from .cameras import CameraWatcher
 from .controller import SessionController
+from .file_check import existing_files
 from .model_loader import SHARED_CACHE, ModelCache
 from .options import LaunchOptions
 from .settings import AppSettings, Preferences
@@ -26,7 +28,7 @@ def initial_model(options: LaunchOptions, prefs: Preferences) -> str | None:
     if options.model:
         return options.model
     usable = [spec.name for spec in list_models() if spec.weights_available]
-    if prefs.model and (prefs.model in usable or (Path(prefs.model).suffix and Path(prefs.model).is_file())):
+    if prefs.model and (prefs.model in usable or (Path(prefs.model).suffix and existing_files([prefs.model]))):
         return prefs.model
     for name in PREFERRED_MODELS:
         if name in usable:
@@ -44,8 +46,8 @@ def initial_source(options: LaunchOptions, prefs: Preferences, cameras: CameraWa
     if prefs.source_closed:
         return None
     last = prefs.last_source
-    if last and (not Path(last).suffix or Path(last).is_file()):
-        return last
+    if last and (is_stream_address(last) or not Path(last).suffix or existing_files([last])):
+        return last  # a file that does not answer at once (its network share offline) is passed over like a missing one
     if cameras.cameras:
         return camera_source(cameras.cameras[0].index).value
     return None

@@ -10,6 +10,7 @@ import contextlib
 import io
 import os
 import re
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,16 +170,20 @@ def local_path_of(spec: str) -> str:
         raise SourceError(f"{spec} is not a file address this system understands") from None
 
 
+def is_stream_address(spec: str) -> bool:
+    """True for a ``scheme://`` address that FFmpeg opens (rtsp, http, …; not ``file://``). Touches no disk."""
+    return spec[:7].lower() != "file://" and bool(_ANY_SCHEME.match(spec))
+
+
 def classify_source(spec: str) -> str:
     """"camera" for an integer index, "url" for a stream address, else "images" or "video" by the path."""
     spec = local_path_of(spec)
     if spec.isdigit():
         return "camera"
-    if _ANY_SCHEME.match(spec):
+    if is_stream_address(spec):
         return "url"
-    path = Path(spec)
-    if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
-        return "images"
+    if os.path.isdir(spec) or Path(spec).suffix.lower() in IMAGE_SUFFIXES:  # isdir: False, not an error, when
+        return "images"  # the disk does not answer (an offline share): opening the file will say what is wrong
     return "video"
 
 
@@ -204,12 +209,16 @@ def open_capture(spec: str, *, open_timeout_ms: int = 5000, read_timeout_ms: int
             raise SourceError(f"cannot connect to {shown_address(spec)} (no answer within {open_timeout_ms / 1000:.0f} s or not a stream)")
         return cap
     path = Path(spec)
-    if not path.exists():
+    try:
+        status = path.stat()
+    except (FileNotFoundError, NotADirectoryError, ValueError):
         if _SCHEMELESS_ADDRESS.fullmatch(spec):
             raise SourceError(f"{spec} is not a file here; for a network camera or stream, write the address with "
-                              f"its scheme, such as rtsp://{spec} or http://{spec}")
-        raise SourceError(f"file not found: {spec}")
-    if path.is_file() and path.stat().st_size == 0:
+                              f"its scheme, such as rtsp://{spec} or http://{spec}") from None
+        raise SourceError(f"file not found: {spec}") from None
+    except OSError as exc:  # "Host is down", "Stale file handle": a network folder gone offline
+        raise SourceError(f"cannot reach {spec}: {exc.strerror or exc} (is its network folder offline?)") from None
+    if stat.S_ISREG(status.st_mode) and status.st_size == 0:
         raise SourceError(f"{path.name} is empty")
     cap = cv2.VideoCapture(opencv_path(path))
     if not cap.isOpened():

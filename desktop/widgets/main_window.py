@@ -23,11 +23,12 @@ from PySide6.QtWidgets import (
 from detector import __version__ as detector_version
 from detector.camera_mode import CameraMode
 from detector.device import gpu_may_be_present
-from detector.video import SourceInfo, VIDEO_SUFFIXES, classify_source, shown_address
+from detector.video import SourceInfo, VIDEO_SUFFIXES, is_stream_address, shown_address
 
 from .. import __version__
 from ..cameras import AUTOMATIC_LIMIT, CameraInfo, CameraWatcher
 from ..controller import SessionController, ShownFrame
+from ..file_check import existing_files
 from ..inference import ActiveModel
 from ..recording import RecordingSummary
 from ..resources import app_icon
@@ -66,7 +67,7 @@ def _dropped_source(mime: QMimeData) -> str | None:
     if files:
         return files[0]
     texts = [url.toString() for url in mime.urls()] or mime.text().split()[:1]
-    streams = [text for text in texts if not text.lower().startswith("file:") and classify_source(text) == "url"]
+    streams = [text for text in texts if is_stream_address(text)]
     return streams[0] if streams else None
 
 
@@ -253,9 +254,11 @@ class MainWindow(QMainWindow):
         """Source ▸ Open recent: the files (still there) and streams opened lately, newest first."""
         menu = self.recent_menu
         menu.clear()
+        files = [value for value in self.prefs.recent if not is_stream_address(value)]
+        present = existing_files(files) if files else set()  # None: the disk did not answer (an offline share)
         for value in self.prefs.recent:
-            is_url = classify_source(value) == "url"
-            if not is_url and not Path(value).is_file():
+            is_url = is_stream_address(value)
+            if not is_url and present is not None and value not in present:
                 continue  # moved or deleted since
             action = menu.addAction(shown_address(value) if is_url else Path(value).name)
             action.setToolTip(shown_address(value) if is_url else value)
@@ -334,7 +337,8 @@ class MainWindow(QMainWindow):
         self.controller.open_source(source)
 
     def choose_video_file(self) -> None:
-        start = str(Path(self.prefs.last_source).parent) if Path(self.prefs.last_source).is_file() else ""
+        last = self.prefs.last_source
+        start = str(Path(last).parent) if last and not is_stream_address(last) and existing_files([last]) else ""
         path, _ = QFileDialog.getOpenFileName(self, "Open video file", start, VIDEO_FILTER)
         if path:
             self.open_source(path)

@@ -338,6 +338,50 @@ def test_open_recent_lists_the_files_and_streams_opened_newest_first_and_reopens
     assert [a.text() for a in again.recent_menu.actions()] == ["Nothing opened yet"]
 
 
+def test_a_remembered_file_on_an_offline_network_share_never_freezes_the_window(qtbot, launch, vtest_path, tmp_path,
+                                                                               monkeypatch):
+    """A NAS asleep or a VPN down: asking about a file there can hang for a minute (for ever on a stale NFS
+    mount). The last source and Open recent are asked about on a worker thread, never on the GUI thread."""
+    import errno
+    import threading
+
+    share = str(tmp_path / "nas")
+    on_the_share = f"{share}/street.avi"
+    window = launch(model=_shipped_model())
+    with qtbot.waitSignal(window.controller.source_opened, timeout=FLOW_TIMEOUT_MS):
+        window.open_source(str(vtest_path))
+    window.close()
+    window.prefs.recent = [on_the_share, str(vtest_path)]
+    window.prefs.last_source = on_the_share
+    window.settings.save(window.prefs)
+
+    share_answers, asked_on, real_stat = threading.Event(), [], os.stat
+
+    def stat(path, *args, **kwargs):
+        if os.fspath(path).startswith(share):
+            asked_on.append(threading.current_thread())
+            share_answers.wait(30)  # no answer for as long as the test needs; then, as Linux says it for SMB:
+            raise OSError(errno.EHOSTDOWN, os.strerror(errno.EHOSTDOWN), os.fspath(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+    try:
+        again = launch()
+        assert again.controller.source is None  # passed over like a missing file; no camera here: nothing plays
+        assert [a.text() for a in again.recent_menu.actions() if a.text()] == ["street.avi", "vtest.avi",
+                                                                                "Clear the list"]  # cannot tell yet
+        assert asked_on and all(thread is not threading.main_thread() for thread in asked_on)
+        share_answers.set()  # it answers at last, as an offline share does
+        with qtbot.waitSignal(again.controller.source_failed, timeout=FLOW_TIMEOUT_MS):
+            next(a for a in again.recent_menu.actions() if a.text() == "street.avi").trigger()
+        assert "cannot reach" in again.status.last_error and "Host is down" in again.status.last_error
+        with qtbot.waitSignal(again.controller.source_opened, timeout=FLOW_TIMEOUT_MS):
+            next(a for a in again.recent_menu.actions() if a.text() == "vtest.avi").trigger()
+        assert [a.text() for a in again.recent_menu.actions() if a.text()] == ["vtest.avi", "Clear the list"]
+    finally:
+        share_answers.set()
+
+
 def test_show_recordings_opens_the_recording_folder_in_the_file_manager(qtbot, launch, monkeypatch, tmp_path):
     from PySide6.QtGui import QDesktopServices
 
