@@ -8,7 +8,10 @@ fall back to defaults instead of failing the start.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -134,6 +137,7 @@ class AppSettings:
         s.setValue("view/info_panel", prefs.info_panel)
         s.setValue("session/recent", json.dumps(prefs.recent[:RECENT_LIMIT]))
         s.sync()
+        self._keep_private()
 
     def geometry(self) -> QByteArray | None:
         value = self.store.value("window/geometry")
@@ -147,3 +151,12 @@ class AppSettings:
         self.store.setValue("window/geometry", geometry)
         self.store.setValue("window/state", state)
         self.store.sync()
+        self._keep_private()
+
+    def _keep_private(self) -> None:
+        """Readable by its owner only: the file keeps network cameras' addresses, passwords included
+        (rtsp://admin:secret@…, so that Open recent reopens them), and other users of the machine
+        must not read them. On Windows the file is in the user's own profile folder already."""
+        if sys.platform != "win32":
+            with contextlib.suppress(OSError):  # not written yet, or on a file system without modes
+                os.chmod(self.store.fileName(), 0o600)

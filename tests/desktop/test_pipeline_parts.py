@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -115,6 +117,27 @@ def test_a_copied_file_location_plays_as_the_file_it_names(tmp_path):
     assert parse_source("file://localhost" + clip.as_posix().replace(" ", "%20")).value == str(clip)
     with pytest.raises(SourceError, match="on the machine nas"):
         parse_source("file://nas/videos/clip.mp4")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX file modes; Windows keeps it in the user's own profile")
+def test_the_settings_file_that_keeps_camera_passwords_is_readable_by_its_owner_only(isolated_settings):
+    import stat
+
+    from PySide6.QtCore import QByteArray
+
+    from desktop.settings import AppSettings
+
+    settings = AppSettings()
+    prefs = settings.load()
+    prefs.last_source = "rtsp://admin:s3cret@192.168.1.10:554/live"
+    prefs.recent = [prefs.last_source]
+    for save in (lambda: settings.save(prefs), lambda: settings.save_window(QByteArray(b"g"), QByteArray(b"s")),
+                 lambda: settings.save(prefs)):
+        save()
+        path = Path(settings.store.fileName())
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, oct(path.stat().st_mode)
+    assert "s3cret" in path.read_text()  # kept, so that Open recent reopens the camera
+    assert AppSettings().load().recent == ["rtsp://admin:s3cret@192.168.1.10:554/live"]
 
 
 def test_a_network_cameras_password_is_opened_but_never_shown():
