@@ -48,14 +48,14 @@ def parse_source(text: str, camera_names: dict[int, str] | None = None) -> Sourc
     if not text:
         raise SourceError("no source given: pass a camera index, a video file or an rtsp:// or http:// URL")
     text = local_path_of(text)  # a copied file:// location plays as the file it names (seek, pause, record)
-    kind = classify_source(text)
+    kind = classify_source(text, look_at_disk=False)  # on the GUI thread; a folder is refused when it opens
     if kind == "camera":
         index = int(text)
         return camera_source(index, (camera_names or {}).get(index))
     if kind == "url":
         return SourceSpec(URL, text, shown_address(text))  # the label is shown: never the camera's password
     if kind == "images":
-        raise SourceError(f"{Path(text).name} is an image or a folder; the live view plays cameras, videos and streams "
+        raise SourceError(f"{Path(text).name} is an image; the live view plays cameras, videos and streams "
                           "(use `livedet-cli predict` for images)")
     path = Path(text).expanduser()
     return SourceSpec(VIDEO, str(path), path.name)

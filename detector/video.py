@@ -175,15 +175,19 @@ def is_stream_address(spec: str) -> bool:
     return spec[:7].lower() != "file://" and bool(_ANY_SCHEME.match(spec))
 
 
-def classify_source(spec: str) -> str:
-    """"camera" for an integer index, "url" for a stream address, else "images" or "video" by the path."""
+def classify_source(spec: str, *, look_at_disk: bool = True) -> str:
+    """"camera" for an integer index, "url" for a stream address, else "images" or "video" by the path.
+
+    ``look_at_disk=False``: by the name alone, so a folder counts as "video". For the GUI thread,
+    which must not wait on a disk that does not answer (a network share gone offline).
+    """
     spec = local_path_of(spec)
     if spec.isdigit():
         return "camera"
     if is_stream_address(spec):
         return "url"
-    if os.path.isdir(spec) or Path(spec).suffix.lower() in IMAGE_SUFFIXES:  # isdir: False, not an error, when
-        return "images"  # the disk does not answer (an offline share): opening the file will say what is wrong
+    if Path(spec).suffix.lower() in IMAGE_SUFFIXES or (look_at_disk and os.path.isdir(spec)):
+        return "images"  # isdir is False, not an error, for a share that does not answer: opening will say why
     return "video"
 
 
@@ -218,6 +222,8 @@ def open_capture(spec: str, *, open_timeout_ms: int = 5000, read_timeout_ms: int
         raise SourceError(f"file not found: {spec}") from None
     except OSError as exc:  # "Host is down", "Stale file handle": a network folder gone offline
         raise SourceError(f"cannot reach {spec}: {exc.strerror or exc} (is its network folder offline?)") from None
+    if stat.S_ISDIR(status.st_mode):
+        raise SourceError(f"{path.name} is a folder, not a video file")
     if stat.S_ISREG(status.st_mode) and status.st_size == 0:
         raise SourceError(f"{path.name} is empty")
     cap = cv2.VideoCapture(opencv_path(path))
