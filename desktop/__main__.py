@@ -19,6 +19,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from detector import DEFAULT_CONF, DEFAULT_IOU, LiveDetError  # quick: detector imports its modules on first use
+from detector.defaults import MAX_IMGSZ
 from detector.device import DEVICE_CHOICES
 
 from . import __version__
@@ -61,6 +62,12 @@ def _positive(text: str) -> int:
     return int(text)
 
 
+def _input_size(text: str) -> int:
+    if not text.isdigit() or int(text) % 32 or not 0 <= int(text) <= MAX_IMGSZ:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a multiple of 32 up to {MAX_IMGSZ} (0: the model's own)")
+    return int(text)
+
+
 def _class_list(text: str) -> tuple[str, ...]:
     names = tuple(name.strip() for name in text.split(",") if name.strip())
     return () if [n.casefold() for n in names] == ["all"] else names
@@ -79,6 +86,9 @@ def parse_args(argv: list[str] | None = None) -> LaunchOptions:
                         "(e.g. person,car; 'all' for every class; default: as last time)")
     parser.add_argument("--device", choices=DEVICE_CHOICES, help="where detection runs: auto (a GPU when there is "
                         "one), cpu, cuda or mps (default: as last time, else auto)")
+    parser.add_argument("--imgsz", type=_input_size, metavar="N", help="network input size in pixels, a multiple "
+                        "of 32: larger finds smaller, more distant objects and takes longer (0: the model's own; "
+                        "default: as last time)")
     parser.add_argument("--record", metavar="FILE", help="record the annotated video to FILE (.mp4; .avi if the "
                         "MP4 codec is missing) from the first frame")
     parser.add_argument("--fast", action="store_true", help="play files as fast as possible instead of at their FPS")
@@ -91,7 +101,7 @@ def parse_args(argv: list[str] | None = None) -> LaunchOptions:
     if args.screenshot and not args.exit_after_frames:
         parser.error("--screenshot needs --exit-after-frames N (the screenshot is taken at frame N)")
     return LaunchOptions(source=args.source, model=args.model, conf=args.conf, iou=args.iou, classes=args.classes,
-                         device=args.device, record=args.record, fast=args.fast,
+                         device=args.device, input_size=args.imgsz, record=args.record, fast=args.fast,
                          exit_after_frames=args.exit_after_frames, screenshot=args.screenshot)
 
 

@@ -98,6 +98,7 @@ class SessionController(QObject):
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.device = device
+        self.input_size = 0  # the network's input side in pixels; 0: each model's own
         self.record_folder: Path = default_record_folder()
         self.detections_format = ""
         # fills in a camera's name and the mode to ask it for; the window, which knows the cameras
@@ -355,7 +356,7 @@ class SessionController(QObject):
     def load_model(self, name_or_path: str) -> None:
         """Load on a worker thread; the stream keeps its current model until the new one is ready."""
         if not self._closed:
-            self._models.request(ModelRequest(str(name_or_path), self.device))
+            self._models.request(ModelRequest(str(name_or_path), self.device, self.input_size))
 
     def set_device(self, device: str) -> None:
         """Run detection on ``device`` ("auto", "cpu", "cuda", "mps"): the model in use is loaded again there,
@@ -365,10 +366,19 @@ class SessionController(QObject):
         if model is not None:
             self.load_model(model.source)
 
+    def set_input_size(self, size: int) -> None:
+        """Run the network at ``size`` pixels (0: the model's own). Larger finds smaller, more distant objects
+        and takes longer. The model in use is prepared again at that size in the background, as for a device."""
+        self.input_size = int(size)
+        model = self.model
+        if model is not None:
+            self.load_model(model.source)
+
     def _on_model_ready(self, model: ActiveModel, seconds: float) -> None:
         self._inference.set_model(model)
         self.model_ready.emit(model)
-        self.message.emit(f"Model {model.name} ready on {model.device} ({seconds:.1f} s)")
+        self.message.emit(f"Model {model.name} ready on {model.device}, input {model.predictor.imgsz} px "
+                          f"({seconds:.1f} s)")
 
     def _on_inference_failed(self, message: str) -> None:
         self.model_failed.emit(message)

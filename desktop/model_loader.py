@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 class ModelRequest:
     name_or_path: str  # a manifest name from the zoo, or a checkpoint / ONNX / manifest path
     device: str = "auto"
+    input_size: int = 0  # the network's input side in pixels; 0: the model's own
 
     @property
     def label(self) -> str:
@@ -43,14 +44,15 @@ def _mtime(path: Path | None) -> int | None:
 
 
 def _cache_key(request: ModelRequest) -> tuple:
-    """Same name, same files on disk, same device: the same model (a rewritten file is loaded again)."""
+    """Same name, same files on disk, same device and input size: the same model (a rewritten file is loaded again)."""
     path = Path(request.name_or_path)
     if path.suffix:
-        return (str(path.resolve()), _mtime(path), request.device)
+        return (str(path.resolve()), _mtime(path), request.device, request.input_size)
     for spec in list_models():
         if spec.name == request.name_or_path:
-            return (str(spec.manifest_path), _mtime(spec.manifest_path), _mtime(spec.weights_path), request.device)
-    return (request.name_or_path, request.device)
+            return (str(spec.manifest_path), _mtime(spec.manifest_path), _mtime(spec.weights_path), request.device,
+                    request.input_size)
+    return (request.name_or_path, request.device, request.input_size)
 
 
 class ModelCache:
@@ -91,7 +93,8 @@ def load_active_model(request: ModelRequest, cache: ModelCache | None = None) ->
     from detector import load_predictor  # imported here, on the loader's thread: when it has to import torch
     # (a GPU, or a model's first CPU run) the window is up and answering meanwhile (5-7 s on a laptop CPU)
 
-    predictor = load_predictor(request.name_or_path, device=request.device)
+    size = {"imgsz": request.input_size} if request.input_size else {}
+    predictor = load_predictor(request.name_or_path, device=request.device, **size)
     model = ActiveModel(predictor, predictor.model.name, predictor.device_label, request.name_or_path)
     if cache is not None:
         cache.put(key, model)

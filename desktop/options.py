@@ -13,6 +13,7 @@ class LaunchOptions:
     iou: float | None = None
     classes: tuple[str, ...] | None = None  # names to show; None: as last time
     device: str | None = None  # None: as last time
+    input_size: int | None = None  # the network's input side in pixels, 0 for the model's own; None: as last time
     record: str | None = None
     fast: bool = False
     exit_after_frames: int | None = None

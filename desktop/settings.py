@@ -19,6 +19,7 @@ from PySide6.QtCore import QByteArray, QSettings, QStandardPaths
 
 from detector import DEFAULT_CONF, DEFAULT_IOU
 from detector.camera_mode import CameraMode
+from detector.defaults import MAX_IMGSZ
 from detector.device import DEVICE_CHOICES
 
 from .recording import DETECTION_FORMATS
@@ -46,6 +47,7 @@ class Preferences:
     camera_modes: dict[str, str] = field(default_factory=dict)  # camera id -> CameraMode text; absent = automatic
     classes: list[str] = field(default_factory=list)  # the class filter: names to show; empty = all
     device: str = "auto"  # where detection runs: auto, cpu, cuda or mps
+    input_size: int = 0  # the network's input side in pixels; 0: each model's own
     mirror: bool = False  # the picture flipped left to right, as webcam apps show a laptop camera
     info_panel: bool = True  # the corner panel (count, FPS, latency, model) drawn over the video
     recent: list[str] = field(default_factory=list)  # files and streams opened, newest first (Source ▸ Open recent)
@@ -83,6 +85,15 @@ def _texts(value) -> list[str]:
     return [str(text) for text in saved if str(text).strip()] if isinstance(saved, list) else []
 
 
+def _input_size(value) -> int:
+    """A saved input size: a multiple of 32 up to MAX_IMGSZ, else 0 (the model's own)."""
+    try:
+        size = int(value)
+    except (TypeError, ValueError):
+        return 0
+    return size if 0 < size <= MAX_IMGSZ and size % 32 == 0 else 0
+
+
 def _as_bool(value, fallback: bool) -> bool:
     if isinstance(value, bool):
         return value
@@ -114,6 +125,7 @@ class AppSettings:
             camera_modes=_camera_modes(s.value("cameras/modes", "")),
             classes=_texts(s.value("thresholds/classes", "")),
             device=device if device in DEVICE_CHOICES else d.device,
+            input_size=_input_size(s.value("session/input_size", d.input_size)),
             mirror=_as_bool(s.value("view/mirror", d.mirror), d.mirror),
             info_panel=_as_bool(s.value("view/info_panel", d.info_panel), d.info_panel),
             recent=_texts(s.value("session/recent", ""))[:RECENT_LIMIT],
@@ -125,6 +137,7 @@ class AppSettings:
         s.setValue("session/source_closed", prefs.source_closed)
         s.setValue("session/model", prefs.model)
         s.setValue("session/device", prefs.device)
+        s.setValue("session/input_size", prefs.input_size)
         s.setValue("thresholds/conf", round(prefs.conf, 3))
         s.setValue("thresholds/iou", round(prefs.iou, 3))
         s.setValue("recording/folder", prefs.record_folder)

@@ -72,6 +72,8 @@ def build_window(options: LaunchOptions, *, settings: AppSettings | None = None,
         prefs.classes = list(options.classes)
     if options.device is not None:
         prefs.device = options.device
+    if options.input_size is not None:
+        prefs.input_size = options.input_size
     gpu_gone = prefs.device in ("cuda", "mps") and options.device is None and not gpu_may_be_present()
     if gpu_gone:  # chosen last time, absent now (an external GPU unplugged, a driver removed)
         prefs.device = "auto"
@@ -79,6 +81,7 @@ def build_window(options: LaunchOptions, *, settings: AppSettings | None = None,
     if options.fast:
         prefs.realtime = False
     controller = SessionController(device=prefs.device, model_cache=model_cache)
+    controller.input_size = prefs.input_size
     window = MainWindow(controller, settings, prefs)
     if gpu_gone:
         window.status.show_info("The GPU chosen last time is not available: detection runs on the CPU")

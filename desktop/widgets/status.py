@@ -100,5 +100,6 @@ class StatusPanel(QStatusBar):
         clock = f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
         self.recording_label.setText(f"● REC {clock} {self._recording_name}")
 
-    def set_model(self, name: str | None, device: str | None) -> None:
-        self.model_label.setText(f"{name} · {device}" if name else "no model")
+    def set_model(self, name: str | None, device: str | None, input_size: int | None = None) -> None:
+        size = f" · {input_size} px" if input_size else ""
+        self.model_label.setText(f"{name}{size} · {device}" if name else "no model")

@@ -383,6 +383,40 @@ def test_a_remembered_file_on_an_offline_network_share_never_freezes_the_window(
         share_answers.set()
 
 
+def test_input_size_runs_the_model_larger_for_distant_objects_and_is_remembered(qtbot, launch, vtest_path):
+    window = launch(model=_shipped_model(), source=str(vtest_path))
+    _wait_for_detection(qtbot, window, 3)
+    assert window.controller.model.predictor.imgsz == 320
+    assert [a.text() for a in window.input_size_menu.actions()] == ["The model's own (320 px)", "416 px", "512 px",
+                                                                    "640 px"]
+    assert window.input_size_actions[0].isChecked()
+    with qtbot.waitSignal(window.controller.model_ready, timeout=FLOW_TIMEOUT_MS):
+        window.input_size_actions[416].trigger()  # people across a street are small at 320 px
+    assert window.controller.model.predictor.imgsz == 416 and window.input_size_actions[416].isChecked()
+    assert "input 416 px" in window.status.message_label.text()
+    assert window.status.model_label.text().startswith("yolo-mnv3-small · 416 px · ")
+    _wait_for_frames(qtbot, window, 3)  # the video played on throughout, and goes on at the new size
+    window.close()
+
+    again = launch(source=str(vtest_path))
+    qtbot.waitUntil(lambda: again.controller.model is not None, timeout=FLOW_TIMEOUT_MS)
+    assert again.controller.model.predictor.imgsz == 416 and again.input_size_actions[416].isChecked()
+    with qtbot.waitSignal(again.controller.model_ready, timeout=FLOW_TIMEOUT_MS):
+        again.input_size_actions[0].trigger()
+    assert again.controller.model.predictor.imgsz == 320 and again.input_size_actions[0].isChecked()
+    again.close()
+
+    from desktop.__main__ import parse_args
+
+    assert parse_args(["--imgsz", "480"]).input_size == 480 and parse_args([]).input_size is None
+    for bad in ("300", "-32", "8192", "big"):
+        with pytest.raises(SystemExit):
+            parse_args(["--imgsz", bad])
+    third = launch(source=str(vtest_path), input_size=480)  # a size the menu does not offer is added to it
+    qtbot.waitUntil(lambda: third.controller.model is not None, timeout=FLOW_TIMEOUT_MS)
+    assert third.controller.model.predictor.imgsz == 480 and third.input_size_actions[480].isChecked()
+
+
 def test_show_recordings_opens_the_recording_folder_in_the_file_manager(qtbot, launch, monkeypatch, tmp_path):
     from PySide6.QtGui import QDesktopServices
 

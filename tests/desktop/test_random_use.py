@@ -70,6 +70,7 @@ def test_random_use_loses_no_recording_and_leaves_the_window_working(qtbot, laun
         "drop a clip or a link": lambda: drop(rng.choice([QUrl.fromLocalFile(str(short)),
                                                           QUrl("rtsp://127.0.0.1:9/live")])),
         "show classes": lambda: rng.choice(window.classes_menu.actions()).trigger(),
+        "input size": lambda: rng.choice(window.input_size_menu.actions()).trigger(),
         "loop": window.playback.loop_box.click,
         "max speed": window.playback.fast_box.click,
         "fullscreen": window.fullscreen_action.trigger,
