@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Collection, Sequence
 
 import numpy as np
 
-from .defaults import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET
+from .defaults import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET, MAX_IMGSZ
 from .device import select_device
 from .engines import Engine, make_engine
 from .errors import LiveDetError
@@ -67,8 +67,8 @@ class Predictor:
     ) -> None:
         self.model = model
         self.imgsz = int(imgsz or model.spec.input_size)
-        if self.imgsz <= 0 or self.imgsz % 32:
-            raise ValueError(f"--imgsz must be a positive multiple of 32, got {self.imgsz}")
+        if self.imgsz <= 0 or self.imgsz % 32 or self.imgsz > MAX_IMGSZ:
+            raise ValueError(f"--imgsz must be a positive multiple of 32 up to {MAX_IMGSZ}, got {self.imgsz}")
         self.rect = rect
         torch_device = select_device(device) if model.network is not None else None  # an ONNX graph runs on the CPU
         device_type = torch_device.type if torch_device is not None else "cpu"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from .defaults import MAX_IMGSZ
 from .errors import ModelError
 from .models.config import BACKBONE_NAMES, ModelConfig
 from .models.presets import PRESETS
@@ -131,6 +132,8 @@ def check_input_size(value, source: str) -> int:
         raise ModelError(f"{source}: 'input_size' should be a whole number, got {type(value).__name__}")
     if value <= 0 or value % 32:
         raise ModelError(f"{source}: input_size must be a positive multiple of 32, got {value}")
+    if value > MAX_IMGSZ:
+        raise ModelError(f"{source}: input_size must be at most {MAX_IMGSZ}, got {value}")
     return value
 
 

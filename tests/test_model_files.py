@@ -376,6 +376,7 @@ BAD_DATA = {  # id -> (change to a valid manifest's data, what the message must 
     "input_size-float": (replaced(input_size=320.0), r"'input_size' should be a whole number, got float"),
     "input_size-100": (replaced(input_size=100), r"input_size must be a positive multiple of 32, got 100"),
     "input_size-negative": (replaced(input_size=-320), r"input_size must be a positive multiple of 32"),
+    "input_size-huge": (replaced(input_size=102400), r"input_size must be at most 4096, got 102400"),
     "class_names-text": (replaced(class_names="cat, dog"), r"'class_names' should be a list, got str"),
     "class_names-nested": (replaced(class_names=lambda n: [[c] for c in n]), r"class_names must be a list of names"),
     "class_names-count": (replaced(class_names=list(THREE)), r"3 class names but the architecture has 20 classes"),
