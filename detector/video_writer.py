@@ -47,8 +47,8 @@ def fit_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     scale = min(width / frame_width, height / frame_height)
     new_width = min(width, max(1, round(frame_width * scale)))
     new_height = min(height, max(1, round(frame_height * scale)))
-    shrink = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    resized = cv2.resize(frame, (new_width, new_height), interpolation=shrink)
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR  # AREA to shrink without aliasing
+    resized = cv2.resize(frame, (new_width, new_height), interpolation=interpolation)
     if (new_width, new_height) == (width, height):
         return resized
     canvas = np.zeros((height, width, 3), np.uint8)
