@@ -321,8 +321,9 @@ def cmd_predict(args, predictor=None) -> dict:
 
 
 def cmd_val(args) -> dict:
+    from .datasets import read_coco_file
     from .errors import SourceError
-    from .evaluate import EvalSettings, evaluate_coco, evaluate_dataset, format_table, load_coco_json
+    from .evaluate import EvalSettings, evaluate_coco, evaluate_dataset, format_table
     from .progress import stderr_is_terminal
 
     if args.data and Path(args.data).suffix == ".json":  # a COCO file given as --data is still a COCO file
@@ -332,7 +333,7 @@ def cmd_val(args) -> dict:
                           "(a YOLO data.yaml or folder, or a VOC folder)")
     dataset = None
     if args.annotations:  # fail on a bad file before the model loads
-        load_coco_json(args.annotations)
+        read_coco_file(args.annotations)
         if not args.images:
             raise SourceError("--annotations needs --images DIR: the folder holding the images it lists")
         if not Path(args.images).is_dir():

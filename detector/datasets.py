@@ -96,21 +96,64 @@ def coco_image_path(images_dir: Path, file_name: str) -> Path:
     return path if path.is_file() else images_dir / Path(file_name).name
 
 
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _coco_problem(data) -> str | None:
+    """What makes ``data`` unusable as a COCO detection file, naming the first bad entry; None if it is usable."""
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "annotations",
+                                                                                       "categories")):
+        return "is not a COCO detection file (needs 'images', 'annotations' and 'categories' lists)"
+    for i, image in enumerate(data["images"]):
+        if not isinstance(image, dict) or "id" not in image or not isinstance(image.get("file_name"), str):
+            return f"image #{i + 1} lacks an 'id' or a 'file_name'"
+        if not all(_number(image.get(side, 0) or 0) for side in ("width", "height")):
+            return f"image #{i + 1} ({image['file_name']}) has a width or height that is not a number"
+    for i, category in enumerate(data["categories"]):
+        if not isinstance(category, dict) or not isinstance(category.get("name"), str):
+            return f"category #{i + 1} lacks a 'name'"
+        if not isinstance(category.get("id"), int) or isinstance(category["id"], bool):
+            return f"category #{i + 1} ({category['name']}) lacks a whole-number 'id'"
+    for i, ann in enumerate(data["annotations"]):
+        if not isinstance(ann, dict) or "image_id" not in ann or "category_id" not in ann:
+            return f"annotation #{i + 1} lacks an 'image_id' or a 'category_id'"
+        bbox = ann.get("bbox")
+        if not isinstance(bbox, list) or len(bbox) != 4 or not all(_number(v) for v in bbox):
+            return f"annotation #{i + 1} (id {ann.get('id', '?')}) has no 'bbox' of 4 numbers [x, y, width, height]"
+    return None
+
+
+def read_coco_file(path: str | Path) -> dict:
+    """Read a COCO detection file and check every entry LiveDet reads; problems become one-line ``SourceError``s
+    that name the entry, so a hand-edited or half-exported file is never an internal error."""
+    path = Path(path)
+    if not path.is_file():
+        raise SourceError(f"annotations file not found: {path}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SourceError(f"cannot read {path.name}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise SourceError(f"{path.name} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    problem = _coco_problem(data)
+    if problem is not None:
+        raise SourceError(f"{path.name}: {problem}")
+    return data
+
+
 def load_coco(annotations: str | Path, images_dir: str | Path) -> DetectionDataset:
     """A COCO JSON file and the folder its ``file_name``s are in (crowds become ignored regions)."""
     annotations, images_dir = Path(annotations), Path(images_dir)
-    try:
-        data = json.loads(annotations.read_text(encoding="utf-8"))
-        categories = sorted(_used_categories(data), key=lambda c: c["id"])
-        images = data["images"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise SourceError(f"{annotations.name} is not a readable COCO annotation file ({exc})") from None
+    data = read_coco_file(annotations)
+    categories = sorted(_used_categories(data), key=lambda c: c["id"])
+    images = data["images"]
     if not images_dir.is_dir():
         raise SourceError(f"images folder not found: {images_dir} (the folder the file names in {annotations.name} "
                           "are relative to)")
     index_of = {c["id"]: i for i, c in enumerate(categories)}
     per_image: dict[int, tuple[list, list, list, list]] = {img["id"]: ([], [], [], []) for img in images}
-    for ann in data.get("annotations", []):
+    for ann in data["annotations"]:
         if ann["category_id"] not in index_of or ann["image_id"] not in per_image:
             continue
         x, y, w, h = ann["bbox"]
@@ -119,9 +162,9 @@ def load_coco(annotations: str | Path, images_dir: str | Path) -> DetectionDatas
         per_image[ann["image_id"]][crowd + 1].append(index_of[ann["category_id"]])
     records = []
     for img in images:
-        width, height = img.get("width", 0), img.get("height", 0)
+        width, height = int(img.get("width") or 0), int(img.get("height") or 0)
         boxes, labels, crowd_boxes, crowd_labels = per_image[img["id"]]
-        records.append(ImageRecord(coco_image_path(images_dir, str(img["file_name"])), width, height,
+        records.append(ImageRecord(coco_image_path(images_dir, img["file_name"]), width, height,
                                    *_clean_boxes(boxes, labels, width, height),
                                    *_clean_boxes(crowd_boxes, crowd_labels, width, height)))
     return DetectionDataset(tuple(records), tuple(c["name"] for c in categories))

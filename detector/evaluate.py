@@ -11,7 +11,6 @@ are left out.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, Sequence
@@ -19,7 +18,7 @@ from typing import Protocol, Sequence
 import numpy as np
 
 from .classes import normalise_class_name
-from .datasets import DetectionDataset, coco_image_path, read_annotated_image
+from .datasets import DetectionDataset, coco_image_path, read_annotated_image, read_coco_file
 from .errors import ModelError, SourceError
 from .metrics import MapResult, compute_map
 from .progress import Progress
@@ -44,22 +43,6 @@ class EvalResult(MapResult):
 
     def to_dict(self) -> dict:
         return {**super().to_dict(), "unmatched_classes": list(self.unmatched_classes)}
-
-
-def load_coco_json(path: str | Path) -> dict:
-    """Read and sanity-check a COCO detection file; problems become one-line ``SourceError``s."""
-    path = Path(path)
-    if not path.is_file():
-        raise SourceError(f"annotations file not found: {path}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SourceError(f"cannot read {path.name}: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise SourceError(f"{path.name} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
-    if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "annotations", "categories")):
-        raise SourceError(f"{path.name} is not a COCO detection file (needs 'images', 'annotations' and 'categories' lists)")
-    return data
 
 
 def match_by_name(class_names: Sequence[str],
@@ -120,7 +103,7 @@ def evaluate_coco(predictor: BatchPredictor, annotations: str | Path, images_dir
     images_dir = Path(images_dir)
     if not images_dir.is_dir():
         raise SourceError(f"images folder not found: {images_dir}")
-    data = load_coco_json(annotations)
+    data = read_coco_file(annotations)
     mapping, unmatched = match_categories(predictor.class_names, data)
     images = sorted(data["images"], key=lambda im: im["id"])
     if settings.max_images is not None:

@@ -526,6 +526,40 @@ def error_cases():
     ]
 
 
+def _coco(images=None, annotations=None, categories=None) -> dict:
+    return {"images": [{"id": 1, "file_name": "a.jpg", "width": 64, "height": 48}] if images is None else images,
+            "annotations": ([{"id": 7, "image_id": 1, "category_id": 1, "bbox": [1, 2, 30, 20]}]
+                            if annotations is None else annotations),
+            "categories": [{"id": 1, "name": "cat"}] if categories is None else categories}
+
+
+@pytest.mark.parametrize("command", ["train", "val"])
+@pytest.mark.parametrize("content, message", [
+    pytest.param([1, 2, 3], "is not a COCO detection file", id="a-list"),
+    pytest.param(_coco(annotations=[{"id": 7, "image_id": 1, "category_id": 1}]),
+                 "annotation #1 (id 7) has no 'bbox' of 4 numbers", id="no-bbox"),
+    pytest.param(_coco(annotations=[{"id": 7, "image_id": 1, "category_id": 1, "bbox": [1, 2, "30", 20]}]),
+                 "annotation #1 (id 7) has no 'bbox' of 4 numbers", id="bbox-text"),
+    pytest.param(_coco(annotations=[{"id": 7, "bbox": [1, 2, 30, 20]}]),
+                 "annotation #1 lacks an 'image_id' or a 'category_id'", id="annotation-ids"),
+    pytest.param(_coco(images=[{"file_name": "a.jpg"}]), "image #1 lacks an 'id' or a 'file_name'", id="image-id"),
+    pytest.param(_coco(images=[{"id": 1, "file_name": "a.jpg", "width": "64"}]),
+                 "image #1 (a.jpg) has a width or height that is not a number", id="width-text"),
+    pytest.param(_coco(categories=[{"id": 1}]), "category #1 lacks a 'name'", id="category-name"),
+    pytest.param(_coco(categories=[{"id": "1", "name": "cat"}]), "category #1 (cat) lacks a whole-number 'id'",
+                 id="category-id-text"),
+])
+def test_a_malformed_coco_file_is_one_line_naming_the_bad_entry(capsys, tmp_path, command, content, message):
+    """A hand-edited or half-exported file: one error line saying where, never an internal error."""
+    path = tmp_path / "instances.json"
+    path.write_text(json.dumps(content))
+    argv = (["train", "--data", str(path), "--images", str(tmp_path), "--epochs", "1"] if command == "train" else
+            ["val", "--model", "test-small", "--annotations", str(path), "--images", str(tmp_path)])
+    code, summary, err = run(capsys, *argv)
+    assert code == 2 and f"instances.json: {message}" in err, err
+    assert "internal error" not in err and "Traceback" not in err
+
+
 def test_running_out_of_memory_is_one_line_with_what_to_change(capsys, vtest_path, monkeypatch):
     """numpy's "Unable to allocate 27.9 GiB" (or CUDA's out-of-memory error) on a big --batch is the user's to fix."""
     import detector.pipeline

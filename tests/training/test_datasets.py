@@ -63,7 +63,7 @@ def test_unknown_layout_and_missing_paths_are_clear_errors(tmp_path):
     with pytest.raises(SourceError, match="not a COCO"):
         load_dataset(tmp_path)
     (tmp_path / "bad.json").write_text("{not json")
-    with pytest.raises(SourceError, match="not a readable COCO"):
+    with pytest.raises(SourceError, match="bad.json is not valid JSON"):
         load_coco(tmp_path / "bad.json", tmp_path)
     (tmp_path / "good.json").write_text('{"images": [], "annotations": [], "categories": []}')
     with pytest.raises(SourceError, match="images folder not found"):
