@@ -10,6 +10,7 @@ machines and the other way round.
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -51,16 +52,26 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], WeightsMeta 
     return state, meta
 
 
+def _refusal(path: Path, exc: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` refused ``path``, in words a user can act on."""
+    refused = re.search(r"GLOBAL ([\w.]+)", str(exc))  # the pickled class that weights_only will not build
+    if refused and refused.group(1).startswith("ultralytics."):
+        return (f"{path.name} is an Ultralytics checkpoint ({refused.group(1)}): LiveDet runs its own detector and "
+                "cannot load it; open LiveDet weights (.safetensors, .onnx) or train some with "
+                "`python -m detector train`")
+    if refused:
+        return (f"{path.name} was refused: it holds objects other than tensors ({refused.group(1)}), which could "
+                "run code when loaded; LiveDet loads state dicts of tensors")
+    return f"{path.name} was refused: it is truncated, corrupt, or holds objects other than tensors ({type(exc).__name__})"
+
+
 def _read_torch(path: Path) -> tuple[dict[str, torch.Tensor], WeightsMeta | None]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. "looks like a TorchScript archive": refused just below
             obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # UnpicklingError for hostile payloads, EOFError/RuntimeError for truncation
-        raise ModelError(
-            f"{path.name} was refused: it is truncated, corrupt, or holds objects other than tensors "
-            f"({type(exc).__name__})"
-        ) from None
+        raise ModelError(_refusal(path, exc)) from None
     if not isinstance(obj, dict):
         raise ModelError(f"{path.name} does not hold a state dict")
     meta = None

@@ -581,6 +581,30 @@ def test_raw_pickle_and_torchscript_pt_files_are_refused(zoo, tmp_path):
     assert not marker.exists()
 
 
+def test_an_ultralytics_checkpoint_is_named_as_such(zoo, monkeypatch):
+    """yolov8n.pt / yolo11n.pt, the best-known YOLO weights, are pickled Ultralytics model objects (their
+    classes, here stood in for by a module made on the fly): the user is told what the file is, not "corrupt"."""
+    import sys
+    import types
+
+    class DetectionModel(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3)
+
+    DetectionModel.__module__, DetectionModel.__qualname__ = "ultralytics.nn.tasks", "DetectionModel"
+    tasks = types.ModuleType("ultralytics.nn.tasks")
+    tasks.DetectionModel = DetectionModel
+    with monkeypatch.context() as patch:
+        for name, module in (("ultralytics", types.ModuleType("ultralytics")),
+                             ("ultralytics.nn", types.ModuleType("ultralytics.nn")), ("ultralytics.nn.tasks", tasks)):
+            patch.setitem(sys.modules, name, module)
+        torch.save({"model": DetectionModel(), "train_args": {"imgsz": 640}}, zoo / "yolov8n.pt")
+    refused(lambda: load_model(zoo / "yolov8n.pt"),
+            r"yolov8n\.pt is an Ultralytics checkpoint \(ultralytics\.nn\.tasks\.DetectionModel\): LiveDet runs its "
+            r"own detector and cannot load it")
+
+
 @pytest.mark.parametrize("meta", ["[1, 2]", '"text"', "{not json", '{"format": "livedet-weights"}'],
                          ids=["list", "string", "junk", "no-fields"])
 def test_pt_and_safetensors_with_junk_metadata(zoo, meta):
