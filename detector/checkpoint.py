@@ -62,7 +62,8 @@ def _refusal(path: Path, exc: Exception) -> str:
     if refused:
         return (f"{path.name} was refused: it holds objects other than tensors ({refused.group(1)}), which could "
                 "run code when loaded; LiveDet loads state dicts of tensors")
-    return f"{path.name} was refused: it is truncated, corrupt, or holds objects other than tensors ({type(exc).__name__})"
+    return (f"{path.name} was refused: it is truncated, corrupt, or holds objects other than tensors "
+            f"({type(exc).__name__})")
 
 
 def _read_torch(path: Path) -> tuple[dict[str, torch.Tensor], WeightsMeta | None]:
