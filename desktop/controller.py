@@ -139,6 +139,8 @@ class SessionController(QObject):
         self._closed = False
         self._stopping: list = []  # the threads shutdown() asked to stop
         self.failed_source: SourceSpec | None = None  # the last source that failed or was lost (to reconnect)
+        self.lost_while_playing = False  # that source had opened and played, then stopped: lost, not refused
+        self.lost_while_recording = False  # and it was being recorded (the file is finalised)
         self._inference.start()
 
     # -- facts -----------------------------------------------------------------------------
@@ -187,6 +189,7 @@ class SessionController(QObject):
         """Start opening a source on a new capture thread (returns at once; see source_opened/failed)."""
         if self._closed:
             return False
+        self.lost_while_playing = self.lost_while_recording = False
         try:
             spec = source if isinstance(source, SourceSpec) else parse_source(source)
         except SourceError as exc:
@@ -261,6 +264,8 @@ class SessionController(QObject):
     def _on_source_failed(self, generation: int, message: str) -> None:
         if generation != self._generation:
             return
+        self.lost_while_playing = self._source_info is not None
+        self.lost_while_recording = self.lost_while_playing and self.recording
         self.stop_recording()  # finalise: what was recorded so far stays playable
         self._retire_capture()
         self._inference.clear_input()

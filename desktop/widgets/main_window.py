@@ -6,7 +6,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QMimeData, Qt, QUrl
+from PySide6.QtCore import QMimeData, Qt, QTimer, QUrl
 from PySide6.QtGui import (QAction, QActionGroup, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QFontMetrics,
                            QKeySequence)
 from PySide6.QtWidgets import (
@@ -33,7 +33,7 @@ from ..inference import ActiveModel
 from ..recording import RecordingSummary
 from ..resources import app_icon
 from ..settings import RECENT_LIMIT, AppSettings, Preferences
-from ..sources import CAMERA, SourceSpec, camera_source
+from ..sources import CAMERA, URL, SourceSpec, camera_source
 from .controls import ModelPicker, PlaybackBar, ThresholdPanel
 from .elided import elide
 from .status import StatusPanel
@@ -44,6 +44,7 @@ VIDEO_FILTER = "Videos ({});;All files (*)".format(" ".join(f"*{s}" for s in sor
 WEIGHTS_FILTER = "Models ({});;All files (*)".format(" ".join(f"*{s}" for s in WEIGHTS_SUFFIXES))
 SOURCE_BUTTON_MAX_PX = 260  # the toolbar keeps its width whatever the source is called
 SOURCE_BUTTON_HINT = "Choose a camera, a video file or a stream"
+RECONNECT_DELAYS_S = (2, 5, 10, 30)  # a lost stream is opened again after these waits, then every 30 s
 INPUT_SIZES = (320, 416, 512, 640)  # Model ▸ Input size, besides the model's own
 INPUT_SIZE_HINT = ("Larger finds smaller, more distant objects (people across a street) and takes longer: "
                    "on a 2-core laptop CPU, 416 px takes about 1.4 times as long as 320 px")
@@ -92,6 +93,14 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("LiveDet")
         self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
+        # a stream lost while playing is opened again by itself, with growing waits, until it is back or
+        # the user opens something else or closes it
+        self._reconnecting: SourceSpec | None = None
+        self._reconnect_attempts = 0
+        self._resume_recording = False  # it was being recorded: the recording goes on in a new file once back
+        self._reconnect_timer = QTimer(self)
+        self._reconnect_timer.setSingleShot(True)
+        self._reconnect_timer.timeout.connect(self.reconnect)
         self._build_actions()
         self._build_layout()
         self._build_menus()
@@ -119,7 +128,7 @@ class MainWindow(QMainWindow):
         self.open_file_action = a("Open video file…", "Ctrl+O", "Play a video file", self.choose_video_file)
         self.open_url_action = a("Open stream URL…", "Ctrl+U", "Watch an RTSP or HTTP stream", self.choose_url)
         self.close_source_action = a("Close", "Ctrl+W", "Stop playing; a camera is let go (its light goes off)",
-                                     self.controller.close_source)
+                                     self.close_source)
         self.close_source_action.setEnabled(False)  # until a source opens
         self.quit_action = a("Quit", "Ctrl+Q", "Close LiveDet", self.close)
         self.pause_action = a("Pause", "Space", "Pause or resume the video", self._on_pause_triggered,
@@ -341,7 +350,26 @@ class MainWindow(QMainWindow):
 
     # -- user actions ----------------------------------------------------------------------
     def open_source(self, source: SourceSpec | str) -> None:
+        self._stop_reconnecting()  # the user chose what to watch now
         self.controller.open_source(source)
+
+    def close_source(self) -> None:
+        """Source ▸ Close: stop playing, or stop trying to get a lost stream back."""
+        if self._reconnecting is not None and self.controller.source is None:
+            label = self._reconnecting.label
+            self._stop_reconnecting()
+            self.close_source_action.setEnabled(False)
+            self.status.show_info(f"Stopped reconnecting to {label}")
+            self.video_view.show_welcome(f"Stopped reconnecting to {label}")
+            return
+        self._stop_reconnecting()
+        self.controller.close_source()
+
+    def _stop_reconnecting(self) -> None:
+        self._reconnect_timer.stop()
+        self._reconnecting = None
+        self._reconnect_attempts = 0
+        self._resume_recording = False
 
     def choose_video_file(self) -> None:
         last = self.prefs.last_source
@@ -484,6 +512,12 @@ class MainWindow(QMainWindow):
                                                               if v != source.settings_value)][:RECENT_LIMIT]
                 self._fill_recent_menu()
         text = f"{info.name}: {info.width}×{info.height} at {info.fps:.1f} FPS"
+        if self._reconnecting is not None and source == self._reconnecting:
+            text = f"Reconnected: {text}"
+            resume = self._resume_recording
+            self._stop_reconnecting()
+            if resume:
+                self.controller.start_recording()  # a new file in the recording folder: the first one is finished
         asked = source.camera_mode if source is not None else None
         if asked is not None and (info.width, info.height) != (asked.width, asked.height):
             text += f" (asked for {asked.width}×{asked.height}: the camera chose otherwise)"
@@ -493,8 +527,22 @@ class MainWindow(QMainWindow):
         self.status.clear_busy("source")
         failed = self.controller.failed_source
         live = failed is not None and failed.is_live
-        self.status.show_error(f"{message} — use Reconnect to try again" if live else message)
-        self.close_source_action.setEnabled(False)
+        lost_stream = failed is not None and failed.kind == URL and (
+            self.controller.lost_while_playing or failed == self._reconnecting)
+        if lost_stream:  # a camera on the network rebooting, Wi-Fi dropping: try again by itself
+            if failed != self._reconnecting:
+                self._reconnecting, self._reconnect_attempts = failed, 0
+                self._resume_recording = self.controller.lost_while_recording
+            delay = RECONNECT_DELAYS_S[min(self._reconnect_attempts, len(RECONNECT_DELAYS_S) - 1)]
+            self._reconnect_attempts += 1
+            self._reconnect_timer.start(int(delay * 1000))
+            message += (f" — reconnecting in {delay:g} s (attempt {self._reconnect_attempts}); Reconnect tries now, "
+                        "Close stops")
+            if self._resume_recording:
+                message += "; the recording goes on in a new file once it is back"
+        self.status.show_error(message if lost_stream else f"{message} — use Reconnect to try again" if live
+                               else message)
+        self.close_source_action.setEnabled(lost_stream)  # Close stops the reconnecting
         self._show_nothing_playing()
         self.video_view.show_welcome(message, error=True, retry_label=failed.label if live else None)
 
@@ -514,9 +562,10 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("LiveDet")
 
     def reconnect(self) -> None:
-        """Open the camera or stream that was lost, again."""
+        """Open the camera or stream that was lost, again (now, or when the reconnect timer says so)."""
+        self._reconnect_timer.stop()
         if self.controller.failed_source is not None:
-            self.open_source(self.controller.failed_source)
+            self.controller.open_source(self.controller.failed_source)  # keeps the reconnecting going on failure
 
     def _on_pause_changed(self, paused: bool) -> None:
         self.pause_action.setChecked(paused)

@@ -424,6 +424,61 @@ def test_an_ip_camera_plays_live_records_in_real_time_and_reconnects(qtbot, laun
         camera.stop()
 
 
+def test_a_lost_stream_comes_back_by_itself_and_its_recording_goes_on_in_a_new_file(qtbot, launch, vtest_path,
+                                                                                    monkeypatch):
+    """A network camera rebooting, Wi-Fi dropping: nobody is at the screen to press Reconnect. The stream is
+    opened again with growing waits, and a recording that was running goes on in a new file."""
+    import desktop.widgets.main_window as main_window_module
+
+    monkeypatch.setattr(capture_module, "LIVE_FAILURE_LIMIT_S", 0.5)
+    monkeypatch.setattr(main_window_module, "RECONNECT_DELAYS_S", (0.3, 0.6))
+    camera = MjpegCamera(vtest_path)
+    camera.start()
+    try:
+        window = launch(source=camera.url, model="yolo-mnv3-small")
+        qtbot.waitUntil(lambda: window.controller.model is not None, timeout=60_000)
+        _wait_for_frames(qtbot, window, 10)
+        summaries, started = [], []
+        window.controller.recording_finished.connect(summaries.append)
+        window.controller.recording_started.connect(started.append)
+        window.record_action.trigger()
+        qtbot.waitUntil(lambda: len(started) == 1, timeout=10_000)
+        qtbot.wait(1_500)
+
+        with qtbot.waitSignal(window.controller.source_failed, timeout=20_000):
+            camera.stop()  # it loses power
+        qtbot.waitUntil(lambda: len(summaries) == 1, timeout=10_000)  # what was filmed is finalised at once
+        assert "reconnecting in 0.3 s (attempt 1)" in window.status.last_error
+        assert "the recording goes on in a new file" in window.status.last_error
+        with qtbot.waitSignal(window.controller.source_failed, timeout=20_000):
+            pass  # the first try finds it still off...
+        assert "cannot connect" in window.status.last_error and "attempt 2" in window.status.last_error
+
+        camera.start()  # ...and it comes back on the same address
+        with qtbot.waitSignal(window.controller.source_opened, timeout=20_000):
+            pass
+        qtbot.waitUntil(lambda: len(started) == 2, timeout=20_000)  # recording again, into another file
+        assert started[1] != started[0] and window.record_action.isChecked()
+        _wait_for_frames(qtbot, window, 20)
+        window.record_action.trigger()
+        qtbot.waitUntil(lambda: len(summaries) == 2, timeout=10_000)
+        for summary in summaries:  # both play, with every frame they report
+            assert summary.frames_written > 5 and read_back(summary.video_path).frames == summary.frames_written
+
+        with qtbot.waitSignal(window.controller.source_failed, timeout=20_000):
+            camera.stop()  # lost again; this time the user gives up on it
+        assert window.close_source_action.isEnabled()
+        window.close_source_action.trigger()
+        assert "Stopped reconnecting" in window.video_view.welcome.message.text()
+        camera.start()
+        opened = []
+        window.controller.source_opening.connect(opened.append)
+        qtbot.wait(1_500)  # longer than every wait: no further try
+        assert not opened and window.controller.source is None
+    finally:
+        camera.stop()
+
+
 # -- quitting in the middle of everything -----------------------------------------------------
 def test_closing_while_a_model_loads_a_file_records_and_a_camera_opens_takes_under_2_s(
         qtbot, launch, cameras, vtest_path, tmp_path, monkeypatch, random_models_dir, capfd):
