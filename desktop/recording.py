@@ -98,7 +98,9 @@ class DetectionLog:
             raise OutputError(f"unknown detections format '{fmt}' (jsonl or csv)")
         self.path, self.fmt = path, fmt
         try:
-            self._file = open(path, "w", encoding="utf-8", newline="")
+            # line-buffered: each frame's line is on disk when written, so a crash or kill loses no more of the
+            # log than of the video (at most its last second), where a full buffer could hold seconds of it
+            self._file = open(path, "w", encoding="utf-8", newline="", buffering=1)
         except OSError as exc:
             raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
         self._csv = csv.writer(self._file) if fmt == "csv" else None

@@ -84,6 +84,32 @@ def test_python_m_detector_runs_as_a_program(models_env):
     assert summary["command"] == "info" and len(summary["models"]) == 2
 
 
+def test_killed_mid_video_the_detections_log_is_never_behind_the_video(vtest_path, tmp_path, models_env):
+    """kill -9 (or a crash) mid-run: the MP4 keeps its whole fragments, and the JSONL must hold at least the
+    frames the video holds; a full write buffer used to hold seconds of short lines back."""
+    import signal
+    import time
+
+    output, jsonl = tmp_path / "annotated.mp4", tmp_path / "dets.jsonl"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "detector", "predict", "--model", "test-small", "--source", str(vtest_path),
+         "--imgsz", "160", "--conf", "0.99", "--output", str(output), "--jsonl", str(jsonl)],
+        cwd=REPO_ROOT, env={**os.environ, "LIVEDET_MODELS_DIR": str(models_env)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and (not output.exists() or output.stat().st_size < 2_000_000):
+            time.sleep(0.05)  # a few seconds of video on disk, most of the file still to come
+        assert process.poll() is None, "predict ended before it could be killed"
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+    frames = read_back(output).frames
+    lines = jsonl.read_text().splitlines()
+    assert 10 <= frames < 795 and len(lines) >= frames, (frames, len(lines))
+    assert [json.loads(line)["frame"] for line in lines] == list(range(len(lines)))
+
+
 def test_predict_on_the_sample_video_writes_a_playable_copy(capsys, vtest_path, tmp_path):
     output, jsonl = tmp_path / "annotated.mp4", tmp_path / "dets.jsonl"
     summary, _ = run_ok(capsys, "predict", "--model", "test-small", "--source", str(vtest_path), "--imgsz", "160",

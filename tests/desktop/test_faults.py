@@ -559,9 +559,17 @@ def test_a_model_load_that_ends_after_its_window_is_gone_touches_no_widget(qtbot
 
 
 def test_killing_the_app_mid_recording_leaves_a_playable_file(vtest_path, tmp_path, isolated_settings):
+    import json
     import subprocess
     import sys
 
+    from desktop.settings import AppSettings
+
+    settings = AppSettings()
+    prefs = settings.load()
+    prefs.detections_format = "jsonl"  # the detections go beside the video
+    prefs.classes = ["cow"]  # none in the street: short lines, which a buffer would hold by the hundred
+    settings.save(prefs)
     recording = tmp_path / "killed.mp4"
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     process = subprocess.Popen([sys.executable, "-m", "desktop", "--source", str(vtest_path), "--fast",
@@ -585,3 +593,7 @@ def test_killing_the_app_mid_recording_leaves_a_playable_file(vtest_path, tmp_pa
         frames += 1
     capture.release()
     assert frames >= 20, f"only {frames} frames survived the kill"
+    lines = (tmp_path / "killed.jsonl").read_text().splitlines()
+    assert len(lines) >= frames, f"the log kept {len(lines)} frames, the video {frames}"  # the log is never behind
+    records = [json.loads(line) for line in lines]
+    assert [r["frame"] for r in records] == list(range(len(lines))) and not any(r["detections"] for r in records)
