@@ -378,6 +378,14 @@ def test_a_stream_that_never_answers_times_out_without_freezing_the_window(qtbot
     assert window.video_view.welcome.retry_button.isVisible()
 
 
+def _watch(qtbot, launch, camera: MjpegCamera, *, frames: int):
+    """The app started on ``camera``'s stream with the shipped model, ``frames`` frames shown."""
+    window = launch(source=camera.url, model="yolo-mnv3-small")
+    qtbot.waitUntil(lambda: window.controller.model is not None, timeout=60_000)
+    _wait_for_frames(qtbot, window, frames)
+    return window
+
+
 def test_an_ip_camera_plays_live_records_in_real_time_and_reconnects(qtbot, launch, vtest_path, monkeypatch,
                                                                        tmp_path):
     from PySide6.QtCore import Qt
@@ -386,9 +394,7 @@ def test_an_ip_camera_plays_live_records_in_real_time_and_reconnects(qtbot, laun
     camera = MjpegCamera(vtest_path)
     camera.start()
     try:
-        window = launch(source=camera.url, model="yolo-mnv3-small")
-        qtbot.waitUntil(lambda: window.controller.model is not None, timeout=60_000)
-        _wait_for_frames(qtbot, window, 30)
+        window = _watch(qtbot, launch, camera, frames=30)
         assert window.controller.source.is_live
         assert window.playback.position.text().startswith("live")
         assert not window.playback.seek_slider.isEnabled()
@@ -435,9 +441,7 @@ def test_a_lost_stream_comes_back_by_itself_and_its_recording_goes_on_in_a_new_f
     camera = MjpegCamera(vtest_path)
     camera.start()
     try:
-        window = launch(source=camera.url, model="yolo-mnv3-small")
-        qtbot.waitUntil(lambda: window.controller.model is not None, timeout=60_000)
-        _wait_for_frames(qtbot, window, 10)
+        window = _watch(qtbot, launch, camera, frames=10)
         summaries, started = [], []
         window.controller.recording_finished.connect(summaries.append)
         window.controller.recording_started.connect(started.append)
