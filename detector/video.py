@@ -89,7 +89,10 @@ def _decode_heif(data: np.ndarray, name: str) -> np.ndarray | None:
         raise SourceError(f"{name} is a HEIC photo, and reading HEIC needs the pi-heif package "
                           "(pip install pi-heif)") from None
     try:
-        return np.asarray(pi_heif.open_heif(io.BytesIO(data.tobytes()), convert_hdr_to_8bit=True, bgr_mode=True))
+        heif = pi_heif.open_heif(io.BytesIO(data.tobytes()), convert_hdr_to_8bit=True, bgr_mode=True)
+        # a copy, made while ``heif`` lives: np.asarray would only view pi-heif's buffer, which is freed with
+        # the HeifFile, and the picture would turn into whatever is allocated there next
+        return np.array(heif, copy=True)
     except (ValueError, RuntimeError, OSError):  # pi-heif's "Invalid input: …" for damaged or truncated files
         return None
 

@@ -219,6 +219,22 @@ def test_iphone_heic_photos_are_read_upright_and_saved_annotated_as_jpeg(capsys,
     assert code == 2 and "HEIC is read, not written; name a .jpg or .png file instead" in err
 
 
+def test_a_heic_photo_stays_intact_once_read():
+    """pi-heif's buffer is freed with its file object: a picture that only viewed it turned into whatever was
+    allocated there next (seen in CI as a uniformly grey annotated photo)."""
+    import gc
+
+    from detector.video import read_image
+
+    image = read_image(HEIC_PORTRAIT)
+    gc.collect()
+    others = [np.full(image.shape, 90, np.uint8) for _ in range(50)]  # what the next images would be
+    assert len(others) == 50 and image.shape == (240, 160, 3)
+    assert np.median(image[70:110]) > 200 and np.median(image[130:]) < 50  # still the photo: bright over dark
+    blue, green, red = image[20:40, 10:30].reshape(-1, 3).mean(axis=0)
+    assert red > 200 and blue < 60 and green < 60
+
+
 def test_a_heic_photo_without_its_decoder_says_what_to_install(capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "pi_heif", None)  # as if the install lacked it
     code, _, err = run(capsys, "predict", "--model", "test-small", "--source", str(HEIC_PORTRAIT))
