@@ -529,22 +529,25 @@ class MainWindow(QMainWindow):
         live = failed is not None and failed.is_live
         lost_stream = failed is not None and failed.kind == URL and (
             self.controller.lost_while_playing or failed == self._reconnecting)
+        hint = " — use Reconnect to try again" if live else ""  # for the status bar; the page has the button
         if lost_stream:  # a camera on the network rebooting, Wi-Fi dropping: try again by itself
-            if failed != self._reconnecting:
-                self._reconnecting, self._reconnect_attempts = failed, 0
-                self._resume_recording = self.controller.lost_while_recording
-            delay = RECONNECT_DELAYS_S[min(self._reconnect_attempts, len(RECONNECT_DELAYS_S) - 1)]
-            self._reconnect_attempts += 1
-            self._reconnect_timer.start(int(delay * 1000))
-            message += (f" — reconnecting in {delay:g} s (attempt {self._reconnect_attempts}); Reconnect tries now, "
-                        "Close stops")
-            if self._resume_recording:
-                message += "; the recording goes on in a new file once it is back"
-        self.status.show_error(message if lost_stream else f"{message} — use Reconnect to try again" if live
-                               else message)
+            message += self._schedule_reconnect(failed)
+            hint = ""
+        self.status.show_error(message + hint)
         self.close_source_action.setEnabled(lost_stream)  # Close stops the reconnecting
         self._show_nothing_playing()
         self.video_view.show_welcome(message, error=True, retry_label=failed.label if live else None)
+
+    def _schedule_reconnect(self, lost: SourceSpec) -> str:
+        """Open ``lost`` again after the next wait of RECONNECT_DELAYS_S; returns what to tell the user."""
+        if lost != self._reconnecting:  # lost just now, not a try that failed
+            self._reconnecting, self._reconnect_attempts = lost, 0
+            self._resume_recording = self.controller.lost_while_recording
+        delay = RECONNECT_DELAYS_S[min(self._reconnect_attempts, len(RECONNECT_DELAYS_S) - 1)]
+        self._reconnect_attempts += 1
+        self._reconnect_timer.start(int(delay * 1000))
+        note = f" — reconnecting in {delay:g} s (attempt {self._reconnect_attempts}); Reconnect tries now, Close stops"
+        return note + ("; the recording goes on in a new file once it is back" if self._resume_recording else "")
 
     def _on_source_closed(self, source: SourceSpec) -> None:
         self.status.clear_busy("source")  # closed while it was still opening
