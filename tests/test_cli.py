@@ -196,6 +196,13 @@ HEIC_PORTRAIT = Path(__file__).parent / "assets" / "portrait.heic"
 # with a red top-left corner, dark bottom half.
 
 
+def _is_the_heic_portrait(image: np.ndarray) -> bool:
+    """Upright (portrait), bright over dark, with the red corner top left: turned the right way, and intact."""
+    blue, green, red = image[20:40, 10:30].reshape(-1, 3).mean(axis=0)
+    return (image.shape == (240, 160, 3) and np.median(image[70:110]) > 200 and np.median(image[130:]) < 50
+            and red > 200 and blue < 60 and green < 60)
+
+
 def test_iphone_heic_photos_are_read_upright_and_saved_annotated_as_jpeg(capsys, tmp_path):
     folder = tmp_path / "camera roll"
     folder.mkdir()
@@ -206,11 +213,7 @@ def test_iphone_heic_photos_are_read_upright_and_saved_annotated_as_jpeg(capsys,
                           "--output", str(tmp_path / "annotated"))
     assert summary["frames"] == 2 and summary["skipped"] == ["IMG_0002.heic"] and "IMG_0002.heic" in err
     assert sorted(p.name for p in (tmp_path / "annotated").iterdir()) == ["IMG_0001.HEIC.jpg", "IMG_0001.jpg"]
-    drawn = cv2.imread(str(tmp_path / "annotated" / "IMG_0001.HEIC.jpg"))
-    assert drawn.shape == (240, 160, 3)  # portrait, upright
-    assert np.median(drawn[70:110]) > 200 and np.median(drawn[130:]) < 50
-    blue, green, red = drawn[20:40, 10:30].reshape(-1, 3).mean(axis=0)
-    assert red > 200 and blue < 60 and green < 60  # the red corner is top left: turned the right way
+    assert _is_the_heic_portrait(cv2.imread(str(tmp_path / "annotated" / "IMG_0001.HEIC.jpg")))
     summary, _ = run_ok(capsys, "predict", "--model", "test-small", "--source", str(HEIC_PORTRAIT),
                         "--output", str(tmp_path / "one.png"))
     assert summary["source_kind"] == "images" and cv2.imread(str(tmp_path / "one.png")).shape == (240, 160, 3)
@@ -229,10 +232,7 @@ def test_a_heic_photo_stays_intact_once_read():
     image = read_image(HEIC_PORTRAIT)
     gc.collect()
     others = [np.full(image.shape, 90, np.uint8) for _ in range(50)]  # what the next images would be
-    assert len(others) == 50 and image.shape == (240, 160, 3)
-    assert np.median(image[70:110]) > 200 and np.median(image[130:]) < 50  # still the photo: bright over dark
-    blue, green, red = image[20:40, 10:30].reshape(-1, 3).mean(axis=0)
-    assert red > 200 and blue < 60 and green < 60
+    assert len(others) == 50 and _is_the_heic_portrait(image)  # still the photo, not the next image's grey
 
 
 def test_a_heic_photo_without_its_decoder_says_what_to_install(capsys, monkeypatch):
