@@ -251,6 +251,8 @@ def test_a_live_recording_follows_the_clock_not_the_frame_count():
     assert settled_rate(long_burst_then_10_fps) == pytest.approx(10.0)  # its second half is past the burst
     uneven_30_fps = list(np.cumsum([0.0309, 0.0309, 0.0309, 0.0406] * 16))
     assert settled_rate(uneven_30_fps) == pytest.approx(30.0, rel=0.02)  # as an MJPEG stream came (median: 32)
+    late_last_20_fps = [0.0] * 40 + [0.05 * i for i in range(1, 20)] + [1.012]  # a busy machine read it 12 ms late
+    assert recording_fps(25.0, settled_rate(late_last_20_fps)) == 20.0  # first-to-last alone said 19.48, written at 19
     assert settled_rate([1.0]) == 0.0 and settled_rate([]) == 0.0
 
     clock = LiveClock(fps=10.0)
