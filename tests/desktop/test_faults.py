@@ -34,6 +34,7 @@ class FakeCamera:
         self.claims = fps if claims is None else claims  # what the driver says (a dim webcam says 30, sends 12)
         self.burst = burst  # frames handed out at once first, as a stream does with what it buffered while connecting
         self.reads = 0
+        self._clock_start: float | None = None
         self.released = False
 
     def read(self):
@@ -44,8 +45,11 @@ class FakeCamera:
         else:  # "unplug": the driver returns nothing from now on
             return False, None
         self.reads += 1
-        if self.reads > self.burst:
-            time.sleep(1 / self.fps)
+        if self.reads > self.burst:  # paced by the camera's own clock, however long the reader took in between
+            if self._clock_start is None:
+                self._clock_start = time.monotonic()
+            due = self._clock_start + (self.reads - self.burst) / self.fps
+            time.sleep(max(0.0, due - time.monotonic()))
         return True, frame.copy()
 
     def grab(self) -> bool:
