@@ -381,9 +381,17 @@ class SessionController(QObject):
 
     def _on_model_ready(self, model: ActiveModel, seconds: float) -> None:
         self._inference.set_model(model)
+        self._detect_still_frame_again()
         self.model_ready.emit(model)
         self.message.emit(f"Model {model.name} ready on {model.device}, input {model.predictor.imgsz} px "
                           f"({seconds:.1f} s)")
+
+    def _detect_still_frame_again(self) -> None:
+        """A paused (or ended) frame shows no next frame: run the model just loaded on it, so its boxes
+        are the new model's, as the status bar says."""
+        result = self._last_result
+        if self._playback.paused and result is not None and result.generation == self._generation:
+            self._inference.rerun(result.packet)
 
     def _on_inference_failed(self, message: str) -> None:
         self.model_failed.emit(message)
@@ -453,6 +461,11 @@ class SessionController(QObject):
         detections = result.detections
         if result.candidates is not None and result.thresholds != self._thresholds:  # a slider moved meanwhile
             detections = _rethreshold(result.candidates, self._thresholds)
+        if result.rerun:  # the frame on screen, detected by a new model: drawn again, not recorded or logged again
+            if self._last_result is not None and result.packet is self._last_result.packet:
+                self._last_result, self._last_shown = result, self._shown(result, detections, fresh=False)
+                self.frame_shown.emit(self._last_shown)
+            return
         shown = self._shown(result, detections, fresh=True)
         self._last_result, self._last_shown = result, shown
         if result.index == self._step_target:

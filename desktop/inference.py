@@ -5,6 +5,7 @@ and models are swapped between two frames (``set_model``), so neither a new
 camera nor a new model stops the stream. Thresholds are read per frame, so a
 slider change shows on the next frame; the pre-threshold candidates travel
 with each result so a paused frame can be re-thresholded without the network.
+A paused frame has no next frame, so a model loaded meanwhile runs it again (``rerun``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
@@ -70,6 +71,7 @@ class FrameResult:
     model: str | None
     device: str | None
     thresholds: Thresholds
+    rerun: bool = False  # the frame on screen, detected again by a model loaded while paused (``rerun``)
 
     @property
     def generation(self) -> int:
@@ -106,6 +108,7 @@ class InferenceWorker(QThread):
         self._model: ActiveModel | None = None
         self._thresholds = Thresholds()
         self._lossless = False
+        self._rerun: FramePacket | None = None  # a frame to detect again before taking the next one
 
     # -- control, from any thread ----------------------------------------------------------
     def stop(self) -> None:
@@ -119,10 +122,18 @@ class InferenceWorker(QThread):
     def set_input(self, inbox: Mailbox[FramePacket], stats: PipelineStats, generation: int) -> None:
         with self._lock:
             self._input = _Input(inbox, stats, generation)
+            self._rerun = None
 
     def clear_input(self) -> None:
         with self._lock:
             self._input = None
+            self._rerun = None
+
+    def rerun(self, packet: FramePacket) -> None:
+        """Detect ``packet`` again with the current model: the paused frame after a model, device or input
+        size change, which no next frame would show. Its result comes back with ``rerun`` set."""
+        with self._lock:
+            self._rerun = packet
 
     def set_model(self, model: ActiveModel | None) -> None:
         """Swap models between two frames; the frame being processed finishes on the old one."""
@@ -157,15 +168,18 @@ class InferenceWorker(QThread):
                 if self._abort:
                     return
                 current = self._input
+                rerun, self._rerun = self._rerun, None
             if current is None or current.inbox.closed:
                 self.msleep(20)
                 continue
-            packet = current.inbox.take(timeout=PUT_POLL_S)
+            packet = rerun or current.inbox.take(timeout=PUT_POLL_S)
             if packet is None or packet.generation != current.generation:
                 continue
             with self._lock:
                 model, thresholds, lossless = self._model, self._thresholds, self._lossless
             result = self._infer(packet, model, thresholds, current.stats)
+            if rerun is not None:
+                result = replace(result, rerun=True)
             self._hand_over(result, current, lossless)
 
     def _infer(self, packet: FramePacket, model: ActiveModel | None, thresholds: Thresholds,

@@ -449,6 +449,44 @@ def test_switching_models_mid_stream_keeps_frames_flowing(qtbot, launch, vtest_p
     assert window.controller.last_shown.result.model == "yolo-mnv3-small"
 
 
+def test_a_model_or_size_chosen_while_paused_detects_the_paused_frame_again(qtbot, launch, vtest_path,
+                                                                            random_models_dir, tmp_path):
+    """Paused on a frame, a model picked from the list (or another input size) had no next frame to show on:
+    the boxes stayed the old model's while the status bar named the new one. The paused frame is detected
+    again, and a recording running meanwhile does not get that frame twice."""
+    window = launch(source=str(vtest_path), model=_shipped_model())
+    _wait_for_detection(qtbot, window, 3)
+    fresh, summaries = [], []
+    window.controller.frame_shown.connect(lambda shown: shown.fresh and fresh.append(shown.result.index))
+    window.controller.recording_finished.connect(summaries.append)
+    assert window.controller.start_recording(tmp_path / "paused.mp4")
+    _wait_for_frames(qtbot, window, 3)
+    window.controller.set_paused(True)
+    qtbot.wait(500)  # frames on their way when Pause was pressed are shown, then nothing comes
+    paused = window.controller.last_shown
+    assert paused.result.model == "yolo-mnv3-small" and len(paused.detections) > 0
+
+    other = str(random_models_dir / "test-large.safetensors")
+    with qtbot.waitSignal(window.controller.frame_shown, timeout=FLOW_TIMEOUT_MS,
+                          check_params_cb=lambda shown: shown.result.model == "test-large"):
+        window.model_picker.choose(other)
+    again = window.controller.last_shown
+    assert again.result.index == paused.result.index and window.controller.paused  # the same frame, still paused
+    assert not np.array_equal(again.detections.boxes, paused.detections.boxes)  # the new model's boxes
+
+    larger = max(window.input_size_actions)
+    assert larger > window.controller.model.predictor.imgsz
+    with qtbot.waitSignal(window.controller.frame_shown, timeout=FLOW_TIMEOUT_MS,
+                          check_params_cb=lambda shown: shown.result.rerun
+                          and window.controller.model.predictor.imgsz == larger):
+        window.input_size_actions[larger].trigger()
+    assert window.controller.last_shown.result.index == paused.result.index
+
+    window.record_action.trigger()  # stop
+    qtbot.waitUntil(lambda: bool(summaries), timeout=FLOW_TIMEOUT_MS)
+    assert summaries[0].frames_written == len(fresh) == len(set(fresh))  # each frame once, none re-written
+
+
 def _drop_onto(window, mime) -> bool:
     """Drag ``mime`` over the window and drop it, as a file manager or browser would; True if accepted."""
     from PySide6.QtCore import QPoint, QPointF, Qt
