@@ -190,7 +190,7 @@ class CaptureWorker(QThread):
 
     def _stream(self, cap: cv2.VideoCapture, first: np.ndarray) -> None:
         assert self.info is not None
-        is_file = self.source.is_file
+        is_file = not self.info.is_live  # a video file, on disk or on a web server
         period = 1.0 / self.info.fps
         pending: np.ndarray | None = first  # a frame read but not yet delivered
         index = 0  # number of the next frame to deliver

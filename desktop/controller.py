@@ -40,7 +40,7 @@ from .recording import (
     unused_name,
 )
 from .settings import default_record_folder
-from .sources import CAMERA, SourceSpec, parse_source
+from .sources import CAMERA, URL, VIDEO, SourceSpec, parse_source
 from .stats import PipelineStats, StatsSnapshot
 
 log = logging.getLogger(__name__)
@@ -259,6 +259,9 @@ class SessionController(QObject):
     def _on_source_opened(self, generation: int, info: SourceInfo) -> None:
         if generation == self._generation:
             self._source_info = info
+            if self._source is not None and self._source.kind == URL and not info.is_live:
+                self._source = replace(self._source, remote_file=True)  # plays, seeks and records as a file
+                self._apply_lossless()
             self.source_opened.emit(info)
 
     def _on_source_failed(self, generation: int, message: str) -> None:
@@ -498,7 +501,7 @@ class SessionController(QObject):
         except OSError as exc:
             self.recording_failed.emit(f"cannot create the recording folder {target.parent}: {exc.strerror or exc}")
             return False
-        if self._source.is_file and same_file(target, self._source.value):
+        if self._source.kind == VIDEO and same_file(target, self._source.value):
             self.recording_failed.emit(f"Cannot record to {target.name}: it is the video being played, and recording "
                                        "would destroy it. Choose another file name.")
             return False
@@ -566,7 +569,7 @@ class SessionController(QObject):
                     lead_in.append(replace(frame, repeats=copies))
             if self._playback.paused:
                 self._live_clock.pause(time.perf_counter() - self._source_started)
-        source_video = Path(self._source.value) if self._source is not None and self._source.is_file else None
+        source_video = Path(self._source.value) if self._source is not None and self._source.kind == VIDEO else None
         plan = RecordingPlan(path, fps, (first_image.shape[1], first_image.shape[0]), self.detections_format,
                              source_video)
         recorder = RecorderWorker(plan, lead_in)

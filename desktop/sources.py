@@ -22,11 +22,12 @@ class SourceSpec:
     value: str  # what OpenCV opens: the index as text, a file path, or the URL
     label: str  # what the user sees
     camera_mode: CameraMode | None = None  # the resolution and rate to ask a camera for; None: its default
+    remote_file: bool = False  # a URL that opened as a video file on a web server (it has a length), not a stream
 
     @property
     def is_file(self) -> bool:
         """Files can pause, seek, loop, and be recorded without skipping a frame."""
-        return self.kind == VIDEO
+        return self.kind == VIDEO or self.remote_file
 
     @property
     def is_live(self) -> bool:

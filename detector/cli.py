@@ -240,7 +240,8 @@ def cmd_predict(args, predictor=None) -> dict:
         keep_classes = resolve_classes(args.classes.split(","), predictor.class_names) if args.classes else None
         if args.output:
             writer = open_frame_writer(Path(args.output), source_kind=info.kind, single_image=single_image,
-                                       fps=info.fps, size=(info.width, info.height), source=source_path)
+                                       fps=info.fps, size=(info.width, info.height), source=source_path,
+                                       live=info.is_live)
         if args.jsonl:
             jsonl = JsonlWriter(Path(args.jsonl))
         _describe(predictor)

@@ -158,16 +158,16 @@ def refuse_writing_over_inputs(source: Path | None, output: Path | None, jsonl: 
 
 
 def open_frame_writer(output: Path, *, source_kind: str, single_image: bool, fps: float,
-                      size: tuple[int, int], source: Path | None = None) -> FrameWriter:
+                      size: tuple[int, int], source: Path | None = None, live: bool = False) -> FrameWriter:
     """Pick the writer from the ``--output`` suffix.
 
-    A video suffix writes a video (frames of other sizes are fitted inside ``size``; cameras and
-    streams by the clock); for image sources an image suffix writes that one file and no
+    A video suffix writes a video (frames of other sizes are fitted inside ``size``; a ``live``
+    camera or stream by the clock); for image sources an image suffix writes that one file and no
     suffix writes a folder. ``source``: a video file the writer's fallback must not replace.
     """
     suffix = output.suffix.lower()
     if suffix in VIDEO_SUFFIXES:
-        if source_kind in ("camera", "url"):
+        if live:
             return LiveVideo(output, fps, size)
         return AnnotatedVideo(output, fps, size, source=source)
     if source_kind != "images":

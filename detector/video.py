@@ -59,6 +59,12 @@ class SourceInfo:
     width: int
     height: int
 
+    @property
+    def is_live(self) -> bool:
+        """A camera or a live stream: it sends in real time and never ends. A video file on a web server
+        (``https://…/clip.mp4``) is an address with a length, and plays and records like a file."""
+        return self.kind == "camera" or (self.kind == "url" and self.frame_count is None)
+
 
 def read_image(path: str | Path, *, upright: bool = True) -> np.ndarray:
     """Read an image file (any path, including non-ASCII) as BGR uint8, or raise ``SourceError``.
@@ -245,7 +251,7 @@ def capture_info(cap: cv2.VideoCapture, kind: str, name: str) -> SourceInfo:
         kind=kind,
         name=name,
         fps=fps if 0 < fps < 1000 else DEFAULT_FPS,
-        frame_count=count if kind == "video" and count > 0 else None,
+        frame_count=count if kind in ("video", "url") and 0 < count < 2**31 else None,  # a live stream: <= 0
         width=int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
         height=int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
     )

@@ -287,6 +287,27 @@ def test_predict_from_an_ip_camera_writes_a_file_as_long_as_it_was_filmed(capsys
     assert video.frames / video.fps == pytest.approx(44 / 15.0, rel=0.1)  # 45 frames span 44 intervals of 1/15 s
 
 
+def test_predict_on_a_video_file_on_a_web_server_writes_every_frame_at_its_own_rate(capsys, vtest_path, tmp_path):
+    """An address can name a video file (https://…/clip.avi) rather than a live stream. It was written by the
+    clock like a camera: 200 frames of a 10 FPS video, processed at 193 FPS, became a 1-s file at 193 FPS.
+    FFmpeg knows its length, and it is now written like a file: every frame once, at its own rate."""
+    from .web_server import WebServer
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "street.avi").symlink_to(vtest_path)
+    server = WebServer(site).start()
+    try:
+        output = tmp_path / "remote.mp4"
+        summary, _ = run_ok(capsys, "predict", "--model", "test-small", "--source", server.url("street.avi"),
+                            "--imgsz", "160", "--output", str(output), "--max-frames", "60")
+    finally:
+        server.stop()
+    assert summary["source_kind"] == "url" and summary["frames"] == summary["frames_expected"] == 60
+    video = read_back(summary["output"])
+    assert video.fps == pytest.approx(10.0) and video.frames == 60  # 6 s, as the source plays
+
+
 @pytest.mark.parametrize("mode, size", [(None, (640, 480)), ("1280x720@30 MJPG", (1280, 720)),
                                         ("1920x1080@30 MJPG", (1920, 1080))])
 def test_predict_from_a_webcam_records_at_the_camera_mode_asked_for(capsys, tmp_path, monkeypatch, mode, size):

@@ -527,7 +527,7 @@ class MainWindow(QMainWindow):
         self.status.clear_busy("source")
         failed = self.controller.failed_source
         live = failed is not None and failed.is_live
-        lost_stream = failed is not None and failed.kind == URL and (
+        lost_stream = live and failed.kind == URL and (
             self.controller.lost_while_playing or failed == self._reconnecting)
         hint = " — use Reconnect to try again" if live else ""  # for the status bar; the page has the button
         if lost_stream:  # a camera on the network rebooting, Wi-Fi dropping: try again by itself

@@ -537,9 +537,52 @@ def test_dropping_a_video_or_a_stream_link_opens_it(qtbot, launch, vtest_path):
     assert opening.args[0].value == "http://127.0.0.1:9/stream.mjpg"
 
 
+def test_a_video_file_on_a_web_server_plays_seeks_and_records_like_a_file(qtbot, launch, vtest_path, tmp_path):
+    """A link to a video file (dragged from a browser) played as a live stream: as fast as it downloaded,
+    with no seek bar, and recorded at that speed. FFmpeg knows its length, so it now plays at its own
+    rate, seeks, steps and records every frame at that rate, like the file on disk."""
+    from ..web_server import WebServer
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "street.avi").symlink_to(vtest_path)
+    server = WebServer(site).start()
+    try:
+        window = launch(model=_shipped_model())
+        window.open_source(server.url("street.avi"))
+        _wait_for_frames(qtbot, window, 3)
+        assert window.playback.seek_slider.isEnabled() and window.playback.position.text().endswith(" / 795")
+        assert window.controller.source.is_file and window.step_forward_action.isEnabled()
+        first = window.controller.last_shown.result.index
+        qtbot.wait(2_000)
+        played = window.controller.last_shown.result.index - first
+        assert 10 <= played <= 30, played  # its own 10 FPS, not as fast as it downloads (hundreds)
+
+        window.playback.seek_slider.setValue(600)  # as if dragged
+        qtbot.waitUntil(lambda: 600 <= window.controller.last_shown.result.index < 650, timeout=FLOW_TIMEOUT_MS)
+        paused_at = _pause_on_a_frame(qtbot, window)
+        with qtbot.waitSignal(window.controller.paused_frame_shown, timeout=10_000,
+                              check_params_cb=lambda index: index == paused_at + 1):
+            window.step_forward_action.trigger()
+
+        summaries, fresh = [], []
+        window.controller.recording_finished.connect(summaries.append)
+        window.controller.frame_shown.connect(lambda shown: shown.fresh and fresh.append(shown.result.index))
+        assert window.controller.start_recording(tmp_path / "remote.mp4")
+        window.controller.set_paused(False)
+        qtbot.waitUntil(lambda: len(fresh) >= 15, timeout=FLOW_TIMEOUT_MS)
+        window.record_action.trigger()  # stop
+        qtbot.waitUntil(lambda: bool(summaries), timeout=FLOW_TIMEOUT_MS)
+    finally:
+        server.stop()
+    video = read_back(summaries[0].video_path)
+    assert video.fps == pytest.approx(10.0) and video.frames == summaries[0].frames_written >= 15
+    assert fresh[:video.frames] == list(range(paused_at + 2, paused_at + 2 + video.frames))  # every frame, in order
+
+
 def test_a_corrupt_file_shows_an_error_and_the_window_stays_usable(qtbot, launch, vtest_path, tmp_path):
     broken = tmp_path / "holiday clip é.mp4"
-    broken.write_bytes(os.urandom(64 * 1024))
+    broken.write_bytes(_not_a_video())
     window = launch(source=str(vtest_path), model=_shipped_model())
     _wait_for_frames(qtbot, window, 2)
     with qtbot.waitSignal(window.controller.source_failed, timeout=FLOW_TIMEOUT_MS) as failed:
