@@ -6,7 +6,9 @@ notes) goes to stderr. A mistake a user can fix (unknown model, missing file,
 bad argument) prints one ``error: ...`` line on stderr and exits with 2, never
 a traceback; Ctrl-C exits with 130. Failed commands also print
 ``{"error": ..., "exit_code": ...}`` as their last stdout line, so a caller
-that parses stdout always finds JSON.
+that parses stdout always finds JSON. ``predict`` on a camera or live stream
+that stops sending exits with 3 after its usual summary (with ``"source_lost":
+true``), so a service manager restarts it while what came is kept.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from .defaults import MAX_IMGSZ
 EXIT_OK = 0
 EXIT_INTERNAL = 1  # a bug: reported in one line, traceback only with LIVEDET_DEBUG=1
 EXIT_USAGE = 2  # the user can fix it: bad argument, unknown model, missing or unwritable file
+EXIT_SOURCE_LOST = 3  # predict: a camera or live stream stopped sending; what came is written and summarised
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 
 DEFAULT_MODEL = "yolo-mnv3-small"
@@ -297,6 +300,10 @@ def cmd_predict(args, predictor=None) -> dict:
     output_path = str(writer.path) if writer is not None else None
     _say(f"{stats.frames} frames in {stats.elapsed_s:.1f} s ({stats.fps:.1f} FPS), {detections} detections"
          + (f" -> {output_path}" if output_path else ""))
+    lost = info.is_live and (not args.max_frames or stats.frames < args.max_frames)  # a live source never ends
+    if lost:
+        _say(f"warning: {shown_address(args.source)} stopped sending after {stats.frames} frames (unplugged, "
+             "or the connection dropped)" + (f"; what came is in {output_path}" if output_path else ""))
     return {
         "command": "predict",
         "model": predictor.model.name,
@@ -318,6 +325,8 @@ def cmd_predict(args, predictor=None) -> dict:
         "elapsed_s": round(stats.elapsed_s, 3),
         "mean_ms": {"pre": round(stage_sums[0] / n, 3), "infer": round(stage_sums[1] / n, 3),
                     "post": round(stage_sums[2] / n, 3)},
+        "source_lost": lost,
+        **({"exit_code": EXIT_SOURCE_LOST} if lost else {}),
     }
 
 
@@ -712,7 +721,7 @@ def main(argv: list[str] | None = None) -> int:
         kind = type(exc).__qualname__ if type(exc).__module__ == "builtins" else f"{type(exc).__module__}.{type(exc).__qualname__}"
         return _fail(f"internal error {kind}: {exc} (set {DEBUG_ENV}=1 for the traceback)", EXIT_INTERNAL)
     _emit(summary)
-    return EXIT_OK
+    return int(summary.get("exit_code", EXIT_OK))
 
 
 if __name__ == "__main__":

@@ -287,6 +287,29 @@ def test_predict_from_an_ip_camera_writes_a_file_as_long_as_it_was_filmed(capsys
     assert video.frames / video.fps == pytest.approx(44 / 15.0, rel=0.1)  # 45 frames span 44 intervals of 1/15 s
 
 
+def test_predict_from_an_ip_camera_that_drops_off_keeps_what_came_and_exits_3(capsys, vtest_path, tmp_path):
+    """An unattended recording of a camera whose network dropped ended with exit 0 and no word of why, like a
+    finished file. It now says so and exits 3 (a service manager restarts it), and the file is whole."""
+    import threading
+
+    from .mjpeg_camera import MjpegCamera
+
+    camera = MjpegCamera(vtest_path, fps=15.0, frames=30)
+    camera.start()
+    threading.Timer(2.5, camera.stop).start()  # the camera loses power 2.5 s in
+    output = tmp_path / "night.mp4"
+    code, summary, err = run(capsys, "predict", "--model", "test-small", "--source", camera.url, "--imgsz", "160",
+                             "--output", str(output))
+    assert code == 3 and summary["source_lost"] is True and summary["exit_code"] == 3
+    assert f"{camera.url} stopped sending after {summary['frames']} frames" in err and str(output) in err
+    video = read_back(summary["output"])
+    assert summary["frames"] >= 15 and video.frames >= 15 and video.fps == pytest.approx(15.0, abs=1.0)
+
+    file_summary, _ = run_ok(capsys, "predict", "--model", "test-small", "--source", str(vtest_path), "--imgsz",
+                             "160", "--max-frames", "3")
+    assert file_summary["source_lost"] is False  # a file that ends is not lost
+
+
 def test_predict_on_a_video_file_on_a_web_server_writes_every_frame_at_its_own_rate(capsys, vtest_path, tmp_path):
     """An address can name a video file (https://…/clip.avi) rather than a live stream. It was written by the
     clock like a camera: 200 frames of a 10 FPS video, processed at 193 FPS, became a 1-s file at 193 FPS.
