@@ -39,6 +39,7 @@ from .recording import (
     RecordingSummary,
     unused_name,
 )
+from .file_check import DiskSilent, within
 from .settings import default_record_folder
 from .sources import CAMERA, URL, VIDEO, SourceSpec, parse_source
 from .stats import PipelineStats, StatsSnapshot
@@ -73,6 +74,11 @@ def _rethreshold(candidates: Candidates, thresholds: Thresholds) -> Detections:
 
 def _timestamp() -> str:
     return datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def _silent_folder(folder: Path) -> str:
+    return (f"the recording folder {folder} does not answer (a network folder offline, or still waking up?): "
+            "try again, or choose another in Record ▸ Recording folder…")
 
 
 class SessionController(QObject):
@@ -495,21 +501,32 @@ class SessionController(QObject):
         if self._source is None:
             self.recording_failed.emit("Open a camera, video or stream before recording")
             return False
-        target = Path(path) if path else self.new_recording_path()
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            self.recording_failed.emit(f"cannot create the recording folder {target.parent}: {exc.strerror or exc}")
+        source = self._source
+        try:  # the folder may be on a network share that does not answer: the window waits for it only so long
+            target = within(lambda: self._recording_target(path, source))
+        except DiskSilent:
+            self.recording_failed.emit(_silent_folder(Path(path).parent if path else self.record_folder))
             return False
-        if self._source.kind == VIDEO and same_file(target, self._source.value):
-            self.recording_failed.emit(f"Cannot record to {target.name}: it is the video being played, and recording "
-                                       "would destroy it. Choose another file name.")
+        except OutputError as exc:
+            self.recording_failed.emit(str(exc))
             return False
         self._record_request = target
         self._live_clock = None
         self._apply_lossless()
         self.recording_changed.emit(True)
         return True
+
+    def _recording_target(self, path: str | Path | None, source: SourceSpec) -> Path:
+        """The file a recording goes to, its folder made (asked off the GUI thread: see ``start_recording``)."""
+        target = Path(path) if path else self.new_recording_path()
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create the recording folder {target.parent}: {exc.strerror or exc}") from None
+        if source.kind == VIDEO and same_file(target, source.value):
+            raise OutputError(f"Cannot record to {target.name}: it is the video being played, and recording "
+                              "would destroy it. Choose another file name.")
+        return target
 
     def stop_recording(self) -> None:
         """Finalise the file: the recorder writes what it was handed, then closes it (off the GUI thread)."""
@@ -605,20 +622,29 @@ class SessionController(QObject):
         if shown is None:
             self.recording_failed.emit("No frame to save yet")
             return None
-        if path:
-            target = Path(path)
-        else:
-            stem = f"livedet-{_timestamp()}-{shown.result.index}"
-            base = unused_name(self.record_folder, stem, (".png",), self._claimed_names)
-            target = base.with_name(f"{base.name}.png")
+        ok, data = cv2.imencode(".png", shown.image)
+        if not ok:
+            self.recording_failed.emit("the frame could not be encoded as PNG")
+            return None
+        stem = f"livedet-{_timestamp()}-{shown.result.index}"
+
+        def write() -> Path:  # on a daemon thread: the folder may be on a share that does not answer
+            if path:
+                target = Path(path)
+            else:
+                base = unused_name(self.record_folder, stem, (".png",), self._claimed_names)
+                target = base.with_name(f"{base.name}.png")
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data.tobytes())
+            except OSError as exc:
+                raise OutputError(f"cannot save the snapshot to {target}: {exc.strerror or exc}") from None
+            return target
+
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            ok, data = cv2.imencode(".png", shown.image)
-            if not ok:
-                raise OutputError("the frame could not be encoded as PNG")
-            target.write_bytes(data.tobytes())
-        except OSError as exc:
-            self.recording_failed.emit(f"cannot save the snapshot to {target}: {exc.strerror or exc}")
+            target = within(write)
+        except DiskSilent:
+            self.recording_failed.emit(_silent_folder(Path(path).parent if path else self.record_folder))
             return None
         except OutputError as exc:
             self.recording_failed.emit(str(exc))

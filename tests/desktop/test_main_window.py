@@ -389,6 +389,45 @@ def test_a_remembered_file_on_an_offline_network_share_never_freezes_the_window(
         share_answers.set()
 
 
+def test_a_recording_folder_on_a_silent_share_is_a_message_not_a_frozen_window(qtbot, launch, vtest_path,
+                                                                              monkeypatch, tmp_path):
+    """R or S with the recording folder on a NAS that stopped answering froze the window until the share
+    timed out (a minute; for ever on a stale NFS mount). The window now waits 2 s at most and says why."""
+    import errno
+    import threading
+    import time
+
+    share = str(tmp_path / "nas")
+    window = launch(source=str(vtest_path), model=_shipped_model())
+    _wait_for_frames(qtbot, window, 3)
+    window.controller.record_folder = Path(share) / "LiveDet"
+    share_answers = threading.Event()
+
+    def silent(real):
+        def call(path, *args, **kwargs):
+            if os.fspath(path).startswith(share):
+                share_answers.wait(30)  # no answer for as long as the test needs; then, as Linux says it for SMB:
+                raise OSError(errno.EHOSTDOWN, os.strerror(errno.EHOSTDOWN), os.fspath(path))
+            return real(path, *args, **kwargs)
+        return call
+
+    monkeypatch.setattr(os, "stat", silent(os.stat))
+    monkeypatch.setattr(os, "mkdir", silent(os.mkdir))
+    try:
+        for action in (window.record_action, window.snapshot_action):
+            started = time.monotonic()
+            action.trigger()
+            assert time.monotonic() - started < 5  # old code: the 30 s the share kept silent
+            assert "does not answer" in window.status.last_error and share in window.status.last_error
+            assert not window.controller.recording and not window.record_action.isChecked()
+            window.status.last_error = ""
+        _wait_for_frames(qtbot, window, 3)  # the video played on
+    finally:
+        share_answers.set()
+    window.controller.record_folder = tmp_path / "local"  # another folder, as the message suggests
+    assert window.controller.start_recording() and window.controller.recording
+
+
 def test_input_size_runs_the_model_larger_for_distant_objects_and_is_remembered(qtbot, launch, vtest_path):
     window = launch(model=_shipped_model(), source=str(vtest_path))
     _wait_for_detection(qtbot, window, 3)
