@@ -11,6 +11,7 @@ signals, and tests can do the same.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -627,6 +628,7 @@ class SessionController(QObject):
             self.recording_failed.emit("the frame could not be encoded as PNG")
             return None
         stem = f"livedet-{_timestamp()}-{shown.result.index}"
+        given_up = threading.Event()  # the user was told it failed: a share that answers late gets no file
 
         def write() -> Path:  # on a daemon thread: the folder may be on a share that does not answer
             if path:
@@ -636,7 +638,8 @@ class SessionController(QObject):
                 target = base.with_name(f"{base.name}.png")
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data.tobytes())
+                if not given_up.is_set():
+                    target.write_bytes(data.tobytes())
             except OSError as exc:
                 raise OutputError(f"cannot save the snapshot to {target}: {exc.strerror or exc}") from None
             return target
@@ -644,6 +647,7 @@ class SessionController(QObject):
         try:
             target = within(write)
         except DiskSilent:
+            given_up.set()
             self.recording_failed.emit(_silent_folder(Path(path).parent if path else self.record_folder))
             return None
         except OutputError as exc:
