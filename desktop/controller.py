@@ -613,7 +613,11 @@ class SessionController(QObject):
             recorder.deleteLater()
         if summary.video_path is not None and summary.frames_written:
             extra = f" and {summary.detections_path.name}" if summary.detections_path else ""
-            self.message.emit(f"Saved {summary.frames_written} frames to {summary.video_path}{extra}")
+            saved = f"{summary.frames_written} frames to {summary.video_path}{extra}"
+            if summary.error:  # the error stays in view: "Saved …" in its place read as if all went well
+                self.recording_failed.emit(f"{summary.error} (what came before is saved: {saved})")
+            else:
+                self.message.emit(f"Saved {saved}")
         self.recording_finished.emit(summary)
 
     # -- snapshot --------------------------------------------------------------------------

@@ -126,3 +126,22 @@ def test_a_folder_that_cannot_be_written_is_reported_before_any_frame(qtbot, unw
 
     assert len(failures) == 1 and "cannot write" in failures[0] and "clip.mp4" in failures[0], failures
     assert summary.video_path is None and summary.frames_written == 0 and summary.error == failures[0]
+
+
+def test_the_window_keeps_a_full_disk_in_view_with_what_was_saved(qtbot, launch, vtest_path, tmp_path, monkeypatch):
+    """The recorder's "disk full" was replaced within a second by "Saved 20 frames to …", which reads as if
+    all went well. The error stays, and says what was kept."""
+    monkeypatch.setattr(VideoWriter, "_open_output",
+                        lambda self, target: FillingDisk(open(target, "wb", buffering=0), growths=1))
+    window = launch(source=str(vtest_path))
+    qtbot.waitUntil(lambda: window.controller.last_shown is not None, timeout=60_000)
+    summaries = []
+    window.controller.recording_finished.connect(summaries.append)
+    target = tmp_path / "street.mp4"
+    assert window.controller.start_recording(target)
+    qtbot.waitUntil(lambda: bool(summaries), timeout=60_000)  # the disk fills in the second second
+    qtbot.wait(200)  # anything else the window was told comes in now
+    shown = window.status.message_label.text()
+    assert "disk full" in shown and f"{summaries[0].frames_written} frames to {target}" in shown, shown
+    assert not window.controller.recording and not window.record_action.isChecked()
+    assert window.video_view.showing_video  # the video plays on
