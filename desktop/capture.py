@@ -228,7 +228,7 @@ class CaptureWorker(QThread):
                 ok, frame = cap.read()
             if not ok or frame is None:
                 if is_file:
-                    if loop and index > 0:
+                    if loop and index > 1:  # a photo (one frame) is shown once, not detected again 30 times a second
                         cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
                         index = 0
                         continue

@@ -42,7 +42,7 @@ from .recording import (
 )
 from .file_check import DiskSilent, within
 from .settings import default_record_folder
-from .sources import CAMERA, URL, VIDEO, SourceSpec, parse_source
+from .sources import CAMERA, IMAGE, URL, VIDEO, SourceSpec, parse_source
 from .stats import PipelineStats, StatsSnapshot
 
 log = logging.getLogger(__name__)
@@ -501,6 +501,10 @@ class SessionController(QObject):
             return True
         if self._source is None:
             self.recording_failed.emit("Open a camera, video or stream before recording")
+            return False
+        if self._source.kind == IMAGE:
+            self.recording_failed.emit(f"{self._source.label} is a photo: Snapshot (S) saves it with its boxes; "
+                                       "Record makes videos")
             return False
         source = self._source
         try:  # the folder may be on a network share that does not answer: the window waits for it only so long

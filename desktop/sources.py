@@ -1,4 +1,4 @@
-"""What the user asked to watch: a camera index, a video file or a stream URL.
+"""What the user asked to watch: a camera index, a video file, a photo or a stream URL.
 
 Parsing is separate from opening (which happens on the capture thread), so a
 typo is reported at once and never blocks the GUI.
@@ -13,12 +13,12 @@ from detector import SourceError
 from detector.camera_mode import CameraMode
 from detector.video import classify_source, local_path_of, shown_address
 
-CAMERA, VIDEO, URL = "camera", "video", "url"
+CAMERA, VIDEO, URL, IMAGE = "camera", "video", "url", "image"
 
 
 @dataclass(frozen=True)
 class SourceSpec:
-    kind: str  # CAMERA, VIDEO or URL
+    kind: str  # CAMERA, VIDEO, URL or IMAGE (a photo: shown as a video of one frame)
     value: str  # what OpenCV opens: the index as text, a file path, or the URL
     label: str  # what the user sees
     camera_mode: CameraMode | None = None  # the resolution and rate to ask a camera for; None: its default
@@ -27,7 +27,7 @@ class SourceSpec:
     @property
     def is_file(self) -> bool:
         """Files can pause, seek, loop, and be recorded without skipping a frame."""
-        return self.kind == VIDEO or self.remote_file
+        return self.kind in (VIDEO, IMAGE) or self.remote_file
 
     @property
     def is_live(self) -> bool:
@@ -55,8 +55,7 @@ def parse_source(text: str, camera_names: dict[int, str] | None = None) -> Sourc
         return camera_source(index, (camera_names or {}).get(index))
     if kind == "url":
         return SourceSpec(URL, text, shown_address(text))  # the label is shown: never the camera's password
-    if kind == "images":
-        raise SourceError(f"{Path(text).name} is an image; the live view plays cameras, videos and streams "
-                          "(use `livedet-cli predict` for images)")
     path = Path(text).expanduser()
+    if kind == "images":  # by its name: a folder of images is refused when it opens
+        return SourceSpec(IMAGE, str(path), path.name)
     return SourceSpec(VIDEO, str(path), path.name)

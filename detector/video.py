@@ -201,8 +201,9 @@ def classify_source(spec: str, *, look_at_disk: bool = True) -> str:
 
 
 def open_capture(spec: str, *, open_timeout_ms: int = 5000, read_timeout_ms: int = 5000,
-                 camera_mode: CameraMode | None = None) -> cv2.VideoCapture:
-    """Open a video file, camera index or URL with OpenCV, with timeouts for network streams.
+                 camera_mode: CameraMode | None = None) -> cv2.VideoCapture | StillImage:
+    """Open a video file, camera index or URL with OpenCV, with timeouts for network streams; a photo
+    as a ``StillImage``.
 
     ``camera_mode``: the resolution and rate to ask a camera for (else its driver's default).
     """
@@ -232,9 +233,11 @@ def open_capture(spec: str, *, open_timeout_ms: int = 5000, read_timeout_ms: int
     except OSError as exc:  # "Host is down", "Stale file handle": a network folder gone offline
         raise SourceError(f"cannot reach {spec}: {exc.strerror or exc} (is its network folder offline?)") from None
     if stat.S_ISDIR(status.st_mode):
-        raise SourceError(f"{path.name} is a folder, not a video file")
+        raise SourceError(f"{path.name or spec} is a folder, not a video file")  # no name: ".", "/"
     if stat.S_ISREG(status.st_mode) and status.st_size == 0:
         raise SourceError(f"{path.name} is empty")
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return StillImage(path)
     cap = cv2.VideoCapture(opencv_path(path))
     if not cap.isOpened():
         if opencv_cannot_name(path):
@@ -251,10 +254,49 @@ def capture_info(cap: cv2.VideoCapture, kind: str, name: str) -> SourceInfo:
         kind=kind,
         name=name,
         fps=fps if 0 < fps < 1000 else DEFAULT_FPS,
-        frame_count=count if kind in ("video", "url") and 0 < count < 2**31 else None,  # a live stream: <= 0
+        frame_count=count if kind in ("video", "url", "image") and 0 < count < 2**31 else None,  # live: <= 0
         width=int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
         height=int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
     )
+
+
+class StillImage:
+    """One photo behind ``cv2.VideoCapture``'s interface: a video of one frame.
+
+    Why: the app's capture thread plays anything ``open_capture`` returns, and a photo read by
+    ``read_image`` comes out upright (EXIF) and decodes HEIC, which OpenCV's own image reader
+    in ``VideoCapture`` does neither of.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._image = read_image(path)
+        self._given = False  # the one frame has been read
+
+    def isOpened(self) -> bool:  # noqa: N802 - OpenCV's name
+        return True
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        if self._given:
+            return False, None
+        self._given = True
+        return True, self._image.copy()
+
+    def grab(self) -> bool:
+        return self.read()[0]
+
+    def set(self, prop: int, value: float) -> bool:
+        if prop == cv2.CAP_PROP_POS_FRAMES:
+            self._given = int(value) >= 1
+            return True
+        return False
+
+    def get(self, prop: int) -> float:
+        height, width = self._image.shape[:2]
+        return {cv2.CAP_PROP_FPS: DEFAULT_FPS, cv2.CAP_PROP_FRAME_COUNT: 1.0, cv2.CAP_PROP_FRAME_WIDTH: float(width),
+                cv2.CAP_PROP_FRAME_HEIGHT: float(height)}.get(prop, 0.0)
+
+    def release(self) -> None:
+        pass
 
 
 def _what_else_is_in(folder: Path) -> str:

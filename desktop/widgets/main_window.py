@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 from detector import __version__ as detector_version
 from detector.camera_mode import CameraMode
 from detector.device import gpu_may_be_present
-from detector.video import SourceInfo, VIDEO_SUFFIXES, is_stream_address, shown_address
+from detector.video import IMAGE_SUFFIXES, SourceInfo, VIDEO_SUFFIXES, is_stream_address, shown_address
 
 from .. import __version__
 from ..cameras import AUTOMATIC_LIMIT, CameraInfo, CameraWatcher
@@ -33,14 +33,16 @@ from ..inference import ActiveModel
 from ..recording import RecordingSummary
 from ..resources import app_icon
 from ..settings import RECENT_LIMIT, AppSettings, Preferences
-from ..sources import CAMERA, URL, SourceSpec, camera_source
+from ..sources import CAMERA, IMAGE, URL, SourceSpec, camera_source
 from .controls import ModelPicker, PlaybackBar, ThresholdPanel
 from .elided import elide
 from .status import StatusPanel
 from .video_view import VideoView
 
 WEIGHTS_SUFFIXES = (".safetensors", ".pt", ".pth", ".onnx", ".yaml", ".yml")
-VIDEO_FILTER = "Videos ({});;All files (*)".format(" ".join(f"*{s}" for s in sorted(VIDEO_SUFFIXES)))
+VIDEO_FILTER = "Videos and photos ({} {});;Videos ({});;Photos ({});;All files (*)".format(
+    *(" ".join(f"*{s} *{s.upper()}" for s in sorted(suffixes))  # cameras and phones name files MVI_1.MOV, IMG_2.HEIC
+      for suffixes in (VIDEO_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES, IMAGE_SUFFIXES)))
 WEIGHTS_FILTER = "Models ({});;All files (*)".format(" ".join(f"*{s}" for s in WEIGHTS_SUFFIXES))
 SOURCE_BUTTON_MAX_PX = 260  # the toolbar keeps its width whatever the source is called
 SOURCE_BUTTON_HINT = "Choose a camera, a video file or a stream"
@@ -125,7 +127,8 @@ class MainWindow(QMainWindow):
 
     def _build_actions(self) -> None:
         a = self._action
-        self.open_file_action = a("Open video file…", "Ctrl+O", "Play a video file", self.choose_video_file)
+        self.open_file_action = a("Open video file…", "Ctrl+O", "Play a video file, or detect in a photo",
+                                  self.choose_video_file)
         self.open_url_action = a("Open stream URL…", "Ctrl+U", "Watch an RTSP or HTTP stream", self.choose_url)
         self.close_source_action = a("Close", "Ctrl+W", "Stop playing; a camera is let go (its light goes off)",
                                      self.close_source)
@@ -311,7 +314,9 @@ class MainWindow(QMainWindow):
         c.message.connect(self.status.show_info)
 
     def _on_source_ended(self) -> None:
-        self.status.show_info("End of the video: press Space to play it again")
+        source = self.controller.source
+        if source is not None and source.kind != IMAGE:  # a photo has no end to speak of
+            self.status.show_info("End of the video: press Space to play it again")
 
     def _on_model_loading(self, label: str) -> None:
         self.status.set_busy("model", f"Loading {label}…")
@@ -374,7 +379,7 @@ class MainWindow(QMainWindow):
     def choose_video_file(self) -> None:
         last = self.prefs.last_source
         start = str(Path(last).parent) if last and not is_stream_address(last) and existing_files([last]) else ""
-        path, _ = QFileDialog.getOpenFileName(self, "Open video file", start, VIDEO_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self, "Open a video or photo", start, VIDEO_FILTER)
         if path:
             self.open_source(path)
 

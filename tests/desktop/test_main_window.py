@@ -584,6 +584,52 @@ def test_dropping_a_video_or_a_stream_link_opens_it(qtbot, launch, vtest_path):
     assert opening.args[0].value == "http://127.0.0.1:9/stream.mjpg"
 
 
+def test_a_dropped_photo_is_shown_upright_with_its_boxes_and_answers_the_sliders_models_and_snapshot(
+        qtbot, launch, vtest_path, tmp_path, random_models_dir):
+    """A photo dropped on the window was refused ("is an image; use livedet-cli predict"). It is shown with
+    its boxes, upright as a phone took it, as a video of one frame: detected once (not again and again),
+    the sliders and a model switch apply to it, S saves it, and R says why it makes no video."""
+    from ..photos import save_as_phone_photo
+
+    capture = cv2.VideoCapture(str(vtest_path))
+    capture.set(cv2.CAP_PROP_POS_FRAMES, 60)
+    street = capture.read()[1]
+    capture.release()
+    photo = tmp_path / "IMG_0060.JPG"
+    save_as_phone_photo(photo, np.ascontiguousarray(street[:, 300:732]))  # a portrait photo of the walkers
+    window = launch(model=_shipped_model())
+    qtbot.waitUntil(lambda: window.controller.model is not None, timeout=FLOW_TIMEOUT_MS)
+    window.open_dropped(str(photo))
+    qtbot.waitUntil(lambda: window.controller.last_shown is not None and window.controller.paused,
+                    timeout=FLOW_TIMEOUT_MS)  # shown, and at its end
+    shown = window.controller.last_shown
+    assert shown.image.shape == (576, 432, 3)  # upright: taller than wide, as the phone showed it
+    assert shown.result.model == "yolo-mnv3-small" and "person" in shown.detections.labels
+    assert window.playback.position.text() == "1 / 1" and "End of the video" not in window.status.message_label.text()
+    inferred = window.controller.report()["frames_inferred"]
+    qtbot.wait(1_000)
+    assert window.controller.report()["frames_inferred"] == inferred == 1  # shown once, not detected again
+
+    window.thresholds.conf_slider.setValue(95)  # 0.95: only what the model is sure of
+    assert len(window.controller.last_shown.detections) < len(shown.detections)
+    with qtbot.waitSignal(window.controller.frame_shown, timeout=FLOW_TIMEOUT_MS,
+                          check_params_cb=lambda frame: frame.result.model == "test-large"):
+        window.model_picker.choose(str(random_models_dir / "test-large.safetensors"))
+
+    with qtbot.waitSignal(window.controller.message, timeout=5_000) as saved:
+        window.snapshot_action.trigger()
+    snapshot = cv2.imread(saved.args[0].removeprefix("Snapshot saved to "))
+    assert np.array_equal(snapshot, window.controller.last_shown.image)
+    window.record_action.trigger()
+    assert not window.controller.recording and "is a photo: Snapshot (S) saves it" in window.status.last_error
+
+    damaged = tmp_path / "IMG_0061.JPG"
+    damaged.write_bytes(photo.read_bytes()[:600])  # cut off in the copy
+    with qtbot.waitSignal(window.controller.source_failed, timeout=FLOW_TIMEOUT_MS) as failed:
+        window.open_dropped(str(damaged))
+    assert failed.args[0] == "IMG_0061.JPG is not a readable image"
+
+
 def test_a_video_file_on_a_web_server_plays_seeks_and_records_like_a_file(qtbot, launch, vtest_path, tmp_path):
     """A link to a video file (dragged from a browser) played as a live stream: as fast as it downloaded,
     with no seek bar, and recorded at that speed. FFmpeg knows its length, so it now plays at its own
@@ -805,7 +851,7 @@ def test_a_source_chosen_while_the_detector_loads_is_not_replaced_by_the_start_u
     (["--source", "missing.mp4", "--exit-after-frames", "5"], "file not found"),
     (["--source", "192.168.1.10:554/live", "--exit-after-frames", "5"], "such as rtsp://192.168.1.10:554/live"),
     (["--conf", "3"], "outside"),
-    (["--source", "photo.jpg"], "image"),
+    (["--source", ".", "--exit-after-frames", "5"], ". is a folder, not a video file"),
 ])
 def test_command_line_mistakes_get_one_clear_line(argv, message, tmp_path):
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(REPO_ROOT)}

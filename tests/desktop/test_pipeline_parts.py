@@ -12,7 +12,7 @@ import pytest
 
 from desktop.mailbox import Mailbox
 from desktop.overlay import HudInfo, hud_lines, render_overlay
-from desktop.sources import CAMERA, URL, VIDEO, parse_source
+from desktop.sources import CAMERA, IMAGE, URL, VIDEO, parse_source
 from desktop.stats import PipelineStats
 from detector import Detections, SourceError
 from detector.live_clock import LiveClock, recording_fps, settled_rate
@@ -102,8 +102,7 @@ def test_sources_are_told_apart(tmp_path):
     assert parse_source("0").kind == CAMERA
     assert parse_source("rtsp://cam.local/stream").kind == URL
     assert parse_source(str(tmp_path / "clip.mp4")).kind == VIDEO
-    with pytest.raises(SourceError, match="image"):
-        parse_source(str(tmp_path / "photo.jpg"))
+    assert parse_source(str(tmp_path / "IMG_0001.HEIC")).kind == IMAGE  # a photo: shown as a video of one frame
     with pytest.raises(SourceError, match="no source"):
         parse_source("  ")
     assert parse_source("srt://cam.local:9000").kind == URL  # any scheme FFmpeg may know
