@@ -118,11 +118,12 @@ class HeadlessRun:
         self.app, self.window, self.options = app, window, options
         self.exit_code = 0
         self._done = False
+        self._ended = False  # the file reached its end (frames may still be on their way to the screen)
         self._last_progress = time.monotonic()
         c = window.controller
         c.frame_shown.connect(self._on_frame)
         c.source_failed.connect(lambda message: self._finish(1, message))
-        c.source_ended.connect(lambda: self._finish(1, "the video ended before the requested number of frames"))
+        c.source_ended.connect(self._on_source_ended)
         if options.model:  # asked for by name: without it the numbers would mean nothing
             c.model_failed.connect(lambda message: self._finish(1, message))
         if options.record:  # a script that asked for a recording must hear that there is none
@@ -137,6 +138,19 @@ class HeadlessRun:
         self._last_progress = time.monotonic()
         if self.window.frames_shown >= self.options.exit_after_frames:
             self._finish(0)
+        elif self._ended:
+            self._check_end()
+
+    def _on_source_ended(self) -> None:
+        self._ended = True
+        self._check_end()
+
+    def _check_end(self) -> None:
+        """The file ended: fail once its last frames are shown. The end is known before they are detected and
+        drawn, and failing at once failed every photo (a file of one frame) with its frame on the way."""
+        report = self.window.controller.report()
+        if report["frames_displayed"] + report["frames_dropped"] >= report["frames_captured"]:
+            self._finish(1, "the video ended before the requested number of frames")
 
     def _check_stall(self) -> None:
         if self.window.controller.model_loading_now:

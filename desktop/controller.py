@@ -289,6 +289,7 @@ class SessionController(QObject):
         self.stop_recording()
         self._playback.paused = True
         self.pause_changed.emit(True)
+        self._detect_still_frame_again(only_if_undetected=True)  # a photo that came before the model did
         self.source_ended.emit()
 
     # -- playback --------------------------------------------------------------------------
@@ -396,12 +397,16 @@ class SessionController(QObject):
         self.message.emit(f"Model {model.name} ready on {model.device}, input {model.predictor.imgsz} px "
                           f"({seconds:.1f} s)")
 
-    def _detect_still_frame_again(self) -> None:
+    def _detect_still_frame_again(self, *, only_if_undetected: bool = False) -> None:
         """A paused (or ended) frame shows no next frame: run the model just loaded on it, so its boxes
-        are the new model's, as the status bar says."""
+        are the new model's, as the status bar says. ``only_if_undetected``: only when it was shown
+        before any model was ready (a photo opened at start-up)."""
         result = self._last_result
-        if self._playback.paused and result is not None and result.generation == self._generation:
-            self._inference.rerun(result.packet)
+        if not self._playback.paused or result is None or result.generation != self._generation:
+            return
+        if only_if_undetected and (result.model is not None or self.model is None):
+            return
+        self._inference.rerun(result.packet)
 
     def _on_inference_failed(self, message: str) -> None:
         self.model_failed.emit(message)
@@ -485,6 +490,7 @@ class SessionController(QObject):
         self.frame_shown.emit(shown)
         if self._playback.paused and self._pause_index == result.index:
             self.paused_frame_shown.emit(result.index)
+        self._detect_still_frame_again(only_if_undetected=True)  # its model came while it was on its way
 
     # -- recording -------------------------------------------------------------------------
     def new_recording_path(self) -> Path:

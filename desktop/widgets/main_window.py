@@ -516,7 +516,7 @@ class MainWindow(QMainWindow):
                 self.prefs.recent = [source.settings_value, *(v for v in self.prefs.recent
                                                               if v != source.settings_value)][:RECENT_LIMIT]
                 self._fill_recent_menu()
-        text = f"{info.name}: {info.width}×{info.height} at {info.fps:.1f} FPS"
+        text = f"{info.name}: {info.width}×{info.height} " + ("photo" if info.kind == IMAGE else f"at {info.fps:.1f} FPS")
         if self._reconnecting is not None and source == self._reconnecting:
             text = f"Reconnected: {text}"
             resume = self._resume_recording

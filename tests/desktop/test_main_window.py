@@ -606,6 +606,7 @@ def test_a_dropped_photo_is_shown_upright_with_its_boxes_and_answers_the_sliders
     assert shown.image.shape == (576, 432, 3)  # upright: taller than wide, as the phone showed it
     assert shown.result.model == "yolo-mnv3-small" and "person" in shown.detections.labels
     assert window.playback.position.text() == "1 / 1" and "End of the video" not in window.status.message_label.text()
+    assert window.status.message_label.text() == "IMG_0060.JPG: 432×576 photo"
     inferred = window.controller.report()["frames_inferred"]
     qtbot.wait(1_000)
     assert window.controller.report()["frames_inferred"] == inferred == 1  # shown once, not detected again
@@ -860,6 +861,27 @@ def test_command_line_mistakes_get_one_clear_line(argv, message, tmp_path):
     assert result.returncode != 0
     assert message in result.stderr.lower()
     assert "Traceback" not in result.stderr
+
+
+def test_the_command_line_app_shows_a_photo_with_its_boxes_and_then_quits(vtest_path, tmp_path):
+    """``--exit-after-frames`` failed as soon as a file ended, with its last frames still on their way to the
+    screen: a photo (a file of one frame, which never loops) always failed."""
+    capture = cv2.VideoCapture(str(vtest_path))
+    capture.set(cv2.CAP_PROP_POS_FRAMES, 60)
+    photo = tmp_path / "walkers.jpg"
+    cv2.imwrite(str(photo), capture.read()[1][:, 300:732])
+    capture.release()
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(REPO_ROOT)}
+    for frames, code in ((1, 0), (2, 1)):
+        result = subprocess.run([sys.executable, "-m", "desktop", "--source", str(photo), "--model",
+                                 _shipped_model(), "--exit-after-frames", str(frames)],
+                                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        report = json.loads(result.stdout.strip().splitlines()[-1])
+        assert result.returncode == code, result.stderr
+        assert report["frames_displayed"] == report["frames_captured"] == 1
+        assert report["frames_inferred"] >= 1 and report["model"] == _shipped_model()  # detected, not just shown
+        if code:
+            assert report["error"] == "the video ended before the requested number of frames"
 
 
 def test_one_off_flags_do_not_change_the_saved_settings(qtbot, launch, vtest_path):
