@@ -211,13 +211,13 @@ class RecorderWorker(QThread):
     @staticmethod
     def _write(item: RecordedFrame, writer: VideoWriter, detections: DetectionLog | None) -> None:
         first = writer.frames_written
-        for _ in range(max(1, min(item.repeats, MAX_COPIES))):
-            writer.write(item.image)
-        if detections is not None:
+        if detections is not None:  # the line first: a kill between the two leaves the log ahead, never behind
             try:
                 detections.write(first, item)
             except OSError as exc:
                 raise OutputError(describe_os_error(exc, detections.path)) from None
+        for _ in range(max(1, min(item.repeats, MAX_COPIES))):
+            writer.write(item.image)
 
     @staticmethod
     def _finalise(writer: VideoWriter | None, detections: DetectionLog | None, error: str | None) -> str | None:

@@ -115,8 +115,8 @@ def test_an_os_error_from_the_detections_log_is_reported_as_a_full_disk(qtbot, t
     failures, summary = record(qtbot, RecordingPlan(target, FPS, SIZE, "csv"), frames=40)
 
     assert len(failures) == 1 and "disk full" in failures[0], failures
-    assert summary.frames_written == 16  # the frame whose detections failed is in the video, then it stopped
-    assert indices_in(target) == list(range(16))  # finalised: the last, partial second is in the file too
+    assert summary.frames_written == 15  # it stopped at the frame whose detections failed: both files agree
+    assert indices_in(target) == list(range(15))  # finalised: the last, partial second is in the file too
 
 
 
@@ -145,3 +145,22 @@ def test_the_window_keeps_a_full_disk_in_view_with_what_was_saved(qtbot, launch,
     assert "disk full" in shown and f"{summaries[0].frames_written} frames to {target}" in shown, shown
     assert not window.controller.recording and not window.record_action.isChecked()
     assert window.video_view.showing_video  # the video plays on
+
+
+def test_each_frames_detections_are_on_disk_before_its_video_frame_is_written(qtbot, tmp_path, monkeypatch):
+    """A kill between the two writes must leave the log ahead of the video, never behind: a SIGKILL test saw
+    the video keep 250 frames and the log 249 when the frame went first and finished a fragment on disk."""
+    target = tmp_path / "clip.mp4"
+    behind: list[tuple[int, int]] = []
+    original = VideoWriter.write
+
+    def write(self, image):
+        logged = len((tmp_path / "clip.jsonl").read_text().splitlines())
+        if logged < self.frames_written + 1:  # this frame's line is not on disk yet
+            behind.append((self.frames_written, logged))
+        return original(self, image)
+
+    monkeypatch.setattr(VideoWriter, "write", write)
+    failures, summary = record(qtbot, RecordingPlan(target, FPS, SIZE, "jsonl"), frames=25)
+    assert not failures and summary.frames_written == 25
+    assert behind == []
