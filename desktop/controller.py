@@ -27,6 +27,7 @@ from detector.live_clock import HOLD_BYTES, LiveClock, recording_fps
 from detector.video import SourceInfo, same_file
 
 from .capture import CaptureWorker, FramePacket, PlaybackOptions
+from .file_check import DiskSilent, within
 from .inference import ActiveModel, FrameResult, InferenceWorker, Thresholds
 from .mailbox import Mailbox
 from .model_loader import SHARED_CACHE, ModelCache, ModelRequest, ModelSwitcher
@@ -40,7 +41,6 @@ from .recording import (
     RecordingSummary,
     unused_name,
 )
-from .file_check import DiskSilent, within
 from .settings import default_record_folder
 from .sources import CAMERA, IMAGE, URL, VIDEO, SourceSpec, parse_source
 from .stats import PipelineStats, StatsSnapshot
