@@ -19,7 +19,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from detector import DEFAULT_CONF, DEFAULT_IOU, LiveDetError  # quick: detector imports its modules on first use
-from detector.defaults import MAX_IMGSZ
+from detector.defaults import MAX_IMGSZ, is_input_size
 from detector.device import DEVICE_CHOICES
 
 from . import __version__
@@ -63,7 +63,7 @@ def _positive(text: str) -> int:
 
 
 def _input_size(text: str) -> int:
-    if not text.isdigit() or int(text) % 32 or not 0 <= int(text) <= MAX_IMGSZ:
+    if not text.isdigit() or not (int(text) == 0 or is_input_size(int(text))):
         raise argparse.ArgumentTypeError(f"'{text}' is not a multiple of 32 up to {MAX_IMGSZ} (0: the model's own)")
     return int(text)
 

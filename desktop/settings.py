@@ -19,7 +19,7 @@ from PySide6.QtCore import QByteArray, QSettings, QStandardPaths
 
 from detector import DEFAULT_CONF, DEFAULT_IOU
 from detector.camera_mode import CameraMode
-from detector.defaults import MAX_IMGSZ
+from detector.defaults import is_input_size
 from detector.device import DEVICE_CHOICES
 
 from .recording import DETECTION_FORMATS
@@ -91,7 +91,7 @@ def _input_size(value) -> int:
         size = int(value)
     except (TypeError, ValueError):
         return 0
-    return size if 0 < size <= MAX_IMGSZ and size % 32 == 0 else 0
+    return size if is_input_size(size) else 0
 
 
 def _as_bool(value, fallback: bool) -> bool:

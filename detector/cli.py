@@ -26,7 +26,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Callable
 
-from .defaults import MAX_IMGSZ
+from .defaults import MAX_IMGSZ, is_input_size
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1  # a bug: reported in one line, traceback only with LIVEDET_DEBUG=1
@@ -76,10 +76,10 @@ def _positive_int(text: str) -> int:
 
 def _imgsz(text: str) -> int:
     value = _positive_int(text)
-    if value % 32:
-        raise argparse.ArgumentTypeError(f"must be a positive multiple of 32 (e.g. 320, 416, 640), got {value}")
     if value > MAX_IMGSZ:
         raise argparse.ArgumentTypeError(f"must be at most {MAX_IMGSZ} (a 4K frame's long side), got {value}")
+    if not is_input_size(value):
+        raise argparse.ArgumentTypeError(f"must be a positive multiple of 32 (e.g. 320, 416, 640), got {value}")
     return value
 
 

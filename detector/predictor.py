@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Collection, Sequence
 
 import numpy as np
 
-from .defaults import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET, MAX_IMGSZ
+from .defaults import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET, MAX_IMGSZ, is_input_size
 from .device import select_device
 from .engines import Engine, make_engine
 from .errors import LiveDetError
@@ -67,7 +67,7 @@ class Predictor:
     ) -> None:
         self.model = model
         self.imgsz = int(imgsz or model.spec.input_size)
-        if self.imgsz <= 0 or self.imgsz % 32 or self.imgsz > MAX_IMGSZ:
+        if not is_input_size(self.imgsz):
             raise ValueError(f"--imgsz must be a positive multiple of 32 up to {MAX_IMGSZ}, got {self.imgsz}")
         self.rect = rect
         torch_device = select_device(device) if model.network is not None else None  # an ONNX graph runs on the CPU

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from .defaults import MAX_IMGSZ
+from .defaults import MAX_IMGSZ, is_input_size
 from .errors import ModelError
 from .models.config import BACKBONE_NAMES, ModelConfig
 from .models.presets import PRESETS
@@ -130,10 +130,10 @@ def check_class_names(names, source: str) -> tuple[str, ...]:
 def check_input_size(value, source: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise ModelError(f"{source}: 'input_size' should be a whole number, got {type(value).__name__}")
-    if value <= 0 or value % 32:
-        raise ModelError(f"{source}: input_size must be a positive multiple of 32, got {value}")
     if value > MAX_IMGSZ:
         raise ModelError(f"{source}: input_size must be at most {MAX_IMGSZ}, got {value}")
+    if not is_input_size(value):
+        raise ModelError(f"{source}: input_size must be a positive multiple of 32, got {value}")
     return value
 
 

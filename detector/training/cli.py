@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from ..datasets import DetectionDataset, has_split, load_dataset, shared_images
-from ..defaults import MAX_IMGSZ
+from ..defaults import MAX_IMGSZ, is_input_size
 from ..device import select_device
 from ..errors import LiveDetError
 from ..models.presets import PRESETS
@@ -191,7 +191,7 @@ def run_train(args: argparse.Namespace) -> dict:
         if os.environ.get("RANK", "0") == "0":
             print(f"resuming {name} at {imgsz} px: model, size and recipe come from {args.resume}; "
                   f"this command adds only --time-limit-min", file=sys.stderr, flush=True)
-    if imgsz <= 0 or imgsz % 32 or imgsz > MAX_IMGSZ:
+    if not is_input_size(imgsz):
         raise LiveDetError(f"--imgsz must be a positive multiple of 32, at most {MAX_IMGSZ}, got {imgsz}")
     if args.batch < 0:
         raise LiveDetError(f"--batch must be at least 1, or 0 for the default, got {args.batch}")
