@@ -46,17 +46,8 @@ def within(question: Callable[[], T], timeout_s: float = WRITE_WAIT_S) -> T:
 
 
 def existing_files(paths: Sequence[str], timeout_s: float = GUI_WAIT_S) -> set[str] | None:
-    """The paths among ``paths`` that are files, or None when the answer took longer than ``timeout_s``.
-
-    The question is asked on a daemon thread: one that never returns (a dead mount) is left
-    behind and never keeps the app from quitting.
-    """
-    answer: list[set[str]] = []
-    answered = threading.Event()
-
-    def ask() -> None:
-        answer.append({path for path in paths if os.path.isfile(path)})  # False for an error, never raises
-        answered.set()
-
-    threading.Thread(target=ask, name="file check", daemon=True).start()
-    return answer[0] if answered.wait(timeout_s) else None
+    """The paths among ``paths`` that are files, or None when the answer took longer than ``timeout_s``."""
+    try:
+        return within(lambda: {path for path in paths if os.path.isfile(path)}, timeout_s)  # isfile never raises
+    except DiskSilent:
+        return None

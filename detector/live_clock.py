@@ -36,12 +36,9 @@ def settled_rate(captured_s: list[float]) -> float:
     settled = [t for t in captured_s if t >= middle]
     if len(settled) < 2 or settled[-1] <= settled[0]:
         return 0.0
-    count = len(settled)
-    mean_t = sum(settled) / count
-    mean_i = (count - 1) / 2
-    spread = sum((t - mean_t) ** 2 for t in settled)
-    if spread <= 0:
-        return 0.0
+    mean_t = sum(settled) / len(settled)
+    mean_i = (len(settled) - 1) / 2
+    spread = sum((t - mean_t) ** 2 for t in settled)  # > 0: the last time is after the first
     return sum((t - mean_t) * (i - mean_i) for i, t in enumerate(settled)) / spread
 
 
