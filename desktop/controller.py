@@ -98,7 +98,8 @@ class SessionController(QObject):
     recording_changed = Signal(bool)
     recording_started = Signal(str)  # path of the video being written
     recording_finished = Signal(object)  # RecordingSummary
-    recording_failed = Signal(str)
+    recording_failed = Signal(str)  # a recording or snapshot that could not be made or finished
+    snapshot_saved = Signal(str)  # path of the PNG
     message = Signal(str)  # information for the status bar
 
     def __init__(self, *, device: str = "auto", model_cache: ModelCache | None = SHARED_CACHE,
@@ -667,6 +668,7 @@ class SessionController(QObject):
         except OutputError as exc:
             self.recording_failed.emit(str(exc))
             return None
+        self.snapshot_saved.emit(str(target))
         self.message.emit(f"Snapshot saved to {target}")
         return target
 

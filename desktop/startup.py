@@ -19,6 +19,7 @@ from .options import LaunchOptions
 from .settings import AppSettings, Preferences
 from .sources import camera_source, parse_source
 from .widgets.main_window import MainWindow
+from .widgets.status import ABOUT_MODEL
 
 PREFERRED_MODELS = ("yolo-mnv3-small",)  # the fastest trained variant, when installed; else the first listed
 
@@ -109,7 +110,7 @@ def start_session(window: MainWindow, options: LaunchOptions, *, source_waits_fo
         controller.load_model(model)
     elif not window.model_picker.has_models:
         window.status.show_error("No models installed: the video plays without detection "
-                                 "(Model ▸ Open weights… loads a checkpoint or ONNX file)")
+                                 "(Model ▸ Open weights… loads a checkpoint or ONNX file)", ABOUT_MODEL)
 
     def open_source() -> None:
         if source is None:

@@ -45,6 +45,11 @@ class ElidedLabel(QLabel):
         self._fit()
         self.updateGeometry()  # the size it would like changed with the text
 
+    def set_hint(self, hint: str) -> None:
+        """The tooltip while nothing is elided."""
+        self._hint = hint
+        self._fit()
+
     def text(self) -> str:
         return self._full
 
@@ -64,4 +69,4 @@ class ElidedLabel(QLabel):
         width = max(0, self.contentsRect().width() - 2 * self.margin())
         shown = elide(self._full, self.fontMetrics(), width)
         super().setText(shown)
-        self.setToolTip(self._full if shown != self._full else self._hint)
+        self.setToolTip("\n".join(filter(None, (self._full, self._hint))) if shown != self._full else self._hint)

@@ -36,7 +36,7 @@ from ..settings import RECENT_LIMIT, AppSettings, Preferences
 from ..sources import CAMERA, IMAGE, URL, SourceSpec, camera_source
 from .controls import ModelPicker, PlaybackBar, ThresholdPanel
 from .elided import elide
-from .status import StatusPanel
+from .status import ABOUT_MODEL, ABOUT_OUTPUT, ABOUT_SOURCE, StatusPanel
 from .video_view import VideoView
 
 WEIGHTS_SUFFIXES = (".safetensors", ".pt", ".pth", ".onnx", ".yaml", ".yml")
@@ -310,7 +310,8 @@ class MainWindow(QMainWindow):
         c.recording_changed.connect(self._on_recording_changed)
         c.recording_started.connect(self._on_recording_started)
         c.recording_finished.connect(self._on_recording_finished)
-        c.recording_failed.connect(self.status.show_error)
+        c.recording_failed.connect(lambda message: self.status.show_error(message, ABOUT_OUTPUT))
+        c.snapshot_saved.connect(lambda path: self.status.resolved(ABOUT_OUTPUT))
         c.message.connect(self.status.show_info)
 
     def _on_source_ended(self) -> None:
@@ -325,6 +326,7 @@ class MainWindow(QMainWindow):
         self.status.clear_busy("model")
 
     def _on_recording_started(self, path: str) -> None:
+        self.status.resolved(ABOUT_OUTPUT)
         self.status.start_recording_clock(Path(path).name, paused=self.controller.paused)
 
     def _restore(self) -> None:
@@ -363,6 +365,7 @@ class MainWindow(QMainWindow):
         if self._reconnecting is not None and self.controller.source is None:
             label = self._reconnecting.label
             self._stop_reconnecting()
+            self.status.resolved(ABOUT_SOURCE)  # "reconnecting in 4 s" is no longer true
             self.close_source_action.setEnabled(False)
             self.status.show_info(f"Stopped reconnecting to {label}")
             self.video_view.show_welcome(f"Stopped reconnecting to {label}")
@@ -398,6 +401,7 @@ class MainWindow(QMainWindow):
         if folder:
             self.controller.record_folder = Path(folder)
             self.prefs.record_folder = folder
+            self.status.resolved(ABOUT_OUTPUT)
             self.status.show_info(f"Recordings and snapshots go to {folder}")
 
     def show_record_folder(self) -> None:
@@ -406,10 +410,11 @@ class MainWindow(QMainWindow):
         try:
             folder.mkdir(parents=True, exist_ok=True)  # before the first recording it may not exist yet
         except OSError as exc:
-            self.status.show_error(f"cannot create the recording folder {folder}: {exc.strerror or exc}")
+            self.status.show_error(f"cannot create the recording folder {folder}: {exc.strerror or exc}",
+                                   ABOUT_OUTPUT)
             return
         if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
-            self.status.show_error(f"No file manager could open {folder}")
+            self.status.show_error(f"No file manager could open {folder}", ABOUT_OUTPUT)
 
     def _on_mirror_toggled(self) -> None:
         self.prefs.mirror = self.mirror_action.isChecked()
@@ -526,6 +531,7 @@ class MainWindow(QMainWindow):
         asked = source.camera_mode if source is not None else None
         if asked is not None and (info.width, info.height) != (asked.width, asked.height):
             text += f" (asked for {asked.width}×{asked.height}: the camera chose otherwise)"
+        self.status.resolved(ABOUT_SOURCE)
         self.status.show_info(text)
 
     def _on_source_failed(self, message: str) -> None:
@@ -538,7 +544,7 @@ class MainWindow(QMainWindow):
         if lost_stream:  # a camera on the network rebooting, Wi-Fi dropping: try again by itself
             message += self._schedule_reconnect(failed)
             hint = ""
-        self.status.show_error(message + hint)
+        self.status.show_error(message + hint, ABOUT_SOURCE)
         self.close_source_action.setEnabled(lost_stream)  # Close stops the reconnecting
         self._show_nothing_playing()
         self.video_view.show_welcome(message, error=True, retry_label=failed.label if live else None)
@@ -560,6 +566,7 @@ class MainWindow(QMainWindow):
         self.prefs.source_closed = True  # the next start does not turn a camera back on
         self._show_nothing_playing()
         message = f"Closed {source.label}" + (": the camera is off" if source.kind == CAMERA else "")
+        self.status.resolved(ABOUT_SOURCE)
         self.status.show_info(message)
         self.video_view.show_welcome(message)
         self._refresh_camera_menus()
@@ -581,6 +588,7 @@ class MainWindow(QMainWindow):
         self.status.pause_recording_clock(paused)  # a paused video adds nothing to the recording
 
     def _on_model_ready(self, model: ActiveModel) -> None:
+        self.status.resolved(ABOUT_MODEL)
         self.status.set_model(model.name, model.device, model.predictor.imgsz)
         self.model_picker.set_current(model.source)
         self.prefs.model = model.source
@@ -678,7 +686,7 @@ class MainWindow(QMainWindow):
             action.setChecked(shown is not None and index in shown)
 
     def _on_model_failed(self, message: str) -> None:
-        self.status.show_error(message)
+        self.status.show_error(message, ABOUT_MODEL)
         if self._device_before is not None:  # the model could not move: it runs where it was, and so do the next
             self._choose_device(self._device_before)
         model = self.controller.model

@@ -1,15 +1,27 @@
-"""The status bar: the latest message or error, a busy indicator, the recording light, model and device."""
+"""The status bar: the latest message or error, a busy indicator, the recording light, model and device.
+
+An error stands until the user's next try of the same thing works, another error replaces it, or a
+click dismisses it. News that comes meanwhile ("Model ready", "End of the video") shows for a while and
+the error comes back, so an error is never lost under a message that arrived a second later.
+"""
 
 from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QProgressBar, QStatusBar, QWidget
 
 from .elided import ElidedLabel
 
-INFO_TIMEOUT_MS = 8000  # information fades; errors stay until something replaces them
+INFO_TIMEOUT_MS = 8000  # information fades; a standing error comes back after it
+ERROR_STYLE = "color: #d9534f; font-weight: bold;"
+DISMISS_HINT = "Click to dismiss"
+
+# what an error is about: the next success of the same kind resolves it
+ABOUT_SOURCE = "source"  # opening a camera, file or stream, and keeping it
+ABOUT_MODEL = "model"  # loading a model, or moving it to another device
+ABOUT_OUTPUT = "output"  # recordings, snapshots and their folder
 SIDE_LABEL_MAX_PX = 300  # busy, recording and model labels: long names are shortened, the message keeps the room
 
 
@@ -32,8 +44,10 @@ class StatusPanel(QStatusBar):
         self._busy: dict[str, str] = {}
         self._fade = QTimer(self)
         self._fade.setSingleShot(True)
-        self._fade.timeout.connect(lambda: self.message_label.clear())
-        self.last_error = ""
+        self._fade.timeout.connect(self._show_standing_error)
+        self.message_label.installEventFilter(self)  # a click on a standing error dismisses it
+        self.last_error = ""  # the latest error shown, dismissed or not
+        self._standing: tuple[str, str] | None = None  # (what it is about, text) of the error in view
         self._refresh_busy()
         self._recording_name: str | None = None  # the file being written, once it is open
         self._recorded_s = 0.0  # time recorded before the current stretch (pauses do not count)
@@ -42,15 +56,53 @@ class StatusPanel(QStatusBar):
         self._recording_clock.timeout.connect(self._show_recording)
 
     def show_info(self, text: str) -> None:
+        """News, shown for INFO_TIMEOUT_MS; a standing error is back after it."""
         self.message_label.setStyleSheet("")
+        self.message_label.set_hint("")
         self.message_label.setText(text)
         self._fade.start(INFO_TIMEOUT_MS)
 
-    def show_error(self, text: str) -> None:
+    def show_error(self, text: str, about: str = "") -> None:
+        """An error that stands until ``resolved(about)``, a new error or a click.
+
+        ``about`` names what failed ("source", "model", "output"): the next success of that kind
+        resolves it, and only that kind, so a model loading at start-up does not hide a missing camera.
+        """
         self.last_error = text
+        self._standing = (about, text)
         self._fade.stop()
-        self.message_label.setStyleSheet("color: #d9534f; font-weight: bold;")
-        self.message_label.setText(f"⚠ {text}")
+        self._show_standing_error()
+
+    def resolved(self, about: str) -> None:
+        """The user's next try of ``about`` worked: its error no longer stands."""
+        if self._standing is not None and self._standing[0] == about:
+            self.dismiss_error()
+
+    def dismiss_error(self) -> None:
+        self._standing = None
+        if not self._fade.isActive():  # an error in view goes; news in view stays its time
+            self._show_standing_error()
+
+    @property
+    def standing_error(self) -> str | None:
+        return self._standing[1] if self._standing is not None else None
+
+    def _show_standing_error(self) -> None:
+        if self._standing is None:
+            self.message_label.setStyleSheet("")
+            self.message_label.setText("")
+            self.message_label.set_hint("")
+            return
+        self.message_label.setStyleSheet(ERROR_STYLE)
+        self.message_label.setText(f"⚠ {self._standing[1]}")
+        self.message_label.set_hint(DISMISS_HINT)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (watched is self.message_label and event.type() == QEvent.Type.MouseButtonRelease
+                and self._standing is not None and not self._fade.isActive()):
+            self.dismiss_error()
+            return True
+        return super().eventFilter(watched, event)
 
     def set_busy(self, key: str, text: str) -> None:
         self._busy[key] = text
@@ -73,7 +125,7 @@ class StatusPanel(QStatusBar):
         """A fixed recording light ("● REC" while the file opens), or None for none."""
         self._recording_clock.stop()
         self.recording_label.setText(text or "")
-        self.recording_label.setStyleSheet("color: #d9534f; font-weight: bold;" if text else "")
+        self.recording_label.setStyleSheet(ERROR_STYLE if text else "")
 
     def start_recording_clock(self, name: str, paused: bool = False) -> None:
         """"● REC 0:07 name": how long this recording has run, as recorders show it; pauses do not count."""

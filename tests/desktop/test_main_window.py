@@ -693,6 +693,40 @@ def test_a_corrupt_file_shows_an_error_and_the_window_stays_usable(qtbot, launch
     assert window.video_view.showing_video
 
 
+def test_an_error_outlasts_the_news_after_it_until_the_next_try_works(qtbot, launch, vtest_path, tmp_path,
+                                                                      random_models_dir, monkeypatch):
+    """A file that would not open was replaced in the status bar by "Model … ready" a moment later, and
+    that faded to nothing: the reason nothing played was gone. The error comes back after such news."""
+    from PySide6.QtCore import Qt
+
+    import desktop.widgets.status as status_bar
+    monkeypatch.setattr(status_bar, "INFO_TIMEOUT_MS", 300)
+    broken = tmp_path / "holiday.mp4"
+    broken.write_bytes(_not_a_video())
+    window = launch(source=str(broken), model=str(random_models_dir / "test-small.safetensors"))
+    qtbot.waitUntil(lambda: window.controller.model is not None and broken.name in window.status.last_error,
+                    timeout=FLOW_TIMEOUT_MS)
+    shown = window.status.message_label
+    with qtbot.waitSignal(window.controller.model_ready, timeout=FLOW_TIMEOUT_MS):
+        window.model_picker.choose(str(random_models_dir / "test-large.safetensors"))  # news after the error
+    assert "test-large ready" in shown.text()
+    qtbot.waitUntil(lambda: broken.name in shown.text(), timeout=5_000)  # the news faded: the error is back
+    assert shown.text().startswith("⚠") and "Click to dismiss" in shown.toolTip()
+    qtbot.wait(600)
+    assert broken.name in shown.text()  # and it stays
+
+    qtbot.mouseClick(shown, Qt.MouseButton.LeftButton)  # read: dismissed
+    assert shown.text() == ""
+
+    with qtbot.waitSignal(window.controller.source_failed, timeout=FLOW_TIMEOUT_MS):
+        window.open_dropped(str(broken))
+    assert broken.name in shown.text()
+    window.open_dropped(str(vtest_path))  # the next try works: the error no longer stands
+    _wait_for_frames(qtbot, window, 2)
+    qtbot.waitUntil(lambda: shown.text() == "", timeout=5_000)
+    assert window.status.standing_error is None
+
+
 def test_a_missing_camera_shows_an_error_and_the_window_stays_usable(qtbot, launch, vtest_path):
     window = launch(model=_shipped_model())
     missing = "9"  # no such /dev/video9 here (nor in CI)
