@@ -27,7 +27,7 @@ from detector.live_clock import HOLD_BYTES, LiveClock, recording_fps
 from detector.video import SourceInfo, same_file
 
 from .capture import CaptureWorker, FramePacket, PlaybackOptions
-from .file_check import DiskSilent, within
+from .file_check import DiskSilent, silent_folder_message, within
 from .inference import ActiveModel, FrameResult, InferenceWorker, Thresholds
 from .mailbox import Mailbox
 from .model_loader import SHARED_CACHE, ModelCache, ModelRequest, ModelSwitcher
@@ -75,11 +75,6 @@ def _rethreshold(candidates: Candidates, thresholds: Thresholds) -> Detections:
 
 def _timestamp() -> str:
     return datetime.now().strftime("%Y%m%d-%H%M%S")
-
-
-def _silent_folder(folder: Path) -> str:
-    return (f"the recording folder {folder} does not answer (a network folder offline, or still waking up?): "
-            "try again, or choose another in Record ▸ Recording folder…")
 
 
 class SessionController(QObject):
@@ -517,7 +512,7 @@ class SessionController(QObject):
         try:  # the folder may be on a network share that does not answer: the window waits for it only so long
             target = within(lambda: self._recording_target(path, source))
         except DiskSilent:
-            self.recording_failed.emit(_silent_folder(Path(path).parent if path else self.record_folder))
+            self.recording_failed.emit(silent_folder_message(Path(path).parent if path else self.record_folder))
             return False
         except OutputError as exc:
             self.recording_failed.emit(str(exc))
@@ -663,7 +658,7 @@ class SessionController(QObject):
             target = within(write)
         except DiskSilent:
             given_up.set()
-            self.recording_failed.emit(_silent_folder(Path(path).parent if path else self.record_folder))
+            self.recording_failed.emit(silent_folder_message(Path(path).parent if path else self.record_folder))
             return None
         except OutputError as exc:
             self.recording_failed.emit(str(exc))

@@ -45,6 +45,12 @@ def within(question: Callable[[], T], timeout_s: float = WRITE_WAIT_S) -> T:
     return outcome["answer"]
 
 
+def silent_folder_message(folder: os.PathLike | str) -> str:
+    """What the window says when the recording folder did not answer in time."""
+    return (f"the recording folder {folder} does not answer (a network folder offline, or still waking up?): "
+            "try again, or choose another in Record ▸ Recording folder…")
+
+
 def existing_files(paths: Sequence[str], timeout_s: float = GUI_WAIT_S) -> set[str] | None:
     """The paths among ``paths`` that are files, or None when the answer took longer than ``timeout_s``."""
     try:

@@ -28,7 +28,7 @@ from detector.video import IMAGE_SUFFIXES, SourceInfo, VIDEO_SUFFIXES, is_stream
 from .. import __version__
 from ..cameras import AUTOMATIC_LIMIT, CameraInfo, CameraWatcher
 from ..controller import SessionController, ShownFrame
-from ..file_check import existing_files
+from ..file_check import DiskSilent, existing_files, silent_folder_message, within
 from ..inference import ActiveModel
 from ..recording import RecordingSummary
 from ..resources import app_icon
@@ -407,8 +407,11 @@ class MainWindow(QMainWindow):
     def show_record_folder(self) -> None:
         """Open the recordings folder in the system's file manager: where a user goes next with a recording."""
         folder = self.controller.record_folder
-        try:
-            folder.mkdir(parents=True, exist_ok=True)  # before the first recording it may not exist yet
+        try:  # before the first recording it may not exist yet; on a silent share, asking would freeze the window
+            within(lambda: folder.mkdir(parents=True, exist_ok=True))
+        except DiskSilent:
+            self.status.show_error(silent_folder_message(folder), ABOUT_OUTPUT)
+            return
         except OSError as exc:
             self.status.show_error(f"cannot create the recording folder {folder}: {exc.strerror or exc}",
                                    ABOUT_OUTPUT)

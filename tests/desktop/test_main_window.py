@@ -391,12 +391,16 @@ def test_a_remembered_file_on_an_offline_network_share_never_freezes_the_window(
 
 def test_a_recording_folder_on_a_silent_share_is_a_message_not_a_frozen_window(qtbot, launch, vtest_path,
                                                                               monkeypatch, tmp_path):
-    """R or S with the recording folder on a NAS that stopped answering froze the window until the share
-    timed out (a minute; for ever on a stale NFS mount). The window now waits 2 s at most and says why;
-    a snapshot it said it could not save is not written when the share wakes up later."""
+    """R, S or Show recordings with the recording folder on a NAS that stopped answering froze the window
+    until the share timed out (a minute; for ever on a stale NFS mount). The window now waits 2 s at most
+    and says why; a snapshot it said it could not save is not written when the share wakes up later."""
     import threading
     import time
 
+    from PySide6.QtGui import QDesktopServices
+
+    opened = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url.toLocalFile()) or True)
     share = str(tmp_path / "nas")
     window = launch(source=str(vtest_path), model=_shipped_model())
     _wait_for_frames(qtbot, window, 3)
@@ -413,13 +417,14 @@ def test_a_recording_folder_on_a_silent_share_is_a_message_not_a_frozen_window(q
     monkeypatch.setattr(os, "stat", silent(os.stat))
     monkeypatch.setattr(os, "mkdir", silent(os.mkdir))
     try:
-        for action in (window.record_action, window.snapshot_action):
+        for action in (window.record_action, window.snapshot_action, window.show_recordings_action):
             started = time.monotonic()
             action.trigger()
             assert time.monotonic() - started < 5  # old code: the 30 s the share kept silent
             assert "does not answer" in window.status.last_error and share in window.status.last_error
             assert not window.controller.recording and not window.record_action.isChecked()
             window.status.last_error = ""
+        assert opened == []  # no file manager sent to a folder that is not there
         _wait_for_frames(qtbot, window, 3)  # the video played on
     finally:
         share_answers.set()
