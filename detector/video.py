@@ -13,7 +13,7 @@ import re
 import stat
 import sys
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
@@ -31,6 +31,10 @@ HEIF_SUFFIXES = {".heic", ".heif"}
 WRITABLE_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 IMAGE_SUFFIXES = WRITABLE_IMAGE_SUFFIXES | HEIF_SUFFIXES
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}
+# music: FFmpeg opens a song with cover art as a "video" of one picture that announces 90,000 frames a
+# second, so these are refused by name (.ogg is left to FFmpeg: it may hold Theora video)
+AUDIO_SUFFIXES = {".mp3", ".m4a", ".aac", ".flac", ".wav", ".wma", ".opus", ".oga", ".aif", ".aiff", ".mka", ".amr"}
+_TEXT_AS_VIDEO = "ansi"  # the codec of FFmpeg's tty demuxer, which draws a text file (.txt, .nfo) as a terminal would
 # a stream address: any "scheme://" (rtsp, http, rtmp, udp, srt, …) goes to FFmpeg, which knows which it plays;
 # two letters at least, so C://x stays a Windows path
 _SCHEME = r"[A-Za-z][A-Za-z0-9+.-]+://"
@@ -217,8 +221,10 @@ def open_capture(spec: str, *, open_timeout_ms: int = 5000, read_timeout_ms: int
             ask_for_mode(cap, camera_mode)
         return cap
     if kind == "url":
+        _refuse_audio(shown_address(spec), PurePosixPath(urlsplit(spec).path).suffix)
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, open_timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, read_timeout_ms]
         cap = cv2.VideoCapture(spec, cv2.CAP_FFMPEG, params)
+        _refuse_text(cap, shown_address(spec))
         if not cap.isOpened():
             raise SourceError(f"cannot connect to {shown_address(spec)} (no answer within {open_timeout_ms / 1000:.0f} s or not a stream)")
         return cap
@@ -238,13 +244,33 @@ def open_capture(spec: str, *, open_timeout_ms: int = 5000, read_timeout_ms: int
         raise SourceError(f"{path.name} is empty")
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return StillImage(path)
+    _refuse_audio(path.name, path.suffix)
     cap = cv2.VideoCapture(opencv_path(path))
+    _refuse_text(cap, path.name)
     if not cap.isOpened():
         if opencv_cannot_name(path):
             raise SourceError(f"{path.name}: OpenCV on Windows cannot open a file whose path has characters outside "
                               "ASCII (opencv/opencv#4242); copy or move it to a folder and name in plain ASCII")
         raise SourceError(f"{path.name} is not a video OpenCV can decode (corrupt, or an unsupported codec)")
     return cap
+
+
+def _refuse_audio(name: str, suffix: str) -> None:
+    if suffix.lower() in AUDIO_SUFFIXES:
+        raise SourceError(f"{name} is an audio file: LiveDet finds objects in videos, photos and cameras")
+
+
+def _refuse_text(cap: cv2.VideoCapture, name: str) -> None:
+    """A text file FFmpeg opened as a video of its characters is refused (and released)."""
+    if cap.isOpened() and _codec_of(cap) == _TEXT_AS_VIDEO:
+        cap.release()
+        raise SourceError(f"{name} is a text file, not a video")
+
+
+def _codec_of(cap: cv2.VideoCapture) -> str:
+    """The four-character code of the stream ``cap`` decodes ("h264", "MP43", "ansi"), "" when unknown."""
+    code = int(cap.get(cv2.CAP_PROP_FOURCC)) & 0xFFFFFFFF
+    return code.to_bytes(4, "little").decode("latin-1").strip("\0 ") if code not in (0, 0xFFFFFFFF) else ""
 
 
 def capture_info(cap: cv2.VideoCapture, kind: str, name: str) -> SourceInfo:

@@ -17,6 +17,7 @@ import torch
 
 from detector.cli import main
 
+from .not_videos import write_notes, write_song_with_cover
 from .photos import save_as_phone_photo
 from .videos import read_back
 
@@ -539,6 +540,8 @@ def bad_files(tmp_path_factory, vtest_path):
     (folder / "videos").mkdir()
     (folder / "videos" / "street.avi").write_bytes(b"")
     (folder / "dataset" / "images" / "train").mkdir(parents=True)
+    write_song_with_cover(folder / "song.mp3")
+    write_notes(folder / "notes.txt")
     return folder
 
 
@@ -550,6 +553,10 @@ def error_cases():
         pytest.param(["predict", "--model", "test-small", "--source", "{tmp}/missing.mp4"], "not found", id="missing-source"),
         pytest.param(["predict", "--model", "test-small", "--source", "{bad}/corrupt.mp4"], "decode", id="corrupt-video"),
         pytest.param(["predict", "--model", "test-small", "--source", "{bad}/empty.avi"], "empty", id="empty-video"),
+        pytest.param(["predict", "--model", "test-small", "--source", "{bad}/song.mp3"],
+                     "song.mp3 is an audio file", id="song-with-cover-art"),
+        pytest.param(["predict", "--model", "test-small", "--source", "{bad}/notes.txt"],
+                     "notes.txt is a text file, not a video", id="text-file"),
         pytest.param(["predict", "--model", "test-small", "--source", "{bad}/unreadable-images"], "no image in",
                      id="folder-of-unreadable-images"),
         pytest.param(["predict", "--model", "test-small", "--source", "{bad}/videos"],

@@ -732,6 +732,24 @@ def test_an_error_outlasts_the_news_after_it_until_the_next_try_works(qtbot, lau
     assert window.status.standing_error is None
 
 
+def test_a_song_or_a_text_file_dropped_on_the_window_is_refused_by_what_it_is(qtbot, launch, vtest_path, tmp_path):
+    """A song with its album cover played as a still picture announcing 90,000 frames a second, and a
+    .txt file played as a video of its letters. Each is now refused, saying what it is."""
+    from ..not_videos import write_notes, write_song_with_cover
+
+    window = launch(source=str(vtest_path), model=_shipped_model())
+    _wait_for_frames(qtbot, window, 2)
+    for dropped, what in ((write_song_with_cover(tmp_path / "Track 01.mp3"), "is an audio file"),
+                          (write_notes(tmp_path / "notes.txt"), "is a text file, not a video")):
+        with qtbot.waitSignal(window.controller.source_failed, timeout=FLOW_TIMEOUT_MS) as failed:
+            window.open_dropped(str(dropped))
+        assert f"{dropped.name} {what}" in failed.args[0]
+        assert f"{dropped.name} {what}" in window.status.message_label.text()
+        assert not window.video_view.showing_video
+    window.open_source(str(vtest_path))
+    _wait_for_frames(qtbot, window, 3)
+
+
 def test_a_missing_camera_shows_an_error_and_the_window_stays_usable(qtbot, launch, vtest_path):
     window = launch(model=_shipped_model())
     missing = "9"  # no such /dev/video9 here (nor in CI)
