@@ -101,6 +101,9 @@ def load_active_model(request: ModelRequest, cache: ModelCache | None = None) ->
     return model
 
 
+LOADER_THREAD_PREFIX = "load "  # names each loader's thread: "load yolo-mnv3-small"
+
+
 class ModelLoader(QObject):
     """Loads one model on a daemon thread; emits ``loaded`` or ``failed``, then ``finished``, whatever happens.
 
@@ -118,7 +121,7 @@ class ModelLoader(QObject):
         self.request = request
         self.ticket = ticket
         self._cache = cache
-        self._thread = threading.Thread(target=self._run, name=f"load {request.label}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"{LOADER_THREAD_PREFIX}{request.label}", daemon=True)
 
     def start(self) -> None:
         self._thread.start()

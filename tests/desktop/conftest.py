@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before pytest-qt creates the QApplication
 
@@ -11,6 +12,8 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 pytest.importorskip("pytestqt", reason="the desktop tests need pytest-qt (pip install -e '.[test]')")
+
+LEFT_LOAD_WAIT_S = 120  # a model load takes 1-7 s; a busy 2-core CI machine may take several times that
 
 
 @pytest.fixture(autouse=True)
@@ -22,6 +25,21 @@ def isolated_settings(tmp_path, monkeypatch):
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(folder))
     return folder
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_model_load_outlives_the_tests():
+    """Waits at the end for model loads that tests left running (a window closed mid-load, as a user may quit).
+
+    Why: Python ending while such a thread frees a torch tensor aborts the process ("terminate called
+    without an active exception", exit 134) after every test passed. The app ends with os._exit then.
+    """
+    yield
+    from desktop.model_loader import LOADER_THREAD_PREFIX
+
+    for thread in threading.enumerate():
+        if thread.name.startswith(LOADER_THREAD_PREFIX):
+            thread.join(LEFT_LOAD_WAIT_S)
 
 
 @pytest.fixture
