@@ -290,7 +290,9 @@ def cmd_predict(args, predictor=None) -> dict:
 
     n = max(stats.frames, 1)
     detections = sum(class_counts.values())
-    expected = info.frame_count if not args.max_frames else min(info.frame_count or args.max_frames, args.max_frames)
+    # what the file announces (a raw H.264 or MJPEG file announces nothing; a live source has no end)
+    announced = info.frame_count if not info.is_live else None
+    expected = min(announced, args.max_frames) if announced and args.max_frames else announced
     if source.skipped:
         _say(f"warning: {len(source.skipped)} of the {len(source.skipped) + stats.frames} images could not be read "
              "and were skipped (listed under \"skipped\")")

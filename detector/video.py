@@ -358,6 +358,7 @@ class FrameSource:
             raise SourceError(f"a camera mode applies to a camera index, not to {self.kind} source "
                               f"{shown_address(self.spec)}")
         self._cap: cv2.VideoCapture | None = None
+        self._first_frame: np.ndarray | None = None  # read while opening, not yet given
         self._images: list[Path] = []
         self._on_skip = on_skip
         self.skipped: list[str] = []  # names of the images in a folder that could not be read
@@ -383,7 +384,9 @@ class FrameSource:
                 if not ok or frame is None:
                     self._cap.release()
                     raise SourceError(f"{Path(self.spec).name} holds no decodable frames")
-                self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                # kept for __iter__, not read again: seeking back to frame 0 loses frames in files without
+                # an index (raw H.264 from a Raspberry Pi camera: all of them; MPEG-TS: a quarter)
+                self._first_frame = frame
 
     def _first_readable(self) -> np.ndarray:
         """The folder's first image that reads, only to size the source (skips are reported as they are met)."""
@@ -409,9 +412,11 @@ class FrameSource:
         assert self._cap is not None
         index = 0
         while True:
-            ok, frame = self._cap.read()
-            if not ok or frame is None:
-                break
+            frame, self._first_frame = self._first_frame, None
+            if frame is None:
+                ok, frame = self._cap.read()
+                if not ok or frame is None:
+                    break
             yield index, frame, f"{self.info.name}:{index}"
             index += 1
 

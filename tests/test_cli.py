@@ -19,7 +19,7 @@ from detector.cli import main
 
 from .not_videos import write_notes, write_song_with_cover
 from .photos import save_as_phone_photo
-from .videos import read_back
+from .videos import read_back, write_moving_box_video
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -259,6 +259,18 @@ def test_a_folder_of_landscape_and_portrait_photos_becomes_a_video_with_nothing_
         columns = np.flatnonzero(portrait.mean(axis=(0, 2)) > 128)
         assert 116 <= len(columns) <= 124 and abs((columns[0] + columns[-1]) / 2 - 159.5) <= 2
         assert portrait[:, :90].max() < 40 and portrait[:, -90:].max() < 40
+
+
+@pytest.mark.parametrize("container, codec, suffix", [("h264", "libx264", ".h264"), ("mpegts", "mpeg2video", ".ts"),
+                                                     ("mjpeg", "mjpeg", ".mjpeg")])
+def test_predict_reads_every_frame_of_files_without_an_index(capsys, tmp_path, container, codec, suffix):
+    """predict read the first frame, then seeked back to it: a raw H.264 file (a Raspberry Pi camera's)
+    gave 0 of its frames, an MPEG-TS recording lost a quarter, raw MJPEG its first."""
+    source = write_moving_box_video(tmp_path / f"clip{suffix}", 30, container=container, codec=codec)
+    summary, err = run_ok(capsys, "predict", "--model", "test-small", "--source", str(source),
+                          "--output", str(tmp_path / "out.mp4"), "--max-frames", "100")
+    assert summary["frames"] == 30 and read_back(tmp_path / "out.mp4").frames == 30
+    assert "warning" not in err  # the file has all it has: --max-frames 100 is not a count it announced
 
 
 def test_predict_batches_and_stops_after_max_frames(capsys, vtest_path, tmp_path):

@@ -1,11 +1,14 @@
-"""Reading a written video back the way a player would: every frame decoded, not the header's count."""
+"""Reading a written video back the way a player would (every frame decoded, not the header's count), and
+writing the kinds of file that cameras and recorders make."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import NamedTuple
 
+import av
 import cv2
+import numpy as np
 
 
 class VideoFacts(NamedTuple):
@@ -27,3 +30,19 @@ def read_back(path: str | Path) -> VideoFacts:
     finally:
         capture.release()
     return VideoFacts(frames, fps, width, height)
+
+
+def write_moving_box_video(path: str | Path, frames: int, *, container: str, codec: str, fps: int = 10) -> Path:
+    """``frames`` frames of a white box crossing a grey 320×240 picture, in ``container`` ("h264": a raw
+    stream as a Raspberry Pi camera writes it; "mpegts": a camcorder's or TV recorder's .ts)."""
+    with av.open(str(path), "w", format=container) as video:
+        stream = video.add_stream(codec, rate=fps)
+        stream.width, stream.height = 320, 240
+        stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
+        for index in range(frames):
+            picture = np.full((240, 320, 3), 90, np.uint8)
+            picture[80:160, 10 + 8 * index % 240:70 + 8 * index % 240] = 255
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb24").reformat(format=stream.pix_fmt)
+            video.mux(stream.encode(frame))
+        video.mux(stream.encode())
+    return Path(path)
