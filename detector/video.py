@@ -30,7 +30,11 @@ from .preprocess import as_bgr_uint8
 HEIF_SUFFIXES = {".heic", ".heif"}
 WRITABLE_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 IMAGE_SUFFIXES = WRITABLE_IMAGE_SUFFIXES | HEIF_SUFFIXES
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}  # written too
+# read only: raw H.264/H.265 and MJPEG (a Raspberry Pi camera's), AVCHD (.mts, .m2ts: camcorders), old phones'
+# .3gp, DVD .vob, DV, Ogg Theora
+PLAYABLE_VIDEO_SUFFIXES = VIDEO_SUFFIXES | {".h264", ".264", ".h265", ".hevc", ".mjpeg", ".mjpg", ".mts", ".m2ts",
+                                            ".3gp", ".vob", ".dv", ".ogv"}
 # music: FFmpeg opens a song with cover art as a "video" of one picture that announces 90,000 frames a
 # second, so these are refused by name (.ogg is left to FFmpeg: it may hold Theora video)
 AUDIO_SUFFIXES = {".mp3", ".m4a", ".aac", ".flac", ".wav", ".wma", ".opus", ".oga", ".aif", ".aiff", ".mka", ".amr"}
@@ -328,7 +332,7 @@ class StillImage:
 def _what_else_is_in(folder: Path) -> str:
     """A hint for a folder with no images: the videos or sub-folders the user may have meant."""
     entries = sorted(folder.iterdir())
-    videos = [p.name for p in entries if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()]
+    videos = [p.name for p in entries if p.suffix.lower() in PLAYABLE_VIDEO_SUFFIXES and p.is_file()]
     if videos:
         return (f" (it holds {len(videos)} video{'s' if len(videos) > 1 else ''}, such as {videos[0]}: "
                 "give one video file as the source)")

@@ -23,7 +23,8 @@ from PySide6.QtWidgets import (
 from detector import __version__ as detector_version
 from detector.camera_mode import CameraMode
 from detector.device import gpu_may_be_present
-from detector.video import IMAGE_SUFFIXES, SourceInfo, VIDEO_SUFFIXES, is_stream_address, shown_address
+from detector.video import (IMAGE_SUFFIXES, PLAYABLE_VIDEO_SUFFIXES, SourceInfo, is_stream_address,
+                            shown_address)
 
 from .. import __version__
 from ..cameras import AUTOMATIC_LIMIT, CameraInfo, CameraWatcher
@@ -42,7 +43,7 @@ from .video_view import VideoView
 WEIGHTS_SUFFIXES = (".safetensors", ".pt", ".pth", ".onnx", ".yaml", ".yml")
 VIDEO_FILTER = "Videos and photos ({} {});;Videos ({});;Photos ({});;All files (*)".format(
     *(" ".join(f"*{s} *{s.upper()}" for s in sorted(suffixes))  # cameras and phones name files MVI_1.MOV, IMG_2.HEIC
-      for suffixes in (VIDEO_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES, IMAGE_SUFFIXES)))
+      for suffixes in (PLAYABLE_VIDEO_SUFFIXES, IMAGE_SUFFIXES, PLAYABLE_VIDEO_SUFFIXES, IMAGE_SUFFIXES)))
 WEIGHTS_FILTER = "Models ({});;All files (*)".format(" ".join(f"*{s}" for s in WEIGHTS_SUFFIXES))
 SOURCE_BUTTON_MAX_PX = 260  # the toolbar keeps its width whatever the source is called
 SOURCE_BUTTON_HINT = "Choose a camera, a video file or a stream"

@@ -469,6 +469,31 @@ def test_input_size_runs_the_model_larger_for_distant_objects_and_is_remembered(
     assert third.controller.model.predictor.imgsz == 480 and third.input_size_actions[480].isChecked()
 
 
+def test_the_open_dialog_lists_what_cameras_and_phones_record_and_plays_it(qtbot, launch, monkeypatch, tmp_path):
+    """The Open dialog's "Videos and photos" hid a Raspberry Pi camera's .h264, a camcorder's .MTS and an old
+    phone's .3gp, which all play."""
+    import fnmatch
+
+    from PySide6.QtWidgets import QFileDialog
+
+    from ..videos import write_moving_box_video
+
+    clip = write_moving_box_video(tmp_path / "pi-camera.h264", 12, container="h264", codec="libx264")
+    asked = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                        lambda parent, title, folder, filters: asked.append(filters) or (str(clip), ""))
+    window = launch(model=_shipped_model())
+    window.choose_video_file()
+    listed = asked[0].split(";;")[0]  # "Videos and photos (*.mp4 *.MP4 …)", the first and default choice
+    patterns = listed[listed.index("(") + 1:listed.index(")")].split()
+    for name in ("pi-camera.h264", "00001.MTS", "VID_0001.3gp", "MVI_2.MOV", "IMG_1.HEIC", "street.mp4"):
+        assert any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns), name  # Linux dialogs match case
+    assert not any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns for name in ("song.mp3", "notes.txt"))
+    qtbot.waitUntil(lambda: window.controller.paused and window.controller.last_shown is not None,
+                    timeout=FLOW_TIMEOUT_MS)  # it played to its end
+    assert window.controller.last_shown.result.index == 11 and "End of the video" in window.status.message_label.text()
+
+
 def test_show_recordings_opens_the_recording_folder_in_the_file_manager(qtbot, launch, monkeypatch, tmp_path):
     from PySide6.QtGui import QDesktopServices
 
