@@ -74,6 +74,7 @@ class CaptureWorker(QThread):
         self.generation = generation
         self._outbox = outbox
         self._stats = stats
+        self._cap: cv2.VideoCapture | None = None  # the open source; only the capture thread touches it
         self._cond = threading.Condition()  # the mutex for every field below; also wakes sleeps early
         self._options = options or PlaybackOptions()
         self._abort = False
@@ -119,10 +120,10 @@ class CaptureWorker(QThread):
 
     # -- the thread --------------------------------------------------------------------------
     def run(self) -> None:
-        cap = None
+        self._cap = None
         try:
-            cap, first = self._open()
-            self._stream(cap, first)
+            self._cap, first = self._open()
+            self._stream(first)
         except _Stopped:
             pass
         except SourceError as exc:
@@ -131,8 +132,8 @@ class CaptureWorker(QThread):
             log.exception("capture of %s failed", self.source.label)
             self.failed.emit(self.generation, f"reading {self.source.label} failed unexpectedly: {exc}")
         finally:
-            if cap is not None:
-                cap.release()
+            if self._cap is not None:
+                self._cap.release()
             self._outbox.close()
             self.done.emit(self.generation)
 
@@ -188,8 +189,9 @@ class CaptureWorker(QThread):
         self.opened.emit(self.generation, info)
         return cap, first
 
-    def _stream(self, cap: cv2.VideoCapture, first: np.ndarray) -> None:
-        assert self.info is not None
+    def _stream(self, first: np.ndarray) -> None:
+        assert self.info is not None and self._cap is not None
+        cap = self._cap
         is_file = not self.info.is_live  # a video file, on disk or on a web server
         period = 1.0 / self.info.fps
         pending: np.ndarray | None = first  # a frame read but not yet delivered
@@ -215,8 +217,12 @@ class CaptureWorker(QThread):
             if not paused:
                 announced_pause = None
             if is_file and seek is not None:
-                cap.set(cv2.CAP_PROP_POS_FRAMES, seek)
-                index, pending = seek, None
+                if seek == 0:
+                    cap, pending = self._rewind()
+                else:
+                    cap.set(cv2.CAP_PROP_POS_FRAMES, seek)
+                    pending = None
+                index = seek
                 self._outbox.clear()  # frames from before the jump are stale
                 next_due = time.perf_counter()
             if not is_file and paused:
@@ -229,7 +235,7 @@ class CaptureWorker(QThread):
             if not ok or frame is None:
                 if is_file:
                     if loop and index > 1:  # a photo (one frame) is shown once, not detected again 30 times a second
-                        cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                        cap, pending = self._rewind()
                         index = 0
                         continue
                     with self._cond:
@@ -260,6 +266,18 @@ class CaptureWorker(QThread):
             self._stats.count_captured()
             last_delivered = index
             index += 1
+
+    def _rewind(self) -> tuple[cv2.VideoCapture, np.ndarray | None]:
+        """Back to the first frame by opening the file again; returns the capture and that frame (None if unread).
+
+        Why not a seek to 0: in a file without an index (raw H.264 or MJPEG, as a Raspberry Pi camera
+        writes them) nothing reads after it, so Loop and Play-again stopped; an MPEG-TS file lost frames.
+        """
+        assert self._cap is not None
+        self._cap.release()
+        self._cap = None
+        self._cap, ok, first = self._open_in_background()
+        return self._cap, first if ok else None
 
     def _sleep_until(self, due: float) -> bool:
         """Wait for a frame's due time; True when a pause, seek or stop cut the wait short."""

@@ -190,6 +190,28 @@ def test_file_capture_without_dropping_delivers_every_frame_in_order(qapp, vtest
     assert stats.snapshot().frames_dropped == 0
 
 
+@pytest.mark.parametrize("container, codec, suffix", [("h264", "libx264", ".h264"), ("mjpeg", "mjpeg", ".mjpeg"),
+                                                     ("mpegts", "mpeg2video", ".ts")])
+def test_loop_plays_a_file_without_an_index_again_whole(qapp, tmp_path, container, codec, suffix):
+    """Loop (on by default) seeked back to frame 0: a Raspberry Pi camera's raw .h264 or .mjpeg then read
+    nothing and stopped after one pass, and an MPEG-TS recording's second pass lost frames."""
+    from desktop.capture import CaptureWorker, PlaybackOptions
+
+    from ..videos import write_moving_box_video
+
+    clip = write_moving_box_video(tmp_path / f"clip{suffix}", 12, container=container, codec=codec)
+    box, stats = Mailbox(), PipelineStats()
+    worker = CaptureWorker(parse_source(str(clip)), box, stats, generation=1,
+                           options=PlaybackOptions(loop=True, realtime=False, lossless=True))
+    worker.start()
+    try:
+        indices = _drain(box, worker, 30)
+    finally:
+        worker.stop()
+        worker.wait(5000)
+    assert indices == [*range(12), *range(12), *range(6)]
+
+
 def test_live_style_capture_drops_stale_frames_instead_of_lagging(qapp, vtest_path):
     from desktop.capture import CaptureWorker, PlaybackOptions
     from desktop.sources import parse_source
