@@ -290,9 +290,9 @@ def cmd_predict(args, predictor=None) -> dict:
 
     n = max(stats.frames, 1)
     detections = sum(class_counts.values())
-    # what the file announces (a raw H.264 or MJPEG file announces nothing; a live source has no end)
-    announced = info.frame_count if not info.is_live else None
-    expected = min(announced, args.max_frames) if announced and args.max_frames else announced
+    # what the file announces: None for a live source, and for a raw H.264 or MJPEG file, which has no index
+    count = info.frame_count
+    expected = min(count, args.max_frames) if count and args.max_frames else count
     if source.skipped:
         _say(f"warning: {len(source.skipped)} of the {len(source.skipped) + stats.frames} images could not be read "
              "and were skipped (listed under \"skipped\")")
