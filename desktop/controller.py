@@ -39,6 +39,7 @@ from .recording import (
     RecorderWorker,
     RecordingPlan,
     RecordingSummary,
+    make_record_folder,
     unused_name,
 )
 from .settings import default_record_folder
@@ -526,10 +527,7 @@ class SessionController(QObject):
     def _recording_target(self, path: str | Path | None, source: SourceSpec) -> Path:
         """The file a recording goes to, its folder made (asked off the GUI thread: see ``start_recording``)."""
         target = Path(path) if path else self.new_recording_path()
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"cannot create the recording folder {target.parent}: {exc.strerror or exc}") from None
+        make_record_folder(target.parent)
         if source.kind == VIDEO and same_file(target, source.value):
             raise OutputError(f"Cannot record to {target.name}: it is the video being played, and recording "
                               "would destroy it. Choose another file name.")

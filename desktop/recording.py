@@ -36,6 +36,14 @@ DETECTION_FORMATS = ("", "jsonl", "csv")  # "" = video only
 RECORDING_SUFFIXES = (".mp4", ".avi", ".jsonl", ".csv")  # what a recording may write: video (.avi fallback), detections
 
 
+def make_record_folder(folder: Path) -> None:
+    """Create the folder recordings go to (and its parents); OutputError saying why when it cannot be."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the recording folder {folder}: {exc.strerror or exc}") from None
+
+
 def unused_name(folder: Path, stem: str, suffixes: tuple[str, ...], claimed: set[Path]) -> Path:
     """``folder/stem`` or, when a file with one of ``suffixes`` or a claim has it, ``stem-2``, ``stem-3``…
 

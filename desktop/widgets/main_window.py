@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from detector import OutputError
 from detector import __version__ as detector_version
 from detector.camera_mode import CameraMode
 from detector.device import gpu_may_be_present
@@ -31,7 +32,7 @@ from ..cameras import AUTOMATIC_LIMIT, CameraInfo, CameraWatcher
 from ..controller import SessionController, ShownFrame
 from ..file_check import DiskSilent, existing_files, silent_folder_message, within
 from ..inference import ActiveModel
-from ..recording import RecordingSummary
+from ..recording import RecordingSummary, make_record_folder
 from ..resources import app_icon
 from ..settings import RECENT_LIMIT, AppSettings, Preferences
 from ..sources import CAMERA, IMAGE, URL, SourceSpec, camera_source
@@ -409,13 +410,12 @@ class MainWindow(QMainWindow):
         """Open the recordings folder in the system's file manager: where a user goes next with a recording."""
         folder = self.controller.record_folder
         try:  # before the first recording it may not exist yet; on a silent share, asking would freeze the window
-            within(lambda: folder.mkdir(parents=True, exist_ok=True))
+            within(lambda: make_record_folder(folder))
         except DiskSilent:
             self.status.show_error(silent_folder_message(folder), ABOUT_OUTPUT)
             return
-        except OSError as exc:
-            self.status.show_error(f"cannot create the recording folder {folder}: {exc.strerror or exc}",
-                                   ABOUT_OUTPUT)
+        except OutputError as exc:
+            self.status.show_error(str(exc), ABOUT_OUTPUT)
             return
         if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
             self.status.show_error(f"No file manager could open {folder}", ABOUT_OUTPUT)

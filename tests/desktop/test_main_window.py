@@ -508,6 +508,13 @@ def test_show_recordings_opens_the_recording_folder_in_the_file_manager(qtbot, l
     window.show_recordings_action.trigger()  # no file manager on this desktop: said, not silent
     assert "No file manager could open" in window.status.last_error
 
+    blocked = tmp_path / "a file" / "LiveDet"  # a folder that cannot be made: a file has its parent's name
+    (tmp_path / "a file").write_text("")
+    window.controller.record_folder = blocked
+    window.show_recordings_action.trigger()
+    assert f"cannot create the recording folder {blocked}: Not a directory" in window.status.last_error
+    assert len(opened) == 2  # no file manager sent to it
+
 
 def test_switching_models_mid_stream_keeps_frames_flowing(qtbot, launch, vtest_path, random_models_dir):
     window = launch(source=str(vtest_path), model=_shipped_model(), fast=True)
