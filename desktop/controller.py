@@ -11,14 +11,12 @@ signals, and tests can do the same.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-import cv2
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
@@ -43,6 +41,7 @@ from .recording import (
     unused_name,
 )
 from .settings import default_record_folder
+from .snapshot import SnapshotWriter
 from .sources import CAMERA, IMAGE, URL, VIDEO, SourceSpec, parse_source
 from .stats import PipelineStats, StatsSnapshot
 
@@ -137,6 +136,9 @@ class SessionController(QObject):
         self._finishing: set[RecorderWorker] = set()
         self._record_request: Path | None = None  # recording asked for; starts with the next frame shown
         self._claimed_names: set[Path] = set()  # recording and snapshot names handed out this session
+        self._snapshots = SnapshotWriter(self._claimed_names, self)
+        self._snapshots.saved.connect(self._on_snapshot_saved)
+        self._snapshots.failed.connect(self.recording_failed)
         self._live_clock: LiveClock | None = None  # recording a live source: how many copies of each frame
         self._held: list[RecordedFrame] | None = None  # a live recording's first frames, until its rate is known
         self._held_bytes = 0
@@ -625,54 +627,28 @@ class SessionController(QObject):
         self.recording_finished.emit(summary)
 
     # -- snapshot --------------------------------------------------------------------------
-    def save_snapshot(self, path: str | Path | None = None) -> Path | None:
-        """The frame on screen, as drawn, to PNG; None (and a message) when there is nothing to save."""
+    def save_snapshot(self, path: str | Path | None = None) -> None:
+        """The frame on screen, as drawn, to PNG, off the GUI thread: ``snapshot_saved`` or ``recording_failed``."""
         shown = self._last_shown
         if shown is None:
             self.recording_failed.emit("No frame to save yet")
-            return None
-        ok, data = cv2.imencode(".png", shown.image)
-        if not ok:
-            self.recording_failed.emit("the frame could not be encoded as PNG")
-            return None
+            return
         stem = f"livedet-{_timestamp()}-{shown.result.index}"
-        given_up = threading.Event()  # the user was told it failed: a share that answers late gets no file
+        self._snapshots.save(shown.image, self.record_folder, stem, Path(path) if path else None)
 
-        def write() -> Path:  # on a daemon thread: the folder may be on a share that does not answer
-            if path:
-                target = Path(path)
-            else:
-                base = unused_name(self.record_folder, stem, (".png",), self._claimed_names)
-                target = base.with_name(f"{base.name}.png")
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                if not given_up.is_set():
-                    target.write_bytes(data.tobytes())
-            except OSError as exc:
-                raise OutputError(f"cannot save the snapshot to {target}: {exc.strerror or exc}") from None
-            return target
-
-        try:
-            target = within(write)
-        except DiskSilent:
-            given_up.set()
-            self.recording_failed.emit(silent_folder_message(Path(path).parent if path else self.record_folder))
-            return None
-        except OutputError as exc:
-            self.recording_failed.emit(str(exc))
-            return None
-        self.snapshot_saved.emit(str(target))
-        self.message.emit(f"Snapshot saved to {target}")
-        return target
+    def _on_snapshot_saved(self, path: str) -> None:
+        self.snapshot_saved.emit(path)
+        self.message.emit(f"Snapshot saved to {path}")
 
     # -- shutdown --------------------------------------------------------------------------
     def shutdown(self, timeout_s: float = SHUTDOWN_TIMEOUT_S) -> bool:
         """Finalise any recording, stop every thread and join them (called once, on quit).
 
-        Recordings are always waited for: losing a file is worse than a slow quit. The
-        other threads get ``timeout_s`` together; one still stuck in a driver or a
-        model load is left behind (kept referenced, so Qt never destroys it running) and
-        False is returned, so ``main`` can end the process without waiting for it.
+        Recordings are always waited for: losing a file is worse than a slow quit; so are
+        snapshots still being written, for a few seconds. The other threads get ``timeout_s``
+        together; one still stuck in a driver or a model load is left behind (kept referenced,
+        so Qt never destroys it running) and False is returned, so ``main`` can end the process
+        without waiting for it.
         """
         if self._closed:
             return self._all_stopped()
@@ -680,6 +656,7 @@ class SessionController(QObject):
         self.stop_recording()
         for recorder in list(self._finishing):
             recorder.wait()
+        self._snapshots.wait()  # a PNG still being written is finished, not cut off
         deadline = time.monotonic() + timeout_s
         self._retire_capture()
         self._inference.stop()

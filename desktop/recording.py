@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 DETECTION_FORMATS = ("", "jsonl", "csv")  # "" = video only
 RECORDING_SUFFIXES = (".mp4", ".avi", ".jsonl", ".csv")  # what a recording may write: video (.avi fallback), detections
+_CLAIMING = threading.Lock()
 
 
 def make_record_folder(folder: Path) -> None:
@@ -52,9 +53,12 @@ def unused_name(folder: Path, stem: str, suffixes: tuple[str, ...], claimed: set
     """
     for n in itertools.count(1):  # endless: some number is always free
         base = folder / (stem if n == 1 else f"{stem}-{n}")
-        if base not in claimed and not any((folder / f"{base.name}{suffix}").exists() for suffix in suffixes):
-            claimed.add(base)
-            return base
+        if any((folder / f"{base.name}{suffix}").exists() for suffix in suffixes):
+            continue
+        with _CLAIMING:  # snapshots claim on threads of their own; the disk is asked outside the lock
+            if base not in claimed:
+                claimed.add(base)
+                return base
 
 
 def describe_os_error(exc: OSError, path: Path) -> str:

@@ -421,7 +421,8 @@ def test_a_recording_folder_on_a_silent_share_is_a_message_not_a_frozen_window(q
             started = time.monotonic()
             action.trigger()
             assert time.monotonic() - started < 5  # old code: the 30 s the share kept silent
-            assert "does not answer" in window.status.last_error and share in window.status.last_error
+            qtbot.waitUntil(lambda: "does not answer" in window.status.last_error, timeout=5_000)
+            assert share in window.status.last_error
             assert not window.controller.recording and not window.record_action.isChecked()
             window.status.last_error = ""
         assert opened == []  # no file manager sent to a folder that is not there
@@ -991,12 +992,46 @@ def test_seeking_a_file_jumps_there_and_a_snapshot_saves_the_frame_on_screen(qtb
     paused_at = _pause_on_a_frame(qtbot, window)
     assert window.playback.position.text() == f"{paused_at + 1} / 795"
 
-    with qtbot.waitSignal(window.controller.message, timeout=5_000) as saved:
-        window.snapshot_action.trigger()  # the S key
-    path = Path(saved.args[0].removeprefix("Snapshot saved to "))
-    image = cv2.imread(str(path))
-    assert image is not None and image.shape == (576, 768, 3)
-    assert np.array_equal(image, window.controller.last_shown.image)  # exactly what is on screen, boxes included
+    saved = []
+    window.controller.message.connect(
+        lambda text: saved.append(Path(text.removeprefix("Snapshot saved to "))) if "Snapshot" in text else None)
+    for _ in range(3):
+        window.snapshot_action.trigger()  # the S key, three times on the same paused frame
+    qtbot.waitUntil(lambda: len(saved) == 3, timeout=5_000)
+    assert len(set(saved)) == 3  # three files, none overwriting another
+    for path in saved:
+        image = cv2.imread(str(path))
+        assert image is not None and image.shape == (576, 768, 3)
+        assert np.array_equal(image, window.controller.last_shown.image)  # exactly what is on screen, boxes included
+
+
+def test_the_video_plays_on_while_a_snapshot_is_encoded_and_quitting_does_not_cut_it_off(
+        qtbot, launch, vtest_path, monkeypatch, tmp_path):
+    """PNG-encoding a 4K frame took 0.2 s on the GUI thread, a visible stall on every S. Here the
+    encoder is made slow (1.5 s) so the stall is plain: the video must go on meanwhile."""
+    import time
+
+    real_encode = cv2.imencode
+    monkeypatch.setattr(cv2, "imencode", lambda ext, image, *args: (
+        time.sleep(1.5) if ext == ".png" else None, real_encode(ext, image, *args))[1])
+    window = launch(source=str(vtest_path), model=_shipped_model())
+    window.controller.record_folder = tmp_path / "shots"
+    _wait_for_detection(qtbot, window, 3)
+    on_screen = window.controller.last_shown.image
+    with qtbot.waitSignal(window.controller.snapshot_saved, timeout=10_000) as saved:
+        started = time.monotonic()
+        window.snapshot_action.trigger()
+        assert time.monotonic() - started < 0.5  # old code: 1.5 s, the window frozen
+        shown_before = window.frames_shown
+        qtbot.wait(1_000)
+        assert window.frames_shown >= shown_before + 5  # 10 FPS video: it played on while the PNG was made
+    assert np.array_equal(cv2.imread(saved.args[0]), on_screen)  # the frame on screen when S was pressed
+
+    window.snapshot_action.trigger()
+    window.close()  # at once, while the second PNG is still being encoded
+    pictures = sorted((tmp_path / "shots").glob("*.png"))
+    assert len(pictures) == 2 and all(cv2.imread(str(p)) is not None for p in pictures), pictures
+    assert not list((tmp_path / "shots").glob(".*"))  # no half-written file left beside them
 
 
 def test_frame_steps_pause_and_walk_the_file_one_frame_at_a_time(qtbot, launch, vtest_path):

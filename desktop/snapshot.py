@@ -1,0 +1,125 @@
+"""Snapshots: the frame on screen to a PNG, encoded and written off the GUI thread.
+
+Why: encoding a 4K frame as PNG takes about 0.2 s, a hitch the video showed when it ran on
+the GUI thread; and the folder may sit on a network share that does not answer at all.
+The window hears back through ``saved`` or ``failed``; it never waits.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from detector import OutputError
+
+from .file_check import WRITE_WAIT_S, silent_folder_message
+from .recording import unused_name
+
+QUIT_WAIT_S = 5.0  # at quit, for PNGs still being written: an 8K frame takes under a second to a local disk
+
+
+@dataclass(eq=False)  # each job is itself: kept in a set by identity
+class _Job:
+    """One snapshot on its way to the disk."""
+
+    folder: Path  # where it goes, for the message when that folder does not answer
+    done: threading.Event = field(default_factory=threading.Event)
+    given_up: threading.Event = field(default_factory=threading.Event)  # the user was told it failed
+
+
+class SnapshotWriter(QObject):
+    """Saves frames as PNG files on daemon threads, one per snapshot, and reports each outcome once."""
+
+    saved = Signal(str)  # path of the PNG
+    failed = Signal(str)  # a line for the user
+    _finished = Signal(object, str, str)  # (job, path, error) from the writing thread: queued to this object's
+
+    def __init__(self, claimed_names: set[Path], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._claimed_names = claimed_names  # shared with recordings, so a snapshot never takes a recording's name
+        self._jobs: set[_Job] = set()
+        self._finished.connect(self._on_finished)
+
+    def save(self, image: np.ndarray, folder: Path, stem: str, path: Path | None = None) -> None:
+        """Start writing ``image`` to ``path``, or to ``folder/stem.png`` (``stem-2.png``… when taken)."""
+        job = _Job(path.parent if path else folder)
+        self._jobs.add(job)
+        threading.Thread(target=self._write, args=(job, image, folder, stem, path),
+                         name="snapshot", daemon=True).start()
+        timer = QTimer(self)
+        timer.setSingleShot(True)
+        timer.timeout.connect(lambda: self._on_silent(job))
+        timer.timeout.connect(timer.deleteLater)
+        timer.start(round(WRITE_WAIT_S * 1000))
+
+    def wait(self, timeout_s: float = QUIT_WAIT_S) -> bool:
+        """Let the snapshots being written finish (at quit: a half-written PNG is a lost one); True when all did.
+
+        Snapshots to a folder that stopped answering were already reported as failed and are not waited for.
+        """
+        deadline = time.monotonic() + timeout_s
+        for job in list(self._jobs):
+            if not job.given_up.is_set() and not job.done.wait(max(0.0, deadline - time.monotonic())):
+                return False
+        return True
+
+    def _write(self, job: _Job, image: np.ndarray, folder: Path, stem: str, path: Path | None) -> None:
+        target, error = None, ""
+        try:
+            ok, data = cv2.imencode(".png", image)
+            if not ok:
+                raise OutputError("the frame could not be encoded as PNG")
+            target = path or _with_png(unused_name(folder, stem, (".png",), self._claimed_names))
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if not job.given_up.is_set():
+                    _write_whole(target, data.tobytes())
+            except OSError as exc:
+                raise OutputError(f"cannot save the snapshot to {target}: {exc.strerror or exc}") from None
+        except OutputError as exc:
+            error = str(exc)
+        job.done.set()
+        try:
+            self._finished.emit(job, str(target or ""), error)
+        except RuntimeError:  # the window closed meanwhile and took this object with it: nobody is left to tell
+            pass
+
+    def _on_finished(self, job: _Job, target: str, error: str) -> None:
+        if job not in self._jobs:
+            return
+        self._jobs.discard(job)
+        if job.given_up.is_set():
+            return  # already reported as a folder that does not answer
+        if error:
+            self.failed.emit(error)
+        else:
+            self.saved.emit(target)
+
+    def _on_silent(self, job: _Job) -> None:
+        if job.done.is_set() or job not in self._jobs:
+            return
+        job.given_up.set()
+        self._jobs.discard(job)
+        self.failed.emit(silent_folder_message(job.folder))
+
+
+def _with_png(base: Path) -> Path:
+    return base.with_name(f"{base.name}.png")
+
+
+def _write_whole(target: Path, data: bytes) -> None:
+    """Write under a temporary name, then rename: a file named .png is always a whole picture."""
+    partial = target.with_name(f".{target.name}.part")
+    try:
+        partial.write_bytes(data)
+        os.replace(partial, target)
+    except OSError:
+        partial.unlink(missing_ok=True)
+        raise
