@@ -255,13 +255,34 @@ def open_capture(spec: str, *, open_timeout_ms: int = 5000, read_timeout_ms: int
         if opencv_cannot_name(path):
             raise SourceError(f"{path.name}: OpenCV on Windows cannot open a file whose path has characters outside "
                               "ASCII (opencv/opencv#4242); copy or move it to a folder and name in plain ASCII")
+        if _holds_only_sound(path):
+            raise SourceError(_audio_message(path.name))
         raise SourceError(f"{path.name} is not a video OpenCV can decode (corrupt, or an unsupported codec)")
     return cap
 
 
 def _refuse_audio(name: str, suffix: str) -> None:
     if suffix.lower() in AUDIO_SUFFIXES:
-        raise SourceError(f"{name} is an audio file: LiveDet finds objects in videos, photos and cameras")
+        raise SourceError(_audio_message(name))
+
+
+def _audio_message(name: str) -> str:
+    return f"{name} is an audio file: LiveDet finds objects in videos, photos and cameras"
+
+
+def _holds_only_sound(path: Path) -> bool:
+    """The file has audio streams and no video: an Ogg Vorbis song, a voice memo or music saved as .mp4 or .webm.
+
+    Why: such names are shared with videos, so only the streams inside tell; asked only after
+    OpenCV failed, to say why. PyAV (a dependency, for H.264 recording) reads the container.
+    """
+    try:
+        import av
+
+        with av.open(str(path)) as container:
+            return bool(container.streams.audio) and not container.streams.video
+    except Exception:  # noqa: BLE001 - not readable as a container at all: the caller's own message stands
+        return False
 
 
 def _refuse_text(cap: cv2.VideoCapture, name: str) -> None:

@@ -30,6 +30,21 @@ def write_song_with_cover(path: Path, seconds: float = 1.0) -> Path:
     return path
 
 
+def write_sound_only(path: Path, codec: str, seconds: float = 1.0) -> Path:
+    """Sound and no pictures in a container that videos use too: Ogg Vorbis, music saved as .mp4 (AAC) or .webm (Opus)."""
+    rate = 48_000
+    with av.open(str(path), "w") as sound:
+        stream = sound.add_stream(codec, rate=rate, options={"strict": "experimental"} if codec == "vorbis" else {})
+        stream.layout = "stereo"
+        t = np.arange(int(rate * seconds)) / rate
+        wave = (0.3 * np.sin(2 * np.pi * 440 * t) * 32767).astype(np.int16)
+        tone = av.AudioFrame.from_ndarray(np.stack([wave, wave]).reshape(1, -1), format="s16", layout="stereo")
+        tone.sample_rate = rate
+        for packet in [*stream.encode(tone), *stream.encode()]:
+            sound.mux(packet)
+    return path
+
+
 def write_notes(path: Path) -> Path:
     """A plain text file, which FFmpeg draws as a video of its characters."""
     path.write_text("Shopping list\n" + "- milk\n- bread\n" * 40)

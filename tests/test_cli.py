@@ -17,7 +17,7 @@ import torch
 
 from detector.cli import main
 
-from .not_videos import write_notes, write_song_with_cover
+from .not_videos import write_notes, write_song_with_cover, write_sound_only
 from .photos import save_as_phone_photo
 from .videos import read_back, write_moving_box_video
 
@@ -554,6 +554,9 @@ def bad_files(tmp_path_factory, vtest_path):
     (folder / "dataset" / "images" / "train").mkdir(parents=True)
     write_song_with_cover(folder / "song.mp3")
     write_notes(folder / "notes.txt")
+    write_sound_only(folder / "song.ogg", "vorbis")
+    write_sound_only(folder / "music.mp4", "aac")
+    write_sound_only(folder / "music.webm", "libopus")
     return folder
 
 
@@ -567,6 +570,9 @@ def error_cases():
         pytest.param(["predict", "--model", "test-small", "--source", "{bad}/empty.avi"], "empty", id="empty-video"),
         pytest.param(["predict", "--model", "test-small", "--source", "{bad}/song.mp3"],
                      "song.mp3 is an audio file", id="song-with-cover-art"),
+        *[pytest.param(["predict", "--model", "test-small", "--source", f"{{bad}}/{name}"],
+                       f"{name} is an audio file", id=f"sound-only-{name}")
+          for name in ("song.ogg", "music.mp4", "music.webm")],  # names videos use too: the streams tell
         pytest.param(["predict", "--model", "test-small", "--source", "{bad}/notes.txt"],
                      "notes.txt is a text file, not a video", id="text-file"),
         pytest.param(["predict", "--model", "test-small", "--source", "{bad}/unreadable-images"], "no image in",
