@@ -207,19 +207,47 @@ def cmd_info(args) -> dict:
     }
 
 
-def _timed(frames, captured: dict[int, float]):
-    """``frames`` as they are read, noting each one's read time in ``captured`` (on the decode thread)."""
+def _timed(frames, captured: dict[int, float], offline_s: Callable[[], float] = lambda: 0.0):
+    """``frames`` as they are read, noting each one's read time in ``captured`` (on the decode thread).
+
+    ``offline_s()``: time the source spent disconnected so far, left out of the clock.
+    """
     for index, frame, name in frames:
-        captured[index] = time.perf_counter()
+        captured[index] = time.perf_counter() - offline_s()
         yield index, frame, name
+
+
+def _keep_earlier(path: str | None, next_free: Callable[[Path], Path]) -> str | None:
+    """``path``, or the next free ``NAME-2.ext``… when a file is there already (said on stderr)."""
+    if not path:
+        return path
+    free = next_free(Path(path))
+    if free != Path(path):
+        _say(f"{path} exists (an earlier recording): writing {free} instead")
+    return str(free)
+
+
+def _reconnecting(source, args, say: Callable[[str], None]):
+    """``source``'s frames, opening it again each time it stops sending (``--reconnect``)."""
+    from .reconnect import ReconnectingFrames
+    from .video import FrameSource, shown_address
+
+    name = shown_address(args.source)
+    return ReconnectingFrames(
+        source, lambda: FrameSource(args.source, camera_mode=args.camera_mode),
+        on_lost=lambda frames: say(f"warning: {name} stopped sending after {frames} frames; "
+                                   "opening it again (--reconnect)"),
+        on_retry=lambda why, wait_s: say(f"warning: {why}; trying again in {wait_s:.0f} s"),
+        on_back=lambda offline_s: say(f"{name} is back after {offline_s:.1f} s"))
 
 
 def cmd_predict(args, predictor=None) -> dict:
     """``predictor``: one already loaded (``bench --file-job`` times this very command with its own)."""
     from .annotate import draw_detections
     from .classes import resolve_classes
-    from .outputs import JsonlWriter, LiveVideo, open_frame_writer, refuse_writing_over_inputs
+    from .outputs import JsonlWriter, LiveVideo, next_free_path, open_frame_writer, refuse_writing_over_inputs
     from .pipeline import FrameResult, run_pipeline
+    from .reconnect import ReconnectingFrames
     from .progress import Progress, print_above_bar, stderr_is_terminal
     from .video import FrameSource, classify_source, local_path_of, shown_address
 
@@ -232,8 +260,13 @@ def cmd_predict(args, predictor=None) -> dict:
     source = FrameSource(args.source, camera_mode=args.camera_mode,
                          on_skip=lambda problem: print_above_bar(f"warning: {problem}"))
     writer = jsonl = None
+    reconnecting: ReconnectingFrames | None = None
     try:
         info = source.info
+        if args.reconnect and not info.is_live:
+            raise UsageError(f"--reconnect is for cameras and live streams; {info.name} has an end")
+        if info.is_live:  # each run films something new: an earlier run's file is kept, not overwritten
+            args.output, args.jsonl = (_keep_earlier(path, next_free_path) for path in (args.output, args.jsonl))
         single_image = info.kind == "images" and Path(args.source).is_file()
         source_path = Path(args.source) if info.kind in ("video", "images") else None
         refuse_writing_over_inputs(source_path, Path(args.output) if args.output else None,
@@ -278,12 +311,17 @@ def cmd_predict(args, predictor=None) -> dict:
                 stage_sums[2] += t.post_ms
                 bar.update()
 
-            frames = source if not args.max_frames else islice(source, args.max_frames)
-            if isinstance(writer, LiveVideo):
-                frames = _timed(frames, captured)
-            stats = run_pipeline(frames, infer, write, batch=args.batch, on_result=on_result)
+            frames = source
+            if args.reconnect:
+                frames = reconnecting = _reconnecting(source, args, print_above_bar)
+            if args.max_frames:
+                frames = islice(frames, args.max_frames)
+            if isinstance(writer, LiveVideo):  # an outage is a cut in the file, not a frozen picture
+                frames = _timed(frames, captured, offline_s=lambda: reconnecting.offline_s if reconnecting else 0.0)
+            stats = run_pipeline(frames, infer, write, batch=args.batch, on_result=on_result,
+                                 on_stop=reconnecting.cancel if reconnecting else None)
     finally:
-        source.close()
+        (reconnecting or source).close()
         for out in (writer, jsonl):
             if out is not None:
                 out.close()
@@ -328,6 +366,8 @@ def cmd_predict(args, predictor=None) -> dict:
         "mean_ms": {"pre": round(stage_sums[0] / n, 3), "infer": round(stage_sums[1] / n, 3),
                     "post": round(stage_sums[2] / n, 3)},
         "source_lost": lost,
+        "reconnects": reconnecting.reconnects if reconnecting else 0,
+        "offline_s": round(reconnecting.offline_s, 1) if reconnecting else 0.0,
         **({"exit_code": EXIT_SOURCE_LOST} if lost else {}),
     }
 
@@ -475,7 +515,8 @@ def _bench_file_job(args, predictor) -> dict:
     _say(f"file job: predict -> annotated MP4, batch {args.batch} ...")
     with tempfile.TemporaryDirectory() as folder:
         job_args = argparse.Namespace(**{**vars(args), "output": str(Path(folder) / "annotated.mp4"), "jsonl": None,
-                                         "max_det": 300, "max_frames": limit, "camera_mode": None, "classes": None})
+                                         "max_det": 300, "max_frames": limit, "camera_mode": None, "classes": None,
+                                         "reconnect": False})
         job = cmd_predict(job_args, predictor=predictor)
     result = {
         "frames": job["frames"],
@@ -633,6 +674,9 @@ def build_parser(*, load_train: bool = False) -> argparse.ArgumentParser:
     predict.add_argument("--camera-mode", type=_camera_mode, default=None,
                          help="the resolution and rate to ask a camera for, e.g. 1280x720@30, or '1920x1080@30 MJPG' "
                               "where only MJPEG reaches that rate (default: the camera's own, often 640x480)")
+    predict.add_argument("--reconnect", action="store_true",
+                         help="a camera or stream that stops sending is opened again (after 1, 2, 4 … 30 s) and the "
+                              "run goes on in the same files, until Ctrl-C or --max-frames")
     predict.set_defaults(handler=cmd_predict)
 
     val = sub.add_parser("val", help="COCO mAP on a COCO-JSON, YOLO or VOC dataset")

@@ -6,6 +6,7 @@ turns OS errors into ``OutputError``s with the path in the message.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -133,6 +134,14 @@ class AnnotatedImages:
 
     def close(self) -> None:
         pass
+
+
+def next_free_path(path: Path) -> Path:
+    """``path`` when nothing is there, else the first free ``NAME-2.ext``, ``NAME-3.ext``…"""
+    for n in itertools.count(1):  # endless: some number is always free
+        candidate = path if n == 1 else path.with_name(f"{path.stem}-{n}{path.suffix}")
+        if not candidate.exists():
+            return candidate
 
 
 def refuse_writing_over_inputs(source: Path | None, output: Path | None, jsonl: Path | None) -> None:

@@ -87,13 +87,16 @@ def run_pipeline(
     batch: int = 1,
     queue_size: int = 8,
     on_result: Callable[[FrameResult], None] | None = None,
+    on_stop: Callable[[], None] | None = None,
 ) -> PipelineStats:
     """Feed ``frames`` through ``infer`` (``batch`` frames per call) into ``write``, each on its own thread.
 
     ``frames`` yields ``(index, frame, name)`` as ``FrameSource`` does; it is consumed on
     the decode thread. ``write`` runs on the encode thread, in frame order. ``on_result``
-    runs on the calling thread (progress bars, counters). The first error from any
-    stage is raised here after all threads have stopped.
+    runs on the calling thread (progress bars, counters). ``on_stop`` is called as the
+    pipeline ends, before the decode thread is waited for, so after an error or Ctrl-C a
+    source waiting to reconnect gives up at once. The first error from any stage is
+    raised here after all threads have stopped.
     """
     batch = max(1, int(batch))
     decoded: queue.Queue = queue.Queue(maxsize=max(queue_size, batch * 2))
@@ -152,6 +155,8 @@ def run_pipeline(
                 encoder.join(_POLL_S)
     finally:
         stop.set()
+        if on_stop is not None:
+            on_stop()
         decoder.join(5.0)
         encoder.join(5.0)
     elapsed = time.perf_counter() - start

@@ -323,6 +323,64 @@ def test_predict_from_an_ip_camera_that_drops_off_keeps_what_came_and_exits_3(ca
     assert file_summary["source_lost"] is False  # a file that ends is not lost
 
 
+def test_predict_reconnect_rides_out_a_camera_outage_in_one_file(capsys, vtest_path, tmp_path, monkeypatch):
+    """An unattended recording of a camera whose Wi-Fi drops for a few seconds ended there (exit 3), and a
+    service manager's restart began a new file. With --reconnect the run opens the camera again when it is
+    back and goes on in the same file; the outage is a cut in it, not seconds of one frozen picture."""
+    import threading
+
+    from detector import reconnect
+
+    from .mjpeg_camera import MjpegCamera
+
+    monkeypatch.setattr(reconnect, "RETRY_DELAYS_S", (0.3, 0.6))
+    camera = MjpegCamera(vtest_path, fps=15.0, frames=30)
+    camera.start()
+
+    comes_back = threading.Timer(4.0, camera.start)
+    threading.Timer(2.0, camera.stop).start()  # 2 s in, the camera is gone for 2 s
+    comes_back.start()
+    output, jsonl = tmp_path / "porch.mp4", tmp_path / "porch.jsonl"
+    try:
+        summary, err = run_ok(capsys, "predict", "--model", "test-small", "--source", camera.url, "--imgsz", "160",
+                              "--output", str(output), "--jsonl", str(jsonl), "--max-frames", "75", "--reconnect")
+    finally:
+        comes_back.cancel()
+        camera.stop()
+    assert summary["frames"] == 75 and summary["reconnects"] == 1 and summary["source_lost"] is False
+    assert summary["offline_s"] >= 1.5
+    assert "stopped sending after" in err and "opening it again" in err and "is back after" in err
+    assert [json.loads(line)["frame"] for line in jsonl.read_text().splitlines()] == list(range(75))
+    video = read_back(summary["output"])  # 75 frames filmed at 15 FPS: 5 s, without the 2 s offline
+    assert video.fps == pytest.approx(15.0, abs=1.0) and 66 <= video.frames <= 84, video
+
+
+def test_predict_from_a_camera_keeps_an_earlier_recording_of_the_same_name(capsys, vtest_path, tmp_path):
+    """A service manager restarting `predict --source CAMERA --output porch.mp4` (exit 3) overwrote the
+    footage of the run before. Footage of a camera cannot be filmed again: the new run writes porch-2.mp4."""
+    from .mjpeg_camera import MjpegCamera
+
+    earlier, earlier_log = tmp_path / "porch.mp4", tmp_path / "porch.jsonl"
+    earlier.write_bytes(b"last night's recording")
+    earlier_log.write_text("last night's detections\n")
+    camera = MjpegCamera(vtest_path, fps=15.0, frames=30)
+    camera.start()
+    try:
+        summary, err = run_ok(capsys, "predict", "--model", "test-small", "--source", camera.url, "--imgsz", "160",
+                              "--output", str(earlier), "--jsonl", str(earlier_log), "--max-frames", "20")
+    finally:
+        camera.stop()
+    assert earlier.read_bytes() == b"last night's recording"
+    assert earlier_log.read_text() == "last night's detections\n"
+    assert summary["output"] == str(tmp_path / "porch-2.mp4") and read_back(summary["output"]).frames >= 15
+    assert summary["jsonl"] == str(tmp_path / "porch-2.jsonl")
+    assert f"{earlier} exists (an earlier recording): writing {tmp_path / 'porch-2.mp4'} instead" in err
+
+    run_ok(capsys, "predict", "--model", "test-small", "--source", str(vtest_path), "--imgsz", "160",
+           "--max-frames", "3", "--output", str(earlier))  # a file can be run again: its output is replaced
+    assert read_back(earlier).frames == 3
+
+
 def test_predict_on_a_video_file_on_a_web_server_writes_every_frame_at_its_own_rate(capsys, vtest_path, tmp_path):
     """An address can name a video file (https://…/clip.avi) rather than a live stream. It was written by the
     clock like a camera: 200 frames of a 10 FPS video, processed at 193 FPS, became a 1-s file at 193 FPS.
@@ -573,6 +631,8 @@ def error_cases():
         *[pytest.param(["predict", "--model", "test-small", "--source", f"{{bad}}/{name}"],
                        f"{name} is an audio file", id=f"sound-only-{name}")
           for name in ("song.ogg", "music.mp4", "music.webm")],  # names videos use too: the streams tell
+        pytest.param(["predict", "--model", "test-small", "--source", v, "--reconnect"],
+                     "--reconnect is for cameras and live streams; vtest.avi has an end", id="reconnect-a-file"),
         pytest.param(["predict", "--model", "test-small", "--source", "{bad}/notes.txt"],
                      "notes.txt is a text file, not a video", id="text-file"),
         pytest.param(["predict", "--model", "test-small", "--source", "{bad}/unreadable-images"], "no image in",

@@ -1,0 +1,86 @@
+"""Riding out a camera or stream that drops: open it again and go on with the same run.
+
+Why: an unattended recording of a Wi-Fi or RTSP camera loses its source for seconds at a
+time (a router restarting, a camera rebooting). Ending the run there, even for a service
+manager to start again, splits the footage over many files and loses what the camera
+sends while the model loads again. ``predict --reconnect`` keeps one run, one file.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from typing import Callable, Iterator
+
+import numpy as np
+
+from .errors import SourceError
+from .video import FrameSource
+
+RETRY_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # between tries to open the source again; then every 30 s
+
+
+class ReconnectingFrames:
+    """``(index, frame, name)`` from a live source, opened again each time it stops sending.
+
+    Indices go on across outages, so frame numbers stay unique in the run's outputs.
+    ``offline_s`` is the time spent without the source: a clock that writes live frames
+    by their capture time subtracts it, so an outage is a cut in the file, not minutes
+    of one frozen picture.
+    """
+
+    def __init__(self, source: FrameSource, open_again: Callable[[], FrameSource], *,
+                 on_lost: Callable[[int], None], on_retry: Callable[[str, float], None],
+                 on_back: Callable[[float], None]) -> None:
+        """``on_lost(frames so far)``; ``on_retry(why the last try failed, seconds until the next)``;
+        ``on_back(seconds offline)``. The callbacks run on the thread that iterates."""
+        self.source = source
+        self._open_again = open_again
+        self._on_lost, self._on_retry, self._on_back = on_lost, on_retry, on_back
+        self._cancelled = threading.Event()
+        self.reconnects = 0
+        self.offline_s = 0.0
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray, str]]:
+        index = 0
+        while True:
+            for _, frame, _ in self.source:
+                yield index, frame, f"{self.source.info.name}:{index}"
+                index += 1
+            self.source.close()
+            if self._cancelled.is_set():
+                return
+            self._on_lost(index)
+            if not self._reopen():
+                return
+
+    def _reopen(self) -> bool:
+        """Open the source again, waiting longer after each failed try; False when cancelled meanwhile."""
+        lost_at = time.monotonic()
+        for attempt in itertools.count():
+            if self._cancelled.wait(RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]):
+                return False
+            try:
+                source = self._open_again()
+            except SourceError as exc:
+                self._on_retry(str(exc), RETRY_DELAYS_S[min(attempt + 1, len(RETRY_DELAYS_S) - 1)])
+                continue
+            if self._cancelled.is_set():
+                source.close()
+                return False
+            self.source = source
+            offline = time.monotonic() - lost_at
+            self.offline_s += offline
+            self.reconnects += 1
+            self._on_back(offline)
+            return True
+        raise AssertionError("unreachable")  # itertools.count() never ends
+
+    def cancel(self) -> None:
+        """Stop waiting for the source (from any thread): the frames end at the next wait."""
+        self._cancelled.set()
+
+    def close(self) -> None:
+        self.cancel()
+        self.source.close()

@@ -1,0 +1,72 @@
+"""``ReconnectingFrames``: how `predict --reconnect` waits for a camera that went away, and stops waiting."""
+
+from __future__ import annotations
+
+import threading
+import time
+from types import SimpleNamespace
+
+import numpy as np
+
+from detector import SourceError, reconnect
+from detector.reconnect import ReconnectingFrames
+
+
+class FakeCamera:
+    """A source that sends ``frames`` frames, then stops, as a camera losing its network does."""
+
+    def __init__(self, frames: int) -> None:
+        self.info = SimpleNamespace(name="porch")
+        self.frames = frames
+        self.closed = False
+
+    def __iter__(self):
+        for i in range(self.frames):
+            yield i, np.full((4, 4, 3), i, np.uint8), f"porch:{i}"
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_tries_again_after_growing_waits_and_numbers_frames_on(monkeypatch):
+    monkeypatch.setattr(reconnect, "RETRY_DELAYS_S", (0.01, 0.02, 0.04))
+    answers = iter([SourceError("no answer"), SourceError("no answer"), SourceError("no answer"),
+                    SourceError("no answer"), FakeCamera(2)])
+    told = []
+
+    def open_again():
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    first = FakeCamera(3)
+    frames = ReconnectingFrames(first, open_again, on_lost=lambda n: told.append(("lost", n)),
+                                on_retry=lambda why, wait: told.append(("retry", why, wait)),
+                                on_back=lambda offline: told.append(("back",)))
+    got = []
+    for index, _, name in frames:
+        got.append((index, name))
+        if len(got) == 5:
+            break
+    assert got == [(0, "porch:0"), (1, "porch:1"), (2, "porch:2"), (3, "porch:3"), (4, "porch:4")]
+    assert first.closed
+    assert told == [("lost", 3), ("retry", "no answer", 0.02), ("retry", "no answer", 0.04),
+                    ("retry", "no answer", 0.04), ("retry", "no answer", 0.04), ("back",)]  # waits grow, then stay
+    assert frames.reconnects == 1 and frames.offline_s >= 0.01 + 0.02 + 0.04 * 3
+
+
+def test_cancel_ends_a_long_wait_at_once(monkeypatch):
+    """Ctrl-C while the camera is away: the run ends now, not after the next 30 s wait."""
+    monkeypatch.setattr(reconnect, "RETRY_DELAYS_S", (30.0,))
+    frames = ReconnectingFrames(FakeCamera(1), lambda: FakeCamera(1), on_lost=lambda n: None,
+                                on_retry=lambda why, wait: None, on_back=lambda offline: None)
+    got = []
+    reader = threading.Thread(target=lambda: got.extend(frames))
+    reader.start()
+    time.sleep(0.2)  # the one frame is read, and the wait has begun
+    started = time.monotonic()
+    frames.cancel()
+    reader.join(5)
+    assert not reader.is_alive() and time.monotonic() - started < 1
+    assert [index for index, _, _ in got] == [0] and frames.reconnects == 0
