@@ -48,6 +48,7 @@ from .stats import PipelineStats, StatsSnapshot
 log = logging.getLogger(__name__)
 
 SHUTDOWN_TIMEOUT_S = 1.5  # quitting never waits longer than this for capture, inference and model loads
+RECORDING_QUIT_WAIT_S = 30.0  # nor longer than this for a recording's disk (closing a file takes well under 1 s)
 _STRAGGLERS: list = []  # threads still stuck in a driver at quit: referenced until the process ends
 
 
@@ -644,23 +645,29 @@ class SessionController(QObject):
     def shutdown(self, timeout_s: float = SHUTDOWN_TIMEOUT_S) -> bool:
         """Finalise any recording, stop every thread and join them (called once, on quit).
 
-        Recordings are always waited for: losing a file is worse than a slow quit; so are
-        snapshots still being written, for a few seconds. The other threads get ``timeout_s``
-        together; one still stuck in a driver or a model load is left behind (kept referenced,
-        so Qt never destroys it running) and False is returned, so ``main`` can end the process
-        without waiting for it.
+        Recordings are waited for: losing a file is worse than a slow quit; but not for ever,
+        as a network folder that stopped answering mid-write never returns (what reached it
+        stays playable: the file is written in self-contained fragments). Snapshots still being
+        written get a few seconds. The other threads get ``timeout_s`` together; one still stuck
+        in a driver, a model load or a silent disk is left behind (kept referenced, so Qt never
+        destroys it running) and False is returned, so ``main`` can end the process without
+        waiting for it.
         """
         if self._closed:
             return self._all_stopped()
         self._closed = True
         self.stop_recording()
-        for recorder in list(self._finishing):
-            recorder.wait()
+        recorders = list(self._finishing)
+        recording_deadline = time.monotonic() + RECORDING_QUIT_WAIT_S
+        for recorder in recorders:
+            if not recorder.wait(max(0, round((recording_deadline - time.monotonic()) * 1000))):
+                log.warning("the recording's disk has not answered for %.0f s: quitting without it (%s keeps what "
+                            "reached it)", RECORDING_QUIT_WAIT_S, recorder.plan.video_path)
         self._snapshots.wait()  # a PNG still being written is finished, not cut off
         deadline = time.monotonic() + timeout_s
         self._retire_capture()
         self._inference.stop()
-        threads = [*self._retired, self._inference]
+        threads = [*self._retired, self._inference, *recorders]
         for thread in threads:
             thread.wait(max(0, round((deadline - time.monotonic()) * 1000)))
         self._stopping = threads

@@ -436,6 +436,54 @@ def test_a_recording_folder_on_a_silent_share_is_a_message_not_a_frozen_window(q
     assert window.controller.start_recording() and window.controller.recording
 
 
+def test_quitting_while_the_recording_disk_has_stopped_answering_ends_and_keeps_what_reached_it(
+        qtbot, launch, vtest_path, monkeypatch):
+    """A network folder that went silent mid-recording kept the app from quitting for ever: quit waited
+    for the recorder, stuck in a write that never returns. Quit now waits a while (30 s; 1 s here), then
+    ends, and the part of the recording that reached the disk plays."""
+    import threading
+    import time
+
+    from desktop import controller as controller_module
+    from detector.video_writer import VideoWriter
+
+    stuck, wakes = threading.Event(), threading.Event()
+    real_open = VideoWriter._open_output
+
+    class SilentShare:
+        """The recording file on a share that answers 3 writes (the header and two fragments), then none."""
+
+        def __init__(self, file) -> None:
+            self._file, self._left = file, 3
+
+        def write(self, data) -> int:
+            if self._left == 0:
+                stuck.set()
+                wakes.wait(60)
+            self._left -= 1
+            return self._file.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self._file, name)
+
+    monkeypatch.setattr(VideoWriter, "_open_output", lambda self, target: SilentShare(real_open(self, target)))
+    monkeypatch.setattr(controller_module, "RECORDING_QUIT_WAIT_S", 1.0)
+    window = launch(source=str(vtest_path), model=_shipped_model())
+    _wait_for_frames(qtbot, window, 3)
+    with qtbot.waitSignal(window.controller.recording_started, timeout=FLOW_TIMEOUT_MS) as started:
+        window.record_action.trigger()
+    qtbot.waitUntil(stuck.is_set, timeout=30_000)
+    threading.Timer(10, wakes.set).start()  # old code waits until the share answers
+    try:
+        began = time.monotonic()
+        all_stopped = window.controller.shutdown()  # what closing the window does
+        assert time.monotonic() - began < 5  # old code: 10 s, until the share answered
+        assert not all_stopped  # so main ends the process without waiting for the stuck write
+        assert read_back(started.args[0]).frames >= 10  # the fragments that reached the share play
+    finally:
+        wakes.set()
+
+
 def test_input_size_runs_the_model_larger_for_distant_objects_and_is_remembered(qtbot, launch, vtest_path):
     window = launch(model=_shipped_model(), source=str(vtest_path))
     _wait_for_detection(qtbot, window, 3)
