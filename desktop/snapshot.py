@@ -71,21 +71,22 @@ class SnapshotWriter(QObject):
         return True
 
     def _write(self, job: _Job, image: np.ndarray, folder: Path, stem: str, path: Path | None) -> None:
-        target, error = None, ""
+        target, error = path, ""
         try:
             ok, data = cv2.imencode(".png", image)
             if not ok:
                 raise OutputError("the frame could not be encoded as PNG")
-            target = path or _with_png(unused_name(folder, stem, (".png",), self._claimed_names))
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                if not job.given_up.is_set():
-                    _write_whole(target, data.tobytes())
-            except OSError as exc:
-                raise OutputError(f"cannot save the snapshot to {target}: {exc.strerror or exc}") from None
-        except OutputError as exc:
+            if target is None:  # asking the folder which names are taken may fail too (no permission)
+                target = _with_png(unused_name(folder, stem, (".png",), self._claimed_names))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not job.given_up.is_set():
+                _write_whole(target, data.tobytes())
+        except OSError as exc:
+            error = f"cannot save the snapshot to {target or folder}: {exc.strerror or exc}"
+        except (OutputError, cv2.error) as exc:
             error = str(exc)
-        job.done.set()
+        finally:
+            job.done.set()
         try:
             self._finished.emit(job, str(target or ""), error)
         except RuntimeError:  # the window closed meanwhile and took this object with it: nobody is left to tell

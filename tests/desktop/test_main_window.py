@@ -1052,6 +1052,12 @@ def test_seeking_a_file_jumps_there_and_a_snapshot_saves_the_frame_on_screen(qtb
         assert image is not None and image.shape == (576, 768, 3)
         assert np.array_equal(image, window.controller.last_shown.image)  # exactly what is on screen, boxes included
 
+    (tmp_path / "a file").write_text("")
+    window.controller.record_folder = tmp_path / "a file" / "LiveDet"  # a folder that cannot be made
+    window.snapshot_action.trigger()
+    qtbot.waitUntil(lambda: "cannot save the snapshot to" in window.status.last_error, timeout=5_000)
+    assert "Not a directory" in window.status.last_error or "cannot find the path" in window.status.last_error
+
 
 def test_the_video_plays_on_while_a_snapshot_is_encoded_and_quitting_does_not_cut_it_off(
         qtbot, launch, vtest_path, monkeypatch, tmp_path):
