@@ -39,12 +39,14 @@ class SnapshotWriter(QObject):
 
     saved = Signal(str)  # path of the PNG
     failed = Signal(str)  # a line for the user
-    _finished = Signal(object, str, str)  # (job, path, error) from the writing thread: queued to this object's
+    _encoded = Signal(object)  # job, from the writing thread (queued to this object's): the disk's turn now
+    _finished = Signal(object, str, str)  # (job, path, error), likewise
 
     def __init__(self, claimed_names: set[Path], parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._claimed_names = claimed_names  # shared with recordings, so a snapshot never takes a recording's name
         self._jobs: set[_Job] = set()
+        self._encoded.connect(self._on_encoded)
         self._finished.connect(self._on_finished)
 
     def save(self, image: np.ndarray, folder: Path, stem: str, path: Path | None = None) -> None:
@@ -53,11 +55,6 @@ class SnapshotWriter(QObject):
         self._jobs.add(job)
         threading.Thread(target=self._write, args=(job, image, folder, stem, path),
                          name="snapshot", daemon=True).start()
-        timer = QTimer(self)
-        timer.setSingleShot(True)
-        timer.timeout.connect(lambda: self._on_silent(job))
-        timer.timeout.connect(timer.deleteLater)
-        timer.start(round(WRITE_WAIT_S * 1000))
 
     def wait(self, timeout_s: float = QUIT_WAIT_S) -> bool:
         """Let the snapshots being written finish (at quit: a half-written PNG is a lost one); True when all did.
@@ -76,6 +73,7 @@ class SnapshotWriter(QObject):
             ok, data = cv2.imencode(".png", image)
             if not ok:
                 raise OutputError("the frame could not be encoded as PNG")
+            self._tell(self._encoded, job)
             if target is None:  # asking the folder which names are taken may fail too (no permission)
                 target = _with_png(unused_name(folder, stem, (".png",), self._claimed_names))
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -87,10 +85,18 @@ class SnapshotWriter(QObject):
             error = str(exc)
         finally:
             job.done.set()
+        self._tell(self._finished, job, str(target or ""), error)
+
+    @staticmethod
+    def _tell(signal, *args) -> None:
         try:
-            self._finished.emit(job, str(target or ""), error)
+            signal.emit(*args)
         except RuntimeError:  # the window closed meanwhile and took this object with it: nobody is left to tell
             pass
+
+    def _on_encoded(self, job: _Job) -> None:
+        """The disk gets WRITE_WAIT_S from here: encoding a 48-megapixel photo may itself take longer."""
+        QTimer.singleShot(round(WRITE_WAIT_S * 1000), self, lambda: self._on_silent(job))
 
     def _on_finished(self, job: _Job, target: str, error: str) -> None:
         if job not in self._jobs:

@@ -1062,12 +1062,13 @@ def test_seeking_a_file_jumps_there_and_a_snapshot_saves_the_frame_on_screen(qtb
 def test_the_video_plays_on_while_a_snapshot_is_encoded_and_quitting_does_not_cut_it_off(
         qtbot, launch, vtest_path, monkeypatch, tmp_path):
     """PNG-encoding a 4K frame took 0.2 s on the GUI thread, a visible stall on every S. Here the
-    encoder is made slow (1.5 s) so the stall is plain: the video must go on meanwhile."""
+    encoder is made slow (2.5 s, a 48-megapixel photo on a slow laptop) so the stall is plain: the video
+    must go on meanwhile, and the encoding must not count as the folder not answering (2 s)."""
     import time
 
     real_encode = cv2.imencode
     monkeypatch.setattr(cv2, "imencode", lambda ext, image, *args: (
-        time.sleep(1.5) if ext == ".png" else None, real_encode(ext, image, *args))[1])
+        time.sleep(2.5) if ext == ".png" else None, real_encode(ext, image, *args))[1])
     window = launch(source=str(vtest_path), model=_shipped_model())
     window.controller.record_folder = tmp_path / "shots"
     _wait_for_detection(qtbot, window, 3)
@@ -1075,11 +1076,12 @@ def test_the_video_plays_on_while_a_snapshot_is_encoded_and_quitting_does_not_cu
     with qtbot.waitSignal(window.controller.snapshot_saved, timeout=10_000) as saved:
         started = time.monotonic()
         window.snapshot_action.trigger()
-        assert time.monotonic() - started < 0.5  # old code: 1.5 s, the window frozen
+        assert time.monotonic() - started < 0.5  # old code: 2.5 s, the window frozen
         shown_before = window.frames_shown
         qtbot.wait(1_000)
         assert window.frames_shown >= shown_before + 5  # 10 FPS video: it played on while the PNG was made
     assert np.array_equal(cv2.imread(saved.args[0]), on_screen)  # the frame on screen when S was pressed
+    assert not window.status.standing_error
 
     window.snapshot_action.trigger()
     window.close()  # at once, while the second PNG is still being encoded
