@@ -217,11 +217,13 @@ def _timed(frames, captured: dict[int, float], offline_s: Callable[[], float] = 
         yield index, frame, name
 
 
-def _keep_earlier(path: str | None, next_free: Callable[[Path], Path]) -> str | None:
+def _keep_earlier(path: str | None) -> str | None:
     """``path``, or the next free ``NAME-2.ext``… when a file is there already (said on stderr)."""
+    from .outputs import next_free_path
+
     if not path:
         return path
-    free = next_free(Path(path))
+    free = next_free_path(Path(path))
     if free != Path(path):
         _say(f"{path} exists (an earlier recording): writing {free} instead")
     return str(free)
@@ -245,10 +247,10 @@ def cmd_predict(args, predictor=None) -> dict:
     """``predictor``: one already loaded (``bench --file-job`` times this very command with its own)."""
     from .annotate import draw_detections
     from .classes import resolve_classes
-    from .outputs import JsonlWriter, LiveVideo, next_free_path, open_frame_writer, refuse_writing_over_inputs
+    from .outputs import JsonlWriter, LiveVideo, open_frame_writer, refuse_writing_over_inputs
     from .pipeline import FrameResult, run_pipeline
-    from .reconnect import ReconnectingFrames
     from .progress import Progress, print_above_bar, stderr_is_terminal
+    from .reconnect import ReconnectingFrames
     from .video import FrameSource, classify_source, local_path_of, shown_address
 
     args.source = local_path_of(args.source)  # a file:// address is the file: seekable, and protected from --output
@@ -266,7 +268,7 @@ def cmd_predict(args, predictor=None) -> dict:
         if args.reconnect and not info.is_live:
             raise UsageError(f"--reconnect is for cameras and live streams; {info.name} has an end")
         if info.is_live:  # each run films something new: an earlier run's file is kept, not overwritten
-            args.output, args.jsonl = (_keep_earlier(path, next_free_path) for path in (args.output, args.jsonl))
+            args.output, args.jsonl = _keep_earlier(args.output), _keep_earlier(args.jsonl)
         single_image = info.kind == "images" and Path(args.source).is_file()
         source_path = Path(args.source) if info.kind in ("video", "images") else None
         refuse_writing_over_inputs(source_path, Path(args.output) if args.output else None,

@@ -8,7 +8,6 @@ sends while the model loads again. ``predict --reconnect`` keeps one run, one fi
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 from typing import Callable, Iterator
@@ -57,14 +56,13 @@ class ReconnectingFrames:
 
     def _reopen(self) -> bool:
         """Open the source again, waiting longer after each failed try; False when cancelled meanwhile."""
-        lost_at = time.monotonic()
-        for attempt in itertools.count():
-            if self._cancelled.wait(RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]):
-                return False
+        lost_at, tries = time.monotonic(), 0
+        while not self._cancelled.wait(_delay_before(tries)):
             try:
                 source = self._open_again()
             except SourceError as exc:
-                self._on_retry(str(exc), RETRY_DELAYS_S[min(attempt + 1, len(RETRY_DELAYS_S) - 1)])
+                tries += 1
+                self._on_retry(str(exc), _delay_before(tries))
                 continue
             if self._cancelled.is_set():
                 source.close()
@@ -75,7 +73,7 @@ class ReconnectingFrames:
             self.reconnects += 1
             self._on_back(offline)
             return True
-        raise AssertionError("unreachable")  # itertools.count() never ends
+        return False
 
     def cancel(self) -> None:
         """Stop waiting for the source (from any thread): the frames end at the next wait."""
@@ -84,3 +82,8 @@ class ReconnectingFrames:
     def close(self) -> None:
         self.cancel()
         self.source.close()
+
+
+def _delay_before(tries: int) -> float:
+    """Seconds to wait before the next try, after ``tries`` failed ones."""
+    return RETRY_DELAYS_S[min(tries, len(RETRY_DELAYS_S) - 1)]
