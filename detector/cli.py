@@ -8,7 +8,9 @@ a traceback; Ctrl-C exits with 130. Failed commands also print
 ``{"error": ..., "exit_code": ...}`` as their last stdout line, so a caller
 that parses stdout always finds JSON. ``predict`` on a camera or live stream
 that stops sending exits with 3 after its usual summary (with ``"source_lost":
-true``), so a service manager restarts it while what came is kept.
+true``), so a service manager restarts it while what came is kept. The first Ctrl-C or SIGTERM
+during ``predict`` ends its source instead (see ``graceful_stop``): the summary is printed and the
+exit is 0 for a camera or stream, 130 (143) for a file stopped part way.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import sys
 import time
 import traceback
 from collections import Counter
+from contextlib import ExitStack
 from itertools import islice
 from pathlib import Path
 from typing import Callable
@@ -247,6 +250,7 @@ def cmd_predict(args, predictor=None) -> dict:
     """``predictor``: one already loaded (``bench --file-job`` times this very command with its own)."""
     from .annotate import draw_detections
     from .classes import resolve_classes
+    from .graceful_stop import EXIT_STATUS, frames_until, stop_on_signals
     from .outputs import JsonlWriter, LiveVideo, open_frame_writer, refuse_writing_over_inputs
     from .pipeline import FrameResult, run_pipeline
     from .progress import Progress, print_above_bar, stderr_is_terminal
@@ -263,86 +267,95 @@ def cmd_predict(args, predictor=None) -> dict:
                          on_skip=lambda problem: print_above_bar(f"warning: {problem}"))
     writer = jsonl = None
     reconnecting: ReconnectingFrames | None = None
-    try:
-        info = source.info
-        if args.reconnect and not info.is_live:
-            raise UsageError(f"--reconnect is for cameras and live streams; {info.name} has an end")
-        if info.is_live:  # each run films something new: an earlier run's file is kept, not overwritten
-            args.output, args.jsonl = _keep_earlier(args.output), _keep_earlier(args.jsonl)
-        single_image = info.kind == "images" and Path(args.source).is_file()
-        source_path = Path(args.source) if info.kind in ("video", "images") else None
-        refuse_writing_over_inputs(source_path, Path(args.output) if args.output else None,
-                                   Path(args.jsonl) if args.jsonl else None)
-        if predictor is None:
-            predictor = _make_predictor(args)
-        keep_classes = resolve_classes(args.classes.split(","), predictor.class_names) if args.classes else None
-        if args.output:
-            writer = open_frame_writer(Path(args.output), source_kind=info.kind, single_image=single_image,
-                                       fps=info.fps, size=(info.width, info.height), source=source_path,
-                                       live=info.is_live)
-        if args.jsonl:
-            jsonl = JsonlWriter(Path(args.jsonl))
-        _describe(predictor)
+    with ExitStack() as signals:
+        try:
+            info = source.info
+            if args.reconnect and not info.is_live:
+                raise UsageError(f"--reconnect is for cameras and live streams; {info.name} has an end")
+            if info.is_live:  # each run films something new: an earlier run's file is kept, not overwritten
+                args.output, args.jsonl = _keep_earlier(args.output), _keep_earlier(args.jsonl)
+            single_image = info.kind == "images" and Path(args.source).is_file()
+            source_path = Path(args.source) if info.kind in ("video", "images") else None
+            refuse_writing_over_inputs(source_path, Path(args.output) if args.output else None,
+                                       Path(args.jsonl) if args.jsonl else None)
+            if predictor is None:
+                predictor = _make_predictor(args)
+            keep_classes = resolve_classes(args.classes.split(","), predictor.class_names) if args.classes else None
+            if args.output:
+                writer = open_frame_writer(Path(args.output), source_kind=info.kind, single_image=single_image,
+                                           fps=info.fps, size=(info.width, info.height), source=source_path,
+                                           live=info.is_live)
+            if args.jsonl:
+                jsonl = JsonlWriter(Path(args.jsonl))
+            _describe(predictor)
 
-        def infer(frames):
-            return predictor.predict_batch(frames, conf=args.conf, iou=args.iou, max_det=args.max_det,
-                                           classes=keep_classes)
+            def infer(frames):
+                return predictor.predict_batch(frames, conf=args.conf, iou=args.iou, max_det=args.max_det,
+                                               classes=keep_classes)
 
-        captured: dict[int, float] = {}  # cameras and streams: when each frame was read, for LiveVideo's clock
+            captured: dict[int, float] = {}  # cameras and streams: when each frame was read, for LiveVideo's clock
 
-        def write(result: FrameResult) -> None:
-            detections = result.prediction.detections
-            if jsonl is not None:
-                jsonl.write(result.index, result.name, detections)
-            if isinstance(writer, LiveVideo):
-                writer.write_at(draw_detections(result.frame, detections), captured.pop(result.index))
-            elif writer is not None:
-                writer.write(draw_detections(result.frame, detections), result.name)
+            def write(result: FrameResult) -> None:
+                detections = result.prediction.detections
+                if jsonl is not None:
+                    jsonl.write(result.index, result.name, detections)
+                if isinstance(writer, LiveVideo):
+                    writer.write_at(draw_detections(result.frame, detections), captured.pop(result.index))
+                elif writer is not None:
+                    writer.write(draw_detections(result.frame, detections), result.name)
 
-        class_counts: Counter = Counter()
-        stage_sums = [0.0, 0.0, 0.0]
-        total = info.frame_count
-        if args.max_frames:
-            total = min(total, args.max_frames) if total else args.max_frames
-        with Progress(total, desc="predict", unit="frame", enabled=stderr_is_terminal()) as bar:
-            def on_result(result: FrameResult) -> None:
-                class_counts.update(result.prediction.detections.labels)
-                t = result.prediction.timings
-                stage_sums[0] += t.pre_ms
-                stage_sums[1] += t.infer_ms
-                stage_sums[2] += t.post_ms
-                bar.update()
-
-            frames = source
-            if args.reconnect:
-                frames = reconnecting = _reconnecting(source, args, print_above_bar)
+            class_counts: Counter = Counter()
+            stage_sums = [0.0, 0.0, 0.0]
+            total = info.frame_count
             if args.max_frames:
-                frames = islice(frames, args.max_frames)
-            if isinstance(writer, LiveVideo):  # an outage is a cut in the file, not a frozen picture
-                frames = _timed(frames, captured, offline_s=lambda: reconnecting.offline_s if reconnecting else 0.0)
-            stats = run_pipeline(frames, infer, write, batch=args.batch, on_result=on_result,
-                                 on_stop=reconnecting.cancel if reconnecting else None)
-    finally:
-        (reconnecting or source).close()
-        for out in (writer, jsonl):
-            if out is not None:
-                out.close()
+                total = min(total, args.max_frames) if total else args.max_frames
+            with Progress(total, desc="predict", unit="frame", enabled=stderr_is_terminal()) as bar:
+                def on_result(result: FrameResult) -> None:
+                    class_counts.update(result.prediction.detections.labels)
+                    t = result.prediction.timings
+                    stage_sums[0] += t.pre_ms
+                    stage_sums[1] += t.infer_ms
+                    stage_sums[2] += t.post_ms
+                    bar.update()
+
+                frames = source
+                if args.reconnect:
+                    frames = reconnecting = _reconnecting(source, args, print_above_bar)
+                stop = signals.enter_context(stop_on_signals(print_above_bar))  # kept until the outputs are closed
+                if reconnecting is not None:
+                    stop.on_request(reconnecting.cancel)  # a wait to reconnect ends at once
+                frames = frames_until(frames, stop)
+                if args.max_frames:
+                    frames = islice(frames, args.max_frames)
+                if isinstance(writer, LiveVideo):  # an outage is a cut in the file, not a frozen picture
+                    frames = _timed(frames, captured, offline_s=lambda: reconnecting.offline_s if reconnecting else 0.0)
+                stats = run_pipeline(frames, infer, write, batch=args.batch, on_result=on_result,
+                                     on_stop=reconnecting.cancel if reconnecting else None)
+        finally:
+            (reconnecting or source).close()
+            for out in (writer, jsonl):
+                if out is not None:
+                    out.close()
 
     n = max(stats.frames, 1)
     detections = sum(class_counts.values())
     # what the file announces: None for a live source, and for a raw H.264 or MJPEG file, which has no index
     count = info.frame_count
     expected = min(count, args.max_frames) if count and args.max_frames else count
+    if stop.by:
+        _say(f"stopped by {'Ctrl-C' if stop.by == 'ctrl-c' else 'SIGTERM'} after {stats.frames} frames"
+             + (f" of {expected}" if expected else ""))
     if source.skipped:
         _say(f"warning: {len(source.skipped)} of the {len(source.skipped) + stats.frames} images could not be read "
              "and were skipped (listed under \"skipped\")")
-    elif expected and stats.frames < expected:
+    elif expected and stats.frames < expected and not stop.by:
         _say(f"warning: decoded {stats.frames} of the {expected} frames {Path(args.source).name} announces "
              "(truncated or damaged file?)")
     output_path = str(writer.path) if writer is not None else None
     _say(f"{stats.frames} frames in {stats.elapsed_s:.1f} s ({stats.fps:.1f} FPS), {detections} detections"
          + (f" -> {output_path}" if output_path else ""))
-    lost = info.is_live and (not args.max_frames or stats.frames < args.max_frames)  # a live source never ends
+    # a live source never ends by itself: stopping it is the user's doing, its falling silent is not
+    lost = info.is_live and not stop.by and (not args.max_frames or stats.frames < args.max_frames)
     if lost:
         _say(f"warning: {shown_address(args.source)} stopped sending after {stats.frames} frames (unplugged, "
              "or the connection dropped)" + (f"; what came is in {output_path}" if output_path else ""))
@@ -368,9 +381,12 @@ def cmd_predict(args, predictor=None) -> dict:
         "mean_ms": {"pre": round(stage_sums[0] / n, 3), "infer": round(stage_sums[1] / n, 3),
                     "post": round(stage_sums[2] / n, 3)},
         "source_lost": lost,
+        "stopped_by": stop.by,
         "reconnects": reconnecting.reconnects if reconnecting else 0,
         "offline_s": round(reconnecting.offline_s, 1) if reconnecting else 0.0,
         **({"exit_code": EXIT_SOURCE_LOST} if lost else {}),
+        # a camera's run ends only when stopped: that is success; a file or folder stopped early is unfinished
+        **({"exit_code": EXIT_STATUS[stop.by]} if stop.by and not info.is_live else {}),
     }
 
 

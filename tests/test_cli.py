@@ -355,6 +355,109 @@ def test_predict_reconnect_rides_out_a_camera_outage_in_one_file(capsys, vtest_p
     assert video.fps == pytest.approx(15.0, abs=1.0) and 66 <= video.frames <= 84, video
 
 
+class _PredictProcess:
+    """``python -m detector predict`` in its own process, so that real signals can be sent to it."""
+
+    def __init__(self, tmp_path: Path, models_env: Path, *argv: str) -> None:
+        self.jsonl = tmp_path / "dets.jsonl"
+        self.output = tmp_path / "out.mp4"
+        self._stdout, self._stderr = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
+        with open(self._stdout, "wb") as out, open(self._stderr, "wb") as err:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "detector", "predict", "--model", "test-small", "--imgsz", "160",
+                 "--output", str(self.output), "--jsonl", str(self.jsonl), *argv],
+                cwd=REPO_ROOT, env={**os.environ, "LIVEDET_MODELS_DIR": str(models_env)}, stdout=out, stderr=err)
+
+    def wait_for_frames(self, count: int) -> None:
+        import time
+
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and self.process.poll() is None:
+            if self.jsonl.exists() and len(self.jsonl.read_text().splitlines()) >= count:
+                return
+            time.sleep(0.05)
+        self.process.kill()
+        pytest.fail(f"predict did not reach {count} frames: {self._stderr.read_text()}")
+
+    def finish(self, timeout: float = 60) -> tuple[int, dict, str]:
+        code = self.process.wait(timeout)
+        lines = self._stdout.read_text().strip().splitlines()
+        err = self._stderr.read_text()
+        assert lines, f"no JSON on stdout; stderr: {err}"
+        return code, json.loads(lines[-1]), err
+
+
+@pytest.mark.parametrize("signal_name,said", [("SIGINT", "Ctrl-C"), ("SIGTERM", "SIGTERM")])
+def test_ctrl_c_or_sigterm_ends_a_camera_recording_with_its_summary_and_every_frame_written(
+        vtest_path, tmp_path, models_env, signal_name, said):
+    """A camera never ends, so Ctrl-C (or a service manager's SIGTERM) is how its recording is stopped. Ctrl-C
+    printed only {"error": "interrupted"} and exit 130, with no frame count; SIGTERM killed the process with no
+    JSON at all and lost the video's last second. Now both end the run like the camera ending: exit 0, the
+    summary, and every frame that was read in the video and the JSONL."""
+    import signal
+
+    from .mjpeg_camera import MjpegCamera
+
+    camera = MjpegCamera(vtest_path, fps=15.0, frames=30)
+    camera.start()
+    try:
+        run = _PredictProcess(tmp_path, models_env, "--source", camera.url)
+        run.wait_for_frames(40)
+        run.process.send_signal(getattr(signal, signal_name))
+        code, summary, err = run.finish()
+    finally:
+        camera.stop()
+    assert code == 0, err
+    assert summary["stopped_by"] == {"SIGINT": "ctrl-c", "SIGTERM": "sigterm"}[signal_name]
+    assert summary["source_lost"] is False and "exit_code" not in summary
+    assert f"{said}: finishing the frames already read" in err and f"stopped by {said} after" in err
+    lines = run.jsonl.read_text().splitlines()
+    assert summary["frames"] >= 40 and len(lines) == summary["frames"]
+    video = read_back(run.output)  # written by the clock: within a frame or two of those read
+    assert abs(video.frames - summary["frames"]) <= 2 and video.fps == pytest.approx(15.0, abs=1.0), video
+
+
+def test_ctrl_c_on_a_video_file_keeps_what_was_done_and_exits_130(vtest_path, tmp_path, models_env):
+    """A file stopped part way is unfinished (exit 130), but what was done is whole: the video plays to the
+    last frame counted, the JSONL matches it, and the summary says how far it got."""
+    import signal
+
+    run = _PredictProcess(tmp_path, models_env, "--source", str(vtest_path))
+    run.wait_for_frames(30)
+    run.process.send_signal(signal.SIGINT)
+    code, summary, err = run.finish()
+    assert code == 130 and summary["exit_code"] == 130 and summary["stopped_by"] == "ctrl-c", err
+    assert 30 <= summary["frames"] < 795 and summary["frames_expected"] == 795
+    assert f"stopped by Ctrl-C after {summary['frames']} frames of 795" in err
+    assert "truncated or damaged" not in err
+    assert len(run.jsonl.read_text().splitlines()) == summary["frames"] == read_back(run.output).frames
+
+
+def test_ctrl_c_while_waiting_for_a_camera_to_come_back_ends_the_run_at_once_with_its_summary(
+        vtest_path, tmp_path, models_env):
+    """With --reconnect, Ctrl-C is the only way a run whose camera is gone ends; it must not wait out the retry."""
+    import signal
+    import time
+
+    from .mjpeg_camera import MjpegCamera
+
+    camera = MjpegCamera(vtest_path, fps=15.0, frames=30)
+    camera.start()
+    try:
+        run = _PredictProcess(tmp_path, models_env, "--source", camera.url, "--reconnect")
+        run.wait_for_frames(20)
+    finally:
+        camera.stop()
+    time.sleep(2.5)  # gone, and waiting to try again (after 1 s, then 2 s)
+    asked = time.monotonic()
+    run.process.send_signal(signal.SIGINT)
+    code, summary, err = run.finish()
+    assert time.monotonic() - asked < 3, err
+    assert code == 0 and summary["stopped_by"] == "ctrl-c" and summary["source_lost"] is False, err
+    assert "opening it again" in err and summary["reconnects"] == 0
+    assert len(run.jsonl.read_text().splitlines()) == summary["frames"] >= 20
+
+
 def test_predict_from_a_camera_keeps_an_earlier_recording_of_the_same_name(capsys, vtest_path, tmp_path):
     """A service manager restarting `predict --source CAMERA --output porch.mp4` (exit 3) overwrote the
     footage of the run before. Footage of a camera cannot be filmed again: the new run writes porch-2.mp4."""

@@ -1,0 +1,54 @@
+"""The first Ctrl-C or SIGTERM asks a run to stop; a second stops it at once; the shell's handlers come back."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from detector.graceful_stop import frames_until, stop_on_signals
+
+
+def _deliver(number: int) -> None:
+    """Send ``number`` to this process and give Python the chance to run its handler."""
+    os.kill(os.getpid(), number)
+    time.sleep(0.05)
+
+
+def test_the_first_signal_ends_the_frames_and_a_second_stops_at_once():
+    said: list[str] = []
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        with stop_on_signals(said.append) as request:
+            cancelled = threading.Event()
+            request.on_request(cancelled.set)  # e.g. a wait to reconnect
+            read = []
+            for index in frames_until(iter(range(1000)), request):
+                read.append(index)
+                if index == 5:
+                    _deliver(signal.SIGTERM)
+            assert read == list(range(6)) and request.by == "sigterm" and cancelled.is_set()
+            assert said == ["SIGTERM: finishing the frames already read and closing the outputs "
+                            "(Ctrl-C again to stop at once)"]
+            _deliver(signal.SIGINT)  # the person at the terminal will not wait
+            pytest.fail("a second signal must stop at once")
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+
+
+def test_off_the_main_thread_nothing_is_installed():
+    """Python runs handlers on the main thread only; bench runs predict from other threads too."""
+    result = {}
+
+    def run() -> None:
+        with stop_on_signals(print) as request:
+            result["handler"] = signal.getsignal(signal.SIGTERM)
+            result["set"] = request.is_set()
+
+    before = signal.getsignal(signal.SIGTERM)
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join(5)
+    assert result == {"handler": before, "set": False}
