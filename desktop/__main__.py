@@ -195,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     window.show()
     splash.finish(window)
     start_session(window, options, source_waits_for_model=True)
-    signal.signal(signal.SIGINT, lambda *_: window.close())  # Ctrl+C in a terminal closes cleanly
+    for number in (signal.SIGINT, signal.SIGTERM):  # Ctrl+C in a terminal, `kill` or a log-out: close as the
+        signal.signal(number, lambda *_: window.close())  # window's X does, so a recording is finished whole
     heartbeat = QTimer()
     heartbeat.timeout.connect(lambda: None)  # lets Python run its signal handlers while Qt waits
     heartbeat.start(250)

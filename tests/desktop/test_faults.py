@@ -605,3 +605,47 @@ def test_killing_the_app_mid_recording_leaves_a_playable_file(vtest_path, tmp_pa
     assert len(lines) >= frames, f"the log kept {len(lines)} frames, the video {frames}"  # the log is never behind
     records = [json.loads(line) for line in lines]
     assert [r["frame"] for r in records] == list(range(len(lines))) and not any(r["detections"] for r in records)
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGINT"])
+def test_sigterm_or_ctrl_c_closes_the_app_like_its_window_and_finishes_the_recording(vtest_path, tmp_path,
+                                                                                   isolated_settings, signal_name):
+    """`kill`, a log-out or `systemctl stop` sends SIGTERM. It killed the app at once (exit -15): the recording
+    lost its last second, which the detections log still listed. It now closes like the window's X: exit 0,
+    and the video holds every frame the log lists."""
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    from desktop.settings import AppSettings
+
+    settings = AppSettings()
+    prefs = settings.load()
+    prefs.detections_format = "jsonl"
+    settings.save(prefs)
+    recording = tmp_path / "stopped.mp4"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    process = subprocess.Popen([sys.executable, "-m", "desktop", "--source", str(vtest_path), "--fast",
+                                "--record", str(recording), "--exit-after-frames", "100000"],
+                               cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and (not recording.exists() or recording.stat().st_size < 3_000_000):
+            time.sleep(0.2)  # until a few seconds of video are on disk
+        assert process.poll() is None, "the app ended before it could be stopped"
+        process.send_signal(getattr(signal, signal_name))
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(30)
+    assert process.returncode == 0, err.decode(errors="replace")
+    capture = cv2.VideoCapture(str(recording))
+    frames = 0
+    while capture.read()[0]:
+        frames += 1
+    capture.release()
+    lines = (tmp_path / "stopped.jsonl").read_text().splitlines()
+    assert frames >= 20 and len(lines) == frames, (frames, len(lines))
+    assert [json.loads(line)["frame"] for line in lines] == list(range(frames))
