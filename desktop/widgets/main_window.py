@@ -789,6 +789,7 @@ class MainWindow(QMainWindow):
         if self.isFullScreen():
             self._leave_fullscreen()
         if self.save_on_close:
-            self.save_settings()
+            self.save_settings()  # the geometry, while the window is still where the user left it
+        self.hide()  # off the screen at once: finishing a recording takes a moment (a silent network folder, 30 s)
         self.controller.shutdown()
         event.accept()

@@ -484,6 +484,29 @@ def test_quitting_while_the_recording_disk_has_stopped_answering_ends_and_keeps_
         wakes.set()
 
 
+def test_quitting_takes_the_window_off_the_screen_before_waiting_for_the_recording(qtbot, launch, vtest_path,
+                                                                                  monkeypatch):
+    """Quitting finishes the recording first, which takes a moment, and up to 30 s on a network folder that
+    stopped answering. The window stayed on the screen meanwhile, frozen ("not responding"); it now goes
+    at once, and the recording is still finished whole."""
+    window = launch(source=str(vtest_path), model=_shipped_model())
+    _wait_for_frames(qtbot, window, 3)
+    with qtbot.waitSignal(window.controller.recording_started, timeout=FLOW_TIMEOUT_MS) as started:
+        window.record_action.trigger()
+    _wait_for_frames(qtbot, window, 10)  # recorded
+    shown_while_waiting = []
+    real_shutdown = window.controller.shutdown
+
+    def shutdown(*args, **kwargs):
+        shown_while_waiting.append(window.isVisible())
+        return real_shutdown(*args, **kwargs)
+
+    monkeypatch.setattr(window.controller, "shutdown", shutdown)
+    window.close()
+    assert shown_while_waiting == [False]
+    assert read_back(started.args[0]).frames > 5
+
+
 def test_input_size_runs_the_model_larger_for_distant_objects_and_is_remembered(qtbot, launch, vtest_path):
     window = launch(model=_shipped_model(), source=str(vtest_path))
     _wait_for_detection(qtbot, window, 3)
