@@ -72,9 +72,9 @@ if TYPE_CHECKING:  # what type checkers and IDEs read (PyInstaller's import anal
     from .defaults import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET
     from .device import select_device
     from .errors import LiveDetError, ModelError, OutputError, SourceError
+    from .launch import load_predictor
     from .loader import LoadedModel, checkpoint_name, load_model, random_model
     from .ops.postprocess import detections_from_candidates
-    from .launch import load_predictor
     from .predictor import Predictor
     from .preprocess import as_bgr_uint8
     from .types import Candidates, Detections, LetterboxMeta, Prediction, StageTimings

@@ -22,7 +22,6 @@ from .errors import OutputError
 from .fmp4 import FragmentedMp4
 from .video import DEFAULT_FPS, opencv_cannot_name, opencv_path, same_file
 
-
 # codec choices per container, most compatible first; "avc1" is H.264 through PyAV. Each is the container's own
 # codec (VP8 in WebM, MPEG-2 in MPEG files, WMV in ASF), so the file has the suffix asked for and plays where such
 # files play; "mp4v" stands in where the first refuses (MPEG-2 takes only the standard frame rates)

@@ -14,10 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from detector import load_model, load_predictor, Predictor
-from detector.errors import LiveDetError
+from detector import Predictor, load_model, load_predictor, onnx_cache
 from detector import device as device_module
-from detector import onnx_cache
+from detector.errors import LiveDetError
 from detector.launch import warm_export
 from detector.loader import resolve_manifest
 

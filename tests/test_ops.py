@@ -7,10 +7,9 @@ import math
 import numpy as np
 import pytest
 import torch
-
-from detector.ops.boxes import anchor_points, decode_outputs, distances_to_boxes, pairwise_iou
 from torchvision.ops import batched_nms as torchvision_batched_nms
 
+from detector.ops.boxes import anchor_points, decode_outputs, distances_to_boxes, pairwise_iou
 from detector.ops.postprocess import apply_thresholds, batched_nms, boxes_to_frame, select_candidates
 from detector.types import LetterboxMeta
 

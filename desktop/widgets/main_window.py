@@ -7,8 +7,16 @@ from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, Qt, QTimer, QUrl
-from PySide6.QtGui import (QAction, QActionGroup, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QFontMetrics,
-                           QKeySequence)
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QDesktopServices,
+    QDragEnterEvent,
+    QDropEvent,
+    QFontMetrics,
+    QKeySequence,
+)
 from PySide6.QtWidgets import (
     QFileDialog,
     QInputDialog,
@@ -24,8 +32,7 @@ from detector import OutputError
 from detector import __version__ as detector_version
 from detector.camera_mode import CameraMode
 from detector.device import gpu_may_be_present
-from detector.video import (IMAGE_SUFFIXES, PLAYABLE_VIDEO_SUFFIXES, SourceInfo, is_stream_address,
-                            shown_address)
+from detector.video import IMAGE_SUFFIXES, PLAYABLE_VIDEO_SUFFIXES, SourceInfo, is_stream_address, shown_address
 
 from .. import __version__
 from ..cameras import AUTOMATIC_LIMIT, CameraInfo, CameraWatcher

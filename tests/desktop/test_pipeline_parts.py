@@ -15,8 +15,8 @@ from desktop.overlay import HudInfo, hud_lines, render_overlay
 from desktop.sources import CAMERA, IMAGE, URL, VIDEO, parse_source
 from desktop.stats import PipelineStats
 from detector import Detections, SourceError
-from detector.live_clock import LiveClock, recording_fps, settled_rate
 from detector.annotate import class_color
+from detector.live_clock import LiveClock, recording_fps, settled_rate
 
 
 def test_mailbox_keeps_only_the_newest_item_for_a_slow_reader():

@@ -20,7 +20,7 @@ from .synthetic import BGR_CHANNEL, NAMES, synthetic_images, write_voc_annotatio
 
 def _as_sets(dataset):
     return [
-        sorted((int(l), tuple(np.round(b, 1))) for b, l in zip(r.boxes, r.labels)) for r in dataset.records
+        sorted((int(label), tuple(np.round(box, 1))) for box, label in zip(r.boxes, r.labels)) for r in dataset.records
     ]
 
 
@@ -53,7 +53,9 @@ def test_yolo_and_voc_folders_read_the_same_boxes_as_coco(coco_dataset, tmp_path
     assert from_yolo.class_names == NAMES
     assert _as_sets(from_yolo) == _as_sets(coco)
     # VOC class names come from the XML, sorted; compare boxes per class name
-    named = lambda ds: [sorted((ds.class_names[c], b) for c, b in s) for s in _as_sets(ds)]
+    def named(ds):
+        return [sorted((ds.class_names[c], b) for c, b in s) for s in _as_sets(ds)]
+
     assert named(from_voc) == named(coco)
 
 
