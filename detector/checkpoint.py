@@ -10,6 +10,7 @@ machines and the other way round.
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 from pathlib import Path
@@ -39,7 +40,14 @@ def save_weights(path: str | Path, model: torch.nn.Module, meta: WeightsMeta, *,
             value = value.half()
         state[key] = value.contiguous()
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(state, str(path), metadata={META_KEY: meta.to_json()})
+    # written whole under another name, then renamed: a run stopped mid-write (Ctrl-C, a GPU lease ending)
+    # keeps the best.safetensors it had, where writing in place would leave a truncated one
+    part = path.with_name(f".{path.name}.part")
+    try:
+        save_file(state, str(part), metadata={META_KEY: meta.to_json()})
+        os.replace(part, path)
+    finally:
+        part.unlink(missing_ok=True)
     return path
 
 

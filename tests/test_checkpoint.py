@@ -55,6 +55,30 @@ def test_safetensors_round_trip(tmp_path, trained_like, probe):
     assert_same_outputs(outputs(trained_like, probe), outputs(loaded.network, probe))
 
 
+def test_weights_stopped_mid_write_leave_the_earlier_file_whole(tmp_path, trained_like, monkeypatch):
+    """Training rewrites best.safetensors each time val improves. A run stopped while it was being written
+    (Ctrl-C, a GPU lease running out) left it truncated: the best weights of hours of training, unreadable."""
+    import detector.checkpoint as checkpoint
+
+    meta = WeightsMeta(CONFIG, NAMES, 256, {"epoch": 1})
+    best = save_weights(tmp_path / "best.safetensors", trained_like, meta)
+    before = best.read_bytes()
+    real_save = checkpoint.save_file
+
+    def stopped_half_way(state, filename, metadata=None):
+        real_save(state, filename, metadata=metadata)
+        with open(filename, "r+b") as written:
+            written.truncate(len(before) // 2)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint, "save_file", stopped_half_way)
+    with pytest.raises(KeyboardInterrupt):
+        save_weights(best, trained_like, WeightsMeta(CONFIG, NAMES, 256, {"epoch": 2}))
+    assert best.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["best.safetensors"]
+    state, read_meta = read_weights(best)
+    assert read_meta.extra == {"epoch": 1}
+
+
 def test_half_weights_load_as_fp32_and_stay_close(tmp_path, trained_like, probe):
     full = save_weights(tmp_path / "full.safetensors", trained_like, WeightsMeta(CONFIG, NAMES, 256, {}))
     half = save_weights(tmp_path / "half.safetensors", trained_like, WeightsMeta(CONFIG, NAMES, 256, {}), half=True)
