@@ -536,6 +536,8 @@ def _bench_file_job(args, predictor) -> dict:
                                          "max_det": 300, "max_frames": limit, "camera_mode": None, "classes": None,
                                          "reconnect": False})
         job = cmd_predict(job_args, predictor=predictor)
+    if job["stopped_by"]:  # Ctrl-C during the job: a rate over part of it is not the figure asked for
+        raise KeyboardInterrupt
     result = {
         "frames": job["frames"],
         "fps": job["fps"],

@@ -549,6 +549,25 @@ def test_bench_file_job_against_the_ceiling_and_memory_soak(capsys, vtest_path):
     assert "of the ceiling" in err and "memory over 60 frames" in err
 
 
+def test_ctrl_c_during_the_bench_file_job_reports_no_figures(capsys, vtest_path, monkeypatch):
+    """predict ends at Ctrl-C with a summary; bench, which runs it as its file job, then reported the rate of
+    the part done as the file job's FPS, exit 0. A cut-short measurement is now an interruption."""
+    import detector.graceful_stop as graceful_stop
+
+    def ctrl_c_after_five(items, request):
+        for count, item in enumerate(items):
+            if count == 5:
+                request.ask("ctrl-c")
+                return
+            yield item
+
+    monkeypatch.setattr(graceful_stop, "frames_until", ctrl_c_after_five)
+    code, summary, err = run(capsys, "bench", "--model", "test-small", "--device", "cpu", "--source", str(vtest_path),
+                             "--frames", "30", "--warmup", "1", "--file-job")
+    assert code == 130 and summary == {"error": "interrupted", "exit_code": 130}, err
+    assert "of the ceiling" not in err
+
+
 def test_a_training_runs_best_weights_are_named_after_the_run(capsys, tmp_path, random_models_dir):
     (tmp_path / "cats").mkdir()
     weights = tmp_path / "cats" / "best.safetensors"  # what every training run writes
