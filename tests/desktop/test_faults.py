@@ -566,8 +566,9 @@ def test_a_model_load_that_ends_after_its_window_is_gone_touches_no_widget(qtbot
     qtbot.wait(300)  # the load's queued signals arrive; pytest-qt fails the test on an exception in any slot
 
 
-def test_killing_the_app_mid_recording_leaves_a_playable_file(vtest_path, tmp_path, isolated_settings):
-    import json
+def _recording_app(vtest_path: Path, tmp_path: Path, recording: Path, classes: list[str] | None = None):
+    """The app in its own process, recording the street video at full speed with a JSONL log beside it;
+    returned once a few seconds of video are on disk (its stderr goes to ``tmp_path / "stderr.txt"``)."""
     import subprocess
     import sys
 
@@ -576,21 +577,30 @@ def test_killing_the_app_mid_recording_leaves_a_playable_file(vtest_path, tmp_pa
     settings = AppSettings()
     prefs = settings.load()
     prefs.detections_format = "jsonl"  # the detections go beside the video
-    prefs.classes = ["cow"]  # none in the street: short lines, which a buffer would hold by the hundred
+    if classes:
+        prefs.classes = classes
     settings.save(prefs)
-    recording = tmp_path / "killed.mp4"
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    process = subprocess.Popen([sys.executable, "-m", "desktop", "--source", str(vtest_path), "--fast",
-                                "--record", str(recording), "--exit-after-frames", "100000"],
-                               cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and (not recording.exists() or recording.stat().st_size < 3_000_000):
-            time.sleep(0.2)  # until a few seconds of video are on disk
-        assert process.poll() is None, "the app ended before it could be killed"
-    finally:
-        process.kill()  # SIGKILL: no chance to finalise anything
-        process.wait(30)
+    with open(tmp_path / "stderr.txt", "wb") as err:
+        process = subprocess.Popen([sys.executable, "-m", "desktop", "--source", str(vtest_path), "--fast",
+                                    "--record", str(recording), "--exit-after-frames", "100000"],
+                                   cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=err)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not recording.exists() or recording.stat().st_size < 3_000_000):
+        time.sleep(0.2)
+    if process.poll() is not None:
+        pytest.fail(f"the app ended before it could be stopped: {(tmp_path / 'stderr.txt').read_text()}")
+    return process
+
+
+def test_killing_the_app_mid_recording_leaves_a_playable_file(vtest_path, tmp_path, isolated_settings):
+    import json
+
+    recording = tmp_path / "killed.mp4"
+    # no cow in the street: short lines, which a buffer would hold by the hundred
+    process = _recording_app(vtest_path, tmp_path, recording, classes=["cow"])
+    process.kill()  # SIGKILL: no chance to finalise anything
+    process.wait(30)
     capture = cv2.VideoCapture(str(recording))
     frames = 0
     while True:
@@ -616,31 +626,16 @@ def test_sigterm_or_ctrl_c_closes_the_app_like_its_window_and_finishes_the_recor
     import json
     import signal
     import subprocess
-    import sys
 
-    from desktop.settings import AppSettings
-
-    settings = AppSettings()
-    prefs = settings.load()
-    prefs.detections_format = "jsonl"
-    settings.save(prefs)
     recording = tmp_path / "stopped.mp4"
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    process = subprocess.Popen([sys.executable, "-m", "desktop", "--source", str(vtest_path), "--fast",
-                                "--record", str(recording), "--exit-after-frames", "100000"],
-                               cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = _recording_app(vtest_path, tmp_path, recording)
+    process.send_signal(getattr(signal, signal_name))
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and (not recording.exists() or recording.stat().st_size < 3_000_000):
-            time.sleep(0.2)  # until a few seconds of video are on disk
-        assert process.poll() is None, "the app ended before it could be stopped"
-        process.send_signal(getattr(signal, signal_name))
-        _, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(30)
-    assert process.returncode == 0, err.decode(errors="replace")
+        process.wait(60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+    assert process.returncode == 0, (tmp_path / "stderr.txt").read_text()
     capture = cv2.VideoCapture(str(recording))
     frames = 0
     while capture.read()[0]:
