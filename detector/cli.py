@@ -250,7 +250,7 @@ def cmd_predict(args, predictor=None) -> dict:
     """``predictor``: one already loaded (``bench --file-job`` times this very command with its own)."""
     from .annotate import draw_detections
     from .classes import resolve_classes
-    from .graceful_stop import EXIT_STATUS, frames_until, stop_on_signals
+    from .graceful_stop import EXIT_STATUS, SPOKEN, frames_until, stop_on_signals
     from .outputs import JsonlWriter, LiveVideo, open_frame_writer, refuse_writing_over_inputs
     from .pipeline import FrameResult, run_pipeline
     from .progress import Progress, print_above_bar, stderr_is_terminal
@@ -343,7 +343,7 @@ def cmd_predict(args, predictor=None) -> dict:
     count = info.frame_count
     expected = min(count, args.max_frames) if count and args.max_frames else count
     if stop.by:
-        _say(f"stopped by {'Ctrl-C' if stop.by == 'ctrl-c' else 'SIGTERM'} after {stats.frames} frames"
+        _say(f"stopped by {SPOKEN[stop.by]} after {stats.frames} frames"
              + (f" of {expected}" if expected else ""))
     if source.skipped:
         _say(f"warning: {len(source.skipped)} of the {len(source.skipped) + stats.frames} images could not be read "

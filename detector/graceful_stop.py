@@ -19,6 +19,7 @@ Item = TypeVar("Item")
 
 SIGNAL_NAMES = {signal.SIGINT: "ctrl-c", signal.SIGTERM: "sigterm"}
 EXIT_STATUS = {"ctrl-c": 130, "sigterm": 143}  # 128 + the signal's number, as shells report them
+SPOKEN = {"ctrl-c": "Ctrl-C", "sigterm": "SIGTERM"}  # as the person at the terminal knows them
 
 
 class StopRequest:
@@ -67,8 +68,7 @@ def stop_on_signals(say: Callable[[str], None]) -> Iterator[StopRequest]:
         if request.is_set():
             raise KeyboardInterrupt
         by = SIGNAL_NAMES[number]
-        say(f"{'Ctrl-C' if by == 'ctrl-c' else 'SIGTERM'}: finishing the frames already read and closing the "
-            "outputs (Ctrl-C again to stop at once)")
+        say(f"{SPOKEN[by]}: finishing the frames already read and closing the outputs (Ctrl-C again to stop at once)")
         request.ask(by)
 
     previous = {number: signal.signal(number, handle) for number in SIGNAL_NAMES}
