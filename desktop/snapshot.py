@@ -7,7 +7,6 @@ The window hears back through ``saved`` or ``failed``; it never waits.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from detector import OutputError
+from detector.atomic_write import written_whole
 
 from .file_check import WRITE_WAIT_S, silent_folder_message
 from .recording import unused_name
@@ -78,7 +78,8 @@ class SnapshotWriter(QObject):
                 target = _with_png(unused_name(folder, stem, (".png",), self._claimed_names))
             target.parent.mkdir(parents=True, exist_ok=True)
             if not job.given_up.is_set():
-                _write_whole(target, data.tobytes())
+                with written_whole(target) as part:  # a file named .png is always a whole picture
+                    part.write_bytes(data.tobytes())
         except OSError as exc:
             error = f"cannot save the snapshot to {target or folder}: {exc.strerror or exc}"
         except (OutputError, cv2.error) as exc:
@@ -121,12 +122,3 @@ def _with_png(base: Path) -> Path:
     return base.with_name(f"{base.name}.png")
 
 
-def _write_whole(target: Path, data: bytes) -> None:
-    """Write under a temporary name, then rename: a file named .png is always a whole picture."""
-    partial = target.with_name(f".{target.name}.part")
-    try:
-        partial.write_bytes(data)
-        os.replace(partial, target)
-    except OSError:
-        partial.unlink(missing_ok=True)
-        raise

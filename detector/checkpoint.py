@@ -10,7 +10,6 @@ machines and the other way round.
 
 from __future__ import annotations
 
-import os
 import re
 import warnings
 from pathlib import Path
@@ -19,6 +18,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .atomic_write import written_whole
 from .errors import ModelError
 from .models import YoloDetector
 from .weights_meta import META_KEY, WeightsMeta, read_safetensors_meta
@@ -40,14 +40,8 @@ def save_weights(path: str | Path, model: torch.nn.Module, meta: WeightsMeta, *,
             value = value.half()
         state[key] = value.contiguous()
     path.parent.mkdir(parents=True, exist_ok=True)
-    # written whole under another name, then renamed: a run stopped mid-write (Ctrl-C, a GPU lease ending)
-    # keeps the best.safetensors it had, where writing in place would leave a truncated one
-    part = path.with_name(f".{path.name}.part")
-    try:
+    with written_whole(path) as part:  # a run stopped mid-write keeps the best.safetensors it had
         save_file(state, str(part), metadata={META_KEY: meta.to_json()})
-        os.replace(part, path)
-    finally:
-        part.unlink(missing_ok=True)
     return path
 
 

@@ -26,11 +26,11 @@ import logging
 import os
 import re
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .atomic_write import written_whole
 from .zoo import ModelSpec, sha256_of
 
 if TYPE_CHECKING:
@@ -109,14 +109,8 @@ def write(spec: ModelSpec, data: bytes) -> None:
         return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with written_whole(path) as part:
+            part.write_bytes(data)
     except OSError as exc:
         log.warning("cannot keep the ONNX export in %s (the next start exports again): %s", path.parent, exc)
         return

@@ -24,6 +24,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from ..atomic_write import written_whole
 from ..checkpoint import WeightsMeta, load_state_into, read_weights, save_weights, transfer_state
 from ..errors import LiveDetError, ModelError
 from ..metrics import MapResult, compute_map
@@ -305,9 +306,8 @@ class Trainer:
             "cpu_rng": json.dumps(self.cpu_rng.getstate()),
             "gen_state": self.gen.get_state(),
         }
-        tmp = path.with_suffix(".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, path)  # never leave a half-written checkpoint behind
+        with written_whole(path) as part:  # never leave a half-written checkpoint behind
+            torch.save(state, part)
 
     def _restore(self, state: dict, path: Path) -> None:
         load_state_into(self.model, state["model"], path.name)
