@@ -10,7 +10,6 @@ import argparse
 import json
 import logging
 import os
-import signal
 import sys
 import time
 from typing import TYPE_CHECKING
@@ -21,6 +20,7 @@ from PySide6.QtWidgets import QApplication
 from detector import DEFAULT_CONF, DEFAULT_IOU, LiveDetError  # quick: detector imports its modules on first use
 from detector.defaults import MAX_IMGSZ, is_input_size
 from detector.device import DEVICE_CHOICES
+from detector.graceful_stop import close_on_signals
 
 from . import __version__
 from .cameras import quiet_multimedia_logs
@@ -195,8 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     window.show()
     splash.finish(window)
     start_session(window, options, source_waits_for_model=True)
-    for number in (signal.SIGINT, signal.SIGTERM):  # Ctrl+C in a terminal, `kill` or a log-out: close as the
-        signal.signal(number, lambda *_: window.close())  # window's X does, so a recording is finished whole
+    # Ctrl+C in a terminal, `kill`, a log-out or closing the terminal that started it: close as the window's X
+    # does, so a recording is finished whole
+    close_on_signals(window.close)
     heartbeat = QTimer()
     heartbeat.timeout.connect(lambda: None)  # lets Python run its signal handlers while Qt waits
     heartbeat.start(250)

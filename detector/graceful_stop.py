@@ -1,4 +1,6 @@
-"""Ctrl-C and SIGTERM end a ``predict`` run the way its source ending would.
+"""Ctrl-C, SIGTERM and a closed terminal end a ``predict`` run the way its source ending would.
+
+(They close the desktop app as its window's X does: ``close_on_signals``.)
 
 Why: a camera never ends, so Ctrl-C (or a service manager's SIGTERM at shutdown) is how
 a recording of one is stopped. Ctrl-C raised in the middle of a frame threw the run's
@@ -6,10 +8,15 @@ summary away, and SIGTERM killed the process before the video's last second reac
 disk. The first signal now only asks the run to stop: frames already read are finished,
 the outputs are closed, and the summary is printed. A second signal stops at once
 (``KeyboardInterrupt``), for a run stuck on a source or disk that does not answer.
+
+Closing the terminal (or an ssh connection dropping) sends SIGHUP, which killed the run the same
+way. It is a stop request too; the dead terminal is swapped for the null device first, because
+writing to it fails (EIO), which would end the run with an error instead of a finished file.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from contextlib import contextmanager
@@ -17,17 +24,18 @@ from typing import Callable, Iterable, Iterator, TypeVar
 
 Item = TypeVar("Item")
 
-SIGNAL_NAMES = {signal.SIGINT: "ctrl-c", signal.SIGTERM: "sigterm"}
-EXIT_STATUS = {"ctrl-c": 130, "sigterm": 143}  # 128 + the signal's number, as shells report them
-SPOKEN = {"ctrl-c": "Ctrl-C", "sigterm": "SIGTERM"}  # as the person at the terminal knows them
+HANGUP = getattr(signal, "SIGHUP", None)  # POSIX only: the terminal the run was started from is gone
+SIGNAL_NAMES = {signal.SIGINT: "ctrl-c", signal.SIGTERM: "sigterm", **({HANGUP: "hangup"} if HANGUP else {})}
+EXIT_STATUS = {"ctrl-c": 130, "sigterm": 143, "hangup": 129}  # 128 + the signal's number, as shells report them
+SPOKEN = {"ctrl-c": "Ctrl-C", "sigterm": "SIGTERM", "hangup": "SIGHUP (terminal closed)"}  # as people know them
 
 
 class StopRequest:
-    """Set by the first Ctrl-C or SIGTERM; read by the thread that reads frames."""
+    """Set by the first Ctrl-C, SIGTERM or SIGHUP; read by the thread that reads frames."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
-        self.by: str | None = None  # "ctrl-c" or "sigterm" once asked
+        self.by: str | None = None  # "ctrl-c", "sigterm" or "hangup" once asked
         self._callbacks: list[Callable[[], None]] = []
 
     def is_set(self) -> bool:
@@ -52,26 +60,77 @@ def frames_until(items: Iterable[Item], request: StopRequest) -> Iterator[Item]:
         yield item
 
 
+def terminal_outputs() -> list[int]:
+    """Standard output and error, those of them that are a terminal (asked early: a hung-up one no longer says)."""
+    return [fd for fd in (1, 2) if os.isatty(fd)]
+
+
+def leave_hung_up_terminal(terminal: list[int]) -> None:
+    """Point those of ``terminal`` that hung up at the null device: every write to them fails with EIO.
+
+    A terminal that still answers is kept (``kill -HUP`` sent by hand, with the terminal open).
+    """
+    hung_up = [descriptor for descriptor in terminal if not os.isatty(descriptor)]
+    if not hung_up:
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for descriptor in hung_up:
+            os.dup2(null, descriptor)
+    finally:
+        os.close(null)
+
+
+def _take_over(handle: Callable[[int, object], None]) -> dict:
+    """Install ``handle`` for each stop signal; returns the handlers it replaced, to be put back."""
+    # an ignored signal stays ignored: `nohup` ignores SIGHUP, a shell script's background job SIGINT
+    return {number: signal.signal(number, handle) for number in SIGNAL_NAMES
+            if signal.getsignal(number) is not signal.SIG_IGN}
+
+
+def close_on_signals(close: Callable[[], None]) -> None:
+    """For a program with its own event loop (the desktop app): each stop signal calls ``close``, for good.
+
+    Call it on the main thread. A closed terminal's descriptors go to the null device first, so that the
+    app's last log lines do not fail while it finishes a recording.
+    """
+    terminal = terminal_outputs()
+
+    def handle(number: int, _frame) -> None:
+        if number == HANGUP:
+            leave_hung_up_terminal(terminal)
+        close()
+
+    _take_over(handle)
+
+
 @contextmanager
 def stop_on_signals(say: Callable[[str], None]) -> Iterator[StopRequest]:
-    """Within the block, the first Ctrl-C or SIGTERM sets the yielded request; a second raises KeyboardInterrupt.
+    """Within the block, the first stop signal sets the yielded request; a second raises KeyboardInterrupt.
 
     ``say`` tells the person at the terminal what is happening. Python delivers signals to the
-    main thread only, so from any other thread this yields a request nothing sets.
+    main thread only, so from any other thread this yields a request nothing sets. A second SIGHUP
+    is not a second request: a closed terminal's shell passes on the hangup the kernel already sent.
     """
     request = StopRequest()
     if threading.current_thread() is not threading.main_thread():
         yield request
         return
 
+    terminal = terminal_outputs()
+
     def handle(number: int, _frame) -> None:
-        if request.is_set():
-            raise KeyboardInterrupt
         by = SIGNAL_NAMES[number]
+        if by == "hangup":
+            leave_hung_up_terminal(terminal)
+        if request.is_set():
+            if by == "hangup":
+                return
+            raise KeyboardInterrupt
         say(f"{SPOKEN[by]}: finishing the frames already read and closing the outputs (Ctrl-C again to stop at once)")
         request.ask(by)
 
-    previous = {number: signal.signal(number, handle) for number in SIGNAL_NAMES}
+    previous = _take_over(handle)
     try:
         yield request
     finally:

@@ -356,17 +356,31 @@ def test_predict_reconnect_rides_out_a_camera_outage_in_one_file(capsys, vtest_p
 
 
 class _PredictProcess:
-    """``python -m detector predict`` in its own process, so that real signals can be sent to it."""
+    """``python -m detector predict`` in its own process, so that real signals can be sent to it.
 
-    def __init__(self, tmp_path: Path, models_env: Path, *argv: str) -> None:
+    ``terminal``: a pseudo-terminal's far end, made the run's controlling terminal, stdin and stderr,
+    as in a terminal window or an ssh session (stdout still goes to a file, as with ``> summary.json``).
+    """
+
+    def __init__(self, tmp_path: Path, models_env: Path, *argv: str, terminal: int | None = None) -> None:
         self.jsonl = tmp_path / "dets.jsonl"
         self.output = tmp_path / "out.mp4"
         self._stdout, self._stderr = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
+
+        def own_the_terminal() -> None:
+            import fcntl
+            import termios
+
+            os.setsid()
+            fcntl.ioctl(terminal, termios.TIOCSCTTY, 0)
+
         with open(self._stdout, "wb") as out, open(self._stderr, "wb") as err:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "detector", "predict", "--model", "test-small", "--imgsz", "160",
                  "--output", str(self.output), "--jsonl", str(self.jsonl), *argv],
-                cwd=REPO_ROOT, env={**os.environ, "LIVEDET_MODELS_DIR": str(models_env)}, stdout=out, stderr=err)
+                cwd=REPO_ROOT, env={**os.environ, "LIVEDET_MODELS_DIR": str(models_env)}, stdout=out,
+                stdin=terminal, stderr=err if terminal is None else terminal,
+                preexec_fn=None if terminal is None else own_the_terminal)
 
     def wait_for_frames(self, count: int) -> None:
         import time
@@ -415,6 +429,53 @@ def test_ctrl_c_or_sigterm_ends_a_camera_recording_with_its_summary_and_every_fr
     assert summary["frames"] >= 40 and len(lines) == summary["frames"]
     video = read_back(run.output)  # written by the clock: within a frame or two of those read
     assert abs(video.frames - summary["frames"]) <= 2 and video.fps == pytest.approx(15.0, abs=1.0), video
+
+
+def test_closing_the_terminal_of_a_camera_recording_finishes_it_like_ctrl_c(vtest_path, tmp_path, models_env):
+    """Closing the terminal window (or an ssh connection dropping) sends SIGHUP, which killed the run: the
+    summary was never printed and the video lost its last second (105 frames of 118 in the log). The terminal
+    is gone, so nobody can be told; the run now ends like Ctrl-C, and its output files are whole."""
+    pty = pytest.importorskip("pty", reason="pseudo-terminals are POSIX only")
+    import threading
+
+    from .mjpeg_camera import MjpegCamera
+
+    near, far = pty.openpty()
+    shown = bytearray()
+    close_the_window = threading.Event()
+
+    def read_the_screen() -> None:
+        """As the terminal window does (a pty nobody reads fills up and blocks the run), until it is closed.
+
+        It closes the pty itself: one closed while a read on it waits would stay open until the read returned.
+        """
+        import select
+
+        while not close_the_window.is_set():
+            if select.select([near], [], [], 0.05)[0]:
+                shown.extend(os.read(near, 4096))
+        os.close(near)
+
+    camera = MjpegCamera(vtest_path, fps=15.0, frames=30)
+    camera.start()
+    try:
+        run = _PredictProcess(tmp_path, models_env, "--source", camera.url, terminal=far)
+        os.close(far)
+        window = threading.Thread(target=read_the_screen, daemon=True)
+        window.start()
+        run.wait_for_frames(40)
+        close_the_window.set()
+        window.join(5)
+        code = run.process.wait(60)
+    finally:
+        camera.stop()
+    assert code == 0, bytes(shown).decode(errors="replace")
+    summary = json.loads(run._stdout.read_text().strip().splitlines()[-1])
+    assert summary["stopped_by"] == "hangup" and summary["source_lost"] is False
+    lines = run.jsonl.read_text().splitlines()
+    assert summary["frames"] >= 40 and len(lines) == summary["frames"]
+    video = read_back(run.output)  # written by the clock: within a frame or two of those read
+    assert abs(video.frames - summary["frames"]) <= 2, video
 
 
 def test_ctrl_c_on_a_video_file_keeps_what_was_done_and_exits_130(vtest_path, tmp_path, models_env):

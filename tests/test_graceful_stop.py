@@ -52,3 +52,34 @@ def test_off_the_main_thread_nothing_is_installed():
     worker.start()
     worker.join(5)
     assert result == {"handler": before, "set": False}
+
+
+needs_sighup = pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="SIGHUP is POSIX only")
+
+
+@needs_sighup
+def test_a_hangup_passed_on_by_the_shell_is_not_a_second_request():
+    """A closed terminal's kernel and its shell both send SIGHUP; stopping at once on the second would lose the
+    video's end. Ctrl-C after it still stops at once."""
+    with pytest.raises(KeyboardInterrupt):
+        with stop_on_signals(lambda _: None) as request:
+            _deliver(signal.SIGHUP)
+            _deliver(signal.SIGHUP)
+            assert request.is_set() and request.by == "hangup"
+            _deliver(signal.SIGINT)
+            pytest.fail("Ctrl-C after a hangup must stop at once")
+
+
+@needs_sighup
+def test_a_signal_the_shell_ignores_stays_ignored():
+    """`nohup livedet predict …` ignores SIGHUP so that the run outlives the terminal; taking the signal over
+    would have ended it when the terminal closed."""
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with stop_on_signals(lambda _: None) as request:
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            _deliver(signal.SIGHUP)
+            assert not request.is_set()
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, before)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -617,12 +618,15 @@ def test_killing_the_app_mid_recording_leaves_a_playable_file(vtest_path, tmp_pa
     assert [r["frame"] for r in records] == list(range(len(lines))) and not any(r["detections"] for r in records)
 
 
-@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGINT"])
-def test_sigterm_or_ctrl_c_closes_the_app_like_its_window_and_finishes_the_recording(vtest_path, tmp_path,
-                                                                                   isolated_settings, signal_name):
-    """`kill`, a log-out or `systemctl stop` sends SIGTERM. It killed the app at once (exit -15): the recording
-    lost its last second, which the detections log still listed. It now closes like the window's X: exit 0,
-    and the video holds every frame the log lists."""
+@pytest.mark.parametrize("signal_name", [
+    "SIGTERM", "SIGINT",
+    pytest.param("SIGHUP", marks=pytest.mark.skipif(sys.platform == "win32", reason="SIGHUP is POSIX only"))])
+def test_sigterm_ctrl_c_or_a_closed_terminal_closes_the_app_like_its_window_and_finishes_the_recording(
+        vtest_path, tmp_path, isolated_settings, signal_name):
+    """`kill`, a log-out or `systemctl stop` sends SIGTERM; closing the terminal that started the app sends
+    SIGHUP. Each killed the app at once (exit -15, -1): the recording lost its last second, which the detections
+    log still listed. They now close it like the window's X: exit 0, and the video holds every frame the log
+    lists."""
     import json
     import signal
     import subprocess
