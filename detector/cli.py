@@ -8,9 +8,9 @@ a traceback; Ctrl-C exits with 130. Failed commands also print
 ``{"error": ..., "exit_code": ...}`` as their last stdout line, so a caller
 that parses stdout always finds JSON. ``predict`` on a camera or live stream
 that stops sending exits with 3 after its usual summary (with ``"source_lost":
-true``), so a service manager restarts it while what came is kept. The first Ctrl-C or SIGTERM
-during ``predict`` ends its source instead (see ``graceful_stop``): the summary is printed and the
-exit is 0 for a camera or stream, 130 (143) for a file stopped part way.
+true``), so a service manager restarts it while what came is kept. The first Ctrl-C, SIGTERM or
+SIGHUP during ``predict`` ends its source instead (see ``graceful_stop``): the summary is printed and
+the exit is 0 for a camera or stream, 130 (143, 129) for a file stopped part way.
 """
 
 from __future__ import annotations
@@ -27,9 +27,12 @@ from collections import Counter
 from contextlib import ExitStack
 from itertools import islice
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from .defaults import MAX_IMGSZ, is_input_size
+
+if TYPE_CHECKING:
+    from .types import Prediction
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1  # a bug: reported in one line, traceback only with LIVEDET_DEBUG=1
@@ -210,13 +213,13 @@ def cmd_info(args) -> dict:
     }
 
 
-def _timed(frames, captured: dict[int, float], offline_s: Callable[[], float] = lambda: 0.0):
-    """``frames`` as they are read, noting each one's read time in ``captured`` (on the decode thread).
+def _timed(frames, note_read: Callable[[int, float], None], offline_s: Callable[[], float]):
+    """``frames`` as they are read, noting each one's read time (on the decode thread).
 
     ``offline_s()``: time the source spent disconnected so far, left out of the clock.
     """
     for index, frame, name in frames:
-        captured[index] = time.perf_counter() - offline_s()
+        note_read(index, time.perf_counter() - offline_s())
         yield index, frame, name
 
 
@@ -246,12 +249,46 @@ def _reconnecting(source, args, say: Callable[[str], None]):
         on_back=lambda offline_s: say(f"{name} is back after {offline_s:.1f} s"))
 
 
+class _PredictTally:
+    """Detections per class and each stage's summed time, added up on the calling thread as results come."""
+
+    def __init__(self) -> None:
+        self.per_class: Counter = Counter()
+        self.pre_ms = self.infer_ms = self.post_ms = 0.0
+
+    def add(self, prediction: Prediction) -> None:
+        self.per_class.update(prediction.detections.labels)
+        self.pre_ms += prediction.timings.pre_ms
+        self.infer_ms += prediction.timings.infer_ms
+        self.post_ms += prediction.timings.post_ms
+
+    def mean_ms(self, frames: int) -> dict[str, float]:
+        n = max(frames, 1)
+        return {"pre": round(self.pre_ms / n, 3), "infer": round(self.infer_ms / n, 3),
+                "post": round(self.post_ms / n, 3)}
+
+
+def _predict_output_paths(args, info) -> tuple[Path | None, Path | None, Path | None]:
+    """``--output``, ``--jsonl`` and the source file as paths, checked before the model loads.
+
+    A camera's earlier recording of the same name is kept; an output that would destroy an input is refused.
+    """
+    from .outputs import refuse_writing_over_inputs
+
+    if info.is_live:  # each run films something new: an earlier run's file is kept, not overwritten
+        args.output, args.jsonl = _keep_earlier(args.output), _keep_earlier(args.jsonl)
+    output = Path(args.output) if args.output else None
+    jsonl = Path(args.jsonl) if args.jsonl else None
+    source_path = Path(args.source) if info.kind in ("video", "images") else None
+    refuse_writing_over_inputs(source_path, output, jsonl)
+    return output, jsonl, source_path
+
+
 def cmd_predict(args, predictor=None) -> dict:
     """``predictor``: one already loaded (``bench --file-job`` times this very command with its own)."""
-    from .annotate import draw_detections
     from .classes import resolve_classes
-    from .graceful_stop import EXIT_STATUS, SPOKEN, frames_until, stop_on_signals
-    from .outputs import JsonlWriter, LiveVideo, open_frame_writer, refuse_writing_over_inputs
+    from .graceful_stop import EXIT_STATUS, frames_until, stop_on_signals
+    from .outputs import PredictOutputs
     from .pipeline import FrameResult, run_pipeline
     from .progress import Progress, print_above_bar, stderr_is_terminal
     from .reconnect import ReconnectingFrames
@@ -265,100 +302,66 @@ def cmd_predict(args, predictor=None) -> dict:
     # fails fast on a missing or undecodable source; a damaged image in a folder is only skipped
     source = FrameSource(args.source, camera_mode=args.camera_mode,
                          on_skip=lambda problem: print_above_bar(f"warning: {problem}"))
-    writer = jsonl = None
+    outputs = None
     reconnecting: ReconnectingFrames | None = None
+    tally = _PredictTally()
+    # The signal handlers are taken over only around the pipeline (a Ctrl-C while the model loads simply
+    # interrupts), and kept until the outputs are closed: so the ExitStack is outside the try.
     with ExitStack() as signals:
         try:
             info = source.info
             if args.reconnect and not info.is_live:
                 raise UsageError(f"--reconnect is for cameras and live streams; {info.name} has an end")
-            if info.is_live:  # each run films something new: an earlier run's file is kept, not overwritten
-                args.output, args.jsonl = _keep_earlier(args.output), _keep_earlier(args.jsonl)
-            single_image = info.kind == "images" and Path(args.source).is_file()
-            source_path = Path(args.source) if info.kind in ("video", "images") else None
-            refuse_writing_over_inputs(source_path, Path(args.output) if args.output else None,
-                                       Path(args.jsonl) if args.jsonl else None)
+            output, jsonl, source_path = _predict_output_paths(args, info)
             if predictor is None:
                 predictor = _make_predictor(args)
             keep_classes = resolve_classes(args.classes.split(","), predictor.class_names) if args.classes else None
-            if args.output:
-                writer = open_frame_writer(Path(args.output), source_kind=info.kind, single_image=single_image,
-                                           fps=info.fps, size=(info.width, info.height), source=source_path,
-                                           live=info.is_live)
-            if args.jsonl:
-                jsonl = JsonlWriter(Path(args.jsonl))
+            outputs = PredictOutputs(output, jsonl, info=info, source=source_path,
+                                     single_image=info.kind == "images" and Path(args.source).is_file())
             _describe(predictor)
 
             def infer(frames):
                 return predictor.predict_batch(frames, conf=args.conf, iou=args.iou, max_det=args.max_det,
                                                classes=keep_classes)
 
-            captured: dict[int, float] = {}  # cameras and streams: when each frame was read, for LiveVideo's clock
-
             def write(result: FrameResult) -> None:
-                detections = result.prediction.detections
-                if jsonl is not None:
-                    jsonl.write(result.index, result.name, detections)
-                if isinstance(writer, LiveVideo):
-                    writer.write_at(draw_detections(result.frame, detections), captured.pop(result.index))
-                elif writer is not None:
-                    writer.write(draw_detections(result.frame, detections), result.name)
+                outputs.write(result.index, result.name, result.frame, result.prediction.detections)
 
-            class_counts: Counter = Counter()
-            stage_sums = [0.0, 0.0, 0.0]
             total = info.frame_count
             if args.max_frames:
                 total = min(total, args.max_frames) if total else args.max_frames
             with Progress(total, desc="predict", unit="frame", enabled=stderr_is_terminal()) as bar:
                 def on_result(result: FrameResult) -> None:
-                    class_counts.update(result.prediction.detections.labels)
-                    t = result.prediction.timings
-                    stage_sums[0] += t.pre_ms
-                    stage_sums[1] += t.infer_ms
-                    stage_sums[2] += t.post_ms
+                    tally.add(result.prediction)
                     bar.update()
 
-                frames = source
                 if args.reconnect:
-                    frames = reconnecting = _reconnecting(source, args, print_above_bar)
-                stop = signals.enter_context(stop_on_signals(print_above_bar))  # kept until the outputs are closed
+                    reconnecting = _reconnecting(source, args, print_above_bar)
+                stop = signals.enter_context(stop_on_signals(print_above_bar))
                 if reconnecting is not None:
                     stop.on_request(reconnecting.cancel)  # a wait to reconnect ends at once
-                frames = frames_until(frames, stop)
+                frames = frames_until(reconnecting or source, stop)
                 if args.max_frames:
                     frames = islice(frames, args.max_frames)
-                if isinstance(writer, LiveVideo):  # an outage is a cut in the file, not a frozen picture
-                    frames = _timed(frames, captured, offline_s=lambda: reconnecting.offline_s if reconnecting else 0.0)
+                if outputs.by_the_clock:  # an outage is a cut in the file, not a frozen picture
+                    frames = _timed(frames, outputs.note_read,
+                                    offline_s=lambda: reconnecting.offline_s if reconnecting else 0.0)
                 stats = run_pipeline(frames, infer, write, batch=args.batch, on_result=on_result,
                                      on_stop=reconnecting.cancel if reconnecting else None)
         finally:
             (reconnecting or source).close()
-            for out in (writer, jsonl):
-                if out is not None:
-                    out.close()
+            if outputs is not None:
+                outputs.close()
 
-    n = max(stats.frames, 1)
-    detections = sum(class_counts.values())
     # what the file announces: None for a live source, and for a raw H.264 or MJPEG file, which has no index
     count = info.frame_count
     expected = min(count, args.max_frames) if count and args.max_frames else count
-    if stop.by:
-        _say(f"stopped by {SPOKEN[stop.by]} after {stats.frames} frames"
-             + (f" of {expected}" if expected else ""))
-    if source.skipped:
-        _say(f"warning: {len(source.skipped)} of the {len(source.skipped) + stats.frames} images could not be read "
-             "and were skipped (listed under \"skipped\")")
-    elif expected and stats.frames < expected and not stop.by:
-        _say(f"warning: decoded {stats.frames} of the {expected} frames {Path(args.source).name} announces "
-             "(truncated or damaged file?)")
-    output_path = str(writer.path) if writer is not None else None
-    _say(f"{stats.frames} frames in {stats.elapsed_s:.1f} s ({stats.fps:.1f} FPS), {detections} detections"
-         + (f" -> {output_path}" if output_path else ""))
     # a live source never ends by itself: stopping it is the user's doing, its falling silent is not
     lost = info.is_live and not stop.by and (not args.max_frames or stats.frames < args.max_frames)
-    if lost:
-        _say(f"warning: {shown_address(args.source)} stopped sending after {stats.frames} frames (unplugged, "
-             "or the connection dropped)" + (f"; what came is in {output_path}" if output_path else ""))
+    output_path = str(outputs.frames.path) if outputs.frames is not None else None
+    detections = sum(tally.per_class.values())
+    _say_how_predict_ended(args, source, stats, expected=expected, stopped_by=stop.by, lost=lost,
+                           detections=detections, output_path=output_path)
     return {
         "command": "predict",
         "model": predictor.model.name,
@@ -369,17 +372,16 @@ def cmd_predict(args, predictor=None) -> dict:
         "skipped": source.skipped,
         "fps": round(stats.fps, 2),
         "detections": detections,
-        "per_class": dict(class_counts.most_common()),
+        "per_class": dict(tally.per_class.most_common()),
         "classes": [predictor.class_names[i] for i in sorted(keep_classes)] if keep_classes else None,
         "output": output_path,
-        "jsonl": str(jsonl.path) if jsonl is not None else None,
+        "jsonl": str(outputs.jsonl.path) if outputs.jsonl is not None else None,
         "device": predictor.device_type,
         "backend": predictor.backend,
         "imgsz": predictor.imgsz,
         "batch": args.batch,
         "elapsed_s": round(stats.elapsed_s, 3),
-        "mean_ms": {"pre": round(stage_sums[0] / n, 3), "infer": round(stage_sums[1] / n, 3),
-                    "post": round(stage_sums[2] / n, 3)},
+        "mean_ms": tally.mean_ms(stats.frames),
         "source_lost": lost,
         "stopped_by": stop.by,
         "reconnects": reconnecting.reconnects if reconnecting else 0,
@@ -388,6 +390,27 @@ def cmd_predict(args, predictor=None) -> dict:
         # a camera's run ends only when stopped: that is success; a file or folder stopped early is unfinished
         **({"exit_code": EXIT_STATUS[stop.by]} if stop.by and not info.is_live else {}),
     }
+
+
+def _say_how_predict_ended(args, source, stats, *, expected: int | None, stopped_by: str | None, lost: bool,
+                           detections: int, output_path: str | None) -> None:
+    """The lines a person reads after a run: how it stopped, what was skipped or missing, and the totals."""
+    from .graceful_stop import SPOKEN
+    from .video import shown_address
+
+    if stopped_by:
+        _say(f"stopped by {SPOKEN[stopped_by]} after {stats.frames} frames" + (f" of {expected}" if expected else ""))
+    if source.skipped:
+        _say(f"warning: {len(source.skipped)} of the {len(source.skipped) + stats.frames} images could not be read "
+             "and were skipped (listed under \"skipped\")")
+    elif expected and stats.frames < expected and not stopped_by:
+        _say(f"warning: decoded {stats.frames} of the {expected} frames {Path(args.source).name} announces "
+             "(truncated or damaged file?)")
+    _say(f"{stats.frames} frames in {stats.elapsed_s:.1f} s ({stats.fps:.1f} FPS), {detections} detections"
+         + (f" -> {output_path}" if output_path else ""))
+    if lost:
+        _say(f"warning: {shown_address(args.source)} stopped sending after {stats.frames} frames (unplugged, "
+             "or the connection dropped)" + (f"; what came is in {output_path}" if output_path else ""))
 
 
 def cmd_val(args) -> dict:

@@ -16,10 +16,11 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from .annotate import draw_detections
 from .errors import OutputError
 from .live_clock import HOLD_BYTES, MAX_COPIES, LiveClock, recording_fps, settled_rate
 from .types import Detections
-from .video import HEIF_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES, WRITABLE_IMAGE_SUFFIXES, same_file
+from .video import HEIF_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES, WRITABLE_IMAGE_SUFFIXES, SourceInfo, same_file
 from .video_writer import VideoWriter
 
 
@@ -188,6 +189,56 @@ def open_frame_writer(output: Path, *, source_kind: str, single_image: bool, fps
             raise OutputError(f"--output {output.name} is one image but the source is a folder; give a folder or a video file")
         return AnnotatedImages(output, single_file=True)
     return AnnotatedImages(output)
+
+
+class PredictOutputs:
+    """One ``predict`` run's outputs: the annotated frames (``--output``) and the detections log (``--jsonl``).
+
+    Both are opened here, before the first frame, so a bad path fails the run at once. ``write`` runs on
+    the encode thread, in frame order. A camera's or stream's video is written by the clock: the decode
+    thread notes when each frame was read (``note_read``) and the note is used up when it is written.
+    """
+
+    def __init__(self, output: Path | None, jsonl: Path | None, *, info: SourceInfo, source: Path | None,
+                 single_image: bool) -> None:
+        self.frames: FrameWriter | LiveVideo | None = None
+        self.jsonl: JsonlWriter | None = None
+        self._read_at: dict[int, float] = {}
+        try:
+            if output is not None:
+                self.frames = open_frame_writer(output, source_kind=info.kind, single_image=single_image,
+                                                fps=info.fps, size=(info.width, info.height), source=source,
+                                                live=info.is_live)
+            if jsonl is not None:
+                self.jsonl = JsonlWriter(jsonl)
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def by_the_clock(self) -> bool:
+        """The video is a camera's or stream's: it needs each frame's read time (``note_read``)."""
+        return isinstance(self.frames, LiveVideo)
+
+    def note_read(self, index: int, read_s: float) -> None:
+        self._read_at[index] = read_s
+
+    def write(self, index: int, name: str, frame: np.ndarray, detections: Detections) -> None:
+        if self.jsonl is not None:
+            self.jsonl.write(index, name, detections)
+        if isinstance(self.frames, LiveVideo):
+            self.frames.write_at(draw_detections(frame, detections), self._read_at.pop(index))
+        elif self.frames is not None:
+            self.frames.write(draw_detections(frame, detections), name)
+
+    def close(self) -> None:
+        """Finish the video, then the log (which is on disk line by line already)."""
+        try:
+            if self.frames is not None:
+                self.frames.close()
+        finally:
+            if self.jsonl is not None:
+                self.jsonl.close()
 
 
 class JsonlWriter:
