@@ -181,6 +181,22 @@ def _run_folder(args: argparse.Namespace, name: str) -> Path:
     return folder
 
 
+def _say_how_to_continue(output: Path, epochs_done: int, epochs: int) -> None:
+    """After Ctrl-C: where the run stopped and how to go on from its last finished epoch (rank 0 only).
+
+    Why: the training's only message was ``error: interrupted``; the next command was left to be guessed.
+    """
+    if os.environ.get("RANK", "0") != "0":
+        return
+    checkpoint = output / "last.pt"
+    where = f"stopped in epoch {epochs_done + 1} of {epochs}"
+    if checkpoint.is_file():
+        print(f"{where}; the last finished epoch is in {checkpoint}. To go on from there, run the same train "
+              f"command with --resume {checkpoint}", file=sys.stderr, flush=True)
+    else:
+        print(f"{where}: no epoch finished, so nothing was saved", file=sys.stderr, flush=True)
+
+
 def run_train(args: argparse.Namespace) -> dict:
     arch, preset_size = PRESETS[args.model]
     imgsz = args.imgsz or preset_size
@@ -242,6 +258,10 @@ def run_train(args: argparse.Namespace) -> dict:
         resume=args.resume or None,
         progress=sys.stderr.isatty(),
     )
-    summary = trainer.fit()
+    try:
+        summary = trainer.fit()
+    except KeyboardInterrupt:
+        _say_how_to_continue(output, trainer.epoch, cfg.epochs)
+        raise
     summary.update(device=str(device), train_images=len(train), val_images=len(val) if val is not None else 0)
     return summary

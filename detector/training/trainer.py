@@ -405,30 +405,12 @@ class Trainer:
         self.log(f"speed probe: {step_s * 1000:.0f} ms/step, {epoch_s:.1f} s/epoch, eval {eval_s:.1f} s -> {epochs} epochs")
         return max(1, epochs)
 
-    def fit(self) -> dict:
-        """Train for the configured epochs (or the time budget), validating every ``eval_interval``
-        epochs and keeping ``best`` by val mAP50; returns the run's summary (the CLI's JSON line)."""
+    def _epochs(self, steps_per_epoch: int, bar) -> bool:
+        """The epochs left, each saved to ``last.pt`` as it ends; True when the time limit stopped them early."""
         cfg = self.cfg
-        if self.dist.main:  # only rank 0 writes
-            self.output_dir.mkdir(parents=True, exist_ok=True)
         n = len(self.train_bank)
         per_rank = cfg.batch // self.dist.world
-        if per_rank < 1:
-            raise LiveDetError(f"--batch {cfg.batch} is smaller than the number of processes ({self.dist.world})")
-        steps_per_epoch = max(1, n // cfg.batch)
-        if cfg.epochs <= 0:
-            if cfg.budget_min <= 0:
-                raise LiveDetError("give --epochs N, or --epochs 0 with --budget-min M")
-            cfg.epochs = self._measure_epochs(steps_per_epoch)
-        start_time = time.perf_counter()
-        invocation_start = start_time
-        stopped_early = False
-        bar = None
-        if self.progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=cfg.epochs * steps_per_epoch, initial=self.step, unit="step", dynamic_ncols=True, file=sys.stderr)
-        self.model.train()
+        start_time = invocation_start = time.perf_counter()
         while self.epoch < cfg.epochs:
             epoch_start = time.perf_counter()
             mosaic = self.epoch < cfg.epochs - cfg.close_mosaic
@@ -464,10 +446,35 @@ class Trainer:
                 with open(self.output_dir / "history.jsonl", "a", encoding="utf-8") as f:
                     f.write(json.dumps(record) + "\n")
             if cfg.time_limit_min and (now - invocation_start) / 60 >= cfg.time_limit_min and self.epoch < cfg.epochs:
-                stopped_early = True
-                break
-        if bar is not None:
-            bar.close()
+                return True
+        return False
+
+    def fit(self) -> dict:
+        """Train for the configured epochs (or the time budget), validating every ``eval_interval``
+        epochs and keeping ``best`` by val mAP50; returns the run's summary (the CLI's JSON line)."""
+        cfg = self.cfg
+        if self.dist.main:  # only rank 0 writes
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+        n = len(self.train_bank)
+        per_rank = cfg.batch // self.dist.world
+        if per_rank < 1:
+            raise LiveDetError(f"--batch {cfg.batch} is smaller than the number of processes ({self.dist.world})")
+        steps_per_epoch = max(1, n // cfg.batch)
+        if cfg.epochs <= 0:
+            if cfg.budget_min <= 0:
+                raise LiveDetError("give --epochs N, or --epochs 0 with --budget-min M")
+            cfg.epochs = self._measure_epochs(steps_per_epoch)
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=cfg.epochs * steps_per_epoch, initial=self.step, unit="step", dynamic_ncols=True, file=sys.stderr)
+        self.model.train()
+        try:
+            stopped_early = self._epochs(steps_per_epoch, bar)
+        finally:  # also on Ctrl-C: the line after the bar starts on a line of its own
+            if bar is not None:
+                bar.close()
         if self.dist.main:
             save_weights(self.output_dir / "last_ema.safetensors", self.ema.module, self._meta({"epoch": self.epoch}))
         final = self.history[-1] if self.history else {}

@@ -65,6 +65,38 @@ def test_an_interrupted_run_resumes_to_exactly_the_same_weights(coco_dataset, tm
     assert resumed["final_loss"] == pytest.approx(straight["final_loss"], rel=1e-5)
 
 
+def test_ctrl_c_during_training_says_how_to_go_on_from_the_last_finished_epoch(coco_dataset, tmp_path, capsys,
+                                                                                monkeypatch):
+    """Training's only words at Ctrl-C were `error: interrupted`: after hours on a GPU, the command that goes on
+    from the saved epoch was left to be guessed. It is now printed, and it works."""
+    from detector.training.trainer import Trainer
+
+    real_step = Trainer._train_step
+
+    def interrupted_in(epoch: int):
+        def step(self, *args, **kwargs):
+            if self.epoch + 1 == epoch:
+                raise KeyboardInterrupt
+            return real_step(self, *args, **kwargs)
+        return step
+
+    monkeypatch.setattr(Trainer, "_train_step", interrupted_in(1))
+    assert main(_train_args(coco_dataset, tmp_path / "early")) == 130
+    assert "stopped in epoch 1 of 3: no epoch finished, so nothing was saved" in capsys.readouterr().err
+
+    run = tmp_path / "run"
+    monkeypatch.setattr(Trainer, "_train_step", interrupted_in(2))
+    assert main(_train_args(coco_dataset, run)) == 130
+    err = capsys.readouterr().err
+    checkpoint = run / "last.pt"
+    assert (f"stopped in epoch 2 of 3; the last finished epoch is in {checkpoint}. To go on from there, run the same "
+            f"train command with --resume {checkpoint}") in err
+    monkeypatch.undo()
+    assert main(_train_args(coco_dataset, run, "--resume", str(checkpoint))) == 0
+    resumed = _last_json(capsys)
+    assert resumed["finished"] and resumed["epochs"] == 3
+
+
 def test_training_refuses_bad_arguments_with_one_line(coco_dataset, tmp_path, capsys):
     assert "multiple of 32" in _refused_in_one_line(capsys, _train_args(coco_dataset, tmp_path / "x", "--imgsz", "100"))
     for bad in (("--mixup", "1.5"), ("--zoom", "2", "1"), ("--zoom", "0", "1")):
