@@ -4,7 +4,7 @@ The contract other tools rely on: every command prints exactly one JSON object
 as the last line of stdout; everything meant for people (progress, tables,
 notes) goes to stderr. A mistake a user can fix (unknown model, missing file,
 bad argument) prints one ``error: ...`` line on stderr and exits with 2, never
-a traceback; Ctrl-C exits with 130. Failed commands also print
+a traceback; Ctrl-C exits with 130, and a closed stdout (``| head``) with 141. Failed commands also print
 ``{"error": ..., "exit_code": ...}`` as their last stdout line, so a caller
 that parses stdout always finds JSON. ``predict`` on a camera or live stream
 that stops sending exits with 3 after its usual summary (with ``"source_lost":
@@ -39,6 +39,7 @@ EXIT_INTERNAL = 1  # a bug: reported in one line, traceback only with LIVEDET_DE
 EXIT_USAGE = 2  # the user can fix it: bad argument, unknown model, missing or unwritable file
 EXIT_SOURCE_LOST = 3  # predict: a camera or live stream stopped sending; what came is written and summarised
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
+EXIT_OUTPUT_CLOSED = 141  # stdout's reader went away (`| head`): as shells report a process ended by SIGPIPE
 
 DEFAULT_MODEL = "yolo-mnv3-small"
 DEFAULT_BENCH_FRAMES = 200
@@ -778,7 +779,28 @@ def _selected_command(argv: list[str]) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; return the exit status (``python -m detector`` passes it to ``sys.exit``)."""
+    """Run one command; return the exit status (``python -m detector`` passes it to ``sys.exit``).
+
+    A reader of stdout or stderr that stops reading (``livedet-cli predict … --jsonl /dev/stdout | head``)
+    ends the command quietly with 141, as it ends ``cat`` or ``grep``: its files are closed as for any
+    error, and there is nobody left to tell.
+    """
+    try:
+        return _run_command(argv)
+    except BrokenPipeError:
+        from .graceful_stop import write_nowhere
+
+        descriptors = []
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                descriptors.append(stream.fileno())
+            except (AttributeError, OSError, ValueError):  # replaced by a test harness: nothing to redirect
+                pass
+        write_nowhere(descriptors)  # so that Python's flush at exit finds no closed pipe either
+        return EXIT_OUTPUT_CLOSED
+
+
+def _run_command(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     _quiet_native_logs()
     handler: Callable[[argparse.Namespace], dict] | None = None

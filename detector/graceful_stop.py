@@ -70,12 +70,16 @@ def leave_hung_up_terminal(terminal: list[int]) -> None:
 
     A terminal that still answers is kept (``kill -HUP`` sent by hand, with the terminal open).
     """
-    hung_up = [descriptor for descriptor in terminal if not os.isatty(descriptor)]
-    if not hung_up:
+    write_nowhere([descriptor for descriptor in terminal if not os.isatty(descriptor)])
+
+
+def write_nowhere(descriptors: list[int]) -> None:
+    """Point ``descriptors`` at the null device: for outputs nobody is left to read (a closed terminal or pipe)."""
+    if not descriptors:
         return
     null = os.open(os.devnull, os.O_WRONLY)
     try:
-        for descriptor in hung_up:
+        for descriptor in descriptors:
             os.dup2(null, descriptor)
     finally:
         os.close(null)

@@ -249,6 +249,7 @@ class JsonlWriter:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(path, "w", encoding="utf-8", buffering=1)  # a line per frame, on disk as written
+            self._failed = False
         except OSError as exc:
             raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
@@ -257,8 +258,13 @@ class JsonlWriter:
         try:
             self._file.write(json.dumps(record) + "\n")
         except OSError as exc:
+            self._failed = True
             raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
 
     def close(self) -> None:
-        if not self._file.closed:
+        """Closes the file even when the line that failed is still buffered (that failure was already said)."""
+        try:
             self._file.close()
+        except OSError as exc:
+            if not self._failed:
+                raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None

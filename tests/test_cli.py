@@ -992,3 +992,28 @@ def test_errors_stay_one_line_in_a_real_process(bad_files, models_env):
                             timeout=120, env={**os.environ, "LIVEDET_MODELS_DIR": str(models_env)})
     assert result.returncode == 2
     assert result.stderr.splitlines() == [f"error: {json.loads(result.stdout.splitlines()[-1])['error']}"]
+
+
+def _with_stdout_reader_gone(*argv: str, models_env: Path, tmp_path: Path) -> tuple[int, str]:
+    """Run the CLI with a stdout pipe whose reader has already gone, as ``livedet-cli … | head`` after head ends."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    with open(tmp_path / "stderr.txt", "wb") as err:
+        process = subprocess.run([sys.executable, "-m", "detector", *argv], cwd=REPO_ROOT, stdout=write_end,
+                                 stderr=err, timeout=120, env={**os.environ, "LIVEDET_MODELS_DIR": str(models_env)})
+    os.close(write_end)
+    return process.returncode, (tmp_path / "stderr.txt").read_text()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="/dev/stdout and SIGPIPE's exit status are POSIX")
+def test_a_reader_that_stops_reading_ends_the_command_quietly_not_with_a_traceback(vtest_path, tmp_path, models_env):
+    """`predict … --jsonl /dev/stdout | head -2` printed three chained tracebacks (BrokenPipeError while saying
+    the error, then at exit) and exited 1. Like `cat` or `grep`, it now ends with 141 and only our one line."""
+    code, err = _with_stdout_reader_gone("info", models_env=models_env, tmp_path=tmp_path)
+    assert code == 141 and "Traceback" not in err and "Exception ignored" not in err, err
+
+    code, err = _with_stdout_reader_gone("predict", "--model", "test-small", "--imgsz", "160", "--source",
+                                         str(vtest_path), "--max-frames", "20", "--output", str(tmp_path / "a.mp4"),
+                                         "--jsonl", "/dev/stdout", models_env=models_env, tmp_path=tmp_path)
+    assert code == 141 and "Traceback" not in err and "Exception ignored" not in err, err
+    assert err.splitlines()[-1] == "error: cannot write /dev/stdout: Broken pipe"
