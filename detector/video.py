@@ -216,6 +216,12 @@ def open_capture(spec: str, *, open_timeout_ms: int = 5000, read_timeout_ms: int
     ``camera_mode``: the resolution and rate to ask a camera for (else its driver's default).
     """
     spec = local_path_of(spec)
+    if not spec.strip():  # read as the folder "." it said " is a folder, not a video file"
+        raise SourceError("the source is empty: give a video file, an image or folder of images, a camera number "
+                          "(0) or a stream address")
+    if spec == "-":
+        raise SourceError("reading video from standard input (-) is not supported: give a file, a camera number "
+                          "or a stream address")
     kind = classify_source(spec)
     if kind == "camera":
         cap = cv2.VideoCapture(int(spec))

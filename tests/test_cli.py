@@ -807,6 +807,10 @@ def error_cases():
     return [
         pytest.param(["predict", "--model", "no-such-model", "--source", v], "unknown model", id="unknown-model"),
         pytest.param(["predict", "--model", "test-small", "--source", "{tmp}/missing.mp4"], "not found", id="missing-source"),
+        pytest.param(["predict", "--model", "test-small", "--source", ""],  # was " is a folder, not a video file"
+                     "the source is empty: give a video file", id="empty-source"),
+        pytest.param(["predict", "--model", "test-small", "--source", "-"],  # was "file not found: -"
+                     "reading video from standard input (-) is not supported", id="stdin-source"),
         pytest.param(["predict", "--model", "test-small", "--source", "{bad}/corrupt.mp4"], "decode", id="corrupt-video"),
         pytest.param(["predict", "--model", "test-small", "--source", "{bad}/empty.avi"], "empty", id="empty-video"),
         pytest.param(["predict", "--model", "test-small", "--source", "{bad}/song.mp3"],
