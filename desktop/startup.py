@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from detector import SourceError, list_models
+from detector import SourceError, list_models, missing_models_dir
 from detector.device import gpu_may_be_present
 from detector.video import is_stream_address
 
@@ -109,8 +109,10 @@ def start_session(window: MainWindow, options: LaunchOptions, *, source_waits_fo
         window.model_picker.set_current(model)
         controller.load_model(model)
     elif not window.model_picker.has_models:
-        window.status.show_error("No models installed: the video plays without detection "
-                                 "(Model ▸ Open weights… loads a checkpoint or ONNX file)", ABOUT_MODEL)
+        missing = missing_models_dir()  # a stale $LIVEDET_MODELS_DIR: say so rather than "none installed"
+        window.status.show_error(f"No models installed{f' ({missing})' if missing else ''}: the video plays "
+                                 "without detection (Model ▸ Open weights… loads a checkpoint or ONNX file)",
+                                 ABOUT_MODEL)
 
     def open_source() -> None:
         if source is None:

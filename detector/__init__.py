@@ -38,6 +38,7 @@ _HOME = {
     "StageTimings": ".types",
     "ModelSpec": ".zoo",
     "list_models": ".zoo",
+    "missing_models_dir": ".zoo",
     "select_device": ".device",
     "LoadedModel": ".loader",
     "load_model": ".loader",
@@ -78,4 +79,4 @@ if TYPE_CHECKING:  # what type checkers and IDEs read (PyInstaller's import anal
     from .predictor import Predictor
     from .preprocess import as_bgr_uint8
     from .types import Candidates, Detections, LetterboxMeta, Prediction, StageTimings
-    from .zoo import ModelSpec, list_models
+    from .zoo import ModelSpec, list_models, missing_models_dir

@@ -179,11 +179,12 @@ def cmd_info(args) -> dict:
     import torch
 
     from .benchmark import cpu_facts
-    from .zoo import default_models_dir, list_models, manifest_problems
+    from .zoo import default_models_dir, list_models, manifest_problems, missing_models_dir
 
     models_dir = Path(args.models_dir) if args.models_dir else default_models_dir()
     specs = list_models(models_dir)
-    problems = manifest_problems(models_dir)
+    missing = missing_models_dir(args.models_dir)
+    problems = [missing] if missing else manifest_problems(models_dir)
     cuda = torch.cuda.is_available()
     mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     default_device = "cuda" if cuda else ("mps" if mps else "cpu")
@@ -199,9 +200,11 @@ def cmd_info(args) -> dict:
     for spec in specs:
         state = "ready" if spec.weights_available else "weights missing"
         _say(f"  {spec.name:<24} {spec.config.backbone:<20} {spec.input_size:>4}px  {len(spec.class_names):>3} classes  {state}")
-    if not specs:
+    if missing:
+        _say(f"  (none: {missing})")
+    elif not specs:
         _say("  (none)")
-    for problem in problems:
+    for problem in problems if not missing else []:
         _say(f"  skipped: {problem}")
     _say(f"device: {default_device}" + (f" ({', '.join(devices['cuda_devices'])})" if cuda else ""))
     return {
@@ -611,7 +614,7 @@ def cmd_cache(args) -> dict:
     """Where exports are kept, and which models a CPU can start without PyTorch; --warm and --clear act on it."""
     from . import onnx_cache
     from .launch import warm_export
-    from .zoo import default_models_dir, list_models
+    from .zoo import default_models_dir, list_models, missing_models_dir
 
     removed = onnx_cache.clear() if args.clear else 0
     if args.clear:
@@ -630,7 +633,7 @@ def cmd_cache(args) -> dict:
         where = "none: its first CPU start exports it (PyTorch)" if state.path is None else str(state.path)
         _say(f"  {state.model:<24} {'exported now' if state.exported_now else '':<13} {where}")
     if not kept:
-        _say(f"  (no model with weights in {models_dir})")
+        _say(f"  ({missing_models_dir(args.models_dir) or f'no model with weights in {models_dir}'})")
     return {
         "command": "cache",
         "cache_dir": str(onnx_cache.cache_dir()),

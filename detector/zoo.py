@@ -231,6 +231,19 @@ def read_manifest(path: str | Path) -> ModelSpec:
     )
 
 
+def missing_models_dir(models_dir: str | Path | None = None) -> str | None:
+    """Why no model can be found when the models folder itself is not there, else None.
+
+    Why: a mistyped ``--models-dir`` or a stale ``$LIVEDET_MODELS_DIR`` read as an empty folder, so the
+    message was "no trained weights installed … train it", which sends a person the wrong way.
+    """
+    folder = Path(models_dir or default_models_dir())
+    if folder.is_dir():
+        return None
+    from_env = not models_dir and os.environ.get(MODELS_DIR_ENV)
+    return f"models folder not found: {folder}" + (f" (set by ${MODELS_DIR_ENV})" if from_env else "")
+
+
 def list_models(models_dir: str | Path | None = None) -> list[ModelSpec]:
     """Every valid manifest, sorted by name. Broken manifests are skipped (see ``manifest_problems``)."""
     specs = []
@@ -259,6 +272,8 @@ def find_model(name: str, models_dir: str | Path | None = None) -> ModelSpec:
     for spec in specs:
         if spec.name == name:
             return spec
+    if not specs and (missing := missing_models_dir(models_dir)):
+        raise ModelError(missing)
     known = ", ".join(s.name for s in specs) or "none"
     if name in PRESETS:  # a variant that can be trained but has no weights in this install
         raise ModelError(f"'{name}' has no trained weights installed (known: {known}); train it with "

@@ -77,6 +77,15 @@ def test_info_lists_models_device_and_versions(capsys, models_env):
     assert "test-small" in err  # the human table goes to stderr
 
 
+def test_info_says_when_the_models_folder_is_not_there(capsys, tmp_path, monkeypatch):
+    """`info` is where a person looks when no model is found; "(none)" did not say the folder was missing."""
+    monkeypatch.setenv("LIVEDET_MODELS_DIR", str(tmp_path / "moved"))
+    summary, err = run_ok(capsys, "info")
+    said = f"models folder not found: {tmp_path / 'moved'} (set by $LIVEDET_MODELS_DIR)"
+    assert summary["models"] == [] and summary["manifest_problems"] == [said]
+    assert f"(none: {said})" in err
+
+
 def test_python_m_detector_runs_as_a_program(models_env):
     result = subprocess.run([sys.executable, "-m", "detector", "info"], cwd=REPO_ROOT, capture_output=True,
                             text=True, timeout=120, env={**os.environ, "LIVEDET_MODELS_DIR": str(models_env)})
@@ -806,6 +815,8 @@ def error_cases():
     v = "{vtest}"
     return [
         pytest.param(["predict", "--model", "no-such-model", "--source", v], "unknown model", id="unknown-model"),
+        pytest.param(["predict", "--models-dir", "{tmp}/moved", "--source", v],  # was "no trained weights installed"
+                     "models folder not found: {tmp}/moved", id="missing-models-folder"),
         pytest.param(["predict", "--model", "test-small", "--source", "{tmp}/missing.mp4"], "not found", id="missing-source"),
         pytest.param(["predict", "--model", "test-small", "--source", ""],  # was " is a folder, not a video file"
                      "the source is empty: give a video file", id="empty-source"),

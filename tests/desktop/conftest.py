@@ -50,14 +50,6 @@ def models_dir(random_models_dir, monkeypatch) -> Path:
 
 
 @pytest.fixture
-def empty_models_dir(tmp_path, monkeypatch) -> Path:
-    folder = tmp_path / "no-models"
-    folder.mkdir()
-    monkeypatch.setenv("LIVEDET_MODELS_DIR", str(folder))
-    return folder
-
-
-@pytest.fixture
 def launch(qtbot, tmp_path):
     """Start the real main window the way ``python -m desktop`` does, with recordings going to tmp_path."""
     from desktop.model_loader import SHARED_CACHE

@@ -74,6 +74,23 @@ def test_frames_flow_and_are_drawn_with_boxes_and_hud(qtbot, launch, vtest_path)
     assert stats.frames_displayed >= 30 and stats.inference_fps > 0
 
 
+@pytest.mark.parametrize("models_folder", ["empty", "missing"])
+def test_with_no_models_the_video_plays_and_the_status_says_why(qtbot, launch, vtest_path, tmp_path, monkeypatch,
+                                                                 models_folder):
+    """A stale $LIVEDET_MODELS_DIR (a folder since moved) read as an empty one: "No models installed" gave no
+    hint that the setting, not the install, was wrong. The message now names the missing folder."""
+    folder = tmp_path / "models"
+    if models_folder == "empty":
+        folder.mkdir()
+    monkeypatch.setenv("LIVEDET_MODELS_DIR", str(folder))
+    window = launch(source=str(vtest_path), fast=True)
+    qtbot.waitUntil(lambda: window.controller.stats().frames_displayed >= 5, timeout=20_000)
+    assert window.status.last_error.startswith("No models installed")
+    assert "the video plays without detection" in window.status.last_error
+    named = f"(models folder not found: {folder} (set by $LIVEDET_MODELS_DIR))"
+    assert (named in window.status.last_error) == (models_folder == "missing"), window.status.last_error
+
+
 def test_moving_the_confidence_slider_changes_the_boxes_on_the_same_frame(qtbot, launch, vtest_path):
     window = launch(source=str(vtest_path), model=_shipped_model(), conf=0.05, fast=True)
     _wait_for_detection(qtbot, window, 20)
