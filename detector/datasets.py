@@ -132,8 +132,10 @@ def read_coco_file(path: str | Path) -> dict:
         raise SourceError(f"annotations file not found: {path}")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SourceError(f"cannot read {path.name}: {exc}") from None
+    except UnicodeDecodeError:  # a video or an image given by mistake: the codec's byte offsets mean nothing here
+        raise SourceError(f"{path.name} is not a COCO .json file (it is not text)") from None
+    except OSError as exc:
+        raise SourceError(f"cannot read {path.name}: {exc.strerror or exc}") from None
     except json.JSONDecodeError as exc:
         raise SourceError(f"{path.name} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
     problem = _coco_problem(data)

@@ -815,6 +815,9 @@ def error_cases():
     v = "{vtest}"
     return [
         pytest.param(["predict", "--model", "no-such-model", "--source", v], "unknown model", id="unknown-model"),
+        # was "cannot read vtest.avi: 'utf-8' codec can't decode byte 0xc0 in position 16"
+        pytest.param(["val", "--model", "test-small", "--annotations", v, "--images", "{tmp}"],
+                     "vtest.avi is not a COCO .json file (it is not text)", id="video-as-annotations"),
         pytest.param(["predict", "--models-dir", "{tmp}/moved", "--source", v],  # was "no trained weights installed"
                      "models folder not found: {tmp}/moved", id="missing-models-folder"),
         pytest.param(["predict", "--model", "test-small", "--source", "{tmp}/missing.mp4"], "not found", id="missing-source"),
