@@ -416,6 +416,9 @@ def load_dataset(spec: str | Path, images: str | Path | None = None, split: str 
 
     ``on_skip`` hears why each image left out was left out: it does not decode (YOLO reads each image's size).
     """
+    if not str(spec).strip():  # read as the folder "." it said ".: not a COCO .json, …"
+        raise SourceError("the dataset path is empty: give a COCO .json (with --images), a YOLO data.yaml or "
+                          "folder, or a VOC folder")
     path = Path(spec)
     if not path.exists():
         raise SourceError(f"dataset not found: {path}")

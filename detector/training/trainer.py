@@ -16,6 +16,7 @@ import os
 import random
 import sys
 import time
+import zipfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -81,13 +82,18 @@ def read_checkpoint(path: str | Path, *, mmap: bool = False) -> dict:
     ``mmap``: tensors stay on disk until touched (to read only the config).
     """
     path = Path(path)
+    not_one = f"cannot resume from {path}: not a training checkpoint (resume from the last.pt in a run folder)"
+    if not path.is_file():
+        raise LiveDetError(f"cannot resume from {path}: file not found")
+    if not zipfile.is_zipfile(path):  # what torch.save writes; anything else failed in torch's words (pickle, mmap)
+        raise LiveDetError(not_one)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as exc:
         reason = (str(exc).splitlines() or [""])[0]
         raise LiveDetError(f"cannot resume from {path}: {type(exc).__name__}: {reason}") from None
     if not isinstance(state, dict) or "config" not in state:
-        raise LiveDetError(f"cannot resume from {path}: not a training checkpoint (resume from the last.pt in a run folder)")
+        raise LiveDetError(not_one)
     return state
 
 

@@ -108,9 +108,15 @@ def test_training_refuses_bad_arguments_with_one_line(coco_dataset, tmp_path, ca
     not_a_checkpoint = tmp_path / "best.safetensors"
     not_a_checkpoint.write_bytes(b"\x00" * 64)
     line = _refused_in_one_line(capsys, _train_args(coco_dataset, tmp_path / "x", "--resume", str(not_a_checkpoint)))
-    assert line.startswith(f"error: cannot resume from {not_a_checkpoint}"), line
+    assert line == (f"error: cannot resume from {not_a_checkpoint}: not a training checkpoint (resume from the "
+                    "last.pt in a run folder)"), line  # was torch's "UnpicklingError: …" or "RuntimeError: mmap …"
+    missing = tmp_path / "gone" / "last.pt"
+    line = _refused_in_one_line(capsys, _train_args(coco_dataset, tmp_path / "x", "--resume", str(missing)))
+    assert line == f"error: cannot resume from {missing}: file not found", line
     assert main(["train", "--data", str(tmp_path / "missing.json"), "--images", str(tmp_path)]) == 2
     assert "not found" in capsys.readouterr().err
+    assert _refused_in_one_line(capsys, ["train", "--data", ""]).startswith(  # was ".: not a COCO .json, …"
+        "error: the dataset path is empty: give a COCO .json")
 
 
 def test_without_batch_a_cpu_run_takes_a_batch_a_laptop_can_hold_and_a_gpu_the_recipes(coco_dataset, tmp_path,
