@@ -396,6 +396,11 @@ def cmd_predict(args, predictor=None) -> dict:
     }
 
 
+def _counted(n: int, noun: str) -> str:
+    """"1 frame", "3 frames": a photo is one frame, and "1 frames" reads as a mistake."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _say_how_predict_ended(args, source, stats, *, expected: int | None, stopped_by: str | None, lost: bool,
                            detections: int, output_path: str | None) -> None:
     """The lines a person reads after a run: how it stopped, what was skipped or missing, and the totals."""
@@ -403,15 +408,16 @@ def _say_how_predict_ended(args, source, stats, *, expected: int | None, stopped
     from .video import shown_address
 
     if stopped_by:
-        _say(f"stopped by {SPOKEN[stopped_by]} after {stats.frames} frames" + (f" of {expected}" if expected else ""))
+        _say(f"stopped by {SPOKEN[stopped_by]} after {_counted(stats.frames, 'frame')}"
+             + (f" of {expected}" if expected else ""))
     if source.skipped:
         _say(f"warning: {len(source.skipped)} of the {len(source.skipped) + stats.frames} images could not be read "
              "and were skipped (listed under \"skipped\")")
     elif expected and stats.frames < expected and not stopped_by:
         _say(f"warning: decoded {stats.frames} of the {expected} frames {Path(args.source).name} announces "
              "(truncated or damaged file?)")
-    _say(f"{stats.frames} frames in {stats.elapsed_s:.1f} s ({stats.fps:.1f} FPS), {detections} detections"
-         + (f" -> {output_path}" if output_path else ""))
+    _say(f"{_counted(stats.frames, 'frame')} in {stats.elapsed_s:.1f} s ({stats.fps:.1f} FPS), "
+         f"{_counted(detections, 'detection')}" + (f" -> {output_path}" if output_path else ""))
     if lost:
         _say(f"warning: {shown_address(args.source)} stopped sending after {stats.frames} frames (unplugged, "
              "or the connection dropped)" + (f"; what came is in {output_path}" if output_path else ""))

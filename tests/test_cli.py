@@ -179,9 +179,10 @@ def test_predict_folder_to_video_and_one_image_to_one_file(capsys, image_folder,
                         "--output", str(tmp_path / "slideshow.avi"))
     assert video_facts(Path(summary["output"])) == (3, 768, 576)
     single = tmp_path / "one.jpg"
-    summary, _ = run_ok(capsys, "predict", "--model", "test-small", "--source", str(image_folder / "a.jpg"),
-                        "--output", str(single))
+    summary, err = run_ok(capsys, "predict", "--model", "test-small", "--source", str(image_folder / "a.jpg"),
+                          "--output", str(single))
     assert summary["frames"] == 1 and cv2.imread(str(single)).shape == (576, 768, 3)
+    assert "\n1 frame in " in err, err  # not "1 frames"
 
 
 def test_predict_shows_a_phone_photo_upright_as_viewers_do(capsys, tmp_path):
