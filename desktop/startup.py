@@ -110,9 +110,9 @@ def start_session(window: MainWindow, options: LaunchOptions, *, source_waits_fo
         controller.load_model(model)
     elif not window.model_picker.has_models:
         missing = missing_models_dir()  # a stale $LIVEDET_MODELS_DIR: say so rather than "none installed"
-        window.status.show_error(f"No models installed{f' ({missing})' if missing else ''}: the video plays "
-                                 "without detection (Model ▸ Open weights… loads a checkpoint or ONNX file)",
-                                 ABOUT_MODEL)
+        window.status.show_error(f"No models: {missing}; detection is off" if missing else
+                                 "No models installed: the video plays without detection "
+                                 "(Model ▸ Open weights… loads a checkpoint or ONNX file)", ABOUT_MODEL)
 
     def open_source() -> None:
         if source is None:
