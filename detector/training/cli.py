@@ -261,7 +261,7 @@ def run_train(args: argparse.Namespace) -> dict:
     try:
         summary = trainer.fit()
     except KeyboardInterrupt:
-        _say_how_to_continue(output, trainer.epoch, cfg.epochs)
+        _say_how_to_continue(output, trainer.epoch, trainer.cfg.epochs)  # a resumed run's plan is its checkpoint's
         raise
     summary.update(device=str(device), train_images=len(train), val_images=len(val) if val is not None else 0)
     return summary

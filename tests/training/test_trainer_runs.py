@@ -91,8 +91,15 @@ def test_ctrl_c_during_training_says_how_to_go_on_from_the_last_finished_epoch(c
     checkpoint = run / "last.pt"
     assert (f"stopped in epoch 2 of 3; the last finished epoch is in {checkpoint}. To go on from there, run the same "
             f"train command with --resume {checkpoint}") in err
+    # Ctrl-C again after resuming with no --epochs: the plan is the checkpoint's 3 epochs, not the default
+    path, images, _ = coco_dataset
+    resume = ["train", "--data", str(path), "--images", str(images), "--device", "cpu", "--workers", "2",
+              "--resume", str(checkpoint)]
+    monkeypatch.setattr(Trainer, "_train_step", interrupted_in(3))
+    assert main(resume) == 130
+    assert "stopped in epoch 3 of 3; the last finished epoch is in" in capsys.readouterr().err
     monkeypatch.undo()
-    assert main(_train_args(coco_dataset, run, "--resume", str(checkpoint))) == 0
+    assert main(resume) == 0
     resumed = _last_json(capsys)
     assert resumed["finished"] and resumed["epochs"] == 3
 
