@@ -181,7 +181,12 @@ def open_frame_writer(output: Path, *, source_kind: str, single_image: bool, fps
             return LiveVideo(output, fps, size)
         return AnnotatedVideo(output, fps, size, source=source)
     if source_kind != "images":
-        raise OutputError(f"--output for a video source must be a video file ({', '.join(sorted(VIDEO_SUFFIXES))}), got {output.name or output}")
+        if output.is_dir():  # said "must be a video file, got po": a folder is a natural thing to give
+            example = output / (f"{source.stem}-annotated.mp4" if source else "recording.mp4")
+            raise OutputError(f"--output {output} is a folder; for a video source name the video file, such as "
+                              f"{example}")
+        raise OutputError(f"--output for a video source must be a video file ({', '.join(sorted(VIDEO_SUFFIXES))}), "
+                          f"got '{output.name or output}'")  # quoted: 'clip.mp4 ' with a space is not .mp4
     if suffix in HEIF_SUFFIXES:
         raise OutputError(f"--output {output.name}: HEIC is read, not written; name a .jpg or .png file instead")
     if suffix in IMAGE_SUFFIXES:

@@ -816,6 +816,10 @@ def error_cases():
     v = "{vtest}"
     return [
         pytest.param(["predict", "--model", "no-such-model", "--source", v], "unknown model", id="unknown-model"),
+        # was "--output for a video source must be a video file (…), got pytest-0"
+        pytest.param(["predict", "--model", "test-small", "--source", v, "--output", "{tmp}"],
+                     "--output {tmp} is a folder; for a video source name the video file, such as "
+                     "{tmp}/vtest-annotated.mp4", id="folder-as-video-output"),
         # was "cannot read vtest.avi: 'utf-8' codec can't decode byte 0xc0 in position 16"
         pytest.param(["val", "--model", "test-small", "--annotations", v, "--images", "{tmp}"],
                      "vtest.avi is not a COCO .json file (it is not text)", id="video-as-annotations"),
