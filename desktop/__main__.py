@@ -126,6 +126,8 @@ class HeadlessRun:
         c.source_ended.connect(self._on_source_ended)
         if options.model:  # asked for by name: without it the numbers would mean nothing
             c.model_failed.connect(lambda message: self._finish(1, message))
+        self._recordings: list[str] = []  # the files written, in the JSON line: a camera's may be NAME-2.mp4
+        c.recording_started.connect(self._recordings.append)
         if options.record:  # a script that asked for a recording must hear that there is none
             c.recording_failed.connect(lambda message: self._finish(1, message))
         self._watchdog = QTimer(window)
@@ -168,6 +170,8 @@ class HeadlessRun:
             if not self.window.grab().save(self.options.screenshot):
                 error, code = error or f"could not save the screenshot to {self.options.screenshot}", 1
         self.window.close()  # finalises a recording and joins every thread
+        if self._recordings:
+            report["recordings"] = self._recordings
         if error:
             report["error"] = error
             _print(f"livedet: {error}", error=True)

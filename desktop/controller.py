@@ -22,6 +22,7 @@ from PySide6.QtCore import QObject, Signal
 
 from detector import Candidates, Detections, OutputError, SourceError, detections_from_candidates
 from detector.live_clock import HOLD_BYTES, LiveClock, recording_fps
+from detector.outputs import next_free_path
 from detector.video import SourceInfo, same_file
 
 from .capture import CaptureWorker, FramePacket, PlaybackOptions
@@ -521,6 +522,10 @@ class SessionController(QObject):
         except OutputError as exc:
             self.recording_failed.emit(str(exc))
             return False
+        if path and target != Path(path):
+            said = f"{Path(path).name} exists (an earlier recording): recording to {target.name}"
+            log.warning(said)  # a script's --record hears it on stderr
+            self.message.emit(said)
         self._record_request = target
         self._live_clock = None
         self._apply_lossless()
@@ -534,6 +539,8 @@ class SessionController(QObject):
         if source.kind == VIDEO and same_file(target, source.value):
             raise OutputError(f"Cannot record to {target.name}: it is the video being played, and recording "
                               "would destroy it. Choose another file name.")
+        if source.is_live:  # a camera's earlier footage cannot be filmed again: as `predict`, NAME-2.mp4
+            target = next_free_path(target)
         return target
 
     def stop_recording(self) -> None:

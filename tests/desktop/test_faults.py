@@ -648,3 +648,31 @@ def test_sigterm_ctrl_c_or_a_closed_terminal_closes_the_app_like_its_window_and_
     lines = (tmp_path / "stopped.jsonl").read_text().splitlines()
     assert frames >= 20 and len(lines) == frames, (frames, len(lines))
     assert [json.loads(line)["frame"] for line in lines] == list(range(frames))
+
+
+def test_recording_a_camera_to_a_name_in_use_keeps_the_earlier_footage(qtbot, launch, vtest_path, tmp_path,
+                                                                         caplog):
+    """`livedet --source CAMERA --record porch.mp4` run again (by a script, or a service restarting it) wrote
+    over the footage of the run before, which cannot be filmed again. As `predict` does, the earlier file is
+    kept and the new one is porch-2.mp4, said in the status bar and on stderr."""
+    earlier = tmp_path / "porch.mp4"
+    earlier.write_bytes(b"last night's recording")
+    camera = MjpegCamera(vtest_path)
+    camera.start()
+    try:
+        window = launch(source=camera.url, record=str(earlier))  # asks for the recording as the source opens
+        said = window.status.message_label.text()
+        started, finished = [], []
+        window.controller.recording_started.connect(started.append)
+        window.controller.recording_finished.connect(finished.append)
+        qtbot.waitUntil(lambda: bool(started), timeout=30_000)
+        qtbot.wait(1_000)
+        window.record_action.trigger()  # stop
+        qtbot.waitUntil(lambda: bool(finished), timeout=10_000)
+    finally:
+        camera.stop()
+    assert earlier.read_bytes() == b"last night's recording"
+    assert started == [str(tmp_path / "porch-2.mp4")]
+    assert read_back(started[0]).frames == finished[0].frames_written > 0
+    notice = "porch.mp4 exists (an earlier recording): recording to porch-2.mp4"
+    assert notice in said and notice in caplog.text

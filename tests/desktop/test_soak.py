@@ -74,6 +74,7 @@ def test_20000_frames_while_recording_drop_nothing_and_keep_memory_flat(vtest_pa
     # Nothing piles up: at exit at most one frame waits in the capture mailbox, one is in the model and one
     # waits in the result mailbox for the screen.
     assert report["frames_captured"] - report["frames_displayed"] <= 3
+    assert report["recordings"] == [str(recording)]  # a video file's recording goes where it was asked
     written = _frames_in(recording)
     assert abs(written - report["frames_displayed"]) <= 1, (written, report["frames_displayed"])
 
