@@ -539,8 +539,8 @@ class SessionController(QObject):
         if source.kind == VIDEO and same_file(target, source.value):
             raise OutputError(f"Cannot record to {target.name}: it is the video being played, and recording "
                               "would destroy it. Choose another file name.")
-        if source.is_live:  # a camera's earlier footage cannot be filmed again: as `predict`, NAME-2.mp4
-            target = next_free_path(target)
+        if path and source.is_live:  # a camera's earlier footage cannot be filmed again: as `predict`, NAME-2.mp4
+            target = next_free_path(target)  # (a name of the app's own is unused already)
         return target
 
     def stop_recording(self) -> None:

@@ -184,7 +184,7 @@ def cmd_info(args) -> dict:
     models_dir = Path(args.models_dir) if args.models_dir else default_models_dir()
     specs = list_models(models_dir)
     missing = missing_models_dir(args.models_dir)
-    problems = [missing] if missing else manifest_problems(models_dir)
+    problems = manifest_problems(models_dir)  # none when the folder is missing: that is said instead
     cuda = torch.cuda.is_available()
     mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     default_device = "cuda" if cuda else ("mps" if mps else "cpu")
@@ -200,18 +200,16 @@ def cmd_info(args) -> dict:
     for spec in specs:
         state = "ready" if spec.weights_available else "weights missing"
         _say(f"  {spec.name:<24} {spec.config.backbone:<20} {spec.input_size:>4}px  {len(spec.class_names):>3} classes  {state}")
-    if missing:
-        _say(f"  (none: {missing})")
-    elif not specs:
-        _say("  (none)")
-    for problem in problems if not missing else []:
+    if not specs:
+        _say(f"  (none: {missing})" if missing else "  (none)")
+    for problem in problems:
         _say(f"  skipped: {problem}")
     _say(f"device: {default_device}" + (f" ({', '.join(devices['cuda_devices'])})" if cuda else ""))
     return {
         "command": "info",
         "models_dir": str(models_dir),
         "models": [spec.summary() for spec in specs],
-        "manifest_problems": problems,
+        "manifest_problems": [missing] if missing else problems,
         "device": devices,
         "versions": _versions(),
     }
