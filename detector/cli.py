@@ -822,7 +822,11 @@ def _run_command(argv: list[str] | None) -> int:
         return int(exc.code or 0) if isinstance(exc.code, (int, type(None))) else EXIT_USAGE
     except UsageError as exc:
         return _fail(str(exc), EXIT_USAGE)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C; or SIGTERM or SIGHUP where a command asked for it (train)
+        from .graceful_stop import EXIT_STATUS, SPOKEN, StopSignal
+
+        if isinstance(exc, StopSignal):
+            return _fail(f"stopped by {SPOKEN[exc.by]}", EXIT_STATUS[exc.by])
         return _fail("interrupted", EXIT_INTERRUPTED)
     except Exception as exc:
         from .errors import LiveDetError

@@ -12,6 +12,9 @@ the outputs are closed, and the summary is printed. A second signal stops at onc
 Closing the terminal (or an ssh connection dropping) sends SIGHUP, which killed the run the same
 way. It is a stop request too; the dead terminal is swapped for the null device first, because
 writing to it fails (EIO), which would end the run with an error instead of a finished file.
+
+``train`` has no frames to finish: each epoch is saved as it ends, so SIGTERM and SIGHUP stop it at
+once, as Ctrl-C does (``interrupt_on_signals``), and it says how to go on from the saved epoch.
 """
 
 from __future__ import annotations
@@ -52,6 +55,14 @@ class StopRequest:
             callback()
 
 
+class StopSignal(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where Ctrl-C raises ``KeyboardInterrupt``; ``by`` says which."""
+
+    def __init__(self, by: str) -> None:
+        super().__init__(by)
+        self.by = by
+
+
 def frames_until(items: Iterable[Item], request: StopRequest) -> Iterator[Item]:
     """``items`` until a stop is asked: the run then ends as if its source had ended."""
     for item in items:
@@ -85,11 +96,16 @@ def write_nowhere(descriptors: list[int]) -> None:
         os.close(null)
 
 
-def _take_over(handle: Callable[[int, object], None]) -> dict:
-    """Install ``handle`` for each stop signal; returns the handlers it replaced, to be put back."""
+def _take_over(handle: Callable[[int, object], None], numbers: Iterable[int] = SIGNAL_NAMES) -> dict:
+    """Install ``handle`` for each of ``numbers``; returns the handlers it replaced, to be put back."""
     # an ignored signal stays ignored: `nohup` ignores SIGHUP, a shell script's background job SIGINT
-    return {number: signal.signal(number, handle) for number in SIGNAL_NAMES
+    return {number: signal.signal(number, handle) for number in numbers
             if signal.getsignal(number) is not signal.SIG_IGN}
+
+
+def _put_back(previous: dict) -> None:
+    for number, handler in previous.items():  # None: a handler set outside Python, which cannot be put back
+        signal.signal(number, signal.SIG_DFL if handler is None else handler)
 
 
 def close_on_signals(close: Callable[[], None]) -> None:
@@ -138,5 +154,36 @@ def stop_on_signals(say: Callable[[str], None]) -> Iterator[StopRequest]:
     try:
         yield request
     finally:
-        for number, handler in previous.items():  # None: a handler set outside Python, which cannot be put back
-            signal.signal(number, signal.SIG_DFL if handler is None else handler)
+        _put_back(previous)
+
+
+@contextmanager
+def interrupt_on_signals() -> Iterator[None]:
+    """Within the block, SIGTERM and SIGHUP raise ``StopSignal`` where they would kill the process.
+
+    For work that is saved in whole steps (training's epochs): ``except KeyboardInterrupt`` then
+    handles all three stop signals, its ``finally`` blocks run, and the exit status still names the
+    signal. A hung-up terminal goes to the null device first; a second SIGHUP (the shell passing the
+    hangup on) is ignored while the first one is being handled.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    terminal = terminal_outputs()
+    stopping: list[str] = []
+
+    def handle(number: int, _frame) -> None:
+        by = SIGNAL_NAMES[number]
+        if by == "hangup":
+            leave_hung_up_terminal(terminal)
+            if stopping:
+                return
+        stopping.append(by)
+        raise StopSignal(by)
+
+    previous = _take_over(handle, [number for number in SIGNAL_NAMES if number != signal.SIGINT])
+    try:
+        yield
+    finally:
+        _put_back(previous)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from detector.graceful_stop import frames_until, stop_on_signals
+from detector.graceful_stop import StopSignal, frames_until, interrupt_on_signals, stop_on_signals
 
 
 def _deliver(number: int) -> None:
@@ -83,3 +83,22 @@ def test_a_signal_the_shell_ignores_stays_ignored():
         assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGHUP, before)
+
+
+@needs_sighup
+def test_training_stops_at_once_on_a_hangup_and_ignores_the_shells_second_one():
+    """Training is saved epoch by epoch, so it stops at once; its words on how to resume are said while the
+    shell's second SIGHUP arrives, which would otherwise kill it mid-sentence."""
+    before = signal.getsignal(signal.SIGHUP), signal.getsignal(signal.SIGINT)
+    said = []
+    with pytest.raises(StopSignal) as stopped:
+        with interrupt_on_signals():
+            try:
+                _deliver(signal.SIGHUP)
+                pytest.fail("a hangup must stop training at once")
+            except KeyboardInterrupt:
+                _deliver(signal.SIGHUP)
+                said.append("resume with --resume last.pt")
+                raise
+    assert stopped.value.by == "hangup" and said == ["resume with --resume last.pt"]
+    assert (signal.getsignal(signal.SIGHUP), signal.getsignal(signal.SIGINT)) == before

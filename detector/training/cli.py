@@ -14,6 +14,7 @@ from ..datasets import DetectionDataset, has_split, load_dataset, shared_images
 from ..defaults import MAX_IMGSZ, is_input_size
 from ..device import select_device
 from ..errors import LiveDetError
+from ..graceful_stop import interrupt_on_signals
 from ..models.presets import PRESETS
 from .augment import AugmentConfig, ImageBank
 from .pack import DecodedDataset, decode_dataset, load_pack
@@ -182,7 +183,7 @@ def _run_folder(args: argparse.Namespace, name: str) -> Path:
 
 
 def _say_how_to_continue(output: Path, epochs_done: int, epochs: int) -> None:
-    """After Ctrl-C: where the run stopped and how to go on from its last finished epoch (rank 0 only).
+    """After Ctrl-C (SIGTERM, SIGHUP): where the run stopped and how to go on from its last finished epoch (rank 0 only).
 
     Why: the training's only message was ``error: interrupted``; the next command was left to be guessed.
     """
@@ -258,10 +259,11 @@ def run_train(args: argparse.Namespace) -> dict:
         resume=args.resume or None,
         progress=sys.stderr.isatty(),
     )
-    try:
-        summary = trainer.fit()
-    except KeyboardInterrupt:
-        _say_how_to_continue(output, trainer.epoch, trainer.cfg.epochs)  # a resumed run's plan is its checkpoint's
-        raise
+    with interrupt_on_signals():  # SIGTERM (a job scheduler, `timeout`) and SIGHUP stop it as Ctrl-C does
+        try:
+            summary = trainer.fit()
+        except KeyboardInterrupt:  # (said within the block: the shell's second SIGHUP is still ignored)
+            _say_how_to_continue(output, trainer.epoch, trainer.cfg.epochs)  # a resumed run's plan: its checkpoint's
+            raise
     summary.update(device=str(device), train_images=len(train), val_images=len(val) if val is not None else 0)
     return summary

@@ -104,6 +104,47 @@ def test_ctrl_c_during_training_says_how_to_go_on_from_the_last_finished_epoch(c
     assert resumed["finished"] and resumed["epochs"] == 3
 
 
+@pytest.mark.parametrize(("signal_name", "status", "spoken"), [("SIGTERM", 143, "SIGTERM"),
+                                                          ("SIGHUP", 129, "SIGHUP (terminal closed)")])
+def test_sigterm_or_a_closed_terminal_stops_training_like_ctrl_c(coco_dataset, tmp_path, capsys, monkeypatch,
+                                                                  signal_name, status, spoken):
+    """A job scheduler's or `timeout`'s SIGTERM, or a closed terminal's SIGHUP, killed training with no word on
+    how to go on (in a log file, where a scheduler's run leaves its stderr). They now stop it as Ctrl-C does."""
+    import signal
+
+    from detector.training.trainer import Trainer
+
+    number = getattr(signal, signal_name)
+
+    def killed(*_):  # what the signal did before: the run ended there, with nothing said
+        raise AssertionError(f"{signal_name} was left to kill the run")
+
+    earlier = signal.signal(number, killed)
+    real_step = Trainer._train_step
+
+    def step(self, *args, **kwargs):
+        if self.epoch + 1 == 2:
+            os.kill(os.getpid(), number)
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "_train_step", step)
+    run = tmp_path / "run"
+    try:
+        assert main(_train_args(coco_dataset, run)) == status
+    finally:
+        assert signal.getsignal(number) is killed  # the handler before the run is put back
+        signal.signal(number, earlier)
+    err = capsys.readouterr().err
+    checkpoint = run / "last.pt"
+    assert f"stopped in epoch 2 of 3; the last finished epoch is in {checkpoint}." in err
+    assert f"error: stopped by {spoken}" in err
+    monkeypatch.undo()
+    path, images, _ = coco_dataset
+    assert main(["train", "--data", str(path), "--images", str(images), "--device", "cpu", "--workers", "2",
+                 "--resume", str(checkpoint)]) == 0
+    assert _last_json(capsys)["epochs"] == 3
+
+
 def test_training_refuses_bad_arguments_with_one_line(coco_dataset, tmp_path, capsys):
     assert "multiple of 32" in _refused_in_one_line(capsys, _train_args(coco_dataset, tmp_path / "x", "--imgsz", "100"))
     for bad in (("--mixup", "1.5"), ("--zoom", "2", "1"), ("--zoom", "0", "1")):
