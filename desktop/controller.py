@@ -627,7 +627,8 @@ class SessionController(QObject):
             recorder.deleteLater()
         if summary.video_path is not None and summary.frames_written:
             extra = f" and {summary.detections_path.name}" if summary.detections_path else ""
-            saved = f"{summary.frames_written} frames to {summary.video_path}{extra}"
+            frames = "1 frame" if summary.frames_written == 1 else f"{summary.frames_written} frames"
+            saved = f"{frames} to {summary.video_path}{extra}"
             if summary.error:  # the error stays in view: "Saved …" in its place read as if all went well
                 self.recording_failed.emit(f"{summary.error} (what came before is saved: {saved})")
             else:

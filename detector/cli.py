@@ -245,7 +245,7 @@ def _reconnecting(source, args, say: Callable[[str], None]):
     name = shown_address(args.source)
     return ReconnectingFrames(
         source, lambda: FrameSource(args.source, camera_mode=args.camera_mode),
-        on_lost=lambda frames: say(f"warning: {name} stopped sending after {frames} frames; "
+        on_lost=lambda frames: say(f"warning: {name} stopped sending after {_counted(frames, 'frame')}; "
                                    "opening it again (--reconnect)"),
         on_retry=lambda why, wait_s: say(f"warning: {why}; trying again in {wait_s:.0f} s"),
         on_back=lambda offline_s: say(f"{name} is back after {offline_s:.1f} s"))
@@ -417,7 +417,7 @@ def _say_how_predict_ended(args, source, stats, *, expected: int | None, stopped
     _say(f"{_counted(stats.frames, 'frame')} in {stats.elapsed_s:.1f} s ({stats.fps:.1f} FPS), "
          f"{_counted(detections, 'detection')}" + (f" -> {output_path}" if output_path else ""))
     if lost:
-        _say(f"warning: {shown_address(args.source)} stopped sending after {stats.frames} frames (unplugged, "
+        _say(f"warning: {shown_address(args.source)} stopped sending after {_counted(stats.frames, 'frame')} (unplugged, "
              "or the connection dropped)" + (f"; what came is in {output_path}" if output_path else ""))
 
 
