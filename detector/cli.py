@@ -432,9 +432,9 @@ def cmd_val(args) -> dict:
     if bool(args.annotations) == bool(args.data):
         raise SourceError("val needs either --annotations COCO.json with --images DIR, or --data DATASET "
                           "(a YOLO data.yaml or folder, or a VOC folder)")
-    dataset = None
+    dataset = coco = None
     if args.annotations:  # fail on a bad file before the model loads
-        read_coco_file(args.annotations)
+        coco = read_coco_file(args.annotations)
         if not args.images:
             raise SourceError("--annotations needs --images DIR: the folder holding the images it lists")
         if not Path(args.images).is_dir():
@@ -452,7 +452,7 @@ def cmd_val(args) -> dict:
     settings = EvalSettings(conf=args.conf, iou=args.iou, max_det=args.max_det, max_images=args.max_images,
                             batch=args.batch, progress=stderr_is_terminal())
     if dataset is None:
-        result = evaluate_coco(predictor, Path(args.annotations), Path(args.images), settings)
+        result = evaluate_coco(predictor, Path(args.annotations), Path(args.images), settings, data=coco)
         source = {"annotations": str(args.annotations)}
     else:
         result = evaluate_dataset(predictor, dataset, settings)

@@ -98,12 +98,17 @@ class _Truth:
 
 
 def evaluate_coco(predictor: BatchPredictor, annotations: str | Path, images_dir: str | Path,
-                  settings: EvalSettings = EvalSettings()) -> EvalResult:
-    """Run ``predictor`` on every image listed in ``annotations`` and score it with COCO mAP."""
+                  settings: EvalSettings = EvalSettings(), *, data: dict | None = None) -> EvalResult:
+    """Run ``predictor`` on every image listed in ``annotations`` and score it with COCO mAP.
+
+    ``data``: the file as ``read_coco_file`` returned it, where the caller checked it already (the CLI does,
+    before the model loads; a COCO file can be tens of MB).
+    """
     images_dir = Path(images_dir)
     if not images_dir.is_dir():
         raise SourceError(f"images folder not found: {images_dir}")
-    data = read_coco_file(annotations)
+    if data is None:
+        data = read_coco_file(annotations)
     mapping, unmatched = match_categories(predictor.class_names, data)
     images = sorted(data["images"], key=lambda im: im["id"])
     if settings.max_images is not None:
