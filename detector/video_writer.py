@@ -20,6 +20,7 @@ import numpy as np
 from . import h264
 from .errors import OutputError
 from .fmp4 import FragmentedMp4
+from .native_stderr import dropping_lines
 from .video import DEFAULT_FPS, opencv_cannot_name, opencv_path, same_file
 
 # codec choices per container, most compatible first; "avc1" is H.264 through PyAV. Each is the container's own
@@ -28,6 +29,8 @@ from .video import DEFAULT_FPS, opencv_cannot_name, opencv_path, same_file
 _CODECS = {".mp4": ["avc1", "mp4v"], ".m4v": ["avc1", "mp4v"], ".mov": ["avc1", "mp4v"], ".avi": ["MJPG", "XVID"],
            ".mkv": ["XVID", "MJPG"], ".webm": ["VP80"], ".mpg": ["MPG2", "mp4v"], ".mpeg": ["MPG2", "mp4v"],
            ".ts": ["MPG2", "mp4v"], ".wmv": ["WMV2"], ".flv": ["FLV1"]}
+# OpenCV's notice for containers without codec tags (WebM, MPEG, MPEG-TS), printed before it writes a good file
+_TAG_NOTICE = re.compile(rb"^OpenCV: FFMPEG: (tag 0x[0-9a-f]{8}/'.{4}' is not supported with codec id|fallback to use tag)")
 # containers written as fragmented MP4 (see VideoWriter); AVI and MKV need no index to play, so OpenCV writes them as is
 _FRAGMENTED_SUFFIXES = {".mp4", ".m4v", ".mov"}
 SEGMENT_SECONDS = 1.0  # the most a killed recording loses
@@ -56,6 +59,12 @@ def fit_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return canvas
 
 
+def _opencv_writer(path: Path, codec: str, fps: float, size: tuple[int, int]) -> cv2.VideoWriter:
+    """OpenCV's encoder for ``path``, opened without its tag notice (see ``native_stderr``)."""
+    with dropping_lines(_TAG_NOTICE):
+        return cv2.VideoWriter(opencv_path(path), cv2.VideoWriter_fourcc(*codec), fps, size)
+
+
 class _OpenCvSegment:
     """One segment encoded by OpenCV, into a hidden file beside the target: OpenCV writes only to files."""
 
@@ -65,7 +74,7 @@ class _OpenCvSegment:
         if opencv_cannot_name(path):
             _remove(path)
             raise ValueError(f"OpenCV cannot be given the name {path}")
-        self._writer = cv2.VideoWriter(opencv_path(path), cv2.VideoWriter_fourcc(*codec), fps, size)
+        self._writer = _opencv_writer(path, codec, fps, size)
         if not self._writer.isOpened():
             self.discard()
             raise ValueError(f"OpenCV cannot encode {codec}")
@@ -145,7 +154,7 @@ class VideoWriter:
             else:
                 file.close()
                 writer = None if opencv_cannot_name(target) else (  # else it would write under a garbled name
-                    cv2.VideoWriter(opencv_path(target), cv2.VideoWriter_fourcc(*codec), self.fps, self.size))
+                    _opencv_writer(target, codec, self.fps, self.size))
                 if writer is not None and writer.isOpened():
                     self._writer = writer
                 else:

@@ -113,13 +113,26 @@ def without_pyav(codec: str) -> str:
 
 
 @pytest.mark.parametrize("suffix", sorted(VIDEO_SUFFIXES))
-def test_every_video_suffix_offered_gets_a_file_of_that_kind_with_every_frame(tmp_path, suffix):
+def test_every_video_suffix_offered_gets_a_file_of_that_kind_with_every_frame(tmp_path, suffix, capfd):
     target = tmp_path / f"annotated{suffix}"
     with VideoWriter(target, FPS, SIZE) as writer:
         for i in range(25):
             writer.write(frame(i))
     assert writer.path == target, f"asked for {target.name}, got {writer.path.name}"
     assert [frame_index(image) for image in read_back(target)] == list(range(25))
+    # and without OpenCV's "tag … is not supported" notice (WebM, MPEG, TS, FLV), read as a failed recording
+    assert capfd.readouterr().err == ""
+
+
+def test_other_lines_written_to_stderr_while_a_notice_is_dropped_are_kept(capfd):
+    import re
+
+    from detector.native_stderr import dropping_lines
+
+    with dropping_lines(re.compile(rb"^OpenCV: FFMPEG: tag")):
+        os.write(2, b"OpenCV: FFMPEG: tag 0x30385056/'VP80' is not supported\nanother thread's log line\n")
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "another thread's log line\nafter\n"
 
 
 def test_an_mp4_recording_is_h264_which_browsers_and_phones_play(tmp_path):
