@@ -105,40 +105,52 @@ def _color_matrices(b: int, cfg: AugmentConfig, gen: torch.Generator, device) ->
     return val[:, None, None] * (from_yiq @ m @ to_yiq)
 
 
-def make_batch(
-    bank: ImageBank,
-    indices: torch.Tensor,
-    size: int,
-    cfg: AugmentConfig,
-    gen: torch.Generator,
-    *,
-    mosaic: bool | None = None,
-    dtype: torch.dtype = torch.float32,
-) -> Batch:
-    """Build one augmented batch of ``len(indices)`` images of ``size`` x ``size``."""
+@dataclass
+class _Layout:
+    """Where a batch's tiles land, as (batch, tile) tensors: a tile's scale ``r`` and top-left on the canvas, the
+    quadrant of the canvas it may cover, and the zoom ``a``, shift ``t`` and flip that take the canvas to the output."""
+
+    idx: torch.Tensor  # (b, T) bank index of each tile
+    h: torch.Tensor  # (b, T) source height, pixels
+    w: torch.Tensor  # (b, T) source width
+    r: torch.Tensor  # (b, T) source -> canvas scale
+    left_x: torch.Tensor  # (b, T) tile top-left on the canvas
+    top_y: torch.Tensor
+    qx0: torch.Tensor  # (b, T) the quadrant each tile may cover
+    qx1: torch.Tensor
+    qy0: torch.Tensor
+    qy1: torch.Tensor
+    canvas: float  # canvas side: 2s for a mosaic, s for one image
+    a: torch.Tensor  # (b, 1) zoom about the canvas centre
+    tx: torch.Tensor  # (b, 1) shift, output pixels
+    ty: torch.Tensor
+    flip: torch.Tensor  # (b,) mirrored left to right
+
+    @property
+    def tiles(self) -> int:
+        return self.idx.shape[1]
+
+
+def _lay_out(bank: ImageBank, indices: torch.Tensor, s: float, cfg: AugmentConfig, gen: torch.Generator,
+             mosaic: bool) -> _Layout:
+    """Draw the batch's geometry: which images, where on the canvas, and the canvas-to-output transform."""
     device = bank.device
     b = indices.numel()
-    s = float(size)
-    if mosaic is None:
-        mosaic = bool(torch.rand(1, generator=gen, device=device).item() < cfg.mosaic)
-    tiles = 4 if mosaic else 1
     idx = indices.to(device).view(b, 1)
     if mosaic:
         extra = torch.randint(0, len(bank), (b, 3), generator=gen, device=device)
         idx = torch.cat([idx, extra], dim=1)  # (b, 4)
     hw = bank.sizes[idx]  # (b, T, 2)
-    h_k, w_k = hw[..., 0], hw[..., 1]
-    r_k = s / torch.maximum(h_k, w_k)  # each tile's long side becomes s
-    ph, pw = h_k * r_k, w_k * r_k
+    h, w = hw[..., 0], hw[..., 1]
+    r = s / torch.maximum(h, w)  # each tile's long side becomes s
+    ph, pw = h * r, w * r
     if mosaic:
         xc = _uniform(b, 0.5 * s, 1.5 * s, gen, device)[:, None]
         yc = _uniform(b, 0.5 * s, 1.5 * s, gen, device)[:, None]
         right = torch.tensor([0, 1, 0, 1], device=device, dtype=torch.bool)
         bottom = torch.tensor([0, 0, 1, 1], device=device, dtype=torch.bool)
-        left_x = torch.where(right, xc, xc - pw)  # tile top-left on the canvas
-        top_y = torch.where(bottom, yc, yc - ph)
         canvas = 2 * s
-        # quadrant of the canvas each tile may cover
+        left_x, top_y = torch.where(right, xc, xc - pw), torch.where(bottom, yc, yc - ph)
         qx0 = torch.where(right, xc, torch.zeros_like(xc))
         qx1 = torch.where(right, torch.full_like(xc, canvas), xc)
         qy0 = torch.where(bottom, yc, torch.zeros_like(yc))
@@ -148,71 +160,99 @@ def make_batch(
         left_x, top_y = (s - pw) / 2, (s - ph) / 2
         qx0 = qy0 = torch.zeros_like(left_x)
         qx1 = qy1 = torch.full_like(left_x, canvas)
-    a = _uniform(b, *cfg.scale, gen, device)[:, None]  # zoom
+    a = _uniform(b, *cfg.scale, gen, device)[:, None]
     tx = _uniform(b, -cfg.translate, cfg.translate, gen, device)[:, None] * s
     ty = _uniform(b, -cfg.translate, cfg.translate, gen, device)[:, None] * s
     flip = torch.rand(b, generator=gen, device=device) < cfg.flip
-    c = canvas / 2
-    # output = (canvas - c) * a + s/2 + t   <=>   canvas = (output - s/2 - t) / a + c
+    return _Layout(idx, h, w, r, left_x, top_y, qx0, qx1, qy0, qy1, canvas, a, tx, ty, flip)
 
-    # ---- pixels: trace every output pixel back to each tile's source pixel
+
+def _draw_pixels(bank: ImageBank, lay: _Layout, size: int, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
+    """The output images: every output pixel traced back to the source pixel of the tile covering it."""
+    device, b, s, c = bank.device, lay.idx.shape[0], float(size), lay.canvas / 2
     centres = torch.arange(size, device=device, dtype=torch.float32) + 0.5
     out_x = centres.view(1, 1, size).expand(b, 1, size)
-    out_x = torch.where(flip.view(b, 1, 1), s - out_x, out_x)  # flipping = reading mirrored
+    out_x = torch.where(lay.flip.view(b, 1, 1), s - out_x, out_x)  # flipping = reading mirrored
     out_y = centres.view(1, size, 1).expand(b, size, 1)
-    canvas_x = (out_x - s / 2 - tx[:, :, None]) / a[:, :, None] + c  # (b, 1, size)
-    canvas_y = (out_y - s / 2 - ty[:, :, None]) / a[:, :, None] + c  # (b, size, 1)
+    canvas_x = (out_x - s / 2 - lay.tx[:, :, None]) / lay.a[:, :, None] + c  # (b, 1, size)
+    canvas_y = (out_y - s / 2 - lay.ty[:, :, None]) / lay.a[:, :, None] + c  # (b, size, 1)
     side = float(bank.side)
-    result = torch.full((b, 3, size, size), PAD_VALUE / 255.0, device=device, dtype=dtype)
+    result = torch.full((b, 3, size, size), PAD_VALUE / 255.0, device=device)
     covered = torch.zeros((b, 1, size, size), device=device, dtype=torch.bool)
-    for k in range(tiles):
-        src_x = (canvas_x - left_x[:, k, None, None]) / r_k[:, k, None, None]
-        src_y = (canvas_y - top_y[:, k, None, None]) / r_k[:, k, None, None]
-        inside_x = (canvas_x >= qx0[:, k, None, None]) & (canvas_x < qx1[:, k, None, None]) & (src_x >= 0) & (src_x < w_k[:, k, None, None])
-        inside_y = (canvas_y >= qy0[:, k, None, None]) & (canvas_y < qy1[:, k, None, None]) & (src_y >= 0) & (src_y < h_k[:, k, None, None])
+    for k in range(lay.tiles):
+        left, top, r, qx0, qx1, qy0, qy1, w, h = (  # tile k of each image, shaped to broadcast over pixels
+            t[:, k, None, None] for t in (lay.left_x, lay.top_y, lay.r, lay.qx0, lay.qx1, lay.qy0, lay.qy1, lay.w, lay.h))
+        src_x = (canvas_x - left) / r
+        src_y = (canvas_y - top) / r
+        inside_x = (canvas_x >= qx0) & (canvas_x < qx1) & (src_x >= 0) & (src_x < w)
+        inside_y = (canvas_y >= qy0) & (canvas_y < qy1) & (src_y >= 0) & (src_y < h)
         mask = (inside_x & inside_y).unsqueeze(1)  # (b, 1, size, size)
-        grid = torch.stack(
-            (
-                (src_x / side * 2 - 1).expand(b, size, size),
-                (src_y / side * 2 - 1).expand(b, size, size),
-            ),
-            dim=-1,
-        ).to(dtype)
-        source = bank.images[idx[:, k]].to(dtype) / 255.0
+        grid = torch.stack(((src_x / side * 2 - 1).expand(b, size, size), (src_y / side * 2 - 1).expand(b, size, size)),
+                           dim=-1)
+        source = bank.images[lay.idx[:, k]].float() / 255.0
         sampled = F.grid_sample(source, grid, mode="bilinear", padding_mode="border", align_corners=False)
         result = torch.where(mask, sampled, result)
         covered |= mask
     if cfg.hue or cfg.saturation or cfg.value:
-        colors = _color_matrices(b, cfg, gen, device).to(dtype)
+        colors = _color_matrices(b, cfg, gen, device)
         jittered = torch.einsum("bij,bjhw->bihw", colors, result).clamp_(0, 1)
         result = torch.where(covered, jittered, result)
+    return result
 
-    # ---- boxes: same geometry, forwards
-    g = bank.boxes.shape[1]
-    boxes = bank.boxes[idx]  # (b, T, g, 4) source pixels
-    labels = bank.labels[idx]  # (b, T, g)
-    bx = boxes * r_k[..., None, None]
-    bx[..., [0, 2]] += left_x[..., None, None]
-    bx[..., [1, 3]] += top_y[..., None, None]
-    bx[..., [0, 2]] = torch.maximum(torch.minimum(bx[..., [0, 2]], qx1[..., None, None]), qx0[..., None, None])
-    bx[..., [1, 3]] = torch.maximum(torch.minimum(bx[..., [1, 3]], qy1[..., None, None]), qy0[..., None, None])
-    full = (boxes * r_k[..., None, None]) * a[..., None, None]  # unclipped size in output pixels
-    ox = (bx[..., [0, 2]] - c) * a[..., None, None] + s / 2 + tx[..., None, None]
-    oy = (bx[..., [1, 3]] - c) * a[..., None, None] + s / 2 + ty[..., None, None]
+
+def _move_boxes(bank: ImageBank, lay: _Layout, size: int, cfg: AugmentConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """The boxes, moved forwards by the same geometry; those cropped to slivers are dropped (label -1)."""
+    b, g, s, c = lay.idx.shape[0], bank.boxes.shape[1], float(size), lay.canvas / 2
+    boxes = bank.boxes[lay.idx]  # (b, T, g, 4) source pixels
+    labels = bank.labels[lay.idx]  # (b, T, g)
+
+    def per_box(t: torch.Tensor) -> torch.Tensor:
+        return t[..., None, None]
+
+    bx = boxes * per_box(lay.r)
+    bx[..., [0, 2]] += per_box(lay.left_x)
+    bx[..., [1, 3]] += per_box(lay.top_y)
+    bx[..., [0, 2]] = torch.maximum(torch.minimum(bx[..., [0, 2]], per_box(lay.qx1)), per_box(lay.qx0))
+    bx[..., [1, 3]] = torch.maximum(torch.minimum(bx[..., [1, 3]], per_box(lay.qy1)), per_box(lay.qy0))
+    full = (boxes * per_box(lay.r)) * per_box(lay.a)  # unclipped size in output pixels
+    ox = (bx[..., [0, 2]] - c) * per_box(lay.a) + s / 2 + per_box(lay.tx)
+    oy = (bx[..., [1, 3]] - c) * per_box(lay.a) + s / 2 + per_box(lay.ty)
     ox, oy = ox.clamp(0, s), oy.clamp(0, s)
-    ox = torch.where(flip.view(b, 1, 1, 1), (s - ox).flip(-1), ox)
+    ox = torch.where(lay.flip.view(b, 1, 1, 1), (s - ox).flip(-1), ox)
     out_boxes = torch.stack((ox[..., 0], oy[..., 0], ox[..., 1], oy[..., 1]), dim=-1)
     bw, bh = out_boxes[..., 2] - out_boxes[..., 0], out_boxes[..., 3] - out_boxes[..., 1]
     full_area = (full[..., 2] - full[..., 0]) * (full[..., 3] - full[..., 1])
     valid = (labels >= 0) & (bw > cfg.min_box_side) & (bh > cfg.min_box_side) & (bw * bh > cfg.min_visible * full_area)
-    out_boxes, labels = _targets_first(
-        out_boxes.reshape(b, tiles * g, 4), torch.where(valid, labels, torch.full_like(labels, -1)).reshape(b, tiles * g)
-    )
+    return _targets_first(out_boxes.reshape(b, lay.tiles * g, 4),
+                          torch.where(valid, labels, torch.full_like(labels, -1)).reshape(b, lay.tiles * g))
 
-    # mapping from output back to the first source image (used for evaluation)
-    scale_out = (r_k[:, 0] * a[:, 0])
-    offset = torch.stack(((left_x[:, 0] - c) * a[:, 0] + s / 2 + tx[:, 0], (top_y[:, 0] - c) * a[:, 0] + s / 2 + ty[:, 0]), dim=1)
-    return Batch(result, out_boxes, labels, scale_out, offset)
+
+def make_batch(
+    bank: ImageBank,
+    indices: torch.Tensor,
+    size: int,
+    cfg: AugmentConfig,
+    gen: torch.Generator,
+    *,
+    mosaic: bool | None = None,
+) -> Batch:
+    """Build one augmented batch of ``len(indices)`` images of ``size`` x ``size``.
+
+    The canvas maps to the output as ``output = (canvas - c) * a + s/2 + t`` (``c`` the canvas centre):
+    pixels are traced backwards through it (``_draw_pixels``), boxes forwards (``_move_boxes``).
+    """
+    s = float(size)
+    if mosaic is None:
+        mosaic = bool(torch.rand(1, generator=gen, device=bank.device).item() < cfg.mosaic)
+    lay = _lay_out(bank, indices, s, cfg, gen, mosaic)
+    images = _draw_pixels(bank, lay, size, cfg, gen)
+    boxes, labels = _move_boxes(bank, lay, size, cfg)
+    # how the output maps back to its first source image (used for evaluation)
+    c = lay.canvas / 2
+    scale_out = lay.r[:, 0] * lay.a[:, 0]
+    offset = torch.stack(((lay.left_x[:, 0] - c) * lay.a[:, 0] + s / 2 + lay.tx[:, 0],
+                          (lay.top_y[:, 0] - c) * lay.a[:, 0] + s / 2 + lay.ty[:, 0]), dim=1)
+    return Batch(images, boxes, labels, scale_out, offset)
 
 
 def _targets_first(boxes: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
