@@ -50,30 +50,39 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                             "layers carry over (fine-tuning on your own classes)")
     model.add_argument("--pretrained-backbone", action="store_true", help="start from torchvision ImageNet weights (downloads once, then cached)")
     run = parser.add_argument_group("schedule")
-    run.add_argument("--epochs", type=int, default=d.epochs, help="0 = fit --budget-min after a speed probe")
+    run.add_argument("--epochs", type=int, default=d.epochs,
+                     help="epochs to train (default: %(default)s); 0 = fill --budget-min, after a speed probe")
     run.add_argument("--budget-min", type=float, default=0.0, help="training minutes to fill when --epochs 0")
     run.add_argument("--batch", type=int, default=0,
                      help=f"images per step, all processes together (default: {d.batch} on a CUDA GPU, "
                           f"{CPU_BATCH} elsewhere: on the CPU yolo-mnv3-large@416 needs about 6.7 GB at 16 and 11 GB at 32)")
-    run.add_argument("--lr", type=float, default=d.lr)
-    run.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    run.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs)
-    run.add_argument("--close-mosaic", type=int, default=d.close_mosaic, help="last N epochs without mosaic")
-    run.add_argument("--multiscale", type=float, default=d.multiscale, help="+- fraction of imgsz per step (0 = off)")
+    run.add_argument("--lr", type=float, default=d.lr, help="AdamW peak learning rate, reached after the warm-up and "
+                                                           "then cosine to 2 %% of it (default: %(default)s)")
+    run.add_argument("--weight-decay", type=float, default=d.weight_decay,
+                     help="AdamW weight decay, on weights only, not biases or norms (default: %(default)s)")
+    run.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs,
+                     help="epochs of linear learning-rate warm-up (default: %(default)s)")
+    run.add_argument("--close-mosaic", type=int, default=d.close_mosaic,
+                     help="last N epochs without mosaic (default: %(default)s)")
+    run.add_argument("--multiscale", type=float, default=d.multiscale,
+                     help="+- fraction of imgsz per step, 0 = off (default: %(default)s)")
     run.add_argument("--no-augment", action="store_true", help="plain letterbox only (over-fitting checks)")
     run.add_argument("--zoom", type=float, nargs=2, metavar=("MIN", "MAX"), default=AugmentConfig().scale,
-                     help="random zoom range (default: %(default)s)")
+                     help="random zoom range (default: {} {})".format(*AugmentConfig().scale))
     run.add_argument("--mixup", type=float, default=AugmentConfig().mixup,
                      help="probability of blending a mosaic batch with itself (default: %(default)s)")
-    run.add_argument("--eval-interval", type=int, default=d.eval_interval)
-    run.add_argument("--seed", type=int, default=d.seed)
+    run.add_argument("--eval-interval", type=int, default=d.eval_interval,
+                     help="epochs between val mAP checks, which pick best.safetensors; 0 = only at the end "
+                          "(default: %(default)s)")
+    run.add_argument("--seed", type=int, default=d.seed, help="seed of the run: the same seed, the same run "
+                                                               "(default: %(default)s)")
     run.add_argument("--no-amp", action="store_true", help="disable bf16 autocast on CUDA")
     run.add_argument("--time-limit-min", type=float, default=0.0, help="stop resumably after this many minutes")
-    run.add_argument("--device", default="auto")
+    run.add_argument("--device", default="auto", help="auto, cpu, cuda[:N] or mps (default: auto: a GPU when there is one)")
     run.add_argument("--output", default="", help="run folder (default runs/train/<model>)")
     run.add_argument("--resume", default="",
                      help="continue from a last.pt: model, size and recipe come from it; output defaults to its folder")
-    run.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="threads for image decoding")
+    run.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="threads for image decoding (default: %(default)s)")
 
 
 def _say(message: str) -> None:
