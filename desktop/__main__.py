@@ -78,10 +78,12 @@ def parse_args(argv: list[str] | None = None) -> LaunchOptions:
                                      "cameras, video files and streams.")
     parser.add_argument("--source", type=_source, help="camera index (0), video file, or rtsp:// / http:// URL "
                         "(default: the last source used, else the first camera)")
-    parser.add_argument("--model", help="model name from assets/models, or a .safetensors/.pt/.onnx/.yaml path")
+    parser.add_argument("--model", help="model name from assets/models, or a .safetensors/.pt/.onnx/.yaml path "
+                                        "(default: the last one used, else yolo-mnv3-small)")
     parser.add_argument("--conf", type=_fraction(0.01, 1.0), help=f"confidence threshold (default {DEFAULT_CONF}, "
                         "or the last one used)")
-    parser.add_argument("--iou", type=_fraction(0.01, 0.99), help=f"NMS IoU threshold (default {DEFAULT_IOU})")
+    parser.add_argument("--iou", type=_fraction(0.01, 0.99), help=f"NMS IoU threshold (default {DEFAULT_IOU}, "
+                        "or the last one used)")
     parser.add_argument("--classes", type=_class_list, help="show only these classes, comma-separated "
                         "(e.g. person,car; 'all' for every class; default: as last time)")
     parser.add_argument("--device", choices=DEVICE_CHOICES, help="where detection runs: auto (a GPU when there is "
