@@ -21,6 +21,7 @@ from detector import DEFAULT_CONF, DEFAULT_IOU, LiveDetError  # quick: detector 
 from detector.defaults import MAX_IMGSZ, is_input_size
 from detector.device import DEVICE_CHOICES
 from detector.graceful_stop import close_on_signals
+from detector.native_stderr import quiet_native_logs
 
 from . import __version__
 from .cameras import quiet_multimedia_logs
@@ -196,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     from .startup import build_window, start_session  # Qt widgets (about 1 s); the model (and torch, where it
     # is needed) loads later, on the loader's thread, while the window is up
 
+    quiet_native_logs()  # (OpenCV is loaded by now) a missing camera or broken file: our one line, not theirs
     window = build_window(options)
     headless = HeadlessRun(app, window, options) if options.exit_after_frames else None
     window.show()

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from .defaults import MAX_IMGSZ, is_input_size
+from .native_stderr import quiet_native_logs
 
 if TYPE_CHECKING:
     from .types import Prediction
@@ -122,17 +123,6 @@ def _fail(message: str, code: int) -> int:
     _say(f"error: {first_line}")
     _emit({"error": first_line, "exit_code": code})
     return code
-
-
-def _quiet_native_logs() -> None:
-    """OpenCV and FFmpeg print multi-line warnings for broken files; our own error line says it once."""
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET; read when FFmpeg is first used
-    try:
-        import cv2
-
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-    except (ImportError, AttributeError):
-        pass
 
 
 def _versions() -> dict:
@@ -809,7 +799,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run_command(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    _quiet_native_logs()
+    quiet_native_logs()
     handler: Callable[[argparse.Namespace], dict] | None = None
     try:
         parser = build_parser(load_train=_selected_command(argv) == "train")

@@ -1,6 +1,7 @@
 """Notices that native libraries print straight to the process's stderr, dropped where they mislead.
 
-Why: OpenCV's FFmpeg writer prints ``OpenCV: FFMPEG: tag 0x30385056/'VP80' is not supported with
+Why: OpenCV and FFmpeg print multi-line warnings for a broken file or a missing camera, beside our own
+one-line message that says it once (``quiet_native_logs``, for the CLI and the app alike). OpenCV's FFmpeg writer prints ``OpenCV: FFMPEG: tag 0x30385056/'VP80' is not supported with
 codec id 139 and format 'webm / WebM'`` for every WebM, MPEG and MPEG-TS file, which have no codec
 tags to match, and then writes a good file. A person reads it as a failed recording. The notice is a
 C ``fprintf``, so no log level reaches it: while such a call runs, stderr (descriptor 2) goes to a
@@ -41,3 +42,14 @@ def dropping_lines(pattern: re.Pattern[bytes]) -> Iterator[None]:
                                      if not pattern.search(line))
                 while passed_on:
                     passed_on = passed_on[os.write(2, passed_on):]
+
+
+def quiet_native_logs() -> None:
+    """OpenCV's own log to errors only, FFmpeg's off: call before the first video is opened."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET; read when FFmpeg is first used
+    try:
+        import cv2
+
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    except (ImportError, AttributeError):
+        pass

@@ -1043,6 +1043,22 @@ def test_command_line_mistakes_get_one_clear_line(argv, message, tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("source, message", [("damaged.mp4", "damaged.mp4 is not a video opencv can decode"),
+                                             ("7", "camera 7 is not available")], ids=["damaged-file", "no-camera"])
+def test_a_source_that_fails_is_told_in_our_line_without_opencvs_and_ffmpegs_warnings(source, message, tmp_path):
+    """OpenCV's `[ WARN:0@1.5] global cap_v4l.cpp:914 open VIDEOIO(V4L2:/dev/video7): can't open camera by index`
+    and FFmpeg's `[mov,mp4,m4a,3gp,3g2,mj2 @ 0x…] moov atom not found` came before the app's own line (the CLI
+    already kept them out)."""
+    (tmp_path / "damaged.mp4").write_bytes(bytes(range(256)) * 40)  # a download cut short: no header
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(REPO_ROOT),
+           "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    result = subprocess.run([sys.executable, "-m", "desktop", "--source", source, "--exit-after-frames", "5"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and message in result.stderr.lower()
+    native = [line for line in result.stderr.splitlines() if line.startswith("[")]
+    assert native == []
+
+
 def test_the_command_line_app_shows_a_photo_with_its_boxes_and_then_quits(vtest_path, tmp_path):
     """``--exit-after-frames`` failed as soon as a file ended, with its last frames still on their way to the
     screen: a photo (a file of one frame, which never loops) always failed."""
