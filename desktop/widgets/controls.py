@@ -140,17 +140,24 @@ class PlaybackBar(QWidget):
             box.setChecked(value)
             box.blockSignals(False)
 
-    def set_frame_count(self, frame_count: int | None) -> None:
-        """A file's length enables seeking; live sources (None) cannot seek."""
+    def set_frame_count(self, frame_count: int | None, *, live: bool | None = None) -> None:
+        """A file's length enables seeking; live sources (None) cannot seek.
+
+        ``live=False`` with no length is a file that does not say it (a raw ``.h264``): it loops and plays at
+        max speed like any file, but cannot seek.
+        """
         self._frame_count = frame_count
+        self._live = frame_count is None if live is None else live
         seekable = bool(frame_count)
         self.seek_slider.blockSignals(True)
         self.seek_slider.setRange(0, max(0, (frame_count or 1) - 1))
         self.seek_slider.setValue(0)
         self.seek_slider.blockSignals(False)
-        for widget in (self.seek_slider, self.loop_box, self.fast_box, *self._step_actions):
+        for widget in (self.seek_slider, *self._step_actions):
             widget.setEnabled(seekable)
-        self.position.setText("live" if frame_count is None else f"0 / {frame_count}")
+        for box in (self.loop_box, self.fast_box):
+            box.setEnabled(not self._live)
+        self.position.setText("live" if self._live else "–" if frame_count is None else f"0 / {frame_count}")
 
     def show_no_source(self) -> None:
         """Nothing plays (at start, or after a source failed): no position, nothing to seek."""
@@ -159,7 +166,7 @@ class PlaybackBar(QWidget):
 
     def show_position(self, index: int) -> None:
         if self._frame_count is None:
-            self.position.setText(f"live · frame {index + 1}")
+            self.position.setText(f"live · frame {index + 1}" if self._live else f"frame {index + 1}")
             return
         if not self.seek_slider.isSliderDown():  # never fight the user's drag
             self.seek_slider.blockSignals(True)

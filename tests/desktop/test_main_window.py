@@ -583,6 +583,11 @@ def test_the_open_dialog_lists_what_cameras_and_phones_record_and_plays_it(qtbot
     window.controller.frame_shown.connect(lambda frame: shown.append(frame.result.index))
     qtbot.waitUntil(lambda: 11 in shown and shown[-1] < 11, timeout=FLOW_TIMEOUT_MS)  # to its end, and round again
     assert window.playback.loop_box.isChecked()  # Loop is on by default: the clip plays again from frame 0
+    # a raw .h264 has no length to seek in, but it is a file: it was shown as "live", with Loop and Max speed greyed
+    assert window.playback.position.text().startswith("frame ") and not window.playback.seek_slider.isEnabled()
+    assert window.playback.loop_box.isEnabled() and window.playback.fast_box.isEnabled()
+    window.playback.loop_box.setChecked(False)
+    qtbot.waitUntil(lambda: "End of the video" in window.status.message_label.text(), timeout=FLOW_TIMEOUT_MS)
 
 
 def test_show_recordings_opens_the_recording_folder_in_the_file_manager(qtbot, launch, monkeypatch, tmp_path):
