@@ -1,11 +1,14 @@
-"""Notices that native libraries print straight to the process's stderr, dropped where they mislead.
+"""Notices that native libraries print straight to the process's stderr, kept off it where they mislead.
 
-Why: OpenCV and FFmpeg print multi-line warnings for a broken file or a missing camera, beside our own
-one-line message that says it once (``quiet_native_logs``, for the CLI and the app alike). OpenCV's FFmpeg writer prints ``OpenCV: FFMPEG: tag 0x30385056/'VP80' is not supported with
+Why: OpenCV and FFmpeg print multi-line warnings for a broken file or a missing camera, beside our
+own one-line message that says it once (``quiet_native_logs``, for the CLI and the app alike).
+
+OpenCV's FFmpeg writer also prints ``OpenCV: FFMPEG: tag 0x30385056/'VP80' is not supported with
 codec id 139 and format 'webm / WebM'`` for every WebM, MPEG and MPEG-TS file, which have no codec
-tags to match, and then writes a good file. A person reads it as a failed recording. The notice is a
-C ``fprintf``, so no log level reaches it: while such a call runs, stderr (descriptor 2) goes to a
-temporary file, and what else was written there meanwhile (another thread's log line) is passed on.
+tags to match, and then writes a good file. A person reads it as a failed recording. That notice is
+a C ``fprintf``, which no log level reaches: while such a call runs, stderr (descriptor 2) goes to a
+temporary file, and what else was written there meanwhile (another thread's log line) is passed on
+(``dropping_lines``).
 """
 
 from __future__ import annotations
@@ -40,8 +43,11 @@ def dropping_lines(pattern: re.Pattern[bytes]) -> Iterator[None]:
                 held.seek(0)
                 passed_on = b"".join(line for line in held.read().splitlines(keepends=True)
                                      if not pattern.search(line))
-                while passed_on:
-                    passed_on = passed_on[os.write(2, passed_on):]
+                try:
+                    while passed_on:
+                        passed_on = passed_on[os.write(2, passed_on):]
+                except OSError:  # stderr is gone (a closed terminal): the lines have nowhere to go
+                    pass
 
 
 def quiet_native_logs() -> None:
