@@ -141,7 +141,8 @@ class PlaybackBar(QWidget):
             box.blockSignals(False)
 
     def set_frame_count(self, frame_count: int | None, *, live: bool | None = None) -> None:
-        """A file's length enables seeking; live sources (None) cannot seek.
+        """A file's length enables seeking; a live source (by default, one with no length) has neither that nor
+        Loop and Max speed.
 
         ``live=False`` with no length is a file that does not say it (a raw ``.h264``): it loops and plays at
         max speed like any file, but cannot seek.
