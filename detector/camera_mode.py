@@ -18,6 +18,8 @@ _TEXT = re.compile(r"^(\d{1,5})x(\d{1,5})(?:@(\d{1,3}(?:\.\d+)?))?(?: ([A-Z0-9]{
 
 @dataclass(frozen=True)
 class CameraMode:
+    """A resolution, and optionally a rate and pixel format, to ask a camera for."""
+
     width: int
     height: int
     fps: float = 0.0  # 0: whatever the camera chooses at this size

@@ -23,6 +23,8 @@ class ClassAP:
 
 @dataclass(frozen=True)
 class MapResult:
+    """COCO-style mAP over a dataset and each class's AP: what ``val`` prints and the model card quotes."""
+
     map50: float
     map50_95: float
     images: int

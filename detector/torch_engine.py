@@ -12,6 +12,11 @@ from .loader import LoadedModel
 
 
 class TorchEngine:
+    """Runs the fused network with its box decoding (``DecodedNetwork``); thresholds and NMS stay outside.
+
+    A deep copy is fused, so the loaded model is left as it was (training and export need it unfused).
+    """
+
     name = "torch"
 
     def __init__(self, model: LoadedModel, device: torch.device, *, half: bool | None = None) -> None:

@@ -24,6 +24,12 @@ BOX_BIAS = 1.0  # softplus(1.0) ~ 1.3 strides per side: a sensible initial box
 
 
 class HeadLevel(nn.Module):
+    """One pyramid level's head: a shared 1x1 stem, then separate class and box branches.
+
+    Decoupled because classifying wants features that ignore small shifts and regressing wants the opposite:
+    YOLOX found a shared branch slower to converge and lower in AP, and YOLOv8 keeps them apart too.
+    """
+
     def __init__(self, width: int, num_classes: int, depth: int) -> None:
         super().__init__()
         self.stem = conv_bn_act(width, width, kernel=1)
@@ -38,6 +44,8 @@ class HeadLevel(nn.Module):
 
 
 class YoloHead(nn.Module):
+    """One ``HeadLevel`` per feature map (strides 8, 16, 32): raw outputs only, decoded outside (``ops.boxes``)."""
+
     def __init__(self, width: int, num_classes: int, num_levels: int = 3, depth: int = 1) -> None:
         super().__init__()
         self.num_classes = num_classes
@@ -45,6 +53,7 @@ class YoloHead(nn.Module):
 
     @torch.no_grad()
     def init_biases(self, strides: tuple[int, ...]) -> None:
+        """Start class scores at the rare-object prior and boxes at about a stride per side (see the constants)."""
         for level, stride in zip(self.levels, strides):
             prior = OBJECTS_PER_IMAGE / self.num_classes / (REFERENCE_SIDE / stride) ** 2
             nn.init.normal_(level.cls_out.weight, std=0.01)

@@ -24,6 +24,11 @@ class Assignment:
 
 
 class TaskAlignedAssigner:
+    """Positives and soft targets for one batch (see the module's text); no gradients flow through it.
+
+    ``top_k`` anchors per box at most; ``alpha`` and ``beta`` weigh class score against IoU in the ranking.
+    """
+
     def __init__(self, top_k: int = 10, alpha: float = 0.5, beta: float = 6.0, eps: float = 1e-9) -> None:
         self.top_k, self.alpha, self.beta, self.eps = top_k, alpha, beta, eps
 

@@ -26,6 +26,8 @@ from .pack import DecodedDataset
 
 @dataclass(frozen=True)
 class AugmentConfig:
+    """The augmentation recipe; saved in each checkpoint, so a resumed run augments as it began."""
+
     mosaic: float = 1.0  # probability that a batch is built from 2x2 mosaics
     scale: tuple[float, float] = (0.5, 1.5)  # random zoom range
     translate: float = 0.1  # max shift, fraction of the output side

@@ -20,6 +20,11 @@ class LossWeights:
 
 
 class DetectionLoss:
+    """The training loss of the head's raw outputs against padded ground truth (labels -1 are padding).
+
+    A plain callable, not an ``nn.Module``: it holds no weights, so nothing of it is saved with the model.
+    """
+
     def __init__(self, num_classes: int, strides: tuple[int, ...], weights: LossWeights = LossWeights(), assigner=None) -> None:
         self.num_classes = num_classes
         self.strides = strides
