@@ -166,6 +166,7 @@ def _describe(predictor) -> None:
 
 # -- commands ---------------------------------------------------------------------------------------------
 def cmd_info(args) -> dict:
+    """The models found (and what is wrong with any manifest), the device that would run them, the versions."""
     import torch
 
     from .benchmark import cpu_facts
@@ -277,7 +278,9 @@ def _predict_output_paths(args, info) -> tuple[Path | None, Path | None, Path | 
 
 
 def cmd_predict(args, predictor=None) -> dict:
-    """``predictor``: one already loaded (``bench --file-job`` times this very command with its own)."""
+    """Detect in every frame of ``--source`` and write what was asked (annotated video or images, JSONL).
+
+    ``predictor``: one already loaded (``bench --file-job`` times this very command with its own)."""
     from .classes import resolve_classes
     from .graceful_stop import EXIT_STATUS, frames_until, stop_on_signals
     from .outputs import PredictOutputs
@@ -412,6 +415,7 @@ def _say_how_predict_ended(args, source, stats, *, expected: int | None, stopped
 
 
 def cmd_val(args) -> dict:
+    """COCO mAP50-95, mAP50 and per-class AP of a model on a dataset: the numbers the model card quotes."""
     from .datasets import read_coco_file
     from .errors import SourceError
     from .evaluate import EvalSettings, evaluate_coco, evaluate_dataset, format_table
@@ -467,6 +471,8 @@ def cmd_val(args) -> dict:
 
 
 def cmd_bench(args) -> dict:
+    """Per-frame latency and FPS of the whole frame -> detections path, and optionally the file job, a
+    soak and Ultralytics on the same frames; the speed targets are checked here, not in tests."""
     import torch
 
     from .benchmark import bench_predictor, bench_ultralytics, cpu_facts, load_frames, ultralytics_available
@@ -581,6 +587,7 @@ def _bench_file_job(args, predictor) -> dict:
 
 
 def cmd_export(args) -> dict:
+    """An ONNX file with the box decoding inside and thresholds and NMS outside, as LiveDet runs it."""
     from .errors import OutputError
     from .export import ONNX_OPSET, export_onnx
     from .loader import load_model
@@ -686,6 +693,7 @@ def _train_parser(subparsers, *, load: bool) -> None:
 
 
 def build_parser(*, load_train: bool = False) -> argparse.ArgumentParser:
+    """Every command's options; ``train``'s in full only when it is the command (its imports are heavier)."""
     from . import __version__
 
     parser = _Parser(prog="python -m detector", description="LiveDet: real-time object detection from the command line. "
