@@ -29,6 +29,7 @@ def default_batch(device: torch.device) -> int:
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """``train``'s options, in groups; the defaults are ``TrainConfig``'s, so the help and a run agree."""
     d = TrainConfig()
     data = parser.add_argument_group("data")
     data.add_argument("--data", required=True,
@@ -207,7 +208,33 @@ def _say_how_to_continue(output: Path, epochs_done: int, epochs: int) -> None:
         print(f"{where}: no epoch finished, so nothing was saved", file=sys.stderr, flush=True)
 
 
+def _check_recipe(args: argparse.Namespace) -> None:
+    """The recipe's numbers, each in its range (a negative --lr or --warmup-epochs trained on without a word)."""
+    zoom_low, zoom_high = args.zoom
+    if not 0 < zoom_low <= zoom_high or not 0 <= args.mixup <= 1:
+        raise LiveDetError("need 0 < --zoom MIN <= MAX and --mixup between 0 and 1")
+    for option, value, fits, expected in (
+        ("--lr", args.lr, args.lr > 0, "above 0"),
+        ("--weight-decay", args.weight_decay, args.weight_decay >= 0, "0 or more"),
+        ("--warmup-epochs", args.warmup_epochs, args.warmup_epochs >= 0, "0 or more"),
+        ("--close-mosaic", args.close_mosaic, args.close_mosaic >= 0, "0 or more"),
+        ("--multiscale", args.multiscale, 0 <= args.multiscale < 1, "from 0 (off) to below 1"),
+        ("--eval-interval", args.eval_interval, args.eval_interval >= 0, "0 (only at the end) or more"),
+        ("--budget-min", args.budget_min, args.budget_min >= 0, "0 or more"),
+        ("--time-limit-min", args.time_limit_min, args.time_limit_min >= 0, "0 (none) or more"),
+        ("--cache-side", args.cache_side, args.cache_side >= 0, "0 (1.25 x imgsz) or more"),
+        ("--max-images", args.max_images, args.max_images >= 0, "0 (all) or more"),
+        ("--workers", args.workers, args.workers >= 1, "at least 1"),
+    ):
+        if not fits:
+            raise LiveDetError(f"{option} must be {expected}, got {value:g}")
+
+
 def run_train(args: argparse.Namespace) -> dict:
+    """Check the arguments, read and decode the data, train; returns the run's summary (the JSON line).
+
+    Everything a person can get wrong is checked before the minutes of decoding.
+    """
     arch, preset_size = PRESETS[args.model]
     imgsz = args.imgsz or preset_size
     name = args.model
@@ -225,20 +252,19 @@ def run_train(args: argparse.Namespace) -> dict:
         raise LiveDetError(f"--epochs must be at least 1, or 0 with --budget-min, got {args.epochs}")
     if args.epochs == 0 and args.budget_min <= 0:
         raise LiveDetError("--epochs 0 needs --budget-min above 0: the minutes of training to fill")
+    _check_recipe(args)
     init_weights = _init_weights_file(args.init_weights)  # a wrong name fails before minutes of decoding
     output = _run_folder(args, name)
     device = _device_for_rank(args.device)
     batch = args.batch or default_batch(device)
     cache_side = args.cache_side or int(imgsz * 1.25) // 32 * 32
     train_set, val_set = _training_sets(args)
+    if val_set is not None and val_set.class_names != train_set.class_names:  # known before any image is decoded
+        raise LiveDetError(f"validation classes {val_set.class_names} differ from training classes "
+                           f"{train_set.class_names}")
     train = _decoded(train_set, cache_side, args.workers)
     val = _decoded(val_set, cache_side, args.workers) if val_set is not None else None
-    if val is not None and val.class_names != train.class_names:
-        raise LiveDetError(f"validation classes {val.class_names} differ from training classes {train.class_names}")
-    zoom_low, zoom_high = args.zoom
-    if not 0 < zoom_low <= zoom_high or not 0 <= args.mixup <= 1:
-        raise LiveDetError("need 0 < --zoom MIN <= MAX and --mixup between 0 and 1")
-    augment = AugmentConfig.none() if args.no_augment else AugmentConfig(scale=(zoom_low, zoom_high), mixup=args.mixup)
+    augment = AugmentConfig.none() if args.no_augment else AugmentConfig(scale=tuple(args.zoom), mixup=args.mixup)
     cfg = TrainConfig(
         architecture=arch.to_dict(),
         name=args.model,

@@ -145,14 +145,35 @@ def test_sigterm_or_a_closed_terminal_stops_training_like_ctrl_c(coco_dataset, t
     assert _last_json(capsys)["epochs"] == 3
 
 
-def test_training_refuses_bad_arguments_with_one_line(coco_dataset, tmp_path, capsys):
+def test_training_refuses_bad_arguments_with_one_line(coco_dataset, tmp_path, capsys, monkeypatch):
+    from detector.training import cli as train_cli
+
+    def decoding(*_, **__):  # minutes on a real dataset: a mistake in the command must be told before
+        raise AssertionError("the images were decoded before the arguments were checked")
+
+    monkeypatch.setattr(train_cli, "decode_dataset", decoding)
     assert "multiple of 32" in _refused_in_one_line(capsys, _train_args(coco_dataset, tmp_path / "x", "--imgsz", "100"))
     for bad in (("--mixup", "1.5"), ("--zoom", "2", "1"), ("--zoom", "0", "1")):
         assert "--zoom MIN <= MAX" in _refused_in_one_line(capsys, _train_args(coco_dataset, tmp_path / "x", *bad))
     for bad, says in ((("--batch", "-1"), "--batch must be at least 1, or 0 for the default"),
                       (("--epochs", "-1"), "--epochs must be at least 1, or 0 with --budget-min"),
-                      (("--epochs", "0"), "--epochs 0 needs --budget-min above 0")):
+                      (("--epochs", "0"), "--epochs 0 needs --budget-min above 0"),
+                      (("--lr", "-0.002"), "--lr must be above 0, got -0.002"),  # these trained on, diverging
+                      (("--warmup-epochs", "-3"), "--warmup-epochs must be 0 or more, got -3"),
+                      (("--multiscale", "1"), "--multiscale must be from 0 (off) to below 1, got 1"),
+                      (("--max-images", "-5"), "--max-images must be 0 (all) or more, got -5"),
+                      (("--workers", "0"), "--workers must be at least 1, got 0")):
         assert says in _refused_in_one_line(capsys, _train_args(coco_dataset, tmp_path / "x", *bad))
+    # a validation set of other classes, told before the images are decoded too
+    path, images, _ = coco_dataset
+    other = json.loads(path.read_text())
+    for category in other["categories"][1:]:
+        category["name"] = "other-" + category["name"]
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    assert main(_train_args(coco_dataset, tmp_path / "x", "--val-data", str(tmp_path / "other.json"),
+                            "--val-images", str(images))) == 2
+    assert "differ from training classes" in capsys.readouterr().err.strip().splitlines()[-1]
+    monkeypatch.undo()
     not_a_checkpoint = tmp_path / "best.safetensors"
     not_a_checkpoint.write_bytes(b"\x00" * 64)
     line = _refused_in_one_line(capsys, _train_args(coco_dataset, tmp_path / "x", "--resume", str(not_a_checkpoint)))
