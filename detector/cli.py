@@ -72,13 +72,24 @@ def _camera_mode(text: str):
     return mode
 
 
-def _positive_int(text: str) -> int:
+def _whole_number(text: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+
+
+def _positive_int(text: str) -> int:
+    value = _whole_number(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def _count(text: str) -> int:
+    value = _whole_number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
     return value
 
 
@@ -745,7 +756,7 @@ def build_parser(*, load_train: bool = False) -> argparse.ArgumentParser:
     bench.add_argument("--source", default=None, help="video or images to time on (default: synthetic 1280x720)")
     bench.add_argument("--frames", type=_positive_int, default=None,
                        help=f"frames to time (default {DEFAULT_BENCH_FRAMES}; for --file-job, the whole file)")
-    bench.add_argument("--warmup", type=int, default=10, help="untimed calls first (default 10)")
+    bench.add_argument("--warmup", type=_count, default=10, help="untimed calls first (default 10)")
     bench.add_argument("--batch", type=_positive_int, default=1, help="frames per call (default 1)")
     _thresholds(bench, 0.25, 0.45)
     bench.add_argument("--compare-ultralytics", action="store_true",

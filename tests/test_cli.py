@@ -893,6 +893,8 @@ def error_cases():
         pytest.param(["val", "--model", "yolo-mnv3-large", "--annotations", "{voc_json}", "--images", "{tmp}"],
                      "train it with `python -m detector train --model yolo-mnv3-large", id="preset-without-weights"),
         pytest.param(["bench", "--model", "test-small", "--frames", "0"], "positive", id="bench-zero-frames"),
+        pytest.param(["bench", "--model", "test-small", "--warmup", "-1"], "--warmup: must be 0 or more, got -1",
+                     id="bench-negative-warmup"),
         pytest.param(["bench", "--model", "test-small", "--frames", "2", "--file-job"], "--source VIDEO",
                      id="bench-file-job-without-video"),
         pytest.param(["bench", "--model", "test-small", "--device", "cpu", "--half"], "fp16", id="half-on-cpu"),
