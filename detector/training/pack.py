@@ -17,6 +17,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from ..atomic_write import written_whole
 from ..datasets import DetectionDataset, read_annotated_image
 from ..errors import SourceError
 
@@ -102,15 +103,17 @@ def pack_dataset(
     meta = {"format": PACK_FORMAT, "class_names": list(decoded.class_names), "max_side": max_side, "names": decoded.names}
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(
-        output,
-        blob=np.concatenate(blobs) if blobs else np.zeros(0, np.uint8),
-        offsets=offsets,
-        boxes=np.concatenate(decoded.boxes).reshape(-1, 4).astype(np.float32),
-        labels=np.concatenate(decoded.labels).astype(np.int64) if decoded.labels else np.zeros(0, np.int64),
-        box_offsets=box_offsets,
-        meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
-    )
+    # whole or not at all: a pack cut short by Ctrl-C or a full disk would fail the training run that reads it
+    with written_whole(output) as part, open(part, "wb") as file:  # a file object: savez adds no ".npz" to it
+        np.savez(
+            file,
+            blob=np.concatenate(blobs) if blobs else np.zeros(0, np.uint8),
+            offsets=offsets,
+            boxes=np.concatenate(decoded.boxes).reshape(-1, 4).astype(np.float32),
+            labels=np.concatenate(decoded.labels).astype(np.int64) if decoded.labels else np.zeros(0, np.int64),
+            box_offsets=box_offsets,
+            meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+        )
     return output
 
 
@@ -154,9 +157,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", help="image folder for a COCO .json")
     parser.add_argument("--split", default="train", help="split of a YOLO/VOC dataset to pack (default: train)")
     parser.add_argument("--output", required=True, help="the .npz to write")
-    parser.add_argument("--max-side", type=int, default=384)
-    parser.add_argument("--quality", type=int, default=60, help="WebP quality, 1-100")
+    parser.add_argument("--max-side", type=int, default=384,
+                        help="long side of the packed images, at least 32 (default: %(default)s)")
+    parser.add_argument("--quality", type=int, default=60, help="WebP quality, 1-100 (default: %(default)s)")
     args = parser.parse_args(argv)
+    problem = (f"--output must end in .npz, got '{Path(args.output).name}'" if Path(args.output).suffix != ".npz"
+               else f"--max-side must be at least 32, got {args.max_side}" if args.max_side < 32
+               else f"--quality must be 1-100, got {args.quality}" if not 1 <= args.quality <= 100 else None)
+    if problem:  # before minutes of decoding
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     skipped: list[str] = []
 
     def skip(problem: str) -> None:
@@ -169,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     except LiveDetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a folder that cannot be made or written, a full disk
+        print(f"error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     with np.load(out, allow_pickle=False) as packed:
         images, boxes = len(packed["offsets"]) - 1, len(packed["boxes"])
     print(json.dumps({"output": str(out), "images": images, "boxes": boxes, "skipped": len(skipped),

@@ -134,6 +134,35 @@ def test_a_damaged_image_is_left_out_with_its_boxes_and_a_warning_and_all_damage
         pack_dataset(dataset, tmp_path / "none.npz")
 
 
+def test_the_pack_command_refuses_a_wrong_option_at_once_and_never_leaves_half_a_pack(coco_dataset, tmp_path,
+                                                                                        capsys, monkeypatch):
+    """`--output voc.txt` decoded every image and then failed with a FileNotFoundError traceback; `--quality 200`
+    and `--max-side 0` wrote a pack of nonsense. A pack cut short (Ctrl-C, a full disk) replaced the good one."""
+    from detector.training import pack
+
+    path, images, _ = coco_dataset
+    command = ["--data", str(path), "--images", str(images)]
+    for bad, says in ((["--output", str(tmp_path / "voc.txt")], "--output must end in .npz, got 'voc.txt'"),
+                      (["--output", str(tmp_path / "p.npz"), "--quality", "200"], "--quality must be 1-100, got 200"),
+                      (["--output", str(tmp_path / "p.npz"), "--max-side", "0"], "--max-side must be at least 32")):
+        assert pack.main(command + bad) == 2
+        assert says in capsys.readouterr().err
+    assert list(tmp_path.glob("*.npz")) == [] and not (tmp_path / "voc.txt").exists()
+
+    good = tmp_path / "voc.npz"
+    assert pack.main(command + ["--output", str(good), "--max-side", "64"]) == 0
+    before = good.read_bytes()
+
+    def disk_full(file, **arrays):
+        file.write(b"PK" + b"\0" * 100)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pack.np, "savez", disk_full)
+    assert pack.main(command + ["--output", str(good), "--max-side", "96"]) == 1
+    assert f"error: cannot write {good}: No space left on device" in capsys.readouterr().err
+    assert good.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
 @pytest.fixture
 def split_folders(tmp_path):
     """The same train (6 images) and val (3 images) splits in YOLO's and VOC's layouts.
