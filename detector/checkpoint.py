@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from .atomic_write import written_whole
 from .errors import ModelError
@@ -41,7 +41,9 @@ def save_weights(path: str | Path, model: torch.nn.Module, meta: WeightsMeta, *,
         state[key] = value.contiguous()
     path.parent.mkdir(parents=True, exist_ok=True)
     with written_whole(path) as part:  # a run stopped mid-write keeps the best.safetensors it had
-        save_file(state, str(part), metadata={META_KEY: meta.to_json()})
+        # bytes written by Python, not ``save_file``: that makes the file readable by its owner only (0600),
+        # so a model published into a shared models folder could not be loaded by anyone else
+        part.write_bytes(save(state, metadata={META_KEY: meta.to_json()}))
     return path
 
 

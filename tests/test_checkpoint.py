@@ -63,15 +63,13 @@ def test_weights_stopped_mid_write_leave_the_earlier_file_whole(tmp_path, traine
     meta = WeightsMeta(CONFIG, NAMES, 256, {"epoch": 1})
     best = save_weights(tmp_path / "best.safetensors", trained_like, meta)
     before = best.read_bytes()
-    real_save = checkpoint.save_file
 
-    def stopped_half_way(state, filename, metadata=None):
-        real_save(state, filename, metadata=metadata)
-        with open(filename, "r+b") as written:
-            written.truncate(len(before) // 2)
+    def stopped_half_way(path, data):
+        with open(path, "wb") as written:
+            written.write(data[: len(data) // 2])
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(checkpoint, "save_file", stopped_half_way)
+    monkeypatch.setattr(checkpoint.Path, "write_bytes", stopped_half_way)
     with pytest.raises(KeyboardInterrupt):
         save_weights(best, trained_like, WeightsMeta(CONFIG, NAMES, 256, {"epoch": 2}))
     assert best.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["best.safetensors"]

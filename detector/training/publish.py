@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from ..errors import LiveDetError
 from ..models import build_model
 from ..zoo import default_models_dir, write_manifest
 
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # it names the model's two files and is typed after --model
 DEFAULT_LICENSE = "MIT (weights); trained on PASCAL VOC 2007 trainval: annotations CC BY 4.0, images from Flickr under their owners' terms"
 
 
@@ -31,6 +33,9 @@ def publish(
     metrics: dict | None = None,
 ) -> Path:
     """Write ``<name>.safetensors`` (fp16) and ``<name>.yaml`` into ``models_dir``; returns the manifest path."""
+    if not NAME.fullmatch(name):
+        raise LiveDetError(f"the model name must be letters, digits, '.', '_' or '-' (it names the model's files), "
+                           f"got '{name}'")
     state, meta = read_weights(weights)
     if meta is None:
         raise LiveDetError(f"{weights} has no LiveDet metadata")
@@ -56,14 +61,20 @@ def publish(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m detector.training.publish", description=__doc__)
-    parser.add_argument("--weights", required=True)
-    parser.add_argument("--name", required=True)
-    parser.add_argument("--models-dir", default=None)
+    parser.add_argument("--weights", required=True, help="a training run's best.safetensors (or last.pt)")
+    parser.add_argument("--name", required=True, help="the model's name: its files' names and what --model takes")
+    parser.add_argument("--models-dir", default=None, help="where to install it (default: the app's models folder)")
     parser.add_argument("--description", default="")
-    parser.add_argument("--provenance", default="")
+    parser.add_argument("--provenance", default="", help="how it was trained (the command, GPU minutes)")
     parser.add_argument("--annotations", help="COCO val json: measure mAP of the installed file")
     parser.add_argument("--images", help="val images folder")
+    parser.add_argument("--dataset-name", default=None,
+                        help="what the mAP was measured on, for the manifest and model card (default: the "
+                             "--annotations file's name)")
     args = parser.parse_args(argv)
+    if bool(args.annotations) != bool(args.images):
+        print("error: --annotations and --images go together (the COCO file and its images folder)", file=sys.stderr)
+        return 2
     try:
         manifest = publish(args.weights, args.name, models_dir=args.models_dir, description=args.description,
                            provenance=args.provenance)
@@ -76,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
             result = evaluate_coco(Predictor(load_model(manifest)), Path(args.annotations), Path(args.images),
                                    EvalSettings(progress=sys.stderr.isatty()))
             print(result.table(), file=sys.stderr)
-            metrics = {"dataset": "VOC2007 val split (1,004 images)", "map50": round(result.map50, 4),
+            dataset = args.dataset_name or Path(args.annotations).name
+            metrics = {"dataset": f"{dataset} ({result.images:,} images)", "map50": round(result.map50, 4),
                        "map50_95": round(result.map50_95, 4),
                        "per_class_ap50": {c.name: round(c.ap50, 4) for c in result.per_class}}
             manifest = publish(args.weights, args.name, models_dir=args.models_dir, description=args.description,

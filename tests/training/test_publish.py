@@ -1,0 +1,54 @@
+"""Installing trained weights as a model: the manifest's mAP is what `val` prints, under a name that works."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from detector.checkpoint import WeightsMeta, save_weights
+from detector.cli import main as cli
+from detector.models import ModelConfig, build_model
+from detector.training.publish import main as publish
+
+from .synthetic import NAMES
+
+
+def _trained_weights(path):
+    """Weights as a training run leaves them (untrained here: the numbers only have to agree)."""
+    torch.manual_seed(0)
+    config = ModelConfig(backbone="mobilenet_v3_small", num_classes=len(NAMES), neck_width=32, head_depth=1)
+    save_weights(path, build_model(config), WeightsMeta(config, NAMES, 96, {}))
+    return path
+
+
+def test_a_published_model_states_the_map_that_val_prints_and_on_which_data(coco_dataset, tmp_path, capsys):
+    annotations, images, _ = coco_dataset
+    weights = _trained_weights(tmp_path / "best.safetensors")
+    models = tmp_path / "models"
+    assert publish(["--weights", str(weights), "--name", "shapes-v1", "--models-dir", str(models),
+                    "--annotations", str(annotations), "--images", str(images)]) == 0
+    published = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    # the data it was measured on is named from the command, not a fixed "VOC2007 val split (1,004 images)"
+    assert published["dataset"] == "instances.json (6 images)"
+    assert cli(["val", "--model", "shapes-v1", "--models-dir", str(models), "--annotations", str(annotations),
+                "--images", str(images), "--imgsz", "96"]) == 0
+    measured = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (measured["map50"], measured["map50_95"]) == (published["map50"], published["map50_95"])
+    # a models folder others use: the weights are readable like the manifest (safetensors wrote them 0600)
+    weights_mode, manifest_mode = ((models / f"shapes-v1.{suffix}").stat().st_mode & 0o777 for suffix in ("safetensors",
+                                                                                                           "yaml"))
+    assert weights_mode == manifest_mode, (oct(weights_mode), oct(manifest_mode))
+
+
+def test_publishing_refuses_a_name_that_is_not_a_file_name_and_half_an_evaluation(coco_dataset, tmp_path, capsys):
+    annotations, _, _ = coco_dataset
+    weights = _trained_weights(tmp_path / "best.safetensors")
+    models = tmp_path / "models"
+    for name in ("my model/", "../elsewhere", ""):  # "my model/" wrote models/my model/.safetensors and .yaml
+        assert publish(["--weights", str(weights), "--name", name, "--models-dir", str(models)]) == 2
+        assert "the model name must be letters, digits" in capsys.readouterr().err
+    assert publish(["--weights", str(weights), "--name", "shapes-v1", "--models-dir", str(models),
+                    "--annotations", str(annotations)]) == 2  # no --images: it installed without measuring
+    assert "--annotations and --images go together" in capsys.readouterr().err
+    assert not models.exists() and not (tmp_path / "elsewhere.yaml").exists()
