@@ -19,7 +19,8 @@ from ..models import build_model
 from ..zoo import default_models_dir, write_manifest
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # it names the model's two files and is typed after --model
-DEFAULT_LICENSE = "MIT (weights); trained on PASCAL VOC 2007 trainval: annotations CC BY 4.0, images from Flickr under their owners' terms"
+# the shipped models' terms (the model card's command passes them); a model of other data states its own
+VOC_LICENSE = "MIT (weights); trained on PASCAL VOC 2007 trainval: annotations CC BY 4.0, images from Flickr under their owners' terms"
 
 
 def publish(
@@ -29,7 +30,7 @@ def publish(
     models_dir: str | Path | None = None,
     description: str = "",
     provenance: str = "",
-    license: str = DEFAULT_LICENSE,
+    license: str = "",
     metrics: dict | None = None,
 ) -> Path:
     """Write ``<name>.safetensors`` (fp16) and ``<name>.yaml`` into ``models_dir``; returns the manifest path."""
@@ -66,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models-dir", default=None, help="where to install it (default: the app's models folder)")
     parser.add_argument("--description", default="")
     parser.add_argument("--provenance", default="", help="how it was trained (the command, GPU minutes)")
+    parser.add_argument("--license", default="",
+                        help="the weights' terms and the data's, for the manifest (none by default: only you know "
+                             "them); --license voc gives the shipped models' text")
     parser.add_argument("--annotations", help="COCO val json: measure mAP of the installed file")
     parser.add_argument("--images", help="val images folder")
     parser.add_argument("--dataset-name", default=None,
@@ -75,9 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     if bool(args.annotations) != bool(args.images):
         print("error: --annotations and --images go together (the COCO file and its images folder)", file=sys.stderr)
         return 2
+    license = VOC_LICENSE if args.license == "voc" else args.license
     try:
         manifest = publish(args.weights, args.name, models_dir=args.models_dir, description=args.description,
-                           provenance=args.provenance)
+                           provenance=args.provenance, license=license)
         metrics = {}
         if args.annotations and args.images:
             from ..evaluate import EvalSettings, evaluate_coco
@@ -92,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
                        "map50_95": round(result.map50_95, 4),
                        "per_class_ap50": {c.name: round(c.ap50, 4) for c in result.per_class}}
             manifest = publish(args.weights, args.name, models_dir=args.models_dir, description=args.description,
-                               provenance=args.provenance, metrics=metrics)
+                               provenance=args.provenance, license=license, metrics=metrics)
     except LiveDetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
