@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer
@@ -69,6 +70,16 @@ def _input_size(text: str) -> int:
     return int(text)
 
 
+def _video_file(text: str) -> str:
+    """A name the recorder writes as asked: `--record clip.gif` was recorded to clip.avi without a word."""
+    from detector.video import VIDEO_SUFFIXES  # (imports OpenCV: only when --record is given)
+
+    if Path(text).suffix.lower() not in VIDEO_SUFFIXES:
+        raise argparse.ArgumentTypeError(f"must be a video file ({', '.join(sorted(VIDEO_SUFFIXES))}), "
+                                         f"got '{Path(text).name or text}'")
+    return text
+
+
 def _class_list(text: str) -> tuple[str, ...]:
     names = tuple(name.strip() for name in text.split(",") if name.strip())
     return () if [n.casefold() for n in names] == ["all"] else names
@@ -92,8 +103,9 @@ def parse_args(argv: list[str] | None = None) -> LaunchOptions:
     parser.add_argument("--imgsz", type=_input_size, metavar="N", help="network input size in pixels, a multiple "
                         "of 32: larger finds smaller, more distant objects and takes longer (0: the model's own; "
                         "default: as last time)")
-    parser.add_argument("--record", metavar="FILE", help="record the annotated video to FILE (.mp4; .avi if the "
-                        "MP4 codec is missing) from the first frame")
+    parser.add_argument("--record", metavar="FILE", type=_video_file,
+                        help="record the annotated video to FILE from the first frame (.mp4, H.264; or .avi, .mkv, "
+                             ".webm, …)")
     parser.add_argument("--fast", action="store_true", help="play files as fast as possible instead of at their FPS")
     parser.add_argument("--exit-after-frames", type=_positive, metavar="N", help="quit after N displayed frames "
                         "and print one JSON line of counts and FPS (for tests and benchmarks)")

@@ -1038,6 +1038,7 @@ def test_a_source_chosen_while_the_detector_loads_is_not_replaced_by_the_start_u
     (["--source", "192.168.1.10:554/live", "--exit-after-frames", "5"], "such as rtsp://192.168.1.10:554/live"),
     (["--conf", "3"], "outside"),
     (["--source", ".", "--exit-after-frames", "5"], ". is a folder, not a video file"),
+    (["--record", "clip.gif", "--exit-after-frames", "5"], "--record: must be a video file"),  # was clip.avi, unsaid
 ])
 def test_command_line_mistakes_get_one_clear_line(argv, message, tmp_path):
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(REPO_ROOT)}
