@@ -59,12 +59,6 @@ def fit_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return canvas
 
 
-def _opencv_writer(path: Path, codec: str, fps: float, size: tuple[int, int]) -> cv2.VideoWriter:
-    """OpenCV's encoder for ``path``, opened without its tag notice (see ``native_stderr``)."""
-    with dropping_lines(_TAG_NOTICE):
-        return cv2.VideoWriter(opencv_path(path), cv2.VideoWriter_fourcc(*codec), fps, size)
-
-
 class _OpenCvSegment:
     """One segment encoded by OpenCV, into a hidden file beside the target: OpenCV writes only to files."""
 
@@ -74,7 +68,7 @@ class _OpenCvSegment:
         if opencv_cannot_name(path):
             _remove(path)
             raise ValueError(f"OpenCV cannot be given the name {path}")
-        self._writer = _opencv_writer(path, codec, fps, size)
+        self._writer = cv2.VideoWriter(opencv_path(path), cv2.VideoWriter_fourcc(*codec), fps, size)
         if not self._writer.isOpened():
             self.discard()
             raise ValueError(f"OpenCV cannot encode {codec}")
@@ -153,8 +147,11 @@ class VideoWriter:
                 self._open_fragmented(file, target, codec)
             else:
                 file.close()
-                writer = None if opencv_cannot_name(target) else (  # else it would write under a garbled name
-                    _opencv_writer(target, codec, self.fps, self.size))
+                writer = None
+                if not opencv_cannot_name(target):  # else it would write under a garbled name
+                    with dropping_lines(_TAG_NOTICE):  # once per file; the 1-s MP4 segments never print it
+                        writer = cv2.VideoWriter(opencv_path(target), cv2.VideoWriter_fourcc(*codec), self.fps,
+                                                 self.size)
                 if writer is not None and writer.isOpened():
                     self._writer = writer
                 else:
