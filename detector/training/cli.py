@@ -210,6 +210,12 @@ def _say_how_to_continue(output: Path, epochs_done: int, epochs: int) -> None:
 
 def _check_recipe(args: argparse.Namespace) -> None:
     """The recipe's numbers, each in its range (a negative --lr or --warmup-epochs trained on without a word)."""
+    if args.batch < 0:
+        raise LiveDetError(f"--batch must be at least 1, or 0 for the default, got {args.batch}")
+    if args.epochs < 0:
+        raise LiveDetError(f"--epochs must be at least 1, or 0 with --budget-min, got {args.epochs}")
+    if args.epochs == 0 and args.budget_min <= 0:
+        raise LiveDetError("--epochs 0 needs --budget-min above 0: the minutes of training to fill")
     zoom_low, zoom_high = args.zoom
     if not 0 < zoom_low <= zoom_high or not 0 <= args.mixup <= 1:
         raise LiveDetError("need 0 < --zoom MIN <= MAX and --mixup between 0 and 1")
@@ -246,12 +252,6 @@ def run_train(args: argparse.Namespace) -> dict:
                   f"this command adds only --time-limit-min", file=sys.stderr, flush=True)
     if not is_input_size(imgsz):
         raise LiveDetError(f"--imgsz must be a positive multiple of 32, at most {MAX_IMGSZ}, got {imgsz}")
-    if args.batch < 0:
-        raise LiveDetError(f"--batch must be at least 1, or 0 for the default, got {args.batch}")
-    if args.epochs < 0:
-        raise LiveDetError(f"--epochs must be at least 1, or 0 with --budget-min, got {args.epochs}")
-    if args.epochs == 0 and args.budget_min <= 0:
-        raise LiveDetError("--epochs 0 needs --budget-min above 0: the minutes of training to fill")
     _check_recipe(args)
     init_weights = _init_weights_file(args.init_weights)  # a wrong name fails before minutes of decoding
     output = _run_folder(args, name)
