@@ -7,6 +7,7 @@ WebP at 384 px. The file is a plain ``.npz`` read with ``allow_pickle=False``.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -144,10 +145,19 @@ def load_pack(path: str | Path, *, workers: int = 8) -> DecodedDataset:
     return DecodedDataset(images, boxes, labels, tuple(meta["class_names"]), int(meta["max_side"]), list(meta["names"]))
 
 
+def _option_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the options, if anything (a wrong suffix was a traceback after the decoding)."""
+    if Path(args.output).suffix != ".npz":
+        return f"--output must end in .npz, got '{Path(args.output).name}'"
+    if args.max_side < 32:
+        return f"--max-side must be at least 32, got {args.max_side}"
+    if not 1 <= args.quality <= 100:
+        return f"--quality must be 1-100, got {args.quality}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m detector.training.pack --data ... --output voc_train.npz``: one JSON line at the end."""
-    import argparse
-
     from ..datasets import load_dataset
     from ..errors import LiveDetError
 
@@ -161,10 +171,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="long side of the packed images, at least 32 (default: %(default)s)")
     parser.add_argument("--quality", type=int, default=60, help="WebP quality, 1-100 (default: %(default)s)")
     args = parser.parse_args(argv)
-    problem = (f"--output must end in .npz, got '{Path(args.output).name}'" if Path(args.output).suffix != ".npz"
-               else f"--max-side must be at least 32, got {args.max_side}" if args.max_side < 32
-               else f"--quality must be 1-100, got {args.quality}" if not 1 <= args.quality <= 100 else None)
-    if problem:  # before minutes of decoding
+    if problem := _option_problem(args):  # before minutes of decoding
         print(f"error: {problem}", file=sys.stderr)
         return 2
     skipped: list[str] = []
