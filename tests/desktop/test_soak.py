@@ -1,8 +1,8 @@
 """Soak: the real app, offscreen, 12,500 frames at full speed while recording; nothing may pile up or leak.
 
 Memory is compared between 10-20 % and 90-100 % of the run, so the two windows lie 10,000 frames
-apart: the "flat over 10,000 frames" the product promises. Slow (about 2.5 minutes on 2 CPU cores); CI runs it. The app runs in its own process so its
-memory is measured alone, from /proc, while it plays.
+apart: the "flat over 10,000 frames" the product promises. Slow (about 2.5 minutes on 2 CPU cores);
+CI runs it. The app runs in its own process so its memory is measured alone, from /proc, while it plays.
 """
 
 from __future__ import annotations
