@@ -408,8 +408,11 @@ class Trainer:
             t = torch.tensor([epochs], device=self.device if self.device.type == "cuda" else "cpu")
             dist.broadcast(t, 0)
             epochs = int(t.item())
-        self.log(f"speed probe: {step_s * 1000:.0f} ms/step, {epoch_s:.1f} s/epoch, eval {eval_s:.1f} s -> {epochs} epochs")
-        return max(1, epochs)
+        short = " (the budget is shorter than one epoch: one is run)" if epochs < 1 else ""
+        epochs = max(1, epochs)
+        self.log(f"speed probe: {step_s * 1000:.0f} ms/step, {epoch_s:.1f} s/epoch, eval {eval_s:.1f} s "
+                 f"-> {epochs} epoch{'s' if epochs > 1 else ''}{short}")
+        return epochs
 
     def _epochs(self, steps_per_epoch: int, bar) -> bool:
         """The epochs left, each saved to ``last.pt`` as it ends; True when the time limit stopped them early."""

@@ -203,6 +203,17 @@ def test_without_batch_a_cpu_run_takes_a_batch_a_laptop_can_hold_and_a_gpu_the_r
     assert default_batch(torch.device("cuda")) == 64  # the shipped models' recipe
 
 
+def test_a_time_budget_shorter_than_an_epoch_runs_one_and_says_so(coco_dataset, tmp_path, capsys):
+    """--epochs 0 --budget-min M (the model card's command) times a few steps, then plans the epochs; a budget
+    that holds none still trains one, and the log says why it ran longer than asked (it said '-> 0 epochs')."""
+    assert main([*_train_args(coco_dataset, tmp_path / "run"), "--epochs", "0", "--budget-min", "0.0001"]) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    assert summary["finished"] and summary["epochs"] == summary["epochs_planned"] == 1
+    probe = [line for line in captured.err.splitlines() if line.startswith("speed probe:")]
+    assert len(probe) == 1 and probe[0].endswith("-> 1 epoch (the budget is shorter than one epoch: one is run)")
+
+
 def _epoch_losses(run_dir: Path) -> list[float]:
     return [json.loads(line)["loss"] for line in (run_dir / "history.jsonl").read_text().splitlines()]
 
