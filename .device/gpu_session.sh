@@ -10,6 +10,9 @@
 #   train:MIN    both models at once on the one GPU, each filling MIN minutes (--epochs 0 --budget-min), with
 #                the README model card's recipe (#4); train:MIN:large (or :small) trains that one alone
 #                -> train.log, train-NAME.tgz (best weights, history; last.pt when it fits 16 MB)
+#                FROM_SHIPPED=1 starts each model from its shipped weights instead of random ones: the
+#                device keeps nothing and a large last.pt does not come back, so one session's training goes on
+#                in the next only through weights that were published into assets/models.
 # A device command may run 10 minutes and a session has 15 minutes of device time, starts included, e.g.
 #   run(command="bash .device/gpu_session.sh check bench", carry=[".device/whl", ".device/shared"], timeout_s=420)
 #   run(command="bash .device/gpu_session.sh train:6", carry=[".device/whl", ".device/pack"], timeout_s=600)
@@ -88,9 +91,10 @@ size_of() { case "$1" in yolo-mnv3-small) echo 320 ;; yolo-mnv3-large) echo 416 
 
 stage_train() {  # minutes, then the models (all train at once on the one GPU)
   local minutes=$1; shift
-  local pids=() name
+  local pids=() name init
   for name in "$@"; do
-    "$PY" -m detector train --data .device/pack/voc_train.npz --val-data .device/pack/voc_val.npz --model "$name" \
+    init=(); [ "${FROM_SHIPPED:-0}" = 1 ] && [ -f "assets/models/$name.safetensors" ] && init=(--init-weights "$name")
+    "$PY" -m detector train "${init[@]}" --data .device/pack/voc_train.npz --val-data .device/pack/voc_val.npz --model "$name" \
       --imgsz "$(size_of "$name")" --epochs 0 --budget-min "$minutes" --batch 64 --close-mosaic 15 \
       --eval-interval 10 --device "$DEVICE" --output "runs/train/$name" >"$OUT/train-$name.log" 2>&1 &
     pids+=($!)
