@@ -97,9 +97,10 @@ def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], WeightsMeta
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"weights file not found: {path}")
-    if path.suffix == ".safetensors":
+    suffix = path.suffix.lower()
+    if suffix == ".safetensors":
         return _read_safetensors(path)
-    if path.suffix in (".pt", ".pth"):
+    if suffix in (".pt", ".pth"):
         return _read_torch(path)
     raise ModelError(f"{path.name}: unsupported weights format (use .safetensors, .pt or .onnx)")
 

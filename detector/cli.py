@@ -432,7 +432,7 @@ def cmd_val(args) -> dict:
     from .evaluate import EvalSettings, evaluate_coco, evaluate_dataset, format_table
     from .progress import stderr_is_terminal
 
-    if args.data and Path(args.data).suffix == ".json":  # a COCO file given as --data is still a COCO file
+    if args.data and Path(args.data).suffix.lower() == ".json":  # a COCO file given as --data is still a COCO file
         args.annotations, args.data = args.data, None
     if bool(args.annotations) == bool(args.data):
         raise SourceError("val needs either --annotations COCO.json with --images DIR, or --data DATASET "

@@ -399,7 +399,7 @@ def load_voc(root: str | Path, split: str = "train") -> DetectionDataset:
 def has_split(spec: str | Path, split: str) -> bool:
     """Whether a dataset names this split itself (a YOLO split folder or yaml key, a VOC ImageSets list)."""
     path = Path(spec)
-    if path.suffix in (".yaml", ".yml") and path.is_file():
+    if path.suffix.lower() in (".yaml", ".yml") and path.is_file():
         try:
             return bool(_read_yaml(path).get(split))
         except SourceError:
@@ -422,11 +422,12 @@ def load_dataset(spec: str | Path, images: str | Path | None = None, split: str 
     path = Path(spec)
     if not path.exists():
         raise SourceError(f"dataset not found: {path}")
-    if path.suffix == ".json":
+    suffix = path.suffix.lower()
+    if suffix == ".json":
         if images is None:
             raise SourceError("a COCO dataset needs --images DIR as well")
         return load_coco(path, images)
-    if path.suffix in (".yaml", ".yml"):
+    if suffix in (".yaml", ".yml"):
         return load_yolo_yaml(path, split, on_skip)
     if (path / "Annotations").is_dir():
         return load_voc(path, split)

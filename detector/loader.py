@@ -156,11 +156,12 @@ def load_model(name_or_path: str | Path, *, models_dir: str | Path | None = None
     """Resolve and load a model. Every failure is a ``ModelError`` with a one-line reason."""
     text = str(name_or_path)
     path = Path(text)
-    if path.suffix == ".onnx":
+    suffix = path.suffix.lower()  # M.ONNX or BEST.PT too: file systems that ignore case make such names
+    if suffix == ".onnx":
         if not path.is_file():
             raise ModelError(f"ONNX file not found: {path}")
         return _load_onnx(path)
-    if path.suffix in (".safetensors", ".pt", ".pth"):
+    if suffix in (".safetensors", ".pt", ".pth"):
         from .checkpoint import load_state_into, read_weights
 
         state, meta = read_weights(path)
@@ -178,9 +179,10 @@ def resolve_manifest(name_or_path: str | Path, *, models_dir: str | Path | None 
     """The checked spec of a manifest name or ``.yaml`` path, its weights verified, without building anything
     (no torch); None for other files (checkpoints, ONNX), whose description lives inside them."""
     path = Path(str(name_or_path))
-    if path.suffix in (".onnx", ".safetensors", ".pt", ".pth"):
+    suffix = path.suffix.lower()
+    if suffix in (".onnx", ".safetensors", ".pt", ".pth"):
         return None
-    if path.suffix in (".yaml", ".yml"):
+    if suffix in (".yaml", ".yml"):
         if not path.is_file():
             raise ModelError(f"manifest not found: {path}")
         spec = read_manifest(path)
@@ -195,7 +197,7 @@ def describe_model(name_or_path: str | Path, *, models_dir: str | Path | None = 
     read without torch, so that a CPU start can look for a kept export first; None for ``.pt`` files (only
     torch reads them) and ONNX files (they are the graph)."""
     path = Path(str(name_or_path))
-    if path.suffix == ".safetensors":
+    if path.suffix.lower() == ".safetensors":
         if not path.is_file():
             raise ModelError(f"weights file not found: {path}")
         meta = read_safetensors_meta(path)

@@ -59,7 +59,7 @@ def cache_dir() -> Path:
 def cache_path(spec: ModelSpec) -> Path | None:
     """Where ``spec``'s export is kept: for a manifest's model or a ``.safetensors`` file with LiveDet metadata
     (``loader.describe_model`` reads both without torch); None for anything else, which could not use it."""
-    if spec.weights_path is None or (spec.manifest_path is None and spec.weights_path.suffix != ".safetensors"):
+    if spec.weights_path is None or (spec.manifest_path is None and spec.weights_path.suffix.lower() != ".safetensors"):
         return None
     try:
         weights = spec.weights_sha256 or sha256_of(spec.weights_path)

@@ -656,6 +656,28 @@ def test_export_writes_an_onnx_file_that_loads(capsys, tmp_path):
     assert load_model(summary["output"]).spec.input_size == 320
 
 
+def test_model_files_with_upper_case_suffixes_load_like_any_other(capsys, tmp_path, random_models_dir):
+    """M.ONNX, BEST.SAFETENSORS, W.PT: names Windows and macOS users end up with. export wrote M.ONNX and then
+    failed with "unknown model 'M.ONNX'", and predict --model refused all three."""
+    import torch
+
+    image = tmp_path / "noise.png"
+    cv2.imwrite(str(image), np.random.default_rng(1).integers(0, 256, (240, 320, 3), dtype=np.uint8))
+    exported, _ = run_ok(capsys, "export", "--model", "test-small", "--output", str(tmp_path / "M.ONNX"))
+    assert exported["output"].endswith("M.ONNX") and exported["bytes"] > 0
+    weights = tmp_path / "BEST.SAFETENSORS"
+    weights.write_bytes((random_models_dir / "test-small.safetensors").read_bytes())
+    from detector.checkpoint import read_weights
+
+    state, meta = read_weights(weights)
+    torch.save({"model": state, "meta": meta.to_json()}, tmp_path / "W.PT")
+    counts = set()
+    for model in (tmp_path / "M.ONNX", weights, tmp_path / "W.PT"):
+        summary, _ = run_ok(capsys, "predict", "--model", str(model), "--source", str(image), "--conf", "0.05")
+        counts.add(summary["detections"])
+    assert len(counts) == 1  # the same network each time
+
+
 def test_val_reports_map_and_a_per_class_table(capsys, voc_root):
     summary, err = run_ok(capsys, "val", "--model", "test-small", "--imgsz", "160", "--max-images", "3",
                           "--annotations", str(voc_root / "annotations" / "instances_val.json"),
