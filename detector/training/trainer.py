@@ -335,10 +335,10 @@ class Trainer:
 
     # ---- the loop ------------------------------------------------------------------------
     def _step_sizes(self) -> list[int]:
-        """Every side a multi-scale step may use (multiples of 32 around imgsz)."""
+        """Every side a multi-scale step may use (multiples of 32 around imgsz, never below 64 unless imgsz is)."""
         if self.cfg.multiscale <= 0:
             return [self.cfg.imgsz]
-        lo = max(64, int(self.cfg.imgsz * (1 - self.cfg.multiscale)) // 32 * 32)
+        lo = max(min(64, self.cfg.imgsz), int(self.cfg.imgsz * (1 - self.cfg.multiscale)) // 32 * 32)
         hi = int(self.cfg.imgsz * (1 + self.cfg.multiscale)) // 32 * 32
         return list(range(lo, hi + 1, 32))
 

@@ -214,6 +214,15 @@ def test_a_time_budget_shorter_than_an_epoch_runs_one_and_says_so(coco_dataset, 
     assert len(probe) == 1 and probe[0].endswith("-> 1 epoch (the budget is shorter than one epoch: one is run)")
 
 
+def test_the_smallest_input_size_trains(coco_dataset, tmp_path, capsys):
+    """--imgsz 32 (which every command accepts) was 'internal error IndexError: Cannot choose from an empty
+    sequence': multi-scale's sizes started at 64, above 32 * 1.25."""
+    assert main([*_train_args(coco_dataset, tmp_path / "run"), "--imgsz", "32", "--epochs", "1"]) == 0
+    summary = _last_json(capsys)
+    assert summary["finished"] and summary["epochs"] == 1
+    assert (tmp_path / "run" / "last_ema.safetensors").is_file()
+
+
 def _epoch_losses(run_dir: Path) -> list[float]:
     return [json.loads(line)["loss"] for line in (run_dir / "history.jsonl").read_text().splitlines()]
 
