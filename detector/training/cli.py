@@ -21,6 +21,12 @@ from .pack import DecodedDataset, decode_dataset, load_pack
 from .trainer import TrainConfig, Trainer, checkpoint_config
 
 CPU_BATCH = 16  # training memory grows with the batch; 64 images would need about 20 GB on a CPU (large@416)
+# Which images a run trains and validates on, with each option's default. A checkpoint records them, so that
+# --resume goes on with the same images (it took the resuming command's, and without --val-data and --max-images
+# repeated it trained on every image with no validation, without a word).
+DATA_DEFAULTS = {"data": None, "images": None, "split": "train", "val_data": None, "val_images": None,
+                 "val_split": "val", "max_images": 0, "cache_side": 0}
+DATA_PATHS = ("data", "images", "val_data", "val_images")
 
 
 def default_batch(device: torch.device) -> int:
@@ -32,8 +38,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """``train``'s options, in groups; the defaults are ``TrainConfig``'s, so the help and a run agree."""
     d = TrainConfig()
     data = parser.add_argument_group("data")
-    data.add_argument("--data", required=True,
-                      help="COCO .json (with --images), YOLO data.yaml or folder, VOC folder, or a .npz pack")
+    data.add_argument("--data",
+                      help="COCO .json (with --images), YOLO data.yaml or folder, VOC folder, or a .npz pack "
+                           "(with --resume: the checkpoint's, unless given)")
     data.add_argument("--images", help="image folder for a COCO .json")
     data.add_argument("--split", default="train", help="split of a YOLO/VOC --data to train on (default: train)")
     data.add_argument("--val-data", help="validation set, same forms as --data (used to pick the best checkpoint; "
@@ -82,7 +89,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--device", default="auto", help="auto, cpu, cuda[:N] or mps (default: auto: a GPU when there is one)")
     run.add_argument("--output", default="", help="run folder (default runs/train/<model>)")
     run.add_argument("--resume", default="",
-                     help="continue from a last.pt: model, size and recipe come from it; output defaults to its folder")
+                     help="continue from a last.pt: model, size, recipe and data come from it (data options given "
+                          "here replace its own); output defaults to its folder")
     run.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="threads for image decoding (default: %(default)s)")
 
 
@@ -165,6 +173,31 @@ def _device_for_rank(requested: str) -> torch.device:
 RUN_FILES = ("last.pt", "best.safetensors", "last_ema.safetensors", "history.jsonl")  # what a run leaves
 
 
+def _data_record(args: argparse.Namespace) -> dict:
+    """The data options of a new run, paths made absolute so a resume from another folder finds them."""
+    record = {key: getattr(args, key) for key in DATA_DEFAULTS}
+    for key in DATA_PATHS:
+        if record[key]:
+            record[key] = str(Path(record[key]).absolute())
+    return record
+
+
+def _option(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def _data_from_checkpoint(args: argparse.Namespace, saved: dict) -> list[str]:
+    """Fill the data options this command left at their defaults from a resumed run's record; returns the
+    options it gave itself, which stand. A checkpoint from before the record has none: the command's are used."""
+    mine = _data_record(args)
+    given = [_option(key) for key, default in DATA_DEFAULTS.items()
+             if mine[key] != default and mine[key] != saved.get(key, default)]
+    for key, default in DATA_DEFAULTS.items():
+        if getattr(args, key) == default:
+            setattr(args, key, saved.get(key, default))
+    return given
+
+
 def _run_folder(args: argparse.Namespace, name: str) -> Path:
     """Where this run writes: a resumed run's own folder; a new run never into an earlier run's files.
 
@@ -244,12 +277,17 @@ def run_train(args: argparse.Namespace) -> dict:
     arch, preset_size = PRESETS[args.model]
     imgsz = args.imgsz or preset_size
     name = args.model
-    if args.resume:  # the checkpoint defines the run: its model, size and folder, not this command's defaults
+    if args.resume:  # the checkpoint defines the run: its model, size, folder and data, not this command's defaults
         resumed = checkpoint_config(args.resume)
         name, imgsz = resumed.name, resumed.imgsz
-        if os.environ.get("RANK", "0") == "0":
-            print(f"resuming {name} at {imgsz} px: model, size and recipe come from {args.resume}; "
-                  f"this command adds only --time-limit-min", file=sys.stderr, flush=True)
+        given = _data_from_checkpoint(args, resumed.data)
+        what = "model, size, recipe and data" if resumed.data else "model, size and recipe"
+        instead = f" (its {', '.join(given)} replaced by this command's)" if resumed.data and given else ""
+        _say(f"resuming {name} at {imgsz} px: {what} come from {args.resume}{instead}; "
+             "this command adds only --time-limit-min")
+    if args.data is None:
+        raise LiveDetError("train needs --data: a COCO .json (with --images), a YOLO data.yaml or folder, a VOC "
+                           "folder, or a .npz pack")
     if not is_input_size(imgsz):
         raise LiveDetError(f"--imgsz must be a positive multiple of 32, at most {MAX_IMGSZ}, got {imgsz}")
     _check_recipe(args)
@@ -284,6 +322,7 @@ def run_train(args: argparse.Namespace) -> dict:
         pretrained_backbone=args.pretrained_backbone,
         init_weights=init_weights,
         augment=asdict(augment),
+        data=_data_record(args),
     )
     trainer = Trainer(
         cfg,

@@ -65,6 +65,7 @@ class TrainConfig:
     pretrained_backbone: bool = False
     init_weights: str = ""  # start from these weights (fine-tuning) instead of random init
     augment: dict = field(default_factory=lambda: asdict(AugmentConfig()))
+    data: dict = field(default_factory=dict)  # the data options (absolute paths), so --resume trains on the same
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

@@ -65,6 +65,36 @@ def test_an_interrupted_run_resumes_to_exactly_the_same_weights(coco_dataset, tm
     assert resumed["final_loss"] == pytest.approx(straight["final_loss"], rel=1e-5)
 
 
+def test_a_resumed_run_trains_and_validates_on_the_images_it_started_with(coco_dataset, tmp_path, capsys,
+                                                                           monkeypatch):
+    """The checkpoint records the data options: resumed with --resume alone, from another folder, a run keeps its
+    --max-images and its validation set. It took the resuming command's data: without --max-images and --val-data
+    repeated it trained on every image, with no validation to choose best.safetensors, and said nothing."""
+    path, images, items = coco_dataset
+    run = tmp_path / "run"
+    data = ["--max-images", "4", "--val-data", str(path), "--val-images", str(images), "--eval-interval", "1"]
+    assert main(_train_args(coco_dataset, run, *data, "--time-limit-min", "0.00001")) == 0
+    first = _last_json(capsys)
+    assert not first["finished"] and (first["train_images"], first["val_images"]) == (4, len(items)) and len(items) > 4
+
+    monkeypatch.chdir(tmp_path)  # paths given relative to the first command's folder still lead to the data
+    assert main(["train", "--resume", str(run / "last.pt"), "--device", "cpu", "--workers", "2"]) == 0
+    captured = capsys.readouterr()
+    resumed = json.loads(captured.out.strip().splitlines()[-1])
+    assert resumed["finished"] and (resumed["train_images"], resumed["val_images"]) == (4, len(items))
+    assert f"model, size, recipe and data come from {run / 'last.pt'}; this command adds only" in captured.err
+    assert (run / "best.safetensors").is_file()
+
+    # a data option given with --resume still stands (the data moved, say), and is named
+    assert main(_train_args(coco_dataset, tmp_path / "again", *data, "--time-limit-min", "0.00001")) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(tmp_path / "again" / "last.pt"), "--max-images", "3", "--device", "cpu",
+                 "--workers", "2"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out.strip().splitlines()[-1])["train_images"] == 3
+    assert "(its --max-images replaced by this command's)" in captured.err
+
+
 def test_ctrl_c_during_training_says_how_to_go_on_from_the_last_finished_epoch(coco_dataset, tmp_path, capsys,
                                                                                 monkeypatch):
     """Training's only words at Ctrl-C were `error: interrupted`: after hours on a GPU, the command that goes on
