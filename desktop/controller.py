@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from detector import Candidates, Detections, OutputError, SourceError, detections_from_candidates
 from detector.live_clock import HOLD_BYTES, LiveClock, recording_fps
@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 SHUTDOWN_TIMEOUT_S = 1.5  # quitting never waits longer than this for capture, inference and model loads
 RECORDING_QUIT_WAIT_S = 30.0  # nor longer than this for a recording's disk (closing a file takes well under 1 s)
+END_DRAIN_LIMIT_MS = 5_000  # a file's recording waits this long at most for its last frames to be shown
 _STRAGGLERS: list = []  # threads still stuck in a driver at quit: referenced until the process ends
 
 
@@ -137,6 +138,7 @@ class SessionController(QObject):
         self._recorder: RecorderWorker | None = None
         self._finishing: set[RecorderWorker] = set()
         self._record_request: Path | None = None  # recording asked for; starts with the next frame shown
+        self._end_recording_when_drained = False  # the file ended: its last frames are still on their way
         self._claimed_names: set[Path] = set()  # recording and snapshot names handed out this session
         self._snapshots = SnapshotWriter(self._claimed_names, self)
         self._snapshots.saved.connect(self._on_snapshot_saved)
@@ -287,16 +289,28 @@ class SessionController(QObject):
     def _on_source_ended(self, generation: int) -> None:
         if generation != self._generation:
             return
-        self.stop_recording()
+        # The end is known when the last frame is read, before the frames behind it in the pipeline are
+        # detected and shown: stopping now lost the recording's last 1-2 frames and their detection lines.
+        if self._pipeline_drained():
+            self.stop_recording()
+        else:
+            self._end_recording_when_drained = True
+            QTimer.singleShot(END_DRAIN_LIMIT_MS, self, self._finish_ended_recording)  # a model that stopped
         self._playback.paused = True
         self.pause_changed.emit(True)
         self._detect_still_frame_again(only_if_undetected=True)  # a photo that came before the model did
         self.source_ended.emit()
 
+    def _pipeline_drained(self) -> bool:
+        """Every frame captured has been shown or dropped (a recorded file drops none)."""
+        stats = self._stats.snapshot()
+        return stats.frames_displayed + stats.frames_dropped >= stats.frames_captured
+
     # -- playback --------------------------------------------------------------------------
     def set_paused(self, paused: bool) -> None:
         if self._capture is None or paused == self._playback.paused:
             return
+        self._finish_ended_recording()  # played again: the recording of the ended file stops where it ended
         self._open_held_recording()  # first: a pause would count as a gap in the held frames' times
         self._playback.paused = paused
         self._pause_index = self._step_target = None
@@ -314,6 +328,7 @@ class SessionController(QObject):
 
     def seek(self, index: int) -> None:
         if self._capture is not None and self._source is not None and self._source.is_file:
+            self._finish_ended_recording()
             self._pause_index = self._step_target = None
             self._capture.request_seek(index)
 
@@ -488,6 +503,8 @@ class SessionController(QObject):
             self._step_target = None
         self._stats.count_displayed(result.packet.captured_at)
         self._record(shown)  # before announcing it: a listener may end the session on this very frame
+        if self._end_recording_when_drained and self._pipeline_drained():
+            self._finish_ended_recording()
         self.frame_shown.emit(shown)
         if self._playback.paused and self._pause_index == result.index:
             self.paused_frame_shown.emit(result.index)
@@ -543,8 +560,13 @@ class SessionController(QObject):
             target = next_free_path(target)  # (a name of the app's own is unused already)
         return target
 
+    def _finish_ended_recording(self) -> None:
+        if self._end_recording_when_drained:
+            self.stop_recording()
+
     def stop_recording(self) -> None:
         """Finalise the file: the recorder writes what it was handed, then closes it (off the GUI thread)."""
+        self._end_recording_when_drained = False
         self._open_held_recording()  # a recording stopped within a stream's first second keeps its frames
         recorder, self._recorder = self._recorder, None
         was_recording = recorder is not None or self._record_request is not None

@@ -295,6 +295,35 @@ def test_recording_writes_every_displayed_frame_to_a_playable_file(qtbot, launch
     assert not window.record_action.isChecked()
 
 
+def test_a_recording_that_runs_to_the_end_of_a_file_holds_every_frame_shown(qtbot, launch, vtest_path, tmp_path):
+    """The end of a file is known when its last frame is read, while the frames behind it are still being
+    detected: stopping the recording then lost its last 1-2 frames and their detection lines."""
+    clip = tmp_path / "short.avi"
+    capture, writer = cv2.VideoCapture(str(vtest_path)), None
+    for _ in range(50):
+        ok, frame = capture.read()
+        assert ok
+        if writer is None:
+            writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10, frame.shape[1::-1])
+        writer.write(frame)
+    capture.release()
+    writer.release()
+
+    window = launch(source=str(clip), model=_shipped_model())  # at its own 10 FPS, as a person watches it
+    window.controller.set_loop(False)
+    _wait_for_detection(qtbot, window, 2)
+    window.controller.set_detections_format("jsonl")
+    start = window.frames_shown  # recording begins with the next frame displayed
+    with qtbot.waitSignal(window.controller.recording_finished, timeout=FLOW_TIMEOUT_MS) as finished:
+        assert window.controller.start_recording(tmp_path / "to-the-end.mp4")
+    summary = finished.args[0]  # the file ended, and with it the recording
+    shown = window.frames_shown - start
+    assert window.controller.paused and window.controller.last_shown.result.index == 49
+    assert summary.error is None and summary.frames_received == shown
+    assert read_back(summary.video_path).frames == shown
+    assert len(summary.detections_path.read_text().splitlines()) == shown
+
+
 def test_the_recording_light_counts_the_time_recorded_and_stops_counting_while_paused(qtbot, launch, vtest_path,
                                                                                      tmp_path):
     window = launch(source=str(vtest_path), model=_shipped_model())
