@@ -207,8 +207,10 @@ class CaptureWorker(QThread):
                 announced_pause = last_delivered
                 self.paused_at.emit(self.generation, last_delivered)
             with self._cond:
+                held = False
                 while is_file and self._options.paused and self._seek_to is None and not self._abort:
                     self._cond.wait(0.25)
+                    held = True
                 if self._abort:
                     return
                 seek, self._seek_to = self._seek_to, None
@@ -216,6 +218,8 @@ class CaptureWorker(QThread):
                                                     self._options.realtime, self._options.lossless)
             if not paused:
                 announced_pause = None
+            if held:  # the pace starts again from now: a due time from before the pause sent two frames at once
+                next_due = time.perf_counter()
             if is_file and seek is not None:
                 if seek == 0:
                     cap, pending = self._rewind()

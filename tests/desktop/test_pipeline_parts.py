@@ -212,6 +212,32 @@ def test_loop_plays_a_file_without_an_index_again_whole(qapp, tmp_path, containe
     assert indices == [*range(12), *range(12), *range(6)]
 
 
+def test_play_after_a_pause_goes_on_with_the_next_frame_at_the_files_own_pace(qapp, vtest_path):
+    """A file at its own FPS, paused and played again: the frame after the pause is shown, not skipped. The
+    schedule kept its pre-pause due time, so the first two frames after Play came back to back and the
+    "latest frame wins" hand-over dropped one (frame 10 never shown, a drop counted, at every Play)."""
+    from desktop.capture import CaptureWorker, PlaybackOptions
+    from desktop.sources import parse_source
+
+    box, stats = Mailbox(), PipelineStats()
+    worker = CaptureWorker(parse_source(str(vtest_path)), box, stats, generation=1,
+                           options=PlaybackOptions(realtime=True, lossless=False))
+    worker.start()
+    try:
+        indices = _drain(box, worker, 4, delay=0.01)  # a consumer as quick as the app's detector
+        for _ in range(2):
+            worker.set_paused(True)
+            time.sleep(0.7)
+            indices += _drain(box, worker, 1, timeout=0.3)  # the frame that was on its way, if one was
+            worker.set_paused(False)
+            indices += _drain(box, worker, 4, delay=0.01)
+    finally:
+        worker.stop()
+        worker.wait(5000)
+    assert indices == list(range(len(indices))) and len(indices) >= 12
+    assert stats.snapshot().frames_dropped == 0
+
+
 def test_live_style_capture_drops_stale_frames_instead_of_lagging(qapp, vtest_path):
     from desktop.capture import CaptureWorker, PlaybackOptions
     from desktop.sources import parse_source
