@@ -45,7 +45,7 @@ from ..settings import RECENT_LIMIT, AppSettings, Preferences
 from ..sources import CAMERA, IMAGE, URL, SourceSpec, camera_source
 from .controls import ModelPicker, PlaybackBar, ThresholdPanel
 from .elided import elide
-from .status import ABOUT_MODEL, ABOUT_OUTPUT, ABOUT_SOURCE, StatusPanel
+from .status import ABOUT_CLASSES, ABOUT_MODEL, ABOUT_OUTPUT, ABOUT_SOURCE, StatusPanel
 from .video_view import VideoView
 
 WEIGHTS_SUFFIXES = (".safetensors", ".pt", ".pth", ".onnx", ".yaml", ".yml")
@@ -606,10 +606,7 @@ class MainWindow(QMainWindow):
         self._device_before = None
         self._rebuild_input_size_menu(model.predictor.model.spec.input_size)
         self._rebuild_classes_menu(model.predictor.class_names)
-        chosen = self.controller.thresholds.classes
-        if chosen and self.controller.thresholds.class_ids(model.predictor.class_names) is None:
-            self.status.show_info(f"{model.name} has none of the classes to show ({', '.join(sorted(chosen))}): "
-                                  "showing every class")
+        self._say_if_no_class_is_shown(model.name, model.predictor.class_names)
 
     def set_device(self, device: str) -> None:
         """Run detection on ``device``; the model in use reloads there in the background (if it cannot,
@@ -688,6 +685,19 @@ class MainWindow(QMainWindow):
         self.controller.set_class_filter(names)
         self.prefs.classes = sorted(self.controller.thresholds.classes or ())
         self._sync_classes_menu()
+        model = self.controller.model
+        if model is not None:
+            self._say_if_no_class_is_shown(model.name, model.predictor.class_names)
+
+    def _say_if_no_class_is_shown(self, model_name: str, class_names) -> None:
+        """A filter naming none of the model's classes is off: that stands in the status bar until the filter
+        or the model changes (as news it was gone 20 ms later, under the source's line, and a typo such as
+        --classes persn silently showed every class)."""
+        self.status.resolved(ABOUT_CLASSES)
+        chosen = self.controller.thresholds.classes
+        if chosen and self.controller.thresholds.class_ids(class_names) is None:
+            self.status.show_error(f"{model_name} has none of the classes to show ({', '.join(sorted(chosen))}): "
+                                   "showing every class (Model ▸ Show classes)", ABOUT_CLASSES)
 
     def _sync_classes_menu(self) -> None:
         names = [action.text() for action in self._class_actions]

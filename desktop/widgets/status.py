@@ -22,6 +22,7 @@ DISMISS_HINT = "Click to dismiss"
 ABOUT_SOURCE = "source"  # opening a camera, file or stream, and keeping it
 ABOUT_MODEL = "model"  # loading a model, or moving it to another device
 ABOUT_OUTPUT = "output"  # recordings, snapshots and their folder
+ABOUT_CLASSES = "classes"  # a class filter that names none of the model's classes (so it is off)
 SIDE_LABEL_MAX_PX = 300  # busy, recording and model labels: long names are shortened, the message keeps the room
 
 

@@ -222,6 +222,22 @@ def test_classes_on_the_command_line_are_shown_alone_and_all_clears_them(qtbot, 
     assert again.controller.thresholds.classes is None
 
 
+def test_a_class_filter_that_names_none_of_the_models_classes_says_so_until_it_changes(qtbot, launch, vtest_path):
+    """--classes persn (a typo) shows every class; the status bar said why for 20 ms, then the source's line
+    replaced it. It now stands until the filter (or the model) changes."""
+    window = launch(source=str(vtest_path), model=_shipped_model(), classes=("persn",), fast=True)
+    _wait_for_detection(qtbot, window, 10)
+    assert window.controller.source_info is not None  # the source's own line has come and gone meanwhile
+    said = f"{_shipped_model()} has none of the classes to show (persn): showing every class"
+    assert window.status.standing_error.startswith(said)
+    window.set_class_filter({"person"})
+    assert window.status.standing_error is None
+    window.set_class_filter({"banana"})
+    assert window.status.standing_error.startswith(f"{_shipped_model()} has none of the classes to show (banana)")
+    window.set_class_filter(None)
+    assert window.status.standing_error is None
+
+
 def test_choosing_where_detection_runs_reloads_the_model_there_and_is_remembered(qtbot, launch, vtest_path,
                                                                                 monkeypatch):
     import desktop.startup
