@@ -167,6 +167,11 @@ def refuse_writing_over_inputs(source: Path | None, output: Path | None, jsonl: 
         raise OutputError(f"--output and --jsonl are the same file ({output}); give each its own name")
 
 
+# Suffixes of files people ask for that LiveDet does not write: without this, an image source's --output
+# one.gif became a folder named one.gif, holding the annotated image, and the run said "-> one.gif".
+NOT_A_FOLDER_SUFFIXES = {".gif", ".apng", ".svg", ".pdf", ".txt", ".json", ".jsonl", ".csv", ".zip"}
+
+
 def open_frame_writer(output: Path, *, source_kind: str, single_image: bool, fps: float,
                       size: tuple[int, int], source: Path | None = None, live: bool = False) -> FrameWriter:
     """Pick the writer from the ``--output`` suffix.
@@ -189,6 +194,10 @@ def open_frame_writer(output: Path, *, source_kind: str, single_image: bool, fps
                           f"got '{output.name or output}'")  # quoted: 'clip.mp4 ' with a space is not .mp4
     if suffix in HEIF_SUFFIXES:
         raise OutputError(f"--output {output.name}: HEIC is read, not written; name a .jpg or .png file instead")
+    if suffix in NOT_A_FOLDER_SUFFIXES and not output.is_dir():  # one.gif was written as a folder of that name
+        raise OutputError(f"--output {output.name}: {suffix[1:].upper()} is not written; name a video file "
+                          f"(.mp4), an image (.jpg, .png) or a folder" + (" (--jsonl writes the detections)"
+                                                                          if suffix in (".json", ".jsonl", ".csv") else ""))
     if suffix in IMAGE_SUFFIXES:
         if not single_image:
             raise OutputError(f"--output {output.name} is one image but the source is a folder; give a folder or a video file")

@@ -233,6 +233,22 @@ def test_iphone_heic_photos_are_read_upright_and_saved_annotated_as_jpeg(capsys,
     assert code == 2 and "HEIC is read, not written; name a .jpg or .png file instead" in err
 
 
+@pytest.mark.parametrize("name", ["one.gif", "boxes.json"])
+def test_an_image_output_in_a_format_not_written_is_refused_not_made_a_folder(capsys, tmp_path, name):
+    """--output one.gif for a photo or a folder of photos made a folder named one.gif and said '-> one.gif'."""
+    photo = tmp_path / "in" / "photo.png"
+    photo.parent.mkdir()
+    cv2.imwrite(str(photo), np.full((64, 96, 3), 90, np.uint8))
+    for source in (photo, photo.parent):
+        code, _, err = run(capsys, "predict", "--model", "test-small", "--source", str(source),
+                           "--output", str(tmp_path / name))
+        assert code == 2 and f"--output {name}: {Path(name).suffix[1:].upper()} is not written" in err
+        assert not (tmp_path / name).exists()
+    (tmp_path / "kept.gif").mkdir()  # a folder that is there already is a folder, whatever its name
+    run_ok(capsys, "predict", "--model", "test-small", "--source", str(photo.parent), "--output", str(tmp_path / "kept.gif"))
+    assert (tmp_path / "kept.gif" / "photo.png").is_file()
+
+
 def test_a_heic_photo_stays_intact_once_read():
     """pi-heif's buffer is freed with its file object: a picture that only viewed it turned into whatever was
     allocated there next (seen in CI as a uniformly grey annotated photo)."""
