@@ -79,9 +79,14 @@ def load_frames(source: str | None, count: int) -> list[np.ndarray]:
     return frames
 
 
+def timed_frame_count(count: int, batch: int) -> int:
+    """The frames timed for ``--frames count --batch batch``: whole batches only, at least one."""
+    return max(batch, (count // batch) * batch)
+
+
 def _batches(frames: Sequence[np.ndarray], count: int, batch: int) -> list[list[np.ndarray]]:
-    """``count`` frames (cycling through ``frames``) cut into batches of ``batch``."""
-    total = max(batch, (count // batch) * batch)
+    """``timed_frame_count`` frames (cycling through ``frames``) cut into batches of ``batch``."""
+    total = timed_frame_count(count, batch)
     return [[frames[(start + i) % len(frames)] for i in range(batch)] for start in range(0, total, batch)]
 
 

@@ -486,7 +486,14 @@ def cmd_bench(args) -> dict:
     soak and Ultralytics on the same frames; the speed targets are checked here, not in tests."""
     import torch
 
-    from .benchmark import bench_predictor, bench_ultralytics, cpu_facts, load_frames, ultralytics_available
+    from .benchmark import (
+        bench_predictor,
+        bench_ultralytics,
+        cpu_facts,
+        load_frames,
+        timed_frame_count,
+        ultralytics_available,
+    )
     from .errors import LiveDetError
 
     if args.compare_ultralytics and not ultralytics_available():
@@ -505,7 +512,9 @@ def cmd_bench(args) -> dict:
     count = args.frames or DEFAULT_BENCH_FRAMES
     frames = load_frames(args.source, count)
     _describe(predictor)
-    _say(f"{len(frames)} frames of {frames[0].shape[1]}x{frames[0].shape[0]} in memory; timing {count} "
+    timed = timed_frame_count(count, args.batch)
+    rounded = f" (--frames {count} in whole batches of {args.batch})" if timed != count else ""
+    _say(f"{len(frames)} frames of {frames[0].shape[1]}x{frames[0].shape[0]} in memory; timing {timed}{rounded} "
          f"after {args.warmup} warm-up calls")
     ours = bench_predictor(predictor, frames, count=count, batch=args.batch, warmup=args.warmup,
                            conf=args.conf, iou=args.iou)

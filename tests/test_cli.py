@@ -622,6 +622,15 @@ def test_bench_reports_latency_fps_and_stages(capsys, vtest_path):
     assert summary["versions"]["onnxruntime"] and "p50" in err
 
 
+@pytest.mark.parametrize(("frames", "batch", "timed"), [("5", "2", 4), ("3", "4", 4)])
+def test_bench_says_how_many_frames_it_timed_when_batches_round_them(capsys, vtest_path, frames, batch, timed):
+    """--frames 5 --batch 2 said 'timing 5' and reported "frames": 4 (whole batches only)."""
+    summary, err = run_ok(capsys, "bench", "--model", "test-small", "--device", "cpu", "--imgsz", "160", "--source",
+                          str(vtest_path), "--frames", frames, "--batch", batch, "--warmup", "1")
+    assert summary["frames"] == timed
+    assert f"timing {timed} (--frames {frames} in whole batches of {batch}) after 1 warm-up calls" in err
+
+
 def test_bench_file_job_against_the_ceiling_and_memory_soak(capsys, vtest_path):
     summary, err = run_ok(capsys, "bench", "--model", "test-small", "--device", "cpu", "--source", str(vtest_path),
                           "--frames", "30", "--warmup", "1", "--file-job", "--soak", "60")
