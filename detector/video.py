@@ -12,6 +12,7 @@ import os
 import re
 import stat
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
@@ -233,10 +234,13 @@ def open_capture(spec: str, *, open_timeout_ms: int = 5000, read_timeout_ms: int
     if kind == "url":
         _refuse_audio(shown_address(spec), PurePosixPath(urlsplit(spec).path).suffix)
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, open_timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, read_timeout_ms]
+        started = time.monotonic()
         cap = cv2.VideoCapture(spec, cv2.CAP_FFMPEG, params)
         _refuse_text(cap, shown_address(spec))
-        if not cap.isOpened():
-            raise SourceError(f"cannot connect to {shown_address(spec)} (no answer within {open_timeout_ms / 1000:.0f} s or not a stream)")
+        if not cap.isOpened():  # a refusal comes at once: "no answer within 5 s" after 0.3 s misled
+            waited_out = time.monotonic() - started >= 0.8 * open_timeout_ms / 1000
+            why = f"no answer within {open_timeout_ms / 1000:.0f} s" if waited_out else "refused, or no such address"
+            raise SourceError(f"cannot connect to {shown_address(spec)} ({why}, or not a stream)")
         return cap
     path = Path(spec)
     try:

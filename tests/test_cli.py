@@ -773,6 +773,7 @@ def test_a_stream_password_stays_out_of_messages_and_the_summary(capsys):
     code, summary, err = run(capsys, "predict", "--model", "test-small", "--source", "rtsp://admin:s3cret@127.0.0.1:9/live")
     assert code == 2 and "cannot connect to rtsp://admin:***@127.0.0.1:9/live" in err
     assert "s3cret" not in err + json.dumps(summary)
+    assert "(refused, or no such address, or not a stream)" in err  # at once: it said "no answer within 5 s"
 
 
 def _yolo_folder(root: Path, splits: dict[str, int]) -> Path:
