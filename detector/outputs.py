@@ -195,9 +195,9 @@ def open_frame_writer(output: Path, *, source_kind: str, single_image: bool, fps
     if suffix in HEIF_SUFFIXES:
         raise OutputError(f"--output {output.name}: HEIC is read, not written; name a .jpg or .png file instead")
     if suffix in NOT_A_FOLDER_SUFFIXES and not output.is_dir():  # one.gif was written as a folder of that name
-        raise OutputError(f"--output {output.name}: {suffix[1:].upper()} is not written; name a video file "
-                          f"(.mp4), an image (.jpg, .png) or a folder" + (" (--jsonl writes the detections)"
-                                                                          if suffix in (".json", ".jsonl", ".csv") else ""))
+        hint = " (--jsonl writes the detections)" if suffix in (".json", ".jsonl", ".csv") else ""
+        raise OutputError(f"--output {output.name}: {suffix[1:].upper()} is not written; name a video file (.mp4), "
+                          f"an image (.jpg, .png) or a folder{hint}")
     if suffix in IMAGE_SUFFIXES:
         if not single_image:
             raise OutputError(f"--output {output.name} is one image but the source is a folder; give a folder or a video file")
