@@ -65,6 +65,7 @@ class CaptureWorker(QThread):
     failed = Signal(int, str)
     reached_end = Signal(int)  # a file ended with looping off; the worker waits, paused, at its end
     paused_at = Signal(int, int)  # the last frame delivered before a pause (or a step while paused)
+    ended_early = Signal(int, int, int)  # a file ran out at frame N of the M its header states (once per source)
     done = Signal(int)  # the thread is about to end, whatever happened
 
     def __init__(self, source: SourceSpec, outbox: Mailbox[FramePacket], stats: PipelineStats, *,
@@ -80,6 +81,7 @@ class CaptureWorker(QThread):
         self._abort = False
         self._seek_to: int | None = None
         self._at_end = False
+        self._said_ended_early = False
         self.info: SourceInfo | None = None
 
     # -- control, from any thread ----------------------------------------------------------
@@ -238,6 +240,7 @@ class CaptureWorker(QThread):
                 ok, frame = cap.read()
             if not ok or frame is None:
                 if is_file:
+                    self._note_early_end(index)
                     if loop and index > 1:  # a photo (one frame) is shown once, not detected again 30 times a second
                         cap, pending = self._rewind()
                         index = 0
@@ -270,6 +273,16 @@ class CaptureWorker(QThread):
             self._stats.count_captured()
             last_delivered = index
             index += 1
+
+    def _note_early_end(self, index: int) -> None:
+        """A file that runs out well before the frame count its header states is damaged or cut short (a copy or
+        download that stopped): say so once. Without it such a file looped its first seconds without a word
+        while the position bar read "6 / 795", and a seek past its real end jumped back to frame 0."""
+        stated = (self.info.frame_count if self.info is not None else None) or 0
+        # 10 % at least: some containers state a count estimated from duration x FPS, a little off the real one
+        if not self._said_ended_early and stated - index > max(10, stated // 10):
+            self._said_ended_early = True
+            self.ended_early.emit(self.generation, index, stated)
 
     def _rewind(self) -> tuple[cv2.VideoCapture, np.ndarray | None]:
         """Back to the first frame by opening the file again; returns the capture and that frame (None if unread).

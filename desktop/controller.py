@@ -87,6 +87,7 @@ class SessionController(QObject):
     source_failed = Signal(str)
     source_ended = Signal()
     source_closed = Signal(object)  # SourceSpec the user closed: nothing plays, a camera is released
+    source_damaged = Signal(str)  # a file ran out well before the frames its header states; it still plays
     pause_changed = Signal(bool)
     paused_frame_shown = Signal(int)  # after a pause, the last captured frame is on screen
     model_loading = Signal(str)
@@ -224,6 +225,7 @@ class SessionController(QObject):
         worker.failed.connect(self._on_source_failed)
         worker.reached_end.connect(self._on_source_ended)
         worker.paused_at.connect(self._on_paused_at)
+        worker.ended_early.connect(self._on_ended_early)
         worker.done.connect(self._on_capture_done)
         self._inference.set_input(inbox, self._stats, self._generation)
         self._inference.set_lossless(self._lossless())
@@ -365,6 +367,11 @@ class SessionController(QObject):
     @property
     def realtime(self) -> bool:
         return self._playback.realtime
+
+    def _on_ended_early(self, generation: int, frames: int, stated: int) -> None:
+        if generation == self._generation and self._source is not None:
+            self.source_damaged.emit(f"{self._source.label} ends at frame {frames} of the {stated} its header "
+                                     "states: the file is damaged or was cut short")
 
     def _on_paused_at(self, generation: int, index: int) -> None:
         if generation != self._generation or not self._playback.paused:

@@ -311,6 +311,7 @@ class MainWindow(QMainWindow):
         c.source_failed.connect(self._on_source_failed)
         c.source_closed.connect(self._on_source_closed)
         c.source_ended.connect(self._on_source_ended)
+        c.source_damaged.connect(lambda message: self.status.show_error(message, ABOUT_SOURCE))
         c.pause_changed.connect(self._on_pause_changed)
         c.model_loading.connect(self._on_model_loading)
         c.model_idle.connect(self._on_model_idle)

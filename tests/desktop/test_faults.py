@@ -169,6 +169,31 @@ def test_damaged_odd_and_oddly_named_files_play_to_their_end(qtbot, launch, bad_
     shown = window.controller.last_shown
     assert shown.image.dtype == np.uint8 and shown.image.shape[2] == 3
     assert "End of the video" in window.status.message_label.text()
+    cut_short = "truncated" in name or "Paris" in name  # a quarter of vtest.avi, whose header still says 795
+    said = window.status.standing_error or ""
+    assert ("ends at frame" in said and "of the 795 its header states: the file is damaged or was cut short" in said
+            if cut_short else not said)
+
+
+def test_a_file_cut_short_says_so_once_and_plays_on_and_a_whole_one_never_does(qtbot, launch, bad_videos,
+                                                                                 vtest_path, tmp_path):
+    """A copy or download that stopped looped its first seconds with the bar at "6 / 795" and no word."""
+    window = launch(model="yolo-mnv3-small", fast=True)  # Loop is on
+    said = []
+    window.controller.source_damaged.connect(said.append)
+    with qtbot.waitSignal(window.controller.source_damaged, timeout=FLOW_TIMEOUT_MS):
+        window.open_source(str(bad_videos / "truncated.avi"))
+    shown = window.frames_shown
+    qtbot.waitUntil(lambda: window.frames_shown > 2 * shown + 10, timeout=FLOW_TIMEOUT_MS)  # looped again
+    assert len(said) == 1 and said[0].startswith("truncated.avi ends at frame ")
+    assert window.status.standing_error == said[0]
+
+    whole = _write_video(tmp_path / "whole.avi", _first_frames(vtest_path, 20))  # its header says 20, as it holds
+    window.open_source(str(whole))
+    qtbot.waitUntil(lambda: window.controller.last_shown is not None and window.controller.source is not None
+                    and window.controller.source.label == "whole.avi" and window.frames_shown > shown + 60,
+                    timeout=FLOW_TIMEOUT_MS)  # looped a few times
+    assert len(said) == 1 and window.status.standing_error is None  # the next source that opened resolved it
 
 
 # -- cameras ----------------------------------------------------------------------------------
