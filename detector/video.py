@@ -206,6 +206,8 @@ def classify_source(spec: str, *, look_at_disk: bool = True) -> str:
         return "url"
     if Path(spec).suffix.lower() in IMAGE_SUFFIXES or (look_at_disk and os.path.isdir(spec)):
         return "images"  # isdir is False, not an error, for a share that does not answer: opening will say why
+    if look_at_disk and not Path(spec).suffix and os.path.isfile(spec) and cv2.haveImageReader(spec):
+        return "images"  # a photo saved without a suffix: OpenCV knows it by its first bytes (it was a 1-frame video)
     return "video"
 
 

@@ -249,6 +249,17 @@ def test_an_image_output_in_a_format_not_written_is_refused_not_made_a_folder(ca
     assert (tmp_path / "kept.gif" / "photo.png").is_file()
 
 
+def test_a_photo_saved_without_a_suffix_is_a_photo(capsys, tmp_path):
+    """It was taken for a video of one frame: --output x.jpg was refused as 'must be a video file'."""
+    photo = tmp_path / "download"
+    ok, data = cv2.imencode(".jpg", np.full((60, 80, 3), 120, np.uint8))
+    photo.write_bytes(data.tobytes())
+    summary, _ = run_ok(capsys, "predict", "--model", "test-small", "--source", str(photo),
+                        "--output", str(tmp_path / "annotated.jpg"))
+    assert summary["source_kind"] == "images" and summary["frames"] == 1
+    assert cv2.imread(str(tmp_path / "annotated.jpg")).shape == (60, 80, 3)
+
+
 def test_a_heic_photo_stays_intact_once_read():
     """pi-heif's buffer is freed with its file object: a picture that only viewed it turned into whatever was
     allocated there next (seen in CI as a uniformly grey annotated photo)."""
