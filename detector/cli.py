@@ -634,12 +634,16 @@ def cmd_export(args) -> dict:
 def cmd_cache(args) -> dict:
     """Where exports are kept, and which models a CPU can start without PyTorch; --warm and --clear act on it."""
     from . import onnx_cache
+    from .errors import ModelError
     from .launch import warm_export
     from .zoo import default_models_dir, list_models, missing_models_dir
 
     removed = onnx_cache.clear() if args.clear else 0
     if args.clear:
         _say(f"removed {removed} kept export(s) from {onnx_cache.cache_dir()}")
+    missing = missing_models_dir(args.models_dir)
+    if args.warm and missing:  # it listed nothing and exited 0, as if every model were ready
+        raise ModelError(f"{missing}: there is no model to export")
     models_dir = Path(args.models_dir) if args.models_dir else default_models_dir()
     kept = []
     for spec in list_models(models_dir):
@@ -654,7 +658,7 @@ def cmd_cache(args) -> dict:
         where = "none: its first CPU start exports it (PyTorch)" if state.path is None else str(state.path)
         _say(f"  {state.model:<24} {'exported now' if state.exported_now else '':<13} {where}")
     if not kept:
-        _say(f"  ({missing_models_dir(args.models_dir) or f'no model with weights in {models_dir}'})")
+        _say(f"  ({missing or f'no model with weights in {models_dir}'})")
     return {
         "command": "cache",
         "cache_dir": str(onnx_cache.cache_dir()),

@@ -884,6 +884,8 @@ def error_cases():
                      "vtest.avi is not a COCO .json file (it is not text)", id="video-as-annotations"),
         pytest.param(["predict", "--models-dir", "{tmp}/moved", "--source", v],  # was "no trained weights installed"
                      "models folder not found: {tmp}/moved", id="missing-models-folder"),
+        pytest.param(["cache", "--models-dir", "{tmp}/moved", "--warm"],  # exited 0, having exported nothing
+                     "models folder not found: {tmp}/moved: there is no model to export", id="warm-missing-models-folder"),
         pytest.param(["predict", "--model", "test-small", "--source", "{tmp}/missing.mp4"], "not found", id="missing-source"),
         pytest.param(["predict", "--model", "test-small", "--source", ""],  # was " is a folder, not a video file"
                      "the source is empty: give a video file", id="empty-source"),
