@@ -15,7 +15,7 @@
 #                in the next only through weights that were published into assets/models.
 # A device command may run 10 minutes and a session has 15 minutes of device time, starts included, e.g.
 #   run(command="bash .device/gpu_session.sh check bench", carry=[".device/whl", ".device/shared"], timeout_s=420)
-#   run(command="bash .device/gpu_session.sh train:6", carry=[".device/whl", ".device/pack"], timeout_s=600)
+#   run(command="bash .device/gpu_session.sh train:5", carry=[".device/whl", ".device/pack"], timeout_s=600)
 # Dry run on a CPU: SOAK=200 LD_DEVICE=cpu PY=.venv/bin/python SKIP_WHEELS=1 COMPARE=0 OUT=/tmp/out bash .device/gpu_session.sh check bench train:0.5
 set -uo pipefail
 cd "$(dirname "$0")/.."
