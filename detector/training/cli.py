@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -296,6 +297,7 @@ def run_train(args: argparse.Namespace) -> dict:
     device = _device_for_rank(args.device)
     batch = args.batch or default_batch(device)
     cache_side = args.cache_side or int(imgsz * 1.25) // 32 * 32
+    loading = time.perf_counter()
     train_set, val_set = _training_sets(args)
     if val_set is not None and val_set.class_names != train_set.class_names:  # known before any image is decoded
         raise LiveDetError(f"validation classes {val_set.class_names} differ from training classes "
@@ -324,10 +326,14 @@ def run_train(args: argparse.Namespace) -> dict:
         augment=asdict(augment),
         data=_data_record(args),
     )
+    train_bank, val_bank = ImageBank(train, device), ImageBank(val, device) if val is not None else None
+    # minutes that a --budget-min does not count, said so that a short GPU loan can be planned
+    _say(f"{len(train)} training and {len(val) if val is not None else 0} validation images ready on {device} "
+         f"in {time.perf_counter() - loading:.0f} s")
     trainer = Trainer(
         cfg,
-        ImageBank(train, device),
-        ImageBank(val, device) if val is not None else None,
+        train_bank,
+        val_bank,
         output,
         device=device,
         resume=args.resume or None,

@@ -155,6 +155,13 @@ def learning_rate(cfg: TrainConfig, step: int, steps_per_epoch: int, epochs: int
     return cfg.lr * (cfg.final_lr_ratio + (1 - cfg.final_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def plan_epochs(budget_s: float, epoch_s: float, eval_s: float, eval_interval: int) -> int:
+    """Whole epochs that fit ``budget_s`` seconds, each charged its share of the evaluations
+    (one every ``eval_interval`` epochs); 0 when not even one fits."""
+    evals_per_epoch = 1 / eval_interval if eval_interval else 0
+    return max(0, int(budget_s / (epoch_s + eval_s * evals_per_epoch)))
+
+
 @dataclass
 class DistInfo:
     rank: int = 0
@@ -283,6 +290,7 @@ class Trainer:
         self.step = 0
         self.elapsed_s = 0.0  # training time across resumes
         self.best_map50 = -1.0
+        self._replan_after: int | None = None  # the epoch after which a --budget-min run is re-planned
         self.history: list[dict] = []
         self.cpu_rng = random.Random(cfg.seed + 1000 * self.dist.rank)
         self.gen = torch.Generator(device=device).manual_seed(cfg.seed + 1000 * self.dist.rank)
@@ -372,7 +380,9 @@ class Trainer:
         return {"loss": loss.detach(), "box": parts["box"], "cls": parts["cls"], "lr": torch.tensor(lr)}
 
     def _measure_epochs(self, steps_per_epoch: int) -> int:
-        """Fill ``budget_min`` of training time: time a few steps, then fix the epoch count."""
+        """Fill ``budget_min`` of training time: time a few steps, then fix the epoch count
+        (re-planned by ``_replan`` once the warm-up epochs have been timed)."""
+        started = time.perf_counter()
         probe = 12
         order = torch.randperm(len(self.train_bank), generator=torch.Generator().manual_seed(self.cfg.seed))
         state = copy.deepcopy(self.model.state_dict()), copy.deepcopy(self.optimizer.state_dict())
@@ -403,17 +413,38 @@ class Trainer:
             evaluate_bank(self.ema.module, self.val_bank, self.cfg.imgsz, batch=self.cfg.batch)
             eval_s = time.perf_counter() - t0
         epoch_s = step_s * steps_per_epoch
-        evals_per_epoch = 1 / self.cfg.eval_interval if self.cfg.eval_interval else 0
-        epochs = int(self.cfg.budget_min * 60 / (epoch_s + eval_s * evals_per_epoch))
-        if self.dist.world > 1:  # every rank must run the same schedule
-            t = torch.tensor([epochs], device=self.device if self.device.type == "cuda" else "cpu")
-            dist.broadcast(t, 0)
-            epochs = int(t.item())
+        self._probe_epoch_s, self._probe_eval_s = epoch_s, eval_s
+        epochs = self._same_on_every_rank(plan_epochs(self.cfg.budget_min * 60, epoch_s, eval_s, self.cfg.eval_interval))
         short = " (the budget is shorter than one epoch: one is run)" if epochs < 1 else ""
         epochs = max(1, epochs)
-        self.log(f"speed probe: {step_s * 1000:.0f} ms/step, {epoch_s:.1f} s/epoch, eval {eval_s:.1f} s "
-                 f"-> {epochs} epoch{'s' if epochs > 1 else ''}{short}")
+        self.log(f"speed probe: {step_s * 1000:.0f} ms/step, {epoch_s:.1f} s/epoch, eval {eval_s:.1f} s, "
+                 f"probe {time.perf_counter() - started:.0f} s -> {epochs} epoch{'s' if epochs > 1 else ''}{short}")
         return epochs
+
+    def _same_on_every_rank(self, value: int) -> int:
+        """Rank 0's ``value`` on every rank: all ranks must run the same schedule."""
+        if self.dist.world == 1:
+            return value
+        t = torch.tensor([value], device=self.device if self.device.type == "cuda" else "cpu")
+        dist.broadcast(t, 0)
+        return int(t.item())
+
+    def _replan(self, epoch_seconds: list[float], steps_per_epoch: int, bar) -> None:
+        """Fit a ``--budget-min`` run to the epochs' measured speed once the warm-up is over, before the
+        cosine decay starts: a dozen probe steps misjudge it (on an H100 the probe said 80 ms a step, and
+        the epochs then ran at 61-70 ms: a 4-minute budget trained 3 minutes)."""
+        cfg = self.cfg
+        epoch_s = sum(epoch_seconds) / len(epoch_seconds)
+        left = plan_epochs(cfg.budget_min * 60 - self.elapsed_s, epoch_s, self._probe_eval_s, cfg.eval_interval)
+        epochs = self._same_on_every_rank(self.epoch + max(1, left))
+        if epochs != cfg.epochs:
+            if self.dist.main:
+                self.log(f"re-planned after {self.epoch} epoch{'s' if self.epoch > 1 else ''}: {epoch_s:.1f} s/epoch "
+                         f"measured (the probe said {self._probe_epoch_s:.1f}) -> {epochs} epochs instead of {cfg.epochs}")
+            cfg.epochs = epochs
+            if bar is not None:
+                bar.total = epochs * steps_per_epoch
+                bar.refresh()
 
     def _epochs(self, steps_per_epoch: int, bar) -> bool:
         """The epochs left, each saved to ``last.pt`` as it ends; True when the time limit stopped them early."""
@@ -421,6 +452,7 @@ class Trainer:
         n = len(self.train_bank)
         per_rank = cfg.batch // self.dist.world
         start_time = invocation_start = time.perf_counter()
+        epoch_seconds: list[float] = []  # this invocation's epochs, evaluations left out
         while self.epoch < cfg.epochs:
             epoch_start = time.perf_counter()
             mosaic = self.epoch < cfg.epochs - cfg.close_mosaic
@@ -436,6 +468,7 @@ class Trainer:
                     bar.update(1)
             self.epoch += 1
             epoch_s = time.perf_counter() - epoch_start
+            epoch_seconds.append(epoch_s)
             record = {k: round(float(v) / steps_per_epoch, 5) for k, v in sums.items()}
             record.update(epoch=self.epoch, images_per_s=round(steps_per_epoch * cfg.batch / epoch_s, 1), mosaic=mosaic)
             last = self.epoch == cfg.epochs
@@ -452,6 +485,9 @@ class Trainer:
             self.history.append(record)
             if self.dist.main:
                 self.log(json.dumps(record))
+            if self.epoch == self._replan_after and self.epoch < cfg.epochs:  # before the save: a resume keeps it
+                self._replan(epoch_seconds, steps_per_epoch, bar)
+            if self.dist.main:
                 self._save(self.output_dir / "last.pt")
                 with open(self.output_dir / "history.jsonl", "a", encoding="utf-8") as f:
                     f.write(json.dumps(record) + "\n")
@@ -474,6 +510,7 @@ class Trainer:
             if cfg.budget_min <= 0:
                 raise LiveDetError("give --epochs N, or --epochs 0 with --budget-min M")
             cfg.epochs = self._measure_epochs(steps_per_epoch)
+            self._replan_after = max(1, math.ceil(cfg.warmup_epochs))
         bar = None
         if self.progress:
             from tqdm import tqdm
