@@ -55,6 +55,7 @@ VIDEO_FILTER = "Videos and photos ({} {});;Videos ({});;Photos ({});;All files (
 WEIGHTS_FILTER = "Models ({});;All files (*)".format(" ".join(f"*{s}" for s in WEIGHTS_SUFFIXES))
 SOURCE_BUTTON_MAX_PX = 260  # the toolbar keeps its width whatever the source is called
 SOURCE_BUTTON_HINT = "Choose a camera, a video file or a stream"
+RECORDING_WAITS_FOR_PLAY = "● REC · starts on Play (Space)"  # Record pressed on a paused video
 RECONNECT_DELAYS_S = (2, 5, 10, 30)  # a lost stream is opened again after these waits, then every 30 s
 INPUT_SIZES = (320, 416, 512, 640)  # Model ▸ Input size, besides the model's own
 INPUT_SIZE_HINT = ("Larger finds smaller, more distant objects (people across a street) and takes longer: "
@@ -598,6 +599,8 @@ class MainWindow(QMainWindow):
         self.pause_action.setChecked(paused)
         self.pause_action.setText("Play" if paused else "Pause")
         self.status.pause_recording_clock(paused)  # a paused video adds nothing to the recording
+        if self.controller.recording and not self.status.recording_clock_running:  # asked for, no frame yet
+            self.status.set_recording(self._recording_light())
 
     def _on_model_ready(self, model: ActiveModel) -> None:
         self.status.resolved(ABOUT_MODEL)
@@ -719,7 +722,11 @@ class MainWindow(QMainWindow):
     def _on_recording_changed(self, recording: bool) -> None:
         self.record_action.setChecked(recording)
         self.record_action.setText("Stop recording" if recording else "Record")
-        self.status.set_recording("● REC" if recording else None)
+        self.status.set_recording(self._recording_light() if recording else None)
+
+    def _recording_light(self) -> str:
+        """The light before the file opens with the next frame shown: on a paused video, no frame comes until Play."""
+        return RECORDING_WAITS_FOR_PLAY if self.controller.paused else "● REC"
 
     def _on_recording_finished(self, summary: RecordingSummary) -> None:
         if not self.controller.recording:

@@ -136,6 +136,11 @@ class StatusPanel(QStatusBar):
         self._recording_clock.start(500)
         self._show_recording()
 
+    @property
+    def recording_clock_running(self) -> bool:
+        """True once a recording's file is open and its clock shown (not while it waits for a first frame)."""
+        return self._recording_clock.isActive()
+
     def pause_recording_clock(self, paused: bool) -> None:
         if self._recording_name is None or not self._recording_clock.isActive():
             return

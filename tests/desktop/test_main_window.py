@@ -360,6 +360,27 @@ def test_the_recording_light_counts_the_time_recorded_and_stops_counting_while_p
     assert label.text() == ""
 
 
+def test_record_pressed_on_a_paused_video_says_it_starts_on_play_and_then_counts(qtbot, launch, vtest_path, tmp_path):
+    """Record on a paused video showed a bare '● REC' that did not count, and no file appeared: nothing is
+    recorded until a frame is shown. The light says so, and turns into the clock once Play brings frames."""
+    window = launch(source=str(vtest_path), model=_shipped_model())
+    _wait_for_detection(qtbot, window, 2)
+    _pause_on_a_frame(qtbot, window)
+    label = window.status.recording_label
+    window.controller.record_folder = tmp_path
+    window.record_action.trigger()
+    assert label.text() == "● REC · starts on Play (Space)"
+    qtbot.wait(1_200)
+    assert label.text() == "● REC · starts on Play (Space)" and window.controller.recording
+    with qtbot.waitSignal(window.controller.recording_started, timeout=10_000) as started:
+        window.pause_action.trigger()
+    assert label.text() == f"● REC 0:00 {Path(started.args[0]).name}"
+    qtbot.waitUntil(lambda: label.text() == f"● REC 0:01 {Path(started.args[0]).name}", timeout=3_000)
+    with qtbot.waitSignal(window.controller.recording_finished, timeout=30_000):
+        window.record_action.trigger()
+    assert label.text() == ""
+
+
 def test_recording_over_the_video_being_played_is_refused_and_the_video_is_kept(qtbot, launch, vtest_path,
                                                                                  tmp_path):
     video = tmp_path / "street.avi"
