@@ -427,16 +427,21 @@ def _say_how_predict_ended(args, source, stats, *, expected: int | None, stopped
 
 def cmd_val(args) -> dict:
     """COCO mAP50-95, mAP50 and per-class AP of a model on a dataset: the numbers the model card quotes."""
-    from .datasets import read_coco_file
+    from .datasets import coco_folder_split, is_coco_folder, read_coco_file
     from .errors import SourceError
     from .evaluate import EvalSettings, evaluate_coco, evaluate_dataset, format_table
     from .progress import stderr_is_terminal
 
     if args.data and Path(args.data).suffix.lower() == ".json":  # a COCO file given as --data is still a COCO file
         args.annotations, args.data = args.data, None
+    elif args.data and is_coco_folder(Path(args.data)):  # scored as --annotations and --images are
+        if args.images:
+            raise SourceError("--images goes with --annotations or a COCO .json: a COCO folder holds its images")
+        annotations, images = coco_folder_split(Path(args.data), args.split)
+        args.annotations, args.images, args.data = str(annotations), str(images), None
     if bool(args.annotations) == bool(args.data):
         raise SourceError("val needs either --annotations COCO.json with --images DIR, or --data DATASET "
-                          "(a YOLO data.yaml or folder, or a VOC folder)")
+                          "(a COCO, YOLO or VOC folder, or a YOLO data.yaml)")
     dataset = coco = None
     if args.annotations:  # fail on a bad file before the model loads
         coco = read_coco_file(args.annotations)
@@ -756,7 +761,8 @@ def build_parser(*, load_train: bool = False) -> argparse.ArgumentParser:
     _model_options(val)
     val.add_argument("--annotations", help="COCO instances JSON (with --images)")
     val.add_argument("--images", help="folder holding the images the JSON lists")
-    val.add_argument("--data", help="instead of --annotations: a YOLO data.yaml or folder, or a VOC folder")
+    val.add_argument("--data", help="instead of --annotations: a COCO folder (annotations/instances_SPLIT.json), "
+                                     "a YOLO data.yaml or folder, or a VOC folder")
     val.add_argument("--split", default="val", help="which split of --data to score (default: val)")
     _thresholds(val, 0.001, 0.6)
     val.add_argument("--max-det", type=_positive_int, default=300, help="most detections per image")

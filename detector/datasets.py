@@ -396,9 +396,34 @@ def load_voc(root: str | Path, split: str = "train") -> DetectionDataset:
     return DetectionDataset(tuple(records), names, read_split)
 
 
+COCO_PREFIX = "instances_"  # annotations/instances_train.json: how COCO and its exporters name a split's file
+
+
+def is_coco_folder(path: Path) -> bool:
+    """A COCO export's folder: ``annotations/instances_SPLIT.json`` files (and no YOLO ``labels/``)."""
+    return (path / "annotations").is_dir() and not (path / "labels").is_dir() and any(
+        (path / "annotations").glob(f"{COCO_PREFIX}*.json"))
+
+
+def coco_folder_split(root: Path, split: str) -> tuple[Path, Path]:
+    """The annotations file and images folder of one split of a COCO folder: ``annotations/instances_SPLIT.json``
+    with ``images/SPLIT/`` (or ``SPLIT/`` beside ``annotations/``, as COCO 2017 ships)."""
+    annotations = root / "annotations" / f"{COCO_PREFIX}{split}.json"
+    if not annotations.is_file():
+        splits = sorted(p.stem.removeprefix(COCO_PREFIX) for p in (root / "annotations").glob(f"{COCO_PREFIX}*.json"))
+        raise SourceError(f"{root}: no annotations/{annotations.name} (its splits: {', '.join(splits)})")
+    for images in (root / "images" / split, root / split):
+        if images.is_dir():
+            return annotations, images
+    raise SourceError(f"{root}: no images/{split} folder for annotations/{annotations.name}")
+
+
 def has_split(spec: str | Path, split: str) -> bool:
-    """Whether a dataset names this split itself (a YOLO split folder or yaml key, a VOC ImageSets list)."""
+    """Whether a dataset names this split itself (a YOLO split folder or yaml key, a VOC ImageSets list,
+    a COCO folder's annotations file)."""
     path = Path(spec)
+    if is_coco_folder(path):
+        return (path / "annotations" / f"{COCO_PREFIX}{split}.json").is_file()
     if path.suffix.lower() in (".yaml", ".yml") and path.is_file():
         try:
             return bool(_read_yaml(path).get(split))
@@ -412,7 +437,8 @@ def has_split(spec: str | Path, split: str) -> bool:
 def load_dataset(spec: str | Path, images: str | Path | None = None, split: str = "train",
                  on_skip: Callable[[str], None] | None = None) -> DetectionDataset:
     """Guess the format: a ``.json`` file is COCO (needs ``images``), a ``.yaml`` is a YOLO data.yaml,
-    a folder with ``Annotations/`` is VOC, a folder with ``images/`` is YOLO.
+    a folder with ``annotations/instances_*.json`` is COCO too (``split`` picks the file), a folder with
+    ``Annotations/`` is VOC, a folder with ``images/`` is YOLO.
 
     ``on_skip`` hears why each image left out was left out: it does not decode (YOLO reads each image's size).
     """
@@ -429,12 +455,14 @@ def load_dataset(spec: str | Path, images: str | Path | None = None, split: str 
         return load_coco(path, images)
     if suffix in (".yaml", ".yml"):
         return load_yolo_yaml(path, split, on_skip)
+    if is_coco_folder(path):
+        return load_coco(*coco_folder_split(path, split))
     if (path / "Annotations").is_dir():
         return load_voc(path, split)
     if (path / "images").is_dir():
         return load_yolo(path, split, on_skip)
-    raise SourceError(f"{path}: not a COCO .json, a YOLO data.yaml, a VOC folder (Annotations/) "
-                      "or a YOLO folder (images/, labels/)")
+    raise SourceError(f"{path}: not a COCO .json or folder (annotations/instances_*.json), a YOLO data.yaml, "
+                      "a VOC folder (Annotations/) or a YOLO folder (images/, labels/)")
 
 
 def shared_images(a: DetectionDataset, b: DetectionDataset) -> int:

@@ -723,6 +723,19 @@ def test_val_reports_map_and_a_per_class_table(capsys, voc_root):
     assert "AP50-95" in err and all(name in err for name in summary["per_class"])
 
 
+def test_val_scores_a_coco_folder_given_as_data_like_its_annotations_file(capsys, voc_root):
+    """`val --data ../shared/data/voc2007` (a COCO export's folder) said 'YOLO dataset needs class names in
+    data.yaml': it is scored as its annotations/instances_SPLIT.json with images/SPLIT are."""
+    common = ("val", "--model", "test-small", "--imgsz", "160", "--max-images", "3")
+    by_file, _ = run_ok(capsys, *common, "--annotations", str(voc_root / "annotations" / "instances_val.json"),
+                        "--images", str(voc_root / "images" / "val"))
+    by_folder, _ = run_ok(capsys, *common, "--data", str(voc_root))
+    assert by_folder["images"] == 3 and by_folder["per_class"] == by_file["per_class"]
+    assert (by_folder["map50"], by_folder["map50_95"]) == (by_file["map50"], by_file["map50_95"])
+    code, _, err = run(capsys, *common, "--data", str(voc_root), "--split", "test")
+    assert code == 2 and err.strip().endswith("no annotations/instances_test.json (its splits: train, val)"), err
+
+
 def test_predict_keeps_only_the_classes_asked_for(capsys, tmp_path):
     image = tmp_path / "noise.png"
     cv2.imwrite(str(image), np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8))

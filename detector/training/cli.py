@@ -40,10 +40,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     d = TrainConfig()
     data = parser.add_argument_group("data")
     data.add_argument("--data",
-                      help="COCO .json (with --images), YOLO data.yaml or folder, VOC folder, or a .npz pack "
+                      help="COCO .json (with --images) or folder (annotations/instances_SPLIT.json), YOLO data.yaml or "
+                           "folder, VOC folder, or a .npz pack "
                            "(with --resume: the checkpoint's, unless given)")
     data.add_argument("--images", help="image folder for a COCO .json")
-    data.add_argument("--split", default="train", help="split of a YOLO/VOC --data to train on (default: train)")
+    data.add_argument("--split", default="train", help="split of a folder or data.yaml --data to train on (default: train)")
     data.add_argument("--val-data", help="validation set, same forms as --data (used to pick the best checkpoint; "
                                          "default: the 'val' split of --data when it has one)")
     data.add_argument("--val-images", help="image folder for a COCO validation .json")

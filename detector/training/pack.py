@@ -163,9 +163,9 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m detector.training.pack", description=__doc__)
     parser.add_argument("--data", required=True,
-                        help="COCO .json (with --images), YOLO data.yaml or folder, or VOC folder")
+                        help="COCO .json (with --images) or folder, YOLO data.yaml or folder, or VOC folder")
     parser.add_argument("--images", help="image folder for a COCO .json")
-    parser.add_argument("--split", default="train", help="split of a YOLO/VOC dataset to pack (default: train)")
+    parser.add_argument("--split", default="train", help="split of a folder or data.yaml dataset to pack (default: train)")
     parser.add_argument("--output", required=True, help="the .npz to write")
     parser.add_argument("--max-side", type=int, default=384,
                         help="long side of the packed images, at least 32 (default: %(default)s)")

@@ -72,6 +72,34 @@ def test_unknown_layout_and_missing_paths_are_clear_errors(tmp_path):
         load_coco(tmp_path / "good.json", tmp_path / "no-such-folder")
 
 
+@pytest.mark.parametrize("images_at", ["images/{split}", "{split}"], ids=["exporter", "coco2017"])
+def test_a_coco_folder_reads_the_split_asked_for(coco_dataset, tmp_path, images_at):
+    """annotations/instances_SPLIT.json with images/SPLIT/ (an exporter's, and ../shared's, layout) or SPLIT/
+    (COCO 2017's): a folder given as --data was read as a YOLO folder and refused for want of data.yaml."""
+    path, images, items = coco_dataset
+    data = json.loads(path.read_text())
+    root = tmp_path / "coco"
+    for split, keep in (("train", lambda i: i % 3), ("val", lambda i: not i % 3)):
+        chosen = [img for img in data["images"] if keep(img["id"])]
+        ids = {img["id"] for img in chosen}
+        folder = root / images_at.format(split=split)
+        folder.mkdir(parents=True)
+        for img in chosen:
+            (folder / img["file_name"]).write_bytes((images / img["file_name"]).read_bytes())
+        (root / "annotations").mkdir(exist_ok=True)
+        (root / "annotations" / f"instances_{split}.json").write_text(json.dumps(
+            {**data, "images": chosen, "annotations": [a for a in data["annotations"] if a["image_id"] in ids]}))
+    train, val = load_dataset(root, split="train"), load_dataset(root, split="val")
+    assert (len(train), len(val)) == (4, 2) and train.class_names == val.class_names == NAMES
+    whole = {r.path.name: s for r, s in zip(load_coco(path, images).records, _as_sets(load_coco(path, images)))}
+    for dataset in (train, val):
+        assert {r.path.name: s for r, s in zip(dataset.records, _as_sets(dataset))} == {
+            r.path.name: whole[r.path.name] for r in dataset.records}
+    assert has_split(root, "val") and not has_split(root, "test")
+    with pytest.raises(SourceError, match=r"no annotations/instances_test.json \(its splits: train, val\)"):
+        load_dataset(root, split="test")
+
+
 def test_pack_round_trip_shrinks_images_and_boxes_together(coco_dataset, tmp_path):
     path, images, _ = coco_dataset
     dataset = load_coco(path, images)
