@@ -13,6 +13,7 @@
 #                FROM_SHIPPED=1 starts each model from its shipped weights instead of random ones: the
 #                device keeps nothing and a large last.pt does not come back, so one session's training goes on
 #                in the next only through weights that were published into assets/models.
+#                TRAIN_ARGS="--mixup 0.15 --zoom 0.3 1.7" adds options to every train command (a recipe to try).
 # A device command may run 10 minutes and a session has 15 minutes of device time, starts included, e.g.
 #   run(command="bash .device/gpu_session.sh check bench", carry=[".device/whl", ".device/shared"], timeout_s=420)
 #   run(command="bash .device/gpu_session.sh train:5", carry=[".device/whl", ".device/pack"], timeout_s=600)
@@ -96,7 +97,7 @@ stage_train() {  # minutes, then the models (all train at once on the one GPU)
     init=(); [ "${FROM_SHIPPED:-0}" = 1 ] && [ -f "assets/models/$name.safetensors" ] && init=(--init-weights "$name")
     "$PY" -m detector train "${init[@]}" --data .device/pack/voc_train.npz --val-data .device/pack/voc_val.npz --model "$name" \
       --imgsz "$(size_of "$name")" --epochs 0 --budget-min "$minutes" --batch 64 --close-mosaic 15 \
-      --eval-interval 10 --device "$DEVICE" --output "runs/train/$name" >"$OUT/train-$name.log" 2>&1 &
+      --eval-interval 10 --device "$DEVICE" --output "runs/train/$name" ${TRAIN_ARGS:-} >"$OUT/train-$name.log" 2>&1 &
     pids+=($!)
   done
   wait "${pids[@]}"
