@@ -250,10 +250,12 @@ class Trainer:
     ) -> None:
         checkpoint = read_checkpoint(Path(resume)) if resume else None
         if checkpoint is not None:
-            # the run's definition (architecture, size, recipe) comes from the checkpoint;
-            # only the per-invocation time limit is new
+            # the run's definition (architecture, size, recipe) comes from the checkpoint; new are the
+            # per-invocation time limit and the data options this invocation used (the checkpoint's, where it
+            # gave none), so that the next resume goes on with the same images
             saved_cfg = TrainConfig.from_json(checkpoint["config"])
             saved_cfg.time_limit_min = cfg.time_limit_min
+            saved_cfg.data = cfg.data or saved_cfg.data
             cfg = saved_cfg
         self.cfg = cfg
         self.device = device

@@ -90,10 +90,16 @@ def test_a_resumed_run_trains_and_validates_on_the_images_it_started_with(coco_d
     assert main(_train_args(coco_dataset, tmp_path / "again", *data, "--time-limit-min", "0.00001")) == 0
     capsys.readouterr()
     assert main(["train", "--resume", str(tmp_path / "again" / "last.pt"), "--max-images", "3", "--device", "cpu",
-                 "--workers", "2"]) == 0
+                 "--workers", "2", "--time-limit-min", "0.00001"]) == 0
+    captured = capsys.readouterr()
+    stopped = json.loads(captured.out.strip().splitlines()[-1])
+    assert stopped["train_images"] == 3 and not stopped["finished"]
+    assert "(its --max-images replaced by this command's)" in captured.err
+    # ... and is what the checkpoint records from then on: the next --resume alone goes on with 3 images, not 4
+    assert main(["train", "--resume", str(tmp_path / "again" / "last.pt"), "--device", "cpu", "--workers", "2"]) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out.strip().splitlines()[-1])["train_images"] == 3
-    assert "(its --max-images replaced by this command's)" in captured.err
+    assert "replaced" not in captured.err
 
 
 def test_ctrl_c_during_training_says_how_to_go_on_from_the_last_finished_epoch(coco_dataset, tmp_path, capsys,
