@@ -328,9 +328,7 @@ def run_train(args: argparse.Namespace) -> dict:
         data=_data_record(args),
     )
     train_bank, val_bank = ImageBank(train, device), ImageBank(val, device) if val is not None else None
-    # minutes that a --budget-min does not count, said so that a short GPU loan can be planned
-    _say(f"{len(train)} training and {len(val) if val is not None else 0} validation images ready on {device} "
-         f"in {time.perf_counter() - loading:.0f} s")
+    loaded_s = time.perf_counter() - loading
     trainer = Trainer(
         cfg,
         train_bank,
@@ -340,6 +338,10 @@ def run_train(args: argparse.Namespace) -> dict:
         resume=args.resume or None,
         progress=sys.stderr.isatty(),
     )
+    # (said once the run is accepted: a refusal stays one line) minutes that --budget-min does not count,
+    # so that a short GPU loan can be planned
+    _say(f"{len(train)} training and {len(val) if val is not None else 0} validation images ready on {device} "
+         f"in {loaded_s:.0f} s")
     with interrupt_on_signals():  # SIGTERM (a job scheduler, `timeout`) and SIGHUP stop it as Ctrl-C does
         try:
             summary = trainer.fit()
