@@ -432,12 +432,14 @@ def cmd_val(args) -> dict:
     from .evaluate import EvalSettings, evaluate_coco, evaluate_dataset, format_table
     from .progress import stderr_is_terminal
 
+    coco_folder: dict = {}
     if args.data and Path(args.data).suffix.lower() == ".json":  # a COCO file given as --data is still a COCO file
         args.annotations, args.data = args.data, None
-    elif args.data and is_coco_folder(Path(args.data)):  # scored as --annotations and --images are
+    elif args.data and not args.annotations and is_coco_folder(Path(args.data)):  # scored as --annotations is
         if args.images:
             raise SourceError("--images goes with --annotations or a COCO .json: a COCO folder holds its images")
         annotations, images = coco_folder_split(Path(args.data), args.split)
+        coco_folder = {"data": args.data, "split": args.split}  # what was asked for, beside the file scored
         args.annotations, args.images, args.data = str(annotations), str(images), None
     if bool(args.annotations) == bool(args.data):
         raise SourceError("val needs either --annotations COCO.json with --images DIR, or --data DATASET "
@@ -463,7 +465,7 @@ def cmd_val(args) -> dict:
                             batch=args.batch, progress=stderr_is_terminal())
     if dataset is None:
         result = evaluate_coco(predictor, Path(args.annotations), Path(args.images), settings, data=coco)
-        source = {"annotations": str(args.annotations)}
+        source = {"annotations": str(args.annotations), **coco_folder}
     else:
         result = evaluate_dataset(predictor, dataset, settings)
         source = {"data": str(args.data), "split": dataset.split or None}

@@ -731,6 +731,8 @@ def test_val_scores_a_coco_folder_given_as_data_like_its_annotations_file(capsys
                         "--images", str(voc_root / "images" / "val"))
     by_folder, _ = run_ok(capsys, *common, "--data", str(voc_root))
     assert by_folder["images"] == 3 and by_folder["per_class"] == by_file["per_class"]
+    assert (by_folder["data"], by_folder["split"]) == (str(voc_root), "val")
+    assert by_folder["annotations"] == str(voc_root / "annotations" / "instances_val.json")
     assert (by_folder["map50"], by_folder["map50_95"]) == (by_file["map50"], by_file["map50_95"])
     code, _, err = run(capsys, *common, "--data", str(voc_root), "--split", "test")
     assert code == 2 and err.strip().endswith("no annotations/instances_test.json (its splits: train, val)"), err
