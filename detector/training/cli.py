@@ -96,6 +96,35 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="threads for image decoding (default: %(default)s)")
 
 
+# what a checkpoint defines, so that a resumed run is the run it was: given with --resume, they are ignored
+RECIPE_OPTIONS = ("model", "imgsz", "init_weights", "pretrained_backbone", "epochs", "budget_min", "batch", "lr",
+                  "weight_decay", "warmup_epochs", "close_mosaic", "multiscale", "no_augment", "zoom", "mixup",
+                  "eval_interval", "seed", "no_amp")
+
+
+def _recipe_options_given(args: argparse.Namespace, run: TrainConfig) -> list[str]:
+    """The recipe options this command sets to other than their defaults and the resumed ``run``'s own
+    values, as typed (``--epochs 3``)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_train_arguments(parser)
+    defaults = vars(parser.parse_args([]))
+
+    def plain(value):
+        return list(value) if isinstance(value, (list, tuple)) else value
+
+    agreed = {"model": run.name, "imgsz": run.imgsz, "epochs": run.epochs, "batch": run.batch, "lr": run.lr,
+              "seed": run.seed, "eval_interval": run.eval_interval, "close_mosaic": run.close_mosaic}
+    given = []
+    for key in RECIPE_OPTIONS:
+        value = plain(getattr(args, key))
+        if value != plain(defaults[key]) and (key not in agreed or value != agreed[key]):
+            flag = "--" + key.replace("_", "-")
+            shown = "" if isinstance(value, bool) else " " + " ".join(f"{v:g}" if isinstance(v, float) else str(v)
+                                                                       for v in (value if isinstance(value, list) else [value]))
+            given.append(flag + shown)
+    return given
+
+
 def _say(message: str) -> None:
     if os.environ.get("RANK", "0") == "0":  # one voice under torchrun
         print(message, file=sys.stderr, flush=True)
@@ -287,6 +316,10 @@ def run_train(args: argparse.Namespace) -> dict:
         instead = f" (its {', '.join(given)} replaced by this command's)" if resumed.data and given else ""
         _say(f"resuming {name} at {imgsz} px: {what} come from {args.resume}{instead}; "
              "this command adds only --time-limit-min")
+        ignored = _recipe_options_given(args, resumed)
+        if ignored:  # `--resume last.pt --epochs 300` reads as "train on to 300": it would not, so say so
+            _say(f"warning: ignored with --resume (the checkpoint's recipe stands): {', '.join(ignored)}; to train "
+                 "on with another recipe, start a new run with --init-weights from this one's weights")
     if args.data is None:
         raise LiveDetError("train needs --data: a COCO .json (with --images), a YOLO data.yaml or folder, a VOC "
                            "folder, or a .npz pack")

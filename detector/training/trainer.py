@@ -513,6 +513,11 @@ class Trainer:
                 raise LiveDetError("give --epochs N, or --epochs 0 with --budget-min M")
             cfg.epochs = self._measure_epochs(steps_per_epoch)
             self._replan_after = max(1, math.ceil(cfg.warmup_epochs))
+        if self.epoch >= cfg.epochs and self.dist.main:  # a finished run resumed: say why nothing happens
+            weights = self.output_dir / ("best.safetensors" if (self.output_dir / "best.safetensors").is_file()
+                                         else "last_ema.safetensors")
+            self.log(f"nothing to train: the run had finished its {cfg.epochs} epoch{'s' if cfg.epochs > 1 else ''}; "
+                     f"to train on from its weights, start a new run with --init-weights {weights}")
         bar = None
         if self.progress:
             from tqdm import tqdm

@@ -102,6 +102,25 @@ def test_a_resumed_run_trains_and_validates_on_the_images_it_started_with(coco_d
     assert "replaced" not in captured.err
 
 
+def test_a_recipe_given_with_resume_is_named_as_ignored_and_a_finished_run_says_how_to_train_on(coco_dataset,
+                                                                                                  tmp_path, capsys):
+    """`train --resume last.pt --epochs 5` reads as "train on to 5 epochs": it exited 0 at once, having trained
+    nothing, without a word about --epochs. The options that the checkpoint overrides are named, and a run
+    that had finished says what to do instead."""
+    run = tmp_path / "run"
+    assert main(_train_args(coco_dataset, run)) == 0
+    assert _last_json(capsys)["finished"]
+    assert main(["train", "--resume", str(run / "last.pt"), "--device", "cpu", "--workers", "2",
+                 "--epochs", "5", "--lr", "0.01", "--imgsz", "96", "--zoom", "0.5", "1.5"]) == 0  # 96, zoom: as before
+    captured = capsys.readouterr()
+    assert json.loads(captured.out.strip().splitlines()[-1])["epochs"] == 3
+    assert ("warning: ignored with --resume (the checkpoint's recipe stands): --epochs 5, --lr 0.01; to train on "
+            "with another recipe, start a new run with --init-weights from this one's weights") in captured.err
+    assert (f"nothing to train: the run had finished its 3 epochs; to train on from its weights, start a new run "
+            f"with --init-weights {run / 'last_ema.safetensors'}") in captured.err
+    assert (run / "last_ema.safetensors").is_file()
+
+
 def test_ctrl_c_during_training_says_how_to_go_on_from_the_last_finished_epoch(coco_dataset, tmp_path, capsys,
                                                                                 monkeypatch):
     """Training's only words at Ctrl-C were `error: interrupted`: after hours on a GPU, the command that goes on
