@@ -96,6 +96,7 @@ class SessionController(QObject):
     model_idle = Signal()  # no load in progress any more
     recording_changed = Signal(bool)
     recording_started = Signal(str)  # path of the video being written
+    needs_source = Signal(str)  # Record or Snapshot with nothing open yet: an error the next source resolves
     recording_finished = Signal(object)  # RecordingSummary
     recording_failed = Signal(str)  # a recording or snapshot that could not be made or finished
     snapshot_saved = Signal(str)  # path of the PNG
@@ -531,7 +532,7 @@ class SessionController(QObject):
         if self.recording:
             return True
         if self._source is None:
-            self.recording_failed.emit("Open a camera, video or stream before recording")
+            self.needs_source.emit("Open a camera, video or stream before recording")
             return False
         if self._source.kind == IMAGE:
             self.recording_failed.emit(f"{self._source.label} is a photo: Snapshot (S) saves it with its boxes; "
@@ -666,10 +667,11 @@ class SessionController(QObject):
 
     # -- snapshot --------------------------------------------------------------------------
     def save_snapshot(self, path: str | Path | None = None) -> None:
-        """The frame on screen, as drawn, to PNG, off the GUI thread: ``snapshot_saved`` or ``recording_failed``."""
+        """The frame on screen, as drawn, to PNG, off the GUI thread: ``snapshot_saved`` or ``recording_failed``
+        (``needs_source`` before any frame)."""
         shown = self._last_shown
         if shown is None:
-            self.recording_failed.emit("No frame to save yet")
+            self.needs_source.emit("No frame to save yet: open a camera, video or stream first")
             return
         stem = f"livedet-{_timestamp()}-{shown.result.index}"
         self._snapshots.save(shown.image, self.record_folder, stem, Path(path) if path else None)

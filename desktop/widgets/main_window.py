@@ -322,6 +322,7 @@ class MainWindow(QMainWindow):
         c.recording_started.connect(self._on_recording_started)
         c.recording_finished.connect(self._on_recording_finished)
         c.recording_failed.connect(lambda message: self.status.show_error(message, ABOUT_OUTPUT))
+        c.needs_source.connect(lambda message: self.status.show_error(message, ABOUT_SOURCE))
         c.snapshot_saved.connect(lambda path: self.status.resolved(ABOUT_OUTPUT))
         c.message.connect(self.status.show_info)
 

@@ -1323,10 +1323,13 @@ def test_pause_and_record_with_nothing_playing_leave_no_button_pressed(qtbot, la
     assert not window.pause_action.isChecked() and window.pause_action.text() == "Pause"
     assert not window.record_action.isChecked()
     assert "before recording" in window.status.last_error
+    window.snapshot_action.trigger()  # S before any source
+    assert window.status.standing_error == "No frame to save yet: open a camera, video or stream first"
 
     window.open_source(str(vtest_path))
     _wait_for_frames(qtbot, window, 3)  # plays, not paused
     assert not window.controller.paused and not window.pause_action.isChecked()
+    assert window.status.standing_error is None  # it stood in red while the video played
 
 
 def test_every_control_has_a_name_a_screen_reader_can_say(qtbot, launch, vtest_path):
