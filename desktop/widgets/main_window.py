@@ -710,6 +710,7 @@ class MainWindow(QMainWindow):
         self._all_classes_action.setChecked(shown is None)
         for index, action in enumerate(self._class_actions):
             action.setChecked(shown is not None and index in shown)
+        self.status.set_class_filter(None if shown is None else [names[i] for i in sorted(shown)])
 
     def _on_model_failed(self, message: str) -> None:
         self.status.show_error(message, ABOUT_MODEL)

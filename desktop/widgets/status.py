@@ -37,10 +37,13 @@ class StatusPanel(QStatusBar):
         self.busy_bar.setMaximumHeight(14)
         self.recording_label = ElidedLabel()
         self.model_label = ElidedLabel("no model", hint="Model and device running detection")
+        # the class filter in force, also when the info panel (which says it too) is hidden
+        self.classes_label = ElidedLabel(hint="Only these classes are shown (Model ▸ Show classes)")
+        self.classes_label.setVisible(False)
         self.addWidget(self.message_label, 1)
-        for widget in (self.busy_label, self.recording_label, self.model_label):
+        for widget in (self.busy_label, self.recording_label, self.classes_label, self.model_label):
             widget.setMaximumWidth(SIDE_LABEL_MAX_PX)
-        for widget in (self.busy_label, self.busy_bar, self.recording_label, self.model_label):
+        for widget in (self.busy_label, self.busy_bar, self.recording_label, self.classes_label, self.model_label):
             self.addPermanentWidget(widget)
         self._busy: dict[str, str] = {}
         self._fade = QTimer(self)
@@ -157,6 +160,11 @@ class StatusPanel(QStatusBar):
         hours, rest = divmod(seconds, 3600)
         clock = f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
         self.recording_label.setText(f"● REC {clock} {self._recording_name}")
+
+    def set_class_filter(self, shown: list[str] | None) -> None:
+        """"only car, person" while a filter hides the other classes (in the overlay's order); None: every class."""
+        self.classes_label.setText(f"only {', '.join(sorted(shown))}" if shown is not None else "")
+        self.classes_label.setVisible(shown is not None)
 
     def set_model(self, name: str | None, device: str | None, input_size: int | None = None) -> None:
         size = f" · {input_size} px" if input_size else ""

@@ -191,10 +191,13 @@ def test_showing_only_some_classes_changes_the_boxes_on_the_same_frame_and_is_re
     assert not np.array_equal(after.image, before.image)
     assert _class_action(window, "person").isChecked() and not _class_action(window, "All classes").isChecked()
     assert hud_lines(people, HudInfo(classes=("person",)))[0].endswith("· only person")
+    classes_label = window.status.classes_label  # said in the status bar too, as the info panel may be off
+    assert classes_label.isVisible() and classes_label.text() == "only person"
 
     with qtbot.waitSignal(window.controller.frame_shown, timeout=5_000):
         _class_action(window, "All classes").trigger()
     assert window.controller.last_shown.detections.labels == labels
+    assert not classes_label.isVisible()
     _class_action(window, "person").trigger()
     window.pause_action.trigger()  # play on: new frames come filtered from the inference thread
     _wait_for_frames(qtbot, window, 10)
@@ -205,6 +208,7 @@ def test_showing_only_some_classes_changes_the_boxes_on_the_same_frame_and_is_re
     qtbot.waitUntil(lambda: again.controller.model is not None and len(again.classes_menu.actions()) > 3,
                     timeout=FLOW_TIMEOUT_MS)
     assert again.controller.thresholds.classes == {"person"} and _class_action(again, "person").isChecked()
+    assert again.status.classes_label.isVisible() and again.status.classes_label.text() == "only person"
     _wait_for_detection(qtbot, again, 10)
     assert set(again.controller.last_shown.detections.labels) <= {"person"}
 
@@ -230,8 +234,10 @@ def test_a_class_filter_that_names_none_of_the_models_classes_says_so_until_it_c
     assert window.controller.source_info is not None  # the source's own line has come and gone meanwhile
     said = f"{_shipped_model()} has none of the classes to show (persn): showing every class"
     assert window.status.standing_error.startswith(said)
-    window.set_class_filter({"person"})
+    assert not window.status.classes_label.isVisible()  # no filter is in force: every class is shown
+    window.set_class_filter({"person", "car"})
     assert window.status.standing_error is None
+    assert window.status.classes_label.text() == "only car, person"
     window.set_class_filter({"banana"})
     assert window.status.standing_error.startswith(f"{_shipped_model()} has none of the classes to show (banana)")
     window.set_class_filter(None)
