@@ -46,7 +46,21 @@ _SCHEME = r"[A-Za-z][A-Za-z0-9+.-]+://"
 _ANY_SCHEME = re.compile(_SCHEME)
 _PASSWORD = re.compile(rf"^({_SCHEME}[^/@:]*:)[^/@]*@")  # rtsp://user:PASSWORD@host/…
 # a camera's address typed without its scheme: 192.168.1.10:554/live, cam.local:8080, 10.0.0.7/stream
-_SCHEMELESS_ADDRESS = re.compile(r"(\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?|[\w-]+(\.[\w-]+)*:\d{1,5})(/\S*)?")
+_SCHEMELESS_ADDRESS = re.compile(
+    r"(\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?|[\w-]+(\.[\w-]+)*:\d{1,5}"  # 192.168.1.10, camera:554
+    r"|(www\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?=/)|www\.\S+|[\w-]+\.local)(/\S*)?")  # host.tld/path
+_MISTYPED_SCHEME = re.compile(r"(?i)(rtsps?|rtmps?|https?|srt|udp)(:/?|//?)(?=[^/])(\S+)")  # rtsp//host, http:/host
+
+
+def _address_hint(spec: str) -> str | None:
+    """For a file that is not there: what to write if ``spec`` was meant as a stream's address."""
+    mistyped = _MISTYPED_SCHEME.fullmatch(spec)
+    if mistyped:
+        return f"{spec} is not a file here; did you mean {mistyped[1]}://{mistyped[3]}?"
+    if _SCHEMELESS_ADDRESS.fullmatch(spec):
+        return (f"{spec} is not a file here; for a network camera or stream, write the address with its scheme, "
+                f"such as rtsp://{spec} or http://{spec}")
+    return None
 DEFAULT_FPS = 30.0
 
 # Windows: OpenCV's Media Foundation backend negotiates hardware colour transforms for every mode a
@@ -248,10 +262,7 @@ def open_capture(spec: str, *, open_timeout_ms: int = 5000, read_timeout_ms: int
     try:
         status = path.stat()
     except (FileNotFoundError, NotADirectoryError, ValueError):
-        if _SCHEMELESS_ADDRESS.fullmatch(spec):
-            raise SourceError(f"{spec} is not a file here; for a network camera or stream, write the address with "
-                              f"its scheme, such as rtsp://{spec} or http://{spec}") from None
-        raise SourceError(f"file not found: {spec}") from None
+        raise SourceError(_address_hint(spec) or f"file not found: {spec}") from None
     except OSError as exc:  # "Host is down", "Stale file handle": a network folder gone offline
         raise SourceError(f"cannot reach {spec}: {exc.strerror or exc} (is its network folder offline?)") from None
     if stat.S_ISDIR(status.st_mode):
