@@ -61,9 +61,10 @@ INPUT_SIZES = (320, 416, 512, 640)  # Model ▸ Input size, besides the model's 
 INPUT_SIZE_HINT = ("Larger finds smaller, more distant objects (people across a street) and takes longer: "
                    "on a 2-core laptop CPU, 416 px takes about 1.4 times as long as 320 px")
 SHORTCUTS = (("Space", "pause / play"), (", / .", "previous / next frame"), ("R", "start / stop recording"),
-             ("S", "snapshot to PNG"), ("M", "mirror the picture"), ("I", "info panel on / off"), ("F", "fullscreen"),
-             ("Ctrl+O", "open a video file"), ("Ctrl+U", "open a stream URL"),
-             ("Ctrl+W", "close the source (a camera goes off)"))
+             ("S", "snapshot to PNG"), ("M", "mirror the picture"), ("I", "info panel on / off"),
+             ("F", "fullscreen"), ("Esc", "leave fullscreen"), ("Ctrl+O", "open a video file"),
+             ("Ctrl+U", "open a stream URL"), ("Ctrl+M", "open a weights file"),
+             ("Ctrl+W", "close the source (a camera goes off)"), ("Ctrl+Q", "quit"))
 
 
 def device_choices(current: str) -> list[tuple[str, str]]:
@@ -471,14 +472,18 @@ class MainWindow(QMainWindow):
             widget.show()
         self.fullscreen_action.setChecked(False)
 
-    def show_about(self) -> None:
+    def about_text(self) -> str:
+        """Help ▸ About: version, model, recording folder and every keyboard shortcut."""
         model = self.controller.model
         keys = "".join(f"<tr><td><b>{k}</b></td><td>{what}</td></tr>" for k, what in SHORTCUTS)
-        QMessageBox.about(self, "About LiveDet", (
-            f"<h3>LiveDet {__version__}</h3><p>Real-time object detection on cameras, video files and streams, "
-            f"with a YOLO-style detector on a MobileNetV3 backbone (detector {detector_version}).</p>"
-            f"<p>Model: {model.name + ' on ' + model.device if model else 'none loaded'}</p>"
-            f"<p>Recordings and snapshots: {self.controller.record_folder}</p><table>{keys}</table>"))
+        return (f"<h3>LiveDet {__version__}</h3><p>Real-time object detection on cameras, video files and streams, "
+                f"with a YOLO-style detector on a MobileNetV3 backbone (detector {detector_version}).</p>"
+                f"<p>Model: {model.name + ' on ' + model.device if model else 'none loaded'}</p>"
+                f"<p>Recordings and snapshots: {self.controller.record_folder}</p>"
+                f"<table cellspacing='0' cellpadding='3'>{keys}</table>")  # padding: 'Ctrl+W' and its words apart
+
+    def show_about(self) -> None:
+        QMessageBox.about(self, "About LiveDet", self.about_text())
 
     # -- drag and drop ---------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:

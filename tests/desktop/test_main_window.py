@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -1320,6 +1321,19 @@ def test_recording_again_within_the_same_second_keeps_both_files(qtbot, launch, 
     assert len(set(paths)) == 3, paths
     for summary in summaries:
         assert summary.error is None and read_back(summary.video_path).frames == summary.frames_written >= 5
+
+
+def test_help_about_lists_every_keyboard_shortcut_of_the_window(launch):
+    """About's list had left out Ctrl+M, Ctrl+Q and Esc, which the menus (and the README) have."""
+    from PySide6.QtGui import QAction, QKeySequence
+
+    window = launch()
+    text = window.about_text()
+    shortcuts = {action.shortcut().toString(QKeySequence.SequenceFormat.PortableText)
+                 for action in window.findChildren(QAction) if not action.shortcut().isEmpty()}
+    assert {"Ctrl+M", "Ctrl+Q", "Esc", "Space", "R"} <= shortcuts
+    listed = set(re.findall(r"<td><b>(.*?)</b></td>", text))
+    assert shortcuts - {",", "."} <= listed and ", / ." in listed, shortcuts - listed
 
 
 def test_pause_and_record_with_nothing_playing_leave_no_button_pressed(qtbot, launch, vtest_path):
