@@ -12,7 +12,9 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QProxyStyle,
     QSlider,
+    QStyle,
     QToolButton,
     QWidget,
 )
@@ -95,6 +97,16 @@ class ThresholdPanel(QWidget):
         self.thresholds_changed.emit(self.conf, self.iou)
 
 
+class ClickJumpsStyle(QProxyStyle):
+    """A click on a slider's groove moves the handle there, as video players seek (Qt's own
+    style moved a page, 10 frames, towards the click)."""
+
+    def styleHint(self, hint, option=None, widget=None, returnData=None):
+        if hint == QStyle.StyleHint.SH_Slider_AbsoluteSetButtons:
+            return Qt.MouseButton.LeftButton.value
+        return super().styleHint(hint, option, widget, returnData)
+
+
 class PlaybackBar(QWidget):
     """Play/pause, frame steps, a seek slider with the position (files only), loop and max-speed switches."""
 
@@ -115,7 +127,9 @@ class PlaybackBar(QWidget):
             button.setArrowType(arrow)  # the action's text stays in its tooltip and the View menu
             self.step_buttons.append(button)
         self.seek_slider = QSlider(Qt.Orientation.Horizontal)
-        self.seek_slider.setToolTip("Position in the file: drag to seek")
+        self._click_to_seek = ClickJumpsStyle(self.seek_slider.style())  # kept: a style does not own itself
+        self.seek_slider.setStyle(self._click_to_seek)
+        self.seek_slider.setToolTip("Position in the file: click or drag to seek")
         self.seek_slider.setAccessibleName("Position")  # what a screen reader says, where sighted users see the label
         self.seek_slider.valueChanged.connect(self.seek_requested)
         self.position = QLabel("–")

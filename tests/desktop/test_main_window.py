@@ -1195,6 +1195,20 @@ def test_seeking_a_file_jumps_there_and_a_snapshot_saves_the_frame_on_screen(qtb
     assert "Not a directory" in window.status.last_error or "cannot find the path" in window.status.last_error
 
 
+def test_a_click_on_the_position_bar_seeks_to_where_it_was_clicked(qtbot, launch, vtest_path):
+    """As in video players; Qt's slider moved one page (10 frames) towards the click."""
+    from PySide6.QtCore import QPoint, Qt
+
+    window = launch(source=str(vtest_path), model=_shipped_model())
+    _wait_for_detection(qtbot, window, 2)
+    _pause_on_a_frame(qtbot, window)
+    slider = window.playback.seek_slider
+    with qtbot.waitSignal(window.controller.paused_frame_shown, timeout=10_000):
+        qtbot.mouseClick(slider, Qt.MouseButton.LeftButton, pos=QPoint(slider.width() * 3 // 4, slider.height() // 2))
+    assert abs(slider.value() - 0.75 * 794) < 0.06 * 794, slider.value()
+    qtbot.waitUntil(lambda: abs(window.controller.last_shown.result.index - slider.value()) <= 1, timeout=10_000)
+
+
 def test_the_video_plays_on_while_a_snapshot_is_encoded_and_quitting_does_not_cut_it_off(
         qtbot, launch, vtest_path, monkeypatch, tmp_path):
     """PNG-encoding a 4K frame took 0.2 s on the GUI thread, a visible stall on every S. Here the
