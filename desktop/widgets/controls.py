@@ -119,6 +119,8 @@ class PlaybackBar(QWidget):
         super().__init__(parent)
         self.play_button = QToolButton()
         self.play_button.setDefaultAction(pause_action)
+        self._pause_action = pause_action
+        self._still = False
         self._step_actions = (step_back_action, step_forward_action)
         self.step_buttons = []
         for action, arrow in zip(self._step_actions, (Qt.ArrowType.LeftArrow, Qt.ArrowType.RightArrow)):
@@ -127,8 +129,11 @@ class PlaybackBar(QWidget):
             button.setArrowType(arrow)  # the action's text stays in its tooltip and the View menu
             self.step_buttons.append(button)
         self.seek_slider = QSlider(Qt.Orientation.Horizontal)
-        self._click_to_seek = ClickJumpsStyle(self.seek_slider.style())  # kept: a style does not own itself
-        self.seek_slider.setStyle(self._click_to_seek)
+        # no base style given: QProxyStyle would take ownership of the application's own and delete it
+        # with itself (a crash when the app quits); the slider is its parent, which deletes it
+        click_to_seek = ClickJumpsStyle()
+        click_to_seek.setParent(self.seek_slider)
+        self.seek_slider.setStyle(click_to_seek)
         self.seek_slider.setToolTip("Position in the file: click or drag to seek")
         self.seek_slider.setAccessibleName("Position")  # what a screen reader says, where sighted users see the label
         self.seek_slider.valueChanged.connect(self.seek_requested)
@@ -154,16 +159,17 @@ class PlaybackBar(QWidget):
             box.setChecked(value)
             box.blockSignals(False)
 
-    def set_frame_count(self, frame_count: int | None, *, live: bool | None = None) -> None:
+    def set_frame_count(self, frame_count: int | None, *, live: bool | None = None, still: bool = False) -> None:
         """A file's length enables seeking; a live source (by default, one with no length) has neither that nor
         Loop and Max speed.
 
         ``live=False`` with no length is a file that does not say it (a raw ``.h264``): it loops and plays at
-        max speed like any file, but cannot seek.
+        max speed like any file, but cannot seek. ``still``: a photo, which has nothing to play, step or seek.
         """
         self._frame_count = frame_count
         self._live = frame_count is None if live is None else live
-        seekable = bool(frame_count)
+        self._still = still
+        seekable = bool(frame_count) and not still
         self.seek_slider.blockSignals(True)
         self.seek_slider.setRange(0, max(0, (frame_count or 1) - 1))
         self.seek_slider.setValue(0)
@@ -171,8 +177,10 @@ class PlaybackBar(QWidget):
         for widget in (self.seek_slider, *self._step_actions):
             widget.setEnabled(seekable)
         for box in (self.loop_box, self.fast_box):
-            box.setEnabled(not self._live)
-        self.position.setText("live" if self._live else "–" if frame_count is None else f"0 / {frame_count}")
+            box.setEnabled(not self._live and not still)
+        self._pause_action.setEnabled(not still)
+        self.position.setText("photo" if still else "live" if self._live else "–" if frame_count is None
+                              else f"0 / {frame_count}")
 
     def show_no_source(self) -> None:
         """Nothing plays (at start, or after a source failed): no position, nothing to seek."""
@@ -180,6 +188,8 @@ class PlaybackBar(QWidget):
         self.position.setText("–")
 
     def show_position(self, index: int) -> None:
+        if self._still:
+            return  # "photo" stands
         if self._frame_count is None:
             self.position.setText(f"live · frame {index + 1}" if self._live else f"frame {index + 1}")
             return

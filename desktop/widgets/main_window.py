@@ -531,7 +531,7 @@ class MainWindow(QMainWindow):
 
     def _on_source_opened(self, info: SourceInfo) -> None:
         self.status.clear_busy("source")
-        self.playback.set_frame_count(info.frame_count, live=info.is_live)
+        self.playback.set_frame_count(info.frame_count, live=info.is_live, still=info.kind == IMAGE)
         source = self.controller.source
         if source is not None:
             self.prefs.last_source = source.settings_value

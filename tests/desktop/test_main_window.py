@@ -811,7 +811,10 @@ def test_a_dropped_photo_is_shown_upright_with_its_boxes_and_answers_the_sliders
     shown = window.controller.last_shown
     assert shown.image.shape == (576, 432, 3)  # upright: taller than wide, as the phone showed it
     assert shown.result.model == "yolo-mnv3-small" and "person" in shown.detections.labels
-    assert window.playback.position.text() == "1 / 1" and "End of the video" not in window.status.message_label.text()
+    assert window.playback.position.text() == "photo" and "End of the video" not in window.status.message_label.text()
+    playback = window.playback  # nothing to play, step, seek, loop or speed up: those controls are off
+    assert not any(w.isEnabled() for w in (window.pause_action, playback.seek_slider, playback.loop_box,
+                                           playback.fast_box, *playback.step_buttons))
     assert window.status.message_label.text() == "IMG_0060.JPG: 432×576 photo"
     inferred = window.controller.report()["frames_inferred"]
     qtbot.wait(1_000)
@@ -835,6 +838,10 @@ def test_a_dropped_photo_is_shown_upright_with_its_boxes_and_answers_the_sliders
     with qtbot.waitSignal(window.controller.source_failed, timeout=FLOW_TIMEOUT_MS) as failed:
         window.open_dropped(str(damaged))
     assert failed.args[0] == "IMG_0061.JPG is not a readable image"
+    window.open_source(str(vtest_path))
+    _wait_for_frames(qtbot, window, 3)
+    assert all(w.isEnabled() for w in (window.pause_action, playback.seek_slider, playback.loop_box,
+                                       playback.fast_box, *playback.step_buttons))
 
 
 def test_a_video_file_on_a_web_server_plays_seeks_and_records_like_a_file(qtbot, launch, vtest_path, tmp_path):
