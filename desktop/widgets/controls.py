@@ -254,6 +254,17 @@ class ModelPicker(QComboBox):
         self._current = name_or_path
         self._select(name_or_path)
 
+    @property
+    def choice(self) -> str | None:
+        """The model last chosen (it may still be loading, or have failed)."""
+        return self._current
+
+    def forget_file(self, path: str) -> None:
+        """A weights file that failed to load leaves the list (it stood there as if it could be chosen)."""
+        if path in self._opened_files:
+            self._opened_files.remove(path)
+            self.refresh()
+
     def _select(self, name_or_path: str | None) -> None:
         index = self.findData(name_or_path) if name_or_path else -1
         if index < 0:

@@ -722,6 +722,9 @@ class MainWindow(QMainWindow):
         if self._device_before is not None:  # the model could not move: it runs where it was, and so do the next
             self._choose_device(self._device_before)
         model = self.controller.model
+        failed = self.model_picker.choice
+        if failed is not None and (model is None or failed != model.source):
+            self.model_picker.forget_file(failed)
         self.model_picker.set_current(model.source if model else None)
         self.status.set_model(model.name if model else None, model.device if model else None,
                               model.predictor.imgsz if model else None)

@@ -1298,6 +1298,20 @@ def test_long_file_names_never_widen_the_window(qtbot, launch, vtest_path, tmp_p
     assert long_broken.name in window.status.message_label.toolTip()
 
 
+def test_a_weights_file_that_fails_to_load_leaves_the_model_picker(qtbot, launch, vtest_path, tmp_path):
+    """It stayed listed (as 'bogus.onnx') after its error, as if it could be chosen."""
+    window = launch(source=str(vtest_path), model=_shipped_model(), fast=True)
+    _wait_for_detection(qtbot, window, 3)
+    bogus = tmp_path / "bogus.onnx"
+    bogus.write_text("not a model")
+    picker = window.model_picker
+    with qtbot.waitSignal(window.controller.model_failed, timeout=FLOW_TIMEOUT_MS):
+        picker.choose(str(bogus))
+    listed = [picker.itemData(i) for i in range(picker.count())]
+    assert str(bogus) not in listed and _shipped_model() in listed
+    assert picker.currentData() == _shipped_model() == window.controller.model.source  # what still runs
+
+
 def test_a_long_weights_file_name_never_widens_the_window(qtbot, launch, vtest_path, tmp_path):
     shipped = next(spec for spec in list_models() if spec.name == _shipped_model())
     weights = tmp_path / ("voc_run_2026_11_23_mosaic_mixup_zoom_0.3_1.7_close_mosaic_15_epoch_181_ema_best" * 2
