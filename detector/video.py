@@ -280,7 +280,7 @@ def open_capture(spec: str, *, open_timeout_ms: int = 5000, read_timeout_ms: int
                               "ASCII (opencv/opencv#4242); copy or move it to a folder and name in plain ASCII")
         if _holds_only_sound(path):
             raise SourceError(_audio_message(path.name))
-        raise SourceError(f"{path.name} is not a video OpenCV can decode (corrupt, or an unsupported codec)")
+        raise SourceError(f"{path.name} is not a video LiveDet can play (damaged, or in a format it cannot decode)")
     return cap
 
 
