@@ -88,6 +88,7 @@ class SessionController(QObject):
     source_ended = Signal()
     source_closed = Signal(object)  # SourceSpec the user closed: nothing plays, a camera is released
     source_damaged = Signal(str)  # a file ran out well before the frames its header states; it still plays
+    true_length = Signal(int)  # ... and the frames it does hold: the position bar ends there
     pause_changed = Signal(bool)
     paused_frame_shown = Signal(int)  # after a pause, the last captured frame is on screen
     model_loading = Signal(str)
@@ -373,6 +374,7 @@ class SessionController(QObject):
         if generation == self._generation and self._source is not None:
             self.source_damaged.emit(f"{self._source.label} ends at frame {frames} of the {stated} its header "
                                      "states: the file is damaged or was cut short")
+            self.true_length.emit(frames)
 
     def _on_paused_at(self, generation: int, index: int) -> None:
         if generation != self._generation or not self._playback.paused:

@@ -182,6 +182,17 @@ class PlaybackBar(QWidget):
         self.position.setText("photo" if still else "live" if self._live else "–" if frame_count is None
                               else f"0 / {frame_count}")
 
+    def set_true_length(self, frames: int) -> None:
+        """A damaged file holds fewer frames than its header said: the bar ends where its frames do (a seek
+        past them did nothing and said nothing)."""
+        if not self._frame_count or not 0 < frames < self._frame_count:
+            return
+        self._frame_count = frames
+        self.seek_slider.blockSignals(True)
+        self.seek_slider.setRange(0, frames - 1)
+        self.seek_slider.blockSignals(False)
+        self.position.setText(f"{self.seek_slider.value() + 1} / {frames}")
+
     def show_no_source(self) -> None:
         """Nothing plays (at start, or after a source failed): no position, nothing to seek."""
         self.set_frame_count(None)

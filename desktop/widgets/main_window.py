@@ -314,6 +314,7 @@ class MainWindow(QMainWindow):
         c.source_closed.connect(self._on_source_closed)
         c.source_ended.connect(self._on_source_ended)
         c.source_damaged.connect(lambda message: self.status.show_error(message, ABOUT_SOURCE))
+        c.true_length.connect(self.playback.set_true_length)
         c.pause_changed.connect(self._on_pause_changed)
         c.model_loading.connect(self._on_model_loading)
         c.model_idle.connect(self._on_model_idle)

@@ -187,6 +187,9 @@ def test_a_file_cut_short_says_so_once_and_plays_on_and_a_whole_one_never_does(q
     qtbot.waitUntil(lambda: window.frames_shown > 2 * shown + 10, timeout=FLOW_TIMEOUT_MS)  # looped again
     assert len(said) == 1 and said[0].startswith("truncated.avi ends at frame ")
     assert window.status.standing_error == said[0]
+    frames = int(said[0].split("ends at frame ")[1].split()[0])
+    assert window.playback.seek_slider.maximum() == frames - 1  # the bar ends where its frames do, not at 795
+    assert window.playback.position.text().endswith(f" / {frames}")
 
     whole = _write_video(tmp_path / "whole.avi", _first_frames(vtest_path, 20))  # its header says 20, as it holds
     window.open_source(str(whole))
