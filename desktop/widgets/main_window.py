@@ -465,6 +465,7 @@ class MainWindow(QMainWindow):
             widget.hide()
         self.showFullScreen()
         self.fullscreen_action.setChecked(True)
+        self._show_recording_badge()
 
     def _leave_fullscreen(self) -> None:
         if self.isFullScreen():
@@ -472,6 +473,11 @@ class MainWindow(QMainWindow):
         for widget in (self.menuBar(), self.toolbar, self.controls, self.status):
             widget.show()
         self.fullscreen_action.setChecked(False)
+        self._show_recording_badge()
+
+    def _show_recording_badge(self) -> None:
+        """In fullscreen the status bar's recording light is hidden: the picture's corner says it instead."""
+        self.video_view.canvas.set_recording_badge(self.controller.recording and self.fullscreen_action.isChecked())
 
     def about_text(self) -> str:
         """Help ▸ About: version, model, recording folder and every keyboard shortcut."""
@@ -734,6 +740,7 @@ class MainWindow(QMainWindow):
         self.record_action.setChecked(recording)
         self.record_action.setText("Stop recording" if recording else "Record")
         self.status.set_recording(self._recording_light() if recording else None)
+        self._show_recording_badge()
 
     def _recording_light(self) -> str:
         """The light before the file opens with the next frame shown: on a paused video, no frame comes until Play."""

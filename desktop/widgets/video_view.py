@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QRect, QSize, Qt, Signal
+from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPixmap
 from PySide6.QtWidgets import QLabel, QPushButton, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget
 
@@ -20,6 +20,7 @@ class VideoCanvas(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._pixmap: QPixmap | None = None
+        self.recording_badge = False  # "● REC" in a corner: fullscreen hides the status bar that says it
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(320, 240)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
@@ -36,6 +37,11 @@ class VideoCanvas(QWidget):
     def pixmap(self) -> QPixmap | None:
         return self._pixmap
 
+    def set_recording_badge(self, on: bool) -> None:
+        if on != self.recording_badge:
+            self.recording_badge = on
+            self.update()
+
     def sizeHint(self) -> QSize:
         return QSize(960, 720)
 
@@ -48,6 +54,17 @@ class VideoCanvas(QWidget):
                            size.width(), size.height())
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
             painter.drawPixmap(target, self._pixmap)
+        if self.recording_badge:  # on the screen only: recordings are made of the frames, not of this widget
+            font = painter.font()
+            font.setPointSizeF(font.pointSizeF() * 1.8)
+            font.setBold(True)
+            painter.setFont(font)
+            text = "● REC"
+            box = painter.fontMetrics().boundingRect(text).adjusted(-8, -4, 8, 4)
+            box.moveTopRight(self.rect().topRight() + QPoint(-12, 12))
+            painter.fillRect(box, QColor(0, 0, 0, 150))
+            painter.setPen(QColor(235, 40, 40))
+            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
         painter.end()
 
 

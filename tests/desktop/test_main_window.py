@@ -388,6 +388,28 @@ def test_record_pressed_on_a_paused_video_says_it_starts_on_play_and_then_counts
     assert label.text() == ""
 
 
+def test_recording_in_fullscreen_is_shown_in_a_corner_of_the_picture(qtbot, launch, vtest_path, tmp_path):
+    """Fullscreen hides the status bar and its '● REC': nothing on screen said that the app was recording."""
+    window = launch(source=str(vtest_path), model=_shipped_model())
+    _wait_for_detection(qtbot, window, 2)
+    canvas = window.video_view.canvas
+    window.fullscreen_action.trigger()
+    assert window.status.isHidden() and not canvas.recording_badge
+    with qtbot.waitSignal(window.controller.recording_started, timeout=10_000):
+        window.record_action.trigger()
+    assert canvas.recording_badge
+    corner = canvas.grab().toImage().copy(canvas.width() - 120, 0, 120, 60)
+    reds = [corner.pixelColor(x, y) for x in range(corner.width()) for y in range(corner.height())]
+    assert any(c.red() > 200 and c.green() < 80 and c.blue() < 80 for c in reds)  # drawn, in red
+    window.fullscreen_action.trigger()  # back in the window, the status bar says it
+    assert not canvas.recording_badge and window.status.recording_label.text().startswith("● REC")
+    window.fullscreen_action.trigger()
+    assert canvas.recording_badge
+    with qtbot.waitSignal(window.controller.recording_finished, timeout=30_000):
+        window.record_action.trigger()
+    assert not canvas.recording_badge
+
+
 def test_recording_over_the_video_being_played_is_refused_and_the_video_is_kept(qtbot, launch, vtest_path,
                                                                                  tmp_path):
     video = tmp_path / "street.avi"
