@@ -381,6 +381,7 @@ class SessionController(QObject):
             return
         self._pause_index = index
         if self._last_result is not None and self._last_result.index == index:
+            self._redraw()  # its panel says "paused" instead of the rates from before the pause
             self.paused_frame_shown.emit(index)
 
     def _lossless(self) -> bool:
@@ -488,7 +489,7 @@ class SessionController(QObject):
             shown_classes = tuple(result.candidates.class_names[i] for i in sorted(ids or ()))
         hud = HudInfo(snap.capture_fps, snap.inference_fps, snap.display_fps,
                       result.timings.total_ms if result.timings else None, result.model, result.device,
-                      shown_classes)
+                      shown_classes, paused=self._playback.paused)
         return render_overlay(frame, detections, hud if self._info_panel else None)
 
     def _show_next_result(self) -> None:

@@ -25,6 +25,7 @@ class HudInfo:
     model: str | None = None
     device: str | None = None
     classes: tuple[str, ...] = ()  # the class filter in force; empty: every class is shown
+    paused: bool = False  # nothing flows: the rates would be those from before the pause, or zeros
 
 
 def hud_lines(object_count: int, hud: HudInfo) -> list[str]:
@@ -34,7 +35,11 @@ def hud_lines(object_count: int, hud: HudInfo) -> list[str]:
         named = ", ".join(hud.classes[:3]) + (f" +{len(hud.classes) - 3}" if len(hud.classes) > 3 else "")
         count += f" · only {named}"
     lines = [count]
-    lines.append(f"FPS capture {hud.capture_fps:.1f} | inference {hud.inference_fps:.1f} | display {hud.display_fps:.1f}")
+    if hud.paused:
+        lines.append("FPS - paused")
+    else:
+        lines.append(f"FPS capture {hud.capture_fps:.1f} | inference {hud.inference_fps:.1f} | "
+                     f"display {hud.display_fps:.1f}")
     if hud.inference_ms is not None:
         lines.append(f"inference {hud.inference_ms:.0f} ms")
     if hud.model:

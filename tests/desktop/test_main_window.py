@@ -172,6 +172,28 @@ def _class_action(window, name: str):
     return next(action for action in window.classes_menu.actions() if action.text() == name)
 
 
+def test_the_info_panel_of_a_paused_frame_says_paused_instead_of_rates(qtbot, launch, vtest_path, monkeypatch):
+    """Paused, the panel kept the rates from before the pause (10.0 | 10.0 | 10.0), and a slider move turned
+    them into 0.0 | 0.0 | 0.0: neither is what a paused video does."""
+    import desktop.controller
+    from desktop.overlay import hud_lines
+
+    panels = []
+    draw = desktop.controller.render_overlay
+    monkeypatch.setattr(desktop.controller, "render_overlay",
+                        lambda frame, detections, hud=None: (panels.append(hud), draw(frame, detections, hud))[1])
+    window = launch(source=str(vtest_path), model=_shipped_model())
+    _wait_for_detection(qtbot, window, 3)
+    assert hud_lines(0, panels[-1])[1].startswith("FPS capture ")
+    _pause_on_a_frame(qtbot, window)
+    assert hud_lines(0, panels[-1])[1] == "FPS - paused"  # the frame on screen was drawn again, saying so
+    window.thresholds.conf_slider.setValue(50)
+    assert hud_lines(0, panels[-1])[1] == "FPS - paused"
+    window.pause_action.trigger()
+    _wait_for_frames(qtbot, window, 3)
+    assert hud_lines(0, panels[-1])[1].startswith("FPS capture ")
+
+
 def test_showing_only_some_classes_changes_the_boxes_on_the_same_frame_and_is_remembered(qtbot, launch, vtest_path):
     from desktop.overlay import HudInfo, hud_lines
 
