@@ -50,15 +50,17 @@ def draw_text_panel(frame: np.ndarray, lines: list[str], *, corner: str = "top-l
     scale = max(0.4, min(w, h) / 900)
     thickness = 1
     sizes = [cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)[0] for t in lines]
-    line_h = max(s[1] for s in sizes) + 8
-    panel_w = max(s[0] for s in sizes) + 12
-    panel_h = line_h * len(lines) + 6
-    x0 = 6 if corner.endswith("left") else max(0, w - panel_w - 6)
-    y0 = 6
+    pad = max(6, round(12 * scale))  # margins grow with the text: a 4000 px photo's lines touched the edges
+    line_h = max(s[1] for s in sizes) + pad + 2
+    panel_w = max(s[0] for s in sizes) + 2 * pad
+    panel_h = line_h * len(lines) + pad
+    x0 = pad if corner.endswith("left") else max(0, w - panel_w - pad)
+    y0 = pad
     x1, y1 = min(w, x0 + panel_w), min(h, y0 + panel_h)
     if x1 > x0 and y1 > y0:
         roi = frame[y0:y1, x0:x1]
         roi[:] = (roi * 0.45).astype(np.uint8)
     for i, text in enumerate(lines):
-        cv2.putText(frame, text, (x0 + 6, y0 + (i + 1) * line_h - 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness, cv2.LINE_AA)
+        cv2.putText(frame, text, (x0 + pad, y0 + (i + 1) * line_h - 2), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                    (255, 255, 255), thickness, cv2.LINE_AA)
     return frame

@@ -82,6 +82,19 @@ def test_hud_says_count_fps_latency_and_model():
     assert "no model" in "\n".join(hud_lines(0, HudInfo()))
 
 
+@pytest.mark.parametrize("size", [(576, 768), (3000, 4000)])
+def test_the_info_panel_keeps_a_dark_margin_around_its_text_on_any_frame_size(size):
+    """On a 4000x3000 photo the text grew with the frame and the 6-pixel margins did not: white letters
+    touched the panel's edges and seemed to have no backdrop."""
+    frame = np.full((*size, 3), 200, np.uint8)
+    image = render_overlay(frame, Detections(), HudInfo(30.0, 12.5, 12.0, 80.0, "yolo-mnv3-small", "cpu"))
+    dark_rows, dark_cols = np.nonzero(image[..., 1] == 90)  # 200 x 0.45: the backdrop
+    text_rows, text_cols = np.nonzero(image[..., 1] > 230)  # the white letters
+    margin = min(text_rows.min() - dark_rows.min(), dark_rows.max() - text_rows.max(),
+                 text_cols.min() - dark_cols.min(), dark_cols.max() - text_cols.max())
+    assert margin >= 0.0025 * max(size), margin  # 10 px at 4000 (and more than a couple of pixels anywhere)
+
+
 def test_stats_report_has_the_documented_keys():
     stats = PipelineStats()
     for _ in range(3):
