@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QProgressBar, QStatusBar, QWidget
 
 from .elided import ElidedLabel
@@ -41,7 +42,8 @@ class StatusPanel(QStatusBar):
         self.classes_label = ElidedLabel(hint="Only these classes are shown (Model ▸ Show classes)")
         self.classes_label.setVisible(False)
         self.addWidget(self.message_label, 1)
-        for widget in (self.busy_label, self.recording_label, self.classes_label, self.model_label):
+        self._side_labels = (self.busy_label, self.recording_label, self.classes_label, self.model_label)
+        for widget in self._side_labels:
             widget.setMaximumWidth(SIDE_LABEL_MAX_PX)
         for widget in (self.busy_label, self.busy_bar, self.recording_label, self.classes_label, self.model_label):
             self.addPermanentWidget(widget)
@@ -100,6 +102,14 @@ class StatusPanel(QStatusBar):
         self.message_label.setStyleSheet(ERROR_STYLE)
         self.message_label.setText(f"⚠ {self._standing[1]}")
         self.message_label.set_hint(DISMISS_HINT)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """In a narrow window the side labels shorten too: the model's alone kept 300 px of 478, and an error
+        read '⚠ file not…esting.mp4'."""
+        limit = min(SIDE_LABEL_MAX_PX, max(80, self.width() // 4))
+        for widget in self._side_labels:
+            widget.setMaximumWidth(limit)
+        super().resizeEvent(event)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if (watched is self.message_label and event.type() == QEvent.Type.MouseButtonRelease

@@ -1342,6 +1342,18 @@ def test_long_file_names_never_widen_the_window(qtbot, launch, vtest_path, tmp_p
     assert long_broken.name in window.status.message_label.toolTip()
 
 
+def test_in_the_narrowest_window_the_status_message_keeps_most_of_the_status_bar(qtbot, launch, vtest_path):
+    """At the smallest width the model's label kept 300 of 478 px and an error read '⚠ file not…esting.mp4'."""
+    window = launch(source=str(vtest_path), model=_shipped_model())
+    _wait_for_detection(qtbot, window, 2)
+    window.resize(window.minimumSizeHint().width(), 500)
+    window.status.show_error("file not found: /home/me/Videos/holiday/testing.mp4")
+    qtbot.waitUntil(lambda: window.status.width() <= 500, timeout=5_000)
+    qtbot.wait(100)
+    assert window.status.model_label.width() <= window.status.width() // 4
+    assert window.status.message_label.width() >= window.status.width() // 2
+
+
 def test_a_weights_file_that_fails_to_load_leaves_the_model_picker(qtbot, launch, vtest_path, tmp_path):
     """It stayed listed (as 'bogus.onnx') after its error, as if it could be chosen."""
     window = launch(source=str(vtest_path), model=_shipped_model(), fast=True)
