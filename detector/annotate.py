@@ -22,23 +22,53 @@ def _text_color(bg: tuple[int, int, int]) -> tuple[int, int, int]:
     return (0, 0, 0) if (0.299 * r + 0.587 * g + 0.114 * b) > 150 else (255, 255, 255)
 
 
+Rect = tuple[int, int, int, int]  # left, top, right, bottom
+
+
+def _overlap_area(a: Rect, b: Rect) -> int:
+    return max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
+def _place_tag(box: Rect, size: tuple[int, int], frame_wh: tuple[int, int], taken: list[Rect]) -> Rect:
+    """Where a box's tag goes: above the box, else just inside its top, else just below it, whichever
+    first covers no tag placed before (when all do, the one that covers least); always on screen."""
+    x1, y1, x2, y2 = box
+    (tw, tag_h), (w, h) = size, frame_wh
+    left = max(0, min(x1, w - tw))  # slid left, so a box at the right edge keeps its whole tag
+    tops = [y1 - tag_h, y1, y2]
+    spots = [(left, top, left + tw, top + tag_h) for top in tops if 0 <= top <= h - tag_h]
+    spots = spots or [(left, max(0, min(y1, h - tag_h)), left + tw, max(0, min(y1, h - tag_h)) + tag_h)]
+    return min(spots, key=lambda spot: sum(_overlap_area(spot, t) for t in taken))  # min keeps the first of ties
+
+
+def place_tags(boxes: list[Rect], sizes: list[tuple[int, int]], frame_wh: tuple[int, int]) -> list[Rect]:
+    """Each box's tag rectangle, in order, each kept off the ones before it where it can be."""
+    taken: list[Rect] = []
+    for box, size in zip(boxes, sizes):
+        taken.append(_place_tag(box, size, frame_wh, taken))
+    return taken
+
+
 def draw_detections(frame: np.ndarray, detections: Detections, *, line_width: int | None = None) -> np.ndarray:
-    """Boxes with "label score" tags, drawn in place on ``frame`` (BGR uint8), which is returned."""
+    """Boxes with "label score" tags, drawn in place on ``frame`` (BGR uint8), which is returned.
+
+    Boxes first, then the tags over them, each moved off the tags before it where it can be: close
+    boxes (a group of walkers) drew tags over each other's text and lines through it."""
     h, w = frame.shape[:2]
     lw = line_width or max(1, round((h + w) / 600))
     font_scale = max(0.35, lw / 3)
     thickness = max(1, lw - 1)
-    for box, score, cid, label in zip(detections.boxes, detections.scores, detections.class_ids, detections.labels):
-        x1, y1, x2, y2 = (int(round(v)) for v in box)
+    boxes = [tuple(int(round(v)) for v in box) for box in detections.boxes]
+    for (x1, y1, x2, y2), cid in zip(boxes, detections.class_ids):
+        cv2.rectangle(frame, (x1, y1), (x2, y2), class_color(int(cid)), lw, cv2.LINE_AA)
+    texts = [f"{label} {score:.2f}" for score, label in zip(detections.scores, detections.labels)]
+    metrics = [cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness) for text in texts]
+    tags = place_tags(boxes, [(tw + 4, th + baseline + 2) for (tw, th), baseline in metrics], (w, h))
+    for tag, text, ((_, th), _), cid in zip(tags, texts, metrics, detections.class_ids):
         color = class_color(int(cid))
-        cv2.rectangle(frame, (x1, y1), (x2, y2), color, lw, cv2.LINE_AA)
-        text = f"{label} {score:.2f}"
-        (tw, th), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)
-        top = y1 - th - baseline - 2 if y1 - th - baseline - 2 >= 0 else y1  # inside the box when at the top edge
-        left = max(0, min(x1, w - tw - 4))  # slide the tag left so a box at the right edge keeps its label
-        cv2.rectangle(frame, (left, top), (left + tw + 4, top + th + baseline + 2), color, -1)
-        cv2.putText(frame, text, (left + 2, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX, font_scale, _text_color(color),
-                    thickness, cv2.LINE_AA)
+        cv2.rectangle(frame, tag[:2], (tag[2], tag[3]), color, -1)
+        cv2.putText(frame, text, (tag[0] + 2, tag[1] + th + 1), cv2.FONT_HERSHEY_SIMPLEX, font_scale,
+                    _text_color(color), thickness, cv2.LINE_AA)
     return frame
 
 

@@ -278,6 +278,20 @@ def test_a_box_at_the_right_edge_keeps_its_whole_label_on_screen():
     assert tag.sum() > 200  # "class14 0.90" no longer runs off the frame
 
 
+def test_tags_of_boxes_close_together_do_not_cover_each_other():
+    """A group of walkers: three boxes side by side drew their 'person 0.42' tags over one another, and the
+    next box's line through the text. Each tag is kept off the others, on screen; the first keeps its place."""
+    from detector.annotate import place_tags
+
+    boxes = [(100, 80, 160, 200), (120, 82, 180, 200), (140, 84, 200, 200), (5, 0, 60, 50)]
+    tags = place_tags(boxes, [(90, 18)] * 4, (640, 360))
+    assert tags[0] == (100, 62, 190, 80)  # above its box, as always
+    assert all(not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3])
+               for i, a in enumerate(tags) for b in tags[i + 1:]), tags
+    assert all(0 <= t[0] and t[2] <= 640 and 0 <= t[1] and t[3] <= 360 for t in tags)
+    assert tags[3] == (5, 0, 95, 18)  # a box at the top edge has its tag inside it
+
+
 def test_emitting_qt_signals_leaks_no_references(qapp):
     """PySide6 6.12.0 on Python 3.11 dropped a reference to True per emit(): the app died after minutes."""
     import sys
