@@ -1173,7 +1173,7 @@ def test_command_line_mistakes_get_one_clear_line(argv, message, tmp_path):
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("source, message", [("damaged.mp4", "damaged.mp4 is not a video opencv can decode"),
+@pytest.mark.parametrize("source, message", [("damaged.mp4", "damaged.mp4 is not a video livedet can play"),
                                              ("7", "camera 7 is not available")], ids=["damaged-file", "no-camera"])
 def test_a_source_that_fails_is_told_in_our_line_without_opencvs_and_ffmpegs_warnings(source, message, tmp_path):
     """OpenCV's `[ WARN:0@1.5] global cap_v4l.cpp:914 open VIDEOIO(V4L2:/dev/video7): can't open camera by index`
