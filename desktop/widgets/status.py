@@ -106,7 +106,7 @@ class StatusPanel(QStatusBar):
     def resizeEvent(self, event: QResizeEvent) -> None:
         """In a narrow window the side labels shorten too: the model's alone kept 300 px of 478, and an error
         read '⚠ file not…esting.mp4'."""
-        limit = min(SIDE_LABEL_MAX_PX, max(80, self.width() // 4))
+        limit = min(SIDE_LABEL_MAX_PX, max(80, self.width() // 3))
         for widget in self._side_labels:
             widget.setMaximumWidth(limit)
         super().resizeEvent(event)

@@ -1350,7 +1350,7 @@ def test_in_the_narrowest_window_the_status_message_keeps_most_of_the_status_bar
     window.status.show_error("file not found: /home/me/Videos/holiday/testing.mp4")
     qtbot.waitUntil(lambda: window.status.width() <= 500, timeout=5_000)
     qtbot.wait(100)
-    assert window.status.model_label.width() <= window.status.width() // 4
+    assert window.status.model_label.width() <= window.status.width() // 3
     assert window.status.message_label.width() >= window.status.width() // 2
 
 
