@@ -25,28 +25,35 @@ def _text_color(bg: tuple[int, int, int]) -> tuple[int, int, int]:
 Rect = tuple[int, int, int, int]  # left, top, right, bottom
 
 
-def _overlap_area(a: Rect, b: Rect) -> int:
-    return max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
+AVOIDING_TAGS = 50  # tags moved off earlier ones; past these (a threshold near 0) the picture is clutter anyway
 
 
-def _place_tag(box: Rect, size: tuple[int, int], frame_wh: tuple[int, int], taken: list[Rect]) -> Rect:
-    """Where a box's tag goes: above the box, else just inside its top, else just below it, whichever
-    first covers no tag placed before (when all do, the one that covers least); always on screen."""
+def _tag_spots(box: Rect, size: tuple[int, int], frame_wh: tuple[int, int]) -> list[Rect]:
+    """Where a box's tag may go, best first: above the box, just inside its top, just below it; on screen."""
     x1, y1, x2, y2 = box
     (tw, tag_h), (w, h) = size, frame_wh
     left = max(0, min(x1, w - tw))  # slid left, so a box at the right edge keeps its whole tag
-    tops = [y1 - tag_h, y1, y2]
-    spots = [(left, top, left + tw, top + tag_h) for top in tops if 0 <= top <= h - tag_h]
-    spots = spots or [(left, max(0, min(y1, h - tag_h)), left + tw, max(0, min(y1, h - tag_h)) + tag_h)]
-    return min(spots, key=lambda spot: sum(_overlap_area(spot, t) for t in taken))  # min keeps the first of ties
+    spots = [(left, top, left + tw, top + tag_h) for top in (y1 - tag_h, y1, y2) if 0 <= top <= h - tag_h]
+    top = max(0, min(y1, h - tag_h))
+    return spots or [(left, top, left + tw, top + tag_h)]
 
 
 def place_tags(boxes: list[Rect], sizes: list[tuple[int, int]], frame_wh: tuple[int, int]) -> list[Rect]:
-    """Each box's tag rectangle, in order, each kept off the ones before it where it can be."""
-    taken: list[Rect] = []
-    for box, size in zip(boxes, sizes):
-        taken.append(_place_tag(box, size, frame_wh, taken))
-    return taken
+    """Each box's tag rectangle, in order: the first of its spots that covers none of the tags before it,
+    or the one that covers least (for the first ``AVOIDING_TAGS``; the rest take their first spot)."""
+    placed = np.zeros((len(boxes), 4), np.int64)
+    tags: list[Rect] = []
+    for i, (box, size) in enumerate(zip(boxes, sizes)):
+        spots = _tag_spots(box, size, frame_wh)
+        choice = spots[0]
+        if 0 < i < AVOIDING_TAGS and len(spots) > 1:  # covered area of each spot by the tags before, at once
+            s, t = np.array(spots)[:, None, :], placed[None, :i, :]
+            wide = np.clip(np.minimum(s[..., 2], t[..., 2]) - np.maximum(s[..., 0], t[..., 0]), 0, None)
+            tall = np.clip(np.minimum(s[..., 3], t[..., 3]) - np.maximum(s[..., 1], t[..., 1]), 0, None)
+            choice = spots[int(np.argmin((wide * tall).sum(axis=1)))]  # argmin keeps the first of ties
+        placed[i] = choice
+        tags.append(choice)
+    return tags
 
 
 def draw_detections(frame: np.ndarray, detections: Detections, *, line_width: int | None = None) -> np.ndarray:
