@@ -166,13 +166,25 @@ def _make_predictor(args, *, warmup: bool = True):
 
     return load_predictor(args.model, models_dir=args.models_dir, device=args.device, imgsz=args.imgsz,
                           backend=args.backend, warmup=warmup, half=getattr(args, "half", None),
-                          cuda_graph=getattr(args, "cuda_graph", None))
+                          cuda_graph=getattr(args, "cuda_graph", None), compile=getattr(args, "compile", None))
 
 
 def _describe(predictor) -> None:
     """Said once everything has opened, so a failed start prints nothing but its error line."""
     model = predictor.model
     _say(f"model {model.name} ({len(model.class_names)} classes) on {predictor.device_label}, imgsz {predictor.imgsz}")
+    for problem in _fast_path_problems(predictor).values():
+        _say(f"warning: {problem}")
+
+
+def _fast_path_problems(predictor) -> dict[str, str]:
+    """Why a CUDA graph or a compile that was asked for is not in use (the fast path then runs without it)."""
+    fast = predictor.fast_path
+    if fast is None:
+        return {}
+    problems = {"cuda_graph": fast.graph_error and f"CUDA graph capture failed, running without: {fast.graph_error}",
+                "compile": fast.compile_error and f"torch.compile failed, running uncompiled: {fast.compile_error}"}
+    return {key: text for key, text in problems.items() if text}
 
 
 # -- commands ---------------------------------------------------------------------------------------------
@@ -530,6 +542,7 @@ def cmd_bench(args) -> dict:
         "model": predictor.model.name,
         "device": predictor.device_type,
         "device_label": predictor.device_label,
+        **({"fast_path_problems": problems} if (problems := _fast_path_problems(predictor)) else {}),
         "backend": predictor.backend,
         "imgsz": predictor.imgsz,
         "source": args.source or "synthetic",
@@ -689,6 +702,9 @@ def _model_options(parser: argparse.ArgumentParser, *, device: bool = True, imgs
                             help="fp16 on the GPU (default: on for CUDA)")
         parser.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=None,
                             help="replay each frame size as one CUDA graph (default: on for CUDA)")
+        parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                            help="torch.compile the CUDA fast path: fewer kernels per frame, tens of seconds "
+                                 "to compile each frame size (default: off)")
         parser.add_argument("--backend", choices=("auto", "torch", "onnxruntime"), default="auto",
                             help="auto: ONNX Runtime on CPU, torch on GPUs")
 

@@ -13,6 +13,11 @@ and one wait.
 
 With ``use_graph=False`` the same steps run eagerly: that is how they are
 tested on machines without CUDA, and what a failed capture falls back to.
+
+``compile=True`` first hands the step to ``torch.compile`` (Inductor), which fuses
+the activations, squeeze-excite gates, letterbox and decode arithmetic into fewer
+kernels; the graph then replays those. It costs a compile per frame size (tens of
+seconds), so it is an option for long jobs, not the default.
 """
 
 from __future__ import annotations
@@ -63,6 +68,10 @@ def _pinned(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) ->
     return torch.empty(shape, dtype=dtype, pin_memory=device.type == "cuda")
 
 
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+
+
 def capture_cuda_graph(step: Callable[[torch.Tensor], tuple[torch.Tensor, ...]], static_input: torch.Tensor):
     """Warm ``step`` up on a side stream, then capture it; returns (graph, static outputs).
 
@@ -86,7 +95,7 @@ class _ShapeRunner:
     """Static buffers (and, on CUDA, the captured graph) for one (batch, height, width)."""
 
     def __init__(self, step: Callable[[torch.Tensor], tuple[torch.Tensor, ...]], device: torch.device,
-                 shape: tuple[int, int, int], use_graph: bool) -> None:
+                 shape: tuple[int, int, int], use_graph: bool, run_once: bool = False) -> None:
         batch, height, width = shape
         self.step = step
         self.device = device
@@ -97,6 +106,9 @@ class _ShapeRunner:
         if use_graph:
             with torch.inference_mode():
                 self.graph, self.device_out = capture_cuda_graph(step, self.device_in)
+        elif run_once:  # a step to compile fails here, where its caller can fall back, not on a frame
+            with torch.inference_mode():
+                step(self.device_in.zero_())
         self.host_out: tuple[torch.Tensor, ...] | None = None
         self.done = torch.cuda.Event() if device.type == "cuda" else None
 
@@ -134,11 +146,13 @@ class FastPath:
     ``network`` maps (B, 3, h, w) images in [0, 1] to decoded boxes (B, N, 4) and
     scores (B, N, C), e.g. a ``TorchEngine``. ``use_graph`` defaults to True on CUDA.
     If a capture fails (an old driver, an op that cannot be captured), the path
-    keeps working eagerly and ``graph_error`` says why.
+    keeps working eagerly and ``graph_error`` says why; likewise a step that will not
+    compile runs uncompiled and ``compile_error`` says why.
     """
 
     def __init__(self, network: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]], device: torch.device,
-                 dtype: torch.dtype = torch.float32, *, k: int = CANDIDATE_TOP_K, use_graph: bool | None = None) -> None:
+                 dtype: torch.dtype = torch.float32, *, k: int = CANDIDATE_TOP_K, use_graph: bool | None = None,
+                 compile: bool = False) -> None:
         self.network = network
         self.device = device
         self.dtype = dtype
@@ -146,12 +160,18 @@ class FastPath:
         self.use_graph = (device.type == "cuda") if use_graph is None else use_graph
         if self.use_graph and device.type != "cuda":
             raise ValueError("CUDA graphs need a CUDA device")
+        self.compile = compile
         self.graph_error: str | None = None
+        self.compile_error: str | None = None
         self._runners: OrderedDict[tuple[int, int, int], _ShapeRunner] = OrderedDict()
 
     @property
     def graphs_active(self) -> bool:
         return self.use_graph and self.graph_error is None
+
+    @property
+    def compile_active(self) -> bool:
+        return self.compile and self.compile_error is None
 
     def _step(self, meta: LetterboxMeta) -> Callable[[torch.Tensor], tuple[torch.Tensor, ...]]:
         def step(frames: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -167,11 +187,19 @@ class FastPath:
             self._runners.move_to_end(shape)
             return runner
         step = self._step(meta)
-        try:
-            runner = _ShapeRunner(step, self.device, shape, self.graphs_active)
-        except RuntimeError as exc:  # capture refused: stay correct, just slower
-            self.graph_error = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
-            runner = _ShapeRunner(step, self.device, shape, use_graph=False)
+        runner = None
+        if self.compile_active:
+            try:  # compiling happens in the runner's first (warm-up) calls
+                runner = _ShapeRunner(torch.compile(step, dynamic=False), self.device, shape, self.graphs_active,
+                                      run_once=True)
+            except Exception as exc:  # no Triton or C compiler, an op Inductor cannot lower: run it uncompiled
+                self.compile_error = _first_line(exc)
+        if runner is None:
+            try:
+                runner = _ShapeRunner(step, self.device, shape, self.graphs_active)
+            except RuntimeError as exc:  # capture refused: stay correct, just slower
+                self.graph_error = _first_line(exc)
+                runner = _ShapeRunner(step, self.device, shape, use_graph=False)
         self._runners[shape] = runner
         while len(self._runners) > MAX_CACHED_SHAPES:
             self._runners.popitem(last=False)

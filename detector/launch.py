@@ -48,7 +48,8 @@ def load_predictor(
     """
     surely_cpu = runs_on_cpu(device)
     if surely_cpu:  # refuse GPU-only options before a slow load or export, not after
-        check_gpu_only_options("cpu", half=options.get("half"), cuda_graph=options.get("cuda_graph"))
+        check_gpu_only_options("cpu", half=options.get("half"), cuda_graph=options.get("cuda_graph"),
+                               compile=options.get("compile"))
     tried_kept_export = False
     if backend in ("auto", "onnxruntime") and surely_cpu and onnxruntime_available():
         spec = describe_model(name_or_path, models_dir=models_dir)
@@ -62,7 +63,8 @@ def load_predictor(
         if uses_onnxruntime(model, torch_device, backend):
             # The CPU runs it after all, e.g. a GPU driver without a usable GPU: torch is imported by now,
             # but a kept export still saves exporting again at every start.
-            check_gpu_only_options(torch_device.type, half=options.get("half"), cuda_graph=options.get("cuda_graph"))
+            check_gpu_only_options(torch_device.type, half=options.get("half"), cuda_graph=options.get("cuda_graph"),
+                                   compile=options.get("compile"))
             predictor = None if tried_kept_export else _from_kept_export(model.spec, options)
             if predictor is not None:
                 return predictor

@@ -32,12 +32,15 @@ if TYPE_CHECKING:
     from .fastpath import FastPath
 
 
-def check_gpu_only_options(device_type: str, *, half: bool | None, cuda_graph: bool | None) -> None:
+def check_gpu_only_options(device_type: str, *, half: bool | None, cuda_graph: bool | None,
+                           compile: bool | None = None) -> None:
     """One clear refusal for options only a GPU can honour (``load_predictor`` asks before any slow load)."""
     if half and device_type == "cpu":
         raise LiveDetError("fp16 (--half) needs a GPU; on the CPU LiveDet runs fp32")
     if cuda_graph and device_type != "cuda":
         raise LiveDetError(f"CUDA graphs (--cuda-graph) need a CUDA GPU, but the device is {device_type}")
+    if compile and device_type != "cuda":
+        raise LiveDetError(f"--compile compiles the CUDA fast path and needs a CUDA GPU, but the device is {device_type}")
 
 
 class Predictor:
@@ -50,7 +53,9 @@ class Predictor:
     kept by ``onnx_cache``, see ``load_predictor``) runs on the CPU without it.
     On CUDA the frame -> candidates step runs on the device behind pinned transfers
     (``detector.fastpath``); ``cuda_graph`` replays it as one CUDA graph per frame size
-    (default on; off runs the same step eagerly, to see what the graph buys).
+    (default on; off runs the same step eagerly, to see what the graph buys);
+    ``compile`` runs that step through ``torch.compile`` first (off by default: each
+    frame size costs a compile of tens of seconds).
     """
 
     def __init__(
@@ -64,6 +69,7 @@ class Predictor:
         rect: bool = True,
         warmup: bool = True,
         cuda_graph: bool | None = None,
+        compile: bool | None = None,
     ) -> None:
         self.model = model
         self.imgsz = int(imgsz or model.spec.input_size)
@@ -72,7 +78,7 @@ class Predictor:
         self.rect = rect
         torch_device = select_device(device) if model.network is not None else None  # an ONNX graph runs on the CPU
         device_type = torch_device.type if torch_device is not None else "cpu"
-        check_gpu_only_options(device_type, half=half, cuda_graph=cuda_graph)
+        check_gpu_only_options(device_type, half=half, cuda_graph=cuda_graph, compile=compile)
         self.engine: Engine = make_engine(model, torch_device, backend=backend, half=half)
         self.device: str = self.engine.device  # "cpu", "cuda:0", "mps"
         self.fast_path: FastPath | None = None
@@ -80,7 +86,9 @@ class Predictor:
             from .fastpath import FastPath
 
             self.fast_path = FastPath(self.engine.forward, self.engine.torch_device, self.engine.input_dtype,
-                                      use_graph=cuda_graph is not False)
+                                      use_graph=cuda_graph is not False, compile=bool(compile))
+        elif cuda_graph or compile:
+            raise LiveDetError(f"--cuda-graph and --compile speed up the torch backend on CUDA, not {self.device_label}")
         self._meta_cache: dict[tuple[int, int], LetterboxMeta] = {}
         if warmup:
             self.warmup()
@@ -103,8 +111,10 @@ class Predictor:
     def device_label(self) -> str:
         """Short human description, e.g. "cuda fp16 (torch)" or "cpu (onnxruntime)"."""
         precision = " fp16" if self.engine.half else ""
-        graph = ", CUDA graphs" if self.fast_path is not None and self.fast_path.graphs_active else ""
-        return f"{self.device_type}{precision} ({self.backend}{graph})"
+        fast = self.fast_path
+        graph = ", CUDA graphs" if fast is not None and fast.graphs_active else ""
+        compiled = ", compiled" if fast is not None and fast.compile_active else ""
+        return f"{self.device_type}{precision} ({self.backend}{graph}{compiled})"
 
     # -- inference -------------------------------------------------------------------------
     def warmup(self, runs: int = 2) -> None:

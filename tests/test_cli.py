@@ -985,6 +985,8 @@ def error_cases():
         pytest.param(["bench", "--model", "test-small", "--device", "cpu", "--half"], "fp16", id="half-on-cpu"),
         pytest.param(["predict", "--model", "test-small", "--source", v, "--cuda-graph"], "CUDA graphs",
                      id="cuda-graph-on-cpu", marks=cpu_only),
+        pytest.param(["bench", "--model", "test-small", "--frames", "2", "--compile"], "--compile compiles the CUDA",
+                     id="compile-on-cpu", marks=cpu_only),
         pytest.param([], "choose a command", id="no-command"),
         pytest.param(["fly"], "invalid choice", id="unknown-command"),
     ]

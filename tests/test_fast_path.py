@@ -8,6 +8,7 @@ GPU the real thing is checked too: fp16, channels_last and CUDA-graph replay.
 from __future__ import annotations
 
 import itertools
+import shutil
 
 import cv2
 import numpy as np
@@ -105,8 +106,7 @@ def test_staged_frame_to_topk_step_matches_eager_fp32(shipped_small, street_fram
     """The step CUDA graphs capture (device letterbox, network, decode, fixed top-k), run eagerly on the CPU
     inside the predictor's fast path, batched and one frame at a time, finds what the general eager path finds."""
     eager = Predictor(shipped_small, device="cpu", backend="torch")
-    staged = Predictor(shipped_small, device="cpu", backend="torch", warmup=False)
-    staged.fast_path = FastPath(staged.engine.forward, staged.engine.torch_device, use_graph=False)
+    staged = _staged(shipped_small)
     batched = staged.predict_batch(street_frames[:4], conf=CONF, keep_candidates=True)
     assert len(batched) == 4
     for frame, from_batch in zip(street_frames[:4], batched):
@@ -117,6 +117,44 @@ def test_staged_frame_to_topk_step_matches_eager_fp32(shipped_small, street_fram
     assert len(paused.candidates) > len(paused.detections)  # the slider path gets the rows below the threshold
     with pytest.raises(ValueError, match="CUDA"):
         FastPath(staged.engine.forward, torch.device("cpu"), use_graph=True)
+
+
+def _staged(model, **fast_path_options) -> Predictor:
+    """A CPU predictor whose frames go through the fast path's staged step, as on CUDA."""
+    staged = Predictor(model, device="cpu", backend="torch", warmup=False)
+    staged.fast_path = FastPath(staged.engine.forward, staged.engine.torch_device, use_graph=False, **fast_path_options)
+    return staged
+
+
+@pytest.mark.skipif(shutil.which("c++") is None and shutil.which("g++") is None,
+                    reason="torch.compile on the CPU needs a C++ compiler")
+def test_compiled_step_matches_eager_fp32(shipped_small, street_frames):
+    """``--compile`` hands the step to Inductor, which rewrites its arithmetic into fused kernels: that rewrite
+    must find what eager fp32 finds. (On the CPU it compiles C++ instead of GPU kernels: about a minute.)"""
+    eager = Predictor(shipped_small, device="cpu", backend="torch")
+    compiled = _staged(shipped_small, compile=True)
+    found = 0
+    for frame in street_frames[::3]:
+        reference = eager.predict(frame, conf=CONF, keep_candidates=True)
+        assert_same_detections(reference, compiled.predict(frame, conf=CONF, keep_candidates=True))
+        found += len(reference.detections)
+    assert compiled.fast_path.compile_active, compiled.fast_path.compile_error
+    assert found >= 5
+
+
+def test_a_step_that_will_not_compile_runs_uncompiled_and_says_why(shipped_small, street_frames, monkeypatch):
+    def no_triton(step, **options):
+        def broken(frames):
+            raise RuntimeError("Cannot find a working triton installation\nmore detail")
+        return broken
+
+    monkeypatch.setattr(torch, "compile", no_triton)
+    eager = Predictor(shipped_small, device="cpu", backend="torch")
+    staged = _staged(shipped_small, compile=True)
+    assert_same_detections(eager.predict(street_frames[1], conf=CONF, keep_candidates=True),
+                           staged.predict(street_frames[1], conf=CONF, keep_candidates=True))
+    assert staged.fast_path.compile_error == "Cannot find a working triton installation"
+    assert not staged.fast_path.compile_active and "compiled" not in staged.device_label
 
 
 @needs_cuda
@@ -131,6 +169,18 @@ def test_cuda_graph_fp16_path_matches_eager_fp32(shipped_small, street_frames):
         assert_same_detections(reference, fast.predict(frame, conf=CONF, keep_candidates=True))
         found += len(reference.detections)
     assert found >= 20
+
+
+@needs_cuda
+def test_compiled_cuda_graph_path_matches_eager_fp32(shipped_small, street_frames):
+    fast = Predictor(shipped_small, device="cuda", compile=True)
+    path = fast.fast_path
+    assert path.compile_active and path.graphs_active, (path.compile_error, path.graph_error)
+    assert "CUDA graphs, compiled" in fast.device_label
+    eager = Predictor(shipped_small, device="cpu", backend="torch")
+    for frame in street_frames:
+        assert_same_detections(eager.predict(frame, conf=CONF, keep_candidates=True),
+                               fast.predict(frame, conf=CONF, keep_candidates=True))
 
 
 @needs_cuda

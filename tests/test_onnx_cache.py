@@ -328,7 +328,7 @@ def test_cache_command_lists_warms_and_clears_only_its_own_files(own_cache, mode
     assert users_own.read_bytes() == b"mine"
 
 
-@pytest.mark.parametrize("option", ["half", "cuda_graph"])
+@pytest.mark.parametrize("option", ["half", "cuda_graph", "compile"])
 def test_a_gpu_only_option_on_the_cpu_is_refused_before_any_export(own_cache, models, option):
     with pytest.raises(LiveDetError, match="GPU"):
         load_predictor("test-small", models_dir=models, device="cpu", **{option: True})
