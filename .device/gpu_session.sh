@@ -7,6 +7,8 @@
 #                from a train stage of this call if any, else random weights: speed only): latency with and
 #                without CUDA graphs and fp16, batch 8, the file job vs its decode+encode ceiling, a
 #                10,000-frame soak, and Ultralytics YOLO11n on the same frames (#5)     -> bench.log, bench.jsonl
+#   bench:compile  the same, only what `--compile` (torch.compile inside the graph) buys: each model with and
+#                without it, back to back (#5)                                            -> bench.log, bench.jsonl
 #   train:MIN    both models at once on the one GPU, each filling MIN minutes (--epochs 0 --budget-min), with
 #                the README model card's recipe (#4); train:MIN:large (or :small) trains that one alone
 #                -> train.log, train-NAME.tgz (best weights, history; last.pt when it fits 16 MB)
@@ -77,15 +79,31 @@ stage_bench() {
     bench_one "$(basename "$1" .safetensors)@$2 no-graph-no-half" --model "$1" --imgsz "$2" --no-cuda-graph --no-half
     bench_one "$(basename "$1" .safetensors)@$2 batch8" --model "$1" --imgsz "$2" --batch 8
   done
+  summarize_bench
+}
+
+summarize_bench() {
   "$PY" - "$OUT/bench.jsonl" <<'PY'
 import json, sys
 print(f"{'run':44} {'p50 ms':>7} {'p90 ms':>7} {'FPS':>8}  other")
 for line in open(sys.argv[1]):
     d = json.loads(line)
-    other = {k: d[k] for k in ("file_job", "ultralytics", "memory", "fps_ratio_vs_ultralytics", "error") if k in d}
+    other = {k: d[k] for k in ("device_label", "fast_path_problems", "file_job", "ultralytics", "memory",
+                               "fps_ratio_vs_ultralytics", "error") if k in d}
     print(f"{d['label']:44} {d.get('latency_ms_p50', '-'):>7} {d.get('latency_ms_p90', '-'):>7} {d.get('fps', '-'):>8}  "
           f"{json.dumps(other)[:300]}")
 PY
+}
+
+stage_bench_compile() {
+  local large=runs/train/yolo-mnv3-large/best.safetensors
+  [ -f "$large" ] || { large=/tmp/yolo-mnv3-large-random.safetensors; random_large "$large"; }
+  for spec in "yolo-mnv3-small 320" "$large 416"; do
+    set -- $spec
+    bench_one "$(basename "$1" .safetensors)@$2 graph" --model "$1" --imgsz "$2"
+    bench_one "$(basename "$1" .safetensors)@$2 graph+compile" --model "$1" --imgsz "$2" --compile
+  done
+  summarize_bench
 }
 
 size_of() { case "$1" in yolo-mnv3-small) echo 320 ;; yolo-mnv3-large) echo 416 ;; esac; }
@@ -116,10 +134,11 @@ for stage in "$@"; do
   case "$stage" in
     check) stage_check ;;
     bench) stage_bench ;;
+    bench:compile) stage_bench_compile ;;
     train:*:*) spec=${stage#train:}; IFS=, read -ra names <<<"${spec#*:}"
                stage_train "${spec%%:*}" "${names[@]/#/yolo-mnv3-}" ;;
     train:*) stage_train "${stage#train:}" yolo-mnv3-small yolo-mnv3-large ;;
-    *) echo "unknown stage $stage (check, bench, train:MIN, train:MIN:small,large)"; exit 2 ;;
+    *) echo "unknown stage $stage (check, bench, bench:compile, train:MIN, train:MIN:small,large)"; exit 2 ;;
   esac
   echo "### $stage took $((SECONDS - start)) s"
 done

@@ -66,9 +66,9 @@ def letterbox_meta(frame_size: tuple[int, int], imgsz: int, *, rect: bool = True
     else:
         in_w = in_h = imgsz
     pad_x, pad_y = (in_w - new_w) // 2, (in_h - new_h) // 2
-    # scale per axis is new/old; store the mean (they differ by < 1 px over the frame)
     return LetterboxMeta(
-        scale=(new_w / w + new_h / h) / 2,
+        scale_x=new_w / w,
+        scale_y=new_h / h,
         pad_x=float(pad_x),
         pad_y=float(pad_y),
         input_size=(in_h, in_w),
@@ -77,8 +77,7 @@ def letterbox_meta(frame_size: tuple[int, int], imgsz: int, *, rect: bool = True
 
 
 def _resized_size(meta: LetterboxMeta) -> tuple[int, int]:
-    """The planned resize, re-derived from the plan rather than from the mean scale: for thin
-    frames (37x101 at 160, 1x1000) side * mean-scale overshoots the input and padding goes negative."""
+    """The planned resize, re-derived from the plan: float error in side * scale must not change a size."""
     return _resized_hw(meta.frame_size, max(meta.input_size))
 
 

@@ -18,7 +18,8 @@ class LetterboxMeta:
     Kept so boxes predicted in input pixels can be mapped back to the frame.
     """
 
-    scale: float  # input pixels per frame pixel (same on both axes)
+    scale_x: float  # input pixels per frame pixel, across
+    scale_y: float  # and down: the resize rounds each side, so on a panorama the two differ by percents
     pad_x: float  # left padding, input pixels
     pad_y: float  # top padding, input pixels
     input_size: tuple[int, int]  # (height, width) of the network input

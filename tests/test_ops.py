@@ -103,7 +103,7 @@ def test_nms_with_nothing_above_conf_returns_empty(overlapping_boxes):
 
 
 def test_boxes_to_frame_undoes_scale_and_padding_and_clips():
-    meta = LetterboxMeta(scale=0.5, pad_x=10.0, pad_y=4.0, input_size=(64, 64), frame_size=(100, 100))
+    meta = LetterboxMeta(scale_x=0.5, scale_y=0.5, pad_x=10.0, pad_y=4.0, input_size=(64, 64), frame_size=(100, 100))
     boxes = np.array([[10.0, 4.0, 60.0, 54.0], [0.0, 0.0, 70.0, 70.0]], dtype=np.float32)
     out = boxes_to_frame(boxes, meta)
     assert out[0].tolist() == pytest.approx([0, 0, 100, 100])

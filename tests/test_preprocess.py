@@ -17,13 +17,13 @@ from detector.preprocess import (
     to_input_array,
 )
 
-FRAME_SIZES = [(576, 768), (37, 101), (577, 769), (1080, 1920), (769, 577), (300, 300)]
+FRAME_SIZES = [(576, 768), (37, 101), (577, 769), (1080, 1920), (769, 577), (300, 300), (100, 3000), (4000, 437)]
 
 
 def test_letterbox_plan_for_the_sample_video():
     meta = letterbox_meta((576, 768), 320)
     assert meta.input_size == (256, 320)  # 240 rows of picture padded to the next multiple of 32
-    assert meta.scale == pytest.approx(320 / 768)
+    assert meta.scale_x == meta.scale_y == pytest.approx(320 / 768)
     assert (meta.pad_x, meta.pad_y) == (0.0, 8.0)
     square = letterbox_meta((576, 768), 320, rect=False)
     assert square.input_size == (320, 320) and square.pad_y == 40.0
@@ -67,16 +67,25 @@ def test_frame_box_survives_the_round_trip_within_one_pixel(frame_size):
     rng = np.random.default_rng(0)
     xs, ys = np.sort(rng.uniform(0, w, (50, 2)), axis=1), np.sort(rng.uniform(0, h, (50, 2)), axis=1)
     frame_boxes = np.stack([xs[:, 0], ys[:, 0], xs[:, 1], ys[:, 1]], axis=1)
-    # the resize scales each axis by its own factor; pad offsets are whole pixels
-    sx, sy = round(w * meta.scale) / w, round(h * meta.scale) / h
+    # the resize rounds each side on its own, so each axis has its own factor; pad offsets are whole pixels
+    sx, sy = _axis_scales(frame_size, 320)
     input_boxes = frame_boxes * [sx, sy, sx, sy] + [meta.pad_x, meta.pad_y, meta.pad_x, meta.pad_y]
     back = boxes_to_frame(input_boxes.astype(np.float32), meta)
     assert np.abs(back - frame_boxes).max() < 1.0
 
 
-@pytest.mark.parametrize("frame_size", [(576, 768), (37, 101), (577, 769)])
+def _axis_scales(frame_size: tuple[int, int], imgsz: int) -> tuple[float, float]:
+    """What the resize does to each axis: the long side becomes ``imgsz``, the short one is rounded."""
+    h, w = frame_size
+    ratio = imgsz / max(h, w)
+    return round(w * ratio) / w, round(h * ratio) / h
+
+
+@pytest.mark.parametrize("frame_size", [(576, 768), (37, 101), (577, 769), (100, 3000), (437, 4000)])
 def test_painted_rectangle_is_found_where_the_plan_says(frame_size):
-    """Real pixels: a white rectangle lands within one input pixel of where the letterbox plan puts it."""
+    """Real pixels: a white rectangle lands within one input pixel of where the letterbox plan puts it, and
+    comes back to within one input pixel of the frame. Panoramas round their short side by a larger share,
+    so one scale for both axes put a 3000x100 frame's boxes up to 46 px off."""
     h, w = frame_size
     box = np.array([0.2 * w, 0.3 * h, 0.7 * w, 0.9 * h]).round()
     frame = np.zeros((h, w, 3), np.uint8)
@@ -86,10 +95,12 @@ def test_painted_rectangle_is_found_where_the_plan_says(frame_size):
     image = letterbox(frame, meta)
     ys, xs = np.nonzero(image[:, :, 0] > 127)
     found = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=np.float64)
-    expected = box * meta.scale + [meta.pad_x, meta.pad_y, meta.pad_x, meta.pad_y]
+    sx, sy = _axis_scales(frame_size, 320)
+    expected = box * [sx, sy, sx, sy] + [meta.pad_x, meta.pad_y, meta.pad_x, meta.pad_y]
     assert np.abs(found - expected).max() <= 1.0
     back = boxes_to_frame(found[None].astype(np.float32), meta)[0]
-    assert np.abs(back - box).max() <= 1.0 / meta.scale + 1e-3  # one input pixel, in frame pixels
+    one_input_pixel = np.array([1 / sx, 1 / sy, 1 / sx, 1 / sy])  # in frame pixels
+    assert np.all(np.abs(back - box) <= one_input_pixel + 1e-3)
 
 
 def test_input_array_is_rgb_nchw_in_unit_range():

@@ -97,8 +97,8 @@ def apply_thresholds(
 def boxes_to_frame(boxes: np.ndarray, meta: LetterboxMeta) -> np.ndarray:
     """Undo the letterbox: input pixels -> frame pixels, clipped to the frame (a new array)."""
     out = boxes.astype(np.float32, copy=True)
-    out[:, [0, 2]] = (out[:, [0, 2]] - meta.pad_x) / meta.scale
-    out[:, [1, 3]] = (out[:, [1, 3]] - meta.pad_y) / meta.scale
+    out[:, [0, 2]] = (out[:, [0, 2]] - meta.pad_x) / meta.scale_x
+    out[:, [1, 3]] = (out[:, [1, 3]] - meta.pad_y) / meta.scale_y
     h, w = meta.frame_size
     out[:, [0, 2]] = out[:, [0, 2]].clip(0, w)
     out[:, [1, 3]] = out[:, [1, 3]].clip(0, h)
