@@ -2,7 +2,7 @@
 
 For every ground-truth box, anchors whose centre lies inside it are ranked by
 ``score**alpha * iou**beta`` (how well the current prediction already agrees in
-class *and* location), and the top-k become positives. Targets are soft: the
+class *and* location), and the top-k of them become positives, however low their score. Targets are soft: the
 class target is the normalised alignment, so well-localised anchors are
 taught to score high, which makes the score a good ranking for NMS.
 """
@@ -64,11 +64,11 @@ class TaskAlignedAssigner:
         cls_score = pred_scores.gather(2, labels[:, None, :].expand(b, n, g)).transpose(1, 2)  # (B, G, N)
         align = cls_score.pow(self.alpha) * iou.pow(self.beta) * candidate
 
+        # the k best anchors inside each box, however small their alignment: early in training a big
+        # object's IoU**6 with every (still small) prediction is ~1e-9, and it must not become background
         k = min(self.top_k, n)
-        top_vals, top_idx = align.topk(k, dim=2)
-        chosen = torch.zeros_like(candidate)
-        chosen.scatter_(2, top_idx, top_vals > self.eps)
-        chosen &= candidate
+        _, top_idx = align.masked_fill(~candidate, -1.0).topk(k, dim=2)
+        chosen = torch.zeros_like(candidate).scatter_(2, top_idx, True) & candidate
 
         # an anchor claimed by several boxes keeps the one it overlaps most
         multiple = chosen.sum(1, keepdim=True) > 1  # (B, 1, N)

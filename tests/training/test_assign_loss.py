@@ -54,6 +54,23 @@ def test_an_anchor_claimed_by_two_boxes_goes_to_the_one_it_overlaps_most():
     assert torch.equal(result.target_boxes[0, contested], torch.tensor([small]).expand(int(contested.sum()), 4))
 
 
+def test_a_box_far_larger_than_every_prediction_still_gets_its_top_k_anchors():
+    """At the start of training the predicted boxes are small, so a big object's alignment
+    (score^0.5 * IoU^6) is tiny at every anchor; it must still teach its best k anchors, inside it,
+    with a box-loss weight above zero, not be trained as background until predictions grow."""
+    points, _ = anchor_points(SIZES, STRIDES)
+    gt = torch.tensor([[[1.0, 1.0, 63.0, 63.0]]])  # the whole input
+    tiny = torch.tensor([[30.0, 30.0, 34.0, 34.0]])  # every anchor predicts a 4-px box: IoU 0.004
+    pred_scores, pred_boxes = _predictions(points, tiny, torch.tensor([0.01, 0.01, 0.01]))
+    pred_boxes = pred_boxes - tiny[0].view(1, 1, 4).mean() + points.repeat(1, 2).view(1, -1, 4)  # centred on each anchor
+    result = TaskAlignedAssigner(top_k=10)(pred_scores, pred_boxes, points, gt, torch.tensor([[1]]))
+    fg = result.foreground[0]
+    assert int(fg.sum()) == 10
+    inside = (points[:, 0] > 1) & (points[:, 0] < 63) & (points[:, 1] > 1) & (points[:, 1] < 63)
+    assert bool((fg <= inside).all())
+    assert float(result.target_scores[0, fg, 1].max()) > 0
+
+
 def test_no_ground_truth_means_no_positives():
     points, _ = anchor_points(SIZES, STRIDES)
     pred_scores, pred_boxes = _predictions(points, torch.tensor([[0.0, 0.0, 8.0, 8.0]]), torch.tensor([0.9, 0.1, 0.1]))
