@@ -146,9 +146,10 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 
 
 def learning_rate(cfg: TrainConfig, step: int, steps_per_epoch: int, epochs: int) -> float:
-    """Linear warm-up, then cosine from ``lr`` to ``lr * final_lr_ratio``."""
+    """Linear warm-up, then cosine from ``lr`` to ``lr * final_lr_ratio``. The warm-up takes at most
+    a third of the run, so a run shorter than ``warmup_epochs`` still decays to its final rate."""
     total = max(1, epochs * steps_per_epoch)
-    warmup = max(1, int(cfg.warmup_epochs * steps_per_epoch))
+    warmup = max(1, min(int(cfg.warmup_epochs * steps_per_epoch), total // 3))
     if step < warmup:
         return cfg.lr * (step + 1) / warmup
     progress = min(1.0, (step - warmup) / max(1, total - warmup))
