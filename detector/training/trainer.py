@@ -294,6 +294,7 @@ class Trainer:
         self.elapsed_s = 0.0  # training time across resumes
         self.best_map50 = -1.0
         self._replan_after: int | None = None  # the epoch after which a --budget-min run is re-planned
+        self._probe_epoch_s = self._probe_eval_s = 0.0  # what the speed probe measured, for that re-plan
         self.history: list[dict] = []
         self.cpu_rng = random.Random(cfg.seed + 1000 * self.dist.rank)
         self.gen = torch.Generator(device=device).manual_seed(cfg.seed + 1000 * self.dist.rank)
@@ -323,6 +324,9 @@ class Trainer:
             "history": json.dumps(self.history),
             "cpu_rng": json.dumps(self.cpu_rng.getstate()),
             "gen_state": self.gen.get_state(),
+            # a --budget-min run stopped before its re-plan must still re-plan when resumed
+            "budget_plan": json.dumps({"replan_after": self._replan_after,
+                                       "probe_epoch_s": self._probe_epoch_s, "probe_eval_s": self._probe_eval_s}),
         }
         with written_whole(path) as part:  # never leave a half-written checkpoint behind
             torch.save(state, part)
@@ -339,6 +343,10 @@ class Trainer:
         rng_state = json.loads(state["cpu_rng"])
         self.cpu_rng.setstate((rng_state[0], tuple(rng_state[1]), rng_state[2]))
         self.gen.set_state(state["gen_state"].to(torch.uint8))
+        plan = json.loads(state.get("budget_plan", "{}"))  # older checkpoints have none
+        if plan.get("replan_after") is not None:
+            self._replan_after = int(plan["replan_after"])
+            self._probe_epoch_s, self._probe_eval_s = float(plan["probe_epoch_s"]), float(plan["probe_eval_s"])
         self.log(f"resumed {path} at epoch {self.epoch}, step {self.step}, {self.elapsed_s / 60:.1f} min trained")
 
     def _export_best(self, result: MapResult) -> None:

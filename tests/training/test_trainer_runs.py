@@ -270,11 +270,14 @@ def test_a_time_budget_shorter_than_an_epoch_runs_one_and_says_so(coco_dataset, 
     assert len(probe) == 1 and probe[0].endswith("-> 1 epoch (the budget is shorter than one epoch: one is run)")
 
 
-def test_a_time_budget_is_re_planned_from_the_epochs_measured_speed(coco_dataset, tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("interrupted", [False, True], ids=["straight", "resumed-before-the-re-plan"])
+def test_a_time_budget_is_re_planned_from_the_epochs_measured_speed(coco_dataset, tmp_path, capsys, monkeypatch,
+                                                                    interrupted):
     """A dozen probe steps misjudge an epoch (on an H100: 80 ms a step probed, 61-70 ms run, so a 4-minute
     budget trained 3 minutes). On a clock where every step takes 0.125 s, the probe is made to think
     epochs 4x faster than they are: the run must still fill its budget exactly, re-planned after the
-    warm-up, instead of running 4x as long."""
+    warm-up, instead of running 4x as long; also when it was stopped after its first epoch and resumed
+    (GPU time comes in short windows), which used to forget the re-plan and run 240 epochs."""
     from detector.training import trainer as trainer_module
 
     clock = [1000.0]
@@ -293,8 +296,15 @@ def test_a_time_budget_is_re_planned_from_the_epochs_measured_speed(coco_dataset
     monkeypatch.setattr(trainer_module.Trainer, "_train_step", step_of_an_eighth_second)
     monkeypatch.setattr(trainer_module.Trainer, "_measure_epochs", misjudged)
     # 6 images in batches of 3: 2 steps, 0.25 s an epoch; 0.25 minutes hold 60 epochs
-    assert main([*_train_args(coco_dataset, tmp_path / "run"), "--epochs", "0", "--budget-min", "0.25",
-                 "--warmup-epochs", "2", "--close-mosaic", "2"]) == 0
+    budget_run = [*_train_args(coco_dataset, tmp_path / "run"), "--epochs", "0", "--budget-min", "0.25",
+                  "--warmup-epochs", "2", "--close-mosaic", "2"]
+    if interrupted:
+        assert main([*budget_run, "--time-limit-min", "0.00001"]) == 0  # stops after epoch 1
+        assert _last_json(capsys)["epochs"] == 1
+        path, images, _ = coco_dataset
+        budget_run = ["train", "--data", str(path), "--images", str(images), "--device", "cpu", "--workers", "2",
+                      "--resume", str(tmp_path / "run" / "last.pt")]
+    assert main(budget_run) == 0
     captured = capsys.readouterr()
     summary = json.loads(captured.out.strip().splitlines()[-1])
     replanned = [line for line in captured.err.splitlines() if line.startswith("re-planned")]
