@@ -71,6 +71,7 @@ class ImageBank:
         self.sizes = torch.from_numpy(sizes).to(device)  # (N, 2) h, w
         self.boxes = torch.from_numpy(boxes).to(device)
         self.labels = torch.from_numpy(labels).to(device)
+        self.ignored = [data.ignored(i) for i in range(n)]  # host arrays: only evaluation reads them
         self.device = device
 
     def __len__(self) -> int:

@@ -138,8 +138,7 @@ def _read(spec: str, images: str | None, split: str, workers: int, max_images: i
     if spec.endswith(".npz"):
         data = load_pack(spec, workers=workers)
         if max_images:
-            data = DecodedDataset(data.images[:max_images], data.boxes[:max_images], data.labels[:max_images],
-                                  data.class_names, data.max_side, data.names[:max_images])
+            data = data.first(max_images)
         return data
     dataset = load_dataset(spec, images, split, on_skip=lambda problem: _say(f"warning: skipped: {problem}"))
     if max_images:

@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -35,9 +35,25 @@ class DecodedDataset:
     class_names: tuple[str, ...]
     max_side: int
     names: list[str]  # file names, for reports
+    # per image, regions that neither count as misses nor as false positives when scored (COCO crowds,
+    # VOC "difficult"), as ``detector val`` scores them; empty lists: none recorded (packs before v2)
+    ignored_boxes: list[np.ndarray] = field(default_factory=list)
+    ignored_labels: list[np.ndarray] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.images)
+
+    def ignored(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Image ``index``'s ignored boxes (in its shrunk pixels) and their labels."""
+        if not self.ignored_boxes:
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.int64)
+        return self.ignored_boxes[index], self.ignored_labels[index]
+
+    def first(self, count: int) -> DecodedDataset:
+        """The first ``count`` images (``--max-images``)."""
+        return replace(self, images=self.images[:count], boxes=self.boxes[:count], labels=self.labels[:count],
+                       names=self.names[:count], ignored_boxes=self.ignored_boxes[:count],
+                       ignored_labels=self.ignored_labels[:count])
 
 
 def _shrink(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
@@ -62,7 +78,7 @@ def decode_dataset(dataset: DetectionDataset, *, max_side: int = 384, workers: i
         except SourceError as exc:
             return exc
         image, scale = _shrink(image, max_side)
-        return image, record.boxes * scale
+        return image, record.boxes * scale, record.ignored_boxes * scale
 
     with ThreadPoolExecutor(workers) as pool:
         loaded = list(pool.map(load, dataset.records))
@@ -75,12 +91,14 @@ def decode_dataset(dataset: DetectionDataset, *, max_side: int = 384, workers: i
         for problem in problems:
             on_skip(problem)
     return DecodedDataset(
-        images=[image for _, (image, _) in kept],
-        boxes=[boxes.astype(np.float32) for _, (_, boxes) in kept],
+        images=[image for _, (image, _, _) in kept],
+        boxes=[boxes.astype(np.float32) for _, (_, boxes, _) in kept],
         labels=[record.labels for record, _ in kept],
         class_names=dataset.class_names,
         max_side=max_side,
         names=[record.path.name for record, _ in kept],
+        ignored_boxes=[ignored.astype(np.float32).reshape(-1, 4) for _, (_, _, ignored) in kept],
+        ignored_labels=[record.ignored_labels.astype(np.int64) for record, _ in kept],
     )
 
 
@@ -101,6 +119,7 @@ def pack_dataset(
         blobs = list(pool.map(encode, decoded.images))
     offsets = np.cumsum([0] + [len(b) for b in blobs]).astype(np.int64)
     box_offsets = np.cumsum([0] + [len(b) for b in decoded.boxes]).astype(np.int64)
+    ignored_offsets = np.cumsum([0] + [len(b) for b in decoded.ignored_boxes]).astype(np.int64)
     meta = {"format": PACK_FORMAT, "class_names": list(decoded.class_names), "max_side": max_side, "names": decoded.names}
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -113,6 +132,9 @@ def pack_dataset(
             boxes=np.concatenate(decoded.boxes).reshape(-1, 4).astype(np.float32),
             labels=np.concatenate(decoded.labels).astype(np.int64) if decoded.labels else np.zeros(0, np.int64),
             box_offsets=box_offsets,
+            ignored_boxes=np.concatenate([np.zeros((0, 4), np.float32), *decoded.ignored_boxes]),
+            ignored_labels=np.concatenate([np.zeros(0, np.int64), *decoded.ignored_labels]),
+            ignored_offsets=ignored_offsets,
             meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
         )
     return output
@@ -142,7 +164,13 @@ def load_pack(path: str | Path, *, workers: int = 8) -> DecodedDataset:
         images = list(pool.map(decode, range(n)))
     boxes = [arrays["boxes"][box_offsets[i] : box_offsets[i + 1]] for i in range(n)]
     labels = [arrays["labels"][box_offsets[i] : box_offsets[i + 1]] for i in range(n)]
-    return DecodedDataset(images, boxes, labels, tuple(meta["class_names"]), int(meta["max_side"]), list(meta["names"]))
+    ignored_boxes, ignored_labels = [], []
+    if "ignored_offsets" in arrays:  # packs written before ignored regions were kept have none
+        ends = arrays["ignored_offsets"]
+        ignored_boxes = [arrays["ignored_boxes"][ends[i] : ends[i + 1]] for i in range(n)]
+        ignored_labels = [arrays["ignored_labels"][ends[i] : ends[i + 1]] for i in range(n)]
+    return DecodedDataset(images, boxes, labels, tuple(meta["class_names"]), int(meta["max_side"]), list(meta["names"]),
+                          ignored_boxes, ignored_labels)
 
 
 def _option_problem(args: argparse.Namespace) -> str | None:

@@ -219,7 +219,7 @@ def evaluate_bank(
             valid = bank.labels[i] >= 0
             ground_truth.append((bank.boxes[i][valid].cpu().numpy(), bank.labels[i][valid].cpu().numpy()))
     model.train(was_training)
-    return compute_map(ground_truth, predictions, bank.class_names)
+    return compute_map(ground_truth, predictions, bank.class_names, bank.ignored)  # scored as `detector val` does
 
 
 def _require_same_architecture(meta: WeightsMeta | None, arch: ModelConfig, source: str) -> None:

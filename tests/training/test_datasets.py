@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -114,6 +115,38 @@ def test_pack_round_trip_shrinks_images_and_boxes_together(coco_dataset, tmp_pat
         # each box still frames its rectangle: the colour at the box centre is the class colour
         for (x1, y1, x2, y2), c in zip(boxes, labels):
             assert image[int((y1 + y2) / 2), int((x1 + x2) / 2)].argmax() == BGR_CHANNEL[int(c)]
+
+
+def test_the_trainers_evaluation_scores_crowds_as_val_does_also_from_a_pack(coco_dataset, tmp_path, monkeypatch):
+    """A crowd (or a VOC "difficult" object) is neither found nor missed in ``detector val``. The evaluation
+    that picks ``best.safetensors`` during training must score it the same way, from a pack too: the pack
+    used to drop it, so finding it counted as a false positive there (mAP50 0.5 where val said 1.0)."""
+    path, images, _ = coco_dataset
+    data = json.loads(path.read_text())
+    data["annotations"][0]["iscrowd"] = 1
+    crowded = tmp_path / "crowded.json"
+    crowded.write_text(json.dumps(data))
+    dataset = load_coco(crowded, images)
+    record = next(r for r in dataset.records if len(r.ignored_boxes))
+    loaded = load_pack(pack_dataset(dataset, tmp_path / "data.npz", max_side=128, quality=90))
+    index = [r.path.name for r in dataset.records].index(record.path.name)
+    ignored_boxes, ignored_labels = loaded.ignored(index)
+    scale = 128 / max(record.width, record.height)
+    np.testing.assert_allclose(ignored_boxes, record.ignored_boxes * scale, rtol=1e-5)
+    np.testing.assert_array_equal(ignored_labels, record.ignored_labels)
+    assert sum(len(loaded.ignored(i)[0]) for i in range(len(loaded))) == 1
+    assert len(loaded.first(2).ignored_boxes) == 2  # --max-images keeps them with their images
+
+    from detector.models import ModelConfig, build_model
+    from detector.training import trainer
+    from detector.training.augment import ImageBank
+
+    scored_with = []
+    monkeypatch.setattr(trainer, "compute_map", lambda *args: scored_with.append(args) or SimpleNamespace())
+    model = build_model(ModelConfig(num_classes=len(NAMES)))
+    trainer.evaluate_bank(model, ImageBank(loaded, "cpu"), 128)
+    (_, _, _, ignored), = scored_with
+    np.testing.assert_allclose(ignored[index][0], ignored_boxes)
 
 
 @pytest.mark.parametrize("labelled_on", ["upright photo", "stored pixels"])
