@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from .errors import ModelError
+from .errors import ModelError, first_line
 from .loader import LoadedModel
 
 if TYPE_CHECKING:
@@ -28,10 +28,6 @@ class Engine(Protocol):
     def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(B, 3, H, W) float32 in [0, 1] -> boxes (B, N, 4) and scores (B, N, C), float32, on the host."""
         ...
-
-
-def _first_line(exc: Exception) -> str:
-    return (str(exc).splitlines() or [type(exc).__name__])[0][:300]
 
 
 class OnnxEngine:
@@ -64,14 +60,14 @@ class OnnxEngine:
         try:
             self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types
-            raise ModelError(f"{self.source}: ONNX Runtime cannot run this model: {_first_line(exc)}") from None
+            raise ModelError(f"{self.source}: ONNX Runtime cannot run this model: {first_line(exc)}") from None
 
     def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         feed = {"images": np.ascontiguousarray(images, dtype=np.float32)}
         try:
             boxes, scores = self.session.run(["boxes", "scores"], feed)
         except Exception as exc:  # onnxruntime raises its own exception types
-            raise ModelError(f"{self.source}: failed to run in ONNX Runtime: {_first_line(exc)}") from None
+            raise ModelError(f"{self.source}: failed to run in ONNX Runtime: {first_line(exc)}") from None
         self._check(images.shape[0], boxes, scores)
         return boxes, scores
 

@@ -30,6 +30,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from .errors import first_line
 from .ops.postprocess import CANDIDATE_TOP_K
 from .preprocess import letterbox_on_device
 from .types import LetterboxMeta
@@ -66,10 +67,6 @@ class FastPathTimings:
 def _pinned(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """Page-locked host memory when the device is a GPU (transfers skip a bounce buffer)."""
     return torch.empty(shape, dtype=dtype, pin_memory=device.type == "cuda")
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 def capture_cuda_graph(step: Callable[[torch.Tensor], tuple[torch.Tensor, ...]], static_input: torch.Tensor):
@@ -193,12 +190,12 @@ class FastPath:
                 runner = _ShapeRunner(torch.compile(step, dynamic=False), self.device, shape, self.graphs_active,
                                       run_once=True)
             except Exception as exc:  # no Triton or C compiler, an op Inductor cannot lower: run it uncompiled
-                self.compile_error = _first_line(exc)
+                self.compile_error = first_line(exc, 200)
         if runner is None:
             try:
                 runner = _ShapeRunner(step, self.device, shape, self.graphs_active)
             except RuntimeError as exc:  # capture refused: stay correct, just slower
-                self.graph_error = _first_line(exc)
+                self.graph_error = first_line(exc, 200)
                 runner = _ShapeRunner(step, self.device, shape, use_graph=False)
         self._runners[shape] = runner
         while len(self._runners) > MAX_CACHED_SHAPES:

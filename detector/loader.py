@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import ModelError
+from .errors import ModelError, first_line
 from .models.config import ModelConfig
 from .weights_meta import META_KEY, WeightsMeta, read_safetensors_meta
 from .zoo import ModelSpec, find_model, read_manifest, verify_weights
@@ -138,8 +138,7 @@ def _load_onnx(path: Path) -> LoadedModel:
     try:
         session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types
-        first = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
-        raise ModelError(f"{path.name} is not a loadable ONNX model: {first}") from None
+        raise ModelError(f"{path.name} is not a loadable ONNX model: {first_line(exc)}") from None
     _check_onnx_signature(session, path)
     raw_meta = session.get_modelmeta().custom_metadata_map.get(ONNX_META_KEY)
     if raw_meta is None:

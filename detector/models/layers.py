@@ -53,10 +53,6 @@ def fuse_conv_bn(module: nn.Module) -> nn.Module:
     return module
 
 
-def has_batchnorm(module: nn.Module) -> bool:
-    return any(isinstance(m, nn.BatchNorm2d) for m in module.modules())
-
-
 @torch.no_grad()
 def init_weights(module: nn.Module) -> None:
     """Kaiming-normal convs and unit BatchNorm, as torchvision does for MobileNetV3."""

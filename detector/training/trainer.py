@@ -183,10 +183,6 @@ def init_distributed(device: torch.device) -> DistInfo:
     return DistInfo(dist.get_rank(), dist.get_world_size())
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-
-
 @torch.no_grad()
 def evaluate_bank(
     model: YoloDetector, bank: ImageBank, imgsz: int, *, batch: int = 64, conf: float = 0.001, iou: float = 0.6, max_det: int = 300
