@@ -161,6 +161,8 @@ class Predictor:
         classes: Collection[int] | None = None,
     ) -> list[Prediction]:
         """Detect objects in several frames at once (frames of one size share one batch)."""
+        if not frames:
+            return []
         t0 = time.perf_counter()
         frames = [as_bgr_uint8(f) for f in frames]
         shapes = {f.shape[:2] for f in frames}

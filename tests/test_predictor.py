@@ -66,6 +66,7 @@ def test_batch_gives_the_same_detections_as_one_by_one(predictor):
         assert len(alone) == len(together.detections)
         np.testing.assert_allclose(alone.boxes, together.detections.boxes, atol=1e-3)
         np.testing.assert_allclose(alone.scores, together.detections.scores, atol=1e-5)
+    assert predictor.predict_batch([]) == []  # the end of a folder or stream may leave an empty batch
 
 
 def test_mixed_sizes_in_one_batch(predictor):
