@@ -658,12 +658,12 @@ def cmd_cache(args) -> dict:
     from .launch import warm_export
     from .zoo import default_models_dir, list_models, missing_models_dir
 
+    missing = missing_models_dir(args.models_dir)
+    if args.warm and missing:  # it listed nothing and exited 0, as if every model were ready (asked before --clear)
+        raise ModelError(f"{missing}: there is no model to export")
     removed = onnx_cache.clear() if args.clear else 0
     if args.clear:
         _say(f"removed {removed} kept export(s) from {onnx_cache.cache_dir()}")
-    missing = missing_models_dir(args.models_dir)
-    if args.warm and missing:  # it listed nothing and exited 0, as if every model were ready
-        raise ModelError(f"{missing}: there is no model to export")
     models_dir = Path(args.models_dir) if args.models_dir else default_models_dir()
     kept = []
     for spec in list_models(models_dir):

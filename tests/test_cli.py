@@ -901,6 +901,9 @@ def error_cases():
                      "models folder not found: {tmp}/moved", id="missing-models-folder"),
         pytest.param(["cache", "--models-dir", "{tmp}/moved", "--warm"],  # exited 0, having exported nothing
                      "models folder not found: {tmp}/moved: there is no model to export", id="warm-missing-models-folder"),
+        pytest.param(["cache", "--models-dir", "{tmp}/moved", "--clear", "--warm"],  # cleared, then refused to warm
+                     "models folder not found: {tmp}/moved: there is no model to export",
+                     id="clear-and-warm-missing-models-folder"),
         pytest.param(["predict", "--model", "test-small", "--source", "{tmp}/missing.mp4"], "not found", id="missing-source"),
         pytest.param(["predict", "--model", "test-small", "--source", ""],  # was " is a folder, not a video file"
                      "the source is empty: give a video file", id="empty-source"),
