@@ -651,6 +651,7 @@ class SessionController(QObject):
             self._recorder = None
             self._apply_lossless()
             self.recording_changed.emit(False)
+            self._show_next_result()  # a result held back for it would wait for an "accepted" that never comes
         self.recording_failed.emit(message)
 
     def _on_recording_summary(self, recorder: RecorderWorker, summary: RecordingSummary) -> None:

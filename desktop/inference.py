@@ -202,14 +202,15 @@ class InferenceWorker(QThread):
         return FrameResult(packet, Detections(), None, None, None, None, thresholds)
 
     def _hand_over(self, result: FrameResult, current: _Input, lossless: bool) -> None:
-        if not lossless:
-            if self.outbox.offer(result):
-                current.stats.count_dropped()  # the GUI had not shown the previous one: it is dropped
-            else:
+        while lossless:
+            if self.outbox.put(result, timeout=PUT_POLL_S):
                 self.result_ready.emit()
-            return
-        while not self.outbox.put(result, timeout=PUT_POLL_S):
+                return
             with self._lock:
                 if self._abort or self._input is not current:
                     return
-        self.result_ready.emit()
+                lossless = self._lossless  # the recording stopped or failed meanwhile: the newest wins again
+        if self.outbox.offer(result):
+            current.stats.count_dropped()  # the GUI had not shown the previous one: it is dropped
+        else:
+            self.result_ready.emit()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from desktop.recording import DetectionLog, RecordedFrame, RecorderWorker, RecordingPlan
 from detector import Detections
@@ -145,6 +146,26 @@ def test_the_window_keeps_a_full_disk_in_view_with_what_was_saved(qtbot, launch,
     assert "disk full" in shown and f"{summaries[0].frames_written} frames to {target}" in shown, shown
     assert not window.controller.recording and not window.record_action.isChecked()
     assert window.video_view.showing_video  # the video plays on
+
+
+@pytest.mark.parametrize("realtime", [False, True], ids=["max-speed", "real-time"])
+def test_the_video_plays_on_after_the_disk_fills_while_recording(qtbot, launch, vtest_path, tmp_path, monkeypatch,
+                                                                 realtime):
+    """The window holds a result back while the recorder is busy with the previous frame, and the recorder's
+    "accepted" asks for it again. A recorder that failed never asked: the picture froze for good (8 runs of 8
+    at max speed), with the app still "playing"."""
+    monkeypatch.setattr(VideoWriter, "_open_output",
+                        lambda self, target: FillingDisk(open(target, "wb", buffering=0), growths=1))
+    window = launch(source=str(vtest_path))
+    controller = window.controller
+    controller.set_realtime(realtime)
+    qtbot.waitUntil(lambda: controller.last_shown is not None, timeout=60_000)
+    failures = []
+    controller.recording_failed.connect(failures.append)
+    assert controller.start_recording(tmp_path / "street.mp4")
+    qtbot.waitUntil(lambda: bool(failures), timeout=60_000)
+    shown = controller.stats().frames_displayed
+    qtbot.waitUntil(lambda: controller.stats().frames_displayed >= shown + 5, timeout=10_000)
 
 
 def test_each_frames_detections_are_on_disk_before_its_video_frame_is_written(qtbot, tmp_path, monkeypatch):
