@@ -150,7 +150,12 @@ class ModelLoader(QObject):
 
 
 class ModelSwitcher(QObject):
-    """Starts loaders and reports only the newest request's outcome."""
+    """Loads one model at a time and reports only the newest request's outcome.
+
+    A load cannot be interrupted, so requests that arrive while one runs wait in a
+    one-slot "newest wins" queue: eight quick clicks through the input sizes load
+    the first and the last, not eight models at once on a laptop's CPU.
+    """
 
     loading = Signal(str)  # label of the model being loaded
     ready = Signal(object, float)  # ActiveModel, seconds
@@ -161,20 +166,27 @@ class ModelSwitcher(QObject):
         super().__init__(parent)
         self._cache = cache
         self._ticket = 0
-        self._loaders: dict[int, ModelLoader] = {}  # by ticket
+        self._loaders: dict[int, ModelLoader] = {}  # by ticket: the one running (a shutdown may leave more)
+        self._waiting: ModelRequest | None = None  # the newest request, while an older one loads
 
     @property
     def busy(self) -> bool:
-        return self._ticket in self._loaders
+        return self._ticket in self._loaders or self._waiting is not None
 
     def request(self, request: ModelRequest) -> None:
         self._ticket += 1
+        self.loading.emit(request.label)
+        if self._loaders:
+            self._waiting = request  # replaces any request that was waiting: only the newest is wanted
+            return
+        self._start(request)
+
+    def _start(self, request: ModelRequest) -> None:
         loader = ModelLoader(request, self._ticket, self._cache)
         loader.loaded.connect(self._on_loaded)
         loader.failed.connect(self._on_failed)
         loader.finished.connect(self._forget)  # a method, not a lambda: Qt drops it if this switcher is gone first
         self._loaders[self._ticket] = loader
-        self.loading.emit(request.label)
         loader.start()
 
     def _on_loaded(self, ticket: int, model: ActiveModel, seconds: float) -> None:
@@ -189,11 +201,15 @@ class ModelSwitcher(QObject):
         loader = self._loaders.pop(ticket, None)
         if loader is not None:
             loader.deleteLater()
+        if self._waiting is not None and not self._loaders:
+            request, self._waiting = self._waiting, None
+            self._start(request)
         if not self.busy:
             self.idle.emit()
 
     def shutdown(self, timeout_s: float = 0.0) -> bool:
         """Stop applying loads; wait up to ``timeout_s`` for those in progress. True when none is left running."""
         self._ticket += 1  # whatever finishes now is not applied
+        self._waiting = None
         deadline = time.monotonic() + timeout_s
         return all(loader.wait(max(0.0, deadline - time.monotonic())) for loader in list(self._loaders.values()))

@@ -351,3 +351,36 @@ def test_mirrored_flips_the_frame_and_its_boxes_together():
     assert flipped[:, 90:].min() == 255 and flipped[:, :90].max() == 0  # the strip is now on the right
     np.testing.assert_array_equal(moved.boxes, [[75, 2, 95, 8]])
     np.testing.assert_array_equal(detections.boxes, [[5, 2, 25, 8]])  # the frame's own boxes are untouched
+
+
+def test_quick_model_changes_load_one_at_a_time_and_only_the_newest_waits(qtbot, monkeypatch):
+    """Eight quick clicks through the input sizes started eight loads at once (8 loader threads on a laptop's
+    two cores, seven of them thrown away). A load cannot be stopped, so the one running finishes, and of the
+    requests made meanwhile only the newest is loaded after it."""
+    from desktop import model_loader
+    from desktop.model_loader import ModelRequest, ModelSwitcher
+
+    started, running, most_running = [], [0], [0]
+    lock = threading.Lock()
+
+    def slow_load(request, cache=None):
+        with lock:
+            started.append(request.input_size)
+            running[0] += 1
+            most_running[0] = max(most_running[0], running[0])
+        time.sleep(0.3)
+        with lock:
+            running[0] -= 1
+        return f"model at {request.input_size}"
+
+    monkeypatch.setattr(model_loader, "load_active_model", slow_load)
+    switcher = ModelSwitcher(cache=None)
+    applied, idle = [], []
+    switcher.ready.connect(lambda model, seconds: applied.append(model))
+    switcher.idle.connect(lambda: idle.append(True))
+    for size in (320, 352, 384, 416, 448, 480, 512, 544):
+        switcher.request(ModelRequest("test-small", input_size=size))
+    assert switcher.busy
+    qtbot.waitUntil(lambda: bool(idle), timeout=10_000)
+    assert started == [320, 544] and most_running[0] == 1
+    assert applied == ["model at 544"] and not switcher.busy
