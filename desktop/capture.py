@@ -66,6 +66,7 @@ class CaptureWorker(QThread):
     reached_end = Signal(int)  # a file ended with looping off; the worker waits, paused, at its end
     paused_at = Signal(int, int)  # the last frame delivered before a pause (or a step while paused)
     ended_early = Signal(int, int, int)  # a file ran out at frame N of the M its header states (once per source)
+    sought_past_end = Signal(int, int, int)  # frame index asked for could not be read; playing on from this index
     done = Signal(int)  # the thread is about to end, whatever happened
 
     def __init__(self, source: SourceSpec, outbox: Mailbox[FramePacket], stats: PipelineStats, *,
@@ -199,6 +200,8 @@ class CaptureWorker(QThread):
         pending: np.ndarray | None = first  # a frame read but not yet delivered
         index = 0  # number of the next frame to deliver
         last_delivered = -1
+        furthest_read = -1  # the furthest frame known to exist: where a seek past a damaged file's end goes back to
+        sought = False  # a seek happened and no frame has been read since
         announced_pause = None
         next_due = time.perf_counter()
         silent_since: float | None = None
@@ -228,7 +231,7 @@ class CaptureWorker(QThread):
                 else:
                     cap.set(cv2.CAP_PROP_POS_FRAMES, seek)
                     pending = None
-                index = seek
+                index, sought = seek, seek > 0
                 self._outbox.clear()  # frames from before the jump are stale
                 next_due = time.perf_counter()
             if not is_file and paused:
@@ -239,6 +242,15 @@ class CaptureWorker(QThread):
             else:
                 ok, frame = cap.read()
             if not ok or frame is None:
+                if is_file and sought:  # a seek past the real end of a damaged file: the end is not there
+                    sought, back_to = False, max(0, furthest_read)
+                    self.sought_past_end.emit(self.generation, index, back_to)
+                    if back_to == 0:
+                        cap, pending = self._rewind()
+                    else:
+                        cap.set(cv2.CAP_PROP_POS_FRAMES, back_to)
+                    index = back_to
+                    continue
                 if is_file:
                     self._note_early_end(index)
                     if loop and index > 1:  # a photo (one frame) is shown once, not detected again 30 times a second
@@ -255,6 +267,7 @@ class CaptureWorker(QThread):
                 time.sleep(0.02)
                 continue
             silent_since = None
+            sought, furthest_read = False, max(furthest_read, index)
             frame = as_bgr_uint8(frame)  # grey, BGRA or 16-bit cameras: the rest of the app sees BGR uint8
             stepping = paused and seek is not None
             if is_file and realtime and not stepping:
@@ -277,7 +290,7 @@ class CaptureWorker(QThread):
     def _note_early_end(self, index: int) -> None:
         """A file that runs out well before the frame count its header states is damaged or cut short (a copy or
         download that stopped): say so once. Without it such a file looped its first seconds without a word
-        while the position bar read "6 / 795", and a seek past its real end jumped back to frame 0."""
+        while the position bar read "6 / 795". (A seek past its real end is ``sought_past_end``, not this.)"""
         stated = (self.info.frame_count if self.info is not None else None) or 0
         # 10 % at least: some containers state a count estimated from duration x FPS, a little off the real one
         if not self._said_ended_early and stated - index > max(10, stated // 10):

@@ -228,6 +228,7 @@ class SessionController(QObject):
         worker.reached_end.connect(self._on_source_ended)
         worker.paused_at.connect(self._on_paused_at)
         worker.ended_early.connect(self._on_ended_early)
+        worker.sought_past_end.connect(self._on_sought_past_end)
         worker.done.connect(self._on_capture_done)
         self._inference.set_input(inbox, self._stats, self._generation)
         self._inference.set_lossless(self._lossless())
@@ -375,6 +376,14 @@ class SessionController(QObject):
             self.source_damaged.emit(f"{self._source.label} ends at frame {frames} of the {stated} its header "
                                      "states: the file is damaged or was cut short")
             self.true_length.emit(frames)
+
+    def _on_sought_past_end(self, generation: int, index: int, back_to: int) -> None:
+        """It said "ends at frame 600 of 795" after a seek to 600 of a file holding 287, and started over at 1."""
+        if generation == self._generation and self._source is not None:
+            stated = self._source_info.frame_count if self._source_info is not None else None
+            header = f" of the {stated} its header states" if stated else ""
+            self.source_damaged.emit(f"{self._source.label} has no frame {index + 1}{header}: the file is damaged or "
+                                     f"was cut short; playing on from frame {back_to + 1}, the furthest read so far")
 
     def _on_paused_at(self, generation: int, index: int) -> None:
         if generation != self._generation or not self._playback.paused:

@@ -199,6 +199,34 @@ def test_a_file_cut_short_says_so_once_and_plays_on_and_a_whole_one_never_does(q
     assert len(said) == 1 and window.status.standing_error is None  # the next source that opened resolved it
 
 
+def test_a_seek_past_the_real_end_of_a_file_cut_short_plays_on_from_the_furthest_frame_read(qtbot, launch,
+                                                                                           bad_videos):
+    """A quarter of vtest.avi whose header still says 795: a seek to 600 before its end was known said it
+    "ends at frame 600 of the 795", made the bar "27 / 600" and started over from frame 1."""
+    window = launch(model="yolo-mnv3-small")  # at the file's own pace, so the seek comes before its end
+    controller = window.controller
+    controller.set_loop(False)
+    said, shown = [], []
+    controller.source_damaged.connect(said.append)
+    controller.frame_shown.connect(lambda frame: shown.append(frame.result.index))
+    window.open_source(str(bad_videos / "truncated.avi"))
+    qtbot.waitUntil(lambda: len(shown) >= 8, timeout=FLOW_TIMEOUT_MS)
+    furthest = max(shown)
+    window.playback.seek_slider.setValue(600)
+    qtbot.waitUntil(lambda: bool(said), timeout=FLOW_TIMEOUT_MS)
+    assert said[0].startswith("truncated.avi has no frame 601 of the 795 its header states: the file is damaged")
+    back_to = int(said[0].split("playing on from frame ")[1].split(",")[0])
+    assert back_to >= furthest + 1
+    after_seek = len(shown)
+    controller.set_realtime(False)
+    with qtbot.waitSignal(controller.source_ended, timeout=120_000):
+        pass
+    assert min(shown[after_seek:]) >= back_to - 1  # it went on from there, not from frame 1
+    assert len(said) == 2 and said[1].startswith("truncated.avi ends at frame ")
+    frames = int(said[1].split("ends at frame ")[1].split()[0])
+    assert max(shown) < frames < 795 and window.playback.seek_slider.maximum() == frames - 1
+
+
 # -- cameras ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("kind, frame", [
     ("greyscale", np.full((240, 320), 128, np.uint8)),
