@@ -24,6 +24,7 @@ from detector import Candidates, Detections, OutputError, SourceError, detection
 from detector.live_clock import HOLD_BYTES, LiveClock, recording_fps
 from detector.outputs import next_free_path
 from detector.video import SourceInfo, same_file
+from detector.video_writer import without_saved_note
 
 from .capture import CaptureWorker, FramePacket, PlaybackOptions
 from .file_check import DiskSilent, silent_folder_message, within
@@ -673,7 +674,7 @@ class SessionController(QObject):
             frames = "1 frame" if summary.frames_written == 1 else f"{summary.frames_written} frames"
             saved = f"{frames} to {summary.video_path}{extra}"
             if summary.error:  # the error stays in view: "Saved …" in its place read as if all went well
-                self.recording_failed.emit(f"{summary.error} (what came before is saved: {saved})")
+                self.recording_failed.emit(f"{without_saved_note(summary.error)} (what came before is saved: {saved})")
             else:
                 self.message.emit(f"Saved {saved}")
         self.recording_finished.emit(summary)

@@ -17,6 +17,7 @@ import itertools
 import json
 import logging
 import threading
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -33,6 +34,7 @@ from .mailbox import Mailbox
 log = logging.getLogger(__name__)
 
 DETECTION_FORMATS = ("", "jsonl", "csv")  # "" = video only
+LOG_TRIM_WINDOW = 4096  # recent frames whose log rows can be cut: over two minutes at 30 FPS, the video lags ~1 s
 RECORDING_SUFFIXES = (".mp4", ".avi", ".jsonl", ".csv")  # what a recording may write: video (.avi fallback), detections
 _CLAIMING = threading.Lock()
 
@@ -118,8 +120,12 @@ class DetectionLog:
         self._csv = csv.writer(self._file) if fmt == "csv" else None
         if self._csv is not None:
             self._csv.writerow(self.CSV_FIELDS)
+        # where each recent frame's rows begin: the video commits a fragment a second, so on a failure only
+        # frames of the last few seconds can be missing from it, and their rows are cut from the log
+        self._starts: deque[tuple[int, int]] = deque(maxlen=LOG_TRIM_WINDOW)
 
     def write(self, video_frame: int, frame: RecordedFrame) -> None:
+        self._starts.append((video_frame, self._file.tell()))
         records = frame.detections.to_records()
         if self._csv is None:
             line = {"frame": video_frame, "source_frame": frame.source_index, "time_s": round(frame.time_s, 3),
@@ -129,6 +135,12 @@ class DetectionLog:
         for r in records:
             self._csv.writerow([video_frame, frame.source_index, round(frame.time_s, 3), r["class_id"], r["label"],
                                 r["score"], *r["box"]])
+
+    def keep_frames(self, count: int) -> None:
+        """Cut the rows of frames ``count`` and later: the video lost them (a full disk), so must the log."""
+        cut = next((start for frame, start in self._starts if frame >= count), None)
+        if cut is not None and not self._file.closed:
+            self._file.truncate(cut)
 
     def close(self) -> None:
         if not self._file.closed:
@@ -243,8 +255,13 @@ class RecorderWorker(QThread):
                 log.exception("closing the video failed")
                 error = error or f"recording stopped: the video could not be finalised: {exc}"
         if detections is not None:
+            saved = writer.frames_written if writer is not None else 0
             try:
+                if error:
+                    detections.keep_frames(saved)  # one row set per frame the video holds, no more
                 detections.close()
+                if saved == 0 and (writer is None or not writer.path.exists()):
+                    detections.path.unlink(missing_ok=True)  # no video left: a log beside nothing is clutter
             except OSError as exc:
                 error = error or f"recording stopped: {describe_os_error(exc, detections.path)}"
         return error

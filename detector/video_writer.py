@@ -59,6 +59,15 @@ def fit_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return canvas
 
 
+NOTHING_SAVED = "nothing was saved"
+_SAVED_NOTE = re.compile(r" \((the first [0-9.]+ s are saved|nothing was saved)\)$")
+
+
+def without_saved_note(message: str) -> str:
+    """A write error without its closing "(the first 5.0 s are saved)", for a caller that names what was saved."""
+    return _SAVED_NOTE.sub("", message)
+
+
 class _OpenCvSegment:
     """One segment encoded by OpenCV, into a hidden file beside the target: OpenCV writes only to files."""
 
@@ -230,7 +239,7 @@ class VideoWriter:
         return self._error
 
     def _os_error_message(self, exc: OSError) -> str:
-        saved = f"the first {self._committed / self.fps:.1f} s are saved" if self._committed else "nothing was saved"
+        saved = f"the first {self._committed / self.fps:.1f} s are saved" if self._committed else NOTHING_SAVED
         if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
             return f"disk full: no space left on the device for {self.path.name} ({saved})"
         if exc.errno == errno.EFBIG:

@@ -7,6 +7,7 @@ then finish) and checks what the user is told and what the file keeps.
 from __future__ import annotations
 
 import errno
+import json
 import os
 from pathlib import Path
 
@@ -101,6 +102,18 @@ def test_a_disk_that_fills_up_mid_recording_keeps_what_was_written_and_says_so(q
     assert 30 <= summary.frames_received < 60  # it stopped taking frames once the disk was full
     assert indices_in(target) == list(range(20))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.jsonl", "clip.mp4"]  # no segment left behind
+    logged = [json.loads(line)["frame"] for line in (tmp_path / "clip.jsonl").read_text().splitlines()]
+    assert logged == list(range(20))  # the log had 30 lines: also the frames of the second the video lost
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_a_disk_full_from_the_start_leaves_neither_video_nor_log(qtbot, tmp_path, monkeypatch, fmt):
+    """"nothing was saved", but a log of the frames that never reached a video stayed beside nothing."""
+    monkeypatch.setattr(VideoWriter, "_open_output",
+                        lambda self, target: FillingDisk(open(target, "wb", buffering=0), growths=0))
+    failures, summary = record(qtbot, RecordingPlan(tmp_path / "clip.mp4", FPS, SIZE, fmt), frames=30)
+    assert len(failures) == 1 and "nothing was saved" in failures[0], failures
+    assert summary.frames_written == 0 and list(tmp_path.iterdir()) == []
 
 
 def test_an_os_error_from_the_detections_log_is_reported_as_a_full_disk(qtbot, tmp_path, monkeypatch):
@@ -144,6 +157,7 @@ def test_the_window_keeps_a_full_disk_in_view_with_what_was_saved(qtbot, launch,
     qtbot.wait(200)  # anything else the window was told comes in now
     shown = window.status.message_label.text()
     assert "disk full" in shown and f"{summaries[0].frames_written} frames to {target}" in shown, shown
+    assert shown.count("saved") == 1, shown  # it said so twice: "(the first 2.0 s are saved) (what came before …)"
     assert not window.controller.recording and not window.record_action.isChecked()
     assert window.video_view.showing_video  # the video plays on
 
