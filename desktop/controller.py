@@ -148,6 +148,7 @@ class SessionController(QObject):
         self._snapshots.saved.connect(self._on_snapshot_saved)
         self._snapshots.failed.connect(self.recording_failed)
         self._live_clock: LiveClock | None = None  # recording a live source: how many copies of each frame
+        self._recorded_frames, self._recording_fps = 0, 0.0  # video frames handed to the recorder, and their rate
         self._held: list[RecordedFrame] | None = None  # a live recording's first frames, until its rate is known
         self._held_bytes = 0
         self._closed = False
@@ -619,7 +620,13 @@ class SessionController(QObject):
             repeats = self._live_clock.copies(time_s)
             if repeats < 1:
                 return  # came early: the file is ahead of the clock
-        recorder.submit(RecordedFrame(shown.image, shown.result.index, time_s, shown.detections, repeats))
+        if recorder.submit(RecordedFrame(shown.image, shown.result.index, time_s, shown.detections, repeats)):
+            self._recorded_frames += repeats
+
+    @property
+    def recorded_seconds(self) -> float:
+        """Length of the video recorded so far (0 before its first frame): the REC clock shows it."""
+        return self._recorded_frames / self._recording_fps if self._recording_fps else 0.0
 
     def _rate_known(self) -> bool:
         """A live source has sent long enough for its real rate to be told from its connect burst."""
@@ -648,6 +655,7 @@ class SessionController(QObject):
         plan = RecordingPlan(path, fps, (first_image.shape[1], first_image.shape[0]), self.detections_format,
                              source_video)
         recorder = RecorderWorker(plan, lead_in)
+        self._recorded_frames, self._recording_fps = sum(frame.repeats for frame in lead_in), fps
         recorder.started_writing.connect(self.recording_started)
         recorder.accepted.connect(self._show_next_result)
         recorder.failed.connect(lambda message, r=recorder: self._on_recorder_failed(r, message))

@@ -341,7 +341,8 @@ class MainWindow(QMainWindow):
 
     def _on_recording_started(self, path: str) -> None:
         self.status.resolved(ABOUT_OUTPUT)
-        self.status.start_recording_clock(Path(path).name, paused=self.controller.paused)
+        self.status.start_recording_clock(Path(path).name, paused=self.controller.paused,
+                                          video_time=lambda: self.controller.recorded_seconds)
 
     def _restore(self) -> None:
         geometry, state = self.settings.geometry(), self.settings.window_state()

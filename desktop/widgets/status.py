@@ -8,6 +8,7 @@ the error comes back, so an error is never lost under a message that arrived a s
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtGui import QResizeEvent
@@ -58,6 +59,7 @@ class StatusPanel(QStatusBar):
         self._recording_name: str | None = None  # the file being written, once it is open
         self._recorded_s = 0.0  # time recorded before the current stretch (pauses do not count)
         self._stretch_start: float | None = None  # when the current unpaused stretch began
+        self._video_time: Callable[[], float] | None = None  # the recording's own length, where it is known
         self._recording_clock = QTimer(self)
         self._recording_clock.timeout.connect(self._show_recording)
 
@@ -141,9 +143,14 @@ class StatusPanel(QStatusBar):
         self.recording_label.setText(text or "")
         self.recording_label.setStyleSheet(ERROR_STYLE if text else "")
 
-    def start_recording_clock(self, name: str, paused: bool = False) -> None:
-        """"● REC 0:07 name": how long this recording has run, as recorders show it; pauses do not count."""
-        self._recording_name, self._recorded_s = name, 0.0
+    def start_recording_clock(self, name: str, paused: bool = False,
+                              video_time: Callable[[], float] | None = None) -> None:
+        """"● REC 0:07 name": how long this recording has run, as recorders show it; pauses do not count.
+
+        ``video_time`` gives the length of the video recorded so far: a file played at max speed records
+        faster than the wall clock (it said 0:05 of a 36-second file), a file on a slow CPU slower.
+        """
+        self._recording_name, self._recorded_s, self._video_time = name, 0.0, video_time
         self._stretch_start = None if paused else time.monotonic()
         self.set_recording("● REC")
         self._recording_clock.start(500)
@@ -166,7 +173,7 @@ class StatusPanel(QStatusBar):
 
     def _show_recording(self) -> None:
         running = time.monotonic() - self._stretch_start if self._stretch_start is not None else 0.0
-        seconds = int(self._recorded_s + running)
+        seconds = int(self._video_time() if self._video_time is not None else self._recorded_s + running)
         hours, rest = divmod(seconds, 3600)
         clock = f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
         self.recording_label.setText(f"● REC {clock} {self._recording_name}")

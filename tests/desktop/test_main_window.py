@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -387,6 +388,23 @@ def test_the_recording_light_counts_the_time_recorded_and_stops_counting_while_p
     with qtbot.waitSignal(window.controller.recording_finished, timeout=30_000):
         window.record_action.trigger()
     assert label.text() == ""
+
+
+def test_at_max_speed_the_recording_light_counts_the_videos_time_not_the_wall_clocks(qtbot, launch, vtest_path,
+                                                                                     tmp_path):
+    """A file at max speed records its 10 FPS video faster than real time: after 6 s the light said
+    "0:05" of a file 36 s long."""
+    window = launch(source=str(vtest_path), model=_shipped_model(), fast=True)
+    _wait_for_detection(qtbot, window, 2)
+    with qtbot.waitSignal(window.controller.recording_started, timeout=10_000):
+        window.controller.start_recording(tmp_path / "fast.mp4")
+    label = window.status.recording_label
+    started = time.monotonic()
+    qtbot.waitUntil(lambda: label.text().startswith("● REC 0:1"), timeout=20_000)  # 10 s of video
+    assert time.monotonic() - started < 9  # far less wall time (a slow CI machine still does 100 frames in 9 s)
+    with qtbot.waitSignal(window.controller.recording_finished, timeout=30_000) as finished:
+        window.record_action.trigger()
+    assert read_back(finished.args[0].video_path).frames / 10 >= 10
 
 
 def test_record_pressed_on_a_paused_video_says_it_starts_on_play_and_then_counts(qtbot, launch, vtest_path, tmp_path):
