@@ -9,9 +9,10 @@ from PySide6.QtWidgets import QLabel, QWidget
 MIN_WIDTH_PX = 40  # what the label asks of the layout at the least: the rest of its text is elided
 
 
-def elide(text: str, metrics: QFontMetrics, max_px: int) -> str:
-    """``text`` shortened in the middle to at most ``max_px`` wide (a file name keeps its start and extension)."""
-    return metrics.elidedText(text, Qt.TextElideMode.ElideMiddle, max_px)
+def elide(text: str, metrics: QFontMetrics, max_px: int, mode: Qt.TextElideMode = Qt.TextElideMode.ElideMiddle) -> str:
+    """``text`` shortened to at most ``max_px`` wide; in the middle by default (a file name keeps its start and
+    extension)."""
+    return metrics.elidedText(text, mode, max_px)
 
 
 def elide_long_words(text: str, metrics: QFontMetrics, max_px: int) -> str:
@@ -34,10 +35,13 @@ class ElidedLabel(QLabel):
     tooltip keep the whole text.
     """
 
-    def __init__(self, text: str = "", parent: QWidget | None = None, *, hint: str = "") -> None:
+    def __init__(self, text: str = "", parent: QWidget | None = None, *, hint: str = "",
+                 mode: Qt.TextElideMode = Qt.TextElideMode.ElideMiddle) -> None:
+        """``mode``: where the "…" goes; ElideRight for a text whose start matters most (a clock, then a name)."""
         super().__init__(parent)
         self._full = ""
         self._hint = hint  # the tooltip while nothing is elided
+        self._mode = mode
         self.setText(text)
 
     def setText(self, text: str) -> None:
@@ -67,6 +71,6 @@ class ElidedLabel(QLabel):
     def _fit(self) -> None:
         self.ensurePolished()  # measure in the font a style sheet just set (errors are bold)
         width = max(0, self.contentsRect().width() - 2 * self.margin())
-        shown = elide(self._full, self.fontMetrics(), width)
+        shown = elide(self._full, self.fontMetrics(), width, self._mode)
         super().setText(shown)
         self.setToolTip("\n".join(filter(None, (self._full, self._hint))) if shown != self._full else self._hint)

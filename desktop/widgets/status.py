@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QProgressBar, QStatusBar, QWidget
 
@@ -37,7 +37,7 @@ class StatusPanel(QStatusBar):
         self.busy_bar.setRange(0, 0)  # indeterminate: it moves while something loads
         self.busy_bar.setMaximumWidth(90)
         self.busy_bar.setMaximumHeight(14)
-        self.recording_label = ElidedLabel()
+        self.recording_label = ElidedLabel(mode=Qt.TextElideMode.ElideRight)  # "● REC 0:07 livedet-2026…": the clock stays
         self.model_label = ElidedLabel("no model", hint="Model and device running detection")
         # the class filter in force, also when the info panel (which says it too) is hidden
         self.classes_label = ElidedLabel(hint="Only these classes are shown (Model ▸ Show classes)")

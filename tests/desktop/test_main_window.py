@@ -1372,6 +1372,25 @@ def test_in_the_narrowest_window_the_status_message_keeps_most_of_the_status_bar
     assert window.status.message_label.width() >= window.status.width() // 2
 
 
+def test_in_a_narrow_window_the_recording_light_keeps_its_clock_and_shortens_the_name(qtbot, launch, vtest_path,
+                                                                                      tmp_path):
+    """At 480 px it read '● REC 0:0…83749.mp4': the middle, where the time is, went first."""
+    from PySide6.QtWidgets import QLabel
+
+    window = launch(source=str(vtest_path), model=_shipped_model())
+    _wait_for_detection(qtbot, window, 2)
+    window.resize(window.minimumSizeHint().width(), 500)
+    with qtbot.waitSignal(window.controller.recording_started, timeout=10_000):
+        window.controller.start_recording(tmp_path / "livedet-20261206-083749-a-long-recording-name.mp4")
+    qtbot.waitUntil(lambda: window.status.width() <= 500, timeout=5_000)
+    qtbot.wait(600)
+    label = window.status.recording_label
+    on_screen = QLabel.text(label)
+    assert on_screen != label.text() and re.match(r"● REC \d+:\d\d livedet", on_screen), on_screen
+    with qtbot.waitSignal(window.controller.recording_finished, timeout=30_000):
+        window.record_action.trigger()
+
+
 def test_a_weights_file_that_fails_to_load_leaves_the_model_picker(qtbot, launch, vtest_path, tmp_path):
     """It stayed listed (as 'bogus.onnx') after its error, as if it could be chosen."""
     window = launch(source=str(vtest_path), model=_shipped_model(), fast=True)
