@@ -55,6 +55,7 @@ VIDEO_FILTER = "Videos and photos ({} {});;Videos ({});;Photos ({});;All files (
 WEIGHTS_FILTER = "Models ({});;All files (*)".format(" ".join(f"*{s}" for s in WEIGHTS_SUFFIXES))
 SOURCE_BUTTON_MAX_PX = 260  # the toolbar keeps its width whatever the source is called
 SOURCE_BUTTON_HINT = "Choose a camera, a video file or a stream"
+END_OF_VIDEO = "End of the video: press Space to play it again"
 RECORDING_WAITS_FOR_PLAY = "● REC · starts on Play (Space)"  # Record pressed on a paused video
 RECONNECT_DELAYS_S = (2, 5, 10, 30)  # a lost stream is opened again after these waits, then every 30 s
 INPUT_SIZES = (320, 416, 512, 640)  # Model ▸ Input size, besides the model's own
@@ -331,7 +332,7 @@ class MainWindow(QMainWindow):
     def _on_source_ended(self) -> None:
         source = self.controller.source
         if source is not None and source.kind != IMAGE:  # a photo has no end to speak of
-            self.status.show_info("End of the video: press Space to play it again")
+            self.status.show_info(END_OF_VIDEO)
 
     def _on_model_loading(self, label: str) -> None:
         self.status.set_busy("model", f"Loading {label}…")
@@ -613,6 +614,8 @@ class MainWindow(QMainWindow):
         self.pause_action.setChecked(paused)
         self.pause_action.setText("Play" if paused else "Pause")
         self.status.pause_recording_clock(paused)  # a paused video adds nothing to the recording
+        if not paused:
+            self.status.withdraw_info(END_OF_VIDEO)  # it stayed up for 8 s while the video played again
         if self.controller.recording and not self.status.recording_clock_running:  # asked for, no frame yet
             self.status.set_recording(self._recording_light())
 

@@ -70,6 +70,12 @@ class StatusPanel(QStatusBar):
         self.message_label.setText(text)
         self._fade.start(INFO_TIMEOUT_MS)
 
+    def withdraw_info(self, text: str) -> None:
+        """Take news that no longer holds off the screen before its time ("End of the video" once it plays again)."""
+        if self._fade.isActive() and self.message_label.text() == text:
+            self._fade.stop()
+            self._show_standing_error()
+
     def show_error(self, text: str, about: str = "") -> None:
         """An error that stands until ``resolved(about)``, a new error or a click.
 

@@ -723,6 +723,9 @@ def test_the_open_dialog_lists_what_cameras_and_phones_record_and_plays_it(qtbot
     assert window.playback.loop_box.isEnabled() and window.playback.fast_box.isEnabled()
     window.playback.loop_box.setChecked(False)
     qtbot.waitUntil(lambda: "End of the video" in window.status.message_label.text(), timeout=FLOW_TIMEOUT_MS)
+    window.pause_action.trigger()  # Space: play it again
+    qtbot.waitUntil(lambda: not window.controller.paused, timeout=5_000)
+    assert "End of the video" not in window.status.message_label.text()  # it stood for 8 s over the playing video
 
 
 def test_show_recordings_opens_the_recording_folder_in_the_file_manager(qtbot, launch, monkeypatch, tmp_path):
