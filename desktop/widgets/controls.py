@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QKeyEvent, QWheelEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -287,6 +287,25 @@ class ModelPicker(QComboBox):
     def showPopup(self) -> None:
         self.refresh()
         super().showPopup()
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        """Scrolling over the toolbar switched models, one load each, and ended on "Open weights…", which
+        opened a file dialog: the wheel goes to the window instead; a click or the keys choose."""
+        event.ignore()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Down or End on the last model stays there: "Open weights…" opens a dialog only when chosen."""
+        if event.key() in (Qt.Key.Key_Down, Qt.Key.Key_End, Qt.Key.Key_PageDown) and self._next_choice() == self.OPEN_WEIGHTS:
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def _next_choice(self):
+        """The data of the next item below the current one that can be chosen (separators and greyed-out skipped)."""
+        for index in range(self.currentIndex() + 1, self.count()):
+            if self.model().flags(self.model().index(index, 0)) & Qt.ItemFlag.ItemIsEnabled and self.itemData(index):
+                return self.itemData(index)
+        return None
 
     def _on_activated(self, index: int) -> None:
         data = self.itemData(index)

@@ -1394,6 +1394,36 @@ def test_in_a_narrow_window_the_recording_light_keeps_its_clock_and_shortens_the
         window.record_action.trigger()
 
 
+def test_scrolling_or_arrowing_past_the_last_model_opens_no_file_dialog(qtbot, launch, models_dir, monkeypatch):
+    """The wheel over the toolbar stepped through the models, starting a load for each, and on past the last
+    onto "Open weights…", which opened a modal file dialog."""
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication, QFileDialog
+
+    dialogs = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *args: dialogs.append(args) or ("", ""))
+    window = launch()
+    picker = window.model_picker
+    models = [i for i in range(picker.count()) if picker.itemData(i) not in (None, picker.OPEN_WEIGHTS)]
+    assert len(models) >= 2
+    picker.setCurrentIndex(models[-1])
+    asked, chosen = [], []
+    picker.open_weights_requested.connect(lambda: asked.append(True))
+    picker.model_chosen.connect(chosen.append)
+    for step in (-120, -120, 120, -120):
+        QApplication.sendEvent(picker, QWheelEvent(QPointF(5, 5), QPointF(picker.mapToGlobal(QPoint(5, 5))), QPoint(),
+                                                   QPoint(0, step), Qt.MouseButton.NoButton,
+                                                   Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase,
+                                                   False))
+    for key in (Qt.Key.Key_Down, Qt.Key.Key_End, Qt.Key.Key_PageDown):
+        QTest.keyClick(picker, key)
+    assert not asked and not dialogs and not chosen and picker.currentIndex() == models[-1]
+    QTest.keyClick(picker, Qt.Key.Key_Up)  # the keys still move among the models
+    assert picker.currentIndex() == models[-2] and not asked
+
+
 def test_a_weights_file_that_fails_to_load_leaves_the_model_picker(qtbot, launch, vtest_path, tmp_path):
     """It stayed listed (as 'bogus.onnx') after its error, as if it could be chosen."""
     window = launch(source=str(vtest_path), model=_shipped_model(), fast=True)
