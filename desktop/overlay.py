@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from detector import Detections
-from detector.annotate import draw_detections, draw_text_panel
+from detector.annotate import draw_detections, draw_text_panel, text_panel_rect
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,8 @@ def mirrored(frame: np.ndarray, detections: Detections) -> tuple[np.ndarray, Det
 def render_overlay(frame: np.ndarray, detections: Detections, hud: HudInfo | None = None) -> np.ndarray:
     """A new BGR frame with ``detections`` and, when given, the HUD panel drawn on it."""
     image = np.array(frame, copy=True, order="C")
-    draw_detections(image, detections)
-    if hud is not None:
-        draw_text_panel(image, hud_lines(len(detections), hud))
+    lines = hud_lines(len(detections), hud) if hud is not None else []
+    panel = text_panel_rect(image.shape[:2], lines)
+    draw_detections(image, detections, keep_clear=[panel] if panel else ())
+    draw_text_panel(image, lines)
     return image

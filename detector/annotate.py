@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import colorsys
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -29,38 +30,47 @@ AVOIDING_TAGS = 50  # tags moved off earlier ones; past these (a threshold near 
 
 
 def _tag_spots(box: Rect, size: tuple[int, int], frame_wh: tuple[int, int]) -> list[Rect]:
-    """Where a box's tag may go, best first: above the box, just inside its top, just below it; on screen."""
+    """Where a box's tag may go, best first: above the box, just inside its top, just below it, at its left
+    edge, then the same at its right edge; all on screen."""
     x1, y1, x2, y2 = box
     (tw, tag_h), (w, h) = size, frame_wh
-    left = max(0, min(x1, w - tw))  # slid left, so a box at the right edge keeps its whole tag
-    spots = [(left, top, left + tw, top + tag_h) for top in (y1 - tag_h, y1, y2) if 0 <= top <= h - tag_h]
-    top = max(0, min(y1, h - tag_h))
+    lefts = dict.fromkeys(max(0, min(x, w - tw)) for x in (x1, x2 - tw))  # slid in: a box at the edge keeps its tag
+    spots = [(left, top, left + tw, top + tag_h) for left in lefts for top in (y1 - tag_h, y1, y2)
+             if 0 <= top <= h - tag_h]
+    top, left = max(0, min(y1, h - tag_h)), next(iter(lefts))
     return spots or [(left, top, left + tw, top + tag_h)]
 
 
-def place_tags(boxes: list[Rect], sizes: list[tuple[int, int]], frame_wh: tuple[int, int]) -> list[Rect]:
-    """Each box's tag rectangle, in order: the first of its spots that covers none of the tags before it,
-    or the one that covers least (for the first ``AVOIDING_TAGS``; the rest take their first spot)."""
-    placed = np.zeros((len(boxes), 4), np.int64)
+def place_tags(boxes: list[Rect], sizes: list[tuple[int, int]], frame_wh: tuple[int, int],
+               keep_clear: Sequence[Rect] = ()) -> list[Rect]:
+    """Each box's tag rectangle, in order: the first of its spots that covers none of the tags before it
+    nor ``keep_clear`` (an info panel drawn over the picture), or the one that covers least (for the first
+    ``AVOIDING_TAGS``; the rest take their first spot)."""
+    first = len(keep_clear)
+    placed = np.zeros((first + len(boxes), 4), np.int64)
+    placed[:first] = np.asarray(keep_clear, np.int64).reshape(-1, 4)
     tags: list[Rect] = []
     for i, (box, size) in enumerate(zip(boxes, sizes)):
         spots = _tag_spots(box, size, frame_wh)
         choice = spots[0]
-        if 0 < i < AVOIDING_TAGS and len(spots) > 1:  # covered area of each spot by the tags before, at once
-            s, t = np.array(spots)[:, None, :], placed[None, :i, :]
+        before = first + i
+        if 0 < before and i < AVOIDING_TAGS and len(spots) > 1:  # covered area of each spot by those before
+            s, t = np.array(spots)[:, None, :], placed[None, :before, :]
             wide = np.clip(np.minimum(s[..., 2], t[..., 2]) - np.maximum(s[..., 0], t[..., 0]), 0, None)
             tall = np.clip(np.minimum(s[..., 3], t[..., 3]) - np.maximum(s[..., 1], t[..., 1]), 0, None)
             choice = spots[int(np.argmin((wide * tall).sum(axis=1)))]  # argmin keeps the first of ties
-        placed[i] = choice
+        placed[before] = choice
         tags.append(choice)
     return tags
 
 
-def draw_detections(frame: np.ndarray, detections: Detections, *, line_width: int | None = None) -> np.ndarray:
+def draw_detections(frame: np.ndarray, detections: Detections, *, line_width: int | None = None,
+                    keep_clear: Sequence[Rect] = ()) -> np.ndarray:
     """Boxes with "label score" tags, drawn in place on ``frame`` (BGR uint8), which is returned.
 
     Boxes first, then the tags over them, each moved off the tags before it where it can be: close
-    boxes (a group of walkers) drew tags over each other's text and lines through it."""
+    boxes (a group of walkers) drew tags over each other's text and lines through it. Tags keep off
+    ``keep_clear`` too, where something is drawn over the picture afterwards (the info panel)."""
     h, w = frame.shape[:2]
     lw = line_width or max(1, round((h + w) / 600))
     font_scale = max(0.35, lw / 3)
@@ -70,7 +80,7 @@ def draw_detections(frame: np.ndarray, detections: Detections, *, line_width: in
         cv2.rectangle(frame, (x1, y1), (x2, y2), class_color(int(cid)), lw, cv2.LINE_AA)
     texts = [f"{label} {score:.2f}" for score, label in zip(detections.scores, detections.labels)]
     metrics = [cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness) for text in texts]
-    tags = place_tags(boxes, [(tw + 4, th + baseline + 2) for (tw, th), baseline in metrics], (w, h))
+    tags = place_tags(boxes, [(tw + 4, th + baseline + 2) for (tw, th), baseline in metrics], (w, h), keep_clear)
     for tag, text, ((_, th), _), cid in zip(tags, texts, metrics, detections.class_ids):
         color = class_color(int(cid))
         cv2.rectangle(frame, tag[:2], (tag[2], tag[3]), color, -1)
@@ -79,21 +89,30 @@ def draw_detections(frame: np.ndarray, detections: Detections, *, line_width: in
     return frame
 
 
-def draw_text_panel(frame: np.ndarray, lines: list[str], *, corner: str = "top-left") -> np.ndarray:
-    """A translucent panel of text lines (FPS, latency, model) drawn in place."""
-    if not lines:
-        return frame
-    h, w = frame.shape[:2]
+def _panel_layout(frame_hw: tuple[int, int], lines: list[str], corner: str) -> tuple[Rect, float, int, int]:
+    """The panel's rectangle, its text scale, padding and line height."""
+    h, w = frame_hw
     scale = max(0.4, min(w, h) / 900)
-    thickness = 1
-    sizes = [cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)[0] for t in lines]
+    sizes = [cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0] for t in lines]
     pad = max(6, round(12 * scale))  # margins grow with the text: a 4000 px photo's lines touched the edges
     line_h = max(s[1] for s in sizes) + pad + 2
     panel_w = max(s[0] for s in sizes) + 2 * pad
     panel_h = line_h * len(lines) + pad
     x0 = pad if corner.endswith("left") else max(0, w - panel_w - pad)
-    y0 = pad
-    x1, y1 = min(w, x0 + panel_w), min(h, y0 + panel_h)
+    return (x0, pad, min(w, x0 + panel_w), min(h, pad + panel_h)), scale, pad, line_h
+
+
+def text_panel_rect(frame_hw: tuple[int, int], lines: list[str], *, corner: str = "top-left") -> Rect | None:
+    """Where ``draw_text_panel`` will draw these lines (None for none): tags are kept off it."""
+    return _panel_layout(frame_hw, lines, corner)[0] if lines else None
+
+
+def draw_text_panel(frame: np.ndarray, lines: list[str], *, corner: str = "top-left") -> np.ndarray:
+    """A translucent panel of text lines (FPS, latency, model) drawn in place."""
+    if not lines:
+        return frame
+    (x0, y0, x1, y1), scale, pad, line_h = _panel_layout(frame.shape[:2], lines, corner)
+    thickness = 1
     if x1 > x0 and y1 > y0:
         roi = frame[y0:y1, x0:x1]
         roi[:] = (roi * 0.45).astype(np.uint8)

@@ -292,6 +292,27 @@ def test_tags_of_boxes_close_together_do_not_cover_each_other():
     assert tags[3] == (5, 0, 95, 18)  # a box at the top edge has its tag inside it
 
 
+@pytest.mark.parametrize("box", [(40, 30, 400, 300), (30, 20, 120, 420)], ids=["wide", "tall"])
+def test_a_tag_under_the_info_panel_moves_out_from_under_it(box):
+    """The panel was drawn over the tag of a box whose corner it covers ("aeroplane 0.28" went dark
+    under it); the tag now goes where the panel is not."""
+    import cv2
+
+    from detector.annotate import text_panel_rect
+
+    frame = np.full((480, 640, 3), 128, np.uint8)
+    found = Detections(boxes=np.array([box], np.float32), scores=np.array([0.9], np.float32),
+                       class_ids=np.array([14]), class_names=tuple(f"c{i}" for i in range(20)))
+    hud = HudInfo(30.0, 12.5, 12.0, 80.0, "yolo-mnv3-small", "cpu (onnxruntime)")
+    image = render_overlay(frame, found, hud)
+    x0, y0, x1, y1 = text_panel_rect(frame.shape[:2], hud_lines(1, hud))
+    assert x0 < box[0] < x1 and y0 < box[1] < y1  # the panel covers the box's corner, where its tag goes
+    filled = cv2.erode(np.all(image == class_color(14), axis=2).astype(np.uint8), np.ones((5, 5), np.uint8))
+    rows, cols = np.nonzero(filled)  # the tag's fill (box lines are thinner than 5 px)
+    assert len(rows) > 100
+    assert not ((cols >= x0) & (cols < x1) & (rows >= y0) & (rows < y1)).any()
+
+
 def test_emitting_qt_signals_leaks_no_references(qapp):
     """PySide6 6.12.0 on Python 3.11 dropped a reference to True per emit(): the app died after minutes."""
     import sys
