@@ -158,9 +158,9 @@ class CaptureWorker(QThread):
             except BaseException as exc:  # noqa: BLE001 - handed to the worker, which reports it
                 outcome["error"] = exc
             finally:
-                finished.set()
-                with self._cond:
-                    abandoned = self._abort
+                with self._cond:  # who releases the capture is decided once, under the lock the worker reads it by
+                    abandoned = outcome["abandoned"] = self._abort
+                    finished.set()
                 if abandoned and "result" in outcome:
                     outcome["result"][0].release()
 
@@ -169,16 +169,17 @@ class CaptureWorker(QThread):
             with self._cond:
                 if self._abort:
                     raise _Stopped
+        with self._cond:
+            if self._abort:  # stopped after the opener finished: the capture is this thread's to release, not used
+                if not outcome["abandoned"] and "result" in outcome:
+                    outcome["result"][0].release()
+                raise _Stopped
         if "error" in outcome:
             raise outcome["error"]
         return outcome["result"]
 
     def _open(self) -> tuple[cv2.VideoCapture, np.ndarray]:
         cap, ok, first = self._open_in_background()
-        with self._cond:
-            if self._abort:
-                cap.release()
-                raise _Stopped
         if not ok or first is None:
             cap.release()
             if self.source.is_file:
@@ -232,7 +233,8 @@ class CaptureWorker(QThread):
                     cap.set(cv2.CAP_PROP_POS_FRAMES, seek)
                     pending = None
                 index, sought = seek, seek > 0
-                self._outbox.clear()  # frames from before the jump are stale
+                if self._outbox.clear():  # a frame from before the jump is stale: counted, so the end can
+                    self._stats.count_dropped()  # tell that every frame captured was shown or dropped
                 next_due = time.perf_counter()
             if not is_file and paused:
                 cap.grab()  # keep the device's buffer fresh; deliver nothing

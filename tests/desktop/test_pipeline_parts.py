@@ -225,6 +225,35 @@ def test_loop_plays_a_file_without_an_index_again_whole(qapp, tmp_path, containe
     assert indices == [*range(12), *range(12), *range(6)]
 
 
+def test_a_frame_a_seek_throws_away_is_counted_as_dropped(qapp, vtest_path):
+    """Every frame captured is later shown or dropped: the app waits for that before it ends the recording
+    of a video that ended. The stale frame a seek threw away was neither, so after any seek a recording of
+    the video's end closed only on the 5-second limit."""
+    from desktop.capture import CaptureWorker, PlaybackOptions
+    from desktop.sources import parse_source
+
+    box, stats = Mailbox(), PipelineStats()
+    worker = CaptureWorker(parse_source(str(vtest_path)), box, stats, generation=1,
+                           options=PlaybackOptions(realtime=False, lossless=True))  # recording: every frame waits
+    worker.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not box.is_full and time.monotonic() < deadline:
+            time.sleep(0.01)
+        worker.request_seek(300)
+        time.sleep(0.5)  # the worker clears the stale frame and puts frame 300 in its place
+        taken = _drain(box, worker, 3)
+        worker.set_paused(True)
+        time.sleep(0.5)
+        taken += _drain(box, worker, 1, timeout=0.3)
+    finally:
+        worker.stop()
+        worker.wait(5000)
+    assert taken[0] == 300  # the frame from before the seek never reached the reader
+    snap = stats.snapshot()
+    assert snap.frames_captured == len(taken) + snap.frames_dropped and snap.frames_dropped == 1
+
+
 def test_play_after_a_pause_goes_on_with_the_next_frame_at_the_files_own_pace(qapp, vtest_path):
     """A file at its own FPS, paused and played again: the frame after the pause is shown, not skipped. The
     schedule kept its pre-pause due time, so the first two frames after Play came back to back and the
