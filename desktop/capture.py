@@ -244,14 +244,12 @@ class CaptureWorker(QThread):
             else:
                 ok, frame = cap.read()
             if not ok or frame is None:
-                if is_file and sought:  # a seek past the real end of a damaged file: the end is not there
+                if is_file and sought and index > furthest_read:  # past the real end of a damaged file
                     sought, back_to = False, max(0, furthest_read)
                     self.sought_past_end.emit(self.generation, index, back_to)
-                    if back_to == 0:
-                        cap, pending = self._rewind()
-                    else:
-                        cap.set(cv2.CAP_PROP_POS_FRAMES, back_to)
-                    index = back_to
+                    with self._cond:  # a seek there: shown at once when paused too (a step), unless one came meanwhile
+                        if self._seek_to is None:
+                            self._seek_to = back_to
                     continue
                 if is_file:
                     self._note_early_end(index)

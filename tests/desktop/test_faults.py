@@ -199,10 +199,12 @@ def test_a_file_cut_short_says_so_once_and_plays_on_and_a_whole_one_never_does(q
     assert len(said) == 1 and window.status.standing_error is None  # the next source that opened resolved it
 
 
+@pytest.mark.parametrize("paused", [False, True], ids=["playing", "paused"])
 def test_a_seek_past_the_real_end_of_a_file_cut_short_plays_on_from_the_furthest_frame_read(qtbot, launch,
-                                                                                           bad_videos):
+                                                                                           bad_videos, paused):
     """A quarter of vtest.avi whose header still says 795: a seek to 600 before its end was known said it
-    "ends at frame 600 of the 795", made the bar "27 / 600" and started over from frame 1."""
+    "ends at frame 600 of the 795", made the bar "27 / 600" and started over from frame 1. Paused, the
+    furthest frame must be shown at once (the handle stayed at 600 over frame 28 until Play)."""
     window = launch(model="yolo-mnv3-small")  # at the file's own pace, so the seek comes before its end
     controller = window.controller
     controller.set_loop(False)
@@ -211,12 +213,19 @@ def test_a_seek_past_the_real_end_of_a_file_cut_short_plays_on_from_the_furthest
     controller.frame_shown.connect(lambda frame: shown.append(frame.result.index))
     window.open_source(str(bad_videos / "truncated.avi"))
     qtbot.waitUntil(lambda: len(shown) >= 8, timeout=FLOW_TIMEOUT_MS)
+    if paused:
+        with qtbot.waitSignal(controller.paused_frame_shown, timeout=10_000):
+            window.pause_action.trigger()
     furthest = max(shown)
     window.playback.seek_slider.setValue(600)
     qtbot.waitUntil(lambda: bool(said), timeout=FLOW_TIMEOUT_MS)
     assert said[0].startswith("truncated.avi has no frame 601 of the 795 its header states: the file is damaged")
     back_to = int(said[0].split("playing on from frame ")[1].split(",")[0])
     assert back_to >= furthest + 1
+    if paused:
+        qtbot.waitUntil(lambda: shown[-1] == back_to - 1, timeout=10_000)  # the frame it went back to, shown
+        assert controller.paused and window.playback.seek_slider.value() == back_to - 1
+        window.pause_action.trigger()
     after_seek = len(shown)
     controller.set_realtime(False)
     with qtbot.waitSignal(controller.source_ended, timeout=120_000):
