@@ -226,6 +226,7 @@ class ModelPicker(QComboBox):
         self.setToolTip("Detection model: switching loads it in the background while the video keeps playing")
         self._opened_files: list[str] = []
         self._current: str | None = None
+        self._in_popup = False  # the list is open: what is activated now was picked in it
         self.specs: list[ModelSpec] = []
         self.activated.connect(self._on_activated)
         self.refresh()
@@ -253,6 +254,7 @@ class ModelPicker(QComboBox):
         self.addItem("Open weights…", self.OPEN_WEIGHTS)
         self.setItemData(self.count() - 1, "Load a .safetensors/.pt checkpoint, an .onnx export or a manifest",
                          Qt.ItemDataRole.ToolTipRole)
+        self._offer_open_weights(self.view().isVisible())
         self.blockSignals(False)
         self._select(self._current)
 
@@ -286,7 +288,20 @@ class ModelPicker(QComboBox):
 
     def showPopup(self) -> None:
         self.refresh()
+        self._in_popup = True  # a choice made in the list is deliberate; one reached by keys on the closed box may not be
+        self._offer_open_weights(True)
         super().showPopup()
+
+    def hidePopup(self) -> None:
+        super().hidePopup()
+        self._offer_open_weights(False)
+
+    def _offer_open_weights(self, offered: bool) -> None:
+        """"Open weights…" can be chosen in the open list only: keys on the closed picker (Down, End, a typed
+        "o") skip greyed-out items, and reaching it there opened a modal file dialog."""
+        item = self.model().item(self.findData(self.OPEN_WEIGHTS))
+        if item is not None:
+            item.setEnabled(offered)
 
     def wheelEvent(self, event: QWheelEvent) -> None:
         """Scrolling over the toolbar switched models, one load each, and ended on "Open weights…", which
@@ -294,24 +309,16 @@ class ModelPicker(QComboBox):
         event.ignore()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
-        """Down or End on the last model stays there: "Open weights…" opens a dialog only when chosen."""
-        if event.key() in (Qt.Key.Key_Down, Qt.Key.Key_End, Qt.Key.Key_PageDown) and self._next_choice() == self.OPEN_WEIGHTS:
-            event.accept()
-            return
+        self._in_popup = False  # keys on the closed picker (End, or typing "o") move onto "Open weights…" too
         super().keyPressEvent(event)
-
-    def _next_choice(self):
-        """The data of the next item below the current one that can be chosen (separators and greyed-out skipped)."""
-        for index in range(self.currentIndex() + 1, self.count()):
-            if self.model().flags(self.model().index(index, 0)) & Qt.ItemFlag.ItemIsEnabled and self.itemData(index):
-                return self.itemData(index)
-        return None
 
     def _on_activated(self, index: int) -> None:
         data = self.itemData(index)
+        chosen_in_list, self._in_popup = self._in_popup, False
         if data == self.OPEN_WEIGHTS:
             self._select(self._current)
-            self.open_weights_requested.emit()
+            if chosen_in_list:  # passing over it with End, Down or a typed "o" opened a modal file dialog
+                self.open_weights_requested.emit()
         elif data and data != self.NO_MODELS and data != self._current:
             self._current = data
             self.model_chosen.emit(data)

@@ -1422,6 +1422,15 @@ def test_scrolling_or_arrowing_past_the_last_model_opens_no_file_dialog(qtbot, l
     assert not asked and not dialogs and not chosen and picker.currentIndex() == models[-1]
     QTest.keyClick(picker, Qt.Key.Key_Up)  # the keys still move among the models
     assert picker.currentIndex() == models[-2] and not asked
+    QTest.keyClick(picker, Qt.Key.Key_Home)
+    QTest.keyClick(picker, Qt.Key.Key_End)  # from the first model, End went straight to "Open weights…"
+    QTest.keyClicks(picker, "o")  # and typing its first letter chose it
+    assert not asked and not dialogs and picker.currentData() != picker.OPEN_WEIGHTS
+    picker.showPopup()  # chosen in the open list, it opens the dialog, as it should
+    view = picker.view()
+    item = view.model().index(picker.findData(picker.OPEN_WEIGHTS), 0)
+    QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=view.visualRect(item).center())
+    qtbot.waitUntil(lambda: len(dialogs) == 1, timeout=5_000)
 
 
 def test_a_weights_file_that_fails_to_load_leaves_the_model_picker(qtbot, launch, vtest_path, tmp_path):
