@@ -121,8 +121,9 @@ class SessionController(QObject):
         self._models = ModelSwitcher(model_cache, self)
         self._models.loading.connect(self.model_loading)
         self._models.ready.connect(self._on_model_ready)
-        self._models.failed.connect(self.model_failed)
+        self._models.failed.connect(self._on_model_failed)
         self._models.idle.connect(self.model_idle)
+        self._wanted_model: str | None = None  # the model asked for last, while it loads
 
         self._generation = 0
         self._stats = PipelineStats()
@@ -410,23 +411,32 @@ class SessionController(QObject):
     def load_model(self, name_or_path: str) -> None:
         """Load on a worker thread; the stream keeps its current model until the new one is ready."""
         if not self._closed:
+            self._wanted_model = str(name_or_path)
             self._models.request(ModelRequest(str(name_or_path), self.device, self.input_size))
+
+    def _reload_wanted_model(self) -> None:
+        """The model asked for last (it may still be loading), again with the current device and input size:
+        reloading the one running instead dropped a model chosen a moment before without a word."""
+        model = self.model
+        wanted = self._wanted_model if self._models.busy else None
+        if wanted is not None or model is not None:
+            self.load_model(wanted or model.source)
 
     def set_device(self, device: str) -> None:
         """Run detection on ``device`` ("auto", "cpu", "cuda", "mps"): the model in use is loaded again there,
         in the background; if that fails, the one running keeps running where it was."""
         self.device = device
-        model = self.model
-        if model is not None:
-            self.load_model(model.source)
+        self._reload_wanted_model()
 
     def set_input_size(self, size: int) -> None:
         """Run the network at ``size`` pixels (0: the model's own). Larger finds smaller, more distant objects
         and takes longer. The model in use is prepared again at that size in the background, as for a device."""
         self.input_size = int(size)
-        model = self.model
-        if model is not None:
-            self.load_model(model.source)
+        self._reload_wanted_model()
+
+    def _on_model_failed(self, message: str) -> None:
+        self._wanted_model = None  # the one running, if any, is what a device or size change reloads now
+        self.model_failed.emit(message)
 
     def _on_model_ready(self, model: ActiveModel, seconds: float) -> None:
         self._inference.set_model(model)

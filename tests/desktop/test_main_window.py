@@ -767,6 +767,25 @@ def test_switching_models_mid_stream_keeps_frames_flowing(qtbot, launch, vtest_p
     assert window.controller.last_shown.result.model == "yolo-mnv3-small"
 
 
+def test_an_input_size_chosen_while_another_model_loads_applies_to_that_model(qtbot, launch, vtest_path,
+                                                                             random_models_dir, monkeypatch):
+    """Picking test-large, then at once an input size, ran the old model at that size: the size change
+    reloaded the model running, not the one loading, and the choice was lost without a word."""
+    from desktop import model_loader
+
+    window = launch(source=str(vtest_path), model=_shipped_model())
+    _wait_for_detection(qtbot, window, 2)
+    real_load = model_loader.load_active_model
+    monkeypatch.setattr(model_loader, "load_active_model",
+                        lambda request, cache=None: time.sleep(0.5) or real_load(request, cache))  # seconds, really
+    other = str(random_models_dir / "test-large.safetensors")
+    window.model_picker.choose(other)
+    window.controller.set_input_size(416)
+    qtbot.waitUntil(lambda: not window.controller.model_loading_now and window.controller.model.predictor.imgsz == 416,
+                    timeout=FLOW_TIMEOUT_MS)
+    assert window.controller.model.source == other and window.model_picker.currentData() == other
+
+
 def test_a_model_or_size_chosen_while_paused_detects_the_paused_frame_again(qtbot, launch, vtest_path,
                                                                             random_models_dir, tmp_path):
     """Paused on a frame, a model picked from the list (or another input size) had no next frame to show on:
