@@ -27,6 +27,7 @@ Rect = tuple[int, int, int, int]  # left, top, right, bottom
 
 
 AVOIDING_TAGS = 50  # tags moved off earlier ones; past these (a threshold near 0) the picture is clutter anyway
+KEEP_CLEAR_WEIGHT = 10  # covering the info panel costs this many times the area of covering another tag
 
 
 def _tag_spots(box: Rect, size: tuple[int, int], frame_wh: tuple[int, int]) -> list[Rect]:
@@ -44,22 +45,31 @@ def _tag_spots(box: Rect, size: tuple[int, int], frame_wh: tuple[int, int]) -> l
 def place_tags(boxes: list[Rect], sizes: list[tuple[int, int]], frame_wh: tuple[int, int],
                keep_clear: Sequence[Rect] = ()) -> list[Rect]:
     """Each box's tag rectangle, in order: the first of its spots that covers none of the tags before it
-    nor ``keep_clear`` (an info panel drawn over the picture), or the one that covers least (for the first
-    ``AVOIDING_TAGS``; the rest take their first spot)."""
+    nor ``keep_clear`` (an info panel drawn over the picture), or the one that covers least, where
+    covering ``keep_clear`` counts ten times (a tag under the panel is unreadable; one that overlaps
+    another tag's edge is not). Tags past the first ``AVOIDING_TAGS`` avoid only ``keep_clear``."""
     first = len(keep_clear)
+    clear = np.asarray(keep_clear, np.int64).reshape(-1, 4)
     placed = np.zeros((first + len(boxes), 4), np.int64)
-    placed[:first] = np.asarray(keep_clear, np.int64).reshape(-1, 4)
+    placed[:first] = clear
+    weights = np.ones(len(placed), np.int64)
+    weights[:first] = KEEP_CLEAR_WEIGHT
     tags: list[Rect] = []
     for i, (box, size) in enumerate(zip(boxes, sizes)):
         spots = _tag_spots(box, size, frame_wh)
+        tag_h = size[1]
+        for x0, _, x1, bottom in keep_clear:  # a box the panel covers the top of: its tag just below the panel
+            if box[1] < bottom <= frame_wh[1] - tag_h and box[0] < x1 and x0 < box[2]:
+                left = spots[0][0]
+                spots.append((left, bottom, left + size[0], bottom + tag_h))
+        before = first + i if i < AVOIDING_TAGS else first
         choice = spots[0]
-        before = first + i
-        if 0 < before and i < AVOIDING_TAGS and len(spots) > 1:  # covered area of each spot by those before
+        if before and len(spots) > 1:  # covered area of each spot by those before, at once
             s, t = np.array(spots)[:, None, :], placed[None, :before, :]
             wide = np.clip(np.minimum(s[..., 2], t[..., 2]) - np.maximum(s[..., 0], t[..., 0]), 0, None)
             tall = np.clip(np.minimum(s[..., 3], t[..., 3]) - np.maximum(s[..., 1], t[..., 1]), 0, None)
-            choice = spots[int(np.argmin((wide * tall).sum(axis=1)))]  # argmin keeps the first of ties
-        placed[before] = choice
+            choice = spots[int(np.argmin((wide * tall * weights[:before]).sum(axis=1)))]  # first of ties
+        placed[first + i] = choice
         tags.append(choice)
     return tags
 

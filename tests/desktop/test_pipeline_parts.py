@@ -321,7 +321,8 @@ def test_tags_of_boxes_close_together_do_not_cover_each_other():
     assert tags[3] == (5, 0, 95, 18)  # a box at the top edge has its tag inside it
 
 
-@pytest.mark.parametrize("box", [(40, 30, 400, 300), (30, 20, 120, 420)], ids=["wide", "tall"])
+@pytest.mark.parametrize("box", [(40, 30, 400, 300), (30, 20, 120, 420), (150, 40, 175, 80)],
+                         ids=["wide", "tall", "all-under-the-panel"])
 def test_a_tag_under_the_info_panel_moves_out_from_under_it(box):
     """The panel was drawn over the tag of a box whose corner it covers ("aeroplane 0.28" went dark
     under it); the tag now goes where the panel is not."""
@@ -340,6 +341,7 @@ def test_a_tag_under_the_info_panel_moves_out_from_under_it(box):
     rows, cols = np.nonzero(filled)  # the tag's fill (box lines are thinner than 5 px)
     assert len(rows) > 100
     assert not ((cols >= x0) & (cols < x1) & (rows >= y0) & (rows < y1)).any()
+    assert rows.min() <= max(box[3], y1) + 2  # beside its box, or just below the panel over it
 
 
 def test_emitting_qt_signals_leaks_no_references(qapp):
