@@ -42,6 +42,10 @@ def _tag_spots(box: Rect, size: tuple[int, int], frame_wh: tuple[int, int]) -> l
     return spots or [(left, top, left + tw, top + tag_h)]
 
 
+def _overlaps(a: Rect, b: Rect) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
 def place_tags(boxes: list[Rect], sizes: list[tuple[int, int]], frame_wh: tuple[int, int],
                keep_clear: Sequence[Rect] = ()) -> list[Rect]:
     """Each box's tag rectangle, in order: the first of its spots that covers none of the tags before it
@@ -64,6 +68,8 @@ def place_tags(boxes: list[Rect], sizes: list[tuple[int, int]], frame_wh: tuple[
                 spots.append((left, bottom, left + size[0], bottom + tag_h))
         before = first + i if i < AVOIDING_TAGS else first
         choice = spots[0]
+        if i >= AVOIDING_TAGS and not any(_overlaps(choice, rect) for rect in keep_clear):
+            before = 0  # the many low-scored tags: a look at the panel alone, in plain Python, is quicker
         if before and len(spots) > 1:  # covered area of each spot by those before, at once
             s, t = np.array(spots)[:, None, :], placed[None, :before, :]
             wide = np.clip(np.minimum(s[..., 2], t[..., 2]) - np.maximum(s[..., 0], t[..., 0]), 0, None)
