@@ -62,10 +62,10 @@ def place_tags(boxes: list[Rect], sizes: list[tuple[int, int]], frame_wh: tuple[
     for i, (box, size) in enumerate(zip(boxes, sizes)):
         spots = _tag_spots(box, size, frame_wh)
         tag_h = size[1]
-        for x0, _, x1, bottom in keep_clear:  # a box the panel covers the top of: its tag just below the panel
-            if box[1] < bottom <= frame_wh[1] - tag_h and box[0] < x1 and x0 < box[2]:
+        for x0, _, x1, bottom in keep_clear:  # a box the panel covers the top of: its tag just below the panel,
+            if box[1] < bottom <= frame_wh[1] - tag_h and box[0] < x1 and x0 < box[2]:  # before the box's foot
                 left = spots[0][0]
-                spots.append((left, bottom, left + size[0], bottom + tag_h))
+                spots.insert(2, (left, bottom, left + size[0], bottom + tag_h))
         before = first + i if i < AVOIDING_TAGS else first
         choice = spots[0]
         if i >= AVOIDING_TAGS and not any(_overlaps(choice, rect) for rect in keep_clear):

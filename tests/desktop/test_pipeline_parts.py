@@ -70,7 +70,7 @@ def test_overlay_draws_boxes_in_their_class_colour_and_keeps_the_frame_untouched
     assert not frame.any()  # the raw frame is kept for re-thresholding
     edge = np.median(image[50:130, 20].astype(int), axis=0)  # the left edge, anti-aliased
     assert np.abs(edge - np.array(class_color(14))).max() <= 40
-    assert not image[100:130, 40:100].any()  # inside the box (below the HUD) the frame shows through
+    assert not image[102:130, 40:100].any()  # inside the box (below the HUD and the tag under it) the frame shows
     assert image[5:30, 5:100].any()  # the HUD panel
 
 
