@@ -60,7 +60,7 @@ def fit_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 NOTHING_SAVED = "nothing was saved"
-_SAVED_NOTE = re.compile(r" \((the first [0-9.]+ s are saved|nothing was saved)\)$")
+_SAVED_NOTE = re.compile(rf" \((the first [0-9.]+ s are saved|{re.escape(NOTHING_SAVED)})\)$")
 
 
 def without_saved_note(message: str) -> str:

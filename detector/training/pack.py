@@ -36,7 +36,7 @@ class DecodedDataset:
     max_side: int
     names: list[str]  # file names, for reports
     # per image, regions that neither count as misses nor as false positives when scored (COCO crowds,
-    # VOC "difficult"), as ``detector val`` scores them; empty lists: none recorded (packs before v2)
+    # VOC "difficult"), as ``detector val`` scores them; empty lists: none recorded (packs written before)
     ignored_boxes: list[np.ndarray] = field(default_factory=list)
     ignored_labels: list[np.ndarray] = field(default_factory=list)
 
