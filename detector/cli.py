@@ -169,12 +169,26 @@ def _make_predictor(args, *, warmup: bool = True):
                           cuda_graph=getattr(args, "cuda_graph", None), compile=getattr(args, "compile", None))
 
 
-def _describe(predictor) -> None:
-    """Said once everything has opened, so a failed start prints nothing but its error line."""
+def _describe(predictor) -> dict[str, str]:
+    """Said once everything has opened, so a failed start prints nothing but its error line.
+
+    Returns the fast-path problems it warned of (one can also arise later: see ``_warn_of_new_problems``)."""
     model = predictor.model
     _say(f"model {model.name} ({len(model.class_names)} classes) on {predictor.device_label}, imgsz {predictor.imgsz}")
-    for problem in _fast_path_problems(predictor).values():
+    problems = _fast_path_problems(predictor)
+    for problem in problems.values():
         _say(f"warning: {problem}")
+    return problems
+
+
+def _warn_of_new_problems(predictor, already_said: dict[str, str]) -> dict[str, str]:
+    """Every fast-path problem at the end of a run, warning of those that arose during it (a folder's
+    ninth frame size, past torch.compile's limit)."""
+    problems = _fast_path_problems(predictor)
+    for key, problem in problems.items():
+        if already_said.get(key) != problem:
+            _say(f"warning: {problem}")
+    return problems
 
 
 def _fast_path_problems(predictor) -> dict[str, str]:
@@ -183,7 +197,7 @@ def _fast_path_problems(predictor) -> dict[str, str]:
     if fast is None:
         return {}
     problems = {"cuda_graph": fast.graph_error and f"CUDA graph capture failed, running without: {fast.graph_error}",
-                "compile": fast.compile_error and f"torch.compile failed, running uncompiled: {fast.compile_error}"}
+                "compile": fast.compile_problem}
     return {key: text for key, text in problems.items() if text}
 
 
@@ -336,7 +350,7 @@ def cmd_predict(args, predictor=None) -> dict:
             keep_classes = resolve_classes(args.classes.split(","), predictor.class_names) if args.classes else None
             outputs = PredictOutputs(output, jsonl, info=info, source=source_path,
                                      single_image=info.kind == "images" and Path(args.source).is_file())
-            _describe(predictor)
+            said = _describe(predictor)
 
             def infer(frames):
                 return predictor.predict_batch(frames, conf=args.conf, iou=args.iou, max_det=args.max_det,
@@ -378,6 +392,7 @@ def cmd_predict(args, predictor=None) -> dict:
     lost = info.is_live and not stop.by and (not args.max_frames or stats.frames < args.max_frames)
     output_path = str(outputs.frames.path) if outputs.frames is not None else None
     detections = sum(tally.per_class.values())
+    problems = _warn_of_new_problems(predictor, said)
     _say_how_predict_ended(args, source, stats, expected=expected, stopped_by=stop.by, lost=lost,
                            detections=detections, output_path=output_path)
     return {
@@ -402,6 +417,7 @@ def cmd_predict(args, predictor=None) -> dict:
         "mean_ms": tally.mean_ms(stats.frames),
         "source_lost": lost,
         "stopped_by": stop.by,
+        **({"fast_path_problems": problems} if problems else {}),
         "reconnects": reconnecting.reconnects if reconnecting else 0,
         "offline_s": round(reconnecting.offline_s, 1) if reconnecting else 0.0,
         **({"exit_code": EXIT_SOURCE_LOST} if lost else {}),

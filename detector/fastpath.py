@@ -88,6 +88,18 @@ def capture_cuda_graph(step: Callable[[torch.Tensor], tuple[torch.Tensor, ...]],
     return graph, outputs
 
 
+def _recompile_limit_message() -> str:
+    """Why a frame size past torch.compile's limit runs uncompiled.
+
+    Dynamo keeps a bounded number of compiled versions of one function (``recompile_limit``, 8
+    by default) and past it would run the step uncompiled without a word; the fast path asks it
+    to fail instead, so that the user is told.
+    """
+    limit = torch._dynamo.config.recompile_limit
+    return (f"torch.compile keeps at most {limit} frame sizes in one process; the sizes compiled so far stay "
+            "compiled, new ones run uncompiled")
+
+
 class _ShapeRunner:
     """Static buffers (and, on CUDA, the captured graph) for one (batch, height, width)."""
 
@@ -160,6 +172,7 @@ class FastPath:
         self.compile = compile
         self.graph_error: str | None = None
         self.compile_error: str | None = None
+        self._past_compile_limit = False
         self._runners: OrderedDict[tuple[int, int, int], _ShapeRunner] = OrderedDict()
 
     @property
@@ -169,6 +182,13 @@ class FastPath:
     @property
     def compile_active(self) -> bool:
         return self.compile and self.compile_error is None
+
+    @property
+    def compile_problem(self) -> str | None:
+        """What to tell a user who asked for ``compile`` about frame sizes that run uncompiled."""
+        if self.compile_error is None or self._past_compile_limit:
+            return self.compile_error
+        return f"torch.compile failed, running uncompiled: {self.compile_error}"
 
     def _step(self, meta: LetterboxMeta) -> Callable[[torch.Tensor], tuple[torch.Tensor, ...]]:
         def step(frames: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -187,8 +207,11 @@ class FastPath:
         runner = None
         if self.compile_active:
             try:  # compiling happens in the runner's first (warm-up) calls
-                runner = _ShapeRunner(torch.compile(step, dynamic=False), self.device, shape, self.graphs_active,
-                                      run_once=True)
+                with torch._dynamo.config.patch(fail_on_recompile_limit_hit=True):
+                    runner = _ShapeRunner(torch.compile(step, dynamic=False), self.device, shape,
+                                          self.graphs_active, run_once=True)
+            except torch._dynamo.exc.FailOnRecompileLimitHit:
+                self.compile_error, self._past_compile_limit = _recompile_limit_message(), True
             except Exception as exc:  # no Triton or C compiler, an op Inductor cannot lower: run it uncompiled
                 self.compile_error = first_line(exc, 200)
         if runner is None:

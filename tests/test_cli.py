@@ -148,6 +148,47 @@ def test_predict_folder_to_annotated_folder(capsys, image_folder, tmp_path):
     assert all(len(r["detections"]) == 20 for r in records) and summary["detections"] == 60
 
 
+def test_a_folder_whose_frame_sizes_outrun_torch_compile_is_told_so_at_the_end(capsys, tmp_path, monkeypatch):
+    """--compile (CUDA only) compiles each frame size; past torch.compile's limit the sizes run uncompiled.
+    That is found mid-run, after the start's warnings: the end of the run must still say it. (The compile
+    is a stand-in that hits the limit on the second size; the fast path runs on the CPU as on CUDA.)"""
+    import torch._dynamo.exc
+
+    from detector import Predictor, load_model
+    from detector import cli as cli_module
+    from detector.fastpath import FastPath
+
+    def compile_to_the_limit(step, **options):
+        compile_to_the_limit.calls += 1
+        if compile_to_the_limit.calls == 1:
+            return step
+
+        def past_the_limit(frames):
+            raise torch._dynamo.exc.FailOnRecompileLimitHit("Hard failure due to fail_on_recompile_limit_hit")
+        return past_the_limit
+
+    compile_to_the_limit.calls = 0
+
+    def staged_predictor(args, warmup=True):
+        predictor = Predictor(load_model("test-small"), device="cpu", backend="torch", warmup=False)
+        predictor.fast_path = FastPath(predictor.engine.forward, predictor.engine.torch_device, use_graph=False,
+                                       compile=True)
+        return predictor
+
+    monkeypatch.setattr(torch, "compile", compile_to_the_limit)
+    monkeypatch.setattr(cli_module, "_make_predictor", staged_predictor)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name, size in [("a.png", (60, 80)), ("b.png", (80, 60)), ("c.png", (50, 90))]:
+        cv2.imwrite(str(folder / name), np.random.default_rng(size[0]).integers(0, 255, (*size, 3), np.uint8))
+    summary, err = run_ok(capsys, "predict", "--model", "test-small", "--source", str(folder),
+                          "--output", str(tmp_path / "out"), "--conf", "0.005")
+    assert summary["frames"] == 3 and summary["detections"] > 0
+    said = "torch.compile keeps at most 8 frame sizes in one process"
+    assert summary["fast_path_problems"]["compile"].startswith(said)
+    assert err.count(said) == 1
+
+
 def test_predict_folder_skips_unreadable_images_and_annotates_every_other_kind(capsys, image_folder, tmp_path):
     folder = tmp_path / "mixed"
     folder.mkdir()

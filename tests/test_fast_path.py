@@ -19,6 +19,7 @@ from torchvision.ops import box_iou
 from detector import Prediction, Predictor, load_model
 from detector.fastpath import FastPath, topk_candidates
 from detector.ops.postprocess import boxes_to_frame, select_candidates
+from detector.preprocess import letterbox_meta
 
 IOU_MIN = 0.9
 SCORE_TOL = 0.02
@@ -155,6 +156,33 @@ def test_a_step_that_will_not_compile_runs_uncompiled_and_says_why(shipped_small
                            staged.predict(street_frames[1], conf=CONF, keep_candidates=True))
     assert staged.fast_path.compile_error == "Cannot find a working triton installation"
     assert not staged.fast_path.compile_active and "compiled" not in staged.device_label
+
+
+@pytest.mark.skipif(shutil.which("c++") is None and shutil.which("g++") is None,
+                    reason="torch.compile on the CPU needs a C++ compiler")
+def test_frame_sizes_past_the_compile_limit_run_uncompiled_and_say_so(monkeypatch):
+    """torch.compile keeps a bounded number of compiled versions of the step (8 by default) and past it
+    would quietly run the rest uncompiled while the label still said "compiled". (A tiny stand-in network
+    and a limit of 2 keep the compiles to seconds.)"""
+    def network(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        batch = images.shape[0]
+        boxes = images.new_tensor([[4.0, 4.0, 20.0, 20.0]]).expand(batch, 1, 4)
+        return boxes, images.mean(dim=(2, 3)).reshape(batch, 1, 3)
+
+    torch._dynamo.reset()  # compiles of earlier tests count against the limit
+    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 2)
+    path = FastPath(network, torch.device("cpu"), use_graph=False, compile=True)
+    eager = FastPath(network, torch.device("cpu"), use_graph=False)
+    for height, width in [(48, 64), (64, 48), (40, 80)]:
+        frame = np.random.default_rng(height).integers(0, 255, (height, width, 3), np.uint8)
+        meta = letterbox_meta((height, width), 32)
+        (_, scores, _), _ = path([frame], meta)
+        (_, expected, _), _ = eager([frame], meta)
+        np.testing.assert_allclose(scores, expected, atol=1e-5)  # every size is still detected
+    assert path.compile_error == ("torch.compile keeps at most 2 frame sizes in one process; the sizes compiled "
+                                  "so far stay compiled, new ones run uncompiled")
+    assert not path.compile_active
+    torch._dynamo.reset()
 
 
 @needs_cuda
