@@ -18,10 +18,10 @@ import numpy as np
 from PySide6.QtCore import QThread, Signal
 
 from detector import SourceError, as_bgr_uint8
-from detector.video import SourceInfo, capture_info, open_capture
+from detector.video import SourceInfo, StillImage, capture_info, open_capture
 
 from .mailbox import Mailbox
-from .sources import SourceSpec
+from .sources import IMAGE, SourceSpec
 from .stats import PipelineStats
 
 log = logging.getLogger(__name__)
@@ -186,7 +186,9 @@ class CaptureWorker(QThread):
                 raise SourceError(f"{self.source.label} holds no decodable frames (corrupt, or an unsupported codec)")
             raise SourceError(f"{self.source.label} opened but sent no picture (busy, or no permission)")
         first = as_bgr_uint8(first)
-        info = capture_info(cap, self.source.kind, self.source.label)
+        # a photo saved without a suffix is known only once opened, by its first bytes: it is a photo, not a video
+        kind = IMAGE if isinstance(cap, StillImage) else self.source.kind
+        info = capture_info(cap, kind, self.source.label)
         if (info.width, info.height) != (first.shape[1], first.shape[0]):  # the frames are the truth
             info = SourceInfo(info.kind, info.name, info.fps, info.frame_count, first.shape[1], first.shape[0])
         self.info = info

@@ -280,6 +280,8 @@ class SessionController(QObject):
             if self._source is not None and self._source.kind == URL and not info.is_live:
                 self._source = replace(self._source, remote_file=True)  # plays, seeks and records as a file
                 self._apply_lossless()
+            if self._source is not None and info.kind == IMAGE and self._source.kind != IMAGE:
+                self._source = replace(self._source, kind=IMAGE)  # a photo without a suffix: Record says why not
             self.source_opened.emit(info)
 
     def _on_source_failed(self, generation: int, message: str) -> None:

@@ -269,7 +269,7 @@ def open_capture(spec: str, *, open_timeout_ms: int = 5000, read_timeout_ms: int
         raise SourceError(f"{path.name or spec} is a folder, not a video file")  # no name: ".", "/"
     if stat.S_ISREG(status.st_mode) and status.st_size == 0:
         raise SourceError(f"{path.name} is empty")
-    if path.suffix.lower() in IMAGE_SUFFIXES:
+    if kind == "images":  # by its suffix, or a photo saved without one (known by its first bytes)
         return StillImage(path)
     _refuse_audio(path.name, path.suffix)
     cap = cv2.VideoCapture(opencv_path(path))

@@ -928,6 +928,26 @@ def test_a_dropped_photo_is_shown_upright_with_its_boxes_and_answers_the_sliders
                                        playback.fast_box, *playback.step_buttons))
 
 
+def test_a_photo_saved_without_a_suffix_is_shown_as_a_photo_not_a_video_of_one_frame(qtbot, launch, vtest_path,
+                                                                                     tmp_path):
+    """A photo without a suffix (a camera's export, a download) is known only by its bytes, once opened. It
+    was taken for a video of one frame: Play, Loop and Max speed on, "1 / 1", and R began a one-frame video."""
+    capture = cv2.VideoCapture(str(vtest_path))
+    street = capture.read()[1]
+    capture.release()
+    photo = tmp_path / "street"
+    cv2.imencode(".png", street)[1].tofile(str(photo))
+    window = launch(model=_shipped_model())
+    window.open_dropped(str(photo))
+    qtbot.waitUntil(lambda: window.controller.last_shown is not None and window.controller.paused,
+                    timeout=FLOW_TIMEOUT_MS)
+    assert window.playback.position.text() == "photo"
+    assert not any(w.isEnabled() for w in (window.pause_action, window.playback.loop_box, window.playback.fast_box))
+    assert window.status.message_label.text() == "street: 768×576 photo"
+    window.record_action.trigger()
+    assert not window.controller.recording and "street is a photo: Snapshot (S) saves it" in window.status.last_error
+
+
 def test_a_video_file_on_a_web_server_plays_seeks_and_records_like_a_file(qtbot, launch, vtest_path, tmp_path):
     """A link to a video file (dragged from a browser) played as a live stream: as fast as it downloaded,
     with no seek bar, and recorded at that speed. FFmpeg knows its length, so it now plays at its own
