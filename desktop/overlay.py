@@ -32,7 +32,8 @@ def hud_lines(object_count: int, hud: HudInfo) -> list[str]:
     """The panel's text, one line each: count (and the class filter), FPS of each stage, latency, model and device."""
     count = f"{object_count} object{'s' if object_count != 1 else ''}"
     if hud.classes:  # say so, or missing boxes look like a model that stopped seeing
-        named = ", ".join(hud.classes[:3]) + (f" +{len(hud.classes) - 3}" if len(hud.classes) > 3 else "")
+        classes = sorted(hud.classes)  # by name, as the status bar says them: not in the model's own order
+        named = ", ".join(classes[:3]) + (f" +{len(classes) - 3}" if len(classes) > 3 else "")
         count += f" · only {named}"
     lines = [count]
     if hud.paused:

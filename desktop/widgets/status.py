@@ -185,7 +185,7 @@ class StatusPanel(QStatusBar):
         self.recording_label.setText(f"● REC {clock} {self._recording_name}")
 
     def set_class_filter(self, shown: list[str] | None) -> None:
-        """"only car, person" while a filter hides the other classes (in the overlay's order); None: every class."""
+        """"only car, person" while a filter hides the other classes (by name, as the overlay says them); None: every class."""
         self.classes_label.setText(f"only {', '.join(sorted(shown))}" if shown is not None else "")
         self.classes_label.setVisible(shown is not None)
 

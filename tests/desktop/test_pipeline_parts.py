@@ -82,6 +82,13 @@ def test_hud_says_count_fps_latency_and_model():
     assert "no model" in "\n".join(hud_lines(0, HudInfo()))
 
 
+def test_the_info_panel_names_the_classes_shown_by_name_as_the_status_bar_does():
+    """A COCO model's classes come in its own order (person, bicycle, car, …): the panel said "only person, car"
+    while the status bar said "only car, person"."""
+    assert hud_lines(2, HudInfo(classes=("person", "car")))[0] == "2 objects · only car, person"
+    assert hud_lines(5, HudInfo(classes=("zebra", "person", "dog", "car")))[0] == "5 objects · only car, dog, person +1"
+
+
 @pytest.mark.parametrize("size", [(576, 768), (3000, 4000)])
 def test_the_info_panel_keeps_a_dark_margin_around_its_text_on_any_frame_size(size):
     """On a 4000x3000 photo the text grew with the frame and the 6-pixel margins did not: white letters
