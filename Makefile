@@ -23,8 +23,12 @@ setup: $(BIN)/.installed
 run: setup
 	$(BIN)/python -m desktop
 
+# Two workers, a test file each at a time: most tests wait on video clocks and threads, so even on two
+# cores this takes about two thirds of the time of one process (TEST_WORKERS=0: all in one process)
+TEST_WORKERS ?= 2
+
 test: setup
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
