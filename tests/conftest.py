@@ -19,14 +19,6 @@ def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_TEST_CACHE, ignore_errors=True)
 
 
-def pytest_collection_modifyitems(config, items):
-    """Files with slow tests first (the soak, the bundle build, training): ``make test`` hands whole files
-    to two workers in this order, and one of those minutes-long files started last kept a worker busy
-    alone at the end. The rest keep their order."""
-    slow_files = {item.path for item in items if item.get_closest_marker("slow") is not None}
-    items.sort(key=lambda item: item.path not in slow_files)
-
-
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LIVEDET_SHARED", REPO_ROOT.parent / "shared"))
 VTEST = SHARED / "media" / "vtest.avi"
