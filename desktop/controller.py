@@ -77,6 +77,10 @@ def _rethreshold(candidates: Candidates, thresholds: Thresholds) -> Detections:
                                       classes=thresholds.class_ids(candidates.class_names))
 
 
+def _photo_not_recorded(label: str) -> str:
+    return f"{label} is a photo: Snapshot (S) saves it with its boxes; Record makes videos"
+
+
 def _timestamp() -> str:
     return datetime.now().strftime("%Y%m%d-%H%M%S")
 
@@ -280,9 +284,13 @@ class SessionController(QObject):
             if self._source is not None and self._source.kind == URL and not info.is_live:
                 self._source = replace(self._source, remote_file=True)  # plays, seeks and records as a file
                 self._apply_lossless()
-            if self._source is not None and info.kind == IMAGE and self._source.kind != IMAGE:
-                self._source = replace(self._source, kind=IMAGE)  # a photo without a suffix: Record says why not
+            photo_found = self._source is not None and info.kind == IMAGE and self._source.kind != IMAGE
+            if photo_found:  # a photo without a suffix, known by its bytes only now
+                self._source = replace(self._source, kind=IMAGE)
             self.source_opened.emit(info)
+            if photo_found and self.recording:  # asked for before it opened (--record, or R while "Opening…")
+                self.stop_recording()
+                self.recording_failed.emit(_photo_not_recorded(self._source.label))
 
     def _on_source_failed(self, generation: int, message: str) -> None:
         if generation != self._generation:
@@ -561,8 +569,7 @@ class SessionController(QObject):
             self.needs_source.emit("Open a camera, video or stream before recording")
             return False
         if self._source.kind == IMAGE:
-            self.recording_failed.emit(f"{self._source.label} is a photo: Snapshot (S) saves it with its boxes; "
-                                       "Record makes videos")
+            self.recording_failed.emit(_photo_not_recorded(self._source.label))
             return False
         source = self._source
         try:  # the folder may be on a network share that does not answer: the window waits for it only so long

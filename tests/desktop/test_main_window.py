@@ -946,6 +946,15 @@ def test_a_photo_saved_without_a_suffix_is_shown_as_a_photo_not_a_video_of_one_f
     assert window.status.message_label.text() == "street: 768×576 photo"
     window.record_action.trigger()
     assert not window.controller.recording and "street is a photo: Snapshot (S) saves it" in window.status.last_error
+    window.close()
+
+    # a recording asked for before it opened (livedet street --record, or R while "Opening street…")
+    recording = tmp_path / "street.mp4"
+    again = launch(source=str(photo), model=_shipped_model(), record=str(recording))
+    qtbot.waitUntil(lambda: again.controller.last_shown is not None and again.controller.paused,
+                    timeout=FLOW_TIMEOUT_MS)
+    assert not again.controller.recording and "street is a photo: Snapshot (S) saves it" in again.status.last_error
+    assert not recording.exists() and not list((tmp_path / "recordings").glob("*"))
 
 
 def test_a_video_file_on_a_web_server_plays_seeks_and_records_like_a_file(qtbot, launch, vtest_path, tmp_path):
