@@ -31,6 +31,12 @@ PUT_POLL_S = 0.1  # how often a waiting hand-over checks for stop requests
 OPEN_POLL_S = 0.05  # how often a worker waiting for a slow open checks for stop requests
 
 
+def header_slack(stated: int) -> int:
+    """How many frames short of the count its header states a whole file may end: some containers state a
+    count estimated from duration x FPS, a little off the real one (10 %, at least 10 frames)."""
+    return max(10, stated // 10)
+
+
 class _Stopped(Exception):
     """Raised inside the worker when stop() came while the source was still opening."""
 DELIVERED, SKIPPED, STOP = "delivered", "skipped", "stop"
@@ -246,13 +252,14 @@ class CaptureWorker(QThread):
             else:
                 ok, frame = cap.read()
             if not ok or frame is None:
-                if is_file and sought and index > furthest_read:  # past the real end of a damaged file
-                    sought, back_to = False, max(0, furthest_read)
+                if is_file and sought and index > furthest_read and not self._reads_near_end(cap, furthest_read):
+                    sought, back_to = False, max(0, furthest_read)  # past the real end of a damaged file
                     self.sought_past_end.emit(self.generation, index, back_to)
                     with self._cond:  # a seek there: shown at once when paused too (a step), unless one came meanwhile
                         if self._seek_to is None:
                             self._seek_to = back_to
                     continue
+                sought = False
                 if is_file:
                     self._note_early_end(index)
                     if loop and index > 1:  # a photo (one frame) is shown once, not detected again 30 times a second
@@ -289,13 +296,24 @@ class CaptureWorker(QThread):
             last_delivered = index
             index += 1
 
+    def _reads_near_end(self, cap: cv2.VideoCapture, furthest_read: int) -> bool:
+        """After a seek found no frame: does the file hold frames up to ``header_slack`` of the count its
+        header states? Then it is whole, and that count an estimate (an MKV whose sound outlasts its
+        picture states a few frames too many): the seek reached its end, not damage."""
+        stated = (self.info.frame_count if self.info is not None else None) or 0
+        probe = stated - 1 - header_slack(stated)
+        if probe <= furthest_read:
+            return probe >= 0
+        cap.set(cv2.CAP_PROP_POS_FRAMES, probe)
+        ok, frame = cap.read()
+        return bool(ok) and frame is not None
+
     def _note_early_end(self, index: int) -> None:
         """A file that runs out well before the frame count its header states is damaged or cut short (a copy or
         download that stopped): say so once. Without it such a file looped its first seconds without a word
         while the position bar read "6 / 795". (A seek past its real end is ``sought_past_end``, not this.)"""
         stated = (self.info.frame_count if self.info is not None else None) or 0
-        # 10 % at least: some containers state a count estimated from duration x FPS, a little off the real one
-        if not self._said_ended_early and stated - index > max(10, stated // 10):
+        if not self._said_ended_early and stated - index > header_slack(stated):
             self._said_ended_early = True
             self.ended_early.emit(self.generation, index, stated)
 

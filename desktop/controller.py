@@ -142,6 +142,7 @@ class SessionController(QObject):
         self._playback = PlaybackOptions()
         self._pause_index: int | None = None
         self._step_target: int | None = None  # the frame a step asked for, until it is on screen
+        self._frames_at_most: int | None = None  # a damaged file's frames, as far as known (its header says more)
         self._last_result: FrameResult | None = None
         self._last_shown: ShownFrame | None = None
         self._recorder: RecorderWorker | None = None
@@ -223,7 +224,7 @@ class SessionController(QObject):
         self._stats = PipelineStats()
         self._source, self._source_info = spec, None
         self._last_result = self._last_shown = None
-        self._pause_index = self._step_target = None
+        self._pause_index = self._step_target = self._frames_at_most = None
         self._playback.paused = False
         inbox: Mailbox[FramePacket] = Mailbox()
         self._display_box.clear()
@@ -259,7 +260,7 @@ class SessionController(QObject):
         self._display_box.clear()
         self._source = self._source_info = None
         self._last_result = self._last_shown = None
-        self._pause_index = self._step_target = None
+        self._pause_index = self._step_target = self._frames_at_most = None
         self._playback.paused = False
         self.pause_changed.emit(False)
         self.source_closed.emit(source)
@@ -357,6 +358,8 @@ class SessionController(QObject):
             return
         start = self._step_target if self._step_target is not None else self._last_result.index
         last = (self._source_info.frame_count or 0) - 1 if self._source_info is not None else -1
+        if self._frames_at_most is not None:  # a damaged file: its header's count is not to be reached
+            last = min(last, self._frames_at_most - 1)
         target = max(0, start + frames)
         if last >= 0:
             target = min(target, last)
@@ -386,6 +389,7 @@ class SessionController(QObject):
 
     def _on_ended_early(self, generation: int, frames: int, stated: int) -> None:
         if generation == self._generation and self._source is not None:
+            self._frames_at_most = frames
             self.source_damaged.emit(f"{self._source.label} ends at frame {frames} of the {stated} its header "
                                      "states: the file is damaged or was cut short")
             self.true_length.emit(frames)
@@ -393,10 +397,14 @@ class SessionController(QObject):
     def _on_sought_past_end(self, generation: int, index: int, back_to: int) -> None:
         """It said "ends at frame 600 of 795" after a seek to 600 of a file holding 287, and started over at 1."""
         if generation == self._generation and self._source is not None:
+            self._frames_at_most = min(index, self._frames_at_most or index)
+            if self._step_target is not None:  # a step past the end: the next step counts from the frame shown
+                self._step_target = back_to
             stated = self._source_info.frame_count if self._source_info is not None else None
             header = f" of the {stated} its header states" if stated else ""
+            going_on = "showing" if self._playback.paused else "playing on from"
             self.source_damaged.emit(f"{self._source.label} has no frame {index + 1}{header}: the file is damaged or "
-                                     f"was cut short; playing on from frame {back_to + 1}, the furthest read so far")
+                                     f"was cut short; {going_on} frame {back_to + 1}, the furthest read so far")
 
     def _on_paused_at(self, generation: int, index: int) -> None:
         if generation != self._generation or not self._playback.paused:

@@ -46,3 +46,25 @@ def write_moving_box_video(path: str | Path, frames: int, *, container: str, cod
             video.mux(stream.encode(frame))
         video.mux(stream.encode())
     return Path(path)
+
+
+def write_video_whose_sound_outlasts_it(path: str | Path, frames: int, extra_sound_s: float, fps: int = 10) -> Path:
+    """A whole Matroska file (as OBS and phones write them) whose sound runs ``extra_sound_s`` past its
+    picture: OpenCV estimates its frame count from the duration, so it states a few frames that never come."""
+    with av.open(str(path), "w", format="matroska") as video:
+        picture_stream = video.add_stream("mpeg4", rate=fps)
+        picture_stream.width, picture_stream.height, picture_stream.pix_fmt = 320, 240, "yuv420p"
+        sound_stream = video.add_stream("aac", rate=48000)
+        for index in range(frames):
+            picture = np.full((240, 320, 3), 90, np.uint8)
+            picture[80:160, 10 + 8 * index % 240:70 + 8 * index % 240] = 255
+            video.mux(picture_stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")))
+        video.mux(picture_stream.encode())
+        samples, pts = int((frames / fps + extra_sound_s) * 48000), 0
+        while pts < samples:
+            silence = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            silence.sample_rate, silence.pts = 48000, pts
+            video.mux(sound_stream.encode(silence))
+            pts += 1024
+        video.mux(sound_stream.encode())
+    return Path(path)

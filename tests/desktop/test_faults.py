@@ -21,7 +21,7 @@ import pytest
 import desktop.capture as capture_module
 
 from ..mjpeg_camera import MjpegCamera
-from ..videos import read_back
+from ..videos import read_back, write_video_whose_sound_outlasts_it
 
 FLOW_TIMEOUT_MS = 60_000
 
@@ -220,7 +220,8 @@ def test_a_seek_past_the_real_end_of_a_file_cut_short_plays_on_from_the_furthest
     window.playback.seek_slider.setValue(600)
     qtbot.waitUntil(lambda: bool(said), timeout=FLOW_TIMEOUT_MS)
     assert said[0].startswith("truncated.avi has no frame 601 of the 795 its header states: the file is damaged")
-    back_to = int(said[0].split("playing on from frame ")[1].split(",")[0])
+    going_on = "showing frame " if paused else "playing on from frame "  # not "playing on" over a paused picture
+    back_to = int(said[0].split(going_on)[1].split(",")[0])
     assert back_to >= furthest + 1
     if paused:
         qtbot.waitUntil(lambda: shown[-1] == back_to - 1, timeout=10_000)  # the frame it went back to, shown
@@ -234,6 +235,50 @@ def test_a_seek_past_the_real_end_of_a_file_cut_short_plays_on_from_the_furthest
     assert len(said) == 2 and said[1].startswith("truncated.avi ends at frame ")
     frames = int(said[1].split("ends at frame ")[1].split()[0])
     assert max(shown) < frames < 795 and window.playback.seek_slider.maximum() == frames - 1
+
+
+def test_dragging_to_the_end_of_a_whole_file_whose_header_overcounts_ends_it_without_calling_it_damaged(
+        qtbot, launch, tmp_path):
+    """An MKV whose sound outlasts its picture states 105 frames for its 100 (an estimate from its duration).
+    The bar dragged to its end said "has no frame 105 …: the file is damaged or was cut short" and jumped
+    back to where it had been playing. Played through, the same 5 frames were always let pass as an estimate."""
+    clip = write_video_whose_sound_outlasts_it(tmp_path / "phone clip.mkv", 100, 0.5)
+    window = launch(model="yolo-mnv3-small")
+    controller = window.controller
+    controller.set_loop(False)
+    said, shown = [], []
+    controller.source_damaged.connect(said.append)
+    controller.frame_shown.connect(lambda frame: shown.append(frame.result.index))
+    window.open_source(str(clip))
+    qtbot.waitUntil(lambda: len(shown) >= 5, timeout=FLOW_TIMEOUT_MS)
+    assert controller.source_info.frame_count == 105
+    with qtbot.waitSignal(controller.source_ended, timeout=FLOW_TIMEOUT_MS):
+        window.playback.seek_slider.setValue(104)  # the handle dragged to the end
+    assert said == [] and window.status.standing_error is None
+    assert max(shown) < 20  # it did not go back and play on
+
+
+def test_stepping_at_the_real_end_of_a_file_cut_short_stays_there_and_steps_back(qtbot, launch, bad_videos):
+    """Played to the end of a quarter of vtest.avi (its header says 795), the bar is cut to the real end. A step
+    forward then sought the frame after it: "has no frame 198 … playing on" over the paused picture, and the
+    step back that followed showed the same frame again."""
+    window = launch(model="yolo-mnv3-small", fast=True)
+    controller = window.controller
+    controller.set_loop(False)
+    said, shown = [], []
+    controller.source_damaged.connect(said.append)
+    controller.frame_shown.connect(lambda frame: shown.append(frame.result.index))
+    with qtbot.waitSignal(controller.source_ended, timeout=120_000):
+        window.open_source(str(bad_videos / "truncated.avi"))
+    qtbot.waitUntil(lambda: len(said) == 1, timeout=10_000)
+    frames = int(said[0].split("ends at frame ")[1].split()[0])
+    qtbot.waitUntil(lambda: shown[-1] == frames - 1, timeout=10_000)
+    window.step_forward_action.trigger()  # nothing after the last frame: it stays
+    qtbot.wait(1_000)
+    assert said[1:] == [] and shown[-1] == frames - 1
+    with qtbot.waitSignal(controller.paused_frame_shown, timeout=10_000,
+                          check_params_cb=lambda index: index == frames - 2):
+        window.step_back_action.trigger()
 
 
 # -- cameras ----------------------------------------------------------------------------------
