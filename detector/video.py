@@ -220,9 +220,20 @@ def classify_source(spec: str, *, look_at_disk: bool = True) -> str:
         return "url"
     if Path(spec).suffix.lower() in IMAGE_SUFFIXES or (look_at_disk and os.path.isdir(spec)):
         return "images"  # isdir is False, not an error, for a share that does not answer: opening will say why
-    if look_at_disk and not Path(spec).suffix and os.path.isfile(spec) and cv2.haveImageReader(spec):
+    if (look_at_disk and not Path(spec).suffix and os.path.isfile(spec) and cv2.haveImageReader(spec)
+            and not _reads_a_second_frame(spec)):
         return "images"  # a photo saved without a suffix: OpenCV knows it by its first bytes (it was a 1-frame video)
     return "video"
+
+
+def _reads_a_second_frame(path: str) -> bool:
+    """A raw MJPEG stream (JPEGs one after another, as IP cameras and ``ffmpeg -f mjpeg`` write them) starts
+    with a photo's bytes: it is a video if a second frame follows."""
+    capture = cv2.VideoCapture(opencv_path(Path(path)))
+    try:
+        return capture.isOpened() and capture.grab() and capture.grab()
+    finally:
+        capture.release()
 
 
 def open_capture(spec: str, *, open_timeout_ms: int = 5000, read_timeout_ms: int = 5000,

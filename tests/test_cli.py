@@ -300,6 +300,14 @@ def test_a_photo_saved_without_a_suffix_is_a_photo(capsys, tmp_path):
     assert summary["source_kind"] == "images" and summary["frames"] == 1
     assert cv2.imread(str(tmp_path / "annotated.jpg")).shape == (60, 80, 3)
 
+    # a raw MJPEG stream without a suffix (an IP camera's dump) starts with the same bytes: it is a video
+    clip = tmp_path / "camera-dump"
+    clip.write_bytes(b"".join(cv2.imencode(".jpg", np.full((60, 80, 3), 12 * i, np.uint8))[1].tobytes()
+                              for i in range(12)))
+    summary, _ = run_ok(capsys, "predict", "--model", "test-small", "--source", str(clip),
+                        "--output", str(tmp_path / "annotated.mp4"))
+    assert summary["source_kind"] == "video" and summary["frames"] == 12
+
 
 def test_a_heic_photo_stays_intact_once_read():
     """pi-heif's buffer is freed with its file object: a picture that only viewed it turned into whatever was
