@@ -143,6 +143,7 @@ class SessionController(QObject):
         self._pause_index: int | None = None
         self._step_target: int | None = None  # the frame a step asked for, until it is on screen
         self._frames_at_most: int | None = None  # a damaged file's frames, as far as known (its header says more)
+        self._live_resumed_at: float | None = None  # when a paused live source was played again
         self._last_result: FrameResult | None = None
         self._last_shown: ShownFrame | None = None
         self._recorder: RecorderWorker | None = None
@@ -224,7 +225,7 @@ class SessionController(QObject):
         self._stats = PipelineStats()
         self._source, self._source_info = spec, None
         self._last_result = self._last_shown = None
-        self._pause_index = self._step_target = self._frames_at_most = None
+        self._pause_index = self._step_target = self._frames_at_most = self._live_resumed_at = None
         self._playback.paused = False
         inbox: Mailbox[FramePacket] = Mailbox()
         self._display_box.clear()
@@ -333,6 +334,8 @@ class SessionController(QObject):
         self._open_held_recording()  # first: a pause would count as a gap in the held frames' times
         self._playback.paused = paused
         self._pause_index = self._step_target = None
+        if not paused and self._source is not None and self._source.is_live:
+            self._live_resumed_at = time.perf_counter()
         if self._live_clock is not None:  # a live recording leaves the paused time out
             now_s = time.perf_counter() - self._source_started
             if paused:
@@ -656,8 +659,12 @@ class SessionController(QObject):
         return self._recorded_frames / self._recording_fps if self._recording_fps else 0.0
 
     def _rate_known(self) -> bool:
-        """A live source has sent long enough for its real rate to be told from its connect burst."""
-        return self._stats.seconds_capturing() >= LIVE_RATE_PROBE_S
+        """A live source has sent long enough for its real rate to be told from its connect burst, and since a
+        pause: the rate is measured over the last seconds, and a paused source captures nothing."""
+        sending_s = self._stats.seconds_capturing()
+        if self._live_resumed_at is not None:
+            sending_s = min(sending_s, time.perf_counter() - self._live_resumed_at)
+        return sending_s >= LIVE_RATE_PROBE_S
 
     def _open_held_recording(self) -> None:
         """Start the file of a live recording whose first frames were held, with them in front."""

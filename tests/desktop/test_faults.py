@@ -379,6 +379,33 @@ def test_a_recording_of_a_live_source_lasts_as_long_as_it_was_filmed(qtbot, laun
     assert video.frames / video.fps == pytest.approx(filmed_s, rel=0.15), (video, filmed_s)
 
 
+def test_a_live_recording_asked_for_while_paused_is_written_at_the_rate_the_source_sends(qtbot, launch, cameras,
+                                                                                         tmp_path):
+    """R on a paused webcam starts the recording on Play. The rate was then measured over the last 2 s, the pause
+    (nothing captured), so the camera's claim was used: a dim webcam claiming 30 FPS and sending 12 wrote every
+    frame 2.5 times. After a pause, as after connecting, the first second is held until the rate is known."""
+    frames = [np.full((240, 320, 3), (i * 37) % 255, np.uint8) for i in range(50)]
+    cameras["0"] = lambda: FakeCamera(frames, fps=12.0, claims=30.0)
+    window = launch(model="yolo-mnv3-small")
+    window.open_source("0")
+    _wait_for_frames(qtbot, window, 18)
+    window.pause_action.trigger()
+    qtbot.wait(2_500)
+    summaries = []
+    window.controller.recording_finished.connect(summaries.append)
+    recording = tmp_path / "after-pause.mp4"
+    assert window.controller.start_recording(recording)  # waits for Play
+    window.pause_action.trigger()
+    started = time.monotonic()
+    qtbot.wait(4_000)
+    window.record_action.trigger()  # stop
+    filmed_s = time.monotonic() - started
+    qtbot.waitUntil(lambda: bool(summaries), timeout=10_000)
+    video = read_back(recording)
+    assert video.fps == pytest.approx(12, abs=1)
+    assert video.frames / video.fps == pytest.approx(filmed_s, rel=0.15), (video, filmed_s)
+
+
 def test_recording_a_stream_from_the_moment_it_connects_keeps_its_real_rate(qtbot, launch, cameras, tmp_path):
     """A stream hands over what it buffered while connecting all at once: a rate measured on that burst
     wrote a file at 139 FPS, every frame copied 4-5 times, and the encoder fell minutes behind. Written
