@@ -69,7 +69,7 @@ def _camera_modes(value) -> dict[str, str]:
     """The saved camera modes, without entries that are not a readable mode."""
     try:
         saved = json.loads(str(value or "{}"))
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a file mangled into "[[[[…"
         return {}
     if not isinstance(saved, dict):
         return {}
@@ -80,7 +80,7 @@ def _texts(value) -> list[str]:
     """A JSON list of non-empty strings, as saved; anything else reads as empty."""
     try:
         saved = json.loads(str(value or "[]"))
-    except ValueError:
+    except (ValueError, RecursionError):
         return []
     return [str(text) for text in saved if str(text).strip()] if isinstance(saved, list) else []
 

@@ -181,6 +181,10 @@ def test_bad_settings_values_fall_back_to_defaults(isolated_settings, qapp):
     assert prefs.camera_modes == {"/dev/video0": "1280x720@30 MJPG"}  # the damaged entries open automatically
     store.setValue("cameras/modes", "{not json")
     assert AppSettings(store).load().camera_modes == {}
+    store.setValue("cameras/modes", "[" * 100_000)  # a file mangled by a disk error: the app still starts
+    store.setValue("thresholds/classes", "[" * 100_000)
+    prefs = AppSettings(store).load()
+    assert prefs.camera_modes == {} and prefs.classes == []
 
 
 def _drain(box: Mailbox, worker, want: int, *, delay: float = 0.0, timeout: float = 20.0) -> list[int]:
