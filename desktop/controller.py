@@ -715,6 +715,8 @@ class SessionController(QObject):
             extra = f" and {summary.detections_path.name}" if summary.detections_path else ""
             frames = "1 frame" if summary.frames_written == 1 else f"{summary.frames_written} frames"
             saved = f"{frames} to {summary.video_path}{extra}"
+            if summary.restored:
+                saved += f" (its folder {summary.video_path.parent} was deleted while recording: made again)"
             if summary.error:  # the error stays in view: "Saved …" in its place read as if all went well
                 self.recording_failed.emit(f"{without_saved_note(summary.error)} (what came before is saved: {saved})")
             else:

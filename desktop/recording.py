@@ -27,6 +27,7 @@ from PySide6.QtCore import QThread, Signal
 
 from detector import Detections, LiveDetError, OutputError
 from detector.live_clock import MAX_COPIES
+from detector.unlinked import restore_if_unlinked
 from detector.video_writer import VideoWriter
 
 from .mailbox import Mailbox
@@ -100,6 +101,7 @@ class RecordingSummary:
     detections_path: Path | None
     codec: str | None
     error: str | None = None
+    restored: bool = False  # its folder was deleted while recording, and made again to save it
 
 
 class DetectionLog:
@@ -114,7 +116,7 @@ class DetectionLog:
         try:
             # line-buffered: each frame's line is on disk when written, so a crash or kill loses no more of the
             # log than of the video (at most its last second), where a full buffer could hold seconds of it
-            self._file = open(path, "w", encoding="utf-8", newline="", buffering=1)
+            self._file = open(path, "w+", encoding="utf-8", newline="", buffering=1)  # w+: restore_if_unlinked
         except OSError as exc:
             raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
         self._csv = csv.writer(self._file) if fmt == "csv" else None
@@ -143,7 +145,13 @@ class DetectionLog:
             self._file.truncate(cut)
 
     def close(self) -> None:
-        if not self._file.closed:
+        """Close the log; one whose folder was deleted meanwhile is written back first (``restore_if_unlinked``)."""
+        if self._file.closed:
+            return
+        try:
+            self._file.flush()
+            restore_if_unlinked(self._file.fileno(), self.path)
+        finally:
             self._file.close()
 
 
@@ -230,6 +238,7 @@ class RecorderWorker(QThread):
                 detections_path=detections.path if detections is not None else None,
                 codec=writer.codec if writer is not None else None,
                 error=error,
+                restored=writer is not None and writer.restored,
             ))
 
     @staticmethod

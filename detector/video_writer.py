@@ -21,6 +21,7 @@ from . import h264
 from .errors import OutputError
 from .fmp4 import FragmentedMp4
 from .native_stderr import dropping_lines
+from .unlinked import restore_if_unlinked
 from .video import DEFAULT_FPS, opencv_cannot_name, opencv_path, same_file
 
 # codec choices per container, most compatible first; "avc1" is H.264 through PyAV. Each is the container's own
@@ -133,6 +134,7 @@ class VideoWriter:
         self.size = (int(size[0]), int(size[1]))  # (width, height)
         self.fps = float(fps) if fps and fps > 0 else DEFAULT_FPS
         self.frames_written = 0
+        self.restored = False  # its folder was deleted while it was written, and it was saved again (close)
         self.path, self.codec = requested, ""
         self._writer: cv2.VideoWriter | None = None  # OpenCV's encoder for a whole file (AVI, MKV, …)
         self._segment: h264.H264Segment | _OpenCvSegment | None = None  # the segment being encoded, when fragmented
@@ -202,7 +204,7 @@ class VideoWriter:
 
         (Also the seam where tests put a disk that fills up.)
         """
-        return open(target, "wb", buffering=0)
+        return open(target, "w+b", buffering=0)  # readable too: see ``restore_if_unlinked``
 
     def _start_segment(self) -> bool:
         try:
@@ -306,6 +308,14 @@ class VideoWriter:
                     os.fsync(file.fileno())  # on the disk, not only in the OS, before close returns
                 except (OSError, ValueError, AttributeError):
                     pass
+                lost_name = None
+                if not self._fragments.empty:
+                    try:
+                        self.restored = restore_if_unlinked(file.fileno(), self.path)
+                    except (AttributeError, ValueError):  # a stand-in for a file, without a descriptor
+                        pass
+                    except OSError as exc:
+                        lost_name = exc
                 try:
                     file.close()
                 except OSError:
@@ -313,6 +323,9 @@ class VideoWriter:
                 _remove(self._segment_path)
                 if self._fragments.empty:
                     _remove(self.path)  # not one frame saved: no empty, unplayable file left behind
+                if lost_name is not None:
+                    raise OutputError(f"{self.path.parent} was deleted while recording and {self.path.name} could "
+                                      f"not be saved again: {lost_name.strerror or lost_name} (nothing is saved)")
 
     def __enter__(self) -> "VideoWriter":
         return self

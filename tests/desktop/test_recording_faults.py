@@ -19,6 +19,8 @@ from desktop.recording import DetectionLog, RecordedFrame, RecorderWorker, Recor
 from detector import Detections
 from detector.video_writer import VideoWriter
 
+from ..videos import read_back
+
 SIZE = (320, 240)  # (width, height)
 FPS = 10.0  # the writer appends to the file once a second: every 10 frames
 
@@ -140,6 +142,37 @@ def test_a_folder_that_cannot_be_written_is_reported_before_any_frame(qtbot, unw
 
     assert len(failures) == 1 and "cannot write" in failures[0] and "clip.mp4" in failures[0], failures
     assert summary.video_path is None and summary.frames_written == 0 and summary.error == failures[0]
+
+
+def test_a_recording_whose_folder_is_deleted_while_recording_is_saved_in_it_made_again(qtbot, launch, vtest_path,
+                                                                                       tmp_path):
+    """Deleting the recording folder (a clean-up script, a user tidying up) unlinks the open files, and writing
+    into them goes on succeeding: the window said "Saved 40 frames to …" and neither the video nor its log
+    existed anywhere. They are written back, in the folder made again, and the window says so."""
+    import shutil
+
+    window = launch(source=str(vtest_path), fast=True)
+    controller = window.controller
+    controller.record_folder = tmp_path / "recordings"
+    controller.set_detections_format("jsonl")
+    qtbot.waitUntil(lambda: controller.last_shown is not None, timeout=60_000)
+    summaries, said = [], []
+    controller.recording_finished.connect(summaries.append)
+    controller.message.connect(said.append)
+    with qtbot.waitSignal(controller.recording_started, timeout=10_000):
+        assert controller.start_recording()
+    qtbot.waitUntil(lambda: controller.recorded_seconds >= 1.5, timeout=30_000)
+    shutil.rmtree(tmp_path / "recordings")
+    qtbot.waitUntil(lambda: controller.recorded_seconds >= 4, timeout=30_000)
+    controller.stop_recording()
+    qtbot.waitUntil(lambda: bool(summaries), timeout=30_000)
+    summary = summaries[0]
+    assert summary.error is None and summary.video_path.is_file() and summary.detections_path.is_file()
+    assert read_back(summary.video_path).frames == summary.frames_written >= 40
+    lines = summary.detections_path.read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["frame"] for line in lines] == list(range(summary.frames_written))
+    assert any(f"{summary.frames_written} frames to {summary.video_path}" in text and "deleted while recording: made "
+               "again" in text for text in said), said
 
 
 def test_the_window_keeps_a_full_disk_in_view_with_what_was_saved(qtbot, launch, vtest_path, tmp_path, monkeypatch):
