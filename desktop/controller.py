@@ -149,6 +149,7 @@ class SessionController(QObject):
         self._recorder: RecorderWorker | None = None
         self._finishing: set[RecorderWorker] = set()
         self._record_request: Path | None = None  # recording asked for; starts with the next frame shown
+        self._record_exclusive = True  # its name was chosen as unused: another process's file there is not overwritten
         self._end_recording_when_drained = False  # the file ended: its last frames are still on their way
         self._claimed_names: set[Path] = set()  # recording and snapshot names handed out this session
         self._snapshots = SnapshotWriter(self._claimed_names, self)
@@ -596,6 +597,7 @@ class SessionController(QObject):
             log.warning(said)  # a script's --record hears it on stderr
             self.message.emit(said)
         self._record_request = target
+        self._record_exclusive = not path or source.is_live  # a name chosen as unused: never written over
         self._live_clock = None
         self._apply_lossless()
         self.recording_changed.emit(True)
@@ -687,7 +689,7 @@ class SessionController(QObject):
                 self._live_clock.pause(time.perf_counter() - self._source_started)
         source_video = Path(self._source.value) if self._source is not None and self._source.kind == VIDEO else None
         plan = RecordingPlan(path, fps, (first_image.shape[1], first_image.shape[0]), self.detections_format,
-                             source_video)
+                             source_video, exclusive=self._record_exclusive)
         recorder = RecorderWorker(plan, lead_in)
         self._recorded_frames, self._recording_fps = sum(frame.repeats for frame in lead_in), fps
         recorder.started_writing.connect(self.recording_started)

@@ -18,7 +18,7 @@ import json
 import logging
 import threading
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -26,6 +26,7 @@ import numpy as np
 from PySide6.QtCore import QThread, Signal
 
 from detector import Detections, LiveDetError, OutputError
+from detector.errors import NameTaken
 from detector.live_clock import MAX_COPIES
 from detector.unlinked import restore_if_unlinked
 from detector.video_writer import VideoWriter
@@ -38,6 +39,7 @@ DETECTION_FORMATS = ("", "jsonl", "csv")  # "" = video only
 LOG_TRIM_WINDOW = 4096  # recent frames whose log rows can be cut: over two minutes at 30 FPS, the video lags ~1 s
 RECORDING_SUFFIXES = (".mp4", ".avi", ".jsonl", ".csv")  # what a recording may write: video (.avi fallback), detections
 _CLAIMING = threading.Lock()
+NAME_TRIES = 100  # NAME, NAME-2 … NAME-100: names taken by other processes between choosing and creating
 
 
 def make_record_folder(folder: Path) -> None:
@@ -78,10 +80,17 @@ class RecordingPlan:
     frame_size: tuple[int, int]  # (width, height)
     detections_format: str = ""  # "", "jsonl" or "csv"
     source_video: Path | None = None  # the file being played: never written, not even as the MJPG fallback
+    # a name chosen as unused (the app's own, or NAME-2 beside an earlier recording): never written over, and
+    # NAME-2, NAME-3… when another process has taken it since (two windows recording in the same second)
+    exclusive: bool = False
 
     @property
     def detections_path(self) -> Path | None:
         return self.video_path.with_suffix(f".{self.detections_format}") if self.detections_format else None
+
+    def numbered(self, n: int) -> "RecordingPlan":
+        """The same recording as NAME-n (n >= 2)."""
+        return replace(self, video_path=self.video_path.with_name(f"{self.video_path.stem}-{n}{self.video_path.suffix}"))
 
 
 @dataclass(frozen=True)
@@ -109,14 +118,18 @@ class DetectionLog:
 
     CSV_FIELDS = ("frame", "source_frame", "time_s", "class_id", "label", "score", "x1", "y1", "x2", "y2")
 
-    def __init__(self, path: Path, fmt: str) -> None:
+    def __init__(self, path: Path, fmt: str, *, exclusive: bool = False) -> None:
+        """``exclusive``: never write over a file (``NameTaken``), as ``VideoWriter``."""
         if fmt not in ("jsonl", "csv"):
             raise OutputError(f"unknown detections format '{fmt}' (jsonl or csv)")
         self.path, self.fmt = path, fmt
         try:
             # line-buffered: each frame's line is on disk when written, so a crash or kill loses no more of the
-            # log than of the video (at most its last second), where a full buffer could hold seconds of it
-            self._file = open(path, "w+", encoding="utf-8", newline="", buffering=1)  # w+: restore_if_unlinked
+            # log than of the video (at most its last second), where a full buffer could hold seconds of it;
+            # readable too (+): restore_if_unlinked
+            self._file = open(path, "x+" if exclusive else "w+", encoding="utf-8", newline="", buffering=1)
+        except FileExistsError:
+            raise NameTaken(f"{path} exists") from None
         except OSError as exc:
             raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
         self._csv = csv.writer(self._file) if fmt == "csv" else None
@@ -200,10 +213,7 @@ class RecorderWorker(QThread):
         error: str | None = None
         stopped = ""  # once the files are open, an error stops a recording under way
         try:
-            writer = VideoWriter(self.plan.video_path, self.plan.fps, self.plan.frame_size,
-                                 protect=self.plan.source_video)
-            if self.plan.detections_path is not None:
-                detections = DetectionLog(self.plan.detections_path, self.plan.detections_format)
+            writer, detections = self._open_files()
             self.started_writing.emit(str(writer.path))
             stopped = "recording stopped: "
             lead_in, self._lead_in = self._lead_in, []
@@ -240,6 +250,29 @@ class RecorderWorker(QThread):
                 error=error,
                 restored=writer is not None and writer.restored,
             ))
+
+    def _open_files(self) -> tuple[VideoWriter, DetectionLog | None]:
+        """The video and its log, under the plan's name or, where another process took it meanwhile, NAME-2…"""
+        for n in range(1, NAME_TRIES + 1):
+            plan = self.plan if n == 1 else self.plan.numbered(n)
+            try:
+                writer = VideoWriter(plan.video_path, plan.fps, plan.frame_size, protect=plan.source_video,
+                                     exclusive=plan.exclusive)
+            except NameTaken:
+                continue
+            if plan.detections_path is None:
+                return writer, None
+            try:
+                log = DetectionLog(plan.detections_path, plan.detections_format, exclusive=plan.exclusive)
+            except NameTaken:
+                writer.close()  # no frame yet: it leaves no file
+                continue
+            except BaseException:
+                writer.close()
+                raise
+            return writer, log
+        raise OutputError(f"cannot record to {self.plan.video_path}: it and the next {NAME_TRIES - 1} numbered "
+                          "names are taken")
 
     @staticmethod
     def _write(item: RecordedFrame, writer: VideoWriter, detections: DetectionLog | None) -> None:

@@ -20,3 +20,7 @@ class SourceError(LiveDetError):
 
 class OutputError(LiveDetError):
     """A result file could not be written."""
+
+
+class NameTaken(OutputError):
+    """A file that must not overwrite another found its name taken (by another process, since it was chosen)."""

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from . import h264
-from .errors import OutputError
+from .errors import NameTaken, OutputError
 from .fmp4 import FragmentedMp4
 from .native_stderr import dropping_lines
 from .unlinked import restore_if_unlinked
@@ -125,9 +125,15 @@ class VideoWriter:
     """
 
     def __init__(self, path: str | Path, fps: float, size: tuple[int, int], *,
-                 segment_seconds: float = SEGMENT_SECONDS, protect: str | Path | None = None) -> None:
-        """``protect``: a file never to write, the video being read: asked for, it is an error; as the fallback, skipped."""
+                 segment_seconds: float = SEGMENT_SECONDS, protect: str | Path | None = None,
+                 exclusive: bool = False) -> None:
+        """``protect``: a file never to write, the video being read: asked for, it is an error; as the fallback, skipped.
+
+        ``exclusive``: never write over a file; ``NameTaken`` when ``path`` exists (a name chosen as unused
+        that another process has taken since: two windows recording in the same second).
+        """
         requested = Path(path)
+        self._exclusive = exclusive
         if protect is not None and same_file(requested, protect):
             raise OutputError(f"{requested} is the source video itself; writing it would destroy the original "
                               "(choose another file name)")
@@ -180,6 +186,8 @@ class VideoWriter:
     def _create(self, target: Path):
         try:
             return self._open_output(target)
+        except FileExistsError:
+            raise NameTaken(f"{target} exists") from None
         except OSError as exc:
             raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
 
@@ -204,7 +212,8 @@ class VideoWriter:
 
         (Also the seam where tests put a disk that fills up.)
         """
-        return open(target, "w+b", buffering=0)  # readable too: see ``restore_if_unlinked``
+        # readable too: see ``restore_if_unlinked``; x: created here or not at all, when exclusive
+        return open(target, "x+b" if self._exclusive else "w+b", buffering=0)
 
     def _start_segment(self) -> bool:
         try:

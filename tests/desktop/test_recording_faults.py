@@ -175,6 +175,35 @@ def test_a_recording_whose_folder_is_deleted_while_recording_is_saved_in_it_made
                "again" in text for text in said), said
 
 
+def test_a_recording_name_another_window_takes_meanwhile_is_not_written_over(qtbot, launch, vtest_path, tmp_path):
+    """Names go by the second and are chosen as unused when R is pressed; the file was made later with "wb". Two
+    windows recording in the same second both said "Saved …" into one file, and one recording was lost. Here the
+    other window's file appears between R (on a paused video: it starts on Play) and the first frame."""
+    window = launch(source=str(vtest_path), fast=True)
+    controller = window.controller
+    controller.record_folder = tmp_path / "recordings"
+    controller.set_detections_format("jsonl")
+    qtbot.waitUntil(lambda: controller.last_shown is not None, timeout=60_000)
+    controller.set_paused(True)
+    assert controller.start_recording()  # starts on Play
+    chosen = controller._record_request
+    others = {chosen: b"another window's recording", chosen.with_suffix(".jsonl"): b"its detections\n"}
+    for path, data in others.items():
+        path.write_bytes(data)
+    summaries = []
+    controller.recording_finished.connect(summaries.append)
+    controller.set_paused(False)
+    qtbot.waitUntil(lambda: controller.recorded_seconds >= 2, timeout=30_000)
+    controller.stop_recording()
+    qtbot.waitUntil(lambda: bool(summaries), timeout=30_000)
+    assert all(path.read_bytes() == data for path, data in others.items())  # untouched
+    summary = summaries[0]
+    assert summary.video_path == chosen.with_name(f"{chosen.stem}-2.mp4") and summary.error is None
+    assert summary.detections_path == chosen.with_name(f"{chosen.stem}-2.jsonl")
+    assert read_back(summary.video_path).frames == summary.frames_written >= 20
+    assert len(summary.detections_path.read_text(encoding="utf-8").splitlines()) == summary.frames_written
+
+
 def test_the_window_keeps_a_full_disk_in_view_with_what_was_saved(qtbot, launch, vtest_path, tmp_path, monkeypatch):
     """The recorder's "disk full" was replaced within a second by "Saved 20 frames to …", which reads as if
     all went well. The error stays, and says what was kept."""
