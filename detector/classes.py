@@ -29,7 +29,7 @@ def resolve_classes(requested: Iterable[str], class_names: Sequence[str]) -> fro
         text = str(item).strip()
         if not text:
             continue
-        if text.isdigit():
+        if text.isascii() and text.isdigit():  # not "²", which isdigit() accepts and int() refuses
             if int(text) >= len(class_names):
                 raise LiveDetError(f"class index {text} is out of range: the model has {len(class_names)} classes "
                                    f"(0-{len(class_names) - 1})")

@@ -111,6 +111,8 @@ def test_class_names_typed_by_people_resolve_to_indices():
         resolve_classes(["4"], names)
     with pytest.raises(LiveDetError, match="names no class"):
         resolve_classes(["", " "], names)
+    with pytest.raises(LiveDetError, match="unknown class '²'"):  # a digit to isdigit(), not to int()
+        resolve_classes(["²"], names)
     assert class_ids_named({"person", "car"}, names) == {2}
     assert class_ids_named({"car"}, names) is None  # a filter this model cannot meet shows everything
     assert class_ids_named(None, names) is None
