@@ -813,8 +813,10 @@ def test_predict_keeps_only_the_classes_asked_for(capsys, tmp_path):
     ("images", ["--output", "images"], "folder the source images are in"),
     ("images/a.jpg", ["--output", "images"], "folder the source images are in"),
     ("images/a.jpg", ["--output", "images/a.jpg"], "is the source itself"),
+    ("images", ["--jsonl", "images/c.jpg"], "is named as an image in the folder being read"),
+    ("images", ["--output", "annotated", "--jsonl", "annotated/c.jpg"], "has the name of a source image"),
 ], ids=["video-output", "video-output-link", "video-jsonl", "output-is-jsonl", "folder-into-itself",
-        "image-into-its-folder", "image-onto-itself"])
+        "image-into-its-folder", "image-onto-itself", "jsonl-over-a-source-image", "jsonl-under-an-annotated-image"])
 def test_predict_never_writes_over_what_it_reads(capsys, vtest_path, image_folder, tmp_path, monkeypatch, source,
                                                  flags, message):
     shutil.copyfile(vtest_path, tmp_path / "street.avi")
