@@ -6,9 +6,11 @@ turns OS errors into ``OutputError``s with the path in the message.
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Protocol
@@ -266,15 +268,28 @@ class PredictOutputs:
                 self.jsonl.close()
 
 
+def _is_standard_output(path: Path) -> bool:
+    """``--jsonl /dev/stdout`` (or ``/proc/self/fd/1``): the very file or pipe standard output writes to."""
+    try:
+        target, stdout = os.stat(path), os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):  # a stdout with no descriptor (tests)
+        return False
+    return (target.st_dev, target.st_ino) == (stdout.st_dev, stdout.st_ino)
+
+
 class JsonlWriter:
     """One JSON object per frame: ``{"frame": i, "source": name, "detections": [...]}``."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._failed = False
+        self._to_stdout = _is_standard_output(path)
+        if self._to_stdout:  # opened again, it was truncated and written at its own offset, under the summary
+            self._file = sys.stdout
+            return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(path, "w", encoding="utf-8", buffering=1)  # a line per frame, on disk as written
-            self._failed = False
         except OSError as exc:
             raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
@@ -282,6 +297,8 @@ class JsonlWriter:
         record = {"frame": index, "source": name, "detections": detections.to_records()}
         try:
             self._file.write(json.dumps(record) + "\n")
+            if self._to_stdout:
+                self._file.flush()
         except OSError as exc:
             self._failed = True
             raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
@@ -289,7 +306,10 @@ class JsonlWriter:
     def close(self) -> None:
         """Closes the file even when the line that failed is still buffered (that failure was already said)."""
         try:
-            self._file.close()
+            if self._to_stdout:
+                self._file.flush()  # the summary follows on the same stream
+            else:
+                self._file.close()
         except OSError as exc:
             if not self._failed:
                 raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None

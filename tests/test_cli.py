@@ -1183,3 +1183,21 @@ def test_a_reader_that_stops_reading_ends_the_command_quietly_not_with_a_traceba
                                          "--jsonl", "/dev/stdout", models_env=models_env, tmp_path=tmp_path)
     assert code == 141 and "Traceback" not in err and "Exception ignored" not in err, err
     assert err.splitlines()[-1] == "error: cannot write /dev/stdout: Broken pipe"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="/dev/stdout is POSIX")
+def test_detections_to_stdout_redirected_into_a_file_come_whole_and_before_the_summary(vtest_path, tmp_path,
+                                                                                       models_env):
+    """`predict … --jsonl /dev/stdout >> run.log` opened /dev/stdout again: truncated, so run.log lost what it held,
+    and written at its own offset, so the summary landed over the first records and split one in two."""
+    log = tmp_path / "run.log"
+    log.write_text("an earlier line\n")
+    with open(log, "a") as out:
+        subprocess.run([sys.executable, "-m", "detector", "predict", "--model", "test-small", "--imgsz", "160",
+                        "--source", str(vtest_path), "--max-frames", "5", "--jsonl", "/dev/stdout"], cwd=REPO_ROOT,
+                       stdout=out, stderr=subprocess.DEVNULL, timeout=120, check=True,
+                       env={**os.environ, "LIVEDET_MODELS_DIR": str(models_env)})
+    lines = log.read_text().splitlines()
+    assert lines[0] == "an earlier line" and len(lines) == 7
+    assert [json.loads(line)["frame"] for line in lines[1:6]] == [0, 1, 2, 3, 4]
+    assert json.loads(lines[6])["command"] == "predict"
