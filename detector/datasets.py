@@ -13,6 +13,8 @@ read whole, whatever split is asked for.
 from __future__ import annotations
 
 import json
+import math
+import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,6 +102,16 @@ def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _whole(value) -> bool:
+    """A COCO id: a whole number (JSON true and false are not, though Python counts them as ints)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _image_id(value) -> bool:
+    """An image id: a whole number, or text (some exporters name images by a text id)."""
+    return _whole(value) or isinstance(value, str)
+
+
 def _coco_problem(data) -> str | None:
     """What makes ``data`` unusable as a COCO detection file, naming the first bad entry; None if it is usable."""
     if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "annotations",
@@ -108,16 +120,22 @@ def _coco_problem(data) -> str | None:
     for i, image in enumerate(data["images"]):
         if not isinstance(image, dict) or "id" not in image or not isinstance(image.get("file_name"), str):
             return f"image #{i + 1} lacks an 'id' or a 'file_name'"
-        if not all(_number(image.get(side, 0) or 0) for side in ("width", "height")):
+        if not _image_id(image["id"]) or type(image["id"]) is not type(data["images"][0].get("id")):
+            return f"image #{i + 1} ({image['file_name']}) has an 'id' that is not a whole number (or text, as all are)"
+        if not all(_number(image.get(side, 0) or 0) and math.isfinite(image.get(side, 0) or 0)
+                   for side in ("width", "height")):
             return f"image #{i + 1} ({image['file_name']}) has a width or height that is not a number"
     for i, category in enumerate(data["categories"]):
         if not isinstance(category, dict) or not isinstance(category.get("name"), str):
             return f"category #{i + 1} lacks a 'name'"
-        if not isinstance(category.get("id"), int) or isinstance(category["id"], bool):
+        if not _whole(category.get("id")):
             return f"category #{i + 1} ({category['name']}) lacks a whole-number 'id'"
     for i, ann in enumerate(data["annotations"]):
         if not isinstance(ann, dict) or "image_id" not in ann or "category_id" not in ann:
             return f"annotation #{i + 1} lacks an 'image_id' or a 'category_id'"
+        if not (_image_id(ann["image_id"]) and _whole(ann["category_id"])):
+            return f"annotation #{i + 1} (id {ann.get('id', '?')}) has an 'image_id' or 'category_id' that is not " \
+                   "a whole number"
         bbox = ann.get("bbox")
         if not isinstance(bbox, list) or len(bbox) != 4 or not all(_number(v) for v in bbox):
             return f"annotation #{i + 1} (id {ann.get('id', '?')}) has no 'bbox' of 4 numbers [x, y, width, height]"
@@ -138,6 +156,8 @@ def read_coco_file(path: str | Path) -> dict:
         raise SourceError(f"cannot read {path.name}: {exc.strerror or exc}") from None
     except json.JSONDecodeError as exc:
         raise SourceError(f"{path.name} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except RecursionError:  # "[[[[…" nested deeper than Python's parser goes: no COCO file is
+        raise SourceError(f"{path.name}: is not a COCO detection file (nested {sys.getrecursionlimit()}+ deep)") from None
     problem = _coco_problem(data)
     if problem is not None:
         raise SourceError(f"{path.name}: {problem}")

@@ -1068,11 +1068,21 @@ def _coco(images=None, annotations=None, categories=None) -> dict:
     pytest.param(_coco(categories=[{"id": 1}]), "category #1 lacks a 'name'", id="category-name"),
     pytest.param(_coco(categories=[{"id": "1", "name": "cat"}]), "category #1 (cat) lacks a whole-number 'id'",
                  id="category-id-text"),
+    pytest.param(_coco(images=[{"id": 1, "file_name": "a.jpg"}, {"id": "2", "file_name": "b.jpg"}]),
+                 "image #2 (b.jpg) has an 'id' that is not a whole number", id="image-ids-mixed"),
+    pytest.param(_coco(images=[{"id": [1], "file_name": "a.jpg"}]),
+                 "image #1 (a.jpg) has an 'id' that is not a whole number", id="image-id-list"),
+    pytest.param(_coco(annotations=[{"id": 7, "image_id": 1, "category_id": [1], "bbox": [1, 2, 30, 20]}]),
+                 "annotation #1 (id 7) has an 'image_id' or 'category_id' that is not a whole number",
+                 id="category-id-list"),
+    pytest.param(_coco(images=[{"id": 1, "file_name": "a.jpg", "width": float("nan"), "height": 48}]),
+                 "image #1 (a.jpg) has a width or height that is not a number", id="width-nan"),
+    pytest.param("[" * 100_000 + "]" * 100_000, "is not a COCO detection file (nested", id="nested-too-deep"),
 ])
 def test_a_malformed_coco_file_is_one_line_naming_the_bad_entry(capsys, tmp_path, command, content, message):
     """A hand-edited or half-exported file: one error line saying where, never an internal error."""
     path = tmp_path / "instances.json"
-    path.write_text(json.dumps(content))
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
     argv = (["train", "--data", str(path), "--images", str(tmp_path), "--epochs", "1"] if command == "train" else
             ["val", "--model", "test-small", "--annotations", str(path), "--images", str(tmp_path)])
     code, summary, err = run(capsys, *argv)
