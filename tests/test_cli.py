@@ -829,6 +829,15 @@ def test_predict_never_writes_over_what_it_reads(capsys, vtest_path, image_folde
     assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == before
 
 
+@pytest.mark.parametrize("flag, name", [("--output", "out.mp4"), ("--jsonl", "out.jsonl")])
+def test_an_output_under_a_file_says_that_file_is_in_the_way(capsys, vtest_path, tmp_path, flag, name):
+    """mkdir's "File exists" read as if out.jsonl existed: `cannot write notes/out.jsonl: File exists`."""
+    (tmp_path / "notes").write_text("a file, not a folder")
+    code, _, err = run(capsys, "predict", "--model", "test-small", "--source", str(vtest_path), "--max-frames", "2",
+                       flag, str(tmp_path / "notes" / name))
+    assert code == 2 and f"{tmp_path / 'notes'} is a file, not a folder" in err, err
+
+
 def test_a_file_address_is_read_as_the_file_it_names(capsys, tmp_path):
     """file:///…/my%20clip.avi: every frame at the file's rate (not a stream's wall clock), and the file protected."""
     clip = tmp_path / "my clip.avi"
