@@ -347,7 +347,9 @@ def cmd_predict(args, predictor=None) -> dict:
             output, jsonl, source_path = _predict_output_paths(args, info)
             if predictor is None:
                 predictor = _make_predictor(args)
-            keep_classes = resolve_classes(args.classes.split(","), predictor.class_names) if args.classes else None
+            # --classes "" (an empty shell variable) is refused as ", " is, not read as every class
+            keep_classes = (resolve_classes(args.classes.split(","), predictor.class_names)
+                            if args.classes is not None else None)
             outputs = PredictOutputs(output, jsonl, info=info, source=source_path,
                                      single_image=info.kind == "images" and Path(args.source).is_file())
             said = _describe(predictor)

@@ -802,6 +802,8 @@ def test_predict_keeps_only_the_classes_asked_for(capsys, tmp_path):
     assert labels == set(wanted)
     code, summary, err = run(capsys, *common, "--classes", "persn", "--output", str(tmp_path / "out.png"))
     assert code == 2 and err.count("\n") == 1 and "unknown class 'persn' (did you mean 'person'?)" in err, err
+    code, summary, err = run(capsys, *common, "--classes", "")  # a script's empty variable: not "every class"
+    assert code == 2 and "names no class" in err, err
     assert not (tmp_path / "out.png").exists()  # refused before anything was written
 
 
