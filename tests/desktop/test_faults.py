@@ -368,15 +368,21 @@ def test_a_recording_of_a_live_source_lasts_as_long_as_it_was_filmed(qtbot, laun
     recording = tmp_path / "live.mp4"
     with qtbot.waitSignal(window.controller.recording_started, timeout=10_000):
         assert window.controller.start_recording(recording)
+    filmed_s = _film_then_stop(qtbot, window, summaries)
+
+    video = read_back(recording)
+    assert video.frames == summaries[0].frames_written
+    assert video.frames / video.fps == pytest.approx(filmed_s, rel=0.15), (video, filmed_s)
+
+
+def _film_then_stop(qtbot, window, summaries: list) -> float:
+    """Let a started recording run 4 s, stop it with R and wait for its summary; the seconds filmed."""
     started = time.monotonic()
     qtbot.wait(4_000)
     window.record_action.trigger()  # stop
     filmed_s = time.monotonic() - started
     qtbot.waitUntil(lambda: bool(summaries), timeout=10_000)
-
-    video = read_back(recording)
-    assert video.frames == summaries[0].frames_written
-    assert video.frames / video.fps == pytest.approx(filmed_s, rel=0.15), (video, filmed_s)
+    return filmed_s
 
 
 def test_a_live_recording_asked_for_while_paused_is_written_at_the_rate_the_source_sends(qtbot, launch, cameras,
@@ -396,11 +402,7 @@ def test_a_live_recording_asked_for_while_paused_is_written_at_the_rate_the_sour
     recording = tmp_path / "after-pause.mp4"
     assert window.controller.start_recording(recording)  # waits for Play
     window.pause_action.trigger()
-    started = time.monotonic()
-    qtbot.wait(4_000)
-    window.record_action.trigger()  # stop
-    filmed_s = time.monotonic() - started
-    qtbot.waitUntil(lambda: bool(summaries), timeout=10_000)
+    filmed_s = _film_then_stop(qtbot, window, summaries)
     video = read_back(recording)
     assert video.fps == pytest.approx(12, abs=1)
     assert video.frames / video.fps == pytest.approx(filmed_s, rel=0.15), (video, filmed_s)
