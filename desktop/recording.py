@@ -29,7 +29,7 @@ from detector import Detections, LiveDetError, OutputError
 from detector.errors import NameTaken
 from detector.live_clock import MAX_COPIES
 from detector.unlinked import restore_if_unlinked
-from detector.video_writer import VideoWriter
+from detector.video_writer import NOTHING_SAVED, VideoWriter
 
 from .mailbox import Mailbox
 
@@ -239,11 +239,15 @@ class RecorderWorker(QThread):
         finally:
             self._inbox.close()
             error = self._finalise(writer, detections, error)
+            # an AVI or MKV (written by OpenCV, not saved again as an MP4 is) whose folder was deleted
+            gone = writer is not None and writer.frames_written > 0 and not error and not writer.path.exists()
+            if gone:
+                error = f"{writer.path} is gone: its folder was deleted while recording ({NOTHING_SAVED})"
             if error:
                 self.failed.emit(error)
             self.summary_ready.emit(RecordingSummary(
                 video_path=writer.path if writer is not None else None,
-                frames_written=writer.frames_written if writer is not None else 0,
+                frames_written=writer.frames_written if writer is not None and not gone else 0,
                 frames_received=self.frames_received,
                 detections_path=detections.path if detections is not None else None,
                 codec=writer.codec if writer is not None else None,

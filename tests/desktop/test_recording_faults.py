@@ -175,6 +175,30 @@ def test_a_recording_whose_folder_is_deleted_while_recording_is_saved_in_it_made
                "again" in text for text in said), said
 
 
+def test_an_avi_recording_whose_folder_is_deleted_is_not_called_saved(qtbot, launch, vtest_path, tmp_path):
+    """OpenCV writes an AVI itself, so it cannot be saved again like an MP4: the window must not say "Saved"."""
+    import shutil
+
+    window = launch(source=str(vtest_path), fast=True)
+    controller = window.controller
+    qtbot.waitUntil(lambda: controller.last_shown is not None, timeout=60_000)
+    summaries, said, failed = [], [], []
+    controller.recording_finished.connect(summaries.append)
+    controller.message.connect(said.append)
+    controller.recording_failed.connect(failed.append)
+    (tmp_path / "clips").mkdir()
+    with qtbot.waitSignal(controller.recording_started, timeout=10_000):
+        assert controller.start_recording(tmp_path / "clips" / "street.avi")
+    qtbot.waitUntil(lambda: controller.recorded_seconds >= 1, timeout=30_000)
+    shutil.rmtree(tmp_path / "clips")
+    controller.stop_recording()
+    qtbot.waitUntil(lambda: bool(summaries), timeout=30_000)
+    assert not any(text.startswith("Saved") for text in said), said
+    assert failed == [f"{tmp_path / 'clips' / 'street.avi'} is gone: its folder was deleted while recording "
+                      "(nothing was saved)"]
+    assert summaries[0].frames_written == 0
+
+
 def test_a_recording_name_another_window_takes_meanwhile_is_not_written_over(qtbot, launch, vtest_path, tmp_path):
     """Names go by the second and are chosen as unused when R is pressed; the file was made later with "wb". Two
     windows recording in the same second both said "Saved …" into one file, and one recording was lost. Here the
