@@ -163,10 +163,12 @@ def refuse_writing_over_inputs(source: Path | None, output: Path | None, jsonl: 
     ``source`` is None for a camera or stream. Annotated images keep their names, so a
     folder ``--output`` must not be the folder the source images are in.
     """
-    if source is not None and output is not None:
+    images_folder = None
+    if source is not None:
         images_folder = source if source.is_dir() else source.parent if source.suffix.lower() in IMAGE_SUFFIXES else None
-        if (images_folder is not None and output.suffix.lower() not in VIDEO_SUFFIXES | IMAGE_SUFFIXES
-                and same_file(output, images_folder)):
+    output_folder = output if output is not None and output.suffix.lower() not in VIDEO_SUFFIXES | IMAGE_SUFFIXES else None
+    if source is not None and output is not None:
+        if images_folder is not None and output_folder is not None and same_file(output_folder, images_folder):
             raise OutputError(f"--output {output} is the folder the source images are in; annotated images keep "
                               "their names and would overwrite the originals (choose another folder)")
         if same_file(output, source):
@@ -175,14 +177,12 @@ def refuse_writing_over_inputs(source: Path | None, output: Path | None, jsonl: 
     if source is not None and jsonl is not None and same_file(jsonl, source):
         raise OutputError(f"--jsonl {jsonl} is the source itself; writing it would destroy the original "
                           "(choose another name)")
-    images_folder = (source if source.is_dir() else source.parent if source.suffix.lower() in IMAGE_SUFFIXES
-                     else None) if source is not None else None
     if images_folder is not None and jsonl is not None:
         if jsonl.suffix.lower() in IMAGE_SUFFIXES and same_file(jsonl.parent, images_folder):
             raise OutputError(f"--jsonl {jsonl} is named as an image in the folder being read; writing it would "
                               "destroy that image (choose a .jsonl name)")
-        writes_images = output is not None and output.suffix.lower() not in VIDEO_SUFFIXES | IMAGE_SUFFIXES
-        into_output = writes_images and (jsonl.parent.absolute() == output.absolute() or same_file(jsonl.parent, output))
+        into_output = output_folder is not None and (jsonl.parent.absolute() == output_folder.absolute()
+                                                     or same_file(jsonl.parent, output_folder))
         if into_output and (images_folder / jsonl.name).is_file():
             raise OutputError(f"--jsonl {jsonl} has the name of a source image, and its annotated copy in {output} "
                               "would replace the detections (choose a .jsonl name)")
