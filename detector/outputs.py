@@ -195,6 +195,15 @@ def refuse_writing_over_inputs(source: Path | None, output: Path | None, jsonl: 
 NOT_A_FOLDER_SUFFIXES = {".gif", ".apng", ".svg", ".pdf", ".txt", ".json", ".jsonl", ".csv", ".zip"}
 
 
+def _refuse_a_blank_after_the_suffix(output: Path) -> None:
+    """``--output "clip.mp4 "`` (a space pasted in after the name) wrote a folder named ``clip.mp4 ``."""
+    trimmed = output.name.rstrip()
+    if trimmed != output.name and not output.is_dir() and (
+            Path(trimmed).suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES | NOT_A_FOLDER_SUFFIXES):
+        raise OutputError(f"--output '{output.name}' ends with a space after {Path(trimmed).suffix}; "
+                          f"did you mean '{trimmed}'?")
+
+
 def open_frame_writer(output: Path, *, source_kind: str, single_image: bool, fps: float,
                       size: tuple[int, int], source: Path | None = None, live: bool = False) -> FrameWriter:
     """Pick the writer from the ``--output`` suffix.
@@ -203,6 +212,7 @@ def open_frame_writer(output: Path, *, source_kind: str, single_image: bool, fps
     camera or stream by the clock); for image sources an image suffix writes that one file and no
     suffix writes a folder. ``source``: a video file the writer's fallback must not replace.
     """
+    _refuse_a_blank_after_the_suffix(output)
     suffix = output.suffix.lower()
     if suffix in VIDEO_SUFFIXES:
         if live:

@@ -1222,3 +1222,14 @@ def test_detections_to_stdout_redirected_into_a_file_come_whole_and_before_the_s
     assert lines[0] == "an earlier line" and len(lines) == 7
     assert [json.loads(line)["frame"] for line in lines[1:6]] == [0, 1, 2, 3, 4]
     assert json.loads(lines[6])["command"] == "predict"
+
+
+@pytest.mark.parametrize("name", ["clip.mp4 ", "photo.jpg\t"])
+def test_an_output_name_with_a_space_after_its_suffix_is_refused_not_made_a_folder(capsys, tmp_path, name):
+    """A name pasted with a blank after it: a photo's --output "clip.mp4 " made a folder named 'clip.mp4 '."""
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), np.full((64, 96, 3), 90, np.uint8))
+    code, _, err = run(capsys, "predict", "--model", "test-small", "--source", str(photo),
+                       "--output", str(tmp_path / name))
+    assert code == 2 and f"did you mean '{name.rstrip()}'?" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]
