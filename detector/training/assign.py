@@ -70,9 +70,10 @@ class TaskAlignedAssigner:
         _, top_idx = align.masked_fill(~candidate, -1.0).topk(k, dim=2)
         chosen = torch.zeros_like(candidate).scatter_(2, top_idx, True) & candidate
 
-        # an anchor claimed by several boxes keeps the one it overlaps most
+        # an anchor claimed by several boxes keeps, of those, the one it overlaps most (the best box of all
+        # may be one that did not choose it: taking that one left the anchor to no box, trained as background)
         multiple = chosen.sum(1, keepdim=True) > 1  # (B, 1, N)
-        best_gt = iou.argmax(1, keepdim=True)  # (B, 1, N)
+        best_gt = iou.masked_fill(~chosen, -1.0).argmax(1, keepdim=True)  # (B, 1, N)
         only_best = torch.zeros_like(chosen).scatter_(1, best_gt, True)
         chosen = torch.where(multiple, only_best & chosen, chosen)
 

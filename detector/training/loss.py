@@ -25,8 +25,7 @@ class DetectionLoss:
     A plain callable, not an ``nn.Module``: it holds no weights, so nothing of it is saved with the model.
     """
 
-    def __init__(self, num_classes: int, strides: tuple[int, ...], weights: LossWeights = LossWeights(), assigner=None) -> None:
-        self.num_classes = num_classes
+    def __init__(self, strides: tuple[int, ...], weights: LossWeights = LossWeights(), assigner=None) -> None:
         self.strides = strides
         self.weights = weights
         self.assigner = assigner or TaskAlignedAssigner()

@@ -54,6 +54,20 @@ def test_an_anchor_claimed_by_two_boxes_goes_to_the_one_it_overlaps_most():
     assert torch.equal(result.target_boxes[0, contested], torch.tensor([small]).expand(int(contested.sum()), 4))
 
 
+def test_an_anchor_two_boxes_chose_stays_a_positive_when_a_third_box_it_overlaps_more_did_not_choose_it():
+    """It became background: the anchor went to the box it overlapped most of all, which had not chosen it."""
+    points = torch.tensor([[50.0, 50.0], [60.0, 50.0]])
+    pred_boxes = torch.tensor([[[30.0, 30.0, 70.0, 70.0], [30.0, 30.0, 72.0, 72.0]]])
+    gt = torch.tensor([[[20.0, 20.0, 90.0, 90.0], [25.0, 25.0, 85.0, 85.0], [30.0, 30.0, 72.0, 72.0]]])
+    labels = torch.tensor([[0, 1, 2]])
+    scores = torch.tensor([[[0.9, 0.9, 0.01], [0.1, 0.1, 0.9]]])  # anchor 0 is sure of A's and B's class, not C's
+    result = TaskAlignedAssigner(top_k=1)(scores, pred_boxes, points, gt, labels)
+    assert result.foreground[0].tolist() == [True, True]
+    # of A and B, which both chose it, anchor 0's box overlaps B (the smaller) more
+    assert result.target_boxes[0, 0].tolist() == gt[0, 1].tolist() and int(result.target_scores[0, 0].argmax()) == 1
+    assert result.target_boxes[0, 1].tolist() == gt[0, 2].tolist()
+
+
 def test_a_box_far_larger_than_every_prediction_still_gets_its_top_k_anchors():
     """At the start of training the predicted boxes are small, so a big object's alignment
     (score^0.5 * IoU^6) is tiny at every anchor; it must still teach its best k anchors, inside it,
@@ -91,7 +105,7 @@ def test_loss_falls_as_the_network_output_approaches_the_target():
     raw = [torch.zeros(1, 4 + 3, h, w, requires_grad=True) for h, w in SIZES]
     gt = torch.tensor([[[8.0, 8.0, 40.0, 40.0]]])
     labels = torch.tensor([[1]])
-    loss_fn = DetectionLoss(3, STRIDES)
+    loss_fn = DetectionLoss(STRIDES)
     optimizer = torch.optim.Adam(raw, lr=0.1)
     losses = []
     for _ in range(60):
