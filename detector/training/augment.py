@@ -83,7 +83,8 @@ class Batch:
     images: torch.Tensor  # (B, 3, s, s) float in [0, 1]
     boxes: torch.Tensor  # (B, G, 4) output pixels
     labels: torch.Tensor  # (B, G) class index, -1 for padding
-    # how each output maps back to its (first) source image: src = (out - offset) / scale
+    # how each output maps back to its (first) source image: src = (out - offset) / scale, for an
+    # unflipped output (evaluation never flips; a flipped one is mirrored about the output's centre first)
     scale: torch.Tensor  # (B,)
     offset: torch.Tensor  # (B, 2) x, y
 

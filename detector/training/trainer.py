@@ -36,7 +36,7 @@ from ..ops.postprocess import apply_thresholds, select_candidates
 from .augment import AugmentConfig, ImageBank, make_batch, mix_up
 from .loss import DetectionLoss
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: no generator states (each epoch is seeded from seed, rank and epoch)
 
 
 @dataclass
@@ -54,7 +54,7 @@ class TrainConfig:
     weight_decay: float = 0.05
     warmup_epochs: float = 3.0
     close_mosaic: int = 10  # last epochs without mosaic (closer to test-time images)
-    multiscale: float = 0.25  # each step's side drawn from imgsz * (1 +- this), multiple of 32
+    multiscale: float = 0.25  # each step's side: a multiple of 32 drawn from within imgsz * (1 +- this)
     grad_clip: float = 10.0
     ema_decay: float = 0.9998
     ema_tau: float = 1000.0  # EMA warm-up in steps
@@ -95,6 +95,10 @@ def read_checkpoint(path: str | Path, *, mmap: bool = False) -> dict:
         raise LiveDetError(f"cannot resume from {path}: {type(exc).__name__}: {reason}") from None
     if not isinstance(state, dict) or "config" not in state:
         raise LiveDetError(not_one)
+    version = state.get("version", 1)
+    if not isinstance(version, int) or version > CHECKPOINT_VERSION:
+        raise LiveDetError(f"cannot resume from {path}: it was written by a newer LiveDet (checkpoint version {version}, "
+                           f"this one reads up to {CHECKPOINT_VERSION}); update LiveDet to resume it")
     return state
 
 
@@ -185,9 +189,11 @@ def init_distributed(device: torch.device) -> DistInfo:
 
 @torch.no_grad()
 def evaluate_bank(
-    model: YoloDetector, bank: ImageBank, imgsz: int, *, batch: int = 64, conf: float = 0.001, iou: float = 0.6, max_det: int = 300
+    model: YoloDetector, bank: ImageBank, imgsz: int, *, batch: int = 64, conf: float = 0.001, iou: float = 0.6,
+    max_det: int = 300, amp: bool = True,
 ) -> MapResult:
-    """COCO mAP of ``model`` on every image of ``bank``, letterboxed to ``imgsz`` on the device.
+    """COCO mAP of ``model`` on every image of ``bank``, letterboxed to ``imgsz`` on the device
+    (in bfloat16 on a GPU, as the run trains, unless ``amp`` is off).
 
     Boxes are compared in the bank's (shrunk) image pixels: mAP does not depend on scale.
     """
@@ -197,7 +203,7 @@ def evaluate_bank(
     gen = torch.Generator(device=device).manual_seed(0)
     plain = AugmentConfig.none()
     ground_truth, predictions = [], []
-    use_amp = device.type == "cuda"
+    use_amp = amp and device.type == "cuda"
     for start in range(0, len(bank), batch):
         idx = torch.arange(start, min(start + batch, len(bank)), device=device)
         data = make_batch(bank, idx, imgsz, plain, gen, mosaic=False)
@@ -284,7 +290,7 @@ class Trainer:
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # a handful of input sizes, each tuned once
         self.ema = ModelEMA(self.model, cfg.ema_decay, cfg.ema_tau)
-        self.loss_fn = DetectionLoss(len(self.class_names), self.model.strides)
+        self.loss_fn = DetectionLoss(self.model.strides)
         self.epoch = 0
         self.step = 0
         self.elapsed_s = 0.0  # training time across resumes
@@ -292,8 +298,9 @@ class Trainer:
         self._replan_after: int | None = None  # the epoch after which a --budget-min run is re-planned
         self._probe_epoch_s = self._probe_eval_s = 0.0  # what the speed probe measured, for that re-plan
         self.history: list[dict] = []
-        self.cpu_rng = random.Random(cfg.seed + 1000 * self.dist.rank)
-        self.gen = torch.Generator(device=device).manual_seed(cfg.seed + 1000 * self.dist.rank)
+        self.cpu_rng = random.Random()  # augmentation draws; seeded at each epoch's start (_seed_epoch)
+        self.gen = torch.Generator(device=device)
+        self._seed_epoch()
         if checkpoint is not None:
             self._restore(checkpoint, Path(resume))
         self.ddp_model: nn.Module = self.model
@@ -318,8 +325,6 @@ class Trainer:
             "elapsed_s": self.elapsed_s,
             "best_map50": self.best_map50,
             "history": json.dumps(self.history),
-            "cpu_rng": json.dumps(self.cpu_rng.getstate()),
-            "gen_state": self.gen.get_state(),
             # a --budget-min run stopped before its re-plan must still re-plan when resumed
             "budget_plan": json.dumps({"replan_after": self._replan_after,
                                        "probe_epoch_s": self._probe_epoch_s, "probe_eval_s": self._probe_eval_s}),
@@ -336,9 +341,6 @@ class Trainer:
         self.elapsed_s = float(state["elapsed_s"])
         self.best_map50 = float(state["best_map50"])
         self.history = json.loads(state["history"])
-        rng_state = json.loads(state["cpu_rng"])
-        self.cpu_rng.setstate((rng_state[0], tuple(rng_state[1]), rng_state[2]))
-        self.gen.set_state(state["gen_state"].to(torch.uint8))
         plan = json.loads(state.get("budget_plan", "{}"))  # older checkpoints have none
         if plan.get("replan_after") is not None:
             self._replan_after = int(plan["replan_after"])
@@ -350,11 +352,23 @@ class Trainer:
         save_weights(self.output_dir / "best.safetensors", self.ema.module, self._meta(extra))
 
     # ---- the loop ------------------------------------------------------------------------
+    def _seed_epoch(self) -> None:
+        """Seed this process's augmentation draws from (seed, rank, epoch) alone.
+
+        Why: a resumed run then draws exactly what the uninterrupted run drew, on every process (only
+        rank 0 writes ``last.pt``, so a saved generator state would give every rank rank 0's draws), and
+        the ``--budget-min`` speed probe's draws leave no trace on the run.
+        """
+        seed = self.cfg.seed + 1000 * self.dist.rank + 1_000_003 * self.epoch
+        self.cpu_rng.seed(seed)
+        self.gen.manual_seed(seed)
+
     def _step_sizes(self) -> list[int]:
-        """Every side a multi-scale step may use (multiples of 32 around imgsz, never below 64 unless imgsz is)."""
+        """Every side a multi-scale step may use: the multiples of 32 within imgsz * (1 ± multiscale), never
+        below 64 unless imgsz is (320 ± 25 %: 256-384, centred on 320)."""
         if self.cfg.multiscale <= 0:
             return [self.cfg.imgsz]
-        lo = max(min(64, self.cfg.imgsz), int(self.cfg.imgsz * (1 - self.cfg.multiscale)) // 32 * 32)
+        lo = max(min(64, self.cfg.imgsz), math.ceil(self.cfg.imgsz * (1 - self.cfg.multiscale) / 32) * 32)
         hi = int(self.cfg.imgsz * (1 + self.cfg.multiscale)) // 32 * 32
         return list(range(lo, hi + 1, 32))
 
@@ -420,7 +434,7 @@ class Trainer:
             # (the H100's first took 10.9 s, its evaluations in the run 3-4 s)
             for _ in range(2 if self.device.type == "cuda" else 1):
                 t0 = time.perf_counter()
-                evaluate_bank(self.ema.module, self.val_bank, self.cfg.imgsz, batch=self.cfg.batch)
+                evaluate_bank(self.ema.module, self.val_bank, self.cfg.imgsz, batch=self.cfg.batch, amp=self.cfg.amp)
                 eval_s = time.perf_counter() - t0
         epoch_s = step_s * steps_per_epoch
         self._probe_epoch_s, self._probe_eval_s = epoch_s, eval_s
@@ -465,6 +479,7 @@ class Trainer:
         epoch_seconds: list[float] = []  # this invocation's epochs, evaluations left out
         while self.epoch < cfg.epochs:
             epoch_start = time.perf_counter()
+            self._seed_epoch()
             mosaic = self.epoch < cfg.epochs - cfg.close_mosaic
             order = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 100003 + self.epoch))
             sums: dict[str, torch.Tensor] = {}
@@ -483,7 +498,7 @@ class Trainer:
             record.update(epoch=self.epoch, images_per_s=round(steps_per_epoch * cfg.batch / epoch_s, 1), mosaic=mosaic)
             last = self.epoch == cfg.epochs
             if self.dist.main and self.val_bank is not None and (last or (cfg.eval_interval and self.epoch % cfg.eval_interval == 0)):
-                result = evaluate_bank(self.ema.module, self.val_bank, cfg.imgsz, batch=cfg.batch)
+                result = evaluate_bank(self.ema.module, self.val_bank, cfg.imgsz, batch=cfg.batch, amp=cfg.amp)
                 record.update(map50=round(result.map50, 4), map50_95=round(result.map50_95, 4))
                 if result.map50 > self.best_map50:
                     self.best_map50 = result.map50
@@ -501,8 +516,11 @@ class Trainer:
                 self._save(self.output_dir / "last.pt")
                 with open(self.output_dir / "history.jsonl", "a", encoding="utf-8") as f:
                     f.write(json.dumps(record) + "\n")
-            if cfg.time_limit_min and (now - invocation_start) / 60 >= cfg.time_limit_min and self.epoch < cfg.epochs:
-                return True
+            if cfg.time_limit_min and self.epoch < cfg.epochs:
+                # rank 0's clock decides for all: it alone evaluates, so its clock runs ahead, and a rank that
+                # stopped alone left the others waiting for it (gloo: "Connection closed by peer")
+                if self._same_on_every_rank(int((now - invocation_start) / 60 >= cfg.time_limit_min)):
+                    return True
         return False
 
     def fit(self) -> dict:
