@@ -121,8 +121,17 @@ def _device(text: str) -> str:
 
 # -- output helpers ------------------------------------------------------------------------------------
 def _say(message: str) -> None:
-    """A line for people, on stderr (stdout is reserved for the JSON summary)."""
-    print(message, file=sys.stderr, flush=True)
+    """A line for people, on stderr (stdout is reserved for the JSON summary).
+
+    A stderr that cannot be written (``2>/dev/full``) must not end the work: the line is dropped. A reader that
+    went away (a broken pipe) still ends the command, as it ends ``cat``.
+    """
+    try:
+        print(message, file=sys.stderr, flush=True)
+    except BrokenPipeError:
+        raise
+    except OSError:
+        pass
 
 
 def _emit(summary: dict) -> None:
@@ -859,16 +868,24 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _run_command(argv)
     except BrokenPipeError:
-        from .graceful_stop import write_nowhere
-
-        descriptors = []
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                descriptors.append(stream.fileno())
-            except (AttributeError, OSError, ValueError):  # replaced by a test harness: nothing to redirect
-                pass
-        write_nowhere(descriptors)  # so that Python's flush at exit finds no closed pipe either
+        _send_standard_streams_nowhere()  # so that Python's flush at exit finds no closed pipe either
         return EXIT_OUTPUT_CLOSED
+    except OSError as exc:  # stdout itself cannot be written (`> log` on a full disk): every other error is caught
+        _say(f"error: cannot write to standard output: {exc.strerror or exc}")
+        _send_standard_streams_nowhere()  # Python's flush at exit would fail on it again, with a traceback
+        return EXIT_USAGE
+
+
+def _send_standard_streams_nowhere() -> None:
+    from .graceful_stop import write_nowhere
+
+    descriptors = []
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            descriptors.append(stream.fileno())
+        except (AttributeError, OSError, ValueError):  # replaced by a test harness: nothing to redirect
+            pass
+    write_nowhere(descriptors)
 
 
 def _run_command(argv: list[str] | None) -> int:

@@ -1206,6 +1206,23 @@ def test_a_reader_that_stops_reading_ends_the_command_quietly_not_with_a_traceba
     assert err.splitlines()[-1] == "error: cannot write /dev/stdout: Broken pipe"
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (a disk that is always full)")
+def test_a_full_disk_behind_stdout_or_stderr_is_one_line_not_a_traceback(tmp_path, models_env):
+    """`info > log` on a full disk printed a traceback; `predict … 2> log` on one lost the run's JSON summary."""
+    env = {**os.environ, "LIVEDET_MODELS_DIR": str(models_env)}
+    with open("/dev/full", "wb") as full:
+        info = subprocess.run([sys.executable, "-m", "detector", "info"], cwd=REPO_ROOT, stdout=full,
+                              stderr=subprocess.PIPE, text=True, timeout=120, env=env)
+        photo = tmp_path / "photo.png"
+        cv2.imwrite(str(photo), np.full((64, 96, 3), 90, np.uint8))
+        predict = subprocess.run([sys.executable, "-m", "detector", "predict", "--model", "test-small", "--source",
+                                  str(photo)], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=full, text=True,
+                                 timeout=120, env=env)
+    assert info.returncode == 2 and "Traceback" not in info.stderr
+    assert info.stderr.splitlines()[-1] == "error: cannot write to standard output: No space left on device"
+    assert predict.returncode == 0 and json.loads(predict.stdout.splitlines()[-1])["frames"] == 1
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="/dev/stdout is POSIX")
 def test_detections_to_stdout_redirected_into_a_file_come_whole_and_before_the_summary(vtest_path, tmp_path,
                                                                                        models_env):
