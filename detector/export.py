@@ -16,9 +16,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .atomic_write import written_whole
 from .errors import ModelError, OutputError
 from .loader import LoadedModel, onnx_metadata
 from .models import YoloDetector
+from .outputs import folder_problem
 from .ops.boxes import decode_outputs
 
 ONNX_OPSET = 17
@@ -76,7 +78,11 @@ def export_onnx(model: LoadedModel, output: str | Path, *, imgsz: int | None = N
     data = onnx_bytes(model, imgsz=imgsz)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_bytes(data)
+    except OSError as exc:
+        raise OutputError(f"cannot write {output}: {folder_problem(output.parent, exc)}") from None
+    try:
+        with written_whole(output) as part:  # a full disk mid-write keeps the earlier export, not half a new one
+            part.write_bytes(data)
     except OSError as exc:
         raise OutputError(f"cannot write {output}: {exc.strerror or exc}") from None
     return output

@@ -42,10 +42,10 @@ def _check_writable_folder(folder: Path) -> None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        raise OutputError(f"cannot write to folder {folder}: {_folder_problem(folder, exc)}") from None
+        raise OutputError(f"cannot write to folder {folder}: {folder_problem(folder, exc)}") from None
 
 
-def _folder_problem(folder: Path, exc: OSError) -> str:
+def folder_problem(folder: Path, exc: OSError) -> str:
     """Why a folder cannot be made: mkdir's "File exists" when a file has the folder's name read as if the
     output existed; say which file is in the way."""
     if isinstance(exc, (FileExistsError, NotADirectoryError)):
@@ -311,7 +311,7 @@ class JsonlWriter:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(path, "w", encoding="utf-8", buffering=1)  # a line per frame, on disk as written
         except OSError as exc:
-            raise OutputError(f"cannot write {path}: {_folder_problem(path.parent, exc)}") from None
+            raise OutputError(f"cannot write {path}: {folder_problem(path.parent, exc)}") from None
 
     def write(self, index: int, name: str, detections: Detections) -> None:
         record = {"frame": index, "source": name, "detections": detections.to_records()}

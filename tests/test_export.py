@@ -118,8 +118,47 @@ def test_export_to_an_unwritable_place_is_an_output_error(random_models_dir, tmp
 
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    with pytest.raises(OutputError):
+    with pytest.raises(OutputError, match=f"{blocker} is a file, not a folder$"):  # said "File exists"
         export_onnx(load_model("test-small", models_dir=random_models_dir), blocker / "x.onnx")
+
+
+def test_an_export_that_runs_out_of_disk_keeps_the_earlier_file(random_models_dir, tmp_path, monkeypatch):
+    """It wrote in place: a full disk left half a protobuf (INVALID_PROTOBUF on load) and the earlier export gone."""
+    import errno
+    import io
+
+    from detector.errors import OutputError
+
+    earlier = tmp_path / "model.onnx"
+    earlier.write_bytes(b"the earlier export")
+    real_open = io.open
+
+    class DiskFillsUp:
+        """A file opened for writing on a disk with room for half of what is written."""
+
+        def __init__(self, file):
+            self.file = file
+
+        def write(self, data):
+            self.file.write(bytes(data)[: len(data) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.file.close()
+
+    def nearly_full(file, mode="r", *args, **kwargs):
+        opened = real_open(file, mode, *args, **kwargs)
+        return DiskFillsUp(opened) if "w" in mode else opened
+
+    model = load_model("test-small", models_dir=random_models_dir)
+    monkeypatch.setattr(io, "open", nearly_full)  # what pathlib writes through
+    with pytest.raises(OutputError, match="No space left on device"):
+        export_onnx(model, earlier)
+    monkeypatch.undo()
+    assert earlier.read_bytes() == b"the earlier export" and [p.name for p in tmp_path.iterdir()] == ["model.onnx"]
 
 
 def test_models_loading_at_the_same_time_both_load(random_models_dir, vtest_frames):
