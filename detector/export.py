@@ -20,8 +20,8 @@ from .atomic_write import written_whole
 from .errors import ModelError, OutputError
 from .loader import LoadedModel, onnx_metadata
 from .models import YoloDetector
-from .outputs import folder_problem
 from .ops.boxes import decode_outputs
+from .outputs import folder_problem
 
 ONNX_OPSET = 17
 # PyTorch's exporter keeps process-wide state (and warnings filters are global): overlapping exports,
