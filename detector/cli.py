@@ -681,7 +681,7 @@ def cmd_export(args) -> dict:
 def cmd_cache(args) -> dict:
     """Where exports are kept, and which models a CPU can start without PyTorch; --warm and --clear act on it."""
     from . import onnx_cache
-    from .errors import ModelError
+    from .errors import LiveDetError, ModelError
     from .launch import warm_export
     from .zoo import default_models_dir, list_models, missing_models_dir
 
@@ -692,13 +692,22 @@ def cmd_cache(args) -> dict:
     if args.clear:
         _say(f"removed {removed} kept export(s) from {onnx_cache.cache_dir()}")
     models_dir = Path(args.models_dir) if args.models_dir else default_models_dir()
-    kept = []
+    kept, not_kept = [], []
     for spec in list_models(models_dir):
         if not spec.weights_available:
             continue
-        state = warm_export(spec) if args.warm else onnx_cache.status(spec)
-        if args.warm and state.path is None:
+        if not args.warm:
+            kept.append(onnx_cache.status(spec))
+            continue
+        try:  # one broken model (a damaged weights file) must not leave the others unexported
+            state = warm_export(spec)
+        except LiveDetError as exc:
+            _say(f"  {spec.name}: not exported: {exc}")
+            not_kept.append({"model": spec.name, "error": str(exc)})
+            continue
+        if state.path is None:
             _say(f"  {spec.name}: could not keep its export (see the warning above)")
+            not_kept.append({"model": spec.name, "error": "the export could not be written to the cache"})
         kept.append(state)
     _say(f"exports kept in {onnx_cache.cache_dir()}:")
     for state in kept:
@@ -712,7 +721,7 @@ def cmd_cache(args) -> dict:
         "models_dir": str(models_dir),
         "models": [state.summary() for state in kept],
         "removed": removed,
-    }
+    } | ({"not_kept": not_kept, "exit_code": EXIT_USAGE} if not_kept else {})  # --warm asked for every model
 
 
 # -- parser ------------------------------------------------------------------------------------------------

@@ -333,3 +333,31 @@ def test_a_gpu_only_option_on_the_cpu_is_refused_before_any_export(own_cache, mo
     with pytest.raises(LiveDetError, match="GPU"):
         load_predictor("test-small", models_dir=models, device="cpu", **{option: True})
     assert not own_cache.exists()  # refused up front: no network built, no export written
+
+
+def test_cache_warm_exports_every_model_it_can_and_names_the_one_it_could_not(own_cache, tmp_path, capsys,
+                                                                              monkeypatch):
+    """A damaged weights file sorted first ended `cache --warm` (run at set-up) before any model was exported;
+    a cache that could not be written said so in a warning and exited 0, as if the exports were kept."""
+    from detector.cli import main
+    from detector.models import ModelConfig
+
+    root = tmp_path / "models"
+    small = ModelConfig(backbone="mobilenet_v3_small", neck_width=64, head_depth=1)
+    write_random_variant(root, "a-damaged", small, 320, 5)
+    write_random_variant(root, "test-small", small, 320, 0)
+    weights = root / "a-damaged.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-100:] = b"\x00" * 100
+    weights.write_bytes(bytes(data))
+    assert main(["cache", "--models-dir", str(root), "--warm"]) == 2
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [(m["model"], m["exported_now"]) for m in summary["models"]] == [("test-small", True)]
+    assert [m["model"] for m in summary["not_kept"]] == ["a-damaged"] and "sha256" in summary["not_kept"][0]["error"]
+    assert Path(summary["models"][0]["path"]).is_file()
+    (tmp_path / "a file").write_text("")
+    monkeypatch.setenv(onnx_cache.CACHE_DIR_ENV, str(tmp_path / "a file" / "cache"))
+    weights.unlink()
+    assert main(["cache", "--models-dir", str(root), "--warm"]) == 2
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["not_kept"] == [{"model": "test-small", "error": "the export could not be written to the cache"}]
