@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -167,9 +168,19 @@ def _init_weights_file(value: str) -> str:
     return str(verify_weights(spec))
 
 
+def _box_count(data: AnySet) -> int:
+    return data.num_boxes if isinstance(data, DetectionDataset) else sum(len(labels) for labels in data.labels)
+
+
+NO_BOXES_HINT = "(a YOLO dataset keeps images/NAME.jpg's boxes in labels/NAME.txt; a COCO file, in its annotations)"
+
+
 def _training_sets(args: argparse.Namespace) -> tuple[AnySet, AnySet | None]:
     """The training set and the validation set: --val-data, else the 'val' split that --data holds itself."""
     train = _read(args.data, args.images, args.split, args.workers, args.max_images)
+    if _box_count(train) == 0:  # it trained on backgrounds alone, said finished and scored mAP 0
+        raise LiveDetError(f"{args.data}: its {len(train)} training image{'s' if len(train) > 1 else ''} hold no "
+                           f"boxes, so there is nothing to learn {NO_BOXES_HINT}")
     val_spec, val_images, val_split = args.val_data, args.val_images, args.val_split
     own_split = (not val_spec and args.split == "train" and not args.data.endswith((".json", ".npz"))
                  and has_split(args.data, "val"))
@@ -178,6 +189,8 @@ def _training_sets(args: argparse.Namespace) -> tuple[AnySet, AnySet | None]:
     val = _read(val_spec, val_images, val_split, args.workers) if val_spec else None
     if own_split:
         _say(f"validating on the 'val' split of {args.data} ({len(val)} images); --val-data chooses another set")
+    if val is not None and _box_count(val) == 0:
+        _say(f"warning: the {len(val)} validation images hold no boxes, so every mAP will be 0 {NO_BOXES_HINT}")
     if isinstance(train, DetectionDataset) and isinstance(val, DetectionDataset):
         shared = shared_images(train, val)
         if shared:
@@ -277,6 +290,11 @@ def _check_recipe(args: argparse.Namespace) -> None:
         raise LiveDetError(f"--batch must be at least 1, or 0 for the default, got {args.batch}")
     if args.epochs < 0:
         raise LiveDetError(f"--epochs must be at least 1, or 0 with --budget-min, got {args.epochs}")
+    for option, value in (("--lr", args.lr), ("--weight-decay", args.weight_decay), ("--warmup-epochs", args.warmup_epochs),
+                          ("--multiscale", args.multiscale), ("--mixup", args.mixup), ("--zoom", max(args.zoom)),
+                          ("--budget-min", args.budget_min), ("--time-limit-min", args.time_limit_min)):
+        if not math.isfinite(value):  # --lr inf trained on: NaN weights, and a summary line that is not JSON
+            raise LiveDetError(f"{option} must be a finite number, got {value:g}")
     if args.epochs == 0 and args.budget_min <= 0:
         raise LiveDetError("--epochs 0 needs --budget-min above 0: the minutes of training to fill")
     zoom_low, zoom_high = args.zoom

@@ -218,7 +218,9 @@ def test_training_refuses_bad_arguments_with_one_line(coco_dataset, tmp_path, ca
                       (("--warmup-epochs", "-3"), "--warmup-epochs must be 0 or more, got -3"),
                       (("--multiscale", "1"), "--multiscale must be from 0 (off) to below 1, got 1"),
                       (("--max-images", "-5"), "--max-images must be 0 (all) or more, got -5"),
-                      (("--workers", "0"), "--workers must be at least 1, got 0")):
+                      (("--workers", "0"), "--workers must be at least 1, got 0"),
+                      (("--lr", "inf"), "--lr must be a finite number, got inf"),  # trained to NaN weights
+                      (("--zoom", "0.5", "inf"), "--zoom must be a finite number, got inf")):
         assert says in _refused_in_one_line(capsys, _train_args(coco_dataset, tmp_path / "x", *bad))
     # a validation set of other classes, told before the images are decoded too
     path, images, _ = coco_dataset
@@ -241,6 +243,12 @@ def test_training_refuses_bad_arguments_with_one_line(coco_dataset, tmp_path, ca
     line = _refused_in_one_line(capsys, _train_args(coco_dataset, tmp_path / "x", "--resume", str(newer)))
     assert line.endswith("it was written by a newer LiveDet (checkpoint version 99, this one reads up to 2); "
                          "update LiveDet to resume it"), line
+    path, images, _ = coco_dataset
+    unlabelled = json.loads(path.read_text()) | {"annotations": []}
+    (tmp_path / "unlabelled.json").write_text(json.dumps(unlabelled))
+    line = _refused_in_one_line(capsys, ["train", "--data", str(tmp_path / "unlabelled.json"), "--images", str(images),
+                                         "--device", "cpu", "--output", str(tmp_path / "x")])
+    assert f"its {len(unlabelled['images'])} training images hold no boxes, so there is nothing to learn" in line, line
     missing = tmp_path / "gone" / "last.pt"
     line = _refused_in_one_line(capsys, _train_args(coco_dataset, tmp_path / "x", "--resume", str(missing)))
     assert line == f"error: cannot resume from {missing}: file not found", line
