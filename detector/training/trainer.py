@@ -10,6 +10,7 @@ gloo on CPU).
 from __future__ import annotations
 
 import copy
+import io
 import json
 import math
 import os
@@ -17,8 +18,10 @@ import random
 import sys
 import time
 import zipfile
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -329,8 +332,21 @@ class Trainer:
             "budget_plan": json.dumps({"replan_after": self._replan_after,
                                        "probe_epoch_s": self._probe_epoch_s, "probe_eval_s": self._probe_eval_s}),
         }
+        buffer = io.BytesIO()  # torch.save into a file says "unexpected pos" on a full disk, not "No space left"
+        torch.save(state, buffer)
         with written_whole(path) as part:  # never leave a half-written checkpoint behind
-            torch.save(state, part)
+            part.write_bytes(buffer.getbuffer())
+
+    @contextmanager
+    def _disk_problems_said(self) -> Iterator[None]:
+        """A full disk (or a folder taken away) while saving ends the run with what to do, not a traceback."""
+        try:
+            yield
+        except OSError as exc:
+            last = self.output_dir / "last.pt"
+            kept = (f"; {last} holds the last epoch saved: make room, then go on with --resume {last}"
+                    if last.is_file() else "")
+            raise LiveDetError(f"cannot save the run in {self.output_dir}: {exc.strerror or exc}{kept}") from None
 
     def _restore(self, state: dict, path: Path) -> None:
         load_state_into(self.model, state["model"], path.name)
@@ -502,7 +518,8 @@ class Trainer:
                 record.update(map50=round(result.map50, 4), map50_95=round(result.map50_95, 4))
                 if result.map50 > self.best_map50:
                     self.best_map50 = result.map50
-                    self._export_best(result)
+                    with self._disk_problems_said():
+                        self._export_best(result)
             now = time.perf_counter()
             self.elapsed_s += now - start_time
             start_time = now
@@ -513,9 +530,10 @@ class Trainer:
             if self.epoch == self._replan_after and self.epoch < cfg.epochs:  # before the save: a resume keeps it
                 self._replan(epoch_seconds, steps_per_epoch, bar)
             if self.dist.main:
-                self._save(self.output_dir / "last.pt")
-                with open(self.output_dir / "history.jsonl", "a", encoding="utf-8") as f:
-                    f.write(json.dumps(record) + "\n")
+                with self._disk_problems_said():
+                    self._save(self.output_dir / "last.pt")
+                    with open(self.output_dir / "history.jsonl", "a", encoding="utf-8") as f:
+                        f.write(json.dumps(record) + "\n")
             if cfg.time_limit_min and self.epoch < cfg.epochs:
                 # rank 0's clock decides for all: it alone evaluates, so its clock runs ahead, and a rank that
                 # stopped alone left the others waiting for it (gloo: "Connection closed by peer")
@@ -556,7 +574,8 @@ class Trainer:
             if bar is not None:
                 bar.close()
         if self.dist.main:
-            save_weights(self.output_dir / "last_ema.safetensors", self.ema.module, self._meta({"epoch": self.epoch}))
+            with self._disk_problems_said():
+                save_weights(self.output_dir / "last_ema.safetensors", self.ema.module, self._meta({"epoch": self.epoch}))
         final = self.history[-1] if self.history else {}
         return {
             "name": cfg.name,

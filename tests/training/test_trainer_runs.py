@@ -331,6 +331,34 @@ def test_a_time_budget_is_re_planned_from_the_epochs_measured_speed(coco_dataset
     assert [h["mosaic"] for h in history[-3:]] == [True, False, False]  # --close-mosaic counts from the new end
 
 
+def test_a_disk_that_fills_up_mid_run_ends_it_with_how_to_go_on(coco_dataset, tmp_path, capsys, monkeypatch):
+    """torch.save on a full disk said 'internal error RuntimeError: … unexpected pos 2010432 vs 2010320'."""
+    import errno
+    from contextlib import contextmanager
+
+    from detector.training import trainer as trainer_module
+
+    real = trainer_module.written_whole
+    saves = []
+
+    @contextmanager
+    def filling_up(path):
+        saves.append(path)
+        with real(path) as part:
+            yield part
+            if len(saves) == 2:  # the second epoch's checkpoint meets a full disk
+                part.write_bytes(b"half")
+                raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(trainer_module, "written_whole", filling_up)
+    run = tmp_path / "run"
+    assert main(_train_args(coco_dataset, run)) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line == (f"error: cannot save the run in {run}: No space left on device; {run / 'last.pt'} holds the last "
+                    f"epoch saved: make room, then go on with --resume {run / 'last.pt'}"), line
+    assert torch.load(run / "last.pt", weights_only=True)["epoch"] == 1
+
+
 def test_the_smallest_input_size_trains(coco_dataset, tmp_path, capsys):
     """--imgsz 32 (which every command accepts) was 'internal error IndexError: Cannot choose from an empty
     sequence': multi-scale's sizes started at 64, above 32 * 1.25."""
