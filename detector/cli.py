@@ -173,9 +173,16 @@ def _versions() -> dict:
 def _make_predictor(args, *, warmup: bool = True):
     from .launch import load_predictor
 
-    return load_predictor(args.model, models_dir=args.models_dir, device=args.device, imgsz=args.imgsz,
-                          backend=args.backend, warmup=warmup, half=getattr(args, "half", None),
-                          cuda_graph=getattr(args, "cuda_graph", None), compile=getattr(args, "compile", None))
+    predictor = load_predictor(args.model, models_dir=args.models_dir, device=args.device, imgsz=args.imgsz,
+                               backend=args.backend, warmup=warmup, half=getattr(args, "half", None),
+                               cuda_graph=getattr(args, "cuda_graph", None), compile=getattr(args, "compile", None))
+    if predictor.model.network is None:  # an ONNX graph: it ran on the CPU whatever --device or --backend said
+        asked = (f"--backend {args.backend}" if args.backend == "torch"
+                 else f"--device {args.device}" if args.device not in ("auto", "cpu") else None)
+        if asked:
+            raise UsageError(f"{Path(args.model).name} is an ONNX graph, which runs on the CPU with ONNX Runtime; "
+                             f"{asked} needs the model's weights (a model name or its .safetensors file)")
+    return predictor
 
 
 def _describe(predictor) -> dict[str, str]:

@@ -739,6 +739,13 @@ def test_export_writes_an_onnx_file_that_loads(capsys, tmp_path):
                         "--output", str(tmp_path / "m.onnx"))
     assert summary["format"] == "onnx" and summary["bytes"] == (tmp_path / "m.onnx").stat().st_size
     assert load_model(summary["output"]).spec.input_size == 320
+    image = tmp_path / "noise.png"
+    cv2.imwrite(str(image), np.full((64, 96, 3), 90, np.uint8))
+    for option in (("--backend", "torch"), ("--device", "cuda")):  # both ran on the CPU without a word
+        code, _, err = run(capsys, "predict", "--model", str(tmp_path / "m.onnx"), "--source", str(image), *option)
+        assert code == 2 and err.strip() == (f"error: m.onnx is an ONNX graph, which runs on the CPU with ONNX Runtime; "
+                                             f"{' '.join(option)} needs the model's weights (a model name or its "
+                                             ".safetensors file)")
 
 
 def test_model_files_with_upper_case_suffixes_load_like_any_other(capsys, tmp_path, random_models_dir):
