@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import shutil
 import sys
 import time
 from dataclasses import asdict
@@ -18,6 +19,7 @@ from ..device import select_device
 from ..errors import LiveDetError
 from ..graceful_stop import interrupt_on_signals
 from ..models.presets import PRESETS
+from ..video import same_file
 from .augment import AugmentConfig, ImageBank
 from .pack import DecodedDataset, decode_dataset, load_pack
 from .trainer import TrainConfig, Trainer, checkpoint_config
@@ -241,6 +243,19 @@ def _data_from_checkpoint(args: argparse.Namespace, saved: dict) -> list[str]:
     return given
 
 
+def _carry_run_files(checkpoint: Path, folder: Path) -> None:
+    """A run resumed into another folder takes its best weights and history along: that folder's best.safetensors
+    and history.jsonl were missing (they stayed behind), while the summary pointed there."""
+    if same_file(folder, checkpoint.parent) or os.environ.get("RANK", "0") != "0":
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    carried = [name for name in ("best.safetensors", "history.jsonl") if (checkpoint.parent / name).is_file()]
+    for name in carried:
+        shutil.copy2(checkpoint.parent / name, folder / name)
+    if carried:
+        _say(f"resuming into {folder}: {' and '.join(carried)} copied from {checkpoint.parent}")
+
+
 def _run_folder(args: argparse.Namespace, name: str) -> Path:
     """Where this run writes: a resumed run's own folder; a new run never into an earlier run's files.
 
@@ -248,9 +263,10 @@ def _run_folder(args: argparse.Namespace, name: str) -> Path:
     one's weights (hours of GPU) and appended to its history. Like other trainers, a new default
     run goes to ``<model>-2``, ``-3``…; an explicit ``--output`` holding a run is refused.
     """
-    if args.resume:
-        return Path(args.output) if args.output else Path(args.resume).parent
-    if args.output:
+    own = Path(args.resume).parent if args.resume else None
+    if own is not None and (not args.output or same_file(Path(args.output), own)):
+        return own
+    if args.output:  # a new run's folder, or a resumed run's new one (its earlier files are carried there)
         folder = Path(args.output)
         if found := [f for f in RUN_FILES if (folder / f).exists()]:
             raise LiveDetError(f"{folder} already holds a training run ({', '.join(found)}): continue it with "
@@ -378,6 +394,8 @@ def run_train(args: argparse.Namespace) -> dict:
         data=_data_record(args),
     )
     train_bank, val_bank = ImageBank(train, device), ImageBank(val, device) if val is not None else None
+    if args.resume:
+        _carry_run_files(Path(args.resume), output)
     loaded_s = time.perf_counter() - loading
     trainer = Trainer(
         cfg,

@@ -102,6 +102,27 @@ def test_a_resumed_run_trains_and_validates_on_the_images_it_started_with(coco_d
     assert "replaced" not in captured.err
 
 
+def test_a_run_resumed_into_another_folder_takes_its_best_weights_and_history_along(coco_dataset, tmp_path, capsys):
+    """`--resume run/last.pt --output elsewhere` left elsewhere without best.safetensors or epoch 1's history,
+    while its summary pointed there."""
+    run, elsewhere = tmp_path / "run", tmp_path / "elsewhere"
+    path, images, _ = coco_dataset
+    assert main(_train_args(coco_dataset, run, "--val-data", str(path), "--val-images", str(images), "--eval-interval",
+                            "1", "--time-limit-min", "0.00001")) == 0
+    capsys.readouterr()
+    resume = ["train", "--resume", str(run / "last.pt"), "--device", "cpu", "--workers", "2"]
+    assert main([*resume, "--output", str(elsewhere)]) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    assert Path(summary["output_dir"]) == elsewhere and summary["finished"]
+    assert f"best.safetensors and history.jsonl copied from {run}" in captured.err
+    assert [json.loads(line)["epoch"] for line in (elsewhere / "history.jsonl").read_text().splitlines()] == [1, 2, 3]
+    assert (elsewhere / "best.safetensors").is_file()
+    assert main([*resume, "--output", str(elsewhere)]) == 2  # it holds a run now: not written over
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith(f"error: {elsewhere} already holds a training run"), line
+
+
 def test_a_recipe_given_with_resume_is_named_as_ignored_and_a_finished_run_says_how_to_train_on(coco_dataset,
                                                                                                   tmp_path, capsys):
     """`train --resume last.pt --epochs 5` reads as "train on to 5 epochs": it exited 0 at once, having trained
