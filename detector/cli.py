@@ -932,7 +932,8 @@ def _run_command(argv: list[str] | None) -> int:
             return _fail(str(exc), EXIT_USAGE)
         if isinstance(exc, OSError):  # disk full, permission denied mid-run: the user can act on it
             return _fail(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""), EXIT_USAGE)
-        if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":  # host RAM, or torch's GPU memory
+        if (isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError"  # host RAM, or torch's GPU memory
+                or "(-4:Insufficient memory)" in str(exc)):  # OpenCV's own allocations
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             return _fail(f"out of memory ({first_line}); a smaller --batch or --imgsz needs less", EXIT_USAGE)
         if os.environ.get(DEBUG_ENV):

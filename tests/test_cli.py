@@ -1121,6 +1121,13 @@ def test_running_out_of_memory_is_one_line_with_what_to_change(capsys, vtest_pat
     assert "out of memory (Unable to allocate 27.9 GiB" in err and "a smaller --batch or --imgsz needs less" in err
     assert summary["exit_code"] == 2
 
+    def opencv_too_big(*args, **kwargs):  # OpenCV's own allocation failure was "internal error cv2.error: …"
+        raise cv2.error("OpenCV(5.1.0) alloc.cpp:73: error: (-4:Insufficient memory) Failed to allocate 184320 bytes")
+
+    monkeypatch.setattr(detector.pipeline, "run_pipeline", opencv_too_big)
+    code, summary, err = run(capsys, "predict", "--model", "test-small", "--source", str(vtest_path), "--batch", "64")
+    assert code == 2 and "out of memory (OpenCV(5.1.0) alloc.cpp:73: error: (-4:Insufficient memory)" in err, err
+
 
 @pytest.mark.parametrize("argv,message", error_cases())
 def test_mistakes_get_one_error_line_and_exit_2(capsys, argv, message, tmp_path, bad_files, unwritable_folder,
