@@ -26,6 +26,7 @@ ABOUT_MODEL = "model"  # loading a model, or moving it to another device
 ABOUT_OUTPUT = "output"  # recordings, snapshots and their folder
 ABOUT_CLASSES = "classes"  # a class filter that names none of the model's classes (so it is off)
 SIDE_LABEL_MAX_PX = 300  # busy, recording and model labels: long names are shortened, the message keeps the room
+SIDE_LABEL_MIN_PX = 60  # "● REC 0:07" still reads
 
 
 class StatusPanel(QStatusBar):
@@ -68,6 +69,7 @@ class StatusPanel(QStatusBar):
         self.message_label.setStyleSheet("")
         self.message_label.set_hint("")
         self.message_label.setText(text)
+        self._fit_side_labels()
         self._fade.start(INFO_TIMEOUT_MS)
 
     def withdraw_info(self, text: str) -> None:
@@ -106,18 +108,28 @@ class StatusPanel(QStatusBar):
             self.message_label.setStyleSheet("")
             self.message_label.setText("")
             self.message_label.set_hint("")
+            self._fit_side_labels()
             return
         self.message_label.setStyleSheet(ERROR_STYLE)
         self.message_label.setText(f"⚠ {self._standing[1]}")
         self.message_label.set_hint(DISMISS_HINT)
+        self._fit_side_labels()
 
     def resizeEvent(self, event: QResizeEvent) -> None:
-        """In a narrow window the side labels shorten too: the model's alone kept 300 px of 478, and an error
-        read '⚠ file not…esting.mp4'."""
-        limit = min(SIDE_LABEL_MAX_PX, max(80, self.width() // 3))
+        self._fit_side_labels()
+        super().resizeEvent(event)
+
+    def _fit_side_labels(self) -> None:
+        """The side labels shorten so that a message keeps half the bar: the model's label alone kept 300 px
+        of 478 (an error read '⚠ file not…esting.mp4'), and at 800 px the REC light, a class filter and the
+        model left an error 123 px ('⚠ broken… failed.'). With no message in view each takes up to a third."""
+        limit = self.width() // 3
+        if self.message_label.text():
+            shown = sum(1 for w in self._side_labels if w.isVisibleTo(self) and w.text())
+            limit = min(limit, self.width() // 2 // max(1, shown))
+        limit = min(SIDE_LABEL_MAX_PX, max(SIDE_LABEL_MIN_PX, limit))
         for widget in self._side_labels:
             widget.setMaximumWidth(limit)
-        super().resizeEvent(event)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if (watched is self.message_label and event.type() == QEvent.Type.MouseButtonRelease
@@ -142,12 +154,14 @@ class StatusPanel(QStatusBar):
         self.busy_label.setText(" · ".join(self._busy.values()))
         self.busy_label.setVisible(self.busy)
         self.busy_bar.setVisible(self.busy)
+        self._fit_side_labels()
 
     def set_recording(self, text: str | None) -> None:
         """A fixed recording light ("● REC" while the file opens), or None for none."""
         self._recording_clock.stop()
         self.recording_label.setText(text or "")
         self.recording_label.setStyleSheet(ERROR_STYLE if text else "")
+        self._fit_side_labels()
 
     def start_recording_clock(self, name: str, paused: bool = False,
                               video_time: Callable[[], float] | None = None) -> None:
@@ -188,6 +202,7 @@ class StatusPanel(QStatusBar):
         """"only car, person" while a filter hides the other classes (by name, as the overlay says them); None: every class."""
         self.classes_label.setText(f"only {', '.join(sorted(shown))}" if shown is not None else "")
         self.classes_label.setVisible(shown is not None)
+        self._fit_side_labels()
 
     def set_model(self, name: str | None, device: str | None, input_size: int | None = None) -> None:
         size = f" · {input_size} px" if input_size else ""

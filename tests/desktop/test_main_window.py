@@ -1423,6 +1423,26 @@ def test_in_the_narrowest_window_the_status_message_keeps_most_of_the_status_bar
     assert window.status.message_label.width() >= window.status.width() // 2
 
 
+def test_an_error_keeps_half_the_status_bar_beside_the_recording_light_a_class_filter_and_the_model(
+        qtbot, launch, vtest_path, tmp_path):
+    """At 800 px, recording with a class filter on, an error got 123 px and read '⚠ broken… failed.'."""
+    window = launch(source=str(vtest_path), model=_shipped_model())
+    _wait_for_detection(qtbot, window, 2)
+    window.resize(800, 600)
+    window.set_class_filter({"person", "car"})
+    with qtbot.waitSignal(window.controller.recording_started, timeout=10_000):
+        window.controller.start_recording(tmp_path / "livedet-20261206-083749.mp4")
+    window.status.show_error("broken.onnx: not an ONNX model (INVALID_PROTOBUF); the model in use is kept")
+    qtbot.waitUntil(lambda: window.status.width() <= 800, timeout=5_000)
+    qtbot.wait(600)
+    assert window.status.message_label.width() >= window.status.width() // 2 - 40  # the busy bar's gap aside
+    window.status.dismiss_error()  # with no message in view the labels have their room back
+    qtbot.wait(300)
+    assert window.status.model_label.width() > window.status.width() // 6
+    with qtbot.waitSignal(window.controller.recording_finished, timeout=30_000):
+        window.record_action.trigger()
+
+
 def test_in_a_narrow_window_the_recording_light_keeps_its_clock_and_shortens_the_name(qtbot, launch, vtest_path,
                                                                                       tmp_path):
     """At 480 px it read '● REC 0:0…83749.mp4': the middle, where the time is, went first."""
@@ -1437,7 +1457,7 @@ def test_in_a_narrow_window_the_recording_light_keeps_its_clock_and_shortens_the
     qtbot.wait(600)
     label = window.status.recording_label
     on_screen = QLabel.text(label)
-    assert on_screen != label.text() and re.match(r"● REC \d+:\d\d livedet", on_screen), on_screen
+    assert on_screen != label.text() and re.match(r"● REC \d+:\d\d li", on_screen), on_screen
     with qtbot.waitSignal(window.controller.recording_finished, timeout=30_000):
         window.record_action.trigger()
 
