@@ -438,10 +438,27 @@ def coco_folder_split(root: Path, split: str) -> tuple[Path, Path]:
     raise SourceError(f"{root}: no images/{split} folder for annotations/{annotations.name}")
 
 
+def _data_yaml_in(folder: Path) -> Path | None:
+    """A YOLO folder's own data.yaml when it says where the splits are (one with only ``names`` leaves them to
+    images/SPLIT): a Roboflow export (train/images, valid/images) was 'not a YOLO folder', and a data.yaml's
+    ``val:`` was ignored for images/val."""
+    if not folder.is_dir():
+        return None
+    for spec in (folder / "data.yaml", folder / "data.yml"):
+        if spec.is_file():
+            try:
+                data = _read_yaml(spec)
+            except SourceError:
+                return None  # the folder's reader names what is wrong with it
+            return spec if any(data.get(split) for split in ("train", "val", "test")) else None
+    return None
+
+
 def has_split(spec: str | Path, split: str) -> bool:
     """Whether a dataset names this split itself (a YOLO split folder or yaml key, a VOC ImageSets list,
     a COCO folder's annotations file)."""
     path = Path(spec)
+    path = _data_yaml_in(path) or path
     if is_coco_folder(path):
         return (path / "annotations" / f"{COCO_PREFIX}{split}.json").is_file()
     if path.suffix.lower() in (".yaml", ".yml") and path.is_file():
@@ -456,9 +473,9 @@ def has_split(spec: str | Path, split: str) -> bool:
 
 def load_dataset(spec: str | Path, images: str | Path | None = None, split: str = "train",
                  on_skip: Callable[[str], None] | None = None) -> DetectionDataset:
-    """Guess the format: a ``.json`` file is COCO (needs ``images``), a ``.yaml`` is a YOLO data.yaml,
-    a folder with ``annotations/instances_*.json`` is COCO too (``split`` picks the file), a folder with
-    ``Annotations/`` is VOC, a folder with ``images/`` is YOLO.
+    """Guess the format: a ``.json`` file is COCO (needs ``images``), a ``.yaml`` is a YOLO data.yaml (so is
+    a folder holding ``data.yaml``), a folder with ``annotations/instances_*.json`` is COCO too (``split``
+    picks the file), a folder with ``Annotations/`` is VOC, a folder with ``images/`` is YOLO.
 
     ``on_skip`` hears why each image left out was left out: it does not decode (YOLO reads each image's size).
     """
@@ -475,6 +492,8 @@ def load_dataset(spec: str | Path, images: str | Path | None = None, split: str 
         return load_coco(path, images)
     if suffix in (".yaml", ".yml"):
         return load_yolo_yaml(path, split, on_skip)
+    if (own_yaml := _data_yaml_in(path)) is not None:
+        return load_yolo_yaml(own_yaml, split, on_skip)
     if is_coco_folder(path):
         return load_coco(*coco_folder_split(path, split))
     if (path / "Annotations").is_dir():

@@ -309,6 +309,8 @@ def test_a_roboflow_export_reads_its_splits_as_ultralytics_does(split_folders, t
                                       "names: ['red', 'green', 'blue']\n")
     assert _boxes_by_file(load_dataset(export / "data.yaml")) == _expected(train_items)
     assert _boxes_by_file(load_dataset(export / "data.yaml", split="val")) == _expected(val_items)
+    # the folder itself reads as its data.yaml: it was "not a … YOLO folder (images/, labels/)"
+    assert _boxes_by_file(load_dataset(export, split="val")) == _expected(val_items) and has_split(export, "val")
     (export / "valid" / "labels" / f"{val_items[0][0][:-4]}.txt").write_bytes(b"\xff\xfe0 0.5")
     with pytest.raises(SourceError, match="cannot read val_img_000.txt as text"):
         load_dataset(export / "data.yaml", split="val")
