@@ -498,12 +498,14 @@ def cmd_val(args) -> dict:
         if not Path(args.images).is_dir():
             raise SourceError(f"images folder not found: {args.images}")
     else:
-        from .datasets import load_dataset
+        from .datasets import dropped_boxes_warning, load_dataset
 
         def refuse(problem: str) -> None:  # as for COCO: a score over fewer images than asked would mislead
             raise SourceError(f"{problem} (val scores every image of the split)")
 
         dataset = load_dataset(args.data, split=args.split, on_skip=refuse)
+        if warning := dropped_boxes_warning(dataset):
+            _say(warning)
     predictor = _make_predictor(args)
     _describe(predictor)
     start = time.perf_counter()

@@ -48,6 +48,7 @@ class DetectionDataset:
     records: tuple[ImageRecord, ...]
     class_names: tuple[str, ...]
     split: str = ""  # the split read; "" when the source has none (a COCO file, a folder without splits)
+    dropped_boxes: int = 0  # boxes left out for having no area inside their image (x2 <= x1, or off the image)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -55,6 +56,16 @@ class DetectionDataset:
     @property
     def num_boxes(self) -> int:
         return sum(len(r.labels) for r in self.records)
+
+
+def dropped_boxes_warning(dataset: DetectionDataset) -> str | None:
+    """The line that says boxes were left out (a VOC box with xmax < xmin, a YOLO box off the image): they changed
+    the score, or what is learnt, without a word."""
+    n = dataset.dropped_boxes
+    if not n:
+        return None
+    return (f"warning: {n} box{'es' if n > 1 else ''} with no area inside {'their' if n > 1 else 'its'} image "
+            f"{'were' if n > 1 else 'was'} left out (x2 <= x1 or y2 <= y1 once clipped to the image)")
 
 
 def read_annotated_image(path: Path, width: int = 0, height: int = 0) -> np.ndarray:
@@ -69,6 +80,7 @@ def read_annotated_image(path: Path, width: int = 0, height: int = 0) -> np.ndar
 
 
 def _clean_boxes(boxes: list[list[float]], labels: list[int], width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """The boxes clipped to the image, less those left with no area (a reversed box, one off the image)."""
     b = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
     lab = np.asarray(labels, dtype=np.int64).reshape(-1)
     if width and height:
@@ -182,14 +194,15 @@ def load_coco(annotations: str | Path, images_dir: str | Path) -> DetectionDatas
         crowd = 2 if ann.get("iscrowd", 0) else 0  # crowds go to the ignored regions
         per_image[ann["image_id"]][crowd].append([x, y, x + w, y + h])
         per_image[ann["image_id"]][crowd + 1].append(index_of[ann["category_id"]])
-    records = []
+    records, dropped = [], 0
     for img in images:
         width, height = int(img.get("width") or 0), int(img.get("height") or 0)
         boxes, labels, crowd_boxes, crowd_labels = per_image[img["id"]]
-        records.append(ImageRecord(coco_image_path(images_dir, img["file_name"]), width, height,
-                                   *_clean_boxes(boxes, labels, width, height),
+        kept = _clean_boxes(boxes, labels, width, height)
+        dropped += len(labels) - len(kept[1])
+        records.append(ImageRecord(coco_image_path(images_dir, img["file_name"]), width, height, *kept,
                                    *_clean_boxes(crowd_boxes, crowd_labels, width, height)))
-    return DetectionDataset(tuple(records), tuple(c["name"] for c in categories))
+    return DetectionDataset(tuple(records), tuple(c["name"] for c in categories), dropped_boxes=dropped)
 
 
 def _yolo_class_names(root: Path) -> tuple[str, ...]:
@@ -278,7 +291,7 @@ def _parse_yolo_labels(label_path: Path, num_classes: int, w: int, h: int) -> tu
 
 def _read_yolo_images(image_paths: list[Path], names: tuple[str, ...], split: str,
                       on_skip: Callable[[str], None] | None) -> DetectionDataset:
-    records = []
+    records, dropped = [], 0
     for image_path in image_paths:
         try:
             image = read_image(image_path)  # its size turns normalised boxes into pixels; any path, even non-ASCII
@@ -290,8 +303,9 @@ def _read_yolo_images(image_paths: list[Path], names: tuple[str, ...], split: st
         label_path = _label_path(image_path)
         boxes, labels = _parse_yolo_labels(label_path, len(names), w, h) if label_path.is_file() else ([], [])
         b, lab = _clean_boxes(boxes, labels, w, h)
+        dropped += len(labels) - len(lab)
         records.append(ImageRecord(image_path, w, h, b, lab))
-    return DetectionDataset(tuple(records), names, split)
+    return DetectionDataset(tuple(records), names, split, dropped_boxes=dropped)
 
 
 def _is_image(path: Path) -> bool:
@@ -405,15 +419,16 @@ def load_voc(root: str | Path, split: str = "train") -> DetectionDataset:
             raise SourceError(f"ImageSets/Main/{split}.txt lists {missing[0]}, but Annotations/{missing[0]}.xml "
                               f"is missing ({len(missing)} such)")
     index_of = {n: i for i, n in enumerate(names)}
-    records = []
+    records, dropped = [], 0
     for image_id in ids:
         filename, w, h, objects = parsed[image_id]
         plain = [(name, box) for name, box, difficult in objects if not difficult]
         difficult = [(name, box) for name, box, is_difficult in objects if is_difficult]  # ignored, as VOC scores them
-        records.append(ImageRecord(img_dir / filename, w, h,
-                                   *_clean_boxes([b for _, b in plain], [index_of[n] for n, _ in plain], w, h),
+        kept = _clean_boxes([b for _, b in plain], [index_of[n] for n, _ in plain], w, h)
+        dropped += len(plain) - len(kept[1])
+        records.append(ImageRecord(img_dir / filename, w, h, *kept,
                                    *_clean_boxes([b for _, b in difficult], [index_of[n] for n, _ in difficult], w, h)))
-    return DetectionDataset(tuple(records), names, read_split)
+    return DetectionDataset(tuple(records), names, read_split, dropped_boxes=dropped)
 
 
 COCO_PREFIX = "instances_"  # annotations/instances_train.json: how COCO and its exporters name a split's file

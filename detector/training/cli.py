@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from ..datasets import DetectionDataset, has_split, load_dataset, shared_images
+from ..datasets import DetectionDataset, dropped_boxes_warning, has_split, load_dataset, shared_images
 from ..defaults import MAX_IMGSZ, is_input_size
 from ..device import select_device
 from ..errors import LiveDetError
@@ -144,6 +144,8 @@ def _read(spec: str, images: str | None, split: str, workers: int, max_images: i
             data = data.first(max_images)
         return data
     dataset = load_dataset(spec, images, split, on_skip=lambda problem: _say(f"warning: skipped: {problem}"))
+    if warning := dropped_boxes_warning(dataset):
+        _say(f"{warning} ({spec})")
     if max_images:
         dataset = DetectionDataset(dataset.records[:max_images], dataset.class_names, dataset.split)
     if len(dataset) == 0:

@@ -186,7 +186,7 @@ def _option_problem(args: argparse.Namespace) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m detector.training.pack --data ... --output voc_train.npz``: one JSON line at the end."""
-    from ..datasets import load_dataset
+    from ..datasets import dropped_boxes_warning, load_dataset
     from ..errors import LiveDetError
 
     parser = argparse.ArgumentParser(prog="python -m detector.training.pack", description=__doc__)
@@ -210,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         dataset = load_dataset(args.data, args.images, args.split, on_skip=skip)
+        if warning := dropped_boxes_warning(dataset):
+            print(warning, file=sys.stderr, flush=True)
         out = pack_dataset(dataset, args.output, max_side=args.max_side, quality=args.quality, on_skip=skip)
     except LiveDetError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -362,3 +362,20 @@ def test_coco_file_names_with_a_folder_prefix_are_found_beside_the_images_too(co
     dataset = load_coco(prefixed, images)
     assert all(record.path.is_file() for record in dataset.records)
     assert _as_sets(dataset) == _as_sets(load_coco(path, images))
+
+
+def test_boxes_with_no_area_in_their_image_are_counted_and_warned_of(split_folders):
+    """A VOC box with xmax < xmin and a YOLO box off the image were dropped without a word (val's mAP moved)."""
+    from detector.datasets import dropped_boxes_warning
+
+    yolo, voc, train_items, _ = split_folders
+    assert load_dataset(yolo).dropped_boxes == 0 and dropped_boxes_warning(load_dataset(yolo)) is None
+    name = train_items[0][0][:-4]
+    with open(yolo / "labels" / "train" / f"{name}.txt", "a") as labels:
+        labels.write("\n1 1.5 0.5 0.4 0.4\n")  # centred off the right edge
+    xml = voc / "Annotations" / f"{name}.xml"
+    xml.write_text(re.sub(r"<xmax>[\d.]+</xmax>", "<xmax>0</xmax>", xml.read_text(), count=1))
+    for dataset in (load_dataset(yolo), load_dataset(voc)):
+        assert dataset.dropped_boxes == 1
+        assert dropped_boxes_warning(dataset) == ("warning: 1 box with no area inside its image was left out "
+                                                  "(x2 <= x1 or y2 <= y1 once clipped to the image)")
