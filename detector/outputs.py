@@ -34,7 +34,7 @@ class FrameWriter(Protocol):
     def close(self) -> None: ...
 
 
-def _check_writable_folder(folder: Path) -> None:
+def check_writable_folder(folder: Path) -> None:
     """Create ``folder`` if needed and prove a file can be made in it (``os.access`` lies for root)."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -50,7 +50,7 @@ def folder_problem(folder: Path, exc: OSError) -> str:
     output existed; say which file is in the way."""
     if isinstance(exc, (FileExistsError, NotADirectoryError)):
         for part in (folder, *folder.parents):
-            if part.is_file():
+            if part.exists() and not part.is_dir():  # a file, or a device such as /dev/full
                 return f"{part} is a file, not a folder"
     return exc.strerror or str(exc)
 
@@ -59,7 +59,7 @@ class AnnotatedVideo:
     """Annotated frames into one video file (the frame size is fixed by the first frame's source)."""
 
     def __init__(self, path: Path, fps: float, size: tuple[int, int], source: Path | None = None) -> None:
-        _check_writable_folder(path.parent if str(path.parent) else Path("."))
+        check_writable_folder(path.parent if str(path.parent) else Path("."))
         self._writer = VideoWriter(path, fps, size, protect=source)  # never over the source, fallback included
         self.path = self._writer.path
 
@@ -84,7 +84,7 @@ class LiveVideo:
 
     def __init__(self, path: Path, stated_fps: float, size: tuple[int, int], probe_s: float = 2.0,
                  hold_bytes: int = HOLD_BYTES) -> None:
-        _check_writable_folder(path.parent if str(path.parent) else Path("."))
+        check_writable_folder(path.parent if str(path.parent) else Path("."))
         self.path, self.size, self.stated_fps, self.probe_s = path, size, stated_fps, probe_s
         self.hold_bytes = hold_bytes
         self._writer: VideoWriter | None = None
@@ -131,7 +131,7 @@ class AnnotatedImages:
     def __init__(self, path: Path, *, single_file: bool = False) -> None:
         self.path = path
         self.single_file = single_file
-        _check_writable_folder(path.parent if single_file else path)
+        check_writable_folder(path.parent if single_file else path)
 
     def write(self, frame: np.ndarray, name: str) -> None:
         target = self.path if self.single_file else self.path / Path(name).name

@@ -19,6 +19,7 @@ from ..device import select_device
 from ..errors import LiveDetError
 from ..graceful_stop import interrupt_on_signals
 from ..models.presets import PRESETS
+from ..outputs import check_writable_folder
 from ..video import same_file
 from .augment import AugmentConfig, ImageBank
 from .pack import DecodedDataset, decode_dataset, load_pack
@@ -363,6 +364,8 @@ def run_train(args: argparse.Namespace) -> dict:
     _check_recipe(args)
     init_weights = _init_weights_file(args.init_weights)  # a wrong name fails before minutes of decoding
     output = _run_folder(args, name)
+    if os.environ.get("RANK", "0") == "0":  # told now, not after minutes of decoding ("File exists: /dev/full")
+        check_writable_folder(output)
     device = _device_for_rank(args.device)
     batch = args.batch or default_batch(device)
     cache_side = args.cache_side or int(imgsz * 1.25) // 32 * 32

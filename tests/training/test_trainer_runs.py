@@ -243,6 +243,9 @@ def test_training_refuses_bad_arguments_with_one_line(coco_dataset, tmp_path, ca
                       (("--lr", "inf"), "--lr must be a finite number, got inf"),  # trained to NaN weights
                       (("--zoom", "0.5", "inf"), "--zoom must be a finite number, got inf")):
         assert says in _refused_in_one_line(capsys, _train_args(coco_dataset, tmp_path / "x", *bad))
+    (tmp_path / "notes").write_text("")  # told before decoding: it was "File exists" once the data was ready
+    assert _refused_in_one_line(capsys, _train_args(coco_dataset, tmp_path / "notes" / "run")) == (
+        f"error: cannot write to folder {tmp_path / 'notes' / 'run'}: {tmp_path / 'notes'} is a file, not a folder")
     # a validation set of other classes, told before the images are decoded too
     path, images, _ = coco_dataset
     other = json.loads(path.read_text())
