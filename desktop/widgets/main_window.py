@@ -6,7 +6,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QMimeData, Qt, QTimer, QUrl
+from PySide6.QtCore import QMimeData, QSize, Qt, QTimer, QUrl
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -15,6 +15,7 @@ from PySide6.QtGui import (
     QDragEnterEvent,
     QDropEvent,
     QFontMetrics,
+    QGuiApplication,
     QKeySequence,
 )
 from PySide6.QtWidgets import (
@@ -209,6 +210,8 @@ class MainWindow(QMainWindow):
             self.toolbar.addAction(action)
         self.status = StatusPanel()
         self.setStatusBar(self.status)
+        self.status.message_changed.connect(self._show_status_in_picture)
+        self._maximized_before_fullscreen = False
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -345,12 +348,21 @@ class MainWindow(QMainWindow):
         self.status.start_recording_clock(Path(path).name, paused=self.controller.paused,
                                           video_time=lambda: self.controller.recorded_seconds)
 
+    def _first_size(self) -> QSize:
+        """1100 x 820, or less on a smaller screen: on a 1366 x 768 laptop the status bar (every message and
+        the REC light) and the IoU slider were below the screen's edge."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        room = screen.availableGeometry().size() if screen is not None else QSize(1100, 820)
+        frame = self.frameGeometry().size() - self.geometry().size()  # the title bar and borders, once shown
+        return QSize(1100, 820).boundedTo(QSize(room.width() - max(frame.width(), 16),
+                                                room.height() - max(frame.height(), 48)))
+
     def _restore(self) -> None:
         geometry, state = self.settings.geometry(), self.settings.window_state()
         if geometry is not None:
             self.restoreGeometry(geometry)
         else:
-            self.resize(1100, 820)
+            self.resize(self._first_size())
         if state is not None:
             self.restoreState(state)
         self.controller.record_folder = self.prefs.record_dir
@@ -465,17 +477,25 @@ class MainWindow(QMainWindow):
             return
         for widget in (self.menuBar(), self.toolbar, self.controls, self.status):
             widget.hide()
+        self._maximized_before_fullscreen = self.isMaximized()
         self.showFullScreen()
         self.fullscreen_action.setChecked(True)
         self._show_recording_badge()
+        self._show_status_in_picture(*self.status.message)
 
     def _leave_fullscreen(self) -> None:
-        if self.isFullScreen():
-            self.showNormal()
+        if self.isFullScreen():  # back as it was: a maximized window came back un-maximized and smaller
+            self.showMaximized() if self._maximized_before_fullscreen else self.showNormal()
         for widget in (self.menuBar(), self.toolbar, self.controls, self.status):
             widget.show()
         self.fullscreen_action.setChecked(False)
         self._show_recording_badge()
+        self._show_status_in_picture("", False)
+
+    def _show_status_in_picture(self, text: str, error: bool) -> None:
+        """In fullscreen the status bar is hidden: its message (a recording stopped by a full disk, the end of
+        the video) is drawn along the picture's bottom instead, as long as the bar would show it."""
+        self.video_view.canvas.set_notice(text if self.fullscreen_action.isChecked() else "", error)
 
     def _show_recording_badge(self) -> None:
         """In fullscreen the status bar's recording light is hidden: the picture's corner says it instead."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QProgressBar, QStatusBar, QWidget
 
@@ -30,6 +30,8 @@ SIDE_LABEL_MIN_PX = 60  # "● REC 0:07" still reads
 
 
 class StatusPanel(QStatusBar):
+    message_changed = Signal(str, bool)  # the message in view ("" for none), and whether it is an error
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.message_label = ElidedLabel()
@@ -71,6 +73,7 @@ class StatusPanel(QStatusBar):
         self.message_label.setText(text)
         self._fit_side_labels()
         self._fade.start(INFO_TIMEOUT_MS)
+        self.message_changed.emit(text, False)
 
     def withdraw_info(self, text: str) -> None:
         """Take news that no longer holds off the screen before its time ("End of the video" once it plays again)."""
@@ -100,6 +103,11 @@ class StatusPanel(QStatusBar):
             self._show_standing_error()
 
     @property
+    def message(self) -> tuple[str, bool]:
+        """The message in view ("" for none), and whether it is an error."""
+        return self.message_label.text(), self._standing is not None and not self._fade.isActive()
+
+    @property
     def standing_error(self) -> str | None:
         return self._standing[1] if self._standing is not None else None
 
@@ -109,11 +117,13 @@ class StatusPanel(QStatusBar):
             self.message_label.setText("")
             self.message_label.set_hint("")
             self._fit_side_labels()
+            self.message_changed.emit("", False)
             return
         self.message_label.setStyleSheet(ERROR_STYLE)
         self.message_label.setText(f"⚠ {self._standing[1]}")
         self.message_label.set_hint(DISMISS_HINT)
         self._fit_side_labels()
+        self.message_changed.emit(self.message_label.text(), True)
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         self._fit_side_labels()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPixmap
+from PySide6.QtGui import QColor, QFont, QPainter, QPixmap
 from PySide6.QtWidgets import QLabel, QPushButton, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget
 
 from ..cameras import CameraInfo
@@ -21,6 +21,8 @@ class VideoCanvas(QWidget):
         super().__init__(parent)
         self._pixmap: QPixmap | None = None
         self.recording_badge = False  # "● REC" in a corner: fullscreen hides the status bar that says it
+        self.notice = ""  # the status bar's message, along the bottom: fullscreen hides the bar
+        self._notice_is_error = False
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(320, 240)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
@@ -40,6 +42,11 @@ class VideoCanvas(QWidget):
     def set_recording_badge(self, on: bool) -> None:
         if on != self.recording_badge:
             self.recording_badge = on
+            self.update()
+
+    def set_notice(self, text: str, error: bool = False) -> None:
+        if (text, error) != (self.notice, self._notice_is_error):
+            self.notice, self._notice_is_error = text, error
             self.update()
 
     def sizeHint(self) -> QSize:
@@ -65,7 +72,22 @@ class VideoCanvas(QWidget):
             painter.fillRect(box, QColor(0, 0, 0, 150))
             painter.setPen(QColor(235, 40, 40))
             painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+        if self.notice:  # on the screen only, as the badge
+            self._paint_notice(painter)
         painter.end()
+
+    def _paint_notice(self, painter: QPainter) -> None:
+        font = painter.font()
+        font.setPointSizeF(QFont().pointSizeF() * 1.3)
+        font.setBold(self._notice_is_error)
+        painter.setFont(font)
+        metrics = painter.fontMetrics()
+        text = metrics.elidedText(self.notice, Qt.TextElideMode.ElideMiddle, max(40, self.width() - 64))
+        box = metrics.boundingRect(text).adjusted(-12, -6, 12, 6)
+        box.moveCenter(QPoint(self.width() // 2, self.height() - 24 - box.height() // 2))
+        painter.fillRect(box, QColor(0, 0, 0, 170))
+        painter.setPen(QColor(255, 110, 100) if self._notice_is_error else QColor(240, 240, 240))
+        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
 
 
 class WelcomePage(QWidget):

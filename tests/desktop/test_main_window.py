@@ -450,6 +450,49 @@ def test_recording_in_fullscreen_is_shown_in_a_corner_of_the_picture(qtbot, laun
     assert not canvas.recording_badge
 
 
+def test_in_fullscreen_the_status_message_is_drawn_in_the_picture(qtbot, launch, vtest_path):
+    """Fullscreen hides the status bar: a recording stopped by a full disk showed only as its REC badge going."""
+    window = launch(source=str(vtest_path), model=_shipped_model())
+    _wait_for_detection(qtbot, window, 2)
+    canvas = window.video_view.canvas
+    window.status.show_error("recording stopped: disk full (what came before is saved: 190 frames)")
+    assert canvas.notice == ""  # the status bar says it
+    window.fullscreen_action.trigger()
+    assert canvas.notice == "⚠ recording stopped: disk full (what came before is saved: 190 frames)"
+    bottom = canvas.grab().toImage().copy(0, canvas.height() - 60, canvas.width(), 60)
+    reds = [bottom.pixelColor(x, y) for x in range(0, bottom.width(), 2) for y in range(bottom.height())]
+    assert any(c.red() > 200 and c.green() < 140 and c.blue() < 140 for c in reds)  # drawn, in the error's red
+    window.status.show_info("Snapshot saved to shot.png")  # news shows its while, then the error is back
+    assert canvas.notice == "Snapshot saved to shot.png"
+    window.status.dismiss_error()
+    window.status._fade.timeout.emit()
+    assert canvas.notice == ""
+    window.status.show_error("the camera stopped sending")
+    window.fullscreen_action.trigger()
+    assert canvas.notice == "" and window.status.standing_error == "the camera stopped sending"
+
+
+def test_a_window_maximized_before_fullscreen_is_maximized_after_it_and_a_first_start_fits_the_screen(qtbot, launch,
+                                                                                                      vtest_path):
+    """It came back un-maximized and smaller; and the first start's 1100 x 820 ran off a 768-px-high screen."""
+    window = launch(source=str(vtest_path), model=_shipped_model())
+    room = window.screen().availableGeometry()
+    assert window.frameGeometry().width() <= room.width() and window.frameGeometry().height() <= room.height()
+    window.showMaximized()
+    qtbot.waitUntil(window.isMaximized, timeout=5_000)
+    window.fullscreen_action.trigger()
+    qtbot.waitUntil(window.isFullScreen, timeout=5_000)
+    window.fullscreen_action.trigger()
+    qtbot.waitUntil(lambda: not window.isFullScreen(), timeout=5_000)
+    assert window.isMaximized()
+    window.showNormal()
+    qtbot.waitUntil(lambda: not window.isMaximized(), timeout=5_000)
+    window.fullscreen_action.trigger()
+    window.fullscreen_action.trigger()
+    qtbot.waitUntil(lambda: not window.isFullScreen(), timeout=5_000)
+    assert not window.isMaximized()
+
+
 def test_recording_over_the_video_being_played_is_refused_and_the_video_is_kept(qtbot, launch, vtest_path,
                                                                                  tmp_path):
     video = tmp_path / "street.avi"
