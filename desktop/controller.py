@@ -260,6 +260,7 @@ class SessionController(QObject):
         self._inference.clear_input()
         self._generation += 1  # results of the closed source are dropped on arrival
         self._display_box.clear()
+        self.failed_source = None  # closed by the user: plugging in a device must not turn it back on
         self._source = self._source_info = None
         self._last_result = self._last_shown = None
         self._pause_index = self._step_target = self._frames_at_most = None
@@ -284,6 +285,7 @@ class SessionController(QObject):
     def _on_source_opened(self, generation: int, info: SourceInfo) -> None:
         if generation == self._generation:
             self._source_info = info
+            self.failed_source = None  # back, or another chosen: a camera list change must not reopen it later
             if self._source is not None and self._source.kind == URL and not info.is_live:
                 self._source = replace(self._source, remote_file=True)  # plays, seeks and records as a file
                 self._apply_lossless()
@@ -303,6 +305,9 @@ class SessionController(QObject):
         self.stop_recording()  # finalise: what was recorded so far stays playable
         self._retire_capture()
         self._inference.clear_input()
+        self._generation += 1  # as on Close: a redraw (a slider, M) showed the lost source's last frame over
+        self._display_box.clear()  # the Reconnect page, and a frame still on its way could too
+        self._last_result = self._last_shown = None
         self.failed_source = self._source
         self._source = self._source_info = None
         self.source_failed.emit(message)

@@ -192,9 +192,12 @@ class InferenceWorker(QThread):
             except Exception as exc:  # noqa: BLE001 - a model that fails must not stop the video
                 log.exception("model %s failed on a frame", model.name)
                 with self._lock:
-                    if self._model is model:
+                    current = self._model is model
+                    if current:
                         self._model = None
-                self.model_failed.emit(f"{model.name} failed on a frame ({exc}); detection is off until you pick a model")
+                if current:  # a model the user has already switched away from says nothing over the new one
+                    self.model_failed.emit(f"{model.name} failed on a frame ({exc}); detection is off until you "
+                                           "pick a model")
             else:
                 stats.count_inferred(prediction.timings.total_ms)
                 return FrameResult(packet, prediction.detections, prediction.candidates, prediction.timings,

@@ -192,9 +192,8 @@ class RecorderWorker(QThread):
 
     def submit(self, frame: RecordedFrame) -> bool:
         """Hand over one frame without waiting; False if the slot is taken or the recording ended."""
-        if self._inbox.closed or self._inbox.is_full:
-            return False
-        self._inbox.offer(frame)
+        if not self._inbox.put(frame, timeout=0):  # one step: a close between a check and the hand-over counted
+            return False                             # a frame that was never written
         self.frames_received += 1
         return True
 

@@ -223,6 +223,7 @@ class MainWindow(QMainWindow):
         self.resolution_menu = QMenu("Camera resolution", self)
         self.resolution_menu.setToolTipsVisible(True)
         self._resolution_group: QActionGroup | None = None
+        self._input_size_group: QActionGroup | None = None
         view = bar.addMenu("&View")
         for action in (self.pause_action, self.step_back_action, self.step_forward_action, self.fullscreen_action,
                        self.mirror_action, self.info_panel_action):
@@ -673,7 +674,9 @@ class MainWindow(QMainWindow):
         sizes = [0, *(size for size in INPUT_SIZES if size != own)]
         if chosen and chosen != own and chosen not in sizes:
             sizes.append(chosen)  # from --imgsz
-        group = QActionGroup(menu)
+        if self._input_size_group is not None:  # menu.clear() leaves the group: one more per model or size change
+            self._input_size_group.deleteLater()
+        self._input_size_group = group = QActionGroup(menu)
         self.input_size_actions = {}
         for size in sizes:
             label = (f"The model's own ({own} px)" if own else "The model's own") if size == 0 else f"{size} px"

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import desktop.capture as capture_module
+from desktop.cameras import CameraInfo
 
 from ..mjpeg_camera import MjpegCamera
 from ..videos import read_back, write_video_whose_sound_outlasts_it
@@ -348,10 +349,26 @@ def test_an_unplugged_camera_is_reported_and_reconnects_when_asked(qtbot, launch
     assert capture.isOpened() and capture.read()[0]
     capture.release()
 
+    # a slider moved or M pressed on the Reconnect page put the lost camera's last frame back, as if live
+    window.thresholds.conf_slider.setValue(window.thresholds.conf_slider.value() + 5)
+    window.mirror_action.trigger()
+    qtbot.wait(300)
+    assert not window.video_view.showing_video and retry.isVisible()
+    window.mirror_action.trigger()
+
     cameras["0"] = lambda: FakeCamera([frame], fps=20.0)  # plugged back in
     qtbot.mouseClick(retry, Qt.MouseButton.LeftButton)
     _wait_for_frames(qtbot, window, 5)
     assert window.video_view.showing_video and window.controller.source.value == "0"
+
+    # closed by the user, it stays off when a device is plugged in later (it reopened: a privacy matter)
+    window.close_source_action.trigger()
+    qtbot.waitUntil(lambda: window.controller.source is None, timeout=5_000)
+    plugged = [CameraInfo("Camera 0", 0, "/dev/video0"), CameraInfo("USB Capture", 2, "/dev/video2")]
+    window.cameras.cameras = plugged
+    window.cameras.cameras_changed.emit(plugged)
+    qtbot.wait(500)
+    assert window.controller.source is None and not window.video_view.showing_video
 
 
 @pytest.mark.parametrize("sends,claims", [(12.0, 30.0), (30.0, 25.0)], ids=["dim-webcam", "mjpeg-ip-camera"])

@@ -1558,6 +1558,49 @@ def test_a_weights_file_that_fails_to_load_leaves_the_model_picker(qtbot, launch
     assert picker.currentData() == _shipped_model() == window.controller.model.source  # what still runs
 
 
+def test_a_model_failing_after_the_user_switched_away_from_it_says_nothing_over_the_new_one(qtbot, launch, vtest_path):
+    """'other failed on a frame …; detection is off' stood in the status bar while the new model drew boxes."""
+    import time
+    from dataclasses import replace
+
+    window = launch(source=str(vtest_path), model=_shipped_model(), fast=True)
+    _wait_for_detection(qtbot, window, 3)
+    controller, good = window.controller, window.controller.model
+
+    class FailsSlowly:  # a model that is mid-frame when the next one takes over, then fails
+        def __init__(self, real):
+            self.real = real
+
+        def __getattr__(self, name):
+            return getattr(self.real, name)
+
+        def predict(self, *args, **kwargs):
+            time.sleep(0.4)
+            raise RuntimeError("ORT error")
+
+    failures = []
+    controller.model_failed.connect(failures.append)
+    controller._on_model_ready(replace(good, predictor=FailsSlowly(good.predictor), name="other"), 0.1)
+    qtbot.wait(100)
+    controller._on_model_ready(good, 0.1)
+    shown = window.frames_shown
+    qtbot.wait(1500)
+    assert failures == [] and window.status.standing_error is None and window.frames_shown > shown
+    assert controller.model is good
+
+
+def test_the_input_size_menu_keeps_one_action_group_however_often_it_is_rebuilt(qtbot, launch):
+    """menu.clear() left each rebuild's QActionGroup behind: one more object per model, device or size change."""
+    from PySide6.QtCore import QCoreApplication, QEvent
+    from PySide6.QtGui import QActionGroup
+
+    window = launch(model=_shipped_model())
+    for own in (320, 416, 320, 416, 320):
+        window._rebuild_input_size_menu(own)
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    assert len(window.input_size_menu.findChildren(QActionGroup)) == 1
+
+
 def test_a_long_weights_file_name_never_widens_the_window(qtbot, launch, vtest_path, tmp_path):
     shipped = next(spec for spec in list_models() if spec.name == _shipped_model())
     weights = tmp_path / ("voc_run_2026_11_23_mosaic_mixup_zoom_0.3_1.7_close_mosaic_15_epoch_181_ema_best" * 2
