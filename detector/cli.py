@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Callable
 
 from .defaults import MAX_IMGSZ, is_input_size
 from .native_stderr import quiet_native_logs
+from .progress import say
 
 if TYPE_CHECKING:
     from .types import Prediction
@@ -121,17 +122,7 @@ def _device(text: str) -> str:
 
 # -- output helpers ------------------------------------------------------------------------------------
 def _say(message: str) -> None:
-    """A line for people, on stderr (stdout is reserved for the JSON summary).
-
-    A stderr that cannot be written (``2>/dev/full``) must not end the work: the line is dropped. A reader that
-    went away (a broken pipe) still ends the command, as it ends ``cat``.
-    """
-    try:
-        print(message, file=sys.stderr, flush=True)
-    except BrokenPipeError:
-        raise
-    except OSError:
-        pass
+    say(message)  # dropped when stderr cannot be written: see progress.say
 
 
 def _emit(summary: dict) -> None:

@@ -21,13 +21,32 @@ def stderr_is_terminal() -> bool:
         return False
 
 
+def say(message: str) -> None:
+    """A line for people, on stderr (stdout is for the JSON summary).
+
+    A stderr that cannot be written (``2>log`` on a full disk) must not end the work: the line is dropped. A
+    reader that went away (a broken pipe) still ends the command, as it ends ``cat``.
+    """
+    try:
+        print(message, file=sys.stderr, flush=True)
+    except BrokenPipeError:
+        raise
+    except OSError:
+        pass
+
+
 def print_above_bar(message: str) -> None:
     """A line on stderr that does not tear a bar being drawn (safe from any thread)."""
     tqdm_module = sys.modules.get("tqdm")  # imported only once a bar is drawn
-    if tqdm_module is not None:
+    if tqdm_module is None:
+        say(message)
+        return
+    try:
         tqdm_module.tqdm.write(message, file=sys.stderr)
-    else:
-        print(message, file=sys.stderr, flush=True)
+    except BrokenPipeError:
+        raise
+    except OSError:
+        pass
 
 
 class Progress:

@@ -20,6 +20,7 @@ from ..errors import LiveDetError
 from ..graceful_stop import interrupt_on_signals
 from ..models.presets import PRESETS
 from ..outputs import check_writable_folder
+from ..progress import say
 from ..video import same_file
 from .augment import AugmentConfig, ImageBank
 from .pack import DecodedDataset, decode_dataset, load_pack
@@ -131,7 +132,7 @@ def _recipe_options_given(args: argparse.Namespace, run: TrainConfig) -> list[st
 
 def _say(message: str) -> None:
     if os.environ.get("RANK", "0") == "0":  # one voice under torchrun
-        print(message, file=sys.stderr, flush=True)
+        say(message)  # dropped when stderr cannot be written: a full disk behind 2>log must not stop training
 
 
 AnySet = DetectionDataset | DecodedDataset  # an index of files and boxes, or a pack already decoded
@@ -283,7 +284,7 @@ def _run_folder(args: argparse.Namespace, name: str) -> Path:
         n += 1
         folder = base.with_name(f"{name}-{n}")
     if folder != base and os.environ.get("RANK", "0") == "0":
-        print(f"writing to {folder} ({base} holds an earlier run)", file=sys.stderr, flush=True)
+        say(f"writing to {folder} ({base} holds an earlier run)")
     return folder
 
 
@@ -297,10 +298,10 @@ def _say_how_to_continue(output: Path, epochs_done: int, epochs: int) -> None:
     checkpoint = output / "last.pt"
     where = f"stopped in epoch {epochs_done + 1} of {epochs}"
     if checkpoint.is_file():
-        print(f"{where}; the last finished epoch is in {checkpoint}. To go on from there, run the same train "
-              f"command with --resume {checkpoint}", file=sys.stderr, flush=True)
+        say(f"{where}; the last finished epoch is in {checkpoint}. To go on from there, run the same train "
+            f"command with --resume {checkpoint}")
     else:
-        print(f"{where}: no epoch finished, so nothing was saved", file=sys.stderr, flush=True)
+        say(f"{where}: no epoch finished, so nothing was saved")
 
 
 def _check_recipe(args: argparse.Namespace) -> None:

@@ -383,6 +383,27 @@ def test_a_disk_that_fills_up_mid_run_ends_it_with_how_to_go_on(coco_dataset, tm
     assert torch.load(run / "last.pt", weights_only=True)["epoch"] == 1
 
 
+def test_a_stderr_that_cannot_be_written_does_not_stop_training(coco_dataset, tmp_path, capsys, monkeypatch):
+    """`train … 2>log` with the log's disk full ended with 'No space left on device' (exit 2): the run's progress
+    lines are for people, and the epochs went unsaved."""
+    import errno
+
+    class FullDisk:
+        def write(self, text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def flush(self):
+            pass
+
+        def isatty(self):
+            return False
+
+    monkeypatch.setattr(sys, "stderr", FullDisk())
+    assert main(_train_args(coco_dataset, tmp_path / "run")) == 0
+    summary = _last_json(capsys)
+    assert summary["finished"] and summary["epochs"] == 3 and (tmp_path / "run" / "last.pt").is_file()
+
+
 def test_the_smallest_input_size_trains(coco_dataset, tmp_path, capsys):
     """--imgsz 32 (which every command accepts) was 'internal error IndexError: Cannot choose from an empty
     sequence': multi-scale's sizes started at 64, above 32 * 1.25."""
