@@ -454,10 +454,10 @@ def coco_folder_split(root: Path, split: str) -> tuple[Path, Path]:
 
 
 def _data_yaml_in(folder: Path) -> Path | None:
-    """A YOLO folder's own data.yaml when it says where the splits are (one with only ``names`` leaves them to
-    images/SPLIT): a Roboflow export (train/images, valid/images) was 'not a YOLO folder', and a data.yaml's
-    ``val:`` was ignored for images/val."""
-    if not folder.is_dir():
+    """The data.yaml of a folder laid out only by it (a Roboflow export: train/images, valid/images, which was
+    'not a YOLO folder'), when it names the splits. A folder with images/, Annotations/ or annotations/ of its
+    own is read by that layout, as before: its yaml's ``path:`` may name another copy of the data."""
+    if not folder.is_dir() or any((folder / own).is_dir() for own in ("images", "Annotations", "annotations")):
         return None
     for spec in (folder / "data.yaml", folder / "data.yml"):
         if spec.is_file():
@@ -489,7 +489,7 @@ def has_split(spec: str | Path, split: str) -> bool:
 def load_dataset(spec: str | Path, images: str | Path | None = None, split: str = "train",
                  on_skip: Callable[[str], None] | None = None) -> DetectionDataset:
     """Guess the format: a ``.json`` file is COCO (needs ``images``), a ``.yaml`` is a YOLO data.yaml (so is
-    a folder holding ``data.yaml``), a folder with ``annotations/instances_*.json`` is COCO too (``split``
+    a folder holding only a ``data.yaml`` and the folders it names), a folder with ``annotations/instances_*.json`` is COCO too (``split``
     picks the file), a folder with ``Annotations/`` is VOC, a folder with ``images/`` is YOLO.
 
     ``on_skip`` hears why each image left out was left out: it does not decode (YOLO reads each image's size).

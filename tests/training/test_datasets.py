@@ -311,6 +311,19 @@ def test_a_roboflow_export_reads_its_splits_as_ultralytics_does(split_folders, t
     assert _boxes_by_file(load_dataset(export / "data.yaml", split="val")) == _expected(val_items)
     # the folder itself reads as its data.yaml: it was "not a … YOLO folder (images/, labels/)"
     assert _boxes_by_file(load_dataset(export, split="val")) == _expected(val_items) and has_split(export, "val")
+    # ... but a folder with images/ of its own reads them, whatever its data.yaml's path: names (an older copy)
+    (export / "images" / "train").mkdir(parents=True)
+    for name, *_ in train_items:
+        (export / "train" / "images" / name).rename(export / "images" / "train" / name)
+    (export / "data.yaml").write_text("path: /content/datasets/elsewhere\ntrain: images/train\nval: images/val\n"
+                                      "names: ['red', 'green', 'blue']\n")
+    assert sorted(_boxes_by_file(load_dataset(export))) == sorted(name for name, *_ in train_items)
+    (export / "train" / "images").mkdir(exist_ok=True)
+    for name, *_ in train_items:
+        (export / "images" / "train" / name).rename(export / "train" / "images" / name)
+    (export / "images" / "train").rmdir()
+    (export / "images").rmdir()
+    (export / "data.yaml").write_text("train: ../train/images\nval: ../valid/images\nnames: ['red', 'green', 'blue']\n")
     (export / "valid" / "labels" / f"{val_items[0][0][:-4]}.txt").write_bytes(b"\xff\xfe0 0.5")
     with pytest.raises(SourceError, match="cannot read val_img_000.txt as text"):
         load_dataset(export / "data.yaml", split="val")
