@@ -385,7 +385,8 @@ class Trainer:
         below 64 unless imgsz is (320 ± 25 %: 256-384, centred on 320)."""
         if self.cfg.multiscale <= 0:
             return [self.cfg.imgsz]
-        lo = max(min(64, self.cfg.imgsz), math.ceil(self.cfg.imgsz * (1 - self.cfg.multiscale) / 32) * 32)
+        # (less a hair: 320 * (1 - 0.7) is 96.00000000000001 in floating point, and ceil made it 128)
+        lo = max(min(64, self.cfg.imgsz), math.ceil(self.cfg.imgsz * (1 - self.cfg.multiscale) / 32 - 1e-9) * 32)
         hi = int(self.cfg.imgsz * (1 + self.cfg.multiscale)) // 32 * 32
         return list(range(lo, hi + 1, 32))
 
