@@ -45,6 +45,20 @@ def check_writable_folder(folder: Path) -> None:
         raise OutputError(f"cannot write to folder {folder}: {folder_problem(folder, exc)}") from None
 
 
+def check_folder_can_be_made(folder: Path) -> None:
+    """``check_writable_folder`` without making anything: a command refused later (a mistyped dataset) leaves
+    no empty folder behind. The nearest existing folder above ``folder`` must take a file."""
+    existing = next((part for part in (folder, *folder.parents) if part.exists()), Path("."))
+    if not existing.is_dir():
+        raise OutputError(f"cannot write to folder {folder}: {existing} is a file, not a folder")
+    probe = existing / f".livedet-write-test-{os.getpid()}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise OutputError(f"cannot write to folder {folder}: {exc.strerror or exc}") from None
+
+
 def folder_problem(folder: Path, exc: OSError) -> str:
     """Why a folder cannot be made: mkdir's "File exists" when a file has the folder's name read as if the
     output existed; say which file is in the way."""

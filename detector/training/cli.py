@@ -19,7 +19,7 @@ from ..device import select_device
 from ..errors import LiveDetError
 from ..graceful_stop import interrupt_on_signals
 from ..models.presets import PRESETS
-from ..outputs import check_writable_folder
+from ..outputs import check_folder_can_be_made
 from ..progress import say
 from ..video import same_file
 from .augment import AugmentConfig, ImageBank
@@ -253,11 +253,13 @@ def _carry_run_files(checkpoint: Path, folder: Path) -> None:
     if same_file(folder, checkpoint.parent) or os.environ.get("RANK", "0") != "0":
         return
     folder.mkdir(parents=True, exist_ok=True)
+    # last.pt too, so that the folder is a whole run from the start: a stop before its first epoch leaves it
+    # resumable, where it held a history and was refused as "holds a run" with a last.pt that did not exist
+    shutil.copy2(checkpoint, folder / "last.pt")
     carried = [name for name in ("best.safetensors", "history.jsonl") if (checkpoint.parent / name).is_file()]
     for name in carried:
         shutil.copy2(checkpoint.parent / name, folder / name)
-    if carried:
-        _say(f"resuming into {folder}: {' and '.join(carried)} copied from {checkpoint.parent}")
+    _say(f"resuming into {folder}: {', '.join(['last.pt', *carried])} copied from {checkpoint.parent}")
 
 
 def _run_folder(args: argparse.Namespace, name: str) -> Path:
@@ -366,7 +368,7 @@ def run_train(args: argparse.Namespace) -> dict:
     init_weights = _init_weights_file(args.init_weights)  # a wrong name fails before minutes of decoding
     output = _run_folder(args, name)
     if os.environ.get("RANK", "0") == "0":  # told now, not after minutes of decoding ("File exists: /dev/full")
-        check_writable_folder(output)
+        check_folder_can_be_made(output)
     device = _device_for_rank(args.device)
     batch = args.batch or default_batch(device)
     cache_side = args.cache_side or int(imgsz * 1.25) // 32 * 32

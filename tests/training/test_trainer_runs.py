@@ -115,7 +115,7 @@ def test_a_run_resumed_into_another_folder_takes_its_best_weights_and_history_al
     captured = capsys.readouterr()
     summary = json.loads(captured.out.strip().splitlines()[-1])
     assert Path(summary["output_dir"]) == elsewhere and summary["finished"]
-    assert f"best.safetensors and history.jsonl copied from {run}" in captured.err
+    assert f"resuming into {elsewhere}: last.pt, best.safetensors, history.jsonl copied from {run}" in captured.err
     assert [json.loads(line)["epoch"] for line in (elsewhere / "history.jsonl").read_text().splitlines()] == [1, 2, 3]
     assert (elsewhere / "best.safetensors").is_file()
     assert main([*resume, "--output", str(elsewhere)]) == 2  # it holds a run now: not written over
@@ -246,6 +246,10 @@ def test_training_refuses_bad_arguments_with_one_line(coco_dataset, tmp_path, ca
     (tmp_path / "notes").write_text("")  # told before decoding: it was "File exists" once the data was ready
     assert _refused_in_one_line(capsys, _train_args(coco_dataset, tmp_path / "notes" / "run")) == (
         f"error: cannot write to folder {tmp_path / 'notes' / 'run'}: {tmp_path / 'notes'} is a file, not a folder")
+    assert main(["train", "--data", str(tmp_path / "typo.json"), "--images", str(tmp_path), "--device", "cpu",
+                 "--output", str(tmp_path / "fresh" / "run")]) == 2  # a refused run makes no folder
+    assert not (tmp_path / "fresh").exists()
+    capsys.readouterr()
     # a validation set of other classes, told before the images are decoded too
     path, images, _ = coco_dataset
     other = json.loads(path.read_text())
@@ -548,3 +552,15 @@ def test_fine_tuning_starts_from_a_model_of_other_classes_with_all_but_its_class
                           ("no-such-model", "no such file, nor a model with weights")):
         argv = _train_args(coco_dataset, tmp_path / "x", "--init-weights", weights)
         assert says in _refused_in_one_line(capsys, argv)
+
+
+@pytest.mark.parametrize(("imgsz", "multiscale", "sizes"), [(320, 0.25, [256, 288, 320, 352, 384]),
+                                                            (320, 0.7, list(range(96, 545, 32))),
+                                                            (416, 0.25, [320, 352, 384, 416, 448, 480, 512])])
+def test_multi_scale_steps_stay_within_the_stated_range(imgsz, multiscale, sizes):
+    """320 +- 25 % drew 224-384 (the lower bound rounded down); 320 +- 70 % then started at 128, not 96 (ceil of
+    96.00000000000001)."""
+    from detector.training.trainer import Trainer
+
+    steps = Trainer._step_sizes(SimpleNamespace(cfg=SimpleNamespace(imgsz=imgsz, multiscale=multiscale)))
+    assert steps == sizes
