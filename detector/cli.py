@@ -121,8 +121,7 @@ def _device(text: str) -> str:
 
 
 # -- output helpers ------------------------------------------------------------------------------------
-def _say(message: str) -> None:
-    say(message)  # dropped when stderr cannot be written: see progress.say
+_say = say  # a line for people on stderr, dropped when stderr cannot be written (see progress.say)
 
 
 def _emit(summary: dict) -> None:

@@ -489,8 +489,9 @@ def has_split(spec: str | Path, split: str) -> bool:
 def load_dataset(spec: str | Path, images: str | Path | None = None, split: str = "train",
                  on_skip: Callable[[str], None] | None = None) -> DetectionDataset:
     """Guess the format: a ``.json`` file is COCO (needs ``images``), a ``.yaml`` is a YOLO data.yaml (so is
-    a folder holding only a ``data.yaml`` and the folders it names), a folder with ``annotations/instances_*.json`` is COCO too (``split``
-    picks the file), a folder with ``Annotations/`` is VOC, a folder with ``images/`` is YOLO.
+    a folder holding only a ``data.yaml`` and the folders it names), a folder with
+    ``annotations/instances_*.json`` is COCO too (``split`` picks the file), a folder with ``Annotations/``
+    is VOC, a folder with ``images/`` is YOLO.
 
     ``on_skip`` hears why each image left out was left out: it does not decode (YOLO reads each image's size).
     """

@@ -34,13 +34,18 @@ class FrameWriter(Protocol):
     def close(self) -> None: ...
 
 
+def _prove_writable(folder: Path) -> None:
+    """Make and remove a file in ``folder``: ``os.access`` lies for root."""
+    probe = folder / f".livedet-write-test-{os.getpid()}"
+    probe.write_bytes(b"")
+    probe.unlink()
+
+
 def check_writable_folder(folder: Path) -> None:
-    """Create ``folder`` if needed and prove a file can be made in it (``os.access`` lies for root)."""
+    """Create ``folder`` if needed and prove a file can be made in it."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".livedet-write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        _prove_writable(folder)
     except OSError as exc:
         raise OutputError(f"cannot write to folder {folder}: {folder_problem(folder, exc)}") from None
 
@@ -51,10 +56,8 @@ def check_folder_can_be_made(folder: Path) -> None:
     existing = next((part for part in (folder, *folder.parents) if part.exists()), Path("."))
     if not existing.is_dir():
         raise OutputError(f"cannot write to folder {folder}: {existing} is a file, not a folder")
-    probe = existing / f".livedet-write-test-{os.getpid()}"
     try:
-        probe.write_bytes(b"")
-        probe.unlink()
+        _prove_writable(existing)
     except OSError as exc:
         raise OutputError(f"cannot write to folder {folder}: {exc.strerror or exc}") from None
 

@@ -248,8 +248,8 @@ def _data_from_checkpoint(args: argparse.Namespace, saved: dict) -> list[str]:
 
 
 def _carry_run_files(checkpoint: Path, folder: Path) -> None:
-    """A run resumed into another folder takes its best weights and history along: that folder's best.safetensors
-    and history.jsonl were missing (they stayed behind), while the summary pointed there."""
+    """A run resumed into another folder takes its checkpoint, best weights and history along: that folder's
+    best.safetensors and history.jsonl were missing (they stayed behind), while the summary pointed there."""
     if same_file(folder, checkpoint.parent) or os.environ.get("RANK", "0") != "0":
         return
     folder.mkdir(parents=True, exist_ok=True)
