@@ -280,6 +280,7 @@ def test_training_refuses_bad_arguments_with_one_line(coco_dataset, tmp_path, ca
     missing = tmp_path / "gone" / "last.pt"
     line = _refused_in_one_line(capsys, _train_args(coco_dataset, tmp_path / "x", "--resume", str(missing)))
     assert line == f"error: cannot resume from {missing}: file not found", line
+    monkeypatch.chdir(tmp_path)  # without --output: a checkout holding runs/train from a real run said "writing to -2"
     assert main(["train", "--data", str(tmp_path / "missing.json"), "--images", str(tmp_path)]) == 2
     assert "not found" in capsys.readouterr().err
     assert _refused_in_one_line(capsys, ["train", "--data", ""]).startswith(  # was ".: not a COCO .json, …"
