@@ -151,6 +151,8 @@ class SessionController(QObject):
         self._record_request: Path | None = None  # recording asked for; starts with the next frame shown
         self._record_exclusive = True  # its name was chosen as unused: another process's file there is not overwritten
         self._end_recording_when_drained = False  # the file ended: its last frames are still on their way
+        self._drain_limit = QTimer(self, singleShot=True, interval=END_DRAIN_LIMIT_MS)  # a model that stopped
+        self._drain_limit.timeout.connect(self._finish_ended_recording)
         self._claimed_names: set[Path] = set()  # recording and snapshot names handed out this session
         self._snapshots = SnapshotWriter(self._claimed_names, self)
         self._snapshots.saved.connect(self._on_snapshot_saved)
@@ -321,7 +323,7 @@ class SessionController(QObject):
             self.stop_recording()
         else:
             self._end_recording_when_drained = True
-            QTimer.singleShot(END_DRAIN_LIMIT_MS, self, self._finish_ended_recording)  # a model that stopped
+            self._drain_limit.start()
         self._playback.paused = True
         self.pause_changed.emit(True)
         self._detect_still_frame_again(only_if_undetected=True)  # a photo that came before the model did
@@ -626,6 +628,7 @@ class SessionController(QObject):
     def stop_recording(self) -> None:
         """Finalise the file: the recorder writes what it was handed, then closes it (off the GUI thread)."""
         self._end_recording_when_drained = False
+        self._drain_limit.stop()  # an earlier file end's limit must not cut a later recording short
         self._open_held_recording()  # a recording stopped within a stream's first second keeps its frames
         recorder, self._recorder = self._recorder, None
         was_recording = recorder is not None or self._record_request is not None
