@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -19,6 +20,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 from .atomic_write import written_whole
+from .classes import normalise_class_name
 from .errors import ModelError
 from .models import YoloDetector
 from .weights_meta import META_KEY, WeightsMeta, read_safetensors_meta
@@ -105,24 +107,54 @@ def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], WeightsMeta
     raise ModelError(f"{path.name}: unsupported weights format (use .safetensors, .pt or .onnx)")
 
 
-def transfer_state(model: YoloDetector, state: dict[str, torch.Tensor], source: str) -> str:
+def transfer_state(model: YoloDetector, state: dict[str, torch.Tensor], source: str, *,
+                   known_classes: Sequence[str] | None = None, classes: Sequence[str] = ()) -> str:
     """Start ``model`` from ``state`` for fine-tuning; returns a line for the training log.
 
-    Weights trained for other classes (the shipped VOC models, for a dataset of your own) give
-    everything but the class output layers, which keep their fresh start: the backbone, neck and
-    box branches are what transfer. Any other mismatch is ``load_state_into``'s error.
+    Everything but the class output layers carries over (the backbone, neck and box branches are
+    what transfer). A class output row is a class's own detector, so rows go by class *name*: a
+    dataset that lists the same classes in another order, or only some of them, gets the row each
+    class was trained with, and a class the weights never knew starts fresh. Without the weights'
+    class names (a bare ``.pt``) rows go by position when the counts agree. Any other mismatch is
+    ``load_state_into``'s error.
     """
     own = model.state_dict()
     class_layers = {k for k in own if ".cls_out." in k}
     differ = {k for k in own if k in state and state[k].shape != own[k].shape}
-    if differ and differ <= class_layers and set(own) == set(state):
-        kept = {k: v.to(own[k].dtype) for k, v in state.items() if k not in class_layers}
-        model.load_state_dict(kept, strict=False)
+    same_layout = set(own) == set(state) and differ <= class_layers
+    if not same_layout or (not differ and (known_classes is None or list(known_classes) == list(classes))):
+        load_state_into(model, state, source)  # the same classes in the same order, or another architecture's error
+        return f"starting from {source}: all {len(own)} tensors"
+    rows = _class_rows_by_name(known_classes or (), classes)
+    kept = {k: v.to(own[k].dtype) for k, v in state.items() if k not in class_layers}
+    with torch.no_grad():
+        for key in class_layers:  # (C, width, 1, 1) weights and (C,) biases: one row per class
+            for mine, theirs in rows.items():
+                own[key][mine] = state[key][theirs].to(own[key].dtype)
+            kept[key] = own[key]
+    model.load_state_dict(kept)
+    fresh = [name for i, name in enumerate(classes) if i not in rows]
+    note = f"starting from {source}: {len(own) - len(class_layers)} of {len(own)} tensors"
+    if known_classes is None:
         key = sorted(differ)[0]
-        return (f"starting from {source}: {len(kept)} of {len(own)} tensors; it knew {state[key].shape[0]} classes and "
-                f"this run has {own[key].shape[0]}, so the class layers start fresh")
-    load_state_into(model, state, source)
-    return f"starting from {source}: all {len(own)} tensors"
+        return (f"{note}; it knew {state[key].shape[0]} classes and this run has {own[key].shape[0]}, so the class "
+                "layers start fresh")
+    note += f", and the class layers' rows of the {len(rows)} of this run's {len(classes)} classes that it knew by name"
+    return note + (f"; new, so starting fresh: {_some(fresh)}" if fresh else "")
+
+
+def _class_rows_by_name(known: Sequence[str], classes: Sequence[str]) -> dict[int, int]:
+    """This run's class index -> the weights' row for the class of that name (case and spacing aside)."""
+    rows_by_name: dict[str, int] = {}
+    for row, name in enumerate(known):
+        rows_by_name.setdefault(normalise_class_name(name), row)
+    found = {i: rows_by_name.get(normalise_class_name(name)) for i, name in enumerate(classes)}
+    return {i: row for i, row in found.items() if row is not None}
+
+
+def _some(names: Sequence[str], shown: int = 6) -> str:
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 def load_state_into(model: YoloDetector, state: dict[str, torch.Tensor], source: str) -> YoloDetector:

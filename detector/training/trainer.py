@@ -281,7 +281,8 @@ class Trainer:
             state, meta = read_weights(cfg.init_weights)
             source = Path(cfg.init_weights).name
             _require_same_architecture(meta, arch, source)
-            note = transfer_state(self.model, state, source)
+            note = transfer_state(self.model, state, source, known_classes=meta.class_names if meta else None,
+                                  classes=self.class_names)
             if self.dist.main:
                 self.log(note)
         self.model = self.model.to(device)

@@ -555,6 +555,44 @@ def test_fine_tuning_starts_from_a_model_of_other_classes_with_all_but_its_class
         assert says in _refused_in_one_line(capsys, argv)
 
 
+def test_fine_tuning_gives_each_class_the_detector_it_was_trained_with_by_name_not_by_position():
+    """The shipped VOC weights, fine-tuned on a dataset that lists the same classes in another order (or some of
+    them, or new ones): "person" must start as the shipped person detector, not as whichever class held its row
+    (it took a reversed VOC list's person for a bottle detector: mAP50 0.01 after an epoch instead of 0.53)."""
+    from detector.checkpoint import read_weights, transfer_state
+    from detector.models import build_model
+    from detector.zoo import find_model
+
+    shipped = find_model("yolo-mnv3-small")
+    state, meta = read_weights(shipped.weights_path)
+    reference = build_model(meta.config).eval()
+    reference.load_state_dict({k: v.float() for k, v in state.items()})
+    images = torch.rand(1, 3, 160, 160, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = [level[:, 4:] for level in reference(images)]  # class logits, in the shipped order
+
+    def class_logits(classes):
+        model = build_model(replace(meta.config, num_classes=len(classes)))
+        note = transfer_state(model, state, "yolo-mnv3-small.safetensors", known_classes=meta.class_names,
+                              classes=classes)
+        with torch.no_grad():
+            return [level[:, 4:] for level in model.eval()(images)], note
+
+    reversed_names = list(reversed(meta.class_names))
+    got, note = class_logits(reversed_names)
+    for mine, name in enumerate(reversed_names):
+        theirs = meta.class_names.index(name)
+        assert all(torch.allclose(g[:, mine], e[:, theirs], atol=1e-4) for g, e in zip(got, expected)), name
+    assert "rows of the 20 of this run's 20 classes that it knew by name" in note
+
+    got, note = class_logits(["Person", "car", "zebra"])  # its own spelling, a known class, a new one
+    person, car = meta.class_names.index("person"), meta.class_names.index("car")
+    assert all(torch.allclose(g[:, 0], e[:, person], atol=1e-4) for g, e in zip(got, expected))
+    assert all(torch.allclose(g[:, 1], e[:, car], atol=1e-4) for g, e in zip(got, expected))
+    assert not any(torch.allclose(g[:, 2], e[:, c], atol=1e-2) for g, e in zip(got, expected) for c in range(20))
+    assert note.endswith("2 of this run's 3 classes that it knew by name; new, so starting fresh: zebra")
+
+
 @pytest.mark.parametrize(("imgsz", "multiscale", "sizes"), [(320, 0.25, [256, 288, 320, 352, 384]),
                                                             (320, 0.7, list(range(96, 545, 32))),
                                                             (416, 0.25, [320, 352, 384, 416, 448, 480, 512])])
