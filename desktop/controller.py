@@ -641,6 +641,8 @@ class SessionController(QObject):
 
     def _record(self, shown: ShownFrame) -> None:
         time_s = shown.result.packet.captured_at - self._source_started
+        if self._record_request is not None and self._playback.paused and self._recorder is None:
+            return  # R on a paused video "starts on Play": the frames a seek or step shows meanwhile are scrubbing
         if self._record_request is not None and self._recorder is None and self._held is None:
             if self._source is not None and self._source.is_live and not self._rate_known():
                 self._held = []

@@ -428,6 +428,33 @@ def test_record_pressed_on_a_paused_video_says_it_starts_on_play_and_then_counts
     assert label.text() == ""
 
 
+def test_a_recording_that_starts_on_play_leaves_out_the_frames_sought_and_stepped_to_before_play(
+        qtbot, launch, vtest_path, tmp_path):
+    """R on a paused video says it starts on Play; dragging the position bar back to where the clip should start
+    (or stepping) then wrote every frame the drag showed, so the file began with 300, 500, 200, then 201, ..."""
+    window = launch(source=str(vtest_path), model=_shipped_model())
+    _wait_for_detection(qtbot, window, 2)
+    _pause_on_a_frame(qtbot, window)
+    window.controller.set_detections_format("jsonl")
+    window.controller.record_folder = tmp_path
+    window.record_action.trigger()
+    for target in (300, 500, 200):
+        with qtbot.waitSignal(window.controller.paused_frame_shown, timeout=10_000,
+                              check_params_cb=lambda index, target=target: index == target):
+            window.playback.seek_slider.setValue(target)  # as if dragged
+    with qtbot.waitSignal(window.controller.paused_frame_shown, timeout=10_000,
+                          check_params_cb=lambda index: index == 201):
+        window.step_forward_action.trigger()
+    assert window.status.recording_label.text() == "● REC · starts on Play (Space)"
+    with qtbot.waitSignal(window.controller.recording_started, timeout=10_000):
+        window.pause_action.trigger()
+    qtbot.waitUntil(lambda: window.controller.last_shown.result.index >= 210, timeout=10_000)
+    with qtbot.waitSignal(window.controller.recording_finished, timeout=30_000) as finished:
+        window.record_action.trigger()
+    frames = [json.loads(line)["source_frame"] for line in finished.args[0].detections_path.read_text().splitlines()]
+    assert frames[0] == 202 and frames == list(range(202, 202 + len(frames))), frames[:8]
+
+
 def test_recording_in_fullscreen_is_shown_in_a_corner_of_the_picture(qtbot, launch, vtest_path, tmp_path):
     """Fullscreen hides the status bar and its '● REC': nothing on screen said that the app was recording."""
     window = launch(source=str(vtest_path), model=_shipped_model())
