@@ -139,6 +139,8 @@ def transfer_state(model: YoloDetector, state: dict[str, torch.Tensor], source: 
         key = sorted(differ)[0]
         return (f"{note}; it knew {state[key].shape[0]} classes and this run has {own[key].shape[0]}, so the class "
                 "layers start fresh")
+    if not rows:
+        return f"{note}; it knew none of this run's {len(classes)} classes by name, so the class layers start fresh"
     note += f", and the class layers' rows of the {len(rows)} of this run's {len(classes)} classes that it knew by name"
     return note + (f"; new, so starting fresh: {_some(fresh)}" if fresh else "")
 

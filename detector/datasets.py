@@ -14,15 +14,18 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import xml.etree.ElementTree as ET
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import yaml
 
+from .classes import normalise_class_name
 from .errors import SourceError
 from .video import IMAGE_SUFFIXES, read_image
 
@@ -48,7 +51,7 @@ class DetectionDataset:
     records: tuple[ImageRecord, ...]
     class_names: tuple[str, ...]
     split: str = ""  # the split read; "" when the source has none (a COCO file, a folder without splits)
-    dropped_boxes: int = 0  # boxes left out for having no area inside their image (x2 <= x1, or off the image)
+    dropped_boxes: int = 0  # boxes left out for being under a pixel wide or tall inside their image (x2 <= x1, off it)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -58,14 +61,17 @@ class DetectionDataset:
         return sum(len(r.labels) for r in self.records)
 
 
+NO_BOXES_HINT = "(a YOLO dataset keeps images/NAME.jpg's boxes in labels/NAME.txt; a COCO file, in its annotations)"
+
+
 def dropped_boxes_warning(dataset: DetectionDataset) -> str | None:
     """The line that says boxes were left out (a VOC box with xmax < xmin, a YOLO box off the image): they changed
     the score, or what is learnt, without a word."""
     n = dataset.dropped_boxes
     if not n:
         return None
-    return (f"warning: {n} box{'es' if n > 1 else ''} with no area inside {'their' if n > 1 else 'its'} image "
-            f"{'were' if n > 1 else 'was'} left out (x2 <= x1 or y2 <= y1 once clipped to the image)")
+    return (f"warning: {n} box{'es' if n > 1 else ''} under a pixel wide or tall inside {'their' if n > 1 else 'its'} "
+            f"image {'were' if n > 1 else 'was'} left out (x2 - x1 or y2 - y1 at most 1 px once clipped to the image)")
 
 
 def read_annotated_image(path: Path, width: int = 0, height: int = 0) -> np.ndarray:
@@ -80,7 +86,7 @@ def read_annotated_image(path: Path, width: int = 0, height: int = 0) -> np.ndar
 
 
 def _clean_boxes(boxes: list[list[float]], labels: list[int], width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """The boxes clipped to the image, less those left with no area (a reversed box, one off the image)."""
+    """The boxes clipped to the image, less those left under a pixel wide or tall (a reversed box, one off the image)."""
     b = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
     lab = np.asarray(labels, dtype=np.int64).reshape(-1)
     if width and height:
@@ -354,7 +360,8 @@ def _yaml_split_images(entry, root: Path, where: str) -> list[Path]:
             for line in _read_text(path).splitlines():
                 if line.strip():
                     listed = Path(line.strip())
-                    images.append(listed if listed.is_absolute() else (path.parent / listed).resolve())
+                    # normpath, not resolve: an image that is a link keeps its own folder, where labels/ is found
+                    images.append(listed if listed.is_absolute() else Path(os.path.normpath(path.parent / listed)))
         else:
             raise SourceError(f"{where}: {path} is neither a folder of images nor a .txt list of them")
     return images
@@ -397,6 +404,18 @@ def _parse_voc_xml(xml_path: Path) -> tuple[str, int, int, list[tuple[str, list[
     return tree.findtext("filename") or f"{xml_path.stem}.jpg", w, h, objects
 
 
+def _voc_spellings(names: Sequence[str]) -> dict[str, str]:
+    """Each name as written in the XML -> the class it names. Labelling tools let people type names, so
+    "Person", "person" and "potted plant" / "pottedplant" turn up in one dataset: names that differ only in
+    case, spaces or punctuation are one class, called by its most used spelling (lower case on a tie)."""
+    counts = Counter(names)
+    groups: dict[str, list[str]] = {}
+    for spelling in counts:
+        groups.setdefault(normalise_class_name(spelling), []).append(spelling)
+    return {spelling: min(group, key=lambda n: (-counts[n], n != n.strip().lower(), n))
+            for group in groups.values() for spelling in group}
+
+
 def load_voc(root: str | Path, split: str = "train") -> DetectionDataset:
     """Pascal VOC layout: ``Annotations/*.xml``, ``JPEGImages/`` and, for splits, ``ImageSets/Main/<split>.txt``.
 
@@ -407,7 +426,8 @@ def load_voc(root: str | Path, split: str = "train") -> DetectionDataset:
     if not ann_dir.is_dir():
         raise SourceError(f"{root}: no Annotations/ folder")
     parsed = {xml_path.stem: _parse_voc_xml(xml_path) for xml_path in sorted(ann_dir.glob("*.xml"))}
-    names = tuple(sorted({name for *_, objects in parsed.values() for name, _, _ in objects}))
+    spelled_as = _voc_spellings([name for *_, objects in parsed.values() for name, _, _ in objects])
+    names = tuple(sorted(set(spelled_as.values())))
     splits = sorted(p.stem for p in sets_dir.glob("*.txt") if "_" not in p.stem) if sets_dir.is_dir() else []
     ids, read_split = list(parsed), ""
     if splits:  # per-class lists (aeroplane_train.txt) are not splits
@@ -418,7 +438,7 @@ def load_voc(root: str | Path, split: str = "train") -> DetectionDataset:
         if missing:
             raise SourceError(f"ImageSets/Main/{split}.txt lists {missing[0]}, but Annotations/{missing[0]}.xml "
                               f"is missing ({len(missing)} such)")
-    index_of = {n: i for i, n in enumerate(names)}
+    index_of = {spelling: names.index(name) for spelling, name in spelled_as.items()}
     records, dropped = [], 0
     for image_id in ids:
         filename, w, h, objects = parsed[image_id]

@@ -18,7 +18,7 @@ from typing import Protocol, Sequence
 import numpy as np
 
 from .classes import normalise_class_name
-from .datasets import DetectionDataset, coco_image_path, read_annotated_image, read_coco_file
+from .datasets import NO_BOXES_HINT, DetectionDataset, coco_image_path, read_annotated_image, read_coco_file
 from .errors import ModelError, SourceError
 from .metrics import MapResult, compute_map
 from .progress import Progress
@@ -143,6 +143,9 @@ def evaluate_dataset(predictor: BatchPredictor, dataset: DetectionDataset,
                      settings: EvalSettings = EvalSettings()) -> EvalResult:
     """``evaluate_coco`` for a YOLO or VOC split (or any ``DetectionDataset``): classes matched by name."""
     present = sorted({int(c) for record in dataset.records for c in record.labels})
+    if not present:  # said before the class check, whose "dataset's classes ()" hid why
+        raise SourceError(f"the dataset's {len(dataset.records)} images hold no boxes, so there is nothing to score "
+                          f"{NO_BOXES_HINT}")
     mapping, unmatched = match_by_name(predictor.class_names, [(c, dataset.class_names[c]) for c in present])
     records = dataset.records if settings.max_images is None else dataset.records[: max(0, int(settings.max_images))]
     if not records:

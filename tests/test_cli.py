@@ -901,6 +901,10 @@ def test_val_scores_the_val_split_of_a_yolo_dataset(capsys, tmp_path):
     (root / "images" / "val" / "val1.jpg").write_bytes(b"junk")
     code, summary, err = run(capsys, "val", "--model", "test-small", "--data", str(root))
     assert code == 2 and "val1.jpg is not a readable image (val scores every image of the split)" in err, err
+    (root / "labels").rename(root / "label")  # a typo: no image has its boxes any more
+    code, summary, err = run(capsys, "val", "--model", "test-small", "--data", str(root), "--split", "train")
+    assert code == 2 and "the dataset's 3 images hold no boxes, so there is nothing to score" in err, err
+    assert "labels/NAME.txt" in err  # where they were looked for (it said "the dataset's classes ()")
 
 
 def test_train_is_wired_to_the_training_package(capsys, monkeypatch):

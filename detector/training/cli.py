@@ -11,9 +11,10 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from ..datasets import DetectionDataset, dropped_boxes_warning, has_split, load_dataset, shared_images
+from ..datasets import NO_BOXES_HINT, DetectionDataset, dropped_boxes_warning, has_split, load_dataset, shared_images
 from ..defaults import MAX_IMGSZ, is_input_size
 from ..device import select_device
 from ..errors import LiveDetError
@@ -178,7 +179,13 @@ def _box_count(data: AnySet) -> int:
     return data.num_boxes if isinstance(data, DetectionDataset) else sum(len(labels) for labels in data.labels)
 
 
-NO_BOXES_HINT = "(a YOLO dataset keeps images/NAME.jpg's boxes in labels/NAME.txt; a COCO file, in its annotations)"
+def _class_counts(data: AnySet) -> str:
+    """``person 1032, car 345, …, sofa 0``: the classes read and their boxes, so that a class that came out
+    empty, or a name read as two classes, is seen before minutes of training rather than after."""
+    labels = [r.labels for r in data.records] if isinstance(data, DetectionDataset) else data.labels
+    counts = np.bincount(np.concatenate([np.asarray(x, np.int64).reshape(-1) for x in labels] or [np.zeros(0, np.int64)]),
+                         minlength=len(data.class_names))
+    return ", ".join(f"{name} {int(n)}" for name, n in zip(data.class_names, counts))
 
 
 def _training_sets(args: argparse.Namespace) -> tuple[AnySet, AnySet | None]:
@@ -418,6 +425,7 @@ def run_train(args: argparse.Namespace) -> dict:
     # so that a short GPU loan can be planned
     _say(f"{len(train)} training and {len(val) if val is not None else 0} validation images ready on {device} "
          f"in {loaded_s:.0f} s")
+    _say(f"{len(train.class_names)} classes, with their training boxes: {_class_counts(train)}")
     with interrupt_on_signals():  # SIGTERM (a job scheduler, `timeout`) and SIGHUP stop it as Ctrl-C does
         try:
             summary = trainer.fit()

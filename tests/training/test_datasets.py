@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+from collections import Counter
 from types import SimpleNamespace
 
 import cv2
@@ -377,6 +379,42 @@ def test_coco_file_names_with_a_folder_prefix_are_found_beside_the_images_too(co
     assert _as_sets(dataset) == _as_sets(load_coco(path, images))
 
 
+def test_voc_names_typed_in_another_case_or_spacing_are_one_class_under_the_most_used_spelling(split_folders):
+    """LabelImg and CVAT let people type names: one "Person" among "person" boxes became a class of its own,
+    trained apart and left unscored by val ("no model class of that name")."""
+    _, voc, train_items, _ = split_folders
+    boxes = Counter(NAMES[c] for *_, objects in train_items for c, _ in objects)
+    spelled = {usual: odd for usual, odd in (("red", "Red"), ("green", "green "), ("blue", "BL ue")) if boxes[usual] > 2}
+    assert len(spelled) >= 2  # each such class spelt otherwise once, somewhere
+    for name, *_ in train_items:
+        xml = voc / "Annotations" / f"{name[:-4]}.xml"
+        text = xml.read_text()
+        for usual in list(spelled):
+            if f"<name>{usual}</name>" in text:
+                text = text.replace(f"<name>{usual}</name>", f"<name>{spelled.pop(usual)}</name>", 1)
+        xml.write_text(text)
+    assert not spelled  # each had a box to misspell
+    dataset = load_dataset(voc, split="train")
+    assert dataset.class_names == tuple(sorted(NAMES))
+    assert _boxes_by_file(dataset) == _expected(train_items)
+
+
+def test_a_yolo_image_list_of_linked_images_finds_the_labels_beside_the_links(split_folders, tmp_path):
+    """A data.yaml split given as a .txt list: the links were followed to their targets, where no labels/ is,
+    so the set read as all backgrounds ("none of the model's classes match the dataset's classes ()")."""
+    yolo, _, train_items, _ = split_folders
+    linked, store = tmp_path / "linked", tmp_path / "photo-store" / "images"  # the links' targets: no labels/ there
+    shutil.copytree(yolo / "images" / "train", store)
+    (linked / "images").mkdir(parents=True)
+    for name, *_ in train_items:
+        (linked / "images" / name).symlink_to(store / name)
+    shutil.copytree(yolo / "labels" / "train", linked / "labels")
+    (linked / "train.txt").write_text("".join(f"./images/{name}\n" for name, *_ in train_items))
+    (linked / "data.yaml").write_text(yaml.safe_dump({"names": list(NAMES), "train": "train.txt"}))
+    dataset = load_dataset(linked / "data.yaml", split="train")
+    assert _boxes_by_file(dataset) == _expected(train_items)
+
+
 def test_boxes_with_no_area_in_their_image_are_counted_and_warned_of(split_folders):
     """A VOC box with xmax < xmin and a YOLO box off the image were dropped without a word (val's mAP moved)."""
     from detector.datasets import dropped_boxes_warning
@@ -390,5 +428,5 @@ def test_boxes_with_no_area_in_their_image_are_counted_and_warned_of(split_folde
     xml.write_text(re.sub(r"<xmax>[\d.]+</xmax>", "<xmax>0</xmax>", xml.read_text(), count=1))
     for dataset in (load_dataset(yolo), load_dataset(voc)):
         assert dataset.dropped_boxes == 1
-        assert dropped_boxes_warning(dataset) == ("warning: 1 box with no area inside its image was left out "
-                                                  "(x2 <= x1 or y2 <= y1 once clipped to the image)")
+        assert dropped_boxes_warning(dataset) == ("warning: 1 box under a pixel wide or tall inside its image was "
+                                                  "left out (x2 - x1 or y2 - y1 at most 1 px once clipped to the image)")

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -548,7 +549,11 @@ def test_fine_tuning_starts_from_a_model_of_other_classes_with_all_but_its_class
     assert torch.equal(model.head.levels[0].cls_out.weight, fresh_class_layer)
 
     assert main(_train_args(coco_dataset, tmp_path / "tuned", "--init-weights", "test-small", "--epochs", "1")) == 0
-    assert _last_json(capsys)["finished"]  # by the model's name, as the shipped ones are named
+    captured = capsys.readouterr()
+    assert json.loads(captured.out.strip().splitlines()[-1])["finished"]  # by name, as the shipped ones are named
+    boxes = Counter(NAMES[c] for *_, objects in coco_dataset[2] for c, _ in objects)  # said before training starts
+    assert f"3 classes, with their training boxes: {', '.join(f'{n} {boxes[n]}' for n in NAMES)}" in captured.err
+    assert "it knew none of this run's 3 classes by name, so the class layers start fresh" in captured.err
     for weights, says in (("test-large", "add --model yolo-mnv3-large"), ("model.onnx", "holds no trainable weights"),
                           ("no-such-model", "no such file, nor a model with weights")):
         argv = _train_args(coco_dataset, tmp_path / "x", "--init-weights", weights)
