@@ -1112,6 +1112,21 @@ def test_a_malformed_coco_file_is_one_line_naming_the_bad_entry(capsys, tmp_path
     assert "internal error" not in err and "Traceback" not in err
 
 
+def test_running_out_of_gpu_memory_is_one_line_with_what_to_change_not_an_internal_error(capsys, vtest_path,
+                                                                                        monkeypatch):
+    """torch's CUDA out-of-memory error (a RuntimeError, not a MemoryError) on a big --batch is the user's to fix."""
+    import detector.pipeline
+
+    def gpu_too_small(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 6.00 GiB (GPU 0; 7.79 GiB total)")
+
+    monkeypatch.setattr(detector.pipeline, "run_pipeline", gpu_too_small)
+    code, summary, err = run(capsys, "predict", "--model", "test-small", "--source", str(vtest_path), "--batch", "64")
+    assert code == 2 and summary["exit_code"] == 2 and "internal error" not in err and err.count("error: ") == 1, err
+    assert "out of memory (CUDA out of memory. Tried to allocate 6.00 GiB" in err
+    assert "a smaller --batch or --imgsz needs less" in err
+
+
 def test_running_out_of_memory_is_one_line_with_what_to_change(capsys, vtest_path, monkeypatch):
     """numpy's "Unable to allocate 27.9 GiB" (or CUDA's out-of-memory error) on a big --batch is the user's to fix."""
     import detector.pipeline

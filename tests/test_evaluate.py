@@ -299,3 +299,18 @@ def test_phone_photos_are_scored_on_the_picture_their_boxes_were_drawn_on(tmp_pa
     path.write_text(json.dumps({"images": images, "annotations": annotations, "categories": categories}))
     result = evaluate_coco(ColourPredictor(), path, images_dir)
     assert result.map50 == pytest.approx(1.0)
+
+
+def test_a_class_with_no_boxes_in_the_evaluated_images_does_not_pull_the_mean_down(synthetic_coco, tmp_path):
+    """--max-images 1 on an image holding only a dog: the model's cats have nothing to be scored on, so a perfect
+    answer is mAP 1.0 (as documented: the mean is over classes with a ground-truth box), not 0.5."""
+    annotations, images_dir, boxes = synthetic_coco
+    data = json.loads(annotations.read_text())
+    for item in data["images"] + data["annotations"]:  # img_11.png (one dog) listed first; its pixel still says 11
+        key = "id" if "file_name" in item else "image_id"
+        if item[key] == 11:
+            item[key] = 1
+    dog_first = tmp_path / "dog_first.json"
+    dog_first.write_text(json.dumps(data))
+    result = evaluate_coco(AnswerKeyPredictor(boxes), dog_first, images_dir, EvalSettings(max_images=1))
+    assert result.map50 == pytest.approx(1.0) and result.map50_95 == pytest.approx(1.0)

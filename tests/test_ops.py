@@ -159,3 +159,9 @@ def test_nms_keeps_exactly_what_torchvision_keeps():
                                            torch.from_numpy(groups), iou).numpy()
         assert np.array_equal(batched_nms(boxes, scores, groups, iou), expected), f"trial {trial}"
     assert batched_nms(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64), 0.5).shape == (0,)
+
+
+def test_a_box_scoring_exactly_the_confidence_threshold_is_kept(overlapping_boxes):
+    """The slider says "boxes scoring below this are hidden": at 0.70 a 0.70 box still shows."""
+    b, s, c = apply_thresholds(*overlapping_boxes, conf=0.7, iou=0.45)
+    assert s.tolist() == pytest.approx([0.9, 0.7]) and c.tolist() == [0, 1]

@@ -204,6 +204,23 @@ KILLED_WRITER = textwrap.dedent(CHILD_IMPORTS + """
 """)
 
 
+def test_a_finished_recording_states_its_length_before_its_fragments(tmp_path, mp4_codec):
+    """A player that shows the length before reading the whole file (a browser, a phone streaming it) reads it
+    from the header's ``mehd`` box: two seconds recorded must say two seconds there, not zero."""
+    import struct
+
+    target = tmp_path / "clip.mp4"
+    with VideoWriter(target, FPS, SIZE) as writer:
+        for i in range(round(2 * FPS)):
+            writer.write(frame(i))
+    data = target.read_bytes()
+    mvhd = data.index(b"mvhd") + 4
+    timescale = struct.unpack(">I", data[mvhd + (20 if data[mvhd] == 1 else 12):][:4])[0]
+    mehd = data.index(b"mehd") + 4
+    duration = struct.unpack(">Q" if data[mehd] == 1 else ">I", data[mehd + 4:][:8 if data[mehd] == 1 else 4])[0]
+    assert duration / timescale == pytest.approx(2.0, abs=1 / FPS)
+
+
 def test_a_killed_recording_plays_up_to_the_last_second(tmp_path, mp4_codec):
     target = tmp_path / "killed.mp4"
     code = KILLED_WRITER.format(root=str(REPO_ROOT), tests=str(REPO_ROOT / "tests"), setup=without_pyav(mp4_codec),

@@ -125,6 +125,29 @@ def test_moving_the_confidence_slider_changes_the_boxes_on_the_same_frame(qtbot,
     assert len(window.controller.last_shown.detections) <= many
 
 
+def test_moving_the_iou_slider_changes_the_boxes_on_the_same_frame(qtbot, launch, vtest_path):
+    """IoU 0.01: no two boxes of one class may overlap at all; IoU 0.99: nearly every overlapping box stays."""
+    import torch
+
+    from detector.ops.boxes import pairwise_iou
+
+    window = launch(source=str(vtest_path), model=_shipped_model(), conf=0.05, fast=True)
+    _wait_for_detection(qtbot, window, 20)
+    paused_at = _pause_on_a_frame(qtbot, window)
+    with qtbot.waitSignal(window.controller.frame_shown, timeout=5_000):
+        window.thresholds.iou_slider.setValue(99)  # IoU 0.99
+    loose = window.controller.last_shown.detections
+    with qtbot.waitSignal(window.controller.frame_shown, timeout=5_000):
+        window.thresholds.iou_slider.setValue(1)  # IoU 0.01
+    strict = window.controller.last_shown
+    assert strict.result.index == paused_at and not strict.fresh  # the same frame, drawn again
+    assert window.thresholds.iou_value.text() == "0.01"
+    assert 0 < len(strict.detections) < len(loose), "IoU 0.01 kept as many boxes as IoU 0.99"
+    boxes, classes = torch.from_numpy(strict.detections.boxes), torch.from_numpy(strict.detections.class_ids)
+    overlap = pairwise_iou(boxes, boxes).fill_diagonal_(0)
+    assert float(overlap[classes[:, None] == classes[None, :]].max()) <= 0.01
+
+
 def test_mirror_flips_the_picture_and_its_boxes_at_once_and_is_remembered(qtbot, launch, vtest_path):
     window = launch(source=str(vtest_path), model=_shipped_model(), fast=True)
     _wait_for_detection(qtbot, window, 20)
@@ -1347,6 +1370,20 @@ def test_the_command_line_app_shows_a_photo_with_its_boxes_and_then_quits(vtest_
         assert report["frames_inferred"] >= 1 and report["model"] == _shipped_model()  # detected, not just shown
         if code:
             assert report["error"] == "the video ended before the requested number of frames"
+
+
+def test_loop_and_the_detections_file_format_are_remembered(qtbot, launch, vtest_path):
+    """Loop off and "save detections as CSV" chosen once stay chosen at the next start, as the sliders do."""
+    window = launch(source=str(vtest_path))
+    _wait_for_frames(qtbot, window, 2)
+    assert window.playback.loop_box.isChecked() and window.controller.detections_format == ""  # the defaults
+    window.playback.loop_box.setChecked(False)
+    window.detection_format_actions["csv"].trigger()
+    window.close()
+
+    again = launch()
+    assert not again.playback.loop_box.isChecked() and not again.controller.loop
+    assert again.controller.detections_format == "csv" and again.detection_format_actions["csv"].isChecked()
 
 
 def test_one_off_flags_do_not_change_the_saved_settings(qtbot, launch, vtest_path):

@@ -118,6 +118,19 @@ def test_stats_report_has_the_documented_keys():
     assert 39 <= report["latency_ms_p50"] <= report["latency_ms_p90"] < 60
 
 
+def test_the_fps_shown_is_the_real_rate_and_falls_when_frames_stop_coming():
+    """30 frames a second reads 30.0 (not 31); a camera that stalls must not keep showing 30 FPS."""
+    from desktop.stats import RateMeter
+
+    meter = RateMeter(window_s=2.0)
+    for i in range(31):
+        meter.tick(100.0 + i / 30)  # one second at 30 FPS
+    last = 100.0 + 30 / 30
+    assert meter.recent_rate(last) == pytest.approx(30.0)
+    assert meter.recent_rate(last + 1.5) < 10  # 1.5 s without a frame: not the 30 FPS of before
+    assert meter.recent_rate(last + 2.5) == 0.0
+
+
 def test_sources_are_told_apart(tmp_path):
     assert parse_source("0").kind == CAMERA
     assert parse_source("rtsp://cam.local/stream").kind == URL

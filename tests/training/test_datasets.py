@@ -379,6 +379,19 @@ def test_coco_file_names_with_a_folder_prefix_are_found_beside_the_images_too(co
     assert _as_sets(dataset) == _as_sets(load_coco(path, images))
 
 
+def test_a_box_hanging_over_an_edge_is_cut_at_that_edge_on_both_axes(split_folders):
+    """A label reaching past the image's right or bottom edge is kept, cut at the edge: a box below the picture
+    would teach the model (and score it against) pixels that do not exist."""
+    yolo, voc, train_items, _ = split_folders
+    name, w, h, _ = train_items[0]
+    with open(yolo / "labels" / "train" / f"{name[:-4]}.txt", "a") as labels:
+        labels.write("\n1 0.5 0.9 0.2 0.4\n1 0.9 0.5 0.4 0.2\n")  # past the bottom edge; past the right edge
+    record = next(r for r in load_dataset(yolo).records if r.path.name == name)
+    added = record.boxes[-2:]
+    np.testing.assert_allclose(added, [[0.4 * w, 0.7 * h, 0.6 * w, h], [0.7 * w, 0.4 * h, w, 0.6 * h]], atol=1e-3)
+    assert (record.boxes[:, [0, 2]] <= w).all() and (record.boxes[:, [1, 3]] <= h).all()
+
+
 def test_voc_names_typed_in_another_case_or_spacing_are_one_class_under_the_most_used_spelling(split_folders):
     """LabelImg and CVAT let people type names: one "Person" among "person" boxes became a class of its own,
     trained apart and left unscored by val ("no model class of that name")."""
