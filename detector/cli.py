@@ -55,7 +55,12 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a bad argument raises instead of printing usage and exiting."""
+    """argparse, but a bad argument raises instead of printing usage and exiting, and an option is only
+    taken whole: with abbreviations, ``info --model X`` was quietly read as ``--models-dir X``."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):  # type: ignore[override]
         command = self.prog.split()[-1]

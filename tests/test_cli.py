@@ -970,6 +970,8 @@ def error_cases():
         # was "cannot read vtest.avi: 'utf-8' codec can't decode byte 0xc0 in position 16"
         pytest.param(["val", "--model", "test-small", "--annotations", v, "--images", "{tmp}"],
                      "vtest.avi is not a COCO .json file (it is not text)", id="video-as-annotations"),
+        pytest.param(["info", "--model", "{tmp}/moved"],  # was read as --models-dir: "models folder not found"
+                     "unrecognized arguments: --model {tmp}/moved", id="abbreviated-option"),
         pytest.param(["predict", "--models-dir", "{tmp}/moved", "--source", v],  # was "no trained weights installed"
                      "models folder not found: {tmp}/moved", id="missing-models-folder"),
         pytest.param(["cache", "--models-dir", "{tmp}/moved", "--warm"],  # exited 0, having exported nothing
