@@ -8,12 +8,13 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..classes import normalise_class_name
 from ..datasets import NO_BOXES_HINT, DetectionDataset, dropped_boxes_warning, has_split, load_dataset, shared_images
 from ..defaults import MAX_IMGSZ, is_input_size
 from ..device import select_device
@@ -186,6 +187,33 @@ def _class_counts(data: AnySet) -> str:
     counts = np.bincount(np.concatenate([np.asarray(x, np.int64).reshape(-1) for x in labels] or [np.zeros(0, np.int64)]),
                          minlength=len(data.class_names))
     return ", ".join(f"{name} {int(n)}" for name, n in zip(data.class_names, counts))
+
+
+def _in_training_classes(val: AnySet, names: tuple[str, ...]) -> AnySet:
+    """The validation set with its labels renumbered as the training classes of the same name (any case or
+    spacing). Formats number classes their own way (VOC alphabetically, and only the classes its XML uses;
+    YOLO as its data.yaml lists them), so one dataset in two formats is one set of classes in two orders."""
+    index = {normalise_class_name(name): i for i, name in enumerate(names)}
+    new = np.array([index.get(normalise_class_name(name), -1) for name in val.class_names], np.int64)
+    labels = [r.labels for r in val.records] if isinstance(val, DetectionDataset) else val.labels
+    used = np.unique(np.concatenate([np.asarray(x, np.int64).reshape(-1) for x in labels] or [np.zeros(0, np.int64)]))
+    unknown = [val.class_names[i] for i in used if new[i] < 0]
+    if unknown:
+        raise LiveDetError(f"the validation set has boxes of classes the training set does not name: {', '.join(unknown)} "
+                           f"(training classes: {', '.join(names)})")
+    named = len({int(i) for i in new if i >= 0})
+    _say(f"validation classes matched to the training classes by name (the validation set names {named} of the "
+         f"{len(names)})")
+
+    def renumbered(x: np.ndarray) -> np.ndarray:
+        return new[np.asarray(x, np.int64)] if len(x) else np.asarray(x, np.int64)
+
+    if isinstance(val, DetectionDataset):
+        records = tuple(replace(r, labels=renumbered(r.labels), ignored_labels=renumbered(r.ignored_labels))
+                        for r in val.records)
+        return replace(val, records=records, class_names=names)
+    return replace(val, labels=[renumbered(x) for x in val.labels],
+                   ignored_labels=[renumbered(x) for x in val.ignored_labels], class_names=names)
 
 
 def _training_sets(args: argparse.Namespace) -> tuple[AnySet, AnySet | None]:
@@ -382,8 +410,7 @@ def run_train(args: argparse.Namespace) -> dict:
     loading = time.perf_counter()
     train_set, val_set = _training_sets(args)
     if val_set is not None and val_set.class_names != train_set.class_names:  # known before any image is decoded
-        raise LiveDetError(f"validation classes {val_set.class_names} differ from training classes "
-                           f"{train_set.class_names}")
+        val_set = _in_training_classes(val_set, train_set.class_names)
     train = _decoded(train_set, cache_side, args.workers)
     val = _decoded(val_set, cache_side, args.workers) if val_set is not None else None
     augment = AugmentConfig.none() if args.no_augment else AugmentConfig(scale=tuple(args.zoom), mixup=args.mixup)

@@ -259,7 +259,9 @@ def test_training_refuses_bad_arguments_with_one_line(coco_dataset, tmp_path, ca
     (tmp_path / "other.json").write_text(json.dumps(other))
     assert main(_train_args(coco_dataset, tmp_path / "x", "--val-data", str(tmp_path / "other.json"),
                             "--val-images", str(images))) == 2
-    assert "differ from training classes" in capsys.readouterr().err.strip().splitlines()[-1]
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "error: the validation set has boxes of classes the training set does not name: other-red, other-green, other-blue "
+        "(training classes: red, green, blue)")
     monkeypatch.undo()
     not_a_checkpoint = tmp_path / "best.safetensors"
     not_a_checkpoint.write_bytes(b"\x00" * 64)
@@ -528,6 +530,30 @@ def test_a_yolo_dataset_validates_on_its_own_val_split_and_a_shared_image_is_cal
     out, err = capsys.readouterr()
     assert json.loads(out.strip().splitlines()[-1])["val_images"] == 4
     assert "warning: 4 of the 4 validation images are training images too" in err
+
+
+def test_a_validation_set_naming_the_classes_in_another_order_scores_as_the_same_set(coco_dataset, tmp_path, capsys):
+    """The same data in VOC (classes alphabetical, only those its XML uses) and YOLO (as data.yaml lists them) has
+    its classes in two orders: validating one on the other was refused ("validation classes differ"). They are
+    matched by name, case aside, so the score is that of the same set in the training order."""
+    path, images, _ = coco_dataset
+    data = json.loads(path.read_text())
+    placeholder, *classes = data["categories"]  # the exporter's empty "shapes" stays as it was
+    new_id = {c["id"]: 100 - c["id"] for c in classes}  # reversed order, other ids, other case
+    data["categories"] = [placeholder, *({**c, "id": new_id[c["id"]], "name": c["name"].upper()} for c in classes)]
+    data["annotations"] = [{**a, "category_id": new_id[a["category_id"]]} for a in data["annotations"]]
+    (tmp_path / "reordered.json").write_text(json.dumps(data))
+    curves = []
+    for val in (path, tmp_path / "reordered.json"):
+        argv = _train_args(coco_dataset, tmp_path / val.stem, "--epochs", "2", "--eval-interval", "1",
+                           "--val-data", str(val), "--val-images", str(images))
+        assert main(argv) == 0
+        captured = capsys.readouterr()
+        history = (tmp_path / val.stem / "history.jsonl").read_text().splitlines()
+        curves.append([(line["map50"], line["map50_95"]) for line in map(json.loads, history)])
+    assert "validation classes matched to the training classes by name (the validation set names 3 of the 3)" in (
+        captured.err)
+    assert len(curves[0]) == 2 and curves[0][-1][0] > 0 and curves[1] == curves[0], curves
 
 
 def test_fine_tuning_starts_from_a_model_of_other_classes_with_all_but_its_class_layers(coco_dataset, tmp_path, capsys,
