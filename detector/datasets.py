@@ -404,6 +404,20 @@ def _parse_voc_xml(xml_path: Path) -> tuple[str, int, int, list[tuple[str, list[
     return tree.findtext("filename") or f"{xml_path.stem}.jpg", w, h, objects
 
 
+def _voc_image(img_dir: Path, filename: str, xml_stem: str) -> Path:
+    """``JPEGImages/<filename>``; when no such file exists (some tools write the name without its extension, or
+    another one), the image of that stem or of the XML's stem, as the VOC devkit finds it."""
+    path = img_dir / filename
+    if path.is_file():
+        return path
+    for stem in dict.fromkeys((Path(filename).name, Path(filename).stem, xml_stem)):
+        for suffix in sorted(IMAGE_SUFFIXES):
+            for candidate in (img_dir / f"{stem}{suffix}", img_dir / f"{stem}{suffix.upper()}"):
+                if candidate.is_file():
+                    return candidate
+    return path  # reported as missing where it is read
+
+
 def _voc_spellings(names: Sequence[str]) -> dict[str, str]:
     """Each name as written in the XML -> the class it names. Labelling tools let people type names, so
     "Person", "person" and "potted plant" / "pottedplant" turn up in one dataset: names that differ only in
@@ -446,7 +460,7 @@ def load_voc(root: str | Path, split: str = "train") -> DetectionDataset:
         difficult = [(name, box) for name, box, is_difficult in objects if is_difficult]  # ignored, as VOC scores them
         kept = _clean_boxes([b for _, b in plain], [index_of[n] for n, _ in plain], w, h)
         dropped += len(plain) - len(kept[1])
-        records.append(ImageRecord(img_dir / filename, w, h, *kept,
+        records.append(ImageRecord(_voc_image(img_dir, filename, image_id), w, h, *kept,
                                    *_clean_boxes([b for _, b in difficult], [index_of[n] for n, _ in difficult], w, h)))
     return DetectionDataset(tuple(records), names, read_split, dropped_boxes=dropped)
 

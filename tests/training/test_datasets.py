@@ -379,6 +379,17 @@ def test_coco_file_names_with_a_folder_prefix_are_found_beside_the_images_too(co
     assert _as_sets(dataset) == _as_sets(load_coco(path, images))
 
 
+def test_a_voc_file_naming_its_image_without_the_extension_still_finds_it(split_folders):
+    """Some labelling tools write <filename>000005</filename>: reading stopped at 'cannot read JPEGImages/000005'."""
+    _, voc, train_items, _ = split_folders
+    for name, *_ in train_items[:2]:
+        xml = voc / "Annotations" / f"{name[:-4]}.xml"
+        xml.write_text(re.sub(r"<filename>[^<]*</filename>", f"<filename>{name[:-4]}</filename>", xml.read_text()))
+    dataset = load_dataset(voc, split="train")
+    assert all(record.path.is_file() for record in dataset.records)
+    assert _boxes_by_file(dataset) == _expected(train_items)
+
+
 def test_a_box_hanging_over_an_edge_is_cut_at_that_edge_on_both_axes(split_folders):
     """A label reaching past the image's right or bottom edge is kept, cut at the edge: a box below the picture
     would teach the model (and score it against) pixels that do not exist."""
