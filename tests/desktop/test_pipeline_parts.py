@@ -345,6 +345,20 @@ def test_tags_of_boxes_close_together_do_not_cover_each_other():
     assert tags[3] == (5, 0, 95, 18)  # a box at the top edge has its tag inside it
 
 
+def test_a_tag_placed_early_makes_room_for_a_later_one_that_found_no_free_spot():
+    """vtest.avi's frame 100 at the default thresholds: "car 0.27" was drawn over "car 0.50", because the
+    earlier tag took the spot the later one needed while a free one was left for it."""
+    from detector.annotate import place_tags
+
+    boxes = [(583, 127, 625, 240), (495, 147, 544, 225), (717, 55, 768, 94), (646, 48, 718, 100)]  # 2 people, 2 cars
+    tags = place_tags(boxes, [(113, 24), (113, 24), (80, 21), (80, 21)], (768, 576))
+    assert all(not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3])
+               for i, a in enumerate(tags) for b in tags[i + 1:]), tags
+    assert all(0 <= t[0] and t[2] <= 768 and 0 <= t[1] and t[3] <= 576 for t in tags)
+    for tag, box in zip(tags, boxes):  # each still at its own box: above, inside the top, or below it
+        assert tag[1] in (box[1] - (tag[3] - tag[1]), box[1], box[3]) and tag[0] < box[2] and box[0] < tag[2]
+
+
 @pytest.mark.parametrize("box", [(40, 30, 400, 300), (30, 20, 120, 420), (150, 40, 175, 80)],
                          ids=["wide", "tall", "all-under-the-panel"])
 def test_a_tag_under_the_info_panel_moves_out_from_under_it(box):
