@@ -539,7 +539,8 @@ class SessionController(QObject):
             shown_classes = tuple(result.candidates.class_names[i] for i in sorted(ids or ()))
         hud = HudInfo(snap.capture_fps, snap.inference_fps, snap.display_fps,
                       result.timings.total_ms if result.timings else None, result.model, result.device,
-                      shown_classes, paused=self._playback.paused)
+                      shown_classes, paused=self._playback.paused,
+                      still=self._source is not None and self._source.kind == IMAGE)
         return render_overlay(frame, detections, hud if self._info_panel else None)
 
     def _show_next_result(self) -> None:

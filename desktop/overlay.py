@@ -26,6 +26,7 @@ class HudInfo:
     device: str | None = None
     classes: tuple[str, ...] = ()  # the class filter in force; empty: every class is shown
     paused: bool = False  # nothing flows: the rates would be those from before the pause, or zeros
+    still: bool = False  # a photo: there are no rates, and nothing to pause
 
 
 def hud_lines(object_count: int, hud: HudInfo) -> list[str]:
@@ -36,7 +37,9 @@ def hud_lines(object_count: int, hud: HudInfo) -> list[str]:
         named = ", ".join(classes[:3]) + (f" +{len(classes) - 3}" if len(classes) > 3 else "")
         count += f" · only {named}"
     lines = [count]
-    if hud.paused:
+    if hud.still:
+        lines.append("photo: detected once")
+    elif hud.paused:
         lines.append("FPS - paused")
     else:
         lines.append(f"FPS capture {hud.capture_fps:.1f} | inference {hud.inference_fps:.1f} | "

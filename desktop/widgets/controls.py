@@ -182,6 +182,11 @@ class PlaybackBar(QWidget):
         self.position.setText("photo" if still else "live" if self._live else "–" if frame_count is None
                               else f"0 / {frame_count}")
 
+    @property
+    def still(self) -> bool:
+        """A photo is shown: nothing plays."""
+        return self._still
+
     def set_true_length(self, frames: int) -> None:
         """A damaged file holds fewer frames than its header said: the bar ends where its frames do (a seek
         past them did nothing and said nothing)."""

@@ -632,8 +632,9 @@ class MainWindow(QMainWindow):
             self.controller.open_source(self.controller.failed_source)  # keeps the reconnecting going on failure
 
     def _on_pause_changed(self, paused: bool) -> None:
-        self.pause_action.setChecked(paused)
-        self.pause_action.setText("Play" if paused else "Pause")
+        still = self.playback.still  # a photo's end: nothing to play, so no greyed-out "Play" held down
+        self.pause_action.setChecked(paused and not still)
+        self.pause_action.setText("Play" if paused and not still else "Pause")
         self.status.pause_recording_clock(paused)  # a paused video adds nothing to the recording
         if not paused:
             self.status.withdraw_info(END_OF_VIDEO)  # it stayed up for 8 s while the video played again

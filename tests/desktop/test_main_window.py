@@ -968,12 +968,19 @@ def test_dropping_a_video_or_a_stream_link_opens_it(qtbot, launch, vtest_path):
 
 
 def test_a_dropped_photo_is_shown_upright_with_its_boxes_and_answers_the_sliders_models_and_snapshot(
-        qtbot, launch, vtest_path, tmp_path, random_models_dir):
+        qtbot, launch, vtest_path, tmp_path, random_models_dir, monkeypatch):
     """A photo dropped on the window was refused ("is an image; use livedet-cli predict"). It is shown with
     its boxes, upright as a phone took it, as a video of one frame: detected once (not again and again),
     the sliders and a model switch apply to it, S saves it, and R says why it makes no video."""
+    import desktop.controller
+    from desktop.overlay import hud_lines
+
     from ..photos import save_as_phone_photo
 
+    panels = []
+    draw = desktop.controller.render_overlay
+    monkeypatch.setattr(desktop.controller, "render_overlay",
+                        lambda frame, detections, hud=None: (panels.append(hud), draw(frame, detections, hud))[1])
     capture = cv2.VideoCapture(str(vtest_path))
     capture.set(cv2.CAP_PROP_POS_FRAMES, 60)
     street = capture.read()[1]
@@ -992,6 +999,8 @@ def test_a_dropped_photo_is_shown_upright_with_its_boxes_and_answers_the_sliders
     playback = window.playback  # nothing to play, step, seek, loop or speed up: those controls are off
     assert not any(w.isEnabled() for w in (window.pause_action, playback.seek_slider, playback.loop_box,
                                            playback.fast_box, *playback.step_buttons))
+    assert not window.pause_action.isChecked() and window.pause_action.text() == "Pause"  # not a pressed "Play"
+    assert hud_lines(1, panels[-1])[1] == "photo: detected once"  # it said "FPS - paused"
     assert window.status.message_label.text() == "IMG_0060.JPG: 432×576 photo"
     inferred = window.controller.report()["frames_inferred"]
     qtbot.wait(1_000)
