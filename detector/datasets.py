@@ -322,6 +322,11 @@ def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if _is_image(p))
 
 
+def _looks_like_a_split(folder: str) -> bool:
+    """``train``, ``val``, ``valid``, ``test``, ``train2017``: a split's name, not a category's (``cats``)."""
+    return folder.lower().startswith(("train", "val", "test"))
+
+
 def _splits_of(images_dir: Path) -> list[str]:
     """The sub-folders of ``images/`` that hold images (``train``, ``val``, ...), not stray or hidden ones.
     One image is enough to tell: the chosen split is listed in full once, afterwards."""
@@ -337,8 +342,8 @@ def load_yolo(root: str | Path, split: str = "train", on_skip: Callable[[str], N
         raise SourceError(f"{root}: no images/ folder")
     names = _yolo_class_names(root)
     splits = _splits_of(images_dir)
-    if not splits:
-        return _read_yolo_images(_images_in(images_dir), names, "", on_skip)
+    if not splits or (split not in splits and not any(_looks_like_a_split(name) for name in splits)):
+        return _read_yolo_images(_images_in(images_dir), names, "", on_skip)  # images/cats, images/dogs: one set
     if split not in splits:
         raise SourceError(f"{root}: no images/{split} folder (its splits: {', '.join(splits)})")
     return _read_yolo_images(_images_in(images_dir / split), names, split, on_skip)

@@ -379,6 +379,22 @@ def test_coco_file_names_with_a_folder_prefix_are_found_beside_the_images_too(co
     assert _as_sets(dataset) == _as_sets(load_coco(path, images))
 
 
+def test_a_yolo_folder_sorted_into_category_folders_is_read_whole_not_as_splits(split_folders):
+    """images/cats and images/dogs are how people sort photos: it stopped at "no images/train folder (its
+    splits: cats, dogs)", though a folder without splits is read whole."""
+    yolo, _, train_items, val_items = split_folders
+    for split, folder in (("train", "cats"), ("val", "dogs")):
+        for kind in ("images", "labels"):
+            (yolo / kind / split).rename(yolo / kind / folder)
+    dataset = load_dataset(yolo)
+    assert dataset.split == "" and _boxes_by_file(dataset) == _expected(train_items + val_items)
+    assert _boxes_by_file(load_dataset(yolo, split="dogs")) == _expected(val_items)  # named: that folder alone
+    (yolo / "images" / "train2017").mkdir()
+    (yolo / "images" / "cats").rename(yolo / "images" / "train2017" / "cats")
+    with pytest.raises(SourceError, match="no images/train folder"):  # a split's name: splits, as before
+        load_dataset(yolo)
+
+
 def test_a_voc_file_naming_its_image_without_the_extension_still_finds_it(split_folders):
     """Some labelling tools write <filename>000005</filename>: reading stopped at 'cannot read JPEGImages/000005'."""
     _, voc, train_items, _ = split_folders
