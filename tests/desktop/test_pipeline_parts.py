@@ -331,6 +331,27 @@ def test_a_box_at_the_right_edge_keeps_its_whole_label_on_screen():
     assert tag.sum() > 200  # "class14 0.90" no longer runs off the frame
 
 
+def test_classes_seen_together_on_a_street_have_colours_told_apart_at_a_glance():
+    """VOC's person, bicycle and car (ids 14, 1, 6) were three blues within 20 degrees of hue: on vtest.avi a
+    cyclist's box could not be told from the walker's or the car's by colour. Any two of the first 20 classes
+    now differ by 18 degrees or more, and those less than 36 degrees apart by brightness too."""
+    import colorsys
+
+    def hsv(class_id):
+        b, g, r = class_color(class_id)
+        return colorsys.rgb_to_hsv(r / 255, g / 255, b / 255)
+
+    def apart(a, b):
+        d = abs(hsv(a)[0] - hsv(b)[0]) * 360
+        return min(d, 360 - d)
+
+    person, bicycle, car = 14, 1, 6
+    assert min(apart(person, bicycle), apart(person, car), apart(bicycle, car)) >= 60
+    for a in range(20):
+        for b in range(a + 1, 20):
+            assert apart(a, b) >= 17 and (apart(a, b) >= 34 or abs(hsv(a)[2] - hsv(b)[2]) > 0.15), (a, b)  # 8-bit colour
+
+
 def test_tags_of_boxes_close_together_do_not_cover_each_other():
     """A group of walkers: three boxes side by side drew their 'person 0.42' tags over one another, and the
     next box's line through the text. Each tag is kept off the others, on screen; the first keeps its place."""
