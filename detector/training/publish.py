@@ -72,27 +72,39 @@ def main(argv: list[str] | None = None) -> int:
                              "them); --license voc gives the shipped models' text")
     parser.add_argument("--annotations", help="COCO val json: measure mAP of the installed file")
     parser.add_argument("--images", help="val images folder")
+    parser.add_argument("--data", help="or a dataset as `val --data` takes it (a YOLO or VOC folder, a data.yaml, a "
+                                       "COCO folder): measure mAP on its --split")
+    parser.add_argument("--split", default="val", help="the split of --data to measure on (default: val)")
     parser.add_argument("--dataset-name", default=None,
                         help="what the mAP was measured on, for the manifest and model card (default: the "
-                             "--annotations file's name)")
+                             "--annotations file's name, or --data's folder and split)")
     args = parser.parse_args(argv)
     if bool(args.annotations) != bool(args.images):
         print("error: --annotations and --images go together (the COCO file and its images folder)", file=sys.stderr)
+        return 2
+    if args.data and args.annotations:
+        print("error: measure on --annotations with --images, or on --data, not both", file=sys.stderr)
         return 2
     license = VOC_LICENSE if args.license == "voc" else args.license
     try:
         manifest = publish(args.weights, args.name, models_dir=args.models_dir, description=args.description,
                            provenance=args.provenance, license=license)
         metrics = {}
-        if args.annotations and args.images:
-            from ..evaluate import EvalSettings, evaluate_coco
+        if args.annotations or args.data:
+            from ..evaluate import EvalSettings, evaluate_coco, evaluate_dataset
             from ..loader import load_model
             from ..predictor import Predictor
 
-            result = evaluate_coco(Predictor(load_model(manifest)), Path(args.annotations), Path(args.images),
-                                   EvalSettings(progress=sys.stderr.isatty()))
+            predictor, settings = Predictor(load_model(manifest)), EvalSettings(progress=sys.stderr.isatty())
+            if args.data:
+                from ..datasets import load_dataset
+
+                result = evaluate_dataset(predictor, load_dataset(args.data, split=args.split), settings)
+                dataset = args.dataset_name or f"{Path(args.data).name}, {args.split}"
+            else:
+                result = evaluate_coco(predictor, Path(args.annotations), Path(args.images), settings)
+                dataset = args.dataset_name or Path(args.annotations).name
             print(result.table(), file=sys.stderr)
-            dataset = args.dataset_name or Path(args.annotations).name
             metrics = {"dataset": f"{dataset} ({result.images:,} images)", "map50": round(result.map50, 4),
                        "map50_95": round(result.map50_95, 4),
                        "per_class_ap50": {c.name: round(c.ap50, 4) for c in result.per_class}}

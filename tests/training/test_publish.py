@@ -12,7 +12,7 @@ from detector.cli import main as cli
 from detector.models import ModelConfig, build_model
 from detector.training.publish import main as publish
 
-from .synthetic import NAMES
+from .synthetic import NAMES, synthetic_images, write_yolo_labels
 
 
 def _trained_weights(path):
@@ -43,6 +43,26 @@ def test_a_published_model_states_the_map_that_val_prints_and_on_which_data(coco
     weights_mode, manifest_mode = ((models / f"shapes-v1.{suffix}").stat().st_mode & 0o777 for suffix in ("safetensors",
                                                                                                            "yaml"))
     assert weights_mode == manifest_mode, (oct(weights_mode), oct(manifest_mode))
+
+
+def test_a_model_trained_on_a_yolo_folder_is_published_with_the_map_val_prints_on_its_val_split(tmp_path, capsys):
+    """Only a COCO file could be measured while publishing: weights trained on a YOLO or VOC folder went into
+    the models folder without their mAP."""
+    root = tmp_path / "shapes"
+    write_yolo_labels(root / "labels" / "val", synthetic_images(root / "images" / "val", count=4, seed=3))
+    (root / "data.yaml").write_text(yaml.safe_dump({"names": list(NAMES)}))
+    weights = _trained_weights(tmp_path / "best.safetensors")
+    models = tmp_path / "models"
+    assert publish(["--weights", str(weights), "--name", "shapes-v2", "--models-dir", str(models),
+                    "--data", str(root)]) == 0
+    published = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert published["dataset"] == "shapes, val (4 images)"
+    assert cli(["val", "--model", "shapes-v2", "--models-dir", str(models), "--data", str(root)]) == 0
+    measured = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (measured["map50"], measured["map50_95"]) == (published["map50"], published["map50_95"])
+    assert publish(["--weights", str(weights), "--name", "shapes-v3", "--models-dir", str(models), "--data", str(root),
+                    "--annotations", "x.json", "--images", "x"]) == 2
+    assert "measure on --annotations with --images, or on --data, not both" in capsys.readouterr().err
 
 
 def test_publishing_refuses_a_name_that_is_not_a_file_name_and_half_an_evaluation(coco_dataset, tmp_path, capsys):
