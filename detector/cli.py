@@ -903,9 +903,9 @@ def _send_standard_streams_nowhere() -> None:
 
 def _run_command(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    quiet_native_logs()
     handler: Callable[[argparse.Namespace], dict] | None = None
     try:
+        quiet_native_logs()  # imports OpenCV: a Ctrl-C in these first 0.2 s was a traceback and no JSON line
         parser = build_parser(load_train=_selected_command(argv) == "train")
         args = parser.parse_args(argv)
         handler = args.handler

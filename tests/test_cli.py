@@ -1168,11 +1168,15 @@ def test_mistakes_get_one_error_line_and_exit_2(capsys, argv, message, tmp_path,
 def test_ctrl_c_exits_130_without_traceback(capsys, monkeypatch):
     import detector.cli as cli
 
-    def interrupted(_args):
+    def interrupted(*_args):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli, "cmd_info", interrupted)
     code, summary, err = run(capsys, "info")
+    assert code == 130 and err == "error: interrupted\n" and summary["exit_code"] == 130
+
+    monkeypatch.setattr(cli, "quiet_native_logs", interrupted)  # Ctrl-C at once, while OpenCV is imported
+    code, summary, err = run(capsys, "info")  # was a KeyboardInterrupt traceback and no JSON line
     assert code == 130 and err == "error: interrupted\n" and summary["exit_code"] == 130
 
 
