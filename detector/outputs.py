@@ -306,7 +306,9 @@ class PredictOutputs:
 
 
 def _is_standard_output(path: Path) -> bool:
-    """``--jsonl /dev/stdout`` (or ``/proc/self/fd/1``): the very file or pipe standard output writes to."""
+    """``--jsonl -`` (as for most tools), ``/dev/stdout`` or ``/proc/self/fd/1``: where standard output writes."""
+    if str(path) == "-":  # was a file named "-" in the current folder
+        return True
     try:
         target, stdout = os.stat(path), os.fstat(sys.stdout.fileno())
     except (OSError, ValueError, AttributeError, io.UnsupportedOperation):  # a stdout with no descriptor (tests)

@@ -1279,6 +1279,13 @@ def test_detections_to_stdout_redirected_into_a_file_come_whole_and_before_the_s
     assert [json.loads(line)["frame"] for line in lines[1:6]] == [0, 1, 2, 3, 4]
     assert json.loads(lines[6])["command"] == "predict"
 
+    piped = subprocess.run([sys.executable, "-m", "detector", "predict", "--model", "test-small", "--imgsz", "160",
+                            "--source", str(vtest_path), "--max-frames", "3", "--jsonl", "-"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120, check=True,
+                           env={**os.environ, "LIVEDET_MODELS_DIR": str(models_env), "PYTHONPATH": str(REPO_ROOT)})
+    assert [json.loads(line).get("frame") for line in piped.stdout.splitlines()] == [0, 1, 2, None]  # "-": stdout,
+    assert not (tmp_path / "-").exists()  # as for most tools (it wrote a file named "-")
+
 
 @pytest.mark.parametrize("name", ["clip.mp4 ", "photo.jpg\t"])
 def test_an_output_name_with_a_space_after_its_suffix_is_refused_not_made_a_folder(capsys, tmp_path, name):
