@@ -21,9 +21,13 @@ def normalise_class_name(name: str) -> str:
 def resolve_classes(requested: Iterable[str], class_names: Sequence[str]) -> frozenset[int]:
     """Class names (any case, spaces or underscores) or indices -> the model's class indices.
 
-    An unknown name is one ``LiveDetError`` line that suggests the nearest name and lists the rest.
+    An unknown name is one ``LiveDetError`` line that suggests the nearest name and lists the rest; ``all``
+    alone (unless the model has a class of that name) is every class, as the app's ``--classes all`` is.
     """
     index_of = {normalise_class_name(name): i for i, name in enumerate(class_names)}
+    requested = list(requested)
+    if [normalise_class_name(item) for item in requested] == ["all"] and "all" not in index_of:
+        return frozenset(range(len(class_names)))
     chosen = set()
     for item in requested:
         text = str(item).strip()
