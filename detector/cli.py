@@ -345,6 +345,8 @@ def cmd_predict(args, predictor=None) -> dict:
     # fails fast on a missing or undecodable source; a damaged image in a folder is only skipped
     source = FrameSource(args.source, camera_mode=args.camera_mode,
                          on_skip=lambda problem: print_above_bar(f"warning: {problem}"))
+    if source.not_read:
+        _say(f"warning: {source.info.name} also holds {source.not_read}, which are not read: only its images are")
     outputs = None
     reconnecting: ReconnectingFrames | None = None
     tally = _PredictTally()

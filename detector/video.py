@@ -397,6 +397,17 @@ def _what_else_is_in(folder: Path) -> str:
     return ""
 
 
+def _not_read_in(folder: Path) -> str:
+    """What a folder of images also holds that is not read: its videos and sub-folders ("" for nothing), so
+    that a folder of photos with a clip or an album inside does not come out short without a word."""
+    entries = sorted(folder.iterdir())
+    videos = [p.name for p in entries if p.suffix.lower() in PLAYABLE_VIDEO_SUFFIXES and p.is_file()]
+    folders = [p.name for p in entries if p.is_dir() and not p.name.startswith(".")]
+    parts = [f"{len(names)} {kind}{'s' if len(names) > 1 else ''} ({', '.join(names[:3])}{', …' if len(names) > 3 else ''})"
+             for kind, names in (("video", videos), ("sub-folder", folders)) if names]
+    return " and ".join(parts)
+
+
 class FrameSource:
     """Iterate ``(index, frame, name)`` over a video, camera, URL, image or folder of images.
 
@@ -421,6 +432,7 @@ class FrameSource:
         self._images: list[Path] = []
         self._on_skip = on_skip
         self.skipped: list[str] = []  # names of the images in a folder that could not be read
+        self.not_read = ""  # a folder's videos and sub-folders, which are not read: said, as a skipped image is
         if self.kind == "images":
             path = Path(self.spec)
             if not path.exists():
@@ -432,6 +444,7 @@ class FrameSource:
                 self._images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
                 if not self._images:
                     raise SourceError(f"no images in {self.spec}{_what_else_is_in(path)}")
+                self.not_read = _not_read_in(path)
                 first = self._first_readable()
             self.info = SourceInfo("images", path.name, DEFAULT_FPS, len(self._images), first.shape[1], first.shape[0])
         else:

@@ -199,6 +199,9 @@ def test_predict_folder_skips_unreadable_images_and_annotates_every_other_kind(c
     cv2.imwrite(str(folder / "3-alpha.png"), cv2.cvtColor(photo, cv2.COLOR_BGR2BGRA))
     (folder / "4-truncated.jpg").write_bytes((image_folder / "c.jpg").read_bytes()[:200])
     cv2.imwrite(str(folder / "5-photo.jpg"), photo)
+    (folder / "holiday").mkdir()  # an album inside, and a clip: not read, and said so (they were left out silently)
+    cv2.imwrite(str(folder / "holiday" / "6-beach.jpg"), photo)
+    (folder / "clip.mp4").write_bytes(b"")
     out_dir, jsonl = tmp_path / "annotated", tmp_path / "d.jsonl"
 
     summary, err = run_ok(capsys, "predict", "--model", "test-small", "--source", str(folder), "--output", str(out_dir),
@@ -206,6 +209,7 @@ def test_predict_folder_skips_unreadable_images_and_annotates_every_other_kind(c
 
     assert summary["skipped"] == ["0-damaged.jpg", "4-truncated.jpg"]
     assert "0-damaged.jpg" in err and "4-truncated.jpg" in err and "2 of the 6 images" in err
+    assert "warning: mixed also holds 1 video (clip.mp4) and 1 sub-folder (holiday), which are not read" in err
     readable = ["1-deep.png", "2-gray.png", "3-alpha.png", "5-photo.jpg"]
     assert summary["frames"] == 4 and summary["detections"] == 20
     assert sorted(p.name for p in out_dir.iterdir()) == readable
