@@ -48,6 +48,12 @@ def encoded_size(size: tuple[int, int]) -> tuple[int, int]:
     return size[0] + size[0] % 2, size[1] + size[1] % 2
 
 
+def even_sized(frame: np.ndarray) -> np.ndarray:
+    """``frame`` at ``encoded_size``: an odd side gets one more copy of its last row or column."""
+    pad_y, pad_x = frame.shape[0] % 2, frame.shape[1] % 2
+    return np.pad(frame, ((0, pad_y), (0, pad_x), (0, 0)), mode="edge") if pad_x or pad_y else frame
+
+
 class H264Segment:
     """One segment: BGR frames in, a finalised MP4 (bytes) out. Raises ``ValueError`` on an encoder error."""
 
@@ -69,10 +75,7 @@ class H264Segment:
 
     def write(self, frame: np.ndarray) -> None:
         """``frame``: BGR uint8 of the segment's size."""
-        pad_x, pad_y = self._size[0] % 2, self._size[1] % 2
-        if pad_x or pad_y:
-            frame = np.pad(frame, ((0, pad_y), (0, pad_x), (0, 0)), mode="edge")
-        picture = av.VideoFrame.from_ndarray(frame, format="bgr24")
+        picture = av.VideoFrame.from_ndarray(even_sized(frame), format="bgr24")
         picture.pts, picture.time_base = self._frames, 1 / self._rate
         self._frames += 1
         try:

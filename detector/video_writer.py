@@ -70,7 +70,8 @@ def without_saved_note(message: str) -> str:
 
 
 class _OpenCvSegment:
-    """One segment encoded by OpenCV, into a hidden file beside the target: OpenCV writes only to files."""
+    """One segment encoded by OpenCV, into a hidden file beside the target: OpenCV writes only to files.
+    Frames are stored at an even size, as H.264's are (OpenCV's encoders cut an odd side's last pixel off)."""
 
     def __init__(self, path: Path, codec: str, fps: float, size: tuple[int, int]) -> None:
         self.path = path
@@ -78,13 +79,13 @@ class _OpenCvSegment:
         if opencv_cannot_name(path):
             _remove(path)
             raise ValueError(f"OpenCV cannot be given the name {path}")
-        self._writer = cv2.VideoWriter(opencv_path(path), cv2.VideoWriter_fourcc(*codec), fps, size)
+        self._writer = cv2.VideoWriter(opencv_path(path), cv2.VideoWriter_fourcc(*codec), fps, h264.encoded_size(size))
         if not self._writer.isOpened():
             self.discard()
             raise ValueError(f"OpenCV cannot encode {codec}")
 
     def write(self, frame: np.ndarray) -> None:
-        self._writer.write(frame)
+        self._writer.write(h264.even_sized(frame))
 
     def finish(self) -> bytes:
         self._writer.release()
@@ -168,7 +169,7 @@ class VideoWriter:
                 if not opencv_cannot_name(target):  # else it would write under a garbled name
                     with dropping_lines(_TAG_NOTICE):  # once per file; the 1-s MP4 segments never print it
                         writer = cv2.VideoWriter(opencv_path(target), cv2.VideoWriter_fourcc(*codec), self.fps,
-                                                 self.size)
+                                                 h264.encoded_size(self.size))  # even, as H.264's: see write
                 if writer is not None and writer.isOpened():
                     self._writer = writer
                 else:
@@ -277,7 +278,7 @@ class VideoWriter:
             frame = fit_frame(frame, self.size)
         if self._file is None:
             assert self._writer is not None
-            self._writer.write(frame)
+            self._writer.write(h264.even_sized(frame))  # OpenCV's encoders cut an odd side's last pixel off
             self.frames_written += 1
             return
         if self._segment is None and not self._start_segment():

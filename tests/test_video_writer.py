@@ -168,6 +168,20 @@ def test_a_recording_of_an_odd_sized_video_is_still_h264_and_keeps_every_pixel(t
         assert difference < 6, difference  # the picture itself, not a resampled one
 
 
+@pytest.mark.parametrize("suffix", sorted(VIDEO_SUFFIXES))
+def test_an_odd_sized_video_comes_out_the_same_size_in_every_container(tmp_path, suffix):
+    """641x479 came out 642x480 as H.264 MP4 but 640x478 as AVI, MKV or WebM (OpenCV's encoders cut the last
+    row and column off): every kind now keeps every pixel, one edge row and column repeated."""
+    odd = (SIZE[0] - 1, SIZE[1] - 1)
+    target = tmp_path / f"odd{suffix}"
+    with VideoWriter(target, FPS, odd) as writer:
+        for i in range(12):
+            writer.write(frame(i)[:odd[1], :odd[0]])
+    frames = read_back(target)
+    assert [f.shape for f in frames] == [(SIZE[1], SIZE[0], 3)] * 12
+    assert [frame_index(f) for f in frames] == list(range(12))
+
+
 def test_a_finished_recording_has_every_frame_and_leaves_nothing_beside_it(tmp_path, mp4_codec):
     target = tmp_path / "clip.mp4"
     with VideoWriter(target, FPS, SIZE) as writer:
