@@ -210,6 +210,7 @@ class CaptureWorker(QThread):
         index = 0  # number of the next frame to deliver
         last_delivered = -1
         furthest_read = -1  # the furthest frame known to exist: where a seek past a damaged file's end goes back to
+        last_frame_ms = 0.0  # the time in the file of the last frame read: where a file that ends early ended
         sought = False  # a seek happened and no frame has been read since
         announced_pause = None
         next_due = time.perf_counter()
@@ -251,6 +252,8 @@ class CaptureWorker(QThread):
                 ok, frame, pending = True, pending, None
             else:
                 ok, frame = cap.read()
+                if ok and is_file:
+                    last_frame_ms = cap.get(cv2.CAP_PROP_POS_MSEC)
             if not ok or frame is None:
                 if is_file and sought and index > furthest_read and not self._reads_near_end(cap, furthest_read):
                     sought, back_to = False, max(0, furthest_read)  # past the real end of a damaged file
@@ -261,7 +264,7 @@ class CaptureWorker(QThread):
                     continue
                 sought = False
                 if is_file:
-                    self._note_early_end(index)
+                    self._note_early_end(index, last_frame_ms)
                     if loop and index > 1:  # a photo (one frame) is shown once, not detected again 30 times a second
                         cap, pending = self._rewind()
                         index = 0
@@ -308,11 +311,13 @@ class CaptureWorker(QThread):
         ok, frame = cap.read()
         return bool(ok) and frame is not None
 
-    def _note_early_end(self, index: int) -> None:
+    def _note_early_end(self, index: int, last_frame_ms: float) -> None:
         """A file that runs out well before the frame count its header states is damaged or cut short (a copy or
         download that stopped): say so once. Without it such a file looped its first seconds without a word
         while the position bar read "6 / 795". (A seek past its real end is ``sought_past_end``, not this.)"""
         stated = (self.info.frame_count if self.info is not None else None) or 0
+        if self.info is not None and self.info.ran_to_its_end(last_frame_ms):
+            return  # a variable frame rate (a browser's or OBS's recording): whole, with fewer frames than stated
         if not self._said_ended_early and stated - index > header_slack(stated):
             self._said_ended_early = True
             self.ended_early.emit(self.generation, index, stated)

@@ -88,6 +88,16 @@ class SourceInfo:
         (``https://…/clip.mp4``) is an address with a length, and plays and records like a file."""
         return self.kind == "camera" or (self.kind == "url" and self.frame_count is None)
 
+    def ran_to_its_end(self, last_frame_ms: float) -> bool:
+        """Whether a file that gave fewer frames than it announced still reached its end. MKV and WebM announce
+        their duration times their nominal rate; when the rate varies (a browser's or OBS's recording) they hold
+        fewer frames than that, and are whole if the last one is at the end of that duration. A truncated copy
+        stops early in time too."""
+        if not self.frame_count or self.fps <= 0:
+            return False
+        duration_ms = 1000.0 * self.frame_count / self.fps
+        return last_frame_ms >= 0.97 * duration_ms - 500.0
+
 
 def read_image(path: str | Path, *, upright: bool = True) -> np.ndarray:
     """Read an image file (any path, including non-ASCII) as BGR uint8, or raise ``SourceError``.
@@ -432,6 +442,7 @@ class FrameSource:
         self._images: list[Path] = []
         self._on_skip = on_skip
         self.skipped: list[str] = []  # names of the images in a folder that could not be read
+        self.last_frame_ms = 0.0  # a video's last frame read: its time in the file
         self.not_read = ""  # a folder's videos and sub-folders, which are not read: said, as a skipped image is
         if self.kind == "images":
             path = Path(self.spec)
@@ -456,6 +467,7 @@ class FrameSource:
                 if not ok or frame is None:
                     self._cap.release()
                     raise SourceError(f"{Path(self.spec).name} holds no decodable frames")
+                self.last_frame_ms = self._cap.get(cv2.CAP_PROP_POS_MSEC)
                 # kept for __iter__, not read again: seeking back to frame 0 loses frames in files without
                 # an index (raw H.264 from a Raspberry Pi camera: all of them; MPEG-TS: a quarter)
                 self._first_frame = frame
@@ -489,6 +501,7 @@ class FrameSource:
                 ok, frame = self._cap.read()
                 if not ok or frame is None:
                     break
+                self.last_frame_ms = self._cap.get(cv2.CAP_PROP_POS_MSEC)
             yield index, frame, f"{self.info.name}:{index}"
             index += 1
 

@@ -19,7 +19,7 @@ from detector.cli import main
 
 from .not_videos import write_notes, write_song_with_cover, write_sound_only
 from .photos import save_as_phone_photo
-from .videos import read_back, write_moving_box_video
+from .videos import read_back, write_moving_box_video, write_variable_rate_video
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -582,6 +582,22 @@ def test_ctrl_c_on_a_video_file_keeps_what_was_done_and_exits_130(vtest_path, tm
     assert f"stopped by Ctrl-C after {summary['frames']} frames of 795" in err
     assert "truncated or damaged" not in err
     assert len(run.jsonl.read_text().splitlines()) == summary["frames"] == read_back(run.output).frames
+
+
+def test_a_variable_rate_recording_is_not_called_damaged_and_a_cut_copy_still_is(capsys, vtest_path, tmp_path):
+    """A browser's or OBS's MKV: 31 frames over 4.5 s, which OpenCV announces as 136 (4.5 s at its nominal
+    30 FPS). It was "decoded 31 of the 136 frames (truncated or damaged file?)", and its output silently
+    four times shorter; a copy cut in half is still called damaged."""
+    vfr = write_variable_rate_video(tmp_path / "screen.mkv", [50, 100, 300] * 10)
+    summary, err = run_ok(capsys, "predict", "--model", "test-small", "--imgsz", "96", "--source", str(vfr),
+                          "--output", str(tmp_path / "out.mp4"))
+    assert summary["frames"] == 31 and summary["frames_expected"] == 136 and "damaged" not in err, err
+    assert ("note: screen.mkv has a variable frame rate: 31 frames over 4.5 s, not the 136 its nominal 30 FPS makes; "
+            "out.mp4 plays them at 30 FPS, in 1.0 s") in err
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(vtest_path.read_bytes()[: vtest_path.stat().st_size // 4])
+    summary, err = run_ok(capsys, "predict", "--model", "test-small", "--imgsz", "96", "--source", str(cut))
+    assert summary["frames"] < 795 // 3 and "of the 795 frames cut.avi announces (truncated or damaged file?)" in err
 
 
 def test_ctrl_c_while_waiting_for_a_camera_to_come_back_ends_the_run_at_once_with_its_summary(

@@ -68,3 +68,25 @@ def write_video_whose_sound_outlasts_it(path: str | Path, frames: int, extra_sou
             pts += 1024
         video.mux(sound_stream.encode())
     return Path(path)
+
+
+def write_variable_rate_video(path: str | Path, gaps_ms: list[int], *, nominal_fps: int = 30) -> Path:
+    """A whole Matroska file whose frames are ``gaps_ms`` apart (a browser's or OBS's recording: the rate
+    varies with what moves): OpenCV states its rate as ``nominal_fps`` and its frame count as its duration
+    times that, many more frames than it holds."""
+    from fractions import Fraction
+
+    with av.open(str(path), "w", format="matroska") as video:
+        stream = video.add_stream("mpeg4", rate=nominal_fps)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        stream.codec_context.time_base = stream.time_base = Fraction(1, 1000)
+        pts = 0
+        for index, gap in enumerate([*gaps_ms, 0]):
+            picture = np.full((240, 320, 3), 90, np.uint8)
+            picture[80:160, 10 + 8 * index % 240:70 + 8 * index % 240] = 255
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb24").reformat(format="yuv420p")
+            frame.pts, frame.time_base = pts, Fraction(1, 1000)
+            video.mux(stream.encode(frame))
+            pts += gap
+        video.mux(stream.encode())
+    return Path(path)

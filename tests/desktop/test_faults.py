@@ -199,6 +199,15 @@ def test_a_file_cut_short_says_so_once_and_plays_on_and_a_whole_one_never_does(q
                     timeout=FLOW_TIMEOUT_MS)  # looped a few times
     assert len(said) == 1 and window.status.standing_error is None  # the next source that opened resolved it
 
+    from ..videos import write_variable_rate_video  # a browser's or OBS's recording: 31 frames, "136" stated
+
+    window.open_source(str(write_variable_rate_video(tmp_path / "screen.mkv", [50, 100, 300] * 10)))
+    qtbot.waitUntil(lambda: window.controller.source is not None and window.controller.source.label == "screen.mkv"
+                    and window.controller.last_shown is not None and window.controller.last_shown.result.index == 30,
+                    timeout=FLOW_TIMEOUT_MS)  # its last frame
+    qtbot.waitUntil(lambda: window.controller.last_shown.result.index < 30, timeout=FLOW_TIMEOUT_MS)  # looped
+    assert len(said) == 1 and window.status.standing_error is None  # whole, not "ends at frame 31 of the 136"
+
 
 @pytest.mark.parametrize("paused", [False, True], ids=["playing", "paused"])
 def test_a_seek_past_the_real_end_of_a_file_cut_short_plays_on_from_the_furthest_frame_read(qtbot, launch,
