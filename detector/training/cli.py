@@ -333,10 +333,12 @@ def _say_how_to_continue(output: Path, epochs_done: int, epochs: int) -> None:
     if os.environ.get("RANK", "0") != "0":
         return
     checkpoint = output / "last.pt"
-    where = f"stopped in epoch {epochs_done + 1} of {epochs}"
-    if checkpoint.is_file():
-        say(f"{where}; the last finished epoch is in {checkpoint}. To go on from there, run the same train "
-            f"command with --resume {checkpoint}")
+    # epochs_done: those saved (an epoch being evaluated or saved is not one: it said "epoch 3 of 3" with 1 saved)
+    where = (f"stopped in epoch {min(epochs_done + 1, epochs)} of {epochs}" if epochs
+             else "stopped while timing the first steps for --budget-min")  # ("epoch 1 of 0")
+    if checkpoint.is_file() and epochs_done:
+        say(f"{where}; epoch {epochs_done}, the last finished, is in {checkpoint}. To go on from there, run the same "
+            f"train command with --resume {checkpoint}")
     else:
         say(f"{where}: no epoch finished, so nothing was saved")
 
@@ -457,7 +459,7 @@ def run_train(args: argparse.Namespace) -> dict:
         try:
             summary = trainer.fit()
         except KeyboardInterrupt:  # (said within the block: the shell's second SIGHUP is still ignored)
-            _say_how_to_continue(output, trainer.epoch, trainer.cfg.epochs)  # a resumed run's plan: its checkpoint's
+            _say_how_to_continue(output, trainer.epochs_saved, trainer.cfg.epochs)  # a resumed run's plan: its checkpoint's
             raise
     summary.update(device=str(device), train_images=len(train), val_images=len(val) if val is not None else 0)
     return summary

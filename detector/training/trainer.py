@@ -296,7 +296,8 @@ class Trainer:
             torch.backends.cudnn.benchmark = True  # a handful of input sizes, each tuned once
         self.ema = ModelEMA(self.model, cfg.ema_decay, cfg.ema_tau)
         self.loss_fn = DetectionLoss(self.model.strides)
-        self.epoch = 0
+        self.epoch = 0  # epochs trained (counted before the epoch's evaluation and save)
+        self.epochs_saved = 0  # the epochs that last.pt holds: where a stopped run goes on from
         self.step = 0
         self.elapsed_s = 0.0  # training time across resumes
         self.best_map50 = -1.0
@@ -356,6 +357,7 @@ class Trainer:
         self.ema.updates = int(state["ema_updates"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.epochs_saved = self.epoch
         self.elapsed_s = float(state["elapsed_s"])
         self.best_map50 = float(state["best_map50"])
         self.history = json.loads(state["history"])
@@ -537,6 +539,7 @@ class Trainer:
                     self._save(self.output_dir / "last.pt")
                     with open(self.output_dir / "history.jsonl", "a", encoding="utf-8") as f:
                         f.write(json.dumps(record) + "\n")
+            self.epochs_saved = self.epoch
             if cfg.time_limit_min and self.epoch < cfg.epochs:
                 # rank 0's clock decides for all: it alone evaluates, so its clock runs ahead, and a rank that
                 # stopped alone left the others waiting for it (gloo: "Connection closed by peer")

@@ -167,19 +167,41 @@ def test_ctrl_c_during_training_says_how_to_go_on_from_the_last_finished_epoch(c
     assert main(_train_args(coco_dataset, run)) == 130
     err = capsys.readouterr().err
     checkpoint = run / "last.pt"
-    assert (f"stopped in epoch 2 of 3; the last finished epoch is in {checkpoint}. To go on from there, run the same "
-            f"train command with --resume {checkpoint}") in err
+    assert (f"stopped in epoch 2 of 3; epoch 1, the last finished, is in {checkpoint}. To go on from there, run the "
+            f"same train command with --resume {checkpoint}") in err
     # Ctrl-C again after resuming with no --epochs: the plan is the checkpoint's 3 epochs, not the default
     path, images, _ = coco_dataset
     resume = ["train", "--data", str(path), "--images", str(images), "--device", "cpu", "--workers", "2",
               "--resume", str(checkpoint)]
     monkeypatch.setattr(Trainer, "_train_step", interrupted_in(3))
     assert main(resume) == 130
-    assert "stopped in epoch 3 of 3; the last finished epoch is in" in capsys.readouterr().err
+    assert "stopped in epoch 3 of 3; epoch 2, the last finished, is in" in capsys.readouterr().err
     monkeypatch.undo()
     assert main(resume) == 0
     resumed = _last_json(capsys)
     assert resumed["finished"] and resumed["epochs"] == 3
+
+    real_save = Trainer._save  # stopped while epoch 2 was being saved: it said "epoch 3 of 3" with epoch 1 saved
+
+    def save(self, path):
+        if self.epoch == 2:
+            raise KeyboardInterrupt
+        real_save(self, path)
+
+    monkeypatch.setattr(Trainer, "_save", save)
+    assert main(_train_args(coco_dataset, tmp_path / "saving")) == 130
+    assert (f"stopped in epoch 2 of 3; epoch 1, the last finished, is in {tmp_path / 'saving' / 'last.pt'}"
+            in capsys.readouterr().err)
+
+    def timing(self, *args, **kwargs):  # Ctrl-C while --budget-min times the first steps: "epoch 1 of 0"
+        if self.cfg.epochs == 0:
+            raise KeyboardInterrupt
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "_train_step", timing)
+    assert main(_train_args(coco_dataset, tmp_path / "probe", "--epochs", "0", "--budget-min", "5")) == 130
+    assert ("stopped while timing the first steps for --budget-min: no epoch finished, so nothing was saved"
+            in capsys.readouterr().err)
 
 
 @pytest.mark.parametrize(("signal_name", "status", "spoken"), [("SIGTERM", 143, "SIGTERM"),
@@ -214,7 +236,7 @@ def test_sigterm_or_a_closed_terminal_stops_training_like_ctrl_c(coco_dataset, t
         signal.signal(number, earlier)
     err = capsys.readouterr().err
     checkpoint = run / "last.pt"
-    assert f"stopped in epoch 2 of 3; the last finished epoch is in {checkpoint}." in err
+    assert f"stopped in epoch 2 of 3; epoch 1, the last finished, is in {checkpoint}." in err
     assert f"error: stopped by {spoken}" in err
     monkeypatch.undo()
     path, images, _ = coco_dataset
