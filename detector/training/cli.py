@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import shutil
@@ -119,12 +120,29 @@ def _recipe_options_given(args: argparse.Namespace, run: TrainConfig) -> list[st
     def plain(value):
         return list(value) if isinstance(value, (list, tuple)) else value
 
+    augment = run.augment or {}
     agreed = {"model": run.name, "imgsz": run.imgsz, "epochs": run.epochs, "batch": run.batch, "lr": run.lr,
-              "seed": run.seed, "eval_interval": run.eval_interval, "close_mosaic": run.close_mosaic}
+              "seed": run.seed, "eval_interval": run.eval_interval, "close_mosaic": run.close_mosaic,
+              "budget_min": run.budget_min, "weight_decay": run.weight_decay, "warmup_epochs": run.warmup_epochs,
+              "multiscale": run.multiscale, "pretrained_backbone": run.pretrained_backbone, "no_amp": not run.amp,
+              "no_augment": augment == json.loads(json.dumps(asdict(AugmentConfig.none()))),
+              "zoom": plain(augment.get("scale", ())),
+              "mixup": augment.get("mixup")}  # the same command again, as the stop message says to run, is silent
+
+    def same_as_run(key: str, value) -> bool:
+        if key == "epochs" and value == 0 and run.budget_min:  # a --budget-min run's epochs, planned since
+            return True
+        if key == "init_weights":  # typed as a name or a path; the run keeps the file it was resolved to
+            try:
+                return Path(_init_weights_file(value)).resolve() == Path(run.init_weights).resolve()
+            except (LiveDetError, OSError):
+                return False
+        return key in agreed and value == agreed[key]
+
     given = []
     for key in RECIPE_OPTIONS:
         value = plain(getattr(args, key))
-        if value != plain(defaults[key]) and (key not in agreed or value != agreed[key]):
+        if value != plain(defaults[key]) and not same_as_run(key, value):
             flag = "--" + key.replace("_", "-")
             shown = "" if isinstance(value, bool) else " " + " ".join(f"{v:g}" if isinstance(v, float) else str(v)
                                                                        for v in (value if isinstance(value, list) else [value]))

@@ -124,8 +124,8 @@ def test_a_run_resumed_into_another_folder_takes_its_best_weights_and_history_al
     assert line.startswith(f"error: {elsewhere} already holds a training run"), line
 
 
-def test_a_recipe_given_with_resume_is_named_as_ignored_and_a_finished_run_says_how_to_train_on(coco_dataset,
-                                                                                                  tmp_path, capsys):
+def test_a_recipe_given_with_resume_is_named_as_ignored_and_a_finished_run_says_how_to_train_on(
+        coco_dataset, tmp_path, capsys, random_models_dir, monkeypatch):
     """`train --resume last.pt --epochs 5` reads as "train on to 5 epochs": it exited 0 at once, having trained
     nothing, without a word about --epochs. The options that the checkpoint overrides are named, and a run
     that had finished says what to do instead."""
@@ -141,6 +141,16 @@ def test_a_recipe_given_with_resume_is_named_as_ignored_and_a_finished_run_says_
     assert (f"nothing to train: the run had finished its 3 epochs; to train on from its weights, start a new run "
             f"with --init-weights {run / 'last_ema.safetensors'}") in captured.err
     assert (run / "last_ema.safetensors").is_file()
+
+    # "run the same train command with --resume" (what a stopped run says), options and all: nothing to warn of
+    again = tmp_path / "again"
+    recipe = ["--init-weights", "test-small", "--warmup-epochs", "1", "--weight-decay", "0.01", "--zoom", "0.8", "1.2",
+              "--mixup", "0.1", "--multiscale", "0.1", "--no-amp"]
+    monkeypatch.setenv("LIVEDET_MODELS_DIR", str(random_models_dir))  # test-small: the small preset
+    assert main(_train_args(coco_dataset, again, *recipe, "--epochs", "2")) == 0
+    capsys.readouterr()
+    assert main([*_train_args(coco_dataset, again, *recipe, "--epochs", "2"), "--resume", str(again / "last.pt")]) == 0
+    assert "ignored with --resume" not in capsys.readouterr().err
 
 
 def test_ctrl_c_during_training_says_how_to_go_on_from_the_last_finished_epoch(coco_dataset, tmp_path, capsys,
