@@ -75,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", help="or a dataset as `val --data` takes it (a YOLO or VOC folder, a data.yaml, a "
                                        "COCO folder): measure mAP on its --split")
     parser.add_argument("--split", default="val", help="the split of --data to measure on (default: val)")
+    parser.add_argument("--replace", action="store_true",
+                        help="install over a model of that name (without it, an existing name is refused: the "
+                             "shipped yolo-mnv3-small was replaced without a word)")
     parser.add_argument("--dataset-name", default=None,
                         help="what the mAP was measured on, for the manifest and model card (default: the "
                              "--annotations file's name, or --data's folder and split)")
@@ -86,6 +89,11 @@ def main(argv: list[str] | None = None) -> int:
         print("error: measure on --annotations with --images, or on --data, not both", file=sys.stderr)
         return 2
     license = VOC_LICENSE if args.license == "voc" else args.license
+    existing = Path(args.models_dir or default_models_dir()) / f"{args.name}.yaml"
+    if existing.exists() and not args.replace:
+        print(f"error: a model named {args.name} is installed already ({existing}): choose another --name, or add "
+              "--replace to install over it", file=sys.stderr)
+        return 2
     try:
         manifest = publish(args.weights, args.name, models_dir=args.models_dir, description=args.description,
                            provenance=args.provenance, license=license)

@@ -44,6 +44,14 @@ def test_a_published_model_states_the_map_that_val_prints_and_on_which_data(coco
                                                                                                            "yaml"))
     assert weights_mode == manifest_mode, (oct(weights_mode), oct(manifest_mode))
 
+    # the name of an installed model (the shipped yolo-mnv3-small was replaced without a word): only with --replace
+    before = (models / "shapes-v1.yaml").read_bytes()
+    assert publish(["--weights", str(weights), "--name", "shapes-v1", "--models-dir", str(models)]) == 2
+    assert "a model named shapes-v1 is installed already" in capsys.readouterr().err
+    assert (models / "shapes-v1.yaml").read_bytes() == before
+    assert publish(["--weights", str(weights), "--name", "shapes-v1", "--models-dir", str(models), "--replace"]) == 0
+    assert yaml.safe_load((models / "shapes-v1.yaml").read_text())["metrics"] == {}  # installed over, unmeasured
+
 
 def test_a_model_trained_on_a_yolo_folder_is_published_with_the_map_val_prints_on_its_val_split(tmp_path, capsys):
     """Only a COCO file could be measured while publishing: weights trained on a YOLO or VOC folder went into
