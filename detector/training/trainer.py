@@ -36,7 +36,7 @@ from ..models import ModelConfig, YoloDetector, build_model
 from ..models.presets import PRESETS
 from ..ops.boxes import decode_outputs
 from ..ops.postprocess import apply_thresholds, select_candidates
-from ..progress import say
+from ..progress import print_above_bar
 from .augment import AugmentConfig, ImageBank, make_batch, mix_up
 from .loss import DetectionLoss
 
@@ -270,7 +270,9 @@ class Trainer:
         self.train_bank, self.val_bank = train_bank, val_bank
         self.class_names = train_bank.class_names
         self.output_dir = Path(output_dir)
-        self.log = log or say  # a line that cannot be written (a full disk behind 2>log) is dropped, not fatal
+        # above the progress bar in a terminal (each epoch's line was glued onto it), else plain; a line that cannot
+        # be written (a full disk behind 2>log) is dropped, not fatal
+        self.log = log or print_above_bar
         self.progress = progress and self.dist.main
 
         arch = ModelConfig.from_dict({**cfg.architecture, "num_classes": len(self.class_names)})

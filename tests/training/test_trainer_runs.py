@@ -153,6 +153,17 @@ def test_a_recipe_given_with_resume_is_named_as_ignored_and_a_finished_run_says_
     assert "ignored with --resume" not in capsys.readouterr().err
 
 
+def test_in_a_terminal_each_epochs_line_is_printed_above_the_progress_bar(coco_dataset, tmp_path, capsys,
+                                                                           monkeypatch):
+    """Watched in a terminal, each epoch's JSON line was glued onto the bar: `33%|███| 40/120 [...]{"loss": ...`."""
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # a person watching: the bar is drawn
+    assert main(_train_args(coco_dataset, tmp_path / "run")) == 0
+    err = capsys.readouterr().err
+    epochs = [line for line in err.replace("\r", "\n").splitlines() if '"loss"' in line]
+    assert len(epochs) == 3 and all(line.startswith('{"loss"') for line in epochs), epochs
+    assert "step/s" in err  # the bar itself was drawn
+
+
 def test_ctrl_c_during_training_says_how_to_go_on_from_the_last_finished_epoch(coco_dataset, tmp_path, capsys,
                                                                                 monkeypatch):
     """Training's only words at Ctrl-C were `error: interrupted`: after hours on a GPU, the command that goes on
