@@ -479,5 +479,11 @@ def run_train(args: argparse.Namespace) -> dict:
         except KeyboardInterrupt:  # (said within the block: the shell's second SIGHUP is still ignored)
             _say_how_to_continue(output, trainer.epochs_saved, trainer.cfg.epochs)  # a resumed run's plan: its checkpoint's
             raise
+    if not summary["finished"]:  # --time-limit-min: the run stopped cleanly, and said nothing but the JSON
+        best = "" if (output / "best.safetensors").is_file() else (
+            f"; no evaluation yet, so no best.safetensors: {output / 'last_ema.safetensors'} holds its weights")
+        _say(f"stopped at the time limit (--time-limit-min {args.time_limit_min:g}) after epoch {summary['epochs']} of "
+             f"{summary['epochs_planned']}{best}. To go on, run the same train command with --resume "
+             f"{output / 'last.pt'}")
     summary.update(device=str(device), train_images=len(train), val_images=len(val) if val is not None else 0)
     return summary

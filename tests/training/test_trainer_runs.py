@@ -48,8 +48,11 @@ def test_an_interrupted_run_resumes_to_exactly_the_same_weights(coco_dataset, tm
 
     # stop after the first epoch (the time limit is checked at each epoch's end), then resume
     assert main(_train_args(coco_dataset, tmp_path / "split", *recipe, "--time-limit-min", "0.00001")) == 0
-    first = _last_json(capsys)
+    captured = capsys.readouterr()
+    first = json.loads(captured.out.strip().splitlines()[-1])
     assert not first["finished"] and first["epochs"] == 1
+    assert (f"after epoch 1 of 3; no evaluation yet, so no best.safetensors: {tmp_path / 'split' / 'last_ema.safetensors'}"
+            " holds its weights") in captured.err  # no validation set: what to publish
     # the checkpoint alone defines the run: no --model, --imgsz, recipe or --output on the resuming command
     path, images, _ = coco_dataset
     resume = ["train", "--data", str(path), "--images", str(images), "--device", "cpu", "--workers", "2",
@@ -76,8 +79,11 @@ def test_a_resumed_run_trains_and_validates_on_the_images_it_started_with(coco_d
     run = tmp_path / "run"
     data = ["--max-images", "4", "--val-data", str(path), "--val-images", str(images), "--eval-interval", "1"]
     assert main(_train_args(coco_dataset, run, *data, "--time-limit-min", "0.00001")) == 0
-    first = _last_json(capsys)
+    captured = capsys.readouterr()
+    first = json.loads(captured.out.strip().splitlines()[-1])
     assert not first["finished"] and (first["train_images"], first["val_images"]) == (4, len(items)) and len(items) > 4
+    assert (f"stopped at the time limit (--time-limit-min 1e-05) after epoch 1 of 3. To go on, run the same train "
+            f"command with --resume {run / 'last.pt'}") in captured.err  # it said nothing but the JSON
 
     monkeypatch.chdir(tmp_path)  # paths given relative to the first command's folder still lead to the data
     assert main(["train", "--resume", str(run / "last.pt"), "--device", "cpu", "--workers", "2"]) == 0
