@@ -130,7 +130,10 @@ _say = say  # a line for people on stderr, dropped when stderr cannot be written
 
 
 def _emit(summary: dict) -> None:
-    print(json.dumps(summary, default=str), flush=True)
+    """The command's JSON line on stdout: one, also under ``torchrun`` (each process printed its own, in no
+    fixed order, so stdout's last line was any rank's)."""
+    if os.environ.get("RANK", "0") == "0":
+        print(json.dumps(summary, default=str), flush=True)
 
 
 def _fail(message: str, code: int) -> int:

@@ -367,7 +367,8 @@ class Trainer:
         if plan.get("replan_after") is not None:
             self._replan_after = int(plan["replan_after"])
             self._probe_epoch_s, self._probe_eval_s = float(plan["probe_epoch_s"]), float(plan["probe_eval_s"])
-        self.log(f"resumed {path} at epoch {self.epoch}, step {self.step}, {self.elapsed_s / 60:.1f} min trained")
+        if self.dist.main:
+            self.log(f"resumed {path} at epoch {self.epoch}, step {self.step}, {self.elapsed_s / 60:.1f} min trained")
 
     def _export_best(self, result: MapResult) -> None:
         extra = {"epoch": self.epoch, "metrics": {"map50": round(result.map50, 4), "map50_95": round(result.map50_95, 4)}}

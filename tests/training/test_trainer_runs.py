@@ -505,7 +505,8 @@ def test_two_gloo_processes_follow_the_same_loss_curve_as_one(tmp_path):
               "--warmup-epochs", "1", "--no-augment", "--eval-interval", "0", "--device", "cpu", "--workers", "1"]
     _torchrun(*common, "--output", str(tmp_path / "one"), port=0)
     ddp = _torchrun(*common, "--output", str(tmp_path / "two"), port=29533)
-    summary = json.loads(ddp.stdout.strip().splitlines()[-1])
+    assert len(ddp.stdout.strip().splitlines()) == 1  # one summary, rank 0's: each process printed its own
+    summary = json.loads(ddp.stdout)
     assert summary["world_size"] == 2
 
     one, two = _epoch_losses(tmp_path / "one"), _epoch_losses(tmp_path / "two")
@@ -526,7 +527,8 @@ def test_an_interrupted_two_process_run_resumes_to_the_same_weights(tmp_path):
     _torchrun(*common, "--output", str(tmp_path / "straight"), port=29534)
     first = _torchrun(*common, "--output", str(tmp_path / "split"), "--time-limit-min", "0.00001", port=29535)
     assert json.loads(first.stdout.strip().splitlines()[-1])["epochs"] == 1
-    _torchrun("train", *data, "--resume", str(tmp_path / "split" / "last.pt"), port=29536)
+    resumed = _torchrun("train", *data, "--resume", str(tmp_path / "split" / "last.pt"), port=29536)
+    assert resumed.stderr.count("resumed ") == 1 and len(resumed.stdout.strip().splitlines()) == 1  # said once
     a = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)
     b = torch.load(tmp_path / "split" / "last.pt", weights_only=True)
     assert (a["epoch"], b["epoch"]) == (2, 2)
