@@ -456,8 +456,6 @@ def run_train(args: argparse.Namespace) -> dict:
         data=_data_record(args),
     )
     train_bank, val_bank = ImageBank(train, device), ImageBank(val, device) if val is not None else None
-    if args.resume:
-        _carry_run_files(Path(args.resume), output)
     loaded_s = time.perf_counter() - loading
     trainer = Trainer(
         cfg,
@@ -468,6 +466,8 @@ def run_train(args: argparse.Namespace) -> dict:
         resume=args.resume or None,
         progress=sys.stderr.isatty(),
     )
+    if args.resume:  # once the checkpoint is known to fit the data: a refused resume left a half-made run folder
+        _carry_run_files(Path(args.resume), output)
     # (said once the run is accepted: a refusal stays one line) minutes that --budget-min does not count,
     # so that a short GPU loan can be planned
     _say(f"{len(train)} training and {len(val) if val is not None else 0} validation images ready on {device} "

@@ -81,6 +81,15 @@ class TrainConfig:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+def _holds_a_pickle(path: Path) -> bool:
+    """A zip as ``torch.save`` writes one: a folder holding ``data.pkl``."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.endswith("/data.pkl") for name in archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
 def read_checkpoint(path: str | Path, *, mmap: bool = False) -> dict:
     """A ``last.pt`` written by ``Trainer``; any failure is one ``LiveDetError`` line.
 
@@ -88,10 +97,14 @@ def read_checkpoint(path: str | Path, *, mmap: bool = False) -> dict:
     """
     path = Path(path)
     not_one = f"cannot resume from {path}: not a training checkpoint (resume from the last.pt in a run folder)"
+    if path.is_dir():  # the run folder itself
+        inside = path / "last.pt"
+        raise LiveDetError(f"cannot resume from {path}: it is a folder; " + (
+            f"resume from its checkpoint: --resume {inside}" if inside.is_file() else "it holds no last.pt"))
     if not path.is_file():
         raise LiveDetError(f"cannot resume from {path}: file not found")
-    if not zipfile.is_zipfile(path):  # what torch.save writes; anything else failed in torch's words (pickle, mmap)
-        raise LiveDetError(not_one)
+    if not zipfile.is_zipfile(path) or not _holds_a_pickle(path):  # what torch.save writes; anything else (a .npz
+        raise LiveDetError(not_one)  # pack is a zip too) failed in torch's words ("file in archive is not in a …")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as exc:

@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 
@@ -118,6 +119,13 @@ def test_a_run_resumed_into_another_folder_takes_its_best_weights_and_history_al
                             "1", "--time-limit-min", "0.00001")) == 0
     capsys.readouterr()
     resume = ["train", "--resume", str(run / "last.pt"), "--device", "cpu", "--workers", "2"]
+    more = json.loads(path.read_text())  # data of 4 classes for a 3-class checkpoint: refused, and leaving nothing
+    more["categories"].append({"id": 99, "name": "purple"})
+    more["annotations"].append({**more["annotations"][0], "id": 999, "category_id": 99})
+    (tmp_path / "more.json").write_text(json.dumps(more))
+    assert main([*resume, "--output", str(tmp_path / "refused"), "--data", str(tmp_path / "more.json")]) == 2
+    assert "trained for 3 classes but the model expects 4" in capsys.readouterr().err
+    assert not (tmp_path / "refused").exists()  # it held the run's files, and the retry was "already holds a run"
     assert main([*resume, "--output", str(elsewhere)]) == 0
     captured = capsys.readouterr()
     summary = json.loads(captured.out.strip().splitlines()[-1])
@@ -317,6 +325,13 @@ def test_training_refuses_bad_arguments_with_one_line(coco_dataset, tmp_path, ca
     line = _refused_in_one_line(capsys, _train_args(coco_dataset, tmp_path / "x", "--resume", str(not_a_checkpoint)))
     assert line == (f"error: cannot resume from {not_a_checkpoint}: not a training checkpoint (resume from the "
                     "last.pt in a run folder)"), line  # was torch's "UnpicklingError: …" or "RuntimeError: mmap …"
+    pack = tmp_path / "pack.npz"  # a zip too: it was "RuntimeError: [enforce fail at inline_container.cc:180] …"
+    np.savez(pack, blob=np.zeros(3))
+    line = _refused_in_one_line(capsys, _train_args(coco_dataset, tmp_path / "x", "--resume", str(pack)))
+    assert line.endswith(f"{pack}: not a training checkpoint (resume from the last.pt in a run folder)"), line
+    (tmp_path / "folder").mkdir()  # the run folder: it was "file not found"
+    line = _refused_in_one_line(capsys, _train_args(coco_dataset, tmp_path / "x", "--resume", str(tmp_path / "folder")))
+    assert line.endswith(f"{tmp_path / 'folder'}: it is a folder; it holds no last.pt"), line
     newer = tmp_path / "newer" / "last.pt"
     newer.parent.mkdir()
     torch.save({"version": 99, "config": "{}"}, newer)
