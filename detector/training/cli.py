@@ -158,8 +158,12 @@ def _say(message: str) -> None:
 AnySet = DetectionDataset | DecodedDataset  # an index of files and boxes, or a pack already decoded
 
 
-def _read(spec: str, images: str | None, split: str, workers: int, max_images: int = 0) -> AnySet:
-    """A pack is already decoded; any other dataset is read as an index of files and boxes."""
+def _read(spec: str, images: str | None, split: str, workers: int, max_images: int = 0, *,
+          images_option: str = "--images") -> AnySet:
+    """A pack is already decoded; any other dataset is read as an index of files and boxes. ``images_option``:
+    the option that gives this set's images folder, named when a COCO file comes without it."""
+    if spec.lower().endswith(".json") and images is None and Path(spec).is_file():
+        raise LiveDetError(f"{spec} is a COCO file: give its images folder with {images_option} DIR")
     if spec.endswith(".npz"):
         data = load_pack(spec, workers=workers)
         if max_images:
@@ -245,7 +249,7 @@ def _training_sets(args: argparse.Namespace) -> tuple[AnySet, AnySet | None]:
                  and has_split(args.data, "val"))
     if own_split:
         val_spec, val_images, val_split = args.data, None, "val"
-    val = _read(val_spec, val_images, val_split, args.workers) if val_spec else None
+    val = _read(val_spec, val_images, val_split, args.workers, images_option="--val-images") if val_spec else None
     if own_split:
         _say(f"validating on the 'val' split of {args.data} ({len(val)} images); --val-data chooses another set")
     if val is not None and _box_count(val) == 0:

@@ -143,6 +143,8 @@ def pack_dataset(
 def load_pack(path: str | Path, *, workers: int = 8) -> DecodedDataset:
     """Read a pack written by ``pack_dataset`` and decode its images."""
     path = Path(path)
+    if not path.is_file():
+        raise SourceError(f"dataset pack not found: {path}")  # was "not a LiveDet dataset pack ([Errno 2] …)"
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}

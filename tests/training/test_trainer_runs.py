@@ -344,6 +344,10 @@ def test_training_refuses_bad_arguments_with_one_line(coco_dataset, tmp_path, ca
     line = _refused_in_one_line(capsys, ["train", "--data", str(tmp_path / "unlabelled.json"), "--images", str(images),
                                          "--device", "cpu", "--output", str(tmp_path / "x")])
     assert f"its {len(unlabelled['images'])} training images hold no boxes, so there is nothing to learn" in line, line
+    line = _refused_in_one_line(capsys, _train_args(coco_dataset, tmp_path / "x", "--val-data", str(path)))
+    assert line == f"error: {path} is a COCO file: give its images folder with --val-images DIR", line  # "--images"
+    line = _refused_in_one_line(capsys, _train_args(coco_dataset, tmp_path / "x", "--val-data", str(tmp_path / "v.npz")))
+    assert line == f"error: dataset pack not found: {tmp_path / 'v.npz'}", line  # "not a LiveDet pack ([Errno 2] …)"
     missing = tmp_path / "gone" / "last.pt"
     line = _refused_in_one_line(capsys, _train_args(coco_dataset, tmp_path / "x", "--resume", str(missing)))
     assert line == f"error: cannot resume from {missing}: file not found", line
