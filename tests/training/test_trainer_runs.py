@@ -110,6 +110,20 @@ def test_a_resumed_run_trains_and_validates_on_the_images_it_started_with(coco_d
     assert "replaced" not in captured.err
 
 
+def test_a_run_resumed_with_fewer_images_keeps_its_learning_rate_where_its_epochs_are(coco_dataset, tmp_path, capsys):
+    """The schedule is counted in steps: stopped after epoch 1 of 6 images (2 steps), resumed with 3 images (1 step
+    an epoch), epoch 2 trained at epoch 3's learning rate (0.00091 for 0.00166 in a helper's run)."""
+    def lrs(run):
+        return [json.loads(line)["lr"] for line in (run / "history.jsonl").read_text().splitlines()]
+
+    assert main(_train_args(coco_dataset, tmp_path / "three", "--max-images", "3")) == 0
+    assert main(_train_args(coco_dataset, tmp_path / "six", "--max-images", "6", "--time-limit-min", "0.00001")) == 0
+    assert main(["train", "--resume", str(tmp_path / "six" / "last.pt"), "--max-images", "3", "--device", "cpu",
+                 "--workers", "2"]) == 0
+    capsys.readouterr()
+    assert lrs(tmp_path / "six")[1:] == lrs(tmp_path / "three")[1:]
+
+
 def test_a_run_resumed_into_another_folder_takes_its_best_weights_and_history_along(coco_dataset, tmp_path, capsys):
     """`--resume run/last.pt --output elsewhere` left elsewhere without best.safetensors or epoch 1's history,
     while its summary pointed there."""
