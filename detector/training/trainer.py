@@ -579,7 +579,7 @@ class Trainer:
                 raise LiveDetError("give --epochs N, or --epochs 0 with --budget-min M")
             cfg.epochs = self._measure_epochs(steps_per_epoch)
             self._replan_after = max(1, math.ceil(cfg.warmup_epochs))
-        # the schedule is counted in steps: a run resumed with another --max-images has another number a epoch,
+        # the schedule is counted in steps: a run resumed with another --max-images has other steps an epoch,
         # and its saved step would put the learning rate elsewhere than its epoch (0.00091 for 0.00166)
         self.step = self.epoch * steps_per_epoch
         if self.epoch >= cfg.epochs and self.dist.main:  # a finished run resumed: say why nothing happens
