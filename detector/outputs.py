@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -23,7 +24,7 @@ from .errors import OutputError
 from .live_clock import HOLD_BYTES, MAX_COPIES, LiveClock, recording_fps, settled_rate
 from .types import Detections
 from .video import HEIF_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES, WRITABLE_IMAGE_SUFFIXES, SourceInfo, same_file
-from .video_writer import VideoWriter
+from .video_writer import VideoWriter, fit_frame, fit_placement
 
 
 class FrameWriter(Protocol):
@@ -78,10 +79,21 @@ class AnnotatedVideo:
     def __init__(self, path: Path, fps: float, size: tuple[int, int], source: Path | None = None) -> None:
         check_writable_folder(path.parent if str(path.parent) else Path("."))
         self._writer = VideoWriter(path, fps, size, protect=source)  # never over the source, fallback included
-        self.path = self._writer.path
+        self.path, self.size = self._writer.path, size
 
     def write(self, frame: np.ndarray, name: str) -> None:
         self._writer.write(frame)
+
+    def write_detected(self, frame: np.ndarray, name: str, detections: Detections) -> None:
+        """``frame`` with its boxes drawn once it is at the video's size: a photo of another size (a folder
+        made into a video) had its tags drawn at its own size, then shrunk with it to a few pixels."""
+        height, width = frame.shape[:2]
+        if (width, height) != self.size:
+            scale, left, top, _, _ = fit_placement((width, height), self.size)
+            frame = fit_frame(frame, self.size)
+            boxes = detections.boxes * scale + np.array([left, top, left, top], np.float32)
+            detections = replace(detections, boxes=boxes.astype(np.float32))
+        self._writer.write(draw_detections(frame, detections))
 
     def close(self) -> None:
         self._writer.close()
@@ -292,6 +304,8 @@ class PredictOutputs:
             self.jsonl.write(index, name, detections)
         if isinstance(self.frames, LiveVideo):
             self.frames.write_at(draw_detections(frame, detections), self._read_at.pop(index))
+        elif isinstance(self.frames, AnnotatedVideo):
+            self.frames.write_detected(frame, name, detections)
         elif self.frames is not None:
             self.frames.write(draw_detections(frame, detections), name)
 

@@ -39,6 +39,15 @@ _SEGMENT_TAG = ".segment"  # hidden segment files are named .NAME.PID.segment.EX
 _SEGMENT_NAME = re.compile(r"\..+\.(?P<pid>\d+)\.segment\.\w+")
 
 
+def fit_placement(frame_wh: tuple[int, int], size: tuple[int, int]) -> tuple[float, int, int, int, int]:
+    """Where ``fit_frame`` puts a frame of ``frame_wh`` in ``size``: (scale, left, top, width, height)."""
+    (frame_width, frame_height), (width, height) = frame_wh, size
+    scale = min(width / frame_width, height / frame_height)
+    new_width = min(width, max(1, round(frame_width * scale)))
+    new_height = min(height, max(1, round(frame_height * scale)))
+    return scale, (width - new_width) // 2, (height - new_height) // 2, new_width, new_height
+
+
 def fit_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """``frame`` scaled to fit inside ``size`` (width, height), its shape kept, centred on black.
 
@@ -46,16 +55,12 @@ def fit_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     portrait; stretched to fit, a portrait photo's people would come out squat and wide.
     """
     width, height = size
-    frame_height, frame_width = frame.shape[:2]
-    scale = min(width / frame_width, height / frame_height)
-    new_width = min(width, max(1, round(frame_width * scale)))
-    new_height = min(height, max(1, round(frame_height * scale)))
+    scale, left, top, new_width, new_height = fit_placement((frame.shape[1], frame.shape[0]), size)
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR  # AREA to shrink without aliasing
     resized = cv2.resize(frame, (new_width, new_height), interpolation=interpolation)
     if (new_width, new_height) == (width, height):
         return resized
     canvas = np.zeros((height, width, 3), np.uint8)
-    left, top = (width - new_width) // 2, (height - new_height) // 2
     canvas[top:top + new_height, left:left + new_width] = resized
     return canvas
 

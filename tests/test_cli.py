@@ -351,6 +351,34 @@ def test_a_folder_of_landscape_and_portrait_photos_becomes_a_video_with_nothing_
         assert portrait[:, :90].max() < 40 and portrait[:, -90:].max() < 40
 
 
+def test_a_big_photo_in_a_folder_video_gets_tags_as_readable_as_the_videos_own(tmp_path):
+    """A folder made into a video drew each photo's tags at the photo's size, then shrank it into the video: a
+    4000 px phone photo's "person 0.90" came out a few pixels tall, half the tag of a photo of the video's size."""
+    from detector.annotate import class_color
+    from detector.outputs import PredictOutputs
+    from detector.types import Detections
+    from detector.video import SourceInfo
+
+    found = Detections(boxes=np.array([[0.3, 0.4, 0.6, 0.9]], np.float32), scores=np.array([0.9], np.float32),
+                       class_ids=np.array([14]), class_names=tuple(f"class{i}" for i in range(20)))
+    info = SourceInfo("images", "holiday", 1.0, 2, 320, 240)
+    outputs = PredictOutputs(tmp_path / "holiday.avi", None, info=info, source=None, single_image=False)
+    for index, (width, height) in enumerate([(320, 240), (3000, 4000)]):  # the video's size, then a phone photo
+        scaled = Detections(found.boxes * np.array([width, height, width, height], np.float32), found.scores,
+                            found.class_ids, found.class_names)
+        outputs.write(index, f"{index}.jpg", np.full((height, width, 3), 40, np.uint8), scaled)
+    outputs.close()
+    capture = cv2.VideoCapture(str(tmp_path / "holiday.avi"))
+    frames = [capture.read()[1] for _ in range(2)]
+    capture.release()
+    tag_heights = []
+    for frame in frames:
+        filled = np.all(np.abs(frame.astype(int) - class_color(14)) < 40, axis=2)
+        rows = np.flatnonzero(filled.sum(axis=1) > 10)  # rows mostly tag fill (a box's side is a column or two)
+        tag_heights.append(len(rows))
+    assert tag_heights[0] >= 10 and abs(tag_heights[1] - tag_heights[0]) <= 2, tag_heights
+
+
 @pytest.mark.parametrize("container, codec, suffix", [("h264", "libx264", ".h264"), ("mpegts", "mpeg2video", ".ts"),
                                                      ("mjpeg", "mjpeg", ".mjpeg")])
 def test_predict_reads_every_frame_of_files_without_an_index(capsys, tmp_path, container, codec, suffix):
