@@ -19,7 +19,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from detector import DEFAULT_CONF, DEFAULT_IOU, LiveDetError  # quick: detector imports its modules on first use
-from detector.defaults import MAX_IMGSZ, is_input_size
+from detector.defaults import MAX_IMGSZ, MIN_CONF, is_input_size
 from detector.device import DEVICE_CHOICES
 from detector.graceful_stop import close_on_signals
 from detector.native_stderr import quiet_native_logs
@@ -92,7 +92,7 @@ def parse_args(argv: list[str] | None = None) -> LaunchOptions:
                         "(default: the last source used, else the first camera)")
     parser.add_argument("--model", help="model name from assets/models, or a .safetensors/.pt/.onnx/.yaml path "
                                         "(default: the last one used, else yolo-mnv3-small)")
-    parser.add_argument("--conf", type=_fraction(0.01, 1.0), help=f"confidence threshold (default {DEFAULT_CONF}, "
+    parser.add_argument("--conf", type=_fraction(MIN_CONF, 1.0), help=f"confidence threshold (default {DEFAULT_CONF}, "
                         "or the last one used)")
     parser.add_argument("--iou", type=_fraction(0.01, 0.99), help=f"NMS IoU threshold (default {DEFAULT_IOU}, "
                         "or the last one used)")

@@ -19,7 +19,7 @@ from PySide6.QtCore import QByteArray, QSettings, QStandardPaths
 
 from detector import DEFAULT_CONF, DEFAULT_IOU
 from detector.camera_mode import CameraMode
-from detector.defaults import is_input_size
+from detector.defaults import MIN_CONF, is_input_size
 from detector.device import DEVICE_CHOICES
 
 from .recording import DETECTION_FORMATS
@@ -116,7 +116,7 @@ class AppSettings:
             last_source=str(s.value("session/last_source", "") or ""),
             source_closed=_as_bool(s.value("session/source_closed", d.source_closed), d.source_closed),
             model=str(s.value("session/model", "") or ""),
-            conf=_clamp(s.value("thresholds/conf", d.conf), 0.01, 1.0, d.conf),
+            conf=_clamp(s.value("thresholds/conf", d.conf), MIN_CONF, 1.0, d.conf),
             iou=_clamp(s.value("thresholds/iou", d.iou), 0.01, 0.99, d.iou),
             record_folder=str(s.value("recording/folder", "") or ""),
             detections_format=fmt if fmt in DETECTION_FORMATS else "",

@@ -23,14 +23,15 @@ from .models import YoloDetector
 from .ops.boxes import decode_outputs
 from .outputs import folder_problem
 
-ONNX_OPSET = 17
+ONNX_OPSET = 17  # ONNX Runtime 1.12 (2022) and later read it; nothing in the graph needs newer ops
 # PyTorch's exporter keeps process-wide state (and warnings filters are global): overlapping exports,
 # as when a user clicks through the model picker and each CPU load exports in memory, fail. One at a time.
 _EXPORT_LOCK = threading.Lock()
 
 
 class DecodedNetwork(nn.Module):
-    """Network + decoder as one module, for export and for the compiled GPU path."""
+    """Network + decoder as one module: what every torch run calls (``TorchEngine``, the GPU fast path) and
+    what is exported, so the ONNX graph decodes exactly as the torch path does."""
 
     def __init__(self, network: YoloDetector) -> None:
         super().__init__()

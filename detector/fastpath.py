@@ -3,13 +3,14 @@
 Eager PyTorch launches a few hundred small kernels per frame for this network,
 and on a fast GPU launching them takes longer than running them. Every step
 from the uploaded uint8 frame to the ``k`` best candidates has a fixed shape,
-so it is captured once per (batch, height, width) and then replayed with a
-single launch. What depends on the data (the score floor, the user's
+so it is captured once per (batch, height, width) and letterbox plan, and then
+replayed with a single launch. What depends on the data (the score floor, the user's
 thresholds, NMS) runs afterwards on the host, on at most ``k`` rows.
 
-Frames go up through a pinned (page-locked) staging buffer and candidates come
-back through pinned buffers, so each call costs one host copy, two transfers
-and one wait.
+Frames go up through a pinned (page-locked) staging buffer and the candidates'
+boxes, scores and classes come back through three pinned buffers: a call costs
+a copy into the staging buffer, one upload, three small downloads, one wait and
+a copy out of the reused buffers.
 
 With ``use_graph=False`` the same steps run eagerly: that is how they are
 tested on machines without CUDA, and what a failed capture falls back to.
@@ -153,7 +154,7 @@ class FastPath:
     """BGR uint8 frames of one size -> the ``k`` best (box, score, class) per frame, in input pixels.
 
     ``network`` maps (B, 3, h, w) images in [0, 1] to decoded boxes (B, N, 4) and
-    scores (B, N, C), e.g. a ``TorchEngine``. ``use_graph`` defaults to True on CUDA.
+    scores (B, N, C), e.g. ``TorchEngine.forward``. ``use_graph`` defaults to True on CUDA.
     If a capture fails (an old driver, an op that cannot be captured), the path
     keeps working eagerly and ``graph_error`` says why; likewise a step that will not
     compile runs uncompiled and ``compile_error`` says why.
@@ -173,7 +174,7 @@ class FastPath:
         self.graph_error: str | None = None
         self.compile_error: str | None = None
         self._past_compile_limit = False
-        self._runners: OrderedDict[tuple[int, int, int], _ShapeRunner] = OrderedDict()
+        self._runners: OrderedDict[tuple[tuple[int, int, int], LetterboxMeta], _ShapeRunner] = OrderedDict()
 
     @property
     def graphs_active(self) -> bool:
@@ -199,9 +200,10 @@ class FastPath:
         return step
 
     def _runner(self, shape: tuple[int, int, int], meta: LetterboxMeta) -> _ShapeRunner:
-        runner = self._runners.get(shape)
+        key = (shape, meta)  # the letterbox is baked into the step: frames of one size planned for another input
+        runner = self._runners.get(key)  # size (another imgsz) need a runner of their own
         if runner is not None:
-            self._runners.move_to_end(shape)
+            self._runners.move_to_end(key)
             return runner
         step = self._step(meta)
         runner = None
@@ -220,7 +222,7 @@ class FastPath:
             except RuntimeError as exc:  # capture refused: stay correct, just slower
                 self.graph_error = first_line(exc, 200)
                 runner = _ShapeRunner(step, self.device, shape, use_graph=False)
-        self._runners[shape] = runner
+        self._runners[key] = runner
         while len(self._runners) > MAX_CACHED_SHAPES:
             self._runners.popitem(last=False)
         return runner

@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 
 CACHE_DIR_ENV = "LIVEDET_CACHE_DIR"
 EXPORT_FORMAT = 1  # bump when ``detector.export`` changes what it writes
-_KEPT_NAME = re.compile(r".+-[0-9a-f]{20}\.onnx(.+\.tmp)?")  # what ``write`` names its files (and temp files)
+KEY_LENGTH = 20  # hex digits of the export's key in its file name
+_KEPT_NAME = re.compile(rf".+-[0-9a-f]{{{KEY_LENGTH}}}\.onnx(.+\.tmp)?")  # what ``write`` names its files (and temps)
 KEEP_PER_NAME = 3  # exports kept per model name: the weights in use, and a couple of others
 SHIPPED_EXPORTS = "exports"  # folder beside the manifests holding exports made when the app was built
 
@@ -67,7 +68,7 @@ def cache_path(spec: ModelSpec) -> Path | None:
         return None
     facts = {"format": EXPORT_FORMAT, "weights": weights, "config": spec.config.to_dict(),
              "classes": len(spec.class_names)}
-    key = hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:20]
+    key = hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:KEY_LENGTH]
     return cache_dir() / f"{spec.name}-{key}.onnx"
 
 

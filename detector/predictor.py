@@ -18,10 +18,10 @@ from .engines import Engine, make_engine
 from .errors import LiveDetError
 from .loader import LoadedModel
 from .ops.postprocess import (
-    CANDIDATE_FLOOR,
     CANDIDATE_TOP_K,
     CandidateRows,
     apply_thresholds,
+    candidate_floor,
     select_candidates,
     to_detections,
 )
@@ -72,10 +72,10 @@ class Predictor:
         compile: bool | None = None,
     ) -> None:
         self.model = model
-        self.imgsz = int(imgsz or model.spec.input_size)
-        if not is_input_size(self.imgsz):
-            raise ValueError(f"--imgsz must be a positive multiple of 32 up to {MAX_IMGSZ}, got {self.imgsz}")
-        self.rect = rect
+        self._imgsz = int(imgsz or model.spec.input_size)
+        if not is_input_size(self._imgsz):
+            raise ValueError(f"--imgsz must be a positive multiple of 32 up to {MAX_IMGSZ}, got {self._imgsz}")
+        self._rect = rect
         torch_device = select_device(device) if model.network is not None else None  # an ONNX graph runs on the CPU
         device_type = torch_device.type if torch_device is not None else "cpu"
         check_gpu_only_options(device_type, half=half, cuda_graph=cuda_graph, compile=compile)
@@ -94,6 +94,17 @@ class Predictor:
             self.warmup()
 
     # -- facts for the UI and logs ---------------------------------------------------------
+    @property
+    def imgsz(self) -> int:
+        """The network input's long side. Fixed: letterbox plans and CUDA graphs are kept per frame size
+        for it (another size is another ``Predictor``, as the app makes one)."""
+        return self._imgsz
+
+    @property
+    def rect(self) -> bool:
+        """Whether the input keeps the frame's aspect (a 320x256 input for a 4:3 frame) instead of a square."""
+        return self._rect
+
     @property
     def class_names(self) -> tuple[str, ...]:
         return self.model.class_names
@@ -119,14 +130,14 @@ class Predictor:
     # -- inference -------------------------------------------------------------------------
     def warmup(self, runs: int = 2) -> None:
         """Run a few frames so allocation, kernel selection and graph setup are not timed later."""
-        dummy = np.full((self.imgsz, self.imgsz, 3), 114, np.uint8)
+        dummy = np.full((self._imgsz, self._imgsz, 3), 114, np.uint8)
         for _ in range(runs):
             self.predict(dummy)
 
     def _meta(self, frame_hw: tuple[int, int]) -> LetterboxMeta:
         meta = self._meta_cache.get(frame_hw)
         if meta is None:
-            meta = self._meta_cache[frame_hw] = letterbox_meta(frame_hw, self.imgsz, rect=self.rect)
+            meta = self._meta_cache[frame_hw] = letterbox_meta(frame_hw, self._imgsz, rect=self._rect)
         return meta
 
     def _prepare(self, frames: Sequence[np.ndarray]) -> tuple[np.ndarray, list[LetterboxMeta]]:
@@ -170,13 +181,14 @@ class Predictor:
         finish = dict(conf=conf, iou=iou, max_det=max_det, keep_candidates=keep_candidates, classes=classes)
         if len(shapes) > 1:  # mixed sizes: letterboxes differ, run them one by one
             return [p for f in frames for p in self.predict_batch([f], multi_label=multi_label, **finish)]
-        if self.fast_path is not None and not multi_label:  # evaluation's multi-label keeps more than top-k rows
+        if self.fast_path is not None and not multi_label:  # the device keeps one class per box (its best);
+            # evaluation's multi-label keeps every class above the floor, so it takes the path below
             return self._predict_fast(frames, t0, **finish)
         images, metas = self._prepare(frames)
         t1 = time.perf_counter()
         boxes, scores = self.engine(images)
         t2 = time.perf_counter()
-        floor = min(CANDIDATE_FLOOR, conf)
+        floor = candidate_floor(conf)
         results = []
         for i, meta in enumerate(metas):
             cand = select_candidates(boxes[i], scores[i], score_floor=floor, top_k=CANDIDATE_TOP_K, multi_label=multi_label)
@@ -201,10 +213,10 @@ class Predictor:
         t_checked = time.perf_counter()
         (boxes, scores, class_ids), timing = self.fast_path(frames, meta)
         t2 = time.perf_counter()
-        floor = min(CANDIDATE_FLOOR, conf)
+        floor = candidate_floor(conf)
         results = []
         for i in range(len(frames)):
-            keep = scores[i] > floor
+            keep = scores[i] >= floor  # inclusive, as select_candidates and apply_thresholds are
             cand = (boxes[i][keep], scores[i][keep], class_ids[i][keep].astype(np.int64))
             results.append(self._finish(cand, meta, conf=conf, iou=iou, max_det=max_det,
                                         keep_candidates=keep_candidates, classes=classes))

@@ -129,6 +129,23 @@ def _staged(model, **fast_path_options) -> Predictor:
 
 @pytest.mark.skipif(shutil.which("c++") is None and shutil.which("g++") is None,
                     reason="torch.compile on the CPU needs a C++ compiler")
+def test_frames_of_one_size_planned_for_another_input_size_run_at_that_size(shipped_small, street_frames):
+    """The step (and on CUDA its graph) was kept per frame size with the first letterbox plan it saw: the same
+    frames planned for 416 ran at 320, while their boxes were mapped back as if at 416."""
+    from detector.torch_engine import TorchEngine
+
+    engine = TorchEngine(shipped_small, torch.device("cpu"))
+    frame = street_frames[0]
+    plans = [letterbox_meta(frame.shape[:2], size) for size in (320, 416)]
+    shared = FastPath(engine.forward, torch.device("cpu"), use_graph=False)
+    for plan in plans:
+        fresh = FastPath(engine.forward, torch.device("cpu"), use_graph=False)
+        (boxes, scores, _), _ = shared([frame], plan)
+        (expected_boxes, expected_scores, _), _ = fresh([frame], plan)
+        np.testing.assert_allclose(boxes, expected_boxes, atol=1e-3)
+        np.testing.assert_allclose(scores, expected_scores, atol=1e-4)
+
+
 def test_compiled_step_matches_eager_fp32(shipped_small, street_frames):
     """``--compile`` hands the step to Inductor, which rewrites its arithmetic into fused kernels: that rewrite
     must find what eager fp32 finds. (On the CPU it compiles C++ instead of GPU kernels: about a minute.)"""

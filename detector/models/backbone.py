@@ -76,7 +76,7 @@ class MobileNetV3Features(nn.Module):
         for i, block in enumerate(blocks):
             stride *= _block_stride(block)
             current.append(block)
-            next_stride = _block_stride(blocks[i + 1]) if i + 1 < len(blocks) else 2
+            next_stride = _block_stride(blocks[i + 1]) if i + 1 < len(blocks) else 2  # the end closes a stage too
             # A stage ends where the next block would halve the resolution again.
             if stride in FEATURE_STRIDES and next_stride > 1:
                 stages.append(nn.Sequential(*current))

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-BN_EPS = 1e-3
+BN_EPS = 1e-3  # as torchvision's MobileNetV3 (ImageNet weights load with the statistics they were trained with)
 BN_MOMENTUM = 0.1  # PyTorch default; running stats keep up with short, fast-moving runs
 
 

@@ -16,11 +16,17 @@ from typing import Collection
 import cv2
 import numpy as np
 
-from ..defaults import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET
+from ..defaults import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET, MIN_CONF
 from ..types import Candidates, Detections, LetterboxMeta
 
-CANDIDATE_FLOOR = 0.01  # lowest confidence the GUI slider can reach; below it nothing is kept
-CANDIDATE_TOP_K = 1000  # most boxes kept per frame before NMS
+CANDIDATE_FLOOR = MIN_CONF  # candidates kept for later re-thresholding score this much at least (see candidate_floor)
+CANDIDATE_TOP_K = 1000  # most boxes kept per frame before NMS: far above any frame's objects, and NMS stays cheap
+
+
+def candidate_floor(conf: float) -> float:
+    """The score a candidate needs to be kept: the lowest the app's slider can ask for later, so a slider
+    move never needs the network again, or a lower ``conf`` asked for now (``val`` scores down to 0.001)."""
+    return min(CANDIDATE_FLOOR, conf)
 
 CandidateRows = tuple[np.ndarray, np.ndarray, np.ndarray]  # boxes (M, 4) float32, scores (M,) float32, class ids (M,) int64
 
@@ -39,12 +45,12 @@ def select_candidates(
     multi-label keeps every (box, class) pair above the floor (what mAP rewards).
     """
     if multi_label:
-        box_idx, class_ids = np.nonzero(scores > score_floor)
+        box_idx, class_ids = np.nonzero(scores >= score_floor)
         kept = scores[box_idx, class_ids]
     else:
         class_ids = scores.argmax(axis=1)  # the first maximum on ties
         kept = np.take_along_axis(scores, class_ids[:, None], axis=1)[:, 0]
-        box_idx = np.flatnonzero(kept > score_floor)
+        box_idx = np.flatnonzero(kept >= score_floor)
         kept, class_ids = kept[box_idx], class_ids[box_idx]
     if kept.size > top_k:
         best = np.argpartition(-kept, top_k - 1)[:top_k]
