@@ -25,7 +25,7 @@ def resolve_classes(requested: Iterable[str], class_names: Sequence[str]) -> fro
     alone (unless the model has a class of that name) is every class, as the app's ``--classes all`` is.
     """
     index_of = {normalise_class_name(name): i for i, name in enumerate(class_names)}
-    requested = list(requested)
+    requested = [item for item in requested if str(item).strip()]  # "all," or "person," as the app reads them
     if [normalise_class_name(item) for item in requested] == ["all"] and "all" not in index_of:
         return frozenset(range(len(class_names)))
     chosen = set()

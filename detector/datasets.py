@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sys
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -322,9 +323,13 @@ def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if _is_image(p))
 
 
+_SPLIT_NAME = re.compile(r"(train|trainval|val|valid|validation|test)\d*", re.IGNORECASE)
+
+
 def _looks_like_a_split(folder: str) -> bool:
-    """``train``, ``val``, ``valid``, ``test``, ``train2017``: a split's name, not a category's (``cats``)."""
-    return folder.lower().startswith(("train", "val", "test"))
+    """``train``, ``val``, ``valid``, ``test``, ``train2017``: a split's name, not a category's (``cats``,
+    ``trains``)."""
+    return bool(_SPLIT_NAME.fullmatch(folder))
 
 
 def _splits_of(images_dir: Path) -> list[str]:
@@ -365,8 +370,10 @@ def _yaml_split_images(entry, root: Path, where: str) -> list[Path]:
             for line in _read_text(path).splitlines():
                 if line.strip():
                     listed = Path(line.strip())
-                    # normpath, not resolve: an image that is a link keeps its own folder, where labels/ is found
-                    images.append(listed if listed.is_absolute() else Path(os.path.normpath(path.parent / listed)))
+                    # relative to where the list really is (its folder may be a link), but an image that is a link
+                    # keeps its own folder, where labels/ is found: its folder resolved, not the image itself
+                    images.append(listed if listed.is_absolute()
+                                  else Path(os.path.normpath(path.parent.resolve() / listed)))
         else:
             raise SourceError(f"{where}: {path} is neither a folder of images nor a .txt list of them")
     return images

@@ -855,8 +855,9 @@ def test_predict_keeps_only_the_classes_asked_for(capsys, tmp_path):
     assert summary["per_class"] == {name: everything["per_class"][name] for name in wanted}
     labels = {d["label"] for line in jsonl.read_text().splitlines() for d in json.loads(line)["detections"]}
     assert labels == set(wanted)
-    every, _ = run_ok(capsys, *common, "--classes", "All")  # as the app's --classes all: every class
-    assert every["per_class"] == everything["per_class"]
+    for every_class in ("All", "all,"):  # as the app's --classes all: every class
+        every, _ = run_ok(capsys, *common, "--classes", every_class)
+        assert every["per_class"] == everything["per_class"]
     code, summary, err = run(capsys, *common, "--classes", "persn", "--output", str(tmp_path / "out.png"))
     assert code == 2 and err.count("\n") == 1 and "unknown class 'persn' (did you mean 'person'?)" in err, err
     code, summary, err = run(capsys, *common, "--classes", "")  # a script's empty variable: not "every class"

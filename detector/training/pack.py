@@ -191,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     from ..datasets import dropped_boxes_warning, load_dataset
     from ..errors import LiveDetError
 
-    parser = argparse.ArgumentParser(prog="python -m detector.training.pack", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m detector.training.pack", description=__doc__,
+                                     allow_abbrev=False)  # options only whole, as every LiveDet command
     parser.add_argument("--data", required=True,
                         help="COCO .json (with --images) or folder, YOLO data.yaml or folder, or VOC folder")
     parser.add_argument("--images", help="image folder for a COCO .json")

@@ -61,7 +61,8 @@ def publish(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m detector.training.publish", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m detector.training.publish", description=__doc__,
+                                     allow_abbrev=False)  # "--model DIR" was taken for --models-dir
     parser.add_argument("--weights", required=True, help="a training run's best.safetensors (or last.pt)")
     parser.add_argument("--name", required=True, help="the model's name: its files' names and what --model takes")
     parser.add_argument("--models-dir", default=None, help="where to install it (default: the app's models folder)")

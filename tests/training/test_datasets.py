@@ -389,6 +389,9 @@ def test_a_yolo_folder_sorted_into_category_folders_is_read_whole_not_as_splits(
     dataset = load_dataset(yolo)
     assert dataset.split == "" and _boxes_by_file(dataset) == _expected(train_items + val_items)
     assert _boxes_by_file(load_dataset(yolo, split="dogs")) == _expected(val_items)  # named: that folder alone
+    for kind in ("images", "labels"):  # a name that starts as a split's does, but is a category's
+        (yolo / kind / "dogs").rename(yolo / kind / "valuables")
+    assert load_dataset(yolo).split == ""  # was "no images/train folder (its splits: cats, valuables)"
     (yolo / "images" / "train2017").mkdir()
     (yolo / "images" / "cats").rename(yolo / "images" / "train2017" / "cats")
     with pytest.raises(SourceError, match="no images/train folder"):  # a split's name: splits, as before
@@ -453,6 +456,15 @@ def test_a_yolo_image_list_of_linked_images_finds_the_labels_beside_the_links(sp
     (linked / "data.yaml").write_text(yaml.safe_dump({"names": list(NAMES), "train": "train.txt"}))
     dataset = load_dataset(linked / "data.yaml", split="train")
     assert _boxes_by_file(dataset) == _expected(train_items)
+
+    project = tmp_path / "project"  # the list's own folder a link: "../images" is beside the real list
+    (project / "lists").parent.mkdir()
+    shutil.copytree(yolo / "labels" / "train", tmp_path / "photo-store" / "labels")
+    (tmp_path / "photo-store" / "lists").mkdir()
+    (tmp_path / "photo-store" / "lists" / "train.txt").write_text("".join(f"../images/{n}\n" for n, *_ in train_items))
+    (project / "lists").symlink_to(tmp_path / "photo-store" / "lists")
+    (project / "data.yaml").write_text(yaml.safe_dump({"names": list(NAMES), "train": "lists/train.txt"}))
+    assert _boxes_by_file(load_dataset(project / "data.yaml", split="train")) == _expected(train_items)
 
 
 def test_boxes_with_no_area_in_their_image_are_counted_and_warned_of(split_folders):

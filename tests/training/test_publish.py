@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 import yaml
 
@@ -80,6 +81,9 @@ def test_publishing_refuses_a_name_that_is_not_a_file_name_and_half_an_evaluatio
     for name in ("my model/", "../elsewhere", ""):  # "my model/" wrote models/my model/.safetensors and .yaml
         assert publish(["--weights", str(weights), "--name", name, "--models-dir", str(models)]) == 2
         assert "the model name must be letters, digits" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # "--model DIR" was taken for --models-dir: installed into DIR
+        publish(["--weights", str(weights), "--name", "shapes-v1", "--model", str(tmp_path / "elsewhere")])
+    assert "unrecognized arguments: --model" in capsys.readouterr().err
     assert publish(["--weights", str(weights), "--name", "shapes-v1", "--models-dir", str(models),
                     "--annotations", str(annotations)]) == 2  # no --images: it installed without measuring
     assert "--annotations and --images go together" in capsys.readouterr().err
