@@ -11,6 +11,7 @@ import argparse
 import json
 import re
 import sys
+import tempfile
 from pathlib import Path
 
 from ..checkpoint import WeightsMeta, load_state_into, read_weights, save_weights
@@ -60,6 +61,27 @@ def publish(
     )
 
 
+def _measured(manifest: Path, args: argparse.Namespace) -> dict:
+    """The manifest's ``metrics``: the mAP that ``val`` prints for this model on the data asked for."""
+    from ..evaluate import EvalSettings, evaluate_coco, evaluate_dataset
+    from ..loader import load_model
+    from ..predictor import Predictor
+
+    predictor, settings = Predictor(load_model(manifest)), EvalSettings(progress=sys.stderr.isatty())
+    if args.data:
+        from ..datasets import load_dataset
+
+        data = load_dataset(args.data, split=args.split)
+        result = evaluate_dataset(predictor, data, settings)
+        dataset = args.dataset_name or ", ".join(filter(None, (Path(args.data).name, data.split)))
+    else:
+        result = evaluate_coco(predictor, Path(args.annotations), Path(args.images), settings)
+        dataset = args.dataset_name or Path(args.annotations).name
+    print(result.table(), file=sys.stderr)
+    return {"dataset": f"{dataset} ({result.images:,} images)", "map50": round(result.map50, 4),
+            "map50_95": round(result.map50_95, 4), "per_class_ap50": {c.name: round(c.ap50, 4) for c in result.per_class}}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m detector.training.publish", description=__doc__,
                                      allow_abbrev=False)  # "--model DIR" was taken for --models-dir
@@ -96,29 +118,12 @@ def main(argv: list[str] | None = None) -> int:
               "--replace to install over it", file=sys.stderr)
         return 2
     try:
-        manifest = publish(args.weights, args.name, models_dir=args.models_dir, description=args.description,
-                           provenance=args.provenance, license=license)
         metrics = {}
-        if args.annotations or args.data:
-            from ..evaluate import EvalSettings, evaluate_coco, evaluate_dataset
-            from ..loader import load_model
-            from ..predictor import Predictor
-
-            predictor, settings = Predictor(load_model(manifest)), EvalSettings(progress=sys.stderr.isatty())
-            if args.data:
-                from ..datasets import load_dataset
-
-                result = evaluate_dataset(predictor, load_dataset(args.data, split=args.split), settings)
-                dataset = args.dataset_name or f"{Path(args.data).name}, {args.split}"
-            else:
-                result = evaluate_coco(predictor, Path(args.annotations), Path(args.images), settings)
-                dataset = args.dataset_name or Path(args.annotations).name
-            print(result.table(), file=sys.stderr)
-            metrics = {"dataset": f"{dataset} ({result.images:,} images)", "map50": round(result.map50, 4),
-                       "map50_95": round(result.map50_95, 4),
-                       "per_class_ap50": {c.name: round(c.ap50, 4) for c in result.per_class}}
-            manifest = publish(args.weights, args.name, models_dir=args.models_dir, description=args.description,
-                               provenance=args.provenance, license=license, metrics=metrics)
+        if args.annotations or args.data:  # measured first, from a folder of its own: a measurement that fails
+            with tempfile.TemporaryDirectory(prefix="livedet-publish-") as trial:  # installs nothing
+                metrics = _measured(publish(args.weights, args.name, models_dir=trial), args)
+        manifest = publish(args.weights, args.name, models_dir=args.models_dir, description=args.description,
+                           provenance=args.provenance, license=license, metrics=metrics)
     except LiveDetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

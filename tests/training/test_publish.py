@@ -72,6 +72,12 @@ def test_a_model_trained_on_a_yolo_folder_is_published_with_the_map_val_prints_o
     assert publish(["--weights", str(weights), "--name", "shapes-v3", "--models-dir", str(models), "--data", str(root),
                     "--annotations", "x.json", "--images", "x"]) == 2
     assert "measure on --annotations with --images, or on --data, not both" in capsys.readouterr().err
+    # a measurement that fails installs nothing: the corrected command was refused as "installed already"
+    assert publish(["--weights", str(weights), "--name", "shapes-v4", "--models-dir", str(models),
+                    "--data", str(tmp_path / "typo")]) == 2
+    assert "not found" in capsys.readouterr().err and not list(models.glob("shapes-v4.*"))
+    assert publish(["--weights", str(weights), "--name", "shapes-v4", "--models-dir", str(models), "--data", str(root),
+                    "--split", "val"]) == 0
 
 
 def test_publishing_refuses_a_name_that_is_not_a_file_name_and_half_an_evaluation(coco_dataset, tmp_path, capsys):
