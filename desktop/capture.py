@@ -316,7 +316,7 @@ class CaptureWorker(QThread):
         download that stopped): say so once. Without it such a file looped its first seconds without a word
         while the position bar read "6 / 795". (A seek past its real end is ``sought_past_end``, not this.)"""
         stated = (self.info.frame_count if self.info is not None else None) or 0
-        if self.info is not None and self.info.ran_to_its_end(last_frame_ms):
+        if self.info is not None and self.info.has_variable_rate(index, last_frame_ms):
             return  # a variable frame rate (a browser's or OBS's recording): whole, with fewer frames than stated
         if not self._said_ended_early and stated - index > header_slack(stated):
             self._said_ended_early = True

@@ -461,7 +461,8 @@ def _say_how_predict_ended(args, source, stats, *, expected: int | None, stopped
     if source.skipped:
         _say(f"warning: {len(source.skipped)} of the {len(source.skipped) + stats.frames} images could not be read "
              "and were skipped (listed under \"skipped\")")
-    elif expected and stats.frames < expected and not stopped_by and source.info.ran_to_its_end(source.last_frame_ms):
+    elif (expected and stats.frames < expected and not stopped_by
+          and source.info.has_variable_rate(stats.frames, source.last_frame_ms)):
         fps = source.info.fps  # a browser's or OBS's recording: whole, its frames further apart than its rate says
         written = f"; {Path(output_path).name} plays them at {fps:g} FPS, in {stats.frames / fps:.1f} s" if (
             output_path and source.kind == "video" and not Path(output_path).is_dir()) else ""

@@ -626,6 +626,10 @@ def test_a_variable_rate_recording_is_not_called_damaged_and_a_cut_copy_still_is
     cut.write_bytes(vtest_path.read_bytes()[: vtest_path.stat().st_size // 4])
     summary, err = run_ok(capsys, "predict", "--model", "test-small", "--imgsz", "96", "--source", str(cut))
     assert summary["frames"] < 795 // 3 and "of the 795 frames cut.avi announces (truncated or damaged file?)" in err
+    short = write_moving_box_video(tmp_path / "short.mkv", 15, container="matroska", codec="mpeg4", fps=30)
+    short.write_bytes(short.read_bytes()[: short.stat().st_size // 2])  # half a second, cut: "variable rate" too
+    summary, err = run_ok(capsys, "predict", "--model", "test-small", "--imgsz", "96", "--source", str(short))
+    assert summary["frames"] < 15 and "frames short.mkv announces (truncated or damaged file?)" in err, err
 
 
 def test_ctrl_c_while_waiting_for_a_camera_to_come_back_ends_the_run_at_once_with_its_summary(
