@@ -97,7 +97,8 @@ class SourceInfo:
         if not self.frame_count or self.fps <= 0 or frames_read < 2:
             return False
         interval_ms = 1000.0 / self.fps
-        at_the_end = last_frame_ms >= 1000.0 * self.frame_count / self.fps - 3 * interval_ms
+        # (a variable-rate file's last frame may last a while: up to a second short of the end is its end)
+        at_the_end = last_frame_ms >= 1000.0 * self.frame_count / self.fps - max(3 * interval_ms, 1000.0)
         return at_the_end and frames_read < 0.9 * (last_frame_ms / interval_ms + 1)
 
 
