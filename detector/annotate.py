@@ -10,17 +10,19 @@ import numpy as np
 
 from .types import Detections
 
-HUES = 20  # hue slots; classes 20 to 39 take them half a slot along, and so on
+HUES = 20  # hue slots: classes 0-19 take one each; each further 20 take them again, shifted within the slot
 HUE_STRIDE = 7  # class k takes hue slot 7k mod 20: consecutive ids 126 degrees apart
+GOLDEN = 0.618033988749895  # each lap of 20 classes is shifted by this much of a slot: no two laps coincide
 
 
 def class_color(class_id: int) -> tuple[int, int, int]:
     """A stable BGR colour per class id. Golden-ratio hue steps put VOC's person, bicycle and car within 20
-    degrees (three blues on a street); 20 evenly spaced hues, taken 7 slots at a time, keep any two classes
-    at least 18 degrees apart, and slots side by side differ in brightness as well."""
+    degrees (three blues on a street); 20 evenly spaced hues, taken 7 slots at a time, keep any two of the
+    first 20 classes at least 18 degrees apart, and slots side by side differ in brightness as well. With
+    more classes (COCO's 80), each further 20 share the slots a fraction of a slot along: close, not equal."""
     slot = (int(class_id) * HUE_STRIDE) % HUES
     lap = int(class_id) // HUES
-    hue = ((slot + 0.5 * (lap % 2)) / HUES) % 1.0
+    hue = ((slot + (lap * GOLDEN) % 1.0) / HUES) % 1.0
     r, g, b = colorsys.hsv_to_rgb(hue, 0.85, 0.95 if slot % 2 == 0 else 0.72)
     return int(b * 255), int(g * 255), int(r * 255)
 

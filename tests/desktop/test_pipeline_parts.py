@@ -350,6 +350,7 @@ def test_classes_seen_together_on_a_street_have_colours_told_apart_at_a_glance()
     for a in range(20):
         for b in range(a + 1, 20):
             assert apart(a, b) >= 17 and (apart(a, b) >= 34 or abs(hsv(a)[2] - hsv(b)[2]) > 0.15), (a, b)  # 8-bit colour
+    assert len({class_color(k) for k in range(80)}) == 80  # COCO's 80: none shares a colour (40 pairs did)
 
 
 def test_tags_of_boxes_close_together_do_not_cover_each_other():
