@@ -130,9 +130,10 @@ _say = say  # a line for people on stderr, dropped when stderr cannot be written
 
 
 def _emit(summary: dict) -> None:
-    """The command's JSON line on stdout: one, also under ``torchrun`` (each process printed its own, in no
-    fixed order, so stdout's last line was any rank's)."""
-    if os.environ.get("RANK", "0") == "0":
+    """The command's JSON line on stdout: one, also for ``train`` under ``torchrun`` (each process printed its
+    own, in no fixed order, so stdout's last line was any rank's). Other commands run in one process, even
+    one started from inside a torchrun job, whose RANK they inherit."""
+    if summary.get("command") != "train" or os.environ.get("RANK", "0") == "0":
         print(json.dumps(summary, default=str), flush=True)
 
 

@@ -1235,6 +1235,14 @@ def test_ctrl_c_exits_130_without_traceback(capsys, monkeypatch):
     assert code == 130 and err == "error: interrupted\n" and summary["exit_code"] == 130
 
 
+def test_a_command_started_from_inside_a_torchrun_job_still_prints_its_summary(capsys, monkeypatch):
+    """Only train's other processes keep quiet under torchrun: info or predict run from a job's rank 1 printed
+    no JSON line at all."""
+    monkeypatch.setenv("RANK", "1")
+    summary, _ = run_ok(capsys, "info")
+    assert summary["command"] == "info"
+
+
 def test_a_bug_is_one_line_and_exit_1(capsys, monkeypatch):
     import detector.cli as cli
 

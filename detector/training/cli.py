@@ -484,8 +484,9 @@ def run_train(args: argparse.Namespace) -> dict:
             _say_how_to_continue(output, trainer.epochs_saved, trainer.cfg.epochs)  # a resumed run's plan: its checkpoint's
             raise
     if not summary["finished"]:  # --time-limit-min: the run stopped cleanly, and said nothing but the JSON
+        why = "no validation set" if val is None else "no evaluation yet"
         best = "" if (output / "best.safetensors").is_file() else (
-            f"; no evaluation yet, so no best.safetensors: {output / 'last_ema.safetensors'} holds its weights")
+            f"; {why}, so no best.safetensors: {output / 'last_ema.safetensors'} holds its weights")
         _say(f"stopped at the time limit (--time-limit-min {args.time_limit_min:g}) after epoch {summary['epochs']} of "
              f"{summary['epochs_planned']}{best}. To go on, run the same train command with --resume "
              f"{output / 'last.pt'}")

@@ -52,8 +52,8 @@ def test_an_interrupted_run_resumes_to_exactly_the_same_weights(coco_dataset, tm
     captured = capsys.readouterr()
     first = json.loads(captured.out.strip().splitlines()[-1])
     assert not first["finished"] and first["epochs"] == 1
-    assert (f"after epoch 1 of 3; no evaluation yet, so no best.safetensors: {tmp_path / 'split' / 'last_ema.safetensors'}"
-            " holds its weights") in captured.err  # no validation set: what to publish
+    assert (f"after epoch 1 of 3; no validation set, so no best.safetensors: "
+            f"{tmp_path / 'split' / 'last_ema.safetensors'} holds its weights") in captured.err  # what to publish
     # the checkpoint alone defines the run: no --model, --imgsz, recipe or --output on the resuming command
     path, images, _ = coco_dataset
     resume = ["train", "--data", str(path), "--images", str(images), "--device", "cpu", "--workers", "2",
