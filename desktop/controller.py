@@ -149,6 +149,7 @@ class SessionController(QObject):
         self._recorder: RecorderWorker | None = None
         self._finishing: set[RecorderWorker] = set()
         self._record_request: Path | None = None  # recording asked for; starts with the next frame shown
+        self._record_waits_for_play = False  # asked for while paused: it starts with the first frame after Play
         self._record_exclusive = True  # its name was chosen as unused: another process's file there is not overwritten
         self._end_recording_when_drained = False  # the file ended: its last frames are still on their way
         self._drain_limit = QTimer(self, singleShot=True, interval=END_DRAIN_LIMIT_MS)  # a model that stopped
@@ -341,6 +342,8 @@ class SessionController(QObject):
         self._finish_ended_recording()  # played again: the recording of the ended file stops where it ended
         self._open_held_recording()  # first: a pause would count as a gap in the held frames' times
         self._playback.paused = paused
+        if not paused:
+            self._record_waits_for_play = False
         self._pause_index = self._step_target = None
         if not paused and self._source is not None and self._source.is_live:
             self._live_resumed_at = time.perf_counter()
@@ -605,6 +608,7 @@ class SessionController(QObject):
             log.warning(said)  # a script's --record hears it on stderr
             self.message.emit(said)
         self._record_request = target
+        self._record_waits_for_play = self._playback.paused  # R on a paused video "starts on Play"
         self._record_exclusive = not path or source.is_live  # a name chosen as unused: never written over
         self._live_clock = None
         self._apply_lossless()
@@ -642,8 +646,9 @@ class SessionController(QObject):
 
     def _record(self, shown: ShownFrame) -> None:
         time_s = shown.result.packet.captured_at - self._source_started
-        if self._record_request is not None and self._playback.paused and self._recorder is None:
+        if self._record_request is not None and self._record_waits_for_play:
             return  # R on a paused video "starts on Play": the frames a seek or step shows meanwhile are scrubbing
+            # (R while playing starts with the next frame, even one shown after the file ended and paused it)
         if self._record_request is not None and self._recorder is None and self._held is None:
             if self._source is not None and self._source.is_live and not self._rate_known():
                 self._held = []
