@@ -125,6 +125,9 @@ def transfer_state(model: YoloDetector, state: dict[str, torch.Tensor], source: 
     if not same_layout or (not differ and (known_classes is None or list(known_classes) == list(classes))):
         load_state_into(model, state, source)  # the same classes in the same order, or another architecture's error
         return f"starting from {source}: all {len(own)} tensors"
+    trained_rows = min((state[k].shape[0] for k in class_layers if state[k].dim()), default=0)
+    if known_classes is not None and len(known_classes) != trained_rows:  # metadata that does not fit its tensors
+        raise ModelError(f"{source} names {len(known_classes)} classes but its class layers have {trained_rows} rows")
     rows = _class_rows_by_name(known_classes or (), classes)
     kept = {k: v.to(own[k].dtype) for k, v in state.items() if k not in class_layers}
     with torch.no_grad():
@@ -141,8 +144,11 @@ def transfer_state(model: YoloDetector, state: dict[str, torch.Tensor], source: 
                 "layers start fresh")
     if not rows:
         return f"{note}; it knew none of this run's {len(classes)} classes by name, so the class layers start fresh"
+    if not fresh:
+        return (f"starting from {source}: all {len(own)} tensors, the class layers' rows matched to this run's "
+                f"{len(classes)} classes by name")
     note += f", and the class layers' rows of the {len(rows)} of this run's {len(classes)} classes that it knew by name"
-    return note + (f"; new, so starting fresh: {_some(fresh)}" if fresh else "")
+    return f"{note}; new, so starting fresh: {_some(fresh)}"
 
 
 def _class_rows_by_name(known: Sequence[str], classes: Sequence[str]) -> dict[int, int]:

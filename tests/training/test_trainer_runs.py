@@ -675,6 +675,7 @@ def test_fine_tuning_gives_each_class_the_detector_it_was_trained_with_by_name_n
     them, or new ones): "person" must start as the shipped person detector, not as whichever class held its row
     (it took a reversed VOC list's person for a bottle detector: mAP50 0.01 after an epoch instead of 0.53)."""
     from detector.checkpoint import read_weights, transfer_state
+    from detector.errors import ModelError
     from detector.models import build_model
     from detector.zoo import find_model
 
@@ -698,7 +699,11 @@ def test_fine_tuning_gives_each_class_the_detector_it_was_trained_with_by_name_n
     for mine, name in enumerate(reversed_names):
         theirs = meta.class_names.index(name)
         assert all(torch.allclose(g[:, mine], e[:, theirs], atol=1e-4) for g, e in zip(got, expected)), name
-    assert "rows of the 20 of this run's 20 classes that it knew by name" in note
+    assert note.endswith("all 426 tensors, the class layers' rows matched to this run's 20 classes by name")
+
+    with pytest.raises(ModelError, match="names 21 classes but its class layers have 20 rows"):  # an IndexError
+        transfer_state(build_model(meta.config), state, "odd.safetensors", known_classes=[*meta.class_names, "x"],
+                       classes=reversed_names)
 
     got, note = class_logits(["Person", "car", "zebra"])  # its own spelling, a known class, a new one
     person, car = meta.class_names.index("person"), meta.class_names.index("car")
