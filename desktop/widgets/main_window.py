@@ -47,6 +47,7 @@ from ..sources import CAMERA, IMAGE, URL, SourceSpec, camera_source
 from .controls import ModelPicker, PlaybackBar, ThresholdPanel
 from .elided import elide
 from .status import ABOUT_CLASSES, ABOUT_MODEL, ABOUT_OUTPUT, ABOUT_SOURCE, StatusPanel
+from .tick_menu import TickMenu
 from .video_view import VideoView
 
 WEIGHTS_SUFFIXES = (".safetensors", ".pt", ".pth", ".onnx", ".yaml", ".yml")
@@ -245,7 +246,8 @@ class MainWindow(QMainWindow):
         self.input_size_menu.setToolTipsVisible(True)
         self.input_size_actions: dict[int, QAction] = {}  # size in pixels (0: the model's own) -> its entry
         self._rebuild_input_size_menu(None)
-        self.classes_menu = model.addMenu("Show classes")
+        self.classes_menu = TickMenu("Show classes", self)  # stays open while classes are ticked
+        model.addMenu(self.classes_menu)
         self.classes_menu.setToolTipsVisible(True)
         self._class_actions: list[QAction] = []  # one per class of the model in use, in its order
         self._rebuild_classes_menu(())
@@ -708,7 +710,8 @@ class MainWindow(QMainWindow):
         menu.addSeparator()
         self._class_actions = []
         for name in class_names:
-            action = menu.addAction(name)
+            action = menu.addAction(name.replace("&", "&&"))  # "salt & pepper": a lone & marks a shortcut key
+            action.setData(name)
             action.setCheckable(True)
             action.setToolTip(f"Tick to show {name}; with any class ticked, only the ticked ones are shown")
             action.triggered.connect(lambda checked=False, n=name: self._on_class_toggled(n, checked))
@@ -745,7 +748,7 @@ class MainWindow(QMainWindow):
                                    "showing every class (Model ▸ Show classes)", ABOUT_CLASSES)
 
     def _sync_classes_menu(self) -> None:
-        names = [action.text() for action in self._class_actions]
+        names = [action.data() for action in self._class_actions]
         shown = self.controller.thresholds.class_ids(names)
         self._all_classes_action.setChecked(shown is None)
         for index, action in enumerate(self._class_actions):

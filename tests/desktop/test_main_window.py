@@ -196,6 +196,37 @@ def _class_action(window, name: str):
     return next(action for action in window.classes_menu.actions() if action.text() == name)
 
 
+def test_show_classes_stays_open_while_classes_are_ticked_and_shows_names_as_written(qtbot, launch, tmp_path):
+    """Choosing six of a COCO model's 80 classes took six trips through Model ▸ Show classes: the menu closed at
+    each tick. And a class named "salt & pepper" was listed as "salt _pepper" (a lone & marks a shortcut)."""
+    import torch
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    from detector.checkpoint import WeightsMeta, save_weights
+    from detector.models import ModelConfig, build_model
+
+    names = ("salt & pepper", "R&D badge", "person")
+    config = ModelConfig(backbone="mobilenet_v3_small", num_classes=len(names), neck_width=32, head_depth=1)
+    torch.manual_seed(0)
+    save_weights(tmp_path / "kitchen.safetensors", build_model(config), WeightsMeta(config, names, 160, {}))
+    window = launch(model=str(tmp_path / "kitchen.safetensors"))
+    qtbot.waitUntil(lambda: window.controller.model is not None and len(window.classes_menu.actions()) == 5,
+                    timeout=FLOW_TIMEOUT_MS)
+    menu = window.classes_menu
+    ticks = menu.actions()[2:]
+    assert [action.iconText() for action in ticks] == list(names)  # as written, "&" and all
+    menu.popup(window.mapToGlobal(window.rect().center()))
+    qtbot.waitUntil(menu.isVisible)
+    for action in ticks[:2]:
+        QTest.mouseClick(menu, Qt.MouseButton.LeftButton, pos=menu.actionGeometry(action).center())
+        assert menu.isVisible()  # still open for the next tick
+    assert window.controller.thresholds.classes == {"salt & pepper", "R&D badge"}
+    assert [action.isChecked() for action in ticks] == [True, True, False]
+    QTest.keyClick(menu, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: not menu.isVisible())
+
+
 def test_the_info_panel_of_a_paused_frame_says_paused_instead_of_rates(qtbot, launch, vtest_path, monkeypatch):
     """Paused, the panel kept the rates from before the pause (10.0 | 10.0 | 10.0), and a slider move turned
     them into 0.0 | 0.0 | 0.0: neither is what a paused video does."""
