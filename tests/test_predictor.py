@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import numpy as np
 import pytest
 
@@ -105,6 +107,8 @@ def test_a_class_filter_keeps_exactly_those_classes_and_can_be_changed_without_t
 def test_class_names_typed_by_people_resolve_to_indices():
     names = ("aeroplane", "diningtable", "person", "pottedplant")
     assert resolve_classes(["Person", " dining table", "3"], names) == {2, 1, 3}
+    accented = ("Ünïcødé 标志", "car")  # typed on a Mac: the accents as separate marks (it was "unknown class")
+    assert resolve_classes([unicodedata.normalize("NFD", "ünïcødé 标志")], accented) == {0}
     with pytest.raises(LiveDetError, match=r"unknown class 'persn' \(did you mean 'person'\?\); the model knows: aeroplane"):
         resolve_classes(["persn"], names)
     with pytest.raises(LiveDetError, match=r"class index 4 is out of range: the model has 4 classes \(0-3\)"):
