@@ -473,9 +473,11 @@ class SessionController(QObject):
     def _on_model_ready(self, model: ActiveModel, seconds: float) -> None:
         self._inference.set_model(model)
         self._detect_still_frame_again()
-        self.model_ready.emit(model)
+        # said first: what the window says on model_ready (a class filter naming none of its classes) must not
+        # be covered for 8 s by this news
         self.message.emit(f"Model {model.name} ready on {model.device}, input {model.predictor.imgsz} px "
                           f"({seconds:.1f} s)")
+        self.model_ready.emit(model)
 
     def _detect_still_frame_again(self, *, only_if_undetected: bool = False) -> None:
         """A paused (or ended) frame shows no next frame: run the model just loaded on it, so its boxes
