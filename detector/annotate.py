@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import colorsys
+import functools
 from typing import Sequence
 
 import cv2
@@ -25,6 +26,33 @@ def class_color(class_id: int) -> tuple[int, int, int]:
     hue = ((slot + (lap * GOLDEN) % 1.0) / HUES) % 1.0
     r, g, b = colorsys.hsv_to_rgb(hue, 0.85, 0.95 if slot % 2 == 0 else 0.72)
     return int(b * 255), int(g * 255), int(r * 255)
+
+
+@functools.lru_cache(maxsize=4096)
+def _lacks_glyph(ch: str) -> bool:
+    """OpenCV's Hershey fonts draw Latin, Greek and Cyrillic letters, but a character they lack (Chinese,
+    Japanese, Korean, emoji) comes out as "?": told by drawing it."""
+    if ch.isascii():
+        return False
+    drawn = [np.zeros((24, 24), np.uint8) for _ in range(2)]
+    for image, text in zip(drawn, (ch, "?")):
+        cv2.putText(image, text, (2, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, 255, 1)
+    return np.array_equal(*drawn)
+
+
+@functools.lru_cache(maxsize=1024)
+def drawable_text(text: str) -> str:
+    """``text`` less the characters the font lacks (each of which would be a "?")."""
+    return " ".join("".join(ch for ch in text if not _lacks_glyph(ch)).split())
+
+
+def tag_text(label: str, class_id: int, score: float) -> str:
+    """A box's tag: "person 0.87". A class name the font cannot draw in full ("标志", "Ünïcødé 标志") keeps
+    what it can and adds its class number ("#2 0.87"): two such classes were both "?? 0.87"."""
+    shown = drawable_text(label)
+    if shown != " ".join(label.split()):
+        shown = f"{shown} #{class_id}".strip()
+    return f"{shown} {score:.2f}"
 
 
 def _text_color(bg: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -136,7 +164,8 @@ def draw_detections(frame: np.ndarray, detections: Detections, *, line_width: in
     boxes = [tuple(int(round(v)) for v in box) for box in detections.boxes]
     for (x1, y1, x2, y2), cid in zip(boxes, detections.class_ids):
         cv2.rectangle(frame, (x1, y1), (x2, y2), class_color(int(cid)), lw, cv2.LINE_AA)
-    texts = [f"{label} {score:.2f}" for score, label in zip(detections.scores, detections.labels)]
+    texts = [tag_text(label, int(cid), score)
+             for score, label, cid in zip(detections.scores, detections.labels, detections.class_ids)]
     metrics = [cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness) for text in texts]
     tags = place_tags(boxes, [(tw + 4, th + baseline + 2) for (tw, th), baseline in metrics], (w, h), keep_clear)
     for tag, text, ((_, th), _), cid in zip(tags, texts, metrics, detections.class_ids):
@@ -148,7 +177,7 @@ def draw_detections(frame: np.ndarray, detections: Detections, *, line_width: in
 
 
 def _panel_layout(frame_hw: tuple[int, int], lines: list[str], corner: str) -> tuple[Rect, float, int, int]:
-    """The panel's rectangle, its text scale, padding and line height."""
+    """The panel's rectangle, its text scale, padding and line height (``lines`` as ``drawable_text`` makes them)."""
     h, w = frame_hw
     scale = max(0.4, min(w, h) / 900)
     sizes = [cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0] for t in lines]
@@ -162,13 +191,14 @@ def _panel_layout(frame_hw: tuple[int, int], lines: list[str], corner: str) -> t
 
 def text_panel_rect(frame_hw: tuple[int, int], lines: list[str], *, corner: str = "top-left") -> Rect | None:
     """Where ``draw_text_panel`` will draw these lines (None for none): tags are kept off it."""
-    return _panel_layout(frame_hw, lines, corner)[0] if lines else None
+    return _panel_layout(frame_hw, [drawable_text(t) for t in lines], corner)[0] if lines else None
 
 
 def draw_text_panel(frame: np.ndarray, lines: list[str], *, corner: str = "top-left") -> np.ndarray:
     """A translucent panel of text lines (FPS, latency, model) drawn in place."""
     if not lines:
         return frame
+    lines = [drawable_text(t) for t in lines]  # "only Ünïcødé 标志" drew "only Ünïcødé ??"
     (x0, y0, x1, y1), scale, pad, line_h = _panel_layout(frame.shape[:2], lines, corner)
     thickness = 1
     if x1 > x0 and y1 > y0:

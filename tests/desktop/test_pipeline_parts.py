@@ -353,6 +353,17 @@ def test_classes_seen_together_on_a_street_have_colours_told_apart_at_a_glance()
     assert len({class_color(k) for k in range(80)}) == 80  # COCO's 80: none shares a colour (40 pairs did)
 
 
+def test_class_names_the_font_cannot_draw_keep_their_classes_apart():
+    """OpenCV's font has no Chinese: "Ünïcødé 标志" was drawn "Ünïcødé ??", and every such class read the same."""
+    from detector.annotate import tag_text, text_panel_rect
+
+    assert tag_text("person", 14, 0.87) == "person 0.87"
+    assert tag_text("Ünïcødé 标志", 2, 0.123) == "Ünïcødé #2 0.12"  # what it can draw, and which class it is
+    assert tag_text("标志", 3, 0.5) != tag_text("路牌", 4, 0.5) and "?" not in tag_text("路牌", 4, 0.5)
+    lines = ["1 object · only Ünïcødé 标志"]  # the panel leaves out what it cannot draw, and is sized for that
+    assert text_panel_rect((240, 320), lines) == text_panel_rect((240, 320), ["1 object · only Ünïcødé"])
+
+
 def test_tags_of_boxes_close_together_do_not_cover_each_other():
     """A group of walkers: three boxes side by side drew their 'person 0.42' tags over one another, and the
     next box's line through the text. Each tag is kept off the others, on screen; the first keeps its place."""
