@@ -657,7 +657,8 @@ class SessionController(QObject):
             else:
                 self._begin_recording(self._record_request, shown.image)
         if self._held is not None:
-            self._held.append(RecordedFrame(shown.image, shown.result.index, time_s, shown.detections))
+            self._held.append(RecordedFrame(shown.image, shown.result.index, time_s, shown.detections,
+                                            model=shown.result.model or ""))
             self._held_bytes += shown.image.nbytes
             if self._rate_known() or self._held_bytes >= HOLD_BYTES:
                 self._open_held_recording()
@@ -670,7 +671,8 @@ class SessionController(QObject):
             repeats = self._live_clock.copies(time_s)
             if repeats < 1:
                 return  # came early: the file is ahead of the clock
-        if recorder.submit(RecordedFrame(shown.image, shown.result.index, time_s, shown.detections, repeats)):
+        if recorder.submit(RecordedFrame(shown.image, shown.result.index, time_s, shown.detections, repeats,
+                                         shown.result.model or "")):
             self._recorded_frames += repeats
 
     @property

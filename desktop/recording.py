@@ -100,6 +100,7 @@ class RecordedFrame:
     time_s: float  # seconds since the source opened
     detections: Detections
     repeats: int = 1  # >1 fills frames a live source dropped, so the video keeps real-time speed
+    model: str = ""  # the model whose detections these are (a switch mid-recording changes the class numbers)
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ class RecordingSummary:
 class DetectionLog:
     """Detections per recorded frame, as JSON lines or CSV rows beside the video."""
 
-    CSV_FIELDS = ("frame", "source_frame", "time_s", "class_id", "label", "score", "x1", "y1", "x2", "y2")
+    CSV_FIELDS = ("frame", "source_frame", "time_s", "class_id", "label", "score", "x1", "y1", "x2", "y2", "model")
 
     def __init__(self, path: Path, fmt: str, *, exclusive: bool = False) -> None:
         """``exclusive``: never write over a file (``NameTaken``), as ``VideoWriter``."""
@@ -127,7 +128,10 @@ class DetectionLog:
             # line-buffered: each frame's line is on disk when written, so a crash or kill loses no more of the
             # log than of the video (at most its last second), where a full buffer could hold seconds of it;
             # readable too (+): restore_if_unlinked
-            self._file = open(path, "x+" if exclusive else "w+", encoding="utf-8", newline="", buffering=1)
+            # CSV with a byte-order mark: Excel, which most CSV files are opened in, reads UTF-8 only so
+            # ("Ünïcødé" came out "ÃœnÃ¯cÃ¸dÃ©"); JSON lines without one, as JSON readers expect
+            encoding = "utf-8-sig" if fmt == "csv" else "utf-8"
+            self._file = open(path, "x+" if exclusive else "w+", encoding=encoding, newline="", buffering=1)
         except FileExistsError:
             raise NameTaken(f"{path} exists") from None
         except OSError as exc:
@@ -144,12 +148,12 @@ class DetectionLog:
         records = frame.detections.to_records()
         if self._csv is None:
             line = {"frame": video_frame, "source_frame": frame.source_index, "time_s": round(frame.time_s, 3),
-                    "detections": records}
+                    "model": frame.model, "detections": records}
             self._file.write(json.dumps(line) + "\n")
             return
         for r in records:
             self._csv.writerow([video_frame, frame.source_index, round(frame.time_s, 3), r["class_id"], r["label"],
-                                r["score"], *r["box"]])
+                                r["score"], *r["box"], frame.model])
 
     def keep_frames(self, count: int) -> None:
         """Cut the rows of frames ``count`` and later: the video lost them (a full disk), so must the log."""

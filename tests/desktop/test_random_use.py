@@ -106,7 +106,7 @@ def test_random_use_loses_no_recording_and_leaves_the_window_working(qtbot, laun
         if log is not None and log.suffix == ".jsonl":  # one line per recorded frame (files never repeat one)
             assert len(log.read_text().splitlines()) == summary.frames_written, summary
         elif log is not None:
-            rows = log.read_text().splitlines()
+            rows = log.read_text(encoding="utf-8-sig").splitlines()
             assert rows[0].startswith("frame,source_frame") and all(
                 int(row.split(",")[0]) < summary.frames_written for row in rows[1:]), summary
     for path in snapshots:

@@ -285,3 +285,28 @@ def test_each_frames_detections_are_on_disk_before_its_video_frame_is_written(qt
     failures, summary = record(qtbot, RecordingPlan(target, FPS, SIZE, "jsonl"), frames=25)
     assert not failures and summary.frames_written == 25
     assert behind == []
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_detections_log_names_each_rows_model_and_its_csv_opens_right_in_excel(tmp_path, fmt):
+    """A model switched mid-recording made class 1 'bicycle' in one row and 'pedestrian crossing' in the next,
+    with nothing to tell them apart; and Excel read the CSV's UTF-8 as 'ÃœnÃ¯cÃ¸dÃ©' (it needs a byte-order mark)."""
+    def frame(index: int, name: str, model: str) -> RecordedFrame:
+        found = Detections(boxes=np.array([[1, 2, 30, 40]], np.float32), scores=np.array([0.9], np.float32),
+                           class_ids=np.array([1]), class_names=("a", name))
+        return RecordedFrame(np.zeros((48, 64, 3), np.uint8), index, index / 10, found, model=model)
+
+    log = DetectionLog(tmp_path / f"clip.{fmt}", fmt)
+    log.write(0, frame(0, "bicycle", "yolo-mnv3-small"))
+    log.write(1, frame(1, "Ünïcødé", "my-model"))
+    log.close()
+    data = (tmp_path / f"clip.{fmt}").read_bytes()
+    if fmt == "csv":
+        assert data.startswith(b"\xef\xbb\xbf")  # what Excel needs to read UTF-8
+        rows = [line.split(",") for line in data.decode("utf-8-sig").splitlines()]
+        assert rows[0][-1] == "model" and [(r[4], r[-1]) for r in rows[1:]] == [("bicycle", "yolo-mnv3-small"),
+                                                                            ("Ünïcødé", "my-model")]
+    else:
+        lines = [json.loads(line) for line in data.decode("utf-8").splitlines()]
+        assert [(line["model"], line["detections"][0]["label"]) for line in lines] == [
+            ("yolo-mnv3-small", "bicycle"), ("my-model", "Ünïcødé")]
