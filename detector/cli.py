@@ -189,7 +189,8 @@ def _describe(predictor) -> dict[str, str]:
 
     Returns the fast-path problems it warned of (one can also arise later: see ``_warn_of_new_problems``)."""
     model = predictor.model
-    _say(f"model {model.name} ({len(model.class_names)} classes) on {predictor.device_label}, imgsz {predictor.imgsz}")
+    _say(f"model {model.name} ({_counted(len(model.class_names), 'class')}) on {predictor.device_label}, "
+         f"imgsz {predictor.imgsz}")
     problems = _fast_path_problems(predictor)
     for problem in problems.values():
         _say(f"warning: {problem}")
@@ -242,7 +243,8 @@ def cmd_info(args) -> dict:
     _say(f"models in {models_dir}:")
     for spec in specs:
         state = "ready" if spec.weights_available else "weights missing"
-        _say(f"  {spec.name:<24} {spec.config.backbone:<20} {spec.input_size:>4}px  {len(spec.class_names):>3} classes  {state}")
+        classes = f"{len(spec.class_names):>3} class" + ("" if len(spec.class_names) == 1 else "es")
+        _say(f"  {spec.name:<24} {spec.config.backbone:<20} {spec.input_size:>4}px  {classes}  {state}")
     if not specs:
         _say(f"  (none: {missing})" if missing else "  (none)")
     for problem in problems:
@@ -446,8 +448,8 @@ def cmd_predict(args, predictor=None) -> dict:
 
 
 def _counted(n: int, noun: str) -> str:
-    """"1 frame", "3 frames": a photo is one frame, and "1 frames" reads as a mistake."""
-    return f"{n} {noun}" + ("" if n == 1 else "s")
+    """"1 frame", "3 frames", "1 class", "20 classes": a photo is one frame, and "1 frames" reads as a mistake."""
+    return f"{n} {noun}" + ("" if n == 1 else "es" if noun.endswith(("s", "sh", "ch", "x")) else "s")
 
 
 def _say_how_predict_ended(args, source, stats, *, expected: int | None, stopped_by: str | None, lost: bool,

@@ -43,7 +43,8 @@ class StatusPanel(QStatusBar):
         self.recording_label = ElidedLabel(mode=Qt.TextElideMode.ElideRight)  # "● REC 0:07 livedet-2026…": the clock stays
         self.model_label = ElidedLabel("no model", hint="Model and device running detection")
         # the class filter in force, also when the info panel (which says it too) is hidden
-        self.classes_label = ElidedLabel(hint="Only these classes are shown (Model ▸ Show classes)")
+        self.classes_label = ElidedLabel(hint="Only these classes are shown (Model ▸ Show classes)",
+                                         mode=Qt.TextElideMode.ElideRight)  # a list: cut at its end, not mid-name
         self.classes_label.setVisible(False)
         self.addWidget(self.message_label, 1)
         self._side_labels = (self.busy_label, self.recording_label, self.classes_label, self.model_label)
