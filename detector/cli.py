@@ -129,18 +129,18 @@ def _device(text: str) -> str:
 _say = say  # a line for people on stderr, dropped when stderr cannot be written (see progress.say)
 
 
-def _emit(summary: dict) -> None:
+def _emit(summary: dict, command: str | None = None) -> None:
     """The command's JSON line on stdout: one, also for ``train`` under ``torchrun`` (each process printed its
-    own, in no fixed order, so stdout's last line was any rank's). Other commands run in one process, even
-    one started from inside a torchrun job, whose RANK they inherit."""
-    if summary.get("command") != "train" or os.environ.get("RANK", "0") == "0":
+    own, in no fixed order, so stdout's last line was any rank's), its errors included. Other commands run in
+    one process, even one started from inside a torchrun job, whose RANK they inherit."""
+    if (command or summary.get("command")) != "train" or os.environ.get("RANK", "0") == "0":
         print(json.dumps(summary, default=str), flush=True)
 
 
-def _fail(message: str, code: int) -> int:
+def _fail(message: str, code: int, command: str | None = None) -> int:
     first_line = (message.strip().splitlines() or ["unknown error"])[0]
     _say(f"error: {first_line}")
-    _emit({"error": first_line, "exit_code": code})
+    _emit({"error": first_line, "exit_code": code}, command)
     return code
 
 
@@ -918,10 +918,11 @@ def _send_standard_streams_nowhere() -> None:
 
 def _run_command(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    command = _selected_command(argv)
     handler: Callable[[argparse.Namespace], dict] | None = None
     try:
         quiet_native_logs()  # imports OpenCV: a Ctrl-C in these first 0.2 s was a traceback and no JSON line
-        parser = build_parser(load_train=_selected_command(argv) == "train")
+        parser = build_parser(load_train=command == "train")
         args = parser.parse_args(argv)
         handler = args.handler
         if handler is None:
@@ -930,29 +931,29 @@ def _run_command(argv: list[str] | None) -> int:
     except SystemExit as exc:  # --help and --version print and exit 0
         return int(exc.code or 0) if isinstance(exc.code, (int, type(None))) else EXIT_USAGE
     except UsageError as exc:
-        return _fail(str(exc), EXIT_USAGE)
+        return _fail(str(exc), EXIT_USAGE, command)
     except KeyboardInterrupt as exc:  # Ctrl-C; or SIGTERM or SIGHUP where a command asked for it (train)
         from .graceful_stop import EXIT_STATUS, SPOKEN, StopSignal
 
         if isinstance(exc, StopSignal):
-            return _fail(f"stopped by {SPOKEN[exc.by]}", EXIT_STATUS[exc.by])
-        return _fail("interrupted", EXIT_INTERRUPTED)
+            return _fail(f"stopped by {SPOKEN[exc.by]}", EXIT_STATUS[exc.by], command)
+        return _fail("interrupted", EXIT_INTERRUPTED, command)
     except Exception as exc:
         from .errors import LiveDetError
 
         if isinstance(exc, LiveDetError):
-            return _fail(str(exc), EXIT_USAGE)
+            return _fail(str(exc), EXIT_USAGE, command)
         if isinstance(exc, OSError):  # disk full, permission denied mid-run: the user can act on it
-            return _fail(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""), EXIT_USAGE)
+            return _fail(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""), EXIT_USAGE, command)
         if (isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError"  # host RAM, or torch's GPU memory
                 or "(-4:Insufficient memory)" in str(exc)):  # OpenCV's own allocations
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            return _fail(f"out of memory ({first_line}); a smaller --batch or --imgsz needs less", EXIT_USAGE)
+            return _fail(f"out of memory ({first_line}); a smaller --batch or --imgsz needs less", EXIT_USAGE, command)
         if os.environ.get(DEBUG_ENV):
             traceback.print_exc()
         kind = type(exc).__qualname__ if type(exc).__module__ == "builtins" else f"{type(exc).__module__}.{type(exc).__qualname__}"
-        return _fail(f"internal error {kind}: {exc} (set {DEBUG_ENV}=1 for the traceback)", EXIT_INTERNAL)
-    _emit(summary)
+        return _fail(f"internal error {kind}: {exc} (set {DEBUG_ENV}=1 for the traceback)", EXIT_INTERNAL, command)
+    _emit(summary, command)
     return int(summary.get("exit_code", EXIT_OK))
 
 

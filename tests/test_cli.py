@@ -1241,6 +1241,11 @@ def test_a_command_started_from_inside_a_torchrun_job_still_prints_its_summary(c
     monkeypatch.setenv("RANK", "1")
     summary, _ = run_ok(capsys, "info")
     assert summary["command"] == "info"
+    code, summary, _ = run(capsys, "predict", "--model", "test-small", "--source", "missing.mp4")
+    assert code == 2 and summary["exit_code"] == 2  # its error's JSON line too
+    assert main(["train", "--data", "missing.json", "--images", "x", "--device", "cpu"]) == 2  # rank 1 of a train:
+    out, err = capsys.readouterr()
+    assert out == "" and "error: " in err  # its error is said, and only rank 0 prints the JSON line
 
 
 def test_a_bug_is_one_line_and_exit_1(capsys, monkeypatch):
