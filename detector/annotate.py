@@ -30,14 +30,19 @@ def class_color(class_id: int) -> tuple[int, int, int]:
 
 @functools.lru_cache(maxsize=4096)
 def _lacks_glyph(ch: str) -> bool:
-    """OpenCV's Hershey fonts draw Latin, Greek and Cyrillic letters, but a character they lack (Chinese,
-    Japanese, Korean, emoji) comes out as "?": told by drawing it."""
+    """Whether OpenCV's Hershey font lacks ``ch``, told by drawing it. OpenCV 5 draws accented Latin and
+    Cyrillic letters and one "?" for a character it lacks (Greek, Chinese, Japanese, Korean, emoji); OpenCV 4
+    draws a "?" for each byte of any non-ASCII character."""
     if ch.isascii():
         return False
-    drawn = [np.zeros((24, 24), np.uint8) for _ in range(2)]
-    for image, text in zip(drawn, (ch, "?")):
+
+    def drawn(text: str) -> np.ndarray:
+        image = np.zeros((24, 64), np.uint8)
         cv2.putText(image, text, (2, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, 255, 1)
-    return np.array_equal(*drawn)
+        return image
+
+    glyph = drawn(ch)
+    return any(np.array_equal(glyph, drawn("?" * n)) for n in {1, len(ch.encode("utf-8"))})
 
 
 @functools.lru_cache(maxsize=1024)

@@ -17,7 +17,7 @@ from .errors import LiveDetError
 def normalise_class_name(name: str) -> str:
     """"Dining Table", "dining_table" and "diningtable" are the same class; so are "Ü" typed as one letter
     and as U plus its accent (as macOS writes names), which the accent dropped as punctuation told apart."""
-    return "".join(ch for ch in unicodedata.normalize("NFKC", str(name)).casefold() if ch.isalnum())
+    return "".join(ch for ch in unicodedata.normalize("NFC", str(name)).casefold() if ch.isalnum())
 
 
 def resolve_classes(requested: Iterable[str], class_names: Sequence[str]) -> frozenset[int]:

@@ -323,12 +323,12 @@ def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if _is_image(p))
 
 
-_SPLIT_NAME = re.compile(r"(train|trainval|val|valid|validation|test)\d*", re.IGNORECASE)
+_SPLIT_NAME = re.compile(r"(train|training|trainval|val|valid|validation|test|testing)([-_]?\d+)?", re.IGNORECASE)
 
 
 def _looks_like_a_split(folder: str) -> bool:
-    """``train``, ``val``, ``valid``, ``test``, ``train2017``: a split's name, not a category's (``cats``,
-    ``trains``)."""
+    """``train``, ``val``, ``valid``, ``test``, ``training``/``testing`` (KITTI), ``train2017``, ``val_2012``: a
+    split's name, not a category's (``cats``, ``trains``, ``valuables``)."""
     return bool(_SPLIT_NAME.fullmatch(folder))
 
 

@@ -127,8 +127,6 @@ def _staged(model, **fast_path_options) -> Predictor:
     return staged
 
 
-@pytest.mark.skipif(shutil.which("c++") is None and shutil.which("g++") is None,
-                    reason="torch.compile on the CPU needs a C++ compiler")
 def test_frames_of_one_size_planned_for_another_input_size_run_at_that_size(shipped_small, street_frames):
     """The step (and on CUDA its graph) was kept per frame size with the first letterbox plan it saw: the same
     frames planned for 416 ran at 320, while their boxes were mapped back as if at 416."""
@@ -146,6 +144,8 @@ def test_frames_of_one_size_planned_for_another_input_size_run_at_that_size(ship
         np.testing.assert_allclose(scores, expected_scores, atol=1e-4)
 
 
+@pytest.mark.skipif(shutil.which("c++") is None and shutil.which("g++") is None,
+                    reason="torch.compile on the CPU needs a C++ compiler")
 def test_compiled_step_matches_eager_fp32(shipped_small, street_frames):
     """``--compile`` hands the step to Inductor, which rewrites its arithmetic into fused kernels: that rewrite
     must find what eager fp32 finds. (On the CPU it compiles C++ instead of GPU kernels: about a minute.)"""

@@ -59,6 +59,9 @@ def test_select_candidates_single_and_multi_label():
     assert found == [(0.2, 0), (0.3, 1), (0.6, 1), (0.9, 0)]
     b, s, c = select_candidates(boxes, scores, score_floor=0.01, multi_label=True, top_k=2)
     assert s.tolist() == pytest.approx([0.9, 0.6])
+    for multi_label in (False, True):  # a score at the floor is kept, as apply_thresholds keeps one at --conf
+        _, s, _ = select_candidates(boxes, scores, score_floor=0.6, multi_label=multi_label)
+        assert s.tolist() == pytest.approx([0.9, 0.6])
 
 
 @pytest.fixture
@@ -114,11 +117,11 @@ def test_boxes_to_frame_undoes_scale_and_padding_and_clips():
 def _torch_select(boxes: torch.Tensor, scores: torch.Tensor, score_floor: float, top_k: int, multi_label: bool):
     """The selection written in torch, as the network's own tensor library would do it: the reference."""
     if multi_label:
-        box_idx, class_ids = (scores > score_floor).nonzero(as_tuple=True)
+        box_idx, class_ids = (scores >= score_floor).nonzero(as_tuple=True)
         kept = scores[box_idx, class_ids]
     else:
         kept, class_ids = scores.max(dim=1)
-        box_idx = (kept > score_floor).nonzero(as_tuple=True)[0]
+        box_idx = (kept >= score_floor).nonzero(as_tuple=True)[0]
         kept, class_ids = kept[box_idx], class_ids[box_idx]
     kept, order = kept.topk(min(top_k, kept.numel()))
     return boxes[box_idx[order]], kept, class_ids[order]

@@ -109,6 +109,7 @@ def test_class_names_typed_by_people_resolve_to_indices():
     assert resolve_classes(["Person", " dining table", "3"], names) == {2, 1, 3}
     accented = ("Ünïcødé 标志", "car")  # typed on a Mac: the accents as separate marks (it was "unknown class")
     assert resolve_classes([unicodedata.normalize("NFD", "ünïcødé 标志")], accented) == {0}
+    assert resolve_classes(["m2"], ("m²", "m2")) == {1}  # two classes, not one spelt two ways
     with pytest.raises(LiveDetError, match=r"unknown class 'persn' \(did you mean 'person'\?\); the model knows: aeroplane"):
         resolve_classes(["persn"], names)
     with pytest.raises(LiveDetError, match=r"class index 4 is out of range: the model has 4 classes \(0-3\)"):

@@ -358,7 +358,8 @@ def test_class_names_the_font_cannot_draw_keep_their_classes_apart():
     from detector.annotate import tag_text, text_panel_rect
 
     assert tag_text("person", 14, 0.87) == "person 0.87"
-    assert tag_text("Ünïcødé 标志", 2, 0.123) == "Ünïcødé #2 0.12"  # what it can draw, and which class it is
+    mixed = tag_text("Ünïcødé 标志", 2, 0.123)  # what the font can draw (OpenCV 5: "Ünïcødé"; 4: "ncd"), and
+    assert mixed.endswith(" #2 0.12") and "n" in mixed and "?" not in mixed  # which class it is
     assert tag_text("标志", 3, 0.5) != tag_text("路牌", 4, 0.5) and "?" not in tag_text("路牌", 4, 0.5)
     lines = ["1 object · only Ünïcødé 标志"]  # the panel leaves out what it cannot draw, and is sized for that
     assert text_panel_rect((240, 320), lines) == text_panel_rect((240, 320), ["1 object · only Ünïcødé"])

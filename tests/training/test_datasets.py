@@ -392,6 +392,14 @@ def test_a_yolo_folder_sorted_into_category_folders_is_read_whole_not_as_splits(
     for kind in ("images", "labels"):  # a name that starts as a split's does, but is a category's
         (yolo / kind / "dogs").rename(yolo / kind / "valuables")
     assert load_dataset(yolo).split == ""  # was "no images/train folder (its splits: cats, valuables)"
+    for kind in ("images", "labels"):  # KITTI's names are splits: read whole, its test images were trained on
+        (yolo / kind / "cats").rename(yolo / kind / "training")
+        (yolo / kind / "valuables").rename(yolo / kind / "testing")
+    with pytest.raises(SourceError, match=r"no images/train folder \(its splits: testing, training\)"):
+        load_dataset(yolo)
+    for kind in ("images", "labels"):
+        (yolo / kind / "training").rename(yolo / kind / "cats")
+        (yolo / kind / "testing").rename(yolo / kind / "valuables")
     (yolo / "images" / "train2017").mkdir()
     (yolo / "images" / "cats").rename(yolo / "images" / "train2017" / "cats")
     with pytest.raises(SourceError, match="no images/train folder"):  # a split's name: splits, as before
