@@ -21,6 +21,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from detector import Candidates, Detections, OutputError, SourceError, detections_from_candidates
+from detector.annotate import class_label
 from detector.live_clock import HOLD_BYTES, LiveClock, recording_fps
 from detector.outputs import next_free_path
 from detector.video import SourceInfo, same_file
@@ -541,7 +542,8 @@ class SessionController(QObject):
         shown_classes = ()
         if result.candidates is not None:
             ids = self._thresholds.class_ids(result.candidates.class_names)
-            shown_classes = tuple(result.candidates.class_names[i] for i in sorted(ids or ()))
+            # as the tags name them: "#2" for a name the picture's font cannot draw ("only ," said nothing)
+            shown_classes = tuple(class_label(result.candidates.class_names[i], i) for i in sorted(ids or ()))
         hud = HudInfo(snap.capture_fps, snap.inference_fps, snap.display_fps,
                       result.timings.total_ms if result.timings else None, result.model, result.device,
                       shown_classes, paused=self._playback.paused,

@@ -11,20 +11,21 @@ import numpy as np
 
 from .types import Detections
 
-HUES = 20  # hue slots: classes 0-19 take one each; each further 20 take them again, shifted within the slot
+HUES = 20  # hue slots: classes 0-19 take one each; each further 20 take them again in another shade
 HUE_STRIDE = 7  # class k takes hue slot 7k mod 20: consecutive ids 126 degrees apart
-GOLDEN = 0.618033988749895  # each lap of 20 classes is shifted by this much of a slot: no two laps coincide
 
 
 def class_color(class_id: int) -> tuple[int, int, int]:
     """A stable BGR colour per class id. Golden-ratio hue steps put VOC's person, bicycle and car within 20
     degrees (three blues on a street); 20 evenly spaced hues, taken 7 slots at a time, keep any two of the
     first 20 classes at least 18 degrees apart, and slots side by side differ in brightness as well. With
-    more classes (COCO's 80), each further 20 share the slots a fraction of a slot along: close, not equal."""
+    more classes (COCO's 80), each further 20 take the same hues in another shade: darker and brighter
+    swapped (classes 20-39), pale (40-59), or both (60-79); past 80, half a slot along."""
     slot = (int(class_id) * HUE_STRIDE) % HUES
     lap = int(class_id) // HUES
-    hue = ((slot + (lap * GOLDEN) % 1.0) / HUES) % 1.0
-    r, g, b = colorsys.hsv_to_rgb(hue, 0.85, 0.95 if slot % 2 == 0 else 0.72)
+    hue = ((slot + 0.5 * (lap // 4 % 2)) / HUES) % 1.0
+    bright = (slot + lap) % 2 == 0
+    r, g, b = colorsys.hsv_to_rgb(hue, 0.85 if lap % 4 < 2 else 0.45, 0.95 if bright else 0.72)
     return int(b * 255), int(g * 255), int(r * 255)
 
 
@@ -51,13 +52,16 @@ def drawable_text(text: str) -> str:
     return " ".join("".join(ch for ch in text if not _lacks_glyph(ch)).split())
 
 
+def class_label(name: str, class_id: int) -> str:
+    """A class as drawn on the picture: its name, or, where the font cannot draw it in full ("标志",
+    "Ünïcødé 标志"), what it can draw and the class number ("#2"): two such classes were both "??"."""
+    shown = drawable_text(name)
+    return shown if shown == " ".join(name.split()) else f"{shown} #{class_id}".strip()
+
+
 def tag_text(label: str, class_id: int, score: float) -> str:
-    """A box's tag: "person 0.87". A class name the font cannot draw in full ("标志", "Ünïcødé 标志") keeps
-    what it can and adds its class number ("#2 0.87"): two such classes were both "?? 0.87"."""
-    shown = drawable_text(label)
-    if shown != " ".join(label.split()):
-        shown = f"{shown} #{class_id}".strip()
-    return f"{shown} {score:.2f}"
+    """A box's tag: "person 0.87" (``class_label`` and the score)."""
+    return f"{class_label(label, class_id)} {score:.2f}"
 
 
 def _text_color(bg: tuple[int, int, int]) -> tuple[int, int, int]:

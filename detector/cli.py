@@ -243,7 +243,7 @@ def cmd_info(args) -> dict:
     _say(f"models in {models_dir}:")
     for spec in specs:
         state = "ready" if spec.weights_available else "weights missing"
-        classes = f"{len(spec.class_names):>3} class" + ("" if len(spec.class_names) == 1 else "es")
+        classes = f"{len(spec.class_names):>3} " + ("class  " if len(spec.class_names) == 1 else "classes")  # aligned
         _say(f"  {spec.name:<24} {spec.config.backbone:<20} {spec.input_size:>4}px  {classes}  {state}")
     if not specs:
         _say(f"  (none: {missing})" if missing else "  (none)")

@@ -223,6 +223,8 @@ def test_show_classes_stays_open_while_classes_are_ticked_and_shows_names_as_wri
         assert menu.isVisible()  # still open for the next tick
     assert window.controller.thresholds.classes == {"salt & pepper", "R&D badge"}
     assert [action.isChecked() for action in ticks] == [True, True, False]
+    QTest.mouseRelease(menu, Qt.MouseButton.LeftButton, pos=menu.actionGeometry(ticks[2]).center())
+    assert not ticks[2].isChecked()  # a release alone (a drag from the menu above ending here) ticks nothing
     QTest.keyClick(menu, Qt.Key.Key_Escape)
     qtbot.waitUntil(lambda: not menu.isVisible())
 
