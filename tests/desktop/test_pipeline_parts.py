@@ -352,7 +352,7 @@ def test_classes_seen_together_on_a_street_have_colours_told_apart_at_a_glance()
             assert apart(a, b) >= 17 and (apart(a, b) >= 34 or abs(hsv(a)[2] - hsv(b)[2]) > 0.15), (a, b)  # 8-bit colour
     for a in range(80):  # COCO's 80: classes 40 apart shared a colour, then differed by 4 degrees of hue alone
         for b in range(a + 1, 80):
-            (h1, s1, v1), (h2, s2, v2) = hsv(a), hsv(b)
+            (_, s1, v1), (_, s2, v2) = hsv(a), hsv(b)
             assert apart(a, b) >= 17 or abs(s1 - s2) > 0.3 or abs(v1 - v2) > 0.15, (a, b)
 
 
