@@ -746,6 +746,7 @@ class MainWindow(QMainWindow):
         if chosen and self.controller.thresholds.class_ids(class_names) is None:
             self.status.show_error(f"{model_name} has none of the classes to show ({', '.join(sorted(chosen))}): "
                                    "showing every class (Model ▸ Show classes)", ABOUT_CLASSES)
+            self.status.set_class_filter(None, unmatched=sorted(chosen))  # stands beside any news
 
     def _sync_classes_menu(self) -> None:
         names = [action.data() for action in self._class_actions]

@@ -209,10 +209,17 @@ class StatusPanel(QStatusBar):
         clock = f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
         self.recording_label.setText(f"● REC {clock} {self._recording_name}")
 
-    def set_class_filter(self, shown: list[str] | None) -> None:
-        """"only car, person" while a filter hides the other classes (by name, as the overlay says them); None: every class."""
-        self.classes_label.setText(f"only {', '.join(sorted(shown))}" if shown is not None else "")
-        self.classes_label.setVisible(shown is not None)
+    def set_class_filter(self, shown: list[str] | None, *, unmatched: list[str] | None = None) -> None:
+        """"only car, person" while a filter hides the other classes (by name, as the overlay says them); None: every
+        class. ``unmatched``: a filter naming none of the model's classes, which shows every class: said here, where
+        news (the source's line, "Model … ready") never covers it, as it covered the message for 8 s."""
+        if unmatched:
+            self.classes_label.setStyleSheet(ERROR_STYLE)
+            self.classes_label.setText(f"⚠ no {', '.join(sorted(unmatched))}: every class")
+        else:
+            self.classes_label.setStyleSheet("")
+            self.classes_label.setText(f"only {', '.join(sorted(shown))}" if shown is not None else "")
+        self.classes_label.setVisible(shown is not None or bool(unmatched))
         self._fit_side_labels()
 
     def set_model(self, name: str | None, device: str | None, input_size: int | None = None) -> None:
