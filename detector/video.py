@@ -397,14 +397,19 @@ class StillImage:
         pass
 
 
-def _what_else_is_in(folder: Path) -> str:
-    """A hint for a folder with no images: the videos or sub-folders the user may have meant."""
+def _videos_and_folders(folder: Path) -> tuple[list[str], list[str]]:
+    """The names of a folder's videos and of its sub-folders (hidden ones left out), sorted."""
     entries = sorted(folder.iterdir())
     videos = [p.name for p in entries if p.suffix.lower() in PLAYABLE_VIDEO_SUFFIXES and p.is_file()]
+    return videos, [p.name for p in entries if p.is_dir() and not p.name.startswith(".")]
+
+
+def _what_else_is_in(folder: Path) -> str:
+    """A hint for a folder with no images: the videos or sub-folders the user may have meant."""
+    videos, folders = _videos_and_folders(folder)
     if videos:
         return (f" (it holds {len(videos)} video{'s' if len(videos) > 1 else ''}, such as {videos[0]}: "
                 "give one video file as the source)")
-    folders = [p.name for p in entries if p.is_dir()]
     if folders:
         return f" (sub-folders such as {folders[0]} are not searched: give the one that holds the images)"
     return ""
@@ -413,9 +418,7 @@ def _what_else_is_in(folder: Path) -> str:
 def _not_read_in(folder: Path) -> str:
     """What a folder of images also holds that is not read: its videos and sub-folders ("" for nothing), so
     that a folder of photos with a clip or an album inside does not come out short without a word."""
-    entries = sorted(folder.iterdir())
-    videos = [p.name for p in entries if p.suffix.lower() in PLAYABLE_VIDEO_SUFFIXES and p.is_file()]
-    folders = [p.name for p in entries if p.is_dir() and not p.name.startswith(".")]
+    videos, folders = _videos_and_folders(folder)
     parts = [f"{len(names)} {kind}{'s' if len(names) > 1 else ''} ({', '.join(names[:3])}{', …' if len(names) > 3 else ''})"
              for kind, names in (("video", videos), ("sub-folder", folders)) if names]
     return " and ".join(parts)

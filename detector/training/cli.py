@@ -199,15 +199,19 @@ def _init_weights_file(value: str) -> str:
 
 
 def _box_count(data: AnySet) -> int:
-    return data.num_boxes if isinstance(data, DetectionDataset) else sum(len(labels) for labels in data.labels)
+    return len(_all_labels(data))
+
+
+def _all_labels(data: AnySet) -> np.ndarray:
+    """Every box's class index in the set, one array."""
+    labels = [r.labels for r in data.records] if isinstance(data, DetectionDataset) else data.labels
+    return np.concatenate([np.zeros(0, np.int64), *(np.asarray(x, np.int64).reshape(-1) for x in labels)])
 
 
 def _class_counts(data: AnySet) -> str:
     """``person 1032, car 345, …, sofa 0``: the classes read and their boxes, so that a class that came out
     empty, or a name read as two classes, is seen before minutes of training rather than after."""
-    labels = [r.labels for r in data.records] if isinstance(data, DetectionDataset) else data.labels
-    counts = np.bincount(np.concatenate([np.asarray(x, np.int64).reshape(-1) for x in labels] or [np.zeros(0, np.int64)]),
-                         minlength=len(data.class_names))
+    counts = np.bincount(_all_labels(data), minlength=len(data.class_names))
     return ", ".join(f"{name} {int(n)}" for name, n in zip(data.class_names, counts))
 
 
@@ -217,8 +221,7 @@ def _in_training_classes(val: AnySet, names: tuple[str, ...]) -> AnySet:
     YOLO as its data.yaml lists them), so one dataset in two formats is one set of classes in two orders."""
     index = {normalise_class_name(name): i for i, name in enumerate(names)}
     new = np.array([index.get(normalise_class_name(name), -1) for name in val.class_names], np.int64)
-    labels = [r.labels for r in val.records] if isinstance(val, DetectionDataset) else val.labels
-    used = np.unique(np.concatenate([np.asarray(x, np.int64).reshape(-1) for x in labels] or [np.zeros(0, np.int64)]))
+    used = np.unique(_all_labels(val))
     unknown = [val.class_names[i] for i in used if new[i] < 0]
     if unknown:
         raise LiveDetError(f"the validation set has boxes of classes the training set does not name: {', '.join(unknown)} "
