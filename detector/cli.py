@@ -260,13 +260,14 @@ def cmd_info(args) -> dict:
     }
 
 
-def _timed(frames, note_read: Callable[[int, float], None], offline_s: Callable[[], float]):
-    """``frames`` as they are read, noting each one's read time (on the decode thread).
+def _timed(frames, note_read: Callable[[int, float], None], read_time_s: Callable[[], float]):
+    """``frames`` as they are read, noting each one's time (on the decode thread, as soon as it is read).
 
-    ``offline_s()``: time the source spent disconnected so far, left out of the clock.
+    ``read_time_s()``: a live source's clock, less the time it spent disconnected; a file's, the time
+    in the file of the frame just read.
     """
     for index, frame, name in frames:
-        note_read(index, time.perf_counter() - offline_s())
+        note_read(index, read_time_s())
         yield index, frame, name
 
 
@@ -337,7 +338,7 @@ def cmd_predict(args, predictor=None) -> dict:
     ``predictor``: one already loaded (``bench --file-job`` times this very command with its own)."""
     from .classes import resolve_classes
     from .graceful_stop import EXIT_STATUS, frames_until, stop_on_signals
-    from .outputs import PredictOutputs
+    from .outputs import AnnotatedVideo, PredictOutputs
     from .pipeline import FrameResult, run_pipeline
     from .progress import Progress, print_above_bar, stderr_is_terminal
     from .reconnect import ReconnectingFrames
@@ -397,8 +398,10 @@ def cmd_predict(args, predictor=None) -> dict:
                 if args.max_frames:
                     frames = islice(frames, args.max_frames)
                 if outputs.by_the_clock:  # an outage is a cut in the file, not a frozen picture
-                    frames = _timed(frames, outputs.note_read,
-                                    offline_s=lambda: reconnecting.offline_s if reconnecting else 0.0)
+                    frames = _timed(frames, outputs.note_read, lambda: time.perf_counter() - (
+                        reconnecting.offline_s if reconnecting else 0.0))
+                elif outputs.by_file_time:  # a variable frame rate keeps its timing
+                    frames = _timed(frames, outputs.note_read, lambda: source.last_frame_ms / 1000)
                 stats = run_pipeline(frames, infer, write, batch=args.batch, on_result=on_result,
                                      on_stop=reconnecting.cancel if reconnecting else None)
         finally:
@@ -414,8 +417,9 @@ def cmd_predict(args, predictor=None) -> dict:
     output_path = str(outputs.frames.path) if outputs.frames is not None else None
     detections = sum(tally.per_class.values())
     problems = _warn_of_new_problems(predictor, said)
+    video_s = outputs.frames.seconds if isinstance(outputs.frames, AnnotatedVideo) else None
     _say_how_predict_ended(args, source, stats, expected=expected, stopped_by=stop.by, lost=lost,
-                           detections=detections, output_path=output_path)
+                           detections=detections, output_path=output_path, video_s=video_s)
     return {
         "command": "predict",
         "model": predictor.model.name,
@@ -453,8 +457,10 @@ def _counted(n: int, noun: str) -> str:
 
 
 def _say_how_predict_ended(args, source, stats, *, expected: int | None, stopped_by: str | None, lost: bool,
-                           detections: int, output_path: str | None) -> None:
-    """The lines a person reads after a run: how it stopped, what was skipped or missing, and the totals."""
+                           detections: int, output_path: str | None, video_s: float | None = None) -> None:
+    """The lines a person reads after a run: how it stopped, what was skipped or missing, and the totals.
+
+    ``video_s``: how long the annotated video written from a video file plays."""
     from .graceful_stop import SPOKEN
     from .video import shown_address
 
@@ -467,8 +473,8 @@ def _say_how_predict_ended(args, source, stats, *, expected: int | None, stopped
     elif (expected and stats.frames < expected and not stopped_by
           and source.info.has_variable_rate(stats.frames, source.last_frame_ms)):
         fps = source.info.fps  # a browser's or OBS's recording: whole, its frames further apart than its rate says
-        written = f"; {Path(output_path).name} plays them at {fps:g} FPS, in {stats.frames / fps:.1f} s" if (
-            output_path and source.kind == "video" and not Path(output_path).is_dir()) else ""
+        written = (f"; {Path(output_path).name} keeps their timing: {video_s:.1f} s at {fps:g} FPS"
+                   if output_path and video_s is not None else "")
         _say(f"note: {Path(args.source).name} has a variable frame rate: {stats.frames} frames over "
              f"{source.last_frame_ms / 1000:.1f} s, not the {expected} its nominal {fps:g} FPS makes{written}")
     elif expected and stats.frames < expected and not stopped_by:

@@ -1,9 +1,11 @@
-"""Recording a live source by the clock, so the file lasts as long as it was filmed.
+"""Recording by the clock, so the file lasts as long as what was filmed.
 
 A camera or stream does not send frames at the rate it states: a webcam in dim
 light says 30 FPS and sends 12, FFmpeg guesses 25 FPS for MJPEG cameras, and the
 pipeline drops stale frames when it falls behind. Writing one file frame per
 displayed frame at the stated rate made such recordings play too fast or too slow.
+A file can have a variable rate too (a browser's or OBS's MKV or WebM): its frames
+carry their own times, and ``FileClock`` writes them by those.
 """
 
 from __future__ import annotations
@@ -70,3 +72,40 @@ class LiveClock:
         if self._paused_at is not None and self._start is not None:
             self._start += now_s - self._paused_at
         self._paused_at = None
+
+
+FILE_CLOCK_SLACK = 0.75  # a file's frame up to 3/4 of a frame early or late is on time: no repeat-then-skip judder
+
+
+class FileClock:
+    """How many times to write each frame of a video file at ``fps`` so it keeps the times its frames carry.
+
+    A player shows each frame until the next one's time, so a frame's copies are known only when the
+    next frame comes: ``copies_before`` gives them for the frame before, and the caller holds one frame
+    back (the last is written once). A constant-rate file gets one copy a frame. A variable-rate one
+    (frames 50, 100 and 300 ms apart, stated as 30 FPS) gets copies where its frames are far apart and
+    0 where they crowd; a phone's slightly uneven times stay one copy each (``FILE_CLOCK_SLACK``).
+    A frame that does not follow the one before (a seek, a loop) or whose time did not move on (a
+    file without times) starts the clock again: the frame before it is written once.
+    """
+
+    def __init__(self, fps: float) -> None:
+        self.fps = fps
+        self._origin_s = 0.0  # the file time at which the output's first frame would be
+        self._frames = 0  # frames owed so far, copies included
+        self._last: tuple[int, float] | None = None  # (index, time) of the frame held back
+
+    def copies_before(self, index: int, time_s: float) -> int:
+        """Copies owed to the frame before this one (0 for the first frame: there is none)."""
+        last, self._last = self._last, (index, time_s)
+        if last is None:
+            self._origin_s = time_s
+            return 0
+        if index != last[0] + 1 or time_s <= last[1]:  # not its next frame: the one before lasts one frame
+            self._frames += 1
+            self._origin_s = time_s - self._frames / self.fps
+            return 1
+        owed = (time_s - self._origin_s) * self.fps - self._frames  # ~1 when this frame is on time
+        copies = 1 if 1 - FILE_CLOCK_SLACK <= owed < 1 + FILE_CLOCK_SLACK else max(0, round(owed))
+        self._frames += copies
+        return min(copies, MAX_COPIES)

@@ -21,7 +21,7 @@ import numpy as np
 
 from .annotate import draw_detections
 from .errors import OutputError
-from .live_clock import HOLD_BYTES, MAX_COPIES, LiveClock, recording_fps, settled_rate
+from .live_clock import HOLD_BYTES, MAX_COPIES, FileClock, LiveClock, recording_fps, settled_rate
 from .types import Detections
 from .video import HEIF_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES, WRITABLE_IMAGE_SUFFIXES, SourceInfo, same_file
 from .video_writer import VideoWriter, fit_frame, fit_placement
@@ -74,29 +74,56 @@ def folder_problem(folder: Path, exc: OSError) -> str:
 
 
 class AnnotatedVideo:
-    """Annotated frames into one video file (the frame size is fixed by the first frame's source)."""
+    """Annotated frames into one video file (the frame size is fixed by the first frame's source).
 
-    def __init__(self, path: Path, fps: float, size: tuple[int, int], source: Path | None = None) -> None:
+    ``by_file_time``: the frames come from a video file with their times in it, and are written by
+    them (see ``FileClock``), one frame held back until the next one's time says how long it lasts.
+    """
+
+    def __init__(self, path: Path, fps: float, size: tuple[int, int], source: Path | None = None, *,
+                 by_file_time: bool = False) -> None:
         check_writable_folder(path.parent if str(path.parent) else Path("."))
         self._writer = VideoWriter(path, fps, size, protect=source)  # never over the source, fallback included
-        self.path, self.size = self._writer.path, size
+        self.path, self.size, self.fps, self.by_file_time = self._writer.path, size, fps, by_file_time
+        self._clock = FileClock(fps) if by_file_time else None
+        self._held: np.ndarray | None = None  # the last frame written by file time, until the next one comes
+
+    @property
+    def seconds(self) -> float:
+        """How long the video plays, the frame held back included."""
+        return (self._writer.frames_written + (self._held is not None)) / self.fps
 
     def write(self, frame: np.ndarray, name: str) -> None:
         self._writer.write(frame)
 
-    def write_detected(self, frame: np.ndarray, name: str, detections: Detections) -> None:
+    def write_detected(self, frame: np.ndarray, name: str, detections: Detections,
+                       at: tuple[int, float] | None = None) -> None:
         """``frame`` with its boxes drawn once it is at the video's size: a photo of another size (a folder
-        made into a video) had its tags drawn at its own size, then shrunk with it to a few pixels."""
+        made into a video) had its tags drawn at its own size, then shrunk with it to a few pixels.
+
+        ``at``: the frame's (index, seconds) in its file, for a video written by file time."""
         height, width = frame.shape[:2]
         if (width, height) != self.size:
             scale, left, top, _, _ = fit_placement((width, height), self.size)
             frame = fit_frame(frame, self.size)
             boxes = detections.boxes * scale + np.array([left, top, left, top], np.float32)
             detections = replace(detections, boxes=boxes.astype(np.float32))
-        self._writer.write(draw_detections(frame, detections))
+        drawn = draw_detections(frame, detections)
+        if self._clock is None or at is None:
+            self._writer.write(drawn)
+            return
+        copies = self._clock.copies_before(*at)
+        for _ in range(copies if self._held is not None else 0):
+            self._writer.write(self._held)
+        self._held = drawn
 
     def close(self) -> None:
-        self._writer.close()
+        held, self._held = self._held, None
+        try:
+            if held is not None:  # the last frame: nothing comes after it to say how long it lasts
+                self._writer.write(held)
+        finally:
+            self._writer.close()
 
 
 
@@ -246,7 +273,7 @@ def open_frame_writer(output: Path, *, source_kind: str, single_image: bool, fps
     if suffix in VIDEO_SUFFIXES:
         if live:
             return LiveVideo(output, fps, size)
-        return AnnotatedVideo(output, fps, size, source=source)
+        return AnnotatedVideo(output, fps, size, source=source, by_file_time=source_kind == "video")
     if source_kind != "images":
         if output.is_dir():  # said "must be a video file, got po": a folder is a natural thing to give
             example = output / (f"{source.stem}-annotated.mp4" if source else "recording.mp4")
@@ -296,6 +323,11 @@ class PredictOutputs:
         """The video is a camera's or stream's: it needs each frame's read time (``note_read``)."""
         return isinstance(self.frames, LiveVideo)
 
+    @property
+    def by_file_time(self) -> bool:
+        """The video is a video file's: it needs each frame's time in that file (``note_read``)."""
+        return isinstance(self.frames, AnnotatedVideo) and self.frames.by_file_time
+
     def note_read(self, index: int, read_s: float) -> None:
         self._read_at[index] = read_s
 
@@ -305,7 +337,8 @@ class PredictOutputs:
         if isinstance(self.frames, LiveVideo):
             self.frames.write_at(draw_detections(frame, detections), self._read_at.pop(index))
         elif isinstance(self.frames, AnnotatedVideo):
-            self.frames.write_detected(frame, name, detections)
+            at = (index, self._read_at.pop(index)) if self.by_file_time else None
+            self.frames.write_detected(frame, name, detections, at)
         elif self.frames is not None:
             self.frames.write(draw_detections(frame, detections), name)
 

@@ -612,16 +612,35 @@ def test_ctrl_c_on_a_video_file_keeps_what_was_done_and_exits_130(vtest_path, tm
     assert len(run.jsonl.read_text().splitlines()) == summary["frames"] == read_back(run.output).frames
 
 
-def test_a_variable_rate_recording_is_not_called_damaged_and_a_cut_copy_still_is(capsys, vtest_path, tmp_path):
+def _box_positions(video: Path) -> list[int]:
+    """Which frame of ``write_variable_rate_video``'s box each frame of ``video`` shows (by the box's left edge)."""
+    capture = cv2.VideoCapture(str(video))
+    shown = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            return shown
+        left = int(np.argmax(frame[120, :, 1] > 200))
+        shown.append(round((left - 10) / 8))
+
+
+def test_a_variable_rate_recording_is_not_called_damaged_and_keeps_its_timing(capsys, vtest_path, tmp_path):
     """A browser's or OBS's MKV: 31 frames over 4.5 s, which OpenCV announces as 136 (4.5 s at its nominal
-    30 FPS). It was "decoded 31 of the 136 frames (truncated or damaged file?)", and its output silently
-    four times shorter; a copy cut in half is still called damaged."""
-    vfr = write_variable_rate_video(tmp_path / "screen.mkv", [50, 100, 300] * 10)
+    30 FPS). It was "decoded 31 of the 136 frames (truncated or damaged file?)", then written one frame per
+    frame at 30 FPS: 1.0 s, four times too fast. Now each frame lasts until the next one's time, as a player
+    shows it; a copy cut in half is still called damaged."""
+    gaps_ms = [50, 100, 300] * 10
+    vfr = write_variable_rate_video(tmp_path / "screen.mkv", gaps_ms)
     summary, err = run_ok(capsys, "predict", "--model", "test-small", "--imgsz", "96", "--source", str(vfr),
                           "--output", str(tmp_path / "out.mp4"))
     assert summary["frames"] == 31 and summary["frames_expected"] == 136 and "damaged" not in err, err
     assert ("note: screen.mkv has a variable frame rate: 31 frames over 4.5 s, not the 136 its nominal 30 FPS makes; "
-            "out.mp4 plays them at 30 FPS, in 1.0 s") in err
+            "out.mp4 keeps their timing: 4.5 s at 30 FPS") in err
+    shown = _box_positions(tmp_path / "out.mp4")
+    assert len(shown) == 136  # the last frame at 4.5 s, shown for one frame
+    times_ms = np.cumsum([0, *gaps_ms])
+    for index in range(30):  # (frame 30's box is where frame 0's was)
+        assert abs(shown.index(index) - times_ms[index] * 30 / 1000) <= 1, (index, shown)
     cut = tmp_path / "cut.avi"
     cut.write_bytes(vtest_path.read_bytes()[: vtest_path.stat().st_size // 4])
     summary, err = run_ok(capsys, "predict", "--model", "test-small", "--imgsz", "96", "--source", str(cut))

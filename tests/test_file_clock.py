@@ -1,0 +1,39 @@
+"""Writing a video file's frames by the times they carry (``FileClock``): what a recording plays like."""
+
+from __future__ import annotations
+
+import random
+
+from detector.live_clock import MAX_COPIES, FileClock
+
+
+def _copies(frames: list[tuple[int, float]], fps: float = 30.0) -> list[int]:
+    """How many times each frame is written: the clock says it for the frame before, the last is written once."""
+    clock = FileClock(fps)
+    return [clock.copies_before(index, time_s) for index, time_s in frames][1:] + [1]
+
+
+def test_a_constant_rate_file_is_written_frame_for_frame():
+    assert _copies([(i, i * 1001 / 30000) for i in range(300)], fps=30000 / 1001) == [1] * 300  # NTSC 29.97
+
+
+def test_a_phone_videos_uneven_times_write_every_frame_once_without_judder():
+    """Phones stamp frames a few ms off the nominal rate: rounding each alone wrote a frame twice, then skipped
+    the next (a visible stutter)."""
+    rng = random.Random(1)
+    assert _copies([(i, i / 30 + rng.uniform(-0.012, 0.012)) for i in range(300)]) == [1] * 300
+
+
+def test_far_apart_frames_are_held_until_the_next_ones_time_and_crowded_ones_are_skipped():
+    # 0, 50, 150, 450 ms at 30 FPS: output frames 0, 1.5, 4.5, 13.5
+    assert _copies([(0, 0.0), (1, 0.05), (2, 0.15), (3, 0.45)]) == [1, 4, 8, 1]
+    assert _copies([(i, i / 60) for i in range(8)]) == [1, 0, 1, 0, 1, 0, 1, 1]  # 60 FPS frames into 30 FPS
+
+
+def test_a_seek_a_loop_or_a_file_without_times_never_freezes_the_picture():
+    """A jump (seek, loop to the start) or a time that does not move on writes the frame before once, and the
+    clock goes on from there: a forward seek of 10 s was not 300 copies of the frame before it."""
+    assert _copies([(0, 0.0), (1, 1 / 30), (300, 10.0), (301, 10 + 1 / 30), (0, 0.0), (1, 1 / 30)]) == [1] * 6
+    assert _copies([(i, 0.0) for i in range(5)]) == [1] * 5
+    stalled = _copies([(0, 0.0), (1, 100.0), (2, 100 + 1 / 30)])  # a stream stalled 100 s: at most MAX_COPIES
+    assert stalled == [MAX_COPIES, 1, 1]
