@@ -18,6 +18,7 @@ import numpy as np
 from PySide6.QtCore import QThread, Signal
 
 from detector import SourceError, as_bgr_uint8
+from detector.live_clock import frame_interval_s
 from detector.video import SourceInfo, StillImage, capture_info, open_capture
 
 from .mailbox import Mailbox
@@ -51,6 +52,7 @@ class FramePacket:
     frame: np.ndarray  # BGR uint8
     captured_at: float  # time.perf_counter() when read
     frame_count: int | None  # frames in the file; None for live sources
+    file_ms: float | None = None  # the frame's time in a file (a variable-rate file's frames are unevenly apart)
 
 
 @dataclass
@@ -207,6 +209,8 @@ class CaptureWorker(QThread):
         is_file = not self.info.is_live  # a video file, on disk or on a web server
         period = 1.0 / self.info.fps
         pending: np.ndarray | None = first  # a frame read but not yet delivered
+        pending_ms = cap.get(cv2.CAP_PROP_POS_MSEC) if is_file else None  # its time in the file
+        paced_ms: float | None = None  # the time in the file of the frame paced last, if the next one follows it
         index = 0  # number of the next frame to deliver
         last_delivered = -1
         furthest_read = -1  # the furthest frame known to exist: where a seek past a damaged file's end goes back to
@@ -238,10 +242,11 @@ class CaptureWorker(QThread):
             if is_file and seek is not None:
                 if seek == 0:
                     cap, pending = self._rewind()
+                    pending_ms = cap.get(cv2.CAP_PROP_POS_MSEC)
                 else:
                     cap.set(cv2.CAP_PROP_POS_FRAMES, seek)
                     pending = None
-                index, sought = seek, seek > 0
+                index, sought, paced_ms = seek, seek > 0, None
                 if self._outbox.clear():  # a frame from before the jump is stale: counted, so the end can
                     self._stats.count_dropped()  # tell that every frame captured was shown or dropped
                 next_due = time.perf_counter()
@@ -249,11 +254,12 @@ class CaptureWorker(QThread):
                 cap.grab()  # keep the device's buffer fresh; deliver nothing
                 continue
             if pending is not None:
-                ok, frame, pending = True, pending, None
+                ok, frame, frame_ms, pending = True, pending, pending_ms, None
             else:
                 ok, frame = cap.read()
+                frame_ms = None
                 if ok and is_file:
-                    last_frame_ms = cap.get(cv2.CAP_PROP_POS_MSEC)
+                    last_frame_ms = frame_ms = cap.get(cv2.CAP_PROP_POS_MSEC)
             if not ok or frame is None:
                 if is_file and sought and index > furthest_read and not self._reads_near_end(cap, furthest_read):
                     sought, back_to = False, max(0, furthest_read)  # past the real end of a damaged file
@@ -267,7 +273,7 @@ class CaptureWorker(QThread):
                     self._note_early_end(index, last_frame_ms)
                     if loop and index > 1:  # a photo (one frame) is shown once, not detected again 30 times a second
                         cap, pending = self._rewind()
-                        index = 0
+                        pending_ms, paced_ms, index = cap.get(cv2.CAP_PROP_POS_MSEC), None, 0
                         continue
                     with self._cond:
                         self._options.paused, self._at_end = True, True
@@ -283,13 +289,19 @@ class CaptureWorker(QThread):
             frame = as_bgr_uint8(frame)  # grey, BGRA or 16-bit cameras: the rest of the app sees BGR uint8
             stepping = paused and seek is not None
             if is_file and realtime and not stepping:
+                if frame_ms is not None and paced_ms != frame_ms:  # (once: a frame kept over a pause comes again)
+                    next_due += frame_interval_s(paced_ms, frame_ms, self.info.fps) - period  # due by its own time
+                paced_ms = frame_ms
                 interrupted = self._sleep_until(next_due)
                 if interrupted:
-                    pending = frame  # keep it for after the pause; a seek drops it above
+                    pending, pending_ms = frame, frame_ms  # keep it for after the pause; a seek drops it above
                     continue
                 now = time.perf_counter()
                 next_due = max(next_due + period, now - period)  # fell behind: do not burst to catch up
-            packet = FramePacket(self.generation, index, frame, time.perf_counter(), self.info.frame_count)
+            else:
+                paced_ms = frame_ms  # the next frame played in real time is due after this one
+            packet = FramePacket(self.generation, index, frame, time.perf_counter(), self.info.frame_count,
+                                 frame_ms if is_file else None)
             outcome = self._deliver(packet, lossless and is_file)
             if outcome == STOP:
                 return

@@ -74,6 +74,14 @@ class LiveClock:
         self._paused_at = None
 
 
+def frame_interval_s(previous_ms: float | None, ms: float, fps: float) -> float:
+    """Seconds from a file's frame at ``previous_ms`` to its next at ``ms``, by their times: a variable-rate
+    file plays at its own pace. The nominal interval where the times say nothing (none before, equal or
+    backwards), or where they jump further than ``MAX_COPIES`` frames (damage, not a pause in filming)."""
+    interval_s = (ms - previous_ms) / 1000 if previous_ms is not None else 0.0
+    return interval_s if 0 < interval_s <= MAX_COPIES / fps else 1 / fps
+
+
 FILE_CLOCK_SLACK = 0.75  # a file's frame up to 3/4 of a frame early or late is on time: no repeat-then-skip judder
 
 

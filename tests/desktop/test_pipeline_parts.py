@@ -304,6 +304,35 @@ def test_play_after_a_pause_goes_on_with_the_next_frame_at_the_files_own_pace(qa
     assert stats.snapshot().frames_dropped == 0
 
 
+def test_a_variable_rate_file_plays_at_its_own_pace(qapp, tmp_path):
+    """A browser's or OBS's recording (frames 40, 40, then 500 ms apart; stated as 30 FPS) was paced at the
+    stated rate, one frame every 33 ms: half a second of stillness went by in a blink and the whole clip
+    played three times too fast. Each frame is now due at its own time in the file."""
+    from desktop.capture import CaptureWorker, PlaybackOptions
+
+    from ..videos import write_variable_rate_video
+
+    gaps_ms = [40, 40, 500] * 2
+    clip = write_variable_rate_video(tmp_path / "screen.mkv", gaps_ms)
+    box, stats = Mailbox(), PipelineStats()
+    worker = CaptureWorker(parse_source(str(clip)), box, stats, generation=1,
+                           options=PlaybackOptions(loop=False, realtime=True, lossless=True))
+    worker.start()
+    try:
+        packets, deadline = [], time.monotonic() + 20
+        while len(packets) < len(gaps_ms) + 1 and time.monotonic() < deadline:
+            packet = box.take(timeout=0.2)
+            if packet is not None:
+                packets.append(packet)
+    finally:
+        worker.stop()
+        worker.wait(5000)
+    assert [p.index for p in packets] == list(range(len(gaps_ms) + 1))
+    assert [round(p.file_ms) for p in packets] == list(np.cumsum([0, *gaps_ms]))
+    waited = [b.captured_at - a.captured_at for a, b in zip(packets, packets[1:])]
+    assert all(wait >= 0.45 for wait, gap in zip(waited, gaps_ms) if gap == 500), waited  # never early
+
+
 def test_live_style_capture_drops_stale_frames_instead_of_lagging(qapp, vtest_path):
     from desktop.capture import CaptureWorker, PlaybackOptions
     from desktop.sources import parse_source
