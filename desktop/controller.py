@@ -22,7 +22,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from detector import Candidates, Detections, OutputError, SourceError, detections_from_candidates
 from detector.annotate import class_label
-from detector.live_clock import HOLD_BYTES, LiveClock, recording_fps
+from detector.live_clock import HOLD_BYTES, FileClock, LiveClock, recording_fps
 from detector.outputs import next_free_path
 from detector.video import SourceInfo, same_file
 from detector.video_writer import without_saved_note
@@ -160,6 +160,8 @@ class SessionController(QObject):
         self._snapshots.saved.connect(self._on_snapshot_saved)
         self._snapshots.failed.connect(self.recording_failed)
         self._live_clock: LiveClock | None = None  # recording a live source: how many copies of each frame
+        self._file_clock: FileClock | None = None  # recording a file: how many copies, by the frames' own times
+        self._file_held: RecordedFrame | None = None  # the file's last frame shown: its copies come with the next
         self._recorded_frames, self._recording_fps = 0, 0.0  # video frames handed to the recorder, and their rate
         self._held: list[RecordedFrame] | None = None  # a live recording's first frames, until its rate is known
         self._held_bytes = 0
@@ -640,10 +642,11 @@ class SessionController(QObject):
         self._drain_limit.stop()  # an earlier file end's limit must not cut a later recording short
         self._open_held_recording()  # a recording stopped within a stream's first second keeps its frames
         recorder, self._recorder = self._recorder, None
+        held, self._file_held, self._file_clock = self._file_held, None, None
         was_recording = recorder is not None or self._record_request is not None
         self._record_request = None
         if recorder is not None:
-            recorder.finish()
+            recorder.finish(held)
         self._apply_lossless()
         if was_recording:
             self.recording_changed.emit(False)
@@ -668,14 +671,19 @@ class SessionController(QObject):
         recorder = self._recorder
         if recorder is None:
             return
-        repeats = 1
+        frame = RecordedFrame(shown.image, shown.result.index, time_s, shown.detections, model=shown.result.model or "")
         if self._live_clock is not None:
-            repeats = self._live_clock.copies(time_s)
-            if repeats < 1:
-                return  # came early: the file is ahead of the clock
-        if recorder.submit(RecordedFrame(shown.image, shown.result.index, time_s, shown.detections, repeats,
-                                         shown.result.model or "")):
-            self._recorded_frames += repeats
+            frame = replace(frame, repeats=self._live_clock.copies(time_s))
+        elif self._file_clock is not None and shown.result.packet.file_ms is not None:
+            # a frame lasts until the next one's time: this one is held, the one before goes with its copies
+            copies = self._file_clock.copies_before(shown.result.index, shown.result.packet.file_ms / 1000)
+            frame, self._file_held = (replace(self._file_held, repeats=copies) if self._file_held else None), frame
+            if frame is None:
+                return
+        if frame.repeats < 1:
+            return  # came early: the file is ahead of the clock
+        if recorder.submit(frame):
+            self._recorded_frames += frame.repeats
 
     @property
     def recorded_seconds(self) -> float:
@@ -709,6 +717,8 @@ class SessionController(QObject):
                     lead_in.append(replace(frame, repeats=copies))
             if self._playback.paused:
                 self._live_clock.pause(time.perf_counter() - self._source_started)
+        else:  # a file: by the times its frames carry (a variable-rate one's are unevenly apart)
+            self._file_clock, self._file_held = FileClock(fps), None
         source_video = Path(self._source.value) if self._source is not None and self._source.kind == VIDEO else None
         plan = RecordingPlan(path, fps, (first_image.shape[1], first_image.shape[0]), self.detections_format,
                              source_video, exclusive=self._record_exclusive)

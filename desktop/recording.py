@@ -99,7 +99,7 @@ class RecordedFrame:
     source_index: int
     time_s: float  # seconds since the source opened
     detections: Detections
-    repeats: int = 1  # >1 fills frames a live source dropped, so the video keeps real-time speed
+    repeats: int = 1  # >1 fills frames a live source dropped, or a variable-rate file's gaps, keeping their timing
     model: str = ""  # the model whose detections these are (a switch mid-recording changes the class numbers)
 
 
@@ -188,6 +188,7 @@ class RecorderWorker(QThread):
         self._lead_in = list(lead_in)
         self._lock = threading.Lock()
         self._finishing = False
+        self._last: RecordedFrame | None = None  # handed over with finish(): written after the inbox
         self.frames_received = len(self._lead_in)
 
     def busy(self) -> bool:
@@ -201,10 +202,14 @@ class RecorderWorker(QThread):
         self.frames_received += 1
         return True
 
-    def finish(self) -> None:
-        """Write what was handed over, then close the file (returns at once; see ``summary_ready``)."""
+    def finish(self, last: RecordedFrame | None = None) -> None:
+        """Write what was handed over, then ``last`` (a file's frame held back until the next one's time, which
+        never came), then close the file (returns at once; see ``summary_ready``)."""
         with self._lock:
             self._finishing = True
+            self._last = last
+            if last is not None:
+                self.frames_received += 1
 
     def _should_finish(self) -> bool:
         with self._lock:
@@ -232,6 +237,10 @@ class RecorderWorker(QThread):
                         break
                 self.accepted.emit()
                 self._write(item, writer, detections)
+            with self._lock:
+                last, self._last = self._last, None
+            if last is not None:
+                self._write(last, writer, detections)
         except LiveDetError as exc:
             error = stopped + str(exc)
         except OSError as exc:

@@ -19,7 +19,7 @@ from detector.cli import main
 
 from .not_videos import write_notes, write_song_with_cover, write_sound_only
 from .photos import save_as_phone_photo
-from .videos import read_back, write_moving_box_video, write_variable_rate_video
+from .videos import box_positions, read_back, write_moving_box_video, write_variable_rate_video
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -612,18 +612,6 @@ def test_ctrl_c_on_a_video_file_keeps_what_was_done_and_exits_130(vtest_path, tm
     assert len(run.jsonl.read_text().splitlines()) == summary["frames"] == read_back(run.output).frames
 
 
-def _box_positions(video: Path) -> list[int]:
-    """Which frame of ``write_variable_rate_video``'s box each frame of ``video`` shows (by the box's left edge)."""
-    capture = cv2.VideoCapture(str(video))
-    shown = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            return shown
-        left = int(np.argmax(frame[120, :, 1] > 200))
-        shown.append(round((left - 10) / 8))
-
-
 def test_a_variable_rate_recording_is_not_called_damaged_and_keeps_its_timing(capsys, vtest_path, tmp_path):
     """A browser's or OBS's MKV: 31 frames over 4.5 s, which OpenCV announces as 136 (4.5 s at its nominal
     30 FPS). It was "decoded 31 of the 136 frames (truncated or damaged file?)", then written one frame per
@@ -636,7 +624,7 @@ def test_a_variable_rate_recording_is_not_called_damaged_and_keeps_its_timing(ca
     assert summary["frames"] == 31 and summary["frames_expected"] == 136 and "damaged" not in err, err
     assert ("note: screen.mkv has a variable frame rate: 31 frames over 4.5 s, not the 136 its nominal 30 FPS makes; "
             "out.mp4 keeps their timing: 4.5 s at 30 FPS") in err
-    shown = _box_positions(tmp_path / "out.mp4")
+    shown = box_positions(tmp_path / "out.mp4")
     assert len(shown) == 136  # the last frame at 4.5 s, shown for one frame
     times_ms = np.cumsum([0, *gaps_ms])
     for index in range(30):  # (frame 30's box is where frame 0's was)

@@ -70,6 +70,22 @@ def write_video_whose_sound_outlasts_it(path: str | Path, frames: int, extra_sou
     return Path(path)
 
 
+def box_positions(video: str | Path) -> list[int]:
+    """Which frame of ``write_moving_box_video`` or ``write_variable_rate_video`` each frame of ``video`` shows,
+    told by its white box's left edge (frame 30's box is where frame 0's was)."""
+    capture = cv2.VideoCapture(str(video))
+    shown = []
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                return shown
+            left = int(np.argmax(np.all(frame[120] > 200, axis=1)))
+            shown.append(round((left - 10) / 8))
+    finally:
+        capture.release()
+
+
 def write_variable_rate_video(path: str | Path, gaps_ms: list[int], *, nominal_fps: int = 30) -> Path:
     """A whole Matroska file whose frames are ``gaps_ms`` apart (a browser's or OBS's recording: the rate
     varies with what moves): OpenCV states its rate as ``nominal_fps`` and its frame count as its duration

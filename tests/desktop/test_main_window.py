@@ -427,6 +427,28 @@ def test_a_recording_that_runs_to_the_end_of_a_file_holds_every_frame_shown(qtbo
     assert len(summary.detections_path.read_text().splitlines()) == shown
 
 
+def test_a_recording_of_a_variable_rate_file_keeps_its_timing(qtbot, launch, tmp_path):
+    """A browser's or OBS's recording (frames 50, 100 then 300 ms apart, stated as 30 FPS) was recorded one
+    frame per frame at 30 FPS: 4.5 s became 1.0 s. Each frame now lasts until the next one's time, as in
+    a player, at max speed too (the file's times count, not the clock's)."""
+    from ..videos import box_positions, write_variable_rate_video
+
+    gaps_ms = [50, 100, 300] * 10
+    clip = write_variable_rate_video(tmp_path / "screen.mkv", gaps_ms)
+    target = tmp_path / "screen-annotated.mp4"
+    window = launch(source=str(clip), model=_shipped_model(), record=str(target), fast=True)
+    window.controller.set_loop(False)
+    with qtbot.waitSignal(window.controller.recording_finished, timeout=FLOW_TIMEOUT_MS) as finished:
+        pass
+    summary = finished.args[0]  # the file ended, and with it the recording
+    assert summary.error is None and summary.frames_received == 31
+    shown = box_positions(target)
+    assert len(shown) == summary.frames_written == 136  # the last frame at 4.5 s, then one frame long
+    times_ms = np.cumsum([0, *gaps_ms])
+    for index in range(30):
+        assert abs(shown.index(index) - times_ms[index] * 30 / 1000) <= 1, (index, shown)
+
+
 def test_the_recording_light_counts_the_time_recorded_and_stops_counting_while_paused(qtbot, launch, vtest_path,
                                                                                      tmp_path):
     window = launch(source=str(vtest_path), model=_shipped_model())
