@@ -273,7 +273,7 @@ def open_frame_writer(output: Path, *, source_kind: str, single_image: bool, fps
     if suffix in VIDEO_SUFFIXES:
         if live:
             return LiveVideo(output, fps, size)
-        return AnnotatedVideo(output, fps, size, source=source, by_file_time=source_kind == "video")
+        return AnnotatedVideo(output, fps, size, source=source, by_file_time=source_kind in ("video", "url"))
     if source_kind != "images":
         if output.is_dir():  # said "must be a video file, got po": a folder is a natural thing to give
             example = output / (f"{source.stem}-annotated.mp4" if source else "recording.mp4")
