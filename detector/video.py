@@ -348,11 +348,16 @@ def _codec_of(cap: cv2.VideoCapture) -> str:
 def capture_info(cap: cv2.VideoCapture, kind: str, name: str) -> SourceInfo:
     fps = cap.get(cv2.CAP_PROP_FPS)
     count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    # a rate of 1000 FPS or more is a file's time unit, not its rate (a browser's WebM, whose frames carry their
+    # own times): the count OpenCV states is then its duration in that unit (9,716 for 120 frames over 9.7 s),
+    # and "ended at frame 120 of 9,716" read as damage. Its frames are counted as read instead, as a raw stream's.
+    time_unit = fps >= 1000
     return SourceInfo(
         kind=kind,
         name=name,
         fps=fps if 0 < fps < 1000 else DEFAULT_FPS,
-        frame_count=count if kind in ("video", "url", "image") and 0 < count < 2**31 else None,  # live: <= 0
+        frame_count=(count if kind in ("video", "url", "image") and not time_unit and 0 < count < 2**31
+                     else None),  # live: <= 0
         width=int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
         height=int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
     )
