@@ -652,7 +652,8 @@ class SessionController(QObject):
             self.recording_changed.emit(False)
 
     def _record(self, shown: ShownFrame) -> None:
-        time_s = shown.result.packet.captured_at - self._source_started
+        packet = shown.result.packet  # a file's frame is logged at its time in the file, a live one's since it opened
+        time_s = packet.file_ms / 1000 if packet.file_ms is not None else packet.captured_at - self._source_started
         if self._record_request is not None and self._record_waits_for_play:
             return  # R on a paused video "starts on Play": the frames a seek or step shows meanwhile are scrubbing
             # (R while playing starts with the next frame, even one shown after the file ended and paused it)
@@ -674,9 +675,9 @@ class SessionController(QObject):
         frame = RecordedFrame(shown.image, shown.result.index, time_s, shown.detections, model=shown.result.model or "")
         if self._live_clock is not None:
             frame = replace(frame, repeats=self._live_clock.copies(time_s))
-        elif self._file_clock is not None and shown.result.packet.file_ms is not None:
+        elif self._file_clock is not None and packet.file_ms is not None:
             # a frame lasts until the next one's time: this one is held, the one before goes with its copies
-            copies = self._file_clock.copies_before(shown.result.index, shown.result.packet.file_ms / 1000)
+            copies = self._file_clock.copies_before(shown.result.index, time_s)
             frame, self._file_held = (replace(self._file_held, repeats=copies) if self._file_held else None), frame
             if frame is None:
                 return

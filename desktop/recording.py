@@ -97,7 +97,7 @@ class RecordingPlan:
 class RecordedFrame:
     image: np.ndarray  # the annotated frame as displayed
     source_index: int
-    time_s: float  # seconds since the source opened
+    time_s: float  # a file's frame: its time in the file; a camera's or stream's: seconds since it opened
     detections: Detections
     repeats: int = 1  # >1 fills frames a live source dropped, or a variable-rate file's gaps, keeping their timing
     model: str = ""  # the model whose detections these are (a switch mid-recording changes the class numbers)

@@ -424,7 +424,10 @@ def test_a_recording_that_runs_to_the_end_of_a_file_holds_every_frame_shown(qtbo
     assert window.controller.paused and window.controller.last_shown.result.index == 49
     assert summary.error is None and summary.frames_received == shown
     assert read_back(summary.video_path).frames == shown
-    assert len(summary.detections_path.read_text().splitlines()) == shown
+    rows = [json.loads(line) for line in summary.detections_path.read_text().splitlines()]
+    assert len(rows) == shown
+    # each frame at its time in the file (it was the time since the file opened: 2 s of start-up later)
+    assert [row["time_s"] for row in rows] == [pytest.approx(row["source_frame"] / 10, abs=0.002) for row in rows]
 
 
 def test_a_recording_of_a_variable_rate_file_keeps_its_timing(qtbot, launch, tmp_path):
