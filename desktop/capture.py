@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -198,7 +198,7 @@ class CaptureWorker(QThread):
         kind = IMAGE if isinstance(cap, StillImage) else self.source.kind
         info = capture_info(cap, kind, self.source.label)
         if (info.width, info.height) != (first.shape[1], first.shape[0]):  # the frames are the truth
-            info = SourceInfo(info.kind, info.name, info.fps, info.frame_count, first.shape[1], first.shape[0])
+            info = replace(info, width=first.shape[1], height=first.shape[0])
         self.info = info
         self.opened.emit(self.generation, info)
         return cap, first

@@ -475,8 +475,9 @@ def _say_how_predict_ended(args, source, stats, *, expected: int | None, stopped
         fps = source.info.fps  # a browser's or OBS's recording: whole, its frames further apart than its rate says
         written = (f"; {Path(output_path).name} keeps their timing: {video_s:.1f} s at {fps:g} FPS"
                    if output_path and video_s is not None else "")
+        stated = source.info.count_rate or fps  # (a browser's WebM states its time unit, 1000 a second)
         _say(f"note: {Path(args.source).name} has a variable frame rate: {stats.frames} frames over "
-             f"{source.last_frame_ms / 1000:.1f} s, not the {expected} its nominal {fps:g} FPS makes{written}")
+             f"{source.last_frame_ms / 1000:.1f} s, not the {expected} its nominal {stated:g} FPS makes{written}")
     elif expected and stats.frames < expected and not stopped_by:
         _say(f"warning: decoded {stats.frames} of the {expected} frames {Path(args.source).name} announces "
              "(truncated or damaged file?)")

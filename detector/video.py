@@ -81,6 +81,10 @@ class SourceInfo:
     frame_count: int | None  # None for live sources
     width: int
     height: int
+    # the rate ``frame_count`` is counted at, where it is not ``fps``: a file stating 1000 FPS or more states its
+    # time unit (a browser's WebM, whose frames carry their own times), and its count is its duration in that
+    # unit (3,801 for 31 frames over 3.8 s); seeks go by that unit too. It plays and records at DEFAULT_FPS.
+    count_rate: float | None = None
 
     @property
     def is_live(self) -> bool:
@@ -98,7 +102,8 @@ class SourceInfo:
             return False
         interval_ms = 1000.0 / self.fps
         # (a variable-rate file's last frame may last a while: up to a second short of the end is its end)
-        at_the_end = last_frame_ms >= 1000.0 * self.frame_count / self.fps - max(3 * interval_ms, 1000.0)
+        duration_ms = 1000.0 * self.frame_count / (self.count_rate or self.fps)
+        at_the_end = last_frame_ms >= duration_ms - max(3 * interval_ms, 1000.0)
         return at_the_end and frames_read < 0.9 * (last_frame_ms / interval_ms + 1)
 
 
@@ -348,16 +353,12 @@ def _codec_of(cap: cv2.VideoCapture) -> str:
 def capture_info(cap: cv2.VideoCapture, kind: str, name: str) -> SourceInfo:
     fps = cap.get(cv2.CAP_PROP_FPS)
     count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-    # a rate of 1000 FPS or more is a file's time unit, not its rate (a browser's WebM, whose frames carry their
-    # own times): the count OpenCV states is then its duration in that unit (9,716 for 120 frames over 9.7 s),
-    # and "ended at frame 120 of 9,716" read as damage. Its frames are counted as read instead, as a raw stream's.
-    time_unit = fps >= 1000
     return SourceInfo(
         kind=kind,
         name=name,
         fps=fps if 0 < fps < 1000 else DEFAULT_FPS,
-        frame_count=(count if kind in ("video", "url", "image") and not time_unit and 0 < count < 2**31
-                     else None),  # live: <= 0
+        frame_count=count if kind in ("video", "url", "image") and 0 < count < 2**31 else None,  # live: <= 0
+        count_rate=fps if fps >= 1000 else None,
         width=int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
         height=int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
     )

@@ -641,13 +641,15 @@ def test_a_variable_rate_recording_is_not_called_damaged_and_keeps_its_timing(ca
 
 def test_a_browser_recording_whose_rate_is_its_time_unit_is_not_called_damaged(capsys, tmp_path):
     """A browser's WebM states its time unit, 1000 per second, as its rate, and its duration in that unit as its
-    frame count: 31 frames over 3.8 s were "decoded 31 of the 3801 frames (truncated or damaged file?)". Its
-    frames are counted as read, played and written by their times at 30 FPS."""
+    frame count: 31 frames over 3.8 s were "decoded 31 of the 3801 frames (truncated or damaged file?)". It is
+    a variable rate, written by its frames' times at 30 FPS."""
     gaps_ms = [40, 40, 300] * 10
     clip = write_variable_rate_video(tmp_path / "meeting.mkv", gaps_ms, nominal_fps=1000)
     summary, err = run_ok(capsys, "predict", "--model", "test-small", "--imgsz", "96", "--source", str(clip),
                           "--output", str(tmp_path / "out.mp4"))
-    assert summary["frames"] == 31 and summary["frames_expected"] is None and "damaged" not in err, err
+    assert summary["frames"] == 31 and summary["frames_expected"] == 3801 and "damaged" not in err, err
+    assert ("note: meeting.mkv has a variable frame rate: 31 frames over 3.8 s, not the 3801 its nominal 1000 FPS "
+            "makes; out.mp4 keeps their timing: 3.8 s at 30 FPS") in err
     written = read_back(tmp_path / "out.mp4")
     assert written.fps == 30 and written.frames == round(sum(gaps_ms) * 30 / 1000) + 1
 
