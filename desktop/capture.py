@@ -218,6 +218,7 @@ class CaptureWorker(QThread):
         sought = False  # a seek happened and no frame has been read since
         announced_pause = None
         next_due = time.perf_counter()
+        left_s = 0.0  # what was left of a frame's wait when a pause cut it short: a still goes on after Play
         silent_since: float | None = None
         while True:
             with self._cond:
@@ -238,7 +239,7 @@ class CaptureWorker(QThread):
             if not paused:
                 announced_pause = None
             if held:  # the pace starts again from now: a due time from before the pause sent two frames at once
-                next_due = time.perf_counter()
+                next_due, left_s = time.perf_counter() + left_s, 0.0
             if is_file and seek is not None:
                 if seek == 0:
                     cap, pending = self._rewind()
@@ -246,7 +247,7 @@ class CaptureWorker(QThread):
                 else:
                     cap.set(cv2.CAP_PROP_POS_FRAMES, seek)
                     pending = None
-                index, sought, paced_ms = seek, seek > 0, None
+                index, sought, paced_ms, left_s = seek, seek > 0, None, 0.0
                 if self._outbox.clear():  # a frame from before the jump is stale: counted, so the end can
                     self._stats.count_dropped()  # tell that every frame captured was shown or dropped
                 next_due = time.perf_counter()
@@ -295,11 +296,12 @@ class CaptureWorker(QThread):
                 interrupted = self._sleep_until(next_due)
                 if interrupted:
                     pending, pending_ms = frame, frame_ms  # keep it for after the pause; a seek drops it above
+                    left_s = max(0.0, next_due - time.perf_counter())
                     continue
                 now = time.perf_counter()
                 next_due = max(next_due + period, now - period)  # fell behind: do not burst to catch up
             else:
-                paced_ms = frame_ms  # the next frame played in real time is due after this one
+                paced_ms, left_s = frame_ms, 0.0  # the next frame played in real time is due after this one
             packet = FramePacket(self.generation, index, frame, time.perf_counter(), self.info.frame_count,
                                  frame_ms if is_file else None)
             outcome = self._deliver(packet, lossless and is_file)
@@ -347,10 +349,11 @@ class CaptureWorker(QThread):
         return self._cap, first if ok else None
 
     def _sleep_until(self, due: float) -> bool:
-        """Wait for a frame's due time; True when a pause, seek or stop cut the wait short."""
+        """Wait for a frame's due time; True when a pause, seek, stop or Max speed cut the wait short (a variable-rate
+        file's still can last many seconds)."""
         with self._cond:
             while True:
-                if self._abort or self._seek_to is not None or self._options.paused:
+                if self._abort or self._seek_to is not None or self._options.paused or not self._options.realtime:
                     return True
                 delay = due - time.perf_counter()
                 if delay <= 0:

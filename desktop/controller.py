@@ -22,7 +22,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from detector import Candidates, Detections, OutputError, SourceError, detections_from_candidates
 from detector.annotate import class_label
-from detector.live_clock import HOLD_BYTES, FileClock, LiveClock, recording_fps
+from detector.live_clock import HOLD_BYTES, MAX_COPIES, FileClock, LiveClock, recording_fps
 from detector.outputs import next_free_path
 from detector.video import SourceInfo, same_file
 from detector.video_writer import without_saved_note
@@ -674,16 +674,14 @@ class SessionController(QObject):
             return
         frame = RecordedFrame(shown.image, shown.result.index, time_s, shown.detections, model=shown.result.model or "")
         if self._live_clock is not None:
-            frame = replace(frame, repeats=self._live_clock.copies(time_s))
+            frame = replace(frame, repeats=max(0, min(self._live_clock.copies(time_s), MAX_COPIES)))
         elif self._file_clock is not None and packet.file_ms is not None:
             # a frame lasts until the next one's time: this one is held, the one before goes with its copies
             copies = self._file_clock.copies_before(shown.result.index, time_s)
             frame, self._file_held = (replace(self._file_held, repeats=copies) if self._file_held else None), frame
             if frame is None:
                 return
-        if frame.repeats < 1:
-            return  # came early: the file is ahead of the clock
-        if recorder.submit(frame):
+        if recorder.submit(frame):  # (repeats 0: came early, the video is ahead of the clock; its rows are logged)
             self._recorded_frames += frame.repeats
 
     @property
@@ -712,10 +710,8 @@ class SessionController(QObject):
         if self._source is not None and self._source.is_live:  # by the clock, at the rate it really sends
             fps = recording_fps(fps, self._stats.capture_rate())
             self._live_clock = LiveClock(fps)
-            for frame in held:
-                copies = self._live_clock.copies(frame.time_s)
-                if copies >= 1:
-                    lead_in.append(replace(frame, repeats=copies))
+            lead_in = [replace(frame, repeats=max(0, min(self._live_clock.copies(frame.time_s), MAX_COPIES)))
+                       for frame in held]
             if self._playback.paused:
                 self._live_clock.pause(time.perf_counter() - self._source_started)
         else:  # a file: by the times its frames carry (a variable-rate one's are unevenly apart)

@@ -27,7 +27,6 @@ from PySide6.QtCore import QThread, Signal
 
 from detector import Detections, LiveDetError, OutputError
 from detector.errors import NameTaken
-from detector.live_clock import MAX_COPIES
 from detector.unlinked import restore_if_unlinked
 from detector.video_writer import NOTHING_SAVED, VideoWriter
 
@@ -99,7 +98,9 @@ class RecordedFrame:
     source_index: int
     time_s: float  # a file's frame: its time in the file; a camera's or stream's: seconds since it opened
     detections: Detections
-    repeats: int = 1  # >1 fills frames a live source dropped, or a variable-rate file's gaps, keeping their timing
+    # >1 fills frames a live source dropped, or a variable-rate file's gaps, keeping their timing; 0 leaves out
+    # a frame that came sooner than the video's rate (its detections are still logged)
+    repeats: int = 1
     model: str = ""  # the model whose detections these are (a switch mid-recording changes the class numbers)
 
 
@@ -298,7 +299,7 @@ class RecorderWorker(QThread):
                 detections.write(first, item)
             except OSError as exc:
                 raise OutputError(describe_os_error(exc, detections.path)) from None
-        for _ in range(max(1, min(item.repeats, MAX_COPIES))):
+        for _ in range(item.repeats):  # 0: left out of the video (it came early); its rows are under the frame shown then
             writer.write(item.image)
 
     @staticmethod

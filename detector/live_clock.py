@@ -74,12 +74,15 @@ class LiveClock:
         self._paused_at = None
 
 
+FILE_STILL_LIMIT_S = 60.0  # frames of a file further apart are a jump in its times (damage, a restart), not a still
+
+
 def frame_interval_s(previous_ms: float | None, ms: float, fps: float) -> float:
     """Seconds from a file's frame at ``previous_ms`` to its next at ``ms``, by their times: a variable-rate
     file plays at its own pace. The nominal interval where the times say nothing (none before, equal or
-    backwards), or where they jump further than ``MAX_COPIES`` frames (damage, not a pause in filming)."""
+    backwards), or where they jump further than ``FILE_STILL_LIMIT_S``; ``FileClock`` writes the same."""
     interval_s = (ms - previous_ms) / 1000 if previous_ms is not None else 0.0
-    return interval_s if 0 < interval_s <= MAX_COPIES / fps else 1 / fps
+    return interval_s if 0 < interval_s <= FILE_STILL_LIMIT_S else 1 / fps
 
 
 FILE_CLOCK_SLACK = 0.75  # a file's frame up to 3/4 of a frame early or late is on time: no repeat-then-skip judder
@@ -93,8 +96,9 @@ class FileClock:
     back (the last is written once). A constant-rate file gets one copy a frame. A variable-rate one
     (frames 50, 100 and 300 ms apart, stated as 30 FPS) gets copies where its frames are far apart and
     0 where they crowd; a phone's slightly uneven times stay one copy each (``FILE_CLOCK_SLACK``).
-    A frame that does not follow the one before (a seek, a loop) or whose time did not move on (a
-    file without times) starts the clock again: the frame before it is written once.
+    A frame that does not follow the one before (a seek, a loop), whose time did not move on (a file
+    without times) or jumped past ``FILE_STILL_LIMIT_S`` starts the clock again: the frame before it
+    is written once, as ``frame_interval_s`` plays it.
     """
 
     def __init__(self, fps: float) -> None:
@@ -109,11 +113,11 @@ class FileClock:
         if last is None:
             self._origin_s = time_s
             return 0
-        if index != last[0] + 1 or time_s <= last[1]:  # not its next frame: the one before lasts one frame
+        if index != last[0] + 1 or not 0 < time_s - last[1] <= FILE_STILL_LIMIT_S:  # the one before lasts a frame
             self._frames += 1
             self._origin_s = time_s - self._frames / self.fps
             return 1
         owed = (time_s - self._origin_s) * self.fps - self._frames  # ~1 when this frame is on time
         copies = 1 if 1 - FILE_CLOCK_SLACK <= owed < 1 + FILE_CLOCK_SLACK else max(0, round(owed))
         self._frames += copies
-        return min(copies, MAX_COPIES)
+        return copies

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from detector.live_clock import MAX_COPIES, FileClock
+from detector.live_clock import FILE_STILL_LIMIT_S, FileClock, frame_interval_s
 
 
 def _copies(frames: list[tuple[int, float]], fps: float = 30.0) -> list[int]:
@@ -35,5 +35,12 @@ def test_a_seek_a_loop_or_a_file_without_times_never_freezes_the_picture():
     clock goes on from there: a forward seek of 10 s was not 300 copies of the frame before it."""
     assert _copies([(0, 0.0), (1, 1 / 30), (300, 10.0), (301, 10 + 1 / 30), (0, 0.0), (1, 1 / 30)]) == [1] * 6
     assert _copies([(i, 0.0) for i in range(5)]) == [1] * 5
-    stalled = _copies([(0, 0.0), (1, 100.0), (2, 100 + 1 / 30)])  # a stream stalled 100 s: at most MAX_COPIES
-    assert stalled == [MAX_COPIES, 1, 1]
+    assert _copies([(0, 0.0), (1, 100.0), (2, 100 + 1 / 30)]) == [1, 1, 1]  # times that jump 100 s: damage
+
+
+def test_a_still_lasts_as_long_as_in_the_file_and_as_on_screen():
+    """A screen recording that stood still for 10 s holds its frame 10 s (it was cut to 4 s while the app
+    showed it 10 s); the app and the clock share the limit past which a gap is a jump, not a still."""
+    assert _copies([(0, 0.0), (1, 10.0), (2, 10 + 1 / 30)]) == [300, 1, 1]
+    assert frame_interval_s(0.0, 10_000.0, 30) == 10.0
+    assert frame_interval_s(0.0, (FILE_STILL_LIMIT_S + 1) * 1000, 30) == _copies([(0, 0.0), (1, FILE_STILL_LIMIT_S + 1)])[0] / 30

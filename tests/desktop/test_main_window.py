@@ -430,26 +430,36 @@ def test_a_recording_that_runs_to_the_end_of_a_file_holds_every_frame_shown(qtbo
     assert [row["time_s"] for row in rows] == [pytest.approx(row["source_frame"] / 10, abs=0.002) for row in rows]
 
 
-def test_a_recording_of_a_variable_rate_file_keeps_its_timing(qtbot, launch, tmp_path):
-    """A browser's or OBS's recording (frames 50, 100 then 300 ms apart, stated as 30 FPS) was recorded one
-    frame per frame at 30 FPS: 4.5 s became 1.0 s. Each frame now lasts until the next one's time, as in
-    a player, at max speed too (the file's times count, not the clock's)."""
+def test_a_recording_of_a_variable_rate_file_keeps_its_timing_and_logs_every_frame(qtbot, launch, tmp_path):
+    """A screen recording (frames 10, 100 then 300 ms apart, stated as 30 FPS) was recorded one frame per frame at
+    30 FPS: 4.1 s became 1.0 s. Each frame now lasts until the next one's time, as in a player, at max speed too
+    (the file's times count, not the clock's). A frame 10 ms before the next is left out of the video, as a 30
+    FPS player shows it, but its detections are logged, under the video frame shown at its time."""
     from ..videos import box_positions, write_variable_rate_video
 
-    gaps_ms = [50, 100, 300] * 10
+    gaps_ms = [10, 100, 300] * 10
     clip = write_variable_rate_video(tmp_path / "screen.mkv", gaps_ms)
     target = tmp_path / "screen-annotated.mp4"
     window = launch(source=str(clip), model=_shipped_model(), record=str(target), fast=True)
     window.controller.set_loop(False)
+    window.controller.set_detections_format("jsonl")
     with qtbot.waitSignal(window.controller.recording_finished, timeout=FLOW_TIMEOUT_MS) as finished:
         pass
     summary = finished.args[0]  # the file ended, and with it the recording
     assert summary.error is None and summary.frames_received == 31
     shown = box_positions(target)
-    assert len(shown) == summary.frames_written == 136  # the last frame at 4.5 s, then one frame long
     times_ms = np.cumsum([0, *gaps_ms])
-    for index in range(30):
+    assert len(shown) == summary.frames_written == round(times_ms[-1] * 30 / 1000) + 1  # the last frame one long
+    left_out = [index for index in range(30) if index not in shown]  # (frame 30's box is where frame 0's was)
+    assert 0 < len(left_out) < 10 and all(gaps_ms[index] == 10 for index in left_out)  # only ones 10 ms before the next
+    for index in set(range(30)) - set(left_out):
         assert abs(shown.index(index) - times_ms[index] * 30 / 1000) <= 1, (index, shown)
+    rows = [json.loads(line) for line in summary.detections_path.read_text().splitlines()]
+    assert [row["source_frame"] for row in rows] == list(range(31))
+    assert [row["time_s"] for row in rows] == [pytest.approx(t / 1000, abs=0.002) for t in times_ms]
+    misplaced = [(row["frame"], row["source_frame"], shown[row["frame"]]) for row in rows
+                 if shown[row["frame"]] not in (row["source_frame"] % 30, (row["source_frame"] + 1) % 30)]
+    assert misplaced == []
 
 
 def test_the_recording_light_counts_the_time_recorded_and_stops_counting_while_paused(qtbot, launch, vtest_path,

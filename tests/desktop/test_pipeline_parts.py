@@ -333,6 +333,48 @@ def test_a_variable_rate_file_plays_at_its_own_pace(qapp, tmp_path):
     assert all(wait >= 0.45 for wait, gap in zip(waited, gaps_ms) if gap == 500), waited  # never early
 
 
+def _next_packet(box: Mailbox, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        packet = box.take(timeout=0.05)
+        if packet is not None:
+            return packet
+    raise AssertionError("no frame came")
+
+
+def test_a_still_in_a_variable_rate_file_goes_on_after_a_pause_and_ends_at_max_speed(qapp, tmp_path):
+    """A screen recording that stands still 2 s: paused halfway and played again, the still lasted no longer (the
+    next frame came at once); Max speed, chosen during a 5 s still, waited for it to end."""
+    from desktop.capture import CaptureWorker, PlaybackOptions
+
+    from ..videos import write_variable_rate_video
+
+    clip = write_variable_rate_video(tmp_path / "screen.mkv", [40, 2000, 40, 5000, 40])
+    box, stats = Mailbox(), PipelineStats()
+    worker = CaptureWorker(parse_source(str(clip)), box, stats, generation=1,
+                           options=PlaybackOptions(loop=False, realtime=True, lossless=True))
+    worker.start()
+    try:
+        assert [_next_packet(box).index for _ in range(2)] == [0, 1]  # frame 1: 2 s until frame 2
+        still_began = time.perf_counter()
+        time.sleep(0.5)
+        worker.set_paused(True)
+        time.sleep(0.5)
+        worker.set_paused(False)
+        played = time.perf_counter()
+        packet = _next_packet(box)
+        assert packet.index == 2 and packet.captured_at - played >= 1.3, packet.captured_at - played  # 1.5 s were left
+        assert packet.captured_at - still_began >= 2.3
+        assert _next_packet(box).index == 3  # 5 s until frame 4
+        time.sleep(0.3)
+        worker.set_realtime(False)
+        switched = time.perf_counter()
+        assert _next_packet(box).captured_at - switched < 2.0
+    finally:
+        worker.stop()
+        worker.wait(5000)
+
+
 def test_live_style_capture_drops_stale_frames_instead_of_lagging(qapp, vtest_path):
     from desktop.capture import CaptureWorker, PlaybackOptions
     from desktop.sources import parse_source
