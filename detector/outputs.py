@@ -84,7 +84,7 @@ class AnnotatedVideo:
                  by_file_time: bool = False) -> None:
         check_writable_folder(path.parent if str(path.parent) else Path("."))
         self._writer = VideoWriter(path, fps, size, protect=source)  # never over the source, fallback included
-        self.path, self.size, self.fps, self.by_file_time = self._writer.path, size, fps, by_file_time
+        self.path, self.size, self.fps = self._writer.path, size, fps
         self._clock = FileClock(fps) if by_file_time else None
         self._held: np.ndarray | None = None  # the last frame written by file time, until the next one comes
 
@@ -299,7 +299,9 @@ class PredictOutputs:
 
     Both are opened here, before the first frame, so a bad path fails the run at once. ``write`` runs on
     the encode thread, in frame order. A camera's or stream's video is written by the clock: the decode
-    thread notes when each frame was read (``note_read``) and the note is used up when it is written.
+    thread notes when each frame was read (``note_read``) and the note is used up when it is written. A
+    video file's frames are noted with their time in the file instead: the video is written by those
+    times, and the log gives each frame its time (``time_s``).
     """
 
     def __init__(self, output: Path | None, jsonl: Path | None, *, info: SourceInfo, source: Path | None,
@@ -307,6 +309,7 @@ class PredictOutputs:
         self.frames: FrameWriter | LiveVideo | None = None
         self.jsonl: JsonlWriter | None = None
         self._read_at: dict[int, float] = {}
+        self._in_a_file = info.kind in ("video", "url") and not info.is_live  # frames with their own times
         try:
             if output is not None:
                 self.frames = open_frame_writer(output, source_kind=info.kind, single_image=single_image,
@@ -325,20 +328,22 @@ class PredictOutputs:
 
     @property
     def by_file_time(self) -> bool:
-        """The video is a video file's: it needs each frame's time in that file (``note_read``)."""
-        return isinstance(self.frames, AnnotatedVideo) and self.frames.by_file_time
+        """The frames are a video file's: the video and the log need each one's time in it (``note_read``)."""
+        return self._in_a_file and (self.jsonl is not None or isinstance(self.frames, AnnotatedVideo))
 
     def note_read(self, index: int, read_s: float) -> None:
         self._read_at[index] = read_s
 
     def write(self, index: int, name: str, frame: np.ndarray, detections: Detections) -> None:
+        noted_s = self._read_at.pop(index, None)
+        file_s = noted_s if self._in_a_file else None
         if self.jsonl is not None:
-            self.jsonl.write(index, name, detections)
+            self.jsonl.write(index, name, detections, file_s)
         if isinstance(self.frames, LiveVideo):
-            self.frames.write_at(draw_detections(frame, detections), self._read_at.pop(index))
+            assert noted_s is not None
+            self.frames.write_at(draw_detections(frame, detections), noted_s)
         elif isinstance(self.frames, AnnotatedVideo):
-            at = (index, self._read_at.pop(index)) if self.by_file_time else None
-            self.frames.write_detected(frame, name, detections, at)
+            self.frames.write_detected(frame, name, detections, (index, file_s) if file_s is not None else None)
         elif self.frames is not None:
             self.frames.write(draw_detections(frame, detections), name)
 
@@ -364,7 +369,8 @@ def _is_standard_output(path: Path) -> bool:
 
 
 class JsonlWriter:
-    """One JSON object per frame: ``{"frame": i, "source": name, "detections": [...]}``."""
+    """One JSON object per frame: ``{"frame": i, "source": name, "detections": [...]}``, and a video file's frame's
+    time in the file (``"time_s"``: a variable-rate file's frames are unevenly apart)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -379,8 +385,9 @@ class JsonlWriter:
         except OSError as exc:
             raise OutputError(f"cannot write {path}: {folder_problem(path.parent, exc)}") from None
 
-    def write(self, index: int, name: str, detections: Detections) -> None:
-        record = {"frame": index, "source": name, "detections": detections.to_records()}
+    def write(self, index: int, name: str, detections: Detections, time_s: float | None = None) -> None:
+        record = {"frame": index, "source": name, **({"time_s": round(time_s, 3)} if time_s is not None else {}),
+                  "detections": detections.to_records()}
         try:
             self._file.write(json.dumps(record) + "\n")
             if self._to_stdout:

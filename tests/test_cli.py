@@ -620,13 +620,15 @@ def test_a_variable_rate_recording_is_not_called_damaged_and_keeps_its_timing(ca
     gaps_ms = [50, 100, 300] * 10
     vfr = write_variable_rate_video(tmp_path / "screen.mkv", gaps_ms)
     summary, err = run_ok(capsys, "predict", "--model", "test-small", "--imgsz", "96", "--source", str(vfr),
-                          "--output", str(tmp_path / "out.mp4"))
+                          "--output", str(tmp_path / "out.mp4"), "--jsonl", str(tmp_path / "found.jsonl"))
     assert summary["frames"] == 31 and summary["frames_expected"] == 136 and "damaged" not in err, err
+    lines = [json.loads(line) for line in (tmp_path / "found.jsonl").read_text().splitlines()]
+    times_ms = np.cumsum([0, *gaps_ms])
+    assert [line["time_s"] for line in lines] == [pytest.approx(t / 1000, abs=0.002) for t in times_ms]
     assert ("note: screen.mkv has a variable frame rate: 31 frames over 4.5 s, not the 136 its nominal 30 FPS makes; "
             "out.mp4 keeps their timing: 4.5 s at 30 FPS") in err
     shown = box_positions(tmp_path / "out.mp4")
     assert len(shown) == 136  # the last frame at 4.5 s, shown for one frame
-    times_ms = np.cumsum([0, *gaps_ms])
     for index in range(30):  # (frame 30's box is where frame 0's was)
         assert abs(shown.index(index) - times_ms[index] * 30 / 1000) <= 1, (index, shown)
     cut = tmp_path / "cut.avi"
