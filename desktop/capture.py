@@ -74,7 +74,10 @@ class CaptureWorker(QThread):
     reached_end = Signal(int)  # a file ended with looping off; the worker waits, paused, at its end
     paused_at = Signal(int, int)  # the last frame delivered before a pause (or a step while paused)
     ended_early = Signal(int, int, int)  # a file ran out at frame N of the M its header states (once per source)
-    sought_past_end = Signal(int, int, int)  # frame index asked for could not be read; playing on from this index
+    # frame index asked for could not be read; playing on from this index; whether the file has a variable frame
+    # rate (whole: its header's count is its duration at its nominal rate, more frames than it holds)
+    sought_past_end = Signal(int, int, int, bool)
+    length_found = Signal(int, int)  # a variable-rate file ended, whole, at frame N: fewer than its header counts
     done = Signal(int)  # the thread is about to end, whatever happened
 
     def __init__(self, source: SourceSpec, outbox: Mailbox[FramePacket], stats: PipelineStats, *,
@@ -214,6 +217,7 @@ class CaptureWorker(QThread):
         index = 0  # number of the next frame to deliver
         last_delivered = -1
         furthest_read = -1  # the furthest frame known to exist: where a seek past a damaged file's end goes back to
+        furthest_ms = 0.0  # its time in the file
         last_frame_ms = 0.0  # the time in the file of the last frame read: where a file that ends early ended
         sought = False  # a seek happened and no frame has been read since
         announced_pause = None
@@ -264,7 +268,8 @@ class CaptureWorker(QThread):
             if not ok or frame is None:
                 if is_file and sought and index > furthest_read and not self._reads_near_end(cap, furthest_read):
                     sought, back_to = False, max(0, furthest_read)  # past the real end of a damaged file
-                    self.sought_past_end.emit(self.generation, index, back_to)
+                    sparse = self.info.sparser_than_stated(furthest_read + 1, furthest_ms)  # or of a variable-rate one
+                    self.sought_past_end.emit(self.generation, index, back_to, sparse)
                     with self._cond:  # a seek there: shown at once when paused too (a step), unless one came meanwhile
                         if self._seek_to is None:
                             self._seek_to = back_to
@@ -286,7 +291,9 @@ class CaptureWorker(QThread):
                 time.sleep(0.02)
                 continue
             silent_since = None
-            sought, furthest_read = False, max(furthest_read, index)
+            if index > furthest_read:
+                furthest_read, furthest_ms = index, frame_ms or 0.0
+            sought = False
             frame = as_bgr_uint8(frame)  # grey, BGRA or 16-bit cameras: the rest of the app sees BGR uint8
             stepping = paused and seek is not None
             if is_file and realtime and not stepping:
@@ -331,7 +338,10 @@ class CaptureWorker(QThread):
         while the position bar read "6 / 795". (A seek past its real end is ``sought_past_end``, not this.)"""
         stated = (self.info.frame_count if self.info is not None else None) or 0
         if self.info is not None and self.info.has_variable_rate(index, last_frame_ms):
-            return  # a variable frame rate (a browser's or OBS's recording): whole, with fewer frames than stated
+            if not self._said_ended_early:  # a variable frame rate (a browser's or OBS's recording): whole, with
+                self._said_ended_early = True  # fewer frames than stated; the position bar ends where they do
+                self.length_found.emit(self.generation, index)
+            return
         if not self._said_ended_early and stated - index > header_slack(stated):
             self._said_ended_early = True
             self.ended_early.emit(self.generation, index, stated)

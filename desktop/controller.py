@@ -245,6 +245,7 @@ class SessionController(QObject):
         worker.paused_at.connect(self._on_paused_at)
         worker.ended_early.connect(self._on_ended_early)
         worker.sought_past_end.connect(self._on_sought_past_end)
+        worker.length_found.connect(self._on_length_found)
         worker.done.connect(self._on_capture_done)
         self._inference.set_input(inbox, self._stats, self._generation)
         self._inference.set_lossless(self._lossless())
@@ -411,7 +412,14 @@ class SessionController(QObject):
                                      "states: the file is damaged or was cut short")
             self.true_length.emit(frames)
 
-    def _on_sought_past_end(self, generation: int, index: int, back_to: int) -> None:
+    def _on_length_found(self, generation: int, frames: int) -> None:
+        """A variable-rate file played to its end: whole, its frames fewer than its header counts. The bar read
+        "31 / 136" at its end, and a step or seek towards 136 met no frame."""
+        if generation == self._generation and self._source is not None:
+            self._frames_at_most = frames
+            self.true_length.emit(frames)
+
+    def _on_sought_past_end(self, generation: int, index: int, back_to: int, variable_rate: bool) -> None:
         """It said "ends at frame 600 of 795" after a seek to 600 of a file holding 287, and started over at 1."""
         if generation == self._generation and self._source is not None:
             self._frames_at_most = min(index, self._frames_at_most or index)
@@ -420,6 +428,11 @@ class SessionController(QObject):
             stated = self._source_info.frame_count if self._source_info is not None else None
             header = f" of the {stated} its header states" if stated else ""
             going_on = "showing" if self._playback.paused else "playing on from"
+            if variable_rate:  # whole: its header counts its duration at its nominal rate, not its frames
+                self.message.emit(f"{self._source.label} has a variable frame rate and fewer frames than the "
+                                  f"{stated} its header counts: no frame {index + 1}; {going_on} frame {back_to + 1}, "
+                                  "the furthest read so far")
+                return
             self.source_damaged.emit(f"{self._source.label} has no frame {index + 1}{header}: the file is damaged or "
                                      f"was cut short; {going_on} frame {back_to + 1}, the furthest read so far")
 

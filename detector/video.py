@@ -92,19 +92,25 @@ class SourceInfo:
         (``https://…/clip.mp4``) is an address with a length, and plays and records like a file."""
         return self.kind == "camera" or (self.kind == "url" and self.frame_count is None)
 
+    def sparser_than_stated(self, frames_read: int, last_frame_ms: float) -> bool:
+        """Whether the first ``frames_read`` frames of a file, the last of them at ``last_frame_ms``, are clearly
+        fewer than their time span at the nominal rate makes (a variable frame rate: 31 frames over 4.5 s
+        stated as 30 FPS). A copy cut short has its frames at that rate."""
+        if self.fps <= 0 or frames_read < 2:
+            return False
+        return frames_read < 0.9 * (last_frame_ms * self.fps / 1000.0 + 1)
+
     def has_variable_rate(self, frames_read: int, last_frame_ms: float) -> bool:
         """Whether a file that gave fewer frames than it announced is whole, its frames further apart than its
         nominal rate: MKV and WebM announce their duration times that rate, so a browser's or OBS's recording
         holds fewer. Both must hold: its last frame is at the end of that duration (a cut copy stops early in
         time), and its frames are clearly fewer than their time span at the nominal rate makes (a cut copy's
         frames come at that rate: 283 frames over 9.4 s at 30 FPS is a copy cut at 94 %)."""
-        if not self.frame_count or self.fps <= 0 or frames_read < 2:
+        if not self.frame_count or not self.sparser_than_stated(frames_read, last_frame_ms):
             return False
-        interval_ms = 1000.0 / self.fps
         # (a variable-rate file's last frame may last a while: up to a second short of the end is its end)
         duration_ms = 1000.0 * self.frame_count / (self.count_rate or self.fps)
-        at_the_end = last_frame_ms >= duration_ms - max(3 * interval_ms, 1000.0)
-        return at_the_end and frames_read < 0.9 * (last_frame_ms / interval_ms + 1)
+        return last_frame_ms >= duration_ms - max(3000.0 / self.fps, 1000.0)
 
 
 def read_image(path: str | Path, *, upright: bool = True) -> np.ndarray:

@@ -207,6 +207,29 @@ def test_a_file_cut_short_says_so_once_and_plays_on_and_a_whole_one_never_does(q
                     timeout=FLOW_TIMEOUT_MS)  # its last frame
     qtbot.waitUntil(lambda: window.controller.last_shown.result.index < 30, timeout=FLOW_TIMEOUT_MS)  # looped
     assert len(said) == 1 and window.status.standing_error is None  # whole, not "ends at frame 31 of the 136"
+    assert window.playback.seek_slider.maximum() == 30  # and the bar ends where its frames do ("31 / 136" at its end)
+
+
+def test_a_seek_past_the_end_of_a_variable_rate_file_is_not_called_damage(qtbot, launch, tmp_path):
+    """A browser's or OBS's recording: 31 frames over 4.5 s, which OpenCV counts as 136 (4.5 s at 30 FPS). The bar
+    dragged to 100 before its end was known said "has no frame 101 of the 136 its header states: the file is
+    damaged or was cut short" in red."""
+    from ..videos import write_variable_rate_video
+
+    window = launch(model="yolo-mnv3-small")
+    controller = window.controller
+    said, news, shown = [], [], []
+    controller.source_damaged.connect(said.append)
+    controller.message.connect(news.append)
+    controller.frame_shown.connect(lambda frame: shown.append(frame.result.index))
+    window.open_source(str(write_variable_rate_video(tmp_path / "screen.mkv", [50, 100, 300] * 10)))
+    qtbot.waitUntil(lambda: len(shown) >= 8, timeout=FLOW_TIMEOUT_MS)  # at its own pace: 1 s in, its end unknown
+    window.playback.seek_slider.setValue(100)
+    qtbot.waitUntil(lambda: any("variable frame rate" in line for line in news), timeout=FLOW_TIMEOUT_MS)
+    told = next(line for line in news if "variable frame rate" in line)
+    assert told.startswith("screen.mkv has a variable frame rate and fewer frames than the 136 its header counts: "
+                           "no frame 101; playing on from frame "), told
+    assert said == [] and window.status.standing_error is None
 
 
 @pytest.mark.parametrize("paused", [False, True], ids=["playing", "paused"])
