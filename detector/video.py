@@ -83,7 +83,7 @@ class SourceInfo:
     height: int
     # the rate ``frame_count`` is counted at, where it is not ``fps``: a file stating 1000 FPS or more states its
     # time unit (a browser's WebM, whose frames carry their own times), and its count is its duration in that
-    # unit (3,801 for 31 frames over 3.8 s); seeks go by that unit too. It plays and records at DEFAULT_FPS.
+    # unit (3,801 for 31 frames over 3.8 s). It plays and records at DEFAULT_FPS.
     count_rate: float | None = None
 
     @property
