@@ -94,6 +94,7 @@ class CaptureWorker(QThread):
         self._seek_to: int | None = None
         self._at_end = False
         self._said_ended_early = False
+        self._first_ms = 0.0  # a file's first decoded frame's time in it
         self.info: SourceInfo | None = None
 
     # -- control, from any thread ----------------------------------------------------------
@@ -213,6 +214,7 @@ class CaptureWorker(QThread):
         period = 1.0 / self.info.fps
         pending: np.ndarray | None = first  # a frame read but not yet delivered
         pending_ms = cap.get(cv2.CAP_PROP_POS_MSEC) if is_file else None  # its time in the file
+        self._first_ms = pending_ms or 0.0  # the first decoded frame's (a file cut mid-stream starts later)
         paced_ms: float | None = None  # the time in the file of the frame paced last, if the next one follows it
         index = 0  # number of the next frame to deliver
         last_delivered = -1
@@ -268,7 +270,7 @@ class CaptureWorker(QThread):
             if not ok or frame is None:
                 if is_file and sought and index > furthest_read and not self._reads_near_end(cap, furthest_read):
                     sought, back_to = False, max(0, furthest_read)  # past the real end of a damaged file
-                    sparse = self.info.sparser_than_stated(furthest_read + 1, furthest_ms)  # or of a variable-rate one
+                    sparse = self.info.sparser_than_stated(furthest_read + 1, furthest_ms, self._first_ms)  # or VFR
                     self.sought_past_end.emit(self.generation, index, back_to, sparse)
                     with self._cond:  # a seek there: shown at once when paused too (a step), unless one came meanwhile
                         if self._seek_to is None:
@@ -337,7 +339,7 @@ class CaptureWorker(QThread):
         download that stopped): say so once. Without it such a file looped its first seconds without a word
         while the position bar read "6 / 795". (A seek past its real end is ``sought_past_end``, not this.)"""
         stated = (self.info.frame_count if self.info is not None else None) or 0
-        if self.info is not None and self.info.has_variable_rate(index, last_frame_ms):
+        if self.info is not None and self.info.has_variable_rate(index, last_frame_ms, self._first_ms):
             if not self._said_ended_early:  # a variable frame rate (a browser's or OBS's recording): whole, with
                 self._said_ended_early = True  # fewer frames than stated; the position bar ends where they do
                 self.length_found.emit(self.generation, index)

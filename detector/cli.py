@@ -471,7 +471,7 @@ def _say_how_predict_ended(args, source, stats, *, expected: int | None, stopped
         _say(f"warning: {len(source.skipped)} of the {len(source.skipped) + stats.frames} images could not be read "
              "and were skipped (listed under \"skipped\")")
     elif (expected and stats.frames < expected and not stopped_by
-          and source.info.has_variable_rate(stats.frames, source.last_frame_ms)):
+          and source.info.has_variable_rate(stats.frames, source.last_frame_ms, source.first_frame_ms)):
         fps = source.info.fps  # a browser's or OBS's recording: whole, its frames further apart than its rate says
         written = (f"; {Path(output_path).name} keeps their timing: {video_s:.1f} s at {fps:g} FPS"
                    if output_path and video_s is not None else "")
@@ -479,8 +479,10 @@ def _say_how_predict_ended(args, source, stats, *, expected: int | None, stopped
         _say(f"note: {Path(args.source).name} has a variable frame rate: {stats.frames} frames over "
              f"{source.last_frame_ms / 1000:.1f} s, not the {expected} its nominal {stated:g} FPS makes{written}")
     elif expected and stats.frames < expected and not stopped_by:
-        _say(f"warning: decoded {stats.frames} of the {expected} frames {Path(args.source).name} announces "
-             "(truncated or damaged file?)")
+        undecoded = round(source.first_frame_ms * source.info.fps / 1000)  # before its first decoded frame
+        why = (f": its first {undecoded} could not be decoded (cut from a longer recording?)" if undecoded >= 2
+               else " (truncated or damaged file?)")
+        _say(f"warning: decoded {stats.frames} of the {expected} frames {Path(args.source).name} announces{why}")
     _say(f"{_counted(stats.frames, 'frame')} in {stats.elapsed_s:.1f} s ({stats.fps:.1f} FPS), "
          f"{_counted(detections, 'detection')}" + (f" -> {output_path}" if output_path else ""))
     if lost:

@@ -92,21 +92,22 @@ class SourceInfo:
         (``https://…/clip.mp4``) is an address with a length, and plays and records like a file."""
         return self.kind == "camera" or (self.kind == "url" and self.frame_count is None)
 
-    def sparser_than_stated(self, frames_read: int, last_frame_ms: float) -> bool:
-        """Whether the first ``frames_read`` frames of a file, the last of them at ``last_frame_ms``, are clearly
-        fewer than their time span at the nominal rate makes (a variable frame rate: 31 frames over 4.5 s
-        stated as 30 FPS). A copy cut short has its frames at that rate."""
+    def sparser_than_stated(self, frames_read: int, last_frame_ms: float, first_frame_ms: float = 0.0) -> bool:
+        """Whether the first ``frames_read`` frames of a file, from ``first_frame_ms`` to ``last_frame_ms``, are
+        clearly fewer than their time span at the nominal rate makes (a variable frame rate: 31 frames over
+        4.5 s stated as 30 FPS). A copy cut short has its frames at that rate, and so has one whose first
+        frames do not decode (cut mid-stream): the span starts at the first frame that did."""
         if self.fps <= 0 or frames_read < 2:
             return False
-        return frames_read < 0.9 * (last_frame_ms * self.fps / 1000.0 + 1)
+        return frames_read < 0.9 * ((last_frame_ms - first_frame_ms) * self.fps / 1000.0 + 1)
 
-    def has_variable_rate(self, frames_read: int, last_frame_ms: float) -> bool:
+    def has_variable_rate(self, frames_read: int, last_frame_ms: float, first_frame_ms: float = 0.0) -> bool:
         """Whether a file that gave fewer frames than it announced is whole, its frames further apart than its
         nominal rate: MKV and WebM announce their duration times that rate, so a browser's or OBS's recording
         holds fewer. Both must hold: its last frame is at the end of that duration (a cut copy stops early in
         time), and its frames are clearly fewer than their time span at the nominal rate makes (a cut copy's
         frames come at that rate: 283 frames over 9.4 s at 30 FPS is a copy cut at 94 %)."""
-        if not self.frame_count or not self.sparser_than_stated(frames_read, last_frame_ms):
+        if not self.frame_count or not self.sparser_than_stated(frames_read, last_frame_ms, first_frame_ms):
             return False
         # (a variable-rate file's last frame may last a while: up to a second short of the end is its end)
         duration_ms = 1000.0 * self.frame_count / (self.count_rate or self.fps)
@@ -461,6 +462,7 @@ class FrameSource:
         self._on_skip = on_skip
         self.skipped: list[str] = []  # names of the images in a folder that could not be read
         self.last_frame_ms = 0.0  # a video's last frame read: its time in the file
+        self.first_frame_ms = 0.0  # and its first decoded frame's (later than 0 when its first frames do not decode)
         self.not_read = ""  # a folder's videos and sub-folders, which are not read: said, as a skipped image is
         if self.kind == "images":
             path = Path(self.spec)
@@ -485,7 +487,7 @@ class FrameSource:
                 if not ok or frame is None:
                     self._cap.release()
                     raise SourceError(f"{Path(self.spec).name} holds no decodable frames")
-                self.last_frame_ms = self._cap.get(cv2.CAP_PROP_POS_MSEC)
+                self.last_frame_ms = self.first_frame_ms = self._cap.get(cv2.CAP_PROP_POS_MSEC)
                 # kept for __iter__, not read again: seeking back to frame 0 loses frames in files without
                 # an index (raw H.264 from a Raspberry Pi camera: all of them; MPEG-TS: a quarter)
                 self._first_frame = frame

@@ -641,6 +641,19 @@ def test_a_variable_rate_recording_is_not_called_damaged_and_keeps_its_timing(ca
     assert summary["frames"] < 15 and "frames short.mkv announces (truncated or damaged file?)" in err, err
 
 
+def test_a_recording_whose_first_frames_do_not_decode_says_so_instead_of_variable_rate(capsys, tmp_path):
+    """A TV or camera stream recorded from its middle: 80 frames at 30 FPS, keyframes every 20, the first 5
+    packets gone, so frames 5-19 cannot be decoded. It was "a variable frame rate: 60 frames over 2.5 s"
+    (timed from 0 s, not from its first decoded frame at 0.5 s), and its output "keeps their timing"."""
+    from .videos import write_video_cut_mid_stream
+
+    clip = write_video_cut_mid_stream(tmp_path / "tv.ts", 80, keyframe_every=20, cut=5)
+    summary, err = run_ok(capsys, "predict", "--model", "test-small", "--imgsz", "96", "--source", str(clip))
+    assert summary["frames"] == 60 and summary["frames_expected"] == 75, err
+    assert ("warning: decoded 60 of the 75 frames tv.ts announces: its first 15 could not be decoded (cut from a "
+            "longer recording?)") in err and "variable" not in err
+
+
 def test_a_browser_recording_whose_rate_is_its_time_unit_is_not_called_damaged(capsys, tmp_path):
     """A browser's WebM states its time unit, 1000 per second, as its rate, and its duration in that unit as its
     frame count: 31 frames over 3.8 s were "decoded 31 of the 3801 frames (truncated or damaged file?)". It is
