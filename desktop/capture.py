@@ -22,7 +22,7 @@ from detector.live_clock import frame_interval_s
 from detector.video import SourceInfo, StillImage, capture_info, open_capture
 
 from .mailbox import Mailbox
-from .sources import IMAGE, SourceSpec
+from .sources import IMAGE, VIDEO, SourceSpec
 from .stats import PipelineStats
 
 log = logging.getLogger(__name__)
@@ -200,7 +200,7 @@ class CaptureWorker(QThread):
         first = as_bgr_uint8(first)
         # a photo saved without a suffix is known only once opened, by its first bytes: it is a photo, not a video
         kind = IMAGE if isinstance(cap, StillImage) else self.source.kind
-        info = capture_info(cap, kind, self.source.label)
+        info = capture_info(cap, kind, self.source.label, self.source.value if kind == VIDEO else None)
         if (info.width, info.height) != (first.shape[1], first.shape[0]):  # the frames are the truth
             info = replace(info, width=first.shape[1], height=first.shape[0])
         self.info = info

@@ -357,9 +357,39 @@ def _codec_of(cap: cv2.VideoCapture) -> str:
     return code.to_bytes(4, "little").decode("latin-1").strip("\0 ") if code not in (0, 0xFFFFFFFF) else ""
 
 
-def capture_info(cap: cv2.VideoCapture, kind: str, name: str) -> SourceInfo:
+def frames_the_container_holds(path: str | Path, rate: float) -> int | None:
+    """The frames a video file's container says it plays, at ``rate``, from its duration (None if unknown).
+
+    Why: OpenCV's count is wrong for two kinds of whole file, which were then called damaged.
+    An MP4 cut without re-encoding (``ffmpeg -ss … -c copy``) stores frames from the keyframe
+    before the cut and an edit list that skips them: OpenCV counts them all (40 for the 31
+    played). An MKV cut from a stream keeps its times, starting at 3600 s: its duration counts
+    from 0 (108,060 frames for 60). FFmpeg, read through PyAV, knows both.
+    """
+    try:
+        import av
+
+        with av.open(str(path)) as container:
+            duration_s = container.duration / 1e6 if container.duration else None
+            start_s = (container.start_time or 0) / 1e6
+            known = {"mov", "matroska"} & set(container.format.name.split(","))  # MPEG-TS's duration is a guess
+    except Exception:  # noqa: BLE001 - PyAV missing, or a file only OpenCV reads: its count stands
+        return None
+    if not duration_s or not known:
+        return None
+    # Matroska's duration counts from 0, MP4's and MPEG-TS's from the first frame (a 2 s MP4 starting at 1 h)
+    span_s = duration_s - start_s if duration_s > start_s else duration_s
+    return round(span_s * rate)
+
+
+def capture_info(cap: cv2.VideoCapture, kind: str, name: str, path: str | Path | None = None) -> SourceInfo:
+    """What OpenCV says of an opened source; ``path``: a video file's, whose frame count its container checks."""
     fps = cap.get(cv2.CAP_PROP_FPS)
     count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    if kind == "video" and path is not None and count > 1:
+        held = frames_the_container_holds(path, fps if fps > 0 else DEFAULT_FPS)
+        if held is not None and 0 < held < count - 1:  # only ever fewer: an estimate of a whole file's length
+            count = held
     return SourceInfo(
         kind=kind,
         name=name,
@@ -480,8 +510,9 @@ class FrameSource:
             self.info = SourceInfo("images", path.name, DEFAULT_FPS, len(self._images), first.shape[1], first.shape[0])
         else:
             self._cap = open_capture(self.spec, camera_mode=camera_mode)
-            self.info = capture_info(self._cap, self.kind,
-                                     Path(self.spec).name if self.kind == "video" else shown_address(self.spec))
+            is_file = self.kind == "video"
+            self.info = capture_info(self._cap, self.kind, Path(self.spec).name if is_file else shown_address(self.spec),
+                                     self.spec if is_file else None)
             if self.kind == "video":
                 ok, frame = self._cap.read()
                 if not ok or frame is None:

@@ -654,6 +654,22 @@ def test_a_recording_whose_first_frames_do_not_decode_says_so_instead_of_variabl
             "longer recording?)") in err and "variable" not in err
 
 
+@pytest.mark.parametrize("kind", ["mp4 cut with -c copy", "mkv from a stream's middle"])
+def test_a_whole_file_whose_frame_count_opencv_overstates_is_not_called_damaged(capsys, tmp_path, kind):
+    """An MP4 cut without re-encoding keeps the frames before the cut behind an edit list: OpenCV counted all 60
+    stored frames of the 31 it plays; an MKV whose times start at 1 h was counted 108,060 frames for 60. Both
+    were "truncated or damaged", with a progress bar to match."""
+    from .videos import write_cut_without_reencoding, write_video_starting_at
+
+    if kind.startswith("mp4"):
+        source = write_moving_box_video(tmp_path / "long.mp4", 60, container="mp4", codec="libx264")
+        clip, plays = write_cut_without_reencoding(tmp_path / "clip.mp4", source, 2.9), 31
+    else:
+        clip, plays = write_video_starting_at(tmp_path / "clip.mkv", 60, 3600.0), 60
+    summary, err = run_ok(capsys, "predict", "--model", "test-small", "--imgsz", "96", "--source", str(clip))
+    assert summary["frames"] == summary["frames_expected"] == plays and "damaged" not in err, err
+
+
 def test_a_browser_recording_whose_rate_is_its_time_unit_is_not_called_damaged(capsys, tmp_path):
     """A browser's WebM states its time unit, 1000 per second, as its rate, and its duration in that unit as its
     frame count: 31 frames over 3.8 s were "decoded 31 of the 3801 frames (truncated or damaged file?)". It is

@@ -96,6 +96,49 @@ def write_video_cut_mid_stream(path: str | Path, frames: int, *, keyframe_every:
     return Path(path)
 
 
+def write_cut_without_reencoding(path: str | Path, source: str | Path, cut_s: float) -> Path:
+    """``source`` cut at ``cut_s`` as ``ffmpeg -ss CUT -i SOURCE -c copy PATH`` does: the packets from the keyframe
+    before the cut are copied, timed so that those before it fall before 0, which an MP4 keeps as an edit list
+    (players, and FFmpeg, start at the cut); a Matroska file keeps the source's times instead (starting at the
+    keyframe, not at 0)."""
+    with av.open(str(source)) as original, av.open(str(path), "w") as cut:
+        stream = original.streams.video[0]
+        copy = cut.add_stream_from_template(stream)
+        shift = int(cut_s / stream.time_base)
+        keyframe_pts = None
+        for packet in original.demux(stream):
+            if packet.pts is None:
+                continue
+            if packet.is_keyframe and packet.pts <= shift:
+                keyframe_pts = packet.pts
+            if keyframe_pts is None or packet.pts < keyframe_pts:
+                continue
+            packet.pts -= shift
+            packet.dts -= shift
+            packet.stream = copy
+            cut.mux(packet)
+    return Path(path)
+
+
+def write_video_starting_at(path: str | Path, frames: int, start_s: float, fps: int = 30) -> Path:
+    """A Matroska file whose times start at ``start_s`` (a stream recorded from its middle keeps them): its
+    duration, as FFmpeg states it, counts from 0."""
+    from fractions import Fraction
+
+    with av.open(str(path), "w", format="matroska") as video:
+        stream = video.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, fps)
+        for index in range(frames):
+            picture = np.full((240, 320, 3), 90, np.uint8)
+            picture[80:160, 10 + 8 * index % 240:70 + 8 * index % 240] = 255
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb24").reformat(format="yuv420p")
+            frame.pts, frame.time_base = round(start_s * fps) + index, Fraction(1, fps)
+            video.mux(stream.encode(frame))
+        video.mux(stream.encode())
+    return Path(path)
+
+
 def box_positions(video: str | Path) -> list[int]:
     """Which frame of ``write_moving_box_video`` or ``write_variable_rate_video`` each frame of ``video`` shows,
     told by its white box's left edge (frame 30's box is where frame 0's was)."""

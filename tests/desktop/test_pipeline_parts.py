@@ -375,6 +375,24 @@ def test_a_still_in_a_variable_rate_file_goes_on_after_a_pause_and_ends_at_max_s
         worker.wait(5000)
 
 
+def test_the_position_bar_of_a_file_cut_without_reencoding_ends_where_it_does(qapp, qtbot, tmp_path):
+    """An MP4 cut with ``-c copy`` plays 31 frames of the 60 it stores: the bar read "/ 60", and the app said at
+    frame 31 that the file "is damaged or was cut short"."""
+    from desktop.capture import CaptureWorker, PlaybackOptions
+
+    from ..videos import write_cut_without_reencoding, write_moving_box_video
+
+    source = write_moving_box_video(tmp_path / "long.mp4", 60, container="mp4", codec="libx264")
+    clip = write_cut_without_reencoding(tmp_path / "clip.mp4", source, 2.9)
+    worker = CaptureWorker(parse_source(str(clip)), Mailbox(), PipelineStats(), generation=1,
+                           options=PlaybackOptions(realtime=False))
+    with qtbot.waitSignal(worker.opened, timeout=20_000) as opened:
+        worker.start()
+    worker.stop()
+    worker.wait(5000)
+    assert opened.args[1].frame_count == 31
+
+
 def test_live_style_capture_drops_stale_frames_instead_of_lagging(qapp, vtest_path):
     from desktop.capture import CaptureWorker, PlaybackOptions
     from desktop.sources import parse_source
