@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 LIVE_FAILURE_LIMIT_S = 3.0  # a live source silent this long is reported as lost
 PUT_POLL_S = 0.1  # how often a waiting hand-over checks for stop requests
 OPEN_POLL_S = 0.05  # how often a worker waiting for a slow open checks for stop requests
+SEEK_BY_READING_LIMIT = 3000  # frames a seek may read from the start when OpenCV's own seek finds none
 
 
 def header_slack(stated: int) -> int:
@@ -251,8 +252,9 @@ class CaptureWorker(QThread):
                     cap, pending = self._rewind()
                     pending_ms = cap.get(cv2.CAP_PROP_POS_MSEC)
                 else:
-                    cap.set(cv2.CAP_PROP_POS_FRAMES, seek)
-                    pending = None
+                    variable_rate = self.info.sparser_than_stated(furthest_read + 1, furthest_ms, self._first_ms)
+                    cap, pending, pending_ms = self._seek_exactly(cap, seek, trust_opencv=variable_rate)
+                    last_frame_ms = pending_ms if pending_ms is not None else last_frame_ms
                 index, sought, paced_ms, left_s = seek, seek > 0, None, 0.0
                 if self._outbox.clear():  # a frame from before the jump is stale: counted, so the end can
                     self._stats.count_dropped()  # tell that every frame captured was shown or dropped
@@ -321,6 +323,55 @@ class CaptureWorker(QThread):
             self._stats.count_captured()
             last_delivered = index
             index += 1
+
+    def _seek_exactly(self, cap: cv2.VideoCapture, target: int, *, trust_opencv: bool
+                      ) -> tuple[cv2.VideoCapture, np.ndarray | None, float | None]:
+        """Frame ``target`` of a file and its time, or (cap, None, None) positioned as OpenCV's seek left it.
+
+        OpenCV's seek lands on the keyframe after the frame asked for in an MPEG-TS recording (a camcorder's
+        .MTS, a TV recording: frame 51 for frames 1 to 44, labelled as the one asked for), and finds nothing
+        in one with a single keyframe. The frame's time says where it landed: past the target, it seeks
+        further back and reads up to the target. A variable-rate file's times say nothing of its frame
+        numbers (``trust_opencv``); its seeks land right.
+        """
+        cap.set(cv2.CAP_PROP_POS_FRAMES, target)
+        ok, frame = cap.read()
+        if ok and frame is not None:
+            ms = cap.get(cv2.CAP_PROP_POS_MSEC)
+            if trust_opencv or self._frame_at(ms) <= target:
+                return cap, frame, ms
+        elif target > SEEK_BY_READING_LIMIT:  # past the end of a long damaged file, most likely: not read to find out
+            return cap, None, None
+        for back in (25, 100, 400, 1600):  # a keyframe at or before the target, nearest first
+            if target - back <= 0:
+                break
+            cap.set(cv2.CAP_PROP_POS_FRAMES, target - back)
+            ok, frame = cap.read()
+            if ok and frame is not None and (landed := self._frame_at(cap.get(cv2.CAP_PROP_POS_MSEC))) <= target:
+                return self._read_up_to(cap, frame, landed, target)
+        if target <= SEEK_BY_READING_LIMIT:
+            cap, frame = self._rewind()
+            if frame is not None:
+                return self._read_up_to(cap, frame, 0, target)
+        cap.set(cv2.CAP_PROP_POS_FRAMES, target)  # as OpenCV's seek has it: the loop finds no frame, or the end
+        return cap, None, None
+
+    def _frame_at(self, ms: float) -> int:
+        """The number of a constant-rate file's frame at ``ms`` in it."""
+        assert self.info is not None
+        return round((ms - self._first_ms) * self.info.fps / 1000)
+
+    @staticmethod
+    def _read_up_to(cap: cv2.VideoCapture, frame: np.ndarray, landed: int, target: int
+                    ) -> tuple[cv2.VideoCapture, np.ndarray | None, float | None]:
+        """Read on from frame ``landed`` (``frame``) to frame ``target``."""
+        while landed < target:
+            ok, frame = cap.read()
+            if not ok or frame is None:
+                cap.set(cv2.CAP_PROP_POS_FRAMES, target)
+                return cap, None, None
+            landed += 1
+        return cap, frame, cap.get(cv2.CAP_PROP_POS_MSEC)
 
     def _reads_near_end(self, cap: cv2.VideoCapture, furthest_read: int) -> bool:
         """After a seek found no frame: does the file hold frames up to ``header_slack`` of the count its

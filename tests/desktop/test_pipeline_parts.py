@@ -7,6 +7,7 @@ import threading
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -391,6 +392,37 @@ def test_the_position_bar_of_a_file_cut_without_reencoding_ends_where_it_does(qa
     worker.stop()
     worker.wait(5000)
     assert opened.args[1].frame_count == 31
+
+
+def test_a_seek_in_an_mpeg_ts_recording_shows_the_frame_asked_for(qapp, tmp_path):
+    """OpenCV's seek in MPEG-TS (a camcorder's .MTS, a TV recording) lands on the keyframe after the frame asked
+    for, or finds nothing when there is none: a step or a drag on the bar showed frame 51 for frames 1 to 44,
+    or said the file "is damaged or was cut short"."""
+    from desktop.capture import CaptureWorker, PlaybackOptions
+
+    from ..videos import write_moving_box_video
+
+    clip = write_moving_box_video(tmp_path / "camcorder.ts", 90, container="mpegts", codec="libx264")  # one keyframe
+    capture, frames = cv2.VideoCapture(str(clip)), []
+    while (read := capture.read())[0]:
+        frames.append(read[1])  # each frame as played from the start
+    capture.release()
+    box, stats = Mailbox(), PipelineStats()
+    worker = CaptureWorker(parse_source(str(clip)), box, stats, generation=1,
+                           options=PlaybackOptions(loop=False, paused=True, lossless=True))
+    past_the_end = []
+    worker.sought_past_end.connect(lambda *news: past_the_end.append(news))
+    worker.start()
+    try:
+        shown = []
+        for target in (1, 20, 60, 2, 89):
+            worker.request_seek(target)
+            packet = _next_packet(box)
+            shown.append((packet.index, np.abs(frames[target].astype(int) - packet.frame).mean() < 1))
+    finally:
+        worker.stop()
+        worker.wait(5000)
+    assert shown == [(1, True), (20, True), (60, True), (2, True), (89, True)] and past_the_end == []
 
 
 def test_live_style_capture_drops_stale_frames_instead_of_lagging(qapp, vtest_path):
