@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -31,6 +32,9 @@ LIVE_FAILURE_LIMIT_S = 3.0  # a live source silent this long is reported as lost
 PUT_POLL_S = 0.1  # how often a waiting hand-over checks for stop requests
 OPEN_POLL_S = 0.05  # how often a worker waiting for a slow open checks for stop requests
 SEEK_BY_READING_LIMIT = 3000  # frames a seek may read from the start when OpenCV's own seek finds none
+# MPEG transport and program streams, where OpenCV's seek finds no frame before a keyframe it does not reach;
+# elsewhere finding none means past the end of a damaged file
+SEEKS_BADLY = {".ts", ".mts", ".m2ts", ".tp", ".trp", ".mpg", ".mpeg", ".vob", ".m2v"}
 
 
 def header_slack(stated: int) -> int:
@@ -340,8 +344,8 @@ class CaptureWorker(QThread):
             ms = cap.get(cv2.CAP_PROP_POS_MSEC)
             if trust_opencv or self._frame_at(ms) <= target:
                 return cap, frame, ms
-        elif target > SEEK_BY_READING_LIMIT:  # past the end of a long damaged file, most likely: not read to find out
-            return cap, None, None
+        elif target > SEEK_BY_READING_LIMIT or Path(self.source.value).suffix.lower() not in SEEKS_BADLY:
+            return cap, None, None  # past the end of a damaged file, most likely: not read from the start to find out
         for back in (25, 100, 400, 1600):  # a keyframe at or before the target, nearest first
             if target - back <= 0:
                 break

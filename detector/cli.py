@@ -479,9 +479,10 @@ def _say_how_predict_ended(args, source, stats, *, expected: int | None, stopped
         _say(f"note: {Path(args.source).name} has a variable frame rate: {stats.frames} frames over "
              f"{source.last_frame_ms / 1000:.1f} s, not the {expected} its nominal {stated:g} FPS makes{written}")
     elif expected and stats.frames < expected and not stopped_by:
-        undecoded = round(source.first_frame_ms * source.info.fps / 1000)  # before its first decoded frame
-        why = (f": its first {undecoded} could not be decoded (cut from a longer recording?)" if undecoded >= 2
-               else " (truncated or damaged file?)")
+        # whole at its end, and starting late: its first frames did not decode (B-frames delay a first frame by 1-2)
+        undecoded = round(source.first_frame_ms * source.info.fps / 1000)
+        why = (f": its first {undecoded} could not be decoded (cut from a longer recording?)"
+               if undecoded > 2 and source.info.reached_its_end(source.last_frame_ms) else " (truncated or damaged file?)")
         _say(f"warning: decoded {stats.frames} of the {expected} frames {Path(args.source).name} announces{why}")
     _say(f"{_counted(stats.frames, 'frame')} in {stats.elapsed_s:.1f} s ({stats.fps:.1f} FPS), "
          f"{_counted(detections, 'detection')}" + (f" -> {output_path}" if output_path else ""))

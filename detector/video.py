@@ -107,9 +107,15 @@ class SourceInfo:
         holds fewer. Both must hold: its last frame is at the end of that duration (a cut copy stops early in
         time), and its frames are clearly fewer than their time span at the nominal rate makes (a cut copy's
         frames come at that rate: 283 frames over 9.4 s at 30 FPS is a copy cut at 94 %)."""
-        if not self.frame_count or not self.sparser_than_stated(frames_read, last_frame_ms, first_frame_ms):
+        return (bool(self.frame_count) and self.sparser_than_stated(frames_read, last_frame_ms, first_frame_ms)
+                and self.reached_its_end(last_frame_ms))
+
+    def reached_its_end(self, last_frame_ms: float) -> bool:
+        """Whether a file's frame at ``last_frame_ms`` is at the end of the duration its frame count states: its
+        last, as far as its header knows (a copy cut short stops earlier). A variable-rate file's last frame
+        may last a while: up to a second short of the end is its end."""
+        if not self.frame_count or self.fps <= 0:
             return False
-        # (a variable-rate file's last frame may last a while: up to a second short of the end is its end)
         duration_ms = 1000.0 * self.frame_count / (self.count_rate or self.fps)
         return last_frame_ms >= duration_ms - max(3000.0 / self.fps, 1000.0)
 
@@ -372,13 +378,13 @@ def frames_the_container_holds(path: str | Path, rate: float) -> int | None:
         with av.open(str(path)) as container:
             duration_s = container.duration / 1e6 if container.duration else None
             start_s = (container.start_time or 0) / 1e6
-            known = {"mov", "matroska"} & set(container.format.name.split(","))  # MPEG-TS's duration is a guess
+            formats = set(container.format.name.split(","))
     except Exception:  # noqa: BLE001 - PyAV missing, or a file only OpenCV reads: its count stands
         return None
-    if not duration_s or not known:
+    if not duration_s or not formats & {"mov", "matroska"}:  # (MPEG-TS's duration is a guess)
         return None
-    # Matroska's duration counts from 0, MP4's and MPEG-TS's from the first frame (a 2 s MP4 starting at 1 h)
-    span_s = duration_s - start_s if duration_s > start_s else duration_s
+    # Matroska's duration counts from 0; MP4's from its first frame (one starting at 1 s, or B-frames' delay)
+    span_s = duration_s - start_s if "matroska" in formats and duration_s > start_s else duration_s
     return round(span_s * rate)
 
 
@@ -388,7 +394,7 @@ def capture_info(cap: cv2.VideoCapture, kind: str, name: str, path: str | Path |
     count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     if kind == "video" and path is not None and count > 1:
         held = frames_the_container_holds(path, fps if fps > 0 else DEFAULT_FPS)
-        if held is not None and 0 < held < count - 1:  # only ever fewer: an estimate of a whole file's length
+        if held is not None and 0 < held < count - 2:  # only ever clearly fewer: a duration is rounded
             count = held
     return SourceInfo(
         kind=kind,

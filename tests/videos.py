@@ -120,12 +120,13 @@ def write_cut_without_reencoding(path: str | Path, source: str | Path, cut_s: fl
     return Path(path)
 
 
-def write_video_starting_at(path: str | Path, frames: int, start_s: float, fps: int = 30) -> Path:
-    """A Matroska file whose times start at ``start_s`` (a stream recorded from its middle keeps them): its
-    duration, as FFmpeg states it, counts from 0."""
+def write_video_starting_at(path: str | Path, frames: int, start_s: float, fps: int = 30, *,
+                            container: str = "matroska") -> Path:
+    """A file whose times start at ``start_s`` (a stream recorded from its middle keeps them). FFmpeg states a
+    Matroska file's duration from 0, an MP4's from its first frame."""
     from fractions import Fraction
 
-    with av.open(str(path), "w", format="matroska") as video:
+    with av.open(str(path), "w", format=container) as video:
         stream = video.add_stream("mpeg4", rate=fps)
         stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
         stream.codec_context.time_base = Fraction(1, fps)
