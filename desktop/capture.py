@@ -157,12 +157,14 @@ class CaptureWorker(QThread):
             self._outbox.close()
             self.done.emit(self.generation)
 
-    def _open_in_background(self) -> tuple[cv2.VideoCapture, bool, np.ndarray | None]:
+    def _open_in_background(self, *, described: bool = False
+                            ) -> tuple[cv2.VideoCapture, bool, np.ndarray | None, SourceInfo | None]:
         """Open the source and read its first frame on a daemon thread, returning early on stop().
 
         A camera driver or a stream that never answers can block inside OpenCV for many
         seconds; waiting here instead would make quitting (or switching source) wait too.
-        An abandoned opener releases what it opened when it finally returns.
+        An abandoned opener releases what it opened when it finally returns. ``described``:
+        what is known of it is read there too (a file's container is read again, by PyAV).
         """
         outcome: dict = {}
         finished = threading.Event()
@@ -171,7 +173,12 @@ class CaptureWorker(QThread):
             try:
                 cap = open_capture(self.source.value, camera_mode=self.source.camera_mode)
                 ok, first = cap.read()
-                outcome["result"] = (cap, ok, first)
+                info = None
+                if described and ok and first is not None:
+                    # a photo saved without a suffix is known only once opened, by its first bytes: a photo, not a video
+                    kind = IMAGE if isinstance(cap, StillImage) else self.source.kind
+                    info = capture_info(cap, kind, self.source.label, self.source.value if kind == VIDEO else None)
+                outcome["result"] = (cap, ok, first, info)
             except BaseException as exc:  # noqa: BLE001 - handed to the worker, which reports it
                 outcome["error"] = exc
             finally:
@@ -196,16 +203,13 @@ class CaptureWorker(QThread):
         return outcome["result"]
 
     def _open(self) -> tuple[cv2.VideoCapture, np.ndarray]:
-        cap, ok, first = self._open_in_background()
-        if not ok or first is None:
+        cap, ok, first, info = self._open_in_background(described=True)
+        if not ok or first is None or info is None:
             cap.release()
             if self.source.is_file:
                 raise SourceError(f"{self.source.label} holds no decodable frames (corrupt, or an unsupported codec)")
             raise SourceError(f"{self.source.label} opened but sent no picture (busy, or no permission)")
         first = as_bgr_uint8(first)
-        # a photo saved without a suffix is known only once opened, by its first bytes: it is a photo, not a video
-        kind = IMAGE if isinstance(cap, StillImage) else self.source.kind
-        info = capture_info(cap, kind, self.source.label, self.source.value if kind == VIDEO else None)
         if (info.width, info.height) != (first.shape[1], first.shape[0]):  # the frames are the truth
             info = replace(info, width=first.shape[1], height=first.shape[0])
         self.info = info
@@ -412,7 +416,7 @@ class CaptureWorker(QThread):
         assert self._cap is not None
         self._cap.release()
         self._cap = None
-        self._cap, ok, first = self._open_in_background()
+        self._cap, ok, first, _ = self._open_in_background()
         return self._cap, first if ok else None
 
     def _sleep_until(self, due: float) -> bool:
