@@ -366,11 +366,12 @@ def _codec_of(cap: cv2.VideoCapture) -> str:
 def frames_the_container_holds(path: str | Path, rate: float) -> int | None:
     """The frames a video file's container says it plays, at ``rate``, from its duration (None if unknown).
 
-    Why: OpenCV's count is wrong for two kinds of whole file, which were then called damaged.
+    Why: OpenCV's count is wrong for some kinds of whole file, which were then called damaged.
     An MP4 cut without re-encoding (``ffmpeg -ss … -c copy``) stores frames from the keyframe
     before the cut and an edit list that skips them: OpenCV counts them all (40 for the 31
     played). An MKV cut from a stream keeps its times, starting at 3600 s: its duration counts
-    from 0 (108,060 frames for 60). FFmpeg, read through PyAV, knows both.
+    from 0 (108,060 frames for 60). An MPEG-TS recording whose sound starts before its picture
+    or outlasts it is counted by its sound (338 for 300). FFmpeg, read through PyAV, knows all.
     """
     try:
         import av
@@ -379,9 +380,15 @@ def frames_the_container_holds(path: str | Path, rate: float) -> int | None:
             duration_s = container.duration / 1e6 if container.duration else None
             start_s = (container.start_time or 0) / 1e6
             formats = set(container.format.name.split(","))
+            video = container.streams.video[0] if container.streams.video else None
+            picture_s = float(video.duration * video.time_base) if video is not None and video.duration else None
     except Exception:  # noqa: BLE001 - PyAV missing, or a file only OpenCV reads: its count stands
         return None
-    if not duration_s or not formats & {"mov", "matroska"}:  # (MPEG-TS's duration is a guess)
+    if not formats & {"mov", "matroska", "mpegts"}:
+        return None
+    if picture_s:  # the picture's own duration: a TV recording's sound may start 1.5 s before it
+        return round(picture_s * rate)
+    if not duration_s:
         return None
     # Matroska's duration counts from 0; MP4's from its first frame (one starting at 1 s, or B-frames' delay)
     span_s = duration_s - start_s if "matroska" in formats and duration_s > start_s else duration_s

@@ -654,21 +654,24 @@ def test_a_recording_whose_first_frames_do_not_decode_says_so_instead_of_variabl
             "longer recording?)") in err and "variable" not in err
 
 
-@pytest.mark.parametrize("kind", ["mp4 cut with -c copy", "mkv from a stream's middle", "mp4 starting at 1 s"])
+@pytest.mark.parametrize("kind", ["mp4 cut with -c copy", "mkv from a stream's middle", "mp4 starting at 1 s",
+                                  "ts whose sound outlasts it"])
 def test_a_whole_file_whose_frame_count_opencv_overstates_is_not_called_damaged(capsys, tmp_path, kind):
     """An MP4 cut without re-encoding keeps the frames before the cut behind an edit list: OpenCV counted all 60
     stored frames of the 31 it plays; an MKV whose times start at 1 h was counted 108,060 frames for 60. Both
     were "truncated or damaged", with a progress bar to match. (An MP4's duration starts at its first frame:
     taking its start off as well counted one starting at 1 s 30 frames short, never reached.)"""
-    from .videos import write_cut_without_reencoding, write_video_starting_at
+    from .videos import write_cut_without_reencoding, write_video_starting_at, write_video_whose_sound_outlasts_it
 
     if kind.startswith("mp4 cut"):
         source = write_moving_box_video(tmp_path / "long.mp4", 60, container="mp4", codec="libx264")
         clip, plays = write_cut_without_reencoding(tmp_path / "clip.mp4", source, 2.9), 31
     elif kind.startswith("mkv"):
         clip, plays = write_video_starting_at(tmp_path / "clip.mkv", 60, 3600.0), 60
-    else:
+    elif kind.startswith("mp4"):
         clip, plays = write_video_starting_at(tmp_path / "clip.mp4", 90, 1.0, container="mp4"), 90
+    else:  # a TV recording: OpenCV counted it by its sound, 80 frames for 40
+        clip, plays = write_video_whose_sound_outlasts_it(tmp_path / "clip.ts", 40, 4.0, container="mpegts"), 40
     summary, err = run_ok(capsys, "predict", "--model", "test-small", "--imgsz", "96", "--source", str(clip))
     assert summary["frames"] == summary["frames_expected"] == plays and "damaged" not in err, err
 

@@ -48,10 +48,12 @@ def write_moving_box_video(path: str | Path, frames: int, *, container: str, cod
     return Path(path)
 
 
-def write_video_whose_sound_outlasts_it(path: str | Path, frames: int, extra_sound_s: float, fps: int = 10) -> Path:
-    """A whole Matroska file (as OBS and phones write them) whose sound runs ``extra_sound_s`` past its
-    picture: OpenCV estimates its frame count from the duration, so it states a few frames that never come."""
-    with av.open(str(path), "w", format="matroska") as video:
+def write_video_whose_sound_outlasts_it(path: str | Path, frames: int, extra_sound_s: float, fps: int = 10, *,
+                                        container: str = "matroska") -> Path:
+    """A whole Matroska file (as OBS and phones write them; or an MPEG-TS TV recording) whose sound runs
+    ``extra_sound_s`` past its picture: OpenCV estimates its frame count from the duration, so it states
+    frames that never come."""
+    with av.open(str(path), "w", format=container) as video:
         picture_stream = video.add_stream("mpeg4", rate=fps)
         picture_stream.width, picture_stream.height, picture_stream.pix_fmt = 320, 240, "yuv420p"
         sound_stream = video.add_stream("aac", rate=48000)
