@@ -18,6 +18,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from detector import LiveDetError, list_models
+from detector.annotate import find_label_fonts
 
 from .inference import ActiveModel
 
@@ -95,6 +96,7 @@ def load_active_model(request: ModelRequest, cache: ModelCache | None = None) ->
 
     size = {"imgsz": request.input_size} if request.input_size else {}
     predictor = load_predictor(request.name_or_path, device=request.device, **size)
+    find_label_fonts(predictor.class_names)  # a font for names in Chinese, Greek...: found here, not on a frame
     model = ActiveModel(predictor, predictor.model.name, predictor.device_label, request.name_or_path)
     if cache is not None:
         cache.put(key, model)

@@ -9,8 +9,10 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from . import label_fonts
 from .types import Detections
 
+FONT = cv2.FONT_HERSHEY_SIMPLEX  # labels in the other scripts: a system font (label_fonts)
 HUES = 20  # hue slots: classes 0-19 take one each; each further 20 take them again in another shade
 HUE_STRIDE = 7  # class k takes hue slot 7k mod 20: consecutive ids 126 degrees apart
 
@@ -39,24 +41,71 @@ def _lacks_glyph(ch: str) -> bool:
 
     def drawn(text: str) -> np.ndarray:
         image = np.zeros((24, 64), np.uint8)
-        cv2.putText(image, text, (2, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, 255, 1)
+        cv2.putText(image, text, (2, 20), FONT, 0.6, 255, 1)
         return image
 
     glyph = drawn(ch)
     return any(np.array_equal(glyph, drawn("?" * n)) for n in {1, len(ch.encode("utf-8"))})
 
 
-@functools.lru_cache(maxsize=1024)
+def _label_font(text: str) -> cv2.FontFace | None:
+    """The system font that draws ``text``, where OpenCV's Hershey font cannot (None: Hershey can, or no font can)."""
+    lacking = "".join(ch for ch in text if _lacks_glyph(ch))
+    return label_fonts.font_for(lacking) if lacking else None
+
+
 def drawable_text(text: str) -> str:
-    """``text`` less the characters the font lacks (each of which would be a "?")."""
+    """``text`` as it is drawn: whole where a font here draws all of it, else less the characters none can
+    draw (each of which would be a "?")."""
+    whole = " ".join(text.split())
+    if _label_font(whole) is not None:
+        return whole
     return " ".join("".join(ch for ch in text if not _lacks_glyph(ch)).split())
 
 
 def class_label(name: str, class_id: int) -> str:
-    """A class as drawn on the picture: its name, or, where the font cannot draw it in full ("标志",
-    "Ünïcødé 标志"), what it can draw and the class number ("#2"): two such classes were both "??"."""
+    """A class as drawn on the picture: its name, or, where no font here can draw it in full ("标志",
+    "Ünïcødé 标志" on a computer without a Chinese font), what can be drawn and the class number ("#2"):
+    two such classes were both "??"."""
     shown = drawable_text(name)
     return shown if shown == " ".join(name.split()) else f"{shown} #{class_id}".strip()
+
+
+def _face_px(scale: float, thickness: int) -> int:
+    """A system font's size in pixels for text Hershey would draw at ``scale``: the height OpenCV 5 gives
+    Hershey's text, which it draws with its own TrueType face at that size (Latin letters match)."""
+    return max(8, cv2.getTextSize("H", FONT, scale, thickness)[0][1])
+
+
+def text_size(text: str, scale: float, thickness: int) -> tuple[int, int, int]:
+    """Width, height above the baseline and depth below it of ``text`` drawn by ``put_text``."""
+    face = _label_font(text)
+    if face is None:
+        (width, height), depth = cv2.getTextSize(text, FONT, scale, thickness)
+        return width, height, depth
+    px = _face_px(scale, thickness)
+    x, _, width, height = cv2.getTextSize((0, 0), text, (0, px), face, px)  # its top: ``px`` above the baseline
+    return x + width + thickness - 1, px, max(0, height - px)
+
+
+def put_text(frame: np.ndarray, text: str, origin: tuple[int, int], scale: float, color: tuple[int, int, int],
+             thickness: int) -> None:
+    """``text`` drawn in place with its baseline starting at ``origin``: Hershey's font where it can draw
+    the text (as before), else the system font that can (a class name in Chinese, Greek...)."""
+    face = _label_font(text)
+    if face is None:
+        cv2.putText(frame, text, origin, FONT, scale, color, thickness, cv2.LINE_AA)
+    else:  # as heavy as Hershey's thicker strokes on a large frame: drawn again a pixel along per extra pixel
+        px = _face_px(scale, thickness)
+        for shift in range(thickness):
+            cv2.putText(frame, text, (origin[0] + shift, origin[1]), color, face, px)
+
+
+def find_label_fonts(class_names: Sequence[str]) -> None:
+    """Look up, once, the fonts that these class names need (asking fontconfig, reading font files: tens of
+    milliseconds each), so that the first frame that shows them is not held up; call it off the GUI thread."""
+    for class_id, name in enumerate(class_names):
+        class_label(name, class_id)
 
 
 def tag_text(label: str, class_id: int, score: float) -> str:
@@ -175,13 +224,12 @@ def draw_detections(frame: np.ndarray, detections: Detections, *, line_width: in
         cv2.rectangle(frame, (x1, y1), (x2, y2), class_color(int(cid)), lw, cv2.LINE_AA)
     texts = [tag_text(label, int(cid), score)
              for score, label, cid in zip(detections.scores, detections.labels, detections.class_ids)]
-    metrics = [cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness) for text in texts]
-    tags = place_tags(boxes, [(tw + 4, th + baseline + 2) for (tw, th), baseline in metrics], (w, h), keep_clear)
-    for tag, text, ((_, th), _), cid in zip(tags, texts, metrics, detections.class_ids):
+    metrics = [text_size(text, font_scale, thickness) for text in texts]
+    tags = place_tags(boxes, [(tw + 4, th + depth + 2) for tw, th, depth in metrics], (w, h), keep_clear)
+    for tag, text, (_, th, _), cid in zip(tags, texts, metrics, detections.class_ids):
         color = class_color(int(cid))
         cv2.rectangle(frame, tag[:2], (tag[2], tag[3]), color, -1)
-        cv2.putText(frame, text, (tag[0] + 2, tag[1] + th + 1), cv2.FONT_HERSHEY_SIMPLEX, font_scale,
-                    _text_color(color), thickness, cv2.LINE_AA)
+        put_text(frame, text, (tag[0] + 2, tag[1] + th + 1), font_scale, _text_color(color), thickness)
     return frame
 
 
@@ -189,7 +237,7 @@ def _panel_layout(frame_hw: tuple[int, int], lines: list[str], corner: str) -> t
     """The panel's rectangle, its text scale, padding and line height (``lines`` as ``drawable_text`` makes them)."""
     h, w = frame_hw
     scale = max(0.4, min(w, h) / 900)
-    sizes = [cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0] for t in lines]
+    sizes = [text_size(t, scale, 1)[:2] for t in lines]
     pad = max(6, round(12 * scale))  # margins grow with the text: a 4000 px photo's lines touched the edges
     line_h = max(s[1] for s in sizes) + pad + 2
     panel_w = max(s[0] for s in sizes) + 2 * pad
@@ -207,13 +255,12 @@ def draw_text_panel(frame: np.ndarray, lines: list[str], *, corner: str = "top-l
     """A translucent panel of text lines (FPS, latency, model) drawn in place."""
     if not lines:
         return frame
-    lines = [drawable_text(t) for t in lines]  # "only Ünïcødé 标志" drew "only Ünïcødé ??"
+    lines = [drawable_text(t) for t in lines]  # "only Ünïcødé 标志" drew "only Ünïcødé ??" without a Chinese font
     (x0, y0, x1, y1), scale, pad, line_h = _panel_layout(frame.shape[:2], lines, corner)
     thickness = 1
     if x1 > x0 and y1 > y0:
         roi = frame[y0:y1, x0:x1]
         roi[:] = (roi * 0.45).astype(np.uint8)
     for i, text in enumerate(lines):
-        cv2.putText(frame, text, (x0 + pad, y0 + (i + 1) * line_h - 2), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                    (255, 255, 255), thickness, cv2.LINE_AA)
+        put_text(frame, text, (x0 + pad, y0 + (i + 1) * line_h - 2), scale, (255, 255, 255), thickness)
     return frame

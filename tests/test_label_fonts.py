@@ -1,0 +1,128 @@
+"""Class names in scripts OpenCV's own font lacks (Chinese, Greek...) drawn whole with a font of the computer's."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from desktop.overlay import HudInfo, hud_lines
+from detector import Detections, label_fonts
+from detector.annotate import class_color, class_label, draw_detections, find_label_fonts, tag_text, text_panel_rect
+
+CHINESE = ("标志", "路牌")  # "sign", "street sign"
+GREEK = "λέων"  # "lion"
+NO_FONT_REASON = "no font on this computer draws {}: on Debian, apt install fonts-wqy-microhei (CI installs it)"
+
+
+def forget_fonts() -> None:
+    label_fonts._font_for.cache_clear()
+    label_fonts._load.cache_clear()
+    label_fonts._FOUND.clear()
+
+
+@pytest.fixture(autouse=True)
+def no_remembered_fonts():
+    """Each test looks for fonts afresh, as a new process would."""
+    forget_fonts()
+    yield
+    forget_fonts()
+
+
+def needs_font(text: str) -> str:
+    face = label_fonts.font_for(text) if label_fonts.can_load_fonts() else None
+    if face is None:
+        pytest.skip(NO_FONT_REASON.format(text) if label_fonts.can_load_fonts() else
+                    "this OpenCV (before 5) cannot draw with a font file")
+    return face.getName()
+
+
+def one_box(name: str, score: float = 0.5) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A grey frame with one box of class ``name`` drawn; and where its tag is (above the box)."""
+    frame = np.full((240, 320, 3), 90, np.uint8)
+    detections = Detections(boxes=np.array([[40, 80, 200, 220]], np.float32), scores=np.array([score], np.float32),
+                            class_ids=np.array([0]), class_names=(name,))
+    return draw_detections(frame, detections), (36, 40, 320, 77)  # clear of the box's smoothed top edge
+
+
+def tag_ink(image: np.ndarray, area: tuple[int, int, int, int]) -> np.ndarray:
+    x0, y0, x1, y1 = area
+    return image[y0:y1, x0:x1]
+
+
+def test_a_chinese_class_name_is_drawn_whole_on_its_box(monkeypatch):
+    """Without such a font a Chinese name was drawn as its class number ("#0 0.50"); with one, as itself."""
+    needs_font("".join(CHINESE))
+    assert tag_text(CHINESE[0], 0, 0.5) == "标志 0.50"
+    sign, area = one_box(CHINESE[0])
+    street_sign, _ = one_box(CHINESE[1])
+    assert not np.array_equal(tag_ink(sign, area), tag_ink(street_sign, area))  # two names, two drawings
+
+    monkeypatch.setattr(label_fonts, "font_for", lambda characters: None)  # a computer with no such font
+    assert tag_text(CHINESE[0], 0, 0.5) == "#0 0.50"
+    numbered, _ = one_box(CHINESE[0])
+    assert not np.array_equal(tag_ink(sign, area), tag_ink(numbered, area))
+
+
+def test_a_greek_class_name_is_drawn_whole_and_its_tag_fits_it():
+    """The tag is measured in the font that draws it: no letter spills out of it onto the picture."""
+    needs_font(GREEK)
+    assert class_label(GREEK, 3) == GREEK
+    image, (x0, y0, x1, y1) = one_box(GREEK, 0.87)
+    area = image[y0:y1, x0:x1]
+    drawn = np.argwhere(np.any(area != 90, axis=2))  # tag and letters: all that is not the grey picture
+    filled = np.argwhere(np.all(area == class_color(0), axis=2))
+    assert len(filled) > 200 and (drawn.min(0) >= filled.min(0)).all() and (drawn.max(0) <= filled.max(0)).all()
+
+
+def test_the_info_panel_names_a_chinese_class_filter_in_full():
+    """The class filter's line said "only #2, #3" where the tags showed numbers; with a font, the names."""
+    needs_font("".join(CHINESE))
+    filtered = HudInfo(classes=tuple(class_label(name, i) for i, name in enumerate(CHINESE)))  # as the controller does
+    line = hud_lines(2, filtered)[0]
+    assert line == "2 objects · only 标志, 路牌"
+    named = text_panel_rect((480, 640), [line])
+    unnamed = text_panel_rect((480, 640), ["2 objects · only"])
+    assert named[2] - named[0] > unnamed[2] - unnamed[0] + 20  # the panel is sized for the names it draws
+
+
+def test_a_font_file_the_user_chose_is_tried_before_the_computer_s_own(monkeypatch, tmp_path):
+    greek_font = needs_font(GREEK)  # the computer's first choice for Greek
+    chosen = needs_font("".join(CHINESE))
+    forget_fonts()
+    if chosen == greek_font or not label_fonts._draws(label_fonts._load(chosen), GREEK[0]):
+        pytest.skip("no second font here that draws Greek: a chosen one cannot be told from the one found")
+    monkeypatch.setenv(label_fonts.FONT_ENV, chosen)
+    assert label_fonts.font_for(GREEK).getName() == chosen
+
+    forget_fonts()
+    not_a_font = tmp_path / "font.ttf"
+    not_a_font.write_text("not a font")
+    monkeypatch.setenv(label_fonts.FONT_ENV, str(not_a_font))  # passed over: the computer's own is used
+    assert label_fonts.font_for(GREEK).getName() == greek_font
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the font folders searched are Linux's")
+def test_without_fontconfig_the_usual_font_folders_are_searched(monkeypatch, tmp_path):
+    found = Path(needs_font("".join(CHINESE)))
+    usual_name = next(n for n in label_fonts._LINUX_FONT_NAMES if Path(n).suffix == found.suffix)
+    shutil.copyfile(found, tmp_path / usual_name)
+    monkeypatch.setattr(label_fonts.shutil, "which", lambda name: None)  # no fc-match (a minimal system)
+    monkeypatch.setattr(label_fonts, "_LINUX_FONT_DIRS", (str(tmp_path),))
+    forget_fonts()
+    assert label_fonts.font_for(CHINESE[1]).getName() == str(tmp_path / usual_name)
+
+
+def test_fonts_looked_up_when_a_model_loads_are_not_looked_up_again_on_its_frames(monkeypatch):
+    """The app finds them on the model loader's thread: asking fontconfig on the GUI thread held a frame up."""
+    needs_font("".join(CHINESE))
+    forget_fonts()
+    find_label_fonts(CHINESE + ("person",))
+    asked = []
+    monkeypatch.setattr(label_fonts, "_fontconfig_matches", lambda characters: asked.append(characters) or [])
+    for name in CHINESE:
+        one_box(name, 0.77)
+    assert tag_text(CHINESE[1], 1, 0.3) == "路牌 0.30" and asked == []
