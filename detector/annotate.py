@@ -54,13 +54,20 @@ def _label_font(text: str) -> cv2.FontFace | None:
     return label_fonts.font_for(lacking) if lacking else None
 
 
+def _drawable(text: str) -> bool:
+    return not any(_lacks_glyph(ch) for ch in text) or _label_font(text) is not None
+
+
 def drawable_text(text: str) -> str:
     """``text`` as it is drawn: whole where a font here draws all of it, else less the characters none can
-    draw (each of which would be a "?")."""
+    draw (each of which would be a "?"): "🚗 汽车" is "汽车" where a Chinese font has no emoji."""
     whole = " ".join(text.split())
-    if _label_font(whole) is not None:
+    if _drawable(whole):
         return whole
-    return " ".join("".join(ch for ch in text if not _lacks_glyph(ch)).split())
+    some_font_has = " ".join("".join(ch for ch in whole if not _lacks_glyph(ch) or label_fonts.font_for(ch)).split())
+    if _drawable(some_font_has):  # (each in some font, but not all in one: then only OpenCV's own letters)
+        return some_font_has
+    return " ".join("".join(ch for ch in whole if not _lacks_glyph(ch)).split())
 
 
 def class_label(name: str, class_id: int) -> str:

@@ -126,3 +126,12 @@ def test_fonts_looked_up_when_a_model_loads_are_not_looked_up_again_on_its_frame
     for name in CHINESE:
         one_box(name, 0.77)
     assert tag_text(CHINESE[1], 1, 0.3) == "路牌 0.30" and asked == []
+
+
+def test_a_name_with_a_character_no_font_has_keeps_the_letters_a_font_has():
+    """"🚗 汽车" on a computer with a Chinese font but no emoji one was drawn "#3": now "汽车 #3"."""
+    needs_font("汽车")
+    unheard_of = "\U000f0001"  # a private-use character: no font has it
+    assert class_label(f"{unheard_of} 汽车", 3) == "汽车 #3"
+    assert tag_text(f"{unheard_of} 汽车", 3, 0.5) == "汽车 #3 0.50"
+    assert class_label(f"{unheard_of} car", 4) == "car #4"
