@@ -95,7 +95,8 @@ def load_active_model(request: ModelRequest, cache: ModelCache | None = None) ->
     # (a GPU, or a model's first CPU run) the window is up and answering meanwhile (5-7 s on a laptop CPU)
 
     size = {"imgsz": request.input_size} if request.input_size else {}
-    predictor = load_predictor(request.name_or_path, device=request.device, **size)
+    # new weights on a CPU are exported in a child process: importing onnx here held the window still for 0.5 s
+    predictor = load_predictor(request.name_or_path, device=request.device, export_in_child=True, **size)
     find_label_fonts(predictor.class_names)  # a font for names in Chinese, Greek...: found here, not on a frame
     model = ActiveModel(predictor, predictor.model.name, predictor.device_label, request.name_or_path)
     if cache is not None:

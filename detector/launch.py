@@ -9,6 +9,7 @@ module decides when that is safe, keeps new exports, and drops broken ones.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,6 +33,7 @@ def load_predictor(
     device: str = "auto",
     backend: str = "auto",
     models_dir: str | Path | None = None,
+    export_in_child: bool = False,
     **options,
 ) -> Predictor:
     """``Predictor(load_model(name_or_path), device=..., backend=...)``, started without torch where it can be.
@@ -44,6 +46,9 @@ def load_predictor(
     run but that has no kept export yet is exported now and kept for the next start.
     Where torch had to be asked (a GPU driver is installed) and the CPU runs the
     model after all, the kept export still spares the export.
+    ``export_in_child``: make that export in a child process, so that this one
+    imports neither torch nor onnx (the desktop app: importing onnx holds Python's
+    lock for half a second, and the window's video stood still that long).
     ``options`` go to ``Predictor``.
     """
     surely_cpu = runs_on_cpu(device)
@@ -54,6 +59,8 @@ def load_predictor(
     if backend in ("auto", "onnxruntime") and surely_cpu and onnxruntime_available():
         spec = describe_model(name_or_path, models_dir=models_dir)
         predictor = _from_kept_export(spec, options) if spec is not None else None
+        if predictor is None and spec is not None and export_in_child and _exported_in_child(spec, name_or_path, models_dir):
+            predictor = _from_kept_export(spec, options)
         if predictor is not None:
             return predictor
         tried_kept_export = spec is not None
@@ -83,6 +90,32 @@ def _from_kept_export(spec: ModelSpec, options: dict) -> Predictor | None:
         log.warning("the cached export of %s is unusable (%s); exporting it again", spec.name, exc)
         onnx_cache.forget(spec)
         return None
+
+
+def _exported_in_child(spec: ModelSpec, name_or_path: str | Path, models_dir: str | Path | None) -> bool:
+    """Whether a child process exported the model and kept it. Any failure (unreadable weights, a cache that
+    cannot be written) leaves the export to this process, which says what went wrong."""
+    if onnx_cache.cache_path(spec) is None:  # nowhere to keep it for this process to read
+        return False
+    context = multiprocessing.get_context("spawn")  # not fork: this process may run Qt and other threads
+    child = context.Process(target=_export_and_keep, args=(str(name_or_path), models_dir and str(models_dir)),
+                            name=f"export {Path(str(name_or_path)).name}", daemon=True)
+    try:
+        child.start()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a main script that starts its work when imported
+        log.warning("cannot start a process to export %s (%s); exporting here", name_or_path, exc)
+        return False
+    child.join()
+    return child.exitcode == 0
+
+
+def _export_and_keep(name_or_path: str, models_dir: str | None) -> None:
+    """The child's work: load with torch, export, keep. Its failure is told by its exit code alone."""
+    try:
+        onnx_cache.export_and_keep(load_model(name_or_path, models_dir=models_dir))
+    except Exception as exc:  # noqa: BLE001 - the parent tries again itself and reports the reason
+        log.debug("export in a child process failed: %s", exc)
+        raise SystemExit(1) from None
 
 
 def warm_export(spec: ModelSpec) -> onnx_cache.KeptExport:

@@ -191,6 +191,27 @@ def test_a_damaged_kept_export_is_replaced_and_the_model_still_runs(own_cache, m
     _assert_equal(reference, _run(load_predictor("test-small", models_dir=models, device="cpu"), _frames()))
 
 
+def test_the_app_s_export_of_new_weights_is_made_in_another_process_and_kept(own_cache, models, monkeypatch):
+    """The app asks for it: importing onnx to export in the app's own process held its window still for 0.5 s."""
+    reference = _run(Predictor(load_model("test-small", models_dir=models), device="cpu"), _frames())
+    monkeypatch.setattr(onnx_cache, "export_and_keep", lambda model: pytest.fail("exported in this process"))
+    predictor = load_predictor("test-small", models_dir=models, device="cpu", export_in_child=True)
+    assert predictor.model.network is None and len(list(own_cache.glob("*.onnx"))) == 1  # ran from the kept graph
+    _assert_equal(reference, _run(predictor, _frames()))
+
+
+def test_weights_the_other_process_cannot_export_are_refused_with_the_usual_reason(own_cache, models):
+    from detector.errors import ModelError
+    from detector.zoo import write_manifest
+
+    small = resolve_manifest("test-small", models_dir=models)
+    write_manifest(models / "wrong-arch.yaml", name="wrong-arch", config=small.config, input_size=320,
+                   class_names=small.class_names, weights_file="test-large.safetensors")
+    with pytest.raises(ModelError, match="does not match architecture mobilenet_v3_small"):
+        load_predictor("wrong-arch", models_dir=models, device="cpu", export_in_child=True)
+    assert not list(own_cache.glob("*.onnx"))
+
+
 def _republish_small(models: Path, seed: int) -> Path:
     """New weights under the name test-small (another seed), as retraining and publishing again would give."""
     spec = resolve_manifest("test-small", models_dir=models)
