@@ -652,6 +652,9 @@ class MainWindow(QMainWindow):
         self._rebuild_input_size_menu(model.predictor.model.spec.input_size)
         self._rebuild_classes_menu(model.predictor.class_names)
         self._say_if_no_class_is_shown(model.name, model.predictor.class_names)
+        if self.controller.device in ("cuda", "mps") and model.predictor.model.network is None:
+            self.status.show_info(f"{model.name} is an ONNX graph, which runs on the CPU: open its weights "
+                                  "(.safetensors) to run it on the GPU")  # it said "cpu" in a corner, nothing more
 
     def set_device(self, device: str) -> None:
         """Run detection on ``device``; the model in use reloads there in the background (if it cannot,

@@ -367,6 +367,24 @@ def test_a_gpu_that_cannot_run_the_model_leaves_it_running_where_it_was(qtbot, l
     _wait_for_detection(qtbot, window, 5)  # still detecting
 
 
+def test_an_onnx_graph_asked_to_run_on_the_gpu_runs_on_the_cpu_and_says_so(qtbot, launch, vtest_path, models_dir,
+                                                                           tmp_path, monkeypatch):
+    import desktop.widgets.main_window
+    from detector.export import onnx_bytes
+    from detector.loader import load_model
+
+    graph = tmp_path / "street.onnx"
+    graph.write_bytes(onnx_bytes(load_model("test-small", models_dir=models_dir)))
+    monkeypatch.setattr(desktop.widgets.main_window, "gpu_may_be_present", lambda: True)  # a GPU is offered
+    window = launch(source=str(vtest_path), model=str(graph), fast=True)
+    _wait_for_detection(qtbot, window, 3)
+    with qtbot.waitSignal(window.controller.model_ready, timeout=FLOW_TIMEOUT_MS):
+        window.device_actions["cuda"].trigger()  # Model ▸ Run on ▸ NVIDIA GPU (CUDA)
+    assert window.controller.model.device.startswith("cpu")
+    assert "street is an ONNX graph, which runs on the CPU" in window.status.message_label.text()
+    _wait_for_detection(qtbot, window, 3)
+
+
 def test_recording_writes_every_displayed_frame_to_a_playable_file(qtbot, launch, vtest_path, tmp_path):
     window = launch(source=str(vtest_path), model=_shipped_model(), fast=True)
     _wait_for_detection(qtbot, window, 5)
