@@ -91,7 +91,8 @@ def text_size(text: str, scale: float, thickness: int) -> tuple[int, int, int]:
         (width, height), depth = cv2.getTextSize(text, FONT, scale, thickness)
         return width, height, depth
     px = _face_px(scale, thickness)
-    x, _, width, height = cv2.getTextSize((0, 0), text, (0, px), face, px)  # its top: ``px`` above the baseline
+    with label_fonts.FACE_LOCK:
+        x, _, width, height = cv2.getTextSize((0, 0), text, (0, px), face, px)  # its top: ``px`` above the baseline
     return x + width + thickness - 1, px, max(0, height - px)
 
 
@@ -104,8 +105,9 @@ def put_text(frame: np.ndarray, text: str, origin: tuple[int, int], scale: float
         cv2.putText(frame, text, origin, FONT, scale, color, thickness, cv2.LINE_AA)
     else:  # as heavy as Hershey's thicker strokes on a large frame: drawn again a pixel along per extra pixel
         px = _face_px(scale, thickness)
-        for shift in range(thickness):
-            cv2.putText(frame, text, (origin[0] + shift, origin[1]), color, face, px)
+        with label_fonts.FACE_LOCK:
+            for shift in range(thickness):
+                cv2.putText(frame, text, (origin[0] + shift, origin[1]), color, face, px)
 
 
 def find_label_fonts(class_names: Sequence[str]) -> None:

@@ -22,6 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -32,6 +33,7 @@ FONT_ENV = "LIVEDET_LABEL_FONT"  # a font file to try first (any .ttf/.otf/.ttc 
 FC_MATCH_TIMEOUT_S = 5.0
 FC_MATCH_CANDIDATES = 8  # fontconfig's best few for the characters; the rest of its ranking covers less
 
+FACE_LOCK = threading.Lock()  # hold it to draw with a face: each keeps its last size (OpenCV 5), shared by threads
 _FOUND: list[cv2.FontFace] = []  # the fonts found so far, tried first
 _NO_SUCH_GLYPH = "\U000f0000"  # a private-use plane character no font has: how OpenCV draws a missing glyph
 
@@ -130,7 +132,8 @@ def _load(path: str) -> cv2.FontFace | None:
 
 def _ink(face: cv2.FontFace, text: str) -> np.ndarray:
     image = np.zeros((48, 48), np.uint8)
-    cv2.putText(image, text, (4, 36), 255, face, 28)
+    with FACE_LOCK:
+        cv2.putText(image, text, (4, 36), 255, face, 28)
     return image
 
 
