@@ -101,12 +101,25 @@ def _fontconfig_matches(characters: str) -> list[Path]:
         return []
     charset = " ".join(f"{ord(ch):x}" for ch in characters)
     try:
-        listed = subprocess.run([fc_match, "--sort", "--format=%{file}\\n", f":charset={charset}"],
+        listed = subprocess.run([fc_match, "--sort", "--format=%{file}\\n", f":charset={charset}"], env=_system_env(),
                                 capture_output=True, text=True, timeout=FC_MATCH_TIMEOUT_S, check=False).stdout
     except (OSError, subprocess.SubprocessError):
         return []
     files = [Path(line) for line in listed.splitlines() if line.strip()]
     return [f for f in files if f.suffix.lower() in {".ttf", ".otf", ".ttc", ".otc"}][:FC_MATCH_CANDIDATES]
+
+
+def _system_env() -> dict[str, str]:
+    """The environment for a program of the system's: an app bundle (PyInstaller) puts its own libraries first in
+    LD_LIBRARY_PATH, which fc-match must not load in place of the system's; the user's own setting is kept."""
+    env = dict(os.environ)
+    if getattr(sys, "frozen", False) and sys.platform.startswith("linux"):
+        original = env.pop("LD_LIBRARY_PATH_ORIG", None)
+        if original is None:
+            env.pop("LD_LIBRARY_PATH", None)
+        else:
+            env["LD_LIBRARY_PATH"] = original
+    return env
 
 
 def _linux_font_files() -> Iterable[Path]:

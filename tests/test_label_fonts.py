@@ -135,3 +135,21 @@ def test_a_name_with_a_character_no_font_has_keeps_the_letters_a_font_has():
     assert class_label(f"{unheard_of} 汽车", 3) == "汽车 #3"
     assert tag_text(f"{unheard_of} 汽车", 3, 0.5) == "汽车 #3 0.50"
     assert class_label(f"{unheard_of} car", 4) == "car #4"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="LD_LIBRARY_PATH is how a Linux bundle finds its libraries")
+def test_the_app_bundle_asks_the_system_s_fontconfig_with_the_user_s_library_path(monkeypatch, tmp_path):
+    """A PyInstaller bundle puts its own libraries first in LD_LIBRARY_PATH; a system program started with that
+    can load them instead of its own and fail. fc-match gets the user's own setting back."""
+    font = needs_font("".join(CHINESE))
+    fake = tmp_path / "bin" / "fc-match"  # answers only when started with the user's library path
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\n[ "$LD_LIBRARY_PATH" = /usr/lib/mine ] && echo "{font}"\nexit 0\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(fake.parent), prepend=":")
+    monkeypatch.setattr(label_fonts, "_LINUX_FONT_DIRS", ())  # fontconfig is the only way to the font
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setenv("LD_LIBRARY_PATH", "/opt/LiveDet/_internal:/usr/lib/mine")
+    monkeypatch.setenv("LD_LIBRARY_PATH_ORIG", "/usr/lib/mine")
+    forget_fonts()
+    assert label_fonts.font_for(CHINESE[0]).getName() == font
