@@ -6,12 +6,17 @@ same picture, and the raw frame stays untouched for re-thresholding.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
+import cv2
 import numpy as np
 
 from detector import Detections
 from detector.annotate import draw_detections, draw_text_panel, text_panel_rect
+
+SMALL_FRAME_WIDTH = 320  # narrower frames are enlarged before drawing (a 160x120 camera, a 256x192 thermal one)
+DRAWN_WIDTH = 640  # ... to at least this width
 
 
 @dataclass(frozen=True)
@@ -62,8 +67,20 @@ def mirrored(frame: np.ndarray, detections: Detections) -> tuple[np.ndarray, Det
     return frame[:, ::-1], replace(detections, boxes=boxes)
 
 
+def enlargement(width: int) -> int:
+    """How many times a frame ``width`` pixels wide is enlarged before anything is drawn on it: the panel's
+    text has a smallest readable size, and on a 160x120 camera's frame it ran off the right edge and covered
+    most of the picture. Whole times, so that the picture stays sharp."""
+    return 1 if width >= SMALL_FRAME_WIDTH else math.ceil(DRAWN_WIDTH / max(1, width))
+
+
 def render_overlay(frame: np.ndarray, detections: Detections, hud: HudInfo | None = None) -> np.ndarray:
-    """A new BGR frame with ``detections`` and, when given, the HUD panel drawn on it."""
+    """A new BGR frame with ``detections`` and, when given, the HUD panel drawn on it; a frame narrower than
+    ``SMALL_FRAME_WIDTH`` is enlarged first (``enlargement``), and so is what records or snapshots it."""
+    times = enlargement(frame.shape[1])
+    if times > 1:
+        frame = cv2.resize(frame, None, fx=times, fy=times, interpolation=cv2.INTER_LINEAR)
+        detections = replace(detections, boxes=detections.boxes * times)
     image = np.array(frame, copy=True, order="C")
     lines = hud_lines(len(detections), hud) if hud is not None else []
     panel = text_panel_rect(image.shape[:2], lines)

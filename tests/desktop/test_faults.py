@@ -20,6 +20,7 @@ import pytest
 
 import desktop.capture as capture_module
 from desktop.cameras import CameraInfo
+from desktop.overlay import enlargement
 
 from ..mjpeg_camera import MjpegCamera
 from ..videos import read_back, write_video_whose_sound_outlasts_it
@@ -330,7 +331,8 @@ def test_cameras_with_odd_frames_play_with_detection(qtbot, launch, cameras, kin
     qtbot.waitUntil(lambda: window.controller.stats().frames_inferred >= 3, timeout=FLOW_TIMEOUT_MS)
     _wait_for_frames(qtbot, window, 1)
     shown = window.controller.last_shown
-    assert shown.image.shape == (frame.shape[0], frame.shape[1], 3) and shown.image.dtype == np.uint8
+    times = enlargement(frame.shape[1])  # a tiny frame is drawn on enlarged (the 1x1 one)
+    assert shown.image.shape == (frame.shape[0] * times, frame.shape[1] * times, 3) and shown.image.dtype == np.uint8
     assert shown.result.model == "yolo-mnv3-small"
     assert not window.status.last_error
 

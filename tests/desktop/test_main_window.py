@@ -416,6 +416,37 @@ def test_recording_writes_every_displayed_frame_to_a_playable_file(qtbot, launch
     assert not window.record_action.isChecked()
 
 
+def test_a_tiny_camera_s_recording_is_drawn_enlarged_and_its_log_keeps_the_camera_s_pixels(qtbot, launch, tmp_path,
+                                                                                            models_dir):
+    """A 160x120 source: its panel ran off the picture. The recording is of the enlarged, readable picture;
+    the detections log still speaks of the source's pixels."""
+    import json
+
+    clip = tmp_path / "tiny.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 120))
+    for i in range(60):
+        writer.write(np.random.default_rng(i).integers(0, 256, (120, 160, 3), dtype=np.uint8))
+    writer.release()
+    window = launch(source=str(clip), model="test-small", conf=0.05, fast=True)  # untrained: boxes all over
+    _wait_for_detection(qtbot, window, 3)
+    window.controller.detections_format = "jsonl"
+    target = tmp_path / "tiny.mp4"
+    with qtbot.waitSignal(window.controller.recording_started, timeout=10_000):
+        assert window.controller.start_recording(target)
+    _wait_for_frames(qtbot, window, 10)
+    with qtbot.waitSignal(window.controller.recording_finished, timeout=30_000) as finished:
+        window.record_action.trigger()
+    assert finished.args[0].error is None
+    capture = cv2.VideoCapture(str(target))
+    ok, frame = capture.read()
+    capture.release()
+    assert ok and frame.shape == (480, 640, 3)
+    boxes = [d["box"] for line in target.with_suffix(".jsonl").read_text().splitlines()
+             for d in json.loads(line)["detections"]]
+    right_edges = [box[2] for box in boxes]
+    assert len(boxes) > 10 and 80 < max(right_edges) <= 161  # across the source's 160 pixels, not the 640 drawn
+
+
 def test_a_recording_that_runs_to_the_end_of_a_file_holds_every_frame_shown(qtbot, launch, vtest_path, tmp_path):
     """The end of a file is known when its last frame is read, while the frames behind it are still being
     detected: stopping the recording then lost its last 1-2 frames and their detection lines."""

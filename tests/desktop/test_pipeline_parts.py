@@ -66,13 +66,31 @@ def _one_box() -> Detections:
 
 
 def test_overlay_draws_boxes_in_their_class_colour_and_keeps_the_frame_untouched():
-    frame = np.zeros((200, 240, 3), np.uint8)
+    frame = np.zeros((200, 320, 3), np.uint8)
     image = render_overlay(frame, _one_box(), HudInfo(10, 9, 8, 42.0, "tiny", "cpu"))
     assert not frame.any()  # the raw frame is kept for re-thresholding
     edge = np.median(image[50:130, 20].astype(int), axis=0)  # the left edge, anti-aliased
     assert np.abs(edge - np.array(class_color(14))).max() <= 40
     assert not image[102:130, 40:100].any()  # inside the box (below the HUD and the tag under it) the frame shows
     assert image[5:30, 5:100].any()  # the HUD panel
+
+
+@pytest.mark.parametrize("size", [(120, 160), (144, 176), (192, 256)])
+def test_a_tiny_camera_s_frame_is_enlarged_before_drawing_so_its_panel_and_labels_fit(size):
+    """A 160x120 camera (or a 256x192 thermal one): the panel's text has a smallest readable size, so it ran off
+    the frame's right edge and covered most of the picture. The frame is enlarged whole times first."""
+    from detector.annotate import text_panel_rect
+
+    frame = np.full((*size, 3), 200, np.uint8)
+    hud = HudInfo(30.0, 12.5, 12.0, 80.0, "yolo-mnv3-small", "cpu (onnxruntime)")
+    image = render_overlay(frame, _one_box(), hud)
+    times = image.shape[1] // size[1]
+    assert image.shape == (size[0] * times, size[1] * times, 3) and image.shape[1] >= 640
+    x0, y0, x1, y1 = text_panel_rect(image.shape[:2], hud_lines(1, hud))
+    assert x1 < image.shape[1] - 4 and (x1 - x0) * (y1 - y0) < 0.3 * image.shape[0] * image.shape[1]  # it fits, small
+    edge = np.median(image[y1 + 30:140 * times - 10, 20 * times].astype(int), axis=0)  # the box where it is in the
+    assert np.abs(edge - np.array(class_color(14))).max() <= 40  # picture: its left edge at x = 20 of the source
+    assert np.array_equal(render_overlay(np.zeros((240, 320, 3), np.uint8), Detections()).shape, (240, 320, 3))
 
 
 def test_hud_says_count_fps_latency_and_model():
@@ -444,11 +462,11 @@ def test_live_style_capture_drops_stale_frames_instead_of_lagging(qapp, vtest_pa
 
 
 def test_a_box_at_the_right_edge_keeps_its_whole_label_on_screen():
-    frame = np.zeros((120, 200, 3), np.uint8)
-    box = Detections(boxes=np.array([[182, 50, 199, 100]], np.float32), scores=np.array([0.9], np.float32),
+    frame = np.zeros((120, 320, 3), np.uint8)
+    box = Detections(boxes=np.array([[302, 50, 319, 100]], np.float32), scores=np.array([0.9], np.float32),
                      class_ids=np.array([14]), class_names=tuple(f"class{i}" for i in range(20)))
     image = render_overlay(frame, box)
-    tag = np.all(image[:50, :182] == class_color(14), axis=2)  # the filled label tag, left of the box
+    tag = np.all(image[:50, :302] == class_color(14), axis=2)  # the filled label tag, left of the box
     assert tag.sum() > 200  # "class14 0.90" no longer runs off the frame
 
 
