@@ -78,6 +78,7 @@ def class_label(name: str, class_id: int) -> str:
     return shown if shown == " ".join(name.split()) else f"{shown} #{class_id}".strip()
 
 
+@functools.lru_cache(maxsize=64)
 def _face_px(scale: float, thickness: int) -> int:
     """A system font's size in pixels for text Hershey would draw at ``scale``: the height OpenCV 5 gives
     Hershey's text, which it draws with its own TrueType face at that size (Latin letters match)."""
