@@ -21,7 +21,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from detector import Candidates, Detections, OutputError, SourceError, detections_from_candidates
-from detector.annotate import class_label
+from detector.frame_text import class_label
 from detector.live_clock import HOLD_BYTES, MAX_COPIES, FileClock, LiveClock, recording_fps
 from detector.outputs import next_free_path
 from detector.video import SourceInfo, same_file

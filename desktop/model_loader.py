@@ -18,7 +18,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from detector import LiveDetError, list_models
-from detector.annotate import find_label_fonts
+from detector.frame_text import find_label_fonts
 
 from .inference import ActiveModel
 

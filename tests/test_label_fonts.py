@@ -11,7 +11,8 @@ import pytest
 
 from desktop.overlay import HudInfo, hud_lines
 from detector import Detections, label_fonts
-from detector.annotate import class_color, class_label, draw_detections, find_label_fonts, tag_text, text_panel_rect
+from detector.annotate import class_color, draw_detections, text_panel_rect
+from detector.frame_text import class_label, find_label_fonts, tag_text
 
 CHINESE = ("标志", "路牌")  # "sign", "street sign"
 GREEK = "λέων"  # "lion"

@@ -499,7 +499,8 @@ def test_class_names_no_font_here_can_draw_keep_their_classes_apart(monkeypatch)
     """OpenCV's font has no Chinese: "Ünïcødé 标志" was drawn "Ünïcødé ??", and every such class read the same.
     On a computer with no font that has them (tests/test_label_fonts.py: one that has), the class number tells."""
     from detector import label_fonts
-    from detector.annotate import tag_text, text_panel_rect
+    from detector.annotate import text_panel_rect
+    from detector.frame_text import tag_text
 
     monkeypatch.setattr(label_fonts, "font_for", lambda characters: None)
 
@@ -509,7 +510,7 @@ def test_class_names_no_font_here_can_draw_keep_their_classes_apart(monkeypatch)
     assert tag_text("标志", 3, 0.5) != tag_text("路牌", 4, 0.5) and "?" not in tag_text("路牌", 4, 0.5)
     lines = ["1 object · only Ünïcødé 标志"]  # the panel leaves out what it cannot draw, and is sized for that
     assert text_panel_rect((240, 320), lines) == text_panel_rect((240, 320), ["1 object · only Ünïcødé"])
-    from detector.annotate import class_label, drawable_text
+    from detector.frame_text import class_label, drawable_text
 
     filtered = HudInfo(classes=(class_label("标志", 2), class_label("路牌", 3)))  # as the controller names them
     assert drawable_text(hud_lines(2, filtered)[0]) == "2 objects · only #2, #3"  # it drew "only ,"
