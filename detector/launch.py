@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from . import onnx_cache
 from .device import runs_on_cpu, select_device
 from .engines import onnxruntime_available, uses_onnxruntime
-from .errors import ModelError
+from .errors import LiveDetError, ModelError
 from .loader import LoadedModel, describe_model, load_model
 from .predictor import Predictor, check_gpu_only_options
 
@@ -106,16 +106,21 @@ def _exported_in_child(spec: ModelSpec, name_or_path: str | Path, models_dir: st
         log.warning("cannot start a process to export %s (%s); exporting here", name_or_path, exc)
         return False
     child.join()
+    if child.exitcode not in (0, _REFUSED):  # it crashed, or could not start its work (a frozen app's setup)
+        log.warning("could not export %s in a process of its own (exit code %s); exporting it in this one",
+                    name_or_path, child.exitcode)
     return child.exitcode == 0
+
+
+_REFUSED = 3  # the child's exit code for weights it refused: this process loads them again and says why
 
 
 def _export_and_keep(name_or_path: str, models_dir: str | None) -> None:
     """The child's work: load with torch, export, keep. Its failure is told by its exit code alone."""
     try:
         onnx_cache.export_and_keep(load_model(name_or_path, models_dir=models_dir))
-    except Exception as exc:  # noqa: BLE001 - the parent tries again itself and reports the reason
-        log.debug("export in a child process failed: %s", exc)
-        raise SystemExit(1) from None
+    except LiveDetError:
+        raise SystemExit(_REFUSED) from None
 
 
 def warm_export(spec: ModelSpec) -> onnx_cache.KeptExport:

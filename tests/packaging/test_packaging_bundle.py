@@ -83,3 +83,19 @@ def test_cpu_only_bundle_leaves_out_gpu_only_libraries(bundle):
     found = sorted(p.name for p in folder.rglob("*") if any(fnmatch(p.name, pattern) for pattern in gpu_only))
     assert not found
     assert not (folder / "_internal" / "triton").exists()
+
+
+def test_bundle_opens_new_weights_exporting_them_in_a_process_of_its_own(bundle, vtest_path, tmp_path, random_models_dir):
+    """New weights on a CPU are exported in a child process (multiprocessing's spawn), which a frozen app starts
+    as itself: the bundle must run that child's work, not a second window, and keep the export."""
+    weights = tmp_path / "mine.safetensors"
+    shutil.copyfile(random_models_dir / "test-small.safetensors", weights)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8", "QT_QPA_PLATFORM": "offscreen"}
+    result = subprocess.run([str(bundle), "--source", str(vtest_path), "--model", str(weights),
+                             "--exit-after-frames", "5"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    assert "exporting it in this one" not in result.stderr  # the child did the export, not the app as a fallback
+    reports = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert len(reports) == 1 and reports[0]["model"] == "mine" and reports[0]["frames_displayed"] >= 5, result.stdout
+    assert [p.name.rsplit("-", 1)[0] for p in (tmp_path / ".cache" / "livedet").glob("*.onnx")] == ["mine"]
