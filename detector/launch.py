@@ -116,7 +116,8 @@ _REFUSED = 3  # the child's exit code for weights it refused: this process loads
 
 
 def _export_and_keep(name_or_path: str, models_dir: str | None) -> None:
-    """The child's work: load with torch, export, keep. Its failure is told by its exit code alone."""
+    """The child's work: load with torch, export, keep. Weights it refuses end it with ``_REFUSED`` (this
+    process loads them again and says why); anything else ends it with its traceback."""
     try:
         onnx_cache.export_and_keep(load_model(name_or_path, models_dir=models_dir))
     except LiveDetError:
