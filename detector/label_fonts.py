@@ -12,7 +12,7 @@ would have been a row of "?". A font is looked for once per set of characters, i
 
 Each candidate is checked by drawing every character: OpenCV draws the same "?" for each glyph
 neither the file nor its built-in face has. Nothing here is downloaded: with no such font installed,
-the caller falls back to what OpenCV can draw (``detector.annotate.class_label``).
+the caller falls back to what OpenCV can draw (``detector.frame_text.class_label``).
 """
 
 from __future__ import annotations
