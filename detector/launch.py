@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,7 +19,7 @@ from . import onnx_cache
 from .device import runs_on_cpu, select_device
 from .engines import onnxruntime_available, uses_onnxruntime
 from .errors import LiveDetError, ModelError
-from .loader import LoadedModel, describe_model, load_model
+from .loader import LoadedModel, checkpoint_name, describe_model, load_model
 from .predictor import Predictor, check_gpu_only_options
 
 if TYPE_CHECKING:
@@ -48,7 +49,8 @@ def load_predictor(
     model after all, the kept export still spares the export.
     ``export_in_child``: make that export in a child process, so that this one
     imports neither torch nor onnx (the desktop app: importing onnx holds Python's
-    lock for half a second, and the window's video stood still that long).
+    lock for half a second, and the window's video stood still that long); a
+    ``.pt`` checkpoint, whose export is not kept, is exported by a child too.
     ``options`` go to ``Predictor``.
     """
     surely_cpu = runs_on_cpu(device)
@@ -61,6 +63,8 @@ def load_predictor(
         predictor = _from_kept_export(spec, options) if spec is not None else None
         if predictor is None and spec is not None and export_in_child and _exported_in_child(spec, name_or_path, models_dir):
             predictor = _from_kept_export(spec, options)
+        elif predictor is None and spec is None and export_in_child and _is_checkpoint(name_or_path):
+            predictor = _from_export_in_child(name_or_path, models_dir, options)
         if predictor is not None:
             return predictor
         tried_kept_export = spec is not None
@@ -97,9 +101,36 @@ def _exported_in_child(spec: ModelSpec, name_or_path: str | Path, models_dir: st
     cannot be written) leaves the export to this process, which says what went wrong."""
     if onnx_cache.cache_path(spec) is None:  # nowhere to keep it for this process to read
         return False
+    return _in_child(_export_and_keep, (str(name_or_path), models_dir and str(models_dir)), name_or_path)
+
+
+def _is_checkpoint(name_or_path: str | Path) -> bool:
+    path = Path(str(name_or_path))
+    return path.suffix.lower() in (".pt", ".pth") and path.is_file()
+
+
+def _from_export_in_child(name_or_path: str | Path, models_dir: str | Path | None, options: dict) -> Predictor | None:
+    """A ``.pt`` checkpoint, whose export is not kept (only files keyed by their contents are), exported by a
+    child into a file of its own and started here without torch; None where the child could not."""
+    with tempfile.TemporaryDirectory(prefix="livedet-export-") as folder:
+        graph = Path(folder) / "graph.onnx"
+        if not _in_child(_export_to, (str(name_or_path), models_dir and str(models_dir), str(graph)), name_or_path):
+            return None
+        try:
+            model = load_model(graph)  # read whole: the folder goes
+        except ModelError as exc:
+            log.warning("the export of %s made in a process of its own is unusable (%s); exporting it here",
+                        name_or_path, exc)
+            return None
+    path = Path(str(name_or_path))
+    model = replace(model, spec=replace(model.spec, name=checkpoint_name(path), weights_path=path))
+    return Predictor(model, device="cpu", backend="onnxruntime", **options)
+
+
+def _in_child(work, args: tuple, name_or_path: str | Path) -> bool:
+    """Run ``work(*args)`` in a child process and wait: whether it did its work."""
     context = multiprocessing.get_context("spawn")  # not fork: this process may run Qt and other threads
-    child = context.Process(target=_export_and_keep, args=(str(name_or_path), models_dir and str(models_dir)),
-                            name=f"export {Path(str(name_or_path)).name}", daemon=True)
+    child = context.Process(target=work, args=args, name=f"export {Path(str(name_or_path)).name}", daemon=True)
     try:
         child.start()
     except (OSError, RuntimeError) as exc:  # RuntimeError: a main script that starts its work when imported
@@ -120,6 +151,16 @@ def _export_and_keep(name_or_path: str, models_dir: str | None) -> None:
     process loads them again and says why); anything else ends it with its traceback."""
     try:
         onnx_cache.export_and_keep(load_model(name_or_path, models_dir=models_dir))
+    except LiveDetError:
+        raise SystemExit(_REFUSED) from None
+
+
+def _export_to(name_or_path: str, models_dir: str | None, output: str) -> None:
+    """The child's work for a checkpoint: load with torch, export into ``output``; it ends as ``_export_and_keep``."""
+    from .export import onnx_bytes
+
+    try:
+        Path(output).write_bytes(onnx_bytes(load_model(name_or_path, models_dir=models_dir)))
     except LiveDetError:
         raise SystemExit(_REFUSED) from None
 

@@ -200,6 +200,27 @@ def test_the_app_s_export_of_new_weights_is_made_in_another_process_and_kept(own
     _assert_equal(reference, _run(predictor, _frames()))
 
 
+def test_the_app_s_pt_checkpoint_is_exported_by_another_process_and_started_here_without_torch(own_cache, models,
+                                                                                             tmp_path, monkeypatch):
+    """A training run's last.pt, opened to watch the run: its export is not kept, and making it in the app
+    imported torch and onnx there (1 GB, and the picture stopped 0.6 s) at every opening."""
+    from safetensors.torch import load_file
+
+    from detector import export
+    from detector.weights_meta import read_safetensors_meta
+
+    weights = models / "test-small.safetensors"
+    checkpoint = tmp_path / "runs" / "cats" / "last.pt"
+    checkpoint.parent.mkdir(parents=True)
+    torch.save({"model": load_file(str(weights)), "meta": read_safetensors_meta(weights).to_json()}, checkpoint)
+    reference = _run(Predictor(load_model(checkpoint), device="cpu"), _frames())
+    monkeypatch.setattr(export, "onnx_bytes", lambda model: pytest.fail("exported in this process"))
+    predictor = load_predictor(checkpoint, device="cpu", export_in_child=True)
+    assert predictor.model.network is None and predictor.model.name == "cats-last"  # named as before
+    assert predictor.model.spec.weights_path == checkpoint and not own_cache.exists()  # nothing kept
+    _assert_equal(reference, _run(predictor, _frames()))
+
+
 def test_weights_the_other_process_cannot_export_are_refused_with_the_usual_reason(own_cache, models, caplog):
     from detector.errors import ModelError
     from detector.zoo import write_manifest
