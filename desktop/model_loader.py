@@ -97,7 +97,8 @@ def load_active_model(request: ModelRequest, cache: ModelCache | None = None) ->
     size = {"imgsz": request.input_size} if request.input_size else {}
     # new weights on a CPU are exported in a child process: importing onnx here held the window still for 0.5 s
     predictor = load_predictor(request.name_or_path, device=request.device, export_in_child=True, **size)
-    find_label_fonts(predictor.class_names)  # a font for names in Chinese, Greek...: found here, not on a frame
+    # a font for names in Chinese, Greek... (the classes', and the model's in the info panel): found here, not
+    find_label_fonts((*predictor.class_names, predictor.model.name))  # on the GUI thread at a frame
     model = ActiveModel(predictor, predictor.model.name, predictor.device_label, request.name_or_path)
     if cache is not None:
         cache.put(key, model)

@@ -43,13 +43,17 @@ def _drawable(text: str) -> bool:
 
 def drawable_text(text: str) -> str:
     """``text`` as it is drawn: whole where a font here draws all of it, else less the characters none can
-    draw (each of which would be a "?"): "🚗 汽车" is "汽车" where a Chinese font has no emoji."""
+    draw, or that the font drawing the most of them lacks: "🚗 汽车" is "汽车" where a Chinese font has no emoji."""
     whole = " ".join(text.split())
     if _drawable(whole):
         return whole
-    some_font_has = " ".join("".join(ch for ch in whole if not _lacks_glyph(ch) or label_fonts.font_for(ch)).split())
-    if _drawable(some_font_has):  # (each in some font, but not all in one: then only OpenCV's own letters)
-        return some_font_has
+    lacking = [ch for ch in whole if _lacks_glyph(ch)]  # no font has all of them: the one that has the most
+    faces = {face for face in (label_fonts.font_for(ch) for ch in set(lacking)) if face is not None}
+    best = max(faces, key=lambda face: sum(label_fonts.draws(face, ch) for ch in lacking), default=None)
+    kept = " ".join("".join(ch for ch in whole if not _lacks_glyph(ch) or
+                            (best is not None and label_fonts.draws(best, ch))).split())
+    if _drawable(kept):
+        return kept
     return " ".join("".join(ch for ch in whole if not _lacks_glyph(ch)).split())
 
 
@@ -94,11 +98,12 @@ def put_text(frame: np.ndarray, text: str, origin: tuple[int, int], scale: float
                 cv2.putText(frame, text, (origin[0] + shift, origin[1]), color, face, px)
 
 
-def find_label_fonts(class_names: Sequence[str]) -> None:
-    """Look up, once, the fonts that these class names need (asking fontconfig, reading font files: tens of
-    milliseconds each), so that the first frame that shows them is not held up; call it off the GUI thread."""
-    for class_id, name in enumerate(class_names):
-        class_label(name, class_id)
+def find_label_fonts(names: Sequence[str]) -> None:
+    """Look up, once, the fonts that these names need (class names, a model's name: asking fontconfig, reading
+    font files take tens of milliseconds each), so that the first frame that shows them is not held up; call
+    it off the GUI thread."""
+    for number, name in enumerate(names):
+        class_label(name, number)
 
 
 def tag_text(label: str, class_id: int, score: float) -> str:

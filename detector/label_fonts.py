@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import unicodedata
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -30,11 +31,12 @@ import cv2
 import numpy as np
 
 FONT_ENV = "LIVEDET_LABEL_FONT"  # a font file to try first (any .ttf/.otf/.ttc the user prefers)
-FC_MATCH_TIMEOUT_S = 5.0
+FC_MATCH_TIMEOUT_S = 3.0
 FC_MATCH_CANDIDATES = 8  # fontconfig's best few for the characters; the rest of its ranking covers less
 
 FACE_LOCK = threading.Lock()  # hold it to draw with a face: each keeps its last size (OpenCV 5), shared by threads
 _FOUND: list[cv2.FontFace] = []  # the fonts found so far, tried first
+_fontconfig_failed = False  # fc-match hung or failed once: not asked again
 _NO_SUCH_GLYPH = "\U000f0000"  # a private-use plane character no font has: how OpenCV draws a missing glyph
 
 _WINDOWS_FONTS = ("msyh.ttc", "msyh.ttf", "msjh.ttc", "YuGothR.ttc", "meiryo.ttc", "malgun.ttf", "simsun.ttc",
@@ -95,17 +97,21 @@ def _candidates(characters: str) -> Iterator[Path]:
 
 
 def _fontconfig_matches(characters: str) -> list[Path]:
-    """fontconfig's ranking of installed fonts for these characters (none where it is not installed)."""
+    """fontconfig's ranking of installed fonts for these characters (none where it is not installed). One
+    that hangs or fails is not asked again: a fontconfig whose cache is never built times out at every call,
+    and a model with 80 class names asked it 132 times."""
+    global _fontconfig_failed
     fc_match = shutil.which("fc-match")
-    if fc_match is None:
+    if fc_match is None or _fontconfig_failed:
         return []
     charset = " ".join(f"{ord(ch):x}" for ch in characters)
     try:
         listed = subprocess.run([fc_match, "--sort", "--format=%{file}\\n", f":charset={charset}"], env=_system_env(),
-                                capture_output=True, text=True, timeout=FC_MATCH_TIMEOUT_S, check=False).stdout
+                                capture_output=True, timeout=FC_MATCH_TIMEOUT_S, check=True).stdout
     except (OSError, subprocess.SubprocessError):
+        _fontconfig_failed = True
         return []
-    files = [Path(line) for line in listed.splitlines() if line.strip()]
+    files = [Path(os.fsdecode(line)) for line in listed.splitlines() if line.strip()]  # any bytes a name holds
     return [f for f in files if f.suffix.lower() in {".ttf", ".otf", ".ttc", ".otc"}][:FC_MATCH_CANDIDATES]
 
 
@@ -134,11 +140,11 @@ def _linux_font_files() -> Iterable[Path]:
 @functools.lru_cache(maxsize=32)
 def _load(path: str) -> cv2.FontFace | None:
     """The font in ``path``, or None: OpenCV gives an unnamed face (its built-in one) for a file it cannot read."""
-    if not Path(path).is_file():
-        return None
     try:
+        if not Path(path).is_file():
+            return None
         face = cv2.FontFace(path)
-    except cv2.error:
+    except (cv2.error, OSError, ValueError):  # ValueError: a name OpenCV cannot take (not UTF-8, say)
         return None
     return face if face.getName() else None
 
@@ -150,6 +156,16 @@ def _ink(face: cv2.FontFace, text: str) -> np.ndarray:
     return image
 
 
+def draws(face: cv2.FontFace, ch: str) -> bool:
+    """Whether ``face`` draws ``ch`` (see ``_draws``), remembered."""
+    return _draws(face, ch)
+
+
+@functools.lru_cache(maxsize=4096)
 def _draws(face: cv2.FontFace, ch: str) -> bool:
-    """Whether ``face`` (or OpenCV's built-in face behind it) has a glyph for ``ch``."""
-    return not np.array_equal(_ink(face, ch), _ink(face, _NO_SUCH_GLYPH))
+    """Whether ``face`` (or OpenCV's built-in face behind it) has a glyph for ``ch``: not the "?" of a missing
+    one, and not a blank one either where the character has ink (WenQuanYi's ℃ and Å are empty)."""
+    ink = _ink(face, ch)
+    if not ink.any():
+        return ch.isspace() or unicodedata.category(ch) in ("Cf", "Mn")  # a space, a joiner, a mark: no ink alone
+    return not np.array_equal(ink, _ink(face, _NO_SUCH_GLYPH))

@@ -22,7 +22,9 @@ NO_FONT_REASON = "no font on this computer draws {}: on Debian, apt install font
 def forget_fonts() -> None:
     label_fonts._font_for.cache_clear()
     label_fonts._load.cache_clear()
+    label_fonts._draws.cache_clear()
     label_fonts._FOUND.clear()
+    label_fonts._fontconfig_failed = False
 
 
 @pytest.fixture(autouse=True)
@@ -154,3 +156,53 @@ def test_the_app_bundle_asks_the_system_s_fontconfig_with_the_user_s_library_pat
     monkeypatch.setenv("LD_LIBRARY_PATH_ORIG", "/usr/lib/mine")
     forget_fonts()
     assert label_fonts.font_for(CHINESE[0]).getName() == font
+
+
+def fake_fc_match(folder: Path, script: str, monkeypatch) -> None:
+    fake = folder / "bin" / "fc-match"
+    fake.parent.mkdir(parents=True)
+    fake.write_bytes(b"#!/bin/sh\n" + script.encode("utf-8", "surrogateescape") + b"\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(fake.parent), prepend=":")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a stand-in fc-match is a shell script")
+def test_a_font_whose_file_name_is_not_utf8_is_passed_over(monkeypatch, tmp_path):
+    """fc-match lists every font installed: one named in Latin-1 (Schrift\xe4.ttf) made every lookup raise,
+    so a model with Chinese class names failed to load and a Chinese model name failed every frame."""
+    font = needs_font("".join(CHINESE))
+    odd = "/usr/share/fonts/Schrift\udce4.ttf"  # the byte 0xe4, as Python keeps a name that is not UTF-8
+    fake_fc_match(tmp_path, f"printf '%s\\n' '{odd}' '{font}'", monkeypatch)
+    monkeypatch.setattr(label_fonts, "_LINUX_FONT_DIRS", ())
+    forget_fonts()
+    assert label_fonts.font_for(CHINESE[0]).getName() == font
+    assert class_label(CHINESE[1], 1) == CHINESE[1]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a stand-in fc-match is a shell script")
+def test_a_fontconfig_that_hangs_is_waited_for_once(monkeypatch, tmp_path):
+    """A fontconfig whose cache is never built times out at every call: 6 Hindi names took 115 s to look up,
+    and a model with 80 names would have taken 11 minutes to load. It is asked once; the font folders still
+    serve."""
+    import time
+
+    font = needs_font("".join(CHINESE))
+    fake_fc_match(tmp_path, "exec sleep 60", monkeypatch)
+    monkeypatch.setattr(label_fonts, "FC_MATCH_TIMEOUT_S", 0.5)
+    forget_fonts()
+    started = time.monotonic()
+    find_label_fonts(["मोटर", "गाड़ी", "🚗 car", "🐕 dog", "λέων", CHINESE[0]])
+    assert time.monotonic() - started < 1.5  # one wait, not one per name (nor per letter)
+    if Path(font).name in label_fonts._LINUX_FONT_NAMES:
+        assert class_label(CHINESE[0], 0) == CHINESE[0]  # found in the font folders instead
+
+
+def test_no_letter_of_a_label_is_drawn_blank():
+    """WenQuanYi has an empty glyph for ℃ and Å: "温度℃" was drawn "温度" and a blank, as if whole."""
+    from detector.frame_text import _label_font
+
+    needs_font("温度")
+    for name in ("温度℃", "\u212b 标志", "25℃"):  # ℃, and the Ångström sign (not the letter Å)
+        shown = class_label(name, 0)
+        face = _label_font(shown)
+        assert face is None or all(label_fonts._ink(face, ch).any() for ch in shown if not ch.isspace()), shown
