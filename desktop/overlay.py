@@ -17,6 +17,7 @@ from detector.annotate import draw_detections, draw_text_panel, text_panel_rect
 
 SMALL_FRAME_WIDTH = 320  # narrower frames are enlarged before drawing (a 160x120 camera, a 256x192 thermal one)
 DRAWN_WIDTH = 640  # ... to at least this width
+MAX_DRAWN_SIDE = 2048  # ... as long as neither side grows past this
 
 
 @dataclass(frozen=True)
@@ -67,17 +68,20 @@ def mirrored(frame: np.ndarray, detections: Detections) -> tuple[np.ndarray, Det
     return frame[:, ::-1], replace(detections, boxes=boxes)
 
 
-def enlargement(width: int) -> int:
-    """How many times a frame ``width`` pixels wide is enlarged before anything is drawn on it: the panel's
-    text has a smallest readable size, and on a 160x120 camera's frame it ran off the right edge and covered
-    most of the picture. Whole times, so that the picture stays sharp."""
-    return 1 if width >= SMALL_FRAME_WIDTH else math.ceil(DRAWN_WIDTH / max(1, width))
+def enlargement(height: int, width: int) -> int:
+    """How many times a frame is enlarged before anything is drawn on it: the panel's text has a smallest
+    readable size, and on a 160x120 camera's frame it ran off the right edge and covered most of the
+    picture. Whole times, so that the picture stays sharp; never past ``MAX_DRAWN_SIDE`` (a 1x480 strip
+    became 307,200 pixels tall)."""
+    if width >= SMALL_FRAME_WIDTH:
+        return 1
+    return max(1, min(math.ceil(DRAWN_WIDTH / max(1, width)), MAX_DRAWN_SIDE // max(1, height, width)))
 
 
 def render_overlay(frame: np.ndarray, detections: Detections, hud: HudInfo | None = None) -> np.ndarray:
     """A new BGR frame with ``detections`` and, when given, the HUD panel drawn on it; a frame narrower than
     ``SMALL_FRAME_WIDTH`` is enlarged first (``enlargement``), and so is what records or snapshots it."""
-    times = enlargement(frame.shape[1])
+    times = enlargement(*frame.shape[:2])
     if times > 1:
         frame = cv2.resize(frame, None, fx=times, fy=times, interpolation=cv2.INTER_LINEAR)
         detections = replace(detections, boxes=detections.boxes * times)

@@ -331,7 +331,7 @@ def test_cameras_with_odd_frames_play_with_detection(qtbot, launch, cameras, kin
     qtbot.waitUntil(lambda: window.controller.stats().frames_inferred >= 3, timeout=FLOW_TIMEOUT_MS)
     _wait_for_frames(qtbot, window, 1)
     shown = window.controller.last_shown
-    times = enlargement(frame.shape[1])  # a tiny frame is drawn on enlarged (the 1x1 one)
+    times = enlargement(*frame.shape[:2])  # a tiny frame is drawn on enlarged (the 1x1 one)
     assert shown.image.shape == (frame.shape[0] * times, frame.shape[1] * times, 3) and shown.image.dtype == np.uint8
     assert shown.result.model == "yolo-mnv3-small"
     assert not window.status.last_error

@@ -93,6 +93,12 @@ def test_a_tiny_camera_s_frame_is_enlarged_before_drawing_so_its_panel_and_label
     assert np.array_equal(render_overlay(np.zeros((240, 320, 3), np.uint8), Detections()).shape, (240, 320, 3))
 
 
+def test_a_frame_one_pixel_wide_is_not_enlarged_into_a_giant():
+    """A 1x480 strip was enlarged 640 times: 307,200 x 640 pixels, half a gigabyte and 3 s a frame."""
+    image = render_overlay(np.zeros((480, 1, 3), np.uint8), Detections(), HudInfo())
+    assert max(image.shape[:2]) <= 2048 and image.shape[0] % 480 == 0
+
+
 def test_hud_says_count_fps_latency_and_model():
     lines = hud_lines(3, HudInfo(30.0, 12.5, 12.0, 80.0, "yolo-mnv3-small", "cpu (onnxruntime)"))
     text = "\n".join(lines)
