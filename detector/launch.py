@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.connection
+import os
 import tempfile
+import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -61,10 +64,8 @@ def load_predictor(
     if backend in ("auto", "onnxruntime") and surely_cpu and onnxruntime_available():
         spec = describe_model(name_or_path, models_dir=models_dir)
         predictor = _from_kept_export(spec, options) if spec is not None else None
-        if predictor is None and spec is not None and export_in_child and _exported_in_child(spec, name_or_path, models_dir):
-            predictor = _from_kept_export(spec, options)
-        elif predictor is None and spec is None and export_in_child and _is_checkpoint(name_or_path):
-            predictor = _from_export_in_child(name_or_path, models_dir, options)
+        if predictor is None and export_in_child and (spec is not None or _is_checkpoint(name_or_path)):
+            predictor = _exported_elsewhere(spec, name_or_path, models_dir, options)
         if predictor is not None:
             return predictor
         tried_kept_export = spec is not None
@@ -96,25 +97,21 @@ def _from_kept_export(spec: ModelSpec, options: dict) -> Predictor | None:
         return None
 
 
-def _exported_in_child(spec: ModelSpec, name_or_path: str | Path, models_dir: str | Path | None) -> bool:
-    """Whether a child process exported the model and kept it. Any failure (unreadable weights, a cache that
-    cannot be written) leaves the export to this process, which says what went wrong."""
-    if onnx_cache.cache_path(spec) is None:  # nowhere to keep it for this process to read
-        return False
-    return _in_child(_export_and_keep, (str(name_or_path), models_dir and str(models_dir)), name_or_path)
-
-
-def _is_checkpoint(name_or_path: str | Path) -> bool:
-    path = Path(str(name_or_path))
-    return path.suffix.lower() in (".pt", ".pth") and path.is_file()
-
-
-def _from_export_in_child(name_or_path: str | Path, models_dir: str | Path | None, options: dict) -> Predictor | None:
-    """A ``.pt`` checkpoint, whose export is not kept (only files keyed by their contents are), exported by a
-    child into a file of its own and started here without torch; None where the child could not."""
+def _exported_elsewhere(spec: ModelSpec | None, name_or_path: str | Path, models_dir: str | Path | None,
+                        options: dict) -> Predictor | None:
+    """The model exported by a child process and started here without torch: kept in the cache where it can
+    be (a manifest's weights, a ``.safetensors`` file), else handed over in a file of its own (a ``.pt``
+    checkpoint, a cache that cannot be written). None where the child could not: weights it refused are
+    loaded here again, which says why, and anything else is exported here."""
+    if spec is not None and onnx_cache.cache_path(spec) is not None:
+        ended = _in_child(_export_and_keep, (str(name_or_path), models_dir and str(models_dir)), name_or_path)
+        if ended == 0:
+            return _from_kept_export(spec, options)
+        if ended != _NOT_KEPT:
+            return None
     with tempfile.TemporaryDirectory(prefix="livedet-export-") as folder:
         graph = Path(folder) / "graph.onnx"
-        if not _in_child(_export_to, (str(name_or_path), models_dir and str(models_dir), str(graph)), name_or_path):
+        if _in_child(_export_to, (str(name_or_path), models_dir and str(models_dir), str(graph)), name_or_path) != 0:
             return None
         try:
             model = load_model(graph)  # read whole: the folder goes
@@ -122,43 +119,70 @@ def _from_export_in_child(name_or_path: str | Path, models_dir: str | Path | Non
             log.warning("the export of %s made in a process of its own is unusable (%s); exporting it here",
                         name_or_path, exc)
             return None
-    path = Path(str(name_or_path))
-    model = replace(model, spec=replace(model.spec, name=checkpoint_name(path), weights_path=path))
+    name = spec.name if spec is not None else checkpoint_name(Path(str(name_or_path)))
+    weights = spec.weights_path if spec is not None else Path(str(name_or_path))
+    model = replace(model, spec=replace(model.spec, name=name, weights_path=weights))
     return Predictor(model, device="cpu", backend="onnxruntime", **options)
 
 
-def _in_child(work, args: tuple, name_or_path: str | Path) -> bool:
-    """Run ``work(*args)`` in a child process and wait: whether it did its work."""
+def _is_checkpoint(name_or_path: str | Path) -> bool:
+    path = Path(str(name_or_path))
+    return path.suffix.lower() in (".pt", ".pth") and path.is_file()
+
+
+_REFUSED = 3  # a child's exit code for weights it refused: this process loads them again and says why
+_NOT_KEPT = 4  # ... for an export the cache could not keep (its folder cannot be written)
+
+
+def _in_child(work, args: tuple, name_or_path: str | Path) -> int | None:
+    """Run ``work(*args)`` in a child process and wait: its exit code (0: done), None if it could not start."""
     context = multiprocessing.get_context("spawn")  # not fork: this process may run Qt and other threads
     child = context.Process(target=work, args=args, name=f"export {Path(str(name_or_path)).name}", daemon=True)
     try:
         child.start()
     except (OSError, RuntimeError) as exc:  # RuntimeError: a main script that starts its work when imported
         log.warning("cannot start a process to export %s (%s); exporting here", name_or_path, exc)
-        return False
+        return None
     child.join()
-    if child.exitcode not in (0, _REFUSED):  # it crashed, or could not start its work (a frozen app's setup)
+    if child.exitcode not in (0, _REFUSED, _NOT_KEPT):  # it crashed, or could not start its work (a frozen app)
         log.warning("could not export %s in a process of its own (exit code %s); exporting it in this one",
                     name_or_path, child.exitcode)
-    return child.exitcode == 0
+    return child.exitcode
 
 
-_REFUSED = 3  # the child's exit code for weights it refused: this process loads them again and says why
+def _end_with_parent() -> None:
+    """In a child: stop when the process it exports for is gone (an app that ended with ``os._exit``, or was
+    killed), rather than finish an export of a gigabyte's memory for nobody."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent watch", daemon=True).start()
 
 
 def _export_and_keep(name_or_path: str, models_dir: str | None) -> None:
-    """The child's work: load with torch, export, keep. Weights it refuses end it with ``_REFUSED`` (this
-    process loads them again and says why); anything else ends it with its traceback."""
+    """A child's work: load with torch, export, keep. Weights it refuses end it with ``_REFUSED``, an export
+    the cache could not keep with ``_NOT_KEPT``; anything else ends it with its traceback."""
+    _end_with_parent()
     try:
-        onnx_cache.export_and_keep(load_model(name_or_path, models_dir=models_dir))
+        model = load_model(name_or_path, models_dir=models_dir)
+        onnx_cache.export_and_keep(model)
     except LiveDetError:
         raise SystemExit(_REFUSED) from None
+    kept = onnx_cache.cache_path(model.spec)
+    if kept is None or not kept.is_file():
+        raise SystemExit(_NOT_KEPT)
 
 
 def _export_to(name_or_path: str, models_dir: str | None, output: str) -> None:
-    """The child's work for a checkpoint: load with torch, export into ``output``; it ends as ``_export_and_keep``."""
+    """A child's work where nothing is kept: load with torch, export into ``output``; it ends as ``_export_and_keep``."""
     from .export import onnx_bytes
 
+    _end_with_parent()
     try:
         Path(output).write_bytes(onnx_bytes(load_model(name_or_path, models_dir=models_dir)))
     except LiveDetError:

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -219,6 +220,65 @@ def test_the_app_s_pt_checkpoint_is_exported_by_another_process_and_started_here
     assert predictor.model.network is None and predictor.model.name == "cats-last"  # named as before
     assert predictor.model.spec.weights_path == checkpoint and not own_cache.exists()  # nothing kept
     _assert_equal(reference, _run(predictor, _frames()))
+
+
+def test_with_a_cache_that_cannot_be_written_the_app_still_exports_once_and_elsewhere(monkeypatch, models,
+                                                                                     unwritable_folder):
+    """The child exported, the cache refused the file, and the app exported again itself: two exports, and
+    torch and onnx in the app after all."""
+    from detector import export
+
+    monkeypatch.setenv(onnx_cache.CACHE_DIR_ENV, str(unwritable_folder / "livedet"))
+    reference = _run(Predictor(load_model("test-small", models_dir=models), device="cpu"), _frames())
+    monkeypatch.setattr(export, "onnx_bytes", lambda model: pytest.fail("exported in this process"))
+    predictor = load_predictor("test-small", models_dir=models, device="cpu", export_in_child=True)
+    assert predictor.model.network is None and predictor.model.name == "test-small"
+    _assert_equal(reference, _run(predictor, _frames()))
+
+
+QUIT_MID_EXPORT = """
+import multiprocessing, os, sys, threading, time
+from detector import load_predictor
+
+if __name__ == "__main__":
+    threading.Thread(target=load_predictor, args=("test-small",), daemon=True,
+                     kwargs={"models_dir": sys.argv[1], "device": "cpu", "export_in_child": True}).start()
+    deadline = time.monotonic() + 30
+    while not multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    print(" ".join(str(child.pid) for child in multiprocessing.active_children()), flush=True)
+    os._exit(0)  # as the app does when a load will not stop in time
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="tells a live process by signal 0")
+def test_an_export_process_ends_with_the_app_that_asked_for_it(own_cache, models):
+    """The app ends with os._exit when a load will not stop: its export process went on for 10 s at 671 MB."""
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    result = subprocess.run([sys.executable, "-c", QUIT_MID_EXPORT, str(models)], env=env, capture_output=True,
+                            text=True, timeout=120)
+    pids = [int(pid) for pid in result.stdout.split()]
+    assert pids, result.stderr[-2000:]
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return _not_a_zombie(pid)  # ended, but not yet reaped by whoever adopted it
+
+    deadline = time.monotonic() + 5
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in pids)
+    assert not list(own_cache.glob("*.onnx"))
+
+
+def _not_a_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0] != "Z"
+    except OSError:
+        return True  # no /proc: signal 0 reached it, so it lives
 
 
 def test_weights_the_other_process_cannot_export_are_refused_with_the_usual_reason(own_cache, models, caplog):
