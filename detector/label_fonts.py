@@ -66,7 +66,7 @@ def _font_for(characters: str) -> cv2.FontFace | None:
     if not can_load_fonts():
         return None
     for face in _FOUND:  # a font found for other names often has these too ("标志", then "路牌"): no search
-        if all(_draws(face, ch) for ch in characters):
+        if all(draws(face, ch) for ch in characters):
             return face
     tried: set[Path] = set()
     for path in _candidates(characters):
@@ -75,7 +75,7 @@ def _font_for(characters: str) -> cv2.FontFace | None:
             continue
         tried.add(key)
         face = _load(str(path))
-        if face is not None and all(_draws(face, ch) for ch in characters):
+        if face is not None and all(draws(face, ch) for ch in characters):
             _FOUND.append(face)
             return face
     return None
@@ -156,13 +156,8 @@ def _ink(face: cv2.FontFace, text: str) -> np.ndarray:
     return image
 
 
-def draws(face: cv2.FontFace, ch: str) -> bool:
-    """Whether ``face`` draws ``ch`` (see ``_draws``), remembered."""
-    return _draws(face, ch)
-
-
 @functools.lru_cache(maxsize=4096)
-def _draws(face: cv2.FontFace, ch: str) -> bool:
+def draws(face: cv2.FontFace, ch: str) -> bool:
     """Whether ``face`` (or OpenCV's built-in face behind it) has a glyph for ``ch``: not the "?" of a missing
     one, and not a blank one either where the character has ink (WenQuanYi's ℃ and Å are empty)."""
     ink = _ink(face, ch)

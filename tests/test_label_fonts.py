@@ -22,7 +22,7 @@ NO_FONT_REASON = "no font on this computer draws {}: on Debian, apt install font
 def forget_fonts() -> None:
     label_fonts._font_for.cache_clear()
     label_fonts._load.cache_clear()
-    label_fonts._draws.cache_clear()
+    label_fonts.draws.cache_clear()
     label_fonts._FOUND.clear()
     label_fonts._fontconfig_failed = False
 
@@ -96,7 +96,7 @@ def test_a_font_file_the_user_chose_is_tried_before_the_computer_s_own(monkeypat
     greek_font = needs_font(GREEK)  # the computer's first choice for Greek
     chosen = needs_font("".join(CHINESE))
     forget_fonts()
-    if chosen == greek_font or not label_fonts._draws(label_fonts._load(chosen), GREEK[0]):
+    if chosen == greek_font or not label_fonts.draws(label_fonts._load(chosen), GREEK[0]):
         pytest.skip("no second font here that draws Greek: a chosen one cannot be told from the one found")
     monkeypatch.setenv(label_fonts.FONT_ENV, chosen)
     assert label_fonts.font_for(GREEK).getName() == chosen
