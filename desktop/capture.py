@@ -340,13 +340,14 @@ class CaptureWorker(QThread):
         .MTS, a TV recording: frame 51 for frames 1 to 44, labelled as the one asked for), and finds nothing
         in one with a single keyframe. The frame's time says where it landed: past the target, it seeks
         further back and reads up to the target. A variable-rate file's times say nothing of its frame
-        numbers (``trust_opencv``); its seeks land right.
+        numbers (``trust_opencv``); its seeks land right. An indexed variable-rate file (``IndexedVideo``) seeks
+        exactly.
         """
         cap.set(cv2.CAP_PROP_POS_FRAMES, target)
         ok, frame = cap.read()
         if ok and frame is not None:
             ms = cap.get(cv2.CAP_PROP_POS_MSEC)
-            if trust_opencv or self._frame_at(ms) <= target:
+            if trust_opencv or getattr(cap, "seeks_exactly", False) or self._frame_at(ms) <= target:
                 return cap, frame, ms
         elif target > SEEK_BY_READING_LIMIT or Path(self.source.value).suffix.lower() not in SEEKS_BADLY:
             return cap, None, None  # past the end of a damaged file, most likely: not read from the start to find out

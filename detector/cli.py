@@ -470,14 +470,16 @@ def _say_how_predict_ended(args, source, stats, *, expected: int | None, stopped
     if source.skipped:
         _say(f"warning: {len(source.skipped)} of the {len(source.skipped) + stats.frames} images could not be read "
              "and were skipped (listed under \"skipped\")")
-    elif (expected and stats.frames < expected and not stopped_by
-          and source.info.has_variable_rate(stats.frames, source.last_frame_ms, source.first_frame_ms)):
+    elif not stopped_by and ((source.info.variable_rate and not (expected and stats.frames < expected)) or (
+            expected and stats.frames < expected
+            and source.info.has_variable_rate(stats.frames, source.last_frame_ms, source.first_frame_ms))):
         fps = source.info.fps  # a browser's or OBS's recording: whole, its frames further apart than its rate says
         written = (f"; {Path(output_path).name} keeps their timing: {video_s:.1f} s at {fps:g} FPS"
                    if output_path and video_s is not None else "")
         stated = source.info.count_rate or fps  # (a browser's WebM states its time unit, 1000 a second)
+        nominal = "" if source.info.variable_rate else f", not the {expected} its nominal {stated:g} FPS makes"
         _say(f"note: {Path(args.source).name} has a variable frame rate: {stats.frames} frames over "
-             f"{source.last_frame_ms / 1000:.1f} s, not the {expected} its nominal {stated:g} FPS makes{written}")
+             f"{(source.last_frame_ms - source.first_frame_ms) / 1000:.1f} s{nominal}{written}")
     elif expected and stats.frames < expected and not stopped_by:
         # whole at its end, and starting late: its first frames did not decode (B-frames delay a first frame by 1-2)
         undecoded = round(source.first_frame_ms * source.info.fps / 1000)

@@ -24,6 +24,7 @@ import numpy as np
 
 from .camera_mode import CameraMode, ask_for_mode
 from .errors import SourceError
+from .indexed_video import IndexedVideo, fewer_than_their_span, open_variable_rate
 from .preprocess import as_bgr_uint8
 
 # HEIF: iPhones save photos as HEIC by default. OpenCV cannot decode it (pi-heif does) nor write it, so an
@@ -85,6 +86,9 @@ class SourceInfo:
     # time unit (a browser's WebM, whose frames carry their own times), and its count is its duration in that
     # unit (3,801 for 31 frames over 3.8 s). It plays and records at DEFAULT_FPS.
     count_rate: float | None = None
+    # its frames are unevenly apart, as their times in an indexed file say (``IndexedVideo``): ``frame_count`` is
+    # the frames it holds, and ``fps`` only the rate it is recorded at
+    variable_rate: bool = False
 
     @property
     def is_live(self) -> bool:
@@ -97,9 +101,7 @@ class SourceInfo:
         clearly fewer than their time span at the nominal rate makes (a variable frame rate: 31 frames over
         4.5 s stated as 30 FPS). A copy cut short has its frames at that rate, and so has one whose first
         frames do not decode (cut mid-stream): the span starts at the first frame that did."""
-        if self.fps <= 0 or frames_read < 2:
-            return False
-        return frames_read < 0.9 * ((last_frame_ms - first_frame_ms) * self.fps / 1000.0 + 1)
+        return fewer_than_their_span(frames_read, last_frame_ms - first_frame_ms, self.fps)
 
     def has_variable_rate(self, frames_read: int, last_frame_ms: float, first_frame_ms: float = 0.0) -> bool:
         """Whether a file that gave fewer frames than it announced is whole, its frames further apart than its
@@ -268,9 +270,9 @@ def _reads_a_second_frame(path: str) -> bool:
 
 
 def open_capture(spec: str, *, open_timeout_ms: int = 5000, read_timeout_ms: int = 5000,
-                 camera_mode: CameraMode | None = None) -> cv2.VideoCapture | StillImage:
+                 camera_mode: CameraMode | None = None) -> cv2.VideoCapture | StillImage | IndexedVideo:
     """Open a video file, camera index or URL with OpenCV, with timeouts for network streams; a photo
-    as a ``StillImage``.
+    as a ``StillImage``; a variable-frame-rate file as an ``IndexedVideo`` (exact count and seeks).
 
     ``camera_mode``: the resolution and rate to ask a camera for (else its driver's default).
     """
@@ -323,6 +325,10 @@ def open_capture(spec: str, *, open_timeout_ms: int = 5000, read_timeout_ms: int
         if _holds_only_sound(path):
             raise SourceError(_audio_message(path.name))
         raise SourceError(f"{path.name} is not a video LiveDet can play (damaged, or in a format it cannot decode)")
+    indexed = open_variable_rate(path, cap)  # a browser's or screen recorder's file: counted and sought by its frames
+    if indexed is not None:
+        cap.release()
+        return indexed
     return cap
 
 
@@ -409,6 +415,7 @@ def capture_info(cap: cv2.VideoCapture, kind: str, name: str, path: str | Path |
         fps=fps if 0 < fps < 1000 else DEFAULT_FPS,
         frame_count=count if kind in ("video", "url", "image") and 0 < count < 2**31 else None,  # live: <= 0
         count_rate=fps if fps >= 1000 else None,
+        variable_rate=isinstance(cap, IndexedVideo),
         width=int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
         height=int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
     )

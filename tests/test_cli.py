@@ -612,20 +612,27 @@ def test_ctrl_c_on_a_video_file_keeps_what_was_done_and_exits_130(vtest_path, tm
     assert len(run.jsonl.read_text().splitlines()) == summary["frames"] == read_back(run.output).frames
 
 
-def test_a_variable_rate_recording_is_not_called_damaged_and_keeps_its_timing(capsys, vtest_path, tmp_path):
+@pytest.mark.parametrize("indexed", [True, False], ids=["indexed", "too-long-to-index"])
+def test_a_variable_rate_recording_is_not_called_damaged_and_keeps_its_timing(capsys, vtest_path, tmp_path,
+                                                                              monkeypatch, indexed):
     """A browser's or OBS's MKV: 31 frames over 4.5 s, which OpenCV announces as 136 (4.5 s at its nominal
     30 FPS). It was "decoded 31 of the 136 frames (truncated or damaged file?)", then written one frame per
     frame at 30 FPS: 1.0 s, four times too fast. Now each frame lasts until the next one's time, as a player
-    shows it; a copy cut in half is still called damaged."""
+    shows it, and its frames are counted from their times; one too long to index in time is counted as OpenCV
+    counts it, and told apart at its end. A copy cut in half is still called damaged."""
+    if not indexed:
+        monkeypatch.setattr("detector.indexed_video.INDEX_TIME_LIMIT_S", 0.0)
     gaps_ms = [50, 100, 300] * 10
     vfr = write_variable_rate_video(tmp_path / "screen.mkv", gaps_ms)
     summary, err = run_ok(capsys, "predict", "--model", "test-small", "--imgsz", "96", "--source", str(vfr),
                           "--output", str(tmp_path / "out.mp4"), "--jsonl", str(tmp_path / "found.jsonl"))
-    assert summary["frames"] == 31 and summary["frames_expected"] == 136 and "damaged" not in err, err
+    assert summary["frames"] == 31 and summary["frames_expected"] == (31 if indexed else 136), err
+    assert "damaged" not in err, err
     lines = [json.loads(line) for line in (tmp_path / "found.jsonl").read_text().splitlines()]
     times_ms = np.cumsum([0, *gaps_ms])
     assert [line["time_s"] for line in lines] == [pytest.approx(t / 1000, abs=0.002) for t in times_ms]
-    assert ("note: screen.mkv has a variable frame rate: 31 frames over 4.5 s, not the 136 its nominal 30 FPS makes; "
+    nominal = "" if indexed else ", not the 136 its nominal 30 FPS makes"
+    assert (f"note: screen.mkv has a variable frame rate: 31 frames over 4.5 s{nominal}; "
             "out.mp4 keeps their timing: 4.5 s at 30 FPS") in err
     shown = box_positions(tmp_path / "out.mp4")
     assert len(shown) == 136  # the last frame at 4.5 s, shown for one frame

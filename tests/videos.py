@@ -152,20 +152,26 @@ def box_positions(video: str | Path) -> list[int]:
             ok, frame = capture.read()
             if not ok:
                 return shown
-            left = int(np.argmax(np.all(frame[120] > 200, axis=1)))
-            shown.append(round((left - 10) / 8))
+            shown.append(box_position(frame))
     finally:
         capture.release()
 
 
-def write_variable_rate_video(path: str | Path, gaps_ms: list[int], *, nominal_fps: int = 30) -> Path:
-    """A whole Matroska file whose frames are ``gaps_ms`` apart (a browser's or OBS's recording: the rate
-    varies with what moves): OpenCV states its rate as ``nominal_fps`` and its frame count as its duration
-    times that, many more frames than it holds."""
+def box_position(frame: np.ndarray) -> int:
+    """Which frame of ``write_moving_box_video`` or ``write_variable_rate_video`` one picture shows."""
+    left = int(np.argmax(np.all(frame[120] > 200, axis=1)))
+    return round((left - 10) / 8)
+
+
+def write_variable_rate_video(path: str | Path, gaps_ms: list[int], *, nominal_fps: int = 30,
+                              container: str = "matroska", codec: str = "mpeg4") -> Path:
+    """A whole Matroska (or WebM) file whose frames are ``gaps_ms`` apart (a browser's or OBS's recording: the
+    rate varies with what moves): OpenCV states its rate as ``nominal_fps`` and its frame count as its
+    duration times that, many more frames than it holds."""
     from fractions import Fraction
 
-    with av.open(str(path), "w", format="matroska") as video:
-        stream = video.add_stream("mpeg4", rate=nominal_fps)
+    with av.open(str(path), "w", format=container) as video:
+        stream = video.add_stream(codec, rate=nominal_fps)
         stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
         stream.codec_context.time_base = stream.time_base = Fraction(1, 1000)
         pts = 0

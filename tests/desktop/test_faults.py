@@ -211,12 +211,41 @@ def test_a_file_cut_short_says_so_once_and_plays_on_and_a_whole_one_never_does(q
     assert window.playback.seek_slider.maximum() == 30  # and the bar ends where its frames do ("31 / 136" at its end)
 
 
-def test_a_seek_past_the_end_of_a_variable_rate_file_is_not_called_damage(qtbot, launch, tmp_path):
-    """A browser's or OBS's recording: 31 frames over 4.5 s, which OpenCV counts as 136 (4.5 s at 30 FPS). The bar
-    dragged to 100 before its end was known said "has no frame 101 of the 136 its header states: the file is
-    damaged or was cut short" in red."""
+def test_a_variable_rate_file_shows_its_length_at_once_and_a_seek_shows_the_frame_asked_for(qtbot, launch, tmp_path):
+    """A browser's or screen recorder's file: 31 frames over 4.5 s, which OpenCV counts as 136 (4.5 s at 30 FPS)
+    and seeks by that time. The bar ran to 136 until the file had played to its end, and a drag to a frame
+    showed the one before it, or none at all past a still."""
+    from ..videos import box_position, box_positions, write_variable_rate_video
+
+    clip = write_variable_rate_video(tmp_path / "screen.mkv", [50, 100, 300] * 10)
+    pictures = box_positions(clip)  # which frame each frame's picture is, read back frame by frame
+    window = launch(model="yolo-mnv3-small")
+    controller = window.controller
+    said, news = [], []
+    controller.source_damaged.connect(said.append)
+    controller.message.connect(news.append)
+    window.open_source(str(clip))
+    qtbot.waitUntil(lambda: controller.last_shown is not None and controller.source is not None
+                    and controller.source.label == "screen.mkv", timeout=FLOW_TIMEOUT_MS)
+    assert controller.source_info.frame_count == 31 and window.playback.seek_slider.maximum() == 30
+    with qtbot.waitSignal(controller.paused_frame_shown, timeout=10_000):
+        window.pause_action.trigger()
+    for target in (20, 7, 30, 29, 1):  # after stills and between them, forwards and back
+        window.playback.seek_slider.setValue(target)
+        qtbot.waitUntil(lambda target=target: controller.last_shown.result.index == target, timeout=10_000)
+        shown = box_position(controller.last_shown.result.packet.frame)
+        assert shown == pictures[target], (target, shown, pictures[target])
+    assert said == [] and news == [] and window.status.standing_error is None
+
+
+def test_a_seek_past_the_end_of_a_variable_rate_file_not_indexed_is_not_called_damage(qtbot, launch, tmp_path,
+                                                                                      monkeypatch):
+    """A variable-rate file too long to index in time (an hour's screen recording on a slow share) is read by
+    OpenCV, which counts it as 136 for its 31 frames. The bar dragged to 100 before its end was known said "has
+    no frame 101 of the 136 its header states: the file is damaged or was cut short" in red."""
     from ..videos import write_variable_rate_video
 
+    monkeypatch.setattr("detector.indexed_video.INDEX_TIME_LIMIT_S", 0.0)
     window = launch(model="yolo-mnv3-small")
     controller = window.controller
     said, news, shown = [], [], []

@@ -1,0 +1,67 @@
+"""Variable-frame-rate files (a browser's or screen recorder's): counted and sought by their frames' own times."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from detector.video import capture_info, open_capture
+
+from .videos import box_position, write_moving_box_video, write_variable_rate_video
+
+# moving fast, then a still of 0.9 s and one of 2.5 s, then uneven: 29 frames (a picture tells all 30 apart)
+GAPS_MS = [40] * 12 + [900, 40, 40, 2500] + [50, 100, 300] * 4
+
+
+@pytest.mark.parametrize("container, codec, suffix", [
+    ("matroska", "mpeg4", ".mkv"),
+    ("webm", "libvpx-vp9", ".webm"),  # what browsers record
+    ("matroska", "libx264", ".mkv"),  # B-frames: decoded out of the order they are shown in
+], ids=["mkv-mpeg4", "webm-vp9", "mkv-h264"])
+def test_a_variable_rate_file_counts_its_frames_and_every_seek_lands_on_the_frame_asked_for(
+        tmp_path, container, codec, suffix):
+    """OpenCV counted such a file's duration times its nominal rate (the position bar ran to 174 for its 29
+    frames) and sought by that time: a seek landed on the frame before the one asked for, or found none at all
+    past a still."""
+    clip = write_variable_rate_video(tmp_path / f"screen{suffix}", GAPS_MS, container=container, codec=codec)
+    times_ms = np.cumsum([0, *GAPS_MS])
+    video = open_capture(str(clip))
+    try:
+        info = capture_info(video, "video", clip.name, clip)
+        assert info.frame_count == len(times_ms) and info.variable_rate and info.fps == 30
+        read, at_ms = [], []
+        while True:
+            ok, frame = video.read()
+            if not ok:
+                break
+            read.append(box_position(frame))
+            at_ms.append(video.get(cv2.CAP_PROP_POS_MSEC))
+        assert read == list(range(len(times_ms)))
+        assert at_ms == [pytest.approx(t, abs=1) for t in times_ms]
+        for target in (len(times_ms) - 1, 13, 0, 16, 15, 5, 22, 12):  # after stills and before, back and forth
+            assert video.set(cv2.CAP_PROP_POS_FRAMES, target)
+            ok, frame = video.read()
+            assert ok and box_position(frame) == target, target
+            assert video.get(cv2.CAP_PROP_POS_MSEC) == pytest.approx(times_ms[target], abs=1)
+            ok, frame = video.read()  # and plays on from there
+            assert ok == (target + 1 < len(times_ms)) and (not ok or box_position(frame) == target + 1)
+        video.set(cv2.CAP_PROP_POS_FRAMES, len(times_ms))  # past the end: nothing, as OpenCV says
+        assert video.read()[0] is False
+    finally:
+        video.release()
+
+
+def test_a_constant_rate_file_is_counted_and_played_as_before(tmp_path):
+    """A Matroska file at its stated rate: 40 frames, every one read once, in order."""
+    clip = write_moving_box_video(tmp_path / "steady.mkv", 40, container="matroska", codec="mpeg4", fps=30)
+    video = open_capture(str(clip))
+    try:
+        info = capture_info(video, "video", clip.name, clip)
+        assert info.frame_count == 40 and not info.variable_rate
+        shown = []
+        while (frame := video.read())[0]:
+            shown.append(box_position(frame[1]))
+        assert shown == [i % 30 for i in range(40)]
+    finally:
+        video.release()
