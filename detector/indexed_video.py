@@ -24,6 +24,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
+MATROSKA_SUFFIXES = {".mkv", ".webm"}  # the files looked into: any other opens as quickly as before, without PyAV
 PROBE_FRAMES = 120  # packets read to tell a variable rate: a long constant-rate film costs milliseconds, not a pass
 INDEX_TIME_LIMIT_S = 2.0  # a file not indexed this fast (very long, or on a slow share) plays through OpenCV instead
 
@@ -52,42 +53,55 @@ class FrameIndex:
         return bisect.bisect_left(self.times, pts)
 
 
-def index_variable_rate(path: str | Path, fps: float) -> FrameIndex | None:
-    """The frame index of a file whose frames are clearly sparser than ``fps``; None for a constant rate, a
-    container stating its frame count (MP4, MOV: OpenCV counts those right), or one not indexed in time."""
+def index_variable_rate(path: str | Path, fps: float, *, count_known: bool = True) -> FrameIndex | None:
+    """The frame index of a whole Matroska or WebM file whose frames are clearly sparser than ``fps``, or of any
+    whole one whose frame count OpenCV does not know (``count_known``: a browser's WebM, written without its
+    duration). None for a constant rate with a known count, for other containers (MP4 and MOV state their
+    count, OpenCV counts them right; FLV's and MPEG-TS's seeks would not land where the index says), for a
+    file cut short (its frames end well before the duration its header states: called damaged as before)
+    and for one not indexed in time."""
+    if Path(path).suffix.lower() not in MATROSKA_SUFFIXES:
+        return None
     try:
         stat = Path(path).stat()
     except OSError:
         return None
-    return _index_of(str(path), stat.st_size, stat.st_mtime_ns, float(fps))
+    return _index_of(str(path), stat.st_size, stat.st_mtime_ns, float(fps), count_known)
 
 
 @functools.lru_cache(maxsize=8)  # a looping file opens again at each start: indexed once (a changed file again)
-def _index_of(path: str, _size: int, _mtime_ns: int, fps: float) -> FrameIndex | None:
+def _index_of(path: str, _size: int, _mtime_ns: int, fps: float, count_known: bool) -> FrameIndex | None:
     import av
 
     started = time.monotonic()
     try:
         with av.open(path) as container:
             stream = container.streams.video[0] if container.streams.video else None
-            if stream is None or stream.frames or stream.time_base is None:
+            if (stream is None or stream.frames or stream.time_base is None
+                    or not set(container.format.name.split(",")) & {"matroska", "webm"}):
                 return None
             times: list[int] = []
             for packet in container.demux(stream):
                 if packet.pts is not None and packet.size:  # (the demuxer's last packet is empty)
                     times.append(packet.pts)
-                if len(times) == PROBE_FRAMES and not _sparse(times, stream.time_base, fps):
+                if count_known and len(times) == PROBE_FRAMES and not _sparse(times, stream.time_base, fps):
                     return None
                 if time.monotonic() - started > INDEX_TIME_LIMIT_S:
                     log.info("%s: not indexed within %.1f s; OpenCV reads it", path, INDEX_TIME_LIMIT_S)
                     return None
-            origin = stream.start_time if stream.start_time is not None else min(times, default=0)
+            if not times:
+                return None
+            origin = stream.start_time if stream.start_time is not None else min(times)
             time_base = Fraction(stream.time_base)
+            # Matroska's duration counts from 0, as its frames' times do
+            stated_s = container.duration / 1e6 if container.duration else None
     except Exception:  # noqa: BLE001 - a file PyAV cannot read plays through OpenCV, as before
         return None
     times = sorted(set(times))  # display order (B-frames come out of it)
-    if not _sparse(times, time_base, fps):
+    if count_known and not _sparse(times, time_base, fps):
         return None
+    if stated_s is not None and float(times[-1] * time_base) < stated_s - max(3 / fps, 1.0):
+        return None  # cut short: a whole file's last frame may last a while, but not beyond a second of its end
     return FrameIndex(tuple(times), time_base, origin)
 
 
@@ -119,6 +133,12 @@ class IndexedVideo:
         self._next = 0  # the number of the frame the next read gives
         ctx = self._stream.codec_context
         self._size = (int(ctx.width), int(ctx.height))
+
+    def turned(self) -> bool:
+        """Whether the file says its pictures are to be shown turned (rotation metadata); reads back to frame 0."""
+        first = self._decode_next()
+        self.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        return first is not None and bool(first.rotation)
 
     @property
     def frame_count(self) -> int:
@@ -190,15 +210,20 @@ class IndexedVideo:
 
 def open_variable_rate(path: str | Path, cap: cv2.VideoCapture) -> IndexedVideo | None:
     """``path`` as an ``IndexedVideo`` where OpenCV (``cap``, opened on it) would count and seek it by a
-    nominal rate its frames do not keep; None where OpenCV reads it right (the caller keeps ``cap``)."""
+    nominal rate its frames do not keep, or cannot count it at all; None where OpenCV reads it right (the
+    caller keeps ``cap``)."""
     fps = cap.get(cv2.CAP_PROP_FPS)
-    if not 0 < fps or cap.get(cv2.CAP_PROP_FRAME_COUNT) <= 1:
+    count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+    if fps <= 0 or count == 1:
         return None
-    index = index_variable_rate(path, fps)
+    index = index_variable_rate(path, fps, count_known=count > 1)
     if index is None:
         return None
     try:
         video = IndexedVideo(path, index, fps)
     except Exception:  # noqa: BLE001 - indexed, yet not opened a second time: OpenCV reads it, as before
+        return None
+    if video.turned():  # a phone's portrait video: OpenCV turns it upright, PyAV's pictures would lie on their side
+        video.release()
         return None
     return video

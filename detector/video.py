@@ -100,7 +100,10 @@ class SourceInfo:
         """Whether the first ``frames_read`` frames of a file, from ``first_frame_ms`` to ``last_frame_ms``, are
         clearly fewer than their time span at the nominal rate makes (a variable frame rate: 31 frames over
         4.5 s stated as 30 FPS). A copy cut short has its frames at that rate, and so has one whose first
-        frames do not decode (cut mid-stream): the span starts at the first frame that did."""
+        frames do not decode (cut mid-stream): the span starts at the first frame that did. Never for an indexed
+        file (``variable_rate``): its count is the frames it holds, so any it lacks were lost to damage."""
+        if self.variable_rate:
+            return False
         return fewer_than_their_span(frames_read, last_frame_ms - first_frame_ms, self.fps)
 
     def has_variable_rate(self, frames_read: int, last_frame_ms: float, first_frame_ms: float = 0.0) -> bool:
@@ -115,8 +118,9 @@ class SourceInfo:
     def reached_its_end(self, last_frame_ms: float) -> bool:
         """Whether a file's frame at ``last_frame_ms`` is at the end of the duration its frame count states: its
         last, as far as its header knows (a copy cut short stops earlier). A variable-rate file's last frame
-        may last a while: up to a second short of the end is its end."""
-        if not self.frame_count or self.fps <= 0:
+        may last a while: up to a second short of the end is its end. Unknown (False) for an indexed file, whose
+        count is not its duration at any rate."""
+        if not self.frame_count or self.fps <= 0 or self.variable_rate:
             return False
         duration_ms = 1000.0 * self.frame_count / (self.count_rate or self.fps)
         return last_frame_ms >= duration_ms - max(3000.0 / self.fps, 1000.0)
@@ -405,7 +409,8 @@ def capture_info(cap: cv2.VideoCapture, kind: str, name: str, path: str | Path |
     """What OpenCV says of an opened source; ``path``: a video file's, whose frame count its container checks."""
     fps = cap.get(cv2.CAP_PROP_FPS)
     count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-    if kind == "video" and path is not None and count > 1:
+    indexed = isinstance(cap, IndexedVideo)  # counted frame by frame
+    if kind == "video" and path is not None and count > 1 and not indexed:
         held = frames_the_container_holds(path, fps if fps > 0 else DEFAULT_FPS)
         if held is not None and 0 < held < count - 2:  # only ever clearly fewer: a duration is rounded
             count = held
@@ -414,8 +419,8 @@ def capture_info(cap: cv2.VideoCapture, kind: str, name: str, path: str | Path |
         name=name,
         fps=fps if 0 < fps < 1000 else DEFAULT_FPS,
         frame_count=count if kind in ("video", "url", "image") and 0 < count < 2**31 else None,  # live: <= 0
-        count_rate=fps if fps >= 1000 else None,
-        variable_rate=isinstance(cap, IndexedVideo),
+        count_rate=fps if fps >= 1000 and not indexed else None,
+        variable_rate=indexed,
         width=int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
         height=int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
     )

@@ -648,6 +648,24 @@ def test_a_variable_rate_recording_is_not_called_damaged_and_keeps_its_timing(ca
     assert summary["frames"] < 15 and "frames short.mkv announces (truncated or damaged file?)" in err, err
 
 
+@pytest.mark.parametrize("damage", ["cut in half", "garbled in the middle"])
+def test_a_damaged_variable_rate_file_is_called_damaged(capsys, tmp_path, damage):
+    """A screen recording whose copy stopped half way, or whose middle is garbled, plays what it can; it must
+    not be taken for a whole variable-rate file ("a variable frame rate: 47 frames over 9.9 s")."""
+    gaps_ms = ([40] * 12 + [900, 40, 40, 2500] + [50, 100, 300] * 4) * 4
+    clip = write_variable_rate_video(tmp_path / "screen.mkv", gaps_ms, codec="libx264")
+    data = bytearray(clip.read_bytes())
+    middle = len(data) // 2
+    if damage == "cut in half":
+        del data[middle:]
+    else:
+        data[middle:middle + 300] = np.random.default_rng(0).integers(0, 256, 300, np.uint8).tobytes()
+    clip.write_bytes(bytes(data))
+    summary, err = run_ok(capsys, "predict", "--model", "test-small", "--imgsz", "96", "--source", str(clip))
+    assert summary["frames"] < len(gaps_ms) * 0.75, err
+    assert "(truncated or damaged file?)" in err and "variable frame rate" not in err, err
+
+
 def test_a_recording_whose_first_frames_do_not_decode_says_so_instead_of_variable_rate(capsys, tmp_path):
     """A TV or camera stream recorded from its middle: 80 frames at 30 FPS, keyframes every 20, the first 5
     packets gone, so frames 5-19 cannot be decoded. It was "a variable frame rate: 60 frames over 2.5 s"

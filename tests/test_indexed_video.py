@@ -65,3 +65,32 @@ def test_a_constant_rate_file_is_counted_and_played_as_before(tmp_path):
         assert shown == [i % 30 for i in range(40)]
     finally:
         video.release()
+
+
+def test_a_browsers_webm_written_without_its_duration_is_counted_and_sought_by_its_frames(tmp_path):
+    """Chrome's MediaRecorder writes WebM without a duration: OpenCV knew no frame count (the bar showed "frame
+    N" and could not seek)."""
+    clip = write_variable_rate_video(tmp_path / "meeting.webm", GAPS_MS, container="webm", codec="libvpx",
+                                     nominal_fps=1000, options={"live": "1"})
+    video = open_capture(str(clip))
+    try:
+        info = capture_info(video, "video", clip.name, clip)
+        assert info.frame_count == len(GAPS_MS) + 1 and info.fps == 30  # (1000 "FPS" is its time unit)
+        for target in (20, 3, 28):
+            video.set(cv2.CAP_PROP_POS_FRAMES, target)
+            assert box_position(video.read()[1]) == target
+    finally:
+        video.release()
+
+
+def test_a_portrait_video_is_played_upright(tmp_path):
+    """A phone's portrait video stores landscape pixels and a rotation; OpenCV turns it upright, and so must
+    every reader (people lying on their side are missed)."""
+    clip = write_variable_rate_video(tmp_path / "portrait.mkv", GAPS_MS, container="matroska", codec="libx264",
+                                     rotation=90)
+    video = open_capture(str(clip))
+    try:
+        assert video.read()[1].shape == (320, 240, 3)
+    finally:
+        video.release()
+

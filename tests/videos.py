@@ -164,14 +164,18 @@ def box_position(frame: np.ndarray) -> int:
 
 
 def write_variable_rate_video(path: str | Path, gaps_ms: list[int], *, nominal_fps: int = 30,
-                              container: str = "matroska", codec: str = "mpeg4") -> Path:
-    """A whole Matroska (or WebM) file whose frames are ``gaps_ms`` apart (a browser's or OBS's recording: the
-    rate varies with what moves): OpenCV states its rate as ``nominal_fps`` and its frame count as its
-    duration times that, many more frames than it holds."""
+                              container: str = "matroska", codec: str = "mpeg4", rotation: int = 0,
+                              options: dict[str, str] | None = None) -> Path:
+    """A whole Matroska (or WebM, FLV…) file whose frames are ``gaps_ms`` apart (a browser's or OBS's recording:
+    the rate varies with what moves): OpenCV states its rate as ``nominal_fps`` and its frame count as its
+    duration times that, many more frames than it holds. ``rotation``: shown turned by that many degrees (a
+    phone's portrait video); ``options``: the muxer's (``{"live": "1"}`` writes no duration, as browsers do)."""
     from fractions import Fraction
 
-    with av.open(str(path), "w", format=container) as video:
+    with av.open(str(path), "w", format=container, options=options or {}) as video:
         stream = video.add_stream(codec, rate=nominal_fps)
+        if rotation:
+            stream.set_display_rotation(rotation)
         stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
         stream.codec_context.time_base = stream.time_base = Fraction(1, 1000)
         pts = 0
