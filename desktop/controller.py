@@ -22,7 +22,15 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from detector import Candidates, Detections, OutputError, SourceError, detections_from_candidates
 from detector.frame_text import class_label
-from detector.live_clock import HOLD_BYTES, MAX_COPIES, FileClock, LiveClock, recording_fps
+from detector.live_clock import (
+    FILE_STILL_LIMIT_S,
+    HOLD_BYTES,
+    MAX_COPIES,
+    FileClock,
+    LiveClock,
+    OnScreenTimer,
+    recording_fps,
+)
 from detector.outputs import next_free_path
 from detector.video import SourceInfo, same_file
 from detector.video_writer import without_saved_note
@@ -162,6 +170,7 @@ class SessionController(QObject):
         self._live_clock: LiveClock | None = None  # recording a live source: how many copies of each frame
         self._file_clock: FileClock | None = None  # recording a file: how many copies, by the frames' own times
         self._file_held: RecordedFrame | None = None  # the file's last frame shown: its copies come with the next
+        self._held_on_screen = OnScreenTimer()  # how long it has played: a still's time, before the next frame comes
         self._recorded_frames, self._recording_fps = 0, 0.0  # video frames handed to the recorder, and their rate
         self._held: list[RecordedFrame] | None = None  # a live recording's first frames, until its rate is known
         self._held_bytes = 0
@@ -325,11 +334,12 @@ class SessionController(QObject):
         # The end is known when the last frame is read, before the frames behind it in the pipeline are
         # detected and shown: stopping now lost the recording's last 1-2 frames and their detection lines.
         if self._pipeline_drained():
-            self.stop_recording()
+            self.stop_recording(at_end=True)
         else:
             self._end_recording_when_drained = True
             self._drain_limit.start()
         self._playback.paused = True
+        self._held_on_screen.set_running(time.perf_counter(), False)
         self.pause_changed.emit(True)
         self._detect_still_frame_again(only_if_undetected=True)  # a photo that came before the model did
         self.source_ended.emit()
@@ -346,6 +356,7 @@ class SessionController(QObject):
         self._finish_ended_recording()  # played again: the recording of the ended file stops where it ended
         self._open_held_recording()  # first: a pause would count as a gap in the held frames' times
         self._playback.paused = paused
+        self._held_on_screen.set_running(time.perf_counter(), self._plays_in_real_time())
         if not paused:
             self._record_waits_for_play = False
         self._pause_index = self._step_target = None
@@ -393,9 +404,14 @@ class SessionController(QObject):
     def set_realtime(self, realtime: bool) -> None:
         """Files at their own FPS (True) or as fast as the pipeline goes, without dropping frames (False)."""
         self._playback.realtime = realtime
+        self._held_on_screen.set_running(time.perf_counter(), self._plays_in_real_time())
         if self._capture is not None:
             self._capture.set_realtime(realtime)
         self._apply_lossless()
+
+    def _plays_in_real_time(self) -> bool:
+        """A file's frames are on screen for their own time: playing, and not at Max speed."""
+        return not self._playback.paused and self._playback.realtime
 
     @property
     def loop(self) -> bool:
@@ -647,15 +663,23 @@ class SessionController(QObject):
 
     def _finish_ended_recording(self) -> None:
         if self._end_recording_when_drained:
-            self.stop_recording()
+            self.stop_recording(at_end=True)
 
-    def stop_recording(self) -> None:
-        """Finalise the file: the recorder writes what it was handed, then closes it (off the GUI thread)."""
+    def stop_recording(self, *, at_end: bool = False) -> None:
+        """Finalise the file: the recorder writes what it was handed, then closes it (off the GUI thread).
+
+        ``at_end``: the file ended, and its last frame is written once; stopped before, the frame on screen
+        lasts as long as it has played (a still of a screen recording: it was written once, its seconds lost).
+        """
         self._end_recording_when_drained = False
         self._drain_limit.stop()  # an earlier file end's limit must not cut a later recording short
         self._open_held_recording()  # a recording stopped within a stream's first second keeps its frames
         recorder, self._recorder = self._recorder, None
-        held, self._file_held, self._file_clock = self._file_held, None, None
+        held, self._file_held = self._file_held, None
+        if held is not None and self._file_clock is not None and not at_end:
+            held = replace(held, repeats=self._file_clock.copies_shown_for(
+                self._held_on_screen.seconds(time.perf_counter())))
+        self._file_clock = None
         was_recording = recorder is not None or self._record_request is not None
         self._record_request = None
         if recorder is not None:
@@ -692,6 +716,7 @@ class SessionController(QObject):
             # a frame lasts until the next one's time: this one is held, the one before goes with its copies
             copies = self._file_clock.copies_before(shown.result.index, time_s)
             frame, self._file_held = (replace(self._file_held, repeats=copies) if self._file_held else None), frame
+            self._held_on_screen.restart(time.perf_counter(), self._plays_in_real_time())
             if frame is None:
                 return
         if recorder.submit(frame):  # (repeats 0: came early, the video is ahead of the clock; its rows are logged)
@@ -699,8 +724,14 @@ class SessionController(QObject):
 
     @property
     def recorded_seconds(self) -> float:
-        """Length of the video recorded so far (0 before its first frame): the REC clock shows it."""
-        return self._recorded_frames / self._recording_fps if self._recording_fps else 0.0
+        """Length of the video recorded so far (0 before its first frame): the REC clock shows it. A file's frame
+        on screen counts as long as it has played: the clock stood still through a still of a screen recording."""
+        if not self._recording_fps:
+            return 0.0
+        playing_s = 0.0
+        if self._file_held is not None:
+            playing_s = min(self._held_on_screen.seconds(time.perf_counter()), FILE_STILL_LIMIT_S)
+        return self._recorded_frames / self._recording_fps + playing_s
 
     def _rate_known(self) -> bool:
         """A live source has sent long enough for its real rate to be told from its connect burst, and since a

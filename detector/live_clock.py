@@ -121,3 +121,34 @@ class FileClock:
         copies = 1 if 1 - FILE_CLOCK_SLACK <= owed < 1 + FILE_CLOCK_SLACK else max(0, round(owed))
         self._frames += copies
         return copies
+
+    def copies_shown_for(self, shown_s: float) -> int:
+        """Copies owed to the frame held back, had the next one come after it was on screen ``shown_s`` seconds:
+        a recording stopped during a long still keeps as much of it as was played, at least one copy."""
+        if self._last is None:
+            return 1
+        owed = (self._last[1] + min(shown_s, FILE_STILL_LIMIT_S) - self._origin_s) * self.fps - self._frames
+        return 1 if owed < 1 + FILE_CLOCK_SLACK else round(owed)  # on time, as ``copies_before`` has it
+
+
+class OnScreenTimer:
+    """How long the frame on screen has played: a file's frame is shown until the next one's time, seconds for
+    a still in a screen recording, and a pause or Max speed stops the count (its time is not waited for)."""
+
+    def __init__(self) -> None:
+        self._since: float | None = None  # when the count last started running
+        self._banked = 0.0  # seconds counted before that
+
+    def restart(self, now: float, running: bool) -> None:
+        """A new frame is on screen."""
+        self._banked, self._since = 0.0, (now if running else None)
+
+    def set_running(self, now: float, running: bool) -> None:
+        if running and self._since is None:
+            self._since = now
+        elif not running and self._since is not None:
+            self._banked += now - self._since
+            self._since = None
+
+    def seconds(self, now: float) -> float:
+        return self._banked + (now - self._since if self._since is not None else 0.0)

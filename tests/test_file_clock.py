@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from detector.live_clock import FILE_STILL_LIMIT_S, FileClock, frame_interval_s
+from detector.live_clock import FILE_STILL_LIMIT_S, FileClock, OnScreenTimer, frame_interval_s
 
 
 def _copies(frames: list[tuple[int, float]], fps: float = 30.0) -> list[int]:
@@ -44,3 +44,27 @@ def test_a_still_lasts_as_long_as_in_the_file_and_as_on_screen():
     assert _copies([(0, 0.0), (1, 10.0), (2, 10 + 1 / 30)]) == [300, 1, 1]
     assert frame_interval_s(0.0, 10_000.0, 30) == 10.0
     assert frame_interval_s(0.0, (FILE_STILL_LIMIT_S + 1) * 1000, 30) == _copies([(0, 0.0), (1, FILE_STILL_LIMIT_S + 1)])[0] / 30
+
+
+def test_a_recording_stopped_during_a_still_keeps_as_much_of_it_as_was_played():
+    """Stopped 4 s into a 10 s still, a recording wrote the frame on screen once: the 4 s seen were lost. A frame
+    stopped on at its normal time is written once, as ``copies_before`` writes it."""
+    clock = FileClock(30)
+    for index, time_s in [(0, 0.0), (1, 1 / 30), (2, 2 / 30)]:
+        clock.copies_before(index, time_s)
+    assert clock.copies_shown_for(4.0) == 120
+    assert clock.copies_shown_for(0.02) == clock.copies_shown_for(0.05) == 1
+    assert clock.copies_shown_for(FILE_STILL_LIMIT_S * 5) == FILE_STILL_LIMIT_S * 30  # never beyond a still's limit
+    assert FileClock(30).copies_shown_for(4.0) == 1  # no frame held yet
+
+
+def test_the_time_a_frame_has_played_leaves_out_pauses_and_max_speed():
+    timer = OnScreenTimer()
+    timer.restart(100.0, running=True)
+    assert timer.seconds(101.5) == 1.5
+    timer.set_running(101.5, False)  # paused
+    assert timer.seconds(110.0) == 1.5
+    timer.set_running(110.0, True)
+    assert timer.seconds(111.0) == 2.5
+    timer.restart(111.0, running=False)  # the next frame, shown while paused (a step)
+    assert timer.seconds(120.0) == 0.0

@@ -511,6 +511,33 @@ def test_a_recording_of_a_variable_rate_file_keeps_its_timing_and_logs_every_fra
     assert misplaced == []
 
 
+def test_recording_through_a_still_of_a_screen_recording_counts_it_and_a_stop_during_it_keeps_it(qtbot, launch,
+                                                                                                  tmp_path):
+    """A screen recording that stands still 6 s: the REC light stood at 0:00 through the still, and a recording
+    stopped 2.5 s into it held its last frame for one frame, as if those seconds had not been played."""
+    from ..videos import write_variable_rate_video
+
+    clip = write_variable_rate_video(tmp_path / "screen.mkv", [40, 40, 6000, 40])
+    target = tmp_path / "through-the-still.mp4"
+    window = launch(source=str(clip), model=_shipped_model(), record=str(target))
+    controller = window.controller
+    qtbot.waitUntil(lambda: controller.last_shown is not None and controller.last_shown.result.index == 2
+                    and window.status.recording_clock_running, timeout=FLOW_TIMEOUT_MS)  # the still has begun
+    still_began = time.monotonic()
+    label = window.status.recording_label
+    qtbot.waitUntil(lambda: label.text() == "● REC 0:02 through-the-still.mp4", timeout=4_000)
+    qtbot.waitUntil(lambda: time.monotonic() - still_began >= 2.5, timeout=4_000)
+    assert controller.last_shown.result.index == 2  # still in the still
+    with qtbot.waitSignal(controller.recording_finished, timeout=30_000) as finished:
+        window.record_action.trigger()
+    played_s = time.monotonic() - still_began
+    summary = finished.args[0]
+    assert summary.error is None and summary.frames_received == 3
+    video = read_back(target)
+    assert video.frames == summary.frames_written
+    assert 2 + 2.4 * 30 <= video.frames <= 2 + (played_s + 0.2) * 30, (video.frames, played_s)
+
+
 def test_the_recording_light_counts_the_time_recorded_and_stops_counting_while_paused(qtbot, launch, vtest_path,
                                                                                      tmp_path):
     window = launch(source=str(vtest_path), model=_shipped_model())
