@@ -710,17 +710,24 @@ def test_a_cut_copy_whose_first_frame_comes_late_for_its_b_frames_is_still_calle
     assert summary["frames"] < 100 and "announces (truncated or damaged file?)" in err and "first" not in err, err
 
 
-def test_a_browser_recording_whose_rate_is_its_time_unit_is_not_called_damaged(capsys, tmp_path):
+@pytest.mark.parametrize("indexed", [True, False], ids=["indexed", "too-long-to-index"])
+def test_a_browser_recording_whose_rate_is_its_time_unit_is_not_called_damaged(capsys, tmp_path, monkeypatch,
+                                                                               indexed):
     """A browser's WebM states its time unit, 1000 per second, as its rate, and its duration in that unit as its
     frame count: 31 frames over 3.8 s were "decoded 31 of the 3801 frames (truncated or damaged file?)". It is
-    a variable rate, written by its frames' times at 30 FPS."""
+    a variable rate, counted by its frames' times (or, too long to index, told apart at its end), and written
+    by those times at 30 FPS."""
+    if not indexed:
+        monkeypatch.setattr("detector.indexed_video.INDEX_TIME_LIMIT_S", 0.0)
     gaps_ms = [40, 40, 300] * 10
     clip = write_variable_rate_video(tmp_path / "meeting.mkv", gaps_ms, nominal_fps=1000)
     summary, err = run_ok(capsys, "predict", "--model", "test-small", "--imgsz", "96", "--source", str(clip),
                           "--output", str(tmp_path / "out.mp4"))
-    assert summary["frames"] == 31 and summary["frames_expected"] == 3801 and "damaged" not in err, err
-    assert ("note: meeting.mkv has a variable frame rate: 31 frames over 3.8 s, not the 3801 its nominal 1000 FPS "
-            "makes; out.mp4 keeps their timing: 3.8 s at 30 FPS") in err
+    assert summary["frames"] == 31 and summary["frames_expected"] == (31 if indexed else 3801), err
+    assert "damaged" not in err, err
+    nominal = "" if indexed else ", not the 3801 its nominal 1000 FPS makes"
+    assert (f"note: meeting.mkv has a variable frame rate: 31 frames over 3.8 s{nominal}; "
+            "out.mp4 keeps their timing: 3.8 s at 30 FPS") in err
     written = read_back(tmp_path / "out.mp4")
     assert written.fps == 30 and written.frames == round(sum(gaps_ms) * 30 / 1000) + 1
 
