@@ -572,7 +572,13 @@ class MainWindow(QMainWindow):
                 self.prefs.recent = [source.settings_value, *(v for v in self.prefs.recent
                                                               if v != source.settings_value)][:RECENT_LIMIT]
                 self._fill_recent_menu()
-        text = f"{info.name}: {info.width}×{info.height} " + ("photo" if info.kind == IMAGE else f"at {info.fps:.1f} FPS")
+        if info.kind == IMAGE:
+            about = "photo"
+        elif info.variable_rate:  # its FPS is only stated (a browser's WebM states 1000)
+            about = "at a variable frame rate"
+        else:
+            about = f"at {info.fps:.1f} FPS"
+        text = f"{info.name}: {info.width}×{info.height} {about}"
         if self._reconnecting is not None and source == self._reconnecting:
             text = f"Reconnected: {text}"
             resume = self._resume_recording

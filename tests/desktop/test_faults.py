@@ -228,6 +228,8 @@ def test_a_variable_rate_file_shows_its_length_at_once_and_a_seek_shows_the_fram
     qtbot.waitUntil(lambda: controller.last_shown is not None and controller.source is not None
                     and controller.source.label == "screen.mkv", timeout=FLOW_TIMEOUT_MS)
     assert controller.source_info.frame_count == 31 and window.playback.seek_slider.maximum() == 30
+    qtbot.waitUntil(lambda: "screen.mkv: 320×240 at a variable frame rate" in window.status.message_label.text(),
+                    timeout=10_000)  # not "at 30.0 FPS", the rate it only states
     with qtbot.waitSignal(controller.paused_frame_shown, timeout=10_000):
         window.pause_action.trigger()
     for target in (20, 7, 30, 29, 1):  # after stills and between them, forwards and back
