@@ -339,17 +339,18 @@ class CaptureWorker(QThread):
         OpenCV's seek lands on the keyframe after the frame asked for in an MPEG-TS recording (a camcorder's
         .MTS, a TV recording: frame 51 for frames 1 to 44, labelled as the one asked for), and finds nothing
         in one with a single keyframe. The frame's time says where it landed: past the target, it seeks
-        further back and reads up to the target. A variable-rate file's times say nothing of its frame
-        numbers (``trust_opencv``); its seeks land right. An indexed variable-rate file (``IndexedVideo``) seeks
-        exactly.
+        further back and reads up to the target. Elsewhere OpenCV's seek lands right, and a frame's time says
+        nothing of its number where the rate varies (``trust_opencv``): a phone's MP4 that drops to 15 FPS in the
+        dark showed frame 29 for 28, by the time 28 has at its average rate.
         """
+        seeks_badly = Path(self.source.value).suffix.lower() in SEEKS_BADLY
         cap.set(cv2.CAP_PROP_POS_FRAMES, target)
         ok, frame = cap.read()
         if ok and frame is not None:
             ms = cap.get(cv2.CAP_PROP_POS_MSEC)
-            if trust_opencv or getattr(cap, "seeks_exactly", False) or self._frame_at(ms) <= target:
+            if trust_opencv or not seeks_badly or self._frame_at(ms) <= target:
                 return cap, frame, ms
-        elif target > SEEK_BY_READING_LIMIT or Path(self.source.value).suffix.lower() not in SEEKS_BADLY:
+        elif target > SEEK_BY_READING_LIMIT or not seeks_badly:
             return cap, None, None  # past the end of a damaged file, most likely: not read from the start to find out
         for back in (25, 100, 400, 1600):  # a keyframe at or before the target, nearest first
             if target - back <= 0:

@@ -118,8 +118,6 @@ class IndexedVideo:
     frame read last, from the stream's start, as OpenCV gives it.
     """
 
-    seeks_exactly = True  # the capture thread takes a seek's frame as the one asked for, without checking its time
-
     def __init__(self, path: str | Path, index: FrameIndex, fps: float) -> None:
         import av
 

@@ -449,6 +449,32 @@ def test_a_seek_in_an_mpeg_ts_recording_shows_the_frame_asked_for(qapp, tmp_path
     assert shown == [(1, True), (20, True), (60, True), (2, True), (89, True)] and past_the_end == []
 
 
+def test_every_seek_in_a_phone_video_that_dropped_its_frame_rate_shows_the_frame_asked_for(qapp, tmp_path):
+    """A phone records at 15 FPS in the dark and 30 in daylight: its MP4 counts its frames right and OpenCV's
+    seek lands on them, but the capture checked where it landed by the frame's time at the average rate, took
+    frame 27 for a seek past its target, and read on from there: frame 29 was shown for 28."""
+    from desktop.capture import CaptureWorker, PlaybackOptions
+
+    from ..videos import box_position, write_variable_rate_video
+
+    clip = write_variable_rate_video(tmp_path / "phone.mp4", [33] * 5 + [67] * 20 + [33] * 4, container="mp4",
+                                     codec="libx264")
+    box = Mailbox()
+    worker = CaptureWorker(parse_source(str(clip)), box, PipelineStats(), generation=1,
+                           options=PlaybackOptions(loop=False, paused=True, lossless=True))
+    worker.start()
+    try:
+        shown = []
+        for target in [*range(29, -1, -1), 3, 17, 9]:  # every frame, a step back at a time, then jumps
+            worker.request_seek(target)
+            packet = _next_packet(box)
+            shown.append((packet.index, box_position(packet.frame)))
+    finally:
+        worker.stop()
+        worker.wait(5000)
+    assert shown == [(target, target) for target in [*range(29, -1, -1), 3, 17, 9]]
+
+
 def test_live_style_capture_drops_stale_frames_instead_of_lagging(qapp, vtest_path):
     from desktop.capture import CaptureWorker, PlaybackOptions
     from desktop.sources import parse_source
