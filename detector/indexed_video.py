@@ -25,7 +25,8 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 MATROSKA_SUFFIXES = {".mkv", ".webm"}  # the files looked into: any other opens as quickly as before, without PyAV
-PROBE_FRAMES = 120  # packets read to tell a variable rate: a long constant-rate film costs milliseconds, not a pass
+PROBE_FRAMES = 120  # packets read to tell a variable rate in a large file: a long constant-rate film costs ms, not a pass
+PROBE_ABOVE_BYTES = 64 * 2**20  # smaller files (a screen recording: minutes) are indexed whole, stills late in them too
 INDEX_TIME_LIMIT_S = 2.0  # a file not indexed this fast (very long, or on a slow share) plays through OpenCV instead
 
 
@@ -70,7 +71,7 @@ def index_variable_rate(path: str | Path, fps: float, *, count_known: bool = Tru
 
 
 @functools.lru_cache(maxsize=8)  # a looping file opens again at each start: indexed once (a changed file again)
-def _index_of(path: str, _size: int, _mtime_ns: int, fps: float, count_known: bool) -> FrameIndex | None:
+def _index_of(path: str, size: int, _mtime_ns: int, fps: float, count_known: bool) -> FrameIndex | None:
     import av
 
     started = time.monotonic()
@@ -81,10 +82,13 @@ def _index_of(path: str, _size: int, _mtime_ns: int, fps: float, count_known: bo
                     or not set(container.format.name.split(",")) & {"matroska", "webm"}):
                 return None
             times: list[int] = []
+            probe = count_known and size > PROBE_ABOVE_BYTES
             for packet in container.demux(stream):
+                if not times and not packet.is_keyframe:
+                    continue  # cut from a stream's middle: nothing before its first keyframe decodes, nor is counted
                 if packet.pts is not None and packet.size:  # (the demuxer's last packet is empty)
                     times.append(packet.pts)
-                if count_known and len(times) == PROBE_FRAMES and not _sparse(times, stream.time_base, fps):
+                if probe and len(times) == PROBE_FRAMES and not _sparse(times, stream.time_base, fps):
                     return None
                 if time.monotonic() - started > INDEX_TIME_LIMIT_S:
                     log.info("%s: not indexed within %.1f s; OpenCV reads it", path, INDEX_TIME_LIMIT_S)
@@ -131,6 +135,7 @@ class IndexedVideo:
         self._next = 0  # the number of the frame the next read gives
         ctx = self._stream.codec_context
         self._size = (int(ctx.width), int(ctx.height))
+        self.set(cv2.CAP_PROP_POS_FRAMES, 0)  # from the first keyframe: packets before it (a cut) do not decode
 
     def turned(self) -> bool:
         """Whether the file says its pictures are to be shown turned (rotation metadata); reads back to frame 0."""

@@ -8,7 +8,7 @@ import pytest
 
 from detector.video import capture_info, open_capture
 
-from .videos import box_position, write_moving_box_video, write_variable_rate_video
+from .videos import box_position, write_moving_box_video, write_variable_rate_video, write_video_cut_mid_stream
 
 # moving fast, then a still of 0.9 s and one of 2.5 s, then uneven: 29 frames (a picture tells all 30 apart)
 GAPS_MS = [40] * 12 + [900, 40, 40, 2500] + [50, 100, 300] * 4
@@ -94,3 +94,36 @@ def test_a_portrait_video_is_played_upright(tmp_path):
     finally:
         video.release()
 
+
+
+def test_stills_late_in_a_screen_recording_are_found_and_sought_exactly(tmp_path):
+    """A recording that starts with 4 s of motion at its nominal rate and stands still later: only its first
+    120 frames were looked at, taken for a constant rate, and OpenCV counted it as 1,030 for its 141 frames."""
+    gaps_ms = [33] * 125 + [3000] * 10 + [33] * 5
+    clip = write_variable_rate_video(tmp_path / "demo.mkv", gaps_ms)
+    video = open_capture(str(clip))
+    try:
+        assert capture_info(video, "video", clip.name, clip).frame_count == 141
+        video.set(cv2.CAP_PROP_POS_FRAMES, 134)
+        assert box_position(video.read()[1]) == 134 % 30
+    finally:
+        video.release()
+
+
+def test_a_screen_recording_cut_from_its_middle_plays_from_its_first_keyframe(tmp_path):
+    """Its first packets gone, nothing decodes before the next keyframe: OpenCV said it "holds no decodable
+    frames". Indexed from that keyframe on, it is whole: 37 frames counted, 37 read, every one sought exactly."""
+    gaps_ms = ([40] * 12 + [900, 40, 40, 2500] + [50, 100, 300] * 4) * 2
+    clip = write_video_cut_mid_stream(tmp_path / "from-the-middle.mkv", len(gaps_ms) + 1, keyframe_every=20, cut=3,
+                                      container="matroska", gaps_ms=gaps_ms)
+    video = open_capture(str(clip))
+    try:
+        assert capture_info(video, "video", clip.name, clip).frame_count == 37
+        shown = []
+        while (frame := video.read())[0]:
+            shown.append(box_position(frame[1]))
+        assert shown == [index % 30 for index in range(20, 57)]
+        video.set(cv2.CAP_PROP_POS_FRAMES, 30)
+        assert box_position(video.read()[1]) == 50 % 30
+    finally:
+        video.release()

@@ -72,28 +72,32 @@ def write_video_whose_sound_outlasts_it(path: str | Path, frames: int, extra_sou
     return Path(path)
 
 
-def write_video_cut_mid_stream(path: str | Path, frames: int, *, keyframe_every: int, cut: int, fps: int = 30) -> Path:
-    """An MPEG-TS H.264 recording of ``frames`` frames whose first ``cut`` packets are missing (a stream recorded
-    from its middle, or cut without re-encoding): nothing decodes before the next keyframe."""
+def write_video_cut_mid_stream(path: str | Path, frames: int, *, keyframe_every: int, cut: int, fps: int = 30,
+                               container: str = "mpegts", gaps_ms: list[int] | None = None) -> Path:
+    """An MPEG-TS (or ``container``) H.264 recording of ``frames`` frames whose first ``cut`` packets are missing
+    (a stream recorded from its middle, or cut without re-encoding): nothing decodes before the next keyframe.
+    ``gaps_ms``: the frames that far apart (``frames - 1`` of them) instead of at ``fps``."""
     from fractions import Fraction
 
+    time_base = Fraction(1, 1000) if gaps_ms else Fraction(1, fps)
+    times = np.cumsum([0, *gaps_ms]) if gaps_ms else range(frames)
     encoder = av.CodecContext.create("libx264", "w")
     encoder.width, encoder.height, encoder.pix_fmt = 320, 240, "yuv420p"
-    encoder.time_base, encoder.framerate, encoder.gop_size = Fraction(1, fps), fps, keyframe_every
+    encoder.time_base, encoder.framerate, encoder.gop_size = time_base, fps, keyframe_every
     encoder.options = {"bf": "0", "keyint_min": str(keyframe_every), "sc_threshold": "0"}
     packets = []
     for index in range(frames):
         picture = np.full((240, 320, 3), 90, np.uint8)
         picture[80:160, 10 + 8 * index % 240:70 + 8 * index % 240] = 255
         frame = av.VideoFrame.from_ndarray(picture, format="rgb24").reformat(format="yuv420p")
-        frame.pts = index
+        frame.pts = int(times[index])
         packets += encoder.encode(frame)
     packets += encoder.encode()
-    with av.open(str(path), "w", format="mpegts") as video:
+    with av.open(str(path), "w", format=container) as video:
         stream = video.add_stream("h264", rate=fps)
         stream.width, stream.height = 320, 240
         for packet in packets[cut:]:
-            packet.stream, packet.time_base = stream, Fraction(1, fps)
+            packet.stream, packet.time_base = stream, time_base
             video.mux(packet)
     return Path(path)
 
