@@ -60,6 +60,21 @@ class FramePacket:
     file_ms: float | None = None  # the frame's time in a file (a variable-rate file's frames are unevenly apart)
 
 
+@dataclass(frozen=True)
+class NextFrameWait:
+    """A file's frame ``shown_index`` is on, and the capture waits for the next one's time, ``interval_s`` after
+    it: how long it has played so far is known only here (a screen recording's still lasts seconds)."""
+
+    shown_index: int
+    interval_s: float
+    due: float | None  # time.perf_counter() when the next frame is due; None while paused
+    left_s: float = 0.0  # while paused: what is left of the wait
+
+    def played_s(self, now: float) -> float:
+        left = self.left_s if self.due is None else self.due - now
+        return min(self.interval_s, max(0.0, self.interval_s - left))
+
+
 @dataclass
 class PlaybackOptions:
     """How a file plays; ignored by live sources except ``paused``."""
@@ -101,6 +116,7 @@ class CaptureWorker(QThread):
         self._said_ended_early = False
         self._first_ms = 0.0  # a file's first decoded frame's time in it
         self.info: SourceInfo | None = None
+        self.next_frame_wait: NextFrameWait | None = None  # set by the capture thread, read by the GUI's
 
     # -- control, from any thread ----------------------------------------------------------
     def stop(self) -> None:
@@ -234,6 +250,7 @@ class CaptureWorker(QThread):
         announced_pause = None
         next_due = time.perf_counter()
         left_s = 0.0  # what was left of a frame's wait when a pause cut it short: a still goes on after Play
+        interval_s = period  # from the frame before the one read last to it, by their times
         silent_since: float | None = None
         while True:
             with self._cond:
@@ -256,6 +273,7 @@ class CaptureWorker(QThread):
             if held:  # the pace starts again from now: a due time from before the pause sent two frames at once
                 next_due, left_s = time.perf_counter() + left_s, 0.0
             if is_file and seek is not None:
+                self.next_frame_wait = None
                 if seek == 0:
                     cap, pending = self._rewind()
                     pending_ms = cap.get(cv2.CAP_PROP_POS_MSEC)
@@ -310,13 +328,19 @@ class CaptureWorker(QThread):
             stepping = paused and seek is not None
             if is_file and realtime and not stepping:
                 if frame_ms is not None and paced_ms != frame_ms:  # (once: a frame kept over a pause comes again)
-                    next_due += frame_interval_s(paced_ms, frame_ms, self.info.fps) - period  # due by its own time
+                    interval_s = frame_interval_s(paced_ms, frame_ms, self.info.fps)
+                    next_due += interval_s - period  # due by its own time
                 paced_ms = frame_ms
+                self.next_frame_wait = NextFrameWait(index - 1, interval_s, next_due)
                 interrupted = self._sleep_until(next_due)
                 if interrupted:
                     pending, pending_ms = frame, frame_ms  # keep it for after the pause; a seek drops it above
                     left_s = max(0.0, next_due - time.perf_counter())
+                    with self._cond:
+                        paused_now = self._options.paused and self._seek_to is None
+                    self.next_frame_wait = NextFrameWait(index - 1, interval_s, None, left_s) if paused_now else None
                     continue
+                self.next_frame_wait = None
                 now = time.perf_counter()
                 next_due = max(next_due + period, now - period)  # fell behind: do not burst to catch up
             else:

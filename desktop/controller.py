@@ -28,7 +28,6 @@ from detector.live_clock import (
     MAX_COPIES,
     FileClock,
     LiveClock,
-    OnScreenTimer,
     recording_fps,
 )
 from detector.outputs import next_free_path
@@ -170,7 +169,6 @@ class SessionController(QObject):
         self._live_clock: LiveClock | None = None  # recording a live source: how many copies of each frame
         self._file_clock: FileClock | None = None  # recording a file: how many copies, by the frames' own times
         self._file_held: RecordedFrame | None = None  # the file's last frame shown: its copies come with the next
-        self._held_on_screen = OnScreenTimer()  # how long it has played: a still's time, before the next frame comes
         self._recorded_frames, self._recording_fps = 0, 0.0  # video frames handed to the recorder, and their rate
         self._held: list[RecordedFrame] | None = None  # a live recording's first frames, until its rate is known
         self._held_bytes = 0
@@ -339,7 +337,6 @@ class SessionController(QObject):
             self._end_recording_when_drained = True
             self._drain_limit.start()
         self._playback.paused = True
-        self._held_on_screen.set_running(time.perf_counter(), False)
         self.pause_changed.emit(True)
         self._detect_still_frame_again(only_if_undetected=True)  # a photo that came before the model did
         self.source_ended.emit()
@@ -356,7 +353,6 @@ class SessionController(QObject):
         self._finish_ended_recording()  # played again: the recording of the ended file stops where it ended
         self._open_held_recording()  # first: a pause would count as a gap in the held frames' times
         self._playback.paused = paused
-        self._held_on_screen.set_running(time.perf_counter(), self._plays_in_real_time())
         if not paused:
             self._record_waits_for_play = False
         self._pause_index = self._step_target = None
@@ -377,6 +373,8 @@ class SessionController(QObject):
     def seek(self, index: int) -> None:
         if self._capture is not None and self._source is not None and self._source.is_file:
             self._finish_ended_recording()
+            if self._file_clock is not None and self._file_held is not None:  # recording, during a still (or not)
+                self._file_clock.settle(self._file_clock.copies_shown_for(self._held_played_s()))
             self._pause_index = self._step_target = None
             self._capture.request_seek(index)
 
@@ -404,14 +402,9 @@ class SessionController(QObject):
     def set_realtime(self, realtime: bool) -> None:
         """Files at their own FPS (True) or as fast as the pipeline goes, without dropping frames (False)."""
         self._playback.realtime = realtime
-        self._held_on_screen.set_running(time.perf_counter(), self._plays_in_real_time())
         if self._capture is not None:
             self._capture.set_realtime(realtime)
         self._apply_lossless()
-
-    def _plays_in_real_time(self) -> bool:
-        """A file's frames are on screen for their own time: playing, and not at Max speed."""
-        return not self._playback.paused and self._playback.realtime
 
     @property
     def loop(self) -> bool:
@@ -675,11 +668,10 @@ class SessionController(QObject):
         self._drain_limit.stop()  # an earlier file end's limit must not cut a later recording short
         self._open_held_recording()  # a recording stopped within a stream's first second keeps its frames
         recorder, self._recorder = self._recorder, None
-        held, self._file_held = self._file_held, None
+        held = self._file_held
         if held is not None and self._file_clock is not None and not at_end:
-            held = replace(held, repeats=self._file_clock.copies_shown_for(
-                self._held_on_screen.seconds(time.perf_counter())))
-        self._file_clock = None
+            held = replace(held, repeats=self._file_clock.copies_shown_for(self._held_played_s()))
+        self._file_held = self._file_clock = None
         was_recording = recorder is not None or self._record_request is not None
         self._record_request = None
         if recorder is not None:
@@ -716,7 +708,6 @@ class SessionController(QObject):
             # a frame lasts until the next one's time: this one is held, the one before goes with its copies
             copies = self._file_clock.copies_before(shown.result.index, time_s)
             frame, self._file_held = (replace(self._file_held, repeats=copies) if self._file_held else None), frame
-            self._held_on_screen.restart(time.perf_counter(), self._plays_in_real_time())
             if frame is None:
                 return
         if recorder.submit(frame):  # (repeats 0: came early, the video is ahead of the clock; its rows are logged)
@@ -728,10 +719,20 @@ class SessionController(QObject):
         on screen counts as long as it has played: the clock stood still through a still of a screen recording."""
         if not self._recording_fps:
             return 0.0
-        playing_s = 0.0
-        if self._file_held is not None:
-            playing_s = min(self._held_on_screen.seconds(time.perf_counter()), FILE_STILL_LIMIT_S)
-        return self._recorded_frames / self._recording_fps + playing_s
+        held_s = 0.0
+        if self._file_clock is not None and self._file_held is not None:
+            settled = self._file_clock.settled_copies
+            held_s = settled / self._recording_fps if settled is not None else self._held_played_s()
+        return self._recorded_frames / self._recording_fps + held_s
+
+    def _held_played_s(self) -> float:
+        """How long the file's frame held back has played (0 when that is not known yet): the capture is waiting
+        for the next frame's time, after that very frame (a slow model shows it later, and then it does not)."""
+        held, capture = self._file_held, self._capture
+        waiting = capture.next_frame_wait if capture is not None else None
+        if held is None or waiting is None or waiting.shown_index != held.source_index:
+            return 0.0
+        return min(waiting.played_s(time.perf_counter()), FILE_STILL_LIMIT_S)
 
     def _rate_known(self) -> bool:
         """A live source has sent long enough for its real rate to be told from its connect burst, and since a

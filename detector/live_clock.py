@@ -106,6 +106,7 @@ class FileClock:
         self._origin_s = 0.0  # the file time at which the output's first frame would be
         self._frames = 0  # frames owed so far, copies included
         self._last: tuple[int, float] | None = None  # (index, time) of the frame held back
+        self._settled: int | None = None  # its copies, decided before the next frame came (``settle``)
 
     def copies_before(self, index: int, time_s: float) -> int:
         """Copies owed to the frame before this one (0 for the first frame: there is none)."""
@@ -113,6 +114,11 @@ class FileClock:
         if last is None:
             self._origin_s = time_s
             return 0
+        if self._settled is not None:  # the clock starts again from this frame
+            copies, self._settled = self._settled, None
+            self._frames += copies
+            self._origin_s = time_s - self._frames / self.fps
+            return copies
         if index != last[0] + 1 or not 0 < time_s - last[1] <= FILE_STILL_LIMIT_S:  # the one before lasts a frame
             self._frames += 1
             self._origin_s = time_s - self._frames / self.fps
@@ -125,30 +131,19 @@ class FileClock:
     def copies_shown_for(self, shown_s: float) -> int:
         """Copies owed to the frame held back, had the next one come after it was on screen ``shown_s`` seconds:
         a recording stopped during a long still keeps as much of it as was played, at least one copy."""
+        if self._settled is not None:
+            return self._settled
         if self._last is None:
             return 1
         owed = (self._last[1] + min(shown_s, FILE_STILL_LIMIT_S) - self._origin_s) * self.fps - self._frames
         return 1 if owed < 1 + FILE_CLOCK_SLACK else round(owed)  # on time, as ``copies_before`` has it
 
+    def settle(self, copies: int) -> None:
+        """The frame held back lasts ``copies`` whatever comes next (a seek or step during a still: as long as it
+        had played, not the still's whole time nor one frame); a second call before the next frame changes nothing."""
+        if self._last is not None and self._settled is None:
+            self._settled = copies
 
-class OnScreenTimer:
-    """How long the frame on screen has played: a file's frame is shown until the next one's time, seconds for
-    a still in a screen recording, and a pause or Max speed stops the count (its time is not waited for)."""
-
-    def __init__(self) -> None:
-        self._since: float | None = None  # when the count last started running
-        self._banked = 0.0  # seconds counted before that
-
-    def restart(self, now: float, running: bool) -> None:
-        """A new frame is on screen."""
-        self._banked, self._since = 0.0, (now if running else None)
-
-    def set_running(self, now: float, running: bool) -> None:
-        if running and self._since is None:
-            self._since = now
-        elif not running and self._since is not None:
-            self._banked += now - self._since
-            self._since = None
-
-    def seconds(self, now: float) -> float:
-        return self._banked + (now - self._since if self._since is not None else 0.0)
+    @property
+    def settled_copies(self) -> int | None:
+        return self._settled

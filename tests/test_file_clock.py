@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from detector.live_clock import FILE_STILL_LIMIT_S, FileClock, OnScreenTimer, frame_interval_s
+from detector.live_clock import FILE_STILL_LIMIT_S, FileClock, frame_interval_s
 
 
 def _copies(frames: list[tuple[int, float]], fps: float = 30.0) -> list[int]:
@@ -58,13 +58,15 @@ def test_a_recording_stopped_during_a_still_keeps_as_much_of_it_as_was_played():
     assert FileClock(30).copies_shown_for(4.0) == 1  # no frame held yet
 
 
-def test_the_time_a_frame_has_played_leaves_out_pauses_and_max_speed():
-    timer = OnScreenTimer()
-    timer.restart(100.0, running=True)
-    assert timer.seconds(101.5) == 1.5
-    timer.set_running(101.5, False)  # paused
-    assert timer.seconds(110.0) == 1.5
-    timer.set_running(110.0, True)
-    assert timer.seconds(111.0) == 2.5
-    timer.restart(111.0, running=False)  # the next frame, shown while paused (a step)
-    assert timer.seconds(120.0) == 0.0
+
+def test_a_seek_during_a_still_keeps_as_much_of_it_as_was_played():
+    """A seek or step 2 s into a 10 s still wrote the frame once (a step forward: the whole 10 s); now it lasts
+    the 2 s played, and the clock starts again from the frame shown next."""
+    clock = FileClock(30)
+    for index, time_s in [(0, 0.0), (1, 1 / 30)]:
+        clock.copies_before(index, time_s)
+    clock.settle(clock.copies_shown_for(2.0))
+    clock.settle(clock.copies_shown_for(0.0))  # a second seek before a frame came changes nothing
+    assert clock.settled_copies == 60 and clock.copies_shown_for(0.0) == 60
+    assert clock.copies_before(2, 10 + 1 / 30) == 60  # the next frame in the file, shown by a step
+    assert clock.copies_before(3, 10 + 2 / 30) == 1 and clock.settled_copies is None

@@ -538,6 +538,68 @@ def test_recording_through_a_still_of_a_screen_recording_counts_it_and_a_stop_du
     assert 2 + 2.4 * 30 <= video.frames <= 2 + (played_s + 0.2) * 30, (video.frames, played_s)
 
 
+@pytest.mark.parametrize("how", ["seek back", "pause and step on"])
+def test_a_seek_or_step_during_a_still_keeps_the_part_played(qtbot, launch, tmp_path, how):
+    """2 s into a 6 s still, a seek back wrote the frame on screen once (the REC light fell back to 0:00), and a
+    step forward after a pause wrote the whole 6 s, though 2 s of it had been seen."""
+    from ..videos import write_variable_rate_video
+
+    clip = write_variable_rate_video(tmp_path / "screen.mkv", [40, 40, 6000, 40, 40])
+    target = tmp_path / "seek-in-still.mp4"
+    window = launch(source=str(clip), model=_shipped_model(), record=str(target))
+    controller = window.controller
+    controller.set_loop(False)
+    qtbot.waitUntil(lambda: controller.last_shown is not None and controller.last_shown.result.index == 2
+                    and window.status.recording_clock_running, timeout=FLOW_TIMEOUT_MS)
+    qtbot.wait(2_000)
+    if how == "seek back":
+        before = controller.recorded_seconds
+        controller.seek(0)
+        qtbot.waitUntil(lambda: controller.last_shown.result.index == 0, timeout=10_000)
+    else:
+        controller.set_paused(True)
+        before = controller.recorded_seconds
+        qtbot.wait(1_000)  # paused: it does not play on
+        controller.step(1)
+        qtbot.waitUntil(lambda: controller.last_shown.result.index == 3, timeout=10_000)
+    assert 1.8 <= before <= 4.0 and controller.recorded_seconds >= before - 0.05, (before, controller.recorded_seconds)
+    with qtbot.waitSignal(controller.recording_finished, timeout=30_000) as finished:
+        window.record_action.trigger()
+    frames = read_back(target).frames  # frames 0 and 1, the still as long as it played, what was shown after it
+    assert frames == finished.args[0].frames_written and abs(frames - (2 + before * 30)) <= 4, (frames, before)
+
+
+def test_with_a_slow_model_the_recording_light_never_runs_back_and_a_stop_adds_no_frame(qtbot, launch, vtest_path,
+                                                                                        tmp_path, monkeypatch):
+    """Detection slower than the file: each frame is on screen longer than its time in the file, and a recording
+    waits for every frame. The REC light counted that wait, ran back when the next frame came (0:02, 0:01), and
+    a stop wrote the last frame 4 times."""
+    from desktop.inference import InferenceWorker
+
+    infer = InferenceWorker._infer
+
+    def slow_infer(self, *args, **kwargs):
+        time.sleep(0.4)
+        return infer(self, *args, **kwargs)
+
+    monkeypatch.setattr(InferenceWorker, "_infer", slow_infer)
+    target = tmp_path / "slow.mp4"
+    window = launch(source=str(vtest_path), model=_shipped_model(), record=str(target))
+    controller = window.controller
+    qtbot.waitUntil(lambda: window.status.recording_clock_running, timeout=FLOW_TIMEOUT_MS)
+    readings = []
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        readings.append(controller.recorded_seconds)
+        qtbot.wait(20)
+    backwards = [(a, b) for a, b in zip(readings, readings[1:]) if b < a - 1e-6]
+    assert backwards == [] and readings[-1] > 0.3, (backwards, readings[-1])
+    with qtbot.waitSignal(controller.recording_finished, timeout=30_000) as finished:
+        window.record_action.trigger()
+    summary = finished.args[0]
+    assert summary.frames_written == summary.frames_received == read_back(target).frames
+
+
 def test_the_recording_light_counts_the_time_recorded_and_stops_counting_while_paused(qtbot, launch, vtest_path,
                                                                                      tmp_path):
     window = launch(source=str(vtest_path), model=_shipped_model())
