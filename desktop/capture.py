@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 LIVE_FAILURE_LIMIT_S = 3.0  # a live source silent this long is reported as lost
 PUT_POLL_S = 0.1  # how often a waiting hand-over checks for stop requests
 OPEN_POLL_S = 0.05  # how often a worker waiting for a slow open checks for stop requests
+FINISHED_WAITS_KEPT = 8  # more than the frames between the capture and the screen (two one-slot mailboxes, two stages)
 SEEK_BY_READING_LIMIT = 3000  # frames a seek may read from the start when OpenCV's own seek finds none
 # MPEG transport and program streams, where OpenCV's seek finds no frame before a keyframe it does not reach;
 # elsewhere finding none means past the end of a damaged file
@@ -116,7 +117,9 @@ class CaptureWorker(QThread):
         self._said_ended_early = False
         self._first_ms = 0.0  # a file's first decoded frame's time in it
         self.info: SourceInfo | None = None
-        self.next_frame_wait: NextFrameWait | None = None  # set by the capture thread, read by the GUI's
+        # set by the capture thread, read by the GUI's (each replaced whole: no lock needed)
+        self.next_frame_wait: NextFrameWait | None = None
+        self.finished_waits: tuple[NextFrameWait, ...] = ()  # the last few: their frames may still be on screen
 
     # -- control, from any thread ----------------------------------------------------------
     def stop(self) -> None:
@@ -273,7 +276,7 @@ class CaptureWorker(QThread):
             if held:  # the pace starts again from now: a due time from before the pause sent two frames at once
                 next_due, left_s = time.perf_counter() + left_s, 0.0
             if is_file and seek is not None:
-                self.next_frame_wait = None
+                self.next_frame_wait, self.finished_waits = None, ()  # frame numbers start again from here
                 if seek == 0:
                     cap, pending = self._rewind()
                     pending_ms = cap.get(cv2.CAP_PROP_POS_MSEC)
@@ -310,6 +313,7 @@ class CaptureWorker(QThread):
                     if loop and index > 1:  # a photo (one frame) is shown once, not detected again 30 times a second
                         cap, pending = self._rewind()
                         pending_ms, paced_ms, index = cap.get(cv2.CAP_PROP_POS_MSEC), None, 0
+                        self.next_frame_wait, self.finished_waits = None, ()
                         continue
                     with self._cond:
                         self._options.paused, self._at_end = True, True
@@ -338,9 +342,13 @@ class CaptureWorker(QThread):
                     left_s = max(0.0, next_due - time.perf_counter())
                     with self._cond:
                         paused_now = self._options.paused and self._seek_to is None
-                    self.next_frame_wait = NextFrameWait(index - 1, interval_s, None, left_s) if paused_now else None
+                        seeking = self._seek_to is not None
+                    if paused_now:
+                        self.next_frame_wait = NextFrameWait(index - 1, interval_s, None, left_s)
+                    elif not seeking:  # Max speed: the frame played this long, and the next one comes at once
+                        self._finish_wait(NextFrameWait(index - 1, interval_s - left_s, time.perf_counter()))
                     continue
-                self.next_frame_wait = None
+                self._finish_wait(self.next_frame_wait)
                 now = time.perf_counter()
                 next_due = max(next_due + period, now - period)  # fell behind: do not burst to catch up
             else:
@@ -355,6 +363,20 @@ class CaptureWorker(QThread):
             self._stats.count_captured()
             last_delivered = index
             index += 1
+
+    def _finish_wait(self, wait: NextFrameWait | None) -> None:
+        """The wait for the next frame ended: its frame has played all it will until that frame is shown (a slow
+        model shows it a while later; meanwhile the capture waits for the ones after)."""
+        self.next_frame_wait = None
+        if wait is not None:
+            self.finished_waits = (*self.finished_waits[-(FINISHED_WAITS_KEPT - 1):], wait)
+
+    def played_s(self, index: int) -> float | None:
+        """How long frame ``index`` of a file has played in real time so far (None: not known here)."""
+        wait = self.next_frame_wait
+        if wait is not None and wait.shown_index == index:
+            return wait.played_s(time.perf_counter())
+        return next((w.played_s(time.perf_counter()) for w in self.finished_waits if w.shown_index == index), None)
 
     def _seek_exactly(self, cap: cv2.VideoCapture, target: int, *, trust_opencv: bool
                       ) -> tuple[cv2.VideoCapture, np.ndarray | None, float | None]:

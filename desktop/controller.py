@@ -726,13 +726,11 @@ class SessionController(QObject):
         return self._recorded_frames / self._recording_fps + held_s
 
     def _held_played_s(self) -> float:
-        """How long the file's frame held back has played (0 when that is not known yet): the capture is waiting
-        for the next frame's time, after that very frame (a slow model shows it later, and then it does not)."""
+        """How long the file's frame held back has played (0 when not known): the capture times it, waiting for the
+        next frame's time (and keeps the last few waits: a slow model shows that frame a while later)."""
         held, capture = self._file_held, self._capture
-        waiting = capture.next_frame_wait if capture is not None else None
-        if held is None or waiting is None or waiting.shown_index != held.source_index:
-            return 0.0
-        return min(waiting.played_s(time.perf_counter()), FILE_STILL_LIMIT_S)
+        played = capture.played_s(held.source_index) if held is not None and capture is not None else None
+        return min(played or 0.0, FILE_STILL_LIMIT_S)
 
     def _rate_known(self) -> bool:
         """A live source has sent long enough for its real rate to be told from its connect burst, and since a

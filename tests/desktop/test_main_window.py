@@ -569,13 +569,18 @@ def test_a_seek_or_step_during_a_still_keeps_the_part_played(qtbot, launch, tmp_
     assert frames == finished.args[0].frames_written and abs(frames - (2 + before * 30)) <= 4, (frames, before)
 
 
+@pytest.mark.parametrize("video", ["street", "screen recording"])
 def test_with_a_slow_model_the_recording_light_never_runs_back_and_a_stop_adds_no_frame(qtbot, launch, vtest_path,
-                                                                                        tmp_path, monkeypatch):
+                                                                                        tmp_path, monkeypatch, video):
     """Detection slower than the file: each frame is on screen longer than its time in the file, and a recording
     waits for every frame. The REC light counted that wait, ran back when the next frame came (0:02, 0:01), and
-    a stop wrote the last frame 4 times."""
+    a stop wrote the last frame 4 times; at the end of a screen recording's still it fell back by the still."""
     from desktop.inference import InferenceWorker
 
+    from ..videos import write_variable_rate_video
+
+    source = vtest_path if video == "street" else write_variable_rate_video(tmp_path / "screen.mkv",
+                                                                              [40, 40] + [1500, 40, 40] * 4)
     infer = InferenceWorker._infer
 
     def slow_infer(self, *args, **kwargs):
@@ -584,11 +589,12 @@ def test_with_a_slow_model_the_recording_light_never_runs_back_and_a_stop_adds_n
 
     monkeypatch.setattr(InferenceWorker, "_infer", slow_infer)
     target = tmp_path / "slow.mp4"
-    window = launch(source=str(vtest_path), model=_shipped_model(), record=str(target))
+    window = launch(source=str(source), model=_shipped_model(), record=str(target))
     controller = window.controller
+    controller.set_loop(False)
     qtbot.waitUntil(lambda: window.status.recording_clock_running, timeout=FLOW_TIMEOUT_MS)
     readings = []
-    deadline = time.monotonic() + 3
+    deadline = time.monotonic() + (3 if video == "street" else 5)
     while time.monotonic() < deadline:
         readings.append(controller.recorded_seconds)
         qtbot.wait(20)
@@ -597,7 +603,41 @@ def test_with_a_slow_model_the_recording_light_never_runs_back_and_a_stop_adds_n
     with qtbot.waitSignal(controller.recording_finished, timeout=30_000) as finished:
         window.record_action.trigger()
     summary = finished.args[0]
-    assert summary.frames_written == summary.frames_received == read_back(target).frames
+    assert summary.frames_written == read_back(target).frames
+    if video == "street":  # a constant rate: one video frame per frame, the last one too
+        assert summary.frames_written == summary.frames_received
+
+
+def test_with_a_slow_model_a_stop_just_as_a_still_ends_keeps_the_whole_still(qtbot, launch, tmp_path, monkeypatch):
+    """The still over, the next frame was still being detected (0.6 s here) and the frame on screen counted as
+    not played at all: a stop then wrote the 4 s still as one frame, and the REC light fell back by 4 s."""
+    from desktop.inference import InferenceWorker
+
+    from ..videos import write_variable_rate_video
+
+    infer = InferenceWorker._infer
+
+    def slow_infer(self, *args, **kwargs):
+        time.sleep(0.6)
+        return infer(self, *args, **kwargs)
+
+    monkeypatch.setattr(InferenceWorker, "_infer", slow_infer)
+    clip = write_variable_rate_video(tmp_path / "screen.mkv", [2000, 2000, 4000, 40, 40])
+    target = tmp_path / "still-ended.mp4"
+    window = launch(model=_shipped_model())
+    controller = window.controller
+    qtbot.waitUntil(lambda: controller.model is not None, timeout=FLOW_TIMEOUT_MS)  # every frame detected, slowly
+    window.open_source(str(clip))
+    controller.start_recording(target)
+    qtbot.waitUntil(lambda: controller.last_shown is not None and controller.last_shown.result.index == 2,
+                    timeout=FLOW_TIMEOUT_MS)  # shown 0.6 s into the still: it ends 3.4 s from now
+    assert controller.last_shown.result.model is not None
+    shown_at = time.monotonic()
+    qtbot.waitUntil(lambda: time.monotonic() - shown_at >= 3.7, timeout=8_000)  # frame 3 is being detected
+    assert controller.last_shown.result.index == 2 and controller.recorded_seconds >= 7.8, controller.recorded_seconds
+    with qtbot.waitSignal(controller.recording_finished, timeout=30_000) as finished:
+        window.record_action.trigger()
+    assert abs(finished.args[0].frames_written - 8.0 * 30) <= 2, finished.args[0].frames_written  # 2 s, 2 s, 4 s
 
 
 def test_the_recording_light_counts_the_time_recorded_and_stops_counting_while_paused(qtbot, launch, vtest_path,
