@@ -313,7 +313,7 @@ class CaptureWorker(QThread):
                     if loop and index > 1:  # a photo (one frame) is shown once, not detected again 30 times a second
                         cap, pending = self._rewind()
                         pending_ms, paced_ms, index = cap.get(cv2.CAP_PROP_POS_MSEC), None, 0
-                        self.next_frame_wait, self.finished_waits = None, ()
+                        # (finished waits are kept: a still just before the end may be on screen a while yet)
                         continue
                     with self._cond:
                         self._options.paused, self._at_end = True, True
@@ -367,16 +367,18 @@ class CaptureWorker(QThread):
     def _finish_wait(self, wait: NextFrameWait | None) -> None:
         """The wait for the next frame ended: its frame has played all it will until that frame is shown (a slow
         model shows it a while later; meanwhile the capture waits for the ones after)."""
-        self.next_frame_wait = None
-        if wait is not None:
+        if wait is not None:  # kept first: a frame asked about in between is found in one or the other
             self.finished_waits = (*self.finished_waits[-(FINISHED_WAITS_KEPT - 1):], wait)
+        self.next_frame_wait = None
 
     def played_s(self, index: int) -> float | None:
         """How long frame ``index`` of a file has played in real time so far (None: not known here)."""
         wait = self.next_frame_wait
         if wait is not None and wait.shown_index == index:
             return wait.played_s(time.perf_counter())
-        return next((w.played_s(time.perf_counter()) for w in self.finished_waits if w.shown_index == index), None)
+        # the newest first: after a loop, an older wait of the same frame number is the same frame's last time round
+        return next((w.played_s(time.perf_counter()) for w in reversed(self.finished_waits) if w.shown_index == index),
+                    None)
 
     def _seek_exactly(self, cap: cv2.VideoCapture, target: int, *, trust_opencv: bool
                       ) -> tuple[cv2.VideoCapture, np.ndarray | None, float | None]:

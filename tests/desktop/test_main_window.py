@@ -608,9 +608,12 @@ def test_with_a_slow_model_the_recording_light_never_runs_back_and_a_stop_adds_n
         assert summary.frames_written == summary.frames_received
 
 
-def test_with_a_slow_model_a_stop_just_as_a_still_ends_keeps_the_whole_still(qtbot, launch, tmp_path, monkeypatch):
+@pytest.mark.parametrize("loop", [False, True], ids=["once", "looping"])
+def test_with_a_slow_model_a_stop_just_as_a_still_ends_keeps_the_whole_still(qtbot, launch, tmp_path, monkeypatch,
+                                                                            loop):
     """The still over, the next frame was still being detected (0.6 s here) and the frame on screen counted as
-    not played at all: a stop then wrote the 4 s still as one frame, and the REC light fell back by 4 s."""
+    not played at all: a stop then wrote the 4 s still as one frame, and the REC light fell back by 4 s. Looping,
+    the file's end came meanwhile (one frame follows the still), and did the same."""
     from desktop.inference import InferenceWorker
 
     from ..videos import write_variable_rate_video
@@ -622,10 +625,11 @@ def test_with_a_slow_model_a_stop_just_as_a_still_ends_keeps_the_whole_still(qtb
         return infer(self, *args, **kwargs)
 
     monkeypatch.setattr(InferenceWorker, "_infer", slow_infer)
-    clip = write_variable_rate_video(tmp_path / "screen.mkv", [2000, 2000, 4000, 40, 40])
+    clip = write_variable_rate_video(tmp_path / "screen.mkv", [2000, 2000, 4000, 40])
     target = tmp_path / "still-ended.mp4"
     window = launch(model=_shipped_model())
     controller = window.controller
+    controller.set_loop(loop)
     qtbot.waitUntil(lambda: controller.model is not None, timeout=FLOW_TIMEOUT_MS)  # every frame detected, slowly
     window.open_source(str(clip))
     controller.start_recording(target)
