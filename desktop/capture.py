@@ -38,6 +38,23 @@ SEEK_BY_READING_LIMIT = 3000  # frames a seek may read from the start when OpenC
 SEEKS_BADLY = {".ts", ".mts", ".m2ts", ".tp", ".trp", ".mpg", ".mpeg", ".vob", ".m2v"}
 
 
+_OPENERS: set[threading.Thread] = set()  # openers still running, those stopped sources abandoned included
+_OPENERS_LOCK = threading.Lock()
+
+
+def openers_finish(timeout_s: float) -> bool:
+    """Wait up to ``timeout_s`` for every opener thread; False if one is still inside OpenCV (a camera driver or
+    stream that does not answer). Why: the interpreter's exit stops a daemon thread where it stands, and one
+    stopped inside OpenCV's C++ aborts the process ("terminate called without an active exception"), which
+    turned a quit while a file was opening into exit code -6."""
+    deadline = time.monotonic() + timeout_s
+    with _OPENERS_LOCK:
+        running = list(_OPENERS)
+    for thread in running:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return not any(thread.is_alive() for thread in running)
+
+
 def header_slack(stated: int) -> int:
     """How many frames short of the count its header states a whole file may end: some containers state a
     count estimated from duration x FPS, a little off the real one (10 %, at least 10 frames)."""
@@ -206,8 +223,13 @@ class CaptureWorker(QThread):
                     finished.set()
                 if abandoned and "result" in outcome:
                     outcome["result"][0].release()
+                with _OPENERS_LOCK:
+                    _OPENERS.discard(threading.current_thread())
 
-        threading.Thread(target=opener, name=f"open {self.source.label}", daemon=True).start()
+        thread = threading.Thread(target=opener, name=f"open {self.source.label}", daemon=True)
+        with _OPENERS_LOCK:
+            _OPENERS.add(thread)
+        thread.start()
         while not finished.wait(OPEN_POLL_S):
             with self._cond:
                 if self._abort:

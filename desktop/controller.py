@@ -34,7 +34,7 @@ from detector.outputs import next_free_path
 from detector.video import SourceInfo, same_file
 from detector.video_writer import without_saved_note
 
-from .capture import CaptureWorker, FramePacket, PlaybackOptions
+from .capture import CaptureWorker, FramePacket, PlaybackOptions, openers_finish
 from .file_check import DiskSilent, silent_folder_message, within
 from .inference import ActiveModel, FrameResult, InferenceWorker, Thresholds
 from .mailbox import Mailbox
@@ -847,10 +847,12 @@ class SessionController(QObject):
             log.warning("%d thread(s) still busy at quit (a camera or stream that does not answer)", len(stuck))
             _STRAGGLERS.extend(stuck)
         self._models.shutdown(max(0.0, deadline - time.monotonic()))
+        openers_finish(max(0.0, deadline - time.monotonic()))  # a file opened as the window closed: done in ms
         return self._all_stopped()
 
     def _all_stopped(self) -> bool:
-        return not any(_running(thread) for thread in self._stopping) and self._models.shutdown(0.0)
+        return (not any(_running(thread) for thread in self._stopping) and self._models.shutdown(0.0)
+                and openers_finish(0.0))
 
 
 def _running(thread) -> bool:
