@@ -467,12 +467,14 @@ def _say_how_predict_ended(args, source, stats, *, expected: int | None, stopped
     if stopped_by:
         _say(f"stopped by {SPOKEN[stopped_by]} after {_counted(stats.frames, 'frame')}"
              + (f" of {expected}" if expected else ""))
+    short = bool(expected) and stats.frames < expected  # fewer frames than the file announced
+    whole_at_variable_rate = (not short if source.info.variable_rate  # indexed: counted frame by frame
+                              else short and source.info.has_variable_rate(stats.frames, source.last_frame_ms,
+                                                                           source.first_frame_ms))
     if source.skipped:
         _say(f"warning: {len(source.skipped)} of the {len(source.skipped) + stats.frames} images could not be read "
              "and were skipped (listed under \"skipped\")")
-    elif not stopped_by and ((source.info.variable_rate and not (expected and stats.frames < expected)) or (
-            expected and stats.frames < expected
-            and source.info.has_variable_rate(stats.frames, source.last_frame_ms, source.first_frame_ms))):
+    elif whole_at_variable_rate and not stopped_by:
         fps = source.info.fps  # a browser's or OBS's recording: whole, its frames further apart than its rate says
         written = (f"; {Path(output_path).name} keeps their timing: {video_s:.1f} s at {fps:g} FPS"
                    if output_path and video_s is not None else "")
@@ -480,7 +482,7 @@ def _say_how_predict_ended(args, source, stats, *, expected: int | None, stopped
         nominal = "" if source.info.variable_rate else f", not the {expected} its nominal {stated:g} FPS makes"
         _say(f"note: {Path(args.source).name} has a variable frame rate: {stats.frames} frames over "
              f"{(source.last_frame_ms - source.first_frame_ms) / 1000:.1f} s{nominal}{written}")
-    elif expected and stats.frames < expected and not stopped_by:
+    elif short and not stopped_by:
         # whole at its end, and starting late: its first frames did not decode (B-frames delay a first frame by 1-2)
         undecoded = round(source.first_frame_ms * source.info.fps / 1000)
         why = (f": its first {undecoded} could not be decoded (cut from a longer recording?)"

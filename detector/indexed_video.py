@@ -222,11 +222,13 @@ def open_variable_rate(path: str | Path, cap: cv2.VideoCapture) -> IndexedVideo 
     index = index_variable_rate(path, fps, count_known=count > 1)
     if index is None:
         return None
+    video = None
     try:
         video = IndexedVideo(path, index, fps)
-    except Exception:  # noqa: BLE001 - indexed, yet not opened a second time: OpenCV reads it, as before
-        return None
-    if video.turned():  # a phone's portrait video: OpenCV turns it upright, PyAV's pictures would lie on their side
+        if not video.turned():  # a phone's portrait video: OpenCV turns it upright; PyAV's would lie on their side
+            return video
+    except Exception:  # noqa: BLE001 - indexed, yet not opened or sought a second time: OpenCV reads it, as before
+        pass
+    if video is not None:
         video.release()
-        return None
-    return video
+    return None
