@@ -402,18 +402,18 @@ def test_a_time_budget_shorter_than_an_epoch_runs_one_and_says_so(coco_dataset, 
 def test_a_time_budget_is_re_planned_from_the_epochs_measured_speed(coco_dataset, tmp_path, capsys, monkeypatch,
                                                                     interrupted):
     """A dozen probe steps misjudge an epoch (on an H100: 80 ms a step probed, 61-70 ms run, so a 4-minute
-    budget trained 3 minutes). On a clock where every step takes 0.125 s, the probe is made to think
+    budget trained 3 minutes). On a clock where every step takes 0.5 s, the probe is made to think
     epochs 4x faster than they are: the run must still fill its budget exactly, re-planned after the
     warm-up, instead of running 4x as long; also when it was stopped after its first epoch and resumed
-    (GPU time comes in short windows), which used to forget the re-plan and run 240 epochs."""
+    (GPU time comes in short windows), which used to forget the re-plan and run 4x as many epochs."""
     from detector.training import trainer as trainer_module
 
     clock = [1000.0]
     monkeypatch.setattr(trainer_module, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
     real_step, real_probe = trainer_module.Trainer._train_step, trainer_module.Trainer._measure_epochs
 
-    def step_of_an_eighth_second(self, *args, **kwargs):
-        clock[0] += 0.125
+    def step_of_half_a_second(self, *args, **kwargs):
+        clock[0] += 0.5
         return real_step(self, *args, **kwargs)
 
     def misjudged(self, steps_per_epoch):
@@ -421,9 +421,9 @@ def test_a_time_budget_is_re_planned_from_the_epochs_measured_speed(coco_dataset
         self._probe_epoch_s = getattr(self, "_probe_epoch_s", 0.0) / 4
         return epochs * 4
 
-    monkeypatch.setattr(trainer_module.Trainer, "_train_step", step_of_an_eighth_second)
+    monkeypatch.setattr(trainer_module.Trainer, "_train_step", step_of_half_a_second)
     monkeypatch.setattr(trainer_module.Trainer, "_measure_epochs", misjudged)
-    # 6 images in batches of 3: 2 steps, 0.25 s an epoch; 0.25 minutes hold 60 epochs
+    # 6 images in batches of 3: 2 steps, 1 s an epoch; 0.25 minutes hold 15 epochs
     budget_run = [*_train_args(coco_dataset, tmp_path / "run"), "--epochs", "0", "--budget-min", "0.25",
                   "--warmup-epochs", "2", "--close-mosaic", "2"]
     if interrupted:
@@ -436,12 +436,12 @@ def test_a_time_budget_is_re_planned_from_the_epochs_measured_speed(coco_dataset
     captured = capsys.readouterr()
     summary = json.loads(captured.out.strip().splitlines()[-1])
     replanned = [line for line in captured.err.splitlines() if line.startswith("re-planned")]
-    assert len(replanned) == 1 and replanned[0].startswith("re-planned after 2 epochs: 0.2 s/epoch measured")
-    assert replanned[0].endswith("-> 60 epochs instead of 240")
-    assert summary["finished"] and summary["epochs"] == summary["epochs_planned"] == 60
+    assert len(replanned) == 1 and replanned[0].startswith("re-planned after 2 epochs: 1.0 s/epoch measured")
+    assert replanned[0].endswith("-> 15 epochs instead of 60")
+    assert summary["finished"] and summary["epochs"] == summary["epochs_planned"] == 15
     assert summary["elapsed_min"] == 0.25  # it was 1.0: four times the budget
     history = [json.loads(line) for line in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
-    assert [h["epoch"] for h in history] == list(range(1, 61))
+    assert [h["epoch"] for h in history] == list(range(1, 16))
     assert [h["mosaic"] for h in history[-3:]] == [True, False, False]  # --close-mosaic counts from the new end
 
 
