@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 class Engine(Protocol):
     name: str  # "torch" or "onnxruntime"
-    device: str  # "cpu", "cuda:0", "mps", ...
+    device: str  # "cpu", "cuda", "cuda:1", "mps", ...
     half: bool  # fp16 inputs and weights
 
     def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -6,7 +6,7 @@ classes are matched to dataset categories by name, not by id, because
 exporters number categories differently (VOC-as-COCO has a box-less
 placeholder at id 0). Only categories that have boxes and a model class of the
 same name are scored; the rest are reported as unmatched. Crowd annotations
-are left out.
+are ignore regions, as COCO scores them: a detection on one is neither right nor wrong.
 """
 
 from __future__ import annotations

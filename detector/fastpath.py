@@ -1,4 +1,4 @@
-"""The GPU fast path: upload, letterbox, network, decode and top-k replayed as one CUDA graph.
+"""The GPU fast path: one pinned-memory upload, then letterbox, network, decode and top-k replayed as one CUDA graph.
 
 Eager PyTorch launches a few hundred small kernels per frame for this network,
 and on a fast GPU launching them takes longer than running them. Every step

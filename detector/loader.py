@@ -38,11 +38,14 @@ class LoadedModel:
         return self.spec.class_names
 
 
+RUN_FILE_STEMS = ("best", "last", "last_ema")  # the weights files every training run writes
+
+
 def checkpoint_name(path: Path) -> str:
     """What a weights file is called in the picker and the CLI's output: its stem, with the run's
     folder in front for the files every training run writes (``runs/train/cats/best.safetensors``
     is "cats-best", so two runs' best weights are told apart)."""
-    if path.stem in ("best", "last") and path.parent.name:
+    if path.stem in RUN_FILE_STEMS and path.parent.name:
         return f"{path.parent.name}-{path.stem}"
     return path.stem
 

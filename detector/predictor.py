@@ -80,7 +80,7 @@ class Predictor:
         device_type = torch_device.type if torch_device is not None else "cpu"
         check_gpu_only_options(device_type, half=half, cuda_graph=cuda_graph, compile=compile)
         self.engine: Engine = make_engine(model, torch_device, backend=backend, half=half)
-        self.device: str = self.engine.device  # "cpu", "cuda:0", "mps"
+        self.device: str = self.engine.device  # "cpu", "cuda", "cuda:1", "mps"
         self.fast_path: FastPath | None = None
         if self.device_type == "cuda" and self.engine.name == "torch":
             from .fastpath import FastPath
@@ -129,7 +129,9 @@ class Predictor:
 
     # -- inference -------------------------------------------------------------------------
     def warmup(self, runs: int = 2) -> None:
-        """Run a few frames so allocation, kernel selection and graph setup are not timed later."""
+        """Run a few square frames so allocation and kernel selection are not timed later. The GPU fast path
+        still captures a CUDA graph on the first frame of each new size (a video's first frame): ``bench``
+        warms up on the frames it times."""
         dummy = np.full((self._imgsz, self._imgsz, 3), 114, np.uint8)
         for _ in range(runs):
             self.predict(dummy)

@@ -22,4 +22,5 @@ if command -v apt-get >/dev/null 2>&1; then
   fi
 fi
 echo "warning: Qt needs these system libraries, please install them: ${need[*]}" >&2
+command -v apt-get >/dev/null 2>&1 && echo "  sudo apt-get install -y ${need[*]}" >&2
 exit 0

@@ -876,12 +876,14 @@ def test_ctrl_c_during_the_bench_file_job_reports_no_figures(capsys, vtest_path,
     assert "of the ceiling" not in err
 
 
-def test_a_training_runs_best_weights_are_named_after_the_run(capsys, tmp_path, random_models_dir):
+@pytest.mark.parametrize("stem", ["best", "last_ema"])
+def test_a_training_runs_weights_are_named_after_the_run(capsys, tmp_path, random_models_dir, stem):
+    """Every run writes best and last_ema: two runs' files must not share one name (last_ema was plain)."""
     (tmp_path / "cats").mkdir()
-    weights = tmp_path / "cats" / "best.safetensors"  # what every training run writes
+    weights = tmp_path / "cats" / f"{stem}.safetensors"
     weights.write_bytes((random_models_dir / "test-small.safetensors").read_bytes())
     summary, _ = run_ok(capsys, "export", "--model", str(weights), "--output", str(tmp_path / "cats.onnx"))
-    assert summary["model"] == "cats-best"
+    assert summary["model"] == f"cats-{stem}"
 
 
 def test_export_writes_an_onnx_file_that_loads(capsys, tmp_path):

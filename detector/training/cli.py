@@ -57,7 +57,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                                          "default: the 'val' split of --data when it has one)")
     data.add_argument("--val-images", help="image folder for a COCO validation .json")
     data.add_argument("--val-split", default="val", help="split of --val-data to validate on (default: val)")
-    data.add_argument("--cache-side", type=int, default=0, help="long side of images kept in memory (default: 1.25 x imgsz)")
+    data.add_argument("--cache-side", type=int, default=0, help="long side of images kept in memory (default: 1.25 x imgsz, rounded down to a multiple of 32)")
     data.add_argument("--max-images", type=int, default=0, help="use only the first N training images (quick checks)")
     model = parser.add_argument_group("model")
     model.add_argument("--model", default="yolo-mnv3-small", choices=sorted(PRESETS), help="architecture preset")
