@@ -199,8 +199,10 @@ class PlaybackBar(QWidget):
         self.position.setText(f"{self.seek_slider.value() + 1} / {frames}")
 
     def show_no_source(self) -> None:
-        """Nothing plays (at start, or after a source failed): no position, nothing to seek."""
+        """Nothing plays (at start, or after a source failed): no position, nothing to seek or pause (Pause
+        looked ready and did nothing, while Record and Snapshot said what was missing)."""
         self.set_frame_count(None)
+        self._pause_action.setEnabled(False)
         self.position.setText("–")
 
     def show_position(self, index: int) -> None:

@@ -1989,6 +1989,7 @@ def test_help_about_lists_every_keyboard_shortcut_of_the_window(launch):
 
 def test_pause_and_record_with_nothing_playing_leave_no_button_pressed(qtbot, launch, vtest_path):
     window = launch(model=_shipped_model())
+    assert not window.pause_action.isEnabled()  # greyed out, as the frame steps: there is nothing to pause
     window.pause_action.trigger()  # Space before any source
     window.record_action.trigger()  # R before any source: a message, no recording
     assert not window.pause_action.isChecked() and window.pause_action.text() == "Pause"
@@ -1999,8 +2000,11 @@ def test_pause_and_record_with_nothing_playing_leave_no_button_pressed(qtbot, la
 
     window.open_source(str(vtest_path))
     _wait_for_frames(qtbot, window, 3)  # plays, not paused
-    assert not window.controller.paused and not window.pause_action.isChecked()
+    assert not window.controller.paused and not window.pause_action.isChecked() and window.pause_action.isEnabled()
     assert window.status.standing_error is None  # it stood in red while the video played
+    window.close_source_action.trigger()
+    qtbot.waitUntil(lambda: window.controller.source is None, timeout=5_000)
+    assert not window.pause_action.isEnabled()
 
 
 def test_every_control_has_a_name_a_screen_reader_can_say(qtbot, launch, vtest_path):
