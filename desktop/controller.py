@@ -39,7 +39,7 @@ from .file_check import DiskSilent, silent_folder_message, within
 from .inference import ActiveModel, FrameResult, InferenceWorker, Thresholds
 from .mailbox import Mailbox
 from .model_loader import SHARED_CACHE, ModelCache, ModelRequest, ModelSwitcher
-from .overlay import HudInfo, mirrored, render_overlay
+from .overlay import Fractions, HudInfo, mirrored, render_overlay
 from .recording import (
     DETECTION_FORMATS,
     RECORDING_SUFFIXES,
@@ -147,6 +147,7 @@ class SessionController(QObject):
         self._thresholds = Thresholds()
         self._mirror = False  # show (and record) the picture flipped left to right
         self._info_panel = True  # the corner panel with count, FPS, latency and model
+        self._covered: Fractions | None = None  # what the screen paints over the picture: tags keep clear of it
         self._playback = PlaybackOptions()
         self._pause_index: int | None = None
         self._step_target: int | None = None  # the frame a step asked for, until it is on screen
@@ -543,6 +544,13 @@ class SessionController(QObject):
         self._info_panel = bool(shown)
         self._redraw()
 
+    def keep_tags_clear_of(self, covered: Fractions | None) -> None:
+        """The part of the picture the screen paints over (fullscreen's REC badge), as fractions of it, or None:
+        the tags are placed off it from this frame on, the frame on screen drawn again at once."""
+        if covered != self._covered:
+            self._covered = covered
+            self._redraw()
+
     def _redraw(self) -> None:
         """Draw the frame on screen again after a threshold or view setting changed (without the network)."""
         result = self._last_result
@@ -572,7 +580,7 @@ class SessionController(QObject):
                       result.timings.total_ms if result.timings else None, result.model, result.device,
                       shown_classes, paused=self._playback.paused,
                       still=self._source is not None and self._source.kind == IMAGE)
-        return render_overlay(frame, detections, hud if self._info_panel else None)
+        return render_overlay(frame, detections, hud if self._info_panel else None, covered=self._covered)
 
     def _show_next_result(self) -> None:
         """Take the newest result and show it; called when one arrives and when the recorder frees its slot."""

@@ -19,6 +19,8 @@ SMALL_FRAME_WIDTH = 320  # narrower frames are enlarged before drawing (a 160x12
 DRAWN_WIDTH = 640  # ... to at least this width
 MAX_DRAWN_SIDE = 2048  # ... as long as neither side grows past this
 
+Fractions = tuple[float, float, float, float]  # left, top, right, bottom, as fractions of a picture's width and height
+
 
 @dataclass(frozen=True)
 class HudInfo:
@@ -78,9 +80,13 @@ def enlargement(height: int, width: int) -> int:
     return max(1, min(math.ceil(DRAWN_WIDTH / max(1, width)), MAX_DRAWN_SIDE // max(1, height, width)))
 
 
-def render_overlay(frame: np.ndarray, detections: Detections, hud: HudInfo | None = None) -> np.ndarray:
+def render_overlay(frame: np.ndarray, detections: Detections, hud: HudInfo | None = None, *,
+                   covered: Fractions | None = None) -> np.ndarray:
     """A new BGR frame with ``detections`` and, when given, the HUD panel drawn on it; a frame narrower than
-    ``SMALL_FRAME_WIDTH`` is enlarged first (``enlargement``), and so is what records or snapshots it."""
+    ``SMALL_FRAME_WIDTH`` is enlarged first (``enlargement``), and so is what records or snapshots it.
+
+    ``covered``: a part of the picture the screen paints over (fullscreen's REC badge), as fractions of its
+    width and height; tags keep clear of it as of the panel (the badge hid "car 0.55" behind "REC")."""
     times = enlargement(*frame.shape[:2])
     if times > 1:
         frame = cv2.resize(frame, None, fx=times, fy=times, interpolation=cv2.INTER_LINEAR)
@@ -88,6 +94,11 @@ def render_overlay(frame: np.ndarray, detections: Detections, hud: HudInfo | Non
     image = np.array(frame, copy=True, order="C")
     lines = hud_lines(len(detections), hud) if hud is not None else []
     panel = text_panel_rect(image.shape[:2], lines)
-    draw_detections(image, detections, keep_clear=[panel] if panel else ())
+    keep_clear = [panel] if panel else []
+    if covered is not None:
+        h, w = image.shape[:2]
+        x0, y0, x1, y1 = covered
+        keep_clear.append((math.floor(x0 * w), math.floor(y0 * h), math.ceil(x1 * w), math.ceil(y1 * h)))
+    draw_detections(image, detections, keep_clear=keep_clear)
     draw_text_panel(image, lines)
     return image

@@ -177,6 +177,7 @@ class MainWindow(QMainWindow):
         self.video_view.welcome.open_url_requested.connect(self.choose_url)
         self.video_view.welcome.camera_chosen.connect(lambda i: self.open_source(camera_source(i)))
         self.video_view.welcome.retry_requested.connect(self.reconnect)
+        self.video_view.canvas.covered_changed.connect(self.controller.keep_tags_clear_of)
         self.playback = PlaybackBar(self.pause_action, self.step_back_action, self.step_forward_action)
         self.playback.seek_requested.connect(self.controller.seek)
         self.playback.loop_toggled.connect(self.controller.set_loop)
@@ -350,6 +351,7 @@ class MainWindow(QMainWindow):
         self.status.resolved(ABOUT_OUTPUT)
         self.status.start_recording_clock(Path(path).name, paused=self.controller.paused,
                                           video_time=lambda: self.controller.recorded_seconds)
+        self._show_recording_badge()
 
     def _first_size(self) -> QSize:
         """1100 x 820, or less on a smaller screen: on a 1366 x 768 laptop the status bar (every message and
@@ -501,8 +503,11 @@ class MainWindow(QMainWindow):
         self.video_view.canvas.set_notice(text if self.fullscreen_action.isChecked() else "", error)
 
     def _show_recording_badge(self) -> None:
-        """In fullscreen the status bar's recording light is hidden: the picture's corner says it instead."""
-        self.video_view.canvas.set_recording_badge(self.controller.recording and self.fullscreen_action.isChecked())
+        """In fullscreen the status bar's recording light is hidden: the picture's corner says it instead, and
+        that it starts on Play while it waits for a frame (a bare "● REC" said a paused video was recording)."""
+        shown = self.controller.recording and self.fullscreen_action.isChecked()
+        waiting = not self.status.recording_clock_running
+        self.video_view.canvas.set_recording_badge((self._recording_light() if waiting else "● REC") if shown else "")
 
     def about_text(self) -> str:
         """Help ▸ About: version, model, recording folder and every keyboard shortcut."""
@@ -648,6 +653,7 @@ class MainWindow(QMainWindow):
             self.status.withdraw_info(END_OF_VIDEO)  # it stayed up for 8 s while the video played again
         if self.controller.recording and not self.status.recording_clock_running:  # asked for, no frame yet
             self.status.set_recording(self._recording_light())
+        self._show_recording_badge()
 
     def _on_model_ready(self, model: ActiveModel) -> None:
         self.status.resolved(ABOUT_MODEL)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPainter, QPixmap
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPixmap
 from PySide6.QtWidgets import QLabel, QPushButton, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget
 
 from ..cameras import CameraInfo
@@ -17,10 +17,15 @@ WORD_MAX_PX = 360  # the widest one word may be on this page: long names are sho
 class VideoCanvas(QWidget):
     """Paints the latest frame, letterboxed to keep its aspect ratio."""
 
+    # The part of the picture the recording badge covers, as fractions of it (left, top, right, bottom), or
+    # None: the overlay keeps the tags off it
+    covered_changed = Signal(object)
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._pixmap: QPixmap | None = None
-        self.recording_badge = False  # "● REC" in a corner: fullscreen hides the status bar that says it
+        self._covered: tuple[float, float, float, float] | None = None
+        self.recording_badge = ""  # "● REC" in a corner: fullscreen hides the status bar that says it
         self.notice = ""  # the status bar's message, along the bottom: fullscreen hides the bar
         self._notice_is_error = False
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -28,21 +33,65 @@ class VideoCanvas(QWidget):
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
 
     def show_frame(self, frame: np.ndarray) -> None:
+        size_before = self._pixmap.size() if self._pixmap is not None else None
         self._pixmap = bgr_to_pixmap(frame)  # GUI thread only, like every QPixmap
+        if self._pixmap.size() != size_before:
+            self._say_what_is_covered()
         self.update()
 
     def clear(self) -> None:
         self._pixmap = None
+        self._say_what_is_covered()
         self.update()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._say_what_is_covered()
 
     @property
     def pixmap(self) -> QPixmap | None:
         return self._pixmap
 
-    def set_recording_badge(self, on: bool) -> None:
-        if on != self.recording_badge:
-            self.recording_badge = on
+    def set_recording_badge(self, text: str) -> None:
+        """The badge's text ("● REC", or that it starts on Play), or "" for none."""
+        if text != self.recording_badge:
+            self.recording_badge = text
+            self._say_what_is_covered()
             self.update()
+
+    def _picture_rect(self) -> QRect | None:
+        if self._pixmap is None or self._pixmap.isNull():
+            return None
+        size = self._pixmap.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
+        return QRect((self.width() - size.width()) // 2, (self.height() - size.height()) // 2,
+                     size.width(), size.height())
+
+    def _badge_font(self) -> QFont:
+        font = QFont(self.font())
+        font.setPointSizeF(font.pointSizeF() * 1.8)
+        font.setBold(True)
+        return font
+
+    def _badge_rect(self) -> QRect | None:
+        if not self.recording_badge:
+            return None
+        box = QFontMetrics(self._badge_font()).boundingRect(self.recording_badge).adjusted(-8, -4, 8, 4)
+        box.moveTopRight(self.rect().topRight() + QPoint(-12, 12))
+        return box
+
+    def _say_what_is_covered(self) -> None:
+        """Emit ``covered_changed`` when the badge's share of the picture changes (on, off, resized)."""
+        picture, badge = self._picture_rect(), self._badge_rect()
+        covered = None
+        if picture is not None and badge is not None and picture.intersects(badge):
+            part = picture.intersected(badge.adjusted(-4, -4, 4, 4))  # a margin: tags do not touch it
+            covered = tuple(round(v, 4) for v in ((part.left() - picture.left()) / picture.width(),
+                                                  (part.top() - picture.top()) / picture.height(),
+                                                  (part.right() + 1 - picture.left()) / picture.width(),
+                                                  (part.bottom() + 1 - picture.top()) / picture.height()))
+        if covered != self._covered:
+            self._covered = covered
+            self.covered_changed.emit(covered)
 
     def set_notice(self, text: str, error: bool = False) -> None:
         if (text, error) != (self.notice, self._notice_is_error):
@@ -55,23 +104,16 @@ class VideoCanvas(QWidget):
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
         painter.fillRect(self.rect(), QColor(16, 16, 16))
-        if self._pixmap is not None and not self._pixmap.isNull():
-            size = self._pixmap.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
-            target = QRect((self.width() - size.width()) // 2, (self.height() - size.height()) // 2,
-                           size.width(), size.height())
+        target = self._picture_rect()
+        if target is not None:
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
             painter.drawPixmap(target, self._pixmap)
-        if self.recording_badge:  # on the screen only: recordings are made of the frames, not of this widget
-            font = painter.font()
-            font.setPointSizeF(font.pointSizeF() * 1.8)
-            font.setBold(True)
-            painter.setFont(font)
-            text = "● REC"
-            box = painter.fontMetrics().boundingRect(text).adjusted(-8, -4, 8, 4)
-            box.moveTopRight(self.rect().topRight() + QPoint(-12, 12))
-            painter.fillRect(box, QColor(0, 0, 0, 150))
+        badge = self._badge_rect()
+        if badge is not None:  # on the screen only: recordings are made of the frames, not of this widget
+            painter.setFont(self._badge_font())
+            painter.fillRect(badge, QColor(0, 0, 0, 150))
             painter.setPen(QColor(235, 40, 40))
-            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+            painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, self.recording_badge)
         if self.notice:  # on the screen only, as the badge
             self._paint_notice(painter)
         painter.end()

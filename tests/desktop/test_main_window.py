@@ -238,7 +238,7 @@ def test_the_info_panel_of_a_paused_frame_says_paused_instead_of_rates(qtbot, la
     panels = []
     draw = desktop.controller.render_overlay
     monkeypatch.setattr(desktop.controller, "render_overlay",
-                        lambda frame, detections, hud=None: (panels.append(hud), draw(frame, detections, hud))[1])
+                        lambda frame, detections, hud=None, **kw: (panels.append(hud), draw(frame, detections, hud, **kw))[1])
     window = launch(source=str(vtest_path), model=_shipped_model())
     _wait_for_detection(qtbot, window, 3)
     assert hud_lines(0, panels[-1])[1].startswith("FPS capture ")
@@ -751,6 +751,65 @@ def test_recording_in_fullscreen_is_shown_in_a_corner_of_the_picture(qtbot, laun
     assert not canvas.recording_badge
 
 
+def test_the_recording_badge_tells_the_overlay_which_part_of_the_picture_it_covers(qtbot):
+    """The overlay keeps the tags off the badge: it needs the part of the picture under it, as fractions."""
+    from desktop.widgets.video_view import VideoCanvas
+
+    canvas = VideoCanvas()
+    qtbot.addWidget(canvas)
+    canvas.resize(768, 576)
+    canvas.show()
+    covered = []
+    canvas.covered_changed.connect(covered.append)
+    canvas.show_frame(np.zeros((576, 768, 3), np.uint8))  # the picture fills the canvas
+    canvas.set_recording_badge("● REC")
+    x0, y0, x1, y1 = covered[-1]
+    assert 0.6 < x0 < x1 <= 1.0 and 0.0 <= y0 < y1 < 0.2  # the top-right corner
+    canvas.resize(1400, 576)  # bars left and right of the picture: the badge sits in the right one
+    qtbot.waitUntil(lambda: covered[-1] is None, timeout=2_000)
+    canvas.resize(768, 576)
+    qtbot.waitUntil(lambda: covered[-1] is not None, timeout=2_000)
+    canvas.set_recording_badge("")
+    assert covered[-1] is None
+
+
+def test_in_fullscreen_a_recording_waiting_for_play_says_so_and_tags_keep_off_the_badge(qtbot, launch, vtest_path,
+                                                                                     tmp_path, monkeypatch):
+    """Record on a paused video in fullscreen showed a bare '● REC' while nothing was written."""
+    import desktop.controller
+
+    from PySide6.QtCore import QSize
+
+    from desktop.widgets.main_window import RECORDING_WAITS_FOR_PLAY
+
+    rendered = []
+    draw = desktop.controller.render_overlay
+    monkeypatch.setattr(desktop.controller, "render_overlay",
+                        lambda frame, detections, hud=None, **kw: (rendered.append(kw), draw(frame, detections, hud,
+                                                                                              **kw))[1])
+    window = launch(source=str(vtest_path), model=_shipped_model())
+    _wait_for_detection(qtbot, window, 2)
+    _pause_on_a_frame(qtbot, window)
+    canvas = window.video_view.canvas
+    window.controller.record_folder = tmp_path
+    window.fullscreen_action.trigger()
+    window.record_action.trigger()
+    assert canvas.recording_badge == RECORDING_WAITS_FOR_PLAY
+    with qtbot.waitSignal(window.controller.recording_started, timeout=10_000):
+        window.pause_action.trigger()
+    assert canvas.recording_badge == "● REC"
+    window.resize(768, 576)  # a screen of the video's shape: the picture reaches the corner, under the badge
+    qtbot.waitUntil(lambda: canvas.size() == QSize(768, 576), timeout=5_000)
+    qtbot.waitUntil(lambda: rendered[-1].get("covered") is not None, timeout=5_000)
+    x0, y0, x1, y1 = rendered[-1]["covered"]
+    assert 0.6 < x0 < x1 <= 1.0 and 0.0 <= y0 < y1 < 0.2  # the overlay keeps the tags off the top-right corner
+    window.leave_fullscreen_action.trigger()  # Esc
+    assert canvas.recording_badge == ""
+    qtbot.waitUntil(lambda: rendered[-1].get("covered") is None, timeout=5_000)
+    with qtbot.waitSignal(window.controller.recording_finished, timeout=30_000):
+        window.record_action.trigger()
+
+
 def test_in_fullscreen_the_status_message_is_drawn_in_the_picture(qtbot, launch, vtest_path):
     """Fullscreen hides the status bar: a recording stopped by a full disk showed only as its REC badge going."""
     window = launch(source=str(vtest_path), model=_shipped_model())
@@ -1231,7 +1290,7 @@ def test_a_dropped_photo_is_shown_upright_with_its_boxes_and_answers_the_sliders
     panels = []
     draw = desktop.controller.render_overlay
     monkeypatch.setattr(desktop.controller, "render_overlay",
-                        lambda frame, detections, hud=None: (panels.append(hud), draw(frame, detections, hud))[1])
+                        lambda frame, detections, hud=None, **kw: (panels.append(hud), draw(frame, detections, hud, **kw))[1])
     capture = cv2.VideoCapture(str(vtest_path))
     capture.set(cv2.CAP_PROP_POS_FRAMES, 60)
     street = capture.read()[1]

@@ -65,6 +65,22 @@ def _one_box() -> Detections:
                       class_ids=np.array([14]), class_names=tuple(f"c{i}" for i in range(20)))
 
 
+def test_tags_keep_clear_of_what_the_screen_paints_over_the_picture():
+    """Fullscreen's REC badge sits in the picture's top-right corner: a tag there read "car 0.5[REC]"."""
+    frame = np.zeros((480, 640, 3), np.uint8)
+    car = Detections(boxes=np.array([[500, 70, 630, 200]], np.float32), scores=np.array([0.55], np.float32),
+                     class_ids=np.array([6]), class_names=tuple(f"c{i}" for i in range(20)))
+    badge = (0.7, 0.0, 1.0, 0.14)  # x 448-640, y 0-67: just above the box, where its tag goes
+    corner = (slice(0, 67), slice(448, 640))
+    plain = render_overlay(frame, car)
+    assert plain[corner].any()  # the tag, where the badge will be painted
+    image = render_overlay(frame, car, covered=badge)
+    assert not image[corner].any()  # nothing of the tag under the badge
+    drawn, drawn_plain = np.count_nonzero(image.any(axis=2)), np.count_nonzero(plain.any(axis=2))
+    assert abs(drawn - drawn_plain) < 0.05 * drawn_plain  # moved, not left out
+    assert np.array_equal(render_overlay(frame, car, covered=(0.0, 0.9, 0.1, 1.0)), render_overlay(frame, car))
+
+
 def test_overlay_draws_boxes_in_their_class_colour_and_keeps_the_frame_untouched():
     frame = np.zeros((200, 320, 3), np.uint8)
     image = render_overlay(frame, _one_box(), HudInfo(10, 9, 8, 42.0, "tiny", "cpu"))
