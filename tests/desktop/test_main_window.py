@@ -776,10 +776,9 @@ def test_the_recording_badge_tells_the_overlay_which_part_of_the_picture_it_cove
 def test_in_fullscreen_a_recording_waiting_for_play_says_so_and_tags_keep_off_the_badge(qtbot, launch, vtest_path,
                                                                                      tmp_path, monkeypatch):
     """Record on a paused video in fullscreen showed a bare '● REC' while nothing was written."""
-    import desktop.controller
-
     from PySide6.QtCore import QSize
 
+    import desktop.controller
     from desktop.widgets.main_window import RECORDING_WAITS_FOR_PLAY
 
     rendered = []
