@@ -499,7 +499,7 @@ def cmd_val(args) -> dict:
     """COCO mAP50-95, mAP50 and per-class AP of a model on a dataset: the numbers the model card quotes."""
     from .datasets import coco_folder_split, is_coco_folder, read_coco_file
     from .errors import SourceError
-    from .evaluate import EvalSettings, evaluate_coco, evaluate_dataset, format_table
+    from .evaluate import EvalSettings, check_coco_has_boxes, evaluate_coco, evaluate_dataset, format_table
     from .progress import stderr_is_terminal
 
     coco_folder: dict = {}
@@ -517,6 +517,7 @@ def cmd_val(args) -> dict:
     dataset = coco = None
     if args.annotations:  # fail on a bad file before the model loads
         coco = read_coco_file(args.annotations)
+        check_coco_has_boxes(coco)
         if not args.images:
             raise SourceError("--annotations needs --images DIR: the folder holding the images it lists")
         if not Path(args.images).is_dir():

@@ -64,6 +64,18 @@ def match_by_name(class_names: Sequence[str],
     return mapping, unmatched
 
 
+def nothing_to_score(image_count: int) -> SourceError:
+    """The error for a set without a single box; said before the class check, whose "dataset's classes ()" hid why."""
+    return SourceError(f"the dataset's {image_count} images hold no boxes, so there is nothing to score "
+                       f"{NO_BOXES_HINT}")
+
+
+def check_coco_has_boxes(data: dict) -> None:
+    """Refuse a COCO file whose images hold no box (the CLI asks before the model loads)."""
+    if not data["annotations"]:
+        raise nothing_to_score(len(data["images"]))
+
+
 def match_categories(class_names: Sequence[str], data: dict) -> tuple[dict[int, int], tuple[str, ...]]:
     """``match_by_name`` over a COCO file's categories that have boxes (model class index -> category id)."""
     annotated = {ann.get("category_id") for ann in data["annotations"]}
@@ -109,6 +121,7 @@ def evaluate_coco(predictor: BatchPredictor, annotations: str | Path, images_dir
         raise SourceError(f"images folder not found: {images_dir}")
     if data is None:
         data = read_coco_file(annotations)
+    check_coco_has_boxes(data)
     mapping, unmatched = match_categories(predictor.class_names, data)
     images = sorted(data["images"], key=lambda im: im["id"])
     if settings.max_images is not None:
@@ -143,9 +156,8 @@ def evaluate_dataset(predictor: BatchPredictor, dataset: DetectionDataset,
                      settings: EvalSettings = EvalSettings()) -> EvalResult:
     """``evaluate_coco`` for a YOLO or VOC split (or any ``DetectionDataset``): classes matched by name."""
     present = sorted({int(c) for record in dataset.records for c in record.labels})
-    if not present:  # said before the class check, whose "dataset's classes ()" hid why
-        raise SourceError(f"the dataset's {len(dataset.records)} images hold no boxes, so there is nothing to score "
-                          f"{NO_BOXES_HINT}")
+    if not present:
+        raise nothing_to_score(len(dataset.records))
     mapping, unmatched = match_by_name(predictor.class_names, [(c, dataset.class_names[c]) for c in present])
     records = dataset.records if settings.max_images is None else dataset.records[: max(0, int(settings.max_images))]
     if not records:

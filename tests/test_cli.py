@@ -1041,6 +1041,19 @@ def _yolo_folder(root: Path, splits: dict[str, int]) -> Path:
     return root
 
 
+@pytest.mark.parametrize("command", ["train", "val"])
+def test_a_coco_file_without_boxes_says_so_before_the_model_loads(capsys, tmp_path, command):
+    """val said "none of the model's classes … match the dataset's classes ()" of a file naming all 20."""
+    path = tmp_path / "instances.json"
+    path.write_text(json.dumps(_coco(images=[{"id": i, "file_name": f"{i}.jpg"} for i in range(5)], annotations=[],
+                                     categories=[{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}])))
+    argv = (["train", "--data", str(path), "--images", str(tmp_path), "--epochs", "1"] if command == "train" else
+            ["val", "--model", "no-such-model", "--annotations", str(path), "--images", str(tmp_path)])
+    code, summary, err = run(capsys, *argv)
+    assert code == 2 and "5 " in err and "images hold no boxes, so there is nothing to" in err, err
+    assert "a COCO file, in its annotations" in err
+
+
 def test_val_scores_the_val_split_of_a_yolo_dataset(capsys, tmp_path):
     root = _yolo_folder(tmp_path / "yolo", {"train": 3, "val": 2})
     summary, err = run_ok(capsys, "val", "--model", "test-small", "--imgsz", "160", "--data", str(root))
