@@ -24,6 +24,7 @@ from .engines import onnxruntime_available, uses_onnxruntime
 from .errors import LiveDetError, ModelError
 from .loader import LoadedModel, checkpoint_name, describe_model, load_model
 from .predictor import Predictor, check_gpu_only_options
+from .zoo import verify_weights
 
 if TYPE_CHECKING:
     from .zoo import ModelSpec
@@ -192,7 +193,10 @@ def _export_to(name_or_path: str, models_dir: str | None, output: str) -> None:
 def warm_export(spec: ModelSpec) -> onnx_cache.KeptExport:
     """Export ``spec`` into the cache unless a working export of these exact weights is already kept or
     shipped (``python -m detector cache --warm``). The kept one is started once, as a CPU start would, so
-    a damaged one is replaced here, at set-up, rather than costing the first start its export."""
+    a damaged one is replaced here, at set-up, rather than costing the first start its export. Weights that
+    do not match their manifest are refused first, as every start refuses them: a kept export of the
+    weights as they were is no sign the model is ready."""
+    verify_weights(spec)
     kept = onnx_cache.status(spec)
     if kept.path is not None and (not onnxruntime_available() or _from_kept_export(spec, {}) is not None):
         return kept
