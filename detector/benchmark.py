@@ -64,12 +64,14 @@ def synthetic_frames(count: int, size: tuple[int, int] = SYNTHETIC_SIZE, seed: i
     return frames
 
 
-def load_frames(source: str | None, count: int) -> list[np.ndarray]:
-    """Decode up to ``count`` frames of ``source`` into memory (fewer if they would not fit)."""
+def load_frames(source: str | None, count: int,
+                on_skip: Callable[[str], None] | None = None) -> list[np.ndarray]:
+    """Decode up to ``count`` frames of ``source`` into memory (fewer if they would not fit). ``on_skip``
+    hears of each unreadable image in a folder, which is left out, as ``predict`` leaves it out."""
     if source is None:
         return synthetic_frames(count)
     frames: list[np.ndarray] = []
-    with FrameSource(source) as frame_source:
+    with FrameSource(source, on_skip=on_skip) as frame_source:
         for _, frame, _ in frame_source:
             frames.append(frame)
             if len(frames) >= count or (len(frames) + 1) * frame.nbytes > MAX_FRAME_BYTES:

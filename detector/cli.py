@@ -590,11 +590,11 @@ def cmd_bench(args) -> dict:
             raise LiveDetError("--file-job needs --source VIDEO_FILE")
     predictor = _make_predictor(args, warmup=False)  # bench does its own warm-up
     count = args.frames or DEFAULT_BENCH_FRAMES
-    frames = load_frames(args.source, count)
+    frames = load_frames(args.source, count, on_skip=lambda problem: _say(f"warning: {problem}"))
     _describe(predictor)
     timed = timed_frame_count(count, args.batch)
     rounded = f" (--frames {count} in whole batches of {args.batch})" if timed != count else ""
-    _say(f"{len(frames)} frames of {frames[0].shape[1]}x{frames[0].shape[0]} in memory; timing {timed}{rounded} "
+    _say(f"{_counted(len(frames), 'frame')} of {frames[0].shape[1]}x{frames[0].shape[0]} in memory; timing {timed}{rounded} "
          f"after {args.warmup} warm-up calls")
     ours = bench_predictor(predictor, frames, count=count, batch=args.batch, warmup=args.warmup,
                            conf=args.conf, iou=args.iou)

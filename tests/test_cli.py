@@ -834,6 +834,18 @@ def test_bench_reports_latency_fps_and_stages(capsys, vtest_path):
     assert summary["versions"]["onnxruntime"] and "p50" in err
 
 
+def test_bench_on_a_folder_names_the_images_it_could_not_read(capsys, tmp_path):
+    """A broken image was left out without a word ("1 frames of 480x364 in memory"), as predict names it."""
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "good.png"), np.full((364, 480, 3), 90, np.uint8))
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a whole jpeg")
+    summary, err = run_ok(capsys, "bench", "--model", "test-small", "--device", "cpu", "--imgsz", "160",
+                          "--source", str(folder), "--frames", "3", "--warmup", "0")
+    assert summary["frames"] == 3
+    assert "warning: skipped: broken.jpg is not a readable image" in err and "1 frame of 480x364 in memory" in err, err
+
+
 @pytest.mark.parametrize(("frames", "batch", "timed"), [("5", "2", 4), ("3", "4", 4)])
 def test_bench_says_how_many_frames_it_timed_when_batches_round_them(capsys, vtest_path, frames, batch, timed):
     """--frames 5 --batch 2 said 'timing 5' and reported "frames": 4 (whole batches only)."""
