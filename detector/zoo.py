@@ -274,6 +274,9 @@ def find_model(name: str, models_dir: str | Path | None = None) -> ModelSpec:
             return spec
     if not specs and (missing := missing_models_dir(models_dir)):
         raise ModelError(missing)
+    manifest = Path(models_dir or default_models_dir()) / f"{name}.yaml"
+    if manifest.is_file():  # there, but skipped as broken: say what is wrong with it, not "unknown model"
+        read_manifest(manifest)
     known = ", ".join(s.name for s in specs) or "none"
     if name in PRESETS:  # a variant that can be trained but has no weights in this install
         raise ModelError(f"'{name}' has no trained weights installed (known: {known}); train it with "

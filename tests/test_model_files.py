@@ -428,6 +428,7 @@ def test_manifest_with_bad_content(zoo, case):
     change(data)
     path = write_bad(zoo, "bad", yaml.safe_dump(data, sort_keys=False))
     refused(lambda: load_model(path), r"^bad\.yaml: .*" + match)
+    refused(lambda: load_model("bad", models_dir=zoo), r"^bad\.yaml: .*" + match)  # not "unknown model 'bad'"
     assert [s.name for s in list_models(zoo)] == GOOD
     problems = manifest_problems(zoo)
     assert len(problems) == 1 and problems[0].startswith("bad.yaml")
@@ -476,7 +477,7 @@ def test_hostile_yaml_tags_never_execute(zoo, tmp_path, template):
     refused(lambda: load_model(path), r"hostile\.yaml is not valid YAML: could not determine a constructor")
     assert [s.name for s in list_models(zoo)] == GOOD
     assert len(manifest_problems(zoo)) == 1
-    refused(lambda: load_model("hostile", models_dir=zoo), r"unknown model 'hostile'")
+    refused(lambda: load_model("hostile", models_dir=zoo), r"hostile\.yaml is not valid YAML")  # by name too
     assert not marker.exists()
 
 
