@@ -89,6 +89,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                      help="random zoom range (default: {} {})".format(*AugmentConfig().scale))
     run.add_argument("--mixup", type=float, default=AugmentConfig().mixup,
                      help="probability of blending a mosaic batch with itself (default: %(default)s)")
+    run.add_argument("--blank", type=float, default=AugmentConfig().blank,
+                     help="probability that a training image is replaced by a plain, mostly dark frame without "
+                          "boxes, so a black picture is not taken for an object (default: %(default)s)")
     run.add_argument("--eval-interval", type=int, default=d.eval_interval,
                      help="epochs between val mAP checks, which pick best.safetensors; 0 = only at the end "
                           "(default: %(default)s)")
@@ -107,7 +110,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 # what a checkpoint defines, so that a resumed run is the run it was: given with --resume, they are ignored
 RECIPE_OPTIONS = ("model", "imgsz", "init_weights", "pretrained_backbone", "epochs", "budget_min", "batch", "lr",
                   "weight_decay", "warmup_epochs", "close_mosaic", "multiscale", "no_augment", "zoom", "mixup",
-                  "eval_interval", "seed", "no_amp")
+                  "blank", "eval_interval", "seed", "no_amp")
 
 
 def _recipe_options_given(args: argparse.Namespace, run: TrainConfig) -> list[str]:
@@ -127,7 +130,7 @@ def _recipe_options_given(args: argparse.Namespace, run: TrainConfig) -> list[st
               "multiscale": run.multiscale, "pretrained_backbone": run.pretrained_backbone, "no_amp": not run.amp,
               "no_augment": augment == json.loads(json.dumps(asdict(AugmentConfig.none()))),
               "zoom": plain(augment.get("scale", ())),
-              "mixup": augment.get("mixup")}  # the same command again, as the stop message says to run, is silent
+              "mixup": augment.get("mixup"), "blank": augment.get("blank", 0.0)}  # the same command again, as the stop message says to run, is silent
 
     def same_as_run(key: str, value) -> bool:
         if key == "epochs" and value == 0 and run.budget_min:  # a --budget-min run's epochs, planned since
@@ -375,15 +378,16 @@ def _check_recipe(args: argparse.Namespace) -> None:
     if args.epochs < 0:
         raise LiveDetError(f"--epochs must be at least 1, or 0 with --budget-min, got {args.epochs}")
     for option, value in (("--lr", args.lr), ("--weight-decay", args.weight_decay), ("--warmup-epochs", args.warmup_epochs),
-                          ("--multiscale", args.multiscale), ("--mixup", args.mixup), ("--zoom", max(args.zoom)),
+                          ("--multiscale", args.multiscale), ("--mixup", args.mixup), ("--blank", args.blank),
+                          ("--zoom", max(args.zoom)),
                           ("--budget-min", args.budget_min), ("--time-limit-min", args.time_limit_min)):
         if not math.isfinite(value):  # --lr inf trained on: NaN weights, and a summary line that is not JSON
             raise LiveDetError(f"{option} must be a finite number, got {value:g}")
     if args.epochs == 0 and args.budget_min <= 0:
         raise LiveDetError("--epochs 0 needs --budget-min above 0: the minutes of training to fill")
     zoom_low, zoom_high = args.zoom
-    if not 0 < zoom_low <= zoom_high or not 0 <= args.mixup <= 1:
-        raise LiveDetError("need 0 < --zoom MIN <= MAX and --mixup between 0 and 1")
+    if not 0 < zoom_low <= zoom_high or not 0 <= args.mixup <= 1 or not 0 <= args.blank <= 1:
+        raise LiveDetError("need 0 < --zoom MIN <= MAX, and --mixup and --blank between 0 and 1")
     for option, value, fits, expected in (
         ("--lr", args.lr, args.lr > 0, "above 0"),
         ("--weight-decay", args.weight_decay, args.weight_decay >= 0, "0 or more"),
@@ -440,7 +444,8 @@ def run_train(args: argparse.Namespace) -> dict:
         val_set = _in_training_classes(val_set, train_set.class_names)
     train = _decoded(train_set, cache_side, args.workers)
     val = _decoded(val_set, cache_side, args.workers) if val_set is not None else None
-    augment = AugmentConfig.none() if args.no_augment else AugmentConfig(scale=tuple(args.zoom), mixup=args.mixup)
+    augment = (AugmentConfig.none() if args.no_augment
+               else AugmentConfig(scale=tuple(args.zoom), mixup=args.mixup, blank=args.blank))
     cfg = TrainConfig(
         architecture=arch.to_dict(),
         name=args.model,

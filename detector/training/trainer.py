@@ -37,7 +37,7 @@ from ..models.presets import PRESETS
 from ..ops.boxes import decode_outputs
 from ..ops.postprocess import apply_thresholds, select_candidates
 from ..progress import print_above_bar
-from .augment import AugmentConfig, ImageBank, make_batch, mix_up
+from .augment import AugmentConfig, ImageBank, blank_some, make_batch, mix_up
 from .loss import DetectionLoss
 
 CHECKPOINT_VERSION = 2  # 2: no generator states (each epoch is seeded from seed, rank and epoch)
@@ -419,6 +419,8 @@ class Trainer:
         batch = make_batch(self.train_bank, indices, size, augment, self.gen, mosaic=use_mosaic)
         if use_mosaic and augment.mixup and self.cpu_rng.random() < augment.mixup:
             batch = mix_up(batch, self.gen)
+        if augment.blank:  # drawn only when asked: runs without it stay the runs they were
+            batch = blank_some(batch, augment.blank, self.gen)
         images = batch.images
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from detector.datasets import load_coco
-from detector.training.augment import MIXUP_RATIO, AugmentConfig, ImageBank, make_batch, mix_up
+from detector.training.augment import BLANK_NOISE, MIXUP_RATIO, AugmentConfig, ImageBank, blank_some, make_batch, mix_up
 from detector.training.pack import decode_dataset
 
 from .synthetic import BGR_CHANNEL
@@ -87,3 +87,23 @@ def test_mixup_blends_each_image_with_the_next_and_keeps_both_sets_of_boxes(bank
         weight = (m - b)[differs] / (a - b)[differs]
         assert MIXUP_RATIO[0] - 1e-3 <= weight.min() and weight.max() <= MIXUP_RATIO[1] + 1e-3
         assert weight.max() - weight.min() < 1e-3
+
+
+def test_blank_frames_are_plain_mostly_dark_and_hold_no_boxes(bank):
+    """The shipped model took a black frame for a cat: --blank teaches it that a plain picture holds nothing."""
+    plain = make_batch(bank, torch.arange(len(bank)).repeat(8), 160, AugmentConfig.none(), torch.Generator(),
+                       mosaic=False)
+    assert (plain.labels >= 0).any(dim=1).all()  # every image has boxes to begin with
+    blanked = blank_some(plain, 0.5, torch.Generator().manual_seed(3))
+    emptied = ~(blanked.labels >= 0).any(dim=1)
+    assert 0.2 < emptied.float().mean() < 0.8  # about half
+    for i in range(len(emptied)):
+        if emptied[i]:  # one colour with a little noise: no edges, nothing of the picture left
+            image = blanked.images[i]
+            assert image.std(dim=(1, 2)).max() <= BLANK_NOISE + 0.01
+            assert not torch.allclose(image, plain.images[i], atol=0.05)
+        else:  # untouched, boxes and all
+            assert torch.equal(blanked.images[i], plain.images[i]) and _targets(blanked, i) == _targets(plain, i)
+    levels = blanked.images[emptied].mean(dim=(1, 2, 3))
+    assert (levels < 0.1).float().mean() >= 0.3 and levels.max() > 0.5  # mostly dark (a fade, a covered lens)
+    assert torch.equal(blank_some(plain, 0.0, torch.Generator()).images, plain.images)

@@ -41,7 +41,7 @@ def _refused_in_one_line(capsys, argv: list[str]) -> str:
 
 
 @pytest.mark.parametrize("recipe", [(), ("--model", "yolo-mnv3-large", "--close-mosaic", "0", "--mixup", "0.5",
-                                         "--zoom", "0.3", "1.7")], ids=["default", "large-mosaic-mixup"])
+                                         "--zoom", "0.3", "1.7", "--blank", "0.3")], ids=["default", "large-mosaic-mixup"])
 def test_an_interrupted_run_resumes_to_exactly_the_same_weights(coco_dataset, tmp_path, capsys, recipe):
     assert main(_train_args(coco_dataset, tmp_path / "straight", *recipe)) == 0
     straight = _last_json(capsys)
@@ -173,7 +173,7 @@ def test_a_recipe_given_with_resume_is_named_as_ignored_and_a_finished_run_says_
     # "run the same train command with --resume" (what a stopped run says), options and all: nothing to warn of
     again = tmp_path / "again"
     recipe = ["--init-weights", "test-small", "--warmup-epochs", "1", "--weight-decay", "0.01", "--zoom", "0.8", "1.2",
-              "--mixup", "0.1", "--multiscale", "0.1", "--no-amp"]
+              "--mixup", "0.1", "--blank", "0.05", "--multiscale", "0.1", "--no-amp"]
     monkeypatch.setenv("LIVEDET_MODELS_DIR", str(random_models_dir))  # test-small: the small preset
     assert main(_train_args(coco_dataset, again, *recipe, "--epochs", "2")) == 0
     capsys.readouterr()
@@ -302,7 +302,7 @@ def test_training_refuses_bad_arguments_with_one_line(coco_dataset, tmp_path, ca
 
     monkeypatch.setattr(train_cli, "decode_dataset", decoding)
     assert "multiple of 32" in _refused_in_one_line(capsys, _train_args(coco_dataset, tmp_path / "x", "--imgsz", "100"))
-    for bad in (("--mixup", "1.5"), ("--zoom", "2", "1"), ("--zoom", "0", "1")):
+    for bad in (("--mixup", "1.5"), ("--blank", "-0.1"), ("--zoom", "2", "1"), ("--zoom", "0", "1")):
         assert "--zoom MIN <= MAX" in _refused_in_one_line(capsys, _train_args(coco_dataset, tmp_path / "x", *bad))
     for bad, says in ((("--batch", "-1"), "--batch must be at least 1, or 0 for the default"),
                       (("--epochs", "-1"), "--epochs must be at least 1, or 0 with --budget-min"),
