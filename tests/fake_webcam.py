@@ -29,6 +29,7 @@ class FakeWebcam:
         self._width_asked: int | None = None
         self.asked = 0
         self.released = False  # True once let go: a real camera's light goes off
+        self.unplugged = False  # True: reads fail, as a handle to a camera pulled out (or replugged) does
 
     def _apply(self, fourcc: str, width: int, height: int) -> bool:
         if not self.obeys or (fourcc, width, height) not in self.OFFERS:
@@ -58,6 +59,8 @@ class FakeWebcam:
     def read(self):
         if self.paced:
             time.sleep(1 / self.fps)
+        if self.unplugged:
+            return False, None
         return True, np.full((self.height, self.width, 3), 120, np.uint8)
 
     def grab(self) -> bool:

@@ -43,7 +43,7 @@ from ..inference import ActiveModel
 from ..recording import RecordingSummary, make_record_folder
 from ..resources import app_icon
 from ..settings import RECENT_LIMIT, AppSettings, Preferences
-from ..sources import CAMERA, IMAGE, URL, SourceSpec, camera_source
+from ..sources import CAMERA, IMAGE, SourceSpec, camera_source
 from .controls import ModelPicker, PlaybackBar, ThresholdPanel
 from .elided import elide
 from .status import ABOUT_CLASSES, ABOUT_MODEL, ABOUT_OUTPUT, ABOUT_SOURCE, StatusPanel
@@ -109,11 +109,15 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("LiveDet")
         self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
-        # a stream lost while playing is opened again by itself, with growing waits, until it is back or
-        # the user opens something else or closes it
+        # a stream or camera lost while playing is opened again by itself, with growing waits (a camera: while
+        # it is plugged in), until it is back or the user opens something else or closes it
         self._reconnecting: SourceSpec | None = None
         self._reconnect_attempts = 0
-        self._resume_recording = False  # it was being recorded: the recording goes on in a new file once back
+        # Record asked for while no source plays but one is coming (it was being recorded when lost, or R was
+        # pressed while it reconnects or while the start-up source waits for the model): the recording starts,
+        # in a new file, once the source is open
+        self._record_on_open = False
+        self.source_awaited: str | None = None  # the start-up source, while it waits for the model (its label)
         self._reconnect_timer = QTimer(self)
         self._reconnect_timer.setSingleShot(True)
         self._reconnect_timer.timeout.connect(self.reconnect)
@@ -273,7 +277,7 @@ class MainWindow(QMainWindow):
             action = menu.addAction(f"Camera: {camera.name}")
             action.setToolTip(camera.device_id)
             action.setCheckable(True)  # the one playing is checked
-            action.triggered.connect(lambda _=False, c=camera: self.open_source(camera_source(c.index)))
+            action.triggered.connect(lambda _=False, c=camera: self._open_camera(c))
             self._camera_actions[camera.index] = action
         if not cameras:
             menu.addAction("No camera found").setEnabled(False)
@@ -410,7 +414,21 @@ class MainWindow(QMainWindow):
         self._reconnect_timer.stop()
         self._reconnecting = None
         self._reconnect_attempts = 0
-        self._resume_recording = False
+        self.source_awaited = None
+        self._set_record_on_open(False)
+
+    def _set_record_on_open(self, on: bool) -> None:
+        """Record stays pressed while a recording waits for its source to open, and the light says for what."""
+        self._record_on_open = on
+        coming = (f"{self._reconnecting.label} is back" if self._reconnecting is not None
+                  else f"{self.source_awaited} opens" if self.source_awaited is not None else None)
+        if not self.controller.recording:
+            self.status.set_recording(f"● REC · starts when {coming}" if on and coming else None)
+            self._show_record_button(on)
+
+    def _show_record_button(self, on: bool) -> None:
+        self.record_action.setChecked(on)
+        self.record_action.setText("Stop recording" if on else "Record")
 
     def choose_video_file(self) -> None:
         last = self.prefs.last_source
@@ -470,6 +488,9 @@ class MainWindow(QMainWindow):
         self.pause_action.setChecked(self.controller.paused)  # nothing to pause: the button springs back
 
     def _on_record_toggled(self) -> None:
+        if self.controller.source is None and (self._reconnecting is not None or self.source_awaited is not None):
+            self._set_record_on_open(self.record_action.isChecked())  # it said "Open a camera … before recording"
+            return
         if self.record_action.isChecked():
             self.controller.start_recording()
         else:
@@ -586,10 +607,10 @@ class MainWindow(QMainWindow):
         text = f"{info.name}: {info.width}×{info.height} {about}"
         if self._reconnecting is not None and source == self._reconnecting:
             text = f"Reconnected: {text}"
-            resume = self._resume_recording
-            self._stop_reconnecting()
-            if resume:
-                self.controller.start_recording()  # a new file in the recording folder: the first one is finished
+        record = self._record_on_open
+        self._stop_reconnecting()
+        if record:
+            self.controller.start_recording()  # a new file in the recording folder: the first one is finished
         asked = source.camera_mode if source is not None else None
         if asked is not None and (info.width, info.height) != (asked.width, asked.height):
             text += f" (asked for {asked.width}×{asked.height}: the camera chose otherwise)"
@@ -600,27 +621,34 @@ class MainWindow(QMainWindow):
         self.status.clear_busy("source")
         failed = self.controller.failed_source
         live = failed is not None and failed.is_live
-        lost_stream = live and failed.kind == URL and (
-            self.controller.lost_while_playing or failed == self._reconnecting)
+        lost = live and (self.controller.lost_while_playing or failed == self._reconnecting)
         hint = " — use Reconnect to try again" if live else ""  # for the status bar; the page has the button
-        if lost_stream:  # a camera on the network rebooting, Wi-Fi dropping: try again by itself
+        self.source_awaited = None  # the start-up source was tried
+        if lost:  # a camera on the network rebooting, Wi-Fi dropping, a loose USB cable: try again by itself
             message += self._schedule_reconnect(failed)
             hint = ""
+        elif self._record_on_open:  # R while the start-up source waited: it did not open
+            self._set_record_on_open(False)
         self.status.show_error(message + hint, ABOUT_SOURCE)
-        self.close_source_action.setEnabled(lost_stream)  # Close stops the reconnecting
+        self.close_source_action.setEnabled(self._reconnecting is not None)  # Close stops the reconnecting
         self._show_nothing_playing()
+        self._refresh_camera_menus()  # the lost camera is no longer checked as the one playing
         self.video_view.show_welcome(message, error=True, retry_label=failed.label if live else None)
 
     def _schedule_reconnect(self, lost: SourceSpec) -> str:
-        """Open ``lost`` again after the next wait of RECONNECT_DELAYS_S; returns what to tell the user."""
+        """Open ``lost`` again after the next wait of RECONNECT_DELAYS_S (a camera: while it is plugged in,
+        else when it is plugged back in); returns what to tell the user."""
         if lost != self._reconnecting:  # lost just now, not a try that failed
             self._reconnecting, self._reconnect_attempts = lost, 0
-            self._resume_recording = self.controller.lost_while_recording
+            self._set_record_on_open(self.controller.lost_while_recording)
+        going_on = "; the recording goes on in a new file once it is back" if self._record_on_open else ""
+        if lost.kind == CAMERA and self.cameras.by_index(int(lost.value)) is None:  # unplugged: wait for it
+            return f" — it reconnects by itself when plugged back in; Reconnect tries now, Close stops{going_on}"
         delay = RECONNECT_DELAYS_S[min(self._reconnect_attempts, len(RECONNECT_DELAYS_S) - 1)]
         self._reconnect_attempts += 1
         self._reconnect_timer.start(int(delay * 1000))
         note = f" — reconnecting in {delay:g} s (attempt {self._reconnect_attempts}); Reconnect tries now, Close stops"
-        return note + ("; the recording goes on in a new file once it is back" if self._resume_recording else "")
+        return note + going_on
 
     def _on_source_closed(self, source: SourceSpec) -> None:
         self.status.clear_busy("source")  # closed while it was still opening
@@ -784,8 +812,7 @@ class MainWindow(QMainWindow):
                               model.predictor.imgsz if model else None)
 
     def _on_recording_changed(self, recording: bool) -> None:
-        self.record_action.setChecked(recording)
-        self.record_action.setText("Stop recording" if recording else "Record")
+        self._show_record_button(recording)
         self.status.set_recording(self._recording_light() if recording else None)
         self._show_recording_badge()
 
@@ -857,13 +884,26 @@ class MainWindow(QMainWindow):
                 action.setToolTip("The largest picture up to {}×{} at the camera's full frame rate".format(*AUTOMATIC_LIMIT))
                 menu.addSeparator()
 
+    def _open_camera(self, camera: CameraInfo) -> None:
+        """Source ▸ Camera: open it, unless it is the one playing (reopening it ended the recording)."""
+        if self._current_camera() == camera:
+            self._refresh_camera_menus()  # it stays checked
+            return
+        self.open_source(camera_source(camera.index))
+
     def set_camera_mode(self, camera: CameraInfo, mode: CameraMode | None) -> None:
-        """Remember ``mode`` for ``camera`` (None: automatic) and reopen the camera with it."""
+        """Remember ``mode`` for ``camera`` (None: automatic) and reopen the camera with it; a recording goes
+        on in a new file (a file keeps one picture size). The mode in use, chosen again, changes nothing."""
+        if self._current_camera() == camera and mode == self.chosen_mode(camera):
+            return
         if mode is None:
             self.prefs.camera_modes.pop(camera.device_id, None)
         else:
             self.prefs.camera_modes[camera.device_id] = mode.to_text()
+        recording = self.controller.recording
         self.open_source(camera_source(camera.index))
+        if recording:
+            self.controller.start_recording()
 
     # -- closing ---------------------------------------------------------------------------
     def save_settings(self) -> None:

@@ -185,3 +185,68 @@ def test_closing_the_camera_lets_it_go_keeps_the_recording_and_it_stays_off_at_t
 
     third = launch(model="yolo-mnv3-small")  # used again before quitting: opens by default again
     _shown_size(qtbot, third, (1280, 720))
+
+
+def test_the_resolution_in_use_chosen_again_leaves_the_recording_alone_and_a_new_one_goes_on_in_a_new_file(
+        qtbot, launch, webcam):
+    """Clicking the checked resolution (or camera) reopened the camera and ended the recording; a real change
+    ended it without a word."""
+    opened, _ = webcam
+    window = launch(model="yolo-mnv3-small")
+    _shown_size(qtbot, window, (1280, 720))
+    finished, started = [], []
+    window.controller.recording_finished.connect(finished.append)
+    window.controller.recording_started.connect(started.append)
+    window.record_action.trigger()
+    qtbot.waitUntil(lambda: len(started) == 1, timeout=FLOW_TIMEOUT_MS)
+    _resolution_actions(window)["Automatic (1280×720 · 30 FPS)"].trigger()  # the one in use
+    next(a for a in window.source_menu.actions() if a.text() == "Camera: HD Webcam").trigger()  # the one playing
+    qtbot.wait(500)
+    assert len(opened) == 1 and window.controller.recording and not finished
+    assert next(a for a in window.source_menu.actions() if a.text() == "Camera: HD Webcam").isChecked()
+
+    _resolution_actions(window)["1920×1080 · 30 FPS"].trigger()
+    _shown_size(qtbot, window, (1920, 1080))
+    qtbot.waitUntil(lambda: bool(finished), timeout=FLOW_TIMEOUT_MS)
+    assert str(finished[0].video_path) == started[0] and finished[0].frames_written > 0  # the 720p part, whole
+    assert window.controller.recording and window.record_action.isChecked()  # going on, at 1080p
+    qtbot.waitUntil(lambda: len(started) == 2, timeout=FLOW_TIMEOUT_MS)
+    with qtbot.waitSignal(window.controller.recording_finished, timeout=FLOW_TIMEOUT_MS) as second:
+        window.record_action.trigger()
+    capture = cv2.VideoCapture(str(second.args[0].video_path))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)) == 1920 and capture.read()[0]
+    capture.release()
+
+
+def test_a_camera_replugged_before_it_is_reported_lost_comes_back_by_itself_and_goes_on_recording(
+        qtbot, launch, webcam, monkeypatch):
+    """A loose cable: the camera is listed again before the 3 s that declare it lost are over, so no list
+    change came after the loss and it stayed lost. It is retried while it is listed, and a recording
+    goes on in a new file; R while it waits cancels that, and R again asks for it again."""
+    import desktop.capture as capture_module
+    import desktop.widgets.main_window as main_window_module
+
+    monkeypatch.setattr(capture_module, "LIVE_FAILURE_LIMIT_S", 0.5)
+    monkeypatch.setattr(main_window_module, "RECONNECT_DELAYS_S", (1.5, 1.5))
+    opened, _ = webcam
+    window = launch(model="yolo-mnv3-small")
+    _shown_size(qtbot, window, (1280, 720))
+    started = []
+    window.controller.recording_started.connect(started.append)
+    window.record_action.trigger()
+    qtbot.waitUntil(lambda: len(started) == 1, timeout=FLOW_TIMEOUT_MS)
+    with qtbot.waitSignal(window.controller.source_failed, timeout=FLOW_TIMEOUT_MS):
+        opened[-1].unplugged = True  # still listed: plugged back in already
+    assert "reconnecting in 1.5 s (attempt 1)" in window.status.last_error
+    assert window.record_action.isChecked()
+    assert window.status.recording_label.text() == "● REC · starts when HD Webcam is back"
+    window.record_action.trigger()  # changed my mind: no recording when it is back
+    assert not window.record_action.isChecked() and window.status.recording_label.text() == ""
+    assert "before recording" not in (window.status.last_error or "")
+    window.record_action.trigger()  # ... after all
+    assert window.record_action.isChecked()
+    qtbot.waitUntil(lambda: len(opened) == 2 and window.controller.last_shown is not None, timeout=FLOW_TIMEOUT_MS)
+    _shown_size(qtbot, window, (1280, 720))
+    assert window.status.message_label.text().startswith("Reconnected: HD Webcam")
+    assert window.controller.recording
+    qtbot.waitUntil(lambda: len(started) == 2 and started[1] != started[0], timeout=FLOW_TIMEOUT_MS)

@@ -406,7 +406,10 @@ def test_an_unplugged_camera_is_reported_and_reconnects_when_asked(qtbot, launch
     with qtbot.waitSignal(window.controller.source_failed, timeout=20_000) as failed:
         pass  # the fake camera stops sending after its 40 frames
     assert "stopped sending frames" in failed.args[0]
-    assert "Reconnect" in window.status.last_error
+    assert window.status.last_error.endswith(" — it reconnects by itself when plugged back in; Reconnect tries now, "
+                                             "Close stops; the recording goes on in a new file once it is back")
+    assert window.record_action.isChecked()  # the recording waits for the camera
+    assert window.status.recording_label.text() == "● REC · starts when Camera 0 is back"
     retry = window.video_view.welcome.retry_button
     assert retry.isVisible() and retry.text() == "Reconnect to Camera 0"
     qtbot.waitUntil(lambda: bool(summaries), timeout=10_000)  # the unplug finalised the recording
@@ -426,6 +429,10 @@ def test_an_unplugged_camera_is_reported_and_reconnects_when_asked(qtbot, launch
     qtbot.mouseClick(retry, Qt.MouseButton.LeftButton)
     _wait_for_frames(qtbot, window, 5)
     assert window.video_view.showing_video and window.controller.source.value == "0"
+    assert window.controller.recording  # in a new file: the first one is finished and kept
+    with qtbot.waitSignal(window.controller.recording_finished, timeout=10_000) as second:
+        window.record_action.trigger()
+    assert second.args[0].video_path not in (None, recording) and second.args[0].frames_written >= 1
 
     # closed by the user, it stays off when a device is plugged in later (it reopened: a privacy matter)
     window.close_source_action.trigger()

@@ -1617,6 +1617,34 @@ def test_the_app_opens_its_source_once_the_detector_is_ready_so_every_frame_has_
         window.close()
 
 
+def test_record_pressed_while_the_detector_loads_records_the_start_up_source_once_it_opens(qtbot, vtest_path,
+                                                                                          tmp_path):
+    """R on "Loading the detector… then opening vtest.avi" said "Open a camera, video or stream before
+    recording", and the source opened without a recording."""
+    from desktop.model_loader import ModelCache
+    from desktop.startup import LaunchOptions, build_window, start_session
+
+    options = LaunchOptions(source=str(vtest_path), model=_shipped_model())
+    window = build_window(options, model_cache=ModelCache())  # a cold start: the model takes a while
+    window.controller.record_folder = tmp_path
+    qtbot.addWidget(window)
+    window.show()
+    start_session(window, options, source_waits_for_model=True)
+    try:
+        assert window.controller.source is None
+        window.record_action.trigger()
+        assert window.record_action.isChecked() and not window.status.last_error
+        assert window.status.recording_label.text() == "● REC · starts when vtest.avi opens"
+        with qtbot.waitSignal(window.controller.recording_started, timeout=FLOW_TIMEOUT_MS) as started:
+            pass
+        assert Path(started.args[0]).parent == tmp_path and window.controller.source.label == "vtest.avi"
+        with qtbot.waitSignal(window.controller.recording_finished, timeout=FLOW_TIMEOUT_MS) as finished:
+            window.record_action.trigger()
+        assert finished.args[0].frames_written >= 1
+    finally:
+        window.close()
+
+
 def test_a_source_chosen_while_the_detector_loads_is_not_replaced_by_the_start_up_one(qtbot, vtest_path, tmp_path):
     from desktop.model_loader import ModelCache
     from desktop.startup import LaunchOptions, build_window, start_session
