@@ -420,11 +420,17 @@ class MainWindow(QMainWindow):
     def _set_record_on_open(self, on: bool) -> None:
         """Record stays pressed while a recording waits for its source to open, and the light says for what."""
         self._record_on_open = on
+        if not self.controller.recording:
+            self.status.set_recording(self._waiting_light())
+            self._show_record_button(on)
+
+    def _waiting_light(self) -> str | None:
+        """"● REC · starts when Camera 0 is back" while a recording waits for its source; else None."""
+        if not self._record_on_open:
+            return None
         coming = (f"{self._reconnecting.label} is back" if self._reconnecting is not None
                   else f"{self.source_awaited} opens" if self.source_awaited is not None else None)
-        if not self.controller.recording:
-            self.status.set_recording(f"● REC · starts when {coming}" if on and coming else None)
-            self._show_record_button(on)
+        return f"● REC · starts when {coming}" if coming else None
 
     def _show_record_button(self, on: bool) -> None:
         self.record_action.setChecked(on)
@@ -491,6 +497,7 @@ class MainWindow(QMainWindow):
         if self.controller.source is None and (self._reconnecting is not None or self.source_awaited is not None):
             self._set_record_on_open(self.record_action.isChecked())  # it said "Open a camera … before recording"
             return
+        self._record_on_open = False  # R decides now: a stop while a lost source reopens is not undone once open
         if self.record_action.isChecked():
             self.controller.start_recording()
         else:
@@ -812,8 +819,8 @@ class MainWindow(QMainWindow):
                               model.predictor.imgsz if model else None)
 
     def _on_recording_changed(self, recording: bool) -> None:
-        self._show_record_button(recording)
-        self.status.set_recording(self._recording_light() if recording else None)
+        self._show_record_button(recording or self._record_on_open)  # a lost source's recording waits, pressed
+        self.status.set_recording(self._recording_light() if recording else self._waiting_light())
         self._show_recording_badge()
 
     def _recording_light(self) -> str:
@@ -821,8 +828,8 @@ class MainWindow(QMainWindow):
         return RECORDING_WAITS_FOR_PLAY if self.controller.paused else "● REC"
 
     def _on_recording_finished(self, summary: RecordingSummary) -> None:
-        if not self.controller.recording:
-            self.status.set_recording(None)
+        if not self.controller.recording:  # (finished in the background: it may end after its source was lost)
+            self.status.set_recording(self._waiting_light())
 
     def _on_cameras_changed(self, cameras: list[CameraInfo]) -> None:
         self._rebuild_source_menu(cameras)

@@ -414,6 +414,7 @@ def test_an_unplugged_camera_is_reported_and_reconnects_when_asked(qtbot, launch
     assert retry.isVisible() and retry.text() == "Reconnect to Camera 0"
     qtbot.waitUntil(lambda: bool(summaries), timeout=10_000)  # the unplug finalised the recording
     assert summaries[0].frames_written >= 5 and summaries[0].error is None
+    assert window.status.recording_label.text() == "● REC · starts when Camera 0 is back"  # still, once finished
     capture = cv2.VideoCapture(str(recording))  # what was recorded before the unplug is kept and plays
     assert capture.isOpened() and capture.read()[0]
     capture.release()
