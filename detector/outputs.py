@@ -6,6 +6,7 @@ turns OS errors into ``OutputError``s with the path in the message.
 
 from __future__ import annotations
 
+import difflib
 import io
 import itertools
 import json
@@ -291,7 +292,21 @@ def open_frame_writer(output: Path, *, source_kind: str, single_image: bool, fps
         if not single_image:
             raise OutputError(f"--output {output.name} is one image but the source is a folder; give a folder or a video file")
         return AnnotatedImages(output, single_file=True)
+    if (meant := _mistyped_suffix(suffix)) and not output.is_dir():  # res.jpgg became a folder of that name
+        raise OutputError(f"--output {output.name}: did you mean {output.with_suffix(meant).name}? (to write into "
+                          f"a folder named {output.name}, make it first)")
     return AnnotatedImages(output)
+
+
+def _mistyped_suffix(suffix: str) -> str | None:
+    """The image or video suffix ``suffix`` looks like a slip of the keyboard for (".jpgg", ".pnng", ".mp44")."""
+    if not suffix:
+        return None
+    known = sorted(IMAGE_SUFFIXES | VIDEO_SUFFIXES)
+    if suffix[:-1] in known and suffix.endswith("s"):  # "shots.pngs": a folder of PNGs, named so on purpose
+        return None
+    close = difflib.get_close_matches(suffix, known, n=1, cutoff=0.8)
+    return close[0] if close else None
 
 
 class PredictOutputs:

@@ -294,6 +294,20 @@ def test_an_image_output_in_a_format_not_written_is_refused_not_made_a_folder(ca
     assert (tmp_path / "kept.gif" / "photo.png").is_file()
 
 
+def test_a_mistyped_image_suffix_is_asked_about_not_made_a_folder(capsys, tmp_path):
+    """--output res.jpgg made a folder named res.jpgg holding the annotated photo, and said '-> res.jpgg'."""
+    photo = tmp_path / "in" / "photo.png"
+    photo.parent.mkdir()
+    cv2.imwrite(str(photo), np.full((64, 96, 3), 90, np.uint8))
+    code, _, err = run(capsys, "predict", "--model", "test-small", "--source", str(photo),
+                       "--output", str(tmp_path / "res.jpgg"))
+    assert code == 2 and "--output res.jpgg: did you mean res.jpg?" in err and not (tmp_path / "res.jpgg").exists()
+    for folder in ("shots.pngs", "run.v2"):  # named so on purpose: folders, as before
+        run_ok(capsys, "predict", "--model", "test-small", "--source", str(photo.parent),
+               "--output", str(tmp_path / folder))
+        assert (tmp_path / folder / "photo.png").is_file()
+
+
 def test_a_photo_saved_without_a_suffix_is_a_photo(capsys, tmp_path):
     """It was taken for a video of one frame: --output x.jpg was refused as 'must be a video file'."""
     photo = tmp_path / "download"
