@@ -503,8 +503,9 @@ def cmd_val(args) -> dict:
     from .progress import stderr_is_terminal
 
     coco_folder: dict = {}
+    json_flag = "--annotations"
     if args.data and Path(args.data).suffix.lower() == ".json":  # a COCO file given as --data is still a COCO file
-        args.annotations, args.data = args.data, None
+        args.annotations, args.data, json_flag = args.data, None, "--data"
     elif args.data and not args.annotations and is_coco_folder(Path(args.data)):  # scored as --annotations is
         if args.images:
             raise SourceError("--images goes with --annotations or a COCO .json: a COCO folder holds its images")
@@ -519,7 +520,8 @@ def cmd_val(args) -> dict:
         coco = read_coco_file(args.annotations)
         check_coco_has_boxes(coco)
         if not args.images:
-            raise SourceError("--annotations needs --images DIR: the folder holding the images it lists")
+            raise SourceError(f"{json_flag} {Path(args.annotations).name} (a COCO file) needs --images DIR: the "
+                              "folder holding the images it lists")
         if not Path(args.images).is_dir():
             raise SourceError(f"images folder not found: {args.images}")
     else:

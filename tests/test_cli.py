@@ -1067,6 +1067,15 @@ def _yolo_folder(root: Path, splits: dict[str, int]) -> Path:
     return root
 
 
+@pytest.mark.parametrize("flag", ["--data", "--annotations"])
+def test_a_coco_file_without_its_images_folder_names_the_option_typed(capsys, tmp_path, flag):
+    """`val --data tiny.json` said "--annotations needs --images DIR", an option the user had not typed."""
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(_coco()))
+    code, _, err = run(capsys, "val", "--model", "test-small", flag, str(path))
+    assert code == 2 and f"{flag} tiny.json (a COCO file) needs --images DIR" in err, err
+
+
 @pytest.mark.parametrize("command", ["train", "val"])
 def test_a_coco_file_without_boxes_says_so_before_the_model_loads(capsys, tmp_path, command):
     """val said "none of the model's classes … match the dataset's classes ()" of a file naming all 20."""
