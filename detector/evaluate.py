@@ -71,8 +71,9 @@ def nothing_to_score(image_count: int) -> SourceError:
 
 
 def check_coco_has_boxes(data: dict) -> None:
-    """Refuse a COCO file whose images hold no box (the CLI asks before the model loads)."""
-    if not data["annotations"]:
+    """Refuse a COCO file whose images hold no box (the CLI asks before the model loads); crowd regions
+    are not boxes to find (they are scored as ignored)."""
+    if not any(not ann.get("iscrowd", 0) for ann in data["annotations"]):
         raise nothing_to_score(len(data["images"]))
 
 

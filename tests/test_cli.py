@@ -1077,10 +1077,14 @@ def test_a_coco_file_without_its_images_folder_names_the_option_typed(capsys, tm
 
 
 @pytest.mark.parametrize("command", ["train", "val"])
-def test_a_coco_file_without_boxes_says_so_before_the_model_loads(capsys, tmp_path, command):
-    """val said "none of the model's classes … match the dataset's classes ()" of a file naming all 20."""
+@pytest.mark.parametrize("annotations", [[], [{"id": 1, "image_id": 0, "category_id": 1, "bbox": [0, 0, 9, 9],
+                                               "iscrowd": 1}]], ids=["none", "only-a-crowd"])
+def test_a_coco_file_without_boxes_says_so_before_the_model_loads(capsys, tmp_path, command, annotations):
+    """val said "none of the model's classes … match the dataset's classes ()" of a file naming all 20; a crowd
+    region is no box to find either (it is scored as ignored)."""
     path = tmp_path / "instances.json"
-    path.write_text(json.dumps(_coco(images=[{"id": i, "file_name": f"{i}.jpg"} for i in range(5)], annotations=[],
+    path.write_text(json.dumps(_coco(images=[{"id": i, "file_name": f"{i}.jpg"} for i in range(5)],
+                                     annotations=annotations,
                                      categories=[{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}])))
     argv = (["train", "--data", str(path), "--images", str(tmp_path), "--epochs", "1"] if command == "train" else
             ["val", "--model", "no-such-model", "--annotations", str(path), "--images", str(tmp_path)])

@@ -113,6 +113,13 @@ RECIPE_OPTIONS = ("model", "imgsz", "init_weights", "pretrained_backbone", "epoc
                   "blank", "eval_interval", "seed", "no_amp")
 
 
+def _is_no_augment(augment: dict) -> bool:
+    """A checkpoint's augmentation settings (as saved, JSON) are --no-augment's; settings added since (--blank)
+    take the values they have under --no-augment."""
+    plain = json.loads(json.dumps(asdict(AugmentConfig.none())))
+    return {**plain, **augment} == plain
+
+
 def _recipe_options_given(args: argparse.Namespace, run: TrainConfig) -> list[str]:
     """The recipe options this command sets to other than their defaults and the resumed ``run``'s own
     values, as typed (``--epochs 3``)."""
@@ -128,7 +135,7 @@ def _recipe_options_given(args: argparse.Namespace, run: TrainConfig) -> list[st
               "seed": run.seed, "eval_interval": run.eval_interval, "close_mosaic": run.close_mosaic,
               "budget_min": run.budget_min, "weight_decay": run.weight_decay, "warmup_epochs": run.warmup_epochs,
               "multiscale": run.multiscale, "pretrained_backbone": run.pretrained_backbone, "no_amp": not run.amp,
-              "no_augment": augment == json.loads(json.dumps(asdict(AugmentConfig.none()))),
+              "no_augment": _is_no_augment(augment),
               "zoom": plain(augment.get("scale", ())),
               "mixup": augment.get("mixup"), "blank": augment.get("blank", 0.0)}  # the same command again, as the stop message says to run, is silent
 

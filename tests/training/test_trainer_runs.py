@@ -723,3 +723,19 @@ def test_multi_scale_steps_stay_within_the_stated_range(imgsz, multiscale, sizes
 
     steps = Trainer._step_sizes(SimpleNamespace(cfg=SimpleNamespace(imgsz=imgsz, multiscale=multiscale)))
     assert steps == sizes
+
+
+def test_a_no_augment_run_saved_before_blank_frames_existed_resumes_without_a_false_warning(coco_dataset, tmp_path,
+                                                                                          capsys):
+    """A checkpoint written before --blank had no 'blank' setting: --no-augment, typed again to resume it,
+    was said to be "ignored with --resume", as if the run had been augmented."""
+    run = tmp_path / "run"
+    assert main([*_train_args(coco_dataset, run, "--no-augment", "--epochs", "2"), "--time-limit-min", "0.00001"]) == 0
+    capsys.readouterr()
+    checkpoint = torch.load(run / "last.pt", weights_only=True)
+    config = json.loads(checkpoint["config"])
+    del config["augment"]["blank"]  # as the older version saved it
+    checkpoint["config"] = json.dumps(config)
+    torch.save(checkpoint, run / "last.pt")
+    assert main([*_train_args(coco_dataset, run, "--no-augment", "--epochs", "2"), "--resume", str(run / "last.pt")]) == 0
+    assert "ignored with --resume" not in capsys.readouterr().err
