@@ -269,6 +269,7 @@ class SessionController(QObject):
         go (its light goes off), and frames still on their way are not shown."""
         source = self._source
         if source is None:
+            self.failed_source = None  # closed while lost: a camera plugged back in stays off
             return
         self.stop_recording()
         self._retire_capture()
@@ -316,7 +317,7 @@ class SessionController(QObject):
         if generation != self._generation:
             return
         self.lost_while_playing = self._source_info is not None
-        self.lost_while_recording = self.lost_while_playing and self.recording
+        self.lost_while_recording = self.recording  # also asked for while it was opening (R during a reconnect)
         self.stop_recording()  # finalise: what was recorded so far stays playable
         self._retire_capture()
         self._inference.clear_input()

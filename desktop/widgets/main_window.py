@@ -402,13 +402,14 @@ class MainWindow(QMainWindow):
         if self._reconnecting is not None and self.controller.source is None:
             label = self._reconnecting.label
             self._stop_reconnecting()
+            self.controller.close_source()  # forgets the lost source: a camera plugged back in stays off
             self.status.resolved(ABOUT_SOURCE)  # "reconnecting in 4 s" is no longer true
             self.close_source_action.setEnabled(False)
             self.status.show_info(f"Stopped reconnecting to {label}")
             self.video_view.show_welcome(f"Stopped reconnecting to {label}")
             return
         self._stop_reconnecting()
-        self.controller.close_source()
+        self.controller.close_source()  # (lost: it forgets the source, so plugging a camera in reopens nothing)
 
     def _stop_reconnecting(self) -> None:
         self._reconnect_timer.stop()
@@ -497,8 +498,9 @@ class MainWindow(QMainWindow):
         if self.controller.source is None and (self._reconnecting is not None or self.source_awaited is not None):
             self._set_record_on_open(self.record_action.isChecked())  # it said "Open a camera … before recording"
             return
-        self._record_on_open = False  # R decides now: a stop while a lost source reopens is not undone once open
-        if self.record_action.isChecked():
+        wanted = self.record_action.isChecked()
+        self._set_record_on_open(False)  # R decides now: a stop while a lost source reopens is not undone once open
+        if wanted:
             self.controller.start_recording()
         else:
             self.controller.stop_recording()
@@ -634,7 +636,7 @@ class MainWindow(QMainWindow):
         if lost:  # a camera on the network rebooting, Wi-Fi dropping, a loose USB cable: try again by itself
             message += self._schedule_reconnect(failed)
             hint = ""
-        elif self._record_on_open:  # R while the start-up source waited: it did not open
+        else:  # R while the start-up source waited: it did not open
             self._set_record_on_open(False)
         self.status.show_error(message + hint, ABOUT_SOURCE)
         self.close_source_action.setEnabled(self._reconnecting is not None)  # Close stops the reconnecting
@@ -648,6 +650,8 @@ class MainWindow(QMainWindow):
         if lost != self._reconnecting:  # lost just now, not a try that failed
             self._reconnecting, self._reconnect_attempts = lost, 0
             self._set_record_on_open(self.controller.lost_while_recording)
+        elif self.controller.lost_while_recording:  # R while the try was opening: kept for the next one
+            self._set_record_on_open(True)
         going_on = "; the recording goes on in a new file once it is back" if self._record_on_open else ""
         if lost.kind == CAMERA and self.cameras.by_index(int(lost.value)) is None:  # unplugged: wait for it
             return f" — it reconnects by itself when plugged back in; Reconnect tries now, Close stops{going_on}"
@@ -892,21 +896,28 @@ class MainWindow(QMainWindow):
                 menu.addSeparator()
 
     def _open_camera(self, camera: CameraInfo) -> None:
-        """Source ▸ Camera: open it, unless it is the one playing (reopening it ended the recording)."""
+        """Source ▸ Camera: open it, unless it is the one playing (reopening it ended the recording); the lost
+        camera being waited for is reconnected, its recording going on."""
         if self._current_camera() == camera:
             self._refresh_camera_menus()  # it stays checked
+            return
+        waited = self._reconnecting
+        if waited is not None and waited.kind == CAMERA and waited.value == str(camera.index):
+            self.reconnect()
             return
         self.open_source(camera_source(camera.index))
 
     def set_camera_mode(self, camera: CameraInfo, mode: CameraMode | None) -> None:
         """Remember ``mode`` for ``camera`` (None: automatic) and reopen the camera with it; a recording goes
         on in a new file (a file keeps one picture size). The mode in use, chosen again, changes nothing."""
-        if self._current_camera() == camera and mode == self.chosen_mode(camera):
-            return
+        in_use = (self.chosen_mode(camera) or camera.automatic_mode) if self._current_camera() == camera else None
         if mode is None:
             self.prefs.camera_modes.pop(camera.device_id, None)
         else:
             self.prefs.camera_modes[camera.device_id] = mode.to_text()
+        if in_use is not None and (mode or camera.automatic_mode) == in_use:  # "1280×720" = Automatic's choice
+            self._refresh_camera_menus()  # the check moves to the entry chosen; the camera is not reopened
+            return
         recording = self.controller.recording
         self.open_source(camera_source(camera.index))
         if recording:

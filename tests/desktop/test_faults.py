@@ -445,6 +445,44 @@ def test_an_unplugged_camera_is_reported_and_reconnects_when_asked(qtbot, launch
     assert window.controller.source is None and not window.video_view.showing_video
 
 
+def test_r_during_a_failed_try_is_kept_for_the_next_and_close_keeps_a_lost_camera_off(qtbot, launch, cameras,
+                                                                                      monkeypatch):
+    """R pressed while a try to reopen a lost camera was opening was dropped when that try failed; and Close
+    on a lost camera did not keep it off: plugging it (or anything) in reopened it."""
+    import desktop.widgets.main_window as main_window_module
+
+    monkeypatch.setattr(capture_module, "LIVE_FAILURE_LIMIT_S", 0.3)
+    monkeypatch.setattr(main_window_module, "RECONNECT_DELAYS_S", (0.3, 0.3))
+    frame = np.full((240, 320, 3), 100, np.uint8)
+    cameras["0"] = lambda: FakeCamera([frame] * 20, after="unplug")
+    window = launch(model="yolo-mnv3-small")
+    listed = [CameraInfo("Camera 0", 0, "/dev/video0")]
+    window.cameras.cameras = listed
+    window.cameras.cameras_changed.emit(listed)
+    window.open_source("0")
+    _wait_for_frames(qtbot, window, 3)
+    # still listed, so it is tried again; each try takes a second to open and then sends nothing
+    cameras["0"] = lambda: (time.sleep(1.0), FakeCamera([], after="unplug"))[1]
+    with qtbot.waitSignal(window.controller.source_failed, timeout=20_000):
+        pass  # lost, while not recording
+    assert not window.record_action.isChecked()
+    qtbot.waitUntil(lambda: window.controller.source is not None, timeout=10_000)  # a try is opening
+    window.record_action.trigger()
+    assert window.controller.recording
+    with qtbot.waitSignal(window.controller.source_failed, timeout=20_000):
+        pass  # that try fails
+    assert window.record_action.isChecked()
+    assert window.status.recording_label.text() == "● REC · starts when Camera 0 is back"
+
+    qtbot.waitUntil(lambda: window.controller.source is None, timeout=10_000)  # between tries
+    window.close_source_action.trigger()
+    assert not window.record_action.isChecked() and window.status.recording_label.text() == ""
+    cameras["0"] = lambda: FakeCamera([frame], fps=20.0)
+    window.cameras.cameras_changed.emit(listed)  # plugged in again, or another device plugged in
+    qtbot.wait(1_500)
+    assert window.controller.source is None and not window.video_view.showing_video
+
+
 @pytest.mark.parametrize("sends,claims", [(12.0, 30.0), (30.0, 25.0)], ids=["dim-webcam", "mjpeg-ip-camera"])
 def test_a_recording_of_a_live_source_lasts_as_long_as_it_was_filmed(qtbot, launch, cameras, tmp_path, sends, claims):
     """A webcam in dim light says 30 FPS and sends 12; FFmpeg says 25 FPS for an MJPEG camera sending 30.
