@@ -27,7 +27,7 @@ from ..progress import say
 from ..video import same_file
 from .augment import AugmentConfig, ImageBank
 from .pack import DecodedDataset, decode_dataset, load_pack
-from .trainer import TrainConfig, Trainer, checkpoint_config
+from .trainer import TrainConfig, Trainer, checkpoint_classes, checkpoint_config
 
 CPU_BATCH = 16  # training memory grows with the batch; 64 images would need about 20 GB on a CPU (large@416)
 # Which images a run trains and validates on, with each option's default. A checkpoint records them, so that
@@ -225,20 +225,22 @@ def _class_counts(data: AnySet) -> str:
     return ", ".join(f"{name} {int(n)}" for name, n in zip(data.class_names, counts))
 
 
-def _in_training_classes(val: AnySet, names: tuple[str, ...]) -> AnySet:
+def _in_training_classes(val: AnySet, names: tuple[str, ...], *, which: str = "validation set",
+                         whose: str = "training set", theirs: str = "training classes",
+                         matched: str = "validation classes matched to the training classes") -> AnySet:
     """The validation set with its labels renumbered as the training classes of the same name (any case or
     spacing). Formats number classes their own way (VOC alphabetically, and only the classes its XML uses;
-    YOLO as its data.yaml lists them), so one dataset in two formats is one set of classes in two orders."""
+    YOLO as its data.yaml lists them), so one dataset in two formats is one set of classes in two orders.
+    (Also a resumed run's new training set, renumbered as the run's classes: ``which``/``whose`` name them.)"""
     index = {normalise_class_name(name): i for i, name in enumerate(names)}
     new = np.array([index.get(normalise_class_name(name), -1) for name in val.class_names], np.int64)
     used = np.unique(_all_labels(val))
     unknown = [val.class_names[i] for i in used if new[i] < 0]
     if unknown:
-        raise LiveDetError(f"the validation set has boxes of classes the training set does not name: {', '.join(unknown)} "
-                           f"(training classes: {', '.join(names)})")
+        raise LiveDetError(f"the {which} has boxes of classes the {whose} does not name: {', '.join(unknown)} "
+                           f"({theirs}: {', '.join(names)})")
     named = len({int(i) for i in new if i >= 0})
-    _say(f"validation classes matched to the training classes by name (the validation set names {named} of the "
-         f"{len(names)})")
+    _say(f"{matched} by name (the {which} names {named} of the {len(names)})")
 
     def renumbered(x: np.ndarray) -> np.ndarray:
         return new[np.asarray(x, np.int64)] if len(x) else np.asarray(x, np.int64)
@@ -447,6 +449,11 @@ def run_train(args: argparse.Namespace) -> dict:
     cache_side = args.cache_side or int(imgsz * 1.25) // 32 * 32
     loading = time.perf_counter()
     train_set, val_set = _training_sets(args)
+    trained = checkpoint_classes(args.resume) if args.resume else ()
+    if trained and tuple(train_set.class_names) != trained:  # its output rows are these classes, in this order
+        train_set = _in_training_classes(train_set, trained, which="training set", whose="resumed run",
+                                         theirs="the run's classes",
+                                         matched="the training set's classes matched to the resumed run's")
     if val_set is not None and val_set.class_names != train_set.class_names:  # known before any image is decoded
         val_set = _in_training_classes(val_set, train_set.class_names)
     train = _decoded(train_set, cache_side, args.workers)

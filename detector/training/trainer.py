@@ -124,6 +124,12 @@ def checkpoint_config(path: str | Path) -> TrainConfig:
     return TrainConfig.from_json(read_checkpoint(path, mmap=True)["config"])
 
 
+def checkpoint_classes(path: str | Path) -> tuple[str, ...]:
+    """The class names a checkpoint's run learns, in the order of its output rows (() where it does not say)."""
+    meta = read_checkpoint(path, mmap=True).get("meta")
+    return WeightsMeta.from_json(meta, Path(path).name).class_names if isinstance(meta, str) else ()
+
+
 class ModelEMA:
     """Exponential moving average of the weights, with a warm-up so early steps count."""
 

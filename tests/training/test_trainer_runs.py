@@ -138,7 +138,8 @@ def test_a_run_resumed_into_another_folder_takes_its_best_weights_and_history_al
     more["annotations"].append({**more["annotations"][0], "id": 999, "category_id": 99})
     (tmp_path / "more.json").write_text(json.dumps(more))
     assert main([*resume, "--output", str(tmp_path / "refused"), "--data", str(tmp_path / "more.json")]) == 2
-    assert "trained for 3 classes but the model expects 4" in capsys.readouterr().err
+    assert ("the training set has boxes of classes the resumed run does not name: purple (the run's classes: red, "
+            "green, blue)") in capsys.readouterr().err  # it said "trained for 3 classes but the model expects 4"
     assert not (tmp_path / "refused").exists()  # it held the run's files, and the retry was "already holds a run"
     assert main([*resume, "--output", str(elsewhere)]) == 0
     captured = capsys.readouterr()
@@ -739,3 +740,31 @@ def test_a_no_augment_run_saved_before_blank_frames_existed_resumes_without_a_fa
     torch.save(checkpoint, run / "last.pt")
     assert main([*_train_args(coco_dataset, run, "--no-augment", "--epochs", "2"), "--resume", str(run / "last.pt")]) == 0
     assert "ignored with --resume" not in capsys.readouterr().err
+
+
+def test_a_run_resumed_on_its_classes_in_another_order_learns_them_as_it_did(coco_dataset, tmp_path, capsys):
+    """Resumed with --data whose format numbers the same classes otherwise (VOC alphabetically, YOLO as its
+    data.yaml lists them), the run learnt each class on another's output row: val mAP50 0.36 -> 0.14."""
+    path, images, _ = coco_dataset
+    data = json.loads(path.read_text())
+    order = {"red": 3, "green": 2, "blue": 1}  # the same classes, numbered backwards
+    old_to_new = {c["id"]: order[c["name"]] for c in data["categories"] if c["name"] in order}
+    data["categories"] = [c for c in data["categories"] if c["name"] not in order] + sorted(
+        ({"id": order[c["name"]], "name": c["name"], "supercategory": "shapes"} for c in data["categories"]
+         if c["name"] in order), key=lambda c: c["id"])
+    for ann in data["annotations"]:
+        ann["category_id"] = old_to_new[ann["category_id"]]
+    reordered = tmp_path / "reordered.json"
+    reordered.write_text(json.dumps(data))
+    for run, given in (("as-it-was", path), ("reordered", reordered)):
+        assert main(_train_args(coco_dataset, tmp_path / run, "--time-limit-min", "0.00001")) == 0
+        capsys.readouterr()
+        assert main(["train", "--data", str(given), "--images", str(images), "--device", "cpu", "--workers", "2",
+                     "--resume", str(tmp_path / run / "last.pt")]) == 0
+    err = capsys.readouterr().err
+    assert "the training set's classes matched to the resumed run's by name (the training set names 3 of the 3)" in err
+    a = torch.load(tmp_path / "as-it-was" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "reordered" / "last.pt", weights_only=True)
+    for name, tensor in a["model"].items():  # the same labels reached the same rows: the same run
+        torch.testing.assert_close(b["model"][name], tensor, rtol=1e-5, atol=1e-6, msg=f"model.{name} differs")
+    assert json.loads(b["meta"])["class_names"] == ["red", "green", "blue"]
