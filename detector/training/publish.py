@@ -17,6 +17,7 @@ from pathlib import Path
 from ..checkpoint import WeightsMeta, load_state_into, read_weights, save_weights
 from ..errors import LiveDetError
 from ..models import build_model
+from ..outputs import check_folder_can_be_made, folder_problem
 from ..zoo import default_models_dir, write_manifest
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # it names the model's two files and is typed after --model
@@ -112,12 +113,14 @@ def main(argv: list[str] | None = None) -> int:
         print("error: measure on --annotations with --images, or on --data, not both", file=sys.stderr)
         return 2
     license = VOC_LICENSE if args.license == "voc" else args.license
-    existing = Path(args.models_dir or default_models_dir()) / f"{args.name}.yaml"
+    folder = Path(args.models_dir or default_models_dir())
+    existing = folder / f"{args.name}.yaml"
     if existing.exists() and not args.replace:
         print(f"error: a model named {args.name} is installed already ({existing}): choose another --name, or add "
               "--replace to install over it", file=sys.stderr)
         return 2
     try:
+        check_folder_can_be_made(folder)  # said before the measurement, not after it ("File exists: /dev/full")
         metrics = {}
         if args.annotations or args.data:  # measured first, from a folder of its own: a measurement that fails
             with tempfile.TemporaryDirectory(prefix="livedet-publish-") as trial:  # installs nothing
@@ -126,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
                            provenance=args.provenance, license=license, metrics=metrics)
     except LiveDetError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a full disk while installing: nothing half-written is left (see save_weights)
+        print(f"error: cannot install {args.name} in {folder}: {folder_problem(folder, exc)}", file=sys.stderr)
         return 2
     print(json.dumps({"manifest": str(manifest), **{k: v for k, v in metrics.items() if k != "per_class_ap50"}}))
     return 0

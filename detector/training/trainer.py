@@ -540,7 +540,8 @@ class Trainer:
             epoch_s = time.perf_counter() - epoch_start
             epoch_seconds.append(epoch_s)
             record = {k: round(float(v) / steps_per_epoch, 5) for k, v in sums.items()}
-            record.update(epoch=self.epoch, images_per_s=round(steps_per_epoch * cfg.batch / epoch_s, 1), mosaic=mosaic)
+            images = steps_per_epoch * min(cfg.batch, n)  # a batch larger than the data takes each image once
+            record.update(epoch=self.epoch, images_per_s=round(images / epoch_s, 1), mosaic=mosaic)
             last = self.epoch == cfg.epochs
             if self.dist.main and self.val_bank is not None and (last or (cfg.eval_interval and self.epoch % cfg.eval_interval == 0)):
                 result = evaluate_bank(self.ema.module, self.val_bank, cfg.imgsz, batch=cfg.batch, amp=cfg.amp)

@@ -94,3 +94,30 @@ def test_publishing_refuses_a_name_that_is_not_a_file_name_and_half_an_evaluatio
                     "--annotations", str(annotations)]) == 2  # no --images: it installed without measuring
     assert "--annotations and --images go together" in capsys.readouterr().err
     assert not models.exists() and not (tmp_path / "elsewhere.yaml").exists()
+
+
+def test_a_models_folder_that_cannot_be_written_is_one_line_said_before_measuring(coco_dataset, tmp_path, capsys,
+                                                                                 monkeypatch):
+    """--models-dir naming a file ended in a traceback ("FileExistsError: … '/dev/full'"), after the measurement;
+    a disk filling up while installing, in "OSError: [Errno 27] File too large"."""
+    import detector.training.publish as publish_module
+
+    annotations, images, _ = coco_dataset
+    weights = _trained_weights(tmp_path / "best.safetensors")
+    (tmp_path / "a file").write_text("")
+    measured = []
+    real = publish_module._measured
+    monkeypatch.setattr(publish_module, "_measured", lambda *a: (measured.append(1), real(*a))[1])
+    assert publish(["--weights", str(weights), "--name", "shapes-v1", "--models-dir", str(tmp_path / "a file"),
+                    "--annotations", str(annotations), "--images", str(images)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: cannot write to folder {tmp_path / 'a file'}: {tmp_path / 'a file'} is a file, not a "
+                   "folder"] and not measured
+
+    def full_disk(*args, **kwargs):
+        raise OSError(27, "File too large")
+
+    monkeypatch.setattr(publish_module, "save_weights", full_disk)
+    assert publish(["--weights", str(weights), "--name", "shapes-v1", "--models-dir", str(tmp_path / "models")]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: cannot install shapes-v1 in {tmp_path / 'models'}: File too large"]

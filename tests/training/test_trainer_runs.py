@@ -303,6 +303,13 @@ def test_training_refuses_bad_arguments_with_one_line(coco_dataset, tmp_path, ca
 
     monkeypatch.setattr(train_cli, "decode_dataset", decoding)
     assert "multiple of 32" in _refused_in_one_line(capsys, _train_args(coco_dataset, tmp_path / "x", "--imgsz", "100"))
+    (tmp_path / "mine.yaml").write_text("name: mine\n")
+    (tmp_path / "notes.txt").write_text("")
+    for weights, says in ((tmp_path / "bset.safetensors", "bset.safetensors: no such file"),  # a slip of the keys
+                          (tmp_path / "mine.yaml", "mine.yaml is a manifest: give the weights file it names"),
+                          (tmp_path / "notes.txt", "needs a .safetensors or .pt checkpoint, got notes.txt")):
+        assert says in _refused_in_one_line(capsys, _train_args(coco_dataset, tmp_path / "x", "--init-weights",
+                                                                str(weights)))
     for bad in (("--mixup", "1.5"), ("--blank", "-0.1"), ("--zoom", "2", "1"), ("--zoom", "0", "1")):
         assert "--zoom MIN <= MAX" in _refused_in_one_line(capsys, _train_args(coco_dataset, tmp_path / "x", *bad))
     for bad, says in ((("--batch", "-1"), "--batch must be at least 1, or 0 for the default"),
@@ -596,6 +603,11 @@ def test_a_new_run_never_writes_over_an_earlier_one(coco_dataset, tmp_path, caps
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "already holds a training run" in err[0] and f"--resume {first}/last.pt" in err[0], err
     assert files(first) == kept
+    (Path(first) / "last.pt").unlink()  # a run whose first save failed (a full disk) left no epoch to resume:
+    assert main([*plain, "--output", first]) == 2  # it said "continue it with --resume …/last.pt", not there
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].endswith("it saved no epoch to resume (no last.pt): remove the folder to start it again, or "
+                            "choose another --output"), err
 
 
 def test_a_yolo_dataset_validates_on_its_own_val_split_and_a_shared_image_is_called_out(tmp_path, capsys):
@@ -768,3 +780,23 @@ def test_a_run_resumed_on_its_classes_in_another_order_learns_them_as_it_did(coc
     for name, tensor in a["model"].items():  # the same labels reached the same rows: the same run
         torch.testing.assert_close(b["model"][name], tensor, rtol=1e-5, atol=1e-6, msg=f"model.{name} differs")
     assert json.loads(b["meta"])["class_names"] == ["red", "green", "blue"]
+
+
+def test_a_batch_larger_than_the_data_counts_the_images_it_took(coco_dataset, tmp_path, capsys, monkeypatch):
+    """--batch 64 (the GPU default) on 6 images reported 64 images a step: images_per_s 10x too high."""
+    from detector.training import trainer as trainer_module
+
+    clock = [1000.0]
+    monkeypatch.setattr(trainer_module, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    real_step = trainer_module.Trainer._train_step
+
+    def step_of_half_a_second(self, *args, **kwargs):
+        clock[0] += 0.5
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(trainer_module.Trainer, "_train_step", step_of_half_a_second)
+    args = [a if a != "3" else "1" for a in _train_args(coco_dataset, tmp_path / "run")]  # --epochs 1 (and batch)
+    assert main([*args, "--batch", "64"]) == 0
+    assert "note: --batch 64 is more than the 6 training images: each step takes all of them" in capsys.readouterr().err
+    history = [json.loads(line) for line in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
+    assert [h["images_per_s"] for h in history] == [12.0]  # 6 images in one half-second step
