@@ -6,7 +6,6 @@ turns OS errors into ``OutputError``s with the path in the message.
 
 from __future__ import annotations
 
-import difflib
 import io
 import itertools
 import json
@@ -249,7 +248,8 @@ def refuse_writing_over_inputs(source: Path | None, output: Path | None, jsonl: 
 
 # Suffixes of files people ask for that LiveDet does not write: without this, an image source's --output
 # one.gif became a folder named one.gif, holding the annotated image, and the run said "-> one.gif".
-NOT_A_FOLDER_SUFFIXES = {".gif", ".apng", ".svg", ".pdf", ".txt", ".json", ".jsonl", ".csv", ".zip"}
+NOT_A_FOLDER_SUFFIXES = {".gif", ".apng", ".svg", ".pdf", ".txt", ".json", ".jsonl", ".csv", ".tsv", ".zip", ".avif",
+                         ".jxl"}
 
 
 def _refuse_a_blank_after_the_suffix(output: Path) -> None:
@@ -285,7 +285,7 @@ def open_frame_writer(output: Path, *, source_kind: str, single_image: bool, fps
     if suffix in HEIF_SUFFIXES:
         raise OutputError(f"--output {output.name}: HEIC is read, not written; name a .jpg or .png file instead")
     if suffix in NOT_A_FOLDER_SUFFIXES and not output.is_dir():  # one.gif was written as a folder of that name
-        hint = " (--jsonl writes the detections)" if suffix in (".json", ".jsonl", ".csv") else ""
+        hint = " (--jsonl writes the detections)" if suffix in (".json", ".jsonl", ".csv", ".tsv") else ""
         raise OutputError(f"--output {output.name}: {suffix[1:].upper()} is not written; name a video file (.mp4), "
                           f"an image (.jpg, .png) or a folder{hint}")
     if suffix in IMAGE_SUFFIXES:
@@ -299,14 +299,15 @@ def open_frame_writer(output: Path, *, source_kind: str, single_image: bool, fps
 
 
 def _mistyped_suffix(suffix: str) -> str | None:
-    """The image or video suffix ``suffix`` looks like a slip of the keyboard for (".jpgg", ".pnng", ".mp44")."""
-    if not suffix:
-        return None
-    known = sorted(IMAGE_SUFFIXES | VIDEO_SUFFIXES)
-    if suffix[:-1] in known and suffix.endswith("s"):  # "shots.pngs": a folder of PNGs, named so on purpose
-        return None
-    close = difflib.get_close_matches(suffix, known, n=1, cutoff=0.8)
-    return close[0] if close else None
+    """The image or video suffix ``suffix`` is a slip of the keyboard for: one letter struck twice (".jpgg",
+    ".pnng", ".mp44") or two swapped (".jepg"). Other near names are formats of their own (.avif, .tsv,
+    .mjpg) or names chosen on purpose (shots.pngs), and stay folders."""
+    for known in sorted(IMAGE_SUFFIXES | VIDEO_SUFFIXES):
+        doubled = any(suffix == known[:i] + known[i] + known[i:] for i in range(1, len(known)))
+        swapped = any(suffix == known[:i] + known[i + 1] + known[i] + known[i + 2:] for i in range(1, len(known) - 1))
+        if doubled or swapped:
+            return known
+    return None
 
 
 class PredictOutputs:

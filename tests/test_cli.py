@@ -278,7 +278,7 @@ def test_iphone_heic_photos_are_read_upright_and_saved_annotated_as_jpeg(capsys,
     assert code == 2 and "HEIC is read, not written; name a .jpg or .png file instead" in err
 
 
-@pytest.mark.parametrize("name", ["one.gif", "boxes.json"])
+@pytest.mark.parametrize("name", ["one.gif", "boxes.json", "out.avif"])
 def test_an_image_output_in_a_format_not_written_is_refused_not_made_a_folder(capsys, tmp_path, name):
     """--output one.gif for a photo or a folder of photos made a folder named one.gif and said '-> one.gif'."""
     photo = tmp_path / "in" / "photo.png"
@@ -302,7 +302,11 @@ def test_a_mistyped_image_suffix_is_asked_about_not_made_a_folder(capsys, tmp_pa
     code, _, err = run(capsys, "predict", "--model", "test-small", "--source", str(photo),
                        "--output", str(tmp_path / "res.jpgg"))
     assert code == 2 and "--output res.jpgg: did you mean res.jpg?" in err and not (tmp_path / "res.jpgg").exists()
-    for folder in ("shots.pngs", "run.v2"):  # named so on purpose: folders, as before
+    for typed, meant in (("res.jepg", "res.jpeg"), ("res.pnng", "res.png")):  # a letter struck twice, two swapped
+        code, _, err = run(capsys, "predict", "--model", "test-small", "--source", str(photo),
+                           "--output", str(tmp_path / typed))
+        assert code == 2 and f"did you mean {meant}?" in err
+    for folder in ("shots.pngs", "run.v2", "cam.mjpg"):  # named so on purpose: folders, as before
         run_ok(capsys, "predict", "--model", "test-small", "--source", str(photo.parent),
                "--output", str(tmp_path / folder))
         assert (tmp_path / folder / "photo.png").is_file()

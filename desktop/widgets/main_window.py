@@ -179,7 +179,7 @@ class MainWindow(QMainWindow):
         self.video_view = VideoView()
         self.video_view.welcome.open_file_requested.connect(self.choose_video_file)
         self.video_view.welcome.open_url_requested.connect(self.choose_url)
-        self.video_view.welcome.camera_chosen.connect(lambda i: self.open_source(camera_source(i)))
+        self.video_view.welcome.camera_chosen.connect(self._open_camera)
         self.video_view.welcome.retry_requested.connect(self.reconnect)
         self.video_view.canvas.covered_changed.connect(self.controller.keep_tags_clear_of)
         self.playback = PlaybackBar(self.pause_action, self.step_back_action, self.step_forward_action)
@@ -277,7 +277,7 @@ class MainWindow(QMainWindow):
             action = menu.addAction(f"Camera: {camera.name}")
             action.setToolTip(camera.device_id)
             action.setCheckable(True)  # the one playing is checked
-            action.triggered.connect(lambda _=False, c=camera: self._open_camera(c))
+            action.triggered.connect(lambda _=False, c=camera: self._open_camera(c.index))
             self._camera_actions[camera.index] = action
         if not cameras:
             menu.addAction("No camera found").setEnabled(False)
@@ -403,7 +403,7 @@ class MainWindow(QMainWindow):
             label = self._reconnecting.label
             self._stop_reconnecting()
             self.controller.close_source()  # forgets the lost source: a camera plugged back in stays off
-            self.status.resolved(ABOUT_SOURCE)  # "reconnecting in 4 s" is no longer true
+            self.prefs.source_closed = True  # ... and the next start does not turn it back on            self.status.resolved(ABOUT_SOURCE)  # "reconnecting in 4 s" is no longer true
             self.close_source_action.setEnabled(False)
             self.status.show_info(f"Stopped reconnecting to {label}")
             self.video_view.show_welcome(f"Stopped reconnecting to {label}")
@@ -895,17 +895,18 @@ class MainWindow(QMainWindow):
                 action.setToolTip("The largest picture up to {}×{} at the camera's full frame rate".format(*AUTOMATIC_LIMIT))
                 menu.addSeparator()
 
-    def _open_camera(self, camera: CameraInfo) -> None:
-        """Source ▸ Camera: open it, unless it is the one playing (reopening it ended the recording); the lost
-        camera being waited for is reconnected, its recording going on."""
-        if self._current_camera() == camera:
+    def _open_camera(self, index: int) -> None:
+        """Source ▸ Camera (or a camera button on the page): open it, unless it is the one playing (reopening it
+        ended the recording); the lost camera being waited for is reconnected, its recording going on."""
+        playing = self._current_camera()
+        if playing is not None and playing.index == index:
             self._refresh_camera_menus()  # it stays checked
             return
         waited = self._reconnecting
-        if waited is not None and waited.kind == CAMERA and waited.value == str(camera.index):
+        if waited is not None and waited.kind == CAMERA and waited.value == str(index):
             self.reconnect()
             return
-        self.open_source(camera_source(camera.index))
+        self.open_source(camera_source(index))
 
     def set_camera_mode(self, camera: CameraInfo, mode: CameraMode | None) -> None:
         """Remember ``mode`` for ``camera`` (None: automatic) and reopen the camera with it; a recording goes

@@ -200,17 +200,17 @@ def _init_weights_file(value: str) -> str:
     if path.suffix.lower() in (".yaml", ".yml"):  # a manifest: its weights file is what is meant
         raise LiveDetError(f"--init-weights needs a .safetensors or .pt checkpoint; {path.name} is a manifest: give "
                            "the weights file it names, or the model's name")
-    if path.suffix:  # checked now, not after minutes of decoding the images
+    from ..zoo import list_models, verify_weights
+
+    spec = None if path.is_file() else next((s for s in list_models() if s.name == value), None)
+    if spec is None and path.suffix:  # checked now, not after minutes of decoding the images
         if not path.is_file():
             raise LiveDetError(f"--init-weights {value}: no such file")
         if path.suffix.lower() not in (".safetensors", ".pt", ".pth"):
             raise LiveDetError(f"--init-weights needs a .safetensors or .pt checkpoint, got {path.name}")
         return value
-    if path.is_file():
+    if spec is None and path.is_file():
         return value
-    from ..zoo import list_models, verify_weights
-
-    spec = next((s for s in list_models() if s.name == value), None)
     if spec is None:
         known = ", ".join(s.name for s in list_models() if s.weights_available) or "none"
         raise LiveDetError(f"--init-weights {value}: no such file, nor a model with weights (known: {known})")
@@ -356,8 +356,8 @@ def _run_folder(args: argparse.Namespace, name: str) -> Path:
     if args.output:  # a new run's folder, or a resumed run's new one (its earlier files are carried there)
         folder = Path(args.output)
         if found := [f for f in RUN_FILES if (folder / f).exists()]:
-            go_on = (f"continue it with --resume {folder / 'last.pt'}" if "last.pt" in found else  # else no epoch
-                     "it saved no epoch to resume (no last.pt): remove the folder to start it again")  # was saved
+            go_on = (f"continue it with --resume {folder / 'last.pt'}" if "last.pt" in found
+                     else "it holds no last.pt to resume from")  # its first save failed, or it was deleted
             raise LiveDetError(f"{folder} already holds a training run ({', '.join(found)}): {go_on}, "
                                "or choose another --output")
         return folder
@@ -468,8 +468,9 @@ def run_train(args: argparse.Namespace) -> dict:
     if val_set is not None and val_set.class_names != train_set.class_names:  # known before any image is decoded
         val_set = _in_training_classes(val_set, train_set.class_names)
     train = _decoded(train_set, cache_side, args.workers)
-    if batch > len(train):  # the GPU default of 64 on a small dataset of one's own
-        _say(f"note: --batch {batch} is more than the {len(train)} training images: each step takes all of them")
+    runs_with = resumed.batch if args.resume else batch  # a resumed run keeps its checkpoint's batch
+    if runs_with > len(train):  # the GPU default of 64 on a small dataset of one's own
+        _say(f"note: --batch {runs_with} is more than the {len(train)} training images: each step takes all of them")
     val = _decoded(val_set, cache_side, args.workers) if val_set is not None else None
     augment = (AugmentConfig.none() if args.no_augment
                else AugmentConfig(scale=tuple(args.zoom), mixup=args.mixup, blank=args.blank))

@@ -220,8 +220,9 @@ def test_the_resolution_in_use_chosen_again_leaves_the_recording_alone_and_a_new
     capture.release()
 
 
+@pytest.mark.parametrize("chosen_from", ["menu", "page"])
 def test_a_camera_replugged_before_it_is_reported_lost_comes_back_by_itself_and_goes_on_recording(
-        qtbot, launch, webcam, monkeypatch):
+        qtbot, launch, webcam, monkeypatch, chosen_from):
     """A loose cable: the camera is listed again before the 3 s that declare it lost are over, so no list
     change came after the loss and it stayed lost. It is retried while it is listed, and a recording
     goes on in a new file; R while it waits cancels that, and R again asks for it again."""
@@ -233,12 +234,14 @@ def test_a_camera_replugged_before_it_is_reported_lost_comes_back_by_itself_and_
     opened, _ = webcam
     window = launch(model="yolo-mnv3-small")
     _shown_size(qtbot, window, (1280, 720))
-    started = []
+    started, finished = [], []
     window.controller.recording_started.connect(started.append)
+    window.controller.recording_finished.connect(finished.append)
     window.record_action.trigger()
     qtbot.waitUntil(lambda: len(started) == 1, timeout=FLOW_TIMEOUT_MS)
     with qtbot.waitSignal(window.controller.source_failed, timeout=FLOW_TIMEOUT_MS):
         opened[-1].unplugged = True  # still listed: plugged back in already
+    qtbot.waitUntil(lambda: len(finished) == 1, timeout=FLOW_TIMEOUT_MS)  # its "Saved …" said before "Reconnected"
     assert "reconnecting in 30 s (attempt 1)" in window.status.last_error
     assert window.record_action.isChecked()
     assert window.status.recording_label.text() == "● REC · starts when HD Webcam is back"
@@ -247,7 +250,10 @@ def test_a_camera_replugged_before_it_is_reported_lost_comes_back_by_itself_and_
     assert "before recording" not in (window.status.last_error or "")
     window.record_action.trigger()  # ... after all
     assert window.record_action.isChecked()
-    next(a for a in window.source_menu.actions() if a.text() == "Camera: HD Webcam").trigger()  # sooner than 30 s
+    if chosen_from == "menu":  # sooner than the 30 s: Source ▸ Camera, or the camera's button on the page
+        next(a for a in window.source_menu.actions() if a.text() == "Camera: HD Webcam").trigger()
+    else:
+        window.video_view.welcome.camera_chosen.emit(0)
     qtbot.waitUntil(lambda: len(opened) == 2 and window.controller.last_shown is not None, timeout=FLOW_TIMEOUT_MS)
     _shown_size(qtbot, window, (1280, 720))
     assert window.status.message_label.text().startswith("Reconnected: HD Webcam")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -14,6 +15,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from detector.cli import main
 
@@ -606,8 +608,7 @@ def test_a_new_run_never_writes_over_an_earlier_one(coco_dataset, tmp_path, caps
     (Path(first) / "last.pt").unlink()  # a run whose first save failed (a full disk) left no epoch to resume:
     assert main([*plain, "--output", first]) == 2  # it said "continue it with --resume …/last.pt", not there
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].endswith("it saved no epoch to resume (no last.pt): remove the folder to start it again, or "
-                            "choose another --output"), err
+    assert err[-1].endswith("it holds no last.pt to resume from, or choose another --output"), err
 
 
 def test_a_yolo_dataset_validates_on_its_own_val_split_and_a_shared_image_is_called_out(tmp_path, capsys):
@@ -677,6 +678,15 @@ def test_fine_tuning_starts_from_a_model_of_other_classes_with_all_but_its_class
     boxes = Counter(NAMES[c] for *_, objects in coco_dataset[2] for c, _ in objects)  # said before training starts
     assert f"3 classes, with their training boxes: {', '.join(f'{n} {boxes[n]}' for n in NAMES)}" in captured.err
     assert "it knew none of this run's 3 classes by name, so the class layers start fresh" in captured.err
+    dotted = tmp_path / "zoo"  # a model published as "shapes.v2" (publish allows dots) is a name, not a file
+    dotted.mkdir()
+    manifest = yaml.safe_load((random_models_dir / "test-small.yaml").read_text())
+    shutil.copy(random_models_dir / manifest["weights"]["file"], dotted / manifest["weights"]["file"])
+    (dotted / "shapes.v2.yaml").write_text(yaml.safe_dump({**manifest, "name": "shapes.v2"}))
+    monkeypatch.setenv("LIVEDET_MODELS_DIR", str(dotted))
+    assert main(_train_args(coco_dataset, tmp_path / "dotted", "--init-weights", "shapes.v2", "--epochs", "1")) == 0
+    capsys.readouterr()
+    monkeypatch.setenv("LIVEDET_MODELS_DIR", str(random_models_dir))
     for weights, says in (("test-large", "add --model yolo-mnv3-large"), ("model.onnx", "holds no trainable weights"),
                           ("no-such-model", "no such file, nor a model with weights")):
         argv = _train_args(coco_dataset, tmp_path / "x", "--init-weights", weights)
@@ -800,3 +810,10 @@ def test_a_batch_larger_than_the_data_counts_the_images_it_took(coco_dataset, tm
     assert "note: --batch 64 is more than the 6 training images: each step takes all of them" in capsys.readouterr().err
     history = [json.loads(line) for line in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
     assert [h["images_per_s"] for h in history] == [12.0]  # 6 images in one half-second step
+
+    path, images, _ = coco_dataset  # a resumed run keeps its checkpoint's batch: no note of this command's default
+    assert main([*_train_args(coco_dataset, tmp_path / "small"), "--time-limit-min", "0.00001"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--data", str(path), "--images", str(images), "--device", "cpu", "--workers", "2",
+                 "--resume", str(tmp_path / "small" / "last.pt")]) == 0
+    assert "note: --batch" not in capsys.readouterr().err
