@@ -473,14 +473,16 @@ def _videos_and_folders(folder: Path) -> tuple[list[str], list[str]]:
 
 
 def _what_else_is_in(folder: Path) -> str:
-    """A hint for a folder with no images: the videos or sub-folders the user may have meant."""
+    """A hint for a folder with no images: the videos and sub-folders the user may have meant (a folder holding
+    a clip and a folder of photos named only the clip)."""
     videos, folders = _videos_and_folders(folder)
+    hints = []
     if videos:
-        return (f" (it holds {len(videos)} video{'s' if len(videos) > 1 else ''}, such as {videos[0]}: "
-                "give one video file as the source)")
+        hints.append(f"it holds {len(videos)} video{'s' if len(videos) > 1 else ''}, such as {videos[0]}: "
+                     "give one video file as the source")
     if folders:
-        return f" (sub-folders such as {folders[0]} are not searched: give the one that holds the images)"
-    return ""
+        hints.append(f"sub-folders such as {folders[0]} are not searched: give the one that holds the images")
+    return f" ({'; '.join(hints)})" if hints else ""
 
 
 def _not_read_in(folder: Path) -> str:

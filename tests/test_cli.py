@@ -1163,6 +1163,8 @@ def bad_files(tmp_path_factory, vtest_path):
     (folder / "videos").mkdir()
     (folder / "videos" / "street.avi").write_bytes(b"")
     (folder / "dataset" / "images" / "train").mkdir(parents=True)
+    (folder / "holiday" / "photos").mkdir(parents=True)  # a clip and a folder of photos
+    (folder / "holiday" / "clip.avi").write_bytes(b"")
     write_song_with_cover(folder / "song.mp3")
     write_notes(folder / "notes.txt")
     write_sound_only(folder / "song.ogg", "vorbis")
@@ -1215,6 +1217,9 @@ def error_cases():
                      id="folder-of-videos"),
         pytest.param(["predict", "--model", "test-small", "--source", "{bad}/dataset"],
                      "sub-folders such as images are not searched", id="folder-of-folders"),
+        pytest.param(["predict", "--model", "test-small", "--source", "{bad}/holiday"],  # it named only the clip
+                     "(it holds 1 video, such as clip.avi: give one video file as the source; sub-folders such as "
+                     "photos are not searched: give the one that holds the images)", id="folder-of-a-clip-and-photos"),
         pytest.param(["predict", "--model", "test-small", "--source", "192.168.1.10:554/live"],
                      "write the address with its scheme, such as rtsp://192.168.1.10:554/live", id="address-without-scheme"),
         pytest.param(["predict", "--model", "test-small", "--source", "camera.local/stream"],  # was "file not found"
