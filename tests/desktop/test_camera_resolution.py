@@ -48,6 +48,19 @@ def _shown_size(qtbot, window, size: tuple[int, int]) -> None:
     qtbot.waitUntil(showing, timeout=FLOW_TIMEOUT_MS)
 
 
+def _recording_the_webcam(qtbot, launch):
+    """The window showing the webcam at 720p and recording it; the paths of the files started and the
+    summaries of those finished are collected in the two lists returned with it."""
+    window = launch(model="yolo-mnv3-small")
+    _shown_size(qtbot, window, (1280, 720))
+    started, finished = [], []
+    window.controller.recording_started.connect(started.append)
+    window.controller.recording_finished.connect(finished.append)
+    window.record_action.trigger()
+    qtbot.waitUntil(lambda: len(started) == 1, timeout=FLOW_TIMEOUT_MS)
+    return window, started, finished
+
+
 def _resolution_actions(window) -> dict[str, object]:
     return {a.text(): a for a in window.resolution_menu.actions() if not a.isSeparator()}
 
@@ -192,13 +205,7 @@ def test_the_resolution_in_use_chosen_again_leaves_the_recording_alone_and_a_new
     """Clicking the checked resolution (or camera) reopened the camera and ended the recording; a real change
     ended it without a word."""
     opened, _ = webcam
-    window = launch(model="yolo-mnv3-small")
-    _shown_size(qtbot, window, (1280, 720))
-    finished, started = [], []
-    window.controller.recording_finished.connect(finished.append)
-    window.controller.recording_started.connect(started.append)
-    window.record_action.trigger()
-    qtbot.waitUntil(lambda: len(started) == 1, timeout=FLOW_TIMEOUT_MS)
+    window, started, finished = _recording_the_webcam(qtbot, launch)
     _resolution_actions(window)["Automatic (1280×720 · 30 FPS)"].trigger()  # the one in use
     _resolution_actions(window)["1280×720 · 30 FPS"].trigger()  # what Automatic chose: the same
     next(a for a in window.source_menu.actions() if a.text() == "Camera: HD Webcam").trigger()  # the one playing
@@ -232,13 +239,7 @@ def test_a_camera_replugged_before_it_is_reported_lost_comes_back_by_itself_and_
     monkeypatch.setattr(capture_module, "LIVE_FAILURE_LIMIT_S", 0.5)
     monkeypatch.setattr(main_window_module, "RECONNECT_DELAYS_S", (30,))
     opened, _ = webcam
-    window = launch(model="yolo-mnv3-small")
-    _shown_size(qtbot, window, (1280, 720))
-    started, finished = [], []
-    window.controller.recording_started.connect(started.append)
-    window.controller.recording_finished.connect(finished.append)
-    window.record_action.trigger()
-    qtbot.waitUntil(lambda: len(started) == 1, timeout=FLOW_TIMEOUT_MS)
+    window, started, finished = _recording_the_webcam(qtbot, launch)
     with qtbot.waitSignal(window.controller.source_failed, timeout=FLOW_TIMEOUT_MS):
         opened[-1].unplugged = True  # still listed: plugged back in already
     qtbot.waitUntil(lambda: len(finished) == 1, timeout=FLOW_TIMEOUT_MS)  # its "Saved …" said before "Reconnected"
