@@ -403,7 +403,8 @@ class MainWindow(QMainWindow):
             label = self._reconnecting.label
             self._stop_reconnecting()
             self.controller.close_source()  # forgets the lost source: a camera plugged back in stays off
-            self.prefs.source_closed = True  # ... and the next start does not turn it back on            self.status.resolved(ABOUT_SOURCE)  # "reconnecting in 4 s" is no longer true
+            self.prefs.source_closed = True  # ... and the next start does not turn it back on
+            self.status.resolved(ABOUT_SOURCE)  # "reconnecting in 4 s" is no longer true
             self.close_source_action.setEnabled(False)
             self.status.show_info(f"Stopped reconnecting to {label}")
             self.video_view.show_welcome(f"Stopped reconnecting to {label}")

@@ -478,6 +478,7 @@ def test_r_during_a_failed_try_is_kept_for_the_next_and_close_keeps_a_lost_camer
     window.close_source_action.trigger()
     assert not window.record_action.isChecked() and window.status.recording_label.text() == ""
     assert window.prefs.source_closed  # the next start does not turn it on either
+    assert window.status.standing_error is None  # "… reconnecting in 0.3 s" is no longer true
     cameras["0"] = lambda: FakeCamera([frame], fps=20.0)
     window.cameras.cameras_changed.emit(listed)  # plugged in again, or another device plugged in
     qtbot.wait(1_500)
