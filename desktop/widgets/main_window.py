@@ -637,7 +637,9 @@ class MainWindow(QMainWindow):
         if lost:  # a camera on the network rebooting, Wi-Fi dropping, a loose USB cable: try again by itself
             message += self._schedule_reconnect(failed)
             hint = ""
-        else:  # R while the start-up source waited: it did not open
+        else:  # R while the start-up source waited: it did not open, so say the recording did not start
+            if self._record_on_open:
+                message += "; nothing was recorded"
             self._set_record_on_open(False)
         self.status.show_error(message + hint, ABOUT_SOURCE)
         self.close_source_action.setEnabled(self._reconnecting is not None)  # Close stops the reconnecting

@@ -1645,6 +1645,31 @@ def test_record_pressed_while_the_detector_loads_records_the_start_up_source_onc
         window.close()
 
 
+def test_record_pressed_while_the_detector_loads_says_nothing_was_recorded_when_the_source_fails(qtbot, tmp_path):
+    """The recording asked for went away without a word when the start-up source did not open."""
+    from desktop.model_loader import ModelCache
+    from desktop.startup import LaunchOptions, build_window, start_session
+
+    broken = tmp_path / "broken.avi"
+    broken.write_bytes(b"not a video at all " * 100)
+    options = LaunchOptions(source=str(broken), model=_shipped_model())
+    window = build_window(options, model_cache=ModelCache())
+    window.controller.record_folder = tmp_path / "recordings"
+    qtbot.addWidget(window)
+    window.show()
+    start_session(window, options, source_waits_for_model=True)
+    try:
+        window.record_action.trigger()
+        assert window.status.recording_label.text() == "● REC · starts when broken.avi opens"
+        qtbot.waitUntil(lambda: bool(window.status.last_error), timeout=FLOW_TIMEOUT_MS)
+        assert "broken.avi" in window.status.last_error and "nothing was recorded" in window.status.last_error
+        assert not window.record_action.isChecked(), window.status.last_error
+        assert window.status.recording_label.text() == ""
+        assert not (tmp_path / "recordings").exists() or not any((tmp_path / "recordings").iterdir())
+    finally:
+        window.close()
+
+
 def test_a_source_chosen_while_the_detector_loads_is_not_replaced_by_the_start_up_one(qtbot, vtest_path, tmp_path):
     from desktop.model_loader import ModelCache
     from desktop.startup import LaunchOptions, build_window, start_session
