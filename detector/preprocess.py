@@ -20,12 +20,13 @@ if TYPE_CHECKING:
 
 PAD_VALUE = 114  # grey padding, as the model saw in training
 STRIDE = 32  # the coarsest feature stride: input sides must be multiples of it
+UNIT_RANGE_QUANTILE = 0.99  # a float picture whose 99th percentile is at most 1.0 is a 0–1 picture
 
 
 def as_bgr_uint8(frame: np.ndarray) -> np.ndarray:
     """Accept what cameras and files really deliver and return contiguous BGR uint8.
 
-    Grayscale (H, W) or (H, W, 1), BGRA, and 16-bit or float frames are converted;
+    Grayscale (H, W) or (H, W, 1), BGRA, and 16-bit or float (0–1 or 0–255) frames are converted;
     anything else raises ``SourceError`` with a message a user can act on.
     """
     if not isinstance(frame, np.ndarray):
@@ -34,8 +35,8 @@ def as_bgr_uint8(frame: np.ndarray) -> np.ndarray:
         raise SourceError(f"unusable frame of shape {frame.shape}")
     if frame.dtype == np.uint16:
         frame = (frame >> 8).astype(np.uint8)
-    elif frame.dtype in (np.float32, np.float64):
-        frame = np.clip(np.nan_to_num(frame) * (255.0 if frame.max(initial=0) <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+    elif frame.dtype in (np.float16, np.float32, np.float64):
+        frame = _float_to_uint8(frame)
     elif frame.dtype != np.uint8:
         raise SourceError(f"unsupported pixel type {frame.dtype}")
     if frame.ndim == 2 or frame.shape[2] == 1:
@@ -45,6 +46,15 @@ def as_bgr_uint8(frame: np.ndarray) -> np.ndarray:
     elif frame.shape[2] != 3:
         raise SourceError(f"unsupported channel count {frame.shape[2]}")
     return np.ascontiguousarray(frame)
+
+
+def _float_to_uint8(frame: np.ndarray) -> np.ndarray:
+    """Float pictures come as 0–1 (OpenCV, TIFF, HDR) or as 0–255. The range is judged from nearly all
+    pixels, not from the brightest: one highlight above 1.0 (an HDR sky, a bicubic resize's overshoot) or
+    one NaN made a 0–1 picture count as 0–255, so it came out black."""
+    values = np.nan_to_num(frame.astype(np.float32, copy=False), nan=0.0, posinf=255.0, neginf=0.0)
+    unit_range = float(np.quantile(values[::4, ::4], UNIT_RANGE_QUANTILE)) <= 1.0
+    return np.clip(values * (255.0 if unit_range else 1.0), 0, 255).astype(np.uint8)
 
 
 def _resized_hw(frame_size: tuple[int, int], imgsz: int) -> tuple[int, int]:

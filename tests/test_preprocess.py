@@ -139,6 +139,22 @@ def test_frames_from_real_sources_are_normalised():
     assert as_bgr_uint8(unit)[0, 0, 0] in (127, 128)
 
 
+def test_a_float_picture_with_a_highlight_or_a_nan_stays_a_zero_to_one_picture():
+    """A 0–1 picture with one pixel at 1.5 (an HDR highlight, a bicubic overshoot) or one NaN counted as
+    0–255, so it came out black, and the model saw a cat in it."""
+    picture = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    unit = picture.astype(np.float32) / 255
+    expected = as_bgr_uint8(unit)
+    assert np.abs(expected.astype(int) - picture).max() <= 1
+    bright, missing = unit.copy(), unit.copy()
+    bright[0, 0] = 1.5
+    missing[0, 0] = np.nan
+    for frame in (bright, missing, unit.astype(np.float16)):
+        out = as_bgr_uint8(frame)
+        assert np.abs(out.astype(int)[1:, 1:] - expected[1:, 1:]).max() <= 1
+    assert np.array_equal(as_bgr_uint8(picture.astype(np.float64)), picture)  # a 0–255 float picture
+
+
 @pytest.mark.parametrize("bad", [
     np.zeros((0, 5, 3), np.uint8),
     np.zeros((4, 4, 5), np.uint8),
