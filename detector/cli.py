@@ -172,9 +172,9 @@ def _versions() -> dict:
 def _make_predictor(args, *, warmup: bool = True):
     from .launch import load_predictor
 
+    fast = {"cuda_graph": getattr(args, "cuda_graph", False), "compile": getattr(args, "compile", False)}
     predictor = load_predictor(args.model, models_dir=args.models_dir, device=args.device, imgsz=args.imgsz,
-                               backend=args.backend, warmup=warmup, half=getattr(args, "half", None),
-                               cuda_graph=getattr(args, "cuda_graph", None), compile=getattr(args, "compile", None))
+                               backend=args.backend, warmup=warmup, half=getattr(args, "half", None), **fast)
     if predictor.model.network is None:  # an ONNX graph: it ran on the CPU whatever --device or --backend said
         asked = (f"--backend {args.backend}" if args.backend == "torch"
                  else f"--device {args.device}" if args.device not in ("auto", "cpu") else None)
@@ -761,7 +761,10 @@ def cmd_cache(args) -> dict:
 
 
 # -- parser ------------------------------------------------------------------------------------------------
-def _model_options(parser: argparse.ArgumentParser, *, device: bool = True, imgsz_help: str = "") -> None:
+def _model_options(parser: argparse.ArgumentParser, *, device: bool = True, fast_path: bool = True,
+                   imgsz_help: str = "") -> None:
+    """``fast_path``: offer --cuda-graph and --compile; val goes without them, as scoring keeps every class
+    above the floor for each box, which the GPU fast path (one class per box) does not do."""
     parser.add_argument("--model", default=DEFAULT_MODEL,
                         help=f"model name from the zoo, or a .yaml/.safetensors/.pt/.onnx path (default {DEFAULT_MODEL})")
     parser.add_argument("--models-dir", default=None,
@@ -772,11 +775,13 @@ def _model_options(parser: argparse.ArgumentParser, *, device: bool = True, imgs
         parser.add_argument("--device", type=_device, default="auto", help="auto, cpu, cuda[:N] or mps (default auto)")
         parser.add_argument("--half", action=argparse.BooleanOptionalAction, default=None,
                             help="fp16 on the GPU (default: on for CUDA)")
+    if device and fast_path:
         parser.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=None,
                             help="replay each frame size as one CUDA graph (default: on for CUDA)")
         parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                             help="torch.compile the CUDA fast path: fewer kernels per frame, tens of seconds "
                                  "to compile each frame size (default: off)")
+    if device:
         parser.add_argument("--backend", choices=("auto", "torch", "onnxruntime"), default="auto",
                             help="auto: ONNX Runtime on CPU, torch on GPUs")
 
@@ -848,7 +853,7 @@ def build_parser(*, load_train: bool = False) -> argparse.ArgumentParser:
     predict.set_defaults(handler=cmd_predict)
 
     val = sub.add_parser("val", help="COCO mAP on a COCO-JSON, YOLO or VOC dataset")
-    _model_options(val)
+    _model_options(val, fast_path=False)
     val.add_argument("--annotations", help="COCO instances JSON (with --images)")
     val.add_argument("--images", help="folder holding the images the JSON lists")
     val.add_argument("--data", help="instead of --annotations: a COCO folder (annotations/instances_SPLIT.json), "

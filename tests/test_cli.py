@@ -1187,6 +1187,9 @@ def error_cases():
                      "vtest.avi is not a COCO .json file (it is not text)", id="video-as-annotations"),
         pytest.param(["info", "--model", "{tmp}/moved"],  # was read as --models-dir: "models folder not found"
                      "unrecognized arguments: --model {tmp}/moved", id="abbreviated-option"),
+        # val accepted them, and its start line claimed CUDA graphs, but scoring never ran the fast path
+        pytest.param(["val", "--model", "test-small", "--data", "{tmp}", "--cuda-graph"],
+                     "unrecognized arguments: --cuda-graph", id="val-cuda-graph"),
         pytest.param(["predict", "--models-dir", "{tmp}/moved", "--source", v],  # was "no trained weights installed"
                      "models folder not found: {tmp}/moved", id="missing-models-folder"),
         pytest.param(["cache", "--models-dir", "{tmp}/moved", "--warm"],  # exited 0, having exported nothing
