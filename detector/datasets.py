@@ -41,8 +41,8 @@ class ImageRecord:
     boxes: np.ndarray  # (n, 4) float32 x1, y1, x2, y2 pixels
     labels: np.ndarray  # (n,) int64
     # Regions scored as neither found nor missed, and not trained on: COCO "iscrowd" crowds and VOC
-    # "difficult" objects, as their own benchmarks score them (dropping them would make a detection there a
-    # false positive).
+    # "difficult" objects, both scored as COCO scores crowds (dropping them would make a detection there a
+    # false positive; the VOC devkit matches "difficult" ones by IoU, not by the detection's area inside).
     ignored_boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
     ignored_labels: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
@@ -469,7 +469,7 @@ def load_voc(root: str | Path, split: str = "train") -> DetectionDataset:
     for image_id in ids:
         filename, w, h, objects = parsed[image_id]
         plain = [(name, box) for name, box, difficult in objects if not difficult]
-        difficult = [(name, box) for name, box, is_difficult in objects if is_difficult]  # ignored, as VOC scores them
+        difficult = [(name, box) for name, box, is_difficult in objects if is_difficult]  # ignored, scored as COCO crowds
         kept = _clean_boxes([b for _, b in plain], [index_of[n] for n, _ in plain], w, h)
         dropped += len(plain) - len(kept[1])
         records.append(ImageRecord(_voc_image(img_dir, filename, image_id), w, h, *kept,

@@ -56,7 +56,9 @@ def compute_map(
     """``ground_truth[i] = (boxes (n, 4) xyxy, labels (n,))``;
     ``predictions[i] = (boxes (m, 4) xyxy, scores (m,), labels (m,))``, same image order.
     ``ignored[i] = (boxes, labels)``: regions where a detection is neither right nor wrong
-    (COCO crowds, VOC "difficult" objects), scored as COCO scores crowds.
+    (COCO crowds, VOC "difficult" objects), scored as COCO scores crowds: a detection whose area lies
+    inside one by at least the IoU threshold is ignored (the VOC devkit asks for IoU with a "difficult"
+    object, so a small box inside one is a false positive there, and ignored here).
 
     mAP averages over classes that have at least one ground-truth box.
     """
