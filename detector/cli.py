@@ -888,7 +888,8 @@ def build_parser(*, load_train: bool = False) -> argparse.ArgumentParser:
     bench.set_defaults(handler=cmd_bench)
 
     export = sub.add_parser("export", help="export a model to ONNX")
-    _model_options(export, device=False, imgsz_help="size of the example input (the graph accepts any size)")
+    _model_options(export, device=False, imgsz_help="input size the file runs at by default (its graph accepts any "
+                                                          "multiple of 32; default: the model's)")
     export.add_argument("--format", choices=("onnx",), default="onnx", help="export format (onnx)")
     export.add_argument("--output", default=None, help="file to write (default MODEL.onnx)")
     export.set_defaults(handler=cmd_export)

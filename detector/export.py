@@ -43,7 +43,9 @@ class DecodedNetwork(nn.Module):
 
 
 def onnx_bytes(model: LoadedModel, *, imgsz: int | None = None, dynamic: bool = True) -> bytes:
-    """Serialise the fused fp32 network to ONNX, with LiveDet metadata; nothing touches the disk."""
+    """Serialise the fused fp32 network to ONNX, with LiveDet metadata; nothing touches the disk.
+
+    ``imgsz``: the input size the file runs at unless told otherwise (the graph accepts any multiple of 32)."""
     if model.network is None:
         if model.onnx_bytes is not None:
             return model.onnx_bytes
@@ -68,7 +70,7 @@ def onnx_bytes(model: LoadedModel, *, imgsz: int | None = None, dynamic: bool = 
             dynamo=False,
         )
     proto = onnx.load_from_string(buffer.getvalue())
-    for key, value in onnx_metadata(model).items():
+    for key, value in onnx_metadata(model, size).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     return proto.SerializeToString()

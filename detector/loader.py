@@ -217,13 +217,16 @@ def random_model(config: ModelConfig | None = None, *, input_size: int = 320, cl
     return LoadedModel(spec=spec, network=build_model(config).eval())
 
 
-def onnx_metadata(model: LoadedModel) -> dict[str, str]:
-    """Metadata stored in exported ONNX files so they load without a manifest."""
+def onnx_metadata(model: LoadedModel, input_size: int | None = None) -> dict[str, str]:
+    """Metadata stored in exported ONNX files so they load without a manifest. ``input_size``: the size
+    the file runs at by default (``export --imgsz``); the model's metrics hold at its own size only."""
+    size = input_size or model.spec.input_size
+    metrics = model.spec.metrics if size == model.spec.input_size else {}
     meta = WeightsMeta(
         config=model.spec.config,
         class_names=model.spec.class_names,
-        input_size=model.spec.input_size,
-        extra={"source": model.spec.name, "metrics": model.spec.metrics},
+        input_size=size,
+        extra={"source": model.spec.name, "metrics": metrics},
     )
     return {ONNX_META_KEY: meta.to_json()}
 

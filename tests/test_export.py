@@ -84,6 +84,17 @@ def test_exported_file_describes_itself(random_models_dir, tmp_path):
     assert loaded.spec.config == model.spec.config
 
 
+def test_an_export_at_another_size_runs_at_that_size(random_models_dir, tmp_path):
+    """``export --imgsz 640`` wrote a file byte for byte the same as at 320, which ran at 320."""
+    from detector import Predictor
+
+    model = load_model("test-small", models_dir=random_models_dir)
+    loaded = load_model(export_onnx(model, tmp_path / "small-640.onnx", imgsz=640))
+    assert loaded.spec.input_size == 640
+    assert Predictor(loaded, warmup=False).imgsz == 640
+    assert load_model(export_onnx(model, tmp_path / "small.onnx")).spec.input_size == model.spec.input_size
+
+
 def test_graph_accepts_any_batch_and_multiple_of_32(random_models_dir, tmp_path):
     model = load_model("test-small", models_dir=random_models_dir)
     session = ort_session(export_onnx(model, tmp_path / "small.onnx"))
