@@ -164,6 +164,14 @@ def test_nms_keeps_exactly_what_torchvision_keeps():
     assert batched_nms(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64), 0.5).shape == (0,)
 
 
+def test_boxes_left_of_or_above_the_picture_are_kept_apart_by_class():
+    """Two classes' boxes over the top-left corner (a box may start left of the input) merged into one."""
+    boxes = np.array([[-300, -300, 20, 20], [-300, -300, 20, 20]], np.float32)
+    kept = batched_nms(boxes, np.array([0.9, 0.8], np.float32), np.array([0, 1]), 0.5)
+    assert sorted(kept.tolist()) == [0, 1]
+    assert batched_nms(boxes, np.array([0.9, 0.8], np.float32), np.array([1, 1]), 0.5).tolist() == [0]
+
+
 def test_a_box_scoring_exactly_the_confidence_threshold_is_kept(overlapping_boxes):
     """The slider says "boxes scoring below this are hidden": at 0.70 a 0.70 box still shows."""
     b, s, c = apply_thresholds(*overlapping_boxes, conf=0.7, iou=0.45)
