@@ -35,8 +35,9 @@ class SourceSpec:
 
     @property
     def settings_value(self) -> str:
-        """How the source is remembered between runs (the same text ``--source`` takes)."""
-        return self.value
+        """How the source is remembered between runs (the same text ``--source`` takes); a file by its full
+        path, as the next start may be in another folder (a launcher starts in the home folder)."""
+        return str(Path(self.value).absolute()) if self.kind in (VIDEO, IMAGE) else self.value
 
 
 def camera_source(index: int, name: str | None = None) -> SourceSpec:

@@ -899,6 +899,23 @@ def test_open_recent_lists_the_files_and_streams_opened_newest_first_and_reopens
     assert [a.text() for a in again.recent_menu.actions()] == ["Nothing opened yet"]
 
 
+def test_a_file_opened_by_a_relative_path_is_remembered_for_a_start_in_another_folder(qtbot, launch, vtest_path,
+                                                                                       tmp_path, monkeypatch):
+    """``livedet --source clip.avi`` in a terminal, then LiveDet from the menu (started in the home folder):
+    the file was remembered as "clip.avi", so it was neither reopened nor listed in Open recent."""
+    (tmp_path / "videos").mkdir()
+    shutil.copyfile(vtest_path, tmp_path / "videos" / "clip.avi")
+    monkeypatch.chdir(tmp_path / "videos")
+    window = launch(model=_shipped_model())
+    with qtbot.waitSignal(window.controller.source_opened, timeout=FLOW_TIMEOUT_MS):
+        window.open_source("clip.avi")
+    window.close()
+    monkeypatch.chdir(tmp_path)
+    again = launch()
+    assert [a.text() for a in again.recent_menu.actions() if a.text()] == ["clip.avi", "Clear the list"]
+    assert again.prefs.last_source == str(tmp_path / "videos" / "clip.avi")
+
+
 def test_a_remembered_file_on_an_offline_network_share_never_freezes_the_window(qtbot, launch, vtest_path, tmp_path,
                                                                                monkeypatch):
     """A NAS asleep or a VPN down: asking about a file there can hang for a minute (for ever on a stale NFS
