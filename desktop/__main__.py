@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QCoreApplication, QTimer
 from PySide6.QtWidgets import QApplication
 
 from detector import DEFAULT_CONF, DEFAULT_IOU, LiveDetError  # quick: detector imports its modules on first use
@@ -185,6 +185,9 @@ class HeadlessRun:
             if not self.window.grab().save(self.options.screenshot):
                 error, code = error or f"could not save the screenshot to {self.options.screenshot}", 1
         self.window.close()  # finalises a recording and joins every thread
+        # a live recording starts its file once the stream's rate is known, maybe only as the window closes:
+        # the file's name is then still on its way to the controller (a queued signal), so deliver it
+        QCoreApplication.sendPostedEvents(self.window.controller)
         if self._recordings:
             report["recordings"] = self._recordings
         if error:

@@ -840,6 +840,29 @@ def test_a_model_load_that_ends_after_its_window_is_gone_touches_no_widget(qtbot
     qtbot.wait(300)  # the load's queued signals arrive; pytest-qt fails the test on an exception in any slot
 
 
+def test_a_short_scripted_recording_of_a_stream_is_named_in_the_json_line(vtest_path, tmp_path, isolated_settings):
+    """``--record`` of a stream with ``--exit-after-frames 10``: the file was written, as porch-2.mp4 beside
+    an earlier porch.mp4, but the JSON line did not list it (its name reached the window after the line)."""
+    import json
+    import subprocess
+
+    camera = MjpegCamera(vtest_path, fps=10.0)
+    camera.start()
+    (tmp_path / "porch.mp4").write_bytes(b"yesterday's recording")
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    try:
+        result = subprocess.run([sys.executable, "-m", "desktop", "--source", camera.url, "--model", "yolo-mnv3-small",
+                                 "--record", str(tmp_path / "porch.mp4"), "--exit-after-frames", "10"],
+                                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+    finally:
+        camera.stop()
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["recordings"] == [str(tmp_path / "porch-2.mp4")]
+    assert read_back(tmp_path / "porch-2.mp4").frames >= 5
+    assert (tmp_path / "porch.mp4").read_bytes() == b"yesterday's recording"
+
+
 def _recording_app(vtest_path: Path, tmp_path: Path, recording: Path, classes: list[str] | None = None):
     """The app in its own process, recording the street video at full speed with a JSONL log beside it;
     returned once a few seconds of video are on disk (its stderr goes to ``tmp_path / "stderr.txt"``)."""
