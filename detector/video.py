@@ -273,6 +273,16 @@ def _reads_a_second_frame(path: str) -> bool:
         capture.release()
 
 
+def _check_readable(path: Path) -> None:
+    """A file the user may not read failed in OpenCV as "damaged, or in a format it cannot decode"."""
+    try:
+        os.close(os.open(path, os.O_RDONLY))
+    except PermissionError:
+        raise SourceError(f"cannot read {path.name}: permission denied") from None
+    except OSError:
+        pass  # OpenCV tries it, and says what it can
+
+
 def open_capture(spec: str, *, open_timeout_ms: int = 5000, read_timeout_ms: int = 5000,
                  camera_mode: CameraMode | None = None) -> cv2.VideoCapture | StillImage | IndexedVideo:
     """Open a video file, camera index or URL with OpenCV, with timeouts for network streams; a photo
@@ -315,8 +325,14 @@ def open_capture(spec: str, *, open_timeout_ms: int = 5000, read_timeout_ms: int
         raise SourceError(f"cannot reach {spec}: {exc.strerror or exc} (is its network folder offline?)") from None
     if stat.S_ISDIR(status.st_mode):
         raise SourceError(f"{path.name or spec} is a folder, not a video file")  # no name: ".", "/"
+    if stat.S_ISFIFO(status.st_mode) or stat.S_ISSOCK(status.st_mode):  # /dev/stdin from `cat x |`, a mkfifo:
+        # each opening (to classify, count, seek) takes frames away, and one with no writer waits for ever
+        raise SourceError(f"{path.name} is a pipe: a video is opened more than once (to count its frames and to "
+                          "seek), which a pipe cannot give; save it to a file, or serve it as a stream (rtsp://, http://)")
     if stat.S_ISREG(status.st_mode) and status.st_size == 0:
         raise SourceError(f"{path.name} is empty")
+    if stat.S_ISREG(status.st_mode):
+        _check_readable(path)
     if kind == "images":  # by its suffix, or a photo saved without one (known by its first bytes)
         return StillImage(path)
     _refuse_audio(path.name, path.suffix)

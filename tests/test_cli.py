@@ -312,6 +312,35 @@ def test_a_mistyped_image_suffix_is_asked_about_not_made_a_folder(capsys, tmp_pa
         assert (tmp_path / folder / "photo.png").is_file()
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX only")
+def test_a_pipe_as_the_source_is_refused_at_once(capsys, tmp_path):
+    """`cat x.avi | predict --source /dev/stdin` lost frames (each opening read some), and a named pipe with
+    no writer waited for ever, printing nothing."""
+    os.mkfifo(tmp_path / "feed.avi")
+    code, summary, err = run(capsys, "predict", "--model", "test-small", "--source", str(tmp_path / "feed.avi"))
+    assert code == 2 and "feed.avi is a pipe" in summary["error"] and "save it to a file" in summary["error"]
+
+
+def test_a_video_the_user_may_not_read_is_not_called_damaged(vtest_path, tmp_path, monkeypatch):
+    """Without read permission it said "not a video LiveDet can play (damaged, or in a format it cannot
+    decode)": a user may delete a good file for that. (Root reads everything, so the refusal is simulated.)"""
+    from detector.errors import SourceError
+    from detector.video import open_capture
+
+    locked = tmp_path / "locked.avi"
+    shutil.copyfile(vtest_path, locked)
+    real_open = os.open
+
+    def refuse(path, flags, *args, **kwargs):
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refuse)
+    with pytest.raises(SourceError, match="^cannot read locked.avi: permission denied$"):
+        open_capture(str(locked))
+
+
 def test_a_photo_saved_without_a_suffix_is_a_photo(capsys, tmp_path):
     """It was taken for a video of one frame: --output x.jpg was refused as 'must be a video file'."""
     photo = tmp_path / "download"
