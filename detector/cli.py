@@ -487,7 +487,10 @@ def _say_how_predict_ended(args, source, stats, *, expected: int | None, stopped
         undecoded = round(source.first_frame_ms * source.info.fps / 1000)
         why = (f": its first {undecoded} could not be decoded (cut from a longer recording?)"
                if undecoded > 2 and source.info.reached_its_end(source.last_frame_ms) else " (truncated or damaged file?)")
-        _say(f"warning: decoded {stats.frames} of the {expected} frames {Path(args.source).name} announces{why}")
+        stated = source.info.frame_count  # --max-frames may ask for fewer
+        asked = (f"{expected} frames asked for; {Path(args.source).name} states {stated}" if expected != stated
+                 else f"{expected} frames {Path(args.source).name} announces")
+        _say(f"warning: decoded {stats.frames} of the {asked}{why}")
     _say(f"{_counted(stats.frames, 'frame')} in {stats.elapsed_s:.1f} s ({stats.fps:.1f} FPS), "
          f"{_counted(detections, 'detection')}" + (f" -> {output_path}" if output_path else ""))
     if lost:

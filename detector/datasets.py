@@ -165,6 +165,9 @@ def read_coco_file(path: str | Path) -> dict:
     """Read a COCO detection file and check every entry LiveDet reads; problems become one-line ``SourceError``s
     that name the entry, so a hand-edited or half-exported file is never an internal error."""
     path = Path(path)
+    if path.is_dir():
+        raise SourceError(f"{path} is a folder: give the COCO .json file itself (a COCO, YOLO or VOC folder goes "
+                          "to --data)")
     if not path.is_file():
         raise SourceError(f"annotations file not found: {path}")
     try:
@@ -174,6 +177,8 @@ def read_coco_file(path: str | Path) -> dict:
     except OSError as exc:
         raise SourceError(f"cannot read {path.name}: {exc.strerror or exc}") from None
     except json.JSONDecodeError as exc:
+        if not exc.doc.strip():  # "line 1: Expecting value" said nothing of an export that wrote nothing
+            raise SourceError(f"{path.name} is empty") from None
         raise SourceError(f"{path.name} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
     except RecursionError:  # "[[[[…" nested deeper than Python's parser goes: no COCO file is
         raise SourceError(f"{path.name}: is not a COCO detection file (nested {sys.getrecursionlimit()}+ deep)") from None

@@ -689,6 +689,9 @@ def test_a_variable_rate_recording_is_not_called_damaged_and_keeps_its_timing(ca
     cut.write_bytes(vtest_path.read_bytes()[: vtest_path.stat().st_size // 4])
     summary, err = run_ok(capsys, "predict", "--model", "test-small", "--imgsz", "96", "--source", str(cut))
     assert summary["frames"] < 795 // 3 and "of the 795 frames cut.avi announces (truncated or damaged file?)" in err
+    summary, err = run_ok(capsys, "predict", "--model", "test-small", "--imgsz", "96", "--source", str(cut),
+                          "--max-frames", "300")  # it said "of the 300 frames cut.avi announces"
+    assert f"decoded {summary['frames']} of the 300 frames asked for; cut.avi states 795 (truncated" in err, err
     short = write_moving_box_video(tmp_path / "short.mkv", 15, container="matroska", codec="mpeg4", fps=30)
     short.write_bytes(short.read_bytes()[: short.stat().st_size // 2])  # half a second, cut: "variable rate" too
     summary, err = run_ok(capsys, "predict", "--model", "test-small", "--imgsz", "96", "--source", str(short))
@@ -1183,6 +1186,7 @@ def bad_files(tmp_path_factory, vtest_path):
     folder = tmp_path_factory.mktemp("bad")
     (folder / "corrupt.mp4").write_bytes(np.random.default_rng(0).integers(0, 256, 50_000, dtype=np.uint8).tobytes())
     (folder / "empty.avi").write_bytes(b"")
+    (folder / "empty.json").write_bytes(b"")
     (folder / "garbage.safetensors").write_bytes(b"\x00" * 100)
     (folder / "not-json.json").write_text("{ nope")
     (folder / "damaged.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
@@ -1214,6 +1218,10 @@ def error_cases():
         # was "cannot read vtest.avi: 'utf-8' codec can't decode byte 0xc0 in position 16"
         pytest.param(["val", "--model", "test-small", "--annotations", v, "--images", "{tmp}"],
                      "vtest.avi is not a COCO .json file (it is not text)", id="video-as-annotations"),
+        pytest.param(["val", "--model", "test-small", "--annotations", "{tmp}", "--images", "{tmp}"],  # "not found"
+                     "{tmp} is a folder: give the COCO .json file itself", id="folder-as-annotations"),
+        pytest.param(["val", "--model", "test-small", "--annotations", "{bad}/empty.json", "--images", "{tmp}"],
+                     "empty.json is empty", id="empty-annotations"),  # was "not valid JSON (line 1: Expecting value)"
         pytest.param(["info", "--model", "{tmp}/moved"],  # was read as --models-dir: "models folder not found"
                      "unrecognized arguments: --model {tmp}/moved", id="abbreviated-option"),
         # val accepted them, and its start line claimed CUDA graphs, but scoring never ran the fast path
