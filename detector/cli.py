@@ -698,10 +698,15 @@ def cmd_export(args) -> dict:
     from .export import ONNX_OPSET, export_onnx
     from .loader import load_model
 
+    if args.output:  # told before the model loads (seconds), as every other command tells its mistakes
+        asked = Path(args.output)
+        if asked.is_dir() or args.output.endswith(("/", os.sep)):
+            raise OutputError(f"--output {args.output} is a folder; name the file, such as "
+                              f"{asked / (Path(args.model).stem + '.onnx')}")
+        if asked.suffix.lower() != ".onnx":
+            raise OutputError(f"--output for --format onnx must end in .onnx, got {asked.name}")
     model = load_model(args.model, models_dir=args.models_dir)
     output = Path(args.output) if args.output else Path(f"{model.name}.onnx")
-    if output.suffix.lower() != ".onnx":
-        raise OutputError(f"--output for --format onnx must end in .onnx, got {output.name}")
     path = export_onnx(model, output, imgsz=args.imgsz)
     exported = load_model(path)  # proves the file opens in ONNX Runtime and carries its metadata
     _say(f"exported {model.name} to {path} ({path.stat().st_size / 2**20:.1f} MiB, opset {ONNX_OPSET})")

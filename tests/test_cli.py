@@ -1310,6 +1310,11 @@ def error_cases():
                      "images folder", id="missing-images-folder"),
         pytest.param(["export", "--model", "test-small", "--format", "tflite"], "invalid choice", id="export-bad-format"),
         pytest.param(["export", "--model", "test-small", "--output", "{tmp}/m.txt"], ".onnx", id="export-bad-suffix"),
+        # told before the model loads (it came seconds later, after "unknown model" for a typo in both)
+        pytest.param(["export", "--model", "no-such-model", "--output", "{tmp}/m.txt"], "must end in .onnx",
+                     id="export-bad-suffix-first"),
+        pytest.param(["export", "--model", "test-small", "--output", "{tmp}"],  # was "must end in .onnx, got pytest-1"
+                     "--output {tmp} is a folder; name the file, such as {tmp}/test-small.onnx", id="export-to-folder"),
         pytest.param(["export", "--model", "no-such-model"], "unknown model", id="export-unknown-model"),
         pytest.param(["val", "--model", "yolo-mnv3-large", "--annotations", "{voc_json}", "--images", "{tmp}"],
                      "train it with `python -m detector train --model yolo-mnv3-large", id="preset-without-weights"),
