@@ -113,7 +113,10 @@ def write(spec: ModelSpec, data: bytes) -> None:
         with written_whole(path) as part:
             part.write_bytes(data)
     except OSError as exc:
-        log.warning("cannot keep the ONNX export in %s (the next start exports again): %s", path.parent, exc)
+        from .outputs import folder_problem  # names a file in the folder's way ("File exists" said nothing)
+
+        log.warning("cannot keep the ONNX export in %s (the next start exports again): %s", path.parent,
+                    folder_problem(path.parent, exc))
         return
     _evict_least_recently_used(path, spec.name)
 

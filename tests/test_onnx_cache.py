@@ -366,6 +366,16 @@ def test_a_cache_that_cannot_be_written_costs_only_time(monkeypatch, models, unw
                   _run(predictor, _frames()))
 
 
+def test_a_cache_folder_that_is_a_file_is_named_as_such(monkeypatch, models, tmp_path, caplog):
+    """$LIVEDET_CACHE_DIR naming a file said "[Errno 17] File exists", which reads as if the export existed."""
+    (tmp_path / "cache").write_bytes(b"a file")
+    monkeypatch.setenv(onnx_cache.CACHE_DIR_ENV, str(tmp_path / "cache"))
+    with caplog.at_level(logging.WARNING, logger="detector.onnx_cache"):
+        load_predictor("test-small", models_dir=models, device="cpu", warmup=False)
+    assert f"{tmp_path / 'cache'} is a file, not a folder" in caplog.text
+    assert (tmp_path / "cache").read_bytes() == b"a file"
+
+
 def test_an_export_shipped_beside_the_manifests_starts_the_model_when_the_user_cache_is_empty(own_cache, models,
                                                                                               monkeypatch):
     """An app bundle carries its models' exports (packaging/build_bundle.py): its first start exports nothing."""
