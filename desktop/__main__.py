@@ -88,7 +88,7 @@ def _class_list(text: str) -> tuple[str, ...]:
 def parse_args(argv: list[str] | None = None) -> LaunchOptions:
     parser = argparse.ArgumentParser(prog="livedet", allow_abbrev=False, description="LiveDet: real-time object detection on "
                                      "cameras, video files and streams.")
-    parser.add_argument("--source", type=_source, help="camera index (0), video file, or rtsp:// / http:// URL "
+    parser.add_argument("--source", type=_source, help="camera index (0), video file, photo, or rtsp:// / http:// URL "
                         "(default: the last source used, else the first camera)")
     parser.add_argument("--model", help="model name from assets/models, or a .safetensors/.pt/.onnx/.yaml path "
                                         "(default: the last one used, else yolo-mnv3-small)")

@@ -254,7 +254,8 @@ def bench_ultralytics(frames: Sequence[np.ndarray], *, model: str, imgsz: int, d
     import torch
 
     if not ultralytics_available():
-        raise LiveDetError("--compare-ultralytics needs the ultralytics package (install it in a separate venv)")
+        raise LiveDetError("--compare-ultralytics needs the ultralytics package: run bench from a separate venv "
+                           "holding LiveDet and ultralytics")
     os.environ.setdefault("YOLO_VERBOSE", "False")  # its logger writes to stdout, where our JSON goes
     os.environ.setdefault("YOLO_OFFLINE", "True")
     with contextlib.redirect_stdout(sys.stderr):

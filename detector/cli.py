@@ -29,7 +29,7 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from .defaults import MAX_IMGSZ, is_input_size
+from .defaults import DEFAULT_MAX_DET, MAX_IMGSZ, is_input_size
 from .native_stderr import quiet_native_logs
 from .progress import say
 
@@ -582,8 +582,9 @@ def cmd_bench(args) -> dict:
     from .errors import LiveDetError
 
     if args.compare_ultralytics and not ultralytics_available():
-        raise LiveDetError("--compare-ultralytics needs the ultralytics package, which is not importable here "
-                           "(install it in a separate venv, never into LiveDet's)")
+        raise LiveDetError("--compare-ultralytics needs the ultralytics package, which is not importable here: "
+                           "run bench from a separate venv holding LiveDet and ultralytics (pip install -e . "
+                           "ultralytics), never LiveDet's own")
     if args.source:
         from .video import local_path_of
 
@@ -848,7 +849,8 @@ def build_parser(*, load_train: bool = False) -> argparse.ArgumentParser:
     predict.add_argument("--classes", default=None,
                          help="keep only these classes: names or indices, comma-separated (e.g. person,car)")
     _thresholds(predict, 0.25, 0.45)
-    predict.add_argument("--max-det", type=_positive_int, default=300, help="most detections per frame")
+    predict.add_argument("--max-det", type=_positive_int, default=DEFAULT_MAX_DET,
+                         help=f"most detections per frame (default {DEFAULT_MAX_DET})")
     predict.add_argument("--batch", type=_positive_int, default=1,
                          help="frames per network call (throughput over latency; default 1)")
     predict.add_argument("--max-frames", type=_positive_int, default=None, help="stop after this many frames")
@@ -868,7 +870,8 @@ def build_parser(*, load_train: bool = False) -> argparse.ArgumentParser:
                                      "a YOLO data.yaml or folder, or a VOC folder")
     val.add_argument("--split", default="val", help="which split of --data to score (default: val)")
     _thresholds(val, 0.001, 0.6)
-    val.add_argument("--max-det", type=_positive_int, default=300, help="most detections per image")
+    val.add_argument("--max-det", type=_positive_int, default=DEFAULT_MAX_DET,
+                     help=f"most detections per image (default {DEFAULT_MAX_DET})")
     val.add_argument("--max-images", type=_positive_int, default=None, help="evaluate only the first N images")
     val.add_argument("--batch", type=_positive_int, default=1, help="images per network call (same-size images)")
     val.set_defaults(handler=cmd_val)

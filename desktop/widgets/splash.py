@@ -1,6 +1,7 @@
-"""The start-up window: shown within a second of a double-click, while PyTorch (seconds) is imported.
+"""The start-up window: shown within a second of a double-click, while the rest of Qt, OpenCV and the main
+window load (the model loads later, with the window up).
 
-Without it nothing appears for 5-10 s, and people click the icon again. It needs
+Without it nothing appears for seconds on a cold disk, and people click the icon again. It needs
 only Qt and the icon files, never ``detector``, so it can show before them.
 """
 
