@@ -103,10 +103,11 @@ def _used_categories(data: dict) -> list[dict]:
     Some exporters (Roboflow) add a category named after the dataset, e.g. id 0
     "objects", which is every other category's supercategory and labels no box.
     Such a category is dropped; a real category with no boxes in this split is kept,
-    so train and val splits agree on the class list.
+    so train and val splits agree on the class list (COCO's "person" is its own supercategory:
+    only another category's supercategory counts).
     """
     used = {a["category_id"] for a in data.get("annotations", [])}
-    supers = {c.get("supercategory") for c in data["categories"]}
+    supers = {c.get("supercategory") for c in data["categories"] if c.get("supercategory") != c["name"]}
     return [c for c in data["categories"] if c["id"] in used or c["name"] not in supers]
 
 

@@ -35,6 +35,18 @@ def test_coco_drops_the_exporters_placeholder_category(coco_dataset):
     assert _as_sets(dataset) == [sorted((c, tuple(np.round(b, 1))) for c, b in objs) for *_, objs in items]
 
 
+def test_a_coco_class_that_is_its_own_supercategory_stays_without_boxes_in_a_split(coco_dataset, tmp_path):
+    """COCO 2017's "person" has the supercategory "person": a split without a person box dropped the class,
+    so training refused the validation set's persons as "a class the training set does not name"."""
+    path, images, _ = coco_dataset
+    data = json.loads(path.read_text())
+    data["categories"] = [{**c, "supercategory": c["name"]} for c in data["categories"][1:]]
+    gone = data["categories"][0]
+    data["annotations"] = [a for a in data["annotations"] if a["category_id"] != gone["id"]]
+    (tmp_path / "own.json").write_text(json.dumps(data))
+    assert load_coco(tmp_path / "own.json", images).class_names == NAMES
+
+
 def test_real_voc_json_has_twenty_classes(voc_root):
     dataset = load_coco(voc_root / "annotations" / "instances_val.json", voc_root / "images" / "val")
     assert len(dataset.class_names) == 20 and "objects" not in dataset.class_names
