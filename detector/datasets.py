@@ -63,6 +63,7 @@ class DetectionDataset:
 
 
 NO_BOXES_HINT = "(a YOLO dataset keeps images/NAME.jpg's boxes in labels/NAME.txt; a COCO file, in its annotations)"
+YOLO_COORD_SLACK = 0.01  # labels a rounding past 0 or 1 (1.0004): accepted, as other tools accept them
 
 
 def dropped_boxes_warning(dataset: DetectionDataset) -> str | None:
@@ -297,6 +298,10 @@ def _parse_yolo_labels(label_path: Path, num_classes: int, w: int, h: int) -> tu
         if not (c.is_integer() and 0 <= c < num_classes):
             raise SourceError(f"{where}: class {parts[0]}, but the dataset names {num_classes} classes "
                               f"(0-{num_classes - 1})")
+        if not all(-YOLO_COORD_SLACK <= v <= 1 + YOLO_COORD_SLACK for v in values[1:]):  # clipped, a pixel
+            # box became the whole image (or a sliver, dropped): say so, as Ultralytics does
+            raise SourceError(f"{where}: coordinates outside 0-1, got {line.strip()[:60]!r}: YOLO labels are "
+                              "fractions of the image's width and height, not pixels")
         boxes.append([box[0] * w, box[1] * h, box[2] * w, box[3] * h])
         labels.append(int(c))
     return boxes, labels

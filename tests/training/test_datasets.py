@@ -348,13 +348,15 @@ def test_yolo_labels_polygons_are_boxed_and_bad_lines_are_named(split_folders):
     label = yolo / "labels" / "train" / "img_000.txt"
     image = load_dataset(yolo).records[0]
     w, h = image.width, image.height
-    label.write_text("1 0.1 0.2 0.5 0.2 0.3 0.6\n\n")  # a segmentation polygon: its box is its extent
+    label.write_text("1 0.1 0.2 0.5 0.2 0.3 0.6\n\n2 0.5 0.5 1.0004 0.2\n")  # a polygon: its extent; a rounding
     first = load_dataset(yolo).records[0]
-    np.testing.assert_allclose(first.boxes, [[0.1 * w, 0.2 * h, 0.5 * w, 0.6 * h]], rtol=1e-5)
-    assert list(first.labels) == [1]
+    np.testing.assert_allclose(first.boxes[0], [0.1 * w, 0.2 * h, 0.5 * w, 0.6 * h], rtol=1e-5)
+    assert list(first.labels) == [1, 2]
     for text, says in (("0 0.5 0.5 0.2\n", "img_000.txt, line 1: expected 'class x_center"),
                        ("0 0.5 0.5 0.2 0.2\nred 0.5 0.5 0.2 0.2\n", "img_000.txt, line 2: expected"),
-                       ("3 0.5 0.5 0.2 0.2\n", "img_000.txt, line 1: class 3, but the dataset names 3 classes")):
+                       ("3 0.5 0.5 0.2 0.2\n", "img_000.txt, line 1: class 3, but the dataset names 3 classes"),
+                       # pixels: clipped into a whole-image box, or a sliver dropped without a word
+                       ("0 0.5 0.5 0.2 0.2\n1 20 30 40 60\n", "img_000.txt, line 2: coordinates outside 0-1")):
         label.write_text(text)
         with pytest.raises(SourceError, match=re.escape(says)):
             load_dataset(yolo)
@@ -488,14 +490,14 @@ def test_a_yolo_image_list_of_linked_images_finds_the_labels_beside_the_links(sp
 
 
 def test_boxes_with_no_area_in_their_image_are_counted_and_warned_of(split_folders):
-    """A VOC box with xmax < xmin and a YOLO box off the image were dropped without a word (val's mAP moved)."""
+    """A VOC box with xmax < xmin and a YOLO box without width were dropped without a word (val's mAP moved)."""
     from detector.datasets import dropped_boxes_warning
 
     yolo, voc, train_items, _ = split_folders
     assert load_dataset(yolo).dropped_boxes == 0 and dropped_boxes_warning(load_dataset(yolo)) is None
     name = train_items[0][0][:-4]
     with open(yolo / "labels" / "train" / f"{name}.txt", "a") as labels:
-        labels.write("\n1 1.5 0.5 0.4 0.4\n")  # centred off the right edge
+        labels.write("\n1 0.5 0.5 0.0 0.4\n")  # no width (one off the image is refused: pixels, as a rule)
     xml = voc / "Annotations" / f"{name}.xml"
     xml.write_text(re.sub(r"<xmax>[\d.]+</xmax>", "<xmax>0</xmax>", xml.read_text(), count=1))
     for dataset in (load_dataset(yolo), load_dataset(voc)):
