@@ -64,6 +64,7 @@ def publish(
 
 def _measured(manifest: Path, args: argparse.Namespace) -> dict:
     """The manifest's ``metrics``: the mAP that ``val`` prints for this model on the data asked for."""
+    from ..errors import SourceError
     from ..evaluate import EvalSettings, evaluate_coco, evaluate_dataset
     from ..loader import load_model
     from ..predictor import Predictor
@@ -72,7 +73,10 @@ def _measured(manifest: Path, args: argparse.Namespace) -> dict:
     if args.data:
         from ..datasets import load_dataset
 
-        data = load_dataset(args.data, split=args.split)
+        def refuse(problem: str) -> None:  # as val refuses it: the mAP of fewer images than asked would mislead
+            raise SourceError(f"{problem} (the measurement scores every image of the split)")
+
+        data = load_dataset(args.data, split=args.split, on_skip=refuse)
         result = evaluate_dataset(predictor, data, settings)
         dataset = args.dataset_name or ", ".join(filter(None, (Path(args.data).name, data.split)))
     else:
@@ -106,8 +110,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="what the mAP was measured on, for the manifest and model card (default: the "
                              "--annotations file's name, or --data's folder and split)")
     args = parser.parse_args(argv)
-    if bool(args.annotations) != bool(args.images):
-        print("error: --annotations and --images go together (the COCO file and its images folder)", file=sys.stderr)
+    coco_flag = "--annotations"
+    if args.data and not args.annotations and Path(args.data).suffix.lower() == ".json":  # as val takes it
+        args.annotations, args.data, coco_flag = args.data, None, "--data"
+    if args.annotations and not args.images:  # --data x.json was sent to --images, and then back to --data
+        print(f"error: {coco_flag} {Path(args.annotations).name} (a COCO file) needs --images DIR: the folder "
+              "holding the images it lists", file=sys.stderr)
+        return 2
+    if args.images and not args.annotations:
+        print("error: --images goes with --annotations (the COCO file that lists them)", file=sys.stderr)
         return 2
     if args.data and args.annotations:
         print("error: measure on --annotations with --images, or on --data, not both", file=sys.stderr)

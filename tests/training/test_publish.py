@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -78,6 +79,11 @@ def test_a_model_trained_on_a_yolo_folder_is_published_with_the_map_val_prints_o
     assert "not found" in capsys.readouterr().err and not list(models.glob("shapes-v4.*"))
     assert publish(["--weights", str(weights), "--name", "shapes-v4", "--models-dir", str(models), "--data", str(root),
                     "--split", "val"]) == 0
+    damaged = root / "images" / "val" / "damaged.jpg"  # val refuses the split; publish scored the other images
+    damaged.write_bytes(b"not a picture")
+    assert publish(["--weights", str(weights), "--name", "shapes-v5", "--models-dir", str(models),
+                    "--data", str(root)]) == 2
+    assert "damaged.jpg" in capsys.readouterr().err and not list(models.glob("shapes-v5.*"))
 
 
 def test_publishing_refuses_a_name_that_is_not_a_file_name_and_half_an_evaluation(coco_dataset, tmp_path, capsys):
@@ -92,7 +98,15 @@ def test_publishing_refuses_a_name_that_is_not_a_file_name_and_half_an_evaluatio
     assert "unrecognized arguments: --model" in capsys.readouterr().err
     assert publish(["--weights", str(weights), "--name", "shapes-v1", "--models-dir", str(models),
                     "--annotations", str(annotations)]) == 2  # no --images: it installed without measuring
-    assert "--annotations and --images go together" in capsys.readouterr().err
+    assert f"--annotations {annotations.name} (a COCO file) needs --images DIR" in capsys.readouterr().err
+    # it said "a COCO dataset needs --images DIR as well", and with --images "--annotations and --images go together"
+    assert publish(["--weights", str(weights), "--name", "shapes-v1", "--models-dir", str(models),
+                    "--data", str(annotations)]) == 2
+    assert f"--data {annotations.name} (a COCO file) needs --images DIR" in capsys.readouterr().err
+    assert publish(["--weights", str(weights), "--name", "shapes-v1", "--models-dir", str(models),
+                    "--data", str(annotations), "--images", str(annotations.parent / "images")]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["dataset"].startswith(annotations.name)
+    shutil.rmtree(models)
     assert not models.exists() and not (tmp_path / "elsewhere.yaml").exists()
 
 
