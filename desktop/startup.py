@@ -93,6 +93,37 @@ def build_window(options: LaunchOptions, *, settings: AppSettings | None = None,
     return window
 
 
+def _fall_back_if_it_fails(window: MainWindow, options: LaunchOptions, remembered: str) -> None:
+    """The model used last time, if it no longer loads (a weights file overwritten or damaged), is forgotten
+    and the preferred one is loaded instead: every later start ran without detection."""
+    controller = window.controller
+
+    def once_loaded(_model) -> None:
+        _disconnect()
+
+    def on_failure(message: str) -> None:
+        _disconnect()
+        window.prefs.model = None
+        fallback = initial_model(options, window.prefs)
+        if controller.model is not None or fallback is None or fallback == remembered:
+            return
+
+        def explain(_model) -> None:
+            controller.model_ready.disconnect(explain)
+            window.status.show_error(f"{message} (the model used last time): {fallback} runs instead", ABOUT_MODEL)
+
+        controller.model_ready.connect(explain)
+        window.model_picker.set_current(fallback)
+        controller.load_model(fallback)
+
+    def _disconnect() -> None:
+        controller.model_ready.disconnect(once_loaded)
+        controller.model_failed.disconnect(on_failure)
+
+    controller.model_ready.connect(once_loaded)
+    controller.model_failed.connect(on_failure)
+
+
 def start_session(window: MainWindow, options: LaunchOptions, *, source_waits_for_model: bool = False) -> None:
     """Load the first model and open the first source (both in the background).
 
@@ -108,6 +139,8 @@ def start_session(window: MainWindow, options: LaunchOptions, *, source_waits_fo
     if model:
         window.model_picker.set_current(model)
         controller.load_model(model)
+        if not options.model and model == window.prefs.model:
+            _fall_back_if_it_fails(window, options, model)
     elif not window.model_picker.has_models:
         missing = missing_models_dir()  # a stale $LIVEDET_MODELS_DIR: say so rather than "none installed"
         window.status.show_error(f"No models: {missing}; detection is off" if missing else

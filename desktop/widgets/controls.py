@@ -230,6 +230,7 @@ class ModelPicker(QComboBox):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setMinimumContentsLength(18)
+        self.setPlaceholderText("No model")  # none running (all failed to load): the box was blank
         self.setToolTip("Detection model: switching loads it in the background while the video keeps playing")
         self._opened_files: list[str] = []
         self._current: str | None = None

@@ -701,7 +701,8 @@ class MainWindow(QMainWindow):
         self.status.resolved(ABOUT_MODEL)
         self.status.set_model(model.name, model.device, model.predictor.imgsz)
         self.model_picker.set_current(model.source)
-        self.prefs.model = model.source
+        # a file by its full path: the next start may be in another folder (a launcher starts in the home folder)
+        self.prefs.model = str(Path(model.source).absolute()) if Path(model.source).is_file() else model.source
         self._device_before = None
         self._rebuild_input_size_menu(model.predictor.model.spec.input_size)
         self._rebuild_classes_menu(model.predictor.class_names)

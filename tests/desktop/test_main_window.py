@@ -2013,6 +2013,40 @@ def test_a_weights_file_that_fails_to_load_leaves_the_model_picker(qtbot, launch
     assert picker.currentData() == _shipped_model() == window.controller.model.source  # what still runs
 
 
+def test_a_remembered_weights_file_that_no_longer_loads_gives_way_to_the_preferred_model(qtbot, launch, tmp_path,
+                                                                                         models_dir, monkeypatch):
+    """Weights opened by a relative path, then damaged: every later start (from another folder too) ran
+    without detection, the model picker blank."""
+    from detector.export import onnx_bytes
+    from detector.loader import load_model
+
+    (tmp_path / "work").mkdir()
+    graph = tmp_path / "work" / "mine.onnx"
+    graph.write_bytes(onnx_bytes(load_model("test-small", models_dir=models_dir)))
+    monkeypatch.chdir(tmp_path / "work")
+    window = launch(model="mine.onnx")
+    qtbot.waitUntil(lambda: window.controller.model is not None, timeout=FLOW_TIMEOUT_MS)
+    window.close()
+    assert window.prefs.model == str(graph)  # by its full path
+    graph.write_bytes(b"overwritten by something else")
+    monkeypatch.chdir(tmp_path)
+    again = launch()
+    qtbot.waitUntil(lambda: again.controller.model is not None, timeout=FLOW_TIMEOUT_MS)
+    first_listed = next(spec.name for spec in list_models() if spec.weights_available)  # no shipped model here
+    assert again.controller.model.source == first_listed == again.model_picker.currentData()
+    assert "mine.onnx" in again.status.last_error and f"{first_listed} runs instead" in again.status.last_error
+    assert again.prefs.model == first_listed
+
+
+def test_with_no_model_running_the_picker_says_so(qtbot):
+    from desktop.widgets.controls import ModelPicker
+
+    picker = ModelPicker()
+    qtbot.addWidget(picker)
+    picker.set_current(None)
+    assert picker.currentIndex() == -1 and picker.placeholderText() == "No model"
+
+
 def test_a_model_failing_after_the_user_switched_away_from_it_says_nothing_over_the_new_one(qtbot, launch, vtest_path):
     """'other failed on a frame …; detection is off' stood in the status bar while the new model drew boxes."""
     import time
