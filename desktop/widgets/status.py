@@ -133,11 +133,14 @@ class StatusPanel(QStatusBar):
     def _fit_side_labels(self) -> None:
         """The side labels shorten so that a message keeps half the bar: the model's label alone kept 300 px
         of 478 (an error read '⚠ file not…esting.mp4'), and at 800 px the REC light, a class filter and the
-        model left an error 123 px ('⚠ broken… failed.'). With no message in view each takes up to a third."""
+        model left an error 123 px ('⚠ broken… failed.'). A short message leaves them the rest: beside
+        "vtest.avi: 768×576 at 10.0 FPS" the model's label read 'yolo-mnv3-small · 32… · cpu' with 300 px
+        of the bar empty. Each takes up to a third."""
         limit = self.width() // 3
-        if self.message_label.text():
+        if text := self.message_label.text():
             shown = sum(1 for w in self._side_labels if w.isVisibleTo(self) and w.text())
-            limit = min(limit, self.width() // 2 // max(1, shown))
+            needed = self.message_label.fontMetrics().horizontalAdvance(text) * 11 // 10 + 24  # bold, margins
+            limit = min(limit, (self.width() - min(needed, self.width() // 2)) // max(1, shown))
         limit = min(SIDE_LABEL_MAX_PX, max(SIDE_LABEL_MIN_PX, limit))
         for widget in self._side_labels:
             widget.setMaximumWidth(limit)

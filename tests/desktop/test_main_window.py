@@ -1941,6 +1941,27 @@ def test_an_error_keeps_half_the_status_bar_beside_the_recording_light_a_class_f
         window.record_action.trigger()
 
 
+def test_beside_a_short_message_the_model_and_recording_labels_are_shown_whole(qtbot, launch, vtest_path, tmp_path):
+    """At the default 1100 px the model's label read 'yolo-mnv3-small · 32… · cpu (onnxruntime)' and the REC
+    light 'livedet-20261207-042926.…' beside "vtest.avi: 768×576 at 10.0 FPS", with 300 px of the bar empty."""
+    from PySide6.QtWidgets import QLabel
+
+    window = launch(source=str(vtest_path), model=_shipped_model())
+    _wait_for_detection(qtbot, window, 2)
+    window.resize(1100, 820)
+    with qtbot.waitSignal(window.controller.recording_started, timeout=10_000):
+        window.controller.start_recording(tmp_path / "livedet-20261207-042926.mp4")
+    window.status.show_info("vtest.avi: 768×576 at 10.0 FPS")
+    qtbot.waitUntil(lambda: window.status.recording_label.text().startswith("● REC 0:"), timeout=10_000)
+    qtbot.wait(300)
+    status = window.status
+    for label in (status.model_label, status.recording_label):
+        assert QLabel.text(label) == label.text(), QLabel.text(label)  # nothing elided
+    assert "320" in QLabel.text(status.model_label)
+    with qtbot.waitSignal(window.controller.recording_finished, timeout=30_000):
+        window.record_action.trigger()
+
+
 def test_in_a_narrow_window_the_recording_light_keeps_its_clock_and_shortens_the_name(qtbot, launch, vtest_path,
                                                                                       tmp_path):
     """At 480 px it read '● REC 0:0…83749.mp4': the middle, where the time is, went first."""
