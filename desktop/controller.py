@@ -814,7 +814,7 @@ class SessionController(QObject):
         if shown is None:
             self.needs_source.emit("No frame to save yet: open a camera, video or stream first")
             return
-        stem = f"livedet-{_timestamp()}-{shown.result.index}"
+        stem = f"livedet-{_timestamp()}-{shown.result.index + 1}"  # the frame's number as the position bar shows it
         self._snapshots.save(shown.image, self.record_folder, stem, Path(path) if path else None)
 
     def _on_snapshot_saved(self, path: str) -> None:
