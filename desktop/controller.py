@@ -682,6 +682,8 @@ class SessionController(QObject):
             held = replace(held, repeats=self._file_clock.copies_shown_for(self._held_played_s()))
         self._file_held = self._file_clock = None
         was_recording = recorder is not None or self._record_request is not None
+        if recorder is None and self._record_request is not None and self._record_waits_for_play:
+            self.message.emit("Nothing recorded: a recording asked for on a paused video starts when it plays")
         self._record_request = None
         if recorder is not None:
             recorder.finish(held)

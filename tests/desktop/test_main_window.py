@@ -693,6 +693,11 @@ def test_record_pressed_on_a_paused_video_says_it_starts_on_play_and_then_counts
     assert label.text() == "● REC · starts on Play (Space)"
     qtbot.wait(1_200)
     assert label.text() == "● REC · starts on Play (Space)" and window.controller.recording
+    window.record_action.trigger()  # R again before Play: the light went out without a word
+    assert not window.controller.recording and label.text() == ""
+    assert window.status.message_label.text().startswith("Nothing recorded") and not list(tmp_path.iterdir())
+    window.record_action.trigger()
+    assert label.text() == "● REC · starts on Play (Space)"
     with qtbot.waitSignal(window.controller.recording_started, timeout=10_000) as started:
         window.pause_action.trigger()
     assert label.text() == f"● REC 0:00 {Path(started.args[0]).name}"
