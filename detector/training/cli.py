@@ -30,6 +30,7 @@ from .pack import DecodedDataset, decode_dataset, load_pack
 from .trainer import TrainConfig, Trainer, checkpoint_classes, checkpoint_config
 
 CPU_BATCH = 16  # training memory grows with the batch; 64 images would need about 20 GB on a CPU (large@416)
+OWN_VAL_SPLITS = ("val", "valid", "validation")  # the split of --data validated on, unless --val-data names a set
 # Which images a run trains and validates on, with each option's default. A checkpoint records them, so that
 # --resume goes on with the same images (it took the resuming command's, and without --val-data and --max-images
 # repeated it trained on every image with no validation, without a word).
@@ -269,13 +270,16 @@ def _training_sets(args: argparse.Namespace) -> tuple[AnySet, AnySet | None]:
         raise LiveDetError(f"{args.data}: its {len(train)} training image{'s' if len(train) > 1 else ''} hold no "
                            f"boxes, so there is nothing to learn {NO_BOXES_HINT}")
     val_spec, val_images, val_split = args.val_data, args.val_images, args.val_split
-    own_split = (not val_spec and args.split == "train" and not args.data.endswith((".json", ".npz"))
-                 and has_split(args.data, "val"))
+    own_split = None
+    if not val_spec and args.split == "train" and not args.data.endswith((".json", ".npz")):
+        # Roboflow's and Ultralytics' folders name it images/valid: it trained without validation, unsaid
+        own_split = next((name for name in OWN_VAL_SPLITS if has_split(args.data, name)), None)
     if own_split:
-        val_spec, val_images, val_split = args.data, None, "val"
+        val_spec, val_images, val_split = args.data, None, own_split
     val = _read(val_spec, val_images, val_split, args.workers, images_option="--val-images") if val_spec else None
     if own_split:
-        _say(f"validating on the 'val' split of {args.data} ({len(val)} images); --val-data chooses another set")
+        _say(f"validating on the '{own_split}' split of {args.data} ({len(val)} images); --val-data chooses "
+             "another set")
     if val is not None and _box_count(val) == 0:
         _say(f"warning: the {len(val)} validation images hold no boxes, so every mAP will be 0 {NO_BOXES_HINT}")
     if isinstance(train, DetectionDataset) and isinstance(val, DetectionDataset):

@@ -629,6 +629,13 @@ def test_a_yolo_dataset_validates_on_its_own_val_split_and_a_shared_image_is_cal
     assert json.loads(out.strip().splitlines()[-1])["val_images"] == 4
     assert "warning: 4 of the 4 validation images are training images too" in err
 
+    for folder in ("images", "labels"):  # as Roboflow and Ultralytics name it: it trained without validation
+        (root / folder / "val").rename(root / folder / "valid")
+    assert main([*common, "--output", str(tmp_path / "c")]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out.strip().splitlines()[-1])["val_images"] == 2
+    assert f"validating on the 'valid' split of {root} (2 images)" in err
+
 
 def test_a_validation_set_naming_the_classes_in_another_order_scores_as_the_same_set(coco_dataset, tmp_path, capsys):
     """The same data in VOC (classes alphabetical, only those its XML uses) and YOLO (as data.yaml lists them) has
