@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 import torch
 from torch import nn
 from torchvision.models import mobilenetv3
 
+from ..errors import ModelError
 from .layers import BN_EPS, BN_MOMENTUM
 
 BACKBONES = {
@@ -27,6 +29,21 @@ FEATURE_STRIDES = (8, 16, 32)
 # torchvision's ImageNet weights expect inputs normalised with these (RGB order).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def imagenet_weights(name: str) -> dict[str, torch.Tensor]:
+    """torchvision's ImageNet weights for backbone ``name``: downloaded once into the torch hub cache
+    ($TORCH_HOME/hub/checkpoints), read from there afterwards. No network and no file there is a
+    ``ModelError`` that says where to put the file (a raw URLError named no file and no way out)."""
+    weights = BACKBONES[name][1]
+    try:
+        return weights.get_state_dict(progress=True, check_hash=True)
+    except (OSError, RuntimeError) as exc:  # URLError is an OSError; a damaged download fails its hash check
+        folder = Path(torch.hub.get_dir()) / "checkpoints"
+        reason = str(getattr(exc, "reason", None) or exc).strip() or type(exc).__name__
+        raise ModelError(f"cannot get the ImageNet weights of {name} from {weights.url} ({reason}): without a "
+                         f"network, copy {weights.url.rsplit('/', 1)[-1]} into {folder}, or train from scratch "
+                         "(without --pretrained-backbone)") from None
 
 
 @dataclass(frozen=True)
@@ -57,13 +74,13 @@ class MobileNetV3Features(nn.Module):
         super().__init__()
         if name not in BACKBONES:
             raise ValueError(f"unknown backbone {name!r}; choose from {sorted(BACKBONES)}")
-        builder, weights = BACKBONES[name]
+        builder, _ = BACKBONES[name]
         norm_layer = partial(nn.BatchNorm2d, eps=BN_EPS, momentum=BN_MOMENTUM)
         # Build first, then load weights ourselves: torchvision's builder would refuse a
         # custom norm_layer together with weights.
         net = builder(weights=None, norm_layer=norm_layer)
         if pretrained:
-            net.load_state_dict(weights.get_state_dict(progress=True, check_hash=True))
+            net.load_state_dict(imagenet_weights(name))
         blocks = list(net.features.children())[:-1]  # drop the classifier's 1x1 expansion
 
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)

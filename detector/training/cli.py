@@ -456,6 +456,10 @@ def run_train(args: argparse.Namespace) -> dict:
         raise LiveDetError(f"--imgsz must be a positive multiple of 32, at most {MAX_IMGSZ}, got {imgsz}")
     _check_recipe(args)
     init_weights = _init_weights_file(args.init_weights)  # a wrong name fails before minutes of decoding
+    if args.pretrained_backbone and not args.resume:  # so does a download that cannot happen (no network)
+        from ..models.backbone import imagenet_weights
+
+        imagenet_weights(arch.backbone)
     output = _run_folder(args, name)
     if os.environ.get("RANK", "0") == "0":  # told now, not after minutes of decoding ("File exists: /dev/full")
         check_folder_can_be_made(output)

@@ -6,10 +6,13 @@ loads exactly those weights (and that a missing file without network is a clear 
 
 from __future__ import annotations
 
+from urllib.error import URLError
+
 import pytest
 import torch
 from torchvision.models import mobilenetv3
 
+from detector.errors import ModelError
 from detector.models import ModelConfig, build_model
 from detector.models.backbone import BACKBONES
 
@@ -37,5 +40,24 @@ def test_missing_cache_without_network_fails_loudly(tmp_path, monkeypatch):
         raise OSError("network is unreachable")
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
-    with pytest.raises(OSError, match="unreachable"):
+    with pytest.raises(ModelError, match="cannot get the ImageNet weights of mobilenet_v3_large from https://.*"
+                                         r"\(network is unreachable\): without a network, copy mobilenet_v3_large-"):
         build_model(ModelConfig(backbone="mobilenet_v3_large"), pretrained_backbone=True)
+
+
+def test_train_without_network_says_where_to_put_the_weights_before_reading_the_data(tmp_path, monkeypatch, capsys):
+    """It printed "<urlopen error [Errno -2] Name or service not known>" after decoding every image."""
+    from detector.cli import main
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+
+    def offline(*args, **kwargs):
+        raise URLError(OSError(-2, "Name or service not known"))
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    monkeypatch.setattr("detector.training.cli._training_sets", lambda args: pytest.fail("the data was read first"))
+    code = main(["train", "--data", str(tmp_path / "any"), "--pretrained-backbone", "--epochs", "1",
+                 "--device", "cpu", "--output", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and f"into {tmp_path / 'torch' / 'hub' / 'checkpoints'}" in err, err
+    assert "Name or service not known" in err and "Traceback" not in err
