@@ -525,7 +525,9 @@ class Trainer:
         while self.epoch < cfg.epochs:
             epoch_start = time.perf_counter()
             self._seed_epoch()
-            mosaic = self.epoch < cfg.epochs - cfg.close_mosaic
+            replan_pending = self._replan_after is not None and self.epoch < self._replan_after < cfg.epochs
+            # the probe's plan may put its first epochs among the last --close-mosaic ones: not final yet
+            mosaic = self.epoch < cfg.epochs - cfg.close_mosaic or replan_pending
             order = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 100003 + self.epoch))
             sums: dict[str, torch.Tensor] = {}
             for s in range(steps_per_epoch):
