@@ -390,7 +390,8 @@ def _say_how_to_continue(output: Path, epochs_done: int, epochs: int) -> None:
              else "stopped while timing the first steps for --budget-min")  # ("epoch 1 of 0")
     if checkpoint.is_file() and epochs_done:
         say(f"{where}; epoch {epochs_done}, the last finished, is in {checkpoint}. To go on from there, run the same "
-            f"train command with --resume {checkpoint}")
+            f"train command with --resume {checkpoint}; to use its weights as they are, publish {checkpoint} "
+            "(last_ema.safetensors is written when a run ends)")
     else:
         say(f"{where}: no epoch finished, so nothing was saved")
 

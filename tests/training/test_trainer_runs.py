@@ -220,7 +220,8 @@ def test_ctrl_c_during_training_says_how_to_go_on_from_the_last_finished_epoch(c
     err = capsys.readouterr().err
     checkpoint = run / "last.pt"
     assert (f"stopped in epoch 2 of 3; epoch 1, the last finished, is in {checkpoint}. To go on from there, run the "
-            f"same train command with --resume {checkpoint}") in err
+            f"same train command with --resume {checkpoint}; to use its weights as they are, publish {checkpoint}") in err
+    assert not (run / "last_ema.safetensors").exists()  # the README said to publish it
     # Ctrl-C again after resuming with no --epochs: the plan is the checkpoint's 3 epochs, not the default
     path, images, _ = coco_dataset
     resume = ["train", "--data", str(path), "--images", str(images), "--device", "cpu", "--workers", "2",
