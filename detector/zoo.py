@@ -241,7 +241,12 @@ def missing_models_dir(models_dir: str | Path | None = None) -> str | None:
     if folder.is_dir():
         return None
     from_env = not models_dir and os.environ.get(MODELS_DIR_ENV)
-    return f"models folder not found: {folder}" + (f" (set by ${MODELS_DIR_ENV})" if from_env else "")
+    if from_env:
+        return f"models folder not found: {folder} (set by ${MODELS_DIR_ENV})"
+    if not models_dir and "site-packages" in Path(__file__).parts:  # `pip install .` copies the code, not assets/
+        return (f"models folder not found: {folder}: LiveDet was installed without its assets/ folder (pip install "
+                f"copies only the code); install it from a checkout with pip install -e ., or set ${MODELS_DIR_ENV}")
+    return f"models folder not found: {folder}"
 
 
 def list_models(models_dir: str | Path | None = None) -> list[ModelSpec]:

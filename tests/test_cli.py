@@ -86,6 +86,16 @@ def test_info_says_when_the_models_folder_is_not_there(capsys, tmp_path, monkeyp
     assert f"(none: {said})" in err
 
 
+def test_an_install_without_its_assets_says_how_to_install_with_them(capsys, tmp_path, monkeypatch):
+    """`pip install .` copies the code but not assets/: the app and CLI said only "models folder not found"."""
+    from detector import zoo
+
+    monkeypatch.delenv("LIVEDET_MODELS_DIR")
+    monkeypatch.setattr(zoo, "__file__", str(tmp_path / "lib" / "python3.11" / "site-packages" / "detector" / "zoo.py"))
+    summary, err = run_ok(capsys, "info")
+    assert summary["models"] == [] and "install it from a checkout with pip install -e ." in err, err
+
+
 def test_python_m_detector_runs_as_a_program(models_env):
     result = subprocess.run([sys.executable, "-m", "detector", "info"], cwd=REPO_ROOT, capture_output=True,
                             text=True, timeout=120, env={**os.environ, "LIVEDET_MODELS_DIR": str(models_env)})

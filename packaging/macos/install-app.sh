@@ -42,7 +42,7 @@ if [ -z "$exec_path" ]; then
 fi
 if [ ! -f "$exec_path" ] || [ ! -x "$exec_path" ]; then
   echo "error: no LiveDet executable at '$exec_path'." >&2
-  echo "Install LiveDet first (make setup, or pip install .), or pass --exec PATH." >&2
+  echo "Install LiveDet first (make setup, or pip install -e .), or pass --exec PATH." >&2
   exit 1
 fi
 exec_path="$(cd "$(dirname "$exec_path")" && pwd)/$(basename "$exec_path")"

@@ -39,7 +39,7 @@ if (-not $Target) {
 }
 if (-not (Test-Path -LiteralPath $Target -PathType Leaf)) {
     [Console]::Error.WriteLine("error: no LiveDet executable at '$Target'.")
-    [Console]::Error.WriteLine("Install LiveDet first (pip install .), or pass -Target PATH.")
+    [Console]::Error.WriteLine("Install LiveDet first (pip install -e . in the checkout), or pass -Target PATH.")
     exit 1
 }
 $Target = (Resolve-Path -LiteralPath $Target).Path
