@@ -88,6 +88,8 @@ def _class_list(text: str) -> tuple[str, ...]:
 def parse_args(argv: list[str] | None = None) -> LaunchOptions:
     parser = argparse.ArgumentParser(prog="livedet", allow_abbrev=False, description="LiveDet: real-time object detection on "
                                      "cameras, video files and streams.")
+    parser.add_argument("file", nargs="?", type=_source, metavar="FILE",
+                        help="a video or photo to open, as a file manager's Open With passes it (same as --source)")
     parser.add_argument("--source", type=_source, help="camera index (0), video file, photo, or rtsp:// / http:// URL "
                         "(default: the last source used, else the first camera)")
     parser.add_argument("--model", help="model name from assets/models, or a .safetensors/.pt/.onnx/.yaml path "
@@ -115,7 +117,9 @@ def parse_args(argv: list[str] | None = None) -> LaunchOptions:
     args = parser.parse_args(argv)
     if args.screenshot and not args.exit_after_frames:
         parser.error("--screenshot needs --exit-after-frames N (the screenshot is taken at frame N)")
-    return LaunchOptions(source=args.source, model=args.model, conf=args.conf, iou=args.iou, classes=args.classes,
+    if args.file is not None and args.source is not None:
+        parser.error(f"two sources: {args.file} and --source {args.source}; give one")
+    return LaunchOptions(source=args.source or args.file, model=args.model, conf=args.conf, iou=args.iou, classes=args.classes,
                          device=args.device, input_size=args.imgsz, record=args.record, fast=args.fast,
                          exit_after_frames=args.exit_after_frames, screenshot=args.screenshot)
 

@@ -81,7 +81,7 @@ trap 'rm -rf "$workdir"' EXIT
 tmp="$workdir/$APP_ID.desktop"
 while IFS= read -r line || [ -n "$line" ]; do
   case "$line" in
-    Exec=*) printf 'Exec=%s\n' "$(exec_value "$exec_path")" ;;
+    Exec=*) printf 'Exec=%s %%f\n' "$(exec_value "$exec_path")" ;;  # %f: the file Open With passes
     TryExec=*) printf 'TryExec=%s\n' "${exec_path//\\/\\\\}" ;;
     *) printf '%s\n' "$line" ;;
   esac

@@ -1721,6 +1721,7 @@ def test_a_source_chosen_while_the_detector_loads_is_not_replaced_by_the_start_u
     (["--conf", "3"], "outside"),
     (["--source", ".", "--exit-after-frames", "5"], ". is a folder, not a video file"),
     (["--record", "clip.gif", "--exit-after-frames", "5"], "--record: must be a video file"),  # was clip.avi, unsaid
+    (["a.avi", "--source", "b.avi", "--exit-after-frames", "5"], "two sources: a.avi and --source b.avi"),
 ])
 def test_command_line_mistakes_get_one_clear_line(argv, message, tmp_path):
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(REPO_ROOT)}
@@ -1756,8 +1757,8 @@ def test_the_command_line_app_shows_a_photo_with_its_boxes_and_then_quits(vtest_
     cv2.imwrite(str(photo), capture.read()[1][:, 300:732])
     capture.release()
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(REPO_ROOT)}
-    for frames, code in ((1, 0), (2, 1)):
-        result = subprocess.run([sys.executable, "-m", "desktop", "--source", str(photo), "--model",
+    for frames, code, given in ((1, 0, [str(photo)]), (2, 1, ["--source", str(photo)])):  # as Open With gives it
+        result = subprocess.run([sys.executable, "-m", "desktop", *given, "--model",
                                  _shipped_model(), "--exit-after-frames", str(frames)],
                                 cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
         report = json.loads(result.stdout.strip().splitlines()[-1])

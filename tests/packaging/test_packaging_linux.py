@@ -73,7 +73,9 @@ def test_metainfo_and_desktop_entry_describe_the_same_app():
     assert component.findtext("id") == APP_ID
     assert component.find("launchable[@type='desktop-id']").text == DESKTOP.name
     assert component.findtext("icon") == entry["Icon"] == APP_ID
-    assert component.findtext("provides/binary") == entry["Exec"] == entry["TryExec"] == "livedet"
+    assert component.findtext("provides/binary") == entry["TryExec"] == "livedet"
+    assert entry["Exec"] == "livedet %f"  # a file manager's Open With passes the file (it was not taken)
+    assert "video/mp4" in entry["MimeType"].split(";") and "image/jpeg" in entry["MimeType"].split(";")
     assert entry["StartupWMClass"] == entry["Name"] == component.findtext("name") == "LiveDet"
 
 
@@ -87,7 +89,7 @@ def test_install_registers_launcher_for_installed_livedet(tmp_path):
     launcher = data / "applications" / f"{APP_ID}.desktop"
     entry = desktop_entry(launcher)
     # Absolute: a desktop session's PATH does not include the virtual environment.
-    assert entry["Exec"] == entry["TryExec"] == str(INSTALLED_LIVEDET)
+    assert entry["Exec"] == f"{INSTALLED_LIVEDET} %f" and entry["TryExec"] == str(INSTALLED_LIVEDET)
     assert entry["Icon"] == APP_ID and entry["Name"] == "LiveDet"
     for size in SIZES:
         icon = data / "icons" / "hicolor" / f"{size}x{size}" / "apps" / f"{APP_ID}.png"
@@ -105,19 +107,25 @@ def test_launcher_starts_program_whose_path_has_spaces(tmp_path):
     folder.mkdir()
     marker = tmp_path / "started"
     program = folder / "livedet"
-    program.write_text(f'#!/bin/sh\necho started > "{marker}"\n')
+    program.write_text(f'#!/bin/sh\necho "started $#: $1" > "{marker}"\n')
     program.chmod(0o755)
     data = tmp_path / "data"
     assert run_install(data, "--exec", str(program)).returncode == 0
+    clip = tmp_path / "Holiday 2026" / "beach walk.mp4"
+    clip.parent.mkdir()
+    clip.write_bytes(b"")
 
-    # gio opens the entry the way a desktop does when its icon is double-clicked.
-    launched = subprocess.run([gio, "launch", str(data / "applications" / f"{APP_ID}.desktop")],
-                              env={**os.environ, "XDG_DATA_HOME": str(data)}, capture_output=True, text=True)
-    assert launched.returncode == 0, launched.stderr
-    deadline = time.monotonic() + 10
-    while not marker.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert marker.exists(), "the launcher did not start the program"
+    # gio opens the entry the way a desktop does when its icon is double-clicked, then as Open With does
+    for files, said in (([], "started 0:"), ([str(clip)], f"started 1: {clip}")):
+        marker.unlink(missing_ok=True)
+        launched = subprocess.run([gio, "launch", str(data / "applications" / f"{APP_ID}.desktop"), *files],
+                                  env={**os.environ, "XDG_DATA_HOME": str(data)}, capture_output=True, text=True)
+        assert launched.returncode == 0, launched.stderr
+        deadline = time.monotonic() + 10
+        while not (marker.exists() and marker.read_text().strip()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), "the launcher did not start the program"
+        assert marker.read_text().strip() == said
 
 
 def test_uninstall_removes_only_livedet(tmp_path):
