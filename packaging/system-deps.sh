@@ -3,6 +3,7 @@
 # QtMultimedia (camera names), EGL/GL/xkbcommon/fontconfig for the widgets and the offscreen
 # platform. Install them when they are missing and we are allowed to; otherwise say which.
 set -u
+PATH="$PATH:/usr/sbin:/sbin"  # ldconfig lives there, outside a Debian user's PATH (every library read as missing)
 need=()
 have_lib() { ldconfig -p 2>/dev/null | grep -q "$1"; }
 have_lib libpulse.so.0      || need+=(libpulse0)
@@ -13,6 +14,11 @@ have_lib libfontconfig.so.1 || need+=(libfontconfig1)
 have_lib libdbus-1.so.3     || need+=(libdbus-1-3)
 have_lib libglib-2.0.so.0   || need+=(libglib2.0-0)
 [ "$(uname -s)" = Linux ] || exit 0
+# Debian and Ubuntu split venv's pip bootstrap off Python: "ensurepip is not available" stopped make at once
+py="${PYTHON:-python3}"
+if command -v "$py" >/dev/null 2>&1 && ! "$py" -c "import ensurepip" >/dev/null 2>&1; then
+  need+=("python$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')-venv")
+fi
 [ ${#need[@]} -eq 0 ] && exit 0
 if command -v apt-get >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then sudo=""; elif sudo -n true 2>/dev/null; then sudo="sudo -n"; else sudo=none; fi
