@@ -18,6 +18,17 @@ app="${LIVEDET_APPLICATIONS_DIR:-$HOME/Applications}/LiveDet.app"
 
 usage() { sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
+# Only a wrapper this script made is replaced or removed: the PyInstaller LiveDet.app copied to the same
+# place was deleted without a word by a reinstall or --uninstall
+marker="$app/Contents/Resources/made-by-install-app.sh"
+refuse_others() {
+  if [ -e "$app" ] && [ ! -f "$marker" ]; then
+    echo "error: $app was not made by this script (the PyInstaller app?): left as it is; remove it yourself" \
+         "to $1" >&2
+    exit 1
+  fi
+}
+
 exec_path=""
 action=install
 while [ $# -gt 0 ]; do
@@ -31,6 +42,8 @@ while [ $# -gt 0 ]; do
 done
 
 if [ "$action" = uninstall ]; then
+  [ -e "$app" ] || { echo "Nothing to remove: no $app"; exit 0; }
+  refuse_others "uninstall it"
   rm -rf "$app"
   echo "Removed $app"
   exit 0
@@ -48,9 +61,11 @@ fi
 exec_path="$(cd "$(dirname "$exec_path")" && pwd)/$(basename "$exec_path")"
 version="$(sed -n 's/^version *= *"\(.*\)"/\1/p' "$repo/pyproject.toml" | head -n 1)"
 
+refuse_others "install the wrapper there"
 rm -rf "$app"
 mkdir -p "$app/Contents/MacOS" "$app/Contents/Resources"
 cp "$repo/assets/icons/livedet.icns" "$app/Contents/Resources/livedet.icns"
+echo "$exec_path" > "$marker"
 
 # printf %q quotes the path for the shell whatever characters it holds.
 {

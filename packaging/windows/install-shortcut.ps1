@@ -5,7 +5,7 @@ Adds LiveDet to the Start menu of the current user (no administrator rights need
 .DESCRIPTION
 Creates "LiveDet.lnk" in the user's Start menu Programs folder. It starts the installed
 livedet.exe (the one on PATH, else the one in this checkout's .venv), or -Target, for example
-the PyInstaller build dist\LiveDet\LiveDet.exe. The icon is copied to %LOCALAPPDATA%\LiveDet
+the PyInstaller build dist\LiveDet\LiveDet.exe. The icon is copied to %LOCALAPPDATA%\LiveDet\launcher
 so the shortcut keeps it when the checkout moves.
 
 .EXAMPLE
@@ -24,7 +24,8 @@ $ErrorActionPreference = "Stop"
 $repo = Split-Path -Parent (Split-Path -Parent $PSScriptRoot)
 $programs = [Environment]::GetFolderPath("Programs")  # %APPDATA%\Microsoft\Windows\Start Menu\Programs
 $link = Join-Path $programs "LiveDet.lnk"
-$iconDir = Join-Path $env:LOCALAPPDATA "LiveDet"
+# a folder of its own: %LOCALAPPDATA%\LiveDet also holds the app's cache, which -Uninstall deleted with it
+$iconDir = Join-Path (Join-Path $env:LOCALAPPDATA "LiveDet") "launcher"
 
 if ($Uninstall) {
     Remove-Item -LiteralPath $link -Force -ErrorAction SilentlyContinue

@@ -53,6 +53,22 @@ def test_macos_app_uninstall_removes_it(tmp_path):
     assert not (apps / "LiveDet.app").exists()
 
 
+def test_the_pyinstaller_app_in_the_same_place_is_never_removed_or_replaced(tmp_path):
+    """The script's own header says to copy dist/LiveDet.app to ~/Applications; --uninstall, or installing the
+    wrapper, deleted that bundle without a word."""
+    program = tmp_path / "livedet"
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    apps = tmp_path / "Applications"
+    bundle = apps / "LiveDet.app" / "Contents" / "MacOS" / "LiveDet"
+    bundle.parent.mkdir(parents=True)
+    bundle.write_text("the self-contained build")
+    for args in (("--uninstall",), ("--exec", str(program))):
+        result = run_install_app(apps, *args)
+        assert result.returncode == 1 and "was not made by this script" in result.stderr, result.stderr
+        assert bundle.read_text() == "the self-contained build"
+
+
 def test_macos_app_without_livedet_says_what_to_do(tmp_path):
     apps = tmp_path / "Applications"
     result = run_install_app(apps, "--exec", str(tmp_path / "nowhere" / "livedet"))
