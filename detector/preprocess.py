@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 PAD_VALUE = 114  # grey padding, as the model saw in training
 STRIDE = 32  # the coarsest feature stride: input sides must be multiples of it
-UNIT_RANGE_QUANTILE = 0.99  # a float picture whose 99th percentile is at most 1.0 is a 0–1 picture
+UNIT_RANGE_MAX = 1.5  # a float picture no brighter than this is a 0–1 one (see _float_to_uint8)
+UNIT_RANGE_QUANTILE = 0.99  # ... and one of fractions whose 99th percentile is at most 1.0
 
 
 def as_bgr_uint8(frame: np.ndarray) -> np.ndarray:
@@ -49,11 +50,22 @@ def as_bgr_uint8(frame: np.ndarray) -> np.ndarray:
 
 
 def _float_to_uint8(frame: np.ndarray) -> np.ndarray:
-    """Float pictures come as 0–1 (OpenCV, TIFF, HDR) or as 0–255. The range is judged from nearly all
-    pixels, not from the brightest: one highlight above 1.0 (an HDR sky, a bicubic resize's overshoot) or
-    one NaN made a 0–1 picture count as 0–255, so it came out black."""
+    """Float pictures come as 0–1 (OpenCV, TIFF, HDR) or as 0–255, and say not which: judged in this order.
+
+    - brightest at most UNIT_RANGE_MAX: 0–1 (a bicubic resize overshoots 1.0 by some 15 %; one pixel at 1.5
+      or one NaN made a 0–1 picture count as 0–255 before, so it came out black, and the model saw a cat);
+    - whole numbers only: 0–255 (``frame.astype(np.float32)``), however dark;
+    - 99 % of it at most 1.0: 0–1 with a few HDR highlights (which are clipped to white);
+    - else 0–255. A dark 0–255 picture of fractions with a few bright spots is the case this gets wrong.
+    """
     values = np.nan_to_num(frame.astype(np.float32, copy=False), nan=0.0, posinf=255.0, neginf=0.0)
-    unit_range = float(np.quantile(values[::4, ::4], UNIT_RANGE_QUANTILE)) <= 1.0
+    brightest = float(values.max())
+    if brightest <= UNIT_RANGE_MAX:
+        unit_range = True
+    elif np.array_equal(values, np.round(values)):
+        unit_range = False
+    else:
+        unit_range = float(np.quantile(values[::4, ::4], UNIT_RANGE_QUANTILE)) <= 1.0
     return np.clip(values * (255.0 if unit_range else 1.0), 0, 255).astype(np.uint8)
 
 

@@ -153,6 +153,12 @@ def test_a_float_picture_with_a_highlight_or_a_nan_stays_a_zero_to_one_picture()
         out = as_bgr_uint8(frame)
         assert np.abs(out.astype(int)[1:, 1:] - expected[1:, 1:]).max() <= 1
     assert np.array_equal(as_bgr_uint8(picture.astype(np.float64)), picture)  # a 0–255 float picture
+    night = picture // 200  # 0 or 1: a dark 0–255 picture as floats, with one lamp
+    night[:4, :4] = 200
+    assert np.array_equal(as_bgr_uint8(night.astype(np.float32)), night)  # stays dark (it was 0–1 for a moment)
+    hdr = unit.copy()
+    hdr[:2, :2] = 6.0  # a few highlights far above white
+    assert np.abs(as_bgr_uint8(hdr).astype(int)[2:, 2:] - expected[2:, 2:]).max() <= 1
 
 
 @pytest.mark.parametrize("bad", [
