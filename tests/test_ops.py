@@ -170,6 +170,9 @@ def test_boxes_left_of_or_above_the_picture_are_kept_apart_by_class():
     kept = batched_nms(boxes, np.array([0.9, 0.8], np.float32), np.array([0, 1]), 0.5)
     assert sorted(kept.tolist()) == [0, 1]
     assert batched_nms(boxes, np.array([0.9, 0.8], np.float32), np.array([1, 1]), 0.5).tolist() == [0]
+    overflowed = np.array([[-np.inf, 0, 20, 20], [0, 0, 20, 20], [100, 100, 120, 120]], np.float32)
+    kept = batched_nms(overflowed, np.array([0.9, 0.8, 0.7], np.float32), np.array([0, 1, 1]), 0.5)
+    assert {1, 2} <= set(kept.tolist())  # one overflowed box took every other one with it
 
 
 def test_a_box_scoring_exactly_the_confidence_threshold_is_kept(overlapping_boxes):

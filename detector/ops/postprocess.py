@@ -73,7 +73,9 @@ def batched_nms(boxes: np.ndarray, scores: np.ndarray, groups: np.ndarray, iou: 
         return np.zeros((0,), np.int64)
     # OpenCV keeps groups apart by shifting each by group × (largest coordinate + 1), which only works for
     # boxes at or right of 0: move them there first (a shift changes no IoU)
-    corners = boxes[:, :2].astype(np.float64) - min(float(boxes[:, :2].min()), 0.0)
+    corners = boxes[:, :2].astype(np.float64)
+    finite = corners[np.isfinite(corners)]  # one -inf corner (an fp16 overflow) made every corner NaN
+    corners -= min(float(finite.min()), 0.0) if finite.size else 0.0
     xywh = np.concatenate([corners, boxes[:, 2:] - boxes[:, :2]], axis=1).astype(np.float64)
     kept = cv2.dnn.NMSBoxesBatched(xywh, scores.astype(np.float32), groups.astype(np.int32), -np.inf, float(iou))
     return np.asarray(kept, dtype=np.int64).reshape(-1)
