@@ -47,9 +47,15 @@ def onnx_bytes(model: LoadedModel, *, imgsz: int | None = None, dynamic: bool = 
 
     ``imgsz``: the input size the file runs at unless told otherwise (the graph accepts any multiple of 32)."""
     if model.network is None:
-        if model.onnx_bytes is not None:
+        if model.onnx_bytes is None:
+            raise ModelError("this model has no network to export")
+        if not imgsz or imgsz == model.spec.input_size:
             return model.onnx_bytes
-        raise ModelError("this model has no network to export")
+        import onnx
+
+        proto = onnx.load_from_string(model.onnx_bytes)  # an export exported again at another size: new metadata
+        _write_metadata(proto, onnx_metadata(model, imgsz))
+        return proto.SerializeToString()
     import onnx  # only needed for export
 
     net = DecodedNetwork(copy.deepcopy(model.network).float().cpu().eval().fuse())
@@ -70,10 +76,17 @@ def onnx_bytes(model: LoadedModel, *, imgsz: int | None = None, dynamic: bool = 
             dynamo=False,
         )
     proto = onnx.load_from_string(buffer.getvalue())
-    for key, value in onnx_metadata(model, size).items():
+    _write_metadata(proto, onnx_metadata(model, size))
+    return proto.SerializeToString()
+
+
+def _write_metadata(proto, metadata: dict[str, str]) -> None:
+    """Set ``metadata`` in an ONNX model, replacing the entries of the same keys."""
+    kept = [(entry.key, entry.value) for entry in proto.metadata_props if entry.key not in metadata]
+    del proto.metadata_props[:]
+    for key, value in [*kept, *metadata.items()]:
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
-    return proto.SerializeToString()
 
 
 def export_onnx(model: LoadedModel, output: str | Path, *, imgsz: int | None = None) -> Path:

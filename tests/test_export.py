@@ -93,6 +93,8 @@ def test_an_export_at_another_size_runs_at_that_size(random_models_dir, tmp_path
     assert loaded.spec.input_size == 640
     assert Predictor(loaded, warmup=False).imgsz == 640
     assert load_model(export_onnx(model, tmp_path / "small.onnx")).spec.input_size == model.spec.input_size
+    again = load_model(export_onnx(load_model(tmp_path / "small.onnx"), tmp_path / "again-416.onnx", imgsz=416))
+    assert again.spec.input_size == 416 and again.class_names == model.class_names  # an export, exported again
 
 
 def test_graph_accepts_any_batch_and_multiple_of_32(random_models_dir, tmp_path):
