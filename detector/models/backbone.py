@@ -36,13 +36,18 @@ def imagenet_weights(name: str) -> dict[str, torch.Tensor]:
     ($TORCH_HOME/hub/checkpoints), read from there afterwards. No network and no file there is a
     ``ModelError`` that says where to put the file (a raw URLError named no file and no way out)."""
     weights = BACKBONES[name][1]
+    file_name = weights.url.rsplit("/", 1)[-1]
+    folder = Path(torch.hub.get_dir()) / "checkpoints"
     try:
         return weights.get_state_dict(progress=True, check_hash=True)
-    except (OSError, RuntimeError) as exc:  # URLError is an OSError; a damaged download fails its hash check
-        folder = Path(torch.hub.get_dir()) / "checkpoints"
-        reason = str(getattr(exc, "reason", None) or exc).strip() or type(exc).__name__
+    except Exception as exc:  # URLError (no network), or a kept file cut short or not a checkpoint at all
+        reason = str(getattr(exc, "reason", None) or exc).strip().splitlines()[0] if str(exc).strip() else ""
+        reason = reason or type(exc).__name__
+        if (folder / file_name).is_file():  # the hash is checked only as it downloads: a damaged file stays
+            raise ModelError(f"the ImageNet weights of {name} in {folder / file_name} are damaged ({reason}): "
+                             "delete the file, and they are downloaded again") from None
         raise ModelError(f"cannot get the ImageNet weights of {name} from {weights.url} ({reason}): without a "
-                         f"network, copy {weights.url.rsplit('/', 1)[-1]} into {folder}, or train from scratch "
+                         f"network, copy {file_name} into {folder}, or train from scratch "
                          "(without --pretrained-backbone)") from None
 
 

@@ -297,7 +297,8 @@ class Trainer:
         arch = ModelConfig.from_dict({**cfg.architecture, "num_classes": len(self.class_names)})
         cfg.architecture = arch.to_dict()
         torch.manual_seed(cfg.seed)
-        self.model = build_model(arch, pretrained_backbone=cfg.pretrained_backbone)
+        # resumed: the checkpoint's weights replace any, so nothing is downloaded (it failed without a network)
+        self.model = build_model(arch, pretrained_backbone=cfg.pretrained_backbone and not resume)
         if cfg.init_weights and not resume:
             state, meta = read_weights(cfg.init_weights)
             source = Path(cfg.init_weights).name

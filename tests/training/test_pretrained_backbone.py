@@ -6,6 +6,7 @@ loads exactly those weights (and that a missing file without network is a clear 
 
 from __future__ import annotations
 
+import json
 from urllib.error import URLError
 
 import pytest
@@ -45,6 +46,19 @@ def test_missing_cache_without_network_fails_loudly(tmp_path, monkeypatch):
         build_model(ModelConfig(backbone="mobilenet_v3_large"), pretrained_backbone=True)
 
 
+def test_a_damaged_kept_file_is_named_as_damaged(tmp_path, monkeypatch):
+    """A download cut short stays in the cache (its hash is checked only while it downloads): it was told to
+    'copy the file into' the folder that held it, or failed as an internal ValueError."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    _, weights = BACKBONES["mobilenet_v3_small"]
+    kept = tmp_path / "hub" / "checkpoints" / weights.url.rsplit("/", 1)[-1]
+    kept.parent.mkdir(parents=True)
+    for damage in (b"PK\x03\x04 cut short", b"not a checkpoint at all"):
+        kept.write_bytes(damage)
+        with pytest.raises(ModelError, match=f"in {kept} are damaged .*: delete the file"):
+            build_model(ModelConfig(backbone="mobilenet_v3_small"), pretrained_backbone=True)
+
+
 def test_train_without_network_says_where_to_put_the_weights_before_reading_the_data(tmp_path, monkeypatch, capsys):
     """It printed "<urlopen error [Errno -2] Name or service not known>" after decoding every image."""
     from detector.cli import main
@@ -61,3 +75,30 @@ def test_train_without_network_says_where_to_put_the_weights_before_reading_the_
     err = capsys.readouterr().err
     assert code == 2 and f"into {tmp_path / 'torch' / 'hub' / 'checkpoints'}" in err, err
     assert "Name or service not known" in err and "Traceback" not in err
+
+
+def test_a_run_started_from_imagenet_weights_resumes_without_a_network(coco_dataset, tmp_path, monkeypatch, capsys):
+    """The resumed run downloaded the ImageNet weights again, only to replace them by its checkpoint's: without a
+    network it failed, telling to leave out --pretrained-backbone, which the resume command never gave."""
+    from detector.cli import main
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    _, weights = BACKBONES["mobilenet_v3_small"]
+    kept = tmp_path / "torch" / "hub" / "checkpoints" / weights.url.rsplit("/", 1)[-1]
+    kept.parent.mkdir(parents=True)
+    torch.save(mobilenetv3.mobilenet_v3_small(weights=None).state_dict(), kept)
+    path, images, _ = coco_dataset
+    run = tmp_path / "run"
+    common = ["--device", "cpu", "--workers", "2"]
+    assert main(["train", "--data", str(path), "--images", str(images), "--imgsz", "96", "--batch", "3", "--epochs",
+                 "2", "--eval-interval", "0", "--pretrained-backbone", "--output", str(run), "--time-limit-min",
+                 "0.00001", *common]) == 0  # stops after its first epoch
+    kept.unlink()
+
+    def offline(*args, **kwargs):
+        raise URLError(OSError(-2, "Name or service not known"))
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run / "last.pt"), *common]) == 0, capsys.readouterr().err
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["epochs"] == 2
