@@ -96,32 +96,42 @@ def build_window(options: LaunchOptions, *, settings: AppSettings | None = None,
 def _fall_back_if_it_fails(window: MainWindow, options: LaunchOptions, remembered: str) -> None:
     """The model used last time, if it no longer loads (a weights file overwritten or damaged), is forgotten
     and the preferred one is loaded instead: every later start ran without detection."""
-    controller = window.controller
+    controller, picker = window.controller, window.model_picker
+    watching = [(controller.model_ready, lambda _model: stop_watching()),
+                (picker.model_chosen, lambda _choice: stop_watching()),  # the user's own pick: its failure is its own
+                (controller.model_failed, lambda message: on_failure(message))]
 
-    def once_loaded(_model) -> None:
-        _disconnect()
+    def stop_watching() -> None:
+        for signal, slot in watching:
+            signal.disconnect(slot)
+        watching.clear()
 
     def on_failure(message: str) -> None:
-        _disconnect()
+        stop_watching()
         window.prefs.model = None
         fallback = initial_model(options, window.prefs)
         if controller.model is not None or fallback is None or fallback == remembered:
             return
+        said = [(controller.model_ready, lambda model: explain(model)), (controller.model_failed, lambda _: done()),
+                (picker.model_chosen, lambda _choice: done())]
 
-        def explain(_model) -> None:
-            controller.model_ready.disconnect(explain)
-            window.status.show_error(f"{message} (the model used last time): {fallback} runs instead", ABOUT_MODEL)
+        def explain(model) -> None:
+            if model.source == fallback:
+                window.status.show_error(f"{message} (the model used last time): {fallback} runs instead", ABOUT_MODEL)
+            done()
 
-        controller.model_ready.connect(explain)
-        window.model_picker.set_current(fallback)
+        def done() -> None:
+            for signal, slot in said:
+                signal.disconnect(slot)
+            said.clear()
+
+        for signal, slot in said:
+            signal.connect(slot)
+        picker.set_current(fallback)
         controller.load_model(fallback)
 
-    def _disconnect() -> None:
-        controller.model_ready.disconnect(once_loaded)
-        controller.model_failed.disconnect(on_failure)
-
-    controller.model_ready.connect(once_loaded)
-    controller.model_failed.connect(on_failure)
+    for signal, slot in watching:
+        signal.connect(slot)
 
 
 def start_session(window: MainWindow, options: LaunchOptions, *, source_waits_for_model: bool = False) -> None:

@@ -2066,6 +2066,41 @@ def test_a_remembered_weights_file_that_no_longer_loads_gives_way_to_the_preferr
     assert again.prefs.model == first_listed
 
 
+def test_only_the_remembered_model_failing_brings_in_another_and_says_so(qtbot, launch, tmp_path, models_dir):
+    """A file the user opened while the remembered model loaded failed, and was called "the model used last
+    time", which was then forgotten; a fallback that failed too left its message for the user's next pick."""
+    from detector.export import onnx_bytes
+    from detector.loader import load_model
+
+    mine = tmp_path / "mine.onnx"
+    mine.write_bytes(onnx_bytes(load_model("test-small", models_dir=models_dir)))
+    window = launch(model=str(mine))
+    qtbot.waitUntil(lambda: window.controller.model is not None, timeout=FLOW_TIMEOUT_MS)
+    window.close()
+    broken = tmp_path / "mine-v2.onnx"
+    broken.write_bytes(b"not a model")
+    again = launch()  # mine.onnx, remembered, loads
+    with qtbot.waitSignal(again.controller.model_failed, timeout=FLOW_TIMEOUT_MS):
+        again.model_picker.choose(str(broken))  # opened at once: it fails, and is the user's own
+    qtbot.waitUntil(lambda: not again.controller.model_loading_now, timeout=FLOW_TIMEOUT_MS)
+    qtbot.wait(500)
+    assert again.controller.model is None  # the latest pick wins: mine.onnx's load was dropped for it
+    assert again.prefs.model == str(mine) and "mine-v2.onnx" in again.status.last_error
+    assert "used last time" not in again.status.last_error
+    again.close()
+
+    mine.write_bytes(b"damaged")
+    first_listed = next(spec.name for spec in list_models() if spec.weights_available)
+    other = next(spec.name for spec in list_models() if spec.weights_available and spec.name != first_listed)
+    (models_dir / f"{first_listed}.safetensors").write_bytes(b"damaged too")  # the fallback fails as well
+    third = launch()
+    qtbot.waitUntil(lambda: first_listed in (third.status.last_error or ""), timeout=FLOW_TIMEOUT_MS)
+    with qtbot.waitSignal(third.controller.model_ready, timeout=FLOW_TIMEOUT_MS):
+        third.model_picker.choose(other)
+    qtbot.wait(300)
+    assert "used last time" not in (third.status.last_error or "")
+
+
 def test_with_no_model_running_the_picker_says_so(qtbot):
     from desktop.widgets.controls import ModelPicker
 
