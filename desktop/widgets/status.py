@@ -139,8 +139,11 @@ class StatusPanel(QStatusBar):
         limit = self.width() // 3
         if text := self.message_label.text():
             shown = sum(1 for w in self._side_labels if w.isVisibleTo(self) and w.text())
-            needed = self.message_label.fontMetrics().horizontalAdvance(text) * 11 // 10 + 24  # bold, margins
-            limit = min(limit, (self.width() - min(needed, self.width() // 2)) // max(1, shown))
+            needed = self.message_label.fontMetrics().horizontalAdvance(text) * 11 // 10 + 8  # bold errors
+            # what else takes room: the busy bar while it shows, the gaps between widgets, the size grip
+            others = (self.busy_bar.maximumWidth() if self.busy_bar.isVisibleTo(self) else 0) + 12 * (shown + 2)
+            room = self.width() - min(needed, self.width() // 2) - others
+            limit = min(limit, room // max(1, shown))
         limit = min(SIDE_LABEL_MAX_PX, max(SIDE_LABEL_MIN_PX, limit))
         for widget in self._side_labels:
             widget.setMaximumWidth(limit)

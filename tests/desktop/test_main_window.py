@@ -1965,6 +1965,15 @@ def test_beside_a_short_message_the_model_and_recording_labels_are_shown_whole(q
     for label in (status.model_label, status.recording_label):
         assert QLabel.text(label) == label.text(), QLabel.text(label)  # nothing elided
     assert "320" in QLabel.text(status.model_label)
+    window.set_class_filter({"person", "car"})  # narrow, with a third label and the busy bar: the message is whole
+    for width in (640, 800):
+        window.resize(width, 600)
+        qtbot.waitUntil(lambda w=width: window.status.width() <= w, timeout=5_000)
+        status.set_busy("test", "Loading yolo-mnv3-small…")
+        status.show_info("vtest.avi: 768×576 at 10.0 FPS")
+        qtbot.wait(300)
+        assert QLabel.text(status.message_label) == "vtest.avi: 768×576 at 10.0 FPS", width
+        status.clear_busy("test")
     with qtbot.waitSignal(window.controller.recording_finished, timeout=30_000):
         window.record_action.trigger()
 
