@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 import torch
@@ -103,11 +102,10 @@ def test_publishing_refuses_a_name_that_is_not_a_file_name_and_half_an_evaluatio
     assert publish(["--weights", str(weights), "--name", "shapes-v1", "--models-dir", str(models),
                     "--data", str(annotations)]) == 2
     assert f"--data {annotations.name} (a COCO file) needs --images DIR" in capsys.readouterr().err
-    assert publish(["--weights", str(weights), "--name", "shapes-v1", "--models-dir", str(models),
+    assert not models.exists() and not (tmp_path / "elsewhere.yaml").exists()  # nothing refused was installed
+    assert publish(["--weights", str(weights), "--name", "shapes-v1", "--models-dir", str(tmp_path / "installed"),
                     "--data", str(annotations), "--images", str(annotations.parent / "images")]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["dataset"].startswith(annotations.name)
-    shutil.rmtree(models)
-    assert not models.exists() and not (tmp_path / "elsewhere.yaml").exists()
 
 
 def test_a_models_folder_that_cannot_be_written_is_one_line_said_before_measuring(coco_dataset, tmp_path, capsys,
