@@ -155,6 +155,8 @@ class DetectionLog:
         for r in records:
             self._csv.writerow([video_frame, frame.source_index, round(frame.time_s, 3), r["class_id"], r["label"],
                                 r["score"], *r["box"], frame.model])
+        if not records:  # a row with empty detection fields: "nothing found", not "frame not logged"
+            self._csv.writerow([video_frame, frame.source_index, round(frame.time_s, 3), *[""] * 7, frame.model])
 
     def keep_frames(self, count: int) -> None:
         """Cut the rows of frames ``count`` and later: the video lost them (a full disk), so must the log."""

@@ -299,14 +299,20 @@ def test_a_detections_log_names_each_rows_model_and_its_csv_opens_right_in_excel
     log = DetectionLog(tmp_path / f"clip.{fmt}", fmt)
     log.write(0, frame(0, "bicycle", "yolo-mnv3-small"))
     log.write(1, frame(1, "Ünïcødé", "my-model"))
+    nothing = RecordedFrame(np.zeros((48, 64, 3), np.uint8), 2, 0.2, Detections(
+        boxes=np.zeros((0, 4), np.float32), scores=np.zeros(0, np.float32), class_ids=np.zeros(0, np.int64),
+        class_names=("a", "b")), model="my-model")
+    log.write(2, nothing)  # a frame without detections: the CSV had no row for it, as if it were not logged
     log.close()
     data = (tmp_path / f"clip.{fmt}").read_bytes()
     if fmt == "csv":
         assert data.startswith(b"\xef\xbb\xbf")  # what Excel needs to read UTF-8
         rows = [line.split(",") for line in data.decode("utf-8-sig").splitlines()]
-        assert rows[0][-1] == "model" and [(r[4], r[-1]) for r in rows[1:]] == [("bicycle", "yolo-mnv3-small"),
-                                                                            ("Ünïcødé", "my-model")]
+        assert rows[0][-1] == "model" and [(r[4], r[-1]) for r in rows[1:3]] == [("bicycle", "yolo-mnv3-small"),
+                                                                              ("Ünïcødé", "my-model")]
+        assert rows[3] == ["2", "2", "0.2", "", "", "", "", "", "", "", "my-model"]
     else:
         lines = [json.loads(line) for line in data.decode("utf-8").splitlines()]
-        assert [(line["model"], line["detections"][0]["label"]) for line in lines] == [
+        assert [(line["model"], line["detections"][0]["label"]) for line in lines[:2]] == [
             ("yolo-mnv3-small", "bicycle"), ("my-model", "Ünïcødé")]
+        assert lines[2]["frame"] == 2 and lines[2]["detections"] == []
