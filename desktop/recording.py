@@ -295,7 +295,9 @@ class RecorderWorker(QThread):
 
     @staticmethod
     def _write(item: RecordedFrame, writer: VideoWriter, detections: DetectionLog | None) -> None:
-        first = writer.frames_written
+        # a frame left out of the video (0 repeats: it came early) is logged under the video frame on screen at
+        # its time, the last one written (it was logged under the next one, which shows the frame after it)
+        first = writer.frames_written if item.repeats or not writer.frames_written else writer.frames_written - 1
         if detections is not None:  # the line first: a kill between the two leaves the log ahead, never behind
             try:
                 detections.write(first, item)
