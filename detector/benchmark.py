@@ -49,7 +49,8 @@ class BenchResult:
         for key, value in data.items():
             if isinstance(value, float):
                 data[key] = round(value, 3)
-        data["input_size"] = list(self.input_size) if self.input_size else None
+        # [width, height], as frame_size and "320×256" in the README say it (it was [height, width])
+        data["input_size"] = [self.input_size[1], self.input_size[0]] if self.input_size else None
         return data
 
 

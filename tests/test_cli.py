@@ -887,7 +887,7 @@ def test_predict_from_a_webcam_records_at_the_camera_mode_asked_for(capsys, tmp_
 def test_bench_reports_latency_fps_and_stages(capsys, vtest_path):
     summary, err = run_ok(capsys, "bench", "--model", "test-small", "--device", "cpu", "--imgsz", "320",
                           "--source", str(vtest_path), "--frames", "8", "--warmup", "2")
-    assert summary["frames"] == 8 and summary["input_size"] == [256, 320]
+    assert summary["frames"] == 8 and summary["input_size"] == [320, 256]  # width, height, as frame_size
     assert 0 < summary["latency_ms_p50"] <= summary["latency_ms_p90"]
     assert summary["fps"] > 0 and summary["infer_ms_p50"] > 0
     assert {"pre_ms_p50", "post_ms_p50", "backend", "device", "cpu_count", "versions", "other_cpu_cores"} <= set(summary)
