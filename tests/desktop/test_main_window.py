@@ -2078,7 +2078,8 @@ def test_a_remembered_weights_file_that_no_longer_loads_gives_way_to_the_preferr
     assert again.prefs.model == first_listed
 
 
-def test_only_the_remembered_model_failing_brings_in_another_and_says_so(qtbot, launch, tmp_path, models_dir):
+def test_only_the_remembered_model_failing_brings_in_another_and_says_so(qtbot, launch, tmp_path, models_dir,
+                                                                         monkeypatch):
     """A file the user opened while the remembered model loaded failed, and was called "the model used last
     time", which was then forgotten; a fallback that failed too left its message for the user's next pick."""
     from detector.export import onnx_bytes
@@ -2102,9 +2103,12 @@ def test_only_the_remembered_model_failing_brings_in_another_and_says_so(qtbot, 
     again.close()
 
     mine.write_bytes(b"damaged")
+    own = tmp_path / "models"  # a copy to damage: the models folder is shared by the tests
+    shutil.copytree(models_dir, own)
+    monkeypatch.setenv("LIVEDET_MODELS_DIR", str(own))
     first_listed = next(spec.name for spec in list_models() if spec.weights_available)
     other = next(spec.name for spec in list_models() if spec.weights_available and spec.name != first_listed)
-    (models_dir / f"{first_listed}.safetensors").write_bytes(b"damaged too")  # the fallback fails as well
+    (own / f"{first_listed}.safetensors").write_bytes(b"damaged too")  # the fallback fails as well
     third = launch()
     qtbot.waitUntil(lambda: first_listed in (third.status.last_error or ""), timeout=FLOW_TIMEOUT_MS)
     with qtbot.waitSignal(third.controller.model_ready, timeout=FLOW_TIMEOUT_MS):
