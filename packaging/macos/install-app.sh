@@ -21,8 +21,9 @@ usage() { sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 # Only a wrapper this script made is replaced or removed: the PyInstaller LiveDet.app copied to the same
 # place was deleted without a word by a reinstall or --uninstall
 marker="$app/Contents/Resources/made-by-install-app.sh"
-refuse_others() {
-  if [ -e "$app" ] && [ ! -f "$marker" ]; then
+wrapper_line="# Finder starts apps with a bare environment; hand over to the installed LiveDet."
+refuse_others() {  # (a wrapper made before the marker is known by its launcher's comment)
+  if [ -e "$app" ] && [ ! -f "$marker" ] && ! grep -qxF "$wrapper_line" "$app/Contents/MacOS/LiveDet" 2>/dev/null; then
     echo "error: $app was not made by this script (the PyInstaller app?): left as it is; remove it yourself" \
          "to $1" >&2
     exit 1
@@ -70,7 +71,7 @@ echo "$exec_path" > "$marker"
 # printf %q quotes the path for the shell whatever characters it holds.
 {
   echo '#!/bin/bash'
-  echo '# Finder starts apps with a bare environment; hand over to the installed LiveDet.'
+  echo "$wrapper_line"
   printf 'exec %q "$@"\n' "$exec_path"
 } > "$app/Contents/MacOS/LiveDet"
 chmod 755 "$app/Contents/MacOS/LiveDet"

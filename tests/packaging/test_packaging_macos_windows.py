@@ -69,6 +69,19 @@ def test_the_pyinstaller_app_in_the_same_place_is_never_removed_or_replaced(tmp_
         assert bundle.read_text() == "the self-contained build"
 
 
+def test_a_wrapper_made_before_the_marker_is_still_replaced_and_removed(tmp_path):
+    """The marker came later: every wrapper installed before was refused as 'not made by this script'."""
+    program = tmp_path / "livedet"
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    apps = tmp_path / "Applications"
+    assert run_install_app(apps, "--exec", str(program)).returncode == 0
+    (apps / "LiveDet.app" / "Contents" / "Resources" / "made-by-install-app.sh").unlink()  # as the old script left it
+    assert run_install_app(apps, "--exec", str(program)).returncode == 0
+    (apps / "LiveDet.app" / "Contents" / "Resources" / "made-by-install-app.sh").unlink()
+    assert run_install_app(apps, "--uninstall").returncode == 0 and not (apps / "LiveDet.app").exists()
+
+
 def test_macos_app_without_livedet_says_what_to_do(tmp_path):
     apps = tmp_path / "Applications"
     result = run_install_app(apps, "--exec", str(tmp_path / "nowhere" / "livedet"))
