@@ -135,18 +135,32 @@ class StatusPanel(QStatusBar):
         of 478 (an error read '⚠ file not…esting.mp4'), and at 800 px the REC light, a class filter and the
         model left an error 123 px ('⚠ broken… failed.'). A short message leaves them the rest: beside
         "vtest.avi: 768×576 at 10.0 FPS" the model's label read 'yolo-mnv3-small · 32… · cpu' with 300 px
-        of the bar empty. Each takes up to a third."""
-        limit = self.width() // 3
-        if text := self.message_label.text():
-            shown = sum(1 for w in self._side_labels if w.isVisibleTo(self) and w.text())
-            needed = self.message_label.fontMetrics().horizontalAdvance(text) * 11 // 10 + 8  # bold errors
-            # what else takes room: the busy bar while it shows, the gaps between widgets, the size grip
-            others = (self.busy_bar.maximumWidth() if self.busy_bar.isVisibleTo(self) else 0) + 12 * (shown + 2)
-            room = self.width() - min(needed, self.width() // 2) - others
-            limit = min(limit, room // max(1, shown))
-        limit = min(SIDE_LABEL_MAX_PX, max(SIDE_LABEL_MIN_PX, limit))
+        of the bar empty. So the message takes what it needs, up to half; the labels share the rest, the
+        shortest whole first, each up to a third of the bar while the message is cut."""
+        width, text = self.width(), self.message_label.text()
+        shown = [w for w in self._side_labels if w.isVisibleTo(self) and w.text()]
+        needed = self.message_label.fontMetrics().horizontalAdvance(text) * 11 // 10 + 8 if text else 0  # bold
+        # what else takes room: the busy bar while it shows, the gaps between widgets, the size grip
+        others = (self.busy_bar.maximumWidth() if self.busy_bar.isVisibleTo(self) else 0) + 12 * (len(shown) + 2)
+        room = width - min(needed, width // 2) - others
+        cap = min(width // 3 if needed > width // 2 else SIDE_LABEL_MAX_PX, SIDE_LABEL_MAX_PX)
+        # none under its floor ("● REC 0:07 …" keeps its clock); above it, the shortest are whole first
+        floors = {w: self._floor(w) for w in shown}
+        extra = room - sum(floors.values())
+        limits = {}
+        by_want = sorted(shown, key=lambda w: w.sizeHint().width() - floors[w])
+        for count, widget in enumerate(by_want):
+            wanted = min(widget.sizeHint().width(), cap) - floors[widget]
+            limits[widget] = floors[widget] + max(0, min(wanted, extra // (len(by_want) - count)))
+            extra -= limits[widget] - floors[widget]
         for widget in self._side_labels:
-            widget.setMaximumWidth(limit)
+            widget.setMaximumWidth(limits.get(widget, SIDE_LABEL_MAX_PX))
+
+    def _floor(self, label: ElidedLabel) -> int:
+        """The least a side label is given: the REC light keeps its clock and the start of the file's name."""
+        if label is self.recording_label:
+            return label.fontMetrics().horizontalAdvance("● REC 00:00 liv…") + 8
+        return SIDE_LABEL_MIN_PX
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if (watched is self.message_label and event.type() == QEvent.Type.MouseButtonRelease

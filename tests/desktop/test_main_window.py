@@ -1979,6 +1979,12 @@ def test_beside_a_short_message_the_model_and_recording_labels_are_shown_whole(q
         status.clear_busy("test")
     with qtbot.waitSignal(window.controller.recording_finished, timeout=30_000):
         window.record_action.trigger()
+    window.set_class_filter(None)
+    window.resize(640, 600)  # the model's label alone beside the message: whole at 640 px (it was cut below 830)
+    qtbot.waitUntil(lambda: window.status.width() <= 640, timeout=5_000)
+    status.show_info("vtest.avi: 768×576 at 10.0 FPS")
+    qtbot.wait(300)
+    assert QLabel.text(status.model_label) == status.model_label.text(), QLabel.text(status.model_label)
 
 
 def test_in_a_narrow_window_the_recording_light_keeps_its_clock_and_shortens_the_name(qtbot, launch, vtest_path,
