@@ -86,7 +86,8 @@ def _rethreshold(candidates: Candidates, thresholds: Thresholds) -> Detections:
 
 
 def _photo_not_recorded(label: str) -> str:
-    return f"{label} is a photo: Snapshot (S) saves it with its boxes; Record makes videos"
+    """The reason first: a long file name in the middle is what the status bar shortens (it cut 'is a photo')."""
+    return f"Record makes videos; {label} is a photo: Snapshot (S) saves it with its boxes"
 
 
 def _timestamp() -> str:

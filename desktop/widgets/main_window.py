@@ -52,8 +52,8 @@ from .video_view import VideoView
 
 WEIGHTS_SUFFIXES = (".safetensors", ".pt", ".pth", ".onnx", ".yaml", ".yml")
 VIDEO_FILTER = "Videos and photos ({} {});;Videos ({});;Photos ({});;All files (*)".format(
-    *(" ".join(f"*{s} *{s.upper()}" for s in sorted(suffixes))  # cameras and phones name files MVI_1.MOV, IMG_2.HEIC
-      for suffixes in (PLAYABLE_VIDEO_SUFFIXES, IMAGE_SUFFIXES, PLAYABLE_VIDEO_SUFFIXES, IMAGE_SUFFIXES)))
+    *(" ".join(dict.fromkeys(f"*{case}" for s in sorted(suffixes) for case in (s, s.upper())))  # MVI_1.MOV, IMG_2.HEIC
+      for suffixes in (PLAYABLE_VIDEO_SUFFIXES, IMAGE_SUFFIXES, PLAYABLE_VIDEO_SUFFIXES, IMAGE_SUFFIXES)))  # (.264 once)
 WEIGHTS_FILTER = "Models ({});;All files (*)".format(" ".join(f"*{s}" for s in WEIGHTS_SUFFIXES))
 SOURCE_BUTTON_MAX_PX = 260  # the toolbar keeps its width whatever the source is called
 SOURCE_BUTTON_HINT = "Choose a camera, a video file or a stream"

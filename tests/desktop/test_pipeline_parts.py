@@ -707,3 +707,13 @@ def test_quick_model_changes_load_one_at_a_time_and_only_the_newest_waits(qtbot,
     qtbot.waitUntil(lambda: bool(idle), timeout=10_000)
     assert started == [320, 544] and most_running[0] == 1
     assert applied == ["model at 544"] and not switcher.busy
+
+
+def test_the_open_dialog_lists_each_pattern_once_in_both_cases():
+    """It read 'Videos and photos (*.264 *.264 *.3gp …)': a suffix without letters was listed twice."""
+    from desktop.widgets.main_window import VIDEO_FILTER
+
+    for entry in VIDEO_FILTER.split(";;")[:3]:
+        patterns = entry[entry.index("(") + 1:-1].split()
+        assert len(patterns) == len(set(patterns)), entry
+    assert "*.MOV" in VIDEO_FILTER and "*.HEIC" in VIDEO_FILTER  # as cameras and phones name their files
