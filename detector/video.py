@@ -324,7 +324,8 @@ def open_capture(spec: str, *, open_timeout_ms: int = 5000, read_timeout_ms: int
     except OSError as exc:  # "Host is down", "Stale file handle": a network folder gone offline
         raise SourceError(f"cannot reach {spec}: {exc.strerror or exc} (is its network folder offline?)") from None
     if stat.S_ISDIR(status.st_mode):
-        raise SourceError(f"{path.name or spec} is a folder, not a video file")  # no name: ".", "/"
+        # (it said "not a video file" of a folder of photos, while a photo opens too)
+        raise SourceError(f"{path.name or spec} is a folder: open a video or a photo in it")  # no name: ".", "/"
     if stat.S_ISFIFO(status.st_mode) or stat.S_ISSOCK(status.st_mode):  # /dev/stdin from `cat x |`, a mkfifo:
         # each opening (to classify, count, seek) takes frames away, and one with no writer waits for ever
         raise SourceError(f"{path.name} is a pipe: a video is opened more than once (to count its frames and to "

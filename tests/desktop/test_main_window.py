@@ -1287,7 +1287,7 @@ def test_dropping_a_video_or_a_stream_link_opens_it(qtbot, launch, vtest_path):
     folder.setUrls([QUrl.fromLocalFile(str(vtest_path.parent))])
     with qtbot.waitSignal(window.controller.source_failed, timeout=FLOW_TIMEOUT_MS) as failed:
         assert _drop_onto(window, folder)
-    assert f"{vtest_path.parent.name} is a folder, not a video file" in failed.args[0]
+    assert f"{vtest_path.parent.name} is a folder: open a video or a photo in it" in failed.args[0]
 
     words = QMimeData()  # plain text that names no stream is refused at the drag, and nothing changes
     words.setText("street scene")
@@ -1722,7 +1722,7 @@ def test_a_source_chosen_while_the_detector_loads_is_not_replaced_by_the_start_u
     (["--source", "missing.mp4", "--exit-after-frames", "5"], "file not found"),
     (["--source", "192.168.1.10:554/live", "--exit-after-frames", "5"], "such as rtsp://192.168.1.10:554/live"),
     (["--conf", "3"], "outside"),
-    (["--source", ".", "--exit-after-frames", "5"], ". is a folder, not a video file"),
+    (["--source", ".", "--exit-after-frames", "5"], ". is a folder: open a video or a photo in it"),
     (["--record", "clip.gif", "--exit-after-frames", "5"], "--record: must be a video file"),  # was clip.avi, unsaid
     (["a.avi", "--source", "b.avi", "--exit-after-frames", "5"], "two sources: a.avi and --source b.avi"),
 ])
