@@ -16,16 +16,23 @@ have_lib libglib-2.0.so.0   || need+=(libglib2.0-0)
 [ "$(uname -s)" = Linux ] || exit 0
 # Debian and Ubuntu split venv's pip bootstrap off Python: "ensurepip is not available" stopped make at once
 py="${PYTHON:-python3}"
+venv_pkg=""
 if command -v "$py" >/dev/null 2>&1 && ! "$py" -c "import ensurepip" >/dev/null 2>&1; then
-  need+=("python$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')-venv")
+  venv_pkg="python$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')-venv"
+  need+=("$venv_pkg")
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 if command -v apt-get >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then sudo=""; elif sudo -n true 2>/dev/null; then sudo="sudo -n"; else sudo=none; fi
   if [ "$sudo" != none ]; then
-    echo "Installing system libraries for Qt: ${need[*]}"
+    echo "Installing the system packages LiveDet needs: ${need[*]}"
     $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null && exit 0
   fi
+fi
+if [ -n "$venv_pkg" ] && ! "$py" -c "import ensurepip" >/dev/null 2>&1; then  # without it make cannot go on
+  echo "error: $py cannot make a virtual environment: install the $venv_pkg package" >&2
+  command -v apt-get >/dev/null 2>&1 && echo "  sudo apt-get install -y ${need[*]}" >&2
+  exit 1
 fi
 echo "warning: Qt needs these system libraries, please install them: ${need[*]}" >&2
 command -v apt-get >/dev/null 2>&1 && echo "  sudo apt-get install -y ${need[*]}" >&2
