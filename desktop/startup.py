@@ -93,6 +93,23 @@ def build_window(options: LaunchOptions, *, settings: AppSettings | None = None,
     return window
 
 
+def _say_when_ready(window: MainWindow, model: str, text: str) -> None:
+    """``text`` in the status bar once ``model`` runs (its "ready" would resolve an error said before)."""
+    controller, picker = window.controller, window.model_picker
+    watching = [(controller.model_ready, lambda ready: done(ready.source == model)),
+                (controller.model_failed, lambda _: done(False)), (picker.model_chosen, lambda _: done(False))]
+
+    def done(say: bool) -> None:
+        for signal, slot in watching:
+            signal.disconnect(slot)
+        watching.clear()
+        if say:
+            window.status.show_error(text, ABOUT_MODEL)
+
+    for signal, slot in watching:
+        signal.connect(slot)
+
+
 def _fall_back_if_it_fails(window: MainWindow, options: LaunchOptions, remembered: str) -> None:
     """The model used last time, if it no longer loads (a weights file overwritten or damaged), is forgotten
     and the preferred one is loaded instead: every later start ran without detection."""
@@ -112,21 +129,7 @@ def _fall_back_if_it_fails(window: MainWindow, options: LaunchOptions, remembere
         fallback = initial_model(options, window.prefs)
         if controller.model is not None or fallback is None or fallback == remembered:
             return
-        said = [(controller.model_ready, lambda model: explain(model)), (controller.model_failed, lambda _: done()),
-                (picker.model_chosen, lambda _choice: done())]
-
-        def explain(model) -> None:
-            if model.source == fallback:
-                window.status.show_error(f"{message} (the model used last time): {fallback} runs instead", ABOUT_MODEL)
-            done()
-
-        def done() -> None:
-            for signal, slot in said:
-                signal.disconnect(slot)
-            said.clear()
-
-        for signal, slot in said:
-            signal.connect(slot)
+        _say_when_ready(window, fallback, f"{message} (the model used last time): {fallback} runs instead")
         picker.set_current(fallback)
         controller.load_model(fallback)
 
@@ -144,13 +147,17 @@ def start_session(window: MainWindow, options: LaunchOptions, *, source_waits_fo
     on two cores, and make --exit-after-frames count frames that never went through the model.
     """
     controller = window.controller
+    remembered = window.prefs.model
     model = initial_model(options, window.prefs)
     source = initial_source(options, window.prefs, window.cameras)
     if model:
         window.model_picker.set_current(model)
         controller.load_model(model)
-        if not options.model and model == window.prefs.model:
+        if not options.model and model == remembered:
             _fall_back_if_it_fails(window, options, model)
+        elif not options.model and remembered:  # its manifest or weights were deleted: it was replaced unsaid
+            _say_when_ready(window, model, f"{Path(remembered).name}, the model used last time, is no longer there: "
+                                           f"{model} runs instead")
     elif not window.model_picker.has_models:
         missing = missing_models_dir()  # a stale $LIVEDET_MODELS_DIR: say so rather than "none installed"
         window.status.show_error(f"No models: {missing}; detection is off" if missing else

@@ -2123,6 +2123,22 @@ def test_only_the_remembered_model_failing_brings_in_another_and_says_so(qtbot, 
     assert "used last time" not in (third.status.last_error or "")
 
 
+def test_a_remembered_model_that_was_deleted_is_replaced_with_a_word(qtbot, launch, tmp_path, models_dir, monkeypatch):
+    """Its manifest deleted, the next start ran another model and forgot it without saying so."""
+    own = tmp_path / "models"
+    shutil.copytree(models_dir, own)
+    monkeypatch.setenv("LIVEDET_MODELS_DIR", str(own))
+    window = launch(model="test-small")
+    qtbot.waitUntil(lambda: window.controller.model is not None, timeout=FLOW_TIMEOUT_MS)
+    window.close()
+    (own / "test-small.yaml").unlink()
+    again = launch()
+    qtbot.waitUntil(lambda: again.controller.model is not None, timeout=FLOW_TIMEOUT_MS)
+    qtbot.wait(200)
+    assert again.status.last_error == ("test-small, the model used last time, is no longer there: "
+                                       f"{again.controller.model.source} runs instead")
+
+
 def test_with_no_model_running_the_picker_says_so(qtbot):
     from desktop.widgets.controls import ModelPicker
 
