@@ -89,7 +89,8 @@ def parse_args(argv: list[str] | None = None) -> LaunchOptions:
     parser = argparse.ArgumentParser(prog="livedet", allow_abbrev=False, description="LiveDet: real-time object detection on "
                                      "cameras, video files and streams.")
     parser.add_argument("file", nargs="?", type=_source, metavar="FILE",
-                        help="a video or photo to open, as a file manager's Open With passes it (same as --source)")
+                        help="a video or photo to open, as a file manager's Open With passes it (same as --source; "
+                             "a name starting with '-' goes after --, as in: livedet -- -clip.mp4)")
     parser.add_argument("--source", type=_source, help="camera index (0), video file, photo, or rtsp:// / http:// URL "
                         "(default: the last source used, else the first camera)")
     parser.add_argument("--model", help="model name from assets/models, or a .safetensors/.pt/.onnx/.yaml path "
