@@ -39,6 +39,7 @@ Rect = tuple[int, int, int, int]  # left, top, right, bottom
 
 AVOIDING_TAGS = 50  # tags moved off earlier ones; past these (a threshold near 0) the picture is clutter anyway
 KEEP_CLEAR_WEIGHT = 10  # covering the info panel costs this many times the area of covering another tag
+PANEL_STACK = 3  # tags of boxes under the info panel: the spots just below it, one under another
 
 
 def _tag_spots(box: Rect, size: tuple[int, int], frame_wh: tuple[int, int]) -> list[Rect]:
@@ -77,8 +78,9 @@ def place_tags(boxes: list[Rect], sizes: list[tuple[int, int]], frame_wh: tuple[
         tag_h = size[1]
         for x0, _, x1, bottom in keep_clear:  # a box the panel covers the top of: its tag just below the panel,
             if box[1] < bottom <= frame_wh[1] - tag_h and box[0] < x1 and x0 < box[2]:  # before the box's foot
-                left = spots[0][0]
-                spots.insert(2, (left, bottom, left + size[0], bottom + tag_h))
+                left = spots[0][0]  # (stacked: two cars side by side under the panel wrote "car (car 0.36")
+                spots[2:2] = [(left, top, left + size[0], top + tag_h) for top in
+                              (bottom + k * tag_h for k in range(PANEL_STACK)) if top + tag_h <= frame_wh[1]]
         before = first + i if i < AVOIDING_TAGS else first
         choice = spots[0]
         if i >= AVOIDING_TAGS and not any(_overlaps(choice, rect) for rect in keep_clear):

@@ -615,6 +615,19 @@ def test_a_tag_under_the_info_panel_moves_out_from_under_it(box):
     assert rows.min() <= max(box[3], y1) + 2  # beside its box, or just below the panel over it
 
 
+def test_tags_of_boxes_side_by_side_under_the_info_panel_do_not_cover_each_other():
+    """vtest.avi mirrored: two cars under the panel both put their tags just below it, and it read
+    "car (car 0.36"."""
+    from detector.annotate import place_tags
+
+    panel = (0, 0, 360, 125)
+    boxes = [(0, 45, 38, 96), (42, 47, 118, 102), (137, 235, 180, 332)]
+    tags = place_tags(boxes, [(110, 24), (110, 24), (130, 24)], (768, 576), keep_clear=[panel])
+    assert all(not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3])
+               for i, a in enumerate(tags) for b in [*tags[i + 1:], panel]), tags
+    assert all(tag[1] < 125 + 3 * 24 for tag in tags[:2])  # just below the panel, one under the other
+
+
 def test_emitting_qt_signals_leaks_no_references(qapp):
     """PySide6 6.12.0 on Python 3.11 dropped a reference to True per emit(): the app died after minutes."""
     import sys
