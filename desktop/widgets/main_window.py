@@ -65,7 +65,7 @@ INPUT_SIZE_HINT = ("Larger finds smaller, more distant objects (people across a 
                    "on a 2-core laptop CPU, 416 px takes about 1.4 times as long as 320 px")
 SHORTCUTS = (("Space", "pause / play"), (", / .", "previous / next frame"), ("R", "start / stop recording"),
              ("S", "snapshot to PNG"), ("M", "mirror the picture"), ("I", "info panel on / off"),
-             ("F", "fullscreen"), ("Esc", "leave fullscreen"), ("Ctrl+O", "open a video file"),
+             ("F", "fullscreen"), ("Esc", "leave fullscreen"), ("Ctrl+O", "open a video or photo"),
              ("Ctrl+U", "open a stream URL"), ("Ctrl+M", "open a weights file"),
              ("Ctrl+W", "close the source (a camera goes off)"), ("Ctrl+Q", "quit"))
 
@@ -145,7 +145,7 @@ class MainWindow(QMainWindow):
 
     def _build_actions(self) -> None:
         a = self._action
-        self.open_file_action = a("Open video file…", "Ctrl+O", "Play a video file, or detect in a photo",
+        self.open_file_action = a("Open video or photo…", "Ctrl+O", "Play a video file, or detect in a photo",
                                   self.choose_video_file)
         self.open_url_action = a("Open stream URL…", "Ctrl+U", "Watch an RTSP or HTTP stream", self.choose_url)
         self.close_source_action = a("Close", "Ctrl+W", "Stop playing; a camera is let go (its light goes off)",

@@ -151,7 +151,7 @@ class WelcomePage(QWidget):
         self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.message.setMinimumWidth(WORD_MAX_PX + 100)  # a message reads in two lines, not five narrow ones
-        open_file = QPushButton("Open video file…")
+        open_file = QPushButton("Open video or photo…")
         open_file.setToolTip("Play a video file (you can also drop one onto the window)")
         open_file.clicked.connect(self.open_file_requested)
         open_url = QPushButton("Open stream URL…")
@@ -162,7 +162,7 @@ class WelcomePage(QWidget):
         self.retry_button.clicked.connect(self.retry_requested)
         self.retry_button.hide()
         self._camera_box = QVBoxLayout()
-        drop_hint = QLabel("Or drop a video file or a stream link onto this window.")
+        drop_hint = QLabel("Or drop a video, a photo or a stream link onto this window.")
         drop_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         drop_hint.setEnabled(False)  # greyed: a hint, not a control
         for widget in (self.title, self.message, self.retry_button, open_file, open_url):
