@@ -20,6 +20,14 @@ def run_install_app(apps_dir: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", str(INSTALL_APP), *args], env=env, capture_output=True, text=True, timeout=60)
 
 
+def _do_nothing_program(folder: Path) -> Path:
+    """A stand-in for the installed livedet."""
+    program = folder / "livedet"
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    return program
+
+
 def test_macos_app_starts_livedet_with_its_arguments(tmp_path):
     folder = tmp_path / "My Apps $HOME"
     folder.mkdir()
@@ -44,9 +52,7 @@ def test_macos_app_starts_livedet_with_its_arguments(tmp_path):
 
 
 def test_macos_app_uninstall_removes_it(tmp_path):
-    program = tmp_path / "livedet"
-    program.write_text("#!/bin/sh\n")
-    program.chmod(0o755)
+    program = _do_nothing_program(tmp_path)
     apps = tmp_path / "Applications"
     assert run_install_app(apps, "--exec", str(program)).returncode == 0
     assert run_install_app(apps, "--uninstall").returncode == 0
@@ -56,9 +62,7 @@ def test_macos_app_uninstall_removes_it(tmp_path):
 def test_the_pyinstaller_app_in_the_same_place_is_never_removed_or_replaced(tmp_path):
     """The script's own header says to copy dist/LiveDet.app to ~/Applications; --uninstall, or installing the
     wrapper, deleted that bundle without a word."""
-    program = tmp_path / "livedet"
-    program.write_text("#!/bin/sh\n")
-    program.chmod(0o755)
+    program = _do_nothing_program(tmp_path)
     apps = tmp_path / "Applications"
     bundle = apps / "LiveDet.app" / "Contents" / "MacOS" / "LiveDet"
     bundle.parent.mkdir(parents=True)
@@ -71,9 +75,7 @@ def test_the_pyinstaller_app_in_the_same_place_is_never_removed_or_replaced(tmp_
 
 def test_a_wrapper_made_before_the_marker_is_still_replaced_and_removed(tmp_path):
     """The marker came later: every wrapper installed before was refused as 'not made by this script'."""
-    program = tmp_path / "livedet"
-    program.write_text("#!/bin/sh\n")
-    program.chmod(0o755)
+    program = _do_nothing_program(tmp_path)
     apps = tmp_path / "Applications"
     assert run_install_app(apps, "--exec", str(program)).returncode == 0
     (apps / "LiveDet.app" / "Contents" / "Resources" / "made-by-install-app.sh").unlink()  # as the old script left it
