@@ -311,12 +311,16 @@ def test_a_frame_a_seek_throws_away_is_counted_as_dropped(qapp, vtest_path):
         worker.set_paused(True)
         time.sleep(0.5)
         taken += _drain(box, worker, 1, timeout=0.3)
+        time.sleep(0.3)
+        # a frame read as the pause came waits in the slot, to be shown: on a busy machine the worker had
+        # read it already (6 captured, 4 taken, 1 dropped); it is neither lost nor dropped
+        waiting = 1 if box.is_full else 0
     finally:
         worker.stop()
         worker.wait(5000)
     assert taken[0] == 300  # the frame from before the seek never reached the reader
     snap = stats.snapshot()
-    assert snap.frames_captured == len(taken) + snap.frames_dropped and snap.frames_dropped == 1
+    assert snap.frames_captured == len(taken) + waiting + snap.frames_dropped and snap.frames_dropped == 1
 
 
 def test_play_after_a_pause_goes_on_with_the_next_frame_at_the_files_own_pace(qapp, vtest_path):
