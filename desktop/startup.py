@@ -5,6 +5,7 @@ Shared by ``python -m desktop`` and the tests, so tests start the app the way us
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from detector import SourceError, list_models, missing_models_dir
@@ -93,35 +94,37 @@ def build_window(options: LaunchOptions, *, settings: AppSettings | None = None,
     return window
 
 
+def _connect_until_stopped(connections: list) -> Callable[[], None]:
+    """Connect each (signal, slot); the function returned disconnects them all, the first time it is called."""
+    for signal, slot in connections:
+        signal.connect(slot)
+
+    def stop() -> None:
+        for signal, slot in connections:
+            signal.disconnect(slot)
+        connections.clear()
+
+    return stop
+
+
 def _say_when_ready(window: MainWindow, model: str, text: str) -> None:
     """``text`` in the status bar once ``model`` runs (its "ready" would resolve an error said before)."""
     controller, picker = window.controller, window.model_picker
-    watching = [(controller.model_ready, lambda ready: done(ready.source == model)),
-                (controller.model_failed, lambda _: done(False)), (picker.model_chosen, lambda _: done(False))]
 
     def done(say: bool) -> None:
-        for signal, slot in watching:
-            signal.disconnect(slot)
-        watching.clear()
+        stop()
         if say:
             window.status.show_error(text, ABOUT_MODEL)
 
-    for signal, slot in watching:
-        signal.connect(slot)
+    stop = _connect_until_stopped([(controller.model_ready, lambda ready: done(ready.source == model)),
+                                   (controller.model_failed, lambda _: done(False)),
+                                   (picker.model_chosen, lambda _: done(False))])
 
 
 def _fall_back_if_it_fails(window: MainWindow, options: LaunchOptions, remembered: str) -> None:
     """The model used last time, if it no longer loads (a weights file overwritten or damaged), is forgotten
     and the preferred one is loaded instead: every later start ran without detection."""
     controller, picker = window.controller, window.model_picker
-    watching = [(controller.model_ready, lambda _model: stop_watching()),
-                (picker.model_chosen, lambda _choice: stop_watching()),  # the user's own pick: its failure is its own
-                (controller.model_failed, lambda message: on_failure(message))]
-
-    def stop_watching() -> None:
-        for signal, slot in watching:
-            signal.disconnect(slot)
-        watching.clear()
 
     def on_failure(message: str) -> None:
         stop_watching()
@@ -133,8 +136,10 @@ def _fall_back_if_it_fails(window: MainWindow, options: LaunchOptions, remembere
         picker.set_current(fallback)
         controller.load_model(fallback)
 
-    for signal, slot in watching:
-        signal.connect(slot)
+    stop_watching = _connect_until_stopped([
+        (controller.model_ready, lambda _model: stop_watching()),
+        (picker.model_chosen, lambda _choice: stop_watching()),  # the user's own pick: its failure is its own
+        (controller.model_failed, on_failure)])
 
 
 def start_session(window: MainWindow, options: LaunchOptions, *, source_waits_for_model: bool = False) -> None:

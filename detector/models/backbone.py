@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torchvision.models import mobilenetv3
 
-from ..errors import ModelError
+from ..errors import ModelError, first_line
 from .layers import BN_EPS, BN_MOMENTUM
 
 BACKBONES = {
@@ -41,8 +41,8 @@ def imagenet_weights(name: str) -> dict[str, torch.Tensor]:
     try:
         return weights.get_state_dict(progress=True, check_hash=True)
     except Exception as exc:  # URLError (no network), or a kept file cut short or not a checkpoint at all
-        reason = str(getattr(exc, "reason", None) or exc).strip().splitlines()[0] if str(exc).strip() else ""
-        reason = reason or type(exc).__name__
+        cause = getattr(exc, "reason", None)  # a URLError's, without its "<urlopen error …>" around it
+        reason = str(cause) if cause else first_line(exc)
         if (folder / file_name).is_file():  # the hash is checked only as it downloads: a damaged file stays
             raise ModelError(f"the ImageNet weights of {name} in {folder / file_name} are damaged ({reason}): "
                              "delete the file, and they are downloaded again") from None
