@@ -30,6 +30,8 @@ $iconDir = Join-Path (Join-Path $env:LOCALAPPDATA "LiveDet") "launcher"
 if ($Uninstall) {
     Remove-Item -LiteralPath $link -Force -ErrorAction SilentlyContinue
     Remove-Item -LiteralPath $iconDir -Recurse -Force -ErrorAction SilentlyContinue
+    # where the icon went before it had a folder of its own (only that file: the cache is beside it)
+    Remove-Item -LiteralPath (Join-Path (Join-Path $env:LOCALAPPDATA "LiveDet") "livedet.ico") -Force -ErrorAction SilentlyContinue
     Write-Host "Removed the LiveDet Start menu shortcut"
     exit 0
 }
