@@ -180,6 +180,7 @@ class MainWindow(QMainWindow):
         self.video_view.welcome.open_file_requested.connect(self.choose_video_file)
         self.video_view.welcome.open_url_requested.connect(self.choose_url)
         self.video_view.welcome.camera_chosen.connect(self._open_camera)
+        self.video_view.welcome.recent_chosen.connect(self.open_source)
         self.video_view.welcome.retry_requested.connect(self.reconnect)
         self.video_view.canvas.covered_changed.connect(self.controller.keep_tags_clear_of)
         self.playback = PlaybackBar(self.pause_action, self.step_back_action, self.step_forward_action)
@@ -298,13 +299,18 @@ class MainWindow(QMainWindow):
         menu.clear()
         files = [value for value in self.prefs.recent if not is_stream_address(value)]
         present = existing_files(files) if files else set()  # None: the disk did not answer (an offline share)
+        listed = []
         for value in self.prefs.recent:
             is_url = is_stream_address(value)
             if not is_url and present is not None and value not in present:
                 continue  # moved or deleted since
-            action = menu.addAction(shown_address(value) if is_url else Path(value).name)
-            action.setToolTip(shown_address(value) if is_url else value)
+            listed.append((shown_address(value) if is_url else Path(value).name,
+                           shown_address(value) if is_url else value, value))
+        for name, tooltip, value in listed:
+            action = menu.addAction(name)
+            action.setToolTip(tooltip)
             action.triggered.connect(lambda _=False, v=value: self.open_source(v))
+        self.video_view.welcome.set_recent(listed)
         if menu.isEmpty():
             menu.addAction("Nothing opened yet").setEnabled(False)
         else:

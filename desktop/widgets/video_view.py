@@ -11,6 +11,7 @@ from ..cameras import CameraInfo
 from ..imaging import bgr_to_pixmap
 from .elided import elide, elide_long_words
 
+RECENT_ON_PAGE = 4  # the page stays short enough for a 720-pixel-high window; the menu lists them all
 WORD_MAX_PX = 360  # the widest one word may be on this page: long names are shortened, the window keeps its size
 
 
@@ -138,6 +139,7 @@ class WelcomePage(QWidget):
     open_file_requested = Signal()
     open_url_requested = Signal()
     camera_chosen = Signal(int)
+    recent_chosen = Signal(str)  # a file path or stream address, as Source ▸ Open recent lists it
     retry_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -168,9 +170,16 @@ class WelcomePage(QWidget):
         for widget in (self.title, self.message, self.retry_button, open_file, open_url):
             layout.addWidget(widget)
         layout.addLayout(self._camera_box)
+        self._recent_title = QLabel("<b>Recent</b>")
+        self._recent_title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._recent_box = QVBoxLayout()
+        layout.addSpacing(8)
+        layout.addWidget(self._recent_title)
+        layout.addLayout(self._recent_box)
         layout.addSpacing(12)
         layout.addWidget(drop_hint)
         self.set_cameras([])
+        self.set_recent([])
 
     def set_message(self, text: str, *, error: bool = False) -> None:
         self.message.setStyleSheet("color: #d9534f; font-weight: bold;" if error else "")
@@ -186,11 +195,19 @@ class WelcomePage(QWidget):
             self.retry_button.setToolTip(f"Open {label} again")
         self.retry_button.setVisible(bool(label))
 
+    def set_recent(self, entries: list[tuple[str, str, str]]) -> None:
+        """One button per (shown name, tooltip, value) that Source ▸ Open recent lists, up to
+        ``RECENT_ON_PAGE``: what was opened last is one click away, as on a player's start page."""
+        _empty(self._recent_box)
+        for name, tooltip, value in entries[:RECENT_ON_PAGE]:
+            button = QPushButton(elide(name, self.fontMetrics(), WORD_MAX_PX))
+            button.setToolTip(f"Open {tooltip}")
+            button.clicked.connect(lambda _=False, v=value: self.recent_chosen.emit(v))
+            self._recent_box.addWidget(button)
+        self._recent_title.setVisible(bool(entries))
+
     def set_cameras(self, cameras: list[CameraInfo]) -> None:
-        while self._camera_box.count():
-            item = self._camera_box.takeAt(0)
-            if item.widget() is not None:
-                item.widget().deleteLater()
+        _empty(self._camera_box)
         if not cameras:
             hint = QLabel("No camera found. Plug one in and it appears here.")
             hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -200,6 +217,14 @@ class WelcomePage(QWidget):
             button.setToolTip(f"Open {camera.name} ({camera.device_id or f'index {camera.index}'})")
             button.clicked.connect(lambda _=False, i=camera.index: self.camera_chosen.emit(i))
             self._camera_box.addWidget(button)
+
+
+def _empty(layout: QVBoxLayout) -> None:
+    while layout.count():
+        item = layout.takeAt(0)
+        if item.widget() is not None:
+            item.widget().hide()  # gone at once, not when the event loop next deletes it
+            item.widget().deleteLater()
 
 
 class VideoView(QStackedWidget):

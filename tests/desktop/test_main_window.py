@@ -907,6 +907,33 @@ def test_open_recent_lists_the_files_and_streams_opened_newest_first_and_reopens
     assert [a.text() for a in again.recent_menu.actions()] == ["Nothing opened yet"]
 
 
+def test_the_choose_a_source_page_offers_the_files_opened_lately(qtbot, launch, vtest_path, tmp_path):
+    """After Source ▸ Close (and at the next start, which stays on that page) the page had only Open buttons and
+    cameras: the file watched yesterday was three clicks away, in a menu."""
+    from PySide6.QtWidgets import QPushButton
+
+    clip = tmp_path / "clip.avi"
+    shutil.copyfile(vtest_path, clip)
+    window = launch(model=_shipped_model())
+    for source in (str(vtest_path), str(clip)):
+        with qtbot.waitSignal(window.controller.source_opened, timeout=FLOW_TIMEOUT_MS):
+            window.open_source(source)
+    window.close_source()
+    assert not window.video_view.showing_video
+    window.close()
+    again = launch()
+    page = again.video_view.welcome
+    assert not again.video_view.showing_video
+    buttons = {b.text(): b for b in page.findChildren(QPushButton) if b.isVisibleTo(page)}
+    assert {"clip.avi", "vtest.avi"} <= set(buttons)
+    assert buttons["clip.avi"].toolTip() == f"Open {clip}"
+    with qtbot.waitSignal(again.controller.source_opened, timeout=FLOW_TIMEOUT_MS):
+        buttons["vtest.avi"].click()
+    assert again.controller.source.value == str(vtest_path)
+    next(a for a in again.recent_menu.actions() if a.text() == "Clear the list").trigger()
+    assert not [b for b in page.findChildren(QPushButton) if b.isVisibleTo(page) and b.text() == "vtest.avi"]
+
+
 def test_a_file_opened_by_a_relative_path_is_remembered_for_a_start_in_another_folder(qtbot, launch, vtest_path,
                                                                                        tmp_path, monkeypatch):
     """``livedet --source clip.avi`` in a terminal, then LiveDet from the menu (started in the home folder):
