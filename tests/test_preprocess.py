@@ -139,6 +139,16 @@ def test_frames_from_real_sources_are_normalised():
     assert as_bgr_uint8(unit)[0, 0, 0] in (127, 128)
 
 
+def test_a_12_bit_camera_picture_in_16_bit_words_keeps_its_brightness():
+    """A machine-vision camera's 12-bit frame (white 4095) read as 16-bit came out black: white was grey 15."""
+    picture = np.random.default_rng(1).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    picture[0, 0] = 255  # its white is there, as in any exposed frame
+    for bits in (8, 10, 12, 14, 16):
+        stored = (picture.astype(np.uint16) << (bits - 8)) | ((1 << (bits - 8)) - 1)  # low bits set, as sensors do
+        assert np.array_equal(as_bgr_uint8(stored), picture), bits
+    assert as_bgr_uint8(np.zeros((2, 2), np.uint16)).max() == 0  # black stays black
+
+
 def test_a_float_picture_with_a_highlight_or_a_nan_stays_a_zero_to_one_picture():
     """A 0–1 picture with one pixel at 1.5 (an HDR highlight, a bicubic overshoot) or one NaN counted as
     0–255, so it came out black, and the model saw a cat in it."""
