@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import difflib
 import unicodedata
-from typing import Iterable, Sequence
+from typing import Collection, Iterable, Sequence
+
+import numpy as np
 
 from .errors import LiveDetError
 
@@ -61,3 +63,23 @@ def class_ids_named(names: Iterable[str] | None, class_names: Sequence[str]) -> 
     wanted = {normalise_class_name(n) for n in names}
     ids = frozenset(i for i, name in enumerate(class_names) if normalise_class_name(name) in wanted)
     return ids or None
+
+
+def class_indices(classes: str | Collection[int | str] | None, class_names: Sequence[str]) -> frozenset[int] | None:
+    """What the API's ``classes=`` may be, as the model's class indices (None: every class).
+
+    Indices are checked against the model (an index past its last class selected nothing, unsaid); names, or
+    a mix, go through ``resolve_classes``; one string is one name or index ("14" was the classes 1 and 4).
+    """
+    if classes is None:
+        return None
+    if isinstance(classes, str):
+        classes = [classes]
+    if all(isinstance(item, (int, np.integer)) and not isinstance(item, bool) for item in classes):
+        chosen = frozenset(int(item) for item in classes)
+        outside = sorted(i for i in chosen if not 0 <= i < len(class_names))
+        if outside:
+            raise LiveDetError(f"class index {outside[0]} is out of range: the model has {len(class_names)} classes "
+                               f"(0-{len(class_names) - 1})")
+        return chosen
+    return resolve_classes([str(item) for item in classes], class_names)

@@ -76,8 +76,18 @@ def onnx_bytes(model: LoadedModel, *, imgsz: int | None = None, dynamic: bool = 
             dynamo=False,
         )
     proto = onnx.load_from_string(buffer.getvalue())
+    _fix_last_dims(proto, {"boxes": 4, "scores": len(model.class_names)})
     _write_metadata(proto, onnx_metadata(model, size))
     return proto.SerializeToString()
+
+
+def _fix_last_dims(proto, sizes: dict[str, int]) -> None:
+    """State the outputs' last dimension (4 box sides, the class count), which the exporter leaves open as
+    "Concatboxes_dim_2": a reader of the graph, or another runtime, then sees the contract, not a name."""
+    for output in proto.graph.output:
+        if output.name in sizes:
+            dims = output.type.tensor_type.shape.dim
+            dims[len(dims) - 1].dim_value = sizes[output.name]
 
 
 def _write_metadata(proto, metadata: dict[str, str]) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 from .defaults import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET, MAX_IMGSZ, is_input_size
 from .device import select_device
 from .engines import Engine, make_engine
+from .classes import class_indices
 from .errors import LiveDetError
 from .loader import LoadedModel
 from .ops.postprocess import (
@@ -22,6 +23,7 @@ from .ops.postprocess import (
     CandidateRows,
     apply_thresholds,
     candidate_floor,
+    check_thresholds,
     select_candidates,
     to_detections,
 )
@@ -154,29 +156,32 @@ class Predictor:
         iou: float = DEFAULT_IOU,
         max_det: int = DEFAULT_MAX_DET,
         keep_candidates: bool = False,
-        classes: Collection[int] | None = None,
+        classes: str | Collection[int | str] | None = None,
     ) -> Prediction:
         """Detect objects in one frame. ``keep_candidates`` also returns the pre-threshold
         boxes so thresholds can be re-applied later without the network; ``classes`` keeps
-        only those class indices (``detector.resolve_classes`` turns names into them)."""
+        only those classes (indices, or names as ``detector.resolve_classes`` matches them)."""
         return self.predict_batch([frame], conf=conf, iou=iou, max_det=max_det, keep_candidates=keep_candidates,
                                   classes=classes)[0]
 
     def predict_batch(
         self,
-        frames: Sequence[np.ndarray],
+        frames: Sequence[np.ndarray] | np.ndarray,
         *,
         conf: float = DEFAULT_CONF,
         iou: float = DEFAULT_IOU,
         max_det: int = DEFAULT_MAX_DET,
         keep_candidates: bool = False,
         multi_label: bool = False,
-        classes: Collection[int] | None = None,
+        classes: str | Collection[int | str] | None = None,
     ) -> list[Prediction]:
-        """Detect objects in several frames at once (frames of one size share one batch)."""
-        if not frames:
+        """Detect objects in several frames at once (frames of one size share one batch): a list of frames or
+        an (N, H, W, C) array. ``classes``: class indices or names (see ``detector.classes.class_indices``)."""
+        if len(frames) == 0:
             return []
         t0 = time.perf_counter()
+        check_thresholds(conf, iou, max_det)  # before the network runs, not after
+        classes = class_indices(classes, self.class_names)
         frames = [as_bgr_uint8(f) for f in frames]
         shapes = {f.shape[:2] for f in frames}
         # what runs after the network, the same for every path

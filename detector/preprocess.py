@@ -47,6 +47,9 @@ def as_bgr_uint8(frame: np.ndarray) -> np.ndarray:
     elif frame.shape[2] == 4:
         frame = cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
     elif frame.shape[2] != 3:
+        if frame.shape[0] in (1, 3, 4):
+            raise SourceError(f"a frame of shape {frame.shape} looks channels-first (C, H, W), as PyTorch keeps "
+                              "images; expected (H, W, 3) BGR, e.g. frame.transpose(1, 2, 0)")
         raise SourceError(f"unsupported channel count {frame.shape[2]}")
     return np.ascontiguousarray(frame)
 

@@ -28,7 +28,8 @@ class LetterboxMeta:
 
 @dataclass(frozen=True)
 class StageTimings:
-    """Wall time of each inference stage for one call, in milliseconds."""
+    """Wall time of each inference stage for one frame, in milliseconds (a batch's time is shared out
+    evenly among its frames)."""
 
     pre_ms: float = 0.0
     infer_ms: float = 0.0

@@ -100,6 +100,8 @@ def test_an_export_at_another_size_runs_at_that_size(random_models_dir, tmp_path
 def test_graph_accepts_any_batch_and_multiple_of_32(random_models_dir, tmp_path):
     model = load_model("test-small", models_dir=random_models_dir)
     session = ort_session(export_onnx(model, tmp_path / "small.onnx"))
+    declared = {o.name: o.shape for o in session.get_outputs()}  # what another runtime reads before running it
+    assert declared == {"boxes": ["batch", "anchors", 4], "scores": ["batch", "anchors", len(model.class_names)]}
     for batch, h, w in [(1, 320, 320), (3, 256, 320), (2, 96, 480)]:
         boxes, scores = session.run(None, {"images": np.random.rand(batch, 3, h, w).astype(np.float32)})
         cells = sum((h // s) * (w // s) for s in (8, 16, 32))

@@ -132,6 +132,42 @@ def test_conf_and_max_det_limit_the_output(predictor):
     np.testing.assert_allclose(few.scores, many.scores[:3])
 
 
+def test_out_of_range_thresholds_and_class_filters_are_refused_in_plain_words(predictor):
+    """The CLI refused them; the API quietly misbehaved: max_det=-1 dropped the best box, iou=-0.1 was an OpenCV
+    assertion, classes="14" kept the classes 1 and 4, and classes=[99] showed nothing on a 20-class model."""
+    frame = random_frame((240, 320, 3))
+    everything = predictor.predict(frame, conf=LOW_CONF, max_det=10_000, keep_candidates=True)
+    for bad, said in ((dict(max_det=-1), "max_det must be a positive whole number, got -1"),
+                      (dict(max_det=2.5), "max_det must be a positive whole number, got 2.5"),
+                      (dict(iou=-0.1), "iou must be between 0 and 1, got -0.1"),
+                      (dict(iou=1.5), "iou must be between 0 and 1, got 1.5"),
+                      (dict(conf=-1), "conf must be between 0 and 1, got -1")):
+        with pytest.raises(ValueError, match=said):
+            predictor.predict(frame, **bad)
+        with pytest.raises(ValueError, match=said):
+            detections_from_candidates(everything.candidates, **bad)
+    n = len(predictor.class_names)
+    with pytest.raises(LiveDetError, match=rf"class index {n + 79} is out of range: the model has {n} classes"):
+        predictor.predict(frame, classes=[n + 79])
+    first = predictor.class_names[0]
+    by_name = predictor.predict(frame, conf=LOW_CONF, classes=first).detections  # one name, not its letters
+    assert len(by_name) and set(by_name.class_ids.tolist()) == {0}
+    by_index = predictor.predict(frame, conf=LOW_CONF, classes=[0]).detections
+    np.testing.assert_array_equal(by_name.boxes, by_index.boxes)
+    with pytest.raises(LiveDetError, match="unknown class 'no such thing'"):
+        predictor.predict(frame, classes=["no such thing"])
+
+
+def test_a_batch_may_be_one_array_and_a_channels_first_frame_is_named_as_such(predictor):
+    frames = np.stack([random_frame((120, 160, 3), seed=i) for i in range(2)])
+    batch = predictor.predict_batch(frames, conf=LOW_CONF)
+    one_by_one = [predictor.predict(f, conf=LOW_CONF) for f in frames]
+    for a, b in zip(batch, one_by_one):
+        np.testing.assert_allclose(a.detections.boxes, b.detections.boxes, atol=1e-3)
+    with pytest.raises(SourceError, match=r"looks channels-first \(C, H, W\)"):
+        predictor.predict(np.zeros((3, 480, 640), np.uint8))
+
+
 def test_bad_imgsz_and_bad_frames_are_refused(random_models_dir):
     model = load_model("test-small", models_dir=random_models_dir)
     with pytest.raises(ValueError):

@@ -1,9 +1,9 @@
 """From decoded scores to final detections: floor -> top-k -> NMS -> max_det -> frame pixels.
 
 Plain functions on host NumPy arrays, with declared defaults, so a threshold
-change never touches the network. Every backend ends here: ONNX Runtime hands
-back NumPy, and the torch paths bring their few candidate rows to the host
-first. NMS is OpenCV's (``cv2.dnn.NMSBoxesBatched``, already a dependency),
+change never touches the network. Every backend ends here: ONNX Runtime and
+``TorchEngine`` hand back every anchor's decoded boxes and scores as NumPy, and
+the CUDA fast path brings only its top-k candidate rows to the host. NMS is OpenCV's (``cv2.dnn.NMSBoxesBatched``, already a dependency),
 which keeps the same boxes as ``torchvision.ops.batched_nms`` (a test checks
 that) without importing torch: on a CPU the app then starts in a fraction of
 the time and a gigabyte less memory (see ``detector.onnx_cache``).
@@ -81,6 +81,16 @@ def batched_nms(boxes: np.ndarray, scores: np.ndarray, groups: np.ndarray, iou: 
     return np.asarray(kept, dtype=np.int64).reshape(-1)
 
 
+def check_thresholds(conf: float, iou: float, max_det: int) -> None:
+    """Refuse what the CLI's options refuse, in the API too: ``max_det=-1`` silently dropped the best box (a
+    slice), ``iou=-0.1`` was an OpenCV assertion, and ``conf=-1`` kept every candidate."""
+    for name, value in (("conf", conf), ("iou", iou)):
+        if not isinstance(value, (int, float, np.number)) or not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} must be between 0 and 1, got {value!r}")
+    if not isinstance(max_det, (int, np.integer)) or isinstance(max_det, bool) or max_det <= 0:
+        raise ValueError(f"max_det must be a positive whole number, got {max_det!r}")
+
+
 def apply_thresholds(
     boxes: np.ndarray,
     scores: np.ndarray,
@@ -94,6 +104,7 @@ def apply_thresholds(
 ) -> CandidateRows:
     """Confidence filter (and, given ``classes``, a class filter), per-class NMS at ``iou``,
     then the ``max_det`` best, best first."""
+    check_thresholds(conf, iou, max_det)
     keep = scores >= conf
     if classes is not None:
         keep &= np.isin(class_ids, np.fromiter(classes, np.int64))
