@@ -179,7 +179,8 @@ def start_session(window: MainWindow, options: LaunchOptions, *, source_waits_fo
     if model and source_waits_for_model:
         if source is not None:
             window.source_awaited = _label(source, window)  # R meanwhile records it once it opens
-            window.video_view.show_welcome(f"Loading the detector ({model})… then opening {window.source_awaited}")
+            window.video_view.show_welcome(f"Loading the detector ({model})… then opening {window.source_awaited}",
+                                           opening=True)
 
         def once() -> None:
             controller.model_idle.disconnect(once)

@@ -46,8 +46,9 @@ class ThresholdPanel(QWidget):
         self.conf_slider = self._slider(1, SLIDER_STEPS, DEFAULT_CONF, "Confidence: boxes scoring below this are "
                                         "hidden. Applies to the frame on screen at once, without re-running the "
                                         "model.")
-        self.iou_slider = self._slider(1, SLIDER_STEPS - 1, DEFAULT_IOU, "IoU: overlapping boxes of one class above "
-                                       "this overlap are merged (non-maximum suppression). Lower merges more.")
+        self.iou_slider = self._slider(1, SLIDER_STEPS - 1, DEFAULT_IOU, "IoU: of two boxes of one class overlapping "
+                                       "more than this, the lower-scoring one is hidden (non-maximum suppression). "
+                                       "Lower hides more.")
         self.conf_value, self.iou_value = QLabel(), QLabel()
         for label in (self.conf_value, self.iou_value):
             label.setMinimumWidth(36)

@@ -592,7 +592,7 @@ class MainWindow(QMainWindow):
         self._name_source_button(source.label)
         self.setWindowTitle(f"LiveDet — {source.label}")
         if not self.video_view.showing_video:
-            self.video_view.show_welcome(f"Opening {source.label}…")
+            self.video_view.show_welcome(f"Opening {source.label}…", opening=True)
 
     def _name_source_button(self, label: str | None) -> None:
         """The source button names what plays, shortened in the middle to fit; its tooltip has the whole name."""

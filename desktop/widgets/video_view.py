@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPixmap
@@ -11,6 +13,7 @@ from ..cameras import CameraInfo
 from ..imaging import bgr_to_pixmap
 from .elided import elide, elide_long_words
 
+CHOOSE_TITLE = "Choose a source"
 RECENT_ON_PAGE = 4  # the page stays short enough for a 720-pixel-high window; the menu lists them all
 WORD_MAX_PX = 360  # the widest one word may be on this page: long names are shortened, the window keeps its size
 
@@ -146,7 +149,8 @@ class WelcomePage(QWidget):
         super().__init__(parent)
         layout = QVBoxLayout(self)
         layout.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.title = QLabel("<h2>Choose a source</h2>")
+        self.title = QLabel()
+        self.set_title(CHOOSE_TITLE)
         self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.message = QLabel()
         self.message.setWordWrap(True)
@@ -154,7 +158,7 @@ class WelcomePage(QWidget):
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.message.setMinimumWidth(WORD_MAX_PX + 100)  # a message reads in two lines, not five narrow ones
         open_file = QPushButton("Open video or photo…")
-        open_file.setToolTip("Play a video file (you can also drop one onto the window)")
+        open_file.setToolTip("Play a video file or detect objects in a photo (you can also drop one onto the window)")
         open_file.clicked.connect(self.open_file_requested)
         open_url = QPushButton("Open stream URL…")
         open_url.setToolTip("Watch an RTSP or HTTP stream, e.g. rtsp://camera.local/stream (or drop a link "
@@ -180,6 +184,9 @@ class WelcomePage(QWidget):
         layout.addWidget(drop_hint)
         self.set_cameras([])
         self.set_recent([])
+
+    def set_title(self, text: str) -> None:
+        self.title.setText(f"<h2>{html.escape(text)}</h2>")
 
     def set_message(self, text: str, *, error: bool = False) -> None:
         self.message.setStyleSheet("color: #d9534f; font-weight: bold;" if error else "")
@@ -237,7 +244,11 @@ class VideoView(QStackedWidget):
         self.addWidget(self.welcome)
         self.addWidget(self.canvas)
 
-    def show_welcome(self, message: str = "", *, error: bool = False, retry_label: str | None = None) -> None:
+    def show_welcome(self, message: str = "", *, error: bool = False, retry_label: str | None = None,
+                     opening: bool = False) -> None:
+        """``opening``: a source is on its way, so the page is headed "Opening…", not "Choose a source" (which
+        asked for what the user had just done); its buttons stay, to choose another meanwhile."""
+        self.welcome.set_title("Opening…" if opening else CHOOSE_TITLE)
         self.welcome.set_message(message, error=error)
         self.welcome.offer_retry(retry_label)
         self.canvas.clear()

@@ -150,6 +150,7 @@ def test_files_that_are_not_playable_videos_get_a_clear_message(qtbot, launch, b
         window.open_source(str(bad_videos / name))
     assert name in failed.args[0] and message in failed.args[0]
     assert message in window.video_view.welcome.message.text()
+    assert "Choose a source" in window.video_view.welcome.title.text()  # no longer "Opening…"
     assert window.video_view.welcome.retry_button.isHidden()  # a file is not "reconnected"
 
     window.open_source(str(vtest_path))

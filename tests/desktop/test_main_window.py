@@ -1661,6 +1661,7 @@ def test_the_app_opens_its_source_once_the_detector_is_ready_so_every_frame_has_
     start_session(window, options, source_waits_for_model=True)
     try:
         assert "Loading the detector (yolo-mnv3-small)… then opening vtest.avi" in window.video_view.welcome.message.text()
+        assert "Opening…" in window.video_view.welcome.title.text()  # not "Choose a source": it was chosen
         first = []
         window.controller.frame_shown.connect(lambda shown: first.append(shown) if not first else None)
         qtbot.waitUntil(lambda: bool(first), timeout=FLOW_TIMEOUT_MS)
