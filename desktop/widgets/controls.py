@@ -120,6 +120,13 @@ class PlaybackBar(QWidget):
         super().__init__(parent)
         self.play_button = QToolButton()
         self.play_button.setDefaultAction(pause_action)
+        shown = pause_action.text()  # as wide for "Play" as for "Pause": the row does not shift on Space
+        widths = []
+        for word in ("Play", "Pause"):
+            pause_action.setText(word)
+            widths.append(self.play_button.sizeHint().width())
+        pause_action.setText(shown)
+        self.play_button.setMinimumWidth(max(widths))
         self._pause_action = pause_action
         self._still = False
         self._step_actions = (step_back_action, step_forward_action)

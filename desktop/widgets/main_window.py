@@ -152,8 +152,8 @@ class MainWindow(QMainWindow):
                                      self.close_source)
         self.close_source_action.setEnabled(False)  # until a source opens
         self.quit_action = a("Quit", "Ctrl+Q", "Close LiveDet", self.close)
-        self.pause_action = a("Pause", "Space", "Pause or resume the video", self._on_pause_triggered,
-                              checkable=True)
+        # Not checkable: its word says what a press does, as in a player ("Play" held down read as playing)
+        self.pause_action = a("Pause", "Space", "Pause or resume the video", self._on_pause_triggered)
         self.step_back_action = a("Previous frame", ",", "Pause and go back one frame (files)",
                                   lambda: self.controller.step(-1))
         self.step_forward_action = a("Next frame", ".", "Pause and go forward one frame (files)",
@@ -499,7 +499,6 @@ class MainWindow(QMainWindow):
 
     def _on_pause_triggered(self) -> None:
         self.controller.toggle_pause()
-        self.pause_action.setChecked(self.controller.paused)  # nothing to pause: the button springs back
 
     def _on_record_toggled(self) -> None:
         if self.controller.source is None and (self._reconnecting is not None or self.source_awaited is not None):
@@ -693,8 +692,7 @@ class MainWindow(QMainWindow):
             self.controller.open_source(self.controller.failed_source)  # keeps the reconnecting going on failure
 
     def _on_pause_changed(self, paused: bool) -> None:
-        still = self.playback.still  # a photo's end: nothing to play, so no greyed-out "Play" held down
-        self.pause_action.setChecked(paused and not still)
+        still = self.playback.still  # a photo's end: nothing to play, so no greyed-out "Play"
         self.pause_action.setText("Play" if paused and not still else "Pause")
         self.status.pause_recording_clock(paused)  # a paused video adds nothing to the recording
         if not paused:

@@ -1360,7 +1360,7 @@ def test_a_dropped_photo_is_shown_upright_with_its_boxes_and_answers_the_sliders
     playback = window.playback  # nothing to play, step, seek, loop or speed up: those controls are off
     assert not any(w.isEnabled() for w in (window.pause_action, playback.seek_slider, playback.loop_box,
                                            playback.fast_box, *playback.step_buttons))
-    assert not window.pause_action.isChecked() and window.pause_action.text() == "Pause"  # not a pressed "Play"
+    assert window.pause_action.text() == "Pause"  # not a greyed "Play"
     assert hud_lines(1, panels[-1])[1] == "photo: detected once"  # it said "FPS - paused"
     assert window.status.message_label.text() == "IMG_0060.JPG: 432×576 photo"
     inferred = window.controller.report()["frames_inferred"]
@@ -2283,7 +2283,7 @@ def test_pause_and_record_with_nothing_playing_leave_no_button_pressed(qtbot, la
     assert not window.pause_action.isEnabled()  # greyed out, as the frame steps: there is nothing to pause
     window.pause_action.trigger()  # Space before any source
     window.record_action.trigger()  # R before any source: a message, no recording
-    assert not window.pause_action.isChecked() and window.pause_action.text() == "Pause"
+    assert window.pause_action.text() == "Pause"
     assert not window.record_action.isChecked()
     assert "before recording" in window.status.last_error
     window.snapshot_action.trigger()  # S before any source
@@ -2291,8 +2291,14 @@ def test_pause_and_record_with_nothing_playing_leave_no_button_pressed(qtbot, la
 
     window.open_source(str(vtest_path))
     _wait_for_frames(qtbot, window, 3)  # plays, not paused
-    assert not window.controller.paused and not window.pause_action.isChecked() and window.pause_action.isEnabled()
+    assert not window.controller.paused and window.pause_action.text() == "Pause" and window.pause_action.isEnabled()
     assert window.status.standing_error is None  # it stood in red while the video played
+    button = window.playback.play_button
+    width = button.sizeHint().width()
+    window.pause_action.trigger()  # Space: paused, the button offers Play, not held down (a pressed "Play")
+    qtbot.waitUntil(lambda: window.controller.paused and window.pause_action.text() == "Play", timeout=5_000)
+    assert not window.pause_action.isCheckable() and not button.isDown()
+    assert max(width, button.minimumWidth()) == max(button.sizeHint().width(), button.minimumWidth())  # no shift
     window.close_source_action.trigger()
     qtbot.waitUntil(lambda: window.controller.source is None, timeout=5_000)
     assert not window.pause_action.isEnabled()
