@@ -37,7 +37,7 @@ class AugmentConfig:
     value: float = 0.4  # max brightness gain change
     min_box_side: float = 2.0  # output pixels; thinner boxes are dropped
     min_visible: float = 0.2  # drop boxes that lose more than 80% of their area to cropping
-    mixup: float = 0.0  # probability that a mosaic batch is blended with a shifted copy of itself
+    mixup: float = 0.0  # probability that a mosaic batch's images are each blended with the next one in it
     blank: float = 0.0  # probability that an image is replaced by a plain frame without boxes (``blank_some``)
 
     @classmethod

@@ -89,7 +89,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--zoom", type=float, nargs=2, metavar=("MIN", "MAX"), default=AugmentConfig().scale,
                      help="random zoom range (default: {} {})".format(*AugmentConfig().scale))
     run.add_argument("--mixup", type=float, default=AugmentConfig().mixup,
-                     help="probability of blending a mosaic batch with itself (default: %(default)s)")
+                     help="probability of blending each image of a mosaic batch with the next one in it, keeping "
+                          "both images' boxes (default: %(default)s)")
     run.add_argument("--blank", type=float, default=AugmentConfig().blank,
                      help="probability that a training image is replaced by a plain, mostly dark frame without "
                           "boxes, so a black picture is not taken for an object (default: %(default)s)")

@@ -1,6 +1,6 @@
-"""Detection loss: BCE on soft class targets plus CIoU on positive boxes, both weighted by the
-task-aligned targets and normalised by their sum (so the loss scale does not depend on how
-many objects a batch holds)."""
+"""Detection loss: BCE with the task-aligned targets as soft class labels, plus CIoU on positive
+boxes weighted by those targets; both normalised by the targets' sum (so the loss scale does not
+depend on how many objects a batch holds)."""
 
 from __future__ import annotations
 
