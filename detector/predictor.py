@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Collection, Sequence
 
 import numpy as np
 
+from .classes import class_indices
 from .defaults import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET, MAX_IMGSZ, is_input_size
 from .device import select_device
 from .engines import Engine, make_engine
-from .classes import class_indices
 from .errors import LiveDetError
 from .loader import LoadedModel
 from .ops.postprocess import (

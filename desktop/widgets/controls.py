@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QKeyEvent, QWheelEvent
+from PySide6.QtGui import QAction, QKeyEvent, QPaintEvent, QPalette, QWheelEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -15,13 +15,18 @@ from PySide6.QtWidgets import (
     QProxyStyle,
     QSlider,
     QStyle,
+    QStyleOptionComboBox,
+    QStylePainter,
     QToolButton,
     QWidget,
 )
 
 from detector import DEFAULT_CONF, DEFAULT_IOU, ModelSpec, checkpoint_name, list_models
 
+from .elided import elide
+
 SLIDER_STEPS = 100  # slider units per 1.0
+PICKER_MAX_PX = 320  # the model picker grows with its longest name up to this, and cuts a longer one in the middle
 
 
 class _ResettableSlider(QSlider):
@@ -238,6 +243,9 @@ class ModelPicker(QComboBox):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setMinimumContentsLength(18)
+        # as wide as its longest name, up to a limit; beyond it the name is cut in the middle (see paintEvent)
+        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.setMaximumWidth(PICKER_MAX_PX)
         self.setPlaceholderText("No model")  # none running (all failed to load): the box was blank
         self.setToolTip("Detection model: switching loads it in the background while the video keeps playing")
         self._opened_files: list[str] = []
@@ -301,6 +309,32 @@ class ModelPicker(QComboBox):
         self.blockSignals(True)
         self.setCurrentIndex(index)
         self.blockSignals(False)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        """As QComboBox draws itself, but a name too long for the box is cut in the middle, so a run's
+        "-best"/"-last" stays in view (Qt cuts the end off without a "…": two runs read the same)."""
+        painter = QStylePainter(self)
+        option = QStyleOptionComboBox()
+        self.initStyleOption(option)
+        painter.drawComplexControl(QStyle.ComplexControl.CC_ComboBox, option)
+        if self.currentIndex() < 0 and self.placeholderText():
+            option.palette.setBrush(QPalette.ColorRole.ButtonText, option.palette.placeholderText())
+            option.currentText = self.placeholderText()
+        option.currentText = self._fitted(option)
+        painter.drawControl(QStyle.ControlElement.CE_ComboBoxLabel, option)
+
+    def shown_text(self) -> str:
+        """The name as the closed box shows it, cut in the middle to fit."""
+        option = QStyleOptionComboBox()
+        self.initStyleOption(option)
+        if self.currentIndex() < 0 and self.placeholderText():
+            option.currentText = self.placeholderText()
+        return self._fitted(option)
+
+    def _fitted(self, option: QStyleOptionComboBox) -> str:
+        field = self.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, option,
+                                            QStyle.SubControl.SC_ComboBoxEditField, self)
+        return elide(option.currentText, self.fontMetrics(), field.width())
 
     def showPopup(self) -> None:
         self.refresh()

@@ -40,12 +40,16 @@ class ElidedLabel(QLabel):
         """``mode``: where the "…" goes; ElideRight for a text whose start matters most (a clock, then a name)."""
         super().__init__(parent)
         self._full = ""
+        self._tail = ""  # the end that is never shortened (see setText)
         self._hint = hint  # the tooltip while nothing is elided
         self._mode = mode
         self.setText(text)
 
-    def setText(self, text: str) -> None:
+    def setText(self, text: str, *, keep_tail: str = "") -> None:
+        """``keep_tail``: an end of ``text`` shown whole while the part before it is shortened ("· 320 px · cpu"
+        after a model's name: cut in the middle of the whole, it read "yolo-mnv3-small · 32… · cpu")."""
         self._full = text
+        self._tail = keep_tail if keep_tail and text.endswith(keep_tail) and keep_tail != text else ""
         self._fit()
         self.updateGeometry()  # the size it would like changed with the text
 
@@ -71,6 +75,13 @@ class ElidedLabel(QLabel):
     def _fit(self) -> None:
         self.ensurePolished()  # measure in the font a style sheet just set (errors are bold)
         width = max(0, self.contentsRect().width() - 2 * self.margin())
-        shown = elide(self._full, self.fontMetrics(), width, self._mode)
+        metrics = self.fontMetrics()
+        if self._tail and metrics.horizontalAdvance(self._full) > width:
+            head = self._full[: len(self._full) - len(self._tail)]
+            room = width - metrics.horizontalAdvance(self._tail)
+            shown = (elide(head, metrics, room, self._mode) + self._tail if room >= metrics.horizontalAdvance("x…x")
+                     else elide(self._full, metrics, width, self._mode))  # too narrow for the tail: as before
+        else:
+            shown = elide(self._full, metrics, width, self._mode)
         super().setText(shown)
         self.setToolTip("\n".join(filter(None, (self._full, self._hint))) if shown != self._full else self._hint)

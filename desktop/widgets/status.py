@@ -25,7 +25,7 @@ ABOUT_SOURCE = "source"  # opening a camera, file or stream, and keeping it
 ABOUT_MODEL = "model"  # loading a model, or moving it to another device
 ABOUT_OUTPUT = "output"  # recordings, snapshots and their folder
 ABOUT_CLASSES = "classes"  # a class filter that names none of the model's classes (so it is off)
-SIDE_LABEL_MAX_PX = 300  # busy, recording and model labels: long names are shortened, the message keeps the room
+SIDE_LABEL_MAX_PX = 480  # busy, recording and model labels: long names are shortened, the message keeps the room
 SIDE_LABEL_MIN_PX = 60  # "● REC 0:07" still reads
 
 
@@ -244,4 +244,5 @@ class StatusPanel(QStatusBar):
 
     def set_model(self, name: str | None, device: str | None, input_size: int | None = None) -> None:
         size = f" · {input_size} px" if input_size else ""
-        self.model_label.setText(f"{name}{size} · {device}" if name else "no model")
+        tail = f"{size} · {device}"
+        self.model_label.setText(f"{name}{tail}" if name else "no model", keep_tail=tail)

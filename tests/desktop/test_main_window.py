@@ -2247,6 +2247,31 @@ def test_the_best_weights_of_two_training_runs_are_told_apart_in_the_picker(qtbo
     assert "cats-best.safetensors" in labels and "dogs-best.safetensors" in labels
 
 
+def test_a_long_run_name_keeps_best_or_last_and_the_input_size_in_view(qtbot, launch, tmp_path, random_models_dir):
+    """The picker cut "street-people-night-640-best.safetensors" at its end with no "…" (best and last read the
+    same), and the status bar cut the whole label in the middle ("street-people-nig…cpu (onnxruntime)")."""
+    from PySide6.QtWidgets import QLabel
+
+    run = tmp_path / "runs" / "train" / "street-people-night-640"
+    run.mkdir(parents=True)
+    for name in ("best", "last"):
+        (run / f"{name}.safetensors").write_bytes((random_models_dir / "test-small.safetensors").read_bytes())
+    window = launch(model=str(run / "best.safetensors"))
+    qtbot.waitUntil(lambda: window.status.model_label.text().startswith("street-people-night-640-best"),
+                    timeout=FLOW_TIMEOUT_MS)
+    window.model_picker.set_current(str(run / "last.safetensors"))  # as Open weights… adds a file
+    shown = {}
+    for name in ("best", "last"):
+        window.model_picker.set_current(str(run / f"{name}.safetensors"))
+        shown[name] = window.model_picker.shown_text()
+        assert name in shown[name] and shown[name].startswith("street"), shown
+    window.resize(700, 600)
+    window.status.show_info("Model street-people-night-640-best is ready on the CPU")
+    qtbot.wait(100)
+    on_screen = QLabel.text(window.status.model_label)
+    assert on_screen.endswith(" · cpu (onnxruntime)") and " px · " in on_screen and "32…" not in on_screen, on_screen
+
+
 def test_recording_again_within_the_same_second_keeps_both_files(qtbot, launch, vtest_path):
     """R, R, R quickly: recordings are named by the second, and the second file used to overwrite the first."""
     window = launch(source=str(vtest_path), model=_shipped_model(), fast=True)
