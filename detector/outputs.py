@@ -397,20 +397,40 @@ class JsonlWriter:
             return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(path, "w", encoding="utf-8", buffering=1)  # a line per frame, on disk as written
+            self._file = open(path, "wb", buffering=0)  # a line per frame, on disk as written (see _append)
         except OSError as exc:
             raise OutputError(f"cannot write {path}: {folder_problem(path.parent, exc)}") from None
+        self._whole = 0  # bytes of whole lines in the file
 
     def write(self, index: int, name: str, detections: Detections, time_s: float | None = None) -> None:
         record = {"frame": index, "source": name, **({"time_s": round(time_s, 3)} if time_s is not None else {}),
                   "detections": detections.to_records()}
+        line = json.dumps(record) + "\n"
         try:
-            self._file.write(json.dumps(record) + "\n")
             if self._to_stdout:
+                self._file.write(line)
                 self._file.flush()
+            else:
+                self._append(line.encode("utf-8"))
         except OSError as exc:
             self._failed = True
             raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+
+    def _append(self, data: bytes) -> None:
+        """Write one whole line, or none: a disk that fills up mid-line left half a JSON object as the file's last
+        line, which a reader of the log chokes on, so what was written of a failed line is cut off again."""
+        rest = memoryview(data)
+        try:
+            while rest:
+                rest = rest[self._file.write(rest):]
+        except OSError:
+            try:
+                os.ftruncate(self._file.fileno(), self._whole)
+                self._file.seek(self._whole)
+            except OSError:
+                pass  # the file keeps its last line cut short: nothing more can be done here
+            raise
+        self._whole += len(data)
 
     def close(self) -> None:
         """Closes the file even when the line that failed is still buffered (that failure was already said)."""

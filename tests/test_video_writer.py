@@ -96,6 +96,36 @@ class FillingDisk:
         return getattr(self._file, name)
 
 
+@pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="needs POSIX file-size limits")
+def test_a_detections_log_on_a_disk_that_fills_up_ends_on_a_whole_line(tmp_path):
+    """The disk filled in the middle of a line: the log's last line was half a JSON object, which readers choke on.
+    A file-size limit (RLIMIT_FSIZE) fails writes past it the way a full disk does, part of a write first."""
+    script = textwrap.dedent(f"""
+        import resource, signal
+        import numpy as np
+        from detector.errors import OutputError
+        from detector.outputs import JsonlWriter
+        from detector.types import Detections
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+        boxes = Detections(boxes=np.array([[1, 2, 30, 40]] * 50, np.float32), scores=np.full(50, 0.5, np.float32),
+                           class_ids=np.zeros(50, np.int64), class_names=("person",))
+        log = JsonlWriter(__import__("pathlib").Path({str(tmp_path / "log.jsonl")!r}))
+        try:
+            for i in range(1000):
+                log.write(i, "vtest.avi", boxes)
+        except OutputError as exc:
+            print("stopped:", exc)
+        finally:
+            log.close()
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert "stopped: cannot write" in done.stdout, done.stdout + done.stderr
+    lines = (tmp_path / "log.jsonl").read_text().splitlines()
+    assert len(lines) > 3
+    assert [json.loads(line)["frame"] for line in lines] == list(range(len(lines)))
+
+
 @pytest.fixture(params=["avc1", "mp4v"])
 def mp4_codec(request, monkeypatch) -> str:
     """Both MP4 encoders: H.264 through PyAV (the default), and OpenCV's mp4v (a machine without PyAV)."""
