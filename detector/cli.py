@@ -507,6 +507,14 @@ def cmd_val(args) -> dict:
 
     coco_folder: dict = {}
     json_flag = "--annotations"
+    if args.annotations and args.data:
+        raise SourceError("give --annotations COCO.json (with --images DIR) or --data DATASET, not both")
+    a_coco_file = args.annotations or (args.data and Path(args.data).suffix.lower() == ".json")
+    if a_coco_file and args.split != "val":  # it was scored whole, the --split unsaid
+        raise SourceError("--split picks a split of a --data folder or data.yaml; a COCO .json is one split already")
+    if args.data and not a_coco_file and args.images:  # a YOLO or VOC folder: --images was ignored, unsaid
+        raise SourceError(f"--images goes with --annotations or a COCO .json: {Path(args.data).name} holds its "
+                          "own images")
     if args.data and Path(args.data).suffix.lower() == ".json":  # a COCO file given as --data is still a COCO file
         args.annotations, args.data, json_flag = args.data, None, "--data"
     elif args.data and not args.annotations and is_coco_folder(Path(args.data)):  # scored as --annotations is

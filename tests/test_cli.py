@@ -1149,7 +1149,12 @@ def test_val_scores_the_val_split_of_a_yolo_dataset(capsys, tmp_path):
                         "--split", "train")
     assert summary["images"] == 3 and summary["split"] == "train"
     for argv, says in (([], "val needs either --annotations COCO.json with --images DIR, or --data DATASET"),
-                       (["--data", str(root), "--annotations", str(tmp_path / "x.json")], "val needs either"),
+                       (["--data", str(root), "--annotations", str(tmp_path / "x.json")],
+                        "give --annotations COCO.json (with --images DIR) or --data DATASET, not both"),
+                       (["--data", str(root), "--images", str(root / "images" / "val")],  # it was ignored, unsaid
+                        "--images goes with --annotations or a COCO .json: yolo holds its own images"),
+                       (["--data", str(tmp_path / "x.json"), "--images", str(root), "--split", "test"],
+                        "a COCO .json is one split already"),
                        (["--data", str(root), "--split", "test"], "no images/test folder (its splits: train, val)")):
         code, summary, err = run(capsys, "val", "--model", "test-small", *argv)
         assert code == 2 and err.count("\n") == 1 and says in err, err

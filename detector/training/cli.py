@@ -176,6 +176,9 @@ def _read(spec: str, images: str | None, split: str, workers: int, max_images: i
     the option that gives this set's images folder, named when a COCO file comes without it."""
     if spec.lower().endswith(".json") and images is None and Path(spec).is_file():
         raise LiveDetError(f"{spec} is a COCO file: give its images folder with {images_option} DIR")
+    if images is not None and not spec.lower().endswith(".json"):  # it trained on the folder's own, unsaid
+        raise LiveDetError(f"{images_option} goes with a COCO .json: {Path(spec).name} holds its own images "
+                           f"(leave {images_option} out)")
     if spec.endswith(".npz"):
         data = load_pack(spec, workers=workers)
         if max_images:
@@ -266,6 +269,11 @@ def _in_training_classes(val: AnySet, names: tuple[str, ...], *, which: str = "v
 
 def _training_sets(args: argparse.Namespace) -> tuple[AnySet, AnySet | None]:
     """The training set and the validation set: --val-data, else the 'val' split that --data holds itself."""
+    for spec, option, split, default in ((args.data, "--split", args.split, "train"),
+                                         (args.val_data, "--val-split", args.val_split, "val")):
+        if spec and spec.lower().endswith((".json", ".npz")) and split != default:  # read whole, unsaid
+            raise LiveDetError(f"{option} picks a split of a dataset folder or data.yaml; {Path(spec).name} is "
+                               "one split already")
     train = _read(args.data, args.images, args.split, args.workers, args.max_images)
     if _box_count(train) == 0:  # it trained on backgrounds alone, said finished and scored mAP 0
         raise LiveDetError(f"{args.data}: its {len(train)} training image{'s' if len(train) > 1 else ''} hold no "

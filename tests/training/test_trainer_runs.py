@@ -371,6 +371,13 @@ def test_training_refuses_bad_arguments_with_one_line(coco_dataset, tmp_path, ca
     assert f"its {len(unlabelled['images'])} training images hold no boxes, so there is nothing to learn" in line, line
     line = _refused_in_one_line(capsys, _train_args(coco_dataset, tmp_path / "x", "--val-data", str(path)))
     assert line == f"error: {path} is a COCO file: give its images folder with --val-images DIR", line  # "--images"
+    line = _refused_in_one_line(capsys, _train_args(coco_dataset, tmp_path / "x", "--split", "val"))
+    assert line == f"error: --split picks a split of a dataset folder or data.yaml; {path.name} is one split already"
+    folder = tmp_path / "yolo"
+    (folder / "images").mkdir(parents=True)
+    line = _refused_in_one_line(capsys, ["train", "--data", str(folder), "--images", "/nonexistent", "--device", "cpu",
+                                         "--output", str(tmp_path / "x")])  # trained on the folder's own, unsaid
+    assert line == "error: --images goes with a COCO .json: yolo holds its own images (leave --images out)", line
     line = _refused_in_one_line(capsys, _train_args(coco_dataset, tmp_path / "x", "--val-data", str(tmp_path / "v.npz")))
     assert line == f"error: dataset pack not found: {tmp_path / 'v.npz'}", line  # "not a LiveDet pack ([Errno 2] …)"
     missing = tmp_path / "gone" / "last.pt"
