@@ -1244,6 +1244,9 @@ def error_cases():
                      "unrecognized arguments: --cuda-graph", id="val-cuda-graph"),
         pytest.param(["predict", "--models-dir", "{tmp}/moved", "--source", v],  # was "no trained weights installed"
                      "models folder not found: {tmp}/moved", id="missing-models-folder"),
+        pytest.param(["predict", "--models-dir", "{tmp}", "--source", v],  # "… train it with python -m detector train"
+                     "no model 'yolo-mnv3-small': {tmp} holds no model manifests (no yolo-mnv3-small.yaml)",
+                     id="models-folder-without-manifests"),
         pytest.param(["cache", "--models-dir", "{tmp}/moved", "--warm"],  # exited 0, having exported nothing
                      "models folder not found: {tmp}/moved: there is no model to export", id="warm-missing-models-folder"),
         pytest.param(["cache", "--models-dir", "{tmp}/moved", "--clear", "--warm"],  # cleared, then refused to warm
