@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from .defaults import DEFAULT_MAX_DET, MAX_IMGSZ, is_input_size
+from .errors import ModelError
 from .native_stderr import quiet_native_logs
 from .progress import say
 
@@ -197,6 +198,20 @@ def _describe(predictor) -> dict[str, str]:
     return problems
 
 
+def _weights_state(spec) -> str:
+    """"ready" only for weights that load: a file that fails its manifest's sha256 was listed as ready, and
+    ``predict`` then refused it."""
+    from .zoo import verify_weights
+
+    if not spec.weights_available:
+        return "weights missing"
+    try:
+        verify_weights(spec)
+    except ModelError as exc:
+        return "damaged" if "checksum" in str(exc) else "unreadable"
+    return "ready"
+
+
 def _warn_of_new_problems(predictor, already_said: dict[str, str]) -> dict[str, str]:
     """Every fast-path problem at the end of a run, warning of those that arose during it (a folder's
     ninth frame size, past torch.compile's limit)."""
@@ -241,8 +256,9 @@ def cmd_info(args) -> dict:
         **cpu_facts(),
     }
     _say(f"models in {models_dir}:")
+    states = {spec.name: _weights_state(spec) for spec in specs}
     for spec in specs:
-        state = "ready" if spec.weights_available else "weights missing"
+        state = states[spec.name]
         classes = f"{len(spec.class_names):>3} " + ("class  " if len(spec.class_names) == 1 else "classes")  # aligned
         _say(f"  {spec.name:<24} {spec.config.backbone:<20} {spec.input_size:>4}px  {classes}  {state}")
     if not specs:
@@ -253,7 +269,7 @@ def cmd_info(args) -> dict:
     return {
         "command": "info",
         "models_dir": str(models_dir),
-        "models": [spec.summary() for spec in specs],
+        "models": [{**spec.summary(), "state": states[spec.name]} for spec in specs],
         "manifest_problems": [missing] if missing else problems,
         "device": devices,
         "versions": _versions(),

@@ -77,6 +77,22 @@ def test_info_lists_models_device_and_versions(capsys, models_env):
     assert "test-small" in err  # the human table goes to stderr
 
 
+def test_info_calls_weights_that_fail_their_checksum_damaged_not_ready(capsys, random_models_dir, tmp_path,
+                                                                         monkeypatch):
+    """`info` listed them as ready, and `predict` then refused them ("sha256 checksum does not match")."""
+    import re
+
+    copy = tmp_path / "models"
+    shutil.copytree(random_models_dir, copy)
+    with open(copy / "test-small.safetensors", "r+b") as weights:
+        weights.seek(-4, os.SEEK_END)
+        weights.write(b"\x00\x01\x02\x03")
+    monkeypatch.setenv("LIVEDET_MODELS_DIR", str(copy))
+    summary, err = run_ok(capsys, "info")
+    assert {m["name"]: m["state"] for m in summary["models"]} == {"test-large": "ready", "test-small": "damaged"}
+    assert re.search(r"test-small .* damaged", err), err
+
+
 def test_info_says_when_the_models_folder_is_not_there(capsys, tmp_path, monkeypatch):
     """`info` is where a person looks when no model is found; "(none)" did not say the folder was missing."""
     monkeypatch.setenv("LIVEDET_MODELS_DIR", str(tmp_path / "moved"))
