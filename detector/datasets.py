@@ -151,6 +151,8 @@ def _coco_problem(data) -> str | None:
             return f"category #{i + 1} lacks a 'name'"
         if not _whole(category.get("id")):
             return f"category #{i + 1} ({category['name']}) lacks a whole-number 'id'"
+    category_ids = {category["id"] for category in data["categories"]}
+    image_ids = {image["id"] for image in data["images"]}
     for i, ann in enumerate(data["annotations"]):
         if not isinstance(ann, dict) or "image_id" not in ann or "category_id" not in ann:
             return f"annotation #{i + 1} lacks an 'image_id' or a 'category_id'"
@@ -160,6 +162,13 @@ def _coco_problem(data) -> str | None:
         bbox = ann.get("bbox")
         if not isinstance(bbox, list) or len(bbox) != 4 or not all(_number(v) for v in bbox):
             return f"annotation #{i + 1} (id {ann.get('id', '?')}) has no 'bbox' of 4 numbers [x, y, width, height]"
+        # both were left out without a word: a box fewer to train on, and a score over fewer boxes than the file has
+        if ann["category_id"] not in category_ids:
+            return f"annotation #{i + 1} (id {ann.get('id', '?')}) has category_id {ann['category_id']}, which " \
+                   "'categories' does not list"
+        if ann["image_id"] not in image_ids:
+            return f"annotation #{i + 1} (id {ann.get('id', '?')}) is of image_id {ann['image_id']!r}, which " \
+                   "'images' does not list"
     return None
 
 
