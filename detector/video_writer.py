@@ -35,6 +35,10 @@ _TAG_NOTICE = re.compile(rb"^OpenCV: FFMPEG: (tag 0x[0-9a-f]{8}/'.{4}' is not su
 # containers written as fragmented MP4 (see VideoWriter); AVI and MKV need no index to play, so OpenCV writes them as is
 _FRAGMENTED_SUFFIXES = {".mp4", ".m4v", ".mov"}
 SEGMENT_SECONDS = 1.0  # the most a killed recording loses
+# OpenCV reports no write error, so a file it writes whole (AVI, MKV, …) stops while the disk still has this much
+# room (or three times what the last second took), which leaves it room to write its index: on a full disk it said
+# "saved" of a file without one (no frame count, no duration)
+DISK_RESERVE_BYTES = 8 * 1024 * 1024
 _SEGMENT_TAG = ".segment"  # hidden segment files are named .NAME.PID.segment.EXT
 _SEGMENT_NAME = re.compile(r"\..+\.(?P<pid>\d+)\.segment\.\w+")
 
@@ -177,6 +181,12 @@ class VideoWriter:
                                                  h264.encoded_size(self.size))  # even, as H.264's: see write
                 if writer is not None and writer.isOpened():
                     self._writer = writer
+                    self._size_at_check = 0
+                    if self._nearly_full(target):  # before any frame: nothing would be saved
+                        writer.release()
+                        self._writer = None
+                        _remove(target)
+                        raise OutputError(self._disk_full_message(target, 0))
                 else:
                     if writer is not None:
                         writer.release()
@@ -263,6 +273,22 @@ class VideoWriter:
             return f"{self.path.name} reached the largest file this disk allows ({saved})"
         return f"cannot write {self.path}: {exc.strerror or exc} ({saved})"
 
+    def _nearly_full(self, target: Path) -> bool:
+        """Whether an OpenCV-written file should stop now: its disk has less than DISK_RESERVE_BYTES free, or less
+        than three times what the file grew by since the last check (about a second)."""
+        try:
+            free = shutil.disk_usage(target.parent).free
+            size = os.path.getsize(target)
+        except OSError:
+            return False
+        grown, self._size_at_check = size - self._size_at_check, size
+        return free < max(DISK_RESERVE_BYTES, 3 * grown)
+
+    def _disk_full_message(self, target: Path, frames: int) -> str:
+        saved = f"the first {frames / self.fps:.1f} s are saved" if frames else NOTHING_SAVED
+        return (f"disk full: less than {DISK_RESERVE_BYTES // (1024 * 1024)} MB left on the device for "
+                f"{target.name} ({saved})")
+
     def _broken_segment_message(self, exc: Exception) -> str:
         """OpenCV reports no write errors: a segment it could not finalise on a nearly full disk means a full disk."""
         try:
@@ -285,6 +311,11 @@ class VideoWriter:
             assert self._writer is not None
             self._writer.write(h264.even_sized(frame))  # OpenCV's encoders cut an odd side's last pixel off
             self.frames_written += 1
+            if self.frames_written % self._segment_frames == 0 and self._nearly_full(self.path):
+                self._writer.release()  # finalised now, while there is room for its index
+                self._writer = None
+                self._error = OutputError(self._disk_full_message(self.path, self.frames_written))
+                raise self._error
             return
         if self._segment is None and not self._start_segment():
             self._error = OutputError(self._broken_segment_message(RuntimeError("it could not start a new segment")))

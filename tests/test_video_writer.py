@@ -392,6 +392,41 @@ def test_a_disk_full_before_the_first_second_leaves_no_empty_file(tmp_path, monk
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("suffix", [".avi", ".mkv"])
+def test_a_file_opencv_writes_whole_stops_before_the_disk_is_full_and_keeps_its_index(tmp_path, monkeypatch,
+                                                                                       suffix):
+    """OpenCV reports no write error: on a full disk an AVI or MKV recording said "saved", and the file had no
+    index (no frame count, no duration). It now stops while there is room to finish the file."""
+    target = tmp_path / f"full{suffix}"
+    disk = SimpleNamespace(writer=None, frames_room=None)  # the disk fills as frames are handed over
+
+    def usage(_folder):
+        written = disk.writer.frames_written if disk.writer is not None else 0
+        free = (10**9 if disk.frames_room is None else
+                video_writer.DISK_RESERVE_BYTES + (disk.frames_room - written) * 1000 - 1)
+        return SimpleNamespace(total=10**9, used=0, free=max(0, free))
+
+    monkeypatch.setattr(video_writer.shutil, "disk_usage", usage)
+    writer = disk.writer = VideoWriter(target, FPS, SIZE)
+    disk.frames_room = 25  # past 25 frames, less than the reserve is left
+    with pytest.raises(OutputError, match=r"disk full: less than 8 MB left on the device for full.*first 3\.0 s are saved"):
+        for i in range(100):
+            writer.write(frame(i))
+    assert writer.frames_written == 30  # checked once a second (10 frames)
+    with pytest.raises(OutputError, match="disk full"):
+        writer.write(frame(100))  # and it stays stopped
+    writer.close()
+    assert_first_frames(target, writer.frames_written)
+    capture = cv2.VideoCapture(str(target))
+    assert capture.get(cv2.CAP_PROP_FRAME_COUNT) > 0  # its index was written: players know its length
+    capture.release()
+
+    disk.writer, disk.frames_room = None, -10**6  # full from the start: refused, and no empty file left behind
+    with pytest.raises(OutputError, match="nothing was saved"):
+        VideoWriter(tmp_path / f"none{suffix}", FPS, SIZE)
+    assert not (tmp_path / f"none{suffix}").exists()
+
+
 REAL_LIMIT_WRITER = textwrap.dedent(CHILD_IMPORTS + """
     import json, resource, signal
     from detector.errors import OutputError
