@@ -356,8 +356,14 @@ class SessionController(QObject):
         self._finish_ended_recording()  # played again: the recording of the ended file stops where it ended
         self._open_held_recording()  # first: a pause would count as a gap in the held frames' times
         self._playback.paused = paused
+        # R on a paused file, then a seek or step to where the clip should begin: it begins with the frame on screen
+        # (it began with the next one, leaving out the frame chosen)
+        first = (self._last_shown if not paused and self._record_waits_for_play and self._record_request is not None
+                 and self._source is not None and self._source.is_file else None)
         if not paused:
             self._record_waits_for_play = False
+        if first is not None:
+            self._record(first)
         self._pause_index = self._step_target = None
         if not paused and self._source is not None and self._source.is_live:
             self._live_resumed_at = time.perf_counter()

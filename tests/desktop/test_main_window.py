@@ -713,7 +713,8 @@ def test_record_pressed_on_a_paused_video_says_it_starts_on_play_and_then_counts
 def test_a_recording_that_starts_on_play_leaves_out_the_frames_sought_and_stepped_to_before_play(
         qtbot, launch, vtest_path, tmp_path):
     """R on a paused video says it starts on Play; dragging the position bar back to where the clip should start
-    (or stepping) then wrote every frame the drag showed, so the file began with 300, 500, 200, then 201, ..."""
+    (or stepping) then wrote every frame the drag showed, so the file began with 300, 500, 200, then 201, ...
+    The clip begins with the frame chosen (201): it began with the one after it."""
     window = launch(source=str(vtest_path), model=_shipped_model())
     _wait_for_detection(qtbot, window, 2)
     _pause_on_a_frame(qtbot, window)
@@ -734,7 +735,7 @@ def test_a_recording_that_starts_on_play_leaves_out_the_frames_sought_and_steppe
     with qtbot.waitSignal(window.controller.recording_finished, timeout=30_000) as finished:
         window.record_action.trigger()
     frames = [json.loads(line)["source_frame"] for line in finished.args[0].detections_path.read_text().splitlines()]
-    assert frames[0] == 202 and frames == list(range(202, 202 + len(frames))), frames[:8]
+    assert frames[0] == 201 and frames == list(range(201, 201 + len(frames))), frames[:8]
 
 
 def test_recording_in_fullscreen_is_shown_in_a_corner_of_the_picture(qtbot, launch, vtest_path, tmp_path):
