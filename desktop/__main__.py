@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QApplication
 from detector import DEFAULT_CONF, DEFAULT_IOU, LiveDetError  # quick: detector imports its modules on first use
 from detector.defaults import MAX_IMGSZ, MIN_CONF, is_input_size
 from detector.device import DEVICE_CHOICES
-from detector.graceful_stop import close_on_signals
+from detector.graceful_stop import EXIT_STATUS, SPOKEN, close_on_signals
 from detector.native_stderr import quiet_native_logs
 
 from . import __version__
@@ -138,6 +138,7 @@ class HeadlessRun:
         self.app, self.window, self.options = app, window, options
         self.exit_code = 0
         self._done = False
+        self._stopped_by: str | None = None
         self._ended = False  # the file reached its end (frames may still be on their way to the screen)
         self._last_progress = time.monotonic()
         c = window.controller
@@ -180,12 +181,22 @@ class HeadlessRun:
         elif time.monotonic() - self._last_progress > STALL_LIMIT_S:
             self._finish(1, f"no frame displayed for {STALL_LIMIT_S:.0f} s")
 
+    def stop(self, by: str) -> None:
+        """A stop signal (Ctrl+C, ``kill``, a closed terminal) before the frames asked for: the run ends as
+        ``predict``'s does, with its counts, ``"stopped_by"`` and the shell's 128 + signal exit status (it exited
+        0 without its JSON line, and a script took the cut-short run for a whole one)."""
+        self._stopped_by = by
+        _print(f"livedet: stopped by {SPOKEN[by]} after {self.window.frames_shown} frames", error=True)
+        self._finish(EXIT_STATUS[by])
+
     def _finish(self, code: int, error: str | None = None) -> None:
         if self._done:
             return
         self._done = True
         self._watchdog.stop()
         report = self.window.controller.report()
+        if self._stopped_by:
+            report["stopped_by"] = self._stopped_by
         if self.options.screenshot:
             if not self.window.grab().save(self.options.screenshot):
                 error, code = error or f"could not save the screenshot to {self.options.screenshot}", 1
@@ -225,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     start_session(window, options, source_waits_for_model=True)
     # Ctrl+C in a terminal, `kill`, a log-out or closing the terminal that started it: close as the window's X
     # does, so a recording is finished whole
-    close_on_signals(window.close)
+    close_on_signals(headless.stop if headless is not None else lambda _by: window.close())
     heartbeat = QTimer()
     heartbeat.timeout.connect(lambda: None)  # lets Python run its signal handlers while Qt waits
     heartbeat.start(250)

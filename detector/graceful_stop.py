@@ -108,8 +108,9 @@ def _put_back(previous: dict) -> None:
         signal.signal(number, signal.SIG_DFL if handler is None else handler)
 
 
-def close_on_signals(close: Callable[[], None]) -> None:
-    """For a program with its own event loop (the desktop app): each stop signal calls ``close``, for good.
+def close_on_signals(close: Callable[[str], None]) -> None:
+    """For a program with its own event loop (the desktop app): each stop signal calls ``close`` with its name
+    ("ctrl-c", "sigterm" or "hangup", as ``StopRequest.by``), for good.
 
     Call it on the main thread. A closed terminal's descriptors go to the null device first, so that the
     app's last log lines do not fail while it finishes a recording.
@@ -119,7 +120,7 @@ def close_on_signals(close: Callable[[], None]) -> None:
     def handle(number: int, _frame) -> None:
         if number == HANGUP:
             leave_hung_up_terminal(terminal)
-        close()
+        close(SIGNAL_NAMES.get(number, "sigterm"))
 
     _take_over(handle)
 

@@ -879,10 +879,10 @@ def _recording_app(vtest_path: Path, tmp_path: Path, recording: Path, classes: l
         prefs.classes = classes
     settings.save(prefs)
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    with open(tmp_path / "stderr.txt", "wb") as err:
+    with open(tmp_path / "stderr.txt", "wb") as err, open(tmp_path / "stdout.txt", "wb") as out:
         process = subprocess.Popen([sys.executable, "-m", "desktop", "--source", str(vtest_path), "--fast",
                                     "--record", str(recording), "--exit-after-frames", "100000"],
-                                   cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=err)
+                                   cwd=tmp_path, env=env, stdout=out, stderr=err)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and (not recording.exists() or recording.stat().st_size < 3_000_000):
         time.sleep(0.2)
@@ -922,8 +922,9 @@ def test_sigterm_ctrl_c_or_a_closed_terminal_closes_the_app_like_its_window_and_
         vtest_path, tmp_path, isolated_settings, signal_name):
     """`kill`, a log-out or `systemctl stop` sends SIGTERM; closing the terminal that started the app sends
     SIGHUP. Each killed the app at once (exit -15, -1): the recording lost its last second, which the detections
-    log still listed. They now close it like the window's X: exit 0, and the video holds every frame the log
-    lists."""
+    log still listed. They now close it like the window's X, and the video holds every frame the log lists. This
+    run is a script's (--exit-after-frames), stopped short: it says so, as `predict` does (it exited 0 without its
+    JSON line)."""
     import json
     import signal
     import subprocess
@@ -936,7 +937,12 @@ def test_sigterm_ctrl_c_or_a_closed_terminal_closes_the_app_like_its_window_and_
     except subprocess.TimeoutExpired:
         process.kill()
         raise
-    assert process.returncode == 0, (tmp_path / "stderr.txt").read_text()
+    from detector.graceful_stop import EXIT_STATUS, SIGNAL_NAMES
+
+    by = SIGNAL_NAMES[getattr(signal, signal_name)]
+    assert process.returncode == EXIT_STATUS[by], (tmp_path / "stderr.txt").read_text()
+    summary = json.loads((tmp_path / "stdout.txt").read_text().strip().splitlines()[-1])
+    assert summary["stopped_by"] == by and summary["recordings"] == [str(recording)], summary
     capture = cv2.VideoCapture(str(recording))
     frames = 0
     while capture.read()[0]:
