@@ -46,6 +46,10 @@ def make_record_folder(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
+        blocking = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+        if blocking is not None:  # "…/a.mp4: File exists" did not say that a.mp4 is a file, not a folder
+            raise OutputError(f"cannot create the recording folder {folder}: {blocking} is a file, not a "
+                              "folder") from None
         raise OutputError(f"cannot create the recording folder {folder}: {exc.strerror or exc}") from None
 
 
@@ -222,7 +226,8 @@ class RecorderWorker(QThread):
         writer: VideoWriter | None = None
         detections: DetectionLog | None = None
         error: str | None = None
-        stopped = ""  # once the files are open, an error stops a recording under way
+        stopped = "not recording: "  # "folder is not writable: …" did not say that nothing was recorded
+        # once the files are open, an error stops a recording under way
         try:
             writer, detections = self._open_files()
             self.started_writing.emit(str(writer.path))

@@ -1200,7 +1200,8 @@ def test_show_recordings_opens_the_recording_folder_in_the_file_manager(qtbot, l
     (tmp_path / "a file").write_text("")
     window.controller.record_folder = blocked
     window.show_recordings_action.trigger()
-    assert f"cannot create the recording folder {blocked}: Not a directory" in window.status.last_error
+    assert (f"cannot create the recording folder {blocked}: {tmp_path / 'a file'} is a file, not a folder"
+            in window.status.last_error)  # "Not a directory" (or "File exists") named no culprit
     assert len(opened) == 2  # no file manager sent to it
 
 

@@ -141,6 +141,7 @@ def test_a_folder_that_cannot_be_written_is_reported_before_any_frame(qtbot, unw
     failures, summary = record(qtbot, RecordingPlan(unwritable_folder / "clip.mp4", FPS, SIZE), frames=0)
 
     assert len(failures) == 1 and "cannot write" in failures[0] and "clip.mp4" in failures[0], failures
+    assert failures[0].startswith("not recording: ")  # it said only what was wrong, not that nothing was recorded
     assert summary.video_path is None and summary.frames_written == 0 and summary.error == failures[0]
 
 
