@@ -159,6 +159,7 @@ def load_model(name_or_path: str | Path, *, models_dir: str | Path | None = None
     text = str(name_or_path)
     path = Path(text)
     suffix = path.suffix.lower()  # M.ONNX or BEST.PT too: file systems that ignore case make such names
+    refuse_a_folder(path)
     if suffix == ".onnx":
         if not path.is_file():
             raise ModelError(f"ONNX file not found: {path}")
@@ -175,6 +176,15 @@ def load_model(name_or_path: str | Path, *, models_dir: str | Path | None = None
         return LoadedModel(spec=spec, network=network.eval())
     spec = resolve_manifest(text, models_dir=models_dir)  # a zoo name or a .yaml manifest
     return LoadedModel(spec=spec, network=_network_from_spec(spec, spec.weights_path))
+
+
+def refuse_a_folder(path: Path) -> None:
+    """A folder given as the model ("best.safetensors" that is a folder, a run folder) was "weights file not
+    found" or "unknown model": say what it is. A bare name stays a model's name, even where a folder has it."""
+    model_file = path.suffix.lower() in (".onnx", ".safetensors", ".pt", ".pth", ".yaml", ".yml")
+    if (model_file or len(path.parts) > 1) and path.is_dir():
+        raise ModelError(f"{path} is a folder: give the model's weights file in it (.safetensors, .pt or .onnx), "
+                         "its .yaml manifest, or a model's name")
 
 
 def resolve_manifest(name_or_path: str | Path, *, models_dir: str | Path | None = None) -> ModelSpec | None:
@@ -199,6 +209,7 @@ def describe_model(name_or_path: str | Path, *, models_dir: str | Path | None = 
     read without torch, so that a CPU start can look for a kept export first; None for ``.pt`` files (only
     torch reads them) and ONNX files (they are the graph)."""
     path = Path(str(name_or_path))
+    refuse_a_folder(path)
     if path.suffix.lower() == ".safetensors":
         if not path.is_file():
             raise ModelError(f"weights file not found: {path}")

@@ -1260,6 +1260,8 @@ def error_cases():
                      "unrecognized arguments: --cuda-graph", id="val-cuda-graph"),
         pytest.param(["predict", "--models-dir", "{tmp}/moved", "--source", v],  # was "no trained weights installed"
                      "models folder not found: {tmp}/moved", id="missing-models-folder"),
+        pytest.param(["predict", "--model", "{tmp}", "--source", v],  # a run folder: "unknown model '/tmp/…'"
+                     "{tmp} is a folder: give the model's weights file in it", id="model-a-folder"),
         pytest.param(["predict", "--models-dir", "{tmp}", "--source", v],  # "… train it with python -m detector train"
                      "no model 'yolo-mnv3-small': {tmp} holds no model manifests (no yolo-mnv3-small.yaml)",
                      id="models-folder-without-manifests"),
