@@ -624,7 +624,10 @@ def cmd_bench(args) -> dict:
     _describe(predictor)
     timed = timed_frame_count(count, args.batch)
     rounded = f" (--frames {count} in whole batches of {args.batch})" if timed != count else ""
-    _say(f"{_counted(len(frames), 'frame')} of {frames[0].shape[1]}x{frames[0].shape[0]} in memory; timing {timed}{rounded} "
+    sizes = sorted({(f.shape[1], f.shape[0]) for f in frames})
+    size_text = f"{sizes[0][0]}x{sizes[0][1]}" if len(sizes) == 1 else f"{len(sizes)} sizes"  # not the first's alone
+    cycled = f", each {timed / len(frames):.1f} times on average" if timed > len(frames) else ""
+    _say(f"{_counted(len(frames), 'frame')} of {size_text} in memory; timing {timed}{rounded}{cycled} "
          f"after {args.warmup} warm-up calls")
     ours = bench_predictor(predictor, frames, count=count, batch=args.batch, warmup=args.warmup,
                            conf=args.conf, iou=args.iou)
@@ -637,7 +640,10 @@ def cmd_bench(args) -> dict:
         "backend": predictor.backend,
         "imgsz": predictor.imgsz,
         "source": args.source or "synthetic",
-        "frame_size": [int(frames[0].shape[1]), int(frames[0].shape[0])],
+        # [width, height]; frames of several sizes (a folder of photos): null, and each size under frame_sizes
+        "frame_size": [int(sizes[0][0]), int(sizes[0][1])] if len(sizes) == 1 else None,
+        **({"frame_sizes": [[int(w), int(h)] for w, h in sizes]} if len(sizes) > 1 else {}),
+        "frames_in_memory": len(frames),
         "warmup": args.warmup,
         **{k: v for k, v in ours.to_dict().items() if k != "model"},
         "versions": _versions(),

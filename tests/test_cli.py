@@ -922,13 +922,26 @@ def test_bench_on_a_folder_names_the_images_it_could_not_read(capsys, tmp_path):
     assert "warning: skipped: broken.jpg is not a readable image" in err and "1 frame of 480x364 in memory" in err, err
 
 
+def test_bench_on_photos_of_several_sizes_says_so_and_how_often_each_is_timed(capsys, tmp_path):
+    """It said "2 frames of 480x364 in memory; timing 4", the first photo's size for all, and frame_size the same."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), np.full((364, 480, 3), 90, np.uint8))
+    cv2.imwrite(str(folder / "b.png"), np.full((500, 375, 3), 90, np.uint8))
+    summary, err = run_ok(capsys, "bench", "--model", "test-small", "--device", "cpu", "--imgsz", "160",
+                          "--source", str(folder), "--frames", "4", "--warmup", "0")
+    assert "2 frames of 2 sizes in memory; timing 4, each 2.0 times on average" in err, err
+    assert summary["frame_size"] is None and summary["frame_sizes"] == [[375, 500], [480, 364]]
+    assert summary["frames_in_memory"] == 2 and summary["frames"] == 4
+
+
 @pytest.mark.parametrize(("frames", "batch", "timed"), [("5", "2", 4), ("3", "4", 4)])
 def test_bench_says_how_many_frames_it_timed_when_batches_round_them(capsys, vtest_path, frames, batch, timed):
     """--frames 5 --batch 2 said 'timing 5' and reported "frames": 4 (whole batches only)."""
     summary, err = run_ok(capsys, "bench", "--model", "test-small", "--device", "cpu", "--imgsz", "160", "--source",
                           str(vtest_path), "--frames", frames, "--batch", batch, "--warmup", "1")
     assert summary["frames"] == timed
-    assert f"timing {timed} (--frames {frames} in whole batches of {batch}) after 1 warm-up calls" in err
+    assert f"timing {timed} (--frames {frames} in whole batches of {batch})" in err and "after 1 warm-up calls" in err
 
 
 def test_bench_file_job_against_the_ceiling_and_memory_soak(capsys, vtest_path):
