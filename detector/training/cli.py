@@ -453,8 +453,10 @@ def run_train(args: argparse.Namespace) -> dict:
         given = _data_from_checkpoint(args, resumed.data)
         what = "model, size, recipe and data" if resumed.data else "model, size and recipe"
         instead = f" (its {', '.join(given)} replaced by this command's)" if resumed.data and given else ""
-        _say(f"resuming {name} at {imgsz} px: {what} come from {args.resume}{instead}; "
-             "this command adds only --time-limit-min")
+        # it said "this command adds only --time-limit-min" even after naming data options it took from the command
+        _say(f"resuming {name} at {imgsz} px: {what} come from {args.resume}{instead}; from this command come "
+             "only where it runs (--device, --workers, --output, --time-limit-min)"
+             + (" and the data options named" if instead else ""))
         ignored = _recipe_options_given(args, resumed)
         if ignored:  # `--resume last.pt --epochs 300` reads as "train on to 300": it would not, so say so
             _say(f"warning: ignored with --resume (the checkpoint's recipe stands): {', '.join(ignored)}; to train "

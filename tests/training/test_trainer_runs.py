@@ -93,7 +93,8 @@ def test_a_resumed_run_trains_and_validates_on_the_images_it_started_with(coco_d
     captured = capsys.readouterr()
     resumed = json.loads(captured.out.strip().splitlines()[-1])
     assert resumed["finished"] and (resumed["train_images"], resumed["val_images"]) == (4, len(items))
-    assert f"model, size, recipe and data come from {run / 'last.pt'}; this command adds only" in captured.err
+    assert (f"model, size, recipe and data come from {run / 'last.pt'}; from this command come only where it runs "
+            "(--device, --workers, --output, --time-limit-min)\n") in captured.err
     assert (run / "best.safetensors").is_file()
 
     # a data option given with --resume still stands (the data moved, say), and is named
@@ -104,7 +105,8 @@ def test_a_resumed_run_trains_and_validates_on_the_images_it_started_with(coco_d
     captured = capsys.readouterr()
     stopped = json.loads(captured.out.strip().splitlines()[-1])
     assert stopped["train_images"] == 3 and not stopped["finished"]
-    assert "(its --max-images replaced by this command's)" in captured.err
+    assert "(its --max-images replaced by this command's); from this command come only where it runs " in captured.err
+    assert "--time-limit-min) and the data options named" in captured.err  # it said "adds only --time-limit-min"
     # ... and is what the checkpoint records from then on: the next --resume alone goes on with 3 images, not 4
     assert main(["train", "--resume", str(tmp_path / "again" / "last.pt"), "--device", "cpu", "--workers", "2"]) == 0
     captured = capsys.readouterr()
