@@ -30,8 +30,11 @@ def resolve_classes(requested: Iterable[str], class_names: Sequence[str]) -> fro
     """
     index_of = {normalise_class_name(name): i for i, name in enumerate(class_names)}
     requested = [item for item in requested if str(item).strip()]  # "all," or "person," as the app reads them
-    if [normalise_class_name(item) for item in requested] == ["all"] and "all" not in index_of:
+    wanted = [normalise_class_name(item) for item in requested]
+    if wanted == ["all"] and "all" not in index_of:
         return frozenset(range(len(class_names)))
+    if "all" in wanted and "all" not in index_of:  # it said "unknown class 'all'", a word it takes alone
+        raise LiveDetError("'all' (every class) goes alone: --classes all, or name the classes to keep")
     chosen = set()
     for item in requested:
         text = str(item).strip()

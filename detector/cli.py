@@ -866,7 +866,8 @@ def build_parser(*, load_train: bool = False) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     info = sub.add_parser("info", help="models found, device, versions")
-    info.add_argument("--models-dir", default=None, help="folder of model manifests")
+    info.add_argument("--models-dir", default=None,
+                      help="folder of model manifests (default $LIVEDET_MODELS_DIR, else assets/models)")
     info.set_defaults(handler=cmd_info)
 
     predict = sub.add_parser("predict", help="detect objects in a video, image, folder, camera or stream")
@@ -875,7 +876,9 @@ def build_parser(*, load_train: bool = False) -> argparse.ArgumentParser:
     predict.add_argument("--output", default=None,
                          help="annotated result: a video file (.mp4, .avi, ...); for image sources also a folder "
                               "or, for one image, an image file")
-    predict.add_argument("--jsonl", default=None, help="write one JSON line of detections per frame")
+    predict.add_argument("--jsonl", default=None,
+                         help="write one JSON line of detections per frame to this file ('-': standard output, "
+                              "before the summary line)")
     predict.add_argument("--classes", default=None,
                          help="keep only these classes: names or indices, comma-separated (e.g. person,car)")
     _thresholds(predict, 0.25, 0.45)
@@ -936,7 +939,8 @@ def build_parser(*, load_train: bool = False) -> argparse.ArgumentParser:
     export.set_defaults(handler=cmd_export)
 
     cache = sub.add_parser("cache", help="ONNX exports kept for CPU starts without PyTorch (--warm, --clear)")
-    cache.add_argument("--models-dir", default=None, help="folder of model manifests")
+    cache.add_argument("--models-dir", default=None,
+                       help="folder of model manifests (default $LIVEDET_MODELS_DIR, else assets/models)")
     cache.add_argument("--warm", action="store_true",
                        help="export every model that has no kept export yet, so its first CPU start is quick")
     cache.add_argument("--clear", action="store_true", help="remove every kept export first")

@@ -290,7 +290,8 @@ def _parse_yolo_labels(label_path: Path, num_classes: int, w: int, h: int) -> tu
         parts = line.split()
         if not parts:
             continue
-        where = f"{label_path.name}, line {number}"
+        # labels/val/x.txt, not x.txt: a train and a val file may share a name
+        where = f"{Path(label_path.parent.parent.name, label_path.parent.name, label_path.name)}, line {number}"
         try:
             values = [float(v) for v in parts]
         except ValueError:

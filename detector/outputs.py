@@ -392,6 +392,7 @@ class JsonlWriter:
         self.path = path
         self._failed = False
         self._to_stdout = _is_standard_output(path)
+        self._shown_name = "standard output" if self._to_stdout else str(path)  # "cannot write -: Broken pipe"
         if self._to_stdout:  # opened again, it was truncated and written at its own offset, under the summary
             self._file = sys.stdout
             return
@@ -414,7 +415,7 @@ class JsonlWriter:
                 self._append(line.encode("utf-8"))
         except OSError as exc:
             self._failed = True
-            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+            raise OutputError(f"cannot write {self._shown_name}: {exc.strerror or exc}") from None
 
     def _append(self, data: bytes) -> None:
         """Write one whole line, or none: a disk that fills up mid-line left half a JSON object as the file's last
@@ -441,4 +442,4 @@ class JsonlWriter:
                 self._file.close()
         except OSError as exc:
             if not self._failed:
-                raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+                raise OutputError(f"cannot write {self._shown_name}: {exc.strerror or exc}") from None

@@ -116,6 +116,8 @@ def test_class_names_typed_by_people_resolve_to_indices():
         resolve_classes(["4"], names)
     with pytest.raises(LiveDetError, match="names no class"):
         resolve_classes(["", " "], names)
+    with pytest.raises(LiveDetError, match=r"'all' \(every class\) goes alone"):
+        resolve_classes(["person", "all"], names)
     with pytest.raises(LiveDetError, match="unknown class '²'"):  # a digit to isdigit(), not to int()
         resolve_classes(["²"], names)
     assert class_ids_named({"person", "car"}, names) == {2}

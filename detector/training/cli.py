@@ -61,7 +61,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--cache-side", type=int, default=0, help="long side of images kept in memory (default: 1.25 x imgsz, rounded down to a multiple of 32)")
     data.add_argument("--max-images", type=int, default=0, help="use only the first N training images (quick checks)")
     model = parser.add_argument_group("model")
-    model.add_argument("--model", default="yolo-mnv3-small", choices=sorted(PRESETS), help="architecture preset")
+    model.add_argument("--model", default="yolo-mnv3-small", choices=sorted(PRESETS),
+                       help="architecture preset (default: %(default)s)")
     model.add_argument("--imgsz", type=int, default=0, help="training side in pixels (default: the preset's)")
     model.add_argument("--init-weights", default="",
                        help="start from these weights instead of random init: a .safetensors/.pt file or a shipped "

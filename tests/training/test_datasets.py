@@ -352,7 +352,7 @@ def test_yolo_labels_polygons_are_boxed_and_bad_lines_are_named(split_folders):
     first = load_dataset(yolo).records[0]
     np.testing.assert_allclose(first.boxes[0], [0.1 * w, 0.2 * h, 0.5 * w, 0.6 * h], rtol=1e-5)
     assert list(first.labels) == [1, 2]
-    for text, says in (("0 0.5 0.5 0.2\n", "img_000.txt, line 1: expected 'class x_center"),
+    for text, says in (("0 0.5 0.5 0.2\n", "labels/train/img_000.txt, line 1: expected 'class x_center"),  # which
                        ("0 0.5 0.5 0.2 0.2\nred 0.5 0.5 0.2 0.2\n", "img_000.txt, line 2: expected"),
                        ("3 0.5 0.5 0.2 0.2\n", "img_000.txt, line 1: class 3, but the dataset names 3 classes"),
                        # pixels: clipped into a whole-image box, or a sliver dropped without a word
