@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import cv2
 
-_TEXT = re.compile(r"^(\d{1,5})x(\d{1,5})(?:@(\d{1,3}(?:\.\d+)?))?(?: ([A-Z0-9]{4}))?$")
+# 1280x720@30 MJPG; also as people type it: 1280×720 (as the app's menu writes sizes), 1280X720, mjpg
+_TEXT = re.compile(r"^(\d{1,5})\s*[x×X]\s*(\d{1,5})(?:\s*@\s*(\d{1,3}(?:\.\d+)?))?(?:\s+([A-Za-z0-9]{4}))?$")
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class CameraMode:
         width, height = int(match.group(1)), int(match.group(2))
         if width <= 0 or height <= 0:
             return None
-        return cls(width, height, float(match.group(3) or 0), match.group(4) or "")
+        return cls(width, height, float(match.group(3) or 0), (match.group(4) or "").upper())
 
 
 def ask_for_mode(cap: cv2.VideoCapture, mode: CameraMode) -> None:

@@ -16,10 +16,16 @@ def test_a_mode_survives_being_saved_as_text(mode):
     assert CameraMode.from_text(mode.to_text()) == mode
 
 
-@pytest.mark.parametrize("text", ["", "auto", "1280x", "0x720", "1280x720@", "1280x720 mjpg", "1280x720@30 MJPEG",
-                                  "99999999x1", "1280×720"])
+@pytest.mark.parametrize("text", ["", "auto", "1280x", "0x720", "1280x720@", "1280x720@30 MJPEG", "99999999x1",
+                                  "1280x720 mj"])
 def test_a_damaged_saved_mode_reads_as_none_so_the_camera_opens_automatically(text):
     assert CameraMode.from_text(text) is None
+
+
+@pytest.mark.parametrize("text", ["1280×720@30 MJPG", "1280X720@30 mjpg", "1280 x 720 @ 30  Mjpg"])
+def test_a_mode_typed_as_the_menu_writes_sizes_or_in_lower_case_is_read(text):
+    """`--camera-mode "1280×720@30 MJPG"` (the menu's ×) or "… mjpg" was refused: "expected WIDTHxHEIGHT…"."""
+    assert CameraMode.from_text(text) == CameraMode(1280, 720, 30.0, "MJPG")
 
 
 @pytest.mark.parametrize("width, height", [(1280, 720), (1920, 1080)])

@@ -881,9 +881,11 @@ def test_predict_on_a_video_file_on_a_web_server_writes_every_frame_at_its_own_r
 
 
 @pytest.mark.parametrize("mode, size", [(None, (640, 480)), ("1280x720@30 MJPG", (1280, 720)),
-                                        ("1920x1080@30 MJPG", (1920, 1080))])
+                                        ("1920x1080@30 MJPG", (1920, 1080)), ("1920×1080@30 mjpg", (1920, 1080)),
+                                        ("1920x1080@30", (640, 480))])  # 1080p only in MJPEG: it keeps 640x480
 def test_predict_from_a_webcam_records_at_the_camera_mode_asked_for(capsys, tmp_path, monkeypatch, mode, size):
-    """A 1080p webcam opens at its driver's 640x480; --camera-mode asks it for more."""
+    """A 1080p webcam opens at its driver's 640x480; --camera-mode asks it for more. A size the camera does not
+    give is said (it recorded 640x480 without a word)."""
     import detector.video as video
 
     from .fake_webcam import FakeWebcam
@@ -893,9 +895,11 @@ def test_predict_from_a_webcam_records_at_the_camera_mode_asked_for(capsys, tmp_
                         lambda *args: FakeWebcam(paced=True) if isinstance(args[0], int) else real(*args))
     output = tmp_path / "webcam.mp4"
     options = ["--camera-mode", mode] if mode else []
-    summary, _ = run_ok(capsys, "predict", "--model", "test-small", "--source", "0", "--imgsz", "160",
-                        "--output", str(output), "--max-frames", "6", *options)
+    summary, err = run_ok(capsys, "predict", "--model", "test-small", "--source", "0", "--imgsz", "160",
+                          "--output", str(output), "--max-frames", "6", *options)
     assert summary["frames"] == 6 and summary["source_kind"] == "camera"
+    refused = mode is not None and size == (640, 480)
+    assert ("for 1920x1080; it sends 640x480 (the camera chose otherwise)" in err) == refused, err
     video_file = read_back(summary["output"])
     assert (video_file.width, video_file.height) == size and video_file.frames >= 5
 
