@@ -152,6 +152,7 @@ class SessionController(QObject):
         self._playback = PlaybackOptions()
         self._pause_index: int | None = None
         self._step_target: int | None = None  # the frame a step asked for, until it is on screen
+        self._ended = False  # the file played to its end (Play starts it again), until a seek or Play
         self._frames_at_most: int | None = None  # a damaged file's frames, as far as known (its header says more)
         self._live_resumed_at: float | None = None  # when a paused live source was played again
         self._last_result: FrameResult | None = None
@@ -242,7 +243,7 @@ class SessionController(QObject):
         self._source, self._source_info = spec, None
         self._last_result = self._last_shown = None
         self._pause_index = self._step_target = self._frames_at_most = self._live_resumed_at = None
-        self._playback.paused = False
+        self._playback.paused = self._ended = False
         inbox: Mailbox[FramePacket] = Mailbox()
         self._display_box.clear()
         worker = CaptureWorker(spec, inbox, self._stats, generation=self._generation,
@@ -281,7 +282,7 @@ class SessionController(QObject):
         self._source = self._source_info = None
         self._last_result = self._last_shown = None
         self._pause_index = self._step_target = self._frames_at_most = None
-        self._playback.paused = False
+        self._playback.paused = self._ended = False
         self.pause_changed.emit(False)
         self.source_closed.emit(source)
 
@@ -340,6 +341,7 @@ class SessionController(QObject):
             self._end_recording_when_drained = True
             self._drain_limit.start()
         self._playback.paused = True
+        self._ended = True
         self.pause_changed.emit(True)
         self._detect_still_frame_again(only_if_undetected=True)  # a photo that came before the model did
         self.source_ended.emit()
@@ -357,11 +359,14 @@ class SessionController(QObject):
         self._open_held_recording()  # first: a pause would count as a gap in the held frames' times
         self._playback.paused = paused
         # R on a paused file, then a seek or step to where the clip should begin: it begins with the frame on screen
-        # (it began with the next one, leaving out the frame chosen)
-        first = (self._last_shown if not paused and self._record_waits_for_play and self._record_request is not None
-                 and self._source is not None and self._source.is_file else None)
+        # (it began with the next one, leaving out the frame chosen). Only where the capture waits right after it: a
+        # seek still on its way, or a file at its end (it plays again from the start), resumes elsewhere
+        shown = self._last_shown
+        first = (shown if not paused and self._record_waits_for_play and self._record_request is not None
+                 and self._source is not None and self._source.is_file and shown is not None and not self._ended
+                 and self._pause_index is not None and shown.result.index == self._pause_index else None)
         if not paused:
-            self._record_waits_for_play = False
+            self._record_waits_for_play = self._ended = False
         if first is not None:
             self._record(first)
         self._pause_index = self._step_target = None
@@ -385,6 +390,7 @@ class SessionController(QObject):
             if self._file_clock is not None and self._file_held is not None:  # recording, during a still (or not)
                 self._file_clock.settle(self._file_clock.copies_shown_for(self._held_played_s()))
             self._pause_index = self._step_target = None
+            self._ended = False  # a seek after the end goes on from where it lands
             self._capture.request_seek(index)
 
     def step(self, frames: int) -> None:

@@ -738,6 +738,47 @@ def test_a_recording_that_starts_on_play_leaves_out_the_frames_sought_and_steppe
     assert frames[0] == 201 and frames == list(range(201, 201 + len(frames))), frames[:8]
 
 
+def _logged_frames(qtbot, window) -> list[int]:
+    """Stop the recording under way; the source frames its detections log lists."""
+    with qtbot.waitSignal(window.controller.recording_finished, timeout=30_000) as finished:
+        window.record_action.trigger()
+    return [json.loads(line)["source_frame"] for line in finished.args[0].detections_path.read_text().splitlines()]
+
+
+def test_a_recording_that_starts_on_play_begins_where_playing_goes_on(qtbot, launch, vtest_path, tmp_path):
+    """The clip begins with the frame on screen only where playing goes on from it: R at the end of the file
+    began with its last frame, then jumped to frame 0; a seek still on its way as Play was pressed began with
+    the frame shown before the seek."""
+    window = launch(source=str(vtest_path), model=_shipped_model(), fast=True)
+    _wait_for_detection(qtbot, window, 2)
+    window.controller.set_detections_format("jsonl")
+    window.controller.record_folder = tmp_path
+    window.controller.set_loop(False)
+    _pause_on_a_frame(qtbot, window)
+    with qtbot.waitSignal(window.controller.paused_frame_shown, timeout=10_000,
+                          check_params_cb=lambda index: index == 790):
+        window.playback.seek_slider.setValue(790)
+    with qtbot.waitSignal(window.controller.source_ended, timeout=30_000):
+        window.pause_action.trigger()  # plays to the end (loop off)
+    qtbot.waitUntil(lambda: window.controller.last_shown.result.index == 794, timeout=10_000)
+    window.record_action.trigger()
+    window.pause_action.trigger()  # plays again from the start
+    qtbot.waitUntil(lambda: 5 <= window.controller.last_shown.result.index < 700, timeout=30_000)
+    frames = _logged_frames(qtbot, window)
+    assert frames[0] == 0 and frames == list(range(len(frames))), frames[:8]
+
+    _pause_on_a_frame(qtbot, window)
+    with qtbot.waitSignal(window.controller.paused_frame_shown, timeout=10_000,
+                          check_params_cb=lambda index: index == 300):
+        window.playback.seek_slider.setValue(300)
+    window.record_action.trigger()
+    window.playback.seek_slider.setValue(200)
+    window.pause_action.trigger()  # at once: frame 300 is still on screen, the capture goes on from 200
+    qtbot.waitUntil(lambda: 210 <= window.controller.last_shown.result.index < 300, timeout=30_000)
+    frames = _logged_frames(qtbot, window)
+    assert 300 not in frames and frames == list(range(frames[0], frames[0] + len(frames))), frames[:8]
+
+
 def test_recording_in_fullscreen_is_shown_in_a_corner_of_the_picture(qtbot, launch, vtest_path, tmp_path):
     """Fullscreen hides the status bar and its '● REC': nothing on screen said that the app was recording."""
     window = launch(source=str(vtest_path), model=_shipped_model())
