@@ -23,7 +23,7 @@ from detector.live_clock import frame_interval_s
 from detector.video import SourceInfo, StillImage, capture_info, open_capture
 
 from .mailbox import Mailbox
-from .sources import IMAGE, VIDEO, SourceSpec
+from .sources import CAMERA, IMAGE, VIDEO, SourceSpec
 from .stats import PipelineStats
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 LIVE_FAILURE_LIMIT_S = 3.0  # a live source silent this long is reported as lost
 PUT_POLL_S = 0.1  # how often a waiting hand-over checks for stop requests
 OPEN_POLL_S = 0.05  # how often a worker waiting for a slow open checks for stop requests
+CAMERA_RELEASE_WAIT_S = 2.0  # how long a camera's new capture waits for the one before it to let the device go
 FINISHED_WAITS_KEPT = 8  # more than the frames between the capture and the screen (two one-slot mailboxes, two stages)
 SEEK_BY_READING_LIMIT = 3000  # frames a seek may read from the start when OpenCV's own seek finds none
 # MPEG transport and program streams, where OpenCV's seek finds no frame before a keyframe it does not reach;
@@ -40,6 +41,35 @@ SEEKS_BADLY = {".ts", ".mts", ".m2ts", ".tp", ".trp", ".mpg", ".mpeg", ".vob", "
 
 _OPENERS: set[threading.Thread] = set()  # openers still running, those stopped sources abandoned included
 _OPENERS_LOCK = threading.Lock()
+# camera index -> capture threads and openers that may hold it open (a stopped one lets go after its current read,
+# an abandoned opener when its driver call returns)
+_CAMERA_HOLDERS: dict[str, int] = {}
+_CAMERAS_FREED = threading.Condition()
+
+
+def _hold_camera(index: str) -> None:
+    with _CAMERAS_FREED:
+        _CAMERA_HOLDERS[index] = _CAMERA_HOLDERS.get(index, 0) + 1
+
+
+def _let_camera_go(index: str) -> None:
+    with _CAMERAS_FREED:
+        left = _CAMERA_HOLDERS.get(index, 0) - 1
+        if left > 0:
+            _CAMERA_HOLDERS[index] = left
+        else:
+            _CAMERA_HOLDERS.pop(index, None)
+        _CAMERAS_FREED.notify_all()
+
+
+def _hold_camera_once_free(index: str, timeout_s: float) -> bool:
+    """Hold camera ``index`` once nothing else does, waiting up to ``timeout_s``; False (nothing held) if it
+    is still held then. Waiting and holding are one step: two captures never both find it free."""
+    with _CAMERAS_FREED:
+        if not _CAMERAS_FREED.wait_for(lambda: index not in _CAMERA_HOLDERS, timeout_s):
+            return False
+        _CAMERA_HOLDERS[index] = 1
+        return True
 
 
 def openers_finish(timeout_s: float) -> bool:
@@ -123,6 +153,7 @@ class CaptureWorker(QThread):
         super().__init__()
         self.source = source
         self.generation = generation
+        self._camera = source.value if source.kind == CAMERA else None  # the index it opens, when a camera
         self._outbox = outbox
         self._stats = stats
         self._cap: cv2.VideoCapture | None = None  # the open source; only the capture thread touches it
@@ -177,7 +208,12 @@ class CaptureWorker(QThread):
     # -- the thread --------------------------------------------------------------------------
     def run(self) -> None:
         self._cap = None
+        camera = self._camera
+        holding = False
         try:
+            if camera is not None:
+                self._hold_camera_when_let_go(camera)
+                holding = True
             self._cap, first = self._open()
             self._stream(first)
         except _Stopped:
@@ -190,8 +226,25 @@ class CaptureWorker(QThread):
         finally:
             if self._cap is not None:
                 self._cap.release()
+            if holding:
+                _let_camera_go(camera)
             self._outbox.close()
             self.done.emit(self.generation)
+
+    def _hold_camera_when_let_go(self, camera: str) -> None:
+        """Wait (up to CAMERA_RELEASE_WAIT_S, stop() ending it) for the capture this one replaces to let camera
+        ``camera`` go. Why: it lets go after its current read, and on Linux a second handle that sets a format
+        while another streams is refused (EBUSY): a resolution picked from the menu said the camera was "not
+        available". After the wait it is opened anyway: a driver stuck in an abandoned open may never return."""
+        deadline = time.monotonic() + CAMERA_RELEASE_WAIT_S
+        while not _hold_camera_once_free(camera, min(OPEN_POLL_S, max(0.0, deadline - time.monotonic()))):
+            with self._cond:
+                if self._abort:
+                    raise _Stopped
+            if time.monotonic() >= deadline:
+                log.warning("%s is still held by the capture before it: opening it anyway", self.source.label)
+                _hold_camera(camera)
+                return
 
     def _open_in_background(self, *, described: bool = False
                             ) -> tuple[cv2.VideoCapture, bool, np.ndarray | None, SourceInfo | None]:
@@ -207,6 +260,9 @@ class CaptureWorker(QThread):
 
         def opener() -> None:
             try:
+                with self._cond:
+                    if self._abort:  # stopped while it waited for the camera: not opened for nothing
+                        return
                 cap = open_capture(self.source.value, camera_mode=self.source.camera_mode)
                 ok, first = cap.read()
                 info = None
@@ -223,12 +279,16 @@ class CaptureWorker(QThread):
                     finished.set()
                 if abandoned and "result" in outcome:
                     outcome["result"][0].release()
+                if self._camera is not None:  # released, or handed to the worker, which holds the camera too
+                    _let_camera_go(self._camera)
                 with _OPENERS_LOCK:
                     _OPENERS.discard(threading.current_thread())
 
         thread = threading.Thread(target=opener, name=f"open {self.source.label}", daemon=True)
         with _OPENERS_LOCK:
             _OPENERS.add(thread)
+        if self._camera is not None:
+            _hold_camera(self._camera)
         thread.start()
         while not finished.wait(OPEN_POLL_S):
             with self._cond:

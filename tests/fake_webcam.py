@@ -30,6 +30,7 @@ class FakeWebcam:
         self.asked = 0
         self.released = False  # True once let go: a real camera's light goes off
         self.unplugged = False  # True: reads fail, as a handle to a camera pulled out (or replugged) does
+        self.refused = False  # True: the driver would not open it (another handle streams: EBUSY on Linux)
 
     def _apply(self, fourcc: str, width: int, height: int) -> bool:
         if not self.obeys or (fourcc, width, height) not in self.OFFERS:
@@ -54,7 +55,7 @@ class FakeWebcam:
         return False
 
     def isOpened(self) -> bool:
-        return True
+        return not self.refused
 
     def read(self):
         if self.paced:

@@ -7,6 +7,8 @@ aside) is the real app.
 
 from __future__ import annotations
 
+import time
+
 import cv2
 import pytest
 
@@ -22,18 +24,24 @@ FLOW_TIMEOUT_MS = 60_000
 @pytest.fixture
 def webcam(monkeypatch):
     """An 'HD Webcam' listed as camera 0 with its formats; opening it gives a fresh ``FakeWebcam`` (the last
-    one is ``opened[-1]``). Files still open for real."""
+    one is ``opened[-1]``). Files still open for real. ``options``: "obeys" (False: it keeps 640x480),
+    "exclusive" (True: as V4L2, it refuses a second handle while one is held; a refused one is not in
+    ``opened``) and "open_s" (how long the driver takes to open it)."""
     formats = [OfferedFormat(*f) for f in OFFERED_FORMATS]
     camera = CameraInfo("HD Webcam", 0, "/dev/video0", modes_from_formats(formats))
     monkeypatch.setattr("desktop.cameras.list_cameras", lambda: [camera])
     real = cv2.VideoCapture
     opened: list[FakeWebcam] = []
-    options = {"obeys": True}
+    options = {"obeys": True, "exclusive": False, "open_s": 0.0}
 
     def capture(*args, **kwargs):
         if isinstance(args[0], int):
-            opened.append(FakeWebcam(paced=True, obeys=options["obeys"]))
-            return opened[-1]
+            webcam = FakeWebcam(paced=True, obeys=options["obeys"])
+            webcam.refused = options["exclusive"] and any(not known.released for known in opened)
+            if not webcam.refused:
+                opened.append(webcam)  # held from now: the driver's open takes a while yet
+            time.sleep(options["open_s"])
+            return webcam
         return real(*args, **kwargs)
 
     monkeypatch.setattr(video.cv2, "VideoCapture", capture)
@@ -114,6 +122,32 @@ def test_a_resolution_chosen_from_the_menu_reopens_the_camera_and_is_remembered(
     assert _resolution_actions(again)["1920×1080 · 30 FPS"].isChecked()
     _resolution_actions(again)["Automatic (1280×720 · 30 FPS)"].trigger()
     _shown_size(qtbot, again, (1280, 720))
+
+
+def test_a_resolution_picked_opens_the_camera_once_the_capture_before_has_let_it_go(qtbot, launch, webcam):
+    """On Linux a second handle that sets a format while another streams is refused (EBUSY): a resolution picked
+    from the menu opened the camera before the old capture let it go (after its current read), and said "camera 0
+    is not available". So did one picked while the camera was still opening at another resolution."""
+    opened, options = webcam
+    options["exclusive"] = True
+    window = launch(model="yolo-mnv3-small")
+    _shown_size(qtbot, window, (1280, 720))
+    failures = []
+    window.controller.source_failed.connect(failures.append)
+    opened[-1].fps = 4.0  # a dim room: each read takes 250 ms, and the old capture lets go after the one it is in
+    _resolution_actions(window)["1920×1080 · 30 FPS"].trigger()
+    _shown_size(qtbot, window, (1920, 1080))
+    assert not failures and not window.status.last_error
+
+    window.close_source_action.trigger()
+    qtbot.waitUntil(lambda: all(webcam.released for webcam in opened), timeout=10_000)
+    options["open_s"] = 1.0  # a camera slow to open: a resolution is picked meanwhile
+    next(a for a in window.source_menu.actions() if a.text() == "Camera: HD Webcam").trigger()
+    qtbot.wait(300)
+    _resolution_actions(window)["640×480 · 30 FPS"].trigger()
+    _shown_size(qtbot, window, (640, 480))
+    assert not failures and not window.status.last_error
+    assert sum(not webcam.released for webcam in opened) == 1  # one handle: the one playing
 
 
 def test_a_camera_that_ignores_the_resolution_asked_says_what_it_gives(qtbot, launch, webcam):
