@@ -64,16 +64,20 @@ def modes_from_formats(formats: list[OfferedFormat]) -> tuple[CameraMode, ...]:
 
 
 def automatic_mode(modes: tuple[CameraMode, ...], limit: tuple[int, int] = AUTOMATIC_LIMIT) -> CameraMode | None:
-    """The largest mode within ``limit`` at the best rate the camera has there (up to 30 FPS).
+    """The largest mode within ``limit`` at the best rate the camera has there, asked for at up to 30 FPS.
 
     A camera with nothing that small gets its smallest mode; one with no modes listed, None (its default).
+    Why the rate is capped too: a 720p webcam offering 60 FPS was asked for 60, twice what a 2-core laptop
+    detects, shows and records.
     """
     fitting = [m for m in modes if m.width <= limit[0] and m.height <= limit[1]]
     if not fitting:
-        return min(modes, key=lambda m: m.width * m.height, default=None)
-    target = min(FULL_RATE, max(m.fps for m in fitting))
-    fast_enough = [m for m in fitting if m.fps >= target - 0.5]  # 29.97 counts as 30
-    return max(fast_enough, key=lambda m: (m.width * m.height, not m.fourcc))
+        chosen = min(modes, key=lambda m: m.width * m.height, default=None)
+    else:
+        target = min(FULL_RATE, max(m.fps for m in fitting))
+        fast_enough = [m for m in fitting if m.fps >= target - 0.5]  # 29.97 counts as 30
+        chosen = max(fast_enough, key=lambda m: (m.width * m.height, not m.fourcc))
+    return replace(chosen, fps=min(chosen.fps, FULL_RATE)) if chosen is not None else None
 
 
 def _opencv_index(device_id: str, position: int) -> int:

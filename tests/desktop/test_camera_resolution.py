@@ -86,10 +86,12 @@ def test_the_modes_listed_are_one_per_resolution_at_its_best_rate_largest_first(
     ([(960, 720, 30, False), (1280, 960, 30, False)], (960, 720)),  # a 4:3 camera
     ([(1920, 1080, 30, True), (3840, 2160, 30, True)], (1920, 1080)),  # nothing fits 1280x720: the smallest
     ([(1280, 720, 15, True)], (1280, 720)),  # a slow camera: its best
+    ([(640, 480, 60, False), (1280, 720, 60, True)], (1280, 720)),  # 60 FPS offered: asked for 30
 ])
 def test_the_automatic_choice_is_the_largest_picture_up_to_720p_at_full_rate(offered, expected):
     mode = automatic_mode(modes_from_formats([OfferedFormat(*f) for f in offered]))
     assert (mode.width, mode.height) == expected
+    assert mode.fps == min(30, max(f[2] for f in offered if f[:2] == expected))  # asked for up to 30 FPS
     assert automatic_mode(()) is None  # a system that lists no formats: the driver's default
 
 
@@ -107,6 +109,25 @@ def test_a_webcam_opens_at_720p_at_30_fps_instead_of_its_drivers_640x480(qtbot, 
     assert not window.step_forward_action.isEnabled()  # a camera has no next frame to step to
     camera_entry = next(a for a in window.source_menu.actions() if a.text() == "Camera: HD Webcam")
     assert camera_entry.isChecked()  # the Source menu shows which camera plays
+
+
+def test_a_60_fps_webcam_is_asked_for_30_fps_by_default_and_60_when_chosen(qtbot, launch, webcam, monkeypatch):
+    """Automatic means "up to 30 FPS": a webcam offering 1280x720 at 60 FPS was asked for 60, twice what the
+    detector and a recording keep up with on a 2-core laptop, and the menu said "Automatic (1280×720 · 60 FPS)"."""
+    offered = [(640, 480, 30.0, False), (640, 480, 60.0, True), (1280, 720, 60.0, True), (1920, 1080, 30.0, True)]
+    camera = CameraInfo("Game Webcam", 0, "/dev/video0", modes_from_formats([OfferedFormat(*f) for f in offered]))
+    monkeypatch.setattr("desktop.cameras.list_cameras", lambda: [camera])
+    monkeypatch.setattr(FakeWebcam, "OFFERS", {("MJPG" if mjpeg else "YUYV", width, height): fps
+                                               for width, height, fps, mjpeg in offered})
+    opened, _ = webcam
+    window = launch(model="yolo-mnv3-small")
+    _shown_size(qtbot, window, (1280, 720))
+    assert opened[-1].fourcc == "MJPG" and opened[-1].fps == 30.0
+    assert list(_resolution_actions(window))[:2] == ["Automatic (1280×720 · 30 FPS)", "1920×1080 · 30 FPS"]
+    assert "1280×720 · 60 FPS" in _resolution_actions(window)
+    _resolution_actions(window)["1280×720 · 60 FPS"].trigger()  # the full rate, chosen: it is reopened at 60
+    qtbot.waitUntil(lambda: len(opened) == 2 and window.controller.last_shown is not None, timeout=FLOW_TIMEOUT_MS)
+    assert opened[-1].fps == 60.0
 
 
 def test_a_resolution_chosen_from_the_menu_reopens_the_camera_and_is_remembered(qtbot, launch, webcam, tmp_path):
