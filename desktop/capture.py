@@ -370,8 +370,8 @@ class CaptureWorker(QThread):
                 if self._outbox.clear():  # a frame from before the jump is stale: counted, so the end can
                     self._stats.count_dropped()  # tell that every frame captured was shown or dropped
                 next_due = time.perf_counter()
-            if not is_file and paused:
-                cap.grab()  # keep the device's buffer fresh; deliver nothing
+            if not is_file and paused:  # keep the device's buffer fresh; deliver nothing
+                silent_since = None if cap.grab() else self._silent_since(silent_since)  # unplugged while paused too
                 continue
             if pending is not None:
                 ok, frame, frame_ms, pending = True, pending, pending_ms, None
@@ -401,10 +401,7 @@ class CaptureWorker(QThread):
                         self._options.paused, self._at_end = True, True
                     self.reached_end.emit(self.generation)
                     continue
-                silent_since = silent_since or time.perf_counter()
-                if time.perf_counter() - silent_since > LIVE_FAILURE_LIMIT_S:
-                    raise SourceError(f"{self.source.label} stopped sending frames (unplugged, or the connection dropped)")
-                time.sleep(0.02)
+                silent_since = self._silent_since(silent_since)
                 continue
             silent_since = None
             if index > furthest_read:
@@ -445,6 +442,16 @@ class CaptureWorker(QThread):
             self._stats.count_captured()
             last_delivered = index
             index += 1
+
+    def _silent_since(self, silent_since: float | None) -> float:
+        """A live source sent nothing: when it fell silent, after a short wait before the next try; a SourceError
+        once that is LIVE_FAILURE_LIMIT_S ago (read or grabbed while paused: a camera unplugged while paused was
+        never reported, and its thread spun on the failing grab)."""
+        silent_since = silent_since or time.perf_counter()
+        if time.perf_counter() - silent_since > LIVE_FAILURE_LIMIT_S:
+            raise SourceError(f"{self.source.label} stopped sending frames (unplugged, or the connection dropped)")
+        time.sleep(0.02)
+        return silent_since
 
     def _finish_wait(self, wait: NextFrameWait | None) -> None:
         """The wait for the next frame ended: its frame has played all it will until that frame is shown (a slow

@@ -37,6 +37,7 @@ class FakeCamera:
         self.claims = fps if claims is None else claims  # what the driver says (a dim webcam says 30, sends 12)
         self.burst = burst  # frames handed out at once first, as a stream does with what it buffered while connecting
         self.reads = 0
+        self.failed_grabs = 0
         self._clock_start: float | None = None
         self.released = False
 
@@ -56,6 +57,9 @@ class FakeCamera:
         return True, frame.copy()
 
     def grab(self) -> bool:
+        if self.after == "unplug" and self.reads >= len(self.frames):
+            self.failed_grabs += 1
+            return False
         return True
 
     def get(self, prop) -> float:
@@ -444,6 +448,26 @@ def test_an_unplugged_camera_is_reported_and_reconnects_when_asked(qtbot, launch
     window.cameras.cameras_changed.emit(plugged)
     qtbot.wait(500)
     assert window.controller.source is None and not window.video_view.showing_video
+
+
+def test_a_camera_unplugged_while_paused_is_reported_lost_without_spinning(qtbot, launch, cameras, monkeypatch):
+    """Paused, the capture only grabs to keep the camera's buffer fresh, and ignored a failing grab: a camera
+    unplugged while paused was never reported (no Reconnect, no reconnecting when plugged back in) and its
+    thread spun on the failing grab at ~45 % of a core."""
+    monkeypatch.setattr(capture_module, "LIVE_FAILURE_LIMIT_S", 0.5)
+    frame = np.full((240, 320, 3), 100, np.uint8)
+    camera = FakeCamera([frame], fps=20.0)
+    cameras["0"] = lambda: camera
+    window = launch(model="yolo-mnv3-small")
+    window.open_source("0")
+    _wait_for_frames(qtbot, window, 3)
+    window.pause_action.trigger()
+    qtbot.wait(200)
+    with qtbot.waitSignal(window.controller.source_failed, timeout=10_000) as failed:
+        camera.after, camera.frames = "unplug", []  # pulled out while paused
+    assert "stopped sending frames" in failed.args[0]
+    assert window.video_view.welcome.retry_button.isVisible()
+    assert camera.failed_grabs < 100  # tried every 20 ms or so over the 0.5 s, not hundreds of thousands of times
 
 
 def test_r_during_a_failed_try_is_kept_for_the_next_and_close_keeps_a_lost_camera_off(qtbot, launch, cameras,
