@@ -661,7 +661,7 @@ class MainWindow(QMainWindow):
         elif self.controller.lost_while_recording:  # R while the try was opening: kept for the next one
             self._set_record_on_open(True)
         going_on = "; the recording goes on in a new file once it is back" if self._record_on_open else ""
-        if lost.kind == CAMERA and self.cameras.by_index(int(lost.value)) is None:  # unplugged: wait for it
+        if lost.kind == CAMERA and self._lost_camera_listed(lost, self.cameras.cameras) is None:  # unplugged: wait
             return f" — it reconnects by itself when plugged back in; Reconnect tries now, Close stops{going_on}"
         delay = RECONNECT_DELAYS_S[min(self._reconnect_attempts, len(RECONNECT_DELAYS_S) - 1)]
         self._reconnect_attempts += 1
@@ -688,8 +688,16 @@ class MainWindow(QMainWindow):
     def reconnect(self) -> None:
         """Open the camera or stream that was lost, again (now, or when the reconnect timer says so)."""
         self._reconnect_timer.stop()
-        if self.controller.failed_source is not None:
-            self.controller.open_source(self.controller.failed_source)  # keeps the reconnecting going on failure
+        lost = self.controller.failed_source
+        if lost is None:
+            return
+        camera = self._lost_camera_listed(lost, self.cameras.cameras) if lost.kind == CAMERA else None
+        if camera is not None and str(camera.index) != lost.value:  # replugged at another index: opened there
+            moved = replace(lost, value=str(camera.index))
+            if self._reconnecting == lost:
+                self._reconnecting = moved
+            lost = moved
+        self.controller.open_source(lost)  # keeps the reconnecting going on failure
 
     def _on_pause_changed(self, paused: bool) -> None:
         still = self.playback.still  # a photo's end: nothing to play, so no greyed-out "Play"
@@ -847,10 +855,17 @@ class MainWindow(QMainWindow):
         self._rebuild_source_menu(cameras)
         self.video_view.welcome.set_cameras(cameras)
         lost = self.controller.failed_source
-        if (self.controller.source is None and lost is not None and lost.kind == "camera"
-                and any(str(camera.index) == lost.value for camera in cameras)):
+        if (self.controller.source is None and lost is not None and lost.kind == CAMERA
+                and self._lost_camera_listed(lost, cameras) is not None):
             self.status.show_info(f"{lost.label} is back: reconnecting")
             self.reconnect()  # the camera that was unplugged is plugged in again
+
+    @staticmethod
+    def _lost_camera_listed(lost: SourceSpec, cameras: list[CameraInfo]) -> CameraInfo | None:
+        """The lost camera as listed now: by its name, else at its index. Why the name: one plugged back in
+        before its old /dev/video0 was let go comes back as /dev/video2, and was never reconnected."""
+        return (next((camera for camera in cameras if camera.name == lost.label), None)
+                or next((camera for camera in cameras if str(camera.index) == lost.value), None))
 
     # -- camera resolution -----------------------------------------------------------------
     def _set_up_camera(self, spec: SourceSpec) -> SourceSpec:
@@ -911,7 +926,9 @@ class MainWindow(QMainWindow):
             self._refresh_camera_menus()  # it stays checked
             return
         waited = self._reconnecting
-        if waited is not None and waited.kind == CAMERA and waited.value == str(index):
+        listed = (self._lost_camera_listed(waited, self.cameras.cameras)
+                  if waited is not None and waited.kind == CAMERA else None)
+        if listed is not None and listed.index == index:
             self.reconnect()
             return
         self.open_source(camera_source(index))

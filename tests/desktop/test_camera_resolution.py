@@ -315,3 +315,59 @@ def test_a_camera_replugged_before_it_is_reported_lost_comes_back_by_itself_and_
     assert window.status.message_label.text().startswith("Reconnected: HD Webcam")
     assert window.controller.recording
     qtbot.waitUntil(lambda: len(started) == 2 and started[1] != started[0], timeout=FLOW_TIMEOUT_MS)
+
+
+@pytest.mark.parametrize("replugged", ["after the loss", "before the loss is reported"])
+def test_a_camera_plugged_back_in_at_another_index_is_reconnected_there_and_goes_on_recording(
+        qtbot, launch, webcam, monkeypatch, replugged):
+    """Linux gives a camera plugged back in before its old /dev/video0 was let go the next node, /dev/video2:
+    the lost camera was looked for at index 0 only, and never reconnected."""
+    import desktop.capture as capture_module
+    import desktop.widgets.main_window as main_window_module
+
+    monkeypatch.setattr(capture_module, "LIVE_FAILURE_LIMIT_S", 0.5)
+    monkeypatch.setattr(main_window_module, "RECONNECT_DELAYS_S", (0.3,))
+    opened, _ = webcam
+    fake_capture = video.cv2.VideoCapture
+    indices: list[int] = []
+    present = {0}
+
+    def capture(*args, **kwargs):
+        if isinstance(args[0], int):
+            indices.append(args[0])
+            if args[0] not in present:  # no such node
+                absent = FakeWebcam()
+                absent.refused = True
+                return absent
+        return fake_capture(*args, **kwargs)
+
+    def listed(cameras: list[CameraInfo]) -> None:
+        window.cameras.cameras = cameras
+        window.cameras.cameras_changed.emit(cameras)
+
+    monkeypatch.setattr(video.cv2, "VideoCapture", capture)
+    window, started, finished = _recording_the_webcam(qtbot, launch)
+    said: list[str] = []  # the recording's "Saved …" may come after "Reconnected …"
+    show_info = window.status.show_info
+    monkeypatch.setattr(window.status, "show_info", lambda text: (said.append(text), show_info(text)))
+    replugged_list = [CameraInfo("HD Webcam", 2, "/dev/video2", window.cameras.cameras[0].modes)]
+    with qtbot.waitSignal(window.controller.source_failed, timeout=FLOW_TIMEOUT_MS):
+        present.clear()
+        opened[-1].unplugged = True
+        if replugged == "after the loss":
+            listed([])
+        else:  # a loose cable: listed again, at its new node, before the silence is over
+            present.add(2)
+            listed(replugged_list)
+    qtbot.waitUntil(lambda: len(finished) == 1, timeout=FLOW_TIMEOUT_MS)
+    if replugged == "after the loss":
+        assert "reconnects by itself when plugged back in" in window.status.last_error
+        present.add(2)
+        listed(replugged_list)
+    qtbot.waitUntil(lambda: window.controller.source_info is not None, timeout=FLOW_TIMEOUT_MS)
+    _shown_size(qtbot, window, (1280, 720))
+    assert indices[-1] == 2 and window.controller.source.value == "2"
+    assert any(text.startswith("Reconnected: HD Webcam") for text in said)
+    assert next(a for a in window.source_menu.actions() if a.text() == "Camera: HD Webcam").isChecked()
+    qtbot.waitUntil(lambda: len(started) == 2 and started[1] != started[0], timeout=FLOW_TIMEOUT_MS)
+
