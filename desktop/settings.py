@@ -36,6 +36,7 @@ def default_record_folder() -> Path:
 @dataclass
 class Preferences:
     last_source: str = ""
+    last_camera: str = ""  # the name of the camera last_source opened, to find it again at another index
     source_closed: bool = False  # the user closed the source (Source ▸ Close): start on the welcome page, no camera
     model: str = ""
     conf: float = DEFAULT_CONF
@@ -114,6 +115,7 @@ class AppSettings:
         device = str(s.value("session/device", d.device) or "")
         return Preferences(
             last_source=str(s.value("session/last_source", "") or ""),
+            last_camera=str(s.value("session/last_camera", "") or ""),
             source_closed=_as_bool(s.value("session/source_closed", d.source_closed), d.source_closed),
             model=str(s.value("session/model", "") or ""),
             conf=_clamp(s.value("thresholds/conf", d.conf), MIN_CONF, 1.0, d.conf),
@@ -134,6 +136,7 @@ class AppSettings:
     def save(self, prefs: Preferences) -> None:
         s = self.store
         s.setValue("session/last_source", prefs.last_source)
+        s.setValue("session/last_camera", prefs.last_camera)
         s.setValue("session/source_closed", prefs.source_closed)
         s.setValue("session/model", prefs.model)
         s.setValue("session/device", prefs.device)

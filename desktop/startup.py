@@ -10,9 +10,9 @@ from pathlib import Path
 
 from detector import SourceError, list_models, missing_models_dir
 from detector.device import gpu_may_be_present
-from detector.video import is_stream_address
+from detector.video import classify_source, is_stream_address
 
-from .cameras import CameraWatcher
+from .cameras import CameraInfo, CameraWatcher
 from .controller import SessionController
 from .file_check import existing_files
 from .model_loader import SHARED_CACHE, ModelCache
@@ -38,21 +38,36 @@ def initial_model(options: LaunchOptions, prefs: Preferences) -> str | None:
     return usable[0] if usable else None
 
 
-def initial_source(options: LaunchOptions, prefs: Preferences, cameras: CameraWatcher) -> str | None:
-    """--source, else the last source (a file only if it still exists), else the first camera, else none.
+def initial_source(options: LaunchOptions, prefs: Preferences, cameras: CameraWatcher) -> tuple[str | None, str]:
+    """--source, else the last source (a file only if it still exists), else the first camera, else none; and
+    why it is not the last source, when that was a camera no longer plugged in ("" otherwise).
 
     None too when the user closed the source before quitting: a camera turned off stays off.
     """
     if options.source:
-        return options.source
+        return options.source, ""
     if prefs.source_closed:
-        return None
+        return None, ""
     last = prefs.last_source
+    if last and cameras.cameras and classify_source(last, look_at_disk=False) == "camera":
+        return _remembered_camera(last, prefs.last_camera, cameras.cameras)
     if last and (is_stream_address(last) or not Path(last).suffix or existing_files([last])):
-        return last  # a file that does not answer at once (its network share offline) is passed over like a missing one
+        return last, ""  # a file that does not answer at once (its network share offline) is passed over like a missing one
     if cameras.cameras:
-        return camera_source(cameras.cameras[0].index).value
-    return None
+        return camera_source(cameras.cameras[0].index).value, ""
+    return None, ""
+
+
+def _remembered_camera(index: str, name: str, listed: list[CameraInfo]) -> tuple[str, str]:
+    """The camera used last, by its name (settings from before names were kept: by its index), wherever it is
+    now; else the first camera, and a note. Why: a camera's index changes with what else is plugged in, and
+    "camera 2 is not available" greeted a start with another set of cameras."""
+    found = next((c for c in listed if (c.name == name if name else str(c.index) == index)), None)
+    if found is not None:
+        return str(found.index), ""
+    first = listed[0]
+    return str(first.index), f"{name or f'Camera {index}'}, the camera used last time, is not plugged in: " \
+                             f"{first.name} opened instead"
 
 
 def _label(source: str, window: MainWindow) -> str:
@@ -154,7 +169,7 @@ def start_session(window: MainWindow, options: LaunchOptions, *, source_waits_fo
     controller = window.controller
     remembered = window.prefs.model
     model = initial_model(options, window.prefs)
-    source = initial_source(options, window.prefs, window.cameras)
+    source, window.opened_instead = initial_source(options, window.prefs, window.cameras)
     if model:
         window.model_picker.set_current(model)
         controller.load_model(model)

@@ -118,6 +118,7 @@ class MainWindow(QMainWindow):
         # in a new file, once the source is open
         self._record_on_open = False
         self.source_awaited: str | None = None  # the start-up source, while it waits for the model (its label)
+        self.opened_instead = ""  # why the start-up source is not the one used last: said once it opens
         self._reconnect_timer = QTimer(self)
         self._reconnect_timer.setSingleShot(True)
         self._reconnect_timer.timeout.connect(self.reconnect)
@@ -608,6 +609,8 @@ class MainWindow(QMainWindow):
         source = self.controller.source
         if source is not None:
             self.prefs.last_source = source.settings_value
+            listed = self.cameras.by_index(int(source.value)) if source.kind == CAMERA else None
+            self.prefs.last_camera = listed.name if listed is not None else ""
             self.prefs.source_closed = False
             if source.kind != CAMERA:  # cameras have their own entries
                 self.prefs.recent = [source.settings_value, *(v for v in self.prefs.recent
@@ -622,6 +625,8 @@ class MainWindow(QMainWindow):
         text = f"{info.name}: {info.width}×{info.height} {about}"
         if self._reconnecting is not None and source == self._reconnecting:
             text = f"Reconnected: {text}"
+        if self.opened_instead:  # the camera used last time is not plugged in: said with the one that opened
+            text, self.opened_instead = f"{self.opened_instead}; {text}", ""
         record = self._record_on_open
         self._stop_reconnecting()
         if record:

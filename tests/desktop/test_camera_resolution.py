@@ -371,3 +371,52 @@ def test_a_camera_plugged_back_in_at_another_index_is_reconnected_there_and_goes
     assert next(a for a in window.source_menu.actions() if a.text() == "Camera: HD Webcam").isChecked()
     qtbot.waitUntil(lambda: len(started) == 2 and started[1] != started[0], timeout=FLOW_TIMEOUT_MS)
 
+
+@pytest.mark.parametrize("remembered", ["by name", "by index, as before names were kept", "not plugged in"])
+def test_the_camera_used_last_opens_at_the_next_start_wherever_it_is_else_the_first_camera(
+        qtbot, launch, webcam, monkeypatch, remembered):
+    """The camera used last was remembered by its index only: started with another set of cameras, the app said
+    "camera 2 is not available" instead of opening the first camera, as README promises."""
+    from desktop.settings import AppSettings
+
+    opened, _ = webcam
+    fake_capture = video.cv2.VideoCapture
+    indices: list[int] = []
+    present = {0}
+
+    def capture(*args, **kwargs):
+        if isinstance(args[0], int):
+            indices.append(args[0])
+            if args[0] not in present:  # no such node
+                absent = FakeWebcam()
+                absent.refused = True
+                return absent
+        return fake_capture(*args, **kwargs)
+
+    monkeypatch.setattr(video.cv2, "VideoCapture", capture)
+    window = launch(model="yolo-mnv3-small")  # the first camera, at /dev/video0, opens by default
+    _shown_size(qtbot, window, (1280, 720))
+    modes = window.cameras.cameras[0].modes
+    window.close()
+    if remembered == "by index, as before names were kept":
+        AppSettings().store.setValue("session/last_camera", "")
+        AppSettings().store.setValue("session/last_source", "4")  # a camera at index 4, not there now
+    elif remembered == "not plugged in":
+        AppSettings().store.setValue("session/last_camera", "Desk Camera")
+
+    present.clear()
+    present.add(2)
+    now = [CameraInfo("HD Webcam", 2, "/dev/video2", modes)]  # a hub moved it to /dev/video2
+    monkeypatch.setattr("desktop.cameras.list_cameras", lambda: now)
+    errors = []
+    again = launch(model="yolo-mnv3-small")
+    again.controller.source_failed.connect(errors.append)
+    _shown_size(qtbot, again, (1280, 720))
+    assert indices[-1] == 2 and again.controller.source.value == "2" and not errors
+    said = again.status.message_label.text()
+    if remembered == "by name":
+        assert said.startswith("HD Webcam: 1280×720")
+    else:
+        gone = "Camera 4" if remembered.startswith("by index") else "Desk Camera"
+        assert said.startswith(f"{gone}, the camera used last time, is not plugged in: HD Webcam opened instead; "
+                               "HD Webcam: 1280×720")
