@@ -76,8 +76,7 @@ def class_indices(classes: str | Collection[int | str] | None, class_names: Sequ
     """
     if classes is None:
         return None
-    if isinstance(classes, str):
-        classes = [classes]
+    classes = [classes] if isinstance(classes, str) else list(classes)  # a generator is read once
     if all(isinstance(item, (int, np.integer)) and not isinstance(item, bool) for item in classes):
         chosen = frozenset(int(item) for item in classes)
         outside = sorted(i for i in chosen if not 0 <= i < len(class_names))

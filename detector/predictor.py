@@ -177,6 +177,9 @@ class Predictor:
     ) -> list[Prediction]:
         """Detect objects in several frames at once (frames of one size share one batch): a list of frames or
         an (N, H, W, C) array. ``classes``: class indices or names (see ``detector.classes.class_indices``)."""
+        if isinstance(frames, np.ndarray) and frames.ndim != 4:  # one frame would be split into its rows
+            raise ValueError(f"predict_batch takes a list of frames or an (N, H, W, C) array, got an array of shape "
+                             f"{frames.shape}; use predict() for one frame")
         if len(frames) == 0:
             return []
         t0 = time.perf_counter()

@@ -156,6 +156,11 @@ def test_out_of_range_thresholds_and_class_filters_are_refused_in_plain_words(pr
     assert len(by_name) and set(by_name.class_ids.tolist()) == {0}
     by_index = predictor.predict(frame, conf=LOW_CONF, classes=[0]).detections
     np.testing.assert_array_equal(by_name.boxes, by_index.boxes)
+    once = predictor.predict(frame, conf=LOW_CONF, classes=(i for i in [0])).detections  # a generator, read once
+    np.testing.assert_array_equal(once.boxes, by_index.boxes)
+    assert len(predictor.predict(frame, conf=np.array(LOW_CONF), classes=[0]).detections) == len(by_index)
+    with pytest.raises(ValueError, match="conf must be a number between 0 and 1, got True"):
+        predictor.predict(frame, conf=True)
     with pytest.raises(LiveDetError, match="unknown class 'no such thing'"):
         predictor.predict(frame, classes=["no such thing"])
 
@@ -168,6 +173,8 @@ def test_a_batch_may_be_one_array_and_a_channels_first_frame_is_named_as_such(pr
         np.testing.assert_allclose(a.detections.boxes, b.detections.boxes, atol=1e-3)
     with pytest.raises(SourceError, match=r"looks channels-first \(C, H, W\)"):
         predictor.predict(np.zeros((3, 480, 640), np.uint8))
+    with pytest.raises(ValueError, match=r"use predict\(\) for one frame"):  # its 120 rows were 120 frames
+        predictor.predict_batch(frames[0])
 
 
 def test_bad_imgsz_and_bad_frames_are_refused(random_models_dir):

@@ -85,7 +85,13 @@ def check_thresholds(conf: float, iou: float, max_det: int) -> None:
     """Refuse what the CLI's options refuse, in the API too: ``max_det=-1`` silently dropped the best box (a
     slice), ``iou=-0.1`` was an OpenCV assertion, and ``conf=-1`` kept every candidate."""
     for name, value in (("conf", conf), ("iou", iou)):
-        if not isinstance(value, (int, float, np.number)) or not 0.0 <= value <= 1.0:
+        try:
+            number = None if isinstance(value, bool) else float(value)  # np.float32, a 0-d array, Fraction(1, 4)
+        except (TypeError, ValueError):
+            number = None
+        if number is None:
+            raise ValueError(f"{name} must be a number between 0 and 1, got {value!r}")
+        if not 0.0 <= number <= 1.0:
             raise ValueError(f"{name} must be between 0 and 1, got {value!r}")
     if not isinstance(max_det, (int, np.integer)) or isinstance(max_det, bool) or max_det <= 0:
         raise ValueError(f"max_det must be a positive whole number, got {max_det!r}")
