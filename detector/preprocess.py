@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 PAD_VALUE = 114  # grey padding, as the model saw in training
 STRIDE = 32  # the coarsest feature stride: input sides must be multiples of it
-STORED_BIT_DEPTHS = (8, 10, 12, 14, 16)  # how cameras fill 16-bit words (see _bit_depth)
+STORED_BIT_DEPTHS = (10, 12, 14, 16)  # how cameras fill 16-bit words (see picture_to_8_bits)
 UNIT_RANGE_MAX = 1.5  # a float picture no brighter than this is a 0–1 one (see _float_to_uint8)
 UNIT_RANGE_QUANTILE = 0.99  # ... and one of fractions whose 99th percentile is at most 1.0
 
@@ -28,16 +28,15 @@ UNIT_RANGE_QUANTILE = 0.99  # ... and one of fractions whose 99th percentile is 
 def as_bgr_uint8(frame: np.ndarray) -> np.ndarray:
     """Accept what cameras and files really deliver and return contiguous BGR uint8.
 
-    Grayscale (H, W) or (H, W, 1), BGRA, and 16-bit (10- to 16-bit values) or float (0–1 or 0–255)
-    frames are converted;
+    Grayscale (H, W) or (H, W, 1), BGRA, and 16-bit or float (0–1 or 0–255) frames are converted;
     anything else raises ``SourceError`` with a message a user can act on.
     """
     if not isinstance(frame, np.ndarray):
         raise SourceError(f"expected an image array, got {type(frame).__name__}")
     if frame.ndim not in (2, 3) or frame.size == 0 or frame.shape[0] < 1 or frame.shape[1] < 1:
         raise SourceError(f"unusable frame of shape {frame.shape}")
-    if frame.dtype == np.uint16:
-        frame = (frame >> (_bit_depth(frame) - 8)).astype(np.uint8)
+    if frame.dtype == np.uint16:  # full 16-bit: a video's depth is not guessed frame by frame (see picture_to_8_bits)
+        frame = (frame >> 8).astype(np.uint8)
     elif frame.dtype in (np.float16, np.float32, np.float64):
         frame = _float_to_uint8(frame)
     elif frame.dtype != np.uint8:
@@ -54,13 +53,18 @@ def as_bgr_uint8(frame: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(frame)
 
 
-def _bit_depth(frame: np.ndarray) -> int:
-    """How many of a 16-bit picture's bits hold its values: the smallest of 8, 10, 12, 14 and 16 that fits the
-    brightest pixel. Machine-vision and scientific cameras, and DICOM or raw-converter exports, store 10- or
-    12-bit pixels in 16-bit words; read as 16-bit, a 12-bit picture's white was grey level 15 (black to the
-    eye and to the model). A truly dark 16-bit picture comes out brighter, which only helps detection."""
-    brightest = int(frame.max())
-    return next(bits for bits in STORED_BIT_DEPTHS if brightest < 1 << bits)
+def picture_to_8_bits(picture: np.ndarray) -> np.ndarray:
+    """A 16-bit picture file's pixels, scaled from the depth they use: the smallest of 10, 12, 14 and 16 bits
+    that holds the brightest one. Machine-vision and scientific cameras, and DICOM or raw-converter exports,
+    store 10- or 12-bit pixels in 16-bit words; read as 16-bit, a 12-bit picture's white was grey level 15
+    (black to the eye and to the model). A 16-bit picture that is simply dark (its brightest pixel under a
+    64th of white) comes out up to 64 times brighter. For a picture file only, judged whole: a video's
+    frames would change brightness as their brightest pixel crossed a depth."""
+    if picture.dtype != np.uint16:
+        return picture
+    brightest = int(picture.max())
+    bits = next((bits for bits in STORED_BIT_DEPTHS if brightest < 1 << bits), 16)
+    return (picture >> (bits - 8)).astype(np.uint8)
 
 
 def _float_to_uint8(frame: np.ndarray) -> np.ndarray:

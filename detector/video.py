@@ -25,7 +25,7 @@ import numpy as np
 from .camera_mode import CameraMode, ask_for_mode
 from .errors import SourceError
 from .indexed_video import IndexedVideo, fewer_than_their_span, open_variable_rate
-from .preprocess import as_bgr_uint8
+from .preprocess import as_bgr_uint8, picture_to_8_bits
 
 # HEIF: iPhones save photos as HEIC by default. OpenCV cannot decode it (pi-heif does) nor write it, so an
 # annotated HEIC photo is saved as JPEG
@@ -144,7 +144,8 @@ def read_image(path: str | Path, *, upright: bool = True) -> np.ndarray:
         image = cv2.imdecode(data, flags) if data.size else None
     if image is None:
         raise SourceError(f"{Path(path).name} is not a readable image")
-    return as_bgr_uint8(image)  # 16-bit, grayscale and RGBA files become what drawing and encoding expect
+    # 16-bit (10- or 12-bit values too), grayscale and RGBA files become what drawing and encoding expect
+    return as_bgr_uint8(picture_to_8_bits(image))
 
 
 def _decode_heif(data: np.ndarray, name: str) -> np.ndarray | None:

@@ -139,14 +139,24 @@ def test_frames_from_real_sources_are_normalised():
     assert as_bgr_uint8(unit)[0, 0, 0] in (127, 128)
 
 
-def test_a_12_bit_camera_picture_in_16_bit_words_keeps_its_brightness():
-    """A machine-vision camera's 12-bit frame (white 4095) read as 16-bit came out black: white was grey 15."""
+def test_a_12_bit_camera_picture_in_16_bit_words_keeps_its_brightness(tmp_path):
+    """A machine-vision camera's 12-bit picture (white 4095) saved as a 16-bit PNG or TIFF came out black: its
+    white was grey 15. A picture file is judged whole; video frames stay full 16-bit (no flicker)."""
+    import cv2
+
+    from detector.video import read_image
+
     picture = np.random.default_rng(1).integers(0, 256, (48, 64, 3), dtype=np.uint8)
-    picture[0, 0] = 255  # its white is there, as in any exposed frame
-    for bits in (8, 10, 12, 14, 16):
+    picture[0, 0] = 255  # its white is there, as in any exposed picture
+    for bits in (10, 12, 14, 16):
         stored = (picture.astype(np.uint16) << (bits - 8)) | ((1 << (bits - 8)) - 1)  # low bits set, as sensors do
-        assert np.array_equal(as_bgr_uint8(stored), picture), bits
-    assert as_bgr_uint8(np.zeros((2, 2), np.uint16)).max() == 0  # black stays black
+        for suffix in (".png", ".tiff"):
+            cv2.imwrite(str(tmp_path / f"{bits}{suffix}"), stored)
+            assert np.array_equal(read_image(tmp_path / f"{bits}{suffix}"), picture), (bits, suffix)
+    twelve = (picture.astype(np.uint16) << 4)
+    assert np.array_equal(as_bgr_uint8(twelve), picture >> 4)  # a frame: as stored, the same for every frame
+    cv2.imwrite(str(tmp_path / "black.png"), np.zeros((2, 2), np.uint16))
+    assert read_image(tmp_path / "black.png").max() == 0  # black stays black
 
 
 def test_a_float_picture_with_a_highlight_or_a_nan_stays_a_zero_to_one_picture():
