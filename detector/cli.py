@@ -556,6 +556,10 @@ def cmd_val(args) -> dict:
                               "folder holding the images it lists")
         if not Path(args.images).is_dir():
             raise SourceError(f"images folder not found: {args.images}")
+        from .datasets import unlisted_annotations, unlisted_warning
+
+        if unlisted := unlisted_annotations(coco):
+            _say(unlisted_warning(unlisted))
     else:
         from .datasets import dropped_boxes_warning, load_dataset
 

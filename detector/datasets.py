@@ -53,6 +53,7 @@ class DetectionDataset:
     class_names: tuple[str, ...]
     split: str = ""  # the split read; "" when the source has none (a COCO file, a folder without splits)
     dropped_boxes: int = 0  # boxes left out for being under a pixel wide or tall inside their image (x2 <= x1, off it)
+    unlisted: int = 0  # COCO annotations of images the file does not list (a subset made by cutting 'images' short)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -70,10 +71,25 @@ def dropped_boxes_warning(dataset: DetectionDataset) -> str | None:
     """The line that says boxes were left out (a VOC box with xmax < xmin, a YOLO box off the image): they changed
     the score, or what is learnt, without a word."""
     n = dataset.dropped_boxes
-    if not n:
-        return None
-    return (f"warning: {n} box{'es' if n > 1 else ''} under a pixel wide or tall inside {'their' if n > 1 else 'its'} "
-            f"image {'were' if n > 1 else 'was'} left out (x2 - x1 or y2 - y1 at most 1 px once clipped to the image)")
+    lines = [unlisted_warning(dataset.unlisted)] if dataset.unlisted else []
+    if n:
+        lines.append(f"warning: {n} box{'es' if n > 1 else ''} under a pixel wide or tall inside "
+                     f"{'their' if n > 1 else 'its'} image {'were' if n > 1 else 'was'} left out (x2 - x1 or y2 - y1 "
+                     "at most 1 px once clipped to the image)")
+    return "\n".join(lines) or None
+
+
+def unlisted_annotations(data: dict) -> int:
+    """How many of a COCO file's annotations are of images its 'images' does not list."""
+    listed = {image["id"] for image in data["images"]}
+    return sum(ann["image_id"] not in listed for ann in data["annotations"])
+
+
+def unlisted_warning(count: int) -> str:
+    """A subset made by cutting 'images' short keeps every annotation: they are left out, as pycocotools leaves
+    them out, but said (they were left out without a word)."""
+    return (f"warning: {count} annotation{'s are' if count > 1 else ' is'} of images the file does not list: "
+            "left out")
 
 
 def read_annotated_image(path: Path, width: int = 0, height: int = 0) -> np.ndarray:
@@ -152,7 +168,6 @@ def _coco_problem(data) -> str | None:
         if not _whole(category.get("id")):
             return f"category #{i + 1} ({category['name']}) lacks a whole-number 'id'"
     category_ids = {category["id"] for category in data["categories"]}
-    image_ids = {image["id"] for image in data["images"]}
     for i, ann in enumerate(data["annotations"]):
         if not isinstance(ann, dict) or "image_id" not in ann or "category_id" not in ann:
             return f"annotation #{i + 1} lacks an 'image_id' or a 'category_id'"
@@ -162,13 +177,10 @@ def _coco_problem(data) -> str | None:
         bbox = ann.get("bbox")
         if not isinstance(bbox, list) or len(bbox) != 4 or not all(_number(v) for v in bbox):
             return f"annotation #{i + 1} (id {ann.get('id', '?')}) has no 'bbox' of 4 numbers [x, y, width, height]"
-        # both were left out without a word: a box fewer to train on, and a score over fewer boxes than the file has
+        # left out without a word: a box fewer to train on, and a score over fewer boxes than the file has
         if ann["category_id"] not in category_ids:
             return f"annotation #{i + 1} (id {ann.get('id', '?')}) has category_id {ann['category_id']}, which " \
                    "'categories' does not list"
-        if ann["image_id"] not in image_ids:
-            return f"annotation #{i + 1} (id {ann.get('id', '?')}) is of image_id {ann['image_id']!r}, which " \
-                   "'images' does not list"
     return None
 
 
@@ -225,7 +237,8 @@ def load_coco(annotations: str | Path, images_dir: str | Path) -> DetectionDatas
         dropped += len(labels) - len(kept[1])
         records.append(ImageRecord(coco_image_path(images_dir, img["file_name"]), width, height, *kept,
                                    *_clean_boxes(crowd_boxes, crowd_labels, width, height)))
-    return DetectionDataset(tuple(records), tuple(c["name"] for c in categories), dropped_boxes=dropped)
+    return DetectionDataset(tuple(records), tuple(c["name"] for c in categories), dropped_boxes=dropped,
+                            unlisted=unlisted_annotations(data))
 
 
 def _yolo_class_names(root: Path) -> tuple[str, ...]:
