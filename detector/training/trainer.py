@@ -613,6 +613,11 @@ class Trainer:
         if self.dist.main:
             with self._disk_problems_said():
                 save_weights(self.output_dir / "last_ema.safetensors", self.ema.module, self._meta({"epoch": self.epoch}))
+        if self.dist.world > 1 and dist.is_initialized():
+            # the ranks leave together and close the group, as torch asks: a rank that exited while another still
+            # held its gloo connections was seen to end in SIGABRT (once, under load, after a --time-limit-min stop)
+            dist.barrier()
+            dist.destroy_process_group()
         final = self.history[-1] if self.history else {}
         return {
             "name": cfg.name,
