@@ -181,7 +181,7 @@ class VideoWriter:
                                                  h264.encoded_size(self.size))  # even, as H.264's: see write
                 if writer is not None and writer.isOpened():
                     self._writer = writer
-                    self._size_at_check = 0
+                    self._size_at_check = self._free_at_check = 0
                     if self._nearly_full(target):  # before any frame: nothing would be saved
                         writer.release()
                         self._writer = None
@@ -282,12 +282,14 @@ class VideoWriter:
         except OSError:
             return False
         grown, self._size_at_check = size - self._size_at_check, size
+        self._free_at_check = free
         return free < max(DISK_RESERVE_BYTES, 3 * grown)
 
     def _disk_full_message(self, target: Path, frames: int) -> str:
         saved = f"the first {frames / self.fps:.1f} s are saved" if frames else NOTHING_SAVED
-        return (f"disk full: less than {DISK_RESERVE_BYTES // (1024 * 1024)} MB left on the device for "
-                f"{target.name} ({saved})")
+        left = self._free_at_check / (1024 * 1024)
+        room = "less than 3 s of recording" if left >= DISK_RESERVE_BYTES / (1024 * 1024) else "kept for its index"
+        return f"disk nearly full: {left:.0f} MB left on the device for {target.name}, {room} ({saved})"
 
     def _broken_segment_message(self, exc: Exception) -> str:
         """OpenCV reports no write errors: a segment it could not finalise on a nearly full disk means a full disk."""

@@ -409,11 +409,12 @@ def test_a_file_opencv_writes_whole_stops_before_the_disk_is_full_and_keeps_its_
     monkeypatch.setattr(video_writer.shutil, "disk_usage", usage)
     writer = disk.writer = VideoWriter(target, FPS, SIZE)
     disk.frames_room = 25  # past 25 frames, less than the reserve is left
-    with pytest.raises(OutputError, match=r"disk full: less than 8 MB left on the device for full.*first 3\.0 s are saved"):
+    with pytest.raises(OutputError, match=r"disk nearly full: 8 MB left on the device for full.*, kept for its index "
+                                          r"\(the first 3\.0 s are saved\)"):
         for i in range(100):
             writer.write(frame(i))
     assert writer.frames_written == 30  # checked once a second (10 frames)
-    with pytest.raises(OutputError, match="disk full"):
+    with pytest.raises(OutputError, match="disk nearly full"):
         writer.write(frame(100))  # and it stays stopped
     writer.close()
     assert_first_frames(target, writer.frames_written)
