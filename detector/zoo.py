@@ -285,7 +285,10 @@ def find_model(name: str, models_dir: str | Path | None = None) -> ModelSpec:
     known = ", ".join(s.name for s in specs) or "none"
     if not specs:  # a folder without manifests: "train it" sent the user the wrong way
         folder = Path(models_dir or default_models_dir())
-        raise ModelError(f"no model '{name}': {folder} holds no model manifests (no {name}.yaml); "
+        broken = manifest_problems(models_dir)
+        holds = (f"holds no usable model manifest ({len(broken)} skipped as broken: {broken[0]}"
+                 f"{', …' if len(broken) > 1 else ''})" if broken else "holds no model manifests")
+        raise ModelError(f"no model '{name}': {folder} {holds} (no {name}.yaml); "
                          "--models-dir or $LIVEDET_MODELS_DIR names the folder holding them (assets/models)")
     if name in PRESETS:  # a variant that can be trained but has no weights in this install
         raise ModelError(f"'{name}' has no trained weights installed (known: {known}); train it with "

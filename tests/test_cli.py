@@ -1486,6 +1486,13 @@ def test_running_out_of_memory_is_one_line_with_what_to_change(capsys, vtest_pat
     assert code == 2 and "out of memory (OpenCV(5.1.0) alloc.cpp:73: error: (-4:Insufficient memory)" in err, err
 
 
+def test_a_models_folder_of_broken_manifests_says_so(capsys, tmp_path, vtest_path):
+    """It said the folder "holds no model manifests" while `info` listed the broken one."""
+    (tmp_path / "mine.yaml").write_text("name: [unclosed\n")
+    code, _, err = run(capsys, "predict", "--models-dir", str(tmp_path), "--source", str(vtest_path))
+    assert code == 2 and f"{tmp_path} holds no usable model manifest (1 skipped as broken: mine.yaml" in err, err
+
+
 @pytest.mark.parametrize("argv,message", error_cases())
 def test_mistakes_get_one_error_line_and_exit_2(capsys, argv, message, tmp_path, bad_files, unwritable_folder,
                                                 vtest_path, voc_root):
