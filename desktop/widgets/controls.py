@@ -29,6 +29,17 @@ SLIDER_STEPS = 100  # slider units per 1.0
 PICKER_MAX_PX = 320  # the model picker grows with its longest name up to this, and cuts a longer one in the middle
 
 
+def fit_every_text(button: QToolButton, action: QAction, texts: tuple[str, ...]) -> None:
+    """Make ``button`` (showing ``action``) as wide as the widest of the texts the action takes in turn, so that
+    the buttons beside it do not move when it changes ("Pause" / "Play", "Record" / "Stop recording")."""
+    shown, widths = action.text(), []
+    for text in texts:
+        action.setText(text)
+        widths.append(button.sizeHint().width())
+    action.setText(shown)
+    button.setMinimumWidth(max(widths))
+
+
 class _ResettableSlider(QSlider):
     """A slider that a double-click puts back to its default, as audio and video editors do."""
 
@@ -125,13 +136,7 @@ class PlaybackBar(QWidget):
         super().__init__(parent)
         self.play_button = QToolButton()
         self.play_button.setDefaultAction(pause_action)
-        shown = pause_action.text()  # as wide for "Play" as for "Pause": the row does not shift on Space
-        widths = []
-        for word in ("Play", "Pause"):
-            pause_action.setText(word)
-            widths.append(self.play_button.sizeHint().width())
-        pause_action.setText(shown)
-        self.play_button.setMinimumWidth(max(widths))
+        fit_every_text(self.play_button, pause_action, ("Play", "Pause"))  # the row does not shift on Space
         self._pause_action = pause_action
         self._still = False
         self._step_actions = (step_back_action, step_forward_action)

@@ -44,7 +44,7 @@ from ..recording import RecordingSummary, make_record_folder
 from ..resources import app_icon
 from ..settings import RECENT_LIMIT, AppSettings, Preferences
 from ..sources import CAMERA, IMAGE, SourceSpec, camera_source
-from .controls import ModelPicker, PlaybackBar, ThresholdPanel
+from .controls import ModelPicker, PlaybackBar, ThresholdPanel, fit_every_text
 from .elided import elide
 from .status import ABOUT_CLASSES, ABOUT_MODEL, ABOUT_OUTPUT, ABOUT_SOURCE, StatusPanel
 from .tick_menu import TickMenu
@@ -216,6 +216,8 @@ class MainWindow(QMainWindow):
         self.toolbar.addSeparator()
         for action in (self.pause_action, self.record_action, self.snapshot_action, self.fullscreen_action):
             self.toolbar.addAction(action)
+        for action, texts in ((self.pause_action, ("Play", "Pause")), (self.record_action, ("Record", "Stop recording"))):
+            fit_every_text(self.toolbar.widgetForAction(action), action, texts)  # the toolbar does not shift either
         self.status = StatusPanel()
         self.setStatusBar(self.status)
         self.status.message_changed.connect(self._show_status_in_picture)
