@@ -42,7 +42,10 @@ class CameraMode:
         width, height = int(match.group(1)), int(match.group(2))
         if width <= 0 or height <= 0:
             return None
-        return cls(width, height, float(match.group(3) or 0), (match.group(4) or "").upper())
+        fourcc = match.group(4) or ""
+        if fourcc.islower():  # "mjpg" typed for MJPG; a mixed-case code is a format of its own (V4L2's "pBAA")
+            fourcc = fourcc.upper()
+        return cls(width, height, float(match.group(3) or 0), fourcc)
 
 
 def ask_for_mode(cap: cv2.VideoCapture, mode: CameraMode) -> None:

@@ -371,8 +371,9 @@ def cmd_predict(args, predictor=None) -> dict:
     if source.not_read:
         _say(f"warning: {source.info.name} also holds {source.not_read}, which are not read: only its images are")
     asked = args.camera_mode
-    if asked is not None and source.info.kind == "camera" and (source.info.width, source.info.height) != (
-            asked.width, asked.height):  # it recorded 640x480 without a word, as the app says
+    if (asked is not None and source.info.kind == "camera" and source.info.width and source.info.height
+            and (source.info.width, source.info.height) != (asked.width, asked.height)):
+        # it recorded 640x480 without a word; the app says it too (a backend that reports 0x0 says nothing)
         _say(f"warning: asked {source.info.name} for {asked.width}x{asked.height}; it sends "
              f"{source.info.width}x{source.info.height} (the camera chose otherwise)")
     outputs = None

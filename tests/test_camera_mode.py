@@ -22,10 +22,14 @@ def test_a_damaged_saved_mode_reads_as_none_so_the_camera_opens_automatically(te
     assert CameraMode.from_text(text) is None
 
 
-@pytest.mark.parametrize("text", ["1280×720@30 MJPG", "1280X720@30 mjpg", "1280 x 720 @ 30  Mjpg"])
+@pytest.mark.parametrize("text", ["1280×720@30 MJPG", "1280X720@30 mjpg", "1280 x 720 @ 30  mjpg"])
 def test_a_mode_typed_as_the_menu_writes_sizes_or_in_lower_case_is_read(text):
     """`--camera-mode "1280×720@30 MJPG"` (the menu's ×) or "… mjpg" was refused: "expected WIDTHxHEIGHT…"."""
     assert CameraMode.from_text(text) == CameraMode(1280, 720, 30.0, "MJPG")
+
+
+def test_a_mixed_case_pixel_format_is_kept_as_typed():
+    assert CameraMode.from_text("640x480@30 pBAA").fourcc == "pBAA"  # a Bayer format: "PBAA" is another code
 
 
 @pytest.mark.parametrize("width, height", [(1280, 720), (1920, 1080)])
