@@ -8,6 +8,7 @@ sends while the model loads again. ``predict --reconnect`` keeps one run, one fi
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from typing import Callable, Iterator
@@ -43,19 +44,21 @@ class ReconnectingFrames:
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray, str]]:
         index = 0
-        while True:
-            for _, frame, _ in self.source:
+        frames: Iterator | None = iter(self.source)
+        while frames is not None:
+            for _, frame, _ in frames:
                 yield index, frame, f"{self.source.info.name}:{index}"
                 index += 1
             self.source.close()
             if self._cancelled.is_set():
                 return
             self._on_lost(index)
-            if not self._reopen():
-                return
+            frames = self._reopen()
 
-    def _reopen(self) -> bool:
-        """Open the source again, waiting longer after each failed try; False when cancelled meanwhile."""
+    def _reopen(self) -> Iterator | None:
+        """Open the source again, waiting longer after each failed try: its frames, the first already read
+        (None when cancelled meanwhile). A source that opens but sends no frame is not back: a camera busy
+        elsewhere or not ready was "back after 1.0 s" every second, for ever, and the waits never grew."""
         lost_at, tries = time.monotonic(), 0
         while not self._cancelled.wait(_delay_before(tries)):
             try:
@@ -64,16 +67,22 @@ class ReconnectingFrames:
                 tries += 1
                 self._on_retry(str(exc), _delay_before(tries))
                 continue
-            if self._cancelled.is_set():
+            frames = iter(source)
+            first = next(frames, None) if not self._cancelled.is_set() else None
+            if first is None:
                 source.close()
-                return False
+                if self._cancelled.is_set():
+                    return None
+                tries += 1
+                self._on_retry(f"{source.info.name} opened but sent no frame", _delay_before(tries))
+                continue
             self.source = source
             offline = time.monotonic() - lost_at
             self.offline_s += offline
             self.reconnects += 1
             self._on_back(offline)
-            return True
-        return False
+            return itertools.chain([first], frames)
+        return None
 
     def cancel(self) -> None:
         """Stop waiting for the source (from any thread): the frames end at the next wait."""

@@ -56,6 +56,27 @@ def test_tries_again_after_growing_waits_and_numbers_frames_on(monkeypatch):
     assert frames.reconnects == 1 and frames.offline_s >= 0.01 + 0.02 + 0.04 * 3
 
 
+def test_a_source_that_opens_but_sends_nothing_is_not_back_and_the_waits_grow(monkeypatch):
+    """A camera busy elsewhere opens and sends no frame: it was "back after 1.0 s" every second, for ever
+    (621 reconnects in 622 s), and the wait never grew."""
+    monkeypatch.setattr(reconnect, "RETRY_DELAYS_S", (0.01, 0.02, 0.04))
+    answers = iter([FakeCamera(0), FakeCamera(0), FakeCamera(0), FakeCamera(2)])
+    told = []
+    frames = ReconnectingFrames(FakeCamera(3), lambda: next(answers), on_lost=lambda n: told.append(("lost", n)),
+                                on_retry=lambda why, wait: told.append(("retry", why, wait)),
+                                on_back=lambda offline: told.append(("back",)))
+    got = []
+    for index, frame, name in frames:
+        got.append((index, int(frame[0, 0, 0]), name))
+        if len(got) == 5:
+            break
+    assert got == [(0, 0, "porch:0"), (1, 1, "porch:1"), (2, 2, "porch:2"), (3, 0, "porch:3"), (4, 1, "porch:4")]
+    assert told == [("lost", 3), ("retry", "porch opened but sent no frame", 0.02),
+                    ("retry", "porch opened but sent no frame", 0.04),
+                    ("retry", "porch opened but sent no frame", 0.04), ("back",)]
+    assert frames.reconnects == 1
+
+
 def test_cancel_ends_a_long_wait_at_once(monkeypatch):
     """Ctrl-C while the camera is away: the run ends now, not after the next 30 s wait."""
     monkeypatch.setattr(reconnect, "RETRY_DELAYS_S", (30.0,))
