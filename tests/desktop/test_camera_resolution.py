@@ -317,17 +317,9 @@ def test_a_camera_replugged_before_it_is_reported_lost_comes_back_by_itself_and_
     qtbot.waitUntil(lambda: len(started) == 2 and started[1] != started[0], timeout=FLOW_TIMEOUT_MS)
 
 
-@pytest.mark.parametrize("replugged", ["after the loss", "before the loss is reported"])
-def test_a_camera_plugged_back_in_at_another_index_is_reconnected_there_and_goes_on_recording(
-        qtbot, launch, webcam, monkeypatch, replugged):
-    """Linux gives a camera plugged back in before its old /dev/video0 was let go the next node, /dev/video2:
-    the lost camera was looked for at index 0 only, and never reconnected."""
-    import desktop.capture as capture_module
-    import desktop.widgets.main_window as main_window_module
-
-    monkeypatch.setattr(capture_module, "LIVE_FAILURE_LIMIT_S", 0.5)
-    monkeypatch.setattr(main_window_module, "RECONNECT_DELAYS_S", (0.3,))
-    opened, _ = webcam
+def _camera_nodes(monkeypatch) -> tuple[list[int], set[int]]:
+    """The webcam fixture's camera behind the indices in the returned set (at first {0}, /dev/video0), and no
+    camera at the others; the list collects every index opened."""
     fake_capture = video.cv2.VideoCapture
     indices: list[int] = []
     present = {0}
@@ -341,11 +333,27 @@ def test_a_camera_plugged_back_in_at_another_index_is_reconnected_there_and_goes
                 return absent
         return fake_capture(*args, **kwargs)
 
+    monkeypatch.setattr(video.cv2, "VideoCapture", capture)
+    return indices, present
+
+
+@pytest.mark.parametrize("replugged", ["after the loss", "before the loss is reported"])
+def test_a_camera_plugged_back_in_at_another_index_is_reconnected_there_and_goes_on_recording(
+        qtbot, launch, webcam, monkeypatch, replugged):
+    """Linux gives a camera plugged back in before its old /dev/video0 was let go the next node, /dev/video2:
+    the lost camera was looked for at index 0 only, and never reconnected."""
+    import desktop.capture as capture_module
+    import desktop.widgets.main_window as main_window_module
+
+    monkeypatch.setattr(capture_module, "LIVE_FAILURE_LIMIT_S", 0.5)
+    monkeypatch.setattr(main_window_module, "RECONNECT_DELAYS_S", (0.3,))
+    opened, _ = webcam
+    indices, present = _camera_nodes(monkeypatch)
+
     def listed(cameras: list[CameraInfo]) -> None:
         window.cameras.cameras = cameras
         window.cameras.cameras_changed.emit(cameras)
 
-    monkeypatch.setattr(video.cv2, "VideoCapture", capture)
     window, started, finished = _recording_the_webcam(qtbot, launch)
     said: list[str] = []  # the recording's "Saved …" may come after "Reconnected …"
     show_info = window.status.show_info
@@ -380,20 +388,7 @@ def test_the_camera_used_last_opens_at_the_next_start_wherever_it_is_else_the_fi
     from desktop.settings import AppSettings
 
     opened, _ = webcam
-    fake_capture = video.cv2.VideoCapture
-    indices: list[int] = []
-    present = {0}
-
-    def capture(*args, **kwargs):
-        if isinstance(args[0], int):
-            indices.append(args[0])
-            if args[0] not in present:  # no such node
-                absent = FakeWebcam()
-                absent.refused = True
-                return absent
-        return fake_capture(*args, **kwargs)
-
-    monkeypatch.setattr(video.cv2, "VideoCapture", capture)
+    indices, present = _camera_nodes(monkeypatch)
     window = launch(model="yolo-mnv3-small")  # the first camera, at /dev/video0, opens by default
     _shown_size(qtbot, window, (1280, 720))
     modes = window.cameras.cameras[0].modes
