@@ -55,7 +55,8 @@ def load_predictor(
     imports neither torch nor onnx (the desktop app: importing onnx holds Python's
     lock for half a second, and the window's video stood still that long); a
     ``.pt`` checkpoint, whose export is not kept, is exported by a child too.
-    ``options`` go to ``Predictor``.
+    ``options`` go to ``Predictor``. An ``.onnx`` file runs on the CPU (ONNX Runtime) whatever ``device`` or
+    ``backend`` asks (``predictor.device_label`` says where it runs; the CLI refuses the combination instead).
     """
     surely_cpu = runs_on_cpu(device)
     if surely_cpu:  # refuse GPU-only options before a slow load or export, not after
