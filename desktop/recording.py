@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import glob
 import itertools
 import json
 import logging
@@ -28,6 +29,7 @@ from PySide6.QtCore import QThread, Signal
 from detector import Detections, LiveDetError, OutputError
 from detector.errors import NameTaken
 from detector.unlinked import restore_if_unlinked
+from detector.video import VIDEO_SUFFIXES
 from detector.video_writer import NOTHING_SAVED, VideoWriter
 
 from .mailbox import Mailbox
@@ -94,6 +96,17 @@ class RecordingPlan:
     def numbered(self, n: int) -> "RecordingPlan":
         """The same recording as NAME-n (n >= 2)."""
         return replace(self, video_path=self.video_path.with_name(f"{self.video_path.stem}-{n}{self.video_path.suffix}"))
+
+
+def _log_of_another_video(plan: RecordingPlan) -> bool:
+    """Whether the log ``plan`` would write is an earlier recording's, under the same name with another video
+    suffix: ``--record clip.mkv`` after ``clip.avi`` replaced clip.avi's detections log (a recording asked for
+    by its name may replace its own video and log, never another's)."""
+    log = plan.detections_path
+    if log is None or not log.exists():
+        return False
+    return any(video.stem == log.stem and video.suffix.lower() in VIDEO_SUFFIXES and video != plan.video_path
+               and video.is_file() for video in log.parent.glob(f"{glob.escape(log.stem)}.*"))
 
 
 @dataclass(frozen=True)
@@ -279,6 +292,10 @@ class RecorderWorker(QThread):
         """The video and its log, under the plan's name or, where another process took it meanwhile, NAME-2…"""
         for n in range(1, NAME_TRIES + 1):
             plan = self.plan if n == 1 else self.plan.numbered(n)
+            if _log_of_another_video(plan):
+                logging.getLogger(__name__).warning(  # (``log`` is the detections log in here)
+                    "%s is the log of an earlier recording: recording to the next free name", plan.detections_path)
+                continue
             try:
                 writer = VideoWriter(plan.video_path, plan.fps, plan.frame_size, protect=plan.source_video,
                                      exclusive=plan.exclusive)

@@ -91,6 +91,19 @@ def record(qtbot, plan: RecordingPlan, frames: int):
     return failures, done.args[0]
 
 
+def test_recording_again_under_another_video_suffix_keeps_the_earlier_recordings_log(qtbot, tmp_path):
+    """`--record clip.mkv` after `--record clip.avi` (of a file: asked-for names are replaced) wrote clip.csv over
+    clip.avi's log. Its own video and log are still replaced; another recording's log never is."""
+    failures, first = record(qtbot, RecordingPlan(tmp_path / "clip.avi", FPS, SIZE, "csv"), frames=5)
+    earlier = (tmp_path / "clip.csv").read_bytes()
+    failures, second = record(qtbot, RecordingPlan(tmp_path / "clip.mkv", FPS, SIZE, "csv"), frames=7)
+    assert not failures and (tmp_path / "clip.csv").read_bytes() == earlier
+    assert second.video_path == tmp_path / "clip-2.mkv" and second.detections_path == tmp_path / "clip-2.csv"
+    failures, again = record(qtbot, RecordingPlan(tmp_path / "clip.avi", FPS, SIZE, "csv"), frames=3)
+    assert again.video_path == tmp_path / "clip.avi"  # its own name again: video and log replaced, as before
+    assert (tmp_path / "clip.csv").read_bytes() != earlier
+
+
 def test_a_disk_that_fills_up_mid_recording_keeps_what_was_written_and_says_so(qtbot, tmp_path, monkeypatch):
     monkeypatch.setattr(VideoWriter, "_open_output",
                         lambda self, target: FillingDisk(open(target, "wb", buffering=0), growths=2))
