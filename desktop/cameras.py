@@ -98,6 +98,32 @@ def list_cameras() -> list[CameraInfo]:
     return _told_apart(cameras)
 
 
+def model_name(name: str) -> str:
+    """A listed camera's name without the " (2)" that tells two of one model apart (its order in the list)."""
+    return re.sub(r" \(\d+\)$", "", name)
+
+
+def same_camera(name: str, index: str, listed: list[CameraInfo], *, model_was_shared: bool) -> CameraInfo | None:
+    """The camera called ``name`` at ``index`` when it was last seen, as ``listed`` now: at that index if a
+    camera of its model is there; else the one camera of its model, wherever (Linux gives a camera plugged
+    back in before its old /dev/video0 was let go /dev/video2). Two of one model are told apart only by
+    their order, so when ``model_was_shared`` (or several are listed) another index is not guessed: the
+    other one of a pair would be taken for it ("Reconnected", and another room on screen)."""
+    model = model_name(name)
+    at_index = next((c for c in listed if str(c.index) == index), None)
+    if at_index is not None and (not name or model_name(at_index.name) == model):
+        return at_index
+    if not name or model_was_shared:
+        return None
+    of_model = [c for c in listed if model_name(c.name) == model]
+    return of_model[0] if len(of_model) == 1 else None
+
+
+def model_shared(name: str, listed: list[CameraInfo]) -> bool:
+    """Whether another listed camera is of the model of the one called ``name``."""
+    return sum(model_name(c.name) == model_name(name) for c in listed) > 1
+
+
 def _told_apart(cameras: list[CameraInfo]) -> list[CameraInfo]:
     """Two cameras of one model share a name ("USB Camera"): the second is "USB Camera (2)", and so on."""
     seen: dict[str, int] = {}

@@ -12,7 +12,7 @@ from detector import SourceError, list_models, missing_models_dir
 from detector.device import gpu_may_be_present
 from detector.video import classify_source, is_stream_address
 
-from .cameras import CameraInfo, CameraWatcher
+from .cameras import CameraInfo, CameraWatcher, same_camera
 from .controller import SessionController
 from .file_check import existing_files
 from .model_loader import SHARED_CACHE, ModelCache
@@ -62,9 +62,11 @@ def _remembered_camera(index: str, name: str, listed: list[CameraInfo]) -> tuple
     """The camera used last, by its name (settings from before names were kept: by its index), wherever it is
     now; else the first camera, and a note. Why: a camera's index changes with what else is plugged in, and
     "camera 2 is not available" greeted a start with another set of cameras."""
-    found = next((c for c in listed if (c.name == name if name else str(c.index) == index)), None)
+    found = same_camera(name, index, listed, model_was_shared=False)  # one of two alike: at its index, or not found
     if found is not None:
         return str(found.index), ""
+    if not name:  # settings from before names were kept, or a camera only OpenCV finds: its index, as before
+        return index, ""
     first = listed[0]
     return str(first.index), f"{name or f'Camera {index}'}, the camera used last time, is not plugged in: " \
                              f"{first.name} opened instead"

@@ -36,7 +36,7 @@ from detector.device import gpu_may_be_present
 from detector.video import IMAGE_SUFFIXES, PLAYABLE_VIDEO_SUFFIXES, SourceInfo, is_stream_address, shown_address
 
 from .. import __version__
-from ..cameras import AUTOMATIC_LIMIT, CameraInfo, CameraWatcher
+from ..cameras import AUTOMATIC_LIMIT, CameraInfo, CameraWatcher, model_shared, same_camera
 from ..controller import SessionController, ShownFrame
 from ..file_check import DiskSilent, existing_files, silent_folder_message, within
 from ..inference import ActiveModel
@@ -113,6 +113,7 @@ class MainWindow(QMainWindow):
         # it is plugged in), until it is back or the user opens something else or closes it
         self._reconnecting: SourceSpec | None = None
         self._reconnect_attempts = 0
+        self._camera_model_shared = False  # the camera playing had a twin of its model plugged in (see same_camera)
         # Record asked for while no source plays but one is coming (it was being recorded when lost, or R was
         # pressed while it reconnects or while the start-up source waits for the model): the recording starts,
         # in a new file, once the source is open
@@ -613,6 +614,7 @@ class MainWindow(QMainWindow):
             self.prefs.last_source = source.settings_value
             listed = self.cameras.by_index(int(source.value)) if source.kind == CAMERA else None
             self.prefs.last_camera = listed.name if listed is not None else ""
+            self._camera_model_shared = listed is not None and model_shared(listed.name, self.cameras.cameras)
             self.prefs.source_closed = False
             if source.kind != CAMERA:  # cameras have their own entries
                 self.prefs.recent = [source.settings_value, *(v for v in self.prefs.recent
@@ -867,12 +869,11 @@ class MainWindow(QMainWindow):
             self.status.show_info(f"{lost.label} is back: reconnecting")
             self.reconnect()  # the camera that was unplugged is plugged in again
 
-    @staticmethod
-    def _lost_camera_listed(lost: SourceSpec, cameras: list[CameraInfo]) -> CameraInfo | None:
-        """The lost camera as listed now: by its name, else at its index. Why the name: one plugged back in
-        before its old /dev/video0 was let go comes back as /dev/video2, and was never reconnected."""
-        return (next((camera for camera in cameras if camera.name == lost.label), None)
-                or next((camera for camera in cameras if str(camera.index) == lost.value), None))
+    def _lost_camera_listed(self, lost: SourceSpec, cameras: list[CameraInfo]) -> CameraInfo | None:
+        """The lost camera as listed now (``cameras.same_camera``): at its index, else by its name where no other
+        camera of its model was plugged in as it played. Why the name: one plugged back in before its old
+        /dev/video0 was let go comes back as /dev/video2, and was never reconnected."""
+        return same_camera(lost.label, lost.value, cameras, model_was_shared=self._camera_model_shared)
 
     # -- camera resolution -----------------------------------------------------------------
     def _set_up_camera(self, spec: SourceSpec) -> SourceSpec:
