@@ -159,8 +159,9 @@ def test_out_of_range_thresholds_and_class_filters_are_refused_in_plain_words(pr
     once = predictor.predict(frame, conf=LOW_CONF, classes=(i for i in [0])).detections  # a generator, read once
     np.testing.assert_array_equal(once.boxes, by_index.boxes)
     assert len(predictor.predict(frame, conf=np.array(LOW_CONF), classes=[0]).detections) == len(by_index)
-    with pytest.raises(ValueError, match="conf must be a number between 0 and 1, got True"):
-        predictor.predict(frame, conf=True)
+    for odd in (True, "0.5"):
+        with pytest.raises(ValueError, match=f"conf must be a number between 0 and 1, got {odd!r}"):
+            predictor.predict(frame, conf=odd)
     with pytest.raises(LiveDetError, match="unknown class 'no such thing'"):
         predictor.predict(frame, classes=["no such thing"])
 

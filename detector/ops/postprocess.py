@@ -86,7 +86,8 @@ def check_thresholds(conf: float, iou: float, max_det: int) -> None:
     slice), ``iou=-0.1`` was an OpenCV assertion, and ``conf=-1`` kept every candidate."""
     for name, value in (("conf", conf), ("iou", iou)):
         try:
-            number = None if isinstance(value, bool) else float(value)  # np.float32, a 0-d array, Fraction(1, 4)
+            # np.float32, a 0-d array, Fraction(1, 4); not "0.5", which float() takes and NumPy then does not
+            number = None if isinstance(value, (bool, str, bytes)) else float(value)
         except (TypeError, ValueError):
             number = None
         if number is None:
