@@ -168,6 +168,8 @@ def _coco_problem(data) -> str | None:
         if not _whole(category.get("id")):
             return f"category #{i + 1} ({category['name']}) lacks a whole-number 'id'"
     category_ids = {category["id"] for category in data["categories"]}
+    image_ids = {image["id"] for image in data["images"]}
+    image_texts = {str(image_id) for image_id in image_ids}
     for i, ann in enumerate(data["annotations"]):
         if not isinstance(ann, dict) or "image_id" not in ann or "category_id" not in ann:
             return f"annotation #{i + 1} lacks an 'image_id' or a 'category_id'"
@@ -177,6 +179,9 @@ def _coco_problem(data) -> str | None:
         bbox = ann.get("bbox")
         if not isinstance(bbox, list) or len(bbox) != 4 or not all(_number(v) for v in bbox):
             return f"annotation #{i + 1} (id {ann.get('id', '?')}) has no 'bbox' of 4 numbers [x, y, width, height]"
+        if ann["image_id"] not in image_ids and str(ann["image_id"]) in image_texts:  # "1" for 1: every box lost
+            return f"annotation #{i + 1} (id {ann.get('id', '?')}) names image_id {ann['image_id']!r}, a " \
+                   f"{type(ann['image_id']).__name__}, where the images' ids are {type(data['images'][0]['id']).__name__}s"
         # left out without a word: a box fewer to train on, and a score over fewer boxes than the file has
         if ann["category_id"] not in category_ids:
             return f"annotation #{i + 1} (id {ann.get('id', '?')}) has category_id {ann['category_id']}, which " \

@@ -1418,6 +1418,9 @@ def _coco(images=None, annotations=None, categories=None) -> dict:
     pytest.param(_coco(images=[{"id": 1, "file_name": "a.jpg", "width": float("nan"), "height": 48}]),
                  "image #1 (a.jpg) has a width or height that is not a number", id="width-nan"),
     pytest.param("[" * 100_000 + "]" * 100_000, "is not a COCO detection file (nested", id="nested-too-deep"),
+    pytest.param(_coco(annotations=[{"id": 7, "image_id": "1", "category_id": 1, "bbox": [1, 2, 30, 20]}]),
+                 "annotation #1 (id 7) names image_id '1', a str, where the images' ids are ints",
+                 id="image-id-as-text"),  # every box would be left out as of an unlisted image
     # left out unsaid: val scored 62 of a file's 63 boxes
     pytest.param(_coco(annotations=[{"id": 7, "image_id": 1, "category_id": 999, "bbox": [1, 2, 30, 20]}]),
                  "annotation #1 (id 7) has category_id 999, which 'categories' does not list", id="unknown-category"),
