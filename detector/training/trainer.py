@@ -606,18 +606,22 @@ class Trainer:
             bar = tqdm(total=cfg.epochs * steps_per_epoch, initial=self.step, unit="step", dynamic_ncols=True, file=sys.stderr)
         self.model.train()
         try:
-            stopped_early = self._epochs(steps_per_epoch, bar)
-        finally:  # also on Ctrl-C: the line after the bar starts on a line of its own
-            if bar is not None:
-                bar.close()
-        if self.dist.main:
-            with self._disk_problems_said():
-                save_weights(self.output_dir / "last_ema.safetensors", self.ema.module, self._meta({"epoch": self.epoch}))
-        if self.dist.world > 1 and dist.is_initialized():
-            # the ranks leave together and close the group, as torch asks: a rank that exited while another still
-            # held its gloo connections was seen to end in SIGABRT (once, under load, after a --time-limit-min stop)
-            dist.barrier()
-            dist.destroy_process_group()
+            try:
+                stopped_early = self._epochs(steps_per_epoch, bar)
+            finally:  # also on Ctrl-C: the line after the bar starts on a line of its own
+                if bar is not None:
+                    bar.close()
+            if self.dist.main:
+                with self._disk_problems_said():
+                    save_weights(self.output_dir / "last_ema.safetensors", self.ema.module,
+                                 self._meta({"epoch": self.epoch}))
+            if self.dist.world > 1 and dist.is_initialized():
+                dist.barrier()  # the ranks leave together: rank 0 was still saving as the others exited
+        finally:
+            # the group is closed, as torch asks, also after an error or Ctrl-C: a rank that exited while another
+            # still held its gloo connections was seen to end in SIGABRT (once, under load, at a --time-limit-min stop)
+            if self.dist.world > 1 and dist.is_initialized():
+                dist.destroy_process_group()
         final = self.history[-1] if self.history else {}
         return {
             "name": cfg.name,
