@@ -702,6 +702,9 @@ class MainWindow(QMainWindow):
             return
         camera = self._lost_camera_listed(lost, self.cameras.cameras) if lost.kind == CAMERA else None
         if camera is not None and str(camera.index) != lost.value:  # replugged at another index: opened there
+            if lost.camera_mode is not None and lost.camera_mode != camera.automatic_mode:
+                # ... keeps the resolution chosen for it (choices go by the system's device id, /dev/videoN)
+                self.prefs.camera_modes[camera.device_id] = lost.camera_mode.to_text()
             moved = replace(lost, value=str(camera.index))
             if self._reconnecting == lost:
                 self._reconnecting = moved
@@ -944,7 +947,8 @@ class MainWindow(QMainWindow):
     def set_camera_mode(self, camera: CameraInfo, mode: CameraMode | None) -> None:
         """Remember ``mode`` for ``camera`` (None: automatic) and reopen the camera with it; a recording goes
         on in a new file (a file keeps one picture size). The mode in use, chosen again, changes nothing."""
-        in_use = (self.chosen_mode(camera) or camera.automatic_mode) if self._current_camera() == camera else None
+        source = self.controller.source  # what plays, not what the settings say: a camera found at a new
+        in_use = source.camera_mode if source is not None and self._current_camera() == camera else None  # node...
         if mode is None:
             self.prefs.camera_modes.pop(camera.device_id, None)
         else:

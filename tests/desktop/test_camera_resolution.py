@@ -404,6 +404,38 @@ def test_a_camera_plugged_back_in_at_another_index_is_reconnected_there_and_goes
     qtbot.waitUntil(lambda: len(started) == 2 and started[1] != started[0], timeout=FLOW_TIMEOUT_MS)
 
 
+def test_a_camera_found_at_a_new_index_keeps_its_resolution_and_automatic_can_be_chosen_again(
+        qtbot, launch, webcam, monkeypatch):
+    """Choices go by /dev/videoN: found at /dev/video2, a camera chosen at 1080p played at 1080p while the menu
+    checked Automatic, and choosing Automatic did nothing (it was taken for the mode in use)."""
+    import desktop.capture as capture_module
+    import desktop.widgets.main_window as main_window_module
+
+    monkeypatch.setattr(capture_module, "LIVE_FAILURE_LIMIT_S", 0.5)
+    monkeypatch.setattr(main_window_module, "RECONNECT_DELAYS_S", (0.3,))
+    opened, _ = webcam
+    indices, present = _camera_nodes(monkeypatch)
+    window = launch(model="yolo-mnv3-small")
+    _shown_size(qtbot, window, (1280, 720))
+    camera = window.cameras.cameras[0]
+    full_hd = next(m for m in camera.modes if (m.width, m.height) == (1920, 1080))
+    window.set_camera_mode(camera, full_hd)
+    _shown_size(qtbot, window, (1920, 1080))
+    moved = CameraInfo(camera.name, 2, "/dev/video2", camera.modes)
+    with qtbot.waitSignal(window.controller.source_failed, timeout=FLOW_TIMEOUT_MS):
+        present.clear()
+        opened[-1].unplugged = True
+    present.add(2)
+    window.cameras.cameras = [moved]
+    window.cameras.cameras_changed.emit([moved])
+    qtbot.waitUntil(lambda: window.controller.source is not None and window.controller.source.value == "2",
+                    timeout=FLOW_TIMEOUT_MS)
+    _shown_size(qtbot, window, (1920, 1080))
+    assert window.chosen_mode(moved) == full_hd  # the menu checks what plays
+    window.set_camera_mode(moved, None)  # Automatic
+    _shown_size(qtbot, window, (1280, 720))
+
+
 @pytest.mark.parametrize("remembered", ["by name", "by index, as before names were kept", "not plugged in"])
 def test_the_camera_used_last_opens_at_the_next_start_wherever_it_is_else_the_first_camera(
         qtbot, launch, webcam, monkeypatch, remembered):
