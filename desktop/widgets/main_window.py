@@ -866,6 +866,9 @@ class MainWindow(QMainWindow):
     def _on_cameras_changed(self, cameras: list[CameraInfo]) -> None:
         self._rebuild_source_menu(cameras)
         self.video_view.welcome.set_cameras(cameras)
+        playing = self.controller.source
+        if playing is not None and playing.kind == CAMERA:  # a twin plugged in meanwhile counts too
+            self._camera_model_shared = self._camera_model_shared or model_shared(playing.label, cameras)
         lost = self.controller.failed_source
         if (self.controller.source is None and lost is not None and lost.kind == CAMERA
                 and self._lost_camera_listed(lost, cameras) is not None):

@@ -404,6 +404,35 @@ def test_a_camera_plugged_back_in_at_another_index_is_reconnected_there_and_goes
     qtbot.waitUntil(lambda: len(started) == 2 and started[1] != started[0], timeout=FLOW_TIMEOUT_MS)
 
 
+def test_a_twin_plugged_in_while_the_camera_played_is_not_taken_for_it_once_it_is_lost(
+        qtbot, launch, webcam, monkeypatch):
+    """A second camera of the same model plugged in meanwhile is renamed "HD Webcam" when the first is pulled
+    out: it was "Reconnected" as if it were the lost one, another room on screen."""
+    import desktop.capture as capture_module
+    import desktop.widgets.main_window as main_window_module
+
+    monkeypatch.setattr(capture_module, "LIVE_FAILURE_LIMIT_S", 0.5)
+    monkeypatch.setattr(main_window_module, "RECONNECT_DELAYS_S", (0.3,))
+    opened, _ = webcam
+    indices, present = _camera_nodes(monkeypatch)
+    window = launch(model="yolo-mnv3-small")
+    _shown_size(qtbot, window, (1280, 720))
+    ours = window.cameras.cameras[0]
+    twin = CameraInfo(f"{ours.name} (2)", 2, "/dev/video2", ours.modes)
+    present.add(2)
+    for listed in ([ours, twin], [CameraInfo(ours.name, 2, "/dev/video2", ours.modes)]):  # plugged in; ours out
+        if len(listed) == 1:
+            present.discard(0)
+            opened[-1].unplugged = True
+        window.cameras.cameras = listed
+        window.cameras.cameras_changed.emit(listed)
+        qtbot.wait(200)
+    qtbot.waitUntil(lambda: window.controller.failed_source is not None, timeout=FLOW_TIMEOUT_MS)
+    qtbot.wait(1_500)  # reconnecting would have opened it by now
+    assert window.controller.source is None and 2 not in indices, indices
+    assert "reconnects by itself when plugged back in" in window.status.last_error
+
+
 def test_a_camera_found_at_a_new_index_keeps_its_resolution_and_automatic_can_be_chosen_again(
         qtbot, launch, webcam, monkeypatch):
     """Choices go by /dev/videoN: found at /dev/video2, a camera chosen at 1080p played at 1080p while the menu
