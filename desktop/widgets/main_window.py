@@ -95,6 +95,11 @@ def mode_label(mode: CameraMode) -> str:
     return f"{mode.width}×{mode.height} · {mode.fps:g} FPS" if mode.fps else f"{mode.width}×{mode.height}"
 
 
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, deepest first."""
+    return [path for path in (folder, *folder.parents) if not path.exists()]
+
+
 class MainWindow(QMainWindow):
     def __init__(self, controller: SessionController, settings: AppSettings, prefs: Preferences,
                  cameras: CameraWatcher | None = None) -> None:
@@ -477,6 +482,7 @@ class MainWindow(QMainWindow):
         """Open the recordings folder in the system's file manager: where a user goes next with a recording."""
         folder = self.controller.record_folder
         try:  # before the first recording it may not exist yet; on a silent share, asking would freeze the window
+            made = within(lambda: _missing_folders(folder))
             within(lambda: make_record_folder(folder))
         except DiskSilent:
             self.status.show_error(silent_folder_message(folder), ABOUT_OUTPUT)
@@ -485,6 +491,11 @@ class MainWindow(QMainWindow):
             self.status.show_error(str(exc), ABOUT_OUTPUT)
             return
         if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
+            for path in made:  # made for the file manager, which did not come: left as they were (~/Videos too)
+                try:
+                    path.rmdir()  # only while empty
+                except OSError:
+                    break
             self.status.show_error(f"No file manager could open {folder}", ABOUT_OUTPUT)
 
     def _on_mirror_toggled(self) -> None:

@@ -1234,8 +1234,10 @@ def test_show_recordings_opens_the_recording_folder_in_the_file_manager(qtbot, l
     window.show_recordings_action.trigger()
     assert opened == [str(tmp_path / "not made yet")] and (tmp_path / "not made yet").is_dir()
     assert window.show_recordings_action in window.menuBar().actions()[3].menu().actions()  # Record ▸ Show recordings
+    window.controller.record_folder = tmp_path / "Videos" / "LiveDet"
     window.show_recordings_action.trigger()  # no file manager on this desktop: said, not silent
     assert "No file manager could open" in window.status.last_error
+    assert not (tmp_path / "Videos").exists()  # made for nothing: ~/Videos/LiveDet was left behind
 
     blocked = tmp_path / "a file" / "LiveDet"  # a folder that cannot be made: a file has its parent's name
     (tmp_path / "a file").write_text("")
