@@ -12,7 +12,7 @@ from detector import SourceError, list_models, missing_models_dir
 from detector.device import gpu_may_be_present
 from detector.video import classify_source, is_stream_address
 
-from .cameras import CameraInfo, CameraWatcher, same_camera
+from .cameras import CameraInfo, CameraWatcher, model_name, same_camera
 from .controller import SessionController
 from .file_check import existing_files
 from .model_loader import SHARED_CACHE, ModelCache
@@ -67,6 +67,10 @@ def _remembered_camera(index: str, name: str, listed: list[CameraInfo]) -> tuple
         return str(found.index), ""
     if not name:  # settings from before names were kept, or a camera only OpenCV finds: its index, as before
         return index, ""
+    alike = [c for c in listed if model_name(c.name) == model_name(name)]
+    if alike:  # several of its model, none at its index: which is which, their names do not say
+        return str(alike[0].index), f"{alike[0].name} opened: {len(alike)} cameras like {name}, the camera " \
+                                    "used last time, are plugged in, and their names do not tell which it is"
     first = listed[0]
     return str(first.index), f"{name or f'Camera {index}'}, the camera used last time, is not plugged in: " \
                              f"{first.name} opened instead"

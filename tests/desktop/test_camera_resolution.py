@@ -335,6 +335,9 @@ def test_of_two_cameras_of_one_model_the_other_is_never_taken_for_the_lost_one()
     # at start-up: the one used last, where its twin no longer is, is not "not plugged in"
     assert _remembered_camera("2", "USB Camera (2)", left) == ("2", "")
     assert _remembered_camera("2", "USB Camera (2)", pair) == ("2", "")  # at its index, not the first of the pair
+    moved_pair = [CameraInfo("USB Camera", 4, "/dev/video4"), CameraInfo("USB Camera (2)", 6, "/dev/video6")]
+    index, note = _remembered_camera("2", "USB Camera (2)", moved_pair)  # neither at its index: not "unplugged"
+    assert index == "4" and note.startswith("USB Camera opened: 2 cameras like USB Camera (2), the camera used")
     index, note = _remembered_camera("2", "HD Webcam", [CameraInfo("Integrated Camera", 0, "/dev/video0")])
     assert index == "0" and note.startswith("HD Webcam, the camera used last time, is not plugged in")
     # settings from before names were kept, or a camera only OpenCV finds: its index is tried, as before
