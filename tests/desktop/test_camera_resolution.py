@@ -344,6 +344,21 @@ def test_of_two_cameras_of_one_model_the_other_is_never_taken_for_the_lost_one()
     assert _remembered_camera("1", "", [CameraInfo("Integrated Camera", 0, "/dev/video0")]) == ("1", "")
 
 
+def _webcam_playing_quick_to_reconnect(qtbot, launch, webcam, monkeypatch):
+    """The window playing the webcam at 720p, with the fakes of ``_camera_nodes``; a camera silent 0.5 s is
+    lost and tried again 0.3 s later. Returns (the webcam's handles, indices opened, indices present, window)."""
+    import desktop.capture as capture_module
+    import desktop.widgets.main_window as main_window_module
+
+    monkeypatch.setattr(capture_module, "LIVE_FAILURE_LIMIT_S", 0.5)
+    monkeypatch.setattr(main_window_module, "RECONNECT_DELAYS_S", (0.3,))
+    opened, _ = webcam
+    indices, present = _camera_nodes(monkeypatch)
+    window = launch(model="yolo-mnv3-small")
+    _shown_size(qtbot, window, (1280, 720))
+    return opened, indices, present, window
+
+
 def _camera_nodes(monkeypatch) -> tuple[list[int], set[int]]:
     """The webcam fixture's camera behind the indices in the returned set (at first {0}, /dev/video0), and no
     camera at the others; the list collects every index opened."""
@@ -411,15 +426,7 @@ def test_a_twin_plugged_in_while_the_camera_played_is_not_taken_for_it_once_it_i
         qtbot, launch, webcam, monkeypatch):
     """A second camera of the same model plugged in meanwhile is renamed "HD Webcam" when the first is pulled
     out: it was "Reconnected" as if it were the lost one, another room on screen."""
-    import desktop.capture as capture_module
-    import desktop.widgets.main_window as main_window_module
-
-    monkeypatch.setattr(capture_module, "LIVE_FAILURE_LIMIT_S", 0.5)
-    monkeypatch.setattr(main_window_module, "RECONNECT_DELAYS_S", (0.3,))
-    opened, _ = webcam
-    indices, present = _camera_nodes(monkeypatch)
-    window = launch(model="yolo-mnv3-small")
-    _shown_size(qtbot, window, (1280, 720))
+    opened, indices, present, window = _webcam_playing_quick_to_reconnect(qtbot, launch, webcam, monkeypatch)
     ours = window.cameras.cameras[0]
     twin = CameraInfo(f"{ours.name} (2)", 2, "/dev/video2", ours.modes)
     present.add(2)
@@ -440,15 +447,7 @@ def test_a_camera_found_at_a_new_index_keeps_its_resolution_and_automatic_can_be
         qtbot, launch, webcam, monkeypatch):
     """Choices go by /dev/videoN: found at /dev/video2, a camera chosen at 1080p played at 1080p while the menu
     checked Automatic, and choosing Automatic did nothing (it was taken for the mode in use)."""
-    import desktop.capture as capture_module
-    import desktop.widgets.main_window as main_window_module
-
-    monkeypatch.setattr(capture_module, "LIVE_FAILURE_LIMIT_S", 0.5)
-    monkeypatch.setattr(main_window_module, "RECONNECT_DELAYS_S", (0.3,))
-    opened, _ = webcam
-    indices, present = _camera_nodes(monkeypatch)
-    window = launch(model="yolo-mnv3-small")
-    _shown_size(qtbot, window, (1280, 720))
+    opened, indices, present, window = _webcam_playing_quick_to_reconnect(qtbot, launch, webcam, monkeypatch)
     camera = window.cameras.cameras[0]
     full_hd = next(m for m in camera.modes if (m.width, m.height) == (1920, 1080))
     window.set_camera_mode(camera, full_hd)
