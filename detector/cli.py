@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from .defaults import DEFAULT_MAX_DET, MAX_IMGSZ, is_input_size
-from .errors import ModelError
 from .native_stderr import quiet_native_logs
 from .progress import say
 
@@ -199,17 +198,17 @@ def _describe(predictor) -> dict[str, str]:
 
 
 def _weights_state(spec) -> str:
-    """"ready" only for weights that load: a file that fails its manifest's sha256 was listed as ready, and
-    ``predict`` then refused it."""
-    from .zoo import verify_weights
+    """"ready" only for weights that pass the check ``predict`` makes (``zoo.verify_weights``): a file that fails
+    its manifest's sha256 was listed as ready, and ``predict`` then refused it."""
+    from .zoo import sha256_of
 
     if not spec.weights_available:
         return "weights missing"
     try:
-        verify_weights(spec)
-    except ModelError as exc:
-        return "damaged" if "checksum" in str(exc) else "unreadable"
-    return "ready"
+        actual = sha256_of(spec.weights_path)
+    except OSError:
+        return "unreadable"
+    return "damaged" if spec.weights_sha256 and actual != spec.weights_sha256 else "ready"
 
 
 def _warn_of_new_problems(predictor, already_said: dict[str, str]) -> dict[str, str]:

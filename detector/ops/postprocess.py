@@ -3,7 +3,8 @@
 Plain functions on host NumPy arrays, with declared defaults, so a threshold
 change never touches the network. Every backend ends here: ONNX Runtime and
 ``TorchEngine`` hand back every anchor's decoded boxes and scores as NumPy, and
-the CUDA fast path brings only its top-k candidate rows to the host. NMS is OpenCV's (``cv2.dnn.NMSBoxesBatched``, already a dependency),
+the CUDA fast path brings only its top-k candidate rows to the host. NMS is
+OpenCV's (``cv2.dnn.NMSBoxesBatched``, already a dependency),
 which keeps the same boxes as ``torchvision.ops.batched_nms`` (a test checks
 that) without importing torch: on a CPU the app then starts in a fraction of
 the time and a gigabyte less memory (see ``detector.onnx_cache``).
