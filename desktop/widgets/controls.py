@@ -319,27 +319,25 @@ class ModelPicker(QComboBox):
         """As QComboBox draws itself, but a name too long for the box is cut in the middle, so a run's
         "-best"/"-last" stays in view (Qt cuts the end off without a "…": two runs read the same)."""
         painter = QStylePainter(self)
-        option = QStyleOptionComboBox()
-        self.initStyleOption(option)
+        option = self._label_option()
         painter.drawComplexControl(QStyle.ComplexControl.CC_ComboBox, option)
-        if self.currentIndex() < 0 and self.placeholderText():
-            option.palette.setBrush(QPalette.ColorRole.ButtonText, option.palette.placeholderText())
-            option.currentText = self.placeholderText()
-        option.currentText = self._fitted(option)
         painter.drawControl(QStyle.ControlElement.CE_ComboBoxLabel, option)
 
     def shown_text(self) -> str:
         """The name as the closed box shows it, cut in the middle to fit."""
+        return self._label_option().currentText
+
+    def _label_option(self) -> QStyleOptionComboBox:
+        """The box's style option with the text it shows: the name (or "No model", greyed) cut to fit."""
         option = QStyleOptionComboBox()
         self.initStyleOption(option)
         if self.currentIndex() < 0 and self.placeholderText():
+            option.palette.setBrush(QPalette.ColorRole.ButtonText, option.palette.placeholderText())
             option.currentText = self.placeholderText()
-        return self._fitted(option)
-
-    def _fitted(self, option: QStyleOptionComboBox) -> str:
         field = self.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, option,
                                             QStyle.SubControl.SC_ComboBoxEditField, self)
-        return elide(option.currentText, self.fontMetrics(), field.width())
+        option.currentText = elide(option.currentText, self.fontMetrics(), field.width())
+        return option
 
     def showPopup(self) -> None:
         self.refresh()
