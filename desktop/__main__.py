@@ -13,7 +13,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from PySide6.QtCore import QCoreApplication, QTimer
 from PySide6.QtWidgets import QApplication
@@ -214,6 +214,17 @@ class HeadlessRun:
         self.app.exit(code)
 
 
+def close_on_stop_signals(close: Callable[[str], None]) -> None:
+    """Each stop signal calls ``close`` with its name, from the event loop, never inside the signal's handler.
+
+    Python runs a handler on the GUI thread in the middle of whatever that thread was doing, perhaps handing a
+    frame to the recorder with the hand-over slot's lock held. Closing right there waited for the recorder,
+    which waited for that lock: quitting took 30 s and the video lost the frames its log listed last. Posted
+    to the event loop, the close runs once that code has returned.
+    """
+    close_on_signals(lambda by: QTimer.singleShot(0, lambda: close(by)))
+
+
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -236,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     start_session(window, options, source_waits_for_model=True)
     # Ctrl+C in a terminal, `kill`, a log-out or closing the terminal that started it: close as the window's X
     # does, so a recording is finished whole
-    close_on_signals(headless.stop if headless is not None else lambda _by: window.close())
+    close_on_stop_signals(headless.stop if headless is not None else lambda _by: window.close())
     heartbeat = QTimer()
     heartbeat.timeout.connect(lambda: None)  # lets Python run its signal handlers while Qt waits
     heartbeat.start(250)

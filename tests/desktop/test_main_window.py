@@ -1156,6 +1156,57 @@ def test_quitting_takes_the_window_off_the_screen_before_waiting_for_the_recordi
     assert read_back(started.args[0]).frames > 5
 
 
+def test_a_stop_signal_while_a_frame_is_handed_to_the_recorder_quits_at_once_with_the_recording_whole(
+        qtbot, launch, vtest_path, tmp_path, monkeypatch, caplog):
+    """Python runs a signal's handler on the GUI thread wherever that thread is, here handing a frame to the
+    recorder with the slot's lock held. Ctrl-C, `kill` or a closed terminal closed the window right there: quit
+    waited for the recorder, which waited for that lock, for 30 s (3 s here), and the video lacked the frames its
+    detections log listed last (CI: 220 frames, 227 logged). The close now runs from the event loop."""
+    import json
+    import signal
+    import threading
+
+    import desktop.__main__ as launcher
+    from desktop import controller as controller_module
+    from detector.graceful_stop import SIGNAL_NAMES
+
+    monkeypatch.setattr(controller_module, "RECORDING_QUIT_WAIT_S", 3.0)
+    window = launch(source=str(vtest_path), model=_shipped_model(), fast=True)
+    window.controller.detections_format = "jsonl"
+    _wait_for_detection(qtbot, window, 3)
+    target = tmp_path / "stopped.mp4"
+    with qtbot.waitSignal(window.controller.recording_started, timeout=10_000):
+        assert window.controller.start_recording(target)
+    _wait_for_frames(qtbot, window, 20)
+    inbox = window.controller._recorder._inbox
+    real_put, signalled = inbox.put, []
+
+    def put_then_a_signal_comes(item, timeout=None):
+        if signalled:
+            return real_put(item, timeout)
+        with inbox._cond:  # the moment a signal can come: the GUI thread holds the slot
+            signalled.append(time.monotonic())
+            signal.raise_signal(signal.SIGTERM)
+            return real_put(item, timeout)
+
+    monkeypatch.setattr(inbox, "put", put_then_a_signal_comes)
+    closed_by = []
+    previous = {number: signal.getsignal(number) for number in SIGNAL_NAMES}
+    try:
+        launcher.close_on_stop_signals(lambda by: (closed_by.append(by), window.close()))
+        with qtbot.waitSignal(window.controller.recording_finished, timeout=30_000) as finished:
+            qtbot.waitUntil(lambda: bool(closed_by), timeout=30_000)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    assert closed_by == ["sigterm"] and time.monotonic() - signalled[0] < 2.5
+    assert "has not answered" not in caplog.text
+    summary = finished.args[0]
+    assert summary.error is None and summary.video_path == target
+    logged = [json.loads(line)["frame"] for line in target.with_suffix(".jsonl").read_text().splitlines()]
+    assert read_back(target).frames == len(logged) >= 20
+
+
 def test_input_size_runs_the_model_larger_for_distant_objects_and_is_remembered(qtbot, launch, vtest_path):
     window = launch(model=_shipped_model(), source=str(vtest_path))
     _wait_for_detection(qtbot, window, 3)
