@@ -1160,7 +1160,7 @@ def test_a_stop_signal_while_a_frame_is_handed_to_the_recorder_quits_at_once_wit
         qtbot, launch, vtest_path, tmp_path, monkeypatch, caplog):
     """Python runs a signal's handler on the GUI thread wherever that thread is, here handing a frame to the
     recorder with the slot's lock held. Ctrl-C, `kill` or a closed terminal closed the window right there: quit
-    waited for the recorder, which waited for that lock, for 30 s (3 s here), and the video lacked the frames its
+    waited for the recorder, which waited for that lock, for 30 s (10 s here), and the video lacked the frames its
     detections log listed last (CI: 220 frames, 227 logged). The close now runs from the event loop."""
     import json
     import signal
@@ -1170,7 +1170,7 @@ def test_a_stop_signal_while_a_frame_is_handed_to_the_recorder_quits_at_once_wit
     from desktop import controller as controller_module
     from detector.graceful_stop import SIGNAL_NAMES
 
-    monkeypatch.setattr(controller_module, "RECORDING_QUIT_WAIT_S", 3.0)
+    monkeypatch.setattr(controller_module, "RECORDING_QUIT_WAIT_S", 10.0)
     window = launch(source=str(vtest_path), model=_shipped_model(), fast=True)
     window.controller.detections_format = "jsonl"
     _wait_for_detection(qtbot, window, 3)
@@ -1199,8 +1199,8 @@ def test_a_stop_signal_while_a_frame_is_handed_to_the_recorder_quits_at_once_wit
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
-    assert closed_by == ["sigterm"] and time.monotonic() - signalled[0] < 2.5
-    assert "has not answered" not in caplog.text
+    assert closed_by == ["sigterm"]
+    assert "has not answered" not in caplog.text and time.monotonic() - signalled[0] < 10  # not the quit's limit
     summary = finished.args[0]
     assert summary.error is None and summary.video_path == target
     logged = [json.loads(line)["frame"] for line in target.with_suffix(".jsonl").read_text().splitlines()]
