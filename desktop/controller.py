@@ -162,6 +162,7 @@ class SessionController(QObject):
         self._record_request: Path | None = None  # recording asked for; starts with the next frame shown
         self._record_waits_for_play = False  # asked for while paused: it starts with the first frame after Play
         self._record_exclusive = True  # its name was chosen as unused: another process's file there is not overwritten
+        self._named_recording: Path | None = None  # the file name given for the recording (--record), if any
         self._end_recording_when_drained = False  # the file ended: its last frames are still on their way
         self._drain_limit = QTimer(self, singleShot=True, interval=END_DRAIN_LIMIT_MS)  # a model that stopped
         self._drain_limit.timeout.connect(self._finish_ended_recording)
@@ -658,12 +659,19 @@ class SessionController(QObject):
             log.warning(said)  # a script's --record hears it on stderr
             self.message.emit(said)
         self._record_request = target
+        self._named_recording = Path(path) if path else None
         self._record_waits_for_play = self._playback.paused  # R on a paused video "starts on Play"
         self._record_exclusive = not path or source.is_live  # a name chosen as unused: never written over
         self._live_clock = None
         self._apply_lossless()
         self.recording_changed.emit(True)
         return True
+
+    def continue_recording(self) -> bool:
+        """Record again once the source has reopened (a camera at a new resolution, a source back after a loss):
+        under the name given for the recording, numbered (``clip-2.mp4`` after ``clip.mp4``), else in a new file in
+        the recording folder. (A name given with --record went to ``livedet-<date>.mp4`` in another folder.)"""
+        return self.start_recording(self._named_recording)
 
     def _recording_target(self, path: str | Path | None, source: SourceSpec) -> Path:
         """The file a recording goes to, its folder made (asked off the GUI thread: see ``start_recording``)."""

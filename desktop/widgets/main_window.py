@@ -645,7 +645,7 @@ class MainWindow(QMainWindow):
         record = self._record_on_open
         self._stop_reconnecting()
         if record:
-            self.controller.start_recording()  # a new file in the recording folder: the first one is finished
+            self.controller.continue_recording()  # a new file: the first one is finished
         asked = source.camera_mode if source is not None else None
         if asked is not None and (info.width, info.height) != (asked.width, asked.height):
             text += f" (asked for {asked.width}×{asked.height}: the camera chose otherwise)"
@@ -973,7 +973,7 @@ class MainWindow(QMainWindow):
         recording = self.controller.recording
         self.open_source(camera_source(camera.index))
         if recording:
-            self.controller.start_recording()
+            self.controller.continue_recording()
 
     # -- closing ---------------------------------------------------------------------------
     def save_settings(self) -> None:

@@ -17,6 +17,7 @@ from desktop.cameras import CameraInfo, OfferedFormat, automatic_mode, modes_fro
 from detector.camera_mode import CameraMode
 
 from ..fake_webcam import OFFERED_FORMATS, FakeWebcam
+from ..videos import read_back
 
 FLOW_TIMEOUT_MS = 60_000
 
@@ -223,8 +224,6 @@ def test_two_cameras_of_one_model_are_told_apart_by_name(qtbot, launch, monkeypa
 
 def test_closing_the_camera_lets_it_go_keeps_the_recording_and_it_stays_off_at_the_next_start(qtbot, launch,
                                                                                               webcam):
-    from ..videos import read_back
-
     opened, _ = webcam
     window = launch(model="yolo-mnv3-small")  # the first camera opens by default
     _shown_size(qtbot, window, (1280, 720))
@@ -280,6 +279,27 @@ def test_the_resolution_in_use_chosen_again_leaves_the_recording_alone_and_a_new
     capture = cv2.VideoCapture(str(second.args[0].video_path))
     assert int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)) == 1920 and capture.read()[0]
     capture.release()
+
+
+def test_a_recording_named_on_the_command_line_goes_on_under_its_name_at_a_new_resolution(qtbot, launch, webcam,
+                                                                                      tmp_path):
+    """`livedet --record clip.mp4` on a webcam, then another resolution from the menu: the recording went on
+    in a livedet-<date>.mp4 in the recordings folder, away from clip.mp4. It goes on in clip-2.mp4 beside it."""
+    named = tmp_path / "named" / "clip.mp4"
+    named.parent.mkdir()
+    window = launch(model="yolo-mnv3-small", source="0", record=str(named))
+    finished = []
+    window.controller.recording_finished.connect(finished.append)
+    _shown_size(qtbot, window, (1280, 720))
+    qtbot.waitUntil(lambda: named.exists() and window.controller.recording, timeout=FLOW_TIMEOUT_MS)
+    _resolution_actions(window)["1920×1080 · 30 FPS"].trigger()
+    _shown_size(qtbot, window, (1920, 1080))
+    qtbot.waitUntil(lambda: bool(finished) and named.with_name("clip-2.mp4").exists(), timeout=FLOW_TIMEOUT_MS)
+    with qtbot.waitSignal(window.controller.recording_finished, timeout=FLOW_TIMEOUT_MS) as second:
+        window.record_action.trigger()
+    assert finished[0].video_path == named and second.args[0].video_path == named.with_name("clip-2.mp4")
+    assert (read_back(named).width, read_back(named.with_name("clip-2.mp4")).width) == (1280, 1920)
+    assert not list(tmp_path.rglob("livedet-*"))
 
 
 @pytest.mark.parametrize("chosen_from", ["menu", "page"])

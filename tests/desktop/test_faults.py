@@ -438,7 +438,8 @@ def test_an_unplugged_camera_is_reported_and_reconnects_when_asked(qtbot, launch
     assert window.controller.recording  # in a new file: the first one is finished and kept
     with qtbot.waitSignal(window.controller.recording_finished, timeout=10_000) as second:
         window.record_action.trigger()
-    assert second.args[0].video_path not in (None, recording) and second.args[0].frames_written >= 1
+    # in a new file under the name given (it went to livedet-<date>.mp4 in the recordings folder)
+    assert second.args[0].video_path == tmp_path / "live-2.mp4" and second.args[0].frames_written >= 1
 
     # closed by the user, it stays off when a device is plugged in later (it reopened: a privacy matter)
     window.close_source_action.trigger()
