@@ -45,7 +45,8 @@ class StopRequest:
         return self._event.is_set()
 
     def on_request(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` when a stop is asked (to end a wait that would not see the request)."""
+        """Call ``callback`` when a stop is asked (to end a wait that would not see the request). It runs in the
+        signal's handler, in the middle of the main thread's work: it must take no lock."""
         self._callbacks.append(callback)
 
     def ask(self, by: str) -> None:
@@ -94,6 +95,14 @@ def write_nowhere(descriptors: list[int]) -> None:
             os.dup2(null, descriptor)
     finally:
         os.close(null)
+
+
+def _write_past_python(message: str) -> None:
+    """``message`` on stderr without Python's stream, whose lock the interrupted write holds."""
+    try:
+        os.write(2, f"\n{message}\n".encode(errors="replace"))
+    except OSError:
+        pass
 
 
 def _take_over(handle: Callable[[int, object], None], numbers: Iterable[int] = SIGNAL_NAMES) -> dict:
@@ -148,8 +157,14 @@ def stop_on_signals(say: Callable[[str], None]) -> Iterator[StopRequest]:
             if by == "hangup":
                 return
             raise KeyboardInterrupt
-        say(f"{SPOKEN[by]}: finishing the frames already read and closing the outputs (Ctrl-C again to stop at once)")
-        request.ask(by)
+        request.ask(by)  # first: the message below can fail
+        message = (f"{SPOKEN[by]}: finishing the frames already read and closing the outputs "
+                   "(Ctrl-C again to stop at once)")
+        try:
+            say(message)
+        except RuntimeError:  # the handler interrupted a write to stderr (a terminal held by Ctrl-S, say): Python
+            # refuses a write from within it, and that error, raised into the run, ended it as an internal error
+            _write_past_python(message)
 
     previous = _take_over(handle)
     try:

@@ -9,7 +9,6 @@ sends while the model loads again. ``predict --reconnect`` keeps one run, one fi
 from __future__ import annotations
 
 import itertools
-import threading
 import time
 from typing import Callable, Iterator
 
@@ -19,6 +18,7 @@ from .errors import SourceError
 from .video import FrameSource
 
 RETRY_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # between tries to open the source again; then every 30 s
+CANCEL_CHECK_S = 0.05  # how soon a wait between tries sees a cancel
 
 
 class ReconnectingFrames:
@@ -38,7 +38,8 @@ class ReconnectingFrames:
         self.source = source
         self._open_again = open_again
         self._on_lost, self._on_retry, self._on_back = on_lost, on_retry, on_back
-        self._cancelled = threading.Event()
+        self._cancelled = False  # a plain flag: cancel() runs in a signal's handler, where taking a lock the
+        # interrupted thread holds (threading.Event.set's) would hang the run
         self.reconnects = 0
         self.offline_s = 0.0
 
@@ -50,7 +51,7 @@ class ReconnectingFrames:
                 yield index, frame, f"{self.source.info.name}:{index}"
                 index += 1
             self.source.close()
-            if self._cancelled.is_set():
+            if self._cancelled:
                 return
             self._on_lost(index)
             frames = self._reopen()
@@ -60,7 +61,7 @@ class ReconnectingFrames:
         (None when cancelled meanwhile). A source that opens but sends no frame is not back: a camera busy
         elsewhere or not ready was "back after 1.0 s" every second, for ever, and the waits never grew."""
         lost_at, tries = time.monotonic(), 0
-        while not self._cancelled.wait(_delay_before(tries)):
+        while not self._cancelled_within(_delay_before(tries)):
             try:
                 source = self._open_again()
             except SourceError as exc:
@@ -68,10 +69,10 @@ class ReconnectingFrames:
                 self._on_retry(str(exc), _delay_before(tries))
                 continue
             frames = iter(source)
-            first = next(frames, None) if not self._cancelled.is_set() else None
+            first = next(frames, None) if not self._cancelled else None
             if first is None:
                 source.close()
-                if self._cancelled.is_set():
+                if self._cancelled:
                     return None
                 tries += 1
                 self._on_retry(f"{source.info.name} opened but sent no frame", _delay_before(tries))
@@ -84,9 +85,17 @@ class ReconnectingFrames:
             return itertools.chain([first], frames)
         return None
 
+    def _cancelled_within(self, seconds: float) -> bool:
+        """Wait up to ``seconds``, in short steps; True as soon as the run is cancelled."""
+        end = time.monotonic() + seconds
+        while not self._cancelled and (left := end - time.monotonic()) > 0:
+            time.sleep(min(left, CANCEL_CHECK_S))
+        return self._cancelled
+
     def cancel(self) -> None:
-        """Stop waiting for the source (from any thread): the frames end at the next wait."""
-        self._cancelled.set()
+        """Stop waiting for the source (from any thread, and from a signal's handler): the frames end at the
+        next wait."""
+        self._cancelled = True
 
     def close(self) -> None:
         self.cancel()

@@ -38,6 +38,24 @@ def test_the_first_signal_ends_the_frames_and_a_second_stops_at_once():
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
 
 
+def test_a_stop_that_interrupts_a_write_to_stderr_still_stops_the_run_and_is_said(capfd):
+    """Ctrl-C pressed while stderr's write was held up (a terminal paused with Ctrl-S, a slow ssh link) runs the
+    handler inside that write; Python refuses the handler's own write to stderr ("reentrant call inside
+    <_io.BufferedWriter name='<stderr>'>"), and that error, raised into the run, ended it as an internal error
+    (exit 1, no summary) without stopping it. The stop is asked first, and the words go to the terminal directly."""
+    def say(_message: str) -> None:
+        raise RuntimeError("reentrant call inside <_io.BufferedWriter name='<stderr>'>")
+
+    with stop_on_signals(say) as request:
+        read = []
+        for index in frames_until(iter(range(1000)), request):
+            read.append(index)
+            if index == 2:
+                _deliver(signal.SIGINT)
+    assert read == [0, 1, 2] and request.by == "ctrl-c"
+    assert "Ctrl-C: finishing the frames already read and closing the outputs" in capfd.readouterr().err
+
+
 def test_off_the_main_thread_nothing_is_installed():
     """Python runs handlers on the main thread only; bench runs predict from other threads too."""
     result = {}
