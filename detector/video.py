@@ -12,6 +12,7 @@ import os
 import re
 import stat
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -29,6 +30,7 @@ from .preprocess import as_bgr_uint8, picture_to_8_bits
 
 # HEIF: iPhones save photos as HEIC by default. OpenCV cannot decode it (pi-heif does) nor write it, so an
 # annotated HEIC photo is saved as JPEG
+CLOSE_WAIT_S = 1.0  # how long closing a source waits for a read under way on another thread
 HEIF_SUFFIXES = {".heic", ".heif"}
 WRITABLE_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 IMAGE_SUFFIXES = WRITABLE_IMAGE_SUFFIXES | HEIF_SUFFIXES
@@ -532,6 +534,7 @@ class FrameSource:
             raise SourceError(f"a camera mode applies to a camera index, not to {self.kind} source "
                               f"{shown_address(self.spec)}")
         self._cap: cv2.VideoCapture | None = None
+        self._reading = threading.Lock()  # held while a frame is read: closing then would free what the read uses
         self._first_frame: np.ndarray | None = None  # read while opening, not yet given
         self._images: list[Path] = []
         self._on_skip = on_skip
@@ -589,22 +592,36 @@ class FrameSource:
                     continue
                 yield i, image, path.name
             return
-        assert self._cap is not None
+        cap = self._cap
+        assert cap is not None
         index = 0
         while True:
             frame, self._first_frame = self._first_frame, None
             if frame is None:
-                ok, frame = self._cap.read()
+                with self._reading:
+                    if self._cap is None:  # closed meanwhile
+                        break
+                    ok, frame = cap.read()
+                    if ok and frame is not None:
+                        self.last_frame_ms = cap.get(cv2.CAP_PROP_POS_MSEC)
                 if not ok or frame is None:
                     break
-                self.last_frame_ms = self._cap.get(cv2.CAP_PROP_POS_MSEC)
             yield index, frame, f"{self.info.name}:{index}"
             index += 1
 
     def close(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None
+        """Let the file or device go. A read still blocked on another thread (a stream gone silent, when a second
+        Ctrl-C ends the run) keeps it: releasing it under that read could crash the process before its summary."""
+        if self._cap is None:
+            return
+        if not self._reading.acquire(timeout=CLOSE_WAIT_S):
+            return  # the process is ending: the device goes with it
+        try:
+            if self._cap is not None:
+                self._cap.release()
+                self._cap = None
+        finally:
+            self._reading.release()
 
     def __enter__(self) -> "FrameSource":
         return self
