@@ -11,6 +11,7 @@ import itertools
 import json
 import os
 import sys
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -22,6 +23,7 @@ import numpy as np
 from .annotate import draw_detections
 from .errors import OutputError
 from .live_clock import HOLD_BYTES, MAX_COPIES, FileClock, LiveClock, recording_fps, settled_rate
+from .progress import say
 from .types import Detections
 from .video import HEIF_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES, WRITABLE_IMAGE_SUFFIXES, SourceInfo, same_file
 from .video_writer import VideoWriter, fit_frame, fit_placement
@@ -248,6 +250,7 @@ def refuse_writing_over_inputs(source: Path | None, output: Path | None, jsonl: 
 
 # Suffixes of files people ask for that LiveDet does not write: without this, an image source's --output
 # one.gif became a folder named one.gif, holding the annotated image, and the run said "-> one.gif".
+CLOSE_WAIT_S = 2.0  # how long closing the outputs waits for a write under way on the encode thread
 NOT_A_FOLDER_SUFFIXES = {".gif", ".apng", ".svg", ".pdf", ".txt", ".json", ".jsonl", ".csv", ".tsv", ".zip", ".avif",
                          ".jxl"}
 
@@ -326,6 +329,7 @@ class PredictOutputs:
         self.jsonl: JsonlWriter | None = None
         self._read_at: dict[int, float] = {}
         self._in_a_file = info.kind in ("video", "url") and not info.is_live  # frames with their own times
+        self._writing = threading.Lock()  # held by the encode thread while it writes a frame
         try:
             if output is not None:
                 self.frames = open_frame_writer(output, source_kind=info.kind, single_image=single_image,
@@ -351,6 +355,10 @@ class PredictOutputs:
         self._read_at[index] = read_s
 
     def write(self, index: int, name: str, frame: np.ndarray, detections: Detections) -> None:
+        with self._writing:
+            self._write(index, name, frame, detections)
+
+    def _write(self, index: int, name: str, frame: np.ndarray, detections: Detections) -> None:
         noted_s = self._read_at.pop(index, None)
         file_s = noted_s if self._in_a_file else None
         if self.jsonl is not None:
@@ -364,13 +372,25 @@ class PredictOutputs:
             self.frames.write(draw_detections(frame, detections), name)
 
     def close(self) -> None:
-        """Finish the video, then the log (which is on disk line by line already)."""
+        """Finish the video, then the log (which is on disk line by line already).
+
+        A write still under way on the encode thread (a disk that stopped answering, when a second Ctrl-C ends
+        the run) is waited for a moment, then left as it is: finishing the files under it would wait on that disk
+        too, or finalise the video while a frame is being encoded into it.
+        """
+        if not self._writing.acquire(timeout=CLOSE_WAIT_S):
+            say("the outputs are left unfinished: a write to their disk has not returned (an MP4 plays up to "
+                "its last whole part)")
+            return
         try:
             if self.frames is not None:
                 self.frames.close()
         finally:
-            if self.jsonl is not None:
-                self.jsonl.close()
+            try:
+                if self.jsonl is not None:
+                    self.jsonl.close()
+            finally:
+                self._writing.release()
 
 
 def _is_standard_output(path: Path) -> bool:

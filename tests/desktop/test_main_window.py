@@ -1164,7 +1164,6 @@ def test_a_stop_signal_while_a_frame_is_handed_to_the_recorder_quits_at_once_wit
     detections log listed last (CI: 220 frames, 227 logged). The close now runs from the event loop."""
     import json
     import signal
-    import threading
 
     import desktop.__main__ as launcher
     from desktop import controller as controller_module
