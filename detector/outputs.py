@@ -248,9 +248,10 @@ def refuse_writing_over_inputs(source: Path | None, output: Path | None, jsonl: 
         raise OutputError(f"--output and --jsonl are the same file ({output}); give each its own name")
 
 
+CLOSE_WAIT_S = 2.0  # how long closing the outputs waits for a write under way on the encode thread
+
 # Suffixes of files people ask for that LiveDet does not write: without this, an image source's --output
 # one.gif became a folder named one.gif, holding the annotated image, and the run said "-> one.gif".
-CLOSE_WAIT_S = 2.0  # how long closing the outputs waits for a write under way on the encode thread
 NOT_A_FOLDER_SUFFIXES = {".gif", ".apng", ".svg", ".pdf", ".txt", ".json", ".jsonl", ".csv", ".tsv", ".zip", ".avif",
                          ".jxl"}
 
