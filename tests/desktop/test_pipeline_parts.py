@@ -294,24 +294,31 @@ def test_a_frame_a_seek_throws_away_is_counted_as_dropped(qapp, vtest_path):
     """Every frame captured is later shown or dropped: the app waits for that before it ends the recording
     of a video that ended. The stale frame a seek threw away was neither, so after any seek a recording of
     the video's end closed only on the 5-second limit."""
+    from PySide6.QtCore import Qt
+
     from desktop.capture import CaptureWorker, PlaybackOptions
     from desktop.sources import parse_source
 
     box, stats = Mailbox(), PipelineStats()
     worker = CaptureWorker(parse_source(str(vtest_path)), box, stats, generation=1,
                            options=PlaybackOptions(realtime=False, lossless=True))  # recording: every frame waits
+    paused = threading.Event()  # set from the worker's thread once it waits, paused, reading nothing more
+    worker.paused_at.connect(lambda generation, index: paused.set(), Qt.ConnectionType.DirectConnection)
     worker.start()
     try:
         deadline = time.monotonic() + 20
         while not box.is_full and time.monotonic() < deadline:
             time.sleep(0.01)
         worker.request_seek(300)
-        time.sleep(0.5)  # the worker clears the stale frame and puts frame 300 in its place
+        deadline = time.monotonic() + 20  # the worker clears the stale frame and puts frame 300 in its place
+        while stats.snapshot().frames_dropped < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
         taken = _drain(box, worker, 3)
         worker.set_paused(True)
-        time.sleep(0.5)
-        taken += _drain(box, worker, 1, timeout=0.3)
-        time.sleep(0.3)
+        deadline = time.monotonic() + 20
+        while not paused.is_set() and time.monotonic() < deadline:  # a frame read as the pause came is put
+            taken += _drain(box, worker, 1, timeout=0.05)  # once the slot is free: the worker waits for that
+        assert paused.is_set()
         # a frame read as the pause came waits in the slot, to be shown: on a busy machine the worker had
         # read it already (6 captured, 4 taken, 1 dropped); it is neither lost nor dropped
         waiting = 1 if box.is_full else 0
