@@ -584,6 +584,18 @@ class _PredictProcess:
         self.process.kill()
         pytest.fail(f"predict did not reach {count} frames: {self._stderr.read_text()}")
 
+    def wait_for_said(self, text: str) -> None:
+        """Wait until the run has printed ``text`` to stderr."""
+        import time
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and self.process.poll() is None:
+            if text in self._stderr.read_text():
+                return
+            time.sleep(0.05)
+        self.process.kill()
+        pytest.fail(f"predict did not say {text!r}: {self._stderr.read_text()}")
+
     def finish(self, timeout: float = 60) -> tuple[int, dict, str]:
         code = self.process.wait(timeout)
         lines = self._stdout.read_text().strip().splitlines()
@@ -823,11 +835,11 @@ def test_ctrl_c_while_waiting_for_a_camera_to_come_back_ends_the_run_at_once_wit
         run.wait_for_frames(20)
     finally:
         camera.stop()
-    time.sleep(2.5)  # gone, and waiting to try again (after 1 s, then 2 s)
+    run.wait_for_said("trying again in 8 s")  # gone, tried after 1 s, 2 s and 4 s, and now waiting 8 s
     asked = time.monotonic()
     run.process.send_signal(signal.SIGINT)
     code, summary, err = run.finish()
-    assert time.monotonic() - asked < 3, err
+    assert time.monotonic() - asked < 6, err  # not the rest of the 8 s wait (nor every wait after it)
     assert code == 0 and summary["stopped_by"] == "ctrl-c" and summary["source_lost"] is False, err
     assert "opening it again" in err and summary["reconnects"] == 0
     assert len(run.jsonl.read_text().splitlines()) == summary["frames"] >= 20
