@@ -1539,10 +1539,11 @@ def test_a_video_file_on_a_web_server_plays_seeks_and_records_like_a_file(qtbot,
         _wait_for_frames(qtbot, window, 3)
         assert window.playback.seek_slider.isEnabled() and window.playback.position.text().endswith(" / 795")
         assert window.controller.source.is_file and window.step_forward_action.isEnabled()
-        first = window.controller.last_shown.result.index
+        first, started = window.controller.last_shown.result.index, time.monotonic()
         qtbot.wait(2_000)
-        played = window.controller.last_shown.result.index - first
-        assert 10 <= played <= 30, played  # its own 10 FPS, not as fast as it downloads (hundreds)
+        played, took = window.controller.last_shown.result.index - first, time.monotonic() - started
+        # its own 10 FPS (fewer shown on a busy CI), not as fast as it downloads (hundreds)
+        assert 1 <= played <= 10 * took + 10, (played, took)
 
         window.playback.seek_slider.setValue(600)  # as if dragged
         qtbot.waitUntil(lambda: 600 <= window.controller.last_shown.result.index < 650, timeout=FLOW_TIMEOUT_MS)
