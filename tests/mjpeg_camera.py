@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import cv2
 
@@ -16,7 +17,10 @@ class MjpegCamera:
     started again on the same port, as when it comes back.
     """
 
-    def __init__(self, vtest_path: Path, fps: float = 30.0, frames: int = 60) -> None:
+    def __init__(self, vtest_path: Path, fps: float = 30.0, frames: int = 60, *, stop_after: int | None = None,
+                 then: Callable[[], None] | None = None) -> None:
+        """``stop_after``: the camera loses power once it has sent that many frames to one viewer (the frames a
+        run got, however long its model took to load), and ``then`` is called; once, not after a restart."""
         capture = cv2.VideoCapture(str(vtest_path))
         self.jpegs = []
         while len(self.jpegs) < frames:
@@ -28,6 +32,8 @@ class MjpegCamera:
         self.period = 1.0 / fps
         self.port = 0
         self._server = None
+        self._lock = threading.Lock()
+        self._stop_after, self._then = stop_after, then
 
     @property
     def url(self) -> str:
@@ -51,6 +57,8 @@ class MjpegCamera:
                         self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n"
                                          + f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
                         index, due = index + 1, due + camera.period
+                        if camera._cut_after(index):
+                            return
                         time.sleep(max(0.0, due - time.monotonic()))
                 except OSError:
                     pass  # the viewer went away
@@ -67,9 +75,26 @@ class MjpegCamera:
         self.port = self._server.server_address[1]
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
+    def _cut_after(self, sent: int) -> bool:
+        """True when ``sent`` frames to one viewer is where the camera loses power (then it stops, off this thread:
+        stopping waits for the server's loop)."""
+        with self._lock:
+            if self._stop_after is None or sent < self._stop_after:
+                return False
+            self._stop_after = None
+
+        def cut() -> None:
+            self.stop()
+            if self._then is not None:
+                self._then()
+
+        threading.Thread(target=cut, daemon=True).start()
+        return True
+
     def stop(self) -> None:
-        if self._server is not None:
+        with self._lock:
+            server, self._server = self._server, None
+        if server is not None:
             self._running.clear()  # every open stream ends
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+            server.shutdown()
+            server.server_close()

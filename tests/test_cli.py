@@ -494,13 +494,11 @@ def test_predict_from_an_ip_camera_writes_a_file_as_long_as_it_was_filmed(capsys
 def test_predict_from_an_ip_camera_that_drops_off_keeps_what_came_and_exits_3(capsys, vtest_path, tmp_path):
     """An unattended recording of a camera whose network dropped ended with exit 0 and no word of why, like a
     finished file. It now says so and exits 3 (a service manager restarts it), and the file is whole."""
-    import threading
-
     from .mjpeg_camera import MjpegCamera
 
-    camera = MjpegCamera(vtest_path, fps=15.0, frames=30)
+    # the camera loses power 2.5 s in: counted in frames sent, not on a clock a slow model load eats into
+    camera = MjpegCamera(vtest_path, fps=15.0, frames=30, stop_after=38)
     camera.start()
-    threading.Timer(2.5, camera.stop).start()  # the camera loses power 2.5 s in
     output = tmp_path / "night.mp4"
     code, summary, err = run(capsys, "predict", "--model", "test-small", "--source", camera.url, "--imgsz", "160",
                              "--output", str(output))
@@ -525,12 +523,10 @@ def test_predict_reconnect_rides_out_a_camera_outage_in_one_file(capsys, vtest_p
     from .mjpeg_camera import MjpegCamera
 
     monkeypatch.setattr(reconnect, "RETRY_DELAYS_S", (0.3, 0.6))
-    camera = MjpegCamera(vtest_path, fps=15.0, frames=30)
+    comes_back = threading.Timer(2.0, lambda: camera.start())
+    # 2 s in (30 frames sent: a slow model load does not eat into them), the camera is gone for 2 s
+    camera = MjpegCamera(vtest_path, fps=15.0, frames=30, stop_after=30, then=comes_back.start)
     camera.start()
-
-    comes_back = threading.Timer(4.0, camera.start)
-    threading.Timer(2.0, camera.stop).start()  # 2 s in, the camera is gone for 2 s
-    comes_back.start()
     output, jsonl = tmp_path / "porch.mp4", tmp_path / "porch.jsonl"
     try:
         summary, err = run_ok(capsys, "predict", "--model", "test-small", "--source", camera.url, "--imgsz", "160",
