@@ -1355,9 +1355,9 @@ def test_a_model_or_size_chosen_while_paused_detects_the_paused_frame_again(qtbo
     window.controller.recording_finished.connect(summaries.append)
     assert window.controller.start_recording(tmp_path / "paused.mp4")
     _wait_for_frames(qtbot, window, 3)
-    window.controller.set_paused(True)
-    qtbot.wait(500)  # frames on their way when Pause was pressed are shown, then nothing comes
-    paused = window.controller.last_shown
+    paused_at = _pause_on_a_frame(qtbot, window)  # frames on their way when Pause was pressed are shown, then
+    paused = window.controller.last_shown  # nothing comes
+    assert paused.result.index == paused_at
     assert paused.result.model == "yolo-mnv3-small" and len(paused.detections) > 0
 
     other = str(random_models_dir / "test-large.safetensors")
