@@ -398,7 +398,8 @@ def test_an_unplugged_camera_is_reported_and_reconnects_when_asked(qtbot, launch
 
     monkeypatch.setattr(capture_module, "LIVE_FAILURE_LIMIT_S", 0.3)
     frame = np.full((480, 640, 3), 100, np.uint8)
-    cameras["0"] = lambda: FakeCamera([frame] * 40, after="unplug")
+    camera = FakeCamera([frame])  # sends until unplugged below (40 frames could run out before a busy CI showed 10)
+    cameras["0"] = lambda: camera
     window = launch(model="yolo-mnv3-small")
     window.open_source("0")
     _wait_for_frames(qtbot, window, 5)
@@ -409,7 +410,7 @@ def test_an_unplugged_camera_is_reported_and_reconnects_when_asked(qtbot, launch
     _wait_for_frames(qtbot, window, 5)
 
     with qtbot.waitSignal(window.controller.source_failed, timeout=20_000) as failed:
-        pass  # the fake camera stops sending after its 40 frames
+        camera.after = "unplug"  # the fake camera stops sending (its one frame was sent long ago)
     assert "stopped sending frames" in failed.args[0]
     assert window.status.last_error.endswith(" — it reconnects by itself when plugged back in; Reconnect tries now, "
                                              "Close stops; the recording goes on in a new file once it is back")
