@@ -635,8 +635,11 @@ class SessionController(QObject):
     def set_detections_format(self, fmt: str) -> None:
         self.detections_format = fmt if fmt in DETECTION_FORMATS else ""
 
-    def start_recording(self, path: str | Path | None = None) -> bool:
-        """Record the annotated video from the next displayed frame on (returns False with a message if it cannot)."""
+    def start_recording(self, path: str | Path | None = None, *, continuing: bool = False) -> bool:
+        """Record the annotated video from the next displayed frame on (returns False with a message if it cannot).
+
+        ``continuing``: the recording before it ended as its source reopened (``continue_recording``).
+        """
         if self.recording:
             return True
         if self._source is None:
@@ -654,7 +657,9 @@ class SessionController(QObject):
         except OutputError as exc:
             self.recording_failed.emit(str(exc))
             return False
-        if path and target != Path(path):
+        if continuing:  # its own first part holds the name: not a clash with an earlier recording
+            self.message.emit(f"The recording goes on in {target.name}")
+        elif path and target != Path(path):
             said = f"{Path(path).name} exists (an earlier recording): recording to {target.name}"
             log.warning(said)  # a script's --record hears it on stderr
             self.message.emit(said)
@@ -671,7 +676,12 @@ class SessionController(QObject):
         """Record again once the source has reopened (a camera at a new resolution, a source back after a loss):
         under the name given for the recording, numbered (``clip-2.mp4`` after ``clip.mp4``), else in a new file in
         the recording folder. (A name given with --record went to ``livedet-<date>.mp4`` in another folder.)"""
-        return self.start_recording(self._named_recording)
+        return self.start_recording(self._named_recording, continuing=self._named_recording is not None)
+
+    def forget_recording_name(self) -> None:
+        """R pressed: what is recorded from now on goes to a new file in the recording folder, as R's always does
+        (a recording stopped with R, then asked for while its camera reconnected, went on under the old name)."""
+        self._named_recording = None
 
     def _recording_target(self, path: str | Path | None, source: SourceSpec) -> Path:
         """The file a recording goes to, its folder made (asked off the GUI thread: see ``start_recording``)."""

@@ -516,6 +516,7 @@ class MainWindow(QMainWindow):
         self.controller.toggle_pause()
 
     def _on_record_toggled(self) -> None:
+        self.controller.forget_recording_name()  # R's recordings are named by the app
         if self.controller.source is None and (self._reconnecting is not None or self.source_awaited is not None):
             self._set_record_on_open(self.record_action.isChecked())  # it said "Open a camera … before recording"
             return

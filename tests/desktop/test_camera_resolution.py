@@ -282,9 +282,10 @@ def test_the_resolution_in_use_chosen_again_leaves_the_recording_alone_and_a_new
 
 
 def test_a_recording_named_on_the_command_line_goes_on_under_its_name_at_a_new_resolution(qtbot, launch, webcam,
-                                                                                      tmp_path):
+                                                                                      tmp_path, caplog):
     """`livedet --record clip.mp4` on a webcam, then another resolution from the menu: the recording went on
-    in a livedet-<date>.mp4 in the recordings folder, away from clip.mp4. It goes on in clip-2.mp4 beside it."""
+    in a livedet-<date>.mp4 in the recordings folder, away from clip.mp4. It goes on in clip-2.mp4 beside it, and
+    its own first part is not warned of as "an earlier recording"."""
     named = tmp_path / "named" / "clip.mp4"
     named.parent.mkdir()
     window = launch(model="yolo-mnv3-small", source="0", record=str(named))
@@ -299,7 +300,7 @@ def test_a_recording_named_on_the_command_line_goes_on_under_its_name_at_a_new_r
         window.record_action.trigger()
     assert finished[0].video_path == named and second.args[0].video_path == named.with_name("clip-2.mp4")
     assert (read_back(named).width, read_back(named.with_name("clip-2.mp4")).width) == (1280, 1920)
-    assert not list(tmp_path.rglob("livedet-*"))
+    assert not list(tmp_path.rglob("livedet-*")) and "an earlier recording" not in caplog.text
 
 
 @pytest.mark.parametrize("chosen_from", ["menu", "page"])

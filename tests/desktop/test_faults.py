@@ -393,6 +393,37 @@ def test_a_busy_camera_says_so(qtbot, launch, cameras):
     assert window.video_view.welcome.retry_button.isVisible()
 
 
+def test_r_pressed_while_a_named_recording_waits_for_its_camera_records_to_a_file_the_app_names(
+        qtbot, launch, cameras, monkeypatch, tmp_path):
+    """A recording named on the command line goes on as NAME-2 once its camera is back; but R pressed meanwhile
+    (to cancel the wait, then to ask again) is the user's own recording, named by the app as R's always are (it
+    went on under the old name)."""
+    monkeypatch.setattr(capture_module, "LIVE_FAILURE_LIMIT_S", 0.3)
+    frame = np.full((480, 640, 3), 100, np.uint8)
+    camera = FakeCamera([frame])
+    cameras["0"] = lambda: camera
+    window = launch(model="yolo-mnv3-small")
+    window.open_source("0")
+    _wait_for_frames(qtbot, window, 5)
+    named = tmp_path / "named.mp4"
+    assert window.controller.start_recording(named)
+    _wait_for_frames(qtbot, window, 5)
+    with qtbot.waitSignal(window.controller.source_failed, timeout=20_000):
+        camera.after = "unplug"
+    window.record_action.trigger()  # R: no recording when it is back
+    assert "starts when" not in window.status.recording_label.text()
+    window.record_action.trigger()  # R again: yes, record it
+    assert window.status.recording_label.text() == "● REC · starts when Camera 0 is back"
+    cameras["0"] = lambda: FakeCamera([frame], fps=20.0)  # plugged back in
+    window.video_view.welcome.retry_button.click()
+    _wait_for_frames(qtbot, window, 5)
+    assert window.controller.recording
+    with qtbot.waitSignal(window.controller.recording_finished, timeout=10_000) as finished:
+        window.record_action.trigger()
+    assert finished.args[0].video_path.parent == tmp_path / "recordings"
+    assert finished.args[0].video_path.name.startswith("livedet-") and not (tmp_path / "named-2.mp4").exists()
+
+
 def test_an_unplugged_camera_is_reported_and_reconnects_when_asked(qtbot, launch, cameras, monkeypatch, tmp_path):
     from PySide6.QtCore import Qt
 
