@@ -426,9 +426,11 @@ def cmd_predict(args, predictor=None) -> dict:
                 stats = run_pipeline(frames, infer, write, batch=args.batch, on_result=on_result,
                                      on_stop=reconnecting.cancel if reconnecting else None)
         finally:
-            (reconnecting or source).close()
-            if outputs is not None:
-                outputs.close()
+            try:
+                (reconnecting or source).close()  # (may wait a moment for a read stuck on a silent stream)
+            finally:  # a Ctrl-C meanwhile must not leave the outputs unfinished
+                if outputs is not None:
+                    outputs.close()
 
     # what the file announces: None for a live source, and for a raw H.264 or MJPEG file, which has no index
     count = info.frame_count

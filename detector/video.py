@@ -535,6 +535,7 @@ class FrameSource:
                               f"{shown_address(self.spec)}")
         self._cap: cv2.VideoCapture | None = None
         self._reading = threading.Lock()  # held while a frame is read: closing then would free what the read uses
+        self._close_asked = False  # a close that found a read under way: that read lets the device go when it returns
         self._first_frame: np.ndarray | None = None  # read while opening, not yet given
         self._images: list[Path] = []
         self._on_skip = on_skip
@@ -599,9 +600,13 @@ class FrameSource:
             frame, self._first_frame = self._first_frame, None
             if frame is None:
                 with self._reading:
-                    if self._cap is None:  # closed meanwhile
+                    if self._cap is None or self._close_asked:  # closed meanwhile
+                        self._release()
                         break
                     ok, frame = cap.read()
+                    if self._close_asked:
+                        self._release()
+                        break
                     if ok and frame is not None:
                         self.last_frame_ms = cap.get(cv2.CAP_PROP_POS_MSEC)
                 if not ok or frame is None:
@@ -611,17 +616,22 @@ class FrameSource:
 
     def close(self) -> None:
         """Let the file or device go. A read still blocked on another thread (a stream gone silent, when a second
-        Ctrl-C ends the run) keeps it: releasing it under that read could crash the process before its summary."""
+        Ctrl-C ends the run) keeps it until it returns: releasing it under that read could crash the process
+        before its summary."""
         if self._cap is None:
             return
         if not self._reading.acquire(timeout=CLOSE_WAIT_S):
-            return  # the process is ending: the device goes with it
+            self._close_asked = True  # let go by that read if it ever returns (else with the ending process)
+            return
         try:
-            if self._cap is not None:
-                self._cap.release()
-                self._cap = None
+            self._release()
         finally:
             self._reading.release()
+
+    def _release(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
 
     def __enter__(self) -> "FrameSource":
         return self

@@ -16,7 +16,7 @@ from .fake_webcam import FakeWebcam
 def test_closing_a_camera_whose_read_is_stuck_leaves_it_to_that_read_and_returns(monkeypatch):
     """A stream gone silent holds its reading thread in the driver; a second Ctrl-C then closed the source under
     that read: OpenCV freed what the read was using, a crash before the run's summary. Closing waits a moment
-    for the read, else leaves the device to the ending process; once no read is under way it lets it go."""
+    for the read, else leaves the device to it: the read lets it go when it returns."""
     driver = FakeWebcam()
     stuck, answer = threading.Event(), threading.Event()
     released_mid_read: list[bool] = []
@@ -43,9 +43,9 @@ def test_closing_a_camera_whose_read_is_stuck_leaves_it_to_that_read_and_returns
     assert time.monotonic() - began < 2 and released_mid_read == []  # returned, and did not free it under the read
     answer.set()
     reader.join(5)
-    assert not reader.is_alive()
+    assert not reader.is_alive() and released_mid_read == [False]  # let go once the read returned
     source.close()
-    assert released_mid_read == [False]
+    assert released_mid_read == [False]  # once
     driver.read = real_read
 
 
