@@ -80,6 +80,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                                                            "then cosine to 2 %% of it (default: %(default)s)")
     run.add_argument("--weight-decay", type=float, default=d.weight_decay,
                      help="AdamW weight decay, on weights only, not biases or norms (default: %(default)s)")
+    run.add_argument("--ema-decay", type=float, default=d.ema_decay,
+                     help="decay of the weights' moving average, which is what gets evaluated and published; "
+                          "0 = the raw weights (default: %(default)s)")
+    run.add_argument("--ema-tau", type=float, default=d.ema_tau,
+                     help="steps over which the average's decay warms up to --ema-decay, so early steps count "
+                          "(default: %(default)g)")
     run.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs,
                      help="epochs of linear learning-rate warm-up (default: %(default)s)")
     run.add_argument("--close-mosaic", type=int, default=d.close_mosaic,
@@ -112,8 +118,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 # what a checkpoint defines, so that a resumed run is the run it was: given with --resume, they are ignored
 RECIPE_OPTIONS = ("model", "imgsz", "init_weights", "pretrained_backbone", "epochs", "budget_min", "batch", "lr",
-                  "weight_decay", "warmup_epochs", "close_mosaic", "multiscale", "no_augment", "zoom", "mixup",
-                  "blank", "eval_interval", "seed", "no_amp")
+                  "weight_decay", "ema_decay", "ema_tau", "warmup_epochs", "close_mosaic", "multiscale", "no_augment",
+                  "zoom", "mixup", "blank", "eval_interval", "seed", "no_amp")
 
 
 def _is_no_augment(augment: dict) -> bool:
@@ -137,6 +143,7 @@ def _recipe_options_given(args: argparse.Namespace, run: TrainConfig) -> list[st
     agreed = {"model": run.name, "imgsz": run.imgsz, "epochs": run.epochs, "batch": run.batch, "lr": run.lr,
               "seed": run.seed, "eval_interval": run.eval_interval, "close_mosaic": run.close_mosaic,
               "budget_min": run.budget_min, "weight_decay": run.weight_decay, "warmup_epochs": run.warmup_epochs,
+              "ema_decay": run.ema_decay, "ema_tau": run.ema_tau,
               "multiscale": run.multiscale, "pretrained_backbone": run.pretrained_backbone, "no_amp": not run.amp,
               "no_augment": _is_no_augment(augment),
               "zoom": plain(augment.get("scale", ())),
@@ -413,6 +420,7 @@ def _check_recipe(args: argparse.Namespace) -> None:
     if args.epochs < 0:
         raise LiveDetError(f"--epochs must be at least 1, or 0 with --budget-min, got {args.epochs}")
     for option, value in (("--lr", args.lr), ("--weight-decay", args.weight_decay), ("--warmup-epochs", args.warmup_epochs),
+                          ("--ema-decay", args.ema_decay), ("--ema-tau", args.ema_tau),
                           ("--multiscale", args.multiscale), ("--mixup", args.mixup), ("--blank", args.blank),
                           ("--zoom", max(args.zoom)),
                           ("--budget-min", args.budget_min), ("--time-limit-min", args.time_limit_min)):
@@ -426,6 +434,8 @@ def _check_recipe(args: argparse.Namespace) -> None:
     for option, value, fits, expected in (
         ("--lr", args.lr, args.lr > 0, "above 0"),
         ("--weight-decay", args.weight_decay, args.weight_decay >= 0, "0 or more"),
+        ("--ema-decay", args.ema_decay, 0 <= args.ema_decay < 1, "from 0 (no average) to below 1"),
+        ("--ema-tau", args.ema_tau, args.ema_tau > 0, "above 0"),
         ("--warmup-epochs", args.warmup_epochs, args.warmup_epochs >= 0, "0 or more"),
         ("--close-mosaic", args.close_mosaic, args.close_mosaic >= 0, "0 or more"),
         ("--multiscale", args.multiscale, 0 <= args.multiscale < 1, "from 0 (off) to below 1"),
@@ -504,6 +514,8 @@ def run_train(args: argparse.Namespace) -> dict:
         batch=batch,
         lr=args.lr,
         weight_decay=args.weight_decay,
+        ema_decay=args.ema_decay,
+        ema_tau=args.ema_tau,
         warmup_epochs=args.warmup_epochs,
         close_mosaic=0 if args.no_augment else args.close_mosaic,
         multiscale=0.0 if args.no_augment else args.multiscale,

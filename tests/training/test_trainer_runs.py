@@ -73,6 +73,20 @@ def test_an_interrupted_run_resumes_to_exactly_the_same_weights(coco_dataset, tm
     assert resumed["final_loss"] == pytest.approx(straight["final_loss"], rel=1e-5)
 
 
+def test_the_weights_average_is_set_by_ema_decay_and_0_publishes_the_raw_weights(coco_dataset, tmp_path):
+    """The moving average (decay 0.9998, warm-up over 1000 steps) is what is evaluated and published; a short
+    run, or one comparing it with the raw weights, needs another: --ema-decay 0 gives the raw weights."""
+    from safetensors.torch import load_file
+
+    assert main(_train_args(coco_dataset, tmp_path / "raw", "--epochs", "1", "--ema-decay", "0")) == 0
+    assert main(_train_args(coco_dataset, tmp_path / "averaged", "--epochs", "1")) == 0
+    for run, same in (("raw", True), ("averaged", False)):
+        model = torch.load(tmp_path / run / "last.pt", weights_only=True)["model"]
+        published = load_file(tmp_path / run / "last_ema.safetensors")
+        weights = [name for name in published if name.endswith(".weight") and name in model]
+        assert weights and all(torch.equal(published[name], model[name]) for name in weights) == same, run
+
+
 def test_a_resumed_run_trains_and_validates_on_the_images_it_started_with(coco_dataset, tmp_path, capsys,
                                                                            monkeypatch):
     """The checkpoint records the data options: resumed with --resume alone, from another folder, a run keeps its
@@ -178,7 +192,8 @@ def test_a_recipe_given_with_resume_is_named_as_ignored_and_a_finished_run_says_
     # "run the same train command with --resume" (what a stopped run says), options and all: nothing to warn of
     again = tmp_path / "again"
     recipe = ["--init-weights", "test-small", "--warmup-epochs", "1", "--weight-decay", "0.01", "--zoom", "0.8", "1.2",
-              "--mixup", "0.1", "--blank", "0.05", "--multiscale", "0.1", "--no-amp"]
+              "--mixup", "0.1", "--blank", "0.05", "--multiscale", "0.1", "--no-amp", "--ema-decay", "0.999",
+              "--ema-tau", "50"]
     monkeypatch.setenv("LIVEDET_MODELS_DIR", str(random_models_dir))  # test-small: the small preset
     assert main(_train_args(coco_dataset, again, *recipe, "--epochs", "2")) == 0
     capsys.readouterr()
@@ -323,6 +338,8 @@ def test_training_refuses_bad_arguments_with_one_line(coco_dataset, tmp_path, ca
                       (("--lr", "-0.002"), "--lr must be above 0, got -0.002"),  # these trained on, diverging
                       (("--warmup-epochs", "-3"), "--warmup-epochs must be 0 or more, got -3"),
                       (("--multiscale", "1"), "--multiscale must be from 0 (off) to below 1, got 1"),
+                      (("--ema-decay", "1"), "--ema-decay must be from 0 (no average) to below 1, got 1"),
+                      (("--ema-tau", "0"), "--ema-tau must be above 0, got 0"),
                       (("--max-images", "-5"), "--max-images must be 0 (all) or more, got -5"),
                       (("--workers", "0"), "--workers must be at least 1, got 0"),
                       (("--lr", "inf"), "--lr must be a finite number, got inf"),  # trained to NaN weights
