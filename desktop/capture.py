@@ -106,6 +106,7 @@ class FramePacket:
     captured_at: float  # time.perf_counter() when read
     frame_count: int | None  # frames in the file; None for live sources
     file_ms: float | None = None  # the frame's time in a file (a variable-rate file's frames are unevenly apart)
+    stepped: bool = False  # a file's frame shown while paused (a seek or step): looked at, not played
 
 
 @dataclass(frozen=True)
@@ -433,7 +434,7 @@ class CaptureWorker(QThread):
             else:
                 paced_ms, left_s = frame_ms, 0.0  # the next frame played in real time is due after this one
             packet = FramePacket(self.generation, index, frame, time.perf_counter(), self.info.frame_count,
-                                 frame_ms if is_file else None)
+                                 frame_ms if is_file else None, stepping)
             outcome = self._deliver(packet, lossless and is_file)
             if outcome == STOP:
                 return

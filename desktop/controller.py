@@ -161,6 +161,7 @@ class SessionController(QObject):
         self._finishing: set[RecorderWorker] = set()
         self._record_request: Path | None = None  # recording asked for; starts with the next frame shown
         self._record_waits_for_play = False  # asked for while paused: it starts with the first frame after Play
+        self._looked_at: FramePacket | None = None  # a frame sought or stepped to while paused, left out of the recording
         self._record_exclusive = True  # its name was chosen as unused: another process's file there is not overwritten
         self._named_recording: Path | None = None  # the file name given for the recording (--record), if any
         self._end_recording_when_drained = False  # the file ended: its last frames are still on their way
@@ -360,14 +361,17 @@ class SessionController(QObject):
         self._open_held_recording()  # first: a pause would count as a gap in the held frames' times
         self._playback.paused = paused
         # R on a paused file, then a seek or step to where the clip should begin: it begins with the frame on screen
-        # (it began with the next one, leaving out the frame chosen). Only where the capture waits right after it: a
-        # seek still on its way, or a file at its end (it plays again from the start), resumes elsewhere
+        # (it began with the next one, leaving out the frame chosen). So does a recording paused, then sought or stepped
+        # on: it goes on from there (a cut). Only where the capture waits right after it: a seek still on its way, or a
+        # file at its end (it plays again from the start), resumes elsewhere
         shown = self._last_shown
-        first = (shown if not paused and self._record_waits_for_play and self._record_request is not None
-                 and self._source is not None and self._source.is_file and shown is not None and not self._ended
+        waiting = self._record_waits_for_play and self._record_request is not None
+        first = (shown if not paused and shown is not None and (waiting or shown.result.packet is self._looked_at)
+                 and self._source is not None and self._source.is_file and not self._ended
                  and self._pause_index is not None and shown.result.index == self._pause_index else None)
         if not paused:
             self._record_waits_for_play = self._ended = False
+            self._looked_at = None
         if first is not None:
             self._record(first)
         self._pause_index = self._step_target = None
@@ -728,6 +732,9 @@ class SessionController(QObject):
         if self._record_request is not None and self._record_waits_for_play:
             return  # R on a paused video "starts on Play": the frames a seek or step shows meanwhile are scrubbing
             # (R while playing starts with the next frame, even one shown after the file ended and paused it)
+        if packet.stepped and self._playback.paused:  # a seek or step while paused: the recording pauses too, and
+            self._looked_at = packet  # Play goes on from this frame; a drag wrote each frame it showed, and a step
+            return  # each frame it passed (the frame before keeps the copies it had played: ``seek`` settled them)
         if self._record_request is not None and self._recorder is None and self._held is None:
             if self._source is not None and self._source.is_live and not self._rate_known():
                 self._held = []

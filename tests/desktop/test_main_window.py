@@ -787,6 +787,55 @@ def test_a_recording_that_starts_on_play_begins_where_playing_goes_on(qtbot, lau
     assert 300 not in frames and frames == list(range(frames[0], frames[0] + len(frames))), frames[:8]
 
 
+def test_a_recording_paused_then_sought_or_stepped_goes_on_from_the_frame_on_screen(qtbot, launch, vtest_path,
+                                                                                      tmp_path):
+    """Paused, a recording wrote every frame a step or a drag of the position bar showed (the REC light counted
+    them): the clip ran 330, 331, 332, 230, 530, 531, ... The recording pauses with the video and goes on, as a cut,
+    from the frame on screen when Play is pressed: 330, 530, 531, ... A seek while playing is a cut too: no still
+    for the pause, no copies for the jump."""
+    window = launch(source=str(vtest_path), model=_shipped_model(), fast=True)
+    controller = window.controller
+    _wait_for_detection(qtbot, window, 2)
+    controller.set_detections_format("jsonl")
+    with qtbot.waitSignal(controller.frame_shown, timeout=30_000,
+                          check_params_cb=lambda shown: shown.result.index == 300):
+        controller.seek(300)  # room to seek back (frames read before the seek, shown after it, are waited past)
+    with qtbot.waitSignal(controller.recording_started, timeout=10_000):
+        controller.start_recording(tmp_path / "cut.mp4")
+    _wait_for_frames(qtbot, window, 10)
+    paused_at = _pause_on_a_frame(qtbot, window)
+    before = controller.recorded_seconds
+    for target in (paused_at + 1, paused_at + 2):
+        with qtbot.waitSignal(controller.paused_frame_shown, timeout=10_000,
+                              check_params_cb=lambda index, target=target: index == target):
+            window.step_forward_action.trigger()
+    for target in (paused_at - 100, paused_at + 200):
+        with qtbot.waitSignal(controller.paused_frame_shown, timeout=10_000,
+                              check_params_cb=lambda index, target=target: index == target):
+            window.playback.seek_slider.setValue(target)  # as if dragged
+    resumed_at = paused_at + 200
+    # the paused frame counts one frame at most (at max speed none until the step fixed it), the frames looked at none
+    assert controller.recorded_seconds <= before + 0.1 + 1e-6, (before, controller.recorded_seconds)
+    window.pause_action.trigger()
+    qtbot.waitUntil(lambda: controller.last_shown.result.index >= resumed_at + 5, timeout=30_000)
+    cut_at = controller.last_shown.result.index
+    controller.seek(paused_at + 50)  # while playing
+    qtbot.waitUntil(lambda: paused_at + 55 <= controller.last_shown.result.index < resumed_at, timeout=30_000)
+    with qtbot.waitSignal(controller.recording_finished, timeout=30_000) as finished:
+        window.record_action.trigger()
+    summary = finished.args[0]
+    rows = [json.loads(line) for line in summary.detections_path.read_text().splitlines()]
+    frames = [row["source_frame"] for row in rows]
+    first, third = frames.index(paused_at), frames.index(paused_at + 50)  # the ends of the first and second parts
+    assert frames[:first + 1] == list(range(frames[0], paused_at + 1)), frames[:first + 4]
+    assert frames[first + 1:third] == list(range(resumed_at, resumed_at + third - first - 1)), frames[first - 1:first + 4]
+    assert frames[third - 1] >= cut_at  # (frames on their way when it was sought are shown: they were played)
+    assert frames[third:] == list(range(paused_at + 50, paused_at + 50 + len(frames) - third)), frames[third - 2:]
+    # one video frame each: the pause left no still, the jumps no copies, and the log and the video agree
+    assert [row["frame"] for row in rows] == list(range(len(rows)))
+    assert summary.frames_written == len(rows) == read_back(summary.video_path).frames
+
+
 def test_recording_in_fullscreen_is_shown_in_a_corner_of_the_picture(qtbot, launch, vtest_path, tmp_path):
     """Fullscreen hides the status bar and its '● REC': nothing on screen said that the app was recording."""
     window = launch(source=str(vtest_path), model=_shipped_model())
