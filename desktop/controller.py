@@ -161,7 +161,7 @@ class SessionController(QObject):
         self._finishing: set[RecorderWorker] = set()
         self._record_request: Path | None = None  # recording asked for; starts with the next frame shown
         self._record_waits_for_play = False  # asked for while paused: it starts with the first frame after Play
-        self._looked_at: FramePacket | None = None  # a frame sought or stepped to while paused, left out of the recording
+        self._looked_at: FramePacket | None = None  # a frame sought or stepped to while paused: not recorded
         self._record_exclusive = True  # its name was chosen as unused: another process's file there is not overwritten
         self._named_recording: Path | None = None  # the file name given for the recording (--record), if any
         self._end_recording_when_drained = False  # the file ended: its last frames are still on their way

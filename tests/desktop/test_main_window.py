@@ -828,7 +828,7 @@ def test_a_recording_paused_then_sought_or_stepped_goes_on_from_the_frame_on_scr
     frames = [row["source_frame"] for row in rows]
     first, third = frames.index(paused_at), frames.index(paused_at + 50)  # the ends of the first and second parts
     assert frames[:first + 1] == list(range(frames[0], paused_at + 1)), frames[:first + 4]
-    assert frames[first + 1:third] == list(range(resumed_at, resumed_at + third - first - 1)), frames[first - 1:first + 4]
+    assert frames[first + 1:third] == list(range(resumed_at, resumed_at + third - first - 1)), frames[first:first + 4]
     assert frames[third - 1] >= cut_at  # (frames on their way when it was sought are shown: they were played)
     assert frames[third:] == list(range(paused_at + 50, paused_at + 50 + len(frames) - third)), frames[third - 2:]
     # one video frame each: the pause left no still, the jumps no copies, and the log and the video agree
