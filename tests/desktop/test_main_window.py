@@ -1604,6 +1604,7 @@ def test_a_video_file_on_a_web_server_plays_seeks_and_records_like_a_file(qtbot,
         summaries, fresh = [], []
         window.controller.recording_finished.connect(summaries.append)
         window.controller.frame_shown.connect(lambda shown: shown.fresh and fresh.append(shown.result.index))
+        window.controller.detections_format = "jsonl"  # the log names each recorded frame's place in the file
         assert window.controller.start_recording(tmp_path / "remote.mp4")
         window.controller.set_paused(False)
         qtbot.waitUntil(lambda: len(fresh) >= 15, timeout=FLOW_TIMEOUT_MS)
@@ -1613,7 +1614,9 @@ def test_a_video_file_on_a_web_server_plays_seeks_and_records_like_a_file(qtbot,
         server.stop()
     video = read_back(summaries[0].video_path)
     assert video.fps == pytest.approx(10.0) and video.frames == summaries[0].frames_written >= 15
-    assert fresh[:video.frames] == list(range(paused_at + 2, paused_at + 2 + video.frames))  # every frame, in order
+    logged = [json.loads(line)["source_frame"] for line in (tmp_path / "remote.jsonl").read_text().splitlines()]
+    # every frame, in order, from the one on screen when Play was pressed
+    assert logged == list(range(paused_at + 1, paused_at + 1 + video.frames)), logged
 
 
 def test_a_corrupt_file_shows_an_error_and_the_window_stays_usable(qtbot, launch, vtest_path, tmp_path):
