@@ -28,9 +28,10 @@ from .errors import SourceError
 from .indexed_video import IndexedVideo, fewer_than_their_span, open_variable_rate
 from .preprocess import as_bgr_uint8, picture_to_8_bits
 
+CLOSE_WAIT_S = 1.0  # how long closing a source waits for a read under way on another thread
+
 # HEIF: iPhones save photos as HEIC by default. OpenCV cannot decode it (pi-heif does) nor write it, so an
 # annotated HEIC photo is saved as JPEG
-CLOSE_WAIT_S = 1.0  # how long closing a source waits for a read under way on another thread
 HEIF_SUFFIXES = {".heic", ".heif"}
 WRITABLE_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 IMAGE_SUFFIXES = WRITABLE_IMAGE_SUFFIXES | HEIF_SUFFIXES
