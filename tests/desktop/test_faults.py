@@ -226,6 +226,7 @@ def test_a_variable_rate_file_shows_its_length_at_once_and_a_seek_shows_the_fram
     pictures = box_positions(clip)  # which frame each frame's picture is, read back frame by frame
     window = launch(model="yolo-mnv3-small")
     controller = window.controller
+    qtbot.waitUntil(lambda: controller.model is not None, timeout=FLOW_TIMEOUT_MS)  # its "ready" line comes first
     said, news = [], []
     controller.source_damaged.connect(said.append)
     controller.message.connect(news.append)

@@ -1553,6 +1553,7 @@ def test_a_photo_saved_without_a_suffix_is_shown_as_a_photo_not_a_video_of_one_f
     photo = tmp_path / "street"
     cv2.imencode(".png", street)[1].tofile(str(photo))
     window = launch(model=_shipped_model())
+    qtbot.waitUntil(lambda: window.controller.model is not None, timeout=FLOW_TIMEOUT_MS)  # its "ready" line first
     window.open_dropped(str(photo))
     qtbot.waitUntil(lambda: window.controller.last_shown is not None and window.controller.paused,
                     timeout=FLOW_TIMEOUT_MS)
