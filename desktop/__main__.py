@@ -32,6 +32,7 @@ from .sources import parse_source
 from .widgets.splash import show_splash
 
 if TYPE_CHECKING:
+    from .controller import SessionController
     from .widgets.main_window import MainWindow
 
 APP_ID = "io.github.livedet.LiveDet"
@@ -214,15 +215,35 @@ class HeadlessRun:
         self.app.exit(code)
 
 
-def close_on_stop_signals(close: Callable[[str], None]) -> None:
+def close_on_stop_signals(close: Callable[[str], None],
+                          cut_quit_wait: Callable[[str], bool] = lambda _by: False) -> None:
     """Each stop signal calls ``close`` with its name, from the event loop, never inside the signal's handler.
 
     Python runs a handler on the GUI thread in the middle of whatever that thread was doing, perhaps handing a
     frame to the recorder with the hand-over slot's lock held. Closing right there waited for the recorder,
     which waited for that lock: quitting took 30 s and the video lost the frames its log listed last. Posted
     to the event loop, the close runs once that code has returned.
+
+    A signal that comes while the app is quitting calls ``cut_quit_wait`` instead (it must only set a field):
+    the quit, waiting for a recording's disk that stopped answering (30 s), is not in the event loop, and the
+    signal did nothing. A hangup does not: a closed terminal's shell passes on the one the kernel sent, which
+    would cut short every recording that a closed terminal asked to finish.
     """
-    close_on_signals(lambda by: QTimer.singleShot(0, lambda: close(by)))
+    def on_signal(by: str) -> None:
+        if by != "hangup" and cut_quit_wait(by):
+            return
+        QTimer.singleShot(0, lambda: close(by))
+
+    close_on_signals(on_signal)
+
+
+def _end_of_cut_quit(controller: SessionController) -> int:
+    """A stop signal ended the quit's waits: say which recordings are left unfinished; the signal's exit status."""
+    by = controller.quit_cut_by
+    for path in controller.unfinished_recordings:
+        _print(f"livedet: stopped by {SPOKEN[by]} while finishing the recording: {path} is left unfinished "
+               "(what reached the disk plays: it is written in fragments)", error=True)
+    return EXIT_STATUS[by]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -247,15 +268,20 @@ def main(argv: list[str] | None = None) -> int:
     start_session(window, options, source_waits_for_model=True)
     # Ctrl+C in a terminal, `kill`, a log-out or closing the terminal that started it: close as the window's X
     # does, so a recording is finished whole
-    close_on_stop_signals(headless.stop if headless is not None else lambda _by: window.close())
+    close_on_stop_signals(headless.stop if headless is not None else lambda _by: window.close(),
+                          window.controller.cut_quit_wait)
     heartbeat = QTimer()
     heartbeat.timeout.connect(lambda: None)  # lets Python run its signal handlers while Qt waits
     heartbeat.start(250)
     code = app.exec()
     code = headless.exit_code if headless is not None else code
-    if not window.controller.shutdown():
-        # A thread is stuck in a camera driver or a model load; everything recorded is already
-        # finalised and the settings saved, so end now instead of waiting for it (or crashing on it).
+    all_stopped = window.controller.shutdown()
+    if window.controller.quit_cut_by:
+        code = _end_of_cut_quit(window.controller)
+    if not all_stopped:
+        # A thread is stuck in a camera driver, a model load or a silent disk; everything recorded is
+        # finalised (or what reached the disk plays, as said) and the settings saved, so end now instead
+        # of waiting for it (or crashing on it).
         for stream in (sys.stdout, sys.stderr):
             if stream is not None:
                 stream.flush()

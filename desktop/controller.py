@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 
 SHUTDOWN_TIMEOUT_S = 1.5  # quitting never waits longer than this for capture, inference and model loads
 RECORDING_QUIT_WAIT_S = 30.0  # nor longer than this for a recording's disk (closing a file takes well under 1 s)
+QUIT_WAIT_SLICE_S = 0.1  # quit waits in steps this long: a stop signal's Python handler runs only between them
 END_DRAIN_LIMIT_MS = 5_000  # a file's recording waits this long at most for its last frames to be shown
 _STRAGGLERS: list = []  # threads still stuck in a driver at quit: referenced until the process ends
 
@@ -179,6 +180,8 @@ class SessionController(QObject):
         self._held_bytes = 0
         self._closed = False
         self._stopping: list = []  # the threads shutdown() asked to stop
+        self.quit_cut_by: str | None = None  # the stop signal that ended the quit's waits ("ctrl-c", "sigterm")
+        self.unfinished_recordings: list[Path] = []  # recordings still being finished when the quit ended
         self.failed_source: SourceSpec | None = None  # the last source that failed or was lost (to reconnect)
         self.lost_while_playing = False  # that source had opened and played, then stopped: lost, not refused
         self.lost_while_recording = False  # and it was being recorded (the file is finalised)
@@ -871,7 +874,8 @@ class SessionController(QObject):
         written get a few seconds. The other threads get ``timeout_s`` together; one still stuck
         in a driver, a model load or a silent disk is left behind (kept referenced, so Qt never
         destroys it running) and False is returned, so ``main`` can end the process without
-        waiting for it.
+        waiting for it. A stop signal meanwhile (``cut_quit_wait``) ends every wait at once; the
+        recordings left unfinished are then in ``unfinished_recordings``.
         """
         if self._closed:
             return self._all_stopped()
@@ -880,24 +884,46 @@ class SessionController(QObject):
         recorders = list(self._finishing)
         recording_deadline = time.monotonic() + RECORDING_QUIT_WAIT_S
         for recorder in recorders:
-            if not recorder.wait(max(0, round((recording_deadline - time.monotonic()) * 1000))):
+            if not self._wait_for(recorder, recording_deadline) and not self.quit_cut_by:
                 log.warning("the recording's disk has not answered for %.0f s: quitting without it (%s keeps what "
-                            "reached it)", RECORDING_QUIT_WAIT_S, recorder.plan.video_path)
-        self._snapshots.wait()  # a PNG still being written is finished, not cut off
+                            "reached it)", RECORDING_QUIT_WAIT_S, recorder.video_path)
+        self.unfinished_recordings = [recorder.video_path for recorder in recorders if _running(recorder)]
+        self._snapshots.wait(stop=lambda: self.quit_cut_by is not None)  # a PNG being written is finished, not cut off
         deadline = time.monotonic() + timeout_s
         self._retire_capture()
         self._inference.stop()
         threads = [*self._retired, self._inference, *recorders]
         for thread in threads:
-            thread.wait(max(0, round((deadline - time.monotonic()) * 1000)))
+            self._wait_for(thread, deadline)
         self._stopping = threads
         stuck = [thread for thread in threads if _running(thread)]
         if stuck:
-            log.warning("%d thread(s) still busy at quit (a camera or stream that does not answer)", len(stuck))
+            if not self.quit_cut_by:  # (a stop signal's cut left them: ``main`` says so)
+                log.warning("%d thread(s) still busy at quit (a camera or stream that does not answer)", len(stuck))
             _STRAGGLERS.extend(stuck)
-        self._models.shutdown(max(0.0, deadline - time.monotonic()))
-        openers_finish(max(0.0, deadline - time.monotonic()))  # a file opened as the window closed: done in ms
+        self._models.shutdown(self._time_left(deadline))
+        openers_finish(self._time_left(deadline))  # a file opened as the window closed: done in ms
         return self._all_stopped()
+
+    def cut_quit_wait(self, by: str) -> bool:
+        """A stop signal (``by``: "ctrl-c" or "sigterm") came: if the quit is under way, its waits end now and True
+        is returned. Called from the signal's handler, in the middle of the GUI thread's work: it only sets a
+        field. Why: the quit waits up to 30 s for a recording's disk that stopped answering, with the window
+        already gone, and Ctrl-C in the terminal did nothing meanwhile (``predict`` stops at a second one)."""
+        if not self._closed:
+            return False
+        self.quit_cut_by = self.quit_cut_by or by
+        return True
+
+    def _time_left(self, deadline: float) -> float:
+        return 0.0 if self.quit_cut_by else max(0.0, deadline - time.monotonic())
+
+    def _wait_for(self, thread, deadline: float) -> bool:
+        """Wait for ``thread`` until ``deadline`` or a stop signal; True once it has ended."""
+        while True:
+            left = self._time_left(deadline)
+            if thread.wait(round(min(left, QUIT_WAIT_SLICE_S) * 1000)) or left <= QUIT_WAIT_SLICE_S:
+                return not _running(thread)
 
     def _all_stopped(self) -> bool:
         return (not any(_running(thread) for thread in self._stopping) and self._models.shutdown(0.0)

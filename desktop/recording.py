@@ -210,6 +210,12 @@ class RecorderWorker(QThread):
         self._finishing = False
         self._last: RecordedFrame | None = None  # handed over with finish(): written after the inbox
         self.frames_received = len(self._lead_in)
+        self._writing_to: Path | None = None  # set on this thread once the file is open (maybe NAME-2, or .avi)
+
+    @property
+    def video_path(self) -> Path:
+        """The video being written, else (not open yet) the one planned: what a message about it names."""
+        return self._writing_to or self.plan.video_path
 
     def busy(self) -> bool:
         """True while the previous frame is still waiting: the caller should hold the next one back."""
@@ -243,6 +249,7 @@ class RecorderWorker(QThread):
         # once the files are open, an error stops a recording under way
         try:
             writer, detections = self._open_files()
+            self._writing_to = writer.path
             self.started_writing.emit(str(writer.path))
             stopped = "recording stopped: "
             lead_in, self._lead_in = self._lead_in, []

@@ -11,6 +11,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -23,6 +24,7 @@ from .file_check import WRITE_WAIT_S, silent_folder_message
 from .recording import unused_name
 
 QUIT_WAIT_S = 5.0  # at quit, for PNGs still being written: an 8K frame takes under a second to a local disk
+WAIT_SLICE_S = 0.1  # ... in steps this long, between which a stop signal may end the wait
 
 
 @dataclass(eq=False)  # each job is itself: kept in a set by identity
@@ -56,15 +58,17 @@ class SnapshotWriter(QObject):
         threading.Thread(target=self._write, args=(job, image, folder, stem, path),
                          name="snapshot", daemon=True).start()
 
-    def wait(self, timeout_s: float = QUIT_WAIT_S) -> bool:
+    def wait(self, timeout_s: float = QUIT_WAIT_S, stop: Callable[[], bool] = lambda: False) -> bool:
         """Let the snapshots being written finish (at quit: a half-written PNG is a lost one); True when all did.
 
-        Snapshots to a folder that stopped answering were already reported as failed and are not waited for.
+        Snapshots to a folder that stopped answering were already reported as failed and are not waited for;
+        ``stop`` returning True (a stop signal at quit) ends the wait, checked every ``WAIT_SLICE_S``.
         """
         deadline = time.monotonic() + timeout_s
         for job in list(self._jobs):
-            if not job.given_up.is_set() and not job.done.wait(max(0.0, deadline - time.monotonic())):
-                return False
+            while not job.given_up.is_set() and not job.done.wait(WAIT_SLICE_S):
+                if stop() or time.monotonic() >= deadline:
+                    return False
         return True
 
     def _write(self, job: _Job, image: np.ndarray, folder: Path, stem: str, path: Path | None) -> None:

@@ -1017,6 +1017,96 @@ def test_sigterm_ctrl_c_or_a_closed_terminal_closes_the_app_like_its_window_and_
     assert logged == list(range(frames))
 
 
+SILENT_SHARE_APP = """
+import sys, threading
+import desktop.__main__ as launcher
+from PySide6.QtCore import QTimer
+from desktop.controller import SessionController
+from desktop.widgets.main_window import MainWindow
+from detector.video_writer import VideoWriter
+
+silent = threading.Event()
+real_open = VideoWriter._open_output
+
+
+class SilentShare:
+    \"\"\"The recording file on a share that answers 3 writes (the header and two fragments), then never again.\"\"\"
+
+    def __init__(self, file):
+        self._file, self._left = file, 3
+
+    def write(self, data):
+        if self._left == 0:
+            silent.set()
+            threading.Event().wait()
+        self._left -= 1
+        return self._file.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self._file, name)
+
+
+def show_then_close_once_silent(window):  # the user closes the window once the share has gone silent
+    show(window)
+    timer = QTimer(window)
+    timer.timeout.connect(lambda: silent.is_set() and (timer.stop(), window.close()))
+    timer.start(50)
+
+
+def shutdown_said(controller, *args, **kwargs):
+    print("quitting", flush=True)
+    return shutdown(controller, *args, **kwargs)
+
+
+VideoWriter._open_output = lambda writer, target: SilentShare(real_open(writer, target))
+show, MainWindow.show = MainWindow.show, show_then_close_once_silent
+shutdown, SessionController.shutdown = SessionController.shutdown, shutdown_said
+sys.exit(launcher.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_while_quitting_waits_for_a_silent_recording_disk_ends_the_app_at_once(
+        vtest_path, tmp_path, isolated_settings, signal_name):
+    """The window closed while the recording's network share had stopped answering: it went off the screen, and
+    the process waited 30 s for the recorder, with Ctrl-C or `kill` from the terminal doing nothing meanwhile.
+    A stop signal now ends the wait, as a second Ctrl-C stops `predict`: the app says which recording is left
+    unfinished, ends with the signal's status, and what reached the share plays."""
+    import signal
+    import subprocess
+
+    from detector.graceful_stop import EXIT_STATUS, SIGNAL_NAMES
+
+    recording = tmp_path / "share" / "porch.mp4"
+    recording.parent.mkdir()
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    with open(tmp_path / "stderr.txt", "wb") as err, open(tmp_path / "stdout.txt", "wb") as out:
+        process = subprocess.Popen([sys.executable, "-c", SILENT_SHARE_APP, "--source", str(vtest_path), "--fast",
+                                    "--record", str(recording)], cwd=tmp_path, env=env, stdout=out, stderr=err)
+    try:
+        deadline = time.monotonic() + 180
+        while "quitting" not in (tmp_path / "stdout.txt").read_text() and process.poll() is None:
+            assert time.monotonic() < deadline, "the app never got to quitting"
+            time.sleep(0.2)
+        assert process.poll() is None, (tmp_path / "stderr.txt").read_text()
+        time.sleep(1)  # well into the quit's wait for the recorder
+        signalled = time.monotonic()
+        process.send_signal(getattr(signal, signal_name))
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the app went on after the signal")
+        took = time.monotonic() - signalled
+    finally:
+        process.kill()
+        process.wait()
+    stderr = (tmp_path / "stderr.txt").read_text()
+    assert took < 15, f"ended {took:.0f} s after the signal (the quit's 30 s wait), exit {process.returncode}"
+    assert process.returncode == EXIT_STATUS[SIGNAL_NAMES[getattr(signal, signal_name)]], stderr
+    assert f"{recording} is left unfinished" in stderr and "Traceback" not in stderr, stderr
+    assert read_back(recording).frames >= 10  # the fragments that reached the share play
+
+
 def test_recording_a_camera_to_a_name_in_use_keeps_the_earlier_footage(qtbot, launch, vtest_path, tmp_path,
                                                                          caplog):
     """`livedet --source CAMERA --record porch.mp4` run again (by a script, or a service restarting it) wrote
