@@ -32,6 +32,10 @@ class _Job:
     """One snapshot on its way to the disk."""
 
     folder: Path  # where it goes, for the message when that folder does not answer
+    name: tuple[Path, str] | None = None  # (folder, stem) it is named after, unless given a path
+    after: _Job | None = None  # the snapshot pressed before it under the same name: named first
+    encoded: threading.Event = field(default_factory=threading.Event)  # (or failed)
+    named: threading.Event = field(default_factory=threading.Event)  # (or failed)
     done: threading.Event = field(default_factory=threading.Event)
     given_up: threading.Event = field(default_factory=threading.Event)  # the user was told it failed
 
@@ -48,12 +52,20 @@ class SnapshotWriter(QObject):
         super().__init__(parent)
         self._claimed_names = claimed_names  # shared with recordings, so a snapshot never takes a recording's name
         self._jobs: set[_Job] = set()
+        self._last_pressed: dict[tuple[Path, str], _Job] = {}  # per name: the snapshot the next one waits for
         self._encoded.connect(self._on_encoded)
         self._finished.connect(self._on_finished)
 
     def save(self, image: np.ndarray, folder: Path, stem: str, path: Path | None = None) -> None:
-        """Start writing ``image`` to ``path``, or to ``folder/stem.png`` (``stem-2.png``… when taken)."""
-        job = _Job(path.parent if path else folder)
+        """Start writing ``image`` to ``path``, or to ``folder/stem.png`` (``stem-2.png``… when taken).
+
+        Snapshots under the same name are numbered in the order they were asked for: three of one paused frame
+        were numbered as their threads finished encoding, and a slower first one became NAME-3.
+        """
+        name = None if path else (folder, stem)
+        job = _Job(path.parent if path else folder, name, self._last_pressed.get(name) if name else None)
+        if name:
+            self._last_pressed[name] = job
         self._jobs.add(job)
         threading.Thread(target=self._write, args=(job, image, folder, stem, path),
                          name="snapshot", daemon=True).start()
@@ -77,9 +89,15 @@ class SnapshotWriter(QObject):
             ok, data = cv2.imencode(".png", image)
             if not ok:
                 raise OutputError("the frame could not be encoded as PNG")
+            job.encoded.set()
+            if job.after is not None:  # the one pressed before still encoding is not the disk's time (see _on_encoded)
+                job.after.encoded.wait()
             self._tell(self._encoded, job)
+            if job.after is not None:
+                job.after.named.wait()  # named in the order pressed (a disk that does not answer: told, see _on_silent)
             if target is None:  # asking the folder which names are taken may fail too (no permission)
                 target = _with_png(unused_name(folder, stem, (".png",), self._claimed_names))
+            job.named.set()
             target.parent.mkdir(parents=True, exist_ok=True)
             if not job.given_up.is_set():
                 with written_whole(target) as part:  # a file named .png is always a whole picture
@@ -89,6 +107,8 @@ class SnapshotWriter(QObject):
         except (OutputError, cv2.error) as exc:
             error = str(exc)
         finally:
+            job.encoded.set()  # a failure lets the next snapshot under its name go on
+            job.named.set()
             job.done.set()
         self._tell(self._finished, job, str(target or ""), error)
 
@@ -104,6 +124,8 @@ class SnapshotWriter(QObject):
         QTimer.singleShot(round(WRITE_WAIT_S * 1000), self, lambda: self._on_silent(job))
 
     def _on_finished(self, job: _Job, target: str, error: str) -> None:
+        if job.name and self._last_pressed.get(job.name) is job:
+            del self._last_pressed[job.name]
         if job not in self._jobs:
             return
         self._jobs.discard(job)

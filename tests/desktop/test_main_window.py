@@ -1979,7 +1979,11 @@ def test_one_off_flags_do_not_change_the_saved_settings(qtbot, launch, vtest_pat
     assert again.controller.realtime  # the next plain start plays files at their own FPS again
 
 
-def test_seeking_a_file_jumps_there_and_a_snapshot_saves_the_frame_on_screen(qtbot, launch, vtest_path, tmp_path):
+def test_seeking_a_file_jumps_there_and_a_snapshot_saves_the_frame_on_screen(qtbot, launch, vtest_path, tmp_path,
+                                                                             monkeypatch):
+    """Three snapshots of one paused frame, each of another look (plain, mirrored, without the info panel), are
+    named NAME, NAME-2, NAME-3 in the order S was pressed. They were named as their threads finished encoding:
+    a first encode that took longer (here 1.5 s) named the first look NAME-3."""
     window = launch(source=str(vtest_path), model=_shipped_model(), fast=True)
     _wait_for_detection(qtbot, window, 3)
     window.controller.set_loop(False)
@@ -1988,19 +1992,30 @@ def test_seeking_a_file_jumps_there_and_a_snapshot_saves_the_frame_on_screen(qtb
     paused_at = _pause_on_a_frame(qtbot, window)
     assert window.playback.position.text() == f"{paused_at + 1} / 795"
 
-    saved = []
+    saved, looks = [], []
     window.controller.message.connect(
         lambda text: saved.append(Path(text.removeprefix("Snapshot saved to "))) if "Snapshot" in text else None)
-    for _ in range(3):
-        window.snapshot_action.trigger()  # the S key, three times on the same paused frame
-    qtbot.waitUntil(lambda: len(saved) == 3, timeout=5_000)
+    real_encode = cv2.imencode
+    monkeypatch.setattr(cv2, "imencode", lambda ext, image, *args: (
+        time.sleep(1.5) if looks and np.array_equal(image, looks[0]) else None, real_encode(ext, image, *args))[1])
+    for change in (None, window.mirror_action, window.info_panel_action):  # the S key, three times on the frame
+        if change is not None:
+            change.trigger()  # the frame on screen is drawn again at once
+        looks.append(window.controller.last_shown.image)
+        window.snapshot_action.trigger()
+    window.mirror_action.trigger()
+    window.info_panel_action.trigger()
+    assert not any(np.array_equal(a, b) for a, b in ((looks[0], looks[1]), (looks[1], looks[2]), (looks[0], looks[2])))
+    qtbot.waitUntil(lambda: len(saved) == 3, timeout=10_000)
     assert len(set(saved)) == 3  # three files, none overwriting another
-    # the number the position bar shows (it was one less); the three threads may finish, and name theirs, in any order
-    assert all(re.fullmatch(rf"livedet-\d{{8}}-\d{{6}}-{paused_at + 1}(-[23])?", p.stem) for p in saved), saved
-    for path in saved:
+    # the number the position bar shows (it was one less); NAME-2, NAME-3 when pressed within the same second
+    named = [re.fullmatch(rf"livedet-(\d{{8}}-\d{{6}})-{paused_at + 1}(?:-([23]))?", p.stem) for p in saved]
+    assert all(named), saved
+    in_press_order = [path for _, path in sorted(zip([(m[1], int(m[2] or 1)) for m in named], saved))]
+    for path, look in zip(in_press_order, looks):
         image = cv2.imread(str(path))
         assert image is not None and image.shape == (576, 768, 3)
-        assert np.array_equal(image, window.controller.last_shown.image)  # exactly what is on screen, boxes included
+        assert np.array_equal(image, look), f"{path.name} is not what was on screen at its press"  # boxes included
 
     (tmp_path / "a file").write_text("")
     window.controller.record_folder = tmp_path / "a file" / "LiveDet"  # a folder that cannot be made
