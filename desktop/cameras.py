@@ -27,7 +27,7 @@ class CameraInfo:
     name: str
     index: int  # what cv2.VideoCapture takes
     device_id: str
-    modes: tuple[CameraMode, ...] = ()  # one per resolution, largest first; () when the system does not say
+    modes: tuple[CameraMode, ...] = ()  # largest first, mostly one per resolution (modes_from_formats); () when unknown
 
     @property
     def automatic_mode(self) -> CameraMode | None:
@@ -51,16 +51,30 @@ class OfferedFormat:
 
 
 def modes_from_formats(formats: list[OfferedFormat]) -> tuple[CameraMode, ...]:
-    """One mode per resolution at its best rate, largest first; MJPEG only where it is what reaches that rate."""
+    """One mode per resolution at its best rate, largest first; MJPEG only where it is what reaches that rate.
+
+    Where MJPEG reaches more than 30 FPS and uncompressed frames reach 30 at the same size (a USB 3 webcam:
+    720p at 60 as MJPEG, at 30 as YUYV), the uncompressed 30 FPS mode is listed too: it is the one Automatic
+    asks for, since it needs no decoding (a 720p JPEG costs a laptop core several ms a frame) and loses no
+    detail to compression.
+    """
     best: dict[tuple[int, int], CameraMode] = {}
+    raw_rate: dict[tuple[int, int], float] = {}  # per size, the best rate of uncompressed frames
     for f in formats:
         if f.width <= 0 or f.height <= 0 or f.max_fps <= 0:
             continue
+        size = (f.width, f.height)
         mode = CameraMode(f.width, f.height, round(f.max_fps, 2), "MJPG" if f.compressed else "")
-        known = best.get((f.width, f.height))
+        if not f.compressed:
+            raw_rate[size] = max(raw_rate.get(size, 0.0), mode.fps)
+        known = best.get(size)
         if known is None or mode.fps > known.fps or (mode.fps == known.fps and known.fourcc and not mode.fourcc):
-            best[(f.width, f.height)] = mode  # at the same rate, uncompressed frames need no decoding
-    return tuple(sorted(best.values(), key=lambda m: (m.width * m.height, m.fps), reverse=True))
+            best[size] = mode  # at the same rate, uncompressed frames need no decoding
+    modes = list(best.values())
+    for (width, height), rate in raw_rate.items():
+        if best[(width, height)].fourcc and best[(width, height)].fps > FULL_RATE and rate >= FULL_RATE - 0.5:
+            modes.append(CameraMode(width, height, rate, ""))
+    return tuple(sorted(modes, key=lambda m: (m.width * m.height, m.fps), reverse=True))
 
 
 def automatic_mode(modes: tuple[CameraMode, ...], limit: tuple[int, int] = AUTOMATIC_LIMIT) -> CameraMode | None:

@@ -131,6 +131,36 @@ def test_a_60_fps_webcam_is_asked_for_30_fps_by_default_and_60_when_chosen(qtbot
     assert opened[-1].fps == 60.0
 
 
+def test_a_webcam_with_720p_at_60_as_mjpeg_and_30_uncompressed_is_asked_for_the_uncompressed_30():
+    """Automatic asked for 720p at 30 as MJPEG, which every frame must be decoded from, where the camera also
+    sends it uncompressed at 30 (a USB 3 webcam); 60 FPS stays in the menu for those who want it."""
+    offered = [(640, 480, 30.0, False), (1280, 720, 60.0, True), (1280, 720, 30.0, False)]
+    modes = modes_from_formats([OfferedFormat(*f) for f in offered])
+    assert modes == (CameraMode(1280, 720, 60.0, "MJPG"), CameraMode(1280, 720, 30.0, ""), CameraMode(640, 480, 30.0, ""))
+    assert automatic_mode(modes) == CameraMode(1280, 720, 30.0, "")
+    # uncompressed only at 10 FPS (USB 2): MJPEG is what reaches full rate, and no second 720p entry
+    slow_raw = modes_from_formats([OfferedFormat(*f) for f in [(1280, 720, 60.0, True), (1280, 720, 10.0, False)]])
+    assert slow_raw == (CameraMode(1280, 720, 60.0, "MJPG"),)
+    assert automatic_mode(slow_raw) == CameraMode(1280, 720, 30.0, "MJPG")
+
+
+def test_automatic_opens_a_usb3_webcam_uncompressed_at_720p_30(qtbot, launch, webcam, monkeypatch):
+    offered = [(640, 480, 30.0, False), (640, 480, 30.0, True), (1280, 720, 60.0, True), (1280, 720, 30.0, False)]
+    camera = CameraInfo("USB3 Webcam", 0, "/dev/video0", modes_from_formats([OfferedFormat(*f) for f in offered]))
+    monkeypatch.setattr("desktop.cameras.list_cameras", lambda: [camera])
+    monkeypatch.setattr(FakeWebcam, "OFFERS", {("MJPG" if mjpeg else "YUYV", width, height): fps
+                                               for width, height, fps, mjpeg in offered})
+    opened, _ = webcam
+    window = launch(model="yolo-mnv3-small")
+    _shown_size(qtbot, window, (1280, 720))
+    assert (opened[-1].fourcc, opened[-1].fps) == ("YUYV", 30.0)
+    assert list(_resolution_actions(window)) == ["Automatic (1280×720 · 30 FPS)", "1280×720 · 60 FPS",
+                                                 "1280×720 · 30 FPS", "640×480 · 30 FPS"]
+    _resolution_actions(window)["1280×720 · 60 FPS"].trigger()  # the full rate, chosen: MJPEG at 60
+    qtbot.waitUntil(lambda: len(opened) == 2 and window.controller.last_shown is not None, timeout=FLOW_TIMEOUT_MS)
+    assert (opened[-1].fourcc, opened[-1].fps) == ("MJPG", 60.0)
+
+
 def test_a_resolution_chosen_from_the_menu_reopens_the_camera_and_is_remembered(qtbot, launch, webcam, tmp_path):
     window = launch(model="yolo-mnv3-small")
     _shown_size(qtbot, window, (1280, 720))
