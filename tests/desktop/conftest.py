@@ -49,9 +49,37 @@ def models_dir(random_models_dir, monkeypatch) -> Path:
     return random_models_dir
 
 
+class StatusLines:
+    """``status_lines(window)``: every message the status bar of a window from ``launch`` has shown, oldest
+    first (an error as "⚠ …", as it reads), from before its session started.
+
+    Why: news comes in its own time (the model's "ready" while a camera opens, a recording's "Saved …"), and on a
+    busy CI it can replace the line a test reads in the moment before the test reads it. A test asks whether
+    the line was shown, and what was shown after it, rather than what happens to be in view.
+    """
+
+    def __init__(self) -> None:
+        self._shown: dict[object, list[str]] = {}
+
+    def watch(self, window) -> None:
+        lines = self._shown[window] = []
+        if window.status.message_label.text():  # said while the window was built ("The GPU chosen last time …")
+            lines.append(window.status.message_label.text())
+        window.status.message_changed.connect(lambda text, _error: lines.append(text) if text else None)
+
+    def __call__(self, window) -> list[str]:
+        return self._shown[window]
+
+
 @pytest.fixture
-def launch(qtbot, tmp_path):
-    """Start the real main window the way ``python -m desktop`` does, with recordings going to tmp_path."""
+def status_lines() -> StatusLines:
+    return StatusLines()
+
+
+@pytest.fixture
+def launch(qtbot, tmp_path, status_lines):
+    """Start the real main window the way ``python -m desktop`` does, with recordings going to tmp_path; what its
+    status bar shows is recorded in ``status_lines`` from the start."""
     from desktop.model_loader import SHARED_CACHE
     from desktop.startup import LaunchOptions, build_window, start_session
 
@@ -60,6 +88,7 @@ def launch(qtbot, tmp_path):
     def _launch(model_cache=SHARED_CACHE, **options):
         launch_options = LaunchOptions(**options)
         window = build_window(launch_options, model_cache=model_cache)
+        status_lines.watch(window)
         window.controller.record_folder = tmp_path / "recordings"
         qtbot.addWidget(window)
         window.show()
