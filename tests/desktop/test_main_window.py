@@ -1324,6 +1324,7 @@ def test_the_open_dialog_lists_what_cameras_and_phones_record_and_plays_it(qtbot
     # a raw .h264 has no length to seek in, but it is a file: it was shown as "live", with Loop and Max speed greyed
     assert window.playback.position.text().startswith("frame ") and not window.playback.seek_slider.isEnabled()
     assert window.playback.loop_box.isEnabled() and window.playback.fast_box.isEnabled()
+    qtbot.waitUntil(lambda: window.controller.model is not None, timeout=FLOW_TIMEOUT_MS)  # its "ready" line first
     window.playback.loop_box.setChecked(False)
     qtbot.waitUntil(lambda: "End of the video" in window.status.message_label.text(), timeout=FLOW_TIMEOUT_MS)
     window.pause_action.trigger()  # Space: play it again
