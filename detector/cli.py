@@ -423,8 +423,9 @@ def cmd_predict(args, predictor=None) -> dict:
                         reconnecting.offline_s if reconnecting else 0.0))
                 elif outputs.by_file_time:  # a variable frame rate keeps its timing
                     frames = _timed(frames, outputs.note_read, lambda: source.last_frame_ms / 1000)
+                # a read stuck on a stream gone silent is not waited for once the stop is asked
                 stats = run_pipeline(frames, infer, write, batch=args.batch, on_result=on_result,
-                                     on_stop=reconnecting.cancel if reconnecting else None)
+                                     on_stop=reconnecting.cancel if reconnecting else None, stop_asked=stop.is_set)
         finally:
             try:
                 (reconnecting or source).close()  # (may wait a moment for a read stuck on a silent stream)
@@ -971,7 +972,18 @@ def main(argv: list[str] | None = None) -> int:
     A reader of stdout or stderr that stops reading (``livedet-cli predict … --jsonl /dev/stdout | head``)
     ends the command quietly with 141, as it ends ``cat`` or ``grep``: its files are closed as for any
     error, and there is nobody left to tell.
+
+    Run as the program (no ``argv``), it ends the process itself when ``predict`` was stopped while a read was
+    stuck on a silent camera or stream (``reads_left_behind``): its files are closed and its summary printed.
+    A caller that passes ``argv`` (a test) gets the status back.
     """
+    status = _exit_status(argv)
+    if argv is None:
+        _end_now_if_a_read_is_stuck(status)
+    return status
+
+
+def _exit_status(argv: list[str] | None) -> int:
     try:
         return _run_command(argv)
     except BrokenPipeError:
@@ -981,6 +993,21 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"error: cannot write to standard output: {exc.strerror or exc}")
         _send_standard_streams_nowhere()  # Python's flush at exit would fail on it again, with a traceback
         return EXIT_USAGE
+
+
+def _end_now_if_a_read_is_stuck(status: int) -> None:
+    """End the process with ``status`` at once when a read it stopped waiting for is still under way: Python's
+    own ending, with that read returning meanwhile, aborted the process instead (see ``reads_left_behind``)."""
+    from .pipeline import reads_left_behind
+
+    if not reads_left_behind():
+        return
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (AttributeError, OSError, ValueError):  # a closed pipe, or a stream replaced by a harness
+            pass
+    os._exit(status)
 
 
 def _send_standard_streams_nowhere() -> None:

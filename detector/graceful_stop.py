@@ -5,9 +5,10 @@
 Why: a camera never ends, so Ctrl-C (or a service manager's SIGTERM at shutdown) is how
 a recording of one is stopped. Ctrl-C raised in the middle of a frame threw the run's
 summary away, and SIGTERM killed the process before the video's last second reached the
-disk. The first signal now only asks the run to stop: frames already read are finished,
-the outputs are closed, and the summary is printed. A second signal stops at once
-(``KeyboardInterrupt``), for a run stuck on a source or disk that does not answer.
+disk. The first signal now only asks the run to stop: frames already read are finished (a
+read stuck on a camera or stream gone silent is not waited for), the outputs are closed, and
+the summary is printed. A second signal stops at once (``KeyboardInterrupt``), for a run
+stuck on a disk that does not answer.
 
 Closing the terminal (or an ssh connection dropping) sends SIGHUP, which killed the run the same
 way. It is a stop request too; the dead terminal is swapped for the null device first, because

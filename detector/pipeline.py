@@ -21,6 +21,22 @@ from .types import Prediction
 
 _END = object()  # end-of-stream marker passed down the queues
 _POLL_S = 0.1  # how often a blocked stage checks whether it should give up
+# once a stop is asked, how long the frame being read is waited for: a camera or stream gone silent holds its
+# read in the driver until a timeout (5 s for a stream, later or never for some cameras), and the person who
+# pressed Ctrl-C expects the run to end now
+STOP_GRACE_S = 0.5
+_left_behind: list[threading.Thread] = []  # decode threads not waited for: each may still be inside a read
+
+
+def reads_left_behind() -> bool:
+    """Whether a decode thread this process stopped waiting for is still inside its read.
+
+    Python must then not be finalised: the read, returning meanwhile, ends its thread inside OpenCV's C++ code,
+    which aborts the process ("terminate called without an active exception"), with a core dump instead of
+    the run's exit status. The program ends with ``os._exit`` instead, as the app does for a stuck driver.
+    """
+    _left_behind[:] = [thread for thread in _left_behind if thread.is_alive()]
+    return bool(_left_behind)
 
 
 @dataclass(frozen=True)
@@ -69,14 +85,35 @@ def _put(q: queue.Queue, item, keep_trying: Callable[[], bool]) -> bool:
     return False
 
 
-def _get(q: queue.Queue, stop: threading.Event):
-    """Next item, or ``_END`` once the pipeline is stopping and nothing is left."""
+def _get(q: queue.Queue, stop: threading.Event, give_up: Callable[[], bool] = lambda: False):
+    """Next item, or ``_END`` once the pipeline is stopping (or ``give_up()``) and nothing is left."""
     while True:
         try:
             return q.get(timeout=_POLL_S)
         except queue.Empty:
-            if stop.is_set():
+            if stop.is_set() or give_up():
                 return _END
+
+
+class _ReadGrace:
+    """Whether the main thread should stop waiting for the decode thread: a stop was asked ``STOP_GRACE_S`` ago
+    and no frame came meanwhile. The read under way is then left to that thread (and the source, whose
+    ``close`` does not free a capture under a read, keeps it until the read returns)."""
+
+    def __init__(self, stop_asked: Callable[[], bool] | None) -> None:
+        self._stop_asked = stop_asked
+        self._asked_at: float | None = None  # when the main thread, waiting for a frame, first saw the stop
+
+    def asked(self) -> bool:
+        return self._stop_asked is not None and self._stop_asked()
+
+    def over(self) -> bool:
+        if not self.asked():
+            return False
+        now = time.monotonic()
+        if self._asked_at is None:
+            self._asked_at = now
+        return now - self._asked_at >= STOP_GRACE_S
 
 
 def run_pipeline(
@@ -88,6 +125,7 @@ def run_pipeline(
     queue_size: int = 8,
     on_result: Callable[[FrameResult], None] | None = None,
     on_stop: Callable[[], None] | None = None,
+    stop_asked: Callable[[], bool] | None = None,
 ) -> PipelineStats:
     """Feed ``frames`` through ``infer`` (``batch`` frames per call) into ``write``, each on its own thread.
 
@@ -95,8 +133,10 @@ def run_pipeline(
     the decode thread. ``write`` runs on the encode thread, in frame order. ``on_result``
     runs on the calling thread (progress bars, counters). ``on_stop`` is called as the
     pipeline ends, before the decode thread is waited for, so after an error or Ctrl-C a
-    source waiting to reconnect gives up at once. The first error from any stage is
-    raised here after all threads have stopped.
+    source waiting to reconnect gives up at once. ``stop_asked``: once it is true (the
+    first Ctrl-C), a frame that does not come within ``STOP_GRACE_S`` ends the frames, as
+    the source ending would; the decode thread, stuck in that read, is not waited for.
+    The first error from any stage is raised here after all threads have stopped.
     """
     batch = max(1, int(batch))
     decoded: queue.Queue = queue.Queue(maxsize=max(queue_size, batch * 2))
@@ -126,6 +166,7 @@ def run_pipeline(
     def encoder_running() -> bool:
         return running() and encoder.is_alive()
 
+    grace = _ReadGrace(stop_asked)
     start = time.perf_counter()
     count = 0
     decoder.start()
@@ -135,7 +176,7 @@ def run_pipeline(
         while not finished and encoder_running():
             pending: list[tuple[int, np.ndarray, str]] = []
             while len(pending) < batch:
-                item = _get(decoded, stop)
+                item = _get(decoded, stop, grace.over)
                 if item is _END:
                     finished = True
                     break
@@ -157,7 +198,10 @@ def run_pipeline(
         stop.set()
         if on_stop is not None:
             on_stop()
-        decoder.join(5.0)
+        # once a stop is asked, a read still under way is not waited for (a second Ctrl-C must not wait 5 s)
+        decoder.join(_POLL_S if grace.asked() else 5.0)
+        if decoder.is_alive():
+            _left_behind.append(decoder)
         encoder.join(5.0)
     elapsed = time.perf_counter() - start
     for stage in (encoder, decoder):

@@ -616,9 +616,9 @@ class FrameSource:
             index += 1
 
     def close(self) -> None:
-        """Let the file or device go. A read still blocked on another thread (a stream gone silent, when a second
-        Ctrl-C ends the run) keeps it until it returns: releasing it under that read could crash the process
-        before its summary."""
+        """Let the file or device go. A read still blocked on another thread (a stream gone silent, when Ctrl-C
+        ends the run) keeps it until it returns: releasing it under that read could crash the process before its
+        summary."""
         if self._cap is None:
             return
         if not self._reading.acquire(timeout=CLOSE_WAIT_S):

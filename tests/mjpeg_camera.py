@@ -14,7 +14,8 @@ class MjpegCamera:
     """A local IP camera: the street video's frames as an MJPEG stream over HTTP, paced at ``fps``.
 
     Serves until ``stop()`` (connections are cut, as when a camera loses power), and can be
-    started again on the same port, as when it comes back.
+    started again on the same port, as when it comes back. ``gone_silent`` is set once a viewer's stream has
+    stopped sending with its connection kept open (``start(silent_after=…)``).
     """
 
     def __init__(self, vtest_path: Path, fps: float = 30.0, frames: int = 60, *, stop_after: int | None = None,
@@ -34,12 +35,16 @@ class MjpegCamera:
         self._server = None
         self._lock = threading.Lock()
         self._stop_after, self._then = stop_after, then
+        self.gone_silent = threading.Event()
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/video.mjpg"
 
-    def start(self) -> None:
+    def start(self, *, silent_after: int | None = None) -> None:
+        """``silent_after``: the camera sends that many frames to each viewer, then nothing more, keeping the
+        connection open until ``stop()``, as a camera whose encoder hung or a network that drops every packet
+        (0: it answers the request and never sends a frame, as a camera still booting)."""
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         camera, running = self, threading.Event()
@@ -53,6 +58,12 @@ class MjpegCamera:
                 index, due = 0, time.monotonic()
                 try:
                     while running.is_set():
+                        if index == silent_after:
+                            self.wfile.flush()
+                            camera.gone_silent.set()
+                            while running.is_set():
+                                time.sleep(0.05)
+                            return
                         jpeg = camera.jpegs[index % len(camera.jpegs)]
                         self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n"
                                          + f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")

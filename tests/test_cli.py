@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import types
 from pathlib import Path
 
@@ -549,7 +550,8 @@ class _PredictProcess:
     as in a terminal window or an ssh session (stdout still goes to a file, as with ``> summary.json``).
     """
 
-    def __init__(self, tmp_path: Path, models_env: Path, *argv: str, terminal: int | None = None) -> None:
+    def __init__(self, tmp_path: Path, models_env: Path, *argv: str, terminal: int | None = None,
+                 program: tuple[str, ...] = ("-m", "detector")) -> None:
         self.jsonl = tmp_path / "dets.jsonl"
         self.output = tmp_path / "out.mp4"
         self._stdout, self._stderr = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
@@ -563,7 +565,7 @@ class _PredictProcess:
 
         with open(self._stdout, "wb") as out, open(self._stderr, "wb") as err:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "detector", "predict", "--model", "test-small", "--imgsz", "160",
+                [sys.executable, *program, "predict", "--model", "test-small", "--imgsz", "160",
                  "--output", str(self.output), "--jsonl", str(self.jsonl), *argv],
                 cwd=REPO_ROOT, env={**os.environ, "LIVEDET_MODELS_DIR": str(models_env)}, stdout=out,
                 stdin=terminal, stderr=err if terminal is None else terminal,
@@ -628,6 +630,116 @@ def test_ctrl_c_or_sigterm_ends_a_camera_recording_with_its_summary_and_every_fr
     assert summary["frames"] >= 40 and len(lines) == summary["frames"]
     video = read_back(run.output)  # written by the clock: within a frame or two of those read
     assert abs(video.frames - summary["frames"]) <= 2 and video.fps == pytest.approx(15.0, abs=1.0), video
+
+
+class _StuckCamera:
+    """A webcam whose driver stops answering: after ``frames`` frames a read blocks until ``answer`` is set (or 30 s
+    pass, as OpenCV's default timeout), as a camera or stream gone silent holds a read in its driver."""
+
+    def __init__(self, frames: int) -> None:
+        from .fake_webcam import FakeWebcam
+
+        self.driver = FakeWebcam(paced=True)
+        self.frames = frames
+        self.stuck, self.answer = threading.Event(), threading.Event()
+        self._real_read, self.driver.read = self.driver.read, self._read
+
+    def _read(self):
+        if self.frames == 0:
+            self.stuck.set()
+            self.answer.wait(30)  # then a frame, as a camera that answers at last
+        self.frames -= 1
+        return self._real_read()
+
+
+def _ctrl_c_once(stuck: threading.Event, jsonl: Path, frames: int) -> list[float]:
+    """Press Ctrl-C (a SIGINT to this process, run by the main thread's handler) once ``frames`` frames are in
+    ``jsonl`` and the read after them is stuck; the list it returns gets the time it was pressed."""
+    import signal
+    import time
+
+    pressed: list[float] = []
+
+    def press() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if stuck.is_set() and jsonl.exists() and len(jsonl.read_text().splitlines()) >= frames:
+                pressed.append(time.monotonic())
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.05)
+
+    threading.Thread(target=press, daemon=True).start()
+    return pressed
+
+
+def test_ctrl_c_ends_a_recording_at_once_when_the_camera_is_stuck_in_a_read(capsys, tmp_path, monkeypatch):
+    """A camera or stream that goes silent holds the run's read in its driver until a timeout (some drivers never
+    give up): the first Ctrl-C said "finishing the frames already read", and nothing happened until that read
+    returned. The run now ends at once, its files whole and its summary printed; the stuck read is left behind,
+    and the camera is not freed under it (which can crash the process) but by that read, when it returns."""
+    import time
+
+    import detector.video as video
+
+    camera = _StuckCamera(frames=20)
+    real = cv2.VideoCapture  # (reads the recording back)
+    monkeypatch.setattr(video.cv2, "VideoCapture",
+                        lambda *args: camera.driver if isinstance(args[0], int) else real(*args))
+    output, jsonl = tmp_path / "porch.mp4", tmp_path / "porch.jsonl"
+    pressed = _ctrl_c_once(camera.stuck, jsonl, 20)
+    try:
+        code, summary, err = run(capsys, "predict", "--model", "test-small", "--source", "0", "--imgsz", "160",
+                                 "--output", str(output), "--jsonl", str(jsonl))
+        took_s = time.monotonic() - pressed[0]
+        freed_under_the_read = camera.driver.released
+    finally:
+        camera.answer.set()
+    assert took_s < 10, f"Ctrl-C took {took_s:.1f} s to end the run: {err}"  # the read answered after 30 s
+    assert not freed_under_the_read
+    assert code == 0 and summary["stopped_by"] == "ctrl-c" and summary["source_lost"] is False, err
+    assert "stopped by Ctrl-C after 20 frames" in err
+    assert [json.loads(line)["frame"] for line in jsonl.read_text().splitlines()] == list(range(20))
+    assert summary["frames"] == 20 and abs(read_back(output).frames - 20) <= 2
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not camera.driver.released:
+        time.sleep(0.05)
+    assert camera.driver.released  # let go by the read, once it returned
+
+
+def test_ctrl_c_on_a_stream_gone_silent_ends_the_program_with_its_exit_status(vtest_path, tmp_path, models_env):
+    """An IP camera that stops sending but keeps its connection open: the run, stopped by Ctrl-C, leaves OpenCV's
+    read behind and ends. That read returning while Python was ending (slow after the model's first export
+    loaded torch) aborted the process: "terminate called without an active exception", a core dump and exit
+    134 instead of 0. The program now ends at once, its summary and files whole."""
+    import signal
+    import time
+
+    from .mjpeg_camera import MjpegCamera
+
+    slow_to_end = ("import sys, time\n"
+                   "class SlowToFinalise:  # as torch is, once loaded: the stuck read returns meanwhile\n"
+                   "    def __del__(self):\n"
+                   "        time.sleep(8)\n"
+                   "keep = SlowToFinalise()\n"
+                   "from detector.cli import main\n"
+                   "sys.exit(main())\n")
+    camera = MjpegCamera(vtest_path, fps=15.0, frames=30)
+    camera.start(silent_after=30)
+    try:
+        run = _PredictProcess(tmp_path, models_env, "--source", camera.url, program=("-c", slow_to_end))
+        run.wait_for_frames(30)  # all it sent: the run now waits in a read that gets nothing (for 5 s)
+        pressed = time.monotonic()
+        run.process.send_signal(signal.SIGINT)
+        code, summary, err = run.finish()
+        took_s = time.monotonic() - pressed
+    finally:
+        camera.stop()
+    assert code == 0 and "terminate called" not in err, (code, err)
+    assert took_s < 8, f"Ctrl-C took {took_s:.1f} s to end the program: {err}"  # (not the read, nor the ending)
+    assert summary["stopped_by"] == "ctrl-c" and summary["frames"] == 30 and "stopped by Ctrl-C after 30" in err
+    assert [json.loads(line)["frame"] for line in run.jsonl.read_text().splitlines()] == list(range(30))
+    assert abs(read_back(run.output).frames - 30) <= 2
 
 
 def test_closing_the_terminal_of_a_camera_recording_finishes_it_like_ctrl_c(vtest_path, tmp_path, models_env):

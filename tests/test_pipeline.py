@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from detector.errors import OutputError, SourceError
-from detector.pipeline import run_pipeline
+from detector.pipeline import reads_left_behind, run_pipeline
 from detector.types import Detections, Prediction, StageTimings
 
 
@@ -89,3 +89,27 @@ def test_a_model_failure_is_raised_and_threads_stop():
 def test_an_empty_source_gives_zero_frames():
     stats = run_pipeline(frames(0), CountingModel(), lambda r: None)
     assert stats.frames == 0
+
+
+@pytest.mark.timeout(30)
+def test_a_stop_asked_while_a_read_never_returns_ends_the_frames_and_leaves_that_read_behind():
+    """Ctrl-C while the source's read hangs (a camera gone silent): the frames already read are written and the
+    pipeline returns, not waiting for that read; it is known to be left behind until it returns."""
+    asked, answer = threading.Event(), threading.Event()
+
+    def silent_after_three():
+        yield from frames(3)
+        asked.set()  # the person presses Ctrl-C while the next read hangs
+        answer.wait(20)
+
+    written = []
+    started = time.monotonic()
+    stats = run_pipeline(silent_after_three(), CountingModel(), lambda r: written.append(r.index),
+                         stop_asked=asked.is_set)
+    assert time.monotonic() - started < 10 and stats.frames == 3 and written == [0, 1, 2]
+    assert reads_left_behind()
+    answer.set()
+    deadline = time.monotonic() + 5
+    while reads_left_behind() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not reads_left_behind()
