@@ -40,6 +40,7 @@ class ReconnectingFrames:
         self._on_lost, self._on_retry, self._on_back = on_lost, on_retry, on_back
         self._cancelled = False  # a plain flag: cancel() runs in a signal's handler, where taking a lock the
         # interrupted thread holds (threading.Event.set's) would hang the run
+        self._opening: FrameSource | None = None  # opened again, its first frame not read yet
         self.reconnects = 0
         self.offline_s = 0.0
 
@@ -65,19 +66,23 @@ class ReconnectingFrames:
             try:
                 source = self._open_again()
             except SourceError as exc:
+                if self._cancelled:
+                    return None
                 tries += 1
                 self._on_retry(str(exc), _delay_before(tries))
                 continue
+            self._opening = source  # for close(), from the main thread, while its first read may never return
             frames = iter(source)
             first = next(frames, None) if not self._cancelled else None
-            if first is None:
+            self.source = source  # before _opening is emptied: close() looks there first, then here
+            self._opening = None
+            if first is None or self._cancelled:  # a stop asked during the open or the read: the run has ended
                 source.close()
                 if self._cancelled:
                     return None
                 tries += 1
                 self._on_retry(f"{source.info.name} opened but sent no frame", _delay_before(tries))
                 continue
-            self.source = source
             offline = time.monotonic() - lost_at
             self.offline_s += offline
             self.reconnects += 1
@@ -98,7 +103,13 @@ class ReconnectingFrames:
         self._cancelled = True
 
     def close(self) -> None:
+        """Cancel, and let the source go: the one being opened again too, whose read (on the thread that
+        iterates) may be stuck on a stream that accepts the connection and sends nothing; it lets the source go
+        when it returns."""
         self.cancel()
+        opening = self._opening
+        if opening is not None:
+            opening.close()
         self.source.close()
 
 

@@ -953,6 +953,47 @@ def test_ctrl_c_while_waiting_for_a_camera_to_come_back_ends_the_run_at_once_wit
     assert len(run.jsonl.read_text().splitlines()) == summary["frames"] >= 20
 
 
+def test_ctrl_c_while_a_camera_that_came_back_does_not_answer_ends_the_run_at_once(capsys, tmp_path, monkeypatch):
+    """With --reconnect, a camera that comes back but whose first read does not answer (still booting) held the
+    run: Ctrl-C only cancelled the waits between tries. It now ends the run at once; the camera is not said to be
+    back, nor freed under that read, and the read lets it go when it returns."""
+    import time
+
+    import detector.video as video
+    from detector import reconnect
+
+    from .fake_webcam import FakeWebcam
+
+    monkeypatch.setattr(reconnect, "RETRY_DELAYS_S", (0.3,))
+    first, back = FakeWebcam(paced=True), _StuckCamera(frames=0)
+    sent = iter(range(20))
+    real_read = first.read
+    first.read = lambda: real_read() if next(sent, None) is not None else (False, None)  # then unplugged
+    cameras = iter([first, back.driver])
+    real = cv2.VideoCapture  # (reads the recording back)
+    monkeypatch.setattr(video.cv2, "VideoCapture",
+                        lambda *args: next(cameras) if isinstance(args[0], int) else real(*args))
+    output, jsonl = tmp_path / "porch.mp4", tmp_path / "porch.jsonl"
+    pressed = _ctrl_c_once(back.stuck, jsonl, 20)
+    try:
+        code, summary, err = run(capsys, "predict", "--model", "test-small", "--source", "0", "--imgsz", "160",
+                                 "--output", str(output), "--jsonl", str(jsonl), "--reconnect")
+        took_s = time.monotonic() - pressed[0]
+        freed_under_the_read = back.driver.released
+    finally:
+        back.answer.set()
+    assert took_s < 10, f"Ctrl-C took {took_s:.1f} s to end the run: {err}"  # the read answered after 30 s
+    assert not freed_under_the_read
+    assert code == 0 and summary["stopped_by"] == "ctrl-c" and summary["source_lost"] is False, err
+    assert "opening it again" in err and "is back" not in err and summary["reconnects"] == 0
+    assert [json.loads(line)["frame"] for line in jsonl.read_text().splitlines()] == list(range(20))
+    assert summary["frames"] == 20 and abs(read_back(output).frames - 20) <= 2
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not back.driver.released:
+        time.sleep(0.05)
+    assert back.driver.released and first.released  # the one that came back, by its read once it returned
+
+
 def test_predict_from_a_camera_keeps_an_earlier_recording_of_the_same_name(capsys, vtest_path, tmp_path):
     """A service manager restarting `predict --source CAMERA --output porch.mp4` (exit 3) overwrote the
     footage of the run before. Footage of a camera cannot be filmed again: the new run writes porch-2.mp4."""

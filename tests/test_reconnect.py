@@ -91,3 +91,34 @@ def test_cancel_ends_a_long_wait_at_once(monkeypatch):
     reader.join(5)
     assert not reader.is_alive() and time.monotonic() - started < 1
     assert [index for index, _, _ in got] == [0] and frames.reconnects == 0
+
+
+def test_closing_while_the_camera_that_came_back_has_not_answered_lets_it_go_and_it_is_not_back(monkeypatch):
+    """Ctrl-C while the first read of a camera opened again hangs (still booting): close() let go only of the
+    camera that was lost; the one being opened was kept, and its read, answering after the run had ended, said
+    it was back."""
+    monkeypatch.setattr(reconnect, "RETRY_DELAYS_S", (0.01,))
+    stuck, answer = threading.Event(), threading.Event()
+
+    class Booting(FakeCamera):
+        def __iter__(self):
+            stuck.set()
+            answer.wait(10)
+            if self.closed:  # as FrameSource: closed during the read, the read lets it go and gives nothing
+                return
+            yield from super().__iter__()
+
+    booting = Booting(3)
+    told = []
+    frames = ReconnectingFrames(FakeCamera(2), lambda: booting, on_lost=lambda n: told.append("lost"),
+                                on_retry=lambda why, wait: told.append("retry"), on_back=lambda s: told.append("back"))
+    got = []
+    reader = threading.Thread(target=lambda: got.extend(frames), daemon=True)
+    reader.start()
+    assert stuck.wait(5)
+    frames.close()
+    assert booting.closed
+    answer.set()
+    reader.join(5)
+    assert not reader.is_alive() and [index for index, _, _ in got] == [0, 1]
+    assert told == ["lost"] and frames.reconnects == 0
