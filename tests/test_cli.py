@@ -722,13 +722,16 @@ def test_ctrl_c_on_a_stream_gone_silent_ends_the_program_with_its_exit_status(vt
                    "    def __del__(self):\n"
                    "        time.sleep(8)\n"
                    "keep = SlowToFinalise()\n"
+                   "import detector.video as video  # a read that stays stuck past the test, whatever the load\n"
+                   "opened = video.open_capture\n"
+                   "video.open_capture = lambda spec, **kw: opened(spec, **{'read_timeout_ms': 60000, **kw})\n"
                    "from detector.cli import main\n"
                    "sys.exit(main())\n")
     camera = MjpegCamera(vtest_path, fps=15.0, frames=30)
     camera.start(silent_after=30)
     try:
         run = _PredictProcess(tmp_path, models_env, "--source", camera.url, program=("-c", slow_to_end))
-        run.wait_for_frames(30)  # all it sent: the run now waits in a read that gets nothing (for 5 s)
+        run.wait_for_frames(30)  # all it sent: the run now waits in a read that gets nothing (for 60 s)
         pressed = time.monotonic()
         run.process.send_signal(signal.SIGINT)
         code, summary, err = run.finish()
