@@ -25,7 +25,7 @@ _POLL_S = 0.1  # how often a blocked stage checks whether it should give up
 # read in the driver until a timeout (5 s for a stream, later or never for some cameras), and the person who
 # pressed Ctrl-C expects the run to end now
 STOP_GRACE_S = 0.5
-_left_behind: list[threading.Thread] = []  # decode threads not waited for: each may still be inside a read
+_left_behind: list[threading.Thread] = []  # decode threads running or not waited for: each may be inside a read
 
 
 def reads_left_behind() -> bool:
@@ -169,6 +169,9 @@ def run_pipeline(
     grace = _ReadGrace(stop_asked)
     start = time.perf_counter()
     count = 0
+    # known as left behind from the start, not once the join below gives up: a second Ctrl-C raises wherever
+    # the main thread is, in that join too, and the rest of the ending is skipped
+    _left_behind.append(decoder)
     decoder.start()
     encoder.start()
     try:
@@ -200,8 +203,8 @@ def run_pipeline(
             on_stop()
         # once a stop is asked, a read still under way is not waited for (a second Ctrl-C must not wait 5 s)
         decoder.join(_POLL_S if grace.asked() else 5.0)
-        if decoder.is_alive():
-            _left_behind.append(decoder)
+        if not decoder.is_alive() and decoder in _left_behind:
+            _left_behind.remove(decoder)
         encoder.join(5.0)
     elapsed = time.perf_counter() - start
     for stage in (encoder, decoder):

@@ -113,3 +113,31 @@ def test_a_stop_asked_while_a_read_never_returns_ends_the_frames_and_leaves_that
     while reads_left_behind() and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not reads_left_behind()
+
+
+@pytest.mark.timeout(30)
+def test_a_second_ctrl_c_as_the_pipeline_ends_still_leaves_the_stuck_read_known():
+    """The second Ctrl-C, pressed while the pipeline ends (here: as it tells the source to stop waiting), raises
+    there: the decode thread, stuck in a read, went unrecorded, so the program did not end itself and the read
+    returning while Python was ending aborted it (a core dump and exit 134 instead of 130)."""
+    asked, answer = threading.Event(), threading.Event()
+
+    def silent_after_three():
+        yield from frames(3)
+        asked.set()  # the first Ctrl-C, while the next read hangs
+        answer.wait(20)
+
+    def second_ctrl_c() -> None:
+        raise KeyboardInterrupt
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_pipeline(silent_after_three(), CountingModel(), lambda r: None, on_stop=second_ctrl_c,
+                         stop_asked=asked.is_set)
+        assert reads_left_behind()
+    finally:
+        answer.set()
+    deadline = time.monotonic() + 5
+    while reads_left_behind() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not reads_left_behind()
