@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QApplication
 from detector import DEFAULT_CONF, DEFAULT_IOU, LiveDetError  # quick: detector imports its modules on first use
 from detector.defaults import MAX_IMGSZ, MIN_CONF, is_input_size
 from detector.device import DEVICE_CHOICES
-from detector.graceful_stop import EXIT_STATUS, SPOKEN, close_on_signals
+from detector.graceful_stop import EXIT_STATUS, SPOKEN, close_on_signals, write_past_python
 from detector.native_stderr import quiet_native_logs
 
 from . import __version__
@@ -215,22 +215,34 @@ class HeadlessRun:
         self.app.exit(code)
 
 
-def close_on_stop_signals(close: Callable[[str], None],
-                          cut_quit_wait: Callable[[str], bool] = lambda _by: False) -> None:
-    """Each stop signal calls ``close`` with its name, from the event loop, never inside the signal's handler.
+def close_on_stop_signals(close: Callable[[str], None], quitting: Callable[[], bool] = lambda: False,
+                          cut_quit_wait: Callable[[str], object] = lambda _by: None) -> None:
+    """The first stop signal calls ``close`` with its name, from the event loop, never inside the signal's handler;
+    a later one, while the app is quitting, ``cut_quit_wait`` (as a second Ctrl-C stops ``predict`` at once).
 
     Python runs a handler on the GUI thread in the middle of whatever that thread was doing, perhaps handing a
     frame to the recorder with the hand-over slot's lock held. Closing right there waited for the recorder,
     which waited for that lock: quitting took 30 s and the video lost the frames its log listed last. Posted
     to the event loop, the close runs once that code has returned.
 
-    A signal that comes while the app is quitting calls ``cut_quit_wait`` instead (it must only set a field):
-    the quit, waiting for a recording's disk that stopped answering (30 s), is not in the event loop, and the
-    signal did nothing. A hangup does not: a closed terminal's shell passes on the one the kernel sent, which
-    would cut short every recording that a closed terminal asked to finish.
+    Quitting waits up to 30 s for a recording's disk that stopped answering, with the window already gone and
+    not in the event loop, and Ctrl-C in the terminal did nothing meanwhile. Now the first stop asked (the one
+    that closed the window, or one that comes while a quit begun otherwise finishes a recording: a log-out's
+    SIGTERM) lets the recording finish, and says how to stop at once; a further one ends the wait
+    (``cut_quit_wait`` must only set a field). A hangup never cuts it: a closed terminal's shell passes on the
+    one the kernel sent, which would cut short every recording that a closed terminal asked to finish.
     """
+    asked: list[str] = []
+
     def on_signal(by: str) -> None:
-        if by != "hangup" and cut_quit_wait(by):
+        first = not asked
+        asked.append(by)
+        if by != "hangup" and quitting():
+            if not first:
+                cut_quit_wait(by)
+            else:
+                write_past_python(f"livedet: {SPOKEN[by]}: finishing the recording already under way "
+                                  "(Ctrl-C again to stop at once, leaving it unfinished)")
             return
         QTimer.singleShot(0, lambda: close(by))
 
@@ -269,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     # Ctrl+C in a terminal, `kill`, a log-out or closing the terminal that started it: close as the window's X
     # does, so a recording is finished whole
     close_on_stop_signals(headless.stop if headless is not None else lambda _by: window.close(),
-                          window.controller.cut_quit_wait)
+                          lambda: window.controller.quitting, window.controller.cut_quit_wait)
     heartbeat = QTimer()
     heartbeat.timeout.connect(lambda: None)  # lets Python run its signal handlers while Qt waits
     heartbeat.start(250)

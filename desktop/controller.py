@@ -905,10 +905,15 @@ class SessionController(QObject):
         openers_finish(self._time_left(deadline))  # a file opened as the window closed: done in ms
         return self._all_stopped()
 
+    @property
+    def quitting(self) -> bool:
+        """Whether ``shutdown`` has begun (read from a signal's handler: a plain field)."""
+        return self._closed
+
     def cut_quit_wait(self, by: str) -> bool:
-        """A stop signal (``by``: "ctrl-c" or "sigterm") came: if the quit is under way, its waits end now and True
-        is returned. Called from the signal's handler, in the middle of the GUI thread's work: it only sets a
-        field. Why: the quit waits up to 30 s for a recording's disk that stopped answering, with the window
+        """A further stop signal (``by``: "ctrl-c" or "sigterm") came: if the quit is under way, its waits end now
+        and True is returned. Called from the signal's handler, in the middle of the GUI thread's work: it only
+        sets a field. Why: the quit waits up to 30 s for a recording's disk that stopped answering, with the window
         already gone, and Ctrl-C in the terminal did nothing meanwhile (``predict`` stops at a second one)."""
         if not self._closed:
             return False

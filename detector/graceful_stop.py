@@ -98,8 +98,9 @@ def write_nowhere(descriptors: list[int]) -> None:
         os.close(null)
 
 
-def _write_past_python(message: str) -> None:
-    """``message`` on stderr without Python's stream, whose lock the interrupted write holds."""
+def write_past_python(message: str) -> None:
+    """``message`` on stderr without Python's stream, whose lock the interrupted write holds (for a signal's
+    handler: Python refuses a write to a stream from one that interrupted a write to it)."""
     try:
         os.write(2, f"\n{message}\n".encode(errors="replace"))
     except OSError:
@@ -165,7 +166,7 @@ def stop_on_signals(say: Callable[[str], None]) -> Iterator[StopRequest]:
             say(message)
         except RuntimeError:  # the handler interrupted a write to stderr (a terminal held by Ctrl-S, say): Python
             # refuses a write from within it, and that error, raised into the run, ended it as an internal error
-            _write_past_python(message)
+            write_past_python(message)
 
     previous = _take_over(handle)
     try:

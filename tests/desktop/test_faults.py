@@ -1070,8 +1070,10 @@ def test_ctrl_c_while_quitting_waits_for_a_silent_recording_disk_ends_the_app_at
         vtest_path, tmp_path, isolated_settings, signal_name):
     """The window closed while the recording's network share had stopped answering: it went off the screen, and
     the process waited 30 s for the recorder, with Ctrl-C or `kill` from the terminal doing nothing meanwhile.
-    A stop signal now ends the wait, as a second Ctrl-C stops `predict`: the app says which recording is left
-    unfinished, ends with the signal's status, and what reached the share plays."""
+    The first stop signal (the window was closed with its X) still lets the recording finish, as a log-out's
+    SIGTERM should, and says how to stop at once; a second ends the wait, as a second Ctrl-C stops `predict`:
+    the app says which recording is left unfinished, ends with the signal's status, and what reached the
+    share plays."""
     import signal
     import subprocess
 
@@ -1090,6 +1092,13 @@ def test_ctrl_c_while_quitting_waits_for_a_silent_recording_disk_ends_the_app_at
             time.sleep(0.2)
         assert process.poll() is None, (tmp_path / "stderr.txt").read_text()
         time.sleep(1)  # well into the quit's wait for the recorder
+        process.send_signal(getattr(signal, signal_name))
+        deadline = time.monotonic() + 60
+        while "again to stop at once" not in (tmp_path / "stderr.txt").read_text() and process.poll() is None:
+            assert time.monotonic() < deadline, "the first signal was not answered"
+            time.sleep(0.1)
+        time.sleep(1)
+        assert process.poll() is None, "the first signal cut the recording short"
         signalled = time.monotonic()
         process.send_signal(getattr(signal, signal_name))
         try:
