@@ -673,6 +673,21 @@ def _ctrl_c_once(stuck: threading.Event, jsonl: Path, frames: int) -> list[float
     return pressed
 
 
+def _predict_until_ctrl_c(capsys, camera: _StuckCamera, output: Path, jsonl: Path, *options: str):
+    """``predict`` from camera 0 into ``output`` and ``jsonl``, with Ctrl-C pressed once 20 frames are logged and
+    ``camera``'s read is stuck: its status, summary and stderr, the seconds from Ctrl-C to its end, and whether
+    the camera was freed under that read (which then answers)."""
+    import time
+
+    pressed = _ctrl_c_once(camera.stuck, jsonl, 20)
+    try:
+        code, summary, err = run(capsys, "predict", "--model", "test-small", "--source", "0", "--imgsz", "160",
+                                 "--output", str(output), "--jsonl", str(jsonl), *options)
+        return code, summary, err, time.monotonic() - pressed[0], camera.driver.released
+    finally:
+        camera.answer.set()
+
+
 def test_ctrl_c_ends_a_recording_at_once_when_the_camera_is_stuck_in_a_read(capsys, tmp_path, monkeypatch):
     """A camera or stream that goes silent holds the run's read in its driver until a timeout (some drivers never
     give up): the first Ctrl-C said "finishing the frames already read", and nothing happened until that read
@@ -687,14 +702,7 @@ def test_ctrl_c_ends_a_recording_at_once_when_the_camera_is_stuck_in_a_read(caps
     monkeypatch.setattr(video.cv2, "VideoCapture",
                         lambda *args: camera.driver if isinstance(args[0], int) else real(*args))
     output, jsonl = tmp_path / "porch.mp4", tmp_path / "porch.jsonl"
-    pressed = _ctrl_c_once(camera.stuck, jsonl, 20)
-    try:
-        code, summary, err = run(capsys, "predict", "--model", "test-small", "--source", "0", "--imgsz", "160",
-                                 "--output", str(output), "--jsonl", str(jsonl))
-        took_s = time.monotonic() - pressed[0]
-        freed_under_the_read = camera.driver.released
-    finally:
-        camera.answer.set()
+    code, summary, err, took_s, freed_under_the_read = _predict_until_ctrl_c(capsys, camera, output, jsonl)
     assert took_s < 10, f"Ctrl-C took {took_s:.1f} s to end the run: {err}"  # the read answered after 30 s
     assert not freed_under_the_read
     assert code == 0 and summary["stopped_by"] == "ctrl-c" and summary["source_lost"] is False, err
@@ -978,14 +986,8 @@ def test_ctrl_c_while_a_camera_that_came_back_does_not_answer_ends_the_run_at_on
     monkeypatch.setattr(video.cv2, "VideoCapture",
                         lambda *args: next(cameras) if isinstance(args[0], int) else real(*args))
     output, jsonl = tmp_path / "porch.mp4", tmp_path / "porch.jsonl"
-    pressed = _ctrl_c_once(back.stuck, jsonl, 20)
-    try:
-        code, summary, err = run(capsys, "predict", "--model", "test-small", "--source", "0", "--imgsz", "160",
-                                 "--output", str(output), "--jsonl", str(jsonl), "--reconnect")
-        took_s = time.monotonic() - pressed[0]
-        freed_under_the_read = back.driver.released
-    finally:
-        back.answer.set()
+    code, summary, err, took_s, freed_under_the_read = _predict_until_ctrl_c(capsys, back, output, jsonl,
+                                                                             "--reconnect")
     assert took_s < 10, f"Ctrl-C took {took_s:.1f} s to end the run: {err}"  # the read answered after 30 s
     assert not freed_under_the_read
     assert code == 0 and summary["stopped_by"] == "ctrl-c" and summary["source_lost"] is False, err

@@ -118,14 +118,19 @@ def test_a_webcam_opens_at_720p_at_30_fps_instead_of_its_drivers_640x480(qtbot, 
     assert camera_entry.isChecked()  # the Source menu shows which camera plays
 
 
-def test_a_60_fps_webcam_is_asked_for_30_fps_by_default_and_60_when_chosen(qtbot, launch, webcam, monkeypatch):
-    """Automatic means "up to 30 FPS": a webcam offering 1280x720 at 60 FPS was asked for 60, twice what the
-    detector and a recording keep up with on a 2-core laptop, and the menu said "Automatic (1280×720 · 60 FPS)"."""
-    offered = [(640, 480, 30.0, False), (640, 480, 60.0, True), (1280, 720, 60.0, True), (1920, 1080, 30.0, True)]
-    camera = CameraInfo("Game Webcam", 0, "/dev/video0", modes_from_formats([OfferedFormat(*f) for f in offered]))
+def _camera_offering(monkeypatch, name: str, offered: list[tuple[int, int, float, bool]]) -> None:
+    """List camera 0 as ``name`` with the ``offered`` formats (width, height, fps, MJPEG), which its fake obeys."""
+    camera = CameraInfo(name, 0, "/dev/video0", modes_from_formats([OfferedFormat(*f) for f in offered]))
     monkeypatch.setattr("desktop.cameras.list_cameras", lambda: [camera])
     monkeypatch.setattr(FakeWebcam, "OFFERS", {("MJPG" if mjpeg else "YUYV", width, height): fps
                                                for width, height, fps, mjpeg in offered})
+
+
+def test_a_60_fps_webcam_is_asked_for_30_fps_by_default_and_60_when_chosen(qtbot, launch, webcam, monkeypatch):
+    """Automatic means "up to 30 FPS": a webcam offering 1280x720 at 60 FPS was asked for 60, twice what the
+    detector and a recording keep up with on a 2-core laptop, and the menu said "Automatic (1280×720 · 60 FPS)"."""
+    _camera_offering(monkeypatch, "Game Webcam", [(640, 480, 30.0, False), (640, 480, 60.0, True),
+                                                  (1280, 720, 60.0, True), (1920, 1080, 30.0, True)])
     opened, _ = webcam
     window = launch(model="yolo-mnv3-small")
     _shown_size(qtbot, window, (1280, 720))
@@ -151,11 +156,8 @@ def test_a_webcam_with_720p_at_60_as_mjpeg_and_30_uncompressed_is_asked_for_the_
 
 
 def test_automatic_opens_a_usb3_webcam_uncompressed_at_720p_30(qtbot, launch, webcam, monkeypatch):
-    offered = [(640, 480, 30.0, False), (640, 480, 30.0, True), (1280, 720, 60.0, True), (1280, 720, 30.0, False)]
-    camera = CameraInfo("USB3 Webcam", 0, "/dev/video0", modes_from_formats([OfferedFormat(*f) for f in offered]))
-    monkeypatch.setattr("desktop.cameras.list_cameras", lambda: [camera])
-    monkeypatch.setattr(FakeWebcam, "OFFERS", {("MJPG" if mjpeg else "YUYV", width, height): fps
-                                               for width, height, fps, mjpeg in offered})
+    _camera_offering(monkeypatch, "USB3 Webcam", [(640, 480, 30.0, False), (640, 480, 30.0, True),
+                                                  (1280, 720, 60.0, True), (1280, 720, 30.0, False)])
     opened, _ = webcam
     window = launch(model="yolo-mnv3-small")
     _shown_size(qtbot, window, (1280, 720))
