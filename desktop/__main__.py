@@ -250,11 +250,16 @@ def close_on_stop_signals(close: Callable[[str], None], quitting: Callable[[], b
 
 
 def _end_of_cut_quit(controller: SessionController) -> int:
-    """A stop signal ended the quit's waits: say which recordings are left unfinished; the signal's exit status."""
+    """A stop signal ended the quit's waits: say which recordings are left unfinished, and whether snapshots were
+    lost; the signal's exit status."""
     by = controller.quit_cut_by
     for path in controller.unfinished_recordings:
         _print(f"livedet: stopped by {SPOKEN[by]} while finishing the recording: {path} is left unfinished "
                "(what reached the disk plays: it is written in fragments)", error=True)
+    if controller.unsaved_snapshots:
+        count = controller.unsaved_snapshots
+        _print(f"livedet: stopped by {SPOKEN[by]} while saving {count} snapshot{'s' if count > 1 else ''}: "
+               f"{'they are' if count > 1 else 'it is'} not saved", error=True)
     return EXIT_STATUS[by]
 
 

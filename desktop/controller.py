@@ -51,6 +51,7 @@ from .recording import (
     unused_name,
 )
 from .settings import default_record_folder
+from .snapshot import QUIT_WAIT_S as SNAPSHOT_QUIT_WAIT_S
 from .snapshot import SnapshotWriter
 from .sources import CAMERA, IMAGE, URL, VIDEO, SourceSpec, parse_source
 from .stats import PipelineStats, StatsSnapshot
@@ -182,6 +183,7 @@ class SessionController(QObject):
         self._stopping: list = []  # the threads shutdown() asked to stop
         self.quit_cut_by: str | None = None  # the stop signal that ended the quit's waits ("ctrl-c", "sigterm")
         self.unfinished_recordings: list[Path] = []  # recordings still being finished when the quit ended
+        self.unsaved_snapshots = 0  # and snapshots still being written
         self.failed_source: SourceSpec | None = None  # the last source that failed or was lost (to reconnect)
         self.lost_while_playing = False  # that source had opened and played, then stopped: lost, not refused
         self.lost_while_recording = False  # and it was being recorded (the file is finalised)
@@ -888,7 +890,11 @@ class SessionController(QObject):
                 log.warning("the recording's disk has not answered for %.0f s: quitting without it (%s keeps what "
                             "reached it)", RECORDING_QUIT_WAIT_S, recorder.video_path)
         self.unfinished_recordings = [recorder.video_path for recorder in recorders if _running(recorder)]
-        self._snapshots.wait(stop=lambda: self.quit_cut_by is not None)  # a PNG being written is finished, not cut off
+        if not self._snapshots.wait(stop=lambda: self.quit_cut_by is not None):  # a PNG being written is finished,
+            self.unsaved_snapshots = self._snapshots.unsaved()  # not cut off; unless 5 s pass, or a stop signal
+            if not self.quit_cut_by:
+                log.warning("%d snapshot(s) still being saved after %.0f s: quitting without them",
+                            self.unsaved_snapshots, SNAPSHOT_QUIT_WAIT_S)
         deadline = time.monotonic() + timeout_s
         self._retire_capture()
         self._inference.stop()

@@ -83,6 +83,10 @@ class SnapshotWriter(QObject):
                     return False
         return True
 
+    def unsaved(self) -> int:
+        """How many snapshots are still being written (those given up on were reported already)."""
+        return sum(1 for job in self._jobs if not job.done.is_set() and not job.given_up.is_set())
+
     def _write(self, job: _Job, image: np.ndarray, folder: Path, stem: str, path: Path | None) -> None:
         target, error = path, ""
         try:

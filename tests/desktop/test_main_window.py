@@ -2073,6 +2073,40 @@ def test_the_video_plays_on_while_a_snapshot_is_encoded_and_quitting_does_not_cu
     assert not list((tmp_path / "shots").glob(".*"))  # no half-written file left beside them
 
 
+def test_a_stop_signal_that_cuts_the_quit_short_says_a_snapshot_being_saved_is_lost(
+        qtbot, launch, vtest_path, monkeypatch, tmp_path, capsys):
+    """A second Ctrl-C while quitting ends the wait for snapshots still being written too: that one is lost, and
+    the app said only which recordings were left unfinished, nothing of the picture."""
+    import threading
+    import time
+
+    import desktop.__main__ as launcher
+
+    real_encode, release = cv2.imencode, threading.Event()
+    monkeypatch.setattr(cv2, "imencode", lambda ext, image, *args: (
+        release.wait(60) if ext == ".png" else None, real_encode(ext, image, *args))[1])
+    window = launch(source=str(vtest_path), model="yolo-mnv3-small")
+    window.controller.record_folder = tmp_path / "shots"
+    _wait_for_frames(qtbot, window, 2)
+    window.snapshot_action.trigger()
+
+    def second_ctrl_c() -> None:  # as the signal's handler does, once the quit has begun
+        deadline = time.monotonic() + 60
+        while not window.controller.quitting and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.3)  # into the wait for the snapshot
+        window.controller.cut_quit_wait("ctrl-c")
+
+    threading.Thread(target=second_ctrl_c, daemon=True).start()
+    try:
+        window.close()
+    finally:
+        release.set()
+    assert window.controller.quit_cut_by == "ctrl-c"
+    assert launcher._end_of_cut_quit(window.controller) == 130
+    assert "stopped by Ctrl-C while saving 1 snapshot: it is not saved" in capsys.readouterr().err
+
+
 def test_frame_steps_pause_and_walk_the_file_one_frame_at_a_time(qtbot, launch, vtest_path):
     """, and . (as in mpv), or the arrow buttons beside Pause: to look at the detections frame by frame."""
     from PySide6.QtCore import Qt
