@@ -241,7 +241,7 @@ def close_on_stop_signals(close: Callable[[str], None], quitting: Callable[[], b
             if not first:
                 cut_quit_wait(by)
             else:
-                write_past_python(f"livedet: {SPOKEN[by]}: finishing the recording already under way "
+                write_past_python(f"livedet: {SPOKEN[by]}: already quitting, finishing what is being saved "
                                   "(Ctrl-C again to stop at once, leaving it unfinished)")
             return
         QTimer.singleShot(0, lambda: close(by))
