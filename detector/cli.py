@@ -354,7 +354,7 @@ def cmd_predict(args, predictor=None) -> dict:
     from .classes import resolve_classes
     from .graceful_stop import EXIT_STATUS, frames_until, stop_on_signals
     from .outputs import AnnotatedVideo, PredictOutputs
-    from .pipeline import FrameResult, run_pipeline
+    from .pipeline import FrameResult, reads_left_behind, run_pipeline
     from .progress import Progress, print_above_bar, stderr_is_terminal
     from .reconnect import ReconnectingFrames
     from .video import FrameSource, classify_source, local_path_of, shown_address
@@ -428,7 +428,9 @@ def cmd_predict(args, predictor=None) -> dict:
                                      on_stop=reconnecting.cancel if reconnecting else None, stop_asked=stop.is_set)
         finally:
             try:
-                (reconnecting or source).close()  # (may wait a moment for a read stuck on a silent stream)
+                # a read the pipeline stopped waiting for is not waited for again (it may wait a moment for
+                # one that is just slow)
+                (reconnecting or source).close(0.0 if reads_left_behind() else None)
             finally:  # a Ctrl-C meanwhile must not leave the outputs unfinished
                 if outputs is not None:
                     outputs.close()

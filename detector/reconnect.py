@@ -102,15 +102,15 @@ class ReconnectingFrames:
         next wait."""
         self._cancelled = True
 
-    def close(self) -> None:
+    def close(self, wait_s: float | None = None) -> None:
         """Cancel, and let the source go: the one being opened again too, whose read (on the thread that
         iterates) may be stuck on a stream that accepts the connection and sends nothing; it lets the source go
-        when it returns."""
+        when it returns. ``wait_s``: as for ``FrameSource.close``."""
         self.cancel()
         opening = self._opening
         if opening is not None:
-            opening.close()
-        self.source.close()
+            opening.close(wait_s)
+        self.source.close(wait_s)
 
 
 def _delay_before(tries: int) -> float:

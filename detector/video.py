@@ -615,13 +615,13 @@ class FrameSource:
             yield index, frame, f"{self.info.name}:{index}"
             index += 1
 
-    def close(self) -> None:
+    def close(self, wait_s: float | None = None) -> None:
         """Let the file or device go. A read still blocked on another thread (a stream gone silent, when Ctrl-C
         ends the run) keeps it until it returns: releasing it under that read could crash the process before its
-        summary."""
+        summary. ``wait_s``: how long that read is given first (``CLOSE_WAIT_S``; 0 for one known to be stuck)."""
         if self._cap is None:
             return
-        if not self._reading.acquire(timeout=CLOSE_WAIT_S):
+        if not self._reading.acquire(timeout=CLOSE_WAIT_S if wait_s is None else wait_s):
             self._close_asked = True  # let go by that read if it ever returns (else with the ending process)
             return
         try:

@@ -697,6 +697,8 @@ def test_ctrl_c_ends_a_recording_at_once_when_the_camera_is_stuck_in_a_read(caps
 
     import detector.video as video
 
+    # closing gives a read under way a long while; the read the run stopped waiting for is not waited for again
+    monkeypatch.setattr(video, "CLOSE_WAIT_S", 20.0)
     camera = _StuckCamera(frames=20)
     real = cv2.VideoCapture  # (reads the recording back)
     monkeypatch.setattr(video.cv2, "VideoCapture",
@@ -977,6 +979,7 @@ def test_ctrl_c_while_a_camera_that_came_back_does_not_answer_ends_the_run_at_on
     from .fake_webcam import FakeWebcam
 
     monkeypatch.setattr(reconnect, "RETRY_DELAYS_S", (0.3,))
+    monkeypatch.setattr(video, "CLOSE_WAIT_S", 20.0)  # (as in the test above)
     first, back = FakeWebcam(paced=True), _StuckCamera(frames=0)
     sent = iter(range(20))
     real_read = first.read

@@ -24,7 +24,7 @@ class FakeCamera:
         for i in range(self.frames):
             yield i, np.full((4, 4, 3), i, np.uint8), f"porch:{i}"
 
-    def close(self) -> None:
+    def close(self, wait_s: float | None = None) -> None:
         self.closed = True
 
 
