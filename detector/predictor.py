@@ -17,6 +17,7 @@ from .defaults import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET, MAX_IMGSZ, is_
 from .device import select_device
 from .engines import Engine, make_engine
 from .errors import LiveDetError
+from .featureless import is_featureless
 from .loader import LoadedModel
 from .ops.postprocess import (
     CANDIDATE_TOP_K,
@@ -191,9 +192,12 @@ class Predictor:
         finish = dict(conf=conf, iou=iou, max_det=max_det, keep_candidates=keep_candidates, classes=classes)
         if len(shapes) > 1:  # mixed sizes: letterboxes differ, run them one by one
             return [p for f in frames for p in self.predict_batch([f], multi_label=multi_label, **finish)]
+        # a frame with no picture in it gets no detections (the network finds a cat in black frames); it still
+        # runs in the batch, which keeps the batch's shape (and a CUDA graph's) the same
+        blank = [is_featureless(f) for f in frames]
         if self.fast_path is not None and not multi_label:  # the device keeps one class per box (its best);
             # evaluation's multi-label keeps every class above the floor, so it takes the path below
-            return self._predict_fast(frames, t0, **finish)
+            return self._predict_fast(frames, t0, blank, **finish)
         images, metas = self._prepare(frames)
         t1 = time.perf_counter()
         boxes, scores = self.engine(images)
@@ -202,7 +206,7 @@ class Predictor:
         results = []
         for i, meta in enumerate(metas):
             cand = select_candidates(boxes[i], scores[i], score_floor=floor, top_k=CANDIDATE_TOP_K, multi_label=multi_label)
-            results.append(self._finish(cand, meta, **finish))
+            results.append(self._finish(_none_of(cand) if blank[i] else cand, meta, **finish))
         t3 = time.perf_counter()
         return _predictions(results, (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3)
 
@@ -214,8 +218,8 @@ class Predictor:
         candidates = Candidates(*cand, meta, self.class_names) if keep_candidates else None
         return to_detections(*kept, meta, self.class_names), candidates
 
-    def _predict_fast(self, frames: list[np.ndarray], t0: float, *, conf: float, iou: float, max_det: int,
-                      keep_candidates: bool, classes: Collection[int] | None) -> list[Prediction]:
+    def _predict_fast(self, frames: list[np.ndarray], t0: float, blank: list[bool], *, conf: float, iou: float,
+                      max_det: int, keep_candidates: bool, classes: Collection[int] | None) -> list[Prediction]:
         """The CUDA path: the device returns each frame's best ``CANDIDATE_TOP_K`` boxes; the floor,
         thresholds and NMS run here on those few rows. ``pre`` is validation and staging, ``infer`` the
         device round trip (upload, letterbox, network, decode, top-k, download)."""
@@ -228,10 +232,16 @@ class Predictor:
         for i in range(len(frames)):
             keep = scores[i] >= floor  # inclusive, as select_candidates and apply_thresholds are
             cand = (boxes[i][keep], scores[i][keep], class_ids[i][keep].astype(np.int64))
-            results.append(self._finish(cand, meta, conf=conf, iou=iou, max_det=max_det,
-                                        keep_candidates=keep_candidates, classes=classes))
+            results.append(self._finish(_none_of(cand) if blank[i] else cand, meta, conf=conf, iou=iou,
+                                        max_det=max_det, keep_candidates=keep_candidates, classes=classes))
         t3 = time.perf_counter()
         return _predictions(results, (t_checked - t0) * 1e3 + timing.staging_ms, timing.device_ms, (t3 - t2) * 1e3)
+
+
+def _none_of(cand: CandidateRows) -> CandidateRows:
+    """The same candidate rows, emptied."""
+    boxes, scores, class_ids = cand
+    return boxes[:0], scores[:0], class_ids[:0]
 
 
 def _predictions(results: list[tuple[Detections, Candidates | None]], pre_ms: float, infer_ms: float,

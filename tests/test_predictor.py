@@ -38,6 +38,9 @@ def test_any_frame_size_gives_boxes_inside_the_frame(predictor, name):
     prediction = predictor.predict(random_frame(shape), conf=LOW_CONF, max_det=100)
     det = prediction.detections
     h, w = shape[:2]
+    if h * w == 1:  # one pixel is one colour: a picture with nothing in it gets no boxes (test_featureless.py)
+        assert len(det) == 0
+        return
     assert 0 < len(det) <= 100
     assert det.boxes.shape == (len(det), 4) and det.scores.shape == (len(det),)
     assert det.boxes.dtype == np.float32 and det.class_ids.dtype == np.int64
