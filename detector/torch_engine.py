@@ -19,14 +19,17 @@ class TorchEngine:
 
     name = "torch"
 
-    def __init__(self, model: LoadedModel, device: torch.device, *, half: bool | None = None) -> None:
+    def __init__(self, model: LoadedModel, device: torch.device, *, half: bool | None = None,
+                 merge_head: bool | None = None) -> None:
         if model.network is None:
             raise ValueError("TorchEngine needs a torch network")
         self.torch_device = device
         self.device = str(device)
         self.half = (device.type == "cuda") if half is None else half
         self.input_dtype = torch.float16 if self.half else torch.float32
-        net = DecodedNetwork(copy.deepcopy(model.network).eval().fuse())
+        # on a GPU the time goes on kernel launches, so the head's branches run as one there (see fuse)
+        merge_head = (device.type == "cuda") if merge_head is None else merge_head
+        net = DecodedNetwork(copy.deepcopy(model.network).eval().fuse(merge_head=merge_head))
         net = net.to(device=device, dtype=self.input_dtype)
         self.channels_last = device.type == "cuda"
         if self.channels_last:

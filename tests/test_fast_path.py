@@ -121,8 +121,11 @@ def test_staged_frame_to_topk_step_matches_eager_fp32(shipped_small, street_fram
 
 
 def _staged(model, **fast_path_options) -> Predictor:
-    """A CPU predictor whose frames go through the fast path's staged step, as on CUDA."""
+    """A CPU predictor whose frames go through the fast path's staged step, as on CUDA (the head's branches merged)."""
+    from detector.torch_engine import TorchEngine
+
     staged = Predictor(model, device="cpu", backend="torch", warmup=False)
+    staged.engine = TorchEngine(model, torch.device("cpu"), merge_head=True)
     staged.fast_path = FastPath(staged.engine.forward, staged.engine.torch_device, use_graph=False, **fast_path_options)
     return staged
 

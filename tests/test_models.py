@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -39,16 +41,42 @@ def test_decoded_outputs_cover_every_cell_once(variant, size):
     assert torch.all(boxes[..., 2] >= boxes[..., 0]) and torch.all(boxes[..., 3] >= boxes[..., 1])
 
 
-def test_fusing_batchnorm_keeps_the_outputs(variant):
-    import copy
+def _with_varied_weights(network: torch.nn.Module) -> torch.nn.Module:
+    """A copy whose BatchNorm statistics and head output weights are far from their defaults (an untrained
+    network's near-zero head and unit statistics would hide a fold or a merge that mixes channels up)."""
+    network = copy.deepcopy(network).eval()
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for module in network.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.copy_(torch.randn(module.running_mean.shape, generator=generator) * 0.1)
+                module.running_var.copy_(torch.rand(module.running_var.shape, generator=generator) + 0.5)
+                module.bias.copy_(torch.randn(module.bias.shape, generator=generator) * 0.1)
+        for level in network.head.levels:
+            for conv in (level.box_out, level.cls_out):
+                conv.weight.copy_(torch.randn(conv.weight.shape, generator=generator) * 0.1)
+    return network
 
-    reference = variant.network.eval()
-    fused = copy.deepcopy(reference).fuse()
-    x = torch.rand(1, 3, 128, 160)
+
+@pytest.mark.parametrize("merge_head", [False, True], ids=["folded", "head-merged"])
+@pytest.mark.parametrize("size", [(128, 160), (256, 320)])
+def test_fusing_for_inference_keeps_the_outputs(variant, size, merge_head):
+    """``fuse`` folds BatchNorm (what the CPU's ONNX export runs) and, for a GPU, merges each head level's box
+    and class branches into one (what its CUDA graph runs): both must give the trained network's numbers."""
+    reference = _with_varied_weights(variant.network)
+    fused = copy.deepcopy(reference).fuse(merge_head=merge_head)
+    x = torch.rand(2, 3, *size, generator=torch.Generator().manual_seed(1))
     with torch.inference_mode():
         for a, b in zip(reference(x), fused(x)):
-            assert torch.allclose(a, b, atol=1e-4, rtol=1e-4)
+            assert a.abs().max() > 1.0  # the varied weights make every output channel count
+            torch.testing.assert_close(b, a, atol=1e-4, rtol=1e-4)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    head_convs = [m for m in fused.head.modules() if isinstance(m, torch.nn.Conv2d)]
+    depth = variant.network.config.head_depth
+    if merge_head:  # per level: stem, one depthwise and one pointwise conv a block, one output conv
+        assert len(head_convs) == 3 * (2 + 2 * depth)
+    else:  # the same, once per branch, and an output conv each
+        assert len(head_convs) == 3 * (1 + 4 * depth + 2)
 
 
 def test_variants_differ_in_backbone(random_models_dir):
@@ -58,3 +86,4 @@ def test_variants_differ_in_backbone(random_models_dir):
     assert small.network.config.backbone == "mobilenet_v3_small"
     assert large.network.config.backbone == "mobilenet_v3_large"
     assert count(large) > count(small)
+
