@@ -20,7 +20,7 @@ from .atomic_write import written_whole
 from .errors import ModelError, OutputError
 from .loader import LoadedModel, onnx_metadata
 from .models import YoloDetector
-from .ops.boxes import decode_outputs
+from .ops.boxes import anchor_points, decode_outputs
 from .outputs import folder_problem
 
 ONNX_OPSET = 17  # ONNX Runtime 1.12 (2022) and later read it; nothing in the graph needs newer ops
@@ -31,15 +31,36 @@ _EXPORT_LOCK = threading.Lock()
 
 class DecodedNetwork(nn.Module):
     """Network + decoder as one module: what every torch run calls (``TorchEngine``, the GPU fast path) and
-    what is exported, so the ONNX graph decodes exactly as the torch path does."""
+    what is exported, so the ONNX graph decodes exactly as the torch path does.
+
+    Running (not exporting or compiling, no gradients), it keeps each input size's cell centres and strides
+    instead of building them on every call: two dozen small kernels a frame on a GPU, where launches are
+    what costs time. Kept for good, never evicted: a CUDA graph captured with them reads their memory on
+    every replay. They are small (some kB) and input sizes are few (multiples of 32 up to ``MAX_IMGSZ``).
+    """
 
     def __init__(self, network: YoloDetector) -> None:
         super().__init__()
         self.network = network
         self.strides = network.strides
+        self._anchors: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return decode_outputs(self.network(images), self.strides)
+        raw = self.network(images)
+        return decode_outputs(raw, self.strides, anchors=self._kept_anchors(raw))
+
+    def _kept_anchors(self, raw: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """This input size's ``anchor_points``, or None where they must be computed in the graph: an export
+        (another size must work), a compile (it fuses them into its kernels) or training (gradients)."""
+        if torch.is_grad_enabled() or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling():
+            return None
+        sizes = tuple((r.shape[2], r.shape[3]) for r in raw)
+        key = (sizes, raw[0].device, raw[0].dtype)
+        anchors = self._anchors.get(key)
+        if anchors is None:
+            anchors = self._anchors[key] = anchor_points(list(sizes), self.strides, device=raw[0].device,
+                                                         dtype=raw[0].dtype)
+        return anchors
 
 
 def onnx_bytes(model: LoadedModel, *, imgsz: int | None = None, dynamic: bool = True) -> bytes:

@@ -9,6 +9,7 @@ import torch
 
 from detector.export import DecodedNetwork
 from detector.loader import load_model
+from detector.ops.boxes import decode_outputs
 
 VARIANTS = ["test-small", "test-large"]
 INPUT_SIZES = [(32, 32), (64, 96), (256, 320), (320, 224), (96, 480)]
@@ -87,3 +88,18 @@ def test_variants_differ_in_backbone(random_models_dir):
     assert large.network.config.backbone == "mobilenet_v3_large"
     assert count(large) > count(small)
 
+
+def test_inputs_of_sizes_that_alternate_each_get_their_own_cell_centres(variant):
+    """Running, ``DecodedNetwork`` keeps each input size's cell centres (fewer GPU kernels a frame): a size
+    seen before must not lend its centres to another, or every box of the other size would be misplaced."""
+    network = _with_varied_weights(variant.network).fuse(merge_head=True)
+    decoded = DecodedNetwork(network)
+    generator = torch.Generator().manual_seed(2)
+    images = {size: torch.rand(1, 3, *size, generator=generator) for size in [(256, 320), (320, 256), (64, 96)]}
+    with torch.no_grad():  # decode_outputs alone keeps nothing: the centres come from the shapes each time
+        expected = {size: decode_outputs(network(x), network.strides) for size, x in images.items()}
+    with torch.inference_mode():
+        for size in [(256, 320), (320, 256), (256, 320), (64, 96), (320, 256)]:
+            boxes, scores = decoded(images[size])
+            torch.testing.assert_close(boxes, expected[size][0])
+            torch.testing.assert_close(scores, expected[size][1])

@@ -41,11 +41,17 @@ def distances_to_boxes(box_raw: torch.Tensor, points: torch.Tensor, strides: tor
     return torch.cat((points - dist[..., :2], points + dist[..., 2:]), dim=-1)
 
 
-def decode_outputs(raw: list[torch.Tensor], strides: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Raw head outputs -> boxes (B, N, 4) in input pixels and class scores (B, N, C) in [0, 1]."""
-    sizes = [(r.shape[2], r.shape[3]) for r in raw]
+def decode_outputs(
+    raw: list[torch.Tensor], strides: tuple[int, ...], *, anchors: tuple[torch.Tensor, torch.Tensor] | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Raw head outputs -> boxes (B, N, 4) in input pixels and class scores (B, N, C) in [0, 1].
+
+    ``anchors``: these maps' ``anchor_points``, when the caller keeps them (computed here otherwise)."""
     flat = flatten_levels(raw)
-    points, point_strides = anchor_points(sizes, strides, device=flat.device, dtype=flat.dtype)
+    if anchors is None:
+        sizes = [(r.shape[2], r.shape[3]) for r in raw]
+        anchors = anchor_points(sizes, strides, device=flat.device, dtype=flat.dtype)
+    points, point_strides = anchors
     boxes = distances_to_boxes(flat[..., :4], points, point_strides)
     return boxes, flat[..., 4:].sigmoid()
 
