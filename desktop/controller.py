@@ -892,6 +892,7 @@ class SessionController(QObject):
         self.unfinished_recordings = [recorder.video_path for recorder in recorders if _running(recorder)]
         if not self._snapshots.wait(stop=lambda: self.quit_cut_by is not None):  # a PNG being written is finished,
             self.unsaved_snapshots = self._snapshots.unsaved()  # not cut off; unless 5 s pass, or a stop signal
+            self._snapshots.abandon_unsaved()
             if not self.quit_cut_by:
                 log.warning("%d snapshot(s) still being saved after %.0f s: quitting without them",
                             self.unsaved_snapshots, SNAPSHOT_QUIT_WAIT_S)

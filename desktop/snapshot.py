@@ -25,6 +25,7 @@ from .recording import unused_name
 
 QUIT_WAIT_S = 5.0  # at quit, for PNGs still being written: an 8K frame takes under a second to a local disk
 WAIT_SLICE_S = 0.1  # ... in steps this long, between which a stop signal may end the wait
+PART_REMOVAL_WAIT_S = 0.5  # quitting without them: for their half-written files' removal (the folder may not answer)
 
 
 @dataclass(eq=False)  # each job is itself: kept in a set by identity
@@ -53,6 +54,9 @@ class SnapshotWriter(QObject):
         self._claimed_names = claimed_names  # shared with recordings, so a snapshot never takes a recording's name
         self._jobs: set[_Job] = set()
         self._last_pressed: dict[tuple[Path, str], _Job] = {}  # per name: the snapshot the next one waits for
+        self._parts: set[Path] = set()  # the hidden files being written now (see abandon_unsaved)
+        self._parts_lock = threading.Lock()
+        self._abandoned = False  # quitting without the snapshots not written yet: none starts writing now
         self._encoded.connect(self._on_encoded)
         self._finished.connect(self._on_finished)
 
@@ -87,6 +91,19 @@ class SnapshotWriter(QObject):
         """How many snapshots are still being written (those given up on were reported already)."""
         return sum(1 for job in self._jobs if not job.done.is_set() and not job.given_up.is_set())
 
+    def abandon_unsaved(self, wait_s: float = PART_REMOVAL_WAIT_S) -> None:
+        """Quitting without the snapshots still being written: remove their half-written hidden files, which
+        nobody would finish or remove (``.NAME.png.*.part`` stayed in the folder). On a daemon thread, waited
+        for ``wait_s`` at most: the folder may be one that stopped answering."""
+        with self._parts_lock:
+            self._abandoned = True
+            parts = list(self._parts)
+        if not parts:
+            return
+        remover = threading.Thread(target=_remove_quietly, args=(parts,), name="snapshot-parts", daemon=True)
+        remover.start()
+        remover.join(wait_s)
+
     def _write(self, job: _Job, image: np.ndarray, folder: Path, stem: str, path: Path | None) -> None:
         target, error = path, ""
         try:
@@ -104,8 +121,7 @@ class SnapshotWriter(QObject):
             job.named.set()
             target.parent.mkdir(parents=True, exist_ok=True)
             if not job.given_up.is_set():
-                with written_whole(target) as part:  # a file named .png is always a whole picture
-                    part.write_bytes(data.tobytes())
+                self._write_whole(target, data.tobytes())
         except OSError as exc:
             error = f"cannot save the snapshot to {target or folder}: {exc.strerror or exc}"
         except (OutputError, cv2.error) as exc:
@@ -115,6 +131,21 @@ class SnapshotWriter(QObject):
             job.named.set()
             job.done.set()
         self._tell(self._finished, job, str(target or ""), error)
+
+    def _write_whole(self, target: Path, data: bytes) -> None:
+        """A file named .png is always a whole picture; the hidden one it is written as is known until renamed
+        or removed, for a quit that cannot wait (``abandon_unsaved``)."""
+        part = None
+        try:
+            with written_whole(target) as part:
+                with self._parts_lock:
+                    if self._abandoned:  # (an encoding that ended as the app quit without it)
+                        raise OutputError("the app quit before the snapshot was written")
+                    self._parts.add(part)
+                part.write_bytes(data)
+        finally:
+            with self._parts_lock:
+                self._parts.discard(part)
 
     @staticmethod
     def _tell(signal, *args) -> None:
@@ -130,7 +161,7 @@ class SnapshotWriter(QObject):
     def _on_finished(self, job: _Job, target: str, error: str) -> None:
         if job.name and self._last_pressed.get(job.name) is job:
             del self._last_pressed[job.name]
-        if job not in self._jobs:
+        if job not in self._jobs or self._abandoned:  # (the quit said what it left unsaved)
             return
         self._jobs.discard(job)
         if job.given_up.is_set():
@@ -146,6 +177,14 @@ class SnapshotWriter(QObject):
         job.given_up.set()
         self._jobs.discard(job)
         self.failed.emit(silent_folder_message(job.folder))
+
+
+def _remove_quietly(paths: list[Path]) -> None:
+    for path in paths:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:  # Windows keeps a file being written; a folder gone meanwhile
+            pass
 
 
 def _with_png(base: Path) -> Path:

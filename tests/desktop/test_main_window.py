@@ -2073,12 +2073,28 @@ def test_the_video_plays_on_while_a_snapshot_is_encoded_and_quitting_does_not_cu
     assert not list((tmp_path / "shots").glob(".*"))  # no half-written file left beside them
 
 
+def _close_and_press_ctrl_c_again(window) -> None:
+    """Close the window, and once its quit waits for the snapshots being written, a second Ctrl-C (as the
+    signal's handler does: ``cut_quit_wait``)."""
+    import threading
+    import time
+
+    def second_ctrl_c() -> None:
+        deadline = time.monotonic() + 60
+        while not window.controller.quitting and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.3)  # into the wait for the snapshot
+        window.controller.cut_quit_wait("ctrl-c")
+
+    threading.Thread(target=second_ctrl_c, daemon=True).start()
+    window.close()
+
+
 def test_a_stop_signal_that_cuts_the_quit_short_says_a_snapshot_being_saved_is_lost(
         qtbot, launch, vtest_path, monkeypatch, tmp_path, capsys):
     """A second Ctrl-C while quitting ends the wait for snapshots still being written too: that one is lost, and
     the app said only which recordings were left unfinished, nothing of the picture."""
     import threading
-    import time
 
     import desktop.__main__ as launcher
 
@@ -2089,22 +2105,47 @@ def test_a_stop_signal_that_cuts_the_quit_short_says_a_snapshot_being_saved_is_l
     window.controller.record_folder = tmp_path / "shots"
     _wait_for_frames(qtbot, window, 2)
     window.snapshot_action.trigger()
-
-    def second_ctrl_c() -> None:  # as the signal's handler does, once the quit has begun
-        deadline = time.monotonic() + 60
-        while not window.controller.quitting and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(0.3)  # into the wait for the snapshot
-        window.controller.cut_quit_wait("ctrl-c")
-
-    threading.Thread(target=second_ctrl_c, daemon=True).start()
     try:
-        window.close()
+        _close_and_press_ctrl_c_again(window)
     finally:
         release.set()
     assert window.controller.quit_cut_by == "ctrl-c"
     assert launcher._end_of_cut_quit(window.controller) == 130
     assert "stopped by Ctrl-C while saving 1 snapshot: it is not saved" in capsys.readouterr().err
+
+
+def test_a_quit_cut_short_while_a_snapshot_is_written_leaves_no_half_written_file(
+        qtbot, launch, vtest_path, monkeypatch, tmp_path, capsys):
+    """A snapshot is written under a hidden name and renamed when whole. A second Ctrl-C while the quit waited for
+    it (a slow or network disk) left that hidden ``.NAME.png.*.part`` in the folder for good."""
+    import pathlib
+    import threading
+
+    import desktop.__main__ as launcher
+
+    real_write, release = pathlib.Path.write_bytes, threading.Event()
+
+    def slow_disk(path, data):
+        if not path.name.endswith(".part"):
+            return real_write(path, data)
+        real_write(path, data[: len(data) // 2])  # half of it on the disk, the rest slow in coming
+        release.wait(60)
+        return len(data)
+
+    monkeypatch.setattr(pathlib.Path, "write_bytes", slow_disk)
+    window = launch(source=str(vtest_path), model="yolo-mnv3-small")
+    shots = window.controller.record_folder = tmp_path / "shots"
+    _wait_for_frames(qtbot, window, 2)
+    window.snapshot_action.trigger()
+    qtbot.waitUntil(lambda: bool(list(shots.glob(".*.part"))), timeout=20_000)
+    try:
+        _close_and_press_ctrl_c_again(window)
+        assert window.controller.quit_cut_by == "ctrl-c"
+        assert launcher._end_of_cut_quit(window.controller) == 130
+        assert "stopped by Ctrl-C while saving 1 snapshot: it is not saved" in capsys.readouterr().err
+        assert list(shots.iterdir()) == []  # nothing hidden or half-written left behind
+    finally:
+        release.set()
 
 
 def test_frame_steps_pause_and_walk_the_file_one_frame_at_a_time(qtbot, launch, vtest_path):
