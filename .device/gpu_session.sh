@@ -8,7 +8,8 @@
 #                without CUDA graphs and fp16, batch 8, the file job vs its decode+encode ceiling, a
 #                10,000-frame soak, and Ultralytics YOLO11n on the same frames (#5)     -> bench.log, bench.jsonl
 #   bench:compile  the same, only what `--compile` (torch.compile inside the graph) buys: each model with and
-#                without it, back to back (#5)                                            -> bench.log, bench.jsonl
+#                without it, back to back, and, where prepare.sh left .device/before (BEFORE=REF), the plain
+#                graph as the code was at REF (carry .device/before too) (#5)            -> bench.log, bench.jsonl
 #   train:MIN    both models at once on the one GPU, each filling MIN minutes (--epochs 0 --budget-min), with
 #                the README model card's recipe (#4); train:MIN:large (or :small) trains that one alone
 #                -> train.log, train-NAME.tgz (best weights, history; last.pt when it fits 16 MB)
@@ -23,6 +24,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python3}
+case "$PY" in */*) PY="$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY")" ;; esac  # stages may run elsewhere
 DEVICE=${LD_DEVICE:-cuda}
 OUT=${OUT:?OUT must name the folder whose files come back}
 COMPARE=${COMPARE:-1}
@@ -96,10 +98,17 @@ PY
 }
 
 stage_bench_compile() {
-  local large=runs/train/yolo-mnv3-large/best.safetensors
+  local large=$PWD/runs/train/yolo-mnv3-large/best.safetensors
   [ -f "$large" ] || { large=/tmp/yolo-mnv3-large-random.safetensors; random_large "$large"; }
+  local before=""
+  if [ -d .device/before/detector ]; then  # the same bench from the code at REF (python -m runs the cwd's package)
+    before=$(cut -d' ' -f1 .device/before/REF)
+    ln -sfn "$PWD/assets" .device/before/assets
+  fi
   for spec in "yolo-mnv3-small 320" "$large 416"; do
     set -- $spec
+    [ -n "$before" ] && (cd .device/before && bench_one "$(basename "$1" .safetensors)@$2 graph at $before" \
+                           --model "$1" --imgsz "$2")
     bench_one "$(basename "$1" .safetensors)@$2 graph" --model "$1" --imgsz "$2"
     bench_one "$(basename "$1" .safetensors)@$2 graph+compile" --model "$1" --imgsz "$2" --compile
   done
