@@ -143,7 +143,8 @@ class _ShapeRunner:
                     self.host_out = tuple(_pinned(tuple(t.shape), t.dtype, self.device) for t in outputs)
                 for host, dev in zip(self.host_out, outputs):
                     host.copy_(dev, non_blocking=True)
-                self.done.record()
+                self.done.record(torch.cuda.current_stream(self.device))  # this GPU's (on cuda:1 the current
+                # device's stream would be cuda:0's, and the wait would not wait for these copies)
                 self.done.synchronize()
                 arrays = tuple(t.numpy().copy() for t in self.host_out)  # the buffers are reused next call
         t2 = time.perf_counter()
