@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 CACHE_DIR_ENV = "LIVEDET_CACHE_DIR"
 EXPORT_FORMAT = 1  # bump when ``detector.export`` changes what it writes
 KEY_LENGTH = 20  # hex digits of the export's key in its file name
-_KEPT_NAME = re.compile(rf".+-[0-9a-f]{{{KEY_LENGTH}}}\.onnx(.+\.tmp)?")  # what ``write`` names its files (and temps)
+_KEPT_NAME = re.compile(rf".+-[0-9a-f]{{{KEY_LENGTH}}}\.onnx")  # what ``write`` names its files
+_PART_NAME = re.compile(rf"\.{_KEPT_NAME.pattern}\.\d+-\d+\.part")  # and one cut short (``atomic_write``)
 KEEP_PER_NAME = 3  # exports kept per model name: the weights in use, and a couple of others
 SHIPPED_EXPORTS = "exports"  # folder beside the manifests holding exports made when the app was built
 
@@ -178,15 +179,17 @@ def status(spec: ModelSpec) -> KeptExport:
 
 
 def clear() -> int:
-    """Remove every export kept in the user's cache (never the ones shipped with the app); returns how many."""
+    """Remove every export kept in the user's cache (never the ones shipped with the app), and any an
+    export killed mid-write left half-written; returns how many exports."""
     folder = cache_dir()
     removed = 0
-    for path in folder.glob("*.onnx*"):
-        if not _KEPT_NAME.fullmatch(path.name):  # $LIVEDET_CACHE_DIR may point at a folder of the user's own
+    for path in folder.glob("*.onnx*"):  # (pathlib's * takes hidden names too)
+        kept = _KEPT_NAME.fullmatch(path.name)
+        if not kept and not _PART_NAME.fullmatch(path.name):  # $LIVEDET_CACHE_DIR may hold the user's own files
             continue
         try:
             path.unlink()
-            removed += 1
+            removed += bool(kept)
         except OSError as exc:
             log.warning("cannot remove %s: %s", path, exc)
     return removed

@@ -437,9 +437,12 @@ def test_cache_command_lists_warms_and_clears_only_its_own_files(own_cache, mode
     assert [m["exported_now"] for m in rewarmed] == [True, False] and damaged.stat().st_size > 100_000
     users_own = own_cache / "my-model.onnx"  # $LIVEDET_CACHE_DIR may be a folder the user also keeps files in
     users_own.write_bytes(b"mine")
+    cut_short = damaged.with_name(f".{damaged.name}.4242-139876.part")  # an export killed mid-write
+    cut_short.write_bytes(b"half an export")
     cleared = cache("--clear")
     assert cleared["removed"] == 2 and [m["path"] for m in cleared["models"]] == [None, None]
     assert users_own.read_bytes() == b"mine"
+    assert sorted(p.name for p in own_cache.iterdir()) == ["my-model.onnx"]  # the half-written one went too
 
 
 @pytest.mark.parametrize("option", ["half", "cuda_graph", "compile"])
