@@ -1,4 +1,5 @@
-"""Network definitions. Import from here; the submodules are private.
+"""Network definitions: the networks and ``build_model`` from here; presets, configs and backbone facts
+from their submodules (``presets``, ``config``, ``backbone``).
 
 ``ModelConfig`` is plain data and loads at once; the networks (torch) load on first use,
 so reading manifests (the app's model picker) does not wait for torch.

@@ -14,7 +14,7 @@ from .layers import DepthwiseSeparable, conv_bn_act
 
 
 class LightPAN(nn.Module):
-    """(C3, C4, C5) at strides 8/16/32 -> (P3, P4, P5), each ``width`` channels."""
+    """(C3, C4, C5) at strides 8/16/32 -> (P3, N4, N5), each ``width`` channels (N: after the bottom-up pass)."""
 
     def __init__(self, in_channels: tuple[int, int, int], width: int) -> None:
         super().__init__()
