@@ -340,7 +340,7 @@ class MainWindow(QMainWindow):
         c.source_failed.connect(self._on_source_failed)
         c.source_closed.connect(self._on_source_closed)
         c.source_ended.connect(self._on_source_ended)
-        c.source_damaged.connect(lambda message: self.status.show_error(message, ABOUT_SOURCE))
+        c.source_damaged.connect(self._on_source_problem)
         c.true_length.connect(self.playback.set_true_length)
         c.pause_changed.connect(self._on_pause_changed)
         c.model_loading.connect(self._on_model_loading)
@@ -350,10 +350,19 @@ class MainWindow(QMainWindow):
         c.recording_changed.connect(self._on_recording_changed)
         c.recording_started.connect(self._on_recording_started)
         c.recording_finished.connect(self._on_recording_finished)
-        c.recording_failed.connect(lambda message: self.status.show_error(message, ABOUT_OUTPUT))
-        c.needs_source.connect(lambda message: self.status.show_error(message, ABOUT_SOURCE))
-        c.snapshot_saved.connect(lambda path: self.status.resolved(ABOUT_OUTPUT))
+        c.recording_failed.connect(self._on_output_problem)
+        c.needs_source.connect(self._on_source_problem)
+        c.snapshot_saved.connect(self._on_snapshot_saved)
         c.message.connect(self.status.show_info)
+
+    def _on_source_problem(self, message: str) -> None:  # a damaged file, or an action that needs a source
+        self.status.show_error(message, ABOUT_SOURCE)
+
+    def _on_output_problem(self, message: str) -> None:  # a recording or snapshot that failed
+        self.status.show_error(message, ABOUT_OUTPUT)
+
+    def _on_snapshot_saved(self, _path: str) -> None:  # (the controller's message says where)
+        self.status.resolved(ABOUT_OUTPUT)
 
     def _on_source_ended(self) -> None:
         source = self.controller.source
@@ -368,8 +377,7 @@ class MainWindow(QMainWindow):
 
     def _on_recording_started(self, path: str) -> None:
         self.status.resolved(ABOUT_OUTPUT)
-        self.status.start_recording_clock(Path(path).name, paused=self.controller.paused,
-                                          video_time=lambda: self.controller.recorded_seconds)
+        self.status.start_recording_clock(Path(path).name, video_time=lambda: self.controller.recorded_seconds)
         self._show_recording_badge()
 
     def _first_size(self) -> QSize:
@@ -726,7 +734,6 @@ class MainWindow(QMainWindow):
     def _on_pause_changed(self, paused: bool) -> None:
         still = self.playback.still  # a photo's end: nothing to play, so no greyed-out "Play"
         self.pause_action.setText("Play" if paused and not still else "Pause")
-        self.status.pause_recording_clock(paused)  # a paused video adds nothing to the recording
         if not paused:
             self.status.withdraw_info(END_OF_VIDEO)  # it stayed up for 8 s while the video played again
         if self.controller.recording and not self.status.recording_clock_running:  # asked for, no frame yet

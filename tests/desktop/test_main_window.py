@@ -2601,3 +2601,23 @@ def test_every_control_has_a_name_a_screen_reader_can_say(qtbot, launch, vtest_p
     assert names[window.thresholds.iou_slider] == "IoU threshold"
     assert names[window.playback.seek_slider] == "Position"
     assert names[window.model_picker] == "yolo-mnv3-small"  # a combo box is read out by its current choice
+
+
+def test_a_window_gone_hears_nothing_more_from_its_controller(qtbot):
+    """The controller outlives its window, and so do the threads that report to it (a snapshot being written, a
+    recording being finished): a failure reported after the window was destroyed went through a lambda to its
+    deleted status bar ("Internal C++ object already deleted", in the event loop)."""
+    import shiboken6
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    from desktop.startup import LaunchOptions, build_window
+
+    window = build_window(LaunchOptions())
+    controller = window.controller
+    window.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    assert not shiboken6.isValid(window)
+    for signal in (controller.source_damaged, controller.recording_failed, controller.needs_source,
+                   controller.snapshot_saved, controller.message):
+        signal.emit("too late")  # pytest-qt fails the test on an exception raised in a slot
+    controller.shutdown()
