@@ -1,11 +1,14 @@
 """The session: one source, one model, thresholds and a recording, wired together on the GUI thread.
 
-It owns the worker threads and the two mailboxes between them, and turns each
+It owns the worker threads and the mailboxes between them, and turns each
 inference result into the annotated frame the window shows (and the recorder
 writes). It has no widgets: the window calls its methods and listens to its
 signals, and tests can do the same.
 
-    CaptureWorker --[mailbox]--> InferenceWorker --[mailbox]--> controller (GUI) --[slot]--> RecorderWorker
+    CaptureWorker --[mailbox]--> InferenceWorker --[mailbox]--> controller (GUI) --[mailbox]--> RecorderWorker
+
+The recorder's mailbox refuses a frame while the last one is still there (``put(timeout=0)``), and the
+recorder's ``accepted`` signal says when it has room again: back-pressure instead of a queue.
 """
 
 from __future__ import annotations

@@ -199,7 +199,7 @@ class InferenceWorker(QThread):
                     self.model_failed.emit(f"{model.name} failed on a frame ({exc}); detection is off until you "
                                            "pick a model")
             else:
-                stats.count_inferred(prediction.timings.total_ms)
+                stats.count_inferred()
                 return FrameResult(packet, prediction.detections, prediction.candidates, prediction.timings,
                                    model.name, model.device, thresholds)
         return FrameResult(packet, Detections(), None, None, None, None, thresholds)

@@ -78,10 +78,6 @@ class ModelCache:
             while len(self._items) > self.capacity:
                 self._items.popitem(last=False)
 
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
 
 SHARED_CACHE = ModelCache()
 
@@ -129,9 +125,6 @@ class ModelLoader(QObject):
 
     def start(self) -> None:
         self._thread.start()
-
-    def is_running(self) -> bool:
-        return self._thread.is_alive()
 
     def wait(self, timeout_s: float | None = None) -> bool:
         """True when the load has ended (within ``timeout_s``)."""

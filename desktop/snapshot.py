@@ -2,7 +2,7 @@
 
 Why: encoding a 4K frame as PNG takes about 0.2 s, a hitch the video showed when it ran on
 the GUI thread; and the folder may sit on a network share that does not answer at all.
-The window hears back through ``saved`` or ``failed``; it never waits.
+The controller hears back through ``saved`` or ``failed``; it never waits.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from detector.live_clock import settled_rate
 
@@ -69,7 +69,6 @@ class StatsSnapshot:
     average_capture_fps: float
     average_inference_fps: float
     average_display_fps: float
-    inference_ms: float | None  # latest pre+infer+post time
     latency_ms_p50: float | None = None  # capture -> on screen, over the last LATENCY_WINDOW frames
     latency_ms_p90: float | None = None
 
@@ -89,9 +88,6 @@ class StatsSnapshot:
             "device": device,
         }
 
-    def as_dict(self) -> dict:
-        return asdict(self)
-
 
 class PipelineStats:
     """Thread-safe counters for one opened source."""
@@ -102,7 +98,6 @@ class PipelineStats:
         self._inferred = RateMeter()
         self._displayed = RateMeter()
         self._dropped = 0
-        self._inference_ms: float | None = None
         self._latencies_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
 
     def capture_rate(self) -> float:
@@ -121,10 +116,9 @@ class PipelineStats:
         with self._lock:
             self._captured.tick()
 
-    def count_inferred(self, inference_ms: float) -> None:
+    def count_inferred(self) -> None:
         with self._lock:
             self._inferred.tick()
-            self._inference_ms = inference_ms
 
     def count_displayed(self, captured_at: float | None = None) -> None:
         """A frame reached the screen; ``captured_at`` (perf_counter) gives its capture-to-display latency."""
@@ -134,9 +128,9 @@ class PipelineStats:
             if captured_at is not None:
                 self._latencies_ms.append((now - captured_at) * 1000.0)
 
-    def count_dropped(self, n: int = 1) -> None:
+    def count_dropped(self) -> None:
         with self._lock:
-            self._dropped += n
+            self._dropped += 1
 
     def snapshot(self) -> StatsSnapshot:
         now = time.perf_counter()
@@ -153,7 +147,6 @@ class PipelineStats:
                 average_capture_fps=self._captured.average_rate(),
                 average_inference_fps=self._inferred.average_rate(),
                 average_display_fps=self._displayed.average_rate(),
-                inference_ms=self._inference_ms,
                 latency_ms_p50=_percentile(latencies, 0.5),
                 latency_ms_p90=_percentile(latencies, 0.9),
             )

@@ -7,7 +7,6 @@ the error comes back, so an error is never lost under a message that arrived a s
 
 from __future__ import annotations
 
-import time
 from typing import Callable
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
@@ -61,9 +60,7 @@ class StatusPanel(QStatusBar):
         self._standing: tuple[str, str] | None = None  # (what it is about, text) of the error in view
         self._refresh_busy()
         self._recording_name: str | None = None  # the file being written, once it is open
-        self._recorded_s = 0.0  # time recorded before the current stretch (pauses do not count)
-        self._stretch_start: float | None = None  # when the current unpaused stretch began
-        self._video_time: Callable[[], float] | None = None  # the recording's own length, where it is known
+        self._video_time: Callable[[], float] | None = None  # the recording's length so far, in seconds
         self._recording_clock = QTimer(self)
         self._recording_clock.timeout.connect(self._show_recording)
 
@@ -194,15 +191,12 @@ class StatusPanel(QStatusBar):
         self.recording_label.setStyleSheet(ERROR_STYLE if text else "")
         self._fit_side_labels()
 
-    def start_recording_clock(self, name: str, paused: bool = False,
-                              video_time: Callable[[], float] | None = None) -> None:
-        """"● REC 0:07 name": how long this recording has run, as recorders show it; pauses do not count.
-
-        ``video_time`` gives the length of the video recorded so far: a file played at max speed records
-        faster than the wall clock (it said 0:05 of a 36-second file), a file on a slow CPU slower.
+    def start_recording_clock(self, name: str, video_time: Callable[[], float]) -> None:
+        """"● REC 0:07 name": how long the recorded video is so far, as recorders show it (a paused video adds
+        nothing to it). ``video_time`` gives that length: a file played at max speed records faster than the
+        wall clock (a wall clock said 0:05 of a 36-second file), a file on a slow CPU slower.
         """
-        self._recording_name, self._recorded_s, self._video_time = name, 0.0, video_time
-        self._stretch_start = None if paused else time.monotonic()
+        self._recording_name, self._video_time = name, video_time
         self.set_recording("● REC")
         self._recording_clock.start(500)
         self._show_recording()
@@ -212,19 +206,10 @@ class StatusPanel(QStatusBar):
         """True once a recording's file is open and its clock shown (not while it waits for a first frame)."""
         return self._recording_clock.isActive()
 
-    def pause_recording_clock(self, paused: bool) -> None:
-        if self._recording_name is None or not self._recording_clock.isActive():
-            return
-        if paused and self._stretch_start is not None:
-            self._recorded_s += time.monotonic() - self._stretch_start
-            self._stretch_start = None
-        elif not paused and self._stretch_start is None:
-            self._stretch_start = time.monotonic()
-        self._show_recording()
-
     def _show_recording(self) -> None:
-        running = time.monotonic() - self._stretch_start if self._stretch_start is not None else 0.0
-        seconds = int(self._video_time() if self._video_time is not None else self._recorded_s + running)
+        if self._video_time is None:
+            return
+        seconds = int(self._video_time())
         hours, rest = divmod(seconds, 3600)
         clock = f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
         self.recording_label.setText(f"● REC {clock} {self._recording_name}")

@@ -147,7 +147,7 @@ def test_stats_report_has_the_documented_keys():
     stats = PipelineStats()
     for _ in range(3):
         stats.count_captured()
-        stats.count_inferred(5.0)
+        stats.count_inferred()
         stats.count_displayed(time.perf_counter() - 0.040)  # shown 40 ms after it was captured
         time.sleep(0.01)
     stats.count_dropped()
