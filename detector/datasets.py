@@ -168,7 +168,12 @@ def _coco_problem(data) -> str | None:
         if not _whole(category.get("id")):
             return f"category #{i + 1} ({category['name']}) lacks a whole-number 'id'"
     category_ids = {category["id"] for category in data["categories"]}
-    image_ids = {image["id"] for image in data["images"]}
+    image_ids = set()
+    for i, image in enumerate(data["images"]):  # one id for two images gave each the other's boxes too
+        if image["id"] in image_ids:
+            first = next(other["file_name"] for other in data["images"] if other["id"] == image["id"])
+            return f"image #{i + 1} ({image['file_name']}) has the id {image['id']!r} of an earlier image ({first})"
+        image_ids.add(image["id"])
     image_texts = {str(image_id) for image_id in image_ids}
     for i, ann in enumerate(data["annotations"]):
         if not isinstance(ann, dict) or "image_id" not in ann or "category_id" not in ann:

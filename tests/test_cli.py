@@ -1580,6 +1580,9 @@ def _coco(images=None, annotations=None, categories=None) -> dict:
                  id="category-id-text"),
     pytest.param(_coco(images=[{"id": 1, "file_name": "a.jpg"}, {"id": "2", "file_name": "b.jpg"}]),
                  "image #2 (b.jpg) has an 'id' that is not a whole number", id="image-ids-mixed"),
+    # each image got both images' boxes (train), and val scored one image's boxes against the other
+    pytest.param(_coco(images=[{"id": 1, "file_name": "a.jpg"}, {"id": 1, "file_name": "b.jpg"}]),
+                 "image #2 (b.jpg) has the id 1 of an earlier image (a.jpg)", id="image-id-repeated"),
     pytest.param(_coco(images=[{"id": [1], "file_name": "a.jpg"}]),
                  "image #1 (a.jpg) has an 'id' that is not a whole number", id="image-id-list"),
     pytest.param(_coco(annotations=[{"id": 7, "image_id": 1, "category_id": [1], "bbox": [1, 2, 30, 20]}]),
