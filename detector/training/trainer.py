@@ -172,14 +172,23 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def learning_rate(cfg: TrainConfig, step: int, steps_per_epoch: int, epochs: int) -> float:
-    """Linear warm-up, then cosine from ``lr`` to ``lr * final_lr_ratio``. The warm-up takes at most
-    a third of the run, so a run shorter than ``warmup_epochs`` still decays to its final rate."""
+def warmup_steps(cfg: TrainConfig, steps_per_epoch: int, planned_epochs: int) -> int:
+    """The warm-up's length: ``warmup_epochs``, but at most a third of the run as first planned, so a run
+    shorter than ``warmup_epochs`` still decays (and a --budget-min run re-planned later keeps the warm-up it had)."""
+    return max(1, min(int(cfg.warmup_epochs * steps_per_epoch), planned_epochs * steps_per_epoch // 3))
+
+
+def learning_rate(cfg: TrainConfig, step: int, steps_per_epoch: int, epochs: int,
+                  planned_epochs: int | None = None) -> float:
+    """Linear warm-up, then cosine from ``lr`` down to ``lr * final_lr_ratio`` at the run's last step.
+
+    ``planned_epochs``: the epoch count a --budget-min run first planned (None: ``epochs``), which fixes the
+    warm-up's length; the cosine always spans the steps from its end to the last of ``epochs``."""
     total = max(1, epochs * steps_per_epoch)
-    warmup = max(1, min(int(cfg.warmup_epochs * steps_per_epoch), total // 3))
+    warmup = warmup_steps(cfg, steps_per_epoch, epochs if planned_epochs is None else planned_epochs)
     if step < warmup:
         return cfg.lr * (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    progress = min(1.0, (step + 1 - warmup) / max(1, total - warmup))  # 1 at the last step: the final rate
     return cfg.lr * (cfg.final_lr_ratio + (1 - cfg.final_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
@@ -325,6 +334,7 @@ class Trainer:
         self.best_map50 = -1.0
         self._replan_after: int | None = None  # the epoch after which a --budget-min run is re-planned
         self._probe_epoch_s = self._probe_eval_s = 0.0  # what the speed probe measured, for that re-plan
+        self._planned_epochs: int | None = None  # a --budget-min run's first plan, which fixed its warm-up
         self.history: list[dict] = []
         self.cpu_rng = random.Random()  # augmentation draws; seeded at each epoch's start (_seed_epoch)
         self.gen = torch.Generator(device=device)
@@ -355,7 +365,8 @@ class Trainer:
             "history": json.dumps(self.history),
             # a --budget-min run stopped before its re-plan must still re-plan when resumed
             "budget_plan": json.dumps({"replan_after": self._replan_after,
-                                       "probe_epoch_s": self._probe_epoch_s, "probe_eval_s": self._probe_eval_s}),
+                                       "probe_epoch_s": self._probe_epoch_s, "probe_eval_s": self._probe_eval_s,
+                                       "planned_epochs": self._planned_epochs}),
         }
         buffer = io.BytesIO()  # torch.save into a file says "unexpected pos" on a full disk, not "No space left"
         torch.save(state, buffer)
@@ -387,6 +398,7 @@ class Trainer:
         if plan.get("replan_after") is not None:
             self._replan_after = int(plan["replan_after"])
             self._probe_epoch_s, self._probe_eval_s = float(plan["probe_epoch_s"]), float(plan["probe_eval_s"])
+            self._planned_epochs = plan.get("planned_epochs")  # checkpoints before it: the warm-up of cfg.epochs
         if self.dist.main:
             self.log(f"resumed {path} at epoch {self.epoch}, step {self.step}, {self.elapsed_s / 60:.1f} min trained")
 
@@ -431,7 +443,7 @@ class Trainer:
         images = batch.images
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        lr = learning_rate(cfg, self.step, steps_per_epoch, epochs)
+        lr = learning_rate(cfg, self.step, steps_per_epoch, epochs, self._planned_epochs)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.amp and self.device.type == "cuda"):
@@ -589,8 +601,9 @@ class Trainer:
         if cfg.epochs <= 0:
             if cfg.budget_min <= 0:
                 raise LiveDetError("give --epochs N, or --epochs 0 with --budget-min M")
-            cfg.epochs = self._measure_epochs(steps_per_epoch)
-            self._replan_after = max(1, math.ceil(cfg.warmup_epochs))
+            cfg.epochs = self._planned_epochs = self._measure_epochs(steps_per_epoch)
+            # re-planned by the end of the warm-up, before the cosine (which spans the epochs planned) starts
+            self._replan_after = max(1, warmup_steps(cfg, steps_per_epoch, cfg.epochs) // steps_per_epoch)
         # the schedule is counted in steps: a run resumed with another --max-images has other steps an epoch,
         # and its saved step would put the learning rate elsewhere than its epoch (0.00091 for 0.00166)
         self.step = self.epoch * steps_per_epoch
