@@ -129,16 +129,22 @@ def _is_no_augment(augment: dict) -> bool:
     return {**plain, **augment} == plain
 
 
+def _plain(value):
+    """An option's value as typed: ``--zoom 0.5 1.5`` is a list, its default a tuple."""
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
+def _train_parser_defaults() -> argparse.Namespace:
+    """What ``train`` takes when an option is not given."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_train_arguments(parser)
+    return parser.parse_args([])
+
+
 def _recipe_options_given(args: argparse.Namespace, run: TrainConfig) -> list[str]:
     """The recipe options this command sets to other than their defaults and the resumed ``run``'s own
     values, as typed (``--epochs 3``)."""
-    parser = argparse.ArgumentParser(add_help=False)
-    add_train_arguments(parser)
-    defaults = vars(parser.parse_args([]))
-
-    def plain(value):
-        return list(value) if isinstance(value, (list, tuple)) else value
-
+    defaults = vars(_train_parser_defaults())
     augment = run.augment or {}
     agreed = {"model": run.name, "imgsz": run.imgsz, "epochs": run.epochs, "batch": run.batch, "lr": run.lr,
               "seed": run.seed, "eval_interval": run.eval_interval, "close_mosaic": run.close_mosaic,
@@ -146,7 +152,7 @@ def _recipe_options_given(args: argparse.Namespace, run: TrainConfig) -> list[st
               "ema_decay": run.ema_decay, "ema_tau": run.ema_tau,
               "multiscale": run.multiscale, "pretrained_backbone": run.pretrained_backbone, "no_amp": not run.amp,
               "no_augment": _is_no_augment(augment),
-              "zoom": plain(augment.get("scale", ())),
+              "zoom": _plain(augment.get("scale", ())),
               "mixup": augment.get("mixup"), "blank": augment.get("blank", 0.0)}  # the same command again, as the stop message says to run, is silent
 
     def same_as_run(key: str, value) -> bool:
@@ -161,8 +167,8 @@ def _recipe_options_given(args: argparse.Namespace, run: TrainConfig) -> list[st
 
     given = []
     for key in RECIPE_OPTIONS:
-        value = plain(getattr(args, key))
-        if value != plain(defaults[key]) and not same_as_run(key, value):
+        value = _plain(getattr(args, key))
+        if value != _plain(defaults[key]) and not same_as_run(key, value):
             flag = "--" + key.replace("_", "-")
             shown = "" if isinstance(value, bool) else " " + " ".join(f"{v:g}" if isinstance(v, float) else str(v)
                                                                        for v in (value if isinstance(value, list) else [value]))
@@ -307,8 +313,16 @@ def _training_sets(args: argparse.Namespace) -> tuple[AnySet, AnySet | None]:
     return train, val
 
 
-def _decoded(data: AnySet, max_side: int, workers: int) -> DecodedDataset:
+def _decoded(data: AnySet, max_side: int, workers: int, *, imgsz: int, side_given: int, which: str) -> DecodedDataset:
+    """``data`` decoded, each image shrunk to ``max_side``; a pack was shrunk when it was made, so say what of
+    ``--cache-side`` and ``--imgsz`` it cannot honour (a 384 px pack trained at 640 was enlarged unsaid)."""
     if isinstance(data, DecodedDataset):
+        if side_given and side_given != data.max_side:
+            _say(f"note: --cache-side {side_given} does not change a .npz pack: the {which} pack's images were "
+                 f"shrunk to {data.max_side} px when it was made")
+        if data.max_side < imgsz:
+            _say(f"warning: the {which} pack's images are at most {data.max_side} px, less than --imgsz {imgsz}: "
+                 f"they are enlarged, blurred, to fit; make the pack again with --max-side {imgsz} or more")
         return data
     return decode_dataset(data, max_side=max_side, workers=workers, on_skip=lambda problem: _say(f"warning: skipped: {problem}"))
 
@@ -428,6 +442,16 @@ def _check_recipe(args: argparse.Namespace) -> None:
             raise LiveDetError(f"{option} must be a finite number, got {value:g}")
     if args.epochs == 0 and args.budget_min <= 0:
         raise LiveDetError("--epochs 0 needs --budget-min above 0: the minutes of training to fill")
+    if args.pretrained_backbone and args.init_weights:  # the ImageNet backbone was downloaded, then overwritten
+        raise LiveDetError("--init-weights replaces every layer but the class layers, --pretrained-backbone's "
+                           "ImageNet backbone included: give one of them")
+    if args.no_augment:  # they were dropped without a word
+        defaults = vars(_train_parser_defaults())
+        dropped = [f"--{key.replace('_', '-')}" for key in ("zoom", "mixup", "blank", "multiscale", "close_mosaic")
+                   if _plain(getattr(args, key)) != _plain(defaults[key])]
+        if dropped:
+            raise LiveDetError(f"--no-augment trains on the images as they are, so {', '.join(dropped)} would do "
+                               "nothing: drop one or the other")
     zoom_low, zoom_high = args.zoom
     if not 0 < zoom_low <= zoom_high or not 0 <= args.mixup <= 1 or not 0 <= args.blank <= 1:
         raise LiveDetError("need 0 < --zoom MIN <= MAX, and --mixup and --blank between 0 and 1")
@@ -498,11 +522,12 @@ def run_train(args: argparse.Namespace) -> dict:
                                          matched="the training set's classes matched to the resumed run's")
     if val_set is not None and val_set.class_names != train_set.class_names:  # known before any image is decoded
         val_set = _in_training_classes(val_set, train_set.class_names)
-    train = _decoded(train_set, cache_side, args.workers)
+    train = _decoded(train_set, cache_side, args.workers, imgsz=imgsz, side_given=args.cache_side, which="training")
     runs_with = resumed.batch if args.resume else batch  # a resumed run keeps its checkpoint's batch
     if runs_with > len(train):  # the GPU default of 64 on a small dataset of one's own
         _say(f"note: --batch {runs_with} is more than the {len(train)} training images: each step takes all of them")
-    val = _decoded(val_set, cache_side, args.workers) if val_set is not None else None
+    val = (_decoded(val_set, cache_side, args.workers, imgsz=imgsz, side_given=args.cache_side, which="validation")
+           if val_set is not None else None)
     augment = (AugmentConfig.none() if args.no_augment
                else AugmentConfig(scale=tuple(args.zoom), mixup=args.mixup, blank=args.blank))
     cfg = TrainConfig(

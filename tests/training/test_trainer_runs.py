@@ -343,7 +343,13 @@ def test_training_refuses_bad_arguments_with_one_line(coco_dataset, tmp_path, ca
                       (("--max-images", "-5"), "--max-images must be 0 (all) or more, got -5"),
                       (("--workers", "0"), "--workers must be at least 1, got 0"),
                       (("--lr", "inf"), "--lr must be a finite number, got inf"),  # trained to NaN weights
-                      (("--zoom", "0.5", "inf"), "--zoom must be a finite number, got inf")):
+                      (("--zoom", "0.5", "inf"), "--zoom must be a finite number, got inf"),
+                      # these were dropped without a word (the default --zoom, typed, is no conflict)
+                      (("--no-augment", "--mixup", "0.2", "--zoom", "0.5", "1.5", "--close-mosaic", "3"),
+                       "--no-augment trains on the images as they are, so --mixup, --close-mosaic would do nothing"),
+                      # the ImageNet backbone was downloaded, then overwritten by the weights given
+                      (("--pretrained-backbone", "--init-weights", "yolo-mnv3-small"),
+                       "--init-weights replaces every layer but the class layers, --pretrained-backbone's")):
         assert says in _refused_in_one_line(capsys, _train_args(coco_dataset, tmp_path / "x", *bad))
     (tmp_path / "notes").write_text("")  # told before decoding: it was "File exists" once the data was ready
     assert _refused_in_one_line(capsys, _train_args(coco_dataset, tmp_path / "notes" / "run")) == (
@@ -856,3 +862,26 @@ def test_a_batch_larger_than_the_data_counts_the_images_it_took(coco_dataset, tm
     assert main(["train", "--data", str(path), "--images", str(images), "--device", "cpu", "--workers", "2",
                  "--resume", str(tmp_path / "small" / "last.pt")]) == 0
     assert "note: --batch" not in capsys.readouterr().err
+
+
+def test_a_pack_smaller_than_the_training_size_is_said_to_be_enlarged(coco_dataset, tmp_path, capsys):
+    """A pack's images were shrunk when it was made: a 384 px pack trained at 640 was enlarged, blurred, without
+    a word, and --cache-side (which sizes a decoded dataset) silently did nothing to it."""
+    from detector.datasets import load_dataset
+    from detector.training.pack import pack_dataset
+
+    path, images, _ = coco_dataset
+    pack = pack_dataset(load_dataset(path, images), tmp_path / "small.npz", max_side=64, quality=90)
+
+    def stopped_at_once(*extra: str) -> str:
+        main(["train", "--data", str(pack), "--val-data", str(pack), "--batch", "3", "--epochs", "1", "--device", "cpu",
+              "--output", str(tmp_path / "run"), "--workers", "1", "--time-limit-min", "0.00001", *extra])
+        return capsys.readouterr().err
+
+    err = stopped_at_once("--imgsz", "96", "--cache-side", "128")
+    for which in ("training", "validation"):
+        assert (f"warning: the {which} pack's images are at most 64 px, less than --imgsz 96: they are enlarged, "
+                "blurred, to fit; make the pack again with --max-side 96 or more") in err, err
+        assert (f"note: --cache-side 128 does not change a .npz pack: the {which} pack's images were shrunk to "
+                "64 px when it was made") in err, err
+    assert "pack's images" not in stopped_at_once("--imgsz", "64")  # a pack at the training size is as it should be
