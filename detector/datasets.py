@@ -52,7 +52,7 @@ class DetectionDataset:
     records: tuple[ImageRecord, ...]
     class_names: tuple[str, ...]
     split: str = ""  # the split read; "" when the source has none (a COCO file, a folder without splits)
-    dropped_boxes: int = 0  # boxes left out for being under a pixel wide or tall inside their image (x2 <= x1, off it)
+    dropped_boxes: int = 0  # boxes left out for being at most a pixel wide or tall inside their image (x2 <= x1, off it)
     unlisted: int = 0  # COCO annotations of images the file does not list (a subset made by cutting 'images' short)
 
     def __len__(self) -> int:
@@ -73,7 +73,7 @@ def dropped_boxes_warning(dataset: DetectionDataset) -> str | None:
     n = dataset.dropped_boxes
     lines = [unlisted_warning(dataset.unlisted)] if dataset.unlisted else []
     if n:
-        lines.append(f"warning: {n} box{'es' if n > 1 else ''} under a pixel wide or tall inside "
+        lines.append(f"warning: {n} box{'es' if n > 1 else ''} at most a pixel wide or tall inside "
                      f"{'their' if n > 1 else 'its'} image {'were' if n > 1 else 'was'} left out (x2 - x1 or y2 - y1 "
                      "at most 1 px once clipped to the image)")
     return "\n".join(lines) or None
@@ -104,7 +104,7 @@ def read_annotated_image(path: Path, width: int = 0, height: int = 0) -> np.ndar
 
 
 def _clean_boxes(boxes: list[list[float]], labels: list[int], width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """The boxes clipped to the image, less those left under a pixel wide or tall (a reversed box, one off the image)."""
+    """The boxes clipped to the image, less those left at most a pixel wide or tall (a reversed box, one off the image)."""
     b = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
     lab = np.asarray(labels, dtype=np.int64).reshape(-1)
     if width and height:

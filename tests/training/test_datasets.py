@@ -502,5 +502,5 @@ def test_boxes_with_no_area_in_their_image_are_counted_and_warned_of(split_folde
     xml.write_text(re.sub(r"<xmax>[\d.]+</xmax>", "<xmax>0</xmax>", xml.read_text(), count=1))
     for dataset in (load_dataset(yolo), load_dataset(voc)):
         assert dataset.dropped_boxes == 1
-        assert dropped_boxes_warning(dataset) == ("warning: 1 box under a pixel wide or tall inside its image was "
+        assert dropped_boxes_warning(dataset) == ("warning: 1 box at most a pixel wide or tall inside its image was "
                                                   "left out (x2 - x1 or y2 - y1 at most 1 px once clipped to the image)")
