@@ -147,6 +147,9 @@ class WelcomePage(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        # the page takes the keyboard focus before its buttons: Space (Play) reached "Open video or photo…"
+        # whenever nothing played, and opened a file dialog; Tab still goes on to the buttons
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         layout = QVBoxLayout(self)
         layout.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.title = QLabel()

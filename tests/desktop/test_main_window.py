@@ -2621,3 +2621,28 @@ def test_a_window_gone_hears_nothing_more_from_its_controller(qtbot):
                    controller.snapshot_saved, controller.message):
         signal.emit("too late")  # pytest-qt fails the test on an exception raised in a slot
     controller.shutdown()
+
+
+def test_space_with_nothing_playing_opens_no_file_dialog(qtbot, launch, tmp_path, monkeypatch):
+    """With nothing to play, Pause (Space) is greyed out, so the key went to the focused button of the start
+    page, "Open video or photo…", which opened a file dialog: at start, and after a file failed to open. Tab
+    still reaches the buttons."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication, QFileDialog, QPushButton
+
+    dialogs = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *args: dialogs.append(args) or ("", ""))
+    window = launch()
+    qtbot.waitExposed(window)
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is not None, timeout=5_000)
+    QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_Space)
+    broken = tmp_path / "broken.mp4"
+    broken.write_text("not a video")
+    with qtbot.waitSignal(window.controller.source_failed, timeout=FLOW_TIMEOUT_MS):
+        window.open_source(str(broken))
+    QTest.keyClick(QApplication.focusWidget() or window, Qt.Key.Key_Space)
+    assert not dialogs
+    QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+    assert isinstance(QApplication.focusWidget(), QPushButton)
