@@ -614,8 +614,10 @@ class MainWindow(QMainWindow):
         self.status.set_busy("source", f"Opening {source.label}…")
         self._name_source_button(source.label)
         self.setWindowTitle(f"LiveDet — {source.label}")
-        if not self.video_view.showing_video:
-            self.video_view.show_welcome(f"Opening {source.label}…", opening=True)
+        # the source before is gone: its last picture, seek bar and Pause stayed up meanwhile, doing nothing
+        # (S said "No frame to save yet" under it), for the seconds a camera or a stream takes to open
+        self.playback.show_no_source()
+        self.video_view.show_welcome(f"Opening {source.label}…", opening=True)
 
     def _name_source_button(self, label: str | None) -> None:
         """The source button names what plays, shortened in the middle to fit; its tooltip has the whole name."""
@@ -641,12 +643,14 @@ class MainWindow(QMainWindow):
                                                               if v != source.settings_value)][:RECENT_LIMIT]
                 self._fill_recent_menu()
         if info.kind == IMAGE:
-            about = "photo"
+            about = " photo"
         elif info.variable_rate:  # its FPS is only stated (a browser's WebM states 1000)
-            about = "at a variable frame rate"
+            about = " at a variable frame rate"
+        elif info.is_live and (source is None or source.kind != CAMERA):
+            about = ", live"  # a stream's stated rate is a guess (25 for MJPEG over HTTP); the panel shows its own
         else:
-            about = f"at {info.fps:.1f} FPS"
-        text = f"{info.name}: {info.width}×{info.height} {about}"
+            about = f" at {info.fps:.1f} FPS"  # a camera's: the rate of the mode it was set to
+        text = f"{info.name}: {info.width}×{info.height}{about}"
         if self._reconnecting is not None and source == self._reconnecting:
             text = f"Reconnected: {text}"
         if self.opened_instead:  # the camera used last time is not plugged in: said with the one that opened

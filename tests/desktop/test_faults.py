@@ -23,7 +23,7 @@ from desktop.cameras import CameraInfo
 from desktop.overlay import enlargement
 
 from ..mjpeg_camera import MjpegCamera
-from ..videos import read_back, write_video_whose_sound_outlasts_it
+from ..videos import read_back, write_moving_box_video, write_video_whose_sound_outlasts_it
 
 FLOW_TIMEOUT_MS = 60_000
 
@@ -715,6 +715,22 @@ def test_a_stream_that_never_answers_times_out_without_freezing_the_window(qtbot
     assert window.video_view.welcome.retry_button.isVisible()
 
 
+def test_while_another_source_opens_the_one_before_leaves_no_picture_or_controls_behind(qtbot, launch, tmp_path,
+                                                                                         silent_server):
+    """The video before is closed once another is asked for: its last picture, seek bar and Pause stayed up for
+    the seconds a stream or camera takes to open, doing nothing (S said "No frame to save yet" under a picture)."""
+    video = write_moving_box_video(tmp_path / "clip.mkv", 40, container="matroska", codec="mpeg4")
+    window = launch(source=str(video), model="yolo-mnv3-small")
+    _wait_for_frames(qtbot, window, 5)
+    window.pause_action.trigger()
+    qtbot.waitUntil(lambda: window.pause_action.text() == "Play", timeout=FLOW_TIMEOUT_MS)
+    assert window.playback.seek_slider.isEnabled() and window.video_view.showing_video
+    window.open_source(silent_server)
+    assert not window.video_view.showing_video and "Opening…" in window.video_view.welcome.title.text()
+    assert not window.playback.seek_slider.isEnabled() and not window.pause_action.isEnabled()
+    assert window.playback.position.text() == "–"
+
+
 def _watch(qtbot, launch, camera: MjpegCamera, *, frames: int):
     """The app started on ``camera``'s stream with the shipped model, ``frames`` frames shown."""
     window = launch(source=camera.url, model="yolo-mnv3-small")
@@ -724,7 +740,7 @@ def _watch(qtbot, launch, camera: MjpegCamera, *, frames: int):
 
 
 def test_an_ip_camera_plays_live_records_in_real_time_and_reconnects(qtbot, launch, vtest_path, monkeypatch,
-                                                                       tmp_path):
+                                                                       tmp_path, status_lines):
     from PySide6.QtCore import Qt
 
     monkeypatch.setattr(capture_module, "LIVE_FAILURE_LIMIT_S", 0.5)
@@ -733,6 +749,8 @@ def test_an_ip_camera_plays_live_records_in_real_time_and_reconnects(qtbot, laun
     try:
         window = _watch(qtbot, launch, camera, frames=30)
         assert window.controller.source.is_live
+        # not "768×576 at 25.0 FPS", FFmpeg's guess for a camera sending 30 (the panel shows the rate measured)
+        assert f"{camera.url}: 768×576, live" in status_lines(window), status_lines(window)
         assert window.playback.position.text().startswith("live")
         assert not window.playback.seek_slider.isEnabled()
         qtbot.waitUntil(lambda: "person" in window.controller.last_shown.detections.labels, timeout=10_000)
