@@ -33,9 +33,8 @@ from detector.live_clock import (
     LiveClock,
     recording_fps,
 )
-from detector.outputs import next_free_path
 from detector.video import SourceInfo, same_file
-from detector.video_writer import without_saved_note
+from detector.video_writer import next_free_path, without_saved_note
 
 from .capture import CaptureWorker, FramePacket, PlaybackOptions, openers_finish
 from .file_check import DiskSilent, silent_folder_message, within

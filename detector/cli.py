@@ -287,10 +287,12 @@ def _timed(frames, note_read: Callable[[int, float], None], read_time_s: Callabl
 
 
 def _keep_earlier(path: str | None) -> str | None:
-    """``path``, or the next free ``NAME-2.ext``… when a file is there already (said on stderr)."""
-    from .outputs import next_free_path
+    """``path``, or the next free ``NAME-2.ext``… when a file is there already (said on stderr); standard
+    output (``/dev/stdout``, ``-``) and devices such as ``/dev/null`` are no earlier recording."""
+    from .outputs import is_standard_output
+    from .video_writer import next_free_path
 
-    if not path:
+    if not path or is_standard_output(Path(path)) or not Path(path).is_file():
         return path
     free = next_free_path(Path(path))
     if free != Path(path):

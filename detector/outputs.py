@@ -7,7 +7,6 @@ turns OS errors into ``OutputError``s with the path in the message.
 from __future__ import annotations
 
 import io
-import itertools
 import json
 import os
 import sys
@@ -207,14 +206,6 @@ class AnnotatedImages:
         pass
 
 
-def next_free_path(path: Path) -> Path:
-    """``path`` when nothing is there, else the first free ``NAME-2.ext``, ``NAME-3.ext``…"""
-    for n in itertools.count(1):  # endless: some number is always free
-        candidate = path if n == 1 else path.with_name(f"{path.stem}-{n}{path.suffix}")
-        if not candidate.exists():
-            return candidate
-
-
 def refuse_writing_over_inputs(source: Path | None, output: Path | None, jsonl: Path | None) -> None:
     """Stop, before anything is opened, an output that would destroy the source or the other output.
 
@@ -332,6 +323,8 @@ class PredictOutputs:
         self._in_a_file = info.kind in ("video", "url") and not info.is_live  # frames with their own times
         self._writing = threading.Lock()  # held by the encode thread while it writes a frame
         try:
+            if jsonl is not None:  # before the video is opened: a refused JSONL path emptied an earlier video
+                check_jsonl_path(jsonl)
             if output is not None:
                 self.frames = open_frame_writer(output, source_kind=info.kind, single_image=single_image,
                                                 fps=info.fps, size=(info.width, info.height), source=source,
@@ -394,7 +387,20 @@ class PredictOutputs:
                 self._writing.release()
 
 
-def _is_standard_output(path: Path) -> bool:
+def check_jsonl_path(path: Path) -> None:
+    """What ``JsonlWriter`` would refuse of ``path``'s folder, said without opening (so emptying) anything."""
+    if is_standard_output(path):
+        return
+    existing = next((part for part in path.parents if part.exists()), Path("."))
+    if not existing.is_dir():
+        raise OutputError(f"cannot write {path}: {existing} is a file, not a folder")
+    try:
+        _prove_writable(existing)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def is_standard_output(path: Path) -> bool:
     """``--jsonl -`` (as for most tools), ``/dev/stdout`` or ``/proc/self/fd/1``: where standard output writes."""
     if str(path) == "-":  # was a file named "-" in the current folder
         return True
@@ -412,7 +418,7 @@ class JsonlWriter:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._failed = False
-        self._to_stdout = _is_standard_output(path)
+        self._to_stdout = is_standard_output(path)
         self._shown_name = "standard output" if self._to_stdout else str(path)  # "cannot write -: Broken pipe"
         if self._to_stdout:  # opened again, it was truncated and written at its own offset, under the summary
             self._file = sys.stdout

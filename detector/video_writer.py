@@ -7,6 +7,7 @@ failure becomes an ``OutputError`` with a message a user can act on.
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import re
 import shutil
@@ -78,6 +79,14 @@ def without_saved_note(message: str) -> str:
     return _SAVED_NOTE.sub("", message)
 
 
+
+def next_free_path(path: Path) -> Path:
+    """``path`` when nothing is there, else the first free ``NAME-2.ext``, ``NAME-3.ext``…"""
+    for n in itertools.count(1):  # endless: some number is always free
+        candidate = path if n == 1 else path.with_name(f"{path.stem}-{n}{path.suffix}")
+        if not candidate.exists():
+            return candidate
+
 class _OpenCvSegment:
     """One segment encoded by OpenCV, into a hidden file beside the target: OpenCV writes only to files.
     Frames are stored at an even size, as H.264's are (OpenCV's encoders cut an odd side's last pixel off)."""
@@ -137,7 +146,7 @@ class VideoWriter:
     def __init__(self, path: str | Path, fps: float, size: tuple[int, int], *,
                  segment_seconds: float = SEGMENT_SECONDS, protect: str | Path | None = None,
                  exclusive: bool = False) -> None:
-        """``protect``: a file never to write, the video being read: asked for, it is an error; as the fallback, skipped.
+        """``protect``: a file never to write, the video being read: asked for, it is an error (the fallback never writes over a file).
 
         ``exclusive``: never write over a file; ``NameTaken`` when ``path`` exists (a name chosen as unused
         that another process has taken since: two windows recording in the same second).
@@ -165,9 +174,8 @@ class VideoWriter:
             raise OutputError(f"folder is not writable: {parent}")
         codecs = _CODECS.get(requested.suffix.lower(), ["mp4v"])
         attempts = [(requested, c) for c in codecs if c != "avc1" or h264.can_encode()]
-        fallback = requested.with_suffix(".avi")
-        if requested.suffix.lower() != ".avi" and not (protect is not None and same_file(fallback, protect)):
-            attempts.append((fallback, "MJPG"))
+        if requested.suffix.lower() != ".avi":  # a clip.avi already beside clip.mp4 (the source, or any) is kept
+            attempts.append((next_free_path(requested.with_suffix(".avi")), "MJPG"))
         for target, codec in attempts:
             file = self._create(target)  # before any encoder: a clear message for a folder no file can be made in
             if target.suffix.lower() in _FRAGMENTED_SUFFIXES:
@@ -347,6 +355,8 @@ class VideoWriter:
             if self._writer is not None:
                 self._writer.release()
                 self._writer = None
+                if self.frames_written == 0:  # as for an MP4: no empty, unplayable AVI or MKV left behind
+                    _remove(self.path)
             if self._segment is not None:
                 self._segment.discard()
                 self._segment = None

@@ -1819,6 +1819,46 @@ def test_detections_to_stdout_redirected_into_a_file_come_whole_and_before_the_s
     assert not (tmp_path / "-").exists()  # as for most tools (it wrote a file named "-")
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="/dev/stdout is POSIX")
+def test_a_cameras_detections_to_stdout_go_to_stdout_not_to_a_renamed_file(vtest_path, tmp_path, models_env):
+    """A camera's run never writes over an earlier recording, so an --output or --jsonl that exists gets the next free
+    name: /dev/stdout, which always exists, became /dev/stdout-2 (a file nobody reads, made in /dev as root), and
+    /proc/self/fd/1 became /proc/self/fd/1-2, which failed the run."""
+    from .mjpeg_camera import MjpegCamera
+
+    camera = MjpegCamera(vtest_path, fps=15.0, frames=30)
+    camera.start()
+    try:
+        for stdout_name in ("/dev/stdout", "/proc/self/fd/1"):
+            log = tmp_path / "run.log"
+            with open(log, "w") as out:
+                result = subprocess.run([sys.executable, "-m", "detector", "predict", "--model", "test-small",
+                                         "--imgsz", "160", "--source", camera.url, "--max-frames", "4", "--jsonl",
+                                         stdout_name], cwd=REPO_ROOT, stdout=out, stderr=subprocess.PIPE, text=True,
+                                        timeout=120, env={**os.environ, "LIVEDET_MODELS_DIR": str(models_env)})
+            assert result.returncode == 0 and "earlier recording" not in result.stderr, result.stderr
+            lines = log.read_text().splitlines()
+            assert [json.loads(line).get("frame") for line in lines] == [0, 1, 2, 3, None], lines
+            assert not Path(f"{stdout_name}-2").exists()
+    finally:
+        camera.stop()
+        Path("/dev/stdout-2").unlink(missing_ok=True)  # left by the code before, as root
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".avi", ".mkv"])
+def test_a_run_refused_for_its_jsonl_path_keeps_the_video_an_earlier_run_wrote(capsys, tmp_path, suffix):
+    """The video was opened (emptied) before the JSONL was refused: an earlier result under that name was deleted
+    (MP4) or left as a 0-frame file (AVI, MKV)."""
+    source = write_moving_box_video(tmp_path / "clip.mkv", 5, container="matroska", codec="mpeg4")
+    earlier = tmp_path / f"annotated{suffix}"
+    earlier.write_bytes(b"an earlier run's video")
+    (tmp_path / "notes").write_text("")
+    code, _, err = run(capsys, "predict", "--model", "test-small", "--source", str(source), "--output", str(earlier),
+                       "--jsonl", str(tmp_path / "notes" / "dets.jsonl"))
+    assert code == 2 and f"{tmp_path / 'notes'} is a file, not a folder" in err, err
+    assert earlier.read_bytes() == b"an earlier run's video"
+
+
 @pytest.mark.parametrize("name", ["clip.mp4 ", "photo.jpg\t"])
 def test_an_output_name_with_a_space_after_its_suffix_is_refused_not_made_a_folder(capsys, tmp_path, name):
     """A name pasted with a blank after it: a photo's --output "clip.mp4 " made a folder named 'clip.mp4 '."""

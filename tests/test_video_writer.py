@@ -508,15 +508,26 @@ def test_a_live_recording_of_big_frames_starts_its_file_once_the_held_frames_rea
     assert_first_frames(path, 45)  # 3 s filmed, 3 s played: every frame once, in order
 
 
-def test_the_writer_never_replaces_the_video_it_was_told_to_protect(tmp_path, monkeypatch):
+@pytest.mark.parametrize("protect", [True, False], ids=["the-source", "any-file"])
+def test_the_writer_never_replaces_the_source_video_nor_any_file_with_its_fallback(tmp_path, monkeypatch, protect):
+    """Without an MP4 codec the writer falls back to NAME.avi, which it wrote over whatever was there: a video of
+    the user's beside the asked-for NAME.mp4 (only the source video was kept, by refusing to write at all)."""
     source = tmp_path / "street.avi"
     source.write_bytes(b"the user's only copy")
     with pytest.raises(OutputError, match="source video itself"):
         VideoWriter(source, 10, (64, 48), protect=tmp_path / "." / "street.avi")
     monkeypatch.setitem(video_writer._CODECS, ".mp4", [])  # no MP4 codec: the AVI fallback would be street.avi
-    with pytest.raises(OutputError, match="no video codec"):
-        VideoWriter(tmp_path / "street.mp4", 10, (64, 48), protect=source)
-    assert source.read_bytes() == b"the user's only copy"
-    writer = VideoWriter(tmp_path / "street.mp4", 10, (64, 48))  # unprotected, the fallback is taken
+    writer = VideoWriter(tmp_path / "street.mp4", 10, (64, 48), protect=source if protect else None)
+    writer.write(np.zeros((48, 64, 3), np.uint8))
     writer.close()
-    assert writer.path == source and writer.codec == "MJPG"
+    assert writer.path == tmp_path / "street-2.avi" and writer.codec == "MJPG"
+    assert source.read_bytes() == b"the user's only copy"
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".avi", ".mkv"])
+def test_a_video_closed_before_its_first_frame_leaves_no_empty_file(tmp_path, suffix):
+    """A run stopped, or refused, before its first frame left a 0-frame AVI or MKV that no player opens
+    (an MP4 was already removed)."""
+    writer = VideoWriter(tmp_path / f"clip{suffix}", 10, (64, 48))
+    writer.close()
+    assert list(tmp_path.iterdir()) == []
