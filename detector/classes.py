@@ -72,11 +72,14 @@ def class_indices(classes: str | Collection[int | str] | None, class_names: Sequ
     """What the API's ``classes=`` may be, as the model's class indices (None: every class).
 
     Indices are checked against the model (an index past its last class selected nothing, unsaid); names, or
-    a mix, go through ``resolve_classes``; one string is one name or index ("14" was the classes 1 and 4).
+    a mix, go through ``resolve_classes``; one string is one name or index ("14" was the classes 1 and 4); an
+    empty collection is refused, as ``resolve_classes`` refuses an empty list.
     """
     if classes is None:
         return None
     classes = [classes] if isinstance(classes, str) else list(classes)  # a generator is read once
+    if not classes:  # kept nothing, unsaid, where the CLI refuses --classes ""; a filter built empty is a slip
+        raise LiveDetError("classes names no class: give class names or indices, or None for every class")
     if all(isinstance(item, (int, np.integer)) and not isinstance(item, bool) for item in classes):
         chosen = frozenset(int(item) for item in classes)
         outside = sorted(i for i in chosen if not 0 <= i < len(class_names))

@@ -167,6 +167,9 @@ def test_out_of_range_thresholds_and_class_filters_are_refused_in_plain_words(pr
             predictor.predict(frame, conf=odd)
     with pytest.raises(LiveDetError, match="unknown class 'no such thing'"):
         predictor.predict(frame, classes=["no such thing"])
+    for empty in ([], set(), (i for i in [])):  # kept nothing without a word
+        with pytest.raises(LiveDetError, match="classes names no class: give class names or indices, or None"):
+            predictor.predict(frame, classes=empty)
 
 
 def test_a_batch_may_be_one_array_and_a_channels_first_frame_is_named_as_such(predictor):
