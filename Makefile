@@ -10,10 +10,10 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 
 $(BIN)/.installed: pyproject.toml Makefile
 	@test -n "$(PYTHON)" || { echo "error: no python3.11 or python3 on PATH: install Python 3.11 (or set PYTHON=...)" >&2; exit 1; }
-	PYTHON=$(PYTHON) bash packaging/system-deps.sh
+	PYTHON="$(PYTHON)" bash packaging/system-deps.sh
 	@# a venv whose Python was removed or upgraded cannot be made again over its links: start it afresh
 	@$(BIN)/python -c "" 2>/dev/null || rm -rf $(VENV)
-	$(PYTHON) -m venv $(VENV)
+	"$(PYTHON)" -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install $(TORCH_SPEC)
 	$(BIN)/python -m pip install -e ".[test,package]"

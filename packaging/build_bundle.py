@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "pyinstaller",
                         help="PyInstaller's working folder; reusing it makes rebuilds faster")
     args = parser.parse_args(argv)
+    # PyInstaller runs in the checkout: a relative --dist went there while the summary looked here
+    args.dist, args.work = args.dist.resolve(), args.work.resolve()
 
     if importlib.util.find_spec("PyInstaller") is None:
         print('error: PyInstaller is not installed; run: pip install -e ".[package]"', file=sys.stderr)

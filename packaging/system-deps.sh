@@ -13,6 +13,14 @@ have_lib libxkbcommon.so.0  || need+=(libxkbcommon0)
 have_lib libfontconfig.so.1 || need+=(libfontconfig1)
 have_lib libdbus-1.so.3     || need+=(libdbus-1-3)
 have_lib libglib-2.0.so.0   || need+=(libglib2.0-0)
+# the X11 platform plugin (libqxcb): without libxcb-cursor0 alone (Qt 6.5+) an X11 session's window does not open
+have_lib libxcb-cursor.so.0      || need+=(libxcb-cursor0)
+have_lib libxcb-icccm.so.4       || need+=(libxcb-icccm4)
+have_lib libxcb-image.so.0       || need+=(libxcb-image0)
+have_lib libxcb-keysyms.so.1     || need+=(libxcb-keysyms1)
+have_lib libxcb-render-util.so.0 || need+=(libxcb-render-util0)
+have_lib libxcb-shape.so.0       || need+=(libxcb-shape0)
+have_lib libxkbcommon-x11.so.0   || need+=(libxkbcommon-x11-0)
 [ "$(uname -s)" = Linux ] || exit 0
 # Debian and Ubuntu split venv's pip bootstrap off Python: "ensurepip is not available" stopped make at once
 py="${PYTHON:-python3}"
@@ -26,7 +34,8 @@ if command -v apt-get >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then sudo=""; elif sudo -n true 2>/dev/null; then sudo="sudo -n"; else sudo=none; fi
   if [ "$sudo" != none ]; then
     echo "Installing the system packages LiveDet needs: ${need[*]}"
-    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null && exit 0
+    # through env: sudo's env_reset drops a variable set before it, and debconf could stop make with a question
+    $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null && exit 0
   fi
 fi
 if [ -n "$venv_pkg" ] && ! "$py" -c "import ensurepip" >/dev/null 2>&1; then  # without it make cannot go on

@@ -99,3 +99,19 @@ def test_bundle_opens_new_weights_exporting_them_in_a_process_of_its_own(bundle,
     reports = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert len(reports) == 1 and reports[0]["model"] == "mine" and reports[0]["frames_displayed"] >= 5, result.stdout
     assert [p.name.rsplit("-", 1)[0] for p in (tmp_path / ".cache" / "livedet").glob("*.onnx")] == ["mine"]
+
+
+def test_relative_dist_and_work_folders_are_where_the_command_was_run(tmp_path, monkeypatch, capsys):
+    """PyInstaller runs in the checkout, so `build_bundle.py --dist out` built into the checkout's out/ while the
+    summary measured ./out from where it was typed (0.00 GiB, at a path where nothing was)."""
+    pytest.importorskip("PyInstaller", reason='PyInstaller is not installed (pip install -e ".[package]")')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(build_bundle, "export_models", lambda folder: True)
+    commands = []
+    monkeypatch.setattr(build_bundle.subprocess, "run",
+                        lambda command, cwd: commands.append(command) or subprocess.CompletedProcess(command, 0))
+    assert build_bundle.main(["--cpu-only", "--dist", "out", "--work", "wk"]) == 0
+    command = commands[0]
+    assert command[command.index("--distpath") + 1] == str(tmp_path / "out")
+    assert command[command.index("--workpath") + 1] == str(tmp_path / "wk")
+    assert f"built {tmp_path / 'out'}" in capsys.readouterr().out
