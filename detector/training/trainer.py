@@ -244,10 +244,12 @@ def evaluate_bank(
         boxes, scores = decode_outputs([r.float() for r in raw], model.strides)
         host_boxes, host_scores = boxes.cpu().numpy(), scores.cpu().numpy()
         offsets, scales = data.offset.cpu().numpy(), data.scale.cpu().numpy()
+        heights_widths = bank.sizes[idx].cpu().numpy()
         for j in range(len(idx)):
             kept = apply_thresholds(*select_candidates(host_boxes[j], host_scores[j], score_floor=conf, multi_label=True),
                                     conf=conf, iou=iou, max_det=max_det)
-            b = (kept[0] - np.tile(offsets[j], 2)) / scales[j]
+            height, width = heights_widths[j]  # clipped to the image, as `detector val` clips them
+            b = ((kept[0] - np.tile(offsets[j], 2)) / scales[j]).clip(0, [width, height, width, height])
             predictions.append((b, kept[1], kept[2]))
             i = int(idx[j])
             valid = bank.labels[i] >= 0

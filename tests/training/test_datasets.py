@@ -163,6 +163,33 @@ def test_the_trainers_evaluation_scores_crowds_as_val_does_also_from_a_pack(coco
     np.testing.assert_allclose(ignored[index][0], ignored_boxes)
 
 
+def test_the_trainers_evaluation_clips_boxes_to_the_image_as_val_does(coco_dataset, monkeypatch):
+    """`detector val` clips each box to its image; the training evaluation that picks `best` did not, so a box
+    running off the image scored a lower IoU there than in `val`."""
+    import torch
+
+    from detector.models import ModelConfig, build_model
+    from detector.training import trainer
+    from detector.training.augment import ImageBank
+    from detector.training.pack import decode_dataset
+
+    path, images, _ = coco_dataset
+    bank = ImageBank(decode_dataset(load_coco(path, images), max_side=128, workers=1).first(2), "cpu")
+
+    def off_the_image(raw, strides):  # one confident box from the letterbox's corner far past its far side
+        boxes = torch.tensor([[-50.0, -50.0, 400.0, 400.0]]).expand(len(raw[0]), 1, 4)
+        return boxes, torch.full((len(raw[0]), 1, len(NAMES)), 0.9)
+
+    scored_with = []
+    monkeypatch.setattr(trainer, "decode_outputs", off_the_image)
+    monkeypatch.setattr(trainer, "compute_map", lambda *args: scored_with.append(args) or SimpleNamespace())
+    trainer.evaluate_bank(build_model(ModelConfig(num_classes=len(NAMES))), bank, 128)
+    (_, predictions, _, _), = scored_with
+    for (boxes, _, _), (height, width) in zip(predictions, bank.sizes.tolist()):
+        assert len(boxes)
+        np.testing.assert_allclose(boxes, np.tile([0, 0, width, height], (len(boxes), 1)), rtol=1e-6)
+
+
 @pytest.mark.parametrize("labelled_on", ["upright photo", "stored pixels"])
 def test_phone_photos_are_trained_on_as_their_boxes_were_drawn(coco_dataset, tmp_path, labelled_on):
     """Most labelling tools show a phone photo upright, as viewers do; some label its stored pixels.
