@@ -73,6 +73,22 @@ def _build(config: ModelConfig, source: str) -> YoloDetector:
         raise ModelError(f"{source}: cannot build its network ({str(exc).splitlines()[0][:200]})") from None
 
 
+def _refuse_other_layout_or_classes(meta, spec: ModelSpec, source: str) -> None:
+    """The file's own metadata against its manifest, past backbone and class count: another neck or head was
+    blamed on the backbone ("does not match architecture mobilenet_v3_small", which it was), and classes in
+    another order or under other names put the manifest's labels on the file's boxes without a word."""
+    ours, theirs = meta.config.to_dict(), spec.config.to_dict()
+    for key in ours:
+        if ours[key] != theirs.get(key):
+            raise ModelError(f"{source} does not match the architecture of manifest '{spec.name}': the file has "
+                             f"{key} {ours[key]}, the manifest {theirs.get(key)}")
+    for index, (trained, listed) in enumerate(zip(meta.class_names, spec.class_names)):
+        if trained != listed:
+            raise ModelError(f"{source} was trained with class {index} named '{trained}', but manifest "
+                             f"'{spec.name}' lists '{listed}' there: its boxes would carry the wrong names "
+                             "(publish the weights again to write a manifest from them)")
+
+
 def _network_from_spec(spec: ModelSpec, weights_path: Path) -> YoloDetector:
     from .checkpoint import load_state_into, read_weights
 
@@ -87,6 +103,8 @@ def _network_from_spec(spec: ModelSpec, weights_path: Path) -> YoloDetector:
             f"{weights_path.name} was trained for {len(meta.class_names)} classes but manifest "
             f"'{spec.name}' lists {len(spec.class_names)}"
         )
+    if meta is not None:
+        _refuse_other_layout_or_classes(meta, spec, weights_path.name)
     network = _build(spec.config, weights_path.name)
     load_state_into(network, state, weights_path.name)
     return network.eval()

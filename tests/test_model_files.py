@@ -116,6 +116,20 @@ def test_large_weights_behind_a_small_manifest(zoo):
     refused(lambda: load_model("wrong-arch", models_dir=zoo), "does not match architecture mobilenet_v3_small")
 
 
+def test_a_manifest_with_another_neck_is_said_to_differ_in_its_neck_not_its_backbone(zoo):
+    """It said "does not match architecture mobilenet_v3_small" of a file that is mobilenet_v3_small."""
+    spec = manifest(zoo, "wider", "test-small.safetensors", config=ModelConfig(neck_width=96))
+    refused(lambda: load_model(spec), r"test-small\.safetensors does not match the architecture of manifest 'wider': "
+                                      r"the file has neck_width 64, the manifest 96")
+
+
+def test_a_manifest_naming_the_classes_otherwise_than_its_weights_is_refused(zoo):
+    """Classes in another order put the manifest's labels on the file's boxes: every person a tvmonitor."""
+    spec = manifest(zoo, "reversed", "test-small.safetensors", class_names=VOC_CLASSES[::-1])
+    refused(lambda: load_model(spec), r"test-small\.safetensors was trained with class 0 named 'aeroplane', but "
+                                      r"manifest 'reversed' lists 'tvmonitor' there")
+
+
 def test_large_state_dict_without_metadata_behind_a_small_manifest(zoo):
     small_state_pt(zoo / "large.pt", config=ModelConfig(backbone="mobilenet_v3_large", neck_width=96, head_depth=2))
     spec = manifest(zoo, "wrong-arch", "large.pt")
