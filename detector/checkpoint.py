@@ -32,13 +32,14 @@ def save_weights(path: str | Path, model: torch.nn.Module, meta: WeightsMeta, *,
     """Write ``model``'s state dict as safetensors with ``meta`` in the header.
 
     ``half`` stores floating tensors as float16: half the size, and the
-    accuracy loss is far below what mAP can see.
+    accuracy loss is far below what mAP can see. A tensor past float16's range (65504) stays float32:
+    cast, it became infinity, and its channel's output 0.
     """
     path = Path(path)
     state = {}
     for key, value in model.state_dict().items():
         value = value.detach().cpu()
-        if half and value.is_floating_point():
+        if half and value.is_floating_point() and (not value.numel() or value.abs().max() <= torch.finfo(torch.float16).max):
             value = value.half()
         state[key] = value.contiguous()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -186,6 +187,10 @@ def load_state_into(model: YoloDetector, state: dict[str, torch.Tensor], source:
         if unexpected:
             detail.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
         raise ModelError(f"{source} does not match architecture {model.config.backbone}: " + "; ".join(detail))
+    broken = next((k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
+    if broken is not None:  # loaded, it drew no box, or NaN boxes, without a word
+        raise ModelError(f"{source} holds numbers that are not finite (NaN or infinity) in {broken}: the training "
+                         "that wrote it diverged, or the file is damaged")
     try:
         model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
     except (RuntimeError, TypeError, ValueError) as exc:

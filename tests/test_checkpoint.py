@@ -91,6 +91,26 @@ def test_half_weights_load_as_fp32_and_stay_close(tmp_path, trained_like, probe)
         assert float((a - b).abs().max()) < 0.05 * float(a.abs().max())
 
 
+def test_half_weights_keep_a_value_past_float16s_range_and_non_finite_weights_are_refused(tmp_path, probe):
+    """A BatchNorm variance of 7e4 became infinity in a half file, and loaded without a word: that channel's
+    output went to 0. Weights holding NaN (a training that diverged) loaded too, and drew nothing."""
+    torch.manual_seed(0)
+    network = build_model(CONFIG).eval()
+    bn = next(m for m in network.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    with torch.no_grad():
+        bn.running_var[0] = 7e4
+    path = save_weights(tmp_path / "half.safetensors", network, WeightsMeta(CONFIG, NAMES, 256, {}), half=True)
+    loaded = load_model(path).network
+    assert next(m for m in loaded.modules() if isinstance(m, torch.nn.BatchNorm2d)).running_var[0] == 7e4
+    assert_same_outputs(outputs(network, probe), outputs(loaded, probe), atol=5e-3)
+    with torch.no_grad():
+        bn.running_var[0] = float("nan")
+    diverged = save_weights(tmp_path / "diverged.safetensors", network, WeightsMeta(CONFIG, NAMES, 256, {}))
+    with pytest.raises(ModelError, match=r"diverged\.safetensors holds numbers that are not finite \(NaN or "
+                                         r"infinity\) in .*running_var: the training that wrote it diverged"):
+        load_model(diverged)
+
+
 def test_pt_checkpoint_loads_with_weights_only(tmp_path, trained_like, probe):
     meta = WeightsMeta(CONFIG, NAMES, 320, {})
     path = tmp_path / "last.pt"
