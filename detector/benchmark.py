@@ -9,6 +9,7 @@ when it is importable (it is never a LiveDet dependency).
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib.util
 import os
 import sys
@@ -217,8 +218,10 @@ def memory_soak(predictor, frames: Sequence[np.ndarray], *, count: int, conf: fl
     def gpu_mb() -> float | None:
         return torch.cuda.memory_allocated(predictor.device) / 2**20 if cuda else None
 
-    for frame in frames[: min(len(frames), 20)]:
+    one_of_each_size = {frame.shape: frame for frame in reversed(frames)}.values()  # a folder of photos: all sizes
+    for frame in [*frames[: min(len(frames), 20)], *one_of_each_size]:
         predictor.predict(frame, conf=conf, iou=iou)
+    gc.collect()  # what the warm-up left for the collector is not growth
     rss_start, gpu_start = _rss_mb(), gpu_mb()
     rss_seen, gpu_seen = [rss_start], [gpu_start]
     every = max(1, count // max(1, samples))
@@ -227,6 +230,7 @@ def memory_soak(predictor, frames: Sequence[np.ndarray], *, count: int, conf: fl
         if (i + 1) % every == 0:
             rss_seen.append(_rss_mb())
             gpu_seen.append(gpu_mb())
+    gc.collect()
     rss_end, gpu_end = _rss_mb(), gpu_mb()
 
     def peak(values: list[float | None]) -> float | None:
@@ -241,13 +245,19 @@ def ultralytics_available() -> bool:
     return importlib.util.find_spec("ultralytics") is not None
 
 
+def ultralytics_device(device: str) -> str:
+    """A torch device as Ultralytics names it: ``cpu``, ``cuda:N`` (plain ``cuda`` is GPU 0)."""
+    return "cpu" if device == "cpu" else ("cuda:0" if device == "cuda" else device)
+
+
 def bench_ultralytics(frames: Sequence[np.ndarray], *, model: str, imgsz: int, device: str, count: int,
                       batch: int = 1, warmup: int = 10, conf: float = 0.25, iou: float = 0.45,
-                      threads: int | None = None) -> tuple[BenchResult, dict]:
+                      threads: int | None = None, half: bool = False) -> tuple[BenchResult, dict]:
     """Time Ultralytics' own ``predict`` (its pre- and post-processing included) on the same frames.
 
     ``model`` is a weights file or a model yaml such as ``yolo11n.yaml`` (random
-    weights: the speed is the same, nothing is downloaded). Ultralytics sets torch
+    weights: the speed is the same, nothing is downloaded). ``half``: fp16, as LiveDet runs on a GPU (its
+    own default is fp32, so it was timed at another precision). Ultralytics sets torch
     to cores - 1 threads on the CPU; ``threads`` overrides that after its set-up, so
     both detectors can be timed on the same cores. Returns the result and facts
     (version, torch threads used).
@@ -267,11 +277,11 @@ def bench_ultralytics(frames: Sequence[np.ndarray], *, model: str, imgsz: int, d
             yolo = YOLO(model)
         except Exception as exc:  # missing file, no network for a download, bad yaml
             raise LiveDetError(f"Ultralytics could not load {model}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
-        ul_device = "cpu" if device == "cpu" else ("cuda:0" if device.startswith("cuda") and ":" not in device else device)
+        ul_device = ultralytics_device(device)
 
         def call(chunk):
             return yolo.predict(list(chunk) if len(chunk) > 1 else chunk[0], imgsz=imgsz, device=ul_device,
-                                conf=conf, iou=iou, verbose=False)
+                                conf=conf, iou=iou, half=half, verbose=False)
 
         batches = _batches(frames, count, batch)
         call(batches[0])  # Ultralytics builds its predictor (and sets torch's thread count) on the first call
@@ -284,7 +294,7 @@ def bench_ultralytics(frames: Sequence[np.ndarray], *, model: str, imgsz: int, d
         finally:
             torch.set_num_threads(default_threads)
     results = [r for out in outputs for r in out]
-    facts = {"version": ultralytics.__version__, "torch_threads": used_threads,
+    facts = {"version": ultralytics.__version__, "torch_threads": used_threads, "half": half,
              "torch_threads_ultralytics_default": default_threads}
 
     def stage(key: str) -> float:

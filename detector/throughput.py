@@ -53,13 +53,13 @@ def decode_encode_ceiling(source: str, *, max_frames: int | None = None, workdir
 
 
 def ultralytics_file_job(source: str, *, model: str, imgsz: int, device: str, conf: float = 0.25, iou: float = 0.45,
-                         max_frames: int | None = None, threads: int | None = None,
+                         max_frames: int | None = None, threads: int | None = None, half: bool = False,
                          workdir: Path | None = None) -> FileJobResult:
     """The same job the way Ultralytics users do it: ``predict(stream=True)`` and ``result.plot()`` into an
     mp4v ``cv2.VideoWriter``. Ultralytics must be importable (it is never a LiveDet dependency).
 
     ``threads``: torch threads once Ultralytics has set itself up (it picks cores - 1), so both
-    detectors get the same cores."""
+    detectors get the same cores; ``half``: fp16, as LiveDet runs on a GPU."""
     import cv2
     import torch
     from ultralytics import YOLO
@@ -68,7 +68,7 @@ def ultralytics_file_job(source: str, *, model: str, imgsz: int, device: str, co
     with FrameSource(source) as probe:
         info = probe.info
         first = next(iter(probe))[1]
-    yolo.predict(first, imgsz=imgsz, device=device, conf=conf, iou=iou, verbose=False)  # set-up, untimed
+    yolo.predict(first, imgsz=imgsz, device=device, conf=conf, iou=iou, half=half, verbose=False)  # set-up, untimed
     default_threads = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
@@ -78,7 +78,7 @@ def ultralytics_file_job(source: str, *, model: str, imgsz: int, device: str, co
         try:
             start = time.perf_counter()
             results = yolo.predict(source=source, stream=True, imgsz=imgsz, device=device, conf=conf, iou=iou,
-                                   verbose=False)
+                                   half=half, verbose=False)
             frames = 0
             for result in islice(results, max_frames):
                 writer.write(result.plot())

@@ -1123,7 +1123,10 @@ def test_bench_file_job_against_the_ceiling_and_memory_soak(capsys, vtest_path):
                           "--frames", "30", "--warmup", "1", "--file-job", "--soak", "60")
     job = summary["file_job"]
     assert job["frames"] == 30 and job["fps"] > 0 and job["ceiling_fps"] > 0
+    # the ceiling timed before and after the job, which is set against their mean: one reading swung 31 %
+    assert job["ceiling_fps"] == pytest.approx(sum(job["ceiling_fps_before_after"]) / 2, abs=0.01)
     assert job["fraction_of_ceiling"] == pytest.approx(job["fps"] / job["ceiling_fps"], abs=0.002)
+    assert err.index("memory over 60 frames") < err.index("file job:")  # the soak first, in a process left clean
     memory = summary["memory"]
     assert memory["frames"] == 60 and memory["gpu_mb_start"] is None  # no GPU: only resident memory
     if memory["rss_mb_start"] is not None:  # Linux
@@ -1732,6 +1735,39 @@ def test_a_library_bug_names_its_library(capsys, monkeypatch):
     monkeypatch.setattr(cli, "cmd_info", buggy)
     code, summary, err = run(capsys, "info")
     assert code == 1 and err.startswith("error: internal error cv2.error: ") and err.count("\n") == 1, err
+
+
+def test_ultralytics_is_timed_on_the_same_frames_size_device_and_precision(monkeypatch):
+    """Ultralytics ran fp32 (its default) beside LiveDet's fp16 on a GPU, so the ratio compared precisions too."""
+    import importlib.machinery
+
+    from detector.benchmark import bench_ultralytics
+
+    calls = []
+
+    class Result:
+        speed = {"preprocess": 1.0, "inference": 2.0, "postprocess": 0.5}
+        boxes = ()
+
+    class FakeYolo:
+        def __init__(self, model):
+            self.model = model
+
+        def predict(self, source, **options):
+            calls.append((source, options))
+            return [Result() for _ in (source if isinstance(source, list) else [source])]
+
+    fake = types.ModuleType("ultralytics")
+    fake.YOLO, fake.__version__ = FakeYolo, "0.fake"
+    fake.__spec__ = importlib.machinery.ModuleSpec("ultralytics", None)
+    monkeypatch.setitem(sys.modules, "ultralytics", fake)
+    frames = [np.full((48, 64, 3), i, np.uint8) for i in range(3)]
+    result, facts = bench_ultralytics(frames, model="yolo11n.yaml", imgsz=320, device="cuda", count=3, warmup=1,
+                                      half=True)
+    assert result.frames == 3 and facts["half"] is True
+    assert all(options["half"] is True and options["device"] == "cuda:0" and options["imgsz"] == 320
+               for _, options in calls)
+    assert [int(source[0, 0, 0]) for source, _ in calls[-3:]] == [0, 1, 2]  # LiveDet's frames, in order
 
 
 def test_compare_ultralytics_needs_ultralytics(capsys):
