@@ -337,3 +337,87 @@ def test_a_detections_log_names_each_rows_model_and_its_csv_opens_right_in_excel
         assert [(line["model"], line["detections"][0]["label"]) for line in lines[:2]] == [
             ("yolo-mnv3-small", "bicycle"), ("my-model", "Ünïcødé")]
         assert lines[2]["frame"] == 2 and lines[2]["detections"] == []
+
+
+def _slow_model(monkeypatch, seconds: float) -> None:
+    """Every frame's detection takes ``seconds`` longer: a model slower than the video."""
+    import time
+
+    from desktop.inference import InferenceWorker
+
+    real_infer = InferenceWorker._infer
+
+    def slow(self, *args, **kwargs):
+        time.sleep(seconds)
+        return real_infer(self, *args, **kwargs)
+
+    monkeypatch.setattr(InferenceWorker, "_infer", slow)
+
+
+def _recorded_source_frames(summary) -> list[int]:
+    return [json.loads(line)["source_frame"] for line in summary.detections_path.read_text().splitlines()]
+
+
+def test_the_video_plays_on_after_a_recording_stalled_on_its_disk_is_stopped(qtbot, launch, vtest_path, tmp_path,
+                                                                              monkeypatch):
+    """The picture waits while the recorder's slot is full, and only the recorder's "accepted" showed it again: a
+    recording stopped while its folder's share stopped answering froze the video until another source was opened."""
+    import threading
+
+    answers = threading.Event()
+    real_open = RecorderWorker._open_files
+
+    def share_not_answering(self):
+        answers.wait(30)
+        return real_open(self)
+
+    monkeypatch.setattr(RecorderWorker, "_open_files", share_not_answering)
+    window = launch(source=str(vtest_path))
+    controller = window.controller
+    qtbot.waitUntil(lambda: controller.last_shown is not None, timeout=60_000)
+    assert controller.start_recording(tmp_path / "street.mp4")
+    qtbot.wait(1_000)  # the recorder holds its first frame, and the picture waits behind it
+    controller.stop_recording()
+    shown = controller.stats().frames_displayed
+    try:
+        qtbot.waitUntil(lambda: controller.stats().frames_displayed >= shown + 5, timeout=10_000)
+    finally:
+        answers.set()
+
+
+def test_a_files_recording_begins_without_a_jump_when_the_model_is_slower_than_the_video(qtbot, launch, vtest_path,
+                                                                                          tmp_path, monkeypatch):
+    """Frames are dropped while a slow model plays a file, until a recording makes the capture wait for it: the
+    recording began with a frame read before R, and jumped after it (source frames 7, 10, 11, 12, ...)."""
+    _slow_model(monkeypatch, 0.25)
+    window = launch(source=str(vtest_path))
+    controller = window.controller
+    controller.set_detections_format("jsonl")
+    qtbot.waitUntil(lambda: controller.last_shown is not None, timeout=60_000)
+    for attempt in range(3):
+        qtbot.wait(700)
+        assert controller.start_recording(tmp_path / f"clip{attempt}.mp4")
+        qtbot.wait(1_500)
+        with qtbot.waitSignal(controller.recording_finished, timeout=30_000) as finished:
+            controller.stop_recording()
+        frames = _recorded_source_frames(finished.args[0])
+        assert len(frames) >= 3 and frames == list(range(frames[0], frames[0] + len(frames))), frames
+
+
+def test_a_files_recording_keeps_its_last_frames_behind_a_slow_model(qtbot, launch, vtest_path, tmp_path,
+                                                                      monkeypatch):
+    """At the file's end the recording waits for the frames still being detected, up to a limit meant for a model
+    that stopped: counted from the end, not from the last frame shown, it cut a slow model's last frames."""
+    import desktop.controller as controller_module
+
+    monkeypatch.setattr(controller_module, "END_DRAIN_LIMIT_MS", 600)  # 0.4 s a frame: 3 in flight take 1.2 s
+    _slow_model(monkeypatch, 0.4)
+    window = launch(source=str(vtest_path))
+    controller = window.controller
+    controller.set_loop(False)
+    controller.set_detections_format("jsonl")
+    qtbot.waitUntil(lambda: controller.last_shown is not None, timeout=60_000)
+    with qtbot.waitSignal(controller.recording_finished, timeout=30_000) as finished:
+        assert controller.start_recording(tmp_path / "end.mp4")
+        controller.seek(788)  # recording: every frame from here on is detected and written, none dropped
+    assert _recorded_source_frames(finished.args[0])[-1] == 794  # vtest.avi's last frame
