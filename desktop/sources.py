@@ -51,7 +51,7 @@ def parse_source(text: str, camera_names: dict[int, str] | None = None) -> Sourc
         raise SourceError("no source given: pass a camera index, a video file or an rtsp:// or http:// URL")
     text = local_path_of(text)  # a copied file:// location plays as the file it names (seek, pause, record)
     kind = classify_source(text, look_at_disk=False)  # on the GUI thread; a folder is refused when it opens
-    if kind == "camera":
+    if kind == "camera":  # a few ASCII digits (classify_source): int() takes them
         index = int(text)
         return camera_source(index, (camera_names or {}).get(index))
     if kind == "url":

@@ -48,7 +48,9 @@ _TEXT_AS_VIDEO = "ansi"  # the codec of FFmpeg's tty demuxer, which draws a text
 # two letters at least, so C://x stays a Windows path
 _SCHEME = r"[A-Za-z][A-Za-z0-9+.-]+://"
 _ANY_SCHEME = re.compile(_SCHEME)
-_PASSWORD = re.compile(rf"^({_SCHEME}[^/@:]*:)[^/@]*@")  # rtsp://user:PASSWORD@host/…
+# rtsp://user:PASSWORD@host/…, to the last "@" before the path, as FFmpeg reads it (a password may hold an "@")
+_PASSWORD = re.compile(rf"^({_SCHEME}[^/@:]*:)[^/]*@")
+_PASSWORD_PARAMETER = re.compile(r"(?i)([?&](?:password|passwd|pass|pwd)=)[^&#]*")  # http://cam/snap?user=a&pwd=…
 # a camera's address typed without its scheme: 192.168.1.10:554/live, cam.local:8080, 10.0.0.7/stream
 _SCHEMELESS_ADDRESS = re.compile(
     r"(\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?|[\w-]+(\.[\w-]+)*:\d{1,5}"  # 192.168.1.10, camera:554
@@ -217,7 +219,7 @@ def shown_address(spec: str) -> str:
     Network cameras take their password in the address (rtsp://admin:secret@192.168.1.10/live);
     it should not end up in a screenshot, a screen share or a CI log.
     """
-    return _PASSWORD.sub(r"\1***@", spec)
+    return _PASSWORD_PARAMETER.sub(r"\1***", _PASSWORD.sub(r"\1***@", spec))
 
 
 def local_path_of(spec: str) -> str:
@@ -248,6 +250,12 @@ def is_stream_address(spec: str) -> bool:
     return spec[:7].lower() != "file://" and bool(_ANY_SCHEME.match(spec))
 
 
+def is_camera_index(spec: str) -> bool:
+    """A camera's number as typed: a few ASCII digits ("²" is a digit to ``isdigit`` and not to ``int``, and
+    99999999999999999999 overflowed OpenCV: both are names of files)."""
+    return spec.isascii() and spec.isdigit() and len(spec) <= 4
+
+
 def classify_source(spec: str, *, look_at_disk: bool = True) -> str:
     """"camera" for an integer index, "url" for a stream address, else "images" or "video" by the path.
 
@@ -255,7 +263,7 @@ def classify_source(spec: str, *, look_at_disk: bool = True) -> str:
     which must not wait on a disk that does not answer (a network share gone offline).
     """
     spec = local_path_of(spec)
-    if spec.isdigit():
+    if is_camera_index(spec):
         return "camera"
     if is_stream_address(spec):
         return "url"
@@ -305,7 +313,8 @@ def open_capture(spec: str, *, open_timeout_ms: int = 5000, read_timeout_ms: int
     if kind == "camera":
         cap = cv2.VideoCapture(int(spec))
         if not cap.isOpened():
-            raise SourceError(f"camera {spec} is not available (unplugged, busy, or no permission)")
+            as_file = f"; for the file named {spec} here, write ./{spec}" if os.path.isfile(spec) else ""
+            raise SourceError(f"camera {spec} is not available (unplugged, busy, or no permission){as_file}")
         if camera_mode is not None:
             ask_for_mode(cap, camera_mode)
         return cap
@@ -486,6 +495,18 @@ class StillImage:
         pass
 
 
+def natural_order(path: Path) -> tuple:
+    """How a file manager orders names: img2 before img10, IMG3 between img2 and img4."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", path.name.casefold()))
+
+
+def images_in(folder: Path) -> list[Path]:
+    """A folder's photos in natural order, hidden files left out: a macOS drive holds a "._NAME.jpg" beside each
+    photo (read as one more image that fails), and 1.jpg … 100.jpg made into a video played 1, 10, 100, 11, …"""
+    return sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+                   and p.is_file()), key=natural_order)
+
+
 def _videos_and_folders(folder: Path) -> tuple[list[str], list[str]]:
     """The names of a folder's videos and of its sub-folders (hidden ones left out), sorted."""
     entries = sorted(folder.iterdir())
@@ -552,7 +573,7 @@ class FrameSource:
                 self._images = [path]
                 first = read_image(path)  # a single image that does not read is the error itself
             else:
-                self._images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+                self._images = images_in(path)
                 if not self._images:
                     raise SourceError(f"no images in {self.spec}{_what_else_is_in(path)}")
                 self.not_read = _not_read_in(path)

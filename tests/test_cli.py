@@ -1304,6 +1304,45 @@ def test_a_stream_password_stays_out_of_messages_and_the_summary(capsys):
     assert code == 2 and "cannot connect to rtsp://admin:***@127.0.0.1:9/live" in err
     assert "s3cret" not in err + json.dumps(summary)
     assert "(refused, or no such address, or not a stream)" in err  # at once: it said "no answer within 5 s"
+    # a password holding "@" (FFmpeg reads up to the last one) showed its end, and one in the query all of it
+    for source, shown in (("rtsp://admin:Pa@ss2024@127.0.0.1:9/live", "rtsp://admin:***@127.0.0.1:9/live"),
+                          ("http://127.0.0.1:9/snap.cgi?user=admin&pwd=Pa55&res=hd",
+                           "http://127.0.0.1:9/snap.cgi?user=admin&pwd=***&res=hd")):
+        code, summary, err = run(capsys, "predict", "--model", "test-small", "--source", source)
+        assert code == 2 and shown in err and "ss2024" not in err and "Pa55" not in err, err
+
+
+def test_a_folder_of_photos_plays_in_natural_order_without_hidden_files(capsys, tmp_path):
+    """img10 came before img2 (a timelapse made into a video jumped about), and the "._img1.jpg" a macOS drive
+    keeps beside each photo was read as one more image, failed, and was counted."""
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    names = ["img1.jpg", "img2.jpg", "IMG3.JPG", "img10.jpg"]
+    for i, name in enumerate(names):
+        cv2.imwrite(str(folder / name), np.full((48, 64, 3), 40 * (i + 1), np.uint8))
+    (folder / "._img1.jpg").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    summary, err = run_ok(capsys, "predict", "--model", "test-small", "--source", str(folder), "--jsonl",
+                          str(tmp_path / "dets.jsonl"))
+    assert summary["frames"] == 4 and not summary["skipped"] and "skipped" not in err, err
+    lines = [json.loads(line) for line in (tmp_path / "dets.jsonl").read_text().splitlines()]
+    assert [line["source"] for line in lines] == names
+
+
+@pytest.mark.parametrize("typed", ["²", "99999999999999999999"])
+def test_what_int_cannot_read_is_a_file_name_not_a_camera_number(capsys, typed):
+    """'²' is a digit to str.isdigit() and not to int(), and 99999999999999999999 overflowed OpenCV: both were
+    tracebacks."""
+    code, _, err = run(capsys, "predict", "--model", "test-small", "--source", typed)
+    assert code == 2 and f"not found: {typed}" in err and "Traceback" not in err, err
+
+
+def test_a_camera_number_that_is_also_a_file_here_says_how_to_open_the_file(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_moving_box_video(tmp_path / "7", 5, container="matroska", codec="mpeg4")
+    code, _, err = run(capsys, "predict", "--model", "test-small", "--source", "7")
+    assert code == 2 and "camera 7 is not available" in err and "for the file named 7 here, write ./7" in err, err
+    summary, _ = run_ok(capsys, "predict", "--model", "test-small", "--source", "./7")
+    assert summary["frames"] == 5
 
 
 def _yolo_folder(root: Path, splits: dict[str, int]) -> Path:
