@@ -206,3 +206,27 @@ def test_no_letter_of_a_label_is_drawn_blank():
         shown = class_label(name, 0)
         face = _label_font(shown)
         assert face is None or all(label_fonts._ink(face, ch).any() for ch in shown if not ch.isspace()), shown
+
+
+def test_every_class_tags_text_reads_on_its_colour():
+    """A brightness cut-off put white text on VOC's green "bicycle" and teal "cat" tags at 2.4-3:1 contrast; the
+    tag's text now takes black or white by WCAG's contrast ratio, at least 4.5:1 (AA) on each of 80 colours."""
+    def luminance(bgr) -> float:  # WCAG 2's relative luminance
+        linear = [c / 255 / 12.92 if c / 255 <= 0.04045 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in bgr]
+        return 0.0722 * linear[0] + 0.7152 * linear[1] + 0.2126 * linear[2]
+
+    def contrast(a, b) -> float:
+        high, low = sorted((luminance(a), luminance(b)), reverse=True)
+        return (high + 0.05) / (low + 0.05)
+
+    worst = []
+    for class_id in range(80):
+        frame = np.full((240, 320, 3), 90, np.uint8)
+        detections = Detections(boxes=np.array([[40, 80, 200, 220]], np.float32), scores=np.array([0.5], np.float32),
+                                class_ids=np.array([class_id]), class_names=tuple(f"c{i}" for i in range(80)))
+        crop = draw_detections(frame, detections)[40:77, 36:200].reshape(-1, 3).astype(int)
+        background = class_color(class_id)
+        tag = crop[np.abs(crop - 90).sum(axis=1) > 0]  # the tag: its colour and its text, not the grey frame
+        text = tuple(tag[np.abs(tag - background).sum(axis=1).argmax()])  # the text's full ink, not its soft edge
+        worst.append((contrast(text, background), class_id))
+    assert min(worst)[0] >= 4.5, sorted(worst)[:3]
