@@ -228,6 +228,7 @@ class MainWindow(QMainWindow):
         self.setStatusBar(self.status)
         self.status.message_changed.connect(self._show_status_in_picture)
         self._maximized_before_fullscreen = False
+        self._hidden_for_fullscreen: list[QWidget] = []  # what fullscreen hid (toggle_fullscreen)
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -540,7 +541,11 @@ class MainWindow(QMainWindow):
         if self.isFullScreen():
             self._leave_fullscreen()
             return
-        for widget in (self.menuBar(), self.toolbar, self.controls, self.status):
+        # what fullscreen hides, to be shown again on the way out: only what was shown (a toolbar the user had
+        # hidden came back with Esc, or with F pressed twice)
+        self._hidden_for_fullscreen = [widget for widget in (self.menuBar(), self.toolbar, self.controls, self.status)
+                                       if widget.isVisible()]
+        for widget in self._hidden_for_fullscreen:
             widget.hide()
         self._maximized_before_fullscreen = self.isMaximized()
         self.showFullScreen()
@@ -551,7 +556,8 @@ class MainWindow(QMainWindow):
     def _leave_fullscreen(self) -> None:
         if self.isFullScreen():  # back as it was: a maximized window came back un-maximized and smaller
             self.showMaximized() if self._maximized_before_fullscreen else self.showNormal()
-        for widget in (self.menuBar(), self.toolbar, self.controls, self.status):
+        hidden, self._hidden_for_fullscreen = self._hidden_for_fullscreen, []  # Esc in a window: nothing to show
+        for widget in hidden:
             widget.show()
         self.fullscreen_action.setChecked(False)
         self._show_recording_badge()

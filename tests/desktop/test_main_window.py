@@ -959,6 +959,23 @@ def test_a_window_maximized_before_fullscreen_is_maximized_after_it_and_a_first_
     assert not window.isMaximized()
 
 
+def test_a_toolbar_hidden_by_the_user_stays_hidden_after_fullscreen_and_esc(qtbot, launch):
+    """Leaving fullscreen showed the menu bar, toolbar, controls and status bar, all four: a toolbar unticked in
+    its right-click menu came back with F pressed twice, or with Esc in the window."""
+    window = launch()
+    qtbot.waitExposed(window)
+    window.toolbar.hide()  # unticked, as its right-click menu does
+    window.leave_fullscreen_action.trigger()  # Esc in the window
+    assert not window.toolbar.isVisible()
+    window.fullscreen_action.trigger()
+    qtbot.waitUntil(window.isFullScreen, timeout=5_000)
+    assert not window.status.isVisible() and not window.controls.isVisible()
+    window.fullscreen_action.trigger()
+    qtbot.waitUntil(lambda: not window.isFullScreen(), timeout=5_000)
+    assert not window.toolbar.isVisible()
+    assert window.status.isVisible() and window.controls.isVisible() and window.menuBar().isVisible()
+
+
 def test_recording_over_the_video_being_played_is_refused_and_the_video_is_kept(qtbot, launch, vtest_path,
                                                                                  tmp_path):
     video = tmp_path / "street.avi"
