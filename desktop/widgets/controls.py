@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QAction, QKeyEvent, QPaintEvent, QPalette, QWheelEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -38,6 +38,26 @@ def fit_every_text(button: QToolButton, action: QAction, texts: tuple[str, ...])
         widths.append(button.sizeHint().width())
     action.setText(shown)
     button.setMinimumWidth(max(widths))
+
+
+class TabbedToCheckBox(QCheckBox):
+    """A check box that Space ticks once the keyboard has reached it with Tab, as in any dialog.
+
+    Why: Space is the window's Pause, which took the key from a focused box, so Loop and Max speed could not be
+    ticked from the keyboard at all. A click gives it no focus, so Space after ticking it with the mouse still
+    pauses, as it did.
+    """
+
+    def __init__(self, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.setFocusPolicy(Qt.FocusPolicy.TabFocus)
+
+    def event(self, event: QEvent) -> bool:
+        if (event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent)
+                and event.key() == Qt.Key.Key_Space and not event.modifiers()):
+            event.accept()  # the key comes to the box as a key press, not to the window's Pause
+            return True
+        return super().event(event)
 
 
 class _ResettableSlider(QSlider):
@@ -157,10 +177,10 @@ class PlaybackBar(QWidget):
         self.seek_slider.valueChanged.connect(self.seek_requested)
         self.position = QLabel("–")
         self.position.setMinimumWidth(110)
-        self.loop_box = QCheckBox("Loop")
+        self.loop_box = TabbedToCheckBox("Loop")
         self.loop_box.setToolTip("Start the file again when it ends")
         self.loop_box.toggled.connect(self.loop_toggled)
-        self.fast_box = QCheckBox("Max speed")
+        self.fast_box = TabbedToCheckBox("Max speed")
         self.fast_box.setToolTip("Play files as fast as detection allows, every frame, instead of at their own FPS")
         self.fast_box.toggled.connect(lambda fast: self.realtime_toggled.emit(not fast))
         layout = QHBoxLayout(self)

@@ -2663,3 +2663,24 @@ def test_space_with_nothing_playing_opens_no_file_dialog(qtbot, launch, tmp_path
     assert not dialogs
     QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
     assert isinstance(QApplication.focusWidget(), QPushButton)
+
+
+def test_space_ticks_loop_reached_with_tab_and_pauses_after_a_click_on_it(qtbot, launch, vtest_path):
+    """Space is the window's Pause, which took the key from a focused Loop or Max speed box: neither could be
+    ticked from the keyboard. Reached with Tab, Space ticks the box; ticked with the mouse, Space still pauses."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    window = launch(source=str(vtest_path), model=_shipped_model())
+    qtbot.waitExposed(window)
+    window.activateWindow()
+    _wait_for_detection(qtbot, window, 1)
+    loop = window.playback.loop_box
+    QTest.mouseClick(loop, Qt.MouseButton.LeftButton)
+    ticked = loop.isChecked()
+    QTest.keyClick(window, Qt.Key.Key_Space)
+    assert loop.isChecked() == ticked and window.pause_action.text() == "Play"  # paused; the box as clicked
+    window.pause_action.trigger()  # playing again
+    loop.setFocus(Qt.FocusReason.TabFocusReason)
+    QTest.keyClick(loop, Qt.Key.Key_Space)
+    assert loop.isChecked() != ticked and window.pause_action.text() == "Pause"  # ticked, still playing
