@@ -19,6 +19,7 @@ from .video import FrameSource
 
 RETRY_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # between tries to open the source again; then every 30 s
 CANCEL_CHECK_S = 0.05  # how soon a wait between tries sees a cancel
+STEADY_S = 10.0  # a source back this long is steady: its next loss waits from the first delay again
 
 
 class ReconnectingFrames:
@@ -43,6 +44,8 @@ class ReconnectingFrames:
         self._opening: FrameSource | None = None  # opened again, its first frame not read yet
         self.reconnects = 0
         self.offline_s = 0.0
+        self._back_at = -STEADY_S  # when the source last came back, and the tries that took: a source that drops
+        self._tries_when_back = 0  # again at once goes on from there, not from the first, shortest wait
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray, str]]:
         index = 0
@@ -61,7 +64,9 @@ class ReconnectingFrames:
         """Open the source again, waiting longer after each failed try: its frames, the first already read
         (None when cancelled meanwhile). A source that opens but sends no frame is not back: a camera busy
         elsewhere or not ready was "back after 1.0 s" every second, for ever, and the waits never grew."""
-        lost_at, tries = time.monotonic(), 0
+        lost_at = time.monotonic()
+        # one frame, then gone again: it was "lost", then "back after 1.0 s", every second, for ever
+        tries = self._tries_when_back if lost_at - self._back_at < STEADY_S else 0
         while not self._cancelled_within(_delay_before(tries)):
             try:
                 source = self._open_again()
@@ -86,6 +91,7 @@ class ReconnectingFrames:
             offline = time.monotonic() - lost_at
             self.offline_s += offline
             self.reconnects += 1
+            self._back_at, self._tries_when_back = time.monotonic(), tries + 1
             self._on_back(offline)
             return itertools.chain([first], frames)
         return None

@@ -122,3 +122,21 @@ def test_closing_while_the_camera_that_came_back_has_not_answered_lets_it_go_and
     reader.join(5)
     assert not reader.is_alive() and [index for index, _, _ in got] == [0, 1]
     assert told == ["lost"] and frames.reconnects == 0
+
+
+def test_a_source_that_drops_again_at_once_waits_longer_each_time(monkeypatch):
+    """A camera that sends a frame and drops again was "lost", then "back after 1.0 s", every second, for ever:
+    the waits began again from the shortest each time it came back."""
+    def waits_of_a_flapping_camera() -> list[float]:
+        waited = []
+        frames = ReconnectingFrames(FakeCamera(1), lambda: FakeCamera(1), on_lost=lambda n: None,
+                                    on_retry=lambda why, wait: None, on_back=lambda offline: None)
+        monkeypatch.setattr(frames, "_cancelled_within", lambda seconds: waited.append(seconds) or False)
+        for index, _, _ in frames:
+            if index == 6:
+                break
+        return waited
+
+    assert waits_of_a_flapping_camera() == [1.0, 2.0, 4.0, 8.0, 15.0, 30.0]  # it was 1, 1, 1, 1, 1, 1
+    monkeypatch.setattr(reconnect, "STEADY_S", 0.0)  # back long enough each time: each loss is a first one
+    assert waits_of_a_flapping_camera() == [1.0] * 6
