@@ -24,7 +24,15 @@ from .errors import OutputError
 from .live_clock import HOLD_BYTES, MAX_COPIES, FileClock, LiveClock, recording_fps, settled_rate
 from .progress import say
 from .types import Detections
-from .video import HEIF_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES, WRITABLE_IMAGE_SUFFIXES, SourceInfo, same_file
+from .video import (
+    HEIF_SUFFIXES,
+    IMAGE_SUFFIXES,
+    READ_ONLY_IMAGE_SUFFIXES,
+    VIDEO_SUFFIXES,
+    WRITABLE_IMAGE_SUFFIXES,
+    SourceInfo,
+    same_file,
+)
 from .video_writer import VideoWriter, fit_frame, fit_placement
 
 
@@ -277,8 +285,9 @@ def open_frame_writer(output: Path, *, source_kind: str, single_image: bool, fps
                               f"{example}")
         raise OutputError(f"--output for a video source must be a video file ({', '.join(sorted(VIDEO_SUFFIXES))}), "
                           f"got '{output.name or output}'")  # quoted: 'clip.mp4 ' with a space is not .mp4
-    if suffix in HEIF_SUFFIXES:
-        raise OutputError(f"--output {output.name}: HEIC is read, not written; name a .jpg or .png file instead")
+    if suffix in READ_ONLY_IMAGE_SUFFIXES:
+        kind = "HEIC" if suffix in HEIF_SUFFIXES else suffix[1:].upper()
+        raise OutputError(f"--output {output.name}: {kind} is read, not written; name a .jpg or .png file instead")
     if suffix in NOT_A_FOLDER_SUFFIXES and not output.is_dir():  # one.gif was written as a folder of that name
         hint = " (--jsonl writes the detections)" if suffix in (".json", ".jsonl", ".csv", ".tsv") else ""
         raise OutputError(f"--output {output.name}: {suffix[1:].upper()} is not written; name a video file (.mp4), "

@@ -33,8 +33,11 @@ CLOSE_WAIT_S = 1.0  # how long closing a source waits for a read under way on an
 # HEIF: iPhones save photos as HEIC by default. OpenCV cannot decode it (pi-heif does) nor write it, so an
 # annotated HEIC photo is saved as JPEG
 HEIF_SUFFIXES = {".heic", ".heif"}
-WRITABLE_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-IMAGE_SUFFIXES = WRITABLE_IMAGE_SUFFIXES | HEIF_SUFFIXES
+WRITABLE_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+# JPEG under the name browsers save it by: OpenCV reads it (by its bytes) and has no writer by that name, so an
+# annotated one is saved as NAME.jfif.jpg, as HEIC is (it was taken for a video, and left out of a folder)
+READ_ONLY_IMAGE_SUFFIXES = HEIF_SUFFIXES | {".jfif"}
+IMAGE_SUFFIXES = WRITABLE_IMAGE_SUFFIXES | READ_ONLY_IMAGE_SUFFIXES
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}  # written too
 # read only: raw H.264/H.265 and MJPEG (a Raspberry Pi camera's), AVCHD (.mts, .m2ts: camcorders), old phones'
 # .3gp, DVD .vob, DV, Ogg Theora

@@ -1328,6 +1328,26 @@ def test_a_folder_of_photos_plays_in_natural_order_without_hidden_files(capsys, 
     assert [line["source"] for line in lines] == names
 
 
+def test_jfif_photos_as_browsers_save_them_are_read_upright_and_saved_as_jpeg(capsys, tmp_path):
+    """A .jfif photo (a JPEG under the name browsers save it by) was taken for a video, sideways, and a folder of
+    them was read without it, unsaid."""
+    folder = tmp_path / "saved"
+    folder.mkdir()
+    portrait = np.zeros((96, 64, 3), np.uint8)
+    save_as_phone_photo(folder / "a.jfif", portrait)  # landscape pixels, EXIF says turn them
+    save_as_phone_photo(folder / "b.jfif", portrait)
+    cv2.imwrite(str(folder / "c.jpg"), portrait)
+    summary, _ = run_ok(capsys, "predict", "--model", "test-small", "--source", str(folder / "a.jfif"))
+    assert summary["source_kind"] == "images" and summary["frames"] == 1
+    out = tmp_path / "out"
+    summary, _ = run_ok(capsys, "predict", "--model", "test-small", "--source", str(folder), "--output", str(out))
+    assert summary["frames"] == 3 and sorted(p.name for p in out.iterdir()) == ["a.jfif.jpg", "b.jfif.jpg", "c.jpg"]
+    assert cv2.imread(str(out / "a.jfif.jpg")).shape[:2] == (96, 64)  # upright, as viewers show it
+    code, _, err = run(capsys, "predict", "--model", "test-small", "--source", str(folder / "c.jpg"),
+                       "--output", str(tmp_path / "one.jfif"))
+    assert code == 2 and "JFIF is read, not written; name a .jpg or .png file instead" in err, err
+
+
 @pytest.mark.parametrize("typed", ["²", "99999999999999999999"])
 def test_what_int_cannot_read_is_a_file_name_not_a_camera_number(capsys, typed):
     """'²' is a digit to str.isdigit() and not to int(), and 99999999999999999999 overflowed OpenCV: both were
