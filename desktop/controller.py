@@ -14,7 +14,6 @@ recorder's ``accepted`` signal says when it has room again: back-pressure instea
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -166,7 +165,6 @@ class SessionController(QObject):
         self._finishing: set[RecorderWorker] = set()
         self._record_request: Path | None = None  # recording asked for; starts with the next frame shown
         self._record_waits_for_play = False  # asked for while paused: it starts with the first frame after Play
-        self._record_from_s = -math.inf  # the capture time a file's recording begins at (see start_recording)
         self._looked_at: FramePacket | None = None  # a frame sought or stepped to while paused: not recorded
         self._record_exclusive = True  # its name was chosen as unused: another process's file there is not overwritten
         self._named_recording: Path | None = None  # the file name given for the recording (--record), if any
@@ -681,9 +679,6 @@ class SessionController(QObject):
         self._record_request = target
         self._named_recording = Path(path) if path else None
         self._record_waits_for_play = self._playback.paused  # R on a paused video "starts on Play"
-        # frames read before R, of a model slower than the file, were dropped until lossless mode began: a recording
-        # begun with one jumped after its first frame (F, F+3, F+4, ...). R on a paused video records the frame on screen
-        self._record_from_s = -math.inf if self._record_waits_for_play else time.perf_counter()
         self._record_exclusive = not path or source.is_live  # a name chosen as unused: never written over
         self._live_clock = None
         self._apply_lossless()
@@ -754,9 +749,6 @@ class SessionController(QObject):
             self._looked_at = packet  # Play goes on from this frame; a drag wrote each frame it showed, and a step
             return  # each frame it passed (the frame before keeps the copies it had played: ``seek`` settled them)
         if self._record_request is not None and self._recorder is None and self._held is None:
-            if (self._source is not None and not self._source.is_live and not self._ended
-                    and packet.captured_at < self._record_from_s):
-                return  # read before R (see start_recording): the recording begins with the next frame read after it
             if self._source is not None and self._source.is_live and not self._rate_known():
                 self._held = []
             else:

@@ -385,25 +385,6 @@ def test_the_video_plays_on_after_a_recording_stalled_on_its_disk_is_stopped(qtb
         answers.set()
 
 
-def test_a_files_recording_begins_without_a_jump_when_the_model_is_slower_than_the_video(qtbot, launch, vtest_path,
-                                                                                          tmp_path, monkeypatch):
-    """Frames are dropped while a slow model plays a file, until a recording makes the capture wait for it: the
-    recording began with a frame read before R, and jumped after it (source frames 7, 10, 11, 12, ...)."""
-    _slow_model(monkeypatch, 0.25)
-    window = launch(source=str(vtest_path))
-    controller = window.controller
-    controller.set_detections_format("jsonl")
-    qtbot.waitUntil(lambda: controller.last_shown is not None, timeout=60_000)
-    for attempt in range(3):
-        qtbot.wait(700)
-        assert controller.start_recording(tmp_path / f"clip{attempt}.mp4")
-        qtbot.wait(1_500)
-        with qtbot.waitSignal(controller.recording_finished, timeout=30_000) as finished:
-            controller.stop_recording()
-        frames = _recorded_source_frames(finished.args[0])
-        assert len(frames) >= 3 and frames == list(range(frames[0], frames[0] + len(frames))), frames
-
-
 def test_a_files_recording_keeps_its_last_frames_behind_a_slow_model(qtbot, launch, vtest_path, tmp_path,
                                                                       monkeypatch):
     """At the file's end the recording waits for the frames still being detected, up to a limit meant for a model
