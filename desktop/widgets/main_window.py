@@ -100,6 +100,9 @@ def _missing_folders(folder: Path) -> list[Path]:
     return [path for path in (folder, *folder.parents) if not path.exists()]
 
 
+_BY_NAME = "name:"  # a camera_modes key by camera name, beside the one by device id (MainWindow.chosen_mode)
+
+
 class MainWindow(QMainWindow):
     def __init__(self, controller: SessionController, settings: AppSettings, prefs: Preferences,
                  cameras: CameraWatcher | None = None) -> None:
@@ -920,8 +923,16 @@ class MainWindow(QMainWindow):
         return replace(spec, label=camera.name, camera_mode=self.chosen_mode(camera) or camera.automatic_mode)
 
     def chosen_mode(self, camera: CameraInfo) -> CameraMode | None:
-        """The mode the user picked for ``camera``; None for automatic, or for a mode it no longer offers."""
-        mode = CameraMode.from_text(self.prefs.camera_modes.get(camera.device_id, ""))
+        """The mode the user picked for ``camera``; None for automatic, or for a mode it no longer offers.
+
+        Choices go by the system's device id (/dev/videoN), which tells two cameras of one model apart; a camera
+        the only one of its name, found at another id at a later start (a built-in camera took /dev/video0),
+        keeps the choice made for it by name (it opened at Automatic, unsaid)."""
+        modes = self.prefs.camera_modes
+        text = modes.get(camera.device_id)
+        if text is None and sum(c.name == camera.name for c in self.cameras.cameras) == 1:
+            text = modes.get(_BY_NAME + camera.name)
+        mode = CameraMode.from_text(text or "")
         return mode if mode in camera.modes else None
 
     def _current_camera(self) -> CameraInfo | None:
@@ -981,10 +992,11 @@ class MainWindow(QMainWindow):
         on in a new file (a file keeps one picture size). The mode in use, chosen again, changes nothing."""
         source = self.controller.source  # what plays, not what the settings say: a camera found at a new
         in_use = source.camera_mode if source is not None and self._current_camera() == camera else None  # node...
-        if mode is None:
-            self.prefs.camera_modes.pop(camera.device_id, None)
-        else:
-            self.prefs.camera_modes[camera.device_id] = mode.to_text()
+        for key in (camera.device_id, _BY_NAME + camera.name):  # by name too: see chosen_mode
+            if mode is None:
+                self.prefs.camera_modes.pop(key, None)
+            else:
+                self.prefs.camera_modes[key] = mode.to_text()
         if in_use is not None and (mode or camera.automatic_mode) == in_use:  # "1280×720" = Automatic's choice
             self._refresh_camera_menus()  # the check moves to the entry chosen; the camera is not reopened
             return

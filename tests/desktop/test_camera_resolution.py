@@ -563,3 +563,24 @@ def test_the_camera_used_last_opens_at_the_next_start_wherever_it_is_else_the_fi
                                "instead; HD Webcam: 1280×720")
     else:
         assert said.startswith("HD Webcam: 1280×720")
+
+
+def test_a_resolution_chosen_for_a_camera_found_at_another_device_at_the_next_start_is_kept(
+        qtbot, launch, webcam, monkeypatch):
+    """Choices go by /dev/videoN: a webcam set to 1080p that came up as /dev/video2 at the next start (a built-in
+    camera took /dev/video0) opened at Automatic 1280×720, unsaid."""
+    indices, present = _camera_nodes(monkeypatch)
+    window = launch(model="yolo-mnv3-small")
+    _shown_size(qtbot, window, (1280, 720))
+    _resolution_actions(window)["1920×1080 · 30 FPS"].trigger()
+    _shown_size(qtbot, window, (1920, 1080))
+    modes = window.cameras.cameras[0].modes
+    window.close()  # saves the settings
+
+    present.clear()
+    present.add(2)
+    now = [CameraInfo("HD Webcam", 2, "/dev/video2", modes)]
+    monkeypatch.setattr("desktop.cameras.list_cameras", lambda: now)
+    again = launch(model="yolo-mnv3-small")
+    _shown_size(qtbot, again, (1920, 1080))
+    assert indices[-1] == 2 and _resolution_actions(again)["1920×1080 · 30 FPS"].isChecked()
