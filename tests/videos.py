@@ -3,6 +3,7 @@ writing the kinds of file that cameras and recorders make."""
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 from typing import NamedTuple
 
@@ -49,10 +50,10 @@ def write_moving_box_video(path: str | Path, frames: int, *, container: str, cod
 
 
 def write_video_whose_sound_outlasts_it(path: str | Path, frames: int, extra_sound_s: float, fps: int = 10, *,
-                                        container: str = "matroska") -> Path:
+                                        container: str = "matroska", picture_starts_s: float = 0.0) -> Path:
     """A whole Matroska file (as OBS and phones write them; or an MPEG-TS TV recording) whose sound runs
     ``extra_sound_s`` past its picture: OpenCV estimates its frame count from the duration, so it states
-    frames that never come."""
+    frames that never come. ``picture_starts_s``: the picture begins that long after the sound."""
     with av.open(str(path), "w", format=container) as video:
         picture_stream = video.add_stream("mpeg4", rate=fps)
         picture_stream.width, picture_stream.height, picture_stream.pix_fmt = 320, 240, "yuv420p"
@@ -60,9 +61,11 @@ def write_video_whose_sound_outlasts_it(path: str | Path, frames: int, extra_sou
         for index in range(frames):
             picture = np.full((240, 320, 3), 90, np.uint8)
             picture[80:160, 10 + 8 * index % 240:70 + 8 * index % 240] = 255
-            video.mux(picture_stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")))
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+            frame.pts, frame.time_base = round(picture_starts_s * fps) + index, Fraction(1, fps)
+            video.mux(picture_stream.encode(frame))
         video.mux(picture_stream.encode())
-        samples, pts = int((frames / fps + extra_sound_s) * 48000), 0
+        samples, pts = int((picture_starts_s + frames / fps + extra_sound_s) * 48000), 0
         while pts < samples:
             silence = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
             silence.sample_rate, silence.pts = 48000, pts
