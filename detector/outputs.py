@@ -60,16 +60,18 @@ def check_writable_folder(folder: Path) -> None:
         raise OutputError(f"cannot write to folder {folder}: {folder_problem(folder, exc)}") from None
 
 
-def check_folder_can_be_made(folder: Path) -> None:
+def check_folder_can_be_made(folder: Path, *, refusal: str = "") -> None:
     """``check_writable_folder`` without making anything: a command refused later (a mistyped dataset) leaves
-    no empty folder behind. The nearest existing folder above ``folder`` must take a file."""
+    no empty folder behind. The nearest existing folder above ``folder`` must take a file. ``refusal``: how the
+    message begins (default "cannot write to folder FOLDER")."""
+    refusal = refusal or f"cannot write to folder {folder}"
     existing = next((part for part in (folder, *folder.parents) if part.exists()), Path("."))
     if not existing.is_dir():
-        raise OutputError(f"cannot write to folder {folder}: {existing} is a file, not a folder")
+        raise OutputError(f"{refusal}: {existing} is a file, not a folder")
     try:
         _prove_writable(existing)
     except OSError as exc:
-        raise OutputError(f"cannot write to folder {folder}: {exc.strerror or exc}") from None
+        raise OutputError(f"{refusal}: {exc.strerror or exc}") from None
 
 
 def folder_problem(folder: Path, exc: OSError) -> str:
@@ -398,15 +400,8 @@ class PredictOutputs:
 
 def check_jsonl_path(path: Path) -> None:
     """What ``JsonlWriter`` would refuse of ``path``'s folder, said without opening (so emptying) anything."""
-    if is_standard_output(path):
-        return
-    existing = next((part for part in path.parents if part.exists()), Path("."))
-    if not existing.is_dir():
-        raise OutputError(f"cannot write {path}: {existing} is a file, not a folder")
-    try:
-        _prove_writable(existing)
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if not is_standard_output(path):
+        check_folder_can_be_made(path.parent, refusal=f"cannot write {path}")
 
 
 def is_standard_output(path: Path) -> bool:
