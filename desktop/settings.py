@@ -45,7 +45,8 @@ class Preferences:
     detections_format: str = ""  # "", "jsonl" or "csv"
     loop: bool = True
     realtime: bool = True  # files at their own FPS; False = as fast as possible
-    camera_modes: dict[str, str] = field(default_factory=dict)  # camera id -> CameraMode text; absent = automatic
+    # camera id (and "name:" + camera name) -> CameraMode text; absent = automatic (MainWindow.chosen_mode)
+    camera_modes: dict[str, str] = field(default_factory=dict)
     classes: list[str] = field(default_factory=list)  # the class filter: names to show; empty = all
     device: str = "auto"  # where detection runs: auto, cpu, cuda or mps
     input_size: int = 0  # the network's input side in pixels; 0: each model's own

@@ -399,8 +399,9 @@ class PredictOutputs:
 
 
 def check_jsonl_path(path: Path) -> None:
-    """What ``JsonlWriter`` would refuse of ``path``'s folder, said without opening (so emptying) anything."""
-    if not is_standard_output(path):
+    """What ``JsonlWriter`` would refuse of ``path``'s folder, said without opening (so emptying) anything. A file
+    there already (a log, ``/dev/null``, ``/proc/self/fd/2``) is opened as it is, whatever its folder allows."""
+    if not is_standard_output(path) and not path.exists():
         check_folder_can_be_made(path.parent, refusal=f"cannot write {path}")
 
 

@@ -52,7 +52,7 @@ _TEXT_AS_VIDEO = "ansi"  # the codec of FFmpeg's tty demuxer, which draws a text
 _SCHEME = r"[A-Za-z][A-Za-z0-9+.-]+://"
 _ANY_SCHEME = re.compile(_SCHEME)
 # rtsp://user:PASSWORD@host/…, to the last "@" before the path, as FFmpeg reads it (a password may hold an "@")
-_PASSWORD = re.compile(rf"^({_SCHEME}[^/@:]*:)[^/]*@")
+_PASSWORD = re.compile(rf"^({_SCHEME}[^/@:]*:)[^/?#]*@")
 _PASSWORD_PARAMETER = re.compile(r"(?i)([?&](?:password|passwd|pass|pwd)=)[^&#]*")  # http://cam/snap?user=a&pwd=…
 # a camera's address typed without its scheme: 192.168.1.10:554/live, cam.local:8080, 10.0.0.7/stream
 _SCHEMELESS_ADDRESS = re.compile(
@@ -407,16 +407,19 @@ def _codec_of(cap: cv2.VideoCapture) -> str:
 
 
 def _matroska_picture_span_s(video) -> float | None:
-    """A Matroska video stream's own span: the end time its DURATION tag gives (FFmpeg and mkvmerge write one per
-    stream; Matroska has no other length for a stream alone), less the stream's start. Without it, an MKV whose
-    sound outlasts its picture was counted by the sound: "decoded 150 of the 241 frames (… damaged file?)"."""
-    text = next((str(value) for key, value in video.metadata.items() if key.upper() == "DURATION"), "")
-    parts = re.fullmatch(r"(\d+):(\d\d):(\d\d(?:\.\d+)?)", text.strip())
+    """A Matroska video stream's own span, from the DURATION tag FFmpeg and mkvmerge write per stream (Matroska has
+    no other length for a stream alone): FFmpeg's is the stream's end time, less its start here; mkvmerge's, with
+    its other _STATISTICS tags, the span itself. Without it, an MKV whose sound outlasts its picture was counted by
+    the sound: "decoded 150 of the 241 frames (… damaged file?)"."""
+    tags = {str(key).upper(): str(value) for key, value in video.metadata.items()}
+    parts = re.fullmatch(r"(\d+):(\d\d):(\d\d(?:\.\d+)?)", tags.get("DURATION", "").strip())
     if parts is None:
         return None
-    end_s = int(parts[1]) * 3600 + int(parts[2]) * 60 + float(parts[3])
+    stated_s = int(parts[1]) * 3600 + int(parts[2]) * 60 + float(parts[3])
+    if any(key.startswith("_STATISTICS") for key in tags):  # mkvmerge's: already a span (last - first)
+        return stated_s or None
     start_s = float(video.start_time * video.time_base) if video.start_time is not None else 0.0
-    return end_s - start_s if end_s > start_s else None
+    return stated_s - start_s if stated_s > start_s else None  # FFmpeg's: the stream's end time
 
 
 def frames_the_container_holds(path: str | Path, rate: float) -> int | None:
@@ -515,8 +518,10 @@ class StillImage:
 
 
 def natural_order(path: Path) -> tuple:
-    """How a file manager orders names: img2 before img10, IMG3 between img2 and img4."""
-    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", path.name.casefold()))
+    """How a file manager orders names: img2 before img10, IMG3 between img2 and img4 (ASCII digits only:
+    "1²2" holds a "²" that int() refuses)."""
+    parts = re.split(r"([0-9]+)", path.name.casefold())
+    return tuple((0, int(part), "") if part.isascii() and part.isdigit() else (1, 0, part) for part in parts)
 
 
 def images_in(folder: Path) -> list[Path]:

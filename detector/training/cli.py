@@ -445,10 +445,12 @@ def _check_recipe(args: argparse.Namespace) -> None:
     if args.pretrained_backbone and args.init_weights:  # the ImageNet backbone was downloaded, then overwritten
         raise LiveDetError("--init-weights replaces every layer but the class layers, --pretrained-backbone's "
                            "ImageNet backbone included: give one of them")
-    if args.no_augment:  # they were dropped without a word
-        defaults = vars(_train_parser_defaults())
-        dropped = [f"--{key.replace('_', '-')}" for key in ("zoom", "mixup", "blank", "multiscale", "close_mosaic")
-                   if _plain(getattr(args, key)) != _plain(defaults[key])]
+    if args.no_augment:  # they were dropped without a word (what --no-augment sets anyway, typed, is no conflict)
+        defaults, plain = vars(_train_parser_defaults()), AugmentConfig.none()
+        as_no_augment = {"zoom": list(plain.scale), "mixup": plain.mixup, "blank": plain.blank, "multiscale": 0.0,
+                         "close_mosaic": 0}
+        dropped = [f"--{key.replace('_', '-')}" for key, same in as_no_augment.items()
+                   if _plain(getattr(args, key)) not in (_plain(defaults[key]), same)]
         if dropped:
             raise LiveDetError(f"--no-augment trains on the images as they are, so {', '.join(dropped)} would do "
                                "nothing: drop one or the other")

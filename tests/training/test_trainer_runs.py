@@ -345,7 +345,8 @@ def test_training_refuses_bad_arguments_with_one_line(coco_dataset, tmp_path, ca
                       (("--lr", "inf"), "--lr must be a finite number, got inf"),  # trained to NaN weights
                       (("--zoom", "0.5", "inf"), "--zoom must be a finite number, got inf"),
                       # these were dropped without a word (the default --zoom, typed, is no conflict)
-                      (("--no-augment", "--mixup", "0.2", "--zoom", "0.5", "1.5", "--close-mosaic", "3"),
+                      (("--no-augment", "--mixup", "0.2", "--zoom", "0.5", "1.5", "--close-mosaic", "3",
+                        "--multiscale", "0"),  # nor what --no-augment sets anyway
                        "--no-augment trains on the images as they are, so --mixup, --close-mosaic would do nothing"),
                       # the ImageNet backbone was downloaded, then overwritten by the weights given
                       (("--pretrained-backbone", "--init-weights", "yolo-mnv3-small"),
