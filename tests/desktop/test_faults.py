@@ -310,10 +310,13 @@ def test_a_seek_past_the_real_end_of_a_file_cut_short_plays_on_from_the_furthest
 
 
 def test_dragging_to_the_end_of_a_whole_file_whose_header_overcounts_ends_it_without_calling_it_damaged(
-        qtbot, launch, tmp_path):
+        qtbot, launch, tmp_path, monkeypatch):
     """An MKV whose sound outlasts its picture states 105 frames for its 100 (an estimate from its duration).
     The bar dragged to its end said "has no frame 105 …: the file is damaged or was cut short" and jumped
-    back to where it had been playing. Played through, the same 5 frames were always let pass as an estimate."""
+    back to where it had been playing. Played through, the same 5 frames were always let pass as an estimate.
+    (FFmpeg's and mkvmerge's MKVs now give their picture's own length; a muxer that writes no DURATION tag for
+    it, as this one is made to, still states the estimate.)"""
+    monkeypatch.setattr("detector.video._matroska_picture_span_s", lambda stream: None)
     clip = write_video_whose_sound_outlasts_it(tmp_path / "phone clip.mkv", 100, 0.5)
     window = launch(model="yolo-mnv3-small")
     controller = window.controller
