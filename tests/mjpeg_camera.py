@@ -41,10 +41,11 @@ class MjpegCamera:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/video.mjpg"
 
-    def start(self, *, silent_after: int | None = None) -> None:
+    def start(self, *, silent_after: int | None = None, drop_after: int | None = None) -> None:
         """``silent_after``: the camera sends that many frames to each viewer, then nothing more, keeping the
         connection open until ``stop()``, as a camera whose encoder hung or a network that drops every packet
-        (0: it answers the request and never sends a frame, as a camera still booting)."""
+        (0: it answers the request and never sends a frame, as a camera still booting). ``drop_after``: it sends
+        that many frames to each viewer, then drops the connection, as a camera on a failing link does."""
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         camera, running = self, threading.Event()
@@ -68,7 +69,7 @@ class MjpegCamera:
                         self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n"
                                          + f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
                         index, due = index + 1, due + camera.period
-                        if camera._cut_after(index):
+                        if camera._cut_after(index) or index == drop_after:
                             return
                         time.sleep(max(0.0, due - time.monotonic()))
                 except OSError:

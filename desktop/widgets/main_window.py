@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -60,6 +61,7 @@ SOURCE_BUTTON_HINT = "Choose a camera, a video file or a stream"
 END_OF_VIDEO = "End of the video: press Space to play it again"
 RECORDING_WAITS_FOR_PLAY = "● REC · starts on Play (Space)"  # Record pressed on a paused video
 RECONNECT_DELAYS_S = (2, 5, 10, 30)  # a lost stream is opened again after these waits, then every 30 s
+RECONNECT_STEADY_S = 10.0  # back this long, a source is steady: its next loss waits from the first delay again
 INPUT_SIZES = (320, 416, 512, 640)  # Model ▸ Input size, besides the model's own
 INPUT_SIZE_HINT = ("Larger finds smaller, more distant objects (people across a street) and takes longer: "
                    "on a 2-core laptop CPU, 416 px takes about 1.4 times as long as 320 px")
@@ -121,6 +123,9 @@ class MainWindow(QMainWindow):
         # it is plugged in), until it is back or the user opens something else or closes it
         self._reconnecting: SourceSpec | None = None
         self._reconnect_attempts = 0
+        # the source that came back last, when, and the tries that took: one that drops again at once goes on from
+        # there (a camera sending a frame and dropping was "Reconnected" every 2 s, a new recording file each time)
+        self._back: tuple[SourceSpec, float, int] | None = None
         self._camera_model_shared = False  # the camera playing had a twin of its model plugged in (see same_camera)
         # Record asked for while no source plays but one is coming (it was being recorded when lost, or R was
         # pressed while it reconnects or while the start-up source waits for the model): the recording starts,
@@ -662,6 +667,7 @@ class MainWindow(QMainWindow):
         text = f"{info.name}: {info.width}×{info.height}{about}"
         if self._reconnecting is not None and source == self._reconnecting:
             text = f"Reconnected: {text}"
+            self._back = (source, time.monotonic(), self._reconnect_attempts)
         if self.opened_instead:  # the camera used last time is not plugged in: said with the one that opened
             text, self.opened_instead = f"{self.opened_instead}; {text}", ""
         record = self._record_on_open
@@ -698,7 +704,9 @@ class MainWindow(QMainWindow):
         """Open ``lost`` again after the next wait of RECONNECT_DELAYS_S (a camera: while it is plugged in,
         else when it is plugged back in); returns what to tell the user."""
         if lost != self._reconnecting:  # lost just now, not a try that failed
-            self._reconnecting, self._reconnect_attempts = lost, 0
+            back = self._back
+            flapping = back is not None and back[0] == lost and time.monotonic() - back[1] < RECONNECT_STEADY_S
+            self._reconnecting, self._reconnect_attempts = lost, back[2] if flapping else 0
             self._set_record_on_open(self.controller.lost_while_recording)
         elif self.controller.lost_while_recording:  # R while the try was opening: kept for the next one
             self._set_record_on_open(True)

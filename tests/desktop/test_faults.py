@@ -788,6 +788,26 @@ def test_an_ip_camera_plays_live_records_in_real_time_and_reconnects(qtbot, laun
         camera.stop()
 
 
+def test_a_camera_that_drops_again_as_soon_as_it_is_back_is_tried_less_and_less_often(qtbot, launch, vtest_path,
+                                                                                       monkeypatch):
+    """A camera on a failing link sends a few frames and drops, again and again: each time it was "Reconnected",
+    the waits began again from the shortest (every 2 s, for ever, a new recording file each time)."""
+    import desktop.widgets.main_window as main_window_module
+
+    monkeypatch.setattr(capture_module, "LIVE_FAILURE_LIMIT_S", 0.5)
+    monkeypatch.setattr(main_window_module, "RECONNECT_DELAYS_S", (0.2, 0.4, 0.8, 1.6))
+    camera = MjpegCamera(vtest_path)
+    camera.start(drop_after=15)
+    try:
+        window = _watch(qtbot, launch, camera, frames=3)
+        said = []  # the status bar's error at each loss
+        window.controller.source_failed.connect(lambda _message: said.append(window.status.last_error))
+        qtbot.waitUntil(lambda: len(said) >= 3, timeout=30_000)
+        assert ["attempt 1" in said[0], "attempt 2" in said[1], "attempt 3" in said[2]] == [True] * 3, said
+    finally:
+        camera.stop()
+
+
 def test_a_lost_stream_comes_back_by_itself_and_its_recording_goes_on_in_a_new_file(qtbot, launch, vtest_path,
                                                                                     monkeypatch):
     """A network camera rebooting, Wi-Fi dropping: nobody is at the screen to press Reconnect. The stream is
