@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import colorsys
+import functools
 from typing import Sequence
 
 import cv2
@@ -39,6 +40,7 @@ def relative_luminance(bgr: tuple[int, int, int]) -> float:
     return 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b)
 
 
+@functools.lru_cache(maxsize=256)  # drawn for every box of every frame, from a few dozen class colours
 def _text_color(bg: tuple[int, int, int]) -> tuple[int, int, int]:
     """Black or white, whichever reads better on ``bg`` by WCAG's contrast ratio: a brightness cut-off put white
     on VOC's green "bicycle" and teal "cat" tags (2.4-3:1, where black gives 7-8:1)."""

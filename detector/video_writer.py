@@ -79,13 +79,13 @@ def without_saved_note(message: str) -> str:
     return _SAVED_NOTE.sub("", message)
 
 
-
 def next_free_path(path: Path) -> Path:
     """``path`` when nothing is there, else the first free ``NAME-2.ext``, ``NAME-3.ext``…"""
     for n in itertools.count(1):  # endless: some number is always free
         candidate = path if n == 1 else path.with_name(f"{path.stem}-{n}{path.suffix}")
         if not candidate.exists():
             return candidate
+
 
 class _OpenCvSegment:
     """One segment encoded by OpenCV, into a hidden file beside the target: OpenCV writes only to files.
