@@ -73,10 +73,17 @@ def _build(config: ModelConfig, source: str) -> YoloDetector:
         raise ModelError(f"{source}: cannot build its network ({str(exc).splitlines()[0][:200]})") from None
 
 
-def _refuse_other_layout_or_classes(meta, spec: ModelSpec, source: str) -> None:
-    """The file's own metadata against its manifest, past backbone and class count: another neck or head was
-    blamed on the backbone ("does not match architecture mobilenet_v3_small", which it was), and classes in
-    another order or under other names put the manifest's labels on the file's boxes without a word."""
+def refuse_weights_unlike_manifest(meta, spec: ModelSpec, source: str) -> None:
+    """The weights file's own metadata against its manifest: another backbone, neck or head (a neck was blamed on
+    the backbone, "does not match architecture mobilenet_v3_small", which it was), another class count, or
+    classes in another order or under other names, which put the manifest's labels on the file's boxes without
+    a word."""
+    if meta.config.backbone != spec.config.backbone:
+        raise ModelError(f"{source} does not match architecture {spec.config.backbone} of manifest "
+                         f"'{spec.name}': the file holds a {meta.config.backbone} model")
+    if len(meta.class_names) != len(spec.class_names):
+        raise ModelError(f"{source} was trained for {len(meta.class_names)} classes but manifest "
+                         f"'{spec.name}' lists {len(spec.class_names)}")
     ours, theirs = meta.config.to_dict(), spec.config.to_dict()
     for key in ours:
         if ours[key] != theirs.get(key):
@@ -93,18 +100,8 @@ def _network_from_spec(spec: ModelSpec, weights_path: Path) -> YoloDetector:
     from .checkpoint import load_state_into, read_weights
 
     state, meta = read_weights(weights_path)
-    if meta is not None and meta.config.backbone != spec.config.backbone:
-        raise ModelError(
-            f"{weights_path.name} does not match architecture {spec.config.backbone} of manifest "
-            f"'{spec.name}': the file holds a {meta.config.backbone} model"
-        )
-    if meta is not None and len(meta.class_names) != len(spec.class_names):
-        raise ModelError(
-            f"{weights_path.name} was trained for {len(meta.class_names)} classes but manifest "
-            f"'{spec.name}' lists {len(spec.class_names)}"
-        )
     if meta is not None:
-        _refuse_other_layout_or_classes(meta, spec, weights_path.name)
+        refuse_weights_unlike_manifest(meta, spec, weights_path.name)
     network = _build(spec.config, weights_path.name)
     load_state_into(network, state, weights_path.name)
     return network.eval()
@@ -218,7 +215,12 @@ def resolve_manifest(name_or_path: str | Path, *, models_dir: str | Path | None 
         spec = read_manifest(path)
     else:
         spec = find_model(str(name_or_path), models_dir)
-    verify_weights(spec)
+    weights = verify_weights(spec)
+    # checked here, not only when torch builds the network: a CPU start runs a kept ONNX export, which has the
+    # weights' numbers but not the manifest's labels, so an edited manifest put its names on the wrong boxes
+    meta = read_safetensors_meta(weights) if weights.suffix.lower() == ".safetensors" else None
+    if meta is not None:
+        refuse_weights_unlike_manifest(meta, spec, weights.name)
     return spec
 
 

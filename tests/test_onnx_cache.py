@@ -192,6 +192,20 @@ def test_a_damaged_kept_export_is_replaced_and_the_model_still_runs(own_cache, m
     _assert_equal(reference, _run(load_predictor("test-small", models_dir=models, device="cpu"), _frames()))
 
 
+def test_a_manifest_edited_after_its_export_was_kept_is_refused_not_run_with_the_wrong_names(own_cache, models):
+    """The kept graph has the weights' numbers, not the manifest's labels: with two classes swapped in the
+    manifest afterwards, a CPU start from it called every person a car, where a torch load refuses."""
+    load_predictor("test-small", models_dir=models, device="cpu")
+    assert len(list(own_cache.glob("*.onnx"))) == 1  # kept
+    manifest = models / "test-small.yaml"
+    text = manifest.read_text()
+    assert text.count("- car\n") == 1 and text.count("- person\n") == 1
+    manifest.write_text(text.replace("- car\n", "- CAR\n").replace("- person\n", "- car\n").replace("- CAR\n", "- person\n"))
+    with pytest.raises(LiveDetError, match=r"trained with class 6 named 'car', but manifest 'test-small' lists "
+                                           r"'person' there"):
+        load_predictor("test-small", models_dir=models, device="cpu")
+
+
 def test_the_app_s_export_of_new_weights_is_made_in_another_process_and_kept(own_cache, models, monkeypatch):
     """The app asks for it: importing onnx to export in the app's own process held its window still for 0.5 s."""
     reference = _run(Predictor(load_model("test-small", models_dir=models), device="cpu"), _frames())
