@@ -29,6 +29,8 @@ def resolve_classes(requested: Iterable[str], class_names: Sequence[str]) -> fro
     alone (unless the model has a class of that name) is every class, as the app's ``--classes all`` is.
     """
     index_of = {normalise_class_name(name): i for i, name in enumerate(class_names)}
+    if isinstance(requested, str):  # one name or index: "14" was read as the classes 1 and 4
+        requested = [requested]
     requested = [item for item in requested if str(item).strip()]  # "all," or "person," as the app reads them
     wanted = [normalise_class_name(item) for item in requested]
     if wanted == ["all"] and "all" not in index_of:
@@ -63,6 +65,8 @@ def class_ids_named(names: Iterable[str] | None, class_names: Sequence[str]) -> 
     so a filter chosen for another model never hides everything."""
     if names is None:
         return None
+    if isinstance(names, str):  # one name: "person" was seven one-letter names, none a class, so no filter
+        names = [names]
     wanted = {normalise_class_name(n) for n in names}
     ids = frozenset(i for i, name in enumerate(class_names) if normalise_class_name(name) in wanted)
     return ids or None

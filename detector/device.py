@@ -51,6 +51,17 @@ def gpu_may_be_present() -> bool:
     return False
 
 
+def check_device_name(requested: str | None) -> None:
+    """Refuse a device name that no machine has, and CUDA where no GPU driver is installed, before seconds of
+    importing torch and building a network (``device="gpu"``, or ``"cuda"`` on a laptop, failed only then)."""
+    name = (requested or "auto").lower()
+    index = name.partition(":")[2]
+    if name not in DEVICE_CHOICES and not (name.startswith("cuda:") and index.isascii() and index.isdigit()):
+        raise LiveDetError(f"unknown device '{requested}' (choose from {', '.join(DEVICE_CHOICES)}, or cuda:N)")
+    if name.startswith("cuda") and not gpu_may_be_present():
+        raise LiveDetError("CUDA was requested but no CUDA GPU is available; use --device cpu")
+
+
 def runs_on_cpu(requested: str = "auto") -> bool:
     """Whether ``select_device(requested)`` is sure to pick the CPU, known without importing torch."""
     requested = (requested or "auto").lower()

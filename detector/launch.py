@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import onnx_cache
-from .device import runs_on_cpu, select_device
+from .device import check_device_name, runs_on_cpu, select_device
 from .engines import onnxruntime_available, uses_onnxruntime
 from .errors import LiveDetError, ModelError
 from .loader import LoadedModel, checkpoint_name, describe_model, load_model
@@ -58,6 +58,7 @@ def load_predictor(
     ``options`` go to ``Predictor``. An ``.onnx`` file runs on the CPU (ONNX Runtime) whatever ``device`` or
     ``backend`` asks (``predictor.device_label`` says where it runs; the CLI refuses the combination instead).
     """
+    check_device_name(device)
     surely_cpu = runs_on_cpu(device)
     if surely_cpu:  # refuse GPU-only options before a slow load or export, not after
         check_gpu_only_options("cpu", half=options.get("half"), cuda_graph=options.get("cuda_graph"),

@@ -14,7 +14,7 @@ import numpy as np
 
 from .classes import class_indices
 from .defaults import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET, MAX_IMGSZ, is_input_size
-from .device import select_device
+from .device import check_device_name, select_device
 from .engines import Engine, make_engine
 from .errors import LiveDetError
 from .featureless import is_featureless
@@ -75,9 +75,12 @@ class Predictor:
         compile: bool | None = None,
     ) -> None:
         self.model = model
+        if imgsz is not None and (isinstance(imgsz, bool) or not isinstance(imgsz, (int, np.integer))):
+            raise ValueError(f"imgsz must be a whole number of pixels, got {imgsz!r}")  # 320.5 and "320" became 320
         self._imgsz = int(imgsz or model.spec.input_size)
         if not is_input_size(self._imgsz):
             raise ValueError(f"--imgsz must be a positive multiple of 32 up to {MAX_IMGSZ}, got {self._imgsz}")
+        check_device_name(device)  # "gpu" was refused for weights but taken for an ONNX graph, which runs on the CPU
         self._rect = rect
         torch_device = select_device(device) if model.network is not None else None  # an ONNX graph runs on the CPU
         device_type = torch_device.type if torch_device is not None else "cpu"
@@ -215,7 +218,7 @@ class Predictor:
         """One frame's candidates -> its detections, plus the candidates themselves for re-thresholding
         (all of them: a class filter changed later must find the other classes still there)."""
         kept = apply_thresholds(*cand, conf=conf, iou=iou, max_det=max_det, classes=classes)
-        candidates = Candidates(*cand, meta, self.class_names) if keep_candidates else None
+        candidates = Candidates(*cand, meta, self.class_names, candidate_floor(conf)) if keep_candidates else None
         return to_detections(*kept, meta, self.class_names), candidates
 
     def _predict_fast(self, frames: list[np.ndarray], t0: float, blank: list[bool], *, conf: float, iou: float,

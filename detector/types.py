@@ -40,6 +40,13 @@ class StageTimings:
         return self.pre_ms + self.infer_ms + self.post_ms
 
 
+def _same_arrays(a: object, b: object, names: tuple[str, ...]) -> bool:
+    """Field-by-field equality where fields are arrays: the generated ``==`` compared them as tuples, which
+    asks an array for its truth and raised "the truth value of an array ... is ambiguous"."""
+    return all(np.array_equal(x, y) if isinstance(x, np.ndarray) else x == y
+               for x, y in ((getattr(a, n), getattr(b, n)) for n in names))
+
+
 def _empty_boxes() -> np.ndarray:
     return np.zeros((0, 4), dtype=np.float32)
 
@@ -63,6 +70,11 @@ class Detections:
 
     def __len__(self) -> int:
         return int(self.scores.shape[0])
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Detections):
+            return NotImplemented
+        return _same_arrays(self, other, ("boxes", "scores", "class_ids", "class_names"))
 
     @property
     def labels(self) -> list[str]:
@@ -99,9 +111,15 @@ class Candidates:
     class_ids: np.ndarray  # (M,) int64
     meta: LetterboxMeta
     class_names: tuple[str, ...]
+    score_floor: float = 0.0  # scores under it were not kept: a lower confidence needs the network again
 
     def __len__(self) -> int:
         return int(self.scores.shape[0])
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Candidates):
+            return NotImplemented
+        return _same_arrays(self, other, ("boxes", "scores", "class_ids", "meta", "class_names", "score_floor"))
 
 
 @dataclass(frozen=True)

@@ -192,6 +192,21 @@ def test_a_damaged_kept_export_is_replaced_and_the_model_still_runs(own_cache, m
     _assert_equal(reference, _run(load_predictor("test-small", models_dir=models, device="cpu"), _frames()))
 
 
+def test_a_device_this_machine_cannot_have_is_refused_before_the_model_is_loaded(own_cache, models, monkeypatch):
+    """"cuda" on a laptop was refused only after seconds of importing torch and building the network, and "gpu"
+    was taken for an ONNX file."""
+    from detector import device as device_module
+    from detector import launch as launch_module
+
+    monkeypatch.setattr(device_module, "gpu_may_be_present", lambda: False)
+    monkeypatch.setattr(launch_module, "load_model", lambda *a, **k: pytest.fail("loaded before the device was checked"))
+    monkeypatch.setattr(launch_module, "describe_model", lambda *a, **k: pytest.fail("read before the device was checked"))
+    with pytest.raises(LiveDetError, match="CUDA was requested but no CUDA GPU is available; use --device cpu"):
+        load_predictor("test-small", models_dir=models, device="cuda")
+    with pytest.raises(LiveDetError, match=r"unknown device 'gpu' \(choose from auto, cpu, cuda, mps, or cuda:N\)"):
+        load_predictor("test-small", models_dir=models, device="gpu")
+
+
 def test_a_manifest_edited_after_its_export_was_kept_is_refused_not_run_with_the_wrong_names(own_cache, models):
     """The kept graph has the weights' numbers, not the manifest's labels: with two classes swapped in the
     manifest afterwards, a CPU start from it called every person a car, where a torch load refuses."""

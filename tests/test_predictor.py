@@ -107,6 +107,36 @@ def test_a_class_filter_keeps_exactly_those_classes_and_can_be_changed_without_t
     np.testing.assert_allclose(later.boxes, only.boxes, atol=1e-4)
 
 
+def test_the_re_thresholding_helper_takes_classes_as_predict_does_and_refuses_a_conf_below_what_was_kept(predictor):
+    """It read "14" as classes 1 and 4, failed on "person" with int()'s message, kept nothing for [20] or an empty
+    set without a word, and at a conf under the kept floor quietly found a third of the boxes."""
+    frame = random_frame((300, 400, 3), seed=5)
+    first = predictor.predict(frame, conf=LOW_CONF, max_det=10_000, keep_candidates=True)
+    counts = np.bincount(first.detections.class_ids, minlength=len(predictor.class_names))
+    common = 10 + int(counts[10:].argmax())  # two digits: one string read as its characters is two other classes
+    assert counts[common] > 0
+    name = predictor.class_names[common]
+    for classes in (str(common), name, [name.upper()], [common]):
+        again = detections_from_candidates(first.candidates, conf=LOW_CONF, max_det=10_000, classes=classes)
+        direct = predictor.predict(frame, conf=LOW_CONF, max_det=10_000, classes=classes).detections
+        assert len(again) > 0 and set(again.class_ids.tolist()) == {common} and again == direct
+    with pytest.raises(LiveDetError, match=r"class index 20 is out of range"):
+        detections_from_candidates(first.candidates, classes=[20])
+    with pytest.raises(LiveDetError, match="names no class"):
+        detections_from_candidates(first.candidates, classes=set())
+    with pytest.raises(LiveDetError, match=r"conf 0\.005 is under 0\.01, the lowest score these candidates were kept "
+                                           r"down to: predict the frame again with conf=0\.005"):
+        detections_from_candidates(predictor.predict(frame, conf=0.3, keep_candidates=True).candidates, conf=LOW_CONF)
+
+
+def test_results_compare_by_their_boxes(predictor):
+    """``==`` on two results raised "the truth value of an array ... is ambiguous"."""
+    frame = random_frame((240, 320, 3), seed=6)
+    a, b = (predictor.predict(frame, conf=LOW_CONF, keep_candidates=True) for _ in range(2))
+    assert a.detections == b.detections and a.candidates == b.candidates
+    assert a.detections != predictor.predict(frame, conf=0.5).detections
+
+
 def test_class_names_typed_by_people_resolve_to_indices():
     names = ("aeroplane", "diningtable", "person", "pottedplant")
     assert resolve_classes(["Person", " dining table", "3"], names) == {2, 1, 3}
@@ -123,6 +153,8 @@ def test_class_names_typed_by_people_resolve_to_indices():
         resolve_classes(["person", "all"], names)
     with pytest.raises(LiveDetError, match="unknown class '²'"):  # a digit to isdigit(), not to int()
         resolve_classes(["²"], names)
+    assert resolve_classes("3", names) == {3} and resolve_classes("person", names) == {2}  # one string: one class
+    assert class_ids_named("person", names) == {2}  # not the letters p, e, r, ... (no filter at all)
     assert class_ids_named({"person", "car"}, names) == {2}
     assert class_ids_named({"car"}, names) is None  # a filter this model cannot meet shows everything
     assert class_ids_named(None, names) is None
@@ -188,6 +220,9 @@ def test_bad_imgsz_and_bad_frames_are_refused(random_models_dir):
     model = load_model("test-small", models_dir=random_models_dir)
     with pytest.raises(ValueError):
         Predictor(model, device="cpu", imgsz=300, warmup=False)
+    for not_whole in (320.5, "320"):  # both ran at 320 without a word
+        with pytest.raises(ValueError, match="imgsz must be a whole number of pixels"):
+            Predictor(model, device="cpu", imgsz=not_whole, warmup=False)
     predictor = Predictor(model, device="cpu", imgsz=160, warmup=False)
     with pytest.raises(SourceError):
         predictor.predict(np.zeros((0, 10, 3), np.uint8))

@@ -17,7 +17,9 @@ from typing import Collection
 import cv2
 import numpy as np
 
+from ..classes import class_indices
 from ..defaults import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET, MIN_CONF
+from ..errors import LiveDetError
 from ..types import Candidates, Detections, LetterboxMeta
 
 CANDIDATE_FLOOR = MIN_CONF  # candidates kept for later re-thresholding score this much at least (see candidate_floor)
@@ -154,9 +156,16 @@ def detections_from_candidates(
     conf: float = DEFAULT_CONF,
     iou: float = DEFAULT_IOU,
     max_det: int = DEFAULT_MAX_DET,
-    classes: Collection[int] | None = None,
+    classes: str | Collection[int | str] | None = None,
 ) -> Detections:
-    """Re-apply thresholds (and a class filter) to a frame's kept candidates (the slider path: no network run)."""
+    """Re-apply thresholds (and a class filter: names or indices, as ``Predictor.predict`` takes) to a frame's kept
+    candidates (the slider path: no network run). A ``conf`` under the score the candidates were kept down to
+    is refused: it would find only what the higher floor let through (25 boxes where the network gives 83)."""
+    check_thresholds(conf, iou, max_det)  # a negative conf is out of range before it is under the floor
+    if conf < candidates.score_floor:
+        raise LiveDetError(f"conf {conf:g} is under {candidates.score_floor:g}, the lowest score these candidates "
+                           f"were kept down to: predict the frame again with conf={conf:g}")
+    classes = class_indices(classes, candidates.class_names)  # "14" was classes 1 and 4, "person" an error
     kept = apply_thresholds(candidates.boxes, candidates.scores, candidates.class_ids, conf=conf, iou=iou,
                             max_det=max_det, classes=classes)
     return to_detections(*kept, candidates.meta, candidates.class_names)
