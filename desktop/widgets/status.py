@@ -212,7 +212,10 @@ class StatusPanel(QStatusBar):
         seconds = int(self._video_time())
         hours, rest = divmod(seconds, 3600)
         clock = f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+        before = self.recording_label.text()
         self.recording_label.setText(f"● REC {clock} {self._recording_name}")
+        if len(before) != len(self.recording_label.text()):  # the name came, or the clock grew a digit: the room
+            self._fit_side_labels()  # was measured for "● REC", and the light read "● REC 0:03 live…" for good
 
     def set_class_filter(self, shown: list[str] | None, *, unmatched: list[str] | None = None) -> None:
         """"only car, person" while a filter hides the other classes (by name, as the overlay says them); None: every

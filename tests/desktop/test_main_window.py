@@ -2284,6 +2284,30 @@ def test_beside_a_short_message_the_model_and_recording_labels_are_shown_whole(q
     assert QLabel.text(status.model_label) == status.model_label.text(), QLabel.text(status.model_label)
 
 
+def test_the_recording_light_shows_the_whole_name_where_the_bar_has_room_for_it(qtbot):
+    """The room was measured for "● REC" while the file opened, and then the light read "● REC 0:03 live…" with
+    650 px of the bar empty, until some message or resize measured it again."""
+    from PySide6.QtWidgets import QLabel
+
+    from desktop.widgets.status import StatusPanel
+
+    status = StatusPanel()
+    qtbot.addWidget(status)
+    status.resize(1100, 30)
+    status.show()
+    qtbot.waitExposed(status)
+    status.set_model("yolo-mnv3-small", "cpu (onnxruntime)", 320)
+    seconds = [2.0]
+    status.start_recording_clock("livedet-20261207-222018.mp4", lambda: seconds[0])
+    label = status.recording_label
+    qtbot.waitUntil(lambda: QLabel.text(label) == label.text() == "● REC 0:02 livedet-20261207-222018.mp4",
+                    timeout=3_000)
+    seconds[0] = 600.0  # 10:00: a digit more
+    qtbot.waitUntil(lambda: label.text() == "● REC 10:00 livedet-20261207-222018.mp4", timeout=3_000)
+    assert QLabel.text(label) == label.text()
+    assert QLabel.text(status.model_label) == status.model_label.text()
+
+
 def test_in_a_narrow_window_the_recording_light_keeps_its_clock_and_shortens_the_name(qtbot, launch, vtest_path,
                                                                                       tmp_path):
     """At 480 px it read '● REC 0:0…83749.mp4': the middle, where the time is, went first."""
