@@ -130,6 +130,20 @@ def _staged(model, **fast_path_options) -> Predictor:
     return staged
 
 
+def test_threads_predicting_at_once_each_get_their_own_frames_detections(shipped_small, street_frames):
+    """A frame size's staging buffer is reused by every call: three threads at once got each other's boxes
+    (43 of 300 calls wrong). The app predicts from one thread; a library user's server may not."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    staged = _staged(shipped_small)
+    expected = [staged.predict(frame, conf=CONF).detections for frame in street_frames]
+    work = [i % len(street_frames) for i in range(96)]
+    with ThreadPoolExecutor(3) as pool:
+        got = list(pool.map(lambda i: (i, staged.predict(street_frames[i], conf=CONF).detections), work))
+    wrong = [i for i, detections in got if detections != expected[i]]
+    assert not wrong, f"{len(wrong)} of {len(got)} calls got another frame's detections"
+
+
 def test_frames_of_one_size_planned_for_another_input_size_run_at_that_size(shipped_small, street_frames):
     """The step (and on CUDA its graph) was kept per frame size with the first letterbox plan it saw: the same
     frames planned for 416 ran at 320, while their boxes were mapped back as if at 416."""
