@@ -14,6 +14,7 @@ from .types import Detections
 
 HUES = 20  # hue slots: classes 0-19 take one each; each further 20 take them again in another shade
 HUE_STRIDE = 7  # class k takes hue slot 7k mod 20: consecutive ids 126 degrees apart
+GOLDEN_FRACTION = 0.6180339887498949  # (√5 - 1) / 2: its multiples, taken mod 1, never repeat
 
 
 def class_color(class_id: int) -> tuple[int, int, int]:
@@ -21,10 +22,12 @@ def class_color(class_id: int) -> tuple[int, int, int]:
     degrees (three blues on a street); 20 evenly spaced hues, taken 7 slots at a time, keep any two of the
     first 20 classes at least 18 degrees apart, and slots side by side differ in brightness as well. With
     more classes (COCO's 80), each further 20 take the same hues in another shade: darker and brighter
-    swapped (classes 20-39), pale (40-59), or both (60-79); past 80, half a slot along."""
+    swapped (classes 20-39), pale (40-59), or both (60-79); each further 80 the same, moved along by a
+    golden-ratio fraction of a slot, which never comes back round (half a slot did: class 160 had class 0's
+    colour, and a 365-class model had 160 colours)."""
     slot = (int(class_id) * HUE_STRIDE) % HUES
     lap = int(class_id) // HUES
-    hue = ((slot + 0.5 * (lap // 4 % 2)) / HUES) % 1.0
+    hue = ((slot + (lap // 4 * GOLDEN_FRACTION) % 1.0) / HUES) % 1.0
     bright = (slot + lap) % 2 == 0
     r, g, b = colorsys.hsv_to_rgb(hue, 0.85 if lap % 4 < 2 else 0.45, 0.95 if bright else 0.72)
     return int(b * 255), int(g * 255), int(r * 255)

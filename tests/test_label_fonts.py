@@ -230,3 +230,12 @@ def test_every_class_tags_text_reads_on_its_colour():
         text = tuple(tag[np.abs(tag - background).sum(axis=1).argmax()])  # the text's full ink, not its soft edge
         worst.append((contrast(text, background), class_id))
     assert min(worst)[0] >= 4.5, sorted(worst)[:3]
+
+
+def test_a_model_with_hundreds_of_classes_gives_each_its_own_colour_and_coco_s_80_keep_theirs():
+    """Past 80 classes the shades came round again: class 160 had class 0's colour, and a 365-class model
+    (Objects365) had 160 colours for its 365 classes."""
+    colours = [class_color(class_id) for class_id in range(365)]
+    assert len(set(colours)) == 365
+    assert class_color(0) == (36, 36, 242) and class_color(14) == class_color(14)  # the first 80 as they were
+    assert len(set(colours[:80])) == 80
