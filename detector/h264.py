@@ -54,6 +54,15 @@ def even_sized(frame: np.ndarray) -> np.ndarray:
     return np.pad(frame, ((0, pad_y), (0, pad_x), (0, 0)), mode="edge") if pad_x or pad_y else frame
 
 
+def frame_rate(fps: float) -> Fraction:
+    """``fps`` as the fraction the MP4 stores: 30000/1001 for 29.97. A slideshow's rate under one frame a second
+    is kept as one frame per so many seconds: 1/1200 was rounded to the nearest fraction over at most 1001, which
+    is 1/1001 (a 3600-s video came out 3003 s long), and under 1/2002 that was 0, and the encoder failed."""
+    if fps >= 1:
+        return Fraction(fps).limit_denominator(1001)
+    return 1 / Fraction(1 / fps).limit_denominator(1001)
+
+
 class H264Segment:
     """One segment: BGR frames in, a finalised MP4 (bytes) out. Raises ``ValueError`` on an encoder error."""
 
@@ -63,7 +72,7 @@ class H264Segment:
         self._buffer = io.BytesIO()
         self._frames = 0
         self._size = (int(size[0]), int(size[1]))
-        self._rate = Fraction(fps).limit_denominator(1001)
+        self._rate = frame_rate(fps)
         try:
             self._container = av.open(self._buffer, "w", format="mp4")
             self._stream = self._container.add_stream("libx264", rate=self._rate, options=dict(SETTINGS))

@@ -179,6 +179,25 @@ def test_an_mp4_recording_is_h264_which_browsers_and_phones_play(tmp_path):
     assert_first_frames(target, 15)
 
 
+@pytest.mark.parametrize("seconds_per_frame", [1200, 3000])
+def test_a_slideshow_of_a_frame_every_few_minutes_is_recorded_at_its_own_pace(tmp_path, seconds_per_frame):
+    """A slideshow's rate, 1/1200 FPS, came out 1/1001 (its hour of video 50 minutes long), and at 1/3000 FPS
+    the encoder failed with ZeroDivisionError and no file."""
+    if not h264.can_encode():
+        pytest.skip("PyAV with libx264 is not installed (pip install av)")
+    import av
+
+    target = tmp_path / "slides.mp4"
+    with VideoWriter(target, 1 / seconds_per_frame, SIZE) as writer:
+        for i in range(3):
+            writer.write(frame(i))
+    assert writer.codec == "avc1"
+    with av.open(str(target)) as container:
+        stream = container.streams.video[0]
+        decoded = [(f.time, frame_index(f.to_ndarray(format="bgr24"))) for f in container.decode(stream)]
+    assert decoded == [(0.0, 0), (float(seconds_per_frame), 1), (2.0 * seconds_per_frame, 2)]
+
+
 def test_a_recording_of_an_odd_sized_video_is_still_h264_and_keeps_every_pixel(tmp_path):
     """A screen capture or a cropped clip can be 319x239; H.264's 4:2:0 needs even sides."""
     if not h264.can_encode():
