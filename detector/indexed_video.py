@@ -72,10 +72,10 @@ def index_variable_rate(path: str | Path, fps: float, *, count_known: bool = Tru
 
 @functools.lru_cache(maxsize=8)  # a looping file opens again at each start: indexed once (a changed file again)
 def _index_of(path: str, size: int, _mtime_ns: int, fps: float, count_known: bool) -> FrameIndex | None:
-    import av
-
     started = time.monotonic()
     try:
+        import av  # in the try: a bundle without PyAV (mp4v recordings) failed every MKV with "No module named 'av'"
+
         with av.open(path) as container:
             stream = container.streams.video[0] if container.streams.video else None
             if (stream is None or stream.frames or stream.time_base is None

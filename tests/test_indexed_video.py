@@ -127,3 +127,23 @@ def test_a_screen_recording_cut_from_its_middle_plays_from_its_first_keyframe(tm
         assert box_position(video.read()[1]) == 50 % 30
     finally:
         video.release()
+
+
+def test_without_pyav_a_variable_rate_file_still_plays_through_opencv(tmp_path, monkeypatch):
+    """A bundle without PyAV (its recordings fall back to mp4v) failed every MKV and WebM: "No module named 'av'"."""
+    import sys
+
+    from detector import indexed_video
+
+    clip = write_variable_rate_video(tmp_path / "screen.mkv", GAPS_MS)
+    indexed_video._index_of.cache_clear()
+    monkeypatch.setitem(sys.modules, "av", None)  # import av: ImportError
+    video = open_capture(str(clip))
+    try:
+        frames = 0
+        while video.read()[0]:
+            frames += 1
+    finally:
+        video.release()
+        indexed_video._index_of.cache_clear()
+    assert frames == len(GAPS_MS) + 1
