@@ -18,8 +18,12 @@ _NOT_YET = object()
 av: Any = _NOT_YET  # PyAV, imported on first use (0.2 s, before the app's splash otherwise); None if missing
 
 # veryfast: 150-220 FPS at 768x576 on a 2-core laptop CPU (mp4v: 300-400), files 2-3x smaller than
-# mp4v; crf 23: x264's default quality; no B-frames: decoding order is display order.
-SETTINGS = {"preset": "veryfast", "crf": "23", "bf": "0"}
+# mp4v; crf 23: x264's default quality; no B-frames: decoding order is display order. The colours are stated:
+# FFmpeg turns BGR into YUV by BT.601's matrix, and a file that says nothing is read by BT.709's where a picture
+# is taller than 576 lines (Windows, by Microsoft's rule): a 720p camera's recording played greener and its box
+# colours off. Primaries and transfer are BT.709's, which sRGB's are.
+SETTINGS = {"preset": "veryfast", "crf": "23", "bf": "0",
+            "x264-params": "colormatrix=smpte170m:colorprim=bt709:transfer=bt709"}
 
 
 def _pyav() -> Any:

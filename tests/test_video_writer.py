@@ -179,6 +179,30 @@ def test_an_mp4_recording_is_h264_which_browsers_and_phones_play(tmp_path):
     assert_first_frames(target, 15)
 
 
+def test_an_hd_recording_says_which_colour_matrix_its_pixels_are_in(tmp_path):
+    """The encoder converts by BT.601's matrix and the file said nothing: Windows reads an unmarked picture
+    over 576 lines by BT.709's, and a 720p camera's pure green came out (0, 215, 0), its red with some green."""
+    if not h264.can_encode():
+        pytest.skip("PyAV with libx264 is not installed (pip install av)")
+    import av
+
+    picture = np.zeros((720, 1280, 3), np.uint8)
+    picture[:, :640] = (0, 255, 0)
+    picture[:, 640:] = (0, 0, 255)
+    target = tmp_path / "hd.mp4"
+    with VideoWriter(target, 30, (1280, 720)) as writer:
+        for _ in range(3):
+            writer.write(picture)
+    with av.open(str(target)) as container:
+        context = container.streams.video[0].codec_context
+        first = next(container.decode(video=0))
+        assert (context.colorspace, context.color_primaries, context.color_trc) == (6, 1, 1)  # SMPTE 170M = BT.601
+        assert first.colorspace == 6  # what a decoder reads from the picture's own header
+        played = first.to_ndarray(format="bgr24")  # FFmpeg honours the tag: the colours come back
+    assert np.abs(played[360, 320].astype(int) - (0, 255, 0)).max() <= 4
+    assert np.abs(played[360, 960].astype(int) - (0, 0, 255)).max() <= 4
+
+
 @pytest.mark.parametrize("seconds_per_frame", [1200, 3000])
 def test_a_slideshow_of_a_frame_every_few_minutes_is_recorded_at_its_own_pace(tmp_path, seconds_per_frame):
     """A slideshow's rate, 1/1200 FPS, came out 1/1001 (its hour of video 50 minutes long), and at 1/3000 FPS
