@@ -150,11 +150,18 @@ class HeadlessRun:
             c.model_failed.connect(lambda message: self._finish(1, message))
         self._recordings: list[str] = []  # the files written, in the JSON line: a camera's may be NAME-2.mp4
         c.recording_started.connect(self._recordings.append)
+        self._late_failures: list[str] = []  # a recording that failed as the window closed (its last second's disk)
         if options.record:  # a script that asked for a recording must hear that there is none
-            c.recording_failed.connect(lambda message: self._finish(1, message))
+            c.recording_failed.connect(self._on_recording_failed)
         self._watchdog = QTimer(window)
         self._watchdog.timeout.connect(self._check_stall)
         self._watchdog.start(1000)
+
+    def _on_recording_failed(self, message: str) -> None:
+        if self._done:  # failed while the window closed, finishing the file: the JSON line is not out yet
+            self._late_failures.append(message)
+        else:
+            self._finish(1, message)
 
     def _on_frame(self, shown) -> None:
         if not shown.fresh:
@@ -202,11 +209,15 @@ class HeadlessRun:
             if not self.window.grab().save(self.options.screenshot):
                 error, code = error or f"could not save the screenshot to {self.options.screenshot}", 1
         self.window.close()  # finalises a recording and joins every thread
-        # a live recording starts its file once the stream's rate is known, maybe only as the window closes:
-        # the file's name is then still on its way to the controller (a queued signal), so deliver it
-        QCoreApplication.sendPostedEvents(self.window.controller)
-        if self._recordings:
-            report["recordings"] = self._recordings
+        # a live recording starts its file once the stream's rate is known, maybe only as the window closes: the
+        # file's name is then still on its way to the controller (a queued signal), and so is a failure to finish
+        # the file (a disk full at its last second, said to a status bar already gone: the run exited 0)
+        QCoreApplication.sendPostedEvents()
+        if self._late_failures and not error:
+            error, code = self._late_failures[0], code or 1
+        recordings = [path for path in self._recordings if Path(path).is_file()]  # not one that kept no frame
+        if recordings:
+            report["recordings"] = recordings
         if error:
             report["error"] = error
             _print(f"livedet: {error}", error=True)

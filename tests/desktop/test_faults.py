@@ -967,6 +967,53 @@ def test_a_short_scripted_recording_of_a_stream_is_named_in_the_json_line(vtest_
     assert (tmp_path / "porch.mp4").read_bytes() == b"yesterday's recording"
 
 
+DISK_FULL_AT_THE_LAST_SECOND_APP = """
+import errno, os, sys
+import desktop.__main__ as launcher
+from detector.video_writer import VideoWriter
+
+real_open = VideoWriter._open_output
+
+
+class FullAfterTwoWrites:
+    \"\"\"Room for the file's header and its first second; the last second, written as the window closes, not.\"\"\"
+
+    def __init__(self, file):
+        self._file, self._left = file, 2
+
+    def write(self, data):
+        if self._left == 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self._left -= 1
+        return self._file.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self._file, name)
+
+
+VideoWriter._open_output = lambda writer, target: FullAfterTwoWrites(real_open(writer, target))
+sys.exit(launcher.main(sys.argv[1:]))
+"""
+
+
+def test_a_scripted_recording_that_fails_as_the_window_closes_fails_the_run(vtest_path, tmp_path, isolated_settings):
+    """The disk filled up while the last second was written, as the window closed: the run exited 0, its JSON
+    line had no error, and the file held 10 of its 15 frames. ``predict`` says "disk full" and exits 2."""
+    import json
+    import subprocess
+
+    recording = tmp_path / "last.mp4"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    result = subprocess.run([sys.executable, "-c", DISK_FULL_AT_THE_LAST_SECOND_APP, "--source", str(vtest_path),
+                             "--model", "yolo-mnv3-small", "--fast", "--record", str(recording),
+                             "--exit-after-frames", "15"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert result.returncode == 1, (result.returncode, result.stderr[-2000:])
+    assert "disk full" in report["error"] and "disk full" in result.stderr, report
+    assert report["recordings"] == [str(recording)] and read_back(recording).frames == 10  # the first second kept
+
+
 def _recording_app(vtest_path: Path, tmp_path: Path, recording: Path, classes: list[str] | None = None):
     """The app in its own process, recording the street video at full speed with a JSONL log beside it;
     returned once a few seconds of video are on disk (its stderr goes to ``tmp_path / "stderr.txt"``)."""
