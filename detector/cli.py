@@ -354,6 +354,7 @@ def cmd_predict(args, predictor=None) -> dict:
 
     ``predictor``: one already loaded (``bench --file-job`` times this very command with its own)."""
     from .classes import resolve_classes
+    from .errors import SourceError
     from .graceful_stop import EXIT_STATUS, frames_until, stop_on_signals
     from .outputs import AnnotatedVideo, PredictOutputs
     from .pipeline import FrameResult, reads_left_behind, run_pipeline
@@ -442,7 +443,11 @@ def cmd_predict(args, predictor=None) -> dict:
     expected = min(count, args.max_frames) if count and args.max_frames else count
     # a live source never ends by itself: stopping it is the user's doing, its falling silent is not
     lost = info.is_live and not stop.by and (not args.max_frames or stats.frames < args.max_frames)
-    output_path = str(outputs.frames.path) if outputs.frames is not None else None
+    if stats.frames == 0 and expected and not stop.by:  # a video over HTTP whose index comes last, as a local file
+        raise SourceError(f"{info.name} holds no decodable frames (none of the {expected} it announces)")  # is refused
+    # a run that wrote no frame leaves no file (a camera stopped before its first): its name is no output
+    output_path = (str(outputs.frames.path) if outputs.frames is not None and outputs.frames.path.exists()
+                   else None)
     detections = sum(tally.per_class.values())
     problems = _warn_of_new_problems(predictor, said)
     video_s = outputs.frames.seconds if isinstance(outputs.frames, AnnotatedVideo) else None

@@ -1053,6 +1053,40 @@ def test_predict_on_a_video_file_on_a_web_server_writes_every_frame_at_its_own_r
     assert video.fps == pytest.approx(10.0) and video.frames == 60  # 6 s, as the source plays
 
 
+def test_predict_on_a_web_video_that_decodes_no_frame_fails_as_a_local_one_does(capsys, tmp_path):
+    """An MP4 whose index comes last, from a server that cannot send parts of a file (Python's own): FFmpeg knows
+    its 90 frames and decodes none. The run exited 0, its JSON line naming an output that was never written."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    import av
+
+    site = tmp_path / "site"
+    site.mkdir()
+    noise = np.random.default_rng(0)
+    with av.open(str(site / "clip.mp4"), "w") as video:  # its index at the end, past what FFmpeg reads first
+        stream = video.add_stream("mpeg4", rate=30)
+        stream.width, stream.height = 320, 240
+        stream.pix_fmt = "yuv420p"
+        for _ in range(90):
+            picture = noise.integers(0, 256, (240, 320, 3), dtype=np.uint8)
+            video.mux(stream.encode(av.VideoFrame.from_ndarray(picture, format="bgr24")))
+        video.mux(stream.encode(None))
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(site))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    output = tmp_path / "remote.mp4"
+    try:
+        code, summary, err = run(capsys, "predict", "--model", "test-small", "--imgsz", "160", "--source",
+                                 f"http://127.0.0.1:{server.server_address[1]}/clip.mp4", "--output", str(output))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert code == 2 and "clip.mp4 holds no decodable frames (none of the 90 it announces)" in summary["error"], err
+    assert not output.exists()
+
+
 @pytest.mark.parametrize("mode, size", [(None, (640, 480)), ("1280x720@30 MJPG", (1280, 720)),
                                         ("1920x1080@30 MJPG", (1920, 1080)), ("1920×1080@30 mjpg", (1920, 1080)),
                                         ("1920x1080@30", (640, 480))])  # 1080p only in MJPEG: it keeps 640x480
