@@ -16,6 +16,7 @@ the exit is 0 for a camera or stream, 130 (143, 129) for a file stopped part way
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -300,6 +301,23 @@ def _keep_earlier(path: str | None) -> str | None:
     return str(free)
 
 
+def _keep_earlier_pair(output: str | None, jsonl: str | None) -> tuple[str | None, str | None]:
+    """``_keep_earlier`` for a video and its log of one name (porch.mp4, porch.jsonl): one number free for both,
+    so that porch-2.jsonl is porch-2.mp4's log (an old porch-2.jsonl made them porch-2.mp4 and porch-3.jsonl)."""
+    from .outputs import is_standard_output
+
+    if not (output and jsonl) or any(is_standard_output(Path(p)) for p in (output, jsonl)):
+        return _keep_earlier(output), _keep_earlier(jsonl)
+    video, log = Path(output), Path(jsonl)
+    if video.parent != log.parent or video.stem != log.stem or not (video.is_file() or log.is_file()):
+        return _keep_earlier(output), _keep_earlier(jsonl)
+    for n in itertools.count(2):  # endless: some number is free for both
+        free = [path.with_name(f"{path.stem}-{n}{path.suffix}") for path in (video, log)]
+        if not any(path.exists() for path in free):
+            _say(f"{output} or {jsonl} exists (an earlier recording): writing {free[0]} and {free[1]} instead")
+            return str(free[0]), str(free[1])
+
+
 def _reconnecting(source, args, say: Callable[[str], None]):
     """``source``'s frames, opening it again each time it stops sending (``--reconnect``)."""
     from .reconnect import ReconnectingFrames
@@ -341,7 +359,7 @@ def _predict_output_paths(args, info) -> tuple[Path | None, Path | None, Path | 
     from .outputs import refuse_writing_over_inputs
 
     if info.is_live:  # each run films something new: an earlier run's file is kept, not overwritten
-        args.output, args.jsonl = _keep_earlier(args.output), _keep_earlier(args.jsonl)
+        args.output, args.jsonl = _keep_earlier_pair(args.output, args.jsonl)
     output = Path(args.output) if args.output else None
     jsonl = Path(args.jsonl) if args.jsonl else None
     source_path = Path(args.source) if info.kind in ("video", "images") else None

@@ -1014,6 +1014,7 @@ def test_predict_from_a_camera_keeps_an_earlier_recording_of_the_same_name(capsy
     earlier, earlier_log = tmp_path / "porch.mp4", tmp_path / "porch.jsonl"
     earlier.write_bytes(b"last night's recording")
     earlier_log.write_text("last night's detections\n")
+    (tmp_path / "porch-2.jsonl").write_text("the night before's\n")  # with no porch-2.mp4: porch-2 is taken
     camera = MjpegCamera(vtest_path, fps=15.0, frames=30)
     camera.start()
     try:
@@ -1023,9 +1024,12 @@ def test_predict_from_a_camera_keeps_an_earlier_recording_of_the_same_name(capsy
         camera.stop()
     assert earlier.read_bytes() == b"last night's recording"
     assert earlier_log.read_text() == "last night's detections\n"
-    assert summary["output"] == str(tmp_path / "porch-2.mp4") and read_back(summary["output"]).frames >= 15
-    assert summary["jsonl"] == str(tmp_path / "porch-2.jsonl")
-    assert f"{earlier} exists (an earlier recording): writing {tmp_path / 'porch-2.mp4'} instead" in err
+    # one number for both: a porch-2.mp4 beside the old porch-2.jsonl read as that log's video
+    assert summary["output"] == str(tmp_path / "porch-3.mp4") and read_back(summary["output"]).frames >= 15
+    assert summary["jsonl"] == str(tmp_path / "porch-3.jsonl")
+    assert (tmp_path / "porch-2.jsonl").read_text() == "the night before's\n"
+    assert (f"{earlier} or {earlier_log} exists (an earlier recording): writing {tmp_path / 'porch-3.mp4'} and "
+            f"{tmp_path / 'porch-3.jsonl'} instead") in err
 
     run_ok(capsys, "predict", "--model", "test-small", "--source", str(vtest_path), "--imgsz", "160",
            "--max-frames", "3", "--output", str(earlier))  # a file can be run again: its output is replaced
