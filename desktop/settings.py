@@ -64,7 +64,7 @@ def _clamp(value: float, low: float, high: float, fallback: float) -> float:
         value = float(value)
     except (TypeError, ValueError):
         return fallback
-    return min(high, max(low, value)) if value == value else fallback
+    return value if low <= value <= high else fallback  # conf=7 was 1.00: no box, and nothing said why
 
 
 def _camera_modes(value) -> dict[str, str]:
@@ -104,17 +104,44 @@ def _as_bool(value, fallback: bool) -> bool:
     return fallback
 
 
+_NEVER = object()  # a key this window has not read: always written
+
+
+def _stored_values(prefs: Preferences) -> dict[str, object]:
+    """Each settings key and the value written for it."""
+    return {
+        "session/last_source": prefs.last_source,
+        "session/last_camera": prefs.last_camera,
+        "session/source_closed": prefs.source_closed,
+        "session/model": prefs.model,
+        "session/device": prefs.device,
+        "session/input_size": prefs.input_size,
+        "thresholds/conf": round(prefs.conf, 3),
+        "thresholds/iou": round(prefs.iou, 3),
+        "recording/folder": prefs.record_folder,
+        "recording/detections_format": prefs.detections_format,
+        "playback/loop": prefs.loop,
+        "playback/realtime": prefs.realtime,
+        "cameras/modes": json.dumps(prefs.camera_modes, sort_keys=True),
+        "thresholds/classes": json.dumps(sorted(prefs.classes)),
+        "view/mirror": prefs.mirror,
+        "view/info_panel": prefs.info_panel,
+        "session/recent": json.dumps(prefs.recent[:RECENT_LIMIT]),
+    }
+
+
 class AppSettings:
     """Typed access to the settings file."""
 
     def __init__(self, store: QSettings | None = None) -> None:
         self.store = store or QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANIZATION, APPLICATION)
+        self._saved: dict[str, object] = {}  # what the file held for each key when this window last read or wrote it
 
     def load(self) -> Preferences:
         s, d = self.store, Preferences()
         fmt = str(s.value("recording/detections_format", d.detections_format) or "")
         device = str(s.value("session/device", d.device) or "")
-        return Preferences(
+        prefs = Preferences(
             last_source=str(s.value("session/last_source", "") or ""),
             last_camera=str(s.value("session/last_camera", "") or ""),
             source_closed=_as_bool(s.value("session/source_closed", d.source_closed), d.source_closed),
@@ -133,27 +160,24 @@ class AppSettings:
             info_panel=_as_bool(s.value("view/info_panel", d.info_panel), d.info_panel),
             recent=_texts(s.value("session/recent", ""))[:RECENT_LIMIT],
         )
+        self._saved = _stored_values(prefs)
+        return prefs
 
     def save(self, prefs: Preferences) -> None:
+        """Writes what this window changed since it read or wrote the file, and no more: with two windows open,
+        the one closed last wrote back everything as it had read it at its start, and the other's threshold,
+        class filter and recent files were gone. Recent files are merged: this window's first, then the other's."""
         s = self.store
-        s.setValue("session/last_source", prefs.last_source)
-        s.setValue("session/last_camera", prefs.last_camera)
-        s.setValue("session/source_closed", prefs.source_closed)
-        s.setValue("session/model", prefs.model)
-        s.setValue("session/device", prefs.device)
-        s.setValue("session/input_size", prefs.input_size)
-        s.setValue("thresholds/conf", round(prefs.conf, 3))
-        s.setValue("thresholds/iou", round(prefs.iou, 3))
-        s.setValue("recording/folder", prefs.record_folder)
-        s.setValue("recording/detections_format", prefs.detections_format)
-        s.setValue("playback/loop", prefs.loop)
-        s.setValue("playback/realtime", prefs.realtime)
-        s.setValue("cameras/modes", json.dumps(prefs.camera_modes, sort_keys=True))
-        s.setValue("thresholds/classes", json.dumps(sorted(prefs.classes)))
-        s.setValue("view/mirror", prefs.mirror)
-        s.setValue("view/info_panel", prefs.info_panel)
-        s.setValue("session/recent", json.dumps(prefs.recent[:RECENT_LIMIT]))
+        s.sync()  # what another window wrote meanwhile, to merge the recent files with
+        values = _stored_values(prefs)
+        if values["session/recent"] != self._saved.get("session/recent"):
+            theirs = [text for text in _texts(s.value("session/recent", "")) if text not in prefs.recent]
+            values["session/recent"] = json.dumps((prefs.recent + theirs)[:RECENT_LIMIT])
+        for key, value in values.items():
+            if value != self._saved.get(key, _NEVER):
+                s.setValue(key, value)
         s.sync()
+        self._saved = values
         self._keep_private()
 
     def geometry(self) -> QByteArray | None:

@@ -230,8 +230,13 @@ def test_bad_settings_values_fall_back_to_defaults(isolated_settings, qapp):
     store.setValue("thresholds/iou", 7)
     store.setValue("recording/detections_format", "xml")
     store.setValue("cameras/modes", '{"/dev/video0": "1280x720@30 MJPG", "/dev/video2": "huge", "/dev/video4": 3}')
+    store.setValue("thresholds/classes", "person")  # not JSON
     prefs = AppSettings(store).load()
-    assert prefs.conf == 0.25 and prefs.iou == 0.99 and prefs.detections_format == ""
+    # out of range is the default, not the nearest end: iou 7 was 0.99, and conf 7 a confidence of 1.00, no box
+    assert prefs.conf == 0.25 and prefs.iou == 0.45 and prefs.detections_format == "" and prefs.classes == []
+    store.setValue("thresholds/conf", 7)
+    store.setValue("thresholds/iou", -3)
+    assert (AppSettings(store).load().conf, AppSettings(store).load().iou) == (0.25, 0.45)
     assert prefs.camera_modes == {"/dev/video0": "1280x720@30 MJPG"}  # the damaged entries open automatically
     store.setValue("cameras/modes", "{not json")
     assert AppSettings(store).load().camera_modes == {}
@@ -239,6 +244,25 @@ def test_bad_settings_values_fall_back_to_defaults(isolated_settings, qapp):
     store.setValue("thresholds/classes", "[" * 100_000)
     prefs = AppSettings(store).load()
     assert prefs.camera_modes == {} and prefs.classes == []
+
+
+def test_two_windows_open_at_once_keep_what_each_changed(isolated_settings, qapp):
+    """The window closed last wrote back every setting as it had read them at its start: the other's confidence,
+    class filter and recent file were gone."""
+    from desktop.settings import AppSettings
+
+    first, second = AppSettings(), AppSettings()
+    mine, theirs = first.load(), second.load()  # both open
+    mine.conf, mine.classes, mine.recent = 0.6, ["person"], ["/videos/street.avi"]
+    first.save(mine)  # the first window closes
+    theirs.mirror, theirs.recent = True, ["/videos/garden.mp4"]
+    second.save(theirs)  # then the second
+    after = AppSettings().load()
+    assert (after.conf, after.classes, after.mirror) == (0.6, ["person"], True)
+    assert after.recent == ["/videos/garden.mp4", "/videos/street.avi"]  # the last closed first
+    theirs.conf = 0.3  # a window's own change, saved again, still wins
+    second.save(theirs)
+    assert AppSettings().load().conf == 0.3
 
 
 def _drain(box: Mailbox, worker, want: int, *, delay: float = 0.0, timeout: float = 20.0) -> list[int]:
