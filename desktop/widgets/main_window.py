@@ -400,9 +400,7 @@ class MainWindow(QMainWindow):
 
     def _restore(self) -> None:
         geometry, state = self.settings.geometry(), self.settings.window_state()
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        else:
+        if geometry is None or not self.restoreGeometry(geometry):  # damaged: a 533×533 window, its toolbar cut
             self.resize(self._first_size())
         if state is not None:
             self.restoreState(state)

@@ -959,6 +959,18 @@ def test_a_window_maximized_before_fullscreen_is_maximized_after_it_and_a_first_
     assert not window.isMaximized()
 
 
+def test_a_damaged_saved_window_size_opens_at_the_first_start_size(qtbot, launch):
+    """The saved geometry would not restore, and the window opened at 533 × 533 with its toolbar cut."""
+    from PySide6.QtCore import QByteArray
+
+    from desktop.settings import AppSettings
+
+    AppSettings().save_window(QByteArray(b"garbage"), QByteArray())
+    window = launch()
+    expected = window._first_size()
+    assert (window.width(), window.height()) == (expected.width(), expected.height())
+
+
 def test_a_toolbar_hidden_by_the_user_stays_hidden_after_fullscreen_and_esc(qtbot, launch):
     """Leaving fullscreen showed the menu bar, toolbar, controls and status bar, all four: a toolbar unticked in
     its right-click menu came back with F pressed twice, or with Esc in the window."""
