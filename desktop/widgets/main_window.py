@@ -258,6 +258,7 @@ class MainWindow(QMainWindow):
         self.device_menu = model.addMenu("Run on")
         self.device_actions: dict[str, QAction] = {}
         self._device_before: str | None = None  # while a model moves to another device: where it runs now
+        self._input_size_before: int | None = None  # ... or is prepared at another input size: the size it runs at
         group = QActionGroup(self)
         for device, label in device_choices(self.prefs.device):
             action = self.device_menu.addAction(label)
@@ -765,7 +766,7 @@ class MainWindow(QMainWindow):
         self.model_picker.set_current(model.source)
         # a file by its full path: the next start may be in another folder (a launcher starts in the home folder)
         self.prefs.model = str(Path(model.source).absolute()) if Path(model.source).is_file() else model.source
-        self._device_before = None
+        self._device_before = self._input_size_before = None
         self._rebuild_input_size_menu(model.predictor.model.spec.input_size)
         self._rebuild_classes_menu(model.predictor.class_names)
         self._say_if_no_class_is_shown(model.name, model.predictor.class_names)
@@ -816,6 +817,8 @@ class MainWindow(QMainWindow):
         size in the background while the video keeps playing. Remembered."""
         if size == self.controller.input_size:
             return
+        if self.controller.model is not None and self._input_size_before is None:
+            self._input_size_before = self.controller.input_size
         self.prefs.input_size = size
         self.controller.set_input_size(size)
 
@@ -880,6 +883,11 @@ class MainWindow(QMainWindow):
         self.status.show_error(message, ABOUT_MODEL)
         if self._device_before is not None:  # the model could not move: it runs where it was, and so do the next
             self._choose_device(self._device_before)
+        if self._input_size_before is not None:  # nor be prepared at the new size: the menu ticked it, and the next
+            size, self._input_size_before = self._input_size_before, None  # start would have opened at it
+            self.controller.input_size = self.prefs.input_size = size
+            if size in self.input_size_actions:
+                self.input_size_actions[size].setChecked(True)
         model = self.controller.model
         failed = self.model_picker.choice
         if failed is not None and (model is None or failed != model.source):

@@ -1326,6 +1326,26 @@ def test_input_size_runs_the_model_larger_for_distant_objects_and_is_remembered(
     assert third.controller.model.predictor.imgsz == 480 and third.input_size_actions[480].isChecked()
 
 
+def test_an_input_size_the_model_cannot_be_prepared_at_is_not_ticked_nor_remembered(qtbot, launch, vtest_path,
+                                                                                      tmp_path):
+    """Its weights file moved away, the model failed at 416 px and ran on at 320, as said; but the menu stayed
+    ticked on 416 and the next start opened at 416."""
+    from desktop.settings import AppSettings
+
+    weights = tmp_path / "street.safetensors"
+    shutil.copy(Path(__file__).resolve().parents[2] / "assets" / "models" / "yolo-mnv3-small.safetensors", weights)
+    window = launch(model=str(weights), source=str(vtest_path))
+    _wait_for_detection(qtbot, window, 2)
+    weights.rename(tmp_path / "moved.safetensors")
+    with qtbot.waitSignal(window.controller.model_failed, timeout=FLOW_TIMEOUT_MS):
+        window.input_size_actions[416].trigger()
+    assert window.controller.model.predictor.imgsz == 320
+    assert window.input_size_actions[0].isChecked() and not window.input_size_actions[416].isChecked()
+    assert window.controller.input_size == 0
+    window.close()
+    assert AppSettings().load().input_size == 0
+
+
 def test_the_open_dialog_lists_what_cameras_and_phones_record_and_plays_it(qtbot, launch, monkeypatch, tmp_path):
     """The Open dialog's "Videos and photos" hid a Raspberry Pi camera's .h264, a camcorder's .MTS and an old
     phone's .3gp, which all play."""
