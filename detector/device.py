@@ -51,14 +51,15 @@ def gpu_may_be_present() -> bool:
     return False
 
 
-def check_device_name(requested: str | None) -> None:
-    """Refuse a device name that no machine has, and CUDA where no GPU driver is installed, before seconds of
-    importing torch and building a network (``device="gpu"``, or ``"cuda"`` on a laptop, failed only then)."""
+def check_device_name(requested: str | None, *, cuda_needed: bool = True) -> None:
+    """Refuse a device name that no machine has, and (``cuda_needed``) CUDA where no GPU driver is installed,
+    before seconds of importing torch and building a network (``device="gpu"``, or ``"cuda"`` on a laptop,
+    failed only then). An ONNX graph needs no CUDA: it runs on the CPU whatever the device."""
     name = (requested or "auto").lower()
     index = name.partition(":")[2]
     if name not in DEVICE_CHOICES and not (name.startswith("cuda:") and index.isascii() and index.isdigit()):
         raise LiveDetError(f"unknown device '{requested}' (choose from {', '.join(DEVICE_CHOICES)}, or cuda:N)")
-    if name.startswith("cuda") and not gpu_may_be_present():
+    if cuda_needed and name.startswith("cuda") and not gpu_may_be_present():
         raise LiveDetError("CUDA was requested but no CUDA GPU is available; use --device cpu")
 
 

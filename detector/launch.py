@@ -58,7 +58,7 @@ def load_predictor(
     ``options`` go to ``Predictor``. An ``.onnx`` file runs on the CPU (ONNX Runtime) whatever ``device`` or
     ``backend`` asks (``predictor.device_label`` says where it runs; the CLI refuses the combination instead).
     """
-    check_device_name(device)
+    check_device_name(device, cuda_needed=Path(str(name_or_path)).suffix.lower() != ".onnx")
     surely_cpu = runs_on_cpu(device)
     if surely_cpu:  # refuse GPU-only options before a slow load or export, not after
         check_gpu_only_options("cpu", half=options.get("half"), cuda_graph=options.get("cuda_graph"),

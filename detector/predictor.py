@@ -80,7 +80,7 @@ class Predictor:
         self._imgsz = int(imgsz or model.spec.input_size)
         if not is_input_size(self._imgsz):
             raise ValueError(f"--imgsz must be a positive multiple of 32 up to {MAX_IMGSZ}, got {self._imgsz}")
-        check_device_name(device)  # "gpu" was refused for weights but taken for an ONNX graph, which runs on the CPU
+        check_device_name(device, cuda_needed=False)  # "gpu" was refused for weights but taken for an ONNX graph, which runs on the CPU
         self._rect = rect
         torch_device = select_device(device) if model.network is not None else None  # an ONNX graph runs on the CPU
         device_type = torch_device.type if torch_device is not None else "cpu"
