@@ -24,6 +24,14 @@ from .inference import ActiveModel
 
 log = logging.getLogger(__name__)
 
+MODEL_FILE_SUFFIXES = (".safetensors", ".pt", ".pth", ".onnx", ".yaml", ".yml")
+
+
+def names_a_file(name_or_path: str) -> bool:
+    """Whether a model choice is a file rather than a manifest's name: by a model file's suffix, as ``detector``
+    tells them apart (any dot made "small-v1.5" a file: listed twice, and an edited manifest not reloaded)."""
+    return Path(name_or_path).suffix.lower() in MODEL_FILE_SUFFIXES
+
 
 @dataclass(frozen=True)
 class ModelRequest:
@@ -33,8 +41,7 @@ class ModelRequest:
 
     @property
     def label(self) -> str:
-        path = Path(self.name_or_path)
-        return path.name if path.suffix else self.name_or_path
+        return Path(self.name_or_path).name if names_a_file(self.name_or_path) else self.name_or_path
 
 
 def _mtime(path: Path | None) -> int | None:
@@ -47,7 +54,7 @@ def _mtime(path: Path | None) -> int | None:
 def _cache_key(request: ModelRequest) -> tuple:
     """Same name, same files on disk, same device and input size: the same model (a rewritten file is loaded again)."""
     path = Path(request.name_or_path)
-    if path.suffix:
+    if names_a_file(request.name_or_path):
         return (str(path.resolve()), _mtime(path), request.device, request.input_size)
     for spec in list_models():
         if spec.name == request.name_or_path:

@@ -8,14 +8,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from detector import SourceError, list_models, missing_models_dir
+from detector import SourceError, list_models, manifest_problems, missing_models_dir
 from detector.device import gpu_may_be_present
 from detector.video import classify_source, is_stream_address
 
 from .cameras import CameraInfo, CameraWatcher, model_name, same_camera
 from .controller import SessionController
 from .file_check import existing_files
-from .model_loader import SHARED_CACHE, ModelCache
+from .model_loader import SHARED_CACHE, ModelCache, names_a_file
 from .options import LaunchOptions
 from .settings import AppSettings, Preferences
 from .sources import camera_source, parse_source
@@ -25,13 +25,23 @@ from .widgets.status import ABOUT_MODEL
 PREFERRED_MODELS = ("yolo-mnv3-small",)  # the fastest trained variant, when installed; else the first listed
 
 
+def _still_there(name: str, specs) -> bool:
+    """Whether a model's manifest is still in the folder, though it cannot run (its weights missing, the manifest
+    itself damaged): "is no longer there" said nothing of what to mend."""
+    return (any(spec.name == name for spec in specs)
+            or any(problem.startswith(f"{name}.yaml:") for problem in manifest_problems()))
+
+
 def initial_model(options: LaunchOptions, prefs: Preferences) -> str | None:
     """--model, else the model used last time (if still there), else the preferred or first installed one."""
     if options.model:
         return options.model
-    usable = [spec.name for spec in list_models() if spec.weights_available]
-    if prefs.model and (prefs.model in usable or (Path(prefs.model).suffix and existing_files([prefs.model]))):
+    specs = list_models()
+    usable = [spec.name for spec in specs if spec.weights_available]
+    if prefs.model and (prefs.model in usable or (names_a_file(prefs.model) and existing_files([prefs.model]))):
         return prefs.model
+    if prefs.model and not names_a_file(prefs.model) and _still_there(prefs.model, specs):
+        return prefs.model  # its weights are gone, or its manifest broke: its load says why, and the next one runs
     for name in PREFERRED_MODELS:
         if name in usable:
             return name
@@ -184,11 +194,20 @@ def start_session(window: MainWindow, options: LaunchOptions, *, source_waits_fo
         elif not options.model and remembered:  # its manifest or weights were deleted: it was replaced unsaid
             _say_when_ready(window, model, f"{Path(remembered).name}, the model used last time, is no longer there: "
                                            f"{model} runs instead")
-    elif not window.model_picker.has_models:
+    else:
         missing = missing_models_dir()  # a stale $LIVEDET_MODELS_DIR: say so rather than "none installed"
-        window.status.show_error(f"No models: {missing}; detection is off" if missing else
-                                 "No models installed: the video plays without detection "
-                                 "(Model ▸ Open weights… loads a checkpoint or ONNX file)", ABOUT_MODEL)
+        # manifests there, none usable: it said nothing, or "No models installed", of a folder of broken ones
+        unusable = [f"{spec.name}: weights not found ({spec.weights_path})"
+                    for spec in window.model_picker.specs if not spec.weights_available] + manifest_problems()
+        if missing:
+            window.status.show_error(f"No models: {missing}; detection is off", ABOUT_MODEL)
+        elif unusable:
+            more = f" (and {len(unusable) - 1} more)" if len(unusable) > 1 else ""
+            window.status.show_error(f"No model can run: {unusable[0]}{more}; the video plays without detection",
+                                     ABOUT_MODEL)
+        else:
+            window.status.show_error("No models installed: the video plays without detection "
+                                     "(Model ▸ Open weights… loads a checkpoint or ONNX file)", ABOUT_MODEL)
 
     def open_source() -> None:
         if source is None:

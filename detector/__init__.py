@@ -38,6 +38,7 @@ _HOME = {
     "StageTimings": ".types",
     "ModelSpec": ".zoo",
     "list_models": ".zoo",
+    "manifest_problems": ".zoo",
     "missing_models_dir": ".zoo",
     "select_device": ".device",
     "LoadedModel": ".loader",
@@ -79,4 +80,4 @@ if TYPE_CHECKING:  # what type checkers and IDEs read (PyInstaller's import anal
     from .predictor import Predictor
     from .preprocess import as_bgr_uint8
     from .types import Candidates, Detections, LetterboxMeta, Prediction, StageTimings
-    from .zoo import ModelSpec, list_models, missing_models_dir
+    from .zoo import ModelSpec, list_models, manifest_problems, missing_models_dir

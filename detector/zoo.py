@@ -250,24 +250,33 @@ def missing_models_dir(models_dir: str | Path | None = None) -> str | None:
 
 
 def list_models(models_dir: str | Path | None = None) -> list[ModelSpec]:
-    """Every valid manifest, sorted by name. Broken manifests are skipped (see ``manifest_problems``)."""
-    specs = []
+    """Every valid manifest, sorted by name. Broken manifests are skipped, and so is a second manifest of a
+    name already taken (in file name order): the picker showed both, and choosing either ran the first
+    (see ``manifest_problems``)."""
+    specs: dict[str, ModelSpec] = {}
     for path in sorted(Path(models_dir or default_models_dir()).glob("*.yaml")):
         try:
-            specs.append(read_manifest(path))
+            spec = read_manifest(path)
         except ModelError:
             continue
-    return sorted(specs, key=lambda s: s.name)
+        specs.setdefault(spec.name, spec)
+    return sorted(specs.values(), key=lambda s: s.name)
 
 
 def manifest_problems(models_dir: str | Path | None = None) -> list[str]:
     """One message per manifest that ``list_models`` had to skip."""
-    problems = []
+    problems: list[str] = []
+    first_of: dict[str, Path] = {}
     for path in sorted(Path(models_dir or default_models_dir()).glob("*.yaml")):
         try:
-            read_manifest(path)
+            name = read_manifest(path).name
         except ModelError as exc:
             problems.append(str(exc))
+            continue
+        if name in first_of:
+            problems.append(f"{path.name}: model '{name}' is already defined by {first_of[name].name}; give this "
+                            "one another name")
+        first_of.setdefault(name, path)
     return problems
 
 

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from detector import DEFAULT_CONF, DEFAULT_IOU, ModelSpec, checkpoint_name, list_models
 
+from ..model_loader import names_a_file
 from .elided import elide
 
 SLIDER_STEPS = 100  # slider units per 1.0
@@ -309,7 +310,7 @@ class ModelPicker(QComboBox):
 
     def set_current(self, name_or_path: str | None) -> None:
         """Show ``name_or_path`` as chosen, adding an opened file to the list; without announcing it."""
-        if name_or_path and Path(name_or_path).suffix and name_or_path not in self._opened_files:
+        if name_or_path and names_a_file(name_or_path) and name_or_path not in self._opened_files:
             self._opened_files.append(name_or_path)
             self._current = name_or_path
             self.refresh()

@@ -41,6 +41,7 @@ from ..cameras import AUTOMATIC_LIMIT, CameraInfo, CameraWatcher, model_shared, 
 from ..controller import SessionController, ShownFrame
 from ..file_check import DiskSilent, existing_files, silent_folder_message, within
 from ..inference import ActiveModel
+from ..model_loader import MODEL_FILE_SUFFIXES
 from ..recording import RecordingSummary, make_record_folder
 from ..resources import app_icon
 from ..settings import RECENT_LIMIT, AppSettings, Preferences
@@ -51,7 +52,7 @@ from .status import ABOUT_CLASSES, ABOUT_MODEL, ABOUT_OUTPUT, ABOUT_SOURCE, Stat
 from .tick_menu import TickMenu
 from .video_view import VideoView
 
-WEIGHTS_SUFFIXES = (".safetensors", ".pt", ".pth", ".onnx", ".yaml", ".yml")
+WEIGHTS_SUFFIXES = MODEL_FILE_SUFFIXES
 VIDEO_FILTER = "Videos and photos ({} {});;Videos ({});;Photos ({});;All files (*)".format(
     *(" ".join(dict.fromkeys(f"*{case}" for s in sorted(suffixes) for case in (s, s.upper())))  # MVI_1.MOV, IMG_2.HEIC
       for suffixes in (PLAYABLE_VIDEO_SUFFIXES, IMAGE_SUFFIXES, PLAYABLE_VIDEO_SUFFIXES, IMAGE_SUFFIXES)))  # (.264 once)

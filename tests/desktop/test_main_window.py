@@ -2492,6 +2492,56 @@ def test_a_remembered_model_that_was_deleted_is_replaced_with_a_word(qtbot, laun
                                        f"{again.controller.model.source} runs instead")
 
 
+def test_a_remembered_model_that_can_no_longer_run_says_why(qtbot, launch, tmp_path, models_dir, monkeypatch):
+    """Its weights file deleted (or its manifest damaged), the next start said "is no longer there" of a manifest
+    still in the folder, and a folder with nothing usable left said nothing at all."""
+    own = tmp_path / "models"
+    shutil.copytree(models_dir, own)
+    monkeypatch.setenv("LIVEDET_MODELS_DIR", str(own))
+    window = launch(model="test-small")
+    qtbot.waitUntil(lambda: window.controller.model is not None, timeout=FLOW_TIMEOUT_MS)
+    window.close()
+    (own / "test-small.safetensors").unlink()
+    again = launch()
+    qtbot.waitUntil(lambda: again.controller.model is not None and again.status.last_error is not None,
+                    timeout=FLOW_TIMEOUT_MS)
+    assert again.controller.model.source == "test-large"
+    assert "test-small" in again.status.last_error and "not found" in again.status.last_error, again.status.last_error
+    assert "test-large runs instead" in again.status.last_error
+    again.close()
+    (own / "test-large.safetensors").unlink()  # nothing usable left
+    third = launch()  # test-large, remembered, says why it cannot run
+    qtbot.waitUntil(lambda: bool(third.status.last_error), timeout=FLOW_TIMEOUT_MS)
+    assert third.controller.model is None
+    assert "test-large" in third.status.last_error and "not found" in third.status.last_error
+    third.close()
+    fourth = launch(model=None)  # no model remembered now, nor any that runs
+    qtbot.waitUntil(lambda: bool(fourth.status.last_error), timeout=FLOW_TIMEOUT_MS)
+    assert fourth.status.last_error.startswith("No model can run: test-large: weights not found ("), \
+        fourth.status.last_error
+
+
+def test_a_model_named_with_a_dot_is_listed_once_and_two_manifests_of_one_name_are_said(qtbot, launch, tmp_path,
+                                                                                       models_dir, monkeypatch):
+    """"small-v1.5" was taken for a file: once loaded it was listed twice. Two manifests named "dup" were two
+    entries, and choosing the second ran the first."""
+    from detector import manifest_problems
+
+    own = tmp_path / "models"
+    shutil.copytree(models_dir, own)
+    manifest = (own / "test-small.yaml").read_text()
+    (own / "dotted.yaml").write_text(manifest.replace("name: test-small", "name: small-v1.5"))
+    (own / "zz-copy.yaml").write_text(manifest)  # a second "test-small"
+    monkeypatch.setenv("LIVEDET_MODELS_DIR", str(own))
+    window = launch(model="small-v1.5")
+    qtbot.waitUntil(lambda: window.controller.model is not None, timeout=FLOW_TIMEOUT_MS)
+    picker = window.model_picker
+    names = [picker.itemText(i) for i in range(picker.count()) if picker.itemData(i) not in (None, picker.OPEN_WEIGHTS)]
+    assert names == ["small-v1.5", "test-large", "test-small"]
+    assert manifest_problems(own) == ["zz-copy.yaml: model 'test-small' is already defined by test-small.yaml; "
+                                      "give this one another name"]
+
+
 def test_with_no_model_running_the_picker_says_so(qtbot):
     from desktop.widgets.controls import ModelPicker
 
