@@ -2337,7 +2337,14 @@ def test_the_recording_light_shows_the_whole_name_where_the_bar_has_room_for_it(
     seconds[0] = 600.0  # 10:00: a digit more
     qtbot.waitUntil(lambda: label.text() == "● REC 10:00 livedet-20261207-222018.mp4", timeout=3_000)
     assert QLabel.text(label) == label.text()
-    assert QLabel.text(status.model_label) == status.model_label.text()
+    assert QLabel.text(status.model_label) == status.model_label.text() == "yolo-mnv3-small · 320 px · cpu"
+    assert "cpu (onnxruntime)" in status.model_label.toolTip()
+    status.resize(800, 30)  # a laptop's narrow window, with a class filter on too: the device stays in view
+    status.set_class_filter(["bicycle", "car", "person"])
+    qtbot.waitUntil(lambda: status.width() == 800, timeout=3_000)
+    qtbot.wait(100)
+    assert QLabel.text(status.model_label).endswith(" · 320 px · cpu"), QLabel.text(status.model_label)
+    assert QLabel.text(label).startswith("● REC 10:00 livedet-")
 
 
 def test_in_a_narrow_window_the_recording_light_keeps_its_clock_and_shortens_the_name(qtbot, launch, vtest_path,
@@ -2644,7 +2651,7 @@ def test_a_long_run_name_keeps_best_or_last_and_the_input_size_in_view(qtbot, la
     window.status.show_info("Model street-people-night-640-best is ready on the CPU")
     qtbot.wait(100)
     on_screen = QLabel.text(window.status.model_label)
-    assert on_screen.endswith(" · cpu (onnxruntime)") and " px · " in on_screen and "32…" not in on_screen, on_screen
+    assert on_screen.endswith(" px · cpu") and " px · " in on_screen and "32…" not in on_screen, on_screen
 
 
 def test_recording_again_within_the_same_second_keeps_both_files(qtbot, launch, vtest_path):
