@@ -293,7 +293,7 @@ def _keep_earlier(path: str | None) -> str | None:
     from .outputs import is_standard_output
     from .video_writer import next_free_path
 
-    if not path or is_standard_output(Path(path)) or not Path(path).is_file():
+    if not path or is_standard_output(Path(path)) or not Path(os.path.realpath(path)).is_file():  # (x/../porch.mp4)
         return path
     free = next_free_path(Path(path))
     if free != Path(path):
@@ -308,7 +308,7 @@ def _keep_earlier_pair(output: str | None, jsonl: str | None) -> tuple[str | Non
 
     if not (output and jsonl) or any(is_standard_output(Path(p)) for p in (output, jsonl)):
         return _keep_earlier(output), _keep_earlier(jsonl)
-    video, log = Path(output), Path(jsonl)
+    video, log = Path(os.path.realpath(output)), Path(os.path.realpath(jsonl))  # (x/../porch.mp4 is porch.mp4)
     if video.parent != log.parent or video.stem != log.stem or not (video.is_file() or log.is_file()):
         return _keep_earlier(output), _keep_earlier(jsonl)
     for n in itertools.count(2):  # endless: some number is free for both

@@ -173,13 +173,16 @@ def _decode_heif(data: np.ndarray, name: str) -> np.ndarray | None:
 
 
 def same_file(a: str | Path, b: str | Path) -> bool:
-    """True when ``a`` and ``b`` are one existing file or folder, however spelled (links, case, ``..``).
+    """True when ``a`` and ``b`` are one file or folder, however spelled (links, case, ``..``), also through a
+    folder not made yet: ``logs/../clip.avi`` is ``clip.avi`` (the OS finds no ``logs`` to go up from, so it
+    was not the source, until the writer made ``logs`` and wrote over the source).
 
     Why: writing an output over the input it is made from destroys the input before
     it is read, so every writer checks its target against its source with this.
     """
     try:
-        return os.path.samefile(a, b)
+        real_a, real_b = os.path.realpath(a), os.path.realpath(b)  # links that exist followed, then ".." dropped
+        return real_a == real_b or os.path.samefile(real_a, real_b)
     except (OSError, ValueError):  # either one missing (nothing to destroy), or a name the OS refuses
         return False
 

@@ -1300,8 +1300,15 @@ def test_predict_keeps_only_the_classes_asked_for(capsys, tmp_path):
     ("images/a.jpg", ["--output", "images/a.jpg"], "is the source itself"),
     ("images", ["--jsonl", "images/c.jpg"], "is named as an image in the folder being read"),
     ("images", ["--output", "annotated", "--jsonl", "annotated/c.jpg"], "has the name of a source image"),
+    # through a folder not made yet: the OS finds no logs/ to go up from, until the writer makes it
+    ("street.avi", ["--jsonl", "logs/../street.avi"], "is the source itself"),
+    ("images", ["--output", "images/annotated/.."], "folder the source images are in"),
+    ("images/a.jpg", ["--output", "images/x/../a.jpg"], "is the source itself"),
+    ("street.avi", ["--output", "out.mp4", "--jsonl", "new/../out.mp4"], "same file"),
 ], ids=["video-output", "video-output-link", "video-jsonl", "output-is-jsonl", "folder-into-itself",
-        "image-into-its-folder", "image-onto-itself", "jsonl-over-a-source-image", "jsonl-under-an-annotated-image"])
+        "image-into-its-folder", "image-onto-itself", "jsonl-over-a-source-image", "jsonl-under-an-annotated-image",
+        "jsonl-through-a-new-folder", "folder-through-a-new-folder", "image-through-a-new-folder",
+        "output-is-jsonl-through-a-new-folder"])
 def test_predict_never_writes_over_what_it_reads(capsys, vtest_path, image_folder, tmp_path, monkeypatch, source,
                                                  flags, message):
     shutil.copyfile(vtest_path, tmp_path / "street.avi")

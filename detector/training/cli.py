@@ -390,7 +390,8 @@ def _run_folder(args: argparse.Namespace, name: str) -> Path:
         return own
     if args.output:  # a new run's folder, or a resumed run's new one (its earlier files are carried there)
         folder = Path(args.output)
-        if found := [f for f in RUN_FILES if (folder / f).exists()]:
+        real = Path(os.path.realpath(folder))  # runs/r1/x/.. is runs/r1 once x is made: its run was overwritten
+        if found := [f for f in RUN_FILES if (real / f).exists()]:
             go_on = (f"continue it with --resume {folder / 'last.pt'}" if "last.pt" in found
                      else "it holds no last.pt to resume from")  # its first save failed, or it was deleted
             raise LiveDetError(f"{folder} already holds a training run ({', '.join(found)}): {go_on}, "

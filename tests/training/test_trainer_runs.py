@@ -644,6 +644,9 @@ def test_a_new_run_never_writes_over_an_earlier_one(coco_dataset, tmp_path, caps
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "already holds a training run" in err[0] and f"--resume {first}/last.pt" in err[0], err
     assert files(first) == kept
+    assert main([*plain, "--output", f"{first}/new/.."]) == 2  # ... however it is spelt: the folder "new" made,
+    assert "already holds a training run" in capsys.readouterr().err  # ".." was the earlier run, overwritten
+    assert files(first) == kept
     (Path(first) / "last.pt").unlink()  # a run whose first save failed (a full disk) left no epoch to resume:
     assert main([*plain, "--output", first]) == 2  # it said "continue it with --resume …/last.pt", not there
     err = capsys.readouterr().err.strip().splitlines()
