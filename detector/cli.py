@@ -1067,7 +1067,12 @@ def _run_command(argv: list[str] | None) -> int:
         handler = args.handler
         if handler is None:
             raise UsageError(f"choose a command: {', '.join(COMMANDS)} (see --help)")
-        summary = handler(args)
+        from .graceful_stop import interrupt_on_signals
+
+        # SIGTERM and SIGHUP end any command as Ctrl-C does, with its JSON line and the signal's exit status: outside
+        # predict's pipeline and train's epochs (loading a model or data, bench, val) they killed it without a word
+        with interrupt_on_signals():
+            summary = handler(args)
     except SystemExit as exc:  # --help and --version print and exit 0
         return int(exc.code or 0) if isinstance(exc.code, (int, type(None))) else EXIT_USAGE
     except UsageError as exc:

@@ -632,6 +632,25 @@ def test_ctrl_c_or_sigterm_ends_a_camera_recording_with_its_summary_and_every_fr
     assert abs(video.frames - summary["frames"]) <= 2 and video.fps == pytest.approx(15.0, abs=1.0), video
 
 
+@pytest.mark.parametrize("signal_name, status", [("SIGTERM", 143), ("SIGHUP", 129)])
+def test_a_stop_signal_during_bench_ends_it_with_its_json_line(tmp_path, models_env, signal_name, status):
+    """Outside predict's pipeline and train's epochs (bench, val, loading a model or data), SIGTERM or a closed
+    terminal's SIGHUP killed the command: no message, no JSON line, exit -15."""
+    import signal
+    import subprocess
+    import time
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    process = subprocess.Popen([sys.executable, "-m", "detector", "bench", "--model", "test-small", "--imgsz", "160",
+                                "--frames", "1000000", "--warmup", "0"], cwd=tmp_path, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(4)  # loading the model, or timing
+    process.send_signal(getattr(signal, signal_name))
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == status, (process.returncode, err[-2000:])
+    assert json.loads(out.strip().splitlines()[-1])["error"].startswith(f"stopped by {signal_name}"), out
+
+
 class _StuckCamera:
     """A webcam whose driver stops answering: after ``frames`` frames a read blocks until ``answer`` is set (or 30 s
     pass, as OpenCV's default timeout), as a camera or stream gone silent holds a read in its driver."""
