@@ -443,6 +443,8 @@ def _check_recipe(args: argparse.Namespace) -> None:
             raise LiveDetError(f"{option} must be a finite number, got {value:g}")
     if args.epochs == 0 and args.budget_min <= 0:
         raise LiveDetError("--epochs 0 needs --budget-min above 0: the minutes of training to fill")
+    if not 0 <= args.seed < 2**32:  # --seed $(date +%s%N) overflowed torch's seed, after the data was decoded
+        raise LiveDetError(f"--seed must be from 0 to {2**32 - 1}, got {args.seed}")
     if args.pretrained_backbone and args.init_weights:  # the ImageNet backbone was downloaded, then overwritten
         raise LiveDetError("--init-weights replaces every layer but the class layers, --pretrained-backbone's "
                            "ImageNet backbone included: give one of them")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import zipfile
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -153,6 +155,8 @@ def load_pack(path: str | Path, *, workers: int = 8) -> DecodedDataset:
             raise ValueError(f"unknown format {meta.get('format')!r}")
     except (OSError, ValueError, KeyError) as exc:
         raise SourceError(f"{path.name} is not a LiveDet dataset pack ({exc})") from None
+    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:  # a copy or download that stopped part way
+        raise SourceError(f"{path.name} is truncated or damaged ({exc}): pack it again or copy it whole") from None
     blob, offsets, box_offsets = arrays["blob"], arrays["offsets"], arrays["box_offsets"]
     n = len(offsets) - 1
 

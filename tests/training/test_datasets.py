@@ -131,6 +131,20 @@ def test_pack_round_trip_shrinks_images_and_boxes_together(coco_dataset, tmp_pat
             assert image[int((y1 + y2) / 2), int((x1 + x2) / 2)].argmax() == BGR_CHANNEL[int(c)]
 
 
+def test_a_pack_cut_short_or_damaged_is_said_to_be(coco_dataset, tmp_path):
+    """A copy of the 42 MB pack that stopped part way, or one flipped byte, was an internal error (BadZipFile)."""
+    path, images, _ = coco_dataset
+    pack = pack_dataset(load_coco(path, images), tmp_path / "data.npz", max_side=128, quality=90)
+    data = pack.read_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[:3000])
+    flipped = bytearray(data)
+    flipped[len(data) // 3] ^= 0xFF  # inside the stored images: the zip's checksum no longer matches
+    (tmp_path / "flipped.npz").write_bytes(bytes(flipped))
+    for name in ("cut.npz", "flipped.npz"):
+        with pytest.raises(SourceError, match=rf"{name} (is truncated or damaged|is not a LiveDet dataset pack)"):
+            load_pack(tmp_path / name)
+
+
 def test_the_trainers_evaluation_scores_crowds_as_val_does_also_from_a_pack(coco_dataset, tmp_path, monkeypatch):
     """A crowd (or a VOC "difficult" object) is neither found nor missed in ``detector val``. The evaluation
     that picks ``best.safetensors`` during training must score it the same way, from a pack too: the pack

@@ -344,6 +344,8 @@ def test_training_refuses_bad_arguments_with_one_line(coco_dataset, tmp_path, ca
                       (("--workers", "0"), "--workers must be at least 1, got 0"),
                       (("--lr", "inf"), "--lr must be a finite number, got inf"),  # trained to NaN weights
                       (("--zoom", "0.5", "inf"), "--zoom must be a finite number, got inf"),
+                      # --seed $(date +%s%N): an internal error once the data was decoded
+                      (("--seed", "200000000000000"), "--seed must be from 0 to 4294967295, got 200000000000000"),
                       # these were dropped without a word (the default --zoom, typed, is no conflict)
                       (("--no-augment", "--mixup", "0.2", "--zoom", "0.5", "1.5", "--close-mosaic", "3",
                         "--multiscale", "0"),  # nor what --no-augment sets anyway
