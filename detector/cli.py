@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import os
 import platform
 import re
@@ -135,7 +136,19 @@ def _emit(summary: dict, command: str | None = None) -> None:
     own, in no fixed order, so stdout's last line was any rank's), its errors included. Other commands run in
     one process, even one started from inside a torchrun job, whose RANK they inherit."""
     if (command or summary.get("command")) != "train" or os.environ.get("RANK", "0") == "0":
-        print(json.dumps(summary, default=str), flush=True)
+        print(json.dumps(_finite(summary), default=str, allow_nan=False), flush=True)
+
+
+def _finite(value):
+    """``value`` with NaN and infinities as null: JSON has no NaN, and ``json.dumps`` wrote one, which strict
+    readers (JavaScript's JSON.parse, jq) refuse, so the whole line was lost to them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
 
 
 def _fail(message: str, code: int, command: str | None = None) -> int:

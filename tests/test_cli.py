@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -2035,3 +2036,13 @@ def test_an_output_name_with_a_space_after_its_suffix_is_refused_not_made_a_fold
                        "--output", str(tmp_path / name))
     assert code == 2 and f"did you mean '{name.rstrip()}'?" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]
+
+
+def test_a_json_line_never_holds_nan(capsys):
+    """JSON has no NaN: a diverged number was written as NaN, and strict readers (JSON.parse, jq) lost the line."""
+    from detector.cli import _emit
+
+    _emit({"command": "val", "map50": float("nan"), "per_class": {"a": {"ap50": float("inf")}}, "x": [1.0, -math.inf]})
+    line = capsys.readouterr().out.strip()
+    assert json.loads(line, parse_constant=lambda name: pytest.fail(f"{name} in {line}")) == {
+        "command": "val", "map50": None, "per_class": {"a": {"ap50": None}}, "x": [1.0, None]}

@@ -557,6 +557,10 @@ class Trainer:
             epoch_s = time.perf_counter() - epoch_start
             epoch_seconds.append(epoch_s)
             record = {k: round(float(v) / steps_per_epoch, 5) for k, v in sums.items()}
+            if not math.isfinite(record["loss"]):  # said and stopped before its weights replace the last good ones:
+                # it trained on to "finished": true, "final_loss": NaN, weights that every later command refused
+                raise LiveDetError(f"training diverged: the loss was {record['loss']} in epoch {self.epoch}; "
+                                   f"{self._diverged_hint()}")
             images = steps_per_epoch * min(cfg.batch, n)  # a batch larger than the data takes each image once
             record.update(epoch=self.epoch, images_per_s=round(images / epoch_s, 1), mosaic=mosaic)
             last = self.epoch == cfg.epochs
@@ -588,6 +592,11 @@ class Trainer:
                 if self._same_on_every_rank(int((now - invocation_start) / 60 >= cfg.time_limit_min)):
                     return True
         return False
+
+    def _diverged_hint(self) -> str:
+        saved = (f"{self.output_dir / 'last.pt'} holds epoch {self.epochs_saved}, the last before it; "
+                 if self.epochs_saved else "")
+        return f"{saved}a lower --lr than {self.cfg.lr:g} may keep it stable"
 
     def fit(self) -> dict:
         """Train for the configured epochs (or the time budget), validating every ``eval_interval``

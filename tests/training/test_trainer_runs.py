@@ -891,3 +891,14 @@ def test_a_pack_smaller_than_the_training_size_is_said_to_be_enlarged(coco_datas
         assert (f"note: --cache-side 128 does not change a .npz pack: the {which} pack's images were shrunk to "
                 "64 px when it was made") in err, err
     assert "pack's images" not in stopped_at_once("--imgsz", "64")  # a pack at the training size is as it should be
+
+
+def test_a_run_whose_loss_turns_to_nan_stops_and_says_so(coco_dataset, tmp_path, capsys):
+    """--lr 1e30 trained on to "finished": true, "final_loss": NaN (a JSON line strict readers refuse), and weights
+    that every later command refused as "the training that wrote it diverged"."""
+    assert main(_train_args(coco_dataset, tmp_path / "run", "--lr", "1e30", "--warmup-epochs", "0")) == 2
+    out, err = capsys.readouterr()
+    assert err.strip().splitlines()[-1].startswith("error: training diverged: the loss was nan in epoch 1; a lower "
+                                                   "--lr than 1e+30 may keep it stable"), err
+    assert json.loads(out.strip().splitlines()[-1])["exit_code"] == 2
+    assert not (tmp_path / "run" / "last.pt").exists()  # no epoch of NaN weights kept as the one to resume from
