@@ -25,7 +25,7 @@ import numpy as np
 
 from .camera_mode import CameraMode, ask_for_mode
 from .errors import SourceError
-from .indexed_video import IndexedVideo, fewer_than_their_span, open_variable_rate
+from .indexed_video import MATROSKA_SUFFIXES, IndexedVideo, fewer_than_their_span, open_variable_rate
 from .preprocess import as_bgr_uint8, picture_to_8_bits
 
 CLOSE_WAIT_S = 1.0  # how long closing a source waits for a read under way on another thread
@@ -460,6 +460,16 @@ def frames_the_container_holds(path: str | Path, rate: float) -> int | None:
     return round(span_s * rate)
 
 
+HIGH_SPEED_FPS_MAX = 10_000  # past this a stated rate is a time unit whatever the container (a phone's slow motion: 960)
+
+
+def _rate_is_a_time_unit(fps: float, path_or_name: str | Path) -> bool:
+    """Whether a stated rate of 1000 or more is the container's clock rather than frames a second: a browser's
+    or OBS's WebM and MKV state their time unit (1000 a second) as the rate. An AVI at 1000 FPS is a high-speed
+    camera's: read as a time unit, 200 frames became 0.2 s of video, 7 frames at 30 FPS, without a word."""
+    return fps > HIGH_SPEED_FPS_MAX or Path(str(path_or_name)).suffix.lower() in MATROSKA_SUFFIXES
+
+
 def capture_info(cap: cv2.VideoCapture, kind: str, name: str, path: str | Path | None = None) -> SourceInfo:
     """What OpenCV says of an opened source; ``path``: a video file's, whose frame count its container checks."""
     fps = cap.get(cv2.CAP_PROP_FPS)
@@ -469,12 +479,13 @@ def capture_info(cap: cv2.VideoCapture, kind: str, name: str, path: str | Path |
         held = frames_the_container_holds(path, fps if fps > 0 else DEFAULT_FPS)
         if held is not None and 0 < held < count - 2:  # only ever clearly fewer: a duration is rounded
             count = held
+    time_unit = fps >= 1000 and _rate_is_a_time_unit(fps, path or name)
     return SourceInfo(
         kind=kind,
         name=name,
-        fps=fps if 0 < fps < 1000 else DEFAULT_FPS,
+        fps=fps if fps > 0 and not time_unit else DEFAULT_FPS,
         frame_count=count if kind in ("video", "url", "image") and 0 < count < 2**31 else None,  # live: <= 0
-        count_rate=fps if fps >= 1000 and not indexed else None,
+        count_rate=fps if time_unit and not indexed else None,
         variable_rate=indexed,
         width=int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
         height=int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),

@@ -1077,6 +1077,22 @@ def test_predict_on_a_video_file_on_a_web_server_writes_every_frame_at_its_own_r
     assert video.fps == pytest.approx(10.0) and video.frames == 60  # 6 s, as the source plays
 
 
+def test_a_high_speed_cameras_video_keeps_every_frame_at_its_own_rate(capsys, tmp_path):
+    """A 1000 FPS AVI was read as a browser's WebM, whose stated rate is its clock: its 60 frames became 0.06 s
+    of video, 2 frames at 30 FPS, and the run said nothing."""
+    clip = tmp_path / "slow-motion.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 1000.0, (160, 120))
+    for i in range(60):
+        writer.write(np.full((120, 160, 3), 4 * i, np.uint8))
+    writer.release()
+    output = tmp_path / "out.mp4"
+    summary, _ = run_ok(capsys, "predict", "--model", "test-small", "--imgsz", "160", "--source", str(clip),
+                        "--output", str(output))
+    assert summary["frames"] == summary["frames_expected"] == 60
+    video = read_back(output)
+    assert video.frames == 60 and video.fps == pytest.approx(1000.0), video
+
+
 def test_predict_on_a_web_video_that_decodes_no_frame_fails_as_a_local_one_does(capsys, tmp_path):
     """An MP4 whose index comes last, from a server that cannot send parts of a file (Python's own): FFmpeg knows
     its 90 frames and decodes none. The run exited 0, its JSON line naming an output that was never written."""
