@@ -6,6 +6,7 @@ turns OS errors into ``OutputError``s with the path in the message.
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -20,6 +21,7 @@ import cv2
 import numpy as np
 
 from .annotate import draw_detections
+from .atomic_write import written_whole
 from .errors import OutputError
 from .live_clock import HOLD_BYTES, MAX_COPIES, FileClock, LiveClock, recording_fps, settled_rate
 from .progress import say
@@ -207,10 +209,13 @@ class AnnotatedImages:
         ok, data = cv2.imencode(target.suffix.lower(), frame)
         if not ok:
             raise OutputError(f"could not encode {target.name}")
-        try:
-            data.tofile(str(target))  # tofile handles non-ASCII paths, cv2.imwrite does not
+        try:  # whole or not at all: on a full disk a cut JPEG under its real name still opened, its bottom grey
+            with written_whole(target) as part, open(part, "wb") as file:  # (cv2.imwrite: no non-ASCII paths)
+                file.write(data.tobytes())
         except OSError as exc:
-            raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+            full = exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+            raise OutputError(f"cannot write {target}: " + ("disk full: no space left on the device" if full
+                                                            else str(exc.strerror or exc))) from None
 
     def close(self) -> None:
         pass

@@ -574,3 +574,34 @@ def test_a_video_closed_before_its_first_frame_leaves_no_empty_file(tmp_path, su
     writer = VideoWriter(tmp_path / f"clip{suffix}", 10, (64, 48))
     writer.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_annotated_photo_the_disk_has_no_room_for_is_not_left_cut_under_its_name(tmp_path, monkeypatch):
+    """A full disk left a cut JPEG under the photo's own name, which still opened, its bottom missing, and the
+    message said "80498 requested and 12288 written" rather than that the disk was full."""
+    from detector import outputs
+
+    folder = tmp_path / "annotated"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(b"the earlier run's annotated a.jpg")
+
+    class FullDisk:
+        def __init__(self, path, mode):
+            self._file = open(path, mode)  # noqa: SIM115 - closed by __exit__
+
+        def write(self, data):
+            self._file.write(bytes(data)[:100])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self._file.close()
+
+    monkeypatch.setattr(outputs, "open", FullDisk, raising=False)
+    writer = outputs.AnnotatedImages(folder)
+    with pytest.raises(OutputError, match=r"cannot write .*a\.jpg: disk full: no space left on the device"):
+        writer.write(frame(0), "photos/a.jpg")
+    assert [p.name for p in folder.iterdir()] == ["a.jpg"]  # nothing half-written beside it
+    assert (folder / "a.jpg").read_bytes() == b"the earlier run's annotated a.jpg"
