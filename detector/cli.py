@@ -94,6 +94,18 @@ def _positive_int(text: str) -> int:
     return value
 
 
+BENCH_FRAMES_MAX = 100_000  # each timed call's result is kept to the end: 300 million were memory for 3.6 GB
+# and rising before the first was timed (--soak N times any number of frames in constant memory)
+
+
+def _bench_frames(text: str) -> int:
+    value = _positive_int(text)
+    if value > BENCH_FRAMES_MAX:
+        raise argparse.ArgumentTypeError(f"must be at most {BENCH_FRAMES_MAX:,}, got {value:,} (--soak N predicts "
+                                         "any number of frames and reports the memory they used)")
+    return value
+
+
 def _count(text: str) -> int:
     value = _whole_number(text)
     if value < 0:
@@ -971,7 +983,7 @@ def build_parser(*, load_train: bool = False) -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="latency and FPS of the full frame -> detections path")
     _model_options(bench)
     bench.add_argument("--source", default=None, help="video or images to time on (default: synthetic 1280x720)")
-    bench.add_argument("--frames", type=_positive_int, default=None,
+    bench.add_argument("--frames", type=_bench_frames, default=None,
                        help=f"frames to time (default {DEFAULT_BENCH_FRAMES}; for --file-job, the whole file)")
     bench.add_argument("--warmup", type=_count, default=10, help="untimed calls first (default 10)")
     bench.add_argument("--batch", type=_positive_int, default=1, help="frames per call (default 1)")
