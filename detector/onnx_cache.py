@@ -70,7 +70,13 @@ def cache_path(spec: ModelSpec) -> Path | None:
     facts = {"format": EXPORT_FORMAT, "weights": weights, "config": spec.config.to_dict(),
              "classes": len(spec.class_names)}
     key = hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:KEY_LENGTH]
-    return cache_dir() / f"{spec.name}-{key}.onnx"
+    return cache_dir() / f"{_file_stem(spec.name)}-{key}.onnx"
+
+
+def _file_stem(name: str) -> str:
+    """A model's name as a file name in the cache folder: "../../x" (a manifest's name is free text) was kept
+    two folders above the cache; separators and a leading dot become "_"."""
+    return re.sub(r"[^\w.+-]", "_", name).lstrip(".") or "model"
 
 
 def shipped_path(spec: ModelSpec) -> Path | None:
@@ -119,7 +125,7 @@ def write(spec: ModelSpec, data: bytes) -> None:
         log.warning("cannot keep the ONNX export in %s (the next start exports again): %s", path.parent,
                     folder_problem(path.parent, exc))
         return
-    _evict_least_recently_used(path, spec.name)
+    _evict_least_recently_used(path, _file_stem(spec.name))
 
 
 def _evict_least_recently_used(kept: Path, name: str) -> None:

@@ -207,6 +207,17 @@ def test_a_device_this_machine_cannot_have_is_refused_before_the_model_is_loaded
         load_predictor("test-small", models_dir=models, device="gpu")
 
 
+def test_a_model_named_like_a_path_is_kept_inside_the_cache_folder(own_cache, models):
+    """A manifest's name is free text: "../../escaped" was kept two folders above the cache."""
+    manifest = models / "test-small.yaml"
+    manifest.write_text(manifest.read_text().replace("name: test-small", "name: ../../escaped"))
+    spec = resolve_manifest(manifest)
+    path = onnx_cache.cache_path(spec)
+    assert path.parent == own_cache and path.name.startswith("_.._escaped-")
+    load_predictor(manifest, device="cpu")
+    assert [p.name for p in own_cache.glob("*.onnx")] == [path.name]
+
+
 def test_a_manifest_edited_after_its_export_was_kept_is_refused_not_run_with_the_wrong_names(own_cache, models):
     """The kept graph has the weights' numbers, not the manifest's labels: with two classes swapped in the
     manifest afterwards, a CPU start from it called every person a car, where a torch load refuses."""
