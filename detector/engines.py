@@ -38,7 +38,7 @@ class OnnxEngine:
     device = "cpu"
     half = False
 
-    def __init__(self, model: LoadedModel, *, threads: int | None = None) -> None:
+    def __init__(self, model: LoadedModel) -> None:
         import onnxruntime as ort
 
         spec = model.spec
@@ -49,8 +49,6 @@ class OnnxEngine:
         options.log_severity_level = 3  # errors only
         # Busy-waiting worker threads would steal the cores that decoding and NMS need.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        if threads:
-            options.intra_op_num_threads = threads
         if model.onnx_bytes is not None:
             data = model.onnx_bytes
         else:  # exported in memory: keeping exports on disk is load_predictor's job, not the engine's

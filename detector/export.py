@@ -63,10 +63,12 @@ class DecodedNetwork(nn.Module):
         return anchors
 
 
-def onnx_bytes(model: LoadedModel, *, imgsz: int | None = None, dynamic: bool = True) -> bytes:
+def onnx_bytes(model: LoadedModel, *, imgsz: int | None = None) -> bytes:
     """Serialise the fused fp32 network to ONNX, with LiveDet metadata; nothing touches the disk.
 
-    ``imgsz``: the input size the file runs at unless told otherwise (the graph accepts any multiple of 32)."""
+    ``imgsz``: the input size the file runs at unless told otherwise (the graph has dynamic batch, height and
+    width, so it accepts any multiple of 32). A model that is already an ONNX graph gets its metadata stamped
+    anew for another ``imgsz``, which is right only because every graph is exported with those dynamic axes."""
     if model.network is None:
         if model.onnx_bytes is None:
             raise ModelError("this model has no network to export")
@@ -92,7 +94,7 @@ def onnx_bytes(model: LoadedModel, *, imgsz: int | None = None, dynamic: bool = 
             buffer,
             input_names=["images"],
             output_names=["boxes", "scores"],
-            dynamic_axes=axes if dynamic else None,
+            dynamic_axes=axes,
             opset_version=ONNX_OPSET,
             dynamo=False,
         )

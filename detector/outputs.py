@@ -109,8 +109,7 @@ class AnnotatedVideo:
     def write(self, frame: np.ndarray, name: str) -> None:
         self._writer.write(frame)
 
-    def write_detected(self, frame: np.ndarray, name: str, detections: Detections,
-                       at: tuple[int, float] | None = None) -> None:
+    def write_detected(self, frame: np.ndarray, detections: Detections, at: tuple[int, float] | None = None) -> None:
         """``frame`` with its boxes drawn once it is at the video's size: a photo of another size (a folder
         made into a video) had its tags drawn at its own size, then shrunk with it to a few pixels.
 
@@ -377,7 +376,7 @@ class PredictOutputs:
             assert noted_s is not None
             self.frames.write_at(draw_detections(frame, detections), noted_s)
         elif isinstance(self.frames, AnnotatedVideo):
-            self.frames.write_detected(frame, name, detections, (index, file_s) if file_s is not None else None)
+            self.frames.write_detected(frame, detections, (index, file_s) if file_s is not None else None)
         elif self.frames is not None:
             self.frames.write(draw_detections(frame, detections), name)
 

@@ -126,7 +126,7 @@ class Predictor:
 
     @property
     def device_label(self) -> str:
-        """Short human description, e.g. "cuda fp16 (torch)" or "cpu (onnxruntime)"."""
+        """Short human description, e.g. "cuda fp16 (torch, CUDA graphs)" or "cpu (onnxruntime)"."""
         precision = " fp16" if self.engine.half else ""
         fast = self.fast_path
         graph = ", CUDA graphs" if fast is not None and fast.graphs_active else ""
@@ -134,12 +134,12 @@ class Predictor:
         return f"{self.device_type}{precision} ({self.backend}{graph}{compiled})"
 
     # -- inference -------------------------------------------------------------------------
-    def warmup(self, runs: int = 2) -> None:
-        """Run a few square frames so allocation and kernel selection are not timed later. The GPU fast path
+    def warmup(self) -> None:
+        """Run two square frames so allocation and kernel selection are not timed later. The GPU fast path
         still captures a CUDA graph on the first frame of each new size (a video's first frame): ``bench``
         warms up on the frames it times."""
         dummy = np.full((self._imgsz, self._imgsz, 3), 114, np.uint8)
-        for _ in range(runs):
+        for _ in range(2):
             self.predict(dummy)
 
     def _meta(self, frame_hw: tuple[int, int]) -> LetterboxMeta:

@@ -81,8 +81,8 @@ class MobileNetV3Features(nn.Module):
             raise ValueError(f"unknown backbone {name!r}; choose from {sorted(BACKBONES)}")
         builder, _ = BACKBONES[name]
         norm_layer = partial(nn.BatchNorm2d, eps=BN_EPS, momentum=BN_MOMENTUM)
-        # Build first, then load weights ourselves: torchvision's builder would refuse a
-        # custom norm_layer together with weights.
+        # Built without weights, which are loaded afterwards: ``imagenet_weights`` turns a download that fails
+        # (no internet, a proxy) into a ModelError that says what to do, where torchvision's would raise its own.
         net = builder(weights=None, norm_layer=norm_layer)
         if pretrained:
             net.load_state_dict(imagenet_weights(name))

@@ -1,7 +1,8 @@
 """Small building blocks shared by the neck and the head.
 
-Every conv is followed by BatchNorm inside one ``nn.Sequential`` so that
-``fuse_conv_bn`` can fold them the same way it folds torchvision's blocks.
+Every conv built here is followed by BatchNorm inside one ``nn.Sequential`` so that
+``fuse_conv_bn`` can fold them the same way it folds torchvision's blocks (the head's two output
+convs are plain, with a bias: nothing follows them to fold).
 """
 
 from __future__ import annotations
@@ -14,15 +15,13 @@ BN_EPS = 1e-3  # as torchvision's MobileNetV3 (ImageNet weights load with the st
 BN_MOMENTUM = 0.1  # PyTorch default; running stats keep up with short, fast-moving runs
 
 
-def conv_bn_act(c_in: int, c_out: int, kernel: int = 1, stride: int = 1, groups: int = 1, act: bool = True) -> nn.Sequential:
+def conv_bn_act(c_in: int, c_out: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> nn.Sequential:
     """Conv (no bias) -> BatchNorm -> h-swish."""
-    layers: list[nn.Module] = [
+    return nn.Sequential(
         nn.Conv2d(c_in, c_out, kernel, stride, padding=kernel // 2, groups=groups, bias=False),
         nn.BatchNorm2d(c_out, eps=BN_EPS, momentum=BN_MOMENTUM),
-    ]
-    if act:
-        layers.append(nn.Hardswish(inplace=True))
-    return nn.Sequential(*layers)
+        nn.Hardswish(inplace=True),
+    )
 
 
 class DepthwiseSeparable(nn.Sequential):

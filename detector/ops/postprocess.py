@@ -45,7 +45,7 @@ def select_candidates(
     """One image's boxes (N, 4) and class scores (N, C) -> the best ``top_k`` (box, score, class), best first.
 
     Single-label keeps each box's best class (what a live view wants);
-    multi-label keeps every (box, class) pair above the floor (what mAP rewards).
+    multi-label keeps every (box, class) pair at or above the floor (what mAP rewards).
     """
     if multi_label:
         box_idx, class_ids = np.nonzero(scores >= score_floor)

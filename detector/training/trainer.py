@@ -133,13 +133,14 @@ def checkpoint_classes(path: str | Path) -> tuple[str, ...]:
 class ModelEMA:
     """Exponential moving average of the weights, with a warm-up so early steps count."""
 
-    def __init__(self, model: nn.Module, decay: float, tau: float, updates: int = 0) -> None:
+    def __init__(self, model: nn.Module, decay: float, tau: float) -> None:
         self.module = copy.deepcopy(model).eval()
         for p in self.module.parameters():
             p.requires_grad_(False)
-        self.decay, self.tau, self.updates = decay, tau, updates
+        self.decay, self.tau, self.updates = decay, tau, 0  # a resumed run sets ``updates`` from its checkpoint
 
-        self._pairs: list[tuple[list[torch.Tensor], list[torch.Tensor]]] | None = None
+        # (float tensors, other tensors), each as (the average's, the model's), paired once
+        self._pairs: tuple[tuple[list[torch.Tensor], list[torch.Tensor]], ...] | None = None
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
