@@ -58,7 +58,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                                          "default: the 'val' split of --data when it has one)")
     data.add_argument("--val-images", help="image folder for a COCO validation .json")
     data.add_argument("--val-split", default="val", help="split of --val-data to validate on (default: val)")
-    data.add_argument("--cache-side", type=int, default=0, help="long side of images kept in memory (default: 1.25 x imgsz, rounded down to a multiple of 32)")
+    data.add_argument("--cache-side", type=int, default=0, help="long side of images kept in memory (default: the largest multi-scale step, at least 1.25 x "
+                      "imgsz, rounded down to a multiple of 32)")
     data.add_argument("--max-images", type=int, default=0, help="use only the first N training images (quick checks)")
     model = parser.add_argument_group("model")
     model.add_argument("--model", default="yolo-mnv3-small", choices=sorted(PRESETS),
@@ -471,7 +472,7 @@ def _check_recipe(args: argparse.Namespace) -> None:
         ("--eval-interval", args.eval_interval, args.eval_interval >= 0, "0 (only at the end) or more"),
         ("--budget-min", args.budget_min, args.budget_min >= 0, "0 or more"),
         ("--time-limit-min", args.time_limit_min, args.time_limit_min >= 0, "0 (none) or more"),
-        ("--cache-side", args.cache_side, args.cache_side >= 0, "0 (1.25 x imgsz) or more"),
+        ("--cache-side", args.cache_side, args.cache_side >= 0, "0 (the default) or more"),
         ("--max-images", args.max_images, args.max_images >= 0, "0 (all) or more"),
         ("--workers", args.workers, args.workers >= 1, "at least 1"),
     ):
@@ -517,7 +518,9 @@ def run_train(args: argparse.Namespace) -> dict:
         check_folder_can_be_made(output)
     device = _device_for_rank(args.device)
     batch = args.batch or default_batch(device)
-    cache_side = args.cache_side or int(imgsz * 1.25) // 32 * 32
+    # as large as the largest multi-scale step (1.25 x at the default --multiscale 0.25): --multiscale 0.5 drew steps
+    # of 480 px from a 384-px cache, enlarged and blurred, without a word
+    cache_side = args.cache_side or int(imgsz * max(1.25, 1 + args.multiscale)) // 32 * 32
     loading = time.perf_counter()
     train_set, val_set = _training_sets(args)
     trained = checkpoint_classes(args.resume) if args.resume else ()

@@ -902,3 +902,22 @@ def test_a_run_whose_loss_turns_to_nan_stops_and_says_so(coco_dataset, tmp_path,
                                                    "--lr than 1e+30 may keep it stable"), err
     assert json.loads(out.strip().splitlines()[-1])["exit_code"] == 2
     assert not (tmp_path / "run" / "last.pt").exists()  # no epoch of NaN weights kept as the one to resume from
+
+
+@pytest.mark.parametrize("multiscale, side", [("0.25", 96), ("0.5", 128), ("0", 96)])
+def test_images_are_kept_as_large_as_the_largest_multi_scale_step(coco_dataset, tmp_path, capsys, monkeypatch,
+                                                                 multiscale, side):
+    """The kept images were 1.25 x imgsz whatever --multiscale said: at 0.5 its steps of 1.5 x were drawn from
+    images enlarged and blurred to fit."""
+    from detector.training import cli as training_cli
+
+    sides = []
+
+    def decoded(data, max_side, *args, **kwargs):
+        sides.append(max_side)
+        raise RuntimeError("enough: the side is known")
+
+    monkeypatch.setattr(training_cli, "_decoded", decoded)
+    main(_train_args(coco_dataset, tmp_path / "run", "--multiscale", multiscale))
+    capsys.readouterr()
+    assert sides == [side]  # imgsz 96: 1.25 x is 120 -> 96, 1.5 x is 144 -> 128
