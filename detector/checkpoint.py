@@ -17,13 +17,13 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save
+from safetensors.torch import load, load_file, save
 
 from .atomic_write import written_whole
 from .classes import normalise_class_name
 from .errors import ModelError
 from .models import YoloDetector
-from .weights_meta import META_KEY, WeightsMeta, read_safetensors_meta
+from .weights_meta import META_KEY, WeightsMeta, read_safetensors_meta, utf8_name
 
 __all__ = ["WeightsMeta", "load_state_into", "read_weights", "save_weights"]
 
@@ -53,7 +53,7 @@ def save_weights(path: str | Path, model: torch.nn.Module, meta: WeightsMeta, *,
 def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], WeightsMeta | None]:
     meta = read_safetensors_meta(path)
     try:
-        state = load_file(str(path), device="cpu")
+        state = load_file(str(path), device="cpu") if utf8_name(path) else load(path.read_bytes())
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise ModelError(f"{path.name} is not a readable safetensors file (truncated or corrupt?): {exc}") from None
     return state, meta

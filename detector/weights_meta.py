@@ -70,11 +70,38 @@ class WeightsMeta:
         )
 
 
+def utf8_name(path: Path) -> bool:
+    """Whether ``path`` can be given to the safetensors library, which opens only UTF-8 names: a name in another
+    encoding (an old Latin-1 archive, unpacked on Linux) was "not a readable safetensors file (truncated or
+    corrupt?)". Such a file is read whole into memory instead."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _header_metadata(path: Path) -> dict:
+    """The ``__metadata__`` of a safetensors file, read by hand: an 8-byte little-endian length, then JSON."""
+    with open(path, "rb") as f:
+        size = int.from_bytes(f.read(8), "little")
+        if not 2 <= size <= 100 * 2**20:
+            raise ValueError(f"header length {size} is not a safetensors header's")
+        header = json.loads(f.read(size))
+    metadata = header.get("__metadata__", {}) if isinstance(header, dict) else None
+    if not isinstance(metadata, dict):
+        raise ValueError("its header is not a safetensors header")
+    return metadata
+
+
 def read_safetensors_meta(path: Path) -> WeightsMeta | None:
     """The metadata in a safetensors header (None when it has none), without loading a tensor."""
     try:
-        with safe_open(str(path), framework="numpy") as f:
-            header = f.metadata() or {}
+        if utf8_name(path):
+            with safe_open(str(path), framework="numpy") as f:
+                header = f.metadata() or {}
+        else:
+            header = _header_metadata(path)
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise ModelError(f"{path.name} is not a readable safetensors file (truncated or corrupt?): {exc}") from None
     return WeightsMeta.from_json(header[META_KEY], path.name) if META_KEY in header else None

@@ -14,6 +14,7 @@ import os
 import pickle
 import shlex
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -644,3 +645,13 @@ def test_weights_metadata_with_impossible_values(tmp_path, key, wrong, match):
     save_file(state_of(), str(path),
               metadata={"livedet": json.dumps(data)})
     refused(lambda: load_model(path), r"^odd\.safetensors: .*" + match)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="only Linux keeps file names that are not UTF-8")
+def test_weights_whose_file_name_is_not_utf8_load(zoo):
+    """The safetensors library opens only UTF-8 names: a file from an old Latin-1 archive was "not a readable
+    safetensors file (truncated or corrupt?)", though it was whole."""
+    odd = Path(os.fsdecode(bytes(zoo) + b"/stra\xdfe.safetensors"))  # "straße" in Latin-1
+    shutil.copy(zoo / "test-small.safetensors", odd)
+    model = load_model(odd)
+    assert model.class_names == VOC_CLASSES and model.spec.input_size == 320
