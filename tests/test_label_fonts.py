@@ -239,3 +239,20 @@ def test_a_model_with_hundreds_of_classes_gives_each_its_own_colour_and_coco_s_8
     assert len(set(colours)) == 365
     assert class_color(0) == (36, 36, 242) and class_color(14) == class_color(14)  # the first 80 as they were
     assert len(set(colours[:80])) == 80
+
+
+def test_a_portrait_video_s_panel_and_boxes_are_drawn_as_large_as_a_landscape_one_s_of_its_height_allows():
+    """A phone's 1080x1920 video is shown at its height in a landscape window: sized by its short side, its
+    panel's text was 6.7 px tall on a laptop screen where the same video held sideways had 11.9 px."""
+    lines = ["3 objects", "FPS capture 30.0 | inference 29.5 | display 30.0", "inference 12 ms",
+             "yolo-mnv3-small on cpu (onnxruntime)"]
+    upright = np.zeros((1920, 1080, 3), np.uint8)
+    x0, y0, x1, y1 = text_panel_rect(upright.shape[:2], lines)
+    sideways = text_panel_rect((1080, 1920), lines)
+    assert x1 <= 1080  # as large as the picture's width lets it be: 73 % of the landscape's size on screen (was 56 %)
+    assert (y1 - y0) / 1920 >= 0.7 * (sideways[3] - sideways[1]) / 1080
+    detections = Detections(boxes=np.array([[100, 500, 600, 1500]], np.float32), scores=np.array([0.9], np.float32),
+                            class_ids=np.array([14]), class_names=tuple(f"c{i}" for i in range(20)))
+    drawn = draw_detections(upright, detections)
+    line = np.all(drawn[1000, 90:110] == class_color(14), axis=1).sum()  # the box's left edge, crossed
+    assert line >= 7, line  # a 1920-high picture's line (1080x1920 drew the 1080x1080 one's 5)
