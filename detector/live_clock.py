@@ -12,6 +12,7 @@ from __future__ import annotations
 
 LIVE_FPS_TOLERANCE = 0.15  # a stated FPS within 15 % of what the source sends is kept
 MAX_COPIES = 120  # a source that stalled is not padded with more than this many copies of one frame
+STALL_CUT_S = 2.0  # a live source silent this long lost its picture: the silence is a cut in the file, not a still
 HOLD_BYTES = 512 * 2**20  # most frame memory held while the rate is measured: 2 s of 1080p30 fits, 4K decides sooner
 
 
@@ -48,7 +49,9 @@ class LiveClock:
     """How many times to write each live frame: copies fill dropped frames, 0 skips one that came early.
 
     Times are the frames' capture times in seconds; callers write at most ``MAX_COPIES``. While paused the clock stops, so a
-    paused minute is not a minute of one frame in the file.
+    paused minute is not a minute of one frame in the file. A frame after a silence of over ``STALL_CUT_S`` is
+    written once, the silence cut out: FFmpeg hands a dropped stream's last buffered frames over only when its
+    read times out, seconds later, and those seconds became 4.8 s of one frozen picture.
     """
 
     def __init__(self, fps: float) -> None:
@@ -56,10 +59,14 @@ class LiveClock:
         self._start: float | None = None  # capture time of the first frame written
         self._frames = 0  # frames the file holds so far, copies included
         self._paused_at: float | None = None
+        self._last_s: float | None = None  # capture time of the frame before
 
     def copies(self, captured_s: float) -> int:
         if self._start is None:
             self._start = captured_s
+        elif self._last_s is not None and captured_s - self._last_s > STALL_CUT_S:
+            self._start += captured_s - self._last_s - 1 / self.fps  # due one frame after the one before
+        self._last_s = captured_s
         due = round((captured_s - self._start) * self.fps) + 1  # frames the file should hold with this one
         copies = due - self._frames
         self._frames = max(self._frames, due)
@@ -71,6 +78,8 @@ class LiveClock:
     def resume(self, now_s: float) -> None:
         if self._paused_at is not None and self._start is not None:
             self._start += now_s - self._paused_at
+            if self._last_s is not None:  # the pause is no silence
+                self._last_s += now_s - self._paused_at
         self._paused_at = None
 
 

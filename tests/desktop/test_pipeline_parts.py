@@ -711,6 +711,9 @@ def test_a_live_recording_follows_the_clock_not_the_frame_count():
     clock.pause(5.55)
     clock.resume(65.55)  # a minute paused ...
     assert clock.copies(65.60) == 1  # ... is not a minute of one frame
+    assert clock.copies(66.60) == 10  # a second without frames: the picture held, as what was filmed
+    assert clock.copies(71.60) == 1  # five silent seconds (a stream's read that timed out): a cut, not a still
+    assert clock.copies(71.70) == 1  # and on from there
 
 
 def test_mirrored_flips_the_frame_and_its_boxes_together():
