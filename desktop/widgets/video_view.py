@@ -7,7 +7,16 @@ import html
 import numpy as np
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPixmap
-from PySide6.QtWidgets import QLabel, QPushButton, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..cameras import CameraInfo
 from ..imaging import bgr_to_pixmap
@@ -197,6 +206,9 @@ class WelcomePage(QWidget):
         shown = elide_long_words(text, self.message.fontMetrics(), WORD_MAX_PX)
         self.message.setText(shown)
         self.message.setToolTip(text if shown != text else "")
+        # a wrapped label asks the layout for one line: a three-line error squashed the buttons below it to
+        # 15 px, their names cut; asked for all its lines, the page scrolls instead where the window is too low
+        self.message.setMinimumHeight(self.message.heightForWidth(self.message.minimumWidth()) if shown else 0)
 
     def offer_retry(self, label: str | None) -> None:
         """Show "Reconnect to <label>" after a live source was lost; None hides it."""
@@ -244,7 +256,14 @@ class VideoView(QStackedWidget):
         super().__init__(parent)
         self.welcome = WelcomePage()
         self.canvas = VideoCanvas()
-        self.addWidget(self.welcome)
+        # in a scroll area: with a camera error, three cameras and four recent files the page was taller than a
+        # 600-px laptop screen (or one at 200 % scale), and the window with it
+        self._welcome_area = QScrollArea()
+        self._welcome_area.setWidget(self.welcome)
+        self._welcome_area.setWidgetResizable(True)
+        self._welcome_area.setFrameShape(QFrame.Shape.NoFrame)
+        self._welcome_area.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the page itself takes the keyboard (Space)
+        self.addWidget(self._welcome_area)
         self.addWidget(self.canvas)
 
     def show_welcome(self, message: str = "", *, error: bool = False, retry_label: str | None = None,
@@ -255,7 +274,7 @@ class VideoView(QStackedWidget):
         self.welcome.set_message(message, error=error)
         self.welcome.offer_retry(retry_label)
         self.canvas.clear()
-        self.setCurrentWidget(self.welcome)
+        self.setCurrentWidget(self._welcome_area)
 
     def show_frame(self, frame: np.ndarray) -> None:
         self.canvas.show_frame(frame)

@@ -2753,6 +2753,31 @@ def test_a_window_gone_hears_nothing_more_from_its_controller(qtbot):
     controller.shutdown()
 
 
+def test_a_tall_start_page_on_a_low_screen_scrolls_instead_of_squashing_its_buttons(qtbot):
+    """A three-line error, three cameras and four recent files on a 600-px laptop screen: the message asked the
+    layout for one line and took three, and the buttons below it were squashed to 15 px, their names cut."""
+    from PySide6.QtWidgets import QPushButton
+
+    from desktop.cameras import CameraInfo
+    from desktop.widgets.video_view import VideoView
+
+    view = VideoView()
+    qtbot.addWidget(view)
+    view.welcome.set_cameras([CameraInfo(f"Camera {i}", i, f"/dev/video{2 * i}") for i in range(3)])
+    view.welcome.set_recent([(f"clip-{i}.avi", f"/videos/clip-{i}.avi", f"/videos/clip-{i}.avi") for i in range(4)])
+    view.show_welcome("Integrated Camera stopped sending frames (unplugged, or its driver failed); reconnecting in "
+                      "5 s (attempt 2); Reconnect tries now, Close stops; the recording goes on in a new file once "
+                      "it is back", error=True, retry_label="Integrated Camera")
+    view.resize(900, 380)
+    view.show()
+    qtbot.waitExposed(view)
+    qtbot.wait(100)
+    buttons = [b for b in view.welcome.findChildren(QPushButton) if b.isVisible()]
+    assert len(buttons) == 10
+    assert all(b.height() >= b.sizeHint().height() for b in buttons), [b.height() for b in buttons]
+    assert view.height() == 380  # the page scrolls within the window, which keeps its size
+
+
 def test_space_with_nothing_playing_opens_no_file_dialog(qtbot, launch, tmp_path, monkeypatch):
     """With nothing to play, Pause (Space) is greyed out, so the key went to the focused button of the start
     page, "Open video or photo…", which opened a file dialog: at start, and after a file failed to open. Tab
