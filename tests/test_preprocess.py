@@ -123,7 +123,9 @@ def test_device_letterbox_matches_the_cpu_path(frame_size):
     cpu = to_input_array(letterbox(frame, meta))
     device = letterbox_on_device(torch.from_numpy(frame), meta).numpy()
     assert device.shape == cpu.shape
-    assert np.abs(device - cpu).max() <= 2 / 255  # bilinear rounding differs by at most a grey level or two
+    difference = np.abs(device - cpu) * 255
+    assert difference.max() <= 1.0 + 1e-4  # OpenCV's fixed-point bilinear and torch's differ by a level at most
+    assert (difference < 1e-3).mean() >= 0.85, (difference < 1e-3).mean()  # rounded as OpenCV's: mostly the same
 
 
 def test_frames_from_real_sources_are_normalised():
