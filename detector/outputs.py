@@ -406,6 +406,10 @@ def check_jsonl_path(path: Path) -> None:
     """What ``JsonlWriter`` would refuse of ``path``'s folder, said without opening (so emptying) anything. A file
     there already (a log, ``/dev/null``, ``/proc/self/fd/2``) is opened as it is, whatever its folder allows."""
     if not is_standard_output(path) and not path.exists():
+        trimmed = path.name.rstrip()
+        if trimmed != path.name and Path(trimmed).suffix:  # pasted with a space after it: a log named "dets.jsonl "
+            raise OutputError(f"--jsonl '{path.name}' ends with a space after {Path(trimmed).suffix}; "
+                              f"did you mean '{trimmed}'?")
         check_folder_can_be_made(path.parent, refusal=f"cannot write {path}")
 
 

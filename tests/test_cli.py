@@ -2055,6 +2055,10 @@ def test_an_output_name_with_a_space_after_its_suffix_is_refused_not_made_a_fold
                        "--output", str(tmp_path / name))
     assert code == 2 and f"did you mean '{name.rstrip()}'?" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]
+    code, _, err = run(capsys, "predict", "--model", "test-small", "--source", str(photo),
+                       "--jsonl", str(tmp_path / "dets.jsonl "))  # a log named "dets.jsonl " was written
+    assert code == 2 and "--jsonl 'dets.jsonl ' ends with a space after .jsonl; did you mean 'dets.jsonl'?" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]
 
 
 def test_a_json_line_never_holds_nan(capsys):
