@@ -357,7 +357,10 @@ class ModelPicker(QComboBox):
             option.currentText = self.placeholderText()
         field = self.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, option,
                                             QStyle.SubControl.SC_ComboBoxEditField, self)
-        option.currentText = elide(option.currentText, self.fontMetrics(), field.width())
+        text = option.currentText
+        if self.fontMetrics().horizontalAdvance(text) > field.width() and names_a_file(text):
+            text = str(Path(text).with_suffix(""))  # cut, a run's "-best" and "-last" both read "….safetensors"
+        option.currentText = elide(text, self.fontMetrics(), field.width())
         return option
 
     def showPopup(self) -> None:

@@ -2647,6 +2647,13 @@ def test_a_long_run_name_keeps_best_or_last_and_the_input_size_in_view(qtbot, la
         window.model_picker.set_current(str(run / f"{name}.safetensors"))
         shown[name] = window.model_picker.shown_text()
         assert name in shown[name] and shown[name].startswith("street"), shown
+    window.model_picker.setFixedWidth(190)  # as an 800-px window's toolbar squeezes it beside a long source name
+    qtbot.waitUntil(lambda: window.model_picker.width() == 190, timeout=5_000)
+    for name in ("best", "last"):  # both read "street-peopl….safetensors"; the suffix goes first now
+        window.model_picker.set_current(str(run / f"{name}.safetensors"))
+        assert name in window.model_picker.shown_text(), window.model_picker.shown_text()
+    window.model_picker.setMinimumWidth(0)
+    window.model_picker.setMaximumWidth(16777215)
     window.resize(700, 600)
     window.status.show_info("Model street-people-night-640-best is ready on the CPU")
     qtbot.wait(100)
