@@ -171,8 +171,18 @@ class AppSettings:
         s.sync()  # what another window wrote meanwhile, to merge the recent files with
         values = _stored_values(prefs)
         if values["session/recent"] != self._saved.get("session/recent"):
-            theirs = [text for text in _texts(s.value("session/recent", "")) if text not in prefs.recent]
+            # only what another window added since this one read the file: what this one cleared (Source ▸ Open
+            # recent ▸ Clear the list, a stream's address with its password) stays cleared
+            known = set(_texts(self._saved.get("session/recent", "")))
+            theirs = [text for text in _texts(s.value("session/recent", ""))
+                      if text not in prefs.recent and text not in known]
             values["session/recent"] = json.dumps((prefs.recent + theirs)[:RECENT_LIMIT])
+        if values["cameras/modes"] != self._saved.get("cameras/modes"):
+            # camera by camera: this window's choices over the file's, and the other's for other cameras
+            known = _camera_modes(self._saved.get("cameras/modes", ""))
+            modes = {camera: mode for camera, mode in _camera_modes(s.value("cameras/modes", "")).items()
+                     if camera not in known}  # not one this window had and dropped
+            values["cameras/modes"] = json.dumps({**modes, **prefs.camera_modes}, sort_keys=True)
         for key, value in values.items():
             if value != self._saved.get(key, _NEVER):
                 s.setValue(key, value)

@@ -13,6 +13,7 @@ from __future__ import annotations
 LIVE_FPS_TOLERANCE = 0.15  # a stated FPS within 15 % of what the source sends is kept
 MAX_COPIES = 120  # a source that stalled is not padded with more than this many copies of one frame
 STALL_CUT_S = 2.0  # a live source silent this long lost its picture: the silence is a cut in the file, not a still
+STALL_CUT_PACES = 4  # ... if that is also this many times its usual pace (a timelapse camera's 3 s is its pace)
 HOLD_BYTES = 512 * 2**20  # most frame memory held while the rate is measured: 2 s of 1080p30 fits, 4K decides sooner
 
 
@@ -49,9 +50,11 @@ class LiveClock:
     """How many times to write each live frame: copies fill dropped frames, 0 skips one that came early.
 
     Times are the frames' capture times in seconds; callers write at most ``MAX_COPIES``. While paused the clock stops, so a
-    paused minute is not a minute of one frame in the file. A frame after a silence of over ``STALL_CUT_S`` is
-    written once, the silence cut out: FFmpeg hands a dropped stream's last buffered frames over only when its
-    read times out, seconds later, and those seconds became 4.8 s of one frozen picture.
+    paused minute is not a minute of one frame in the file. A frame after a silence of over ``STALL_CUT_S``, and
+    over ``STALL_CUT_PACES`` times the source's usual interval, is written once, the silence cut out: FFmpeg
+    hands a dropped stream's last buffered frames over only when its read times out, seconds later, and those
+    seconds became 4.8 s of one frozen picture. A source that always sends a frame every few seconds (a
+    snapshot camera, a model slower than that in the app) keeps its time: its pace is no silence.
     """
 
     def __init__(self, fps: float) -> None:
@@ -60,12 +63,17 @@ class LiveClock:
         self._frames = 0  # frames the file holds so far, copies included
         self._paused_at: float | None = None
         self._last_s: float | None = None  # capture time of the frame before
+        self._pace_s: float | None = None  # the usual interval between frames (a running average)
 
     def copies(self, captured_s: float) -> int:
         if self._start is None:
             self._start = captured_s
-        elif self._last_s is not None and captured_s - self._last_s > STALL_CUT_S:
-            self._start += captured_s - self._last_s - 1 / self.fps  # due one frame after the one before
+        elif self._last_s is not None:
+            gap = captured_s - self._last_s
+            if self._pace_s is not None and gap > max(STALL_CUT_S, STALL_CUT_PACES * self._pace_s):
+                self._start += gap - 1 / self.fps  # due one frame after the one before
+            else:
+                self._pace_s = gap if self._pace_s is None else 0.8 * self._pace_s + 0.2 * gap
         self._last_s = captured_s
         due = round((captured_s - self._start) * self.fps) + 1  # frames the file should hold with this one
         copies = due - self._frames

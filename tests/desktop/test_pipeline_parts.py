@@ -264,6 +264,20 @@ def test_two_windows_open_at_once_keep_what_each_changed(isolated_settings, qapp
     second.save(theirs)
     assert AppSettings().load().conf == 0.3
 
+    only = AppSettings()  # Source ▸ Open recent ▸ Clear the list, with one window: the list stays empty
+    prefs = only.load()
+    prefs.recent = []
+    only.save(prefs)
+    assert AppSettings().load().recent == []
+
+    first, second = AppSettings(), AppSettings()  # two windows, each choosing a resolution for its own camera
+    mine, theirs = first.load(), second.load()
+    mine.camera_modes = {"/dev/video0": "1280x720@30 MJPG"}
+    first.save(mine)
+    theirs.camera_modes = {"/dev/video2": "640x480@30"}
+    second.save(theirs)
+    assert AppSettings().load().camera_modes == {"/dev/video0": "1280x720@30 MJPG", "/dev/video2": "640x480@30"}
+
 
 def _drain(box: Mailbox, worker, want: int, *, delay: float = 0.0, timeout: float = 20.0) -> list[int]:
     indices, deadline = [], time.monotonic() + timeout
@@ -714,6 +728,8 @@ def test_a_live_recording_follows_the_clock_not_the_frame_count():
     assert clock.copies(66.60) == 10  # a second without frames: the picture held, as what was filmed
     assert clock.copies(71.60) == 1  # five silent seconds (a stream's read that timed out): a cut, not a still
     assert clock.copies(71.70) == 1  # and on from there
+    snapshots = LiveClock(fps=10.0)  # a camera that sends a frame every 3 s: its pace is no silence
+    assert [snapshots.copies(3.0 * i) for i in range(5)] == [1, 30, 30, 30, 30]  # 12 s filmed, 12 s of video
 
 
 def test_mirrored_flips_the_frame_and_its_boxes_together():
