@@ -5,6 +5,7 @@ Shared by ``python -m desktop`` and the tests, so tests start the app the way us
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,8 +29,8 @@ PREFERRED_MODELS = ("yolo-mnv3-small",)  # the fastest trained variant, when ins
 def _still_there(name: str, specs) -> bool:
     """Whether a model's manifest is still in the folder, though it cannot run (its weights missing, the manifest
     itself damaged): "is no longer there" said nothing of what to mend."""
-    return (any(spec.name == name for spec in specs)
-            or any(problem.startswith(f"{name}.yaml:") for problem in manifest_problems()))
+    manifest = re.compile(rf"(^|[\s/'\"]){re.escape(name)}\.yaml\b")  # "dogs.yaml is not valid YAML: …" too
+    return any(spec.name == name for spec in specs) or any(manifest.search(p) for p in manifest_problems())
 
 
 def initial_model(options: LaunchOptions, prefs: Preferences) -> str | None:

@@ -152,8 +152,10 @@ def draw_detections(frame: np.ndarray, detections: Detections, *, line_width: in
     ``keep_clear`` too, where something is drawn over the picture afterwards (the info panel)."""
     h, w = frame.shape[:2]
     # sized as the picture will be seen: a landscape window shows a portrait picture at its height, as it shows a
-    # landscape one of that height (1080x1920 drew the lines and tags of 1080x1080, half as large on screen)
-    lw = line_width or max(1, round((h + max(w, h * 16 / 9)) / 600 if h > w else (h + w) / 600))
+    # landscape one of that height (1080x1920 drew the lines and tags of 1080x1080, half as large on screen),
+    # as far as its width allows (a phone's long screenshot had tags twice as wide as itself)
+    seen = min(round((h + max(w, h * 16 / 9)) / 600), round(w / 120)) if h > w else round((h + w) / 600)
+    lw = line_width or max(1, seen)
     font_scale = max(0.35, lw / 3)
     thickness = max(1, lw - 1)
     boxes = [tuple(int(round(v)) for v in box) for box in detections.boxes]

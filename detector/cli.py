@@ -318,12 +318,14 @@ def _keep_earlier(path: str | None) -> str | None:
     from .outputs import is_standard_output
     from .video_writer import next_free_path
 
-    if not path or is_standard_output(Path(path)) or not Path(os.path.realpath(path)).is_file():  # (x/../porch.mp4)
+    real = Path(os.path.realpath(path)) if path else None  # x/../porch.mp4 is porch.mp4 once x is made
+    if not path or is_standard_output(Path(path)) or not real.is_file():
         return path
-    free = next_free_path(Path(path))
-    if free != Path(path):
+    free = next_free_path(real)
+    if free != real:
         _say(f"{path} exists (an earlier recording): writing {free} instead")
-    return str(free)
+        return str(free)
+    return path
 
 
 def _keep_earlier_pair(output: str | None, jsonl: str | None) -> tuple[str | None, str | None]:

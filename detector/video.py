@@ -14,6 +14,7 @@ import stat
 import sys
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
@@ -467,7 +468,10 @@ def _rate_is_a_time_unit(fps: float, path_or_name: str | Path) -> bool:
     """Whether a stated rate of 1000 or more is the container's clock rather than frames a second: a browser's
     or OBS's WebM and MKV state their time unit (1000 a second) as the rate. An AVI at 1000 FPS is a high-speed
     camera's: read as a time unit, 200 frames became 0.2 s of video, 7 frames at 30 FPS, without a word."""
-    return fps > HIGH_SPEED_FPS_MAX or Path(str(path_or_name)).suffix.lower() in MATROSKA_SUFFIXES
+    name = str(path_or_name)
+    if "://" in name:  # a signed link's query is no part of its suffix: clip.webm?X-Amz-Signature=…
+        name = urllib.parse.urlsplit(name).path
+    return fps > HIGH_SPEED_FPS_MAX or Path(name).suffix.lower() in MATROSKA_SUFFIXES
 
 
 def capture_info(cap: cv2.VideoCapture, kind: str, name: str, path: str | Path | None = None) -> SourceInfo:

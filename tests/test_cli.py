@@ -2069,3 +2069,16 @@ def test_a_json_line_never_holds_nan(capsys):
     line = capsys.readouterr().out.strip()
     assert json.loads(line, parse_constant=lambda name: pytest.fail(f"{name} in {line}")) == {
         "command": "val", "map50": None, "per_class": {"a": {"ap50": None}}, "x": [1.0, None]}
+
+
+def test_an_earlier_recording_named_through_a_folder_not_made_yet_is_kept(tmp_path, monkeypatch):
+    """A camera's --jsonl x/../porch.jsonl: porch.jsonl was there, but the name as typed was not (no x/), so the
+    run wrote over it once the log's writer had made x/."""
+    from detector.cli import _keep_earlier, _keep_earlier_pair
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "porch.jsonl").write_text("last night's detections\n")
+    assert Path(_keep_earlier("x/../porch.jsonl")).resolve() == tmp_path / "porch-2.jsonl"
+    video, log = _keep_earlier_pair("y/../porch.mp4", "x/../porch.jsonl")  # folders differ as typed, not really
+    assert (Path(video).resolve(), Path(log).resolve()) == (tmp_path / "porch-2.mp4", tmp_path / "porch-2.jsonl")
+    assert _keep_earlier("x/../fresh.jsonl") == "x/../fresh.jsonl"  # nothing there: the name as given

@@ -147,3 +147,13 @@ def test_without_pyav_a_variable_rate_file_still_plays_through_opencv(tmp_path, 
         video.release()
         indexed_video._index_of.cache_clear()
     assert frames == len(GAPS_MS) + 1
+
+
+def test_a_signed_web_link_to_a_webm_is_known_by_its_path_not_its_query():
+    """``…/meeting.webm?X-Amz-Signature=…``: its suffix read as ".webm?X-Amz-Signature=…", so the 1000 a WebM
+    states (its clock) was taken for its frame rate, and 100 frames became 0.1 s of video."""
+    from detector.video import _rate_is_a_time_unit
+
+    assert _rate_is_a_time_unit(1000.0, "https://cdn.example.com/meeting.webm?X-Amz-Signature=abc123&x=1.avi")
+    assert not _rate_is_a_time_unit(1000.0, "https://cdn.example.com/slow-motion.avi?token=a.webm")
+    assert _rate_is_a_time_unit(1000.0, "screen.MKV") and not _rate_is_a_time_unit(1000.0, "camera.avi")

@@ -256,3 +256,13 @@ def test_a_portrait_video_s_panel_and_boxes_are_drawn_as_large_as_a_landscape_on
     drawn = draw_detections(upright, detections)
     line = np.all(drawn[1000, 90:110] == class_color(14), axis=1).sum()  # the box's left edge, crossed
     assert line >= 7, line  # a 1920-high picture's line (1080x1920 drew the 1080x1080 one's 5)
+
+
+def test_a_very_tall_picture_s_box_lines_stay_in_proportion_to_its_width():
+    """A phone's long screenshot (1080x8000) drew 37-px lines and tags twice as wide as the picture."""
+    tall = np.zeros((8000, 1080, 3), np.uint8)
+    detections = Detections(boxes=np.array([[100, 4000, 900, 6000]], np.float32), scores=np.array([0.9], np.float32),
+                            class_ids=np.array([14]), class_names=tuple(f"c{i}" for i in range(20)))
+    drawn = draw_detections(tall, detections)
+    line = np.all(drawn[5000, 80:140] == class_color(14), axis=1).sum()
+    assert 5 <= line <= 14, line  # 9 px (and its anti-aliased edge), not 37

@@ -514,6 +514,14 @@ class Trainer:
                  f"probe {time.perf_counter() - started:.0f} s -> {epochs} epoch{'s' if epochs > 1 else ''}{short}")
         return epochs
 
+    def _on_any_rank(self, flag: bool) -> bool:
+        """Whether ``flag`` holds on any rank, known to every rank."""
+        if self.dist.world == 1:
+            return flag
+        t = torch.tensor([int(flag)], device=self.device if self.device.type == "cuda" else "cpu")
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item())
+
     def _same_on_every_rank(self, value: int) -> int:
         """Rank 0's ``value`` on every rank: all ranks must run the same schedule."""
         if self.dist.world == 1:
@@ -566,9 +574,11 @@ class Trainer:
             epoch_s = time.perf_counter() - epoch_start
             epoch_seconds.append(epoch_s)
             record = {k: round(float(v) / steps_per_epoch, 5) for k, v in sums.items()}
-            if not math.isfinite(record["loss"]):  # said and stopped before its weights replace the last good ones:
-                # it trained on to "finished": true, "final_loss": NaN, weights that every later command refused
-                raise LiveDetError(f"training diverged: the loss was {record['loss']} in epoch {self.epoch}; "
+            if self._on_any_rank(not math.isfinite(record["loss"])):  # said and stopped before its weights replace
+                # the last good ones: it trained on to "finished": true, "final_loss": NaN, and weights that every
+                # later command refused (every rank stops: one stopping alone left the others waiting for it)
+                loss = record["loss"] if not math.isfinite(record["loss"]) else "not finite on another process"
+                raise LiveDetError(f"training diverged: the loss was {loss} in epoch {self.epoch}; "
                                    f"{self._diverged_hint()}")
             images = steps_per_epoch * min(cfg.batch, n)  # a batch larger than the data takes each image once
             record.update(epoch=self.epoch, images_per_s=round(images / epoch_s, 1), mosaic=mosaic)

@@ -2528,6 +2528,18 @@ def test_a_remembered_model_that_can_no_longer_run_says_why(qtbot, launch, tmp_p
         fourth.status.last_error
 
 
+def test_a_remembered_manifest_that_is_no_longer_valid_yaml_is_said_to_be(tmp_path, models_dir, monkeypatch):
+    """Its manifest broken by a bad edit ("dogs.yaml is not valid YAML"), the start said "is no longer there"."""
+    from desktop.startup import _still_there
+
+    own = tmp_path / "models"
+    shutil.copytree(models_dir, own)
+    (own / "dogs.yaml").write_text("name: dogs\nclass_names: [a, b\n")
+    monkeypatch.setenv("LIVEDET_MODELS_DIR", str(own))
+    assert _still_there("dogs", list_models())
+    assert not _still_there("cats", list_models())
+
+
 def test_a_model_named_with_a_dot_is_listed_once_and_two_manifests_of_one_name_are_said(qtbot, launch, tmp_path,
                                                                                        models_dir, monkeypatch):
     """"small-v1.5" was taken for a file: once loaded it was listed twice. Two manifests named "dup" were two
