@@ -2483,14 +2483,20 @@ def test_only_the_remembered_model_failing_brings_in_another_and_says_so(qtbot, 
     assert "used last time" not in (third.status.last_error or "")
 
 
-def test_a_remembered_model_that_was_deleted_is_replaced_with_a_word(qtbot, launch, tmp_path, models_dir, monkeypatch):
-    """Its manifest deleted, the next start ran another model and forgot it without saying so."""
+def _test_small_remembered(qtbot, launch, tmp_path, models_dir, monkeypatch) -> Path:
+    """A models folder of one's own, and a run of the app with test-small in it, closed: remembered."""
     own = tmp_path / "models"
     shutil.copytree(models_dir, own)
     monkeypatch.setenv("LIVEDET_MODELS_DIR", str(own))
     window = launch(model="test-small")
     qtbot.waitUntil(lambda: window.controller.model is not None, timeout=FLOW_TIMEOUT_MS)
     window.close()
+    return own
+
+
+def test_a_remembered_model_that_was_deleted_is_replaced_with_a_word(qtbot, launch, tmp_path, models_dir, monkeypatch):
+    """Its manifest deleted, the next start ran another model and forgot it without saying so."""
+    own = _test_small_remembered(qtbot, launch, tmp_path, models_dir, monkeypatch)
     (own / "test-small.yaml").unlink()
     again = launch()
     qtbot.waitUntil(lambda: again.controller.model is not None, timeout=FLOW_TIMEOUT_MS)
@@ -2502,12 +2508,7 @@ def test_a_remembered_model_that_was_deleted_is_replaced_with_a_word(qtbot, laun
 def test_a_remembered_model_that_can_no_longer_run_says_why(qtbot, launch, tmp_path, models_dir, monkeypatch):
     """Its weights file deleted (or its manifest damaged), the next start said "is no longer there" of a manifest
     still in the folder, and a folder with nothing usable left said nothing at all."""
-    own = tmp_path / "models"
-    shutil.copytree(models_dir, own)
-    monkeypatch.setenv("LIVEDET_MODELS_DIR", str(own))
-    window = launch(model="test-small")
-    qtbot.waitUntil(lambda: window.controller.model is not None, timeout=FLOW_TIMEOUT_MS)
-    window.close()
+    own = _test_small_remembered(qtbot, launch, tmp_path, models_dir, monkeypatch)
     (own / "test-small.safetensors").unlink()
     again = launch()
     qtbot.waitUntil(lambda: again.controller.model is not None and again.status.last_error is not None,
