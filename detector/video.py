@@ -62,11 +62,21 @@ _SCHEMELESS_ADDRESS = re.compile(
 _MISTYPED_SCHEME = re.compile(r"(?i)(rtsps?|rtmps?|https?|srt|udp)(:/?|//?)(?=[^/])(\S+)")  # rtsp//host, http:/host
 
 
+_USER_AND_PASSWORD = re.compile(r"^([^/@:\s]*:)[^/?#\s]*@")  # admin:s3cret@ at the start of an address's rest
+
+
+def _masked_path(spec: str) -> str:
+    """A missing "file" that reads as an address with a password (``admin:s3cret@cam/live``), the password masked."""
+    return _USER_AND_PASSWORD.sub(r"\1***@", spec) if "@" in spec and "/" in spec.partition("@")[2] else spec
+
+
 def _address_hint(spec: str) -> str | None:
-    """For a file that is not there: what to write if ``spec`` was meant as a stream's address."""
+    """For a file that is not there: what to write if ``spec`` was meant as a stream's address (its password, if
+    it holds one, masked: a mistyped ``rtsp//admin:s3cret@…`` showed it in both the name and the suggestion)."""
     mistyped = _MISTYPED_SCHEME.fullmatch(spec)
     if mistyped:
-        return f"{spec} is not a file here; did you mean {mistyped[1]}://{mistyped[3]}?"
+        rest = _PASSWORD_PARAMETER.sub(r"\1***", _USER_AND_PASSWORD.sub(r"\1***@", mistyped[3]))
+        return f"{mistyped[1]}{mistyped[2]}{rest} is not a file here; did you mean {mistyped[1]}://{rest}?"
     if _SCHEMELESS_ADDRESS.fullmatch(spec):
         return (f"{spec} is not a file here; for a network camera or stream, write the address with its scheme, "
                 f"such as rtsp://{spec} or http://{spec}")
@@ -340,7 +350,7 @@ def open_capture(spec: str, *, open_timeout_ms: int = 5000, read_timeout_ms: int
     try:
         status = path.stat()
     except (FileNotFoundError, NotADirectoryError, ValueError):
-        raise SourceError(_address_hint(spec) or f"file not found: {spec}") from None
+        raise SourceError(_address_hint(spec) or f"file not found: {_masked_path(spec)}") from None
     except OSError as exc:  # "Host is down", "Stale file handle": a network folder gone offline
         raise SourceError(f"cannot reach {spec}: {exc.strerror or exc} (is its network folder offline?)") from None
     if stat.S_ISDIR(status.st_mode):

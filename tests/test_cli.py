@@ -1638,6 +1638,12 @@ def error_cases():
         pytest.param(["predict", "--model", "test-small", "--source", "rtsp//camera.local/stream"],
                      "rtsp//camera.local/stream is not a file here; did you mean rtsp://camera.local/stream?",
                      id="mistyped-scheme"),
+        # its password masked in both: it was shown in clear, on stderr and in the JSON line
+        pytest.param(["predict", "--model", "test-small", "--source", "rtsp//admin:s3cret@cam.local/live"],
+                     "rtsp//admin:***@cam.local/live is not a file here; did you mean rtsp://admin:***@cam.local/live?",
+                     id="mistyped-scheme-with-a-password"),
+        pytest.param(["predict", "--model", "test-small", "--source", "admin:s3cret@cam.local/live"],
+                     "file not found: admin:***@cam.local/live", id="no-scheme-with-a-password"),
         pytest.param(["predict", "--model", "test-small", "--source", "clips/missing.mp4"], "file not found: clips/missing.mp4",
                      id="missing-file"),
         pytest.param(["predict", "--model", "test-small", "--source", "rtsps://127.0.0.1:9/live"], "cannot connect to rtsps://",
@@ -1829,7 +1835,7 @@ def test_mistakes_get_one_error_line_and_exit_2(capsys, argv, message, tmp_path,
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("error: "), err
     assert message in err
-    assert "Traceback" not in err
+    assert "Traceback" not in err and "s3cret" not in err  # a password in a mistyped address stays masked
     assert summary["exit_code"] == 2 and summary["error"] in err
 
 
