@@ -84,14 +84,17 @@ def device_choices(current: str) -> list[tuple[str, str]]:
 
 
 def _dropped_source(mime: QMimeData) -> str | None:
-    """What a drop onto the window opens: the first local file, else the first stream address
-    (a link dragged from a browser, a chat or a camera's web page), else None (refused)."""
+    """What a drop onto the window opens: the first local file it can open (several dropped at once: a notes.txt
+    among them came first and was refused, the video beside it ignored), else the first file, else the first
+    stream address (a link dragged from a browser, a chat or a camera's web page) or file:// location (selected
+    text from a terminal), else None (refused)."""
     files = [url.toLocalFile() for url in mime.urls() if url.isLocalFile()]
     if files:
-        return files[0]
+        openable = PLAYABLE_VIDEO_SUFFIXES | IMAGE_SUFFIXES | set(WEIGHTS_SUFFIXES)
+        return next((path for path in files if Path(path).suffix.lower() in openable), files[0])
     texts = [url.toString() for url in mime.urls()] or mime.text().split()[:1]
-    streams = [text for text in texts if is_stream_address(text)]
-    return streams[0] if streams else None
+    sources = [text for text in texts if is_stream_address(text) or text[:7].lower() == "file://"]
+    return sources[0] if sources else None
 
 
 def mode_label(mode: CameraMode) -> str:
@@ -246,6 +249,7 @@ class MainWindow(QMainWindow):
         self._camera_actions: dict[int, QAction] = {}  # camera index -> its Source menu entry
         self.recent_menu = QMenu("Open recent", self)
         self.recent_menu.setToolTipsVisible(True)
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)  # a file deleted since is left out then too
         self.resolution_menu = QMenu("Camera resolution", self)
         self.resolution_menu.setToolTipsVisible(True)
         self._resolution_group: QActionGroup | None = None
@@ -695,6 +699,8 @@ class MainWindow(QMainWindow):
                 message += "; nothing was recorded"
             self._set_record_on_open(False)
         self.status.show_error(message + hint, ABOUT_SOURCE)
+        if failed is not None and not live:  # a recent file deleted since stayed listed, on the page and the menu
+            self._fill_recent_menu()
         self.close_source_action.setEnabled(self._reconnecting is not None)  # Close stops the reconnecting
         self._show_nothing_playing()
         self._refresh_camera_menus()  # the lost camera is no longer checked as the one playing

@@ -1025,6 +1025,11 @@ def test_open_recent_lists_the_files_and_streams_opened_newest_first_and_reopens
     with qtbot.waitSignal(window.controller.source_opened, timeout=FLOW_TIMEOUT_MS):
         window.recent_menu.actions()[1].trigger()  # vtest.avi again: it moves to the top
     assert window.controller.source.value == str(vtest_path)
+    clip.rename(tmp_path / "moved.avi")  # deleted in this session: left out when the menu is next shown
+    window.recent_menu.aboutToShow.emit()
+    assert [a.text() for a in window.recent_menu.actions() if a.text()][:2] == ["vtest.avi", "deleted later.avi"]
+    (tmp_path / "moved.avi").rename(clip)
+    window.recent_menu.aboutToShow.emit()
     window.close()
 
     gone.unlink()
@@ -1528,6 +1533,18 @@ def test_dropping_a_video_or_a_stream_link_opens_it(qtbot, launch, vtest_path):
     with qtbot.waitSignal(window.controller.source_opening, timeout=FLOW_TIMEOUT_MS) as opening:
         assert _drop_onto(window, typed_link)
     assert opening.args[0].value == "http://127.0.0.1:9/stream.mjpg"
+
+    location = QMimeData()  # a file's location selected as text in a terminal: refused without a word
+    location.setText(QUrl.fromLocalFile(str(vtest_path)).toString())
+    with qtbot.waitSignal(window.controller.source_opening, timeout=FLOW_TIMEOUT_MS) as opening:
+        assert _drop_onto(window, location)
+    assert opening.args[0].value == str(vtest_path) and opening.args[0].is_file
+    notes = vtest_path.parent / "no-such-notes.txt"  # several files at once, the video not first: it opens
+    together = QMimeData()
+    together.setUrls([QUrl.fromLocalFile(str(notes)), QUrl.fromLocalFile(str(vtest_path))])
+    with qtbot.waitSignal(window.controller.source_opening, timeout=FLOW_TIMEOUT_MS) as opening:
+        assert _drop_onto(window, together)
+    assert opening.args[0].value == str(vtest_path)
 
 
 def test_a_dropped_photo_is_shown_upright_with_its_boxes_and_answers_the_sliders_models_and_snapshot(
