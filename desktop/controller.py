@@ -14,6 +14,7 @@ recorder's ``accepted`` signal says when it has room again: back-pressure instea
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -33,11 +34,11 @@ from detector.live_clock import (
     LiveClock,
     recording_fps,
 )
-from detector.video import SourceInfo, same_file
+from detector.video import SourceInfo, missing_file_message, same_file
 from detector.video_writer import next_free_path, without_saved_note
 
 from .capture import CaptureWorker, FramePacket, PlaybackOptions, openers_finish
-from .file_check import DiskSilent, silent_folder_message, within
+from .file_check import GUI_WAIT_S, DiskSilent, silent_folder_message, within
 from .inference import ActiveModel, FrameResult, InferenceWorker, Thresholds
 from .mailbox import Mailbox
 from .model_loader import SHARED_CACHE, ModelCache, ModelRequest, ModelSwitcher
@@ -81,6 +82,15 @@ class ShownFrame:
 # measured over the second half of what came (``settled_rate``), so after this long the burst is
 # behind it; a live recording started sooner holds its frames until then (or until HOLD_BYTES).
 LIVE_RATE_PROBE_S = 1.0
+
+
+def _there(path: str) -> bool:
+    """Whether a file to open is there: asked in the window's thread, so a network folder that does not answer
+    within GUI_WAIT_S counts as there (its capture thread then finds out, as before)."""
+    try:
+        return within(lambda: os.path.exists(path), GUI_WAIT_S)
+    except DiskSilent:
+        return True
 
 
 def _rethreshold(candidates: Candidates, thresholds: Thresholds) -> Detections:
@@ -245,6 +255,10 @@ class SessionController(QObject):
             return False
         if spec.kind == CAMERA and spec.camera_mode is None:
             spec = self.camera_setup(spec)
+        if self._source is not None and spec.kind in (VIDEO, IMAGE) and not _there(spec.value):
+            # a typo in the address box, or a recent file deleted since: what plays, and its recording, go on
+            self.needs_source.emit(f"{missing_file_message(spec.value)}; {self._source.label} plays on")
+            return False
         self.stop_recording()  # a new source finalises the recording of the old one
         self._retire_capture()
         self._generation += 1

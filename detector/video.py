@@ -65,6 +65,11 @@ _MISTYPED_SCHEME = re.compile(r"(?i)(rtsps?|rtmps?|https?|srt|udp)(:/?|//?)(?=[^
 _USER_AND_PASSWORD = re.compile(r"^([^/@:\s]*:)[^/?#\s]*@")  # admin:s3cret@ at the start of an address's rest
 
 
+def missing_file_message(spec: str) -> str:
+    """What to say of a file ``spec`` that is not there: "file not found", or the stream address it may have meant."""
+    return _address_hint(spec) or f"file not found: {_masked_path(spec)}"
+
+
 def _masked_path(spec: str) -> str:
     """A missing "file" that reads as an address with a password (``admin:s3cret@cam/live``), the password masked."""
     return _USER_AND_PASSWORD.sub(r"\1***@", spec) if "@" in spec and "/" in spec.partition("@")[2] else spec
@@ -350,7 +355,7 @@ def open_capture(spec: str, *, open_timeout_ms: int = 5000, read_timeout_ms: int
     try:
         status = path.stat()
     except (FileNotFoundError, NotADirectoryError, ValueError):
-        raise SourceError(_address_hint(spec) or f"file not found: {_masked_path(spec)}") from None
+        raise SourceError(missing_file_message(spec)) from None
     except OSError as exc:  # "Host is down", "Stale file handle": a network folder gone offline
         raise SourceError(f"cannot reach {spec}: {exc.strerror or exc} (is its network folder offline?)") from None
     if stat.S_ISDIR(status.st_mode):

@@ -1007,6 +1007,28 @@ def test_recording_over_the_video_being_played_is_refused_and_the_video_is_kept(
     assert video.read_bytes() == original
 
 
+def test_a_mistyped_address_or_a_deleted_file_leaves_the_video_and_its_recording_playing(qtbot, launch, vtest_path,
+                                                                                         tmp_path):
+    """A typo in the address box (or a recent file deleted since) stopped the video playing, ended its recording
+    and went back to the start page, before the capture thread found there was no such file."""
+    window = launch(source=str(vtest_path), model=_shipped_model())
+    _wait_for_detection(qtbot, window, 2)
+    with qtbot.waitSignal(window.controller.recording_started, timeout=10_000):
+        window.controller.start_recording(tmp_path / "going-on.mp4")
+    for typed in ("camera.local/stream", str(tmp_path / "deleted.avi")):
+        window.open_source(typed)
+        assert window.controller.recording and window.controller.source.value == str(vtest_path)
+        assert window.video_view.showing_video
+        assert window.status.last_error.endswith("; vtest.avi plays on"), window.status.last_error
+    assert "for a network camera or stream, write the address with its scheme" not in window.status.last_error
+    assert window.status.last_error.startswith(f"file not found: {tmp_path / 'deleted.avi'}")
+    shown = window.frames_shown
+    _wait_for_frames(qtbot, window, shown + 3)
+    with qtbot.waitSignal(window.controller.recording_finished, timeout=30_000) as finished:
+        window.record_action.trigger()
+    assert finished.args[0].error is None and finished.args[0].frames_written >= 3
+
+
 def test_open_recent_lists_the_files_and_streams_opened_newest_first_and_reopens_them(qtbot, launch, vtest_path,
                                                                                       tmp_path):
     clip = tmp_path / "clip.avi"
