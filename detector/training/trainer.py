@@ -615,7 +615,8 @@ class Trainer:
     def _diverged_hint(self) -> str:
         saved = (f"{self.output_dir / 'last.pt'} holds epoch {self.epochs_saved}, the last before it; "
                  if self.epochs_saved else "")
-        return f"{saved}a lower --lr than {self.cfg.lr:g} may keep it stable"
+        return (f"{saved}a new run with a lower --lr than {self.cfg.lr:g} may keep it stable (--resume keeps the "
+                "run's own)")
 
     def fit(self) -> dict:
         """Train for the configured epochs (or the time budget), validating every ``eval_interval``

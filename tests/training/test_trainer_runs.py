@@ -898,8 +898,8 @@ def test_a_run_whose_loss_turns_to_nan_stops_and_says_so(coco_dataset, tmp_path,
     that every later command refused as "the training that wrote it diverged"."""
     assert main(_train_args(coco_dataset, tmp_path / "run", "--lr", "1e30", "--warmup-epochs", "0")) == 2
     out, err = capsys.readouterr()
-    assert err.strip().splitlines()[-1].startswith("error: training diverged: the loss was nan in epoch 1; a lower "
-                                                   "--lr than 1e+30 may keep it stable"), err
+    assert err.strip().splitlines()[-1].startswith("error: training diverged: the loss was nan in epoch 1; a new run "
+                                                   "with a lower --lr than 1e+30 may keep it stable"), err
     assert json.loads(out.strip().splitlines()[-1])["exit_code"] == 2
     assert not (tmp_path / "run" / "last.pt").exists()  # no epoch of NaN weights kept as the one to resume from
 
