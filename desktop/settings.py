@@ -135,7 +135,7 @@ class AppSettings:
 
     def __init__(self, store: QSettings | None = None) -> None:
         self.store = store or QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANIZATION, APPLICATION)
-        self._saved: dict[str, object] = {}  # what the file held for each key when this window last read or wrote it
+        self._saved: dict[str, object] = {}  # each key as this window had it when it last read or wrote the file
 
     def load(self) -> Preferences:
         s, d = self.store, Preferences()
@@ -169,7 +169,8 @@ class AppSettings:
         class filter and recent files were gone. Recent files are merged: this window's first, then the other's."""
         s = self.store
         s.sync()  # what another window wrote meanwhile, to merge the recent files with
-        values = _stored_values(prefs)
+        own = _stored_values(prefs)
+        values = dict(own)
         if values["session/recent"] != self._saved.get("session/recent"):
             # only what another window added since this one read the file: what this one cleared (Source ▸ Open
             # recent ▸ Clear the list, a stream's address with its password) stays cleared
@@ -178,16 +179,19 @@ class AppSettings:
                       if text not in prefs.recent and text not in known]
             values["session/recent"] = json.dumps((prefs.recent + theirs)[:RECENT_LIMIT])
         if values["cameras/modes"] != self._saved.get("cameras/modes"):
-            # camera by camera: this window's choices over the file's, and the other's for other cameras
-            known = _camera_modes(self._saved.get("cameras/modes", ""))
-            modes = {camera: mode for camera, mode in _camera_modes(s.value("cameras/modes", "")).items()
-                     if camera not in known}  # not one this window had and dropped
-            values["cameras/modes"] = json.dumps({**modes, **prefs.camera_modes}, sort_keys=True)
+            # camera by camera: the file's, with what this window changed since it read it (another window's
+            # choices, for any camera this one left alone, stay)
+            loaded = _camera_modes(self._saved.get("cameras/modes", ""))
+            modes = _camera_modes(s.value("cameras/modes", ""))
+            modes.update({camera: mode for camera, mode in prefs.camera_modes.items() if loaded.get(camera) != mode})
+            for dropped in loaded.keys() - prefs.camera_modes.keys():
+                modes.pop(dropped, None)
+            values["cameras/modes"] = json.dumps(modes, sort_keys=True)
         for key, value in values.items():
             if value != self._saved.get(key, _NEVER):
                 s.setValue(key, value)
         s.sync()
-        self._saved = values
+        self._saved = own  # this window's own values, not the merged ones: what it drops later is known as dropped
         self._keep_private()
 
     def geometry(self) -> QByteArray | None:

@@ -277,6 +277,12 @@ def test_two_windows_open_at_once_keep_what_each_changed(isolated_settings, qapp
     theirs.camera_modes = {"/dev/video2": "640x480@30"}
     second.save(theirs)
     assert AppSettings().load().camera_modes == {"/dev/video0": "1280x720@30 MJPG", "/dev/video2": "640x480@30"}
+    theirs.camera_modes["/dev/video2"] = "1920x1080@30 MJPG"  # the second window changes its camera again ...
+    second.save(theirs)
+    mine.camera_modes["/dev/video4"] = "640x480@30"  # ... and the first adds one
+    first.save(mine)
+    assert AppSettings().load().camera_modes == {"/dev/video0": "1280x720@30 MJPG", "/dev/video2": "1920x1080@30 MJPG",
+                                                 "/dev/video4": "640x480@30"}
 
 
 def _drain(box: Mailbox, worker, want: int, *, delay: float = 0.0, timeout: float = 20.0) -> list[int]:
